@@ -1,0 +1,1 @@
+//! Criterion benches for poolvc live in `benches/`; this library is empty.
