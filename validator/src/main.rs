@@ -1,1 +1,105 @@
-fn main() {}
+//! The `poolvc` binary.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use poolvc::cli::{Cli, Command, KdfArg, KeysCommand};
+use poolvc::keys_cmd::{self, WriteOptions};
+use poolvc_signer::keys::Kdf;
+
+fn kdf(k: KdfArg) -> Kdf {
+    match k {
+        KdfArg::Scrypt => Kdf::STANDARD_SCRYPT,
+        KdfArg::Pbkdf2 => Kdf::STANDARD_PBKDF2,
+    }
+}
+
+fn print_write_report(r: &keys_cmd::WriteReport, out: &std::path::Path) {
+    for pk in &r.written {
+        println!("wrote {pk}");
+    }
+    for pk in &r.already_present {
+        println!("already present {pk}");
+    }
+    println!(
+        "{} keystores written, {} already present, in {}",
+        r.written.len(),
+        r.already_present.len(),
+        out.display()
+    );
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keys(KeysCommand::Interop { range, out, kdf: k }) => {
+            let range = keys_cmd::parse_range(&range)?;
+            let report = keys_cmd::write_interop(range, &WriteOptions { out: out.clone(), kdf: kdf(k) })?;
+            print_write_report(&report, &out);
+        }
+        Command::Keys(KeysCommand::Derive { mnemonic_file, passphrase_file, count, first_index, out, kdf: k }) => {
+            let passphrase = match passphrase_file {
+                Some(p) => zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading passphrase file {}", p.display()))?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string(),
+                ),
+                None => zeroize::Zeroizing::new(String::new()),
+            };
+            let report = keys_cmd::write_derived(
+                &mnemonic_file,
+                &passphrase,
+                first_index,
+                count,
+                &WriteOptions { out: out.clone(), kdf: kdf(k) },
+            )?;
+            print_write_report(&report, &out);
+        }
+        Command::Keys(KeysCommand::Inspect { paths, json }) => {
+            let files = keys_cmd::find_keystores(&paths)?;
+            let mut failures = 0usize;
+            for row in keys_cmd::inspect(&files) {
+                match row {
+                    Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
+                    Ok(r) => println!(
+                        "{}\t{}\t{}\t{}",
+                        r.pubkey.as_deref().unwrap_or("-"),
+                        if r.path.is_empty() { "-" } else { &r.path },
+                        r.kdf,
+                        r.file.display()
+                    ),
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            if failures > 0 {
+                bail!("{failures} of {} keystores could not be read", files.len());
+            }
+        }
+        Command::Keys(KeysCommand::Verify { datadir }) => {
+            let report = keys_cmd::verify(&datadir)?;
+            for f in &report.failed {
+                eprintln!("error: {f}");
+            }
+            println!(
+                "{} keystores decrypted, {} failed, {} skipped (disabled or remote)",
+                report.ok.len(),
+                report.failed.len(),
+                report.skipped
+            );
+            if !report.failed.is_empty() {
+                bail!("{} keystores failed to decrypt", report.failed.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("poolvc: error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,85 @@
+//! The `poolvc` command line. Subcommands grow with each capability; flag
+//! names follow `lighthouse` where Lighthouse has the same thing.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// poolvc: a validator client for staking-pool node operators.
+#[derive(Debug, Parser)]
+#[command(name = "poolvc", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, inspect and check validator keystores.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// KDF choice for new keystores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KdfArg {
+    /// scrypt, n = 2^18, r = 8, p = 1 (EIP-2335's parameters; ~1 s and 256 MiB per key).
+    Scrypt,
+    /// PBKDF2-HMAC-SHA256, c = 262144 (EIP-2335's parameters; faster to decrypt).
+    Pbkdf2,
+}
+
+/// `poolvc keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write interop (insecure, deterministic) keys as EIP-2335 keystores in
+    /// Lighthouse's validators/ + secrets/ layout. For devnets only.
+    Interop {
+        /// Inclusive index range, e.g. 32..63 (as Lodestar's --interopIndexes).
+        #[arg(long)]
+        range: String,
+        /// Data directory to write into (Lighthouse's --datadir).
+        #[arg(long)]
+        out: PathBuf,
+        /// KDF of the keystores.
+        #[arg(long, value_enum, default_value_t = KdfArg::Pbkdf2)]
+        kdf: KdfArg,
+    },
+    /// Derive signing keys m/12381/3600/i/0/0 from a BIP-39 mnemonic (EIP-2333/2334).
+    Derive {
+        /// File holding the mnemonic.
+        #[arg(long)]
+        mnemonic_file: PathBuf,
+        /// File holding the BIP-39 passphrase (default: none).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Number of keys.
+        #[arg(long)]
+        count: u32,
+        /// First validator index i.
+        #[arg(long, default_value_t = 0)]
+        first_index: u32,
+        /// Data directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// KDF of the keystores.
+        #[arg(long, value_enum, default_value_t = KdfArg::Scrypt)]
+        kdf: KdfArg,
+    },
+    /// Show the public fields of keystores (pubkey, path, KDF) without decrypting.
+    Inspect {
+        /// Keystore files, or directories searched for *.json.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decrypt every enabled keystore of a data dir (in parallel) to check passwords.
+    Verify {
+        /// Data directory (with validators/validator_definitions.yml).
+        #[arg(long)]
+        datadir: PathBuf,
+    },
+}
