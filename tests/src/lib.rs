@@ -1,1 +1,46 @@
-//! Integration tests live in `tests/tests/`; shared vector paths are here.
+//! Shared helpers for the workspace integration tests in `tests/tests/`.
+
+use std::path::{Path, PathBuf};
+
+/// The directory holding the copied public test vectors.
+pub fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+/// Decodes `0x`-prefixed or bare hex.
+pub fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s.trim().trim_start_matches("0x")).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A decimal integer (< 2^256) as 32 big-endian bytes.
+pub fn decimal_to_be32(s: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for ch in s.trim().chars() {
+        let d = ch.to_digit(10).unwrap_or_else(|| panic!("not decimal: {s}"));
+        let mut carry = d;
+        for b in out.iter_mut().rev() {
+            let v = (*b as u32) * 10 + carry;
+            *b = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(carry, 0, "{s} overflows 256 bits");
+    }
+    out
+}
+
+/// The JSON files of a directory, sorted.
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    v
+}

@@ -57,14 +57,20 @@ pub fn parse_path(path: &str) -> Result<Vec<u32>, DeriveError> {
 /// The 64-byte BIP-39 seed of `mnemonic` with `passphrase` (NFKD-normalised;
 /// English and the other BIP-39 word lists are accepted).
 pub fn mnemonic_to_seed(mnemonic: &str, passphrase: &str) -> Result<Zeroizing<[u8; 64]>, DeriveError> {
-    let m = bip39::Mnemonic::parse_normalized(mnemonic.trim())
-        .or_else(|_| {
-            use unicode_normalization::UnicodeNormalization;
-            let normalized: Zeroizing<String> = Zeroizing::new(mnemonic.trim().nfkd().collect());
-            bip39::Mnemonic::parse(normalized.as_str())
-        })
-        .map_err(|e| DeriveError::Mnemonic(e.to_string()))?;
-    Ok(Zeroizing::new(m.to_seed(passphrase)))
+    use unicode_normalization::UnicodeNormalization;
+    let normalized: Zeroizing<String> = Zeroizing::new(mnemonic.trim().nfkd().collect());
+    // Some word lists share words (simplified and traditional Chinese): the
+    // seed does not depend on the list, so the first list that validates the
+    // mnemonic (words and checksum) is as good as any.
+    let m = match bip39::Mnemonic::parse_normalized(normalized.as_str()) {
+        Ok(m) => m,
+        Err(bip39::Error::AmbiguousLanguages(_)) => bip39::Language::ALL
+            .iter()
+            .find_map(|l| bip39::Mnemonic::parse_in_normalized(*l, normalized.as_str()).ok())
+            .ok_or_else(|| DeriveError::Mnemonic("no word list validates this mnemonic".into()))?,
+        Err(e) => return Err(DeriveError::Mnemonic(e.to_string())),
+    };
+    Ok(Zeroizing::new(m.to_seed_normalized(passphrase.nfkd().collect::<String>().as_str())))
 }
 
 /// EIP-2333 master key from a seed (at least 32 bytes).
