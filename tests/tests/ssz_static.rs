@@ -1,0 +1,140 @@
+//! consensus-spec-tests `ssz_static` (mainnet preset): for every case of every
+//! container poolvc defines that the phase0 and fulu sets contain, decode ->
+//! re-encode gives the same bytes and `hash_tree_root` equals `roots.yaml`.
+
+use poolvc_signer::types::*;
+use poolvc_tests::{unhex, vectors};
+use ssz::{Decode, Encode};
+use std::path::{Path, PathBuf};
+use tree_hash::TreeHash;
+
+type M = Mainnet;
+
+fn cases(type_dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(type_dir.join("ssz_random"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn serialized(case: &Path) -> Vec<u8> {
+    let raw = case.join("serialized.ssz");
+    if raw.exists() {
+        return std::fs::read(raw).unwrap();
+    }
+    let compressed = std::fs::read(case.join("serialized.ssz_snappy")).unwrap();
+    snap::raw::Decoder::new().decompress_vec(&compressed).unwrap()
+}
+
+fn expected_root(case: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(case.join("roots.yaml")).unwrap();
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    unhex(v["root"].as_str().unwrap())
+}
+
+fn check<T: Encode + Decode + TreeHash>(type_dir: &Path) -> usize {
+    let cs = cases(type_dir);
+    assert!(!cs.is_empty(), "{}: no cases", type_dir.display());
+    for case in &cs {
+        let bytes = serialized(case);
+        let value = T::from_ssz_bytes(&bytes).unwrap_or_else(|e| panic!("{}: decode: {e:?}", case.display()));
+        assert_eq!(value.as_ssz_bytes(), bytes, "{}: re-encode", case.display());
+        assert_eq!(value.tree_hash_root().as_slice(), expected_root(case).as_slice(), "{}: root", case.display());
+    }
+    cs.len()
+}
+
+fn type_dirs(set: &str, fork: &str) -> Vec<(String, PathBuf)> {
+    let dir = vectors().join("ssz_static").join(set).join("tests/mainnet").join(fork).join("ssz_static");
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn phase0_mainnet() {
+    let mut total = 0;
+    let dirs = type_dirs("phase0_v1.0.x_grandinetech", "phase0");
+    assert_eq!(dirs.len(), 10);
+    for (name, dir) in dirs {
+        total += match name.as_str() {
+            "AttestationData" => check::<AttestationData>(&dir),
+            "Checkpoint" => check::<Checkpoint>(&dir),
+            "BeaconBlockHeader" => check::<BeaconBlockHeader>(&dir),
+            "ForkData" => check::<ForkData>(&dir),
+            "Fork" => check::<Fork>(&dir),
+            "SigningData" => check::<SigningData>(&dir),
+            "AggregateAndProof" => check::<AggregateAndProofBase<M>>(&dir),
+            "VoluntaryExit" => check::<VoluntaryExit>(&dir),
+            "SignedVoluntaryExit" => check::<SignedVoluntaryExit>(&dir),
+            "BeaconBlock" => check::<BeaconBlockPhase0<M>>(&dir),
+            other => panic!("phase0 type {other} has vectors but no mapping here"),
+        };
+    }
+    assert_eq!(total, 30);
+}
+
+#[test]
+fn fulu_mainnet() {
+    let mut total = 0;
+    let dirs = type_dirs("fulu_mainnet_consensus-spec-tests_v1.5.0", "fulu");
+    assert_eq!(dirs.len(), 20);
+    for (name, dir) in dirs {
+        total += match name.as_str() {
+            "AttestationData" => check::<AttestationData>(&dir),
+            "Checkpoint" => check::<Checkpoint>(&dir),
+            "BeaconBlockHeader" => check::<BeaconBlockHeader>(&dir),
+            "ForkData" => check::<ForkData>(&dir),
+            "Fork" => check::<Fork>(&dir),
+            "SigningData" => check::<SigningData>(&dir),
+            "SyncAggregatorSelectionData" => check::<SyncAggregatorSelectionData>(&dir),
+            "AggregateAndProof" => check::<AggregateAndProofElectra<M>>(&dir),
+            "SignedAggregateAndProof" => check::<SignedAggregateAndProofElectra<M>>(&dir),
+            "ContributionAndProof" => check::<ContributionAndProof<M>>(&dir),
+            "SignedContributionAndProof" => check::<SignedContributionAndProof<M>>(&dir),
+            "SyncCommitteeContribution" => check::<SyncCommitteeContribution<M>>(&dir),
+            "SyncCommitteeMessage" => check::<SyncCommitteeMessage>(&dir),
+            "Attestation" => check::<AttestationElectra<M>>(&dir),
+            "SingleAttestation" => check::<SingleAttestation>(&dir),
+            "VoluntaryExit" => check::<VoluntaryExit>(&dir),
+            "SignedVoluntaryExit" => check::<SignedVoluntaryExit>(&dir),
+            "BeaconBlock" => check::<BeaconBlockElectra<M>>(&dir),
+            "BeaconBlockBody" => check::<BeaconBlockBodyElectra<M>>(&dir),
+            "SignedBeaconBlock" => check::<SignedBeaconBlockElectra<M>>(&dir),
+            other => panic!("fulu type {other} has vectors but no mapping here"),
+        };
+    }
+    assert_eq!(total, 60);
+}
+
+/// The fork-tagged enum gives the same bytes and root as the inner type.
+#[test]
+fn block_enum_matches_inner_type() {
+    let dirs = type_dirs("fulu_mainnet_consensus-spec-tests_v1.5.0", "fulu");
+    let dir = &dirs.iter().find(|(n, _)| n == "BeaconBlock").unwrap().1;
+    for case in cases(dir) {
+        let bytes = serialized(&case);
+        for fork in [ForkName::Electra, ForkName::Fulu] {
+            let block = BeaconBlock::<M>::from_ssz_bytes(fork, &bytes).unwrap();
+            assert_eq!(block.fork_name(), fork);
+            assert_eq!(block.as_ssz_bytes(), bytes);
+            assert_eq!(block.tree_hash_root().as_slice(), expected_root(&case).as_slice());
+            assert_eq!(block.header().tree_hash_root(), block.tree_hash_root());
+            // JSON round trip through the Beacon API form.
+            let back = BeaconBlock::<M>::from_json(fork, block.to_json()).unwrap();
+            assert_eq!(back, block);
+        }
+        // The same bytes are not a valid Deneb block, or decode to a different root.
+        if let Ok(b) = BeaconBlock::<M>::from_ssz_bytes(ForkName::Deneb, &bytes) {
+            assert_ne!(b.tree_hash_root().as_slice(), expected_root(&case).as_slice());
+        }
+    }
+}
