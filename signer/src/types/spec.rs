@@ -113,8 +113,11 @@ pub struct ChainSpec {
     pub config_name: Option<String>,
     /// `PRESET_BASE`.
     pub preset: PresetName,
-    /// `SECONDS_PER_SLOT`.
+    /// `SECONDS_PER_SLOT` (whole seconds; `slot_duration_ms / 1000` for configs
+    /// that give only `SLOT_DURATION_MS`).
     pub seconds_per_slot: u64,
+    /// Slot length in milliseconds (`SLOT_DURATION_MS`, or `SECONDS_PER_SLOT * 1000`).
+    pub slot_duration_ms: u64,
     /// `SLOTS_PER_EPOCH` (from the document, or the preset's value).
     pub slots_per_epoch: u64,
     /// `GENESIS_FORK_VERSION`.
@@ -222,10 +225,18 @@ impl ChainSpec {
             PresetName::Minimal => (8, 32, 8, 4),
         };
 
-        let seconds_per_slot = parse_u64("SECONDS_PER_SLOT", get("SECONDS_PER_SLOT")?)?;
-        if seconds_per_slot == 0 {
-            return Err(invalid("SECONDS_PER_SLOT", "0", "must be positive"));
+        // Newer configs give SLOT_DURATION_MS; older ones and beacon nodes SECONDS_PER_SLOT.
+        let slot_duration_ms = match (raw.get("SLOT_DURATION_MS"), raw.get("SECONDS_PER_SLOT")) {
+            (Some(ms), _) => parse_u64("SLOT_DURATION_MS", ms)?,
+            (None, Some(s)) => parse_u64("SECONDS_PER_SLOT", s)?
+                .checked_mul(1000)
+                .ok_or_else(|| invalid("SECONDS_PER_SLOT", s, "too large"))?,
+            (None, None) => return Err(SpecError::Missing { source_name: src.clone(), key: "SECONDS_PER_SLOT" }),
+        };
+        if slot_duration_ms == 0 {
+            return Err(invalid("SECONDS_PER_SLOT", "0", "slot length must be positive"));
         }
+        let seconds_per_slot = slot_duration_ms / 1000;
         let slots_per_epoch = opt_u64("SLOTS_PER_EPOCH", default_slots)?;
         if slots_per_epoch == 0 {
             return Err(invalid("SLOTS_PER_EPOCH", "0", "must be positive"));
@@ -280,6 +291,7 @@ impl ChainSpec {
             config_name: raw.get("CONFIG_NAME").cloned(),
             preset,
             seconds_per_slot,
+            slot_duration_ms,
             slots_per_epoch,
             genesis_fork_version,
             forks,
@@ -323,7 +335,9 @@ impl ChainSpec {
     pub fn fork_at_epoch(&self, epoch: Epoch) -> Fork {
         let i = self.active_index(epoch).unwrap_or(0);
         let current = self.forks[i];
-        let previous = if i == 0 { current } else { self.forks[i - 1] };
+        // A chain that starts at a later fork (e.g. Bellatrix at genesis) has
+        // `previous_version == current_version` in its genesis state.
+        let previous = if i == 0 || current.epoch == 0 { current } else { self.forks[i - 1] };
         Fork { previous_version: previous.version, current_version: current.version, epoch: current.epoch }
     }
 
@@ -343,6 +357,7 @@ impl ChainSpec {
     pub const CONSENSUS_CRITICAL_KEYS: &'static [&'static str] = &[
         "PRESET_BASE",
         "SECONDS_PER_SLOT",
+        "SLOT_DURATION_MS",
         "SLOTS_PER_EPOCH",
         "GENESIS_FORK_VERSION",
         "ALTAIR_FORK_VERSION",
