@@ -1,5 +1,7 @@
 //! Signing-root and block-root hashing costs (the per-message overhead around signing).
 
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use poolvc_signer::types::*;
 use std::hint::black_box;
@@ -18,9 +20,7 @@ fn bench_roots(c: &mut Criterion) {
     c.bench_function("attestation_signing_root", |b| {
         b.iter(|| ctx.signing_root::<Mainnet>(&SignableMessage::Attestation(black_box(&data))))
     });
-    c.bench_function("compute_domain", |b| {
-        b.iter(|| ctx.domain_for(DomainKind::BeaconAttester, black_box(31_250)))
-    });
+    c.bench_function("compute_domain", |b| b.iter(|| ctx.domain_for(DomainKind::BeaconAttester, black_box(31_250))));
 }
 
 criterion_group!(benches, bench_roots);

@@ -38,7 +38,7 @@ pub fn decimal_to_be32(s: &str) -> [u8; 32] {
 pub fn json_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
+        .map(|e| e.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     v.sort();

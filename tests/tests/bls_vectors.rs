@@ -1,6 +1,8 @@
 //! The ethereum/bls12-381-tests vectors (v0.1.2): every case of sign, verify,
 //! hash_to_G2, deserialization_G1 and deserialization_G2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use poolvc_signer::keys::bls::{g1_deserializes, g2_deserializes, hash_to_g2_uncompressed};
 use poolvc_signer::keys::{PublicKey, SecretKey, Signature};
 use poolvc_tests::{json_files, read_json, unhex, vectors};

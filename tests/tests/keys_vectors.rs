@@ -1,6 +1,8 @@
 //! EIP-2335 keystore vectors, encrypt/decrypt round trips, bad keystores,
 //! EIP-2333 derivation, BIP-39 seeds, and the interop key lists.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use poolvc_signer::keys::derive::{derive_child, derive_master, derive_path, mnemonic_to_seed};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::keystore::{decryptions_performed, normalize_password};
@@ -37,7 +39,10 @@ fn staking_deposit_cli_keystores_decrypt() {
     for f in ["test0.json", "test1.json"] {
         let ks = Keystore::from_file(dir.join(f)).unwrap();
         let sk = ks.decrypt("𝔱𝔢𝔰𝔱𝔭𝔞𝔰𝔰𝔴𝔬𝔯𝔡🔑").unwrap();
-        assert_eq!(hex::encode(sk.to_bytes().as_ref()), "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f");
+        assert_eq!(
+            hex::encode(sk.to_bytes().as_ref()),
+            "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
+        );
     }
 }
 
@@ -168,14 +173,14 @@ fn eip2333_from_mnemonic_and_path() {
 
 #[test]
 fn bip39_seeds_all_languages() {
-    let v = read_json(&vectors().join(
-        "keystore/staking-deposit-cli/tests/test_key_handling/test_key_derivation/test_vectors/mnemonic.json",
-    ));
+    let v =
+        read_json(&vectors().join(
+            "keystore/staking-deposit-cli/tests/test_key_handling/test_key_derivation/test_vectors/mnemonic.json",
+        ));
     let mut n = 0;
     for (lang, cases) in v.as_object().unwrap() {
         for c in cases.as_array().unwrap() {
-            let seed = mnemonic_to_seed(c[1].as_str().unwrap(), "TREZOR")
-                .unwrap_or_else(|e| panic!("{lang}: {e}"));
+            let seed = mnemonic_to_seed(c[1].as_str().unwrap(), "TREZOR").unwrap_or_else(|e| panic!("{lang}: {e}"));
             assert_eq!(hex::encode(seed.as_ref()), c[2].as_str().unwrap(), "{lang}");
             n += 1;
         }
@@ -234,7 +239,8 @@ fn interop_ten_thousand_sample() {
 
 #[test]
 fn secret_key_debug_is_redacted_everywhere() {
-    let sk = SecretKey::from_bytes(&unhex("0x25295f0d1d592a90b333e26e85149708208e9f8e8bc18f6c77bd62f8ad7a6866")).unwrap();
+    let sk =
+        SecretKey::from_bytes(&unhex("0x25295f0d1d592a90b333e26e85149708208e9f8e8bc18f6c77bd62f8ad7a6866")).unwrap();
     let dbg = format!("{sk:?} {:?}", Some(&sk));
     assert!(!dbg.contains("25295f0d"), "{dbg}");
 }

@@ -4,6 +4,8 @@
 //! signatures recorded on a Lodestar dev chain. Also ChainSpec parsing of a
 //! real node's `/eth/v1/config/spec` and of `config.yaml`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::Signature;
 use poolvc_signer::types::*;
@@ -83,8 +85,10 @@ fn config_yaml_parses_and_matches_presets() {
     }
     let mainnet = ChainSpec::from_config_yaml(
         "mainnet.yaml",
-        &std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(mainnet.genesis_fork_version, Version::from([0, 0, 0, 0]));
@@ -96,9 +100,12 @@ fn config_yaml_parses_and_matches_presets() {
 fn bad_specs_are_named() {
     let err = ChainSpec::from_beacon_json("node-a", "{\"data\": []}").unwrap_err().to_string();
     assert!(err.contains("node-a"), "{err}");
-    let err = ChainSpec::from_config_yaml("c.yaml", "PRESET_BASE: 'minimal'\nSECONDS_PER_SLOT: 6\n").unwrap_err().to_string();
+    let err =
+        ChainSpec::from_config_yaml("c.yaml", "PRESET_BASE: 'minimal'\nSECONDS_PER_SLOT: 6\n").unwrap_err().to_string();
     assert!(err.contains("c.yaml") && err.contains("GENESIS_FORK_VERSION"), "{err}");
-    let err = ChainSpec::from_config_yaml("c.yaml", "PRESET_BASE: 'minimal'\nSECONDS_PER_SLOT: six\n").unwrap_err().to_string();
+    let err = ChainSpec::from_config_yaml("c.yaml", "PRESET_BASE: 'minimal'\nSECONDS_PER_SLOT: six\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("SECONDS_PER_SLOT") && err.contains("six"), "{err}");
     let err = ChainSpec::from_config_yaml(
         "c.yaml",
@@ -185,7 +192,11 @@ fn signing_roots_known_answers() {
 
     let mut wc = [0x55u8; 32];
     wc[0] = 0;
-    let dep = DepositMessage { pubkey: PublicKeyBytes::repeat_byte(0x44), withdrawal_credentials: wc.into(), amount: 32_000_000_000 };
+    let dep = DepositMessage {
+        pubkey: PublicKeyBytes::repeat_byte(0x44),
+        withdrawal_credentials: wc.into(),
+        amount: 32_000_000_000,
+    };
     assert_eq!(root(SignableMessage::Deposit(&dep)), h(&k, "deposit"));
     let reg = ValidatorRegistrationV1 {
         fee_recipient: Address::repeat_byte(0x66),
@@ -209,7 +220,10 @@ fn voluntary_exit_eip7044() {
     assert_eq!(spec.fork_name_at_epoch(3), ForkName::Deneb);
     let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr() };
     let exit = VoluntaryExit { epoch: 3, validator_index: 40 };
-    assert_eq!(ctx.signing_root::<Mi>(&SignableMessage::VoluntaryExit(&exit)), h(&k, "voluntary_exit_eip7044_capella_version"));
+    assert_eq!(
+        ctx.signing_root::<Mi>(&SignableMessage::VoluntaryExit(&exit)),
+        h(&k, "voluntary_exit_eip7044_capella_version")
+    );
     // An exit at a Bellatrix epoch is still signed with Bellatrix's version.
     let early = VoluntaryExit { epoch: 0, validator_index: 40 };
     let d = ctx.domain_for(DomainKind::VoluntaryExit, early.epoch);
@@ -225,8 +239,10 @@ fn voluntary_exit_eip7044() {
 fn builder_registration_known_answer() {
     let mainnet = ChainSpec::from_config_yaml(
         "mainnet.yaml",
-        &std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml"),
+        )
+        .unwrap(),
     )
     .unwrap();
     // Any genesis root: the builder domain ignores it.
@@ -238,12 +254,16 @@ fn builder_registration_known_answer() {
     let v = recorded_path(&vectors().join("builder_specs/examples/bellatrix/signed_validator_registrations.json"));
     let regs: Vec<SignedValidatorRegistrationV1> = serde_json::from_value(v["value"].clone()).unwrap();
     let msg = &regs[0].message;
-    assert_eq!(msg.tree_hash_root(), Hash256::from_slice(&unhex("0x51fc61bd054c204f5e34684d2acdfe782507e65e66bbb81ea2553c8840b90a9e")));
+    assert_eq!(
+        msg.tree_hash_root(),
+        Hash256::from_slice(&unhex("0x51fc61bd054c204f5e34684d2acdfe782507e65e66bbb81ea2553c8840b90a9e"))
+    );
     assert_eq!(
         ctx.signing_root::<Ma>(&SignableMessage::ValidatorRegistration(msg)),
         Hash256::from_slice(&unhex("0xa495e9b52826f7b155dce81878f108ed4d122e278fd20abf8f9aa4dde08ae004"))
     );
-    let ssz_bytes = std::fs::read(vectors().join("builder_specs/examples/bellatrix/signed_validator_registrations.ssz")).unwrap();
+    let ssz_bytes =
+        std::fs::read(vectors().join("builder_specs/examples/bellatrix/signed_validator_registrations.ssz")).unwrap();
     assert_eq!(regs.as_ssz_bytes(), ssz_bytes);
 }
 
@@ -268,7 +288,9 @@ fn builder_examples_json_equals_ssz() {
         assert_eq!(from_json.as_ssz_bytes(), bytes, "{}", json.display());
         assert_eq!(T::from_ssz_bytes(&bytes).unwrap(), from_json);
     }
-    let blinded = |fork: &str| (ex.join(fork).join("signed_blinded_beacon_block.json"), ex.join(fork).join("signed_blinded_beacon_block.ssz"));
+    let blinded = |fork: &str| {
+        (ex.join(fork).join("signed_blinded_beacon_block.json"), ex.join(fork).join("signed_blinded_beacon_block.ssz"))
+    };
     let (j, s) = blinded("bellatrix");
     check::<SignedBlindedBeaconBlockBellatrix<Ma>>(&j, &s, None);
     let (j, s) = blinded("capella");
@@ -279,8 +301,16 @@ fn builder_examples_json_equals_ssz() {
     check::<SignedBlindedBeaconBlockElectra<Ma>>(&j, &s, None);
     let (j, s) = blinded("fulu");
     check::<SignedBlindedBeaconBlockElectra<Ma>>(&j, &s, None);
-    check::<ExecutionPayloadBellatrix<Ma>>(&ex.join("bellatrix/execution_payload.json"), &ex.join("bellatrix/execution_payload.ssz"), Some("data"));
-    check::<ExecutionPayloadCapella<Ma>>(&ex.join("capella/execution_payload.json"), &ex.join("capella/execution_payload.ssz"), Some("data"));
+    check::<ExecutionPayloadBellatrix<Ma>>(
+        &ex.join("bellatrix/execution_payload.json"),
+        &ex.join("bellatrix/execution_payload.ssz"),
+        Some("data"),
+    );
+    check::<ExecutionPayloadCapella<Ma>>(
+        &ex.join("capella/execution_payload.json"),
+        &ex.join("capella/execution_payload.ssz"),
+        Some("data"),
+    );
 
     // The enum reads the message and its root equals its header's root.
     let v = recorded_path(&ex.join("electra/signed_blinded_beacon_block.json"));
@@ -306,7 +336,10 @@ fn real_lodestar_attestation_signatures_verify() {
         let signers = keys.iter().filter(|pk| sig.verify(pk, root.as_slice())).count();
         assert_eq!(signers, 1, "attestation at slot {} index {}", att.data.slot, att.data.index);
         // A wrong domain (phase0 version) verifies for nobody.
-        let wrong = compute_signing_root(att.data.tree_hash_root(), compute_domain(spec.domains.beacon_attester, spec.genesis_fork_version, gvr()));
+        let wrong = compute_signing_root(
+            att.data.tree_hash_root(),
+            compute_domain(spec.domains.beacon_attester, spec.genesis_fork_version, gvr()),
+        );
         assert!(!keys.iter().any(|pk| sig.verify(pk, wrong.as_slice())));
         checked += 1;
     }

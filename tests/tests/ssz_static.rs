@@ -2,6 +2,8 @@
 //! container poolvc defines that the phase0 and fulu sets contain, decode ->
 //! re-encode gives the same bytes and `hash_tree_root` equals `roots.yaml`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use poolvc_signer::types::*;
 use poolvc_tests::{unhex, vectors};
 use ssz::{Decode, Encode};
@@ -11,10 +13,8 @@ use tree_hash::TreeHash;
 type M = Mainnet;
 
 fn cases(type_dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(type_dir.join("ssz_random"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(type_dir.join("ssz_random")).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }

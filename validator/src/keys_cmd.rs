@@ -123,8 +123,11 @@ pub fn write_derived(
         .into_par_iter()
         .map(|i| {
             let path = derive::signing_key_path(i);
-            derive::derive_path(seed.as_ref(), &path)
-                .map(|sk| NewKey { sk, path, description: format!("derived key {i}") })
+            derive::derive_path(seed.as_ref(), &path).map(|sk| NewKey {
+                sk,
+                path,
+                description: format!("derived key {i}"),
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(derr)?;
@@ -286,10 +289,7 @@ pub fn find_keystores(paths: &[PathBuf]) -> Result<Vec<PathBuf>, KeysError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), KeysError> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
-        .filter_map(|e| e.ok())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io(dir))?.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let p = e.path();

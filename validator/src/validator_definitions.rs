@@ -137,7 +137,10 @@ impl ValidatorDefinitions {
         let mut seen = std::collections::HashSet::new();
         for d in &defs.0 {
             if !seen.insert(d.voting_public_key.to_ascii_lowercase()) {
-                return Err(DefinitionsError::Duplicate { path: path.to_path_buf(), pubkey: d.voting_public_key.clone() });
+                return Err(DefinitionsError::Duplicate {
+                    path: path.to_path_buf(),
+                    pubkey: d.voting_public_key.clone(),
+                });
             }
         }
         Ok(defs)
@@ -152,8 +155,8 @@ impl ValidatorDefinitions {
     pub fn save(&self, validators_dir: &Path) -> Result<(), DefinitionsError> {
         let path = validators_dir.join(DEFINITIONS_FILE);
         let io = |source| DefinitionsError::Io { path: path.clone(), source };
-        let yaml = serde_yaml::to_string(&self.0)
-            .map_err(|source| DefinitionsError::Yaml { path: path.clone(), source })?;
+        let yaml =
+            serde_yaml::to_string(&self.0).map_err(|source| DefinitionsError::Yaml { path: path.clone(), source })?;
         let tmp = validators_dir.join(format!(".{DEFINITIONS_FILE}.tmp"));
         {
             use std::io::Write;
@@ -204,7 +207,11 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_and_garbage() {
-        let dup = format!("{}{}", LIGHTHOUSE_SAMPLE, &LIGHTHOUSE_SAMPLE[4..LIGHTHOUSE_SAMPLE.find("- enabled: false").unwrap()]);
+        let dup = format!(
+            "{}{}",
+            LIGHTHOUSE_SAMPLE,
+            &LIGHTHOUSE_SAMPLE[4..LIGHTHOUSE_SAMPLE.find("- enabled: false").unwrap()]
+        );
         let err = ValidatorDefinitions::parse(Path::new("v.yml"), &dup).unwrap_err();
         assert!(err.to_string().contains("more than once"), "{err}");
         let err = ValidatorDefinitions::parse(Path::new("v.yml"), "- enabled: maybe").unwrap_err();

@@ -174,8 +174,7 @@ pub fn g1_deserializes(bytes: &[u8]) -> bool {
     let mut p = blst::blst_p1_affine::default();
     // SAFETY: `bytes` is exactly 48 bytes, the compressed size blst reads.
     unsafe {
-        blst::blst_p1_uncompress(&mut p, bytes.as_ptr()) == BLST_ERROR::BLST_SUCCESS
-            && blst::blst_p1_affine_in_g1(&p)
+        blst::blst_p1_uncompress(&mut p, bytes.as_ptr()) == BLST_ERROR::BLST_SUCCESS && blst::blst_p1_affine_in_g1(&p)
     }
 }
 

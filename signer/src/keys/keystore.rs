@@ -176,9 +176,8 @@ impl fmt::Debug for Keystore {
 /// Normalises a password as EIP-2335 requires: NFKD, then C0 (0x00-0x1F),
 /// DEL (0x7F) and C1 (0x80-0x9F) control codes removed; returns UTF-8 bytes.
 pub fn normalize_password(password: &str) -> Zeroizing<Vec<u8>> {
-    let s: Zeroizing<String> = Zeroizing::new(
-        password.nfkd().filter(|c| !matches!(*c as u32, 0x00..=0x1f | 0x7f | 0x80..=0x9f)).collect(),
-    );
+    let s: Zeroizing<String> =
+        Zeroizing::new(password.nfkd().filter(|c| !matches!(*c as u32, 0x00..=0x1f | 0x7f | 0x80..=0x9f)).collect());
     Zeroizing::new(s.as_bytes().to_vec())
 }
 
@@ -286,7 +285,9 @@ impl Keystore {
         let p = &kdf.params;
         let dklen = self.param_u64("kdf", p, "dklen")?;
         if !(32..=64).contains(&dklen) {
-            return Err(self.err(KeystoreErrorKind::Param { module: "kdf", reason: format!("dklen {dklen} not in 32..=64") }));
+            return Err(
+                self.err(KeystoreErrorKind::Param { module: "kdf", reason: format!("dklen {dklen} not in 32..=64") })
+            );
         }
         let salt = self.hex_field(self.param_str("kdf", p, "salt")?, "crypto.kdf.params.salt")?;
         let mut dk = Zeroizing::new(vec![0u8; dklen as usize]);
@@ -309,8 +310,7 @@ impl Keystore {
                 let params = scrypt::Params::new(n.trailing_zeros() as u8, r as u32, pp as u32, dklen as usize)
                     .map_err(|e| bad(format!("scrypt parameters rejected: {e}")))?;
                 DECRYPTIONS.fetch_add(1, Ordering::Relaxed);
-                scrypt::scrypt(password, &salt, &params, &mut dk)
-                    .map_err(|e| bad(format!("scrypt failed: {e}")))?;
+                scrypt::scrypt(password, &salt, &params, &mut dk).map_err(|e| bad(format!("scrypt failed: {e}")))?;
             }
             "pbkdf2" => {
                 let c = self.param_u64("kdf", p, "c")?;
@@ -340,11 +340,17 @@ impl Keystore {
         }
         let iv = self.hex_field(self.param_str("cipher", &crypto.cipher.params, "iv")?, "crypto.cipher.params.iv")?;
         if iv.len() != 16 {
-            return Err(self.err(KeystoreErrorKind::Param { module: "cipher", reason: format!("iv is {} bytes, expected 16", iv.len()) }));
+            return Err(self.err(KeystoreErrorKind::Param {
+                module: "cipher",
+                reason: format!("iv is {} bytes, expected 16", iv.len()),
+            }));
         }
         let checksum = self.hex_field(&crypto.checksum.message, "crypto.checksum.message")?;
         if checksum.len() != 32 {
-            return Err(self.err(KeystoreErrorKind::Param { module: "checksum", reason: format!("message is {} bytes, expected 32", checksum.len()) }));
+            return Err(self.err(KeystoreErrorKind::Param {
+                module: "checksum",
+                reason: format!("message is {} bytes, expected 32", checksum.len()),
+            }));
         }
 
         let password = normalize_password(password);
@@ -360,8 +366,9 @@ impl Keystore {
 
         let mut secret = Zeroizing::new([0u8; 32]);
         secret.copy_from_slice(&cipher_message);
-        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv)
-            .map_err(|_| self.err(KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() }))?;
+        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
+            self.err(KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() })
+        })?;
         cipher.apply_keystream(secret.as_mut());
         let sk = SecretKey::from_bytes(secret.as_ref()).map_err(|_| self.err(KeystoreErrorKind::InvalidSecret))?;
 
@@ -378,7 +385,13 @@ impl Keystore {
     }
 
     /// Encrypts `sk` under `password` with `kdf`, fresh random salt, IV and UUID.
-    pub fn encrypt(sk: &SecretKey, password: &str, kdf: Kdf, path: &str, description: Option<&str>) -> Result<Self, KeystoreError> {
+    pub fn encrypt(
+        sk: &SecretKey,
+        password: &str,
+        kdf: Kdf,
+        path: &str,
+        description: Option<&str>,
+    ) -> Result<Self, KeystoreError> {
         use rand::RngCore;
         let mem = Path::new("<memory>");
         let mut rng = rand::rngs::OsRng;
@@ -391,10 +404,9 @@ impl Keystore {
                 "scrypt",
                 serde_json::json!({"dklen": 32, "n": 1u64 << log_n, "r": 8, "p": 1, "salt": hex::encode(salt)}),
             ),
-            Kdf::Pbkdf2 { c } => (
-                "pbkdf2",
-                serde_json::json!({"dklen": 32, "c": c, "prf": "hmac-sha256", "salt": hex::encode(salt)}),
-            ),
+            Kdf::Pbkdf2 { c } => {
+                ("pbkdf2", serde_json::json!({"dklen": 32, "c": c, "prf": "hmac-sha256", "salt": hex::encode(salt)}))
+            }
         };
         let mut json = KeystoreJson {
             crypto: Crypto {
@@ -416,8 +428,12 @@ impl Keystore {
         let password = normalize_password(password);
         let dk = tmp.derive_key(&password)?;
         let mut ct = sk.to_bytes();
-        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv)
-            .map_err(|_| KeystoreError::new(mem, KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() }))?;
+        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
+            KeystoreError::new(
+                mem,
+                KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
+            )
+        })?;
         cipher.apply_keystream(ct.as_mut());
         let mut h = Sha256::new();
         h.update(&dk[16..32]);

@@ -64,8 +64,7 @@ macro_rules! block_body {
 
 type AttesterSlashingsBase<P> = VariableList<AttesterSlashingBase<P>, <P as Preset>::MaxAttesterSlashings>;
 type AttestationsBase<P> = VariableList<AttestationBase<P>, <P as Preset>::MaxAttestations>;
-type AttesterSlashingsElectra<P> =
-    VariableList<AttesterSlashingElectra<P>, <P as Preset>::MaxAttesterSlashingsElectra>;
+type AttesterSlashingsElectra<P> = VariableList<AttesterSlashingElectra<P>, <P as Preset>::MaxAttesterSlashingsElectra>;
 type AttestationsElectra<P> = VariableList<AttestationElectra<P>, <P as Preset>::MaxAttestationsElectra>;
 type BlsChanges<P> = VariableList<SignedBlsToExecutionChange, <P as Preset>::MaxBlsToExecutionChanges>;
 type BlobCommitments<P> = VariableList<KzgCommitment, <P as Preset>::MaxBlobCommitmentsPerBlock>;
@@ -75,11 +74,11 @@ block_body!(@struct
     BeaconBlockBodyPhase0, AttesterSlashingsBase<P>, AttestationsBase<P>, {});
 
 block_body!(@struct
-    /// `BeaconBlockBody` (Altair).
-    BeaconBlockBodyAltair, AttesterSlashingsBase<P>, AttestationsBase<P>, {
-        /// Sync-committee aggregate.
-        sync_aggregate: SyncAggregate<P>,
-    });
+/// `BeaconBlockBody` (Altair).
+BeaconBlockBodyAltair, AttesterSlashingsBase<P>, AttestationsBase<P>, {
+    /// Sync-committee aggregate.
+    sync_aggregate: SyncAggregate<P>,
+});
 
 block_body!(pair
     /// `BeaconBlockBody` (Bellatrix).
@@ -91,46 +90,46 @@ block_body!(pair
     tail {});
 
 block_body!(pair
-    /// `BeaconBlockBody` (Capella).
-    BeaconBlockBodyCapella,
-    /// `BlindedBeaconBlockBody` (Capella).
-    BlindedBeaconBlockBodyCapella,
-    AttesterSlashingsBase<P>, AttestationsBase<P>,
-    payload: ExecutionPayloadCapella<P>, header: ExecutionPayloadHeaderCapella<P>,
-    tail {
-        /// Withdrawal-credential changes.
-        bls_to_execution_changes: BlsChanges<P>,
-    });
+/// `BeaconBlockBody` (Capella).
+BeaconBlockBodyCapella,
+/// `BlindedBeaconBlockBody` (Capella).
+BlindedBeaconBlockBodyCapella,
+AttesterSlashingsBase<P>, AttestationsBase<P>,
+payload: ExecutionPayloadCapella<P>, header: ExecutionPayloadHeaderCapella<P>,
+tail {
+    /// Withdrawal-credential changes.
+    bls_to_execution_changes: BlsChanges<P>,
+});
 
 block_body!(pair
-    /// `BeaconBlockBody` (Deneb).
-    BeaconBlockBodyDeneb,
-    /// `BlindedBeaconBlockBody` (Deneb).
-    BlindedBeaconBlockBodyDeneb,
-    AttesterSlashingsBase<P>, AttestationsBase<P>,
-    payload: ExecutionPayloadDeneb<P>, header: ExecutionPayloadHeaderDeneb<P>,
-    tail {
-        /// Withdrawal-credential changes.
-        bls_to_execution_changes: BlsChanges<P>,
-        /// Blob KZG commitments.
-        blob_kzg_commitments: BlobCommitments<P>,
-    });
+/// `BeaconBlockBody` (Deneb).
+BeaconBlockBodyDeneb,
+/// `BlindedBeaconBlockBody` (Deneb).
+BlindedBeaconBlockBodyDeneb,
+AttesterSlashingsBase<P>, AttestationsBase<P>,
+payload: ExecutionPayloadDeneb<P>, header: ExecutionPayloadHeaderDeneb<P>,
+tail {
+    /// Withdrawal-credential changes.
+    bls_to_execution_changes: BlsChanges<P>,
+    /// Blob KZG commitments.
+    blob_kzg_commitments: BlobCommitments<P>,
+});
 
 block_body!(pair
-    /// `BeaconBlockBody` (Electra; unchanged in Fulu).
-    BeaconBlockBodyElectra,
-    /// `BlindedBeaconBlockBody` (Electra; unchanged in Fulu).
-    BlindedBeaconBlockBodyElectra,
-    AttesterSlashingsElectra<P>, AttestationsElectra<P>,
-    payload: ExecutionPayloadDeneb<P>, header: ExecutionPayloadHeaderDeneb<P>,
-    tail {
-        /// Withdrawal-credential changes.
-        bls_to_execution_changes: BlsChanges<P>,
-        /// Blob KZG commitments.
-        blob_kzg_commitments: BlobCommitments<P>,
-        /// Execution-layer requests (deposits, withdrawals, consolidations).
-        execution_requests: ExecutionRequests<P>,
-    });
+/// `BeaconBlockBody` (Electra; unchanged in Fulu).
+BeaconBlockBodyElectra,
+/// `BlindedBeaconBlockBody` (Electra; unchanged in Fulu).
+BlindedBeaconBlockBodyElectra,
+AttesterSlashingsElectra<P>, AttestationsElectra<P>,
+payload: ExecutionPayloadDeneb<P>, header: ExecutionPayloadHeaderDeneb<P>,
+tail {
+    /// Withdrawal-credential changes.
+    bls_to_execution_changes: BlsChanges<P>,
+    /// Blob KZG commitments.
+    blob_kzg_commitments: BlobCommitments<P>,
+    /// Execution-layer requests (deposits, withdrawals, consolidations).
+    execution_requests: ExecutionRequests<P>,
+});
 
 /// Defines a block over a body type, and its signed form.
 macro_rules! block_struct {

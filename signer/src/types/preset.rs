@@ -5,8 +5,8 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 use ssz_types::typenum::{
-    Prod, Unsigned, U1, U1048576, U1073741824, U128, U16, U16777216, U2, U2048, U256, U32, U4,
-    U4096, U512, U64, U8, U8192,
+    Prod, Unsigned, U1, U1048576, U1073741824, U128, U16, U16777216, U2, U2048, U256, U32, U4, U4096, U512, U64, U8,
+    U8192,
 };
 use std::fmt::Debug;
 use std::hash::Hash;

@@ -196,9 +196,8 @@ impl SigningContext<'_> {
             }
             // EIP-7044: from Deneb on, exits are always signed with the Capella version.
             DomainKind::VoluntaryExit if spec.fork_name_at_epoch(epoch).deneb_enabled() => {
-                let version = spec
-                    .scheduled(ForkName::Capella)
-                    .map_or_else(|| spec.fork_version_at_epoch(epoch), |f| f.version);
+                let version =
+                    spec.scheduled(ForkName::Capella).map_or_else(|| spec.fork_version_at_epoch(epoch), |f| f.version);
                 compute_domain(domain_type, version, self.genesis_validators_root)
             }
             _ => compute_domain(domain_type, spec.fork_version_at_epoch(epoch), self.genesis_validators_root),

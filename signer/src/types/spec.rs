@@ -149,9 +149,7 @@ impl ChainSpec {
         let malformed = |reason: String| SpecError::Malformed { source_name: source_name.to_string(), reason };
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
         let obj = value.get("data").unwrap_or(&value);
-        let obj = obj
-            .as_object()
-            .ok_or_else(|| malformed("expected a JSON object of key/value pairs".into()))?;
+        let obj = obj.as_object().ok_or_else(|| malformed("expected a JSON object of key/value pairs".into()))?;
         let mut raw = BTreeMap::new();
         for (k, v) in obj {
             match v {
