@@ -11,5 +11,6 @@
 //! Invariant kept across the crate: a secret scalar is only ever held in a
 //! type that zeroizes on drop and prints nothing from `Debug`/`Display`.
 
+pub mod batch;
 pub mod keys;
 pub mod types;

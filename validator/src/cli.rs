@@ -19,6 +19,40 @@ pub enum Command {
     /// Create, inspect and check validator keystores.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Measure this machine: signing throughput and more.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `poolvc bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Signing throughput: stock per-signature blst signing vs the batch engine,
+    /// same workload, same threads; checks both give identical bytes.
+    Signing {
+        /// Number of keys (interop keys 0..N).
+        #[arg(long)]
+        keys: usize,
+        /// Distinct messages (key i signs message i mod M). 1 = every key signs
+        /// the same message, as Electra attesters of a slot do.
+        #[arg(long, default_value_t = 1)]
+        messages: usize,
+        /// Threads for both sides.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Rounds per side (0 = enough for about 2,000 signatures).
+        #[arg(long, default_value_t = 0)]
+        rounds: usize,
+        /// Engine: smallest group that gets a fixed-base table.
+        #[arg(long, default_value_t = poolvc_signer::batch::DEFAULT_TABLE_THRESHOLD)]
+        threshold: usize,
+        /// Engine: table window width (2..=8).
+        #[arg(long, default_value_t = poolvc_signer::batch::comb::DEFAULT_WINDOW)]
+        window: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// KDF choice for new keystores.

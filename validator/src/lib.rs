@@ -5,6 +5,7 @@
 //! (in later modules) the Beacon API client, duties and services. Everything
 //! that touches a secret key lives in `poolvc-signer`.
 
+pub mod bench_cmd;
 pub mod cli;
 pub mod keys_cmd;
 pub mod progress;

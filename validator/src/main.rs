@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use poolvc::cli::{Cli, Command, KdfArg, KeysCommand};
+use poolvc::bench_cmd::{self, SigningBenchOptions};
+use poolvc::cli::{BenchCommand, Cli, Command, KdfArg, KeysCommand};
 use poolvc::keys_cmd::{self, WriteOptions};
 use poolvc_signer::keys::Kdf;
 
@@ -90,6 +91,21 @@ fn run(cli: Cli) -> Result<()> {
             );
             if !report.failed.is_empty() {
                 bail!("{} keystores failed to decrypt", report.failed.len());
+            }
+        }
+        Command::Bench(BenchCommand::Signing { keys, messages, threads, rounds, threshold, window, json }) => {
+            let opts = SigningBenchOptions { keys, messages, threads, rounds, threshold, window };
+            let r = bench_cmd::run_signing(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "keys={} messages={} threads={} rounds={}: baseline {:.0} sigs/s, engine {:.0} sigs/s, speedup {:.2}x, identical={}",
+                    r.keys, r.messages, r.threads, r.rounds, r.baseline_sigs_per_s, r.engine_sigs_per_s, r.speedup, r.identical
+                );
+            }
+            if !r.identical {
+                bail!("engine output differs from blst's");
             }
         }
     }
