@@ -17,13 +17,13 @@
 //!   doubling cases are handled by masked selects).
 
 use blst::{
-    blst_fp2_cneg, blst_p2, blst_p2_add_or_double, blst_p2_add_or_double_affine, blst_p2_affine, blst_p2_double,
+    blst_fp2_cneg, blst_p2, blst_p2_add_or_double_affine, blst_p2_affine, blst_p2_double,
 };
 use rayon::prelude::*;
 
 /// Default window width, chosen by measurement on a 2-core x86-64 machine (see
 /// `poolvc bench signing` and the `comb_window` criterion bench).
-pub const DEFAULT_WINDOW: usize = 6;
+pub const DEFAULT_WINDOW: usize = 7;
 
 const WORDS: usize = std::mem::size_of::<blst_p2_affine>() / 8;
 
@@ -60,22 +60,49 @@ impl CombTable {
                 b = d;
             }
         }
+        let mut bases_aff = vec![blst_p2_affine::default(); windows];
+        let ptrs: Vec<*const blst_p2> = bases.iter().map(|p| p as *const blst_p2).collect();
+        // SAFETY: `bases_aff` has room for `windows` points; `ptrs` holds that many valid pointers.
+        unsafe { blst::blst_p2s_to_affine(bases_aff.as_mut_ptr(), ptrs.as_ptr(), windows) };
+
+        // Entries j*base for j = 1..=half, by affine additions with one shared
+        // inversion per step across a chunk of windows (public data: the
+        // exceptional cases j*B = +-B cannot occur for 2 <= j <= half < r).
         let mut entries = vec![blst_p2_affine::default(); windows * half];
-        entries.par_chunks_mut(half).zip(bases.par_iter()).for_each(|(out, base)| {
-            let mut proj = Vec::with_capacity(half);
-            let mut acc = *base;
-            proj.push(acc);
-            for _ in 1..half {
-                let mut r = blst_p2::default();
-                // SAFETY: valid points owned here; add_or_double handles acc == base.
-                unsafe { blst_p2_add_or_double(&mut r, &acc, base) };
-                acc = r;
-                proj.push(acc);
+        let threads = rayon::current_num_threads().max(1);
+        let per_chunk = windows.div_ceil(threads);
+        entries.par_chunks_mut(per_chunk * half).zip(bases_aff.par_chunks(per_chunk)).for_each(|(out, bases)| {
+            let m = bases.len();
+            for (i, b) in bases.iter().enumerate() {
+                out[i * half] = *b;
             }
-            let ptrs: Vec<*const blst_p2> = proj.iter().map(|p| p as *const blst_p2).collect();
-            // SAFETY: `out` has `half` entries and `ptrs` `half` valid pointers;
-            // the slice-of-pointers form takes a null-terminated array or a count.
-            unsafe { blst::blst_p2s_to_affine(out.as_mut_ptr(), ptrs.as_ptr(), half) };
+            let mut num = vec![Fp2::default(); m];
+            let mut den = vec![Fp2::default(); m];
+            let mut prefix = vec![Fp2::default(); m];
+            for j in 1..half {
+                for i in 0..m {
+                    let (p, q) = (&out[i * half + j - 1], &bases[i]);
+                    if j == 1 {
+                        let x2 = fp2_sqr(&p.x);
+                        num[i] = fp2_add(&fp2_add(&x2, &x2), &x2);
+                        den[i] = fp2_add(&p.y, &p.y);
+                    } else {
+                        num[i] = fp2_sub(&q.y, &p.y);
+                        den[i] = fp2_sub(&q.x, &p.x);
+                    }
+                    prefix[i] = if i == 0 { den[0] } else { fp2_mul(&prefix[i - 1], &den[i]) };
+                }
+                let mut inv = fp2_inverse(&prefix[m - 1]);
+                for i in (0..m).rev() {
+                    let inv_i = if i == 0 { inv } else { fp2_mul(&inv, &prefix[i - 1]) };
+                    inv = fp2_mul(&inv, &den[i]);
+                    let (p, q) = (out[i * half + j - 1], bases[i]);
+                    let lambda = fp2_mul(&num[i], &inv_i);
+                    let x3 = fp2_sub(&fp2_sub(&fp2_sqr(&lambda), &p.x), &q.x);
+                    let y3 = fp2_sub(&fp2_mul(&lambda, &fp2_sub(&p.x, &x3)), &p.y);
+                    out[i * half + j] = blst_p2_affine { x: x3, y: y3 };
+                }
+            }
         });
         Self { w, windows, half, entries }
     }

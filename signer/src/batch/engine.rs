@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 /// 2-core x86-64 machine: a w=6 table costs about as much as 9 plain
 /// `blst_sign_pk_in_g1` calls and each table multiplication saves ~75% of one
 /// (see the note in the README and `poolvc bench signing`).
-pub const DEFAULT_TABLE_THRESHOLD: usize = 12;
+pub const DEFAULT_TABLE_THRESHOLD: usize = 16;
 
 /// Points normalised together (one field inversion per chunk).
 const CHUNK: usize = 128;
