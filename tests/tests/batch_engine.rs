@@ -54,7 +54,7 @@ fn engine_for(sks: &[SecretKey], threads: usize) -> (SigningEngine, Vec<KeyHandl
 }
 
 fn root(i: u64) -> Hash256 {
-    Hash256::from(<[u8; 32]>::from(sha2_digest(i)))
+    Hash256::from(sha2_digest(i))
 }
 
 fn sha2_digest(i: u64) -> [u8; 32] {
@@ -74,8 +74,21 @@ fn sha2_digest(i: u64) -> [u8; 32] {
 fn group_sizes_across_the_threshold() {
     let sks: Vec<SecretKey> = (0..5_000).map(interop_secret_key).collect();
     let (engine, h) = engine_for(&sks, 0);
-    for size in [1, 2, DEFAULT_TABLE_THRESHOLD - 1, DEFAULT_TABLE_THRESHOLD, DEFAULT_TABLE_THRESHOLD + 1, 63, 64, 65, 129, 777, 5_000] {
-        let reqs: Vec<SignRequest> = (0..size).map(|i| SignRequest { key: h[i], signing_root: root(size as u64) }).collect();
+    for size in [
+        1,
+        2,
+        DEFAULT_TABLE_THRESHOLD - 1,
+        DEFAULT_TABLE_THRESHOLD,
+        DEFAULT_TABLE_THRESHOLD + 1,
+        63,
+        64,
+        65,
+        129,
+        777,
+        5_000,
+    ] {
+        let reqs: Vec<SignRequest> =
+            (0..size).map(|i| SignRequest { key: h[i], signing_root: root(size as u64) }).collect();
         check(&engine, &sks, &reqs);
     }
 }
@@ -146,7 +159,8 @@ fn bad_input_is_an_error_not_a_panic() {
     let sks: Vec<SecretKey> = (0..3).map(interop_secret_key).collect();
     let (engine, h) = engine_for(&sks, 1);
     assert!(engine.sign(&[]).unwrap().is_empty());
-    let reqs = [SignRequest { key: h[0], signing_root: root(1) }, SignRequest { key: KeyHandle(99), signing_root: root(1) }];
+    let reqs =
+        [SignRequest { key: h[0], signing_root: root(1) }, SignRequest { key: KeyHandle(99), signing_root: root(1) }];
     assert_eq!(engine.sign(&reqs), Err(BatchError::UnknownKey { index: 1, handle: 99 }));
     let err = SignRequest::from_slice(4, h[0], &[0u8; 31]).unwrap_err();
     assert_eq!(err, BatchError::MalformedRoot { index: 4, len: 31 });
