@@ -67,6 +67,12 @@ pub struct SigningBenchResult {
     pub speedup: f64,
     /// Whether both produced the same bytes for every signature.
     pub identical: bool,
+    /// With more than one thread: the engine on one thread, same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_1_thread_sigs_per_s: Option<f64>,
+    /// With more than one thread: engine(T threads) / engine(1 thread).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_scaling: Option<f64>,
 }
 
 /// Runs the signing benchmark.
@@ -78,7 +84,8 @@ pub fn run_signing(opts: &SigningBenchOptions) -> Result<SigningBenchResult, Ben
         return Err(BenchError::Args(format!("--messages {} exceeds --keys {}", opts.messages, opts.keys)));
     }
     let rounds = if opts.rounds == 0 { 2_000usize.div_ceil(opts.keys).max(1) } else { opts.rounds };
-    let pb = progress::bar((2 * rounds) as u64, "bench signing");
+    let phases = if opts.threads > 1 { 3 } else { 2 };
+    let pb = progress::bar((phases * rounds) as u64, "bench signing");
 
     let sks: Vec<SecretKey> = (0..opts.keys as u64).into_par_iter().map(interop_secret_key).collect();
     let roots: Vec<Hash256> =
@@ -122,9 +129,28 @@ pub fn run_signing(opts: &SigningBenchOptions) -> Result<SigningBenchResult, Ben
         t_engine += t.elapsed();
         pb.inc(1);
     }
+    let n = (opts.keys * rounds) as f64;
+    let mut one_thread = None;
+    if opts.threads > 1 {
+        let mut set1 = KeySet::new();
+        sks.iter().for_each(|sk| {
+            set1.insert(sk);
+        });
+        let engine1 = SigningEngine::with_params(set1, 1, opts.threshold, opts.window);
+        let mut t1 = Duration::ZERO;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let again = engine1.sign(&requests)?;
+            t1 += t.elapsed();
+            if again != ours {
+                return Err(BenchError::Args("engine output differs between thread counts".into()));
+            }
+            pb.inc(1);
+        }
+        one_thread = Some(n / t1.as_secs_f64());
+    }
     pb.finish_and_clear();
 
-    let n = (opts.keys * rounds) as f64;
     let baseline_sigs_per_s = n / t_base.as_secs_f64();
     let engine_sigs_per_s = n / t_engine.as_secs_f64();
     Ok(SigningBenchResult {
@@ -136,5 +162,7 @@ pub fn run_signing(opts: &SigningBenchOptions) -> Result<SigningBenchResult, Ben
         engine_sigs_per_s,
         speedup: engine_sigs_per_s / baseline_sigs_per_s,
         identical: baseline == ours,
+        engine_1_thread_sigs_per_s: one_thread,
+        thread_scaling: one_thread.map(|e1| engine_sigs_per_s / e1),
     })
 }

@@ -103,6 +103,9 @@ fn run(cli: Cli) -> Result<()> {
                     "keys={} messages={} threads={} rounds={}: baseline {:.0} sigs/s, engine {:.0} sigs/s, speedup {:.2}x, identical={}",
                     r.keys, r.messages, r.threads, r.rounds, r.baseline_sigs_per_s, r.engine_sigs_per_s, r.speedup, r.identical
                 );
+                if let (Some(e1), Some(scale)) = (r.engine_1_thread_sigs_per_s, r.thread_scaling) {
+                    println!("engine on 1 thread {e1:.0} sigs/s: {}-thread scaling {scale:.2}x", r.threads);
+                }
             }
             if !r.identical {
                 bail!("engine output differs from blst's");
