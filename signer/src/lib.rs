@@ -13,4 +13,5 @@
 
 pub mod batch;
 pub mod keys;
+pub mod slashing;
 pub mod types;

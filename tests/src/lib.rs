@@ -44,3 +44,24 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// PostgreSQL for tests: `POOLVC_TEST_POSTGRES_URL` (e.g.
+/// `postgres://poolvc:poolvc@127.0.0.1/poolvc`, set by `.ci/run`). Creates a
+/// fresh database named after `name` and returns its URL. Without the
+/// variable: `None` (the test reports itself skipped), except under `CI=true`,
+/// where PostgreSQL tests must run and this panics.
+pub fn fresh_postgres(name: &str) -> Option<String> {
+    let Ok(base) = std::env::var("POOLVC_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but POOLVC_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI");
+        }
+        eprintln!("SKIPPED {name}: POOLVC_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    let db = format!("poolvc_t_{}", name.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|e| panic!("{base}: {e}"));
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap_or_else(|e| panic!("drop {db}: {e}"));
+    c.batch_execute(&format!("CREATE DATABASE {db}")).unwrap_or_else(|e| panic!("create {db}: {e}"));
+    let (prefix, _) = base.rsplit_once('/').unwrap_or_else(|| panic!("no database in {base}"));
+    Some(format!("{prefix}/{db}"))
+}

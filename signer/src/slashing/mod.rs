@@ -1,0 +1,220 @@
+//! Slashing protection (EIP-3076): one trait with batch operations as the
+//! primary API, an embedded SQLite backend (default) and a PostgreSQL backend
+//! for several client instances sharing keys, and interchange import/export.
+//!
+//! Safety rules (the same code, [`rules`], decides for both backends):
+//! - attestations: source > target is refused; same target with the same
+//!   signing root is a harmless re-sign (`SameData`), otherwise a double vote;
+//!   surrounding or surrounded votes are refused; so is a vote not newer
+//!   than the newest signed or imported one (source below the highest
+//!   source, or target at or below the highest target): EIP-3076's minimal
+//!   strategy, kept on top of the complete history, which is stored for
+//!   export and audit;
+//! - blocks: same slot with the same root is `SameData`, otherwise a double
+//!   proposal; a slot at or below the newest signed or imported is refused;
+//! - keys that are not registered, or are disabled, are refused.
+//!
+//! Low watermarks are set by imports (the maximum imported slot / source /
+//! target, merged with any existing value as EIP-3076 recommends) and by
+//! pruning, which never lowers them: protection is never weakened.
+//!
+//! Invariant kept by both backends: a batch is checked and recorded in one
+//! transaction, taking the write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL
+//! row locks on the batch's validators in ascending id order) before reading
+//! history, so no other writer can interleave between check and record, and
+//! the caller gets verdicts only after the commit is durable.
+
+pub mod interchange;
+pub mod postgres;
+pub mod rules;
+pub mod sqlite;
+
+use crate::types::{Epoch, Hash256, PublicKeyBytes, Slot};
+pub use interchange::{Interchange, InterchangeError};
+
+/// An attestation to check and record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttestationRecord {
+    /// The signer.
+    pub pubkey: PublicKeyBytes,
+    /// Source epoch.
+    pub source_epoch: Epoch,
+    /// Target epoch.
+    pub target_epoch: Epoch,
+    /// Signing root (absent for imported records without one).
+    pub signing_root: Option<Hash256>,
+}
+
+/// A block proposal to check and record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlockRecord {
+    /// The proposer.
+    pub pubkey: PublicKeyBytes,
+    /// Slot.
+    pub slot: Slot,
+    /// Signing root (absent for imported records without one).
+    pub signing_root: Option<Hash256>,
+}
+
+/// Why a message may be signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safe {
+    /// New, and now recorded.
+    Valid,
+    /// Exactly what was signed before (same signing root): re-signing is harmless.
+    SameData,
+}
+
+/// Why a message must not be signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotSafe {
+    /// Source epoch after target epoch.
+    #[error("source epoch {source_epoch} is after target epoch {target_epoch}")]
+    SourceGreaterThanTarget {
+        /// Source.
+        source_epoch: Epoch,
+        /// Target.
+        target_epoch: Epoch,
+    },
+    /// Another attestation with the same target was signed.
+    #[error(
+        "double vote: already signed a different attestation for target epoch {target} (source {existing_source})"
+    )]
+    DoubleVote {
+        /// Target epoch.
+        target: Epoch,
+        /// Source of the existing vote.
+        existing_source: Epoch,
+    },
+    /// The new attestation surrounds an existing one.
+    #[error("surrounds existing attestation {existing_source}->{existing_target}")]
+    SurroundsExisting {
+        /// Existing source.
+        existing_source: Epoch,
+        /// Existing target.
+        existing_target: Epoch,
+    },
+    /// The new attestation is surrounded by an existing one.
+    #[error("surrounded by existing attestation {existing_source}->{existing_target}")]
+    SurroundedByExisting {
+        /// Existing source.
+        existing_source: Epoch,
+        /// Existing target.
+        existing_target: Epoch,
+    },
+    /// Another block at the same slot was signed.
+    #[error("double proposal: already signed a different block at slot {slot}")]
+    DoubleBlockProposal {
+        /// The slot.
+        slot: Slot,
+    },
+    /// Below the low watermark set by an import or pruning.
+    #[error("not newer than the latest signed or imported message ({what} {value}, latest {watermark})")]
+    BelowLowWatermark {
+        /// `slot`, `source epoch` or `target epoch`.
+        what: &'static str,
+        /// The message's value.
+        value: u64,
+        /// The watermark.
+        watermark: u64,
+    },
+    /// The key is not registered in this database.
+    #[error("validator is not registered in the slashing protection database")]
+    UnregisteredValidator,
+    /// The key is registered but disabled.
+    #[error("validator is disabled in the slashing protection database")]
+    DisabledValidator,
+}
+
+/// The verdict on one message.
+pub type Verdict = Result<Safe, NotSafe>;
+
+/// Database errors (I/O, SQL, bad input); never a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum SlashingError {
+    /// SQLite failure.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failure.
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// Interchange file problem.
+    #[error(transparent)]
+    Interchange(#[from] InterchangeError),
+    /// The interchange is for another network.
+    #[error("interchange genesis_validators_root {file} does not match this database's {database}")]
+    GenesisMismatch {
+        /// In the file.
+        file: Hash256,
+        /// In the database.
+        database: Hash256,
+    },
+    /// A value does not fit the database (above 2^63 - 1).
+    #[error("{what} {value} is too large to store (max 2^63 - 1)")]
+    TooLarge {
+        /// What it is.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// The database content is not what this version expects.
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+    /// A lock was poisoned by a panic in another thread.
+    #[error("database lock poisoned")]
+    Poisoned,
+    /// File-system error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Validators in the file.
+    pub validators: usize,
+    /// Blocks recorded (new rows).
+    pub blocks_imported: usize,
+    /// Attestations recorded (new rows).
+    pub attestations_imported: usize,
+    /// Records skipped because an equal or conflicting one was already there.
+    pub skipped: usize,
+}
+
+/// A slashing-protection database.
+///
+/// All methods are synchronous: call them from a blocking context
+/// (`spawn_blocking`, a worker thread), not from an async task.
+pub trait SlashingDatabase: Send + Sync {
+    /// The genesis validators root this database protects.
+    fn genesis_validators_root(&self) -> Result<Hash256, SlashingError>;
+
+    /// Registers keys (idempotent); registered keys start enabled.
+    fn register_validators(&self, pubkeys: &[PublicKeyBytes]) -> Result<(), SlashingError>;
+
+    /// Enables or disables a key (a disabled key is refused everything).
+    fn set_enabled(&self, pubkey: &PublicKeyBytes, enabled: bool) -> Result<(), SlashingError>;
+
+    /// Checks every attestation, in order, against the history and against
+    /// the batch's earlier entries, records the safe ones, all in one durable
+    /// transaction. One verdict per input, in input order.
+    fn check_and_insert_attestations(&self, batch: &[AttestationRecord]) -> Result<Vec<Verdict>, SlashingError>;
+
+    /// The same for block proposals.
+    fn check_and_insert_blocks(&self, batch: &[BlockRecord]) -> Result<Vec<Verdict>, SlashingError>;
+
+    /// Imports an EIP-3076 interchange atomically: wholly or not at all.
+    fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError>;
+
+    /// Exports the history (of `pubkeys`, or of every key) as an interchange.
+    fn export_interchange(&self, pubkeys: Option<&[PublicKeyBytes]>) -> Result<Interchange, SlashingError>;
+
+    /// Deletes records older than `epoch` (attestations with target below it,
+    /// blocks below its first slot), raising the watermarks to cover them.
+    fn prune(&self, before_epoch: Epoch, slots_per_epoch: u64) -> Result<(), SlashingError>;
+}
+
+/// Checks `v` fits in an `i64` column.
+pub(crate) fn to_i64(what: &'static str, v: u64) -> Result<i64, SlashingError> {
+    i64::try_from(v).map_err(|_| SlashingError::TooLarge { what, value: v })
+}
