@@ -166,3 +166,152 @@ pub fn run_signing(opts: &SigningBenchOptions) -> Result<SigningBenchResult, Ben
         thread_scaling: one_thread.map(|e1| engine_sigs_per_s / e1),
     })
 }
+
+/// Options of `poolvc bench slashing`.
+#[derive(Debug, Clone)]
+pub struct SlashingBenchOptions {
+    /// Validators.
+    pub validators: usize,
+    /// Attestations per batch (0 = one slot's attesters: validators / 32).
+    pub batch: usize,
+    /// Epochs recorded with batches (the batched side's figures are per epoch).
+    pub epochs: usize,
+    /// Epochs of history recorded first (untimed).
+    pub history_epochs: usize,
+    /// PostgreSQL URL (a scratch schema is made and dropped); SQLite in a temp dir otherwise.
+    pub postgres: Option<String>,
+}
+
+/// Result of `poolvc bench slashing`, as printed by `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlashingBenchResult {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Validators.
+    pub validators: usize,
+    /// Attestations per batch.
+    pub batch_size: usize,
+    /// Epochs timed on the batched side.
+    pub epochs: usize,
+    /// Mean time to record one epoch in batches.
+    pub batched_ms: f64,
+    /// Time to record one epoch, one transaction per attestation.
+    pub per_message_ms: f64,
+    /// `per_message_ms / batched_ms`.
+    pub speedup: f64,
+    /// Median time of one batch (check + insert + durable commit).
+    pub batch_median_ms: f64,
+    /// Slowest batch.
+    pub batch_max_ms: f64,
+}
+
+/// Runs the slashing-database benchmark.
+pub fn run_slashing(opts: &SlashingBenchOptions) -> Result<SlashingBenchResult, BenchError> {
+    use poolvc_signer::slashing::postgres::PostgresSlashingDb;
+    use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
+    use poolvc_signer::slashing::{AttestationRecord, SlashingDatabase};
+    use poolvc_signer::types::PublicKeyBytes;
+
+    let n = opts.validators;
+    if n == 0 || opts.epochs == 0 {
+        return Err(BenchError::Args("--validators and --epochs must be at least 1".into()));
+    }
+    let batch = if opts.batch == 0 { n.div_ceil(32) } else { opts.batch };
+    let gvr = Hash256::repeat_byte(0x42);
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Args(format!("temp dir: {e}")))?;
+    let db_err = |e: poolvc_signer::slashing::SlashingError| BenchError::Args(format!("database: {e}"));
+    let (db, backend, cleanup): (Box<dyn SlashingDatabase>, &'static str, Option<(String, String)>) = match &opts
+        .postgres
+    {
+        None => {
+            (Box::new(SqliteSlashingDb::open(&dir.path().join("bench.sqlite"), gvr).map_err(db_err)?), "sqlite", None)
+        }
+        Some(url) => {
+            let schema = format!("poolvc_bench_{}", std::process::id());
+            let mut c =
+                postgres::Client::connect(url, postgres::NoTls).map_err(|e| BenchError::Args(format!("{url}: {e}")))?;
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+                .map_err(|e| BenchError::Args(format!("create schema: {e}")))?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+            (
+                Box::new(PostgresSlashingDb::connect(&scoped, gvr).map_err(db_err)?),
+                "postgres",
+                Some((url.clone(), schema)),
+            )
+        }
+    };
+    let keys: Vec<PublicKeyBytes> = (0..n as u64)
+        .map(|i| {
+            let mut b = [0u8; 48];
+            b[..8].copy_from_slice(&i.to_le_bytes());
+            b[47] = 0xa5;
+            PublicKeyBytes::from(b)
+        })
+        .collect();
+    db.register_validators(&keys).map_err(db_err)?;
+    let epoch_records = |e: u64| -> Vec<AttestationRecord> {
+        keys.iter()
+            .map(|k| AttestationRecord {
+                pubkey: *k,
+                source_epoch: e - 1,
+                target_epoch: e,
+                signing_root: Some(Hash256::from(<[u8; 32]>::from(Sha256::digest(
+                    [&k[..], &e.to_le_bytes()].concat(),
+                )))),
+            })
+            .collect()
+    };
+    let pb = progress::bar((opts.history_epochs + opts.epochs + 1) as u64, "bench slashing");
+    let mut epoch = 1u64;
+    for _ in 0..opts.history_epochs {
+        db.check_and_insert_attestations(&epoch_records(epoch)).map_err(db_err)?;
+        epoch += 1;
+        pb.inc(1);
+    }
+    let mut batch_times = Vec::new();
+    let mut total = Duration::ZERO;
+    for _ in 0..opts.epochs {
+        let recs = epoch_records(epoch);
+        for chunk in recs.chunks(batch) {
+            let t = Instant::now();
+            let v = db.check_and_insert_attestations(chunk).map_err(db_err)?;
+            let dt = t.elapsed();
+            if v.iter().any(|r| r.is_err()) {
+                return Err(BenchError::Args("a fresh attestation was refused".into()));
+            }
+            batch_times.push(dt);
+            total += dt;
+        }
+        epoch += 1;
+        pb.inc(1);
+    }
+    let recs = epoch_records(epoch);
+    let t = Instant::now();
+    for r in &recs {
+        db.check_and_insert_attestations(std::slice::from_ref(r)).map_err(db_err)?;
+    }
+    let per_message = t.elapsed();
+    pb.finish_and_clear();
+    if let Some((url, schema)) = cleanup {
+        drop(db);
+        if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+    batch_times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let batched_ms = ms(total) / opts.epochs as f64;
+    let per_message_ms = ms(per_message);
+    Ok(SlashingBenchResult {
+        backend,
+        validators: n,
+        batch_size: batch.min(n),
+        epochs: opts.epochs,
+        batched_ms,
+        per_message_ms,
+        speedup: per_message_ms / batched_ms,
+        batch_median_ms: ms(batch_times[batch_times.len() / 2]),
+        batch_max_ms: ms(*batch_times.last().unwrap_or(&Duration::ZERO)),
+    })
+}

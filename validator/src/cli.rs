@@ -22,6 +22,48 @@ pub enum Command {
     /// Measure this machine: signing throughput and more.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// EIP-3076 slashing-protection interchange (run with the client stopped).
+    #[command(subcommand, name = "slashing-protection")]
+    SlashingProtection(SlashingCommand),
+}
+
+/// Where the slashing-protection database is.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct DbArgs {
+    /// Data directory (SQLite database `slashing_protection.sqlite` inside).
+    #[arg(long)]
+    pub datadir: Option<PathBuf>,
+    /// PostgreSQL URL, e.g. postgres://user:pass@host/db.
+    #[arg(long)]
+    pub postgres: Option<String>,
+}
+
+/// `poolvc slashing-protection ...`.
+#[derive(Debug, Subcommand)]
+pub enum SlashingCommand {
+    /// Import an EIP-3076 interchange file (v5), atomically.
+    Import {
+        /// The interchange file.
+        file: PathBuf,
+        /// Database location.
+        #[command(flatten)]
+        db: DbArgs,
+        /// Refuse the file unless it is for this genesis validators root.
+        #[arg(long)]
+        genesis_validators_root: Option<String>,
+    },
+    /// Export an EIP-3076 interchange file (v5).
+    Export {
+        /// The file to write.
+        file: PathBuf,
+        /// Database location.
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only these keys (comma-separated 0x-hex).
+        #[arg(long)]
+        pubkeys: Option<String>,
+    },
 }
 
 /// `poolvc bench ...`.
@@ -49,6 +91,28 @@ pub enum BenchCommand {
         /// Engine: table window width (2..=8).
         #[arg(long, default_value_t = poolvc_signer::batch::comb::DEFAULT_WINDOW)]
         window: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Slashing database: one epoch of attestations recorded in slot-sized
+    /// batches vs one transaction per attestation (how clients used to do it).
+    Slashing {
+        /// Validators.
+        #[arg(long)]
+        validators: usize,
+        /// Attestations per batch (0 = one slot's attesters, validators / 32).
+        #[arg(long, default_value_t = 0)]
+        batch: usize,
+        /// Epochs recorded in batches (figures are per epoch).
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Epochs of history recorded first, untimed.
+        #[arg(long, default_value_t = 0)]
+        history_epochs: usize,
+        /// PostgreSQL URL (a scratch schema is created and dropped). Default: SQLite in a temp dir.
+        #[arg(long)]
+        postgres: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

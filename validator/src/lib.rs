@@ -9,4 +9,5 @@ pub mod bench_cmd;
 pub mod cli;
 pub mod keys_cmd;
 pub mod progress;
+pub mod slashing_cmd;
 pub mod validator_definitions;

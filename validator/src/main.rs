@@ -2,9 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use poolvc::bench_cmd::{self, SigningBenchOptions};
-use poolvc::cli::{BenchCommand, Cli, Command, KdfArg, KeysCommand};
+use poolvc::bench_cmd::{self, SigningBenchOptions, SlashingBenchOptions};
+use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, SlashingCommand};
 use poolvc::keys_cmd::{self, WriteOptions};
+use poolvc::slashing_cmd::{self, DbLocation};
 use poolvc_signer::keys::Kdf;
 
 fn kdf(k: KdfArg) -> Kdf {
@@ -27,6 +28,14 @@ fn print_write_report(r: &keys_cmd::WriteReport, out: &std::path::Path) {
         r.already_present.len(),
         out.display()
     );
+}
+
+fn db_location(db: DbArgs) -> Result<DbLocation> {
+    match (db.datadir, db.postgres) {
+        (Some(d), None) => Ok(DbLocation::Datadir(d)),
+        (None, Some(u)) => Ok(DbLocation::Postgres(u)),
+        _ => bail!("give exactly one of --datadir or --postgres"),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -110,6 +119,43 @@ fn run(cli: Cli) -> Result<()> {
             if !r.identical {
                 bail!("engine output differs from blst's");
             }
+        }
+        Command::Bench(BenchCommand::Slashing { validators, batch, epochs, history_epochs, postgres, json }) => {
+            let r =
+                bench_cmd::run_slashing(&SlashingBenchOptions { validators, batch, epochs, history_epochs, postgres })?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{}: validators={} batch={}: batched {:.1} ms/epoch (batch median {:.1} ms, max {:.1} ms), one transaction per attestation {:.1} ms/epoch, speedup {:.1}x",
+                    r.backend, r.validators, r.batch_size, r.batched_ms, r.batch_median_ms, r.batch_max_ms, r.per_message_ms, r.speedup
+                );
+            }
+        }
+        Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root }) => {
+            let gvr = match genesis_validators_root {
+                Some(s) => Some(
+                    poolvc_signer::types::parse_hex(&s)
+                        .filter(|b| b.len() == 32)
+                        .map(|b| poolvc_signer::types::Hash256::from_slice(&b))
+                        .with_context(|| format!("--genesis-validators-root {s:?} is not 32 bytes of hex"))?,
+                ),
+                None => None,
+            };
+            let s = slashing_cmd::import(&db_location(db)?, &file, gvr)?;
+            println!(
+                "imported {}: {} validators, {} blocks, {} attestations ({} already present or conflicting, kept as they were)",
+                file.display(),
+                s.validators,
+                s.blocks_imported,
+                s.attestations_imported,
+                s.skipped
+            );
+        }
+        Command::SlashingProtection(SlashingCommand::Export { file, db, pubkeys }) => {
+            let keys = pubkeys.as_deref().map(slashing_cmd::parse_pubkeys).transpose()?;
+            let n = slashing_cmd::export(&db_location(db)?, &file, keys.as_deref())?;
+            println!("exported {n} validators to {}", file.display());
         }
     }
     Ok(())

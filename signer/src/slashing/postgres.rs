@@ -98,6 +98,13 @@ impl PostgresSlashingDb {
         Ok(Self { client: Mutex::new(client) })
     }
 
+    /// Connects to an existing database without fixing its network (for export).
+    pub fn connect_existing(url: &str) -> Result<Self, SlashingError> {
+        let mut client = Client::connect(url, NoTls)?;
+        client.batch_execute(SCHEMA)?;
+        Ok(Self { client: Mutex::new(client) })
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Client>, SlashingError> {
         self.client.lock().map_err(|_| SlashingError::Poisoned)
     }

@@ -1,0 +1,91 @@
+//! `poolvc slashing-protection import|export`: EIP-3076 interchange files,
+//! compatible with `lighthouse account validator slashing-protection`.
+//! SQLite (`--datadir D`, file `D/slashing_protection.sqlite`) or PostgreSQL
+//! (`--postgres URL`). Run them with the validator client stopped.
+
+use poolvc_signer::slashing::postgres::PostgresSlashingDb;
+use poolvc_signer::slashing::sqlite::{SqliteSlashingDb, SQLITE_FILE};
+use poolvc_signer::slashing::{ImportSummary, Interchange, SlashingDatabase, SlashingError};
+use poolvc_signer::types::{Hash256, PublicKeyBytes};
+use std::path::{Path, PathBuf};
+
+/// Where the database is.
+#[derive(Debug, Clone)]
+pub enum DbLocation {
+    /// SQLite in a data dir.
+    Datadir(PathBuf),
+    /// PostgreSQL URL.
+    Postgres(String),
+}
+
+/// Errors of these commands.
+#[derive(Debug, thiserror::Error)]
+pub enum SlashingCmdError {
+    /// Database or interchange error.
+    #[error(transparent)]
+    Db(#[from] SlashingError),
+    /// Bad argument.
+    #[error("{0}")]
+    Args(String),
+    /// Writing the export.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the database at `loc` for network `gvr` (recording it on a new database).
+pub fn open(loc: &DbLocation, gvr: Hash256) -> Result<Box<dyn SlashingDatabase>, SlashingError> {
+    Ok(match loc {
+        DbLocation::Datadir(d) => Box::new(SqliteSlashingDb::open(&d.join(SQLITE_FILE), gvr)?),
+        DbLocation::Postgres(url) => Box::new(PostgresSlashingDb::connect(url, gvr)?),
+    })
+}
+
+/// Parses `0x`-hex public keys separated by commas.
+pub fn parse_pubkeys(s: &str) -> Result<Vec<PublicKeyBytes>, SlashingCmdError> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let b = hex::decode(p.trim().trim_start_matches("0x"))
+                .map_err(|_| SlashingCmdError::Args(format!("--pubkeys: {p:?} is not hex")))?;
+            <[u8; 48]>::try_from(b.as_slice())
+                .map(PublicKeyBytes::from)
+                .map_err(|_| SlashingCmdError::Args(format!("--pubkeys: {p:?} is not 48 bytes")))
+        })
+        .collect()
+}
+
+/// Imports `file` atomically. The database's network must match the file's
+/// (`expected_gvr`, if given, must too).
+pub fn import(loc: &DbLocation, file: &Path, expected_gvr: Option<Hash256>) -> Result<ImportSummary, SlashingCmdError> {
+    let interchange = Interchange::from_file(file).map_err(SlashingError::from)?;
+    let gvr = interchange.metadata.genesis_validators_root;
+    if let Some(want) = expected_gvr.filter(|w| *w != gvr) {
+        return Err(SlashingError::GenesisMismatch { file: gvr, database: want }.into());
+    }
+    let db = open(loc, gvr)?;
+    Ok(db.import_interchange(&interchange)?)
+}
+
+/// Exports (all keys, or `pubkeys`) to `file`, written atomically.
+pub fn export(loc: &DbLocation, file: &Path, pubkeys: Option<&[PublicKeyBytes]>) -> Result<usize, SlashingCmdError> {
+    let interchange = match loc {
+        DbLocation::Datadir(d) => {
+            let path = d.join(SQLITE_FILE);
+            if !path.exists() {
+                return Err(SlashingCmdError::Args(format!("{}: no slashing protection database", path.display())));
+            }
+            SqliteSlashingDb::open_existing_or_new(&path)?.export_interchange(pubkeys)?
+        }
+        DbLocation::Postgres(url) => PostgresSlashingDb::connect_existing(url)?.export_interchange(pubkeys)?,
+    };
+    let tmp = file.with_extension("tmp");
+    let io = |source| SlashingCmdError::Io { path: file.to_path_buf(), source };
+    std::fs::write(&tmp, interchange.to_json_string()).map_err(io)?;
+    std::fs::rename(&tmp, file).map_err(io)?;
+    Ok(interchange.data.len())
+}
