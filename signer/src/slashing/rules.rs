@@ -73,7 +73,9 @@ pub fn check_attestation(history: &[AttRow], wm: &Watermarks, new: &AttRow) -> V
         return Err(NotSafe::SourceGreaterThanTarget { source_epoch: new.source, target_epoch: new.target });
     }
     if let Some(prev) = history.iter().find(|r| r.target == new.target) {
-        match (same_root(prev.root, new.root), prev.imported) {
+        // A repeat must match exactly: a signing root commits to the source,
+        // but the check does not rely on callers passing honest roots.
+        match (same_root(prev.root, new.root) && prev.source == new.source, prev.imported) {
             (true, false) => return Ok(Safe::SameData),
             (false, _) => return Err(NotSafe::DoubleVote { target: new.target, existing_source: prev.source }),
             // A repeat of an imported vote: refused below as not newer.
