@@ -233,8 +233,8 @@ impl SlashingDatabase for PostgresSlashingDb {
         }
         let wms = load_watermarks(&mut tx, &active)?;
         let mut verdicts = Vec::with_capacity(batch.len());
-        let (mut vid, mut src, mut tgt, mut roots): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<Option<Vec<u8>>>) =
-            Default::default();
+        let (mut vid, mut src, mut tgt) = (Vec::<i64>::new(), Vec::<i64>::new(), Vec::<i64>::new());
+        let mut roots: Vec<Option<Vec<u8>>> = Vec::new();
         for a in batch {
             let id = match resolve(&ids, &a.pubkey) {
                 Ok(id) => id,

@@ -1,0 +1,109 @@
+//! `poolvc slashing-protection import|export` as an operator runs them, with
+//! an interchange file in the format `lighthouse account validator
+//! slashing-protection export` writes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn poolvc(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_poolvc")).args(args).output().expect("run poolvc")
+}
+
+const LIGHTHOUSE_EXPORT: &str = r#"{
+  "metadata": {
+    "interchange_format_version": "5",
+    "genesis_validators_root": "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95"
+  },
+  "data": [
+    {
+      "pubkey": "0xb845089a1457f811bfc000588fbb4e713669be8ce060ea6be3c6ece09afc3794106c91ca73acda5e5457122d58723bed",
+      "signed_blocks": [
+        { "slot": "81952", "signing_root": "0x4ff6f743a43f3b4f95350831aeaf0a122a1a392922c45d804280284a69eb850b" },
+        { "slot": "81951" }
+      ],
+      "signed_attestations": [
+        { "source_epoch": "2290", "target_epoch": "3007", "signing_root": "0x587d6a4f59a58fe24f406e0502413e77fe1babddee641fda30034ed37ecc884d" },
+        { "source_epoch": "2290", "target_epoch": "3008" }
+      ]
+    },
+    {
+      "pubkey": "0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c",
+      "signed_blocks": [],
+      "signed_attestations": [{ "source_epoch": "10", "target_epoch": "11" }]
+    }
+  ]
+}"#;
+
+fn round_trip(db_args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lighthouse-export.json");
+    std::fs::write(&file, LIGHTHOUSE_EXPORT).unwrap();
+    let mut args = vec!["slashing-protection", "import", file.to_str().unwrap()];
+    args.extend_from_slice(db_args);
+    let o = poolvc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 validators, 2 blocks, 3 attestations"));
+
+    let out = dir.path().join("export.json");
+    let mut args = vec!["slashing-protection", "export", out.to_str().unwrap()];
+    args.extend_from_slice(db_args);
+    let o = poolvc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let orig: serde_json::Value = serde_json::from_str(LIGHTHOUSE_EXPORT).unwrap();
+    let back: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(back["metadata"], orig["metadata"]);
+    for d in orig["data"].as_array().unwrap() {
+        let e = back["data"].as_array().unwrap().iter().find(|x| x["pubkey"] == d["pubkey"]).expect("exported");
+        let mut want_blocks = d["signed_blocks"].as_array().unwrap().clone();
+        want_blocks.sort_by_key(|b| b["slot"].as_str().unwrap().parse::<u64>().unwrap());
+        assert_eq!(e["signed_blocks"].as_array().unwrap(), &want_blocks);
+        assert_eq!(e["signed_attestations"], d["signed_attestations"]);
+    }
+
+    // Filtered export.
+    let mut args = vec![
+        "slashing-protection",
+        "export",
+        out.to_str().unwrap(),
+        "--pubkeys",
+        "0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c",
+    ];
+    args.extend_from_slice(db_args);
+    assert!(poolvc(&args).status.success());
+    let back: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(back["data"].as_array().unwrap().len(), 1);
+
+    // Another network's file is refused with a clear message, nothing changes.
+    let other = dir.path().join("other-network.json");
+    std::fs::write(&other, LIGHTHOUSE_EXPORT.replace("0x4b363db9", "0x5b363db9")).unwrap();
+    let mut args = vec!["slashing-protection", "import", other.to_str().unwrap()];
+    args.extend_from_slice(db_args);
+    let o = poolvc(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not match this database's"));
+}
+
+#[test]
+fn sqlite_import_export() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(&["--datadir", dir.path().to_str().unwrap()]);
+    assert!(dir.path().join("slashing_protection.sqlite").exists());
+    // Neither or both locations: a usage error.
+    let o = poolvc(&["slashing-protection", "export", "/tmp/x.json"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn postgres_import_export() {
+    let Ok(base) = std::env::var("POOLVC_TEST_POSTGRES_URL") else {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but POOLVC_TEST_POSTGRES_URL is not set");
+        eprintln!("SKIPPED: POOLVC_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    c.batch_execute("DROP DATABASE IF EXISTS poolvc_t_cli WITH (FORCE)").unwrap();
+    c.batch_execute("CREATE DATABASE poolvc_t_cli").unwrap();
+    let url = format!("{}/poolvc_t_cli", base.rsplit_once('/').unwrap().0);
+    round_trip(&["--postgres", &url]);
+}
