@@ -14,16 +14,20 @@
 //!   proposal; a slot at or below the newest signed or imported is refused;
 //! - keys that are not registered, or are disabled, are refused.
 //!
-//! Low watermarks are set by imports (the maximum imported slot / source /
-//! target, merged with any existing value as EIP-3076 recommends) and by
-//! pruning, which never lowers them: protection is never weakened.
+//! Each validator's row holds a summary: the highest slot, source and target
+//! signed or imported (imports merge their maxima, as EIP-3076 recommends),
+//! and the newest messages. The summary decides a batch without reading the
+//! history; the history (append-only, indexed by time) is read only to name
+//! the reason of a refusal, and for export. Pruning deletes history but never
+//! touches the summaries: protection is never weakened.
 //!
 //! Invariant kept by both backends: a batch is checked and recorded in one
 //! transaction, taking the write lock (SQLite `BEGIN IMMEDIATE`; PostgreSQL
 //! row locks on the batch's validators in ascending id order) before reading
-//! history, so no other writer can interleave between check and record, and
-//! the caller gets verdicts only after the commit is durable.
+//! the summaries, so no other writer can interleave between check and
+//! record, and the caller gets verdicts only after the commit is durable.
 
+pub(crate) mod batch;
 pub mod interchange;
 pub mod postgres;
 pub mod rules;

@@ -1,19 +1,19 @@
 //! The PostgreSQL backend, for operators who run several poolvc instances
-//! against one database. A batch is one transaction that first locks the
-//! rows of all its validators (`SELECT ... FOR UPDATE`, ascending id order,
-//! so two batches can never deadlock), then reads their history, decides with
-//! [`super::rules`], and inserts the safe messages with one `UNNEST` insert.
-//! Two instances with overlapping keys serialise on those row locks; the
-//! unique keys `(validator_id, target_epoch)` and `(validator_id, slot)` are a
-//! second line of defence.
+//! against one database. Same layout as SQLite (per-validator summary rows
+//! that decide; append-only history indexed by time that names refusals).
+//! A batch is one transaction that first locks its validators' rows
+//! (`SELECT ... FOR UPDATE`, ascending id order, so two batches can never
+//! deadlock), decides from their summaries, appends the allowed messages with
+//! one `UNNEST` insert and writes the summaries back with one `UPDATE ...
+//! FROM UNNEST`. Two instances with overlapping keys serialise on the row
+//! locks, so they can never both sign conflicting messages.
 
+use super::batch::{self, KeyState};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
-use super::rules::{check_attestation, check_block, AttRow, BlockRow, Watermarks};
-use super::{
-    to_i64, AttestationRecord, BlockRecord, ImportSummary, NotSafe, Safe, SlashingDatabase, SlashingError, Verdict,
-};
+use super::rules::{AttRow, BlockRow, Summary, Watermarks};
+use super::{to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError, Verdict};
 use crate::types::{Hash256, PublicKeyBytes};
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, NoTls, Row, Transaction};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -22,31 +22,37 @@ CREATE TABLE IF NOT EXISTS poolvc_metadata (key TEXT PRIMARY KEY, value BYTEA NO
 CREATE TABLE IF NOT EXISTS validators (
     id BIGSERIAL PRIMARY KEY,
     pubkey BYTEA NOT NULL UNIQUE,
-    enabled BOOLEAN NOT NULL DEFAULT TRUE
+    enabled BOOLEAN NOT NULL DEFAULT TRUE,
+    block_slot BIGINT,
+    block_root BYTEA,
+    block_known BOOLEAN NOT NULL DEFAULT FALSE,
+    block_imported BOOLEAN NOT NULL DEFAULT FALSE,
+    att_source BIGINT,
+    att_target BIGINT,
+    att_target_source BIGINT,
+    att_target_root BYTEA,
+    att_known BOOLEAN NOT NULL DEFAULT FALSE,
+    att_imported BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE TABLE IF NOT EXISTS signed_blocks (
     validator_id BIGINT NOT NULL REFERENCES validators(id),
     slot BIGINT NOT NULL,
     signing_root BYTEA,
-    imported BOOLEAN NOT NULL DEFAULT FALSE,
-    PRIMARY KEY (validator_id, slot)
+    imported BOOLEAN NOT NULL DEFAULT FALSE
 );
+CREATE INDEX IF NOT EXISTS signed_blocks_by_slot ON signed_blocks (slot, validator_id);
 CREATE TABLE IF NOT EXISTS signed_attestations (
     validator_id BIGINT NOT NULL REFERENCES validators(id),
     source_epoch BIGINT NOT NULL,
     target_epoch BIGINT NOT NULL,
     signing_root BYTEA,
-    imported BOOLEAN NOT NULL DEFAULT FALSE,
-    PRIMARY KEY (validator_id, target_epoch)
+    imported BOOLEAN NOT NULL DEFAULT FALSE
 );
-CREATE INDEX IF NOT EXISTS signed_attestations_source ON signed_attestations (validator_id, source_epoch);
-CREATE TABLE IF NOT EXISTS watermarks (
-    validator_id BIGINT PRIMARY KEY REFERENCES validators(id),
-    block_slot BIGINT,
-    att_source BIGINT,
-    att_target BIGINT
-);
+CREATE INDEX IF NOT EXISTS signed_attestations_by_target ON signed_attestations (target_epoch, validator_id);
 ";
+
+const SUMMARY_COLUMNS: &str = "id, enabled, block_slot, block_root, block_known, block_imported, \
+     att_source, att_target, att_target_source, att_target_root, att_known, att_imported, pubkey";
 
 /// The PostgreSQL slashing-protection database.
 pub struct PostgresSlashingDb {
@@ -67,41 +73,135 @@ fn blob_root(b: Option<Vec<u8>>) -> Result<Option<Hash256>, SlashingError> {
     }
 }
 
+fn pubkey_of(v: Vec<u8>) -> Result<PublicKeyBytes, SlashingError> {
+    <[u8; 48]>::try_from(v.as_slice())
+        .map(PublicKeyBytes::from)
+        .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))
+}
+
+fn read_state(r: &Row) -> Result<(PublicKeyBytes, KeyState), SlashingError> {
+    let u = |v: Option<i64>| v.map(|x| x as u64);
+    let block_slot = u(r.get(2));
+    let latest_block = match (block_slot, r.get::<_, bool>(4)) {
+        (Some(slot), true) => Some(BlockRow { slot, root: blob_root(r.get(3))?, imported: r.get(5) }),
+        _ => None,
+    };
+    let att_target = u(r.get(7));
+    let latest_att = match (att_target, u(r.get(8)), r.get::<_, bool>(10)) {
+        (Some(target), Some(source), true) => {
+            Some(AttRow { source, target, root: blob_root(r.get(9))?, imported: r.get(11) })
+        }
+        _ => None,
+    };
+    let summary =
+        Summary { wm: Watermarks { block_slot, att_source: u(r.get(6)), att_target }, latest_att, latest_block };
+    Ok((pubkey_of(r.get(12))?, KeyState { id: r.get(0), enabled: r.get(1), summary, dirty: false }))
+}
+
+/// Locks and loads the summaries of `pubkeys`, in ascending id order.
+fn lock_states(
+    tx: &mut Transaction<'_>,
+    pubkeys: &[PublicKeyBytes],
+) -> Result<HashMap<PublicKeyBytes, KeyState>, SlashingError> {
+    let mut keys: Vec<Vec<u8>> = pubkeys.iter().map(|p| p.to_vec()).collect();
+    keys.sort();
+    keys.dedup();
+    let rows = tx.query(
+        &format!("SELECT {SUMMARY_COLUMNS} FROM validators WHERE pubkey = ANY($1) ORDER BY id FOR UPDATE"),
+        &[&keys],
+    )?;
+    rows.iter().map(read_state).collect()
+}
+
+/// Writes back the changed summaries with one statement.
+fn write_summaries<'a>(
+    tx: &mut Transaction<'_>,
+    states: impl Iterator<Item = &'a KeyState>,
+) -> Result<(), SlashingError> {
+    let (mut id, mut bs, mut br, mut bk, mut bi) = (
+        Vec::<i64>::new(),
+        Vec::<Option<i64>>::new(),
+        Vec::<Option<Vec<u8>>>::new(),
+        Vec::<bool>::new(),
+        Vec::<bool>::new(),
+    );
+    let (mut asrc, mut atgt, mut ats, mut atr) = (
+        Vec::<Option<i64>>::new(),
+        Vec::<Option<i64>>::new(),
+        Vec::<Option<i64>>::new(),
+        Vec::<Option<Vec<u8>>>::new(),
+    );
+    let (mut ak, mut ai) = (Vec::<bool>::new(), Vec::<bool>::new());
+    for k in states {
+        let s = &k.summary;
+        id.push(k.id);
+        bs.push(s.wm.block_slot.map(|v| v as i64));
+        br.push(s.latest_block.and_then(|b| b.root.map(|r| r.to_vec())));
+        bk.push(s.latest_block.is_some());
+        bi.push(s.latest_block.is_some_and(|b| b.imported));
+        asrc.push(s.wm.att_source.map(|v| v as i64));
+        atgt.push(s.wm.att_target.map(|v| v as i64));
+        ats.push(s.latest_att.map(|a| a.source as i64));
+        atr.push(s.latest_att.and_then(|a| a.root.map(|r| r.to_vec())));
+        ak.push(s.latest_att.is_some());
+        ai.push(s.latest_att.is_some_and(|a| a.imported));
+    }
+    if id.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE validators v SET block_slot = u.bs, block_root = u.br, block_known = u.bk, block_imported = u.bi,
+             att_source = u.asrc, att_target = u.atgt, att_target_source = u.ats, att_target_root = u.atr,
+             att_known = u.ak, att_imported = u.ai
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[], $4::bool[], $5::bool[], $6::bigint[], $7::bigint[],
+                     $8::bigint[], $9::bytea[], $10::bool[], $11::bool[])
+              AS u(id, bs, br, bk, bi, asrc, atgt, ats, atr, ak, ai)
+         WHERE v.id = u.id",
+        &[&id, &bs, &br, &bk, &bi, &asrc, &atgt, &ats, &atr, &ak, &ai],
+    )?;
+    Ok(())
+}
+
 impl PostgresSlashingDb {
     /// Connects to `url` (e.g. `postgres://user:pw@127.0.0.1/db`), creates the
     /// schema if needed, and records or checks the genesis validators root.
     pub fn connect(url: &str, genesis_validators_root: Hash256) -> Result<Self, SlashingError> {
+        let db = Self::connect_existing(url)?;
+        {
+            let mut c = db.lock()?;
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(7044307600)", &[])?;
+            let stored: Option<Vec<u8>> = tx
+                .query_opt("SELECT value FROM poolvc_metadata WHERE key = 'genesis_validators_root'", &[])?
+                .map(|r| r.get(0));
+            match stored {
+                Some(v) if v.as_slice() != genesis_validators_root.as_slice() => {
+                    return Err(SlashingError::GenesisMismatch {
+                        file: genesis_validators_root,
+                        database: blob_root(Some(v))?.unwrap_or_default(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "INSERT INTO poolvc_metadata (key, value) VALUES ('genesis_validators_root', $1)",
+                        &[&genesis_validators_root.to_vec()],
+                    )?;
+                }
+            }
+            tx.commit()?;
+        }
+        Ok(db)
+    }
+
+    /// Connects without fixing the network (for export of an existing database).
+    pub fn connect_existing(url: &str) -> Result<Self, SlashingError> {
         let mut client = Client::connect(url, NoTls)?;
-        // Two instances creating the schema at once serialise on this lock.
+        // Several instances creating the schema at once serialise on this lock.
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(7044307600)", &[])?;
         tx.batch_execute(SCHEMA)?;
-        let stored: Option<Vec<u8>> = tx
-            .query_opt("SELECT value FROM poolvc_metadata WHERE key = 'genesis_validators_root'", &[])?
-            .map(|r| r.get(0));
-        match stored {
-            Some(v) if v.as_slice() != genesis_validators_root.as_slice() => {
-                return Err(SlashingError::GenesisMismatch {
-                    file: genesis_validators_root,
-                    database: blob_root(Some(v))?.unwrap_or_default(),
-                });
-            }
-            Some(_) => {}
-            None => {
-                tx.execute(
-                    "INSERT INTO poolvc_metadata (key, value) VALUES ('genesis_validators_root', $1)",
-                    &[&genesis_validators_root.to_vec()],
-                )?;
-            }
-        }
         tx.commit()?;
-        Ok(Self { client: Mutex::new(client) })
-    }
-
-    /// Connects to an existing database without fixing its network (for export).
-    pub fn connect_existing(url: &str) -> Result<Self, SlashingError> {
-        let mut client = Client::connect(url, NoTls)?;
-        client.batch_execute(SCHEMA)?;
         Ok(Self { client: Mutex::new(client) })
     }
 
@@ -113,67 +213,9 @@ impl PostgresSlashingDb {
     pub fn reset_for_tests(url: &str) -> Result<(), SlashingError> {
         let mut c = Client::connect(url, NoTls)?;
         c.batch_execute(
-            "DROP TABLE IF EXISTS signed_attestations, signed_blocks, watermarks, validators, poolvc_metadata CASCADE",
+            "DROP TABLE IF EXISTS signed_attestations, signed_blocks, validators, poolvc_metadata CASCADE",
         )?;
         Ok(())
-    }
-}
-
-/// Locks the batch's validators in ascending id order; returns `(id, enabled)` per key.
-fn lock_validators(
-    tx: &mut Transaction<'_>,
-    pubkeys: &[PublicKeyBytes],
-) -> Result<HashMap<PublicKeyBytes, (i64, bool)>, SlashingError> {
-    let mut keys: Vec<Vec<u8>> = pubkeys.iter().map(|p| p.to_vec()).collect();
-    keys.sort();
-    keys.dedup();
-    let rows =
-        tx.query("SELECT id, pubkey, enabled FROM validators WHERE pubkey = ANY($1) ORDER BY id FOR UPDATE", &[&keys])?;
-    let mut out = HashMap::new();
-    for r in rows {
-        let pk: Vec<u8> = r.get(1);
-        if let Ok(pk) = <[u8; 48]>::try_from(pk.as_slice()) {
-            out.insert(PublicKeyBytes::from(pk), (r.get::<_, i64>(0), r.get::<_, bool>(2)));
-        }
-    }
-    Ok(out)
-}
-
-fn load_watermarks(tx: &mut Transaction<'_>, ids: &[i64]) -> Result<HashMap<i64, Watermarks>, SlashingError> {
-    let rows = tx.query(
-        "SELECT validator_id, block_slot, att_source, att_target FROM watermarks WHERE validator_id = ANY($1)",
-        &[&ids],
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                r.get::<_, i64>(0),
-                Watermarks {
-                    block_slot: r.get::<_, Option<i64>>(1).map(|v| v as u64),
-                    att_source: r.get::<_, Option<i64>>(2).map(|v| v as u64),
-                    att_target: r.get::<_, Option<i64>>(3).map(|v| v as u64),
-                },
-            )
-        })
-        .collect())
-}
-
-fn store_watermarks(tx: &mut Transaction<'_>, id: i64, wm: &Watermarks) -> Result<(), SlashingError> {
-    let o = |v: Option<u64>| v.map(|x| x as i64);
-    tx.execute(
-        "INSERT INTO watermarks (validator_id, block_slot, att_source, att_target) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (validator_id) DO UPDATE SET block_slot = $2, att_source = $3, att_target = $4",
-        &[&id, &o(wm.block_slot), &o(wm.att_source), &o(wm.att_target)],
-    )?;
-    Ok(())
-}
-
-fn resolve(ids: &HashMap<PublicKeyBytes, (i64, bool)>, pk: &PublicKeyBytes) -> Result<i64, NotSafe> {
-    match ids.get(pk) {
-        None => Err(NotSafe::UnregisteredValidator),
-        Some((_, false)) => Err(NotSafe::DisabledValidator),
-        Some((id, true)) => Ok(*id),
     }
 }
 
@@ -187,7 +229,9 @@ impl SlashingDatabase for PostgresSlashingDb {
     }
 
     fn register_validators(&self, pubkeys: &[PublicKeyBytes]) -> Result<(), SlashingError> {
-        let keys: Vec<Vec<u8>> = pubkeys.iter().map(|p| p.to_vec()).collect();
+        let mut keys: Vec<Vec<u8>> = pubkeys.iter().map(|p| p.to_vec()).collect();
+        keys.sort();
+        keys.dedup();
         let mut c = self.lock()?;
         c.execute(
             "INSERT INTO validators (pubkey) SELECT * FROM UNNEST($1::bytea[]) ON CONFLICT (pubkey) DO NOTHING",
@@ -213,55 +257,39 @@ impl SlashingDatabase for PostgresSlashingDb {
         let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|a| a.pubkey).collect();
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
-        let ids = lock_validators(&mut tx, &pubkeys)?;
-        let active: Vec<i64> = ids.values().filter(|(_, en)| *en).map(|(id, _)| *id).collect();
-        let min_source = batch.iter().map(|a| a.source_epoch).min().unwrap_or(0) as i64;
-        let rows = tx.query(
-            "SELECT validator_id, source_epoch, target_epoch, signing_root, imported FROM signed_attestations
-             WHERE validator_id = ANY($1) AND (target_epoch >= $2 OR source_epoch > $2)",
-            &[&active, &min_source],
-        )?;
+        let mut keys = lock_states(&mut tx, &pubkeys)?;
+        let decision = batch::decide_attestations(batch, &mut keys);
         let mut history: HashMap<i64, Vec<AttRow>> = HashMap::new();
-        for r in rows {
-            let row = AttRow {
-                source: r.get::<_, i64>(1) as u64,
-                target: r.get::<_, i64>(2) as u64,
-                root: blob_root(r.get(3))?,
-                imported: r.get(4),
-            };
-            history.entry(r.get(0)).or_default().push(row);
-        }
-        let wms = load_watermarks(&mut tx, &active)?;
-        let mut verdicts = Vec::with_capacity(batch.len());
-        let (mut vid, mut src, mut tgt) = (Vec::<i64>::new(), Vec::<i64>::new(), Vec::<i64>::new());
-        let mut roots: Vec<Option<Vec<u8>>> = Vec::new();
-        for a in batch {
-            let id = match resolve(&ids, &a.pubkey) {
-                Ok(id) => id,
-                Err(e) => {
-                    verdicts.push(Err(e));
-                    continue;
-                }
-            };
-            let new = AttRow { source: a.source_epoch, target: a.target_epoch, root: a.signing_root, imported: false };
-            let h = history.entry(id).or_default();
-            let v = check_attestation(h, &wms.get(&id).copied().unwrap_or_default(), &new);
-            if v == Ok(Safe::Valid) {
-                vid.push(id);
-                src.push(new.source as i64);
-                tgt.push(new.target as i64);
-                roots.push(new.root.map(|r| r.to_vec()));
-                h.push(new);
+        if let Some(min_source) = decision.pending.iter().map(|(i, _, _)| batch[*i].source_epoch).min() {
+            let ids: Vec<i64> = decision.pending.iter().map(|(_, id, _)| *id).collect();
+            for r in tx.query(
+                "SELECT validator_id, source_epoch, target_epoch, signing_root, imported FROM signed_attestations
+                 WHERE target_epoch >= $1 AND validator_id = ANY($2)",
+                &[&(min_source as i64), &ids],
+            )? {
+                let row = AttRow {
+                    source: r.get::<_, i64>(1) as u64,
+                    target: r.get::<_, i64>(2) as u64,
+                    root: blob_root(r.get(3))?,
+                    imported: r.get(4),
+                };
+                history.entry(r.get(0)).or_default().push(row);
             }
-            verdicts.push(v);
         }
-        if !vid.is_empty() {
+        if !decision.accepted.is_empty() {
+            let vid: Vec<i64> = decision.accepted.iter().map(|(_, id, _)| *id).collect();
+            let src: Vec<i64> = decision.accepted.iter().map(|(_, _, r)| r.source as i64).collect();
+            let tgt: Vec<i64> = decision.accepted.iter().map(|(_, _, r)| r.target as i64).collect();
+            let roots: Vec<Option<Vec<u8>>> =
+                decision.accepted.iter().map(|(_, _, r)| r.root.map(|h| h.to_vec())).collect();
             tx.execute(
                 "INSERT INTO signed_attestations (validator_id, source_epoch, target_epoch, signing_root)
                  SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
                 &[&vid, &src, &tgt, &roots],
             )?;
         }
+        write_summaries(&mut tx, keys.values().filter(|k| k.dirty))?;
+        let verdicts = batch::name_attestation_refusals(batch, decision, &history);
         tx.commit()?;
         Ok(verdicts)
     }
@@ -276,47 +304,31 @@ impl SlashingDatabase for PostgresSlashingDb {
         let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|b| b.pubkey).collect();
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
-        let ids = lock_validators(&mut tx, &pubkeys)?;
-        let active: Vec<i64> = ids.values().filter(|(_, en)| *en).map(|(id, _)| *id).collect();
-        let min_slot = batch.iter().map(|b| b.slot).min().unwrap_or(0) as i64;
-        let rows = tx.query(
-            "SELECT validator_id, slot, signing_root, imported FROM signed_blocks WHERE validator_id = ANY($1) AND slot >= $2",
-            &[&active, &min_slot],
-        )?;
+        let mut keys = lock_states(&mut tx, &pubkeys)?;
+        let decision = batch::decide_blocks(batch, &mut keys);
         let mut history: HashMap<i64, Vec<BlockRow>> = HashMap::new();
-        for r in rows {
-            let row = BlockRow { slot: r.get::<_, i64>(1) as u64, root: blob_root(r.get(2))?, imported: r.get(3) };
-            history.entry(r.get(0)).or_default().push(row);
-        }
-        let wms = load_watermarks(&mut tx, &active)?;
-        let mut verdicts = Vec::with_capacity(batch.len());
-        let (mut vid, mut slots, mut roots): (Vec<i64>, Vec<i64>, Vec<Option<Vec<u8>>>) = Default::default();
-        for b in batch {
-            let id = match resolve(&ids, &b.pubkey) {
-                Ok(id) => id,
-                Err(e) => {
-                    verdicts.push(Err(e));
-                    continue;
-                }
-            };
-            let new = BlockRow { slot: b.slot, root: b.signing_root, imported: false };
-            let h = history.entry(id).or_default();
-            let v = check_block(h, &wms.get(&id).copied().unwrap_or_default(), &new);
-            if v == Ok(Safe::Valid) {
-                vid.push(id);
-                slots.push(new.slot as i64);
-                roots.push(new.root.map(|r| r.to_vec()));
-                h.push(new);
+        if let Some(min_slot) = decision.pending.iter().map(|(i, _, _)| batch[*i].slot).min() {
+            let ids: Vec<i64> = decision.pending.iter().map(|(_, id, _)| *id).collect();
+            for r in tx.query(
+                "SELECT validator_id, slot, signing_root, imported FROM signed_blocks WHERE slot >= $1 AND validator_id = ANY($2)",
+                &[&(min_slot as i64), &ids],
+            )? {
+                let row = BlockRow { slot: r.get::<_, i64>(1) as u64, root: blob_root(r.get(2))?, imported: r.get(3) };
+                history.entry(r.get(0)).or_default().push(row);
             }
-            verdicts.push(v);
         }
-        if !vid.is_empty() {
+        if !decision.accepted.is_empty() {
+            let vid: Vec<i64> = decision.accepted.iter().map(|(_, id, _)| *id).collect();
+            let slots: Vec<i64> = decision.accepted.iter().map(|(_, _, r)| r.slot as i64).collect();
+            let roots: Vec<Option<Vec<u8>>> =
+                decision.accepted.iter().map(|(_, _, r)| r.root.map(|h| h.to_vec())).collect();
             tx.execute(
-                "INSERT INTO signed_blocks (validator_id, slot, signing_root)
-                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[])",
+                "INSERT INTO signed_blocks (validator_id, slot, signing_root) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[])",
                 &[&vid, &slots, &roots],
             )?;
         }
+        write_summaries(&mut tx, keys.values().filter(|k| k.dirty))?;
+        let verdicts = batch::name_block_refusals(batch, decision, &history);
         tx.commit()?;
         Ok(verdicts)
     }
@@ -351,32 +363,56 @@ impl SlashingDatabase for PostgresSlashingDb {
                 "INSERT INTO validators (pubkey) VALUES ($1) ON CONFLICT (pubkey) DO NOTHING",
                 &[&d.pubkey.to_vec()],
             )?;
-            let id: i64 =
-                tx.query_one("SELECT id FROM validators WHERE pubkey = $1 FOR UPDATE", &[&d.pubkey.to_vec()])?.get(0);
-            for b in &d.signed_blocks {
-                let n = tx.execute(
-                    "INSERT INTO signed_blocks (validator_id, slot, signing_root, imported) VALUES ($1, $2, $3, TRUE) ON CONFLICT DO NOTHING",
-                    &[&id, &(b.slot as i64), &b.signing_root.map(|r| r.to_vec())],
-                )? as usize;
-                summary.blocks_imported += n;
-                summary.skipped += 1 - n;
-            }
-            for a in &d.signed_attestations {
-                let n = tx.execute(
-                    "INSERT INTO signed_attestations (validator_id, source_epoch, target_epoch, signing_root, imported)
-                     VALUES ($1, $2, $3, $4, TRUE) ON CONFLICT DO NOTHING",
-                    &[&id, &(a.source_epoch as i64), &(a.target_epoch as i64), &a.signing_root.map(|r| r.to_vec())],
-                )? as usize;
-                summary.attestations_imported += n;
-                summary.skipped += 1 - n;
-            }
-            let imported = Watermarks {
-                block_slot: d.signed_blocks.iter().map(|b| b.slot).max(),
-                att_source: d.signed_attestations.iter().map(|a| a.source_epoch).max(),
-                att_target: d.signed_attestations.iter().map(|a| a.target_epoch).max(),
+            let mut states = lock_states(&mut tx, std::slice::from_ref(&d.pubkey))?;
+            let Some(mut k) = states.remove(&d.pubkey) else {
+                return Err(SlashingError::Corrupt("validator vanished during import".into()));
             };
-            let existing = load_watermarks(&mut tx, &[id])?.get(&id).copied().unwrap_or_default();
-            store_watermarks(&mut tx, id, &existing.max(imported))?;
+            let mut blocks = Vec::new();
+            for b in &d.signed_blocks {
+                let exists = tx
+                    .query_opt(
+                        "SELECT 1 FROM signed_blocks WHERE slot = $1 AND validator_id = $2",
+                        &[&(b.slot as i64), &k.id],
+                    )?
+                    .is_some();
+                if exists {
+                    summary.skipped += 1;
+                } else {
+                    tx.execute(
+                        "INSERT INTO signed_blocks (validator_id, slot, signing_root, imported) VALUES ($1, $2, $3, TRUE)",
+                        &[&k.id, &(b.slot as i64), &b.signing_root.map(|r| r.to_vec())],
+                    )?;
+                    summary.blocks_imported += 1;
+                }
+                blocks.push(BlockRow { slot: b.slot, root: b.signing_root, imported: true });
+            }
+            let mut atts = Vec::new();
+            for a in &d.signed_attestations {
+                let exists = tx
+                    .query_opt(
+                        "SELECT 1 FROM signed_attestations WHERE target_epoch = $1 AND validator_id = $2",
+                        &[&(a.target_epoch as i64), &k.id],
+                    )?
+                    .is_some();
+                if exists {
+                    summary.skipped += 1;
+                } else {
+                    tx.execute(
+                        "INSERT INTO signed_attestations (validator_id, source_epoch, target_epoch, signing_root, imported)
+                         VALUES ($1, $2, $3, $4, TRUE)",
+                        &[&k.id, &(a.source_epoch as i64), &(a.target_epoch as i64), &a.signing_root.map(|r| r.to_vec())],
+                    )?;
+                    summary.attestations_imported += 1;
+                }
+                atts.push(AttRow {
+                    source: a.source_epoch,
+                    target: a.target_epoch,
+                    root: a.signing_root,
+                    imported: true,
+                });
+            }
+            k.summary.merge_import(&atts, &blocks);
+            write_summaries(&mut tx, std::iter::once(&k))?;
         }
         tx.commit()?;
         Ok(summary)
@@ -387,69 +423,49 @@ impl SlashingDatabase for PostgresSlashingDb {
         let mut c = self.lock()?;
         let mut tx =
             c.build_transaction().read_only(true).isolation_level(postgres::IsolationLevel::RepeatableRead).start()?;
-        let mut data = Vec::new();
-        for v in tx.query("SELECT id, pubkey FROM validators ORDER BY id", &[])? {
-            let pk: Vec<u8> = v.get(1);
-            let pk = <[u8; 48]>::try_from(pk.as_slice())
-                .map(PublicKeyBytes::from)
-                .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))?;
-            if !pubkeys.is_none_or(|want| want.contains(&pk)) {
-                continue;
+        let mut by_id: std::collections::BTreeMap<i64, InterchangeData> = std::collections::BTreeMap::new();
+        for r in tx.query("SELECT id, pubkey FROM validators", &[])? {
+            let pk = pubkey_of(r.get(1))?;
+            if pubkeys.is_none_or(|want| want.contains(&pk)) {
+                by_id.insert(
+                    r.get(0),
+                    InterchangeData { pubkey: pk, signed_blocks: vec![], signed_attestations: vec![] },
+                );
             }
-            let id: i64 = v.get(0);
-            let mut signed_blocks = Vec::new();
-            for r in
-                tx.query("SELECT slot, signing_root FROM signed_blocks WHERE validator_id = $1 ORDER BY slot", &[&id])?
-            {
-                signed_blocks
-                    .push(InterchangeBlock { slot: r.get::<_, i64>(0) as u64, signing_root: blob_root(r.get(1))? });
+        }
+        for r in
+            tx.query("SELECT validator_id, slot, signing_root FROM signed_blocks ORDER BY validator_id, slot", &[])?
+        {
+            if let Some(d) = by_id.get_mut(&r.get::<_, i64>(0)) {
+                d.signed_blocks
+                    .push(InterchangeBlock { slot: r.get::<_, i64>(1) as u64, signing_root: blob_root(r.get(2))? });
             }
-            let mut signed_attestations = Vec::new();
-            for r in tx.query(
-                "SELECT source_epoch, target_epoch, signing_root FROM signed_attestations WHERE validator_id = $1 ORDER BY target_epoch",
-                &[&id],
-            )? {
-                signed_attestations.push(InterchangeAttestation {
-                    source_epoch: r.get::<_, i64>(0) as u64,
-                    target_epoch: r.get::<_, i64>(1) as u64,
-                    signing_root: blob_root(r.get(2))?,
+        }
+        for r in tx.query(
+            "SELECT validator_id, source_epoch, target_epoch, signing_root FROM signed_attestations ORDER BY validator_id, target_epoch",
+            &[],
+        )? {
+            if let Some(d) = by_id.get_mut(&r.get::<_, i64>(0)) {
+                d.signed_attestations.push(InterchangeAttestation {
+                    source_epoch: r.get::<_, i64>(1) as u64,
+                    target_epoch: r.get::<_, i64>(2) as u64,
+                    signing_root: blob_root(r.get(3))?,
                 });
             }
-            data.push(InterchangeData { pubkey: pk, signed_blocks, signed_attestations });
         }
         tx.commit()?;
         Ok(Interchange {
             metadata: InterchangeMetadata { interchange_format_version: "5".into(), genesis_validators_root: gvr },
-            data,
+            data: by_id.into_values().collect(),
         })
     }
 
     fn prune(&self, before_epoch: u64, slots_per_epoch: u64) -> Result<(), SlashingError> {
+        // Summaries keep the maxima: an old message stays refused after its row is gone.
         let e = to_i64("epoch", before_epoch)?;
         let s = to_i64("slot", before_epoch.saturating_mul(slots_per_epoch))?;
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
-        let mut pruned: HashMap<i64, Watermarks> = HashMap::new();
-        for r in tx.query(
-            "SELECT validator_id, MAX(source_epoch), MAX(target_epoch) FROM signed_attestations WHERE target_epoch < $1 GROUP BY validator_id",
-            &[&e],
-        )? {
-            let w = pruned.entry(r.get(0)).or_default();
-            w.att_source = Some(r.get::<_, i64>(1) as u64);
-            w.att_target = Some(r.get::<_, i64>(2) as u64);
-        }
-        for r in
-            tx.query("SELECT validator_id, MAX(slot) FROM signed_blocks WHERE slot < $1 GROUP BY validator_id", &[&s])?
-        {
-            pruned.entry(r.get(0)).or_default().block_slot = Some(r.get::<_, i64>(1) as u64);
-        }
-        let mut ids: Vec<i64> = pruned.keys().copied().collect();
-        ids.sort_unstable();
-        tx.query("SELECT id FROM validators WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids])?;
-        for id in ids {
-            let existing = load_watermarks(&mut tx, &[id])?.get(&id).copied().unwrap_or_default();
-            store_watermarks(&mut tx, id, &existing.max(pruned[&id]))?;
-        }
         tx.execute("DELETE FROM signed_attestations WHERE target_epoch < $1", &[&e])?;
         tx.execute("DELETE FROM signed_blocks WHERE slot < $1", &[&s])?;
         tx.commit()?;

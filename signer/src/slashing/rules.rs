@@ -73,9 +73,12 @@ pub fn check_attestation(history: &[AttRow], wm: &Watermarks, new: &AttRow) -> V
         return Err(NotSafe::SourceGreaterThanTarget { source_epoch: new.source, target_epoch: new.target });
     }
     if let Some(prev) = history.iter().find(|r| r.target == new.target) {
-        // A repeat must match exactly: a signing root commits to the source,
-        // but the check does not rely on callers passing honest roots.
-        match (same_root(prev.root, new.root) && prev.source == new.source, prev.imported) {
+        // A repeat must match exactly (a signing root commits to the source,
+        // but the check does not rely on callers passing honest roots), be of
+        // the newest vote, and be one this database signed itself.
+        let newest = history.iter().map(|r| r.target).max().max(wm.att_target);
+        match (same_root(prev.root, new.root) && prev.source == new.source && newest == Some(new.target), prev.imported)
+        {
             (true, false) => return Ok(Safe::SameData),
             (false, _) => return Err(NotSafe::DoubleVote { target: new.target, existing_source: prev.source }),
             // A repeat of an imported vote: refused below as not newer.
@@ -111,7 +114,8 @@ pub fn check_attestation(history: &[AttRow], wm: &Watermarks, new: &AttRow) -> V
 /// imported is refused unless it repeats that exact block.
 pub fn check_block(history: &[BlockRow], wm: &Watermarks, new: &BlockRow) -> Verdict {
     if let Some(prev) = history.iter().find(|r| r.slot == new.slot) {
-        match (same_root(prev.root, new.root), prev.imported) {
+        let newest = history.iter().map(|r| r.slot).max().max(wm.block_slot);
+        match (same_root(prev.root, new.root) && newest == Some(new.slot), prev.imported) {
             (true, false) => return Ok(Safe::SameData),
             (false, _) => return Err(NotSafe::DoubleBlockProposal { slot: new.slot }),
             (true, true) => {}
@@ -122,6 +126,93 @@ pub fn check_block(history: &[BlockRow], wm: &Watermarks, new: &BlockRow) -> Ver
         return Err(NotSafe::BelowLowWatermark { what: "slot", value: new.slot, watermark: s });
     }
     Ok(Safe::Valid)
+}
+
+/// What the database keeps per validator beside the history: the maxima
+/// (watermarks; imports and pruning only raise them) and the newest messages.
+/// With it, a batch is decided without reading history, except to name the
+/// reason of a refusal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Highest slot, source and target signed or imported.
+    pub wm: Watermarks,
+    /// The attestation at `wm.att_target`, if it is known.
+    pub latest_att: Option<AttRow>,
+    /// The block at `wm.block_slot`, if it is known.
+    pub latest_block: Option<BlockRow>,
+}
+
+impl Summary {
+    /// The verdict on `new` when it follows from the summary alone: `Valid`
+    /// (newer than everything: nothing in the history can conflict) or
+    /// `SameData` (an exact repeat of the newest vote signed here). `None`
+    /// means refused; [`check_attestation`] over the history names the reason.
+    pub fn fast_attestation(&self, new: &AttRow) -> Option<Verdict> {
+        if new.source > new.target {
+            return Some(Err(NotSafe::SourceGreaterThanTarget { source_epoch: new.source, target_epoch: new.target }));
+        }
+        let Some(t) = self.wm.att_target else { return Some(Ok(Safe::Valid)) };
+        if new.target > t && self.wm.att_source.is_none_or(|s| new.source >= s) {
+            return Some(Ok(Safe::Valid));
+        }
+        match self.latest_att {
+            Some(l)
+                if l.target == new.target && l.source == new.source && same_root(l.root, new.root) && !l.imported =>
+            {
+                Some(Ok(Safe::SameData))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records a `Valid` attestation.
+    pub fn record_attestation(&mut self, new: &AttRow) {
+        self.wm =
+            self.wm.max(Watermarks { block_slot: None, att_source: Some(new.source), att_target: Some(new.target) });
+        if self.wm.att_target == Some(new.target) {
+            self.latest_att = Some(*new);
+        }
+    }
+
+    /// Like [`Self::fast_attestation`], for blocks.
+    pub fn fast_block(&self, new: &BlockRow) -> Option<Verdict> {
+        let Some(s) = self.wm.block_slot else { return Some(Ok(Safe::Valid)) };
+        if new.slot > s {
+            return Some(Ok(Safe::Valid));
+        }
+        match self.latest_block {
+            Some(l) if l.slot == new.slot && same_root(l.root, new.root) && !l.imported => Some(Ok(Safe::SameData)),
+            _ => None,
+        }
+    }
+
+    /// Records a `Valid` block.
+    pub fn record_block(&mut self, new: &BlockRow) {
+        self.wm = self.wm.max(Watermarks { block_slot: Some(new.slot), att_source: None, att_target: None });
+        if self.wm.block_slot == Some(new.slot) {
+            self.latest_block = Some(*new);
+        }
+    }
+
+    /// Merges imported records (only raising; an existing newest message at
+    /// the same height is kept).
+    pub fn merge_import(&mut self, atts: &[AttRow], blocks: &[BlockRow]) {
+        if let Some(top) = atts.iter().max_by_key(|a| a.target) {
+            if self.wm.att_target.is_none_or(|t| top.target > t) {
+                self.latest_att = atts.iter().find(|a| a.target == top.target).copied();
+            }
+        }
+        if let Some(top) = blocks.iter().max_by_key(|b| b.slot) {
+            if self.wm.block_slot.is_none_or(|s| top.slot > s) {
+                self.latest_block = blocks.iter().find(|b| b.slot == top.slot).copied();
+            }
+        }
+        self.wm = self.wm.max(Watermarks {
+            block_slot: blocks.iter().map(|b| b.slot).max(),
+            att_source: atts.iter().map(|a| a.source).max(),
+            att_target: atts.iter().map(|a| a.target).max(),
+        });
+    }
 }
 
 /// Whether two attestations are slashable together (`is_slashable_attestation_data`).
@@ -199,6 +290,47 @@ mod tests {
             Err(NotSafe::BelowLowWatermark { .. })
         ));
         assert_eq!(check_block(&h, &wm, &BlockRow { slot: 11, root: root(3), imported: false }), Ok(Safe::Valid));
+    }
+
+    /// The summary's fast path agrees with the full rules over the history:
+    /// where it answers, the answer is the same; where it does not, the full
+    /// rules refuse.
+    #[test]
+    fn fast_path_agrees_with_full_rules() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..3_000 {
+            let mut history: Vec<AttRow> = Vec::new();
+            let mut summary = Summary::default();
+            for _ in 0..rnd(8) {
+                let t = rnd(12);
+                let new = AttRow {
+                    source: t.saturating_sub(rnd(4)),
+                    target: t,
+                    root: Some(Hash256::repeat_byte(rnd(2) as u8)),
+                    imported: rnd(5) == 0,
+                };
+                let full = check_attestation(&history, &summary.wm, &new);
+                if let Some(fast) = summary.fast_attestation(&new) {
+                    assert_eq!(fast, full, "{new:?} after {history:?}");
+                } else {
+                    assert!(full.is_err(), "fast path refused {new:?} but rules allow it after {history:?}");
+                }
+                if full == Ok(Safe::Valid) {
+                    if new.imported {
+                        summary.merge_import(&[new], &[]);
+                    } else {
+                        summary.record_attestation(&new);
+                    }
+                    history.push(new);
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,18 +2,24 @@
 //! `synchronous=FULL` (a commit is on disk when it returns), one
 //! `BEGIN IMMEDIATE` transaction per batch.
 //!
-//! A batch of N attestations costs three statements, whatever N: one read of
-//! the relevant history of all the batch's validators (`rarray` of ids;
-//! only rows with `target >= min source` or `source > min source` can
-//! conflict), one read of their watermarks, and the inserts (one prepared
-//! statement). The checks run in memory with [`super::rules`].
+//! Layout, chosen so a batch touches few pages however long the history:
+//! - `validators`: one row per key with its [`Summary`] (maxima and newest
+//!   messages). A batch reads these rows with one statement and decides;
+//! - `signed_attestations` / `signed_blocks`: the complete history, appended
+//!   in time order, indexed by `(target_epoch, validator_id)` /
+//!   `(slot, validator_id)` so that new rows land at the end of the index.
+//!   The history is read only to name the reason of a refusal, and for
+//!   export.
+//!
+//! A batch of N messages costs: one read of N summary rows, the appends, one
+//! summary update per validator, and a durable commit.
 
+use super::batch::{self, KeyState};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
-use super::rules::{check_attestation, check_block, AttRow, BlockRow, Watermarks};
-use super::NotSafe;
-use super::{to_i64, AttestationRecord, BlockRecord, ImportSummary, Safe, SlashingDatabase, SlashingError, Verdict};
+use super::rules::{AttRow, BlockRow, Summary, Watermarks};
+use super::{to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError, Verdict};
 use crate::types::{Hash256, PublicKeyBytes};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
@@ -27,31 +33,37 @@ CREATE TABLE IF NOT EXISTS metadata (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS validators (
     id INTEGER PRIMARY KEY,
     pubkey BLOB NOT NULL UNIQUE,
-    enabled INTEGER NOT NULL DEFAULT 1
+    enabled INTEGER NOT NULL DEFAULT 1,
+    block_slot INTEGER,
+    block_root BLOB,
+    block_known INTEGER NOT NULL DEFAULT 0,
+    block_imported INTEGER NOT NULL DEFAULT 0,
+    att_source INTEGER,
+    att_target INTEGER,
+    att_target_source INTEGER,
+    att_target_root BLOB,
+    att_known INTEGER NOT NULL DEFAULT 0,
+    att_imported INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS signed_blocks (
     validator_id INTEGER NOT NULL REFERENCES validators(id),
     slot INTEGER NOT NULL,
     signing_root BLOB,
-    imported INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (validator_id, slot)
-) WITHOUT ROWID;
+    imported INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS signed_blocks_by_slot ON signed_blocks (slot, validator_id);
 CREATE TABLE IF NOT EXISTS signed_attestations (
     validator_id INTEGER NOT NULL REFERENCES validators(id),
     source_epoch INTEGER NOT NULL,
     target_epoch INTEGER NOT NULL,
     signing_root BLOB,
-    imported INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (validator_id, target_epoch)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS signed_attestations_source ON signed_attestations (validator_id, source_epoch);
-CREATE TABLE IF NOT EXISTS watermarks (
-    validator_id INTEGER PRIMARY KEY REFERENCES validators(id),
-    block_slot INTEGER,
-    att_source INTEGER,
-    att_target INTEGER
+    imported INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS signed_attestations_by_target ON signed_attestations (target_epoch, validator_id);
 ";
+
+const SUMMARY_COLUMNS: &str = "id, enabled, block_slot, block_root, block_known, block_imported, \
+     att_source, att_target, att_target_source, att_target_root, att_known, att_imported, pubkey";
 
 /// The SQLite slashing-protection database.
 pub struct SqliteSlashingDb {
@@ -76,8 +88,82 @@ fn blob_root(b: Option<Vec<u8>>) -> Result<Option<Hash256>, SlashingError> {
     }
 }
 
-fn ids_array(ids: &[i64]) -> Rc<Vec<rusqlite::types::Value>> {
-    Rc::new(ids.iter().map(|i| rusqlite::types::Value::Integer(*i)).collect())
+fn pubkey_of(v: Vec<u8>) -> Result<PublicKeyBytes, SlashingError> {
+    <[u8; 48]>::try_from(v.as_slice())
+        .map(PublicKeyBytes::from)
+        .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))
+}
+
+fn opt_u64(v: Option<i64>) -> Option<u64> {
+    v.map(|x| x as u64)
+}
+
+fn opt_i64(v: Option<u64>) -> Option<i64> {
+    v.map(|x| x as i64)
+}
+
+/// Reads a summary row (columns as in [`SUMMARY_COLUMNS`]).
+fn read_state(r: &Row<'_>) -> Result<(PublicKeyBytes, KeyState), SlashingError> {
+    let block_slot = opt_u64(r.get(2)?);
+    let latest_block = match (block_slot, r.get::<_, bool>(4)?) {
+        (Some(slot), true) => Some(BlockRow { slot, root: blob_root(r.get(3)?)?, imported: r.get(5)? }),
+        _ => None,
+    };
+    let att_target = opt_u64(r.get(7)?);
+    let latest_att = match (att_target, opt_u64(r.get(8)?), r.get::<_, bool>(10)?) {
+        (Some(target), Some(source), true) => {
+            Some(AttRow { source, target, root: blob_root(r.get(9)?)?, imported: r.get(11)? })
+        }
+        _ => None,
+    };
+    let summary =
+        Summary { wm: Watermarks { block_slot, att_source: opt_u64(r.get(6)?), att_target }, latest_att, latest_block };
+    Ok((pubkey_of(r.get(12)?)?, KeyState { id: r.get(0)?, enabled: r.get(1)?, summary, dirty: false }))
+}
+
+fn write_summary(tx: &rusqlite::Transaction<'_>, k: &KeyState) -> Result<(), SlashingError> {
+    let s = &k.summary;
+    tx.prepare_cached(
+        "UPDATE validators SET block_slot = ?2, block_root = ?3, block_known = ?4, block_imported = ?5,
+         att_source = ?6, att_target = ?7, att_target_source = ?8, att_target_root = ?9, att_known = ?10,
+         att_imported = ?11 WHERE id = ?1",
+    )?
+    .execute(params![
+        k.id,
+        opt_i64(s.wm.block_slot),
+        s.latest_block.and_then(|b| root_blob(&b.root)),
+        s.latest_block.is_some(),
+        s.latest_block.is_some_and(|b| b.imported),
+        opt_i64(s.wm.att_source),
+        opt_i64(s.wm.att_target),
+        s.latest_att.map(|a| a.source as i64),
+        s.latest_att.and_then(|a| root_blob(&a.root)),
+        s.latest_att.is_some(),
+        s.latest_att.is_some_and(|a| a.imported),
+    ])?;
+    Ok(())
+}
+
+/// Loads the summary rows of `pubkeys` (one statement).
+fn load_states(
+    tx: &rusqlite::Transaction<'_>,
+    pubkeys: impl Iterator<Item = PublicKeyBytes>,
+) -> Result<HashMap<PublicKeyBytes, KeyState>, SlashingError> {
+    let keys: Rc<Vec<rusqlite::types::Value>> =
+        Rc::new(pubkeys.map(|p| rusqlite::types::Value::Blob(p.to_vec())).collect());
+    let mut stmt =
+        tx.prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM validators WHERE pubkey IN rarray(?1)"))?;
+    let mut rows = stmt.query(params![keys])?;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let (pk, st) = read_state(r)?;
+        out.insert(pk, st);
+    }
+    Ok(out)
+}
+
+fn ids_array(ids: impl Iterator<Item = i64>) -> Rc<Vec<rusqlite::types::Value>> {
+    Rc::new(ids.map(rusqlite::types::Value::Integer).collect())
 }
 
 impl SqliteSlashingDb {
@@ -86,7 +172,7 @@ impl SqliteSlashingDb {
     pub fn open(path: &Path, genesis_validators_root: Hash256) -> Result<Self, SlashingError> {
         let db = Self::open_existing_or_new(path)?;
         {
-            let conn = db.conn.lock().map_err(|_| SlashingError::Poisoned)?;
+            let conn = db.lock()?;
             let stored: Option<Vec<u8>> = conn
                 .query_row("SELECT value FROM metadata WHERE key = 'genesis_validators_root'", [], |r| r.get(0))
                 .optional()?;
@@ -124,7 +210,6 @@ impl SqliteSlashingDb {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // 64 MiB of page cache: a slot's batch touches one index page per validator.
         conn.pragma_update(None, "cache_size", -65_536)?;
         rusqlite::vtab::array::load_module(&conn)?;
         conn.execute_batch(SCHEMA)?;
@@ -134,71 +219,6 @@ impl SqliteSlashingDb {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, SlashingError> {
         self.conn.lock().map_err(|_| SlashingError::Poisoned)
     }
-}
-
-/// Looks up `(id, enabled)` of each key inside a transaction.
-fn lookup_ids(
-    tx: &rusqlite::Transaction<'_>,
-    pubkeys: impl Iterator<Item = PublicKeyBytes>,
-) -> Result<HashMap<PublicKeyBytes, (i64, bool)>, SlashingError> {
-    let mut stmt = tx.prepare_cached("SELECT id, enabled FROM validators WHERE pubkey = ?1")?;
-    let mut out = HashMap::new();
-    for pk in pubkeys {
-        if out.contains_key(&pk) {
-            continue;
-        }
-        if let Some((id, en)) =
-            stmt.query_row(params![pk.as_slice()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?))).optional()?
-        {
-            out.insert(pk, (id, en));
-        }
-    }
-    Ok(out)
-}
-
-fn load_watermarks(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> Result<HashMap<i64, Watermarks>, SlashingError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT validator_id, block_slot, att_source, att_target FROM watermarks WHERE validator_id IN rarray(?1)",
-    )?;
-    let rows = stmt.query_map(params![ids_array(ids)], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            Watermarks {
-                block_slot: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
-                att_source: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
-                att_target: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
-            },
-        ))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (id, wm) = row?;
-        out.insert(id, wm);
-    }
-    Ok(out)
-}
-
-fn store_watermarks(tx: &rusqlite::Transaction<'_>, id: i64, wm: &Watermarks) -> Result<(), SlashingError> {
-    let o = |v: Option<u64>| v.map(|x| x as i64);
-    tx.prepare_cached(
-        "INSERT INTO watermarks (validator_id, block_slot, att_source, att_target) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (validator_id) DO UPDATE SET block_slot = ?2, att_source = ?3, att_target = ?4",
-    )?
-    .execute(params![id, o(wm.block_slot), o(wm.att_source), o(wm.att_target)])?;
-    Ok(())
-}
-
-/// Resolves the batch's keys; unknown or disabled keys get their verdict now.
-fn resolve<'a>(
-    ids: &HashMap<PublicKeyBytes, (i64, bool)>,
-    keys: impl Iterator<Item = &'a PublicKeyBytes>,
-) -> Vec<Result<i64, NotSafe>> {
-    keys.map(|pk| match ids.get(pk) {
-        None => Err(NotSafe::UnregisteredValidator),
-        Some((_, false)) => Err(NotSafe::DisabledValidator),
-        Some((id, true)) => Ok(*id),
-    })
-    .collect()
 }
 
 impl SlashingDatabase for SqliteSlashingDb {
@@ -214,7 +234,7 @@ impl SlashingDatabase for SqliteSlashingDb {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO validators (pubkey, enabled) VALUES (?1, 1)")?;
+            let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO validators (pubkey) VALUES (?1)")?;
             for pk in pubkeys {
                 stmt.execute(params![pk.as_slice()])?;
             }
@@ -239,23 +259,17 @@ impl SlashingDatabase for SqliteSlashingDb {
         }
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ids = lookup_ids(&tx, batch.iter().map(|a| a.pubkey))?;
-        let resolved = resolve(&ids, batch.iter().map(|a| &a.pubkey));
-        let mut active: Vec<i64> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-        active.sort_unstable();
-        active.dedup();
-        let min_source = batch.iter().map(|a| a.source_epoch).min().unwrap_or(0) as i64;
+        let mut keys = load_states(&tx, batch.iter().map(|a| a.pubkey))?;
+        let decision = batch::decide_attestations(batch, &mut keys);
 
         let mut history: HashMap<i64, Vec<AttRow>> = HashMap::new();
-        for sql in [
-            "SELECT validator_id, source_epoch, target_epoch, signing_root, imported FROM signed_attestations
-             WHERE validator_id IN rarray(?1) AND target_epoch >= ?2",
-            "SELECT validator_id, source_epoch, target_epoch, signing_root, imported
-             FROM signed_attestations INDEXED BY signed_attestations_source
-             WHERE validator_id IN rarray(?1) AND source_epoch > ?2 AND target_epoch < ?2",
-        ] {
-            let mut stmt = tx.prepare_cached(sql)?;
-            let mut rows = stmt.query(params![ids_array(&active), min_source])?;
+        if let Some(min_source) = decision.pending.iter().map(|(i, _, _)| batch[*i].source_epoch).min() {
+            let mut stmt = tx.prepare_cached(
+                "SELECT validator_id, source_epoch, target_epoch, signing_root, imported FROM signed_attestations
+                 WHERE target_epoch >= ?1 AND validator_id IN rarray(?2)",
+            )?;
+            let mut rows =
+                stmt.query(params![min_source as i64, ids_array(decision.pending.iter().map(|(_, id, _)| *id))])?;
             while let Some(r) = rows.next()? {
                 let row = AttRow {
                     source: r.get::<_, i64>(1)? as u64,
@@ -266,32 +280,18 @@ impl SlashingDatabase for SqliteSlashingDb {
                 history.entry(r.get(0)?).or_default().push(row);
             }
         }
-        let wms = load_watermarks(&tx, &active)?;
-
-        let mut verdicts = Vec::with_capacity(batch.len());
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO signed_attestations (validator_id, source_epoch, target_epoch, signing_root) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for (a, id) in batch.iter().zip(resolved) {
-                let id = match id {
-                    Ok(id) => id,
-                    Err(e) => {
-                        verdicts.push(Err(e));
-                        continue;
-                    }
-                };
-                let new =
-                    AttRow { source: a.source_epoch, target: a.target_epoch, root: a.signing_root, imported: false };
-                let h = history.entry(id).or_default();
-                let v = check_attestation(h, &wms.get(&id).copied().unwrap_or_default(), &new);
-                if v == Ok(Safe::Valid) {
-                    insert.execute(params![id, new.source as i64, new.target as i64, root_blob(&new.root)])?;
-                    h.push(new);
-                }
-                verdicts.push(v);
+            for (_, id, row) in &decision.accepted {
+                insert.execute(params![id, row.source as i64, row.target as i64, root_blob(&row.root)])?;
             }
         }
+        for k in keys.values().filter(|k| k.dirty) {
+            write_summary(&tx, k)?;
+        }
+        let verdicts = batch::name_attestation_refusals(batch, decision, &history);
         tx.commit()?;
         Ok(verdicts)
     }
@@ -305,47 +305,33 @@ impl SlashingDatabase for SqliteSlashingDb {
         }
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ids = lookup_ids(&tx, batch.iter().map(|b| b.pubkey))?;
-        let resolved = resolve(&ids, batch.iter().map(|b| &b.pubkey));
-        let mut active: Vec<i64> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-        active.sort_unstable();
-        active.dedup();
-        let min_slot = batch.iter().map(|b| b.slot).min().unwrap_or(0) as i64;
+        let mut keys = load_states(&tx, batch.iter().map(|b| b.pubkey))?;
+        let decision = batch::decide_blocks(batch, &mut keys);
         let mut history: HashMap<i64, Vec<BlockRow>> = HashMap::new();
-        {
+        if let Some(min_slot) = decision.pending.iter().map(|(i, _, _)| batch[*i].slot).min() {
             let mut stmt = tx.prepare_cached(
-                "SELECT validator_id, slot, signing_root, imported FROM signed_blocks WHERE validator_id IN rarray(?1) AND slot >= ?2",
+                "SELECT validator_id, slot, signing_root, imported FROM signed_blocks
+                 WHERE slot >= ?1 AND validator_id IN rarray(?2)",
             )?;
-            let mut rows = stmt.query(params![ids_array(&active), min_slot])?;
+            let mut rows =
+                stmt.query(params![min_slot as i64, ids_array(decision.pending.iter().map(|(_, id, _)| *id))])?;
             while let Some(r) = rows.next()? {
                 let row =
                     BlockRow { slot: r.get::<_, i64>(1)? as u64, root: blob_root(r.get(2)?)?, imported: r.get(3)? };
                 history.entry(r.get(0)?).or_default().push(row);
             }
         }
-        let wms = load_watermarks(&tx, &active)?;
-        let mut verdicts = Vec::with_capacity(batch.len());
         {
             let mut insert =
                 tx.prepare_cached("INSERT INTO signed_blocks (validator_id, slot, signing_root) VALUES (?1, ?2, ?3)")?;
-            for (b, id) in batch.iter().zip(resolved) {
-                let id = match id {
-                    Ok(id) => id,
-                    Err(e) => {
-                        verdicts.push(Err(e));
-                        continue;
-                    }
-                };
-                let new = BlockRow { slot: b.slot, root: b.signing_root, imported: false };
-                let h = history.entry(id).or_default();
-                let v = check_block(h, &wms.get(&id).copied().unwrap_or_default(), &new);
-                if v == Ok(Safe::Valid) {
-                    insert.execute(params![id, new.slot as i64, root_blob(&new.root)])?;
-                    h.push(new);
-                }
-                verdicts.push(v);
+            for (_, id, row) in &decision.accepted {
+                insert.execute(params![id, row.slot as i64, root_blob(&row.root)])?;
             }
         }
+        for k in keys.values().filter(|k| k.dirty) {
+            write_summary(&tx, k)?;
+        }
+        let verdicts = batch::name_block_refusals(batch, decision, &history);
         tx.commit()?;
         Ok(verdicts)
     }
@@ -376,35 +362,50 @@ impl SlashingDatabase for SqliteSlashingDb {
             if seen.insert(d.pubkey) {
                 summary.validators += 1;
             }
-            tx.prepare_cached("INSERT OR IGNORE INTO validators (pubkey, enabled) VALUES (?1, 1)")?
+            tx.prepare_cached("INSERT OR IGNORE INTO validators (pubkey) VALUES (?1)")?
                 .execute(params![d.pubkey.as_slice()])?;
-            let id: i64 = tx
-                .prepare_cached("SELECT id FROM validators WHERE pubkey = ?1")?
-                .query_row(params![d.pubkey.as_slice()], |r| r.get(0))?;
+            let mut states = load_states(&tx, std::iter::once(d.pubkey))?;
+            let Some(mut k) = states.remove(&d.pubkey) else {
+                return Err(SlashingError::Corrupt("validator vanished during import".into()));
+            };
+            let mut blocks = Vec::new();
             for b in &d.signed_blocks {
-                let n = tx
-                    .prepare_cached("INSERT OR IGNORE INTO signed_blocks (validator_id, slot, signing_root, imported) VALUES (?1, ?2, ?3, 1)")?
-                    .execute(params![id, b.slot as i64, root_blob(&b.signing_root)])?;
-                summary.blocks_imported += n;
-                summary.skipped += 1 - n;
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM signed_blocks WHERE slot = ?1 AND validator_id = ?2")?
+                    .exists(params![b.slot as i64, k.id])?;
+                let row = BlockRow { slot: b.slot, root: b.signing_root, imported: true };
+                if exists {
+                    summary.skipped += 1;
+                } else {
+                    tx.prepare_cached(
+                        "INSERT INTO signed_blocks (validator_id, slot, signing_root, imported) VALUES (?1, ?2, ?3, 1)",
+                    )?
+                    .execute(params![k.id, b.slot as i64, root_blob(&b.signing_root)])?;
+                    summary.blocks_imported += 1;
+                }
+                blocks.push(row);
             }
+            let mut atts = Vec::new();
             for a in &d.signed_attestations {
-                let n = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO signed_attestations (validator_id, source_epoch, target_epoch, signing_root, imported)
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM signed_attestations WHERE target_epoch = ?1 AND validator_id = ?2")?
+                    .exists(params![a.target_epoch as i64, k.id])?;
+                let row =
+                    AttRow { source: a.source_epoch, target: a.target_epoch, root: a.signing_root, imported: true };
+                if exists {
+                    summary.skipped += 1;
+                } else {
+                    tx.prepare_cached(
+                        "INSERT INTO signed_attestations (validator_id, source_epoch, target_epoch, signing_root, imported)
                          VALUES (?1, ?2, ?3, ?4, 1)",
                     )?
-                    .execute(params![id, a.source_epoch as i64, a.target_epoch as i64, root_blob(&a.signing_root)])?;
-                summary.attestations_imported += n;
-                summary.skipped += 1 - n;
+                    .execute(params![k.id, a.source_epoch as i64, a.target_epoch as i64, root_blob(&a.signing_root)])?;
+                    summary.attestations_imported += 1;
+                }
+                atts.push(row);
             }
-            let imported = Watermarks {
-                block_slot: d.signed_blocks.iter().map(|b| b.slot).max(),
-                att_source: d.signed_attestations.iter().map(|a| a.source_epoch).max(),
-                att_target: d.signed_attestations.iter().map(|a| a.target_epoch).max(),
-            };
-            let existing = load_watermarks(&tx, &[id])?.get(&id).copied().unwrap_or_default();
-            store_watermarks(&tx, id, &existing.max(imported))?;
+            k.summary.merge_import(&atts, &blocks);
+            write_summary(&tx, &k)?;
         }
         tx.commit()?;
         Ok(summary)
@@ -412,82 +413,63 @@ impl SlashingDatabase for SqliteSlashingDb {
 
     fn export_interchange(&self, pubkeys: Option<&[PublicKeyBytes]>) -> Result<Interchange, SlashingError> {
         let gvr = self.genesis_validators_root()?;
-        let conn = self.lock()?;
-        let mut validators: Vec<(i64, PublicKeyBytes)> = Vec::new();
+        let mut conn = self.lock()?;
+        // One read transaction: a consistent snapshot.
+        let tx = conn.transaction()?;
+        let mut by_id: std::collections::BTreeMap<i64, InterchangeData> = std::collections::BTreeMap::new();
         {
-            let mut stmt = conn.prepare("SELECT id, pubkey FROM validators ORDER BY id")?;
+            let mut stmt = tx.prepare("SELECT id, pubkey FROM validators")?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let pk: Vec<u8> = r.get(1)?;
-                let pk = <[u8; 48]>::try_from(pk.as_slice())
-                    .map(PublicKeyBytes::from)
-                    .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))?;
+                let pk = pubkey_of(r.get(1)?)?;
                 if pubkeys.is_none_or(|want| want.contains(&pk)) {
-                    validators.push((r.get(0)?, pk));
+                    by_id.insert(
+                        r.get(0)?,
+                        InterchangeData { pubkey: pk, signed_blocks: vec![], signed_attestations: vec![] },
+                    );
+                }
+            }
+            let mut stmt =
+                tx.prepare("SELECT validator_id, slot, signing_root FROM signed_blocks ORDER BY validator_id, slot")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if let Some(d) = by_id.get_mut(&r.get::<_, i64>(0)?) {
+                    d.signed_blocks.push(InterchangeBlock {
+                        slot: r.get::<_, i64>(1)? as u64,
+                        signing_root: blob_root(r.get(2)?)?,
+                    });
+                }
+            }
+            let mut stmt = tx.prepare(
+                "SELECT validator_id, source_epoch, target_epoch, signing_root FROM signed_attestations ORDER BY validator_id, target_epoch",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if let Some(d) = by_id.get_mut(&r.get::<_, i64>(0)?) {
+                    d.signed_attestations.push(InterchangeAttestation {
+                        source_epoch: r.get::<_, i64>(1)? as u64,
+                        target_epoch: r.get::<_, i64>(2)? as u64,
+                        signing_root: blob_root(r.get(3)?)?,
+                    });
                 }
             }
         }
-        let mut data = Vec::with_capacity(validators.len());
-        let mut blocks =
-            conn.prepare("SELECT slot, signing_root FROM signed_blocks WHERE validator_id = ?1 ORDER BY slot")?;
-        let mut atts = conn.prepare(
-            "SELECT source_epoch, target_epoch, signing_root FROM signed_attestations WHERE validator_id = ?1 ORDER BY target_epoch",
-        )?;
-        for (id, pubkey) in validators {
-            let mut signed_blocks = Vec::new();
-            let mut rows = blocks.query(params![id])?;
-            while let Some(r) = rows.next()? {
-                signed_blocks
-                    .push(InterchangeBlock { slot: r.get::<_, i64>(0)? as u64, signing_root: blob_root(r.get(1)?)? });
-            }
-            let mut signed_attestations = Vec::new();
-            let mut rows = atts.query(params![id])?;
-            while let Some(r) = rows.next()? {
-                signed_attestations.push(InterchangeAttestation {
-                    source_epoch: r.get::<_, i64>(0)? as u64,
-                    target_epoch: r.get::<_, i64>(1)? as u64,
-                    signing_root: blob_root(r.get(2)?)?,
-                });
-            }
-            data.push(InterchangeData { pubkey, signed_blocks, signed_attestations });
-        }
+        tx.commit()?;
         Ok(Interchange {
             metadata: InterchangeMetadata { interchange_format_version: "5".into(), genesis_validators_root: gvr },
-            data,
+            data: by_id.into_values().collect(),
         })
     }
 
     fn prune(&self, before_epoch: u64, slots_per_epoch: u64) -> Result<(), SlashingError> {
-        let before_epoch_i = to_i64("epoch", before_epoch)?;
-        let before_slot = to_i64("slot", before_epoch.saturating_mul(slots_per_epoch))?;
+        // The summaries hold the maxima, which deletion does not touch: an old
+        // message stays refused after its row is gone.
+        let e = to_i64("epoch", before_epoch)?;
+        let s = to_i64("slot", before_epoch.saturating_mul(slots_per_epoch))?;
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Raise each validator's watermarks to the newest record being deleted.
-        let mut pruned: HashMap<i64, Watermarks> = HashMap::new();
-        {
-            let mut s = tx.prepare(
-                "SELECT validator_id, MAX(source_epoch), MAX(target_epoch) FROM signed_attestations
-                 WHERE target_epoch < ?1 GROUP BY validator_id",
-            )?;
-            let mut rows = s.query(params![before_epoch_i])?;
-            while let Some(r) = rows.next()? {
-                let e = pruned.entry(r.get(0)?).or_default();
-                e.att_source = Some(r.get::<_, i64>(1)? as u64);
-                e.att_target = Some(r.get::<_, i64>(2)? as u64);
-            }
-            let mut s =
-                tx.prepare("SELECT validator_id, MAX(slot) FROM signed_blocks WHERE slot < ?1 GROUP BY validator_id")?;
-            let mut rows = s.query(params![before_slot])?;
-            while let Some(r) = rows.next()? {
-                pruned.entry(r.get(0)?).or_default().block_slot = Some(r.get::<_, i64>(1)? as u64);
-            }
-        }
-        for (id, wm) in &pruned {
-            let existing = load_watermarks(&tx, &[*id])?.get(id).copied().unwrap_or_default();
-            store_watermarks(&tx, *id, &existing.max(*wm))?;
-        }
-        tx.execute("DELETE FROM signed_attestations WHERE target_epoch < ?1", params![before_epoch_i])?;
-        tx.execute("DELETE FROM signed_blocks WHERE slot < ?1", params![before_slot])?;
+        tx.execute("DELETE FROM signed_attestations WHERE target_epoch < ?1", params![e])?;
+        tx.execute("DELETE FROM signed_blocks WHERE slot < ?1", params![s])?;
         tx.commit()?;
         Ok(())
     }
