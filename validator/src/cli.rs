@@ -22,9 +22,55 @@ pub enum Command {
     /// Measure this machine: signing throughput and more.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run the validator client (flags as `lighthouse vc`).
+    Vc(Box<VcArgs>),
     /// EIP-3076 slashing-protection interchange (run with the client stopped).
     #[command(subcommand, name = "slashing-protection")]
     SlashingProtection(SlashingCommand),
+}
+
+/// `poolvc vc` flags; names follow `lighthouse vc`.
+#[derive(Debug, clap::Args)]
+pub struct VcArgs {
+    /// Beacon node URLs, comma-separated, first preferred.
+    #[arg(long, value_delimiter = ',', default_value = "http://localhost:5052")]
+    pub beacon_nodes: Vec<String>,
+    /// Data directory (validators/, secrets/, slashing_protection.sqlite).
+    #[arg(long)]
+    pub datadir: PathBuf,
+    /// Create the slashing protection database if it does not exist.
+    #[arg(long)]
+    pub init_slashing_protection: bool,
+    /// Default fee recipient (0x address).
+    #[arg(long)]
+    pub suggested_fee_recipient: Option<String>,
+    /// Default graffiti.
+    #[arg(long)]
+    pub graffiti: Option<String>,
+    /// Use builders for proposals (accepted for compatibility; not implemented yet).
+    #[arg(long)]
+    pub builder_proposals: bool,
+    /// Serve metrics (accepted for compatibility; not implemented yet).
+    #[arg(long)]
+    pub metrics: bool,
+    /// Metrics address.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub metrics_address: String,
+    /// Metrics port.
+    #[arg(long, default_value_t = 5064)]
+    pub metrics_port: u16,
+    /// Do not discover new keystores in the data dir (poolvc never does).
+    #[arg(long)]
+    pub disable_auto_discover: bool,
+    /// Directory with the network's config.yaml; the beacon node must match it.
+    #[arg(long)]
+    pub testnet_dir: Option<PathBuf>,
+    /// Slashing protection in PostgreSQL (postgres://...) instead of SQLite.
+    #[arg(long)]
+    pub slashing_protection_db: Option<String>,
+    /// Stop after this many slots (for tests).
+    #[arg(long, hide = true)]
+    pub max_slots: Option<u64>,
 }
 
 /// Where the slashing-protection database is.

@@ -5,9 +5,11 @@
 //! (in later modules) the Beacon API client, duties and services. Everything
 //! that touches a secret key lives in `poolvc-signer`.
 
+pub mod beacon;
 pub mod bench_cmd;
 pub mod cli;
 pub mod keys_cmd;
 pub mod progress;
 pub mod slashing_cmd;
 pub mod validator_definitions;
+pub mod vc;

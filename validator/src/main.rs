@@ -132,6 +132,40 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Vc(args) => {
+            let args = *args;
+            if args.builder_proposals {
+                eprintln!("poolvc: --builder-proposals is not implemented yet; proposing local blocks");
+            }
+            if args.metrics {
+                eprintln!("poolvc: --metrics is not implemented yet");
+            }
+            let fee_recipient = match &args.suggested_fee_recipient {
+                Some(s) => {
+                    Some(s.parse().with_context(|| format!("--suggested-fee-recipient {s:?} is not an address"))?)
+                }
+                None => None,
+            };
+            let cfg = poolvc::vc::VcConfig {
+                beacon_nodes: args.beacon_nodes,
+                datadir: args.datadir,
+                slashing_db_url: args.slashing_protection_db,
+                init_slashing_protection: args.init_slashing_protection,
+                fee_recipient,
+                graffiti: args.graffiti,
+                testnet_config: args.testnet_dir.map(|d| d.join("config.yaml")),
+                max_slots: args.max_slots,
+            };
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .try_init();
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(poolvc::vc::run(cfg))?;
+        }
         Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root }) => {
             let gvr = match genesis_validators_root {
                 Some(s) => Some(

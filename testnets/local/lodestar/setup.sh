@@ -10,7 +10,13 @@ BIN="$DEST/node_modules/.bin/lodestar"
 if [ -x "$BIN" ] && [ -f "$DEST/.poolvc-setup-done" ]; then
   echo "$DEST"; exit 0
 fi
-mkdir -p "$DEST"; cp "$HERE/package.json" "$HERE/yarn.lock" "$DEST/"
+# The yarn.lock has versions but no download addresses (this workplace keeps
+# registry hosts out of lockfiles), so yarn 1 re-resolves most ranges to the
+# newest releases, some of which need Node 22 or changed behaviour. So every
+# package the lock resolves to a single version is pinned to it with yarn
+# "resolutions" (pin-resolutions.py), and mortice to 3.0.0 explicitly.
+mkdir -p "$DEST"; cp "$HERE/yarn.lock" "$DEST/"
+python3 "$HERE/pin-resolutions.py" "$HERE/package.json" "$HERE/yarn.lock" > "$DEST/package.json"
 cd "$DEST"
 export npm_config_nodedir=/usr            # node-gyp: local headers, no download
 npx --yes yarn@1.22.22 install --frozen-lockfile --non-interactive --network-timeout 600000 >&2

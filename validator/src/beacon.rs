@@ -1,0 +1,255 @@
+//! A Beacon API client over one or more beacon nodes, tried in order: a
+//! request that fails on one node (timeout, 5xx, bad JSON) goes to the next.
+//! Timeouts are set per request by the caller (fractions of a slot).
+
+use poolvc_signer::types::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Errors talking to beacon nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum BeaconError {
+    /// Every node failed; the last error of each is listed.
+    #[error("all beacon nodes failed: {0}")]
+    AllFailed(String),
+    /// A node answered with something that is not what the API specifies.
+    #[error("{url}: {reason}")]
+    Invalid {
+        /// The request.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `{"data": T}` envelope.
+#[derive(Debug, Deserialize)]
+pub struct Data<T> {
+    /// The payload.
+    pub data: T,
+}
+
+/// `{"data": T, "dependent_root": ..}` envelope of duties.
+#[derive(Debug, Deserialize)]
+pub struct DutiesResponse<T> {
+    /// The duties.
+    pub data: Vec<T>,
+    /// The block root the duties depend on (a reorg past it changes them).
+    pub dependent_root: Hash256,
+}
+
+/// `GET /eth/v1/beacon/genesis`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Genesis {
+    /// Unix time of slot 0.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub genesis_time: u64,
+    /// The network's genesis validators root.
+    pub genesis_validators_root: Hash256,
+}
+
+/// An entry of `GET /eth/v1/beacon/states/{state}/validators`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ValidatorEntry {
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub index: u64,
+    /// Status (`active_ongoing`, ...).
+    pub status: String,
+    /// The validator.
+    pub validator: ValidatorInfo,
+}
+
+/// The `validator` object of [`ValidatorEntry`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ValidatorInfo {
+    /// Public key.
+    pub pubkey: PublicKeyBytes,
+}
+
+/// An attester duty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttesterDuty {
+    /// Key.
+    pub pubkey: PublicKeyBytes,
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Committee.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub committee_index: u64,
+    /// Committee size.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub committee_length: u64,
+    /// Committees in the slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub committees_at_slot: u64,
+    /// Position in the committee.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_committee_index: u64,
+    /// Slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: u64,
+}
+
+/// A proposer duty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProposerDuty {
+    /// Key.
+    pub pubkey: PublicKeyBytes,
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: u64,
+}
+
+/// A sync-committee duty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncDuty {
+    /// Key.
+    pub pubkey: PublicKeyBytes,
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Positions in the sync committee.
+    #[serde(with = "serde_utils::quoted_u64_vec")]
+    pub validator_sync_committee_indices: Vec<u64>,
+}
+
+/// `POST /eth/v1/validator/prepare_beacon_proposer` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposerPreparation {
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Fee recipient.
+    pub fee_recipient: Address,
+}
+
+/// `POST /eth/v1/validator/beacon_committee_subscriptions` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitteeSubscription {
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Committee.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub committee_index: u64,
+    /// Committees at the slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub committees_at_slot: u64,
+    /// Slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: u64,
+    /// Whether this validator aggregates.
+    pub is_aggregator: bool,
+}
+
+/// A `GET /eth/v2/validator/blocks` response.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProducedBlock {
+    /// Fork name.
+    pub version: String,
+    /// The block JSON.
+    pub data: serde_json::Value,
+}
+
+/// The client.
+#[derive(Debug, Clone)]
+pub struct BeaconClient {
+    nodes: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl BeaconClient {
+    /// A client over `nodes` (base URLs), first preferred.
+    pub fn new(nodes: Vec<String>) -> Self {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(4).build().unwrap_or_default();
+        Self { nodes: nodes.into_iter().map(|n| n.trim_end_matches('/').to_string()).collect(), http }
+    }
+
+    /// The configured nodes.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<T, BeaconError> {
+        let mut errors = Vec::new();
+        for node in &self.nodes {
+            let url = format!("{node}{path}");
+            let mut req = self.http.request(method.clone(), &url).timeout(timeout);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    let bytes = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            errors.push(format!("{url}: {e}"));
+                            continue;
+                        }
+                    };
+                    let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+                    match serde_json::from_slice::<T>(text) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => errors.push(format!("{url}: malformed response: {e}")),
+                    }
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    errors.push(format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+                }
+                Err(e) => errors.push(format!("{url}: {e}")),
+            }
+        }
+        Err(BeaconError::AllFailed(errors.join("; ")))
+    }
+
+    /// GET returning JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, BeaconError> {
+        self.request(reqwest::Method::GET, path, None, timeout).await
+    }
+
+    /// POST JSON, returning JSON (or `()` for empty bodies).
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<T, BeaconError> {
+        self.request(reqwest::Method::POST, path, Some(body), timeout).await
+    }
+
+    /// POST JSON whose answer is ignored.
+    pub async fn post_ignore(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post::<serde_json::Value>(path, body, timeout).await.map(|_| ())
+    }
+
+    /// The node's chain spec.
+    pub async fn spec(&self, timeout: Duration) -> Result<ChainSpec, BeaconError> {
+        let v: serde_json::Value = self.get("/eth/v1/config/spec", timeout).await?;
+        ChainSpec::from_beacon_json("/eth/v1/config/spec", &v.to_string())
+            .map_err(|e| BeaconError::Invalid { url: "/eth/v1/config/spec".into(), reason: e.to_string() })
+    }
+
+    /// Genesis.
+    pub async fn genesis(&self, timeout: Duration) -> Result<Genesis, BeaconError> {
+        Ok(self.get::<Data<Genesis>>("/eth/v1/beacon/genesis", timeout).await?.data)
+    }
+}
