@@ -218,6 +218,28 @@ pub trait SlashingDatabase: Send + Sync {
     fn prune(&self, before_epoch: Epoch, slots_per_epoch: u64) -> Result<(), SlashingError>;
 }
 
+/// Checks an interchange before any write: the network, source <= target,
+/// and that every number fits the database.
+pub(crate) fn validate_import(interchange: &Interchange, ours: Hash256) -> Result<(), SlashingError> {
+    if interchange.metadata.genesis_validators_root != ours {
+        return Err(SlashingError::GenesisMismatch {
+            file: interchange.metadata.genesis_validators_root,
+            database: ours,
+        });
+    }
+    interchange.check_source_not_after_target("interchange")?;
+    for d in &interchange.data {
+        for b in &d.signed_blocks {
+            to_i64("slot", b.slot)?;
+        }
+        for a in &d.signed_attestations {
+            to_i64("source epoch", a.source_epoch)?;
+            to_i64("target epoch", a.target_epoch)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks `v` fits in an `i64` column.
 pub(crate) fn to_i64(what: &'static str, v: u64) -> Result<i64, SlashingError> {
     i64::try_from(v).map_err(|_| SlashingError::TooLarge { what, value: v })

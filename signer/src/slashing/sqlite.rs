@@ -337,23 +337,7 @@ impl SlashingDatabase for SqliteSlashingDb {
     }
 
     fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError> {
-        let ours = self.genesis_validators_root()?;
-        if interchange.metadata.genesis_validators_root != ours {
-            return Err(SlashingError::GenesisMismatch {
-                file: interchange.metadata.genesis_validators_root,
-                database: ours,
-            });
-        }
-        interchange.check_source_not_after_target("interchange")?;
-        for d in &interchange.data {
-            for b in &d.signed_blocks {
-                to_i64("slot", b.slot)?;
-            }
-            for a in &d.signed_attestations {
-                to_i64("source epoch", a.source_epoch)?;
-                to_i64("target epoch", a.target_epoch)?;
-            }
-        }
+        super::validate_import(interchange, self.genesis_validators_root()?)?;
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut summary = ImportSummary::default();
