@@ -342,16 +342,17 @@ impl<P: Preset> Vc<P> {
             self.sleep_until(self.slot_start(slot) + third).await;
             let attesters = d.attesters.get(&slot).cloned().unwrap_or_default();
             let (att, sync) = tokio::join!(self.attest(slot, &attesters), self.sync_messages(slot, &d.sync));
-            if let Err(e) = att {
+            let data_of = att.unwrap_or_else(|e| {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 warn!(slot, "attestations failed: {e}");
-            }
+                HashMap::new()
+            });
             if let Err(e) = sync {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 warn!(slot, "sync messages failed: {e}");
             }
             self.sleep_until(self.slot_start(slot) + 2.0 * third).await;
-            if let Err(e) = self.aggregate(slot, &attesters).await {
+            if let Err(e) = self.aggregate(slot, &attesters, &data_of).await {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 warn!(slot, "aggregation failed: {e}");
             }
@@ -371,9 +372,11 @@ impl<P: Preset> Vc<P> {
         Ok(())
     }
 
-    async fn attest(&self, slot: u64, attesters: &[Attester]) -> Result<(), VcError> {
+    /// Attests for the slot's duties; returns the attestation data used, by
+    /// committee, for the aggregation step.
+    async fn attest(&self, slot: u64, attesters: &[Attester]) -> Result<HashMap<u64, AttestationData>, VcError> {
         if attesters.is_empty() {
-            return Ok(());
+            return Ok(HashMap::new());
         }
         let t = self.slot_timeout();
         // One attestation_data per committee (pre-Electra).
@@ -451,37 +454,44 @@ impl<P: Preset> Vc<P> {
             .post_ignore("/eth/v1/beacon/pool/attestations", &serde_json::to_value(&out).unwrap_or_default(), t)
             .await?;
         self.stats.attestations.fetch_add(n, Ordering::Relaxed);
-        Ok(())
+        Ok(data_of)
     }
 
-    async fn aggregate(&self, slot: u64, attesters: &[Attester]) -> Result<(), VcError> {
+    /// One aggregate per committee with an aggregator among ours (never one
+    /// request per key), then one signing batch and one POST.
+    async fn aggregate(
+        &self,
+        slot: u64,
+        attesters: &[Attester],
+        data_of: &HashMap<u64, AttestationData>,
+    ) -> Result<(), VcError> {
         let t = self.slot_timeout();
-        let mut messages = Vec::new();
+        let mut by_committee: HashMap<u64, Vec<&Attester>> = HashMap::new();
         for a in attesters.iter().filter(|a| a.selection_proof.is_some()) {
-            let Ok(d) = self
-                .beacon
-                .get::<Data<AttestationData>>(
-                    &format!(
-                        "/eth/v1/validator/attestation_data?slot={slot}&committee_index={}",
-                        a.duty.committee_index
-                    ),
-                    t,
-                )
-                .await
-            else {
-                continue;
-            };
-            let root = d.data.tree_hash_root();
+            by_committee.entry(a.duty.committee_index).or_default().push(a);
+        }
+        let mut messages = Vec::new();
+        for (ci, aggregators) in by_committee {
+            // Only committees we attested for: their data passed the checks.
+            let Some(data) = data_of.get(&ci) else { continue };
+            let root = data.tree_hash_root();
             let agg: Result<Data<AttestationBase<P>>, _> = self
                 .beacon
                 .get(&format!("/eth/v1/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}"), t)
                 .await;
             let Ok(agg) = agg else { continue };
-            messages.push(AggregateAndProofBase::<P> {
-                aggregator_index: a.duty.validator_index,
-                aggregate: agg.data,
-                selection_proof: a.selection_proof.unwrap_or_default(),
-            });
+            if agg.data.data != *data {
+                self.stats.refusals.fetch_add(1, Ordering::Relaxed);
+                warn!(slot, committee = ci, "aggregate for other attestation data; refused");
+                continue;
+            }
+            for a in aggregators {
+                messages.push(AggregateAndProofBase::<P> {
+                    aggregator_index: a.duty.validator_index,
+                    aggregate: agg.data.clone(),
+                    selection_proof: a.selection_proof.unwrap_or_default(),
+                });
+            }
         }
         if messages.is_empty() {
             return Ok(());
