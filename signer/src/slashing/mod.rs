@@ -240,6 +240,22 @@ pub(crate) fn validate_import(interchange: &Interchange, ours: Hash256) -> Resul
     Ok(())
 }
 
+/// A stored signing root (32 bytes, or absent).
+pub(crate) fn blob_root(b: Option<Vec<u8>>) -> Result<Option<Hash256>, SlashingError> {
+    match b {
+        None => Ok(None),
+        Some(v) if v.len() == 32 => Ok(Some(Hash256::from_slice(&v))),
+        Some(v) => Err(SlashingError::Corrupt(format!("signing root of {} bytes", v.len()))),
+    }
+}
+
+/// A stored public key (48 bytes).
+pub(crate) fn pubkey_of(v: Vec<u8>) -> Result<PublicKeyBytes, SlashingError> {
+    <[u8; 48]>::try_from(v.as_slice())
+        .map(PublicKeyBytes::from)
+        .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))
+}
+
 /// Checks `v` fits in an `i64` column.
 pub(crate) fn to_i64(what: &'static str, v: u64) -> Result<i64, SlashingError> {
     i64::try_from(v).map_err(|_| SlashingError::TooLarge { what, value: v })

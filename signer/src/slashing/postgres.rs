@@ -11,7 +11,10 @@
 use super::batch::{self, KeyState};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow, Summary, Watermarks};
-use super::{to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError, Verdict};
+use super::{
+    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError,
+    Verdict,
+};
 use crate::types::{Hash256, PublicKeyBytes};
 use postgres::{Client, NoTls, Row, Transaction};
 use std::collections::HashMap;
@@ -63,20 +66,6 @@ impl std::fmt::Debug for PostgresSlashingDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PostgresSlashingDb")
     }
-}
-
-fn blob_root(b: Option<Vec<u8>>) -> Result<Option<Hash256>, SlashingError> {
-    match b {
-        None => Ok(None),
-        Some(v) if v.len() == 32 => Ok(Some(Hash256::from_slice(&v))),
-        Some(v) => Err(SlashingError::Corrupt(format!("signing root of {} bytes", v.len()))),
-    }
-}
-
-fn pubkey_of(v: Vec<u8>) -> Result<PublicKeyBytes, SlashingError> {
-    <[u8; 48]>::try_from(v.as_slice())
-        .map(PublicKeyBytes::from)
-        .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))
 }
 
 fn read_state(r: &Row) -> Result<(PublicKeyBytes, KeyState), SlashingError> {

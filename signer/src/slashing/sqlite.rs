@@ -17,7 +17,10 @@
 use super::batch::{self, KeyState};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow, Summary, Watermarks};
-use super::{to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError, Verdict};
+use super::{
+    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError,
+    Verdict,
+};
 use crate::types::{Hash256, PublicKeyBytes};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::collections::HashMap;
@@ -78,20 +81,6 @@ impl std::fmt::Debug for SqliteSlashingDb {
 
 fn root_blob(r: &Option<Hash256>) -> Option<Vec<u8>> {
     r.map(|h| h.to_vec())
-}
-
-fn blob_root(b: Option<Vec<u8>>) -> Result<Option<Hash256>, SlashingError> {
-    match b {
-        None => Ok(None),
-        Some(v) if v.len() == 32 => Ok(Some(Hash256::from_slice(&v))),
-        Some(v) => Err(SlashingError::Corrupt(format!("signing root of {} bytes", v.len()))),
-    }
-}
-
-fn pubkey_of(v: Vec<u8>) -> Result<PublicKeyBytes, SlashingError> {
-    <[u8; 48]>::try_from(v.as_slice())
-        .map(PublicKeyBytes::from)
-        .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))
 }
 
 fn opt_u64(v: Option<i64>) -> Option<u64> {
