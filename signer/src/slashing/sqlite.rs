@@ -196,12 +196,25 @@ impl SqliteSlashingDb {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching to WAL takes an exclusive lock without consulting the busy
+        // handler: when several processes open a new file at once, retry.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL").and_then(|_| conn.execute_batch(SCHEMA)) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         rusqlite::vtab::array::load_module(&conn)?;
-        conn.execute_batch(SCHEMA)?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
