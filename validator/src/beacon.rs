@@ -30,6 +30,15 @@ pub struct Data<T> {
     pub data: T,
 }
 
+/// `{"version": fork, "data": T}` envelope of the v2 routes.
+#[derive(Debug, Deserialize)]
+pub struct VersionedData<T> {
+    /// Fork name of the payload.
+    pub version: String,
+    /// The payload.
+    pub data: T,
+}
+
 /// `{"data": T, "dependent_root": ..}` envelope of duties.
 #[derive(Debug, Deserialize)]
 pub struct DutiesResponse<T> {
@@ -157,6 +166,18 @@ pub struct ProducedBlock {
     pub data: serde_json::Value,
 }
 
+/// A `GET /eth/v3/validator/blocks` response.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProducedBlockV3 {
+    /// Fork name.
+    pub version: String,
+    /// Whether `data` is a blinded block (builder payload header).
+    pub execution_payload_blinded: bool,
+    /// Block contents (`block`, `kzg_proofs`, `blobs`) from Deneb on, or a
+    /// blinded block.
+    pub data: serde_json::Value,
+}
+
 /// The client.
 #[derive(Debug, Clone)]
 pub struct BeaconClient {
@@ -181,6 +202,7 @@ impl BeaconClient {
         method: reqwest::Method,
         path: &str,
         body: Option<&serde_json::Value>,
+        consensus_version: Option<ForkName>,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
         let mut errors = Vec::new();
@@ -189,6 +211,9 @@ impl BeaconClient {
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             if let Some(b) = body {
                 req = req.json(b);
+            }
+            if let Some(f) = consensus_version {
+                req = req.header("Eth-Consensus-Version", f.as_str());
             }
             match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
@@ -218,7 +243,7 @@ impl BeaconClient {
 
     /// GET returning JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, BeaconError> {
-        self.request(reqwest::Method::GET, path, None, timeout).await
+        self.request(reqwest::Method::GET, path, None, None, timeout).await
     }
 
     /// POST JSON, returning JSON (or `()` for empty bodies).
@@ -228,7 +253,7 @@ impl BeaconClient {
         body: &serde_json::Value,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
-        self.request(reqwest::Method::POST, path, Some(body), timeout).await
+        self.request(reqwest::Method::POST, path, Some(body), None, timeout).await
     }
 
     /// POST JSON whose answer is ignored.
@@ -239,6 +264,18 @@ impl BeaconClient {
         timeout: Duration,
     ) -> Result<(), BeaconError> {
         self.post::<serde_json::Value>(path, body, timeout).await.map(|_| ())
+    }
+
+    /// POST JSON with the `Eth-Consensus-Version` header (the v2 publish
+    /// routes of Electra and later); the answer is ignored.
+    pub async fn post_versioned(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        fork: ForkName,
+        timeout: Duration,
+    ) -> Result<(), BeaconError> {
+        self.request::<serde_json::Value>(reqwest::Method::POST, path, Some(body), Some(fork), timeout).await.map(|_| ())
     }
 
     /// The node's chain spec.

@@ -47,9 +47,12 @@ pub struct VcArgs {
     /// Default graffiti.
     #[arg(long)]
     pub graffiti: Option<String>,
-    /// Use builders for proposals (accepted for compatibility; not implemented yet).
+    /// Ask the node for builder (blinded) blocks and register validators with builders.
     #[arg(long)]
     pub builder_proposals: bool,
+    /// Gas limit of builder registrations (per-validator `gas_limit` in the definitions wins).
+    #[arg(long, default_value_t = 36_000_000)]
+    pub gas_limit: u64,
     /// Serve metrics (accepted for compatibility; not implemented yet).
     #[arg(long)]
     pub metrics: bool,

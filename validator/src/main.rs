@@ -134,9 +134,6 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Vc(args) => {
             let args = *args;
-            if args.builder_proposals {
-                eprintln!("poolvc: --builder-proposals is not implemented yet; proposing local blocks");
-            }
             if args.metrics {
                 eprintln!("poolvc: --metrics is not implemented yet");
             }
@@ -155,6 +152,8 @@ fn run(cli: Cli) -> Result<()> {
                 graffiti: args.graffiti,
                 testnet_config: args.testnet_dir.map(|d| d.join("config.yaml")),
                 max_slots: args.max_slots,
+                builder_proposals: args.builder_proposals,
+                gas_limit: args.gas_limit,
             };
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(

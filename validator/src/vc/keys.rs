@@ -19,6 +19,10 @@ pub struct LocalValidator {
     pub graffiti: Option<String>,
     /// Per-validator fee recipient from the definitions file.
     pub fee_recipient: Option<String>,
+    /// Per-validator gas limit for builder registrations.
+    pub gas_limit: Option<u64>,
+    /// Per-validator builder-proposals switch.
+    pub builder_proposals: Option<bool>,
 }
 
 /// Errors loading keys.
@@ -64,7 +68,7 @@ pub fn load(datadir: &Path) -> Result<(KeySet, Vec<LocalValidator>), KeyLoadErro
                     }
                 };
                 jobs.push(DecryptJob { keystore: voting_keystore_path.clone(), password });
-                meta.push((d.graffiti.clone(), d.suggested_fee_recipient.clone()));
+                meta.push((d.graffiti.clone(), d.suggested_fee_recipient.clone(), d.gas_limit, d.builder_proposals));
             }
         }
     }
@@ -73,12 +77,12 @@ pub fn load(datadir: &Path) -> Result<(KeySet, Vec<LocalValidator>), KeyLoadErro
     pb.finish_and_clear();
     let mut set = KeySet::new();
     let mut out = Vec::new();
-    for (r, (graffiti, fee_recipient)) in results.into_iter().zip(meta) {
+    for (r, (graffiti, fee_recipient, gas_limit, builder_proposals)) in results.into_iter().zip(meta) {
         match r {
             Ok((_, sk)) => {
                 let pubkey = sk.public_key().to_bytes();
                 let handle = set.insert(&sk);
-                out.push(LocalValidator { pubkey, handle, graffiti, fee_recipient });
+                out.push(LocalValidator { pubkey, handle, graffiti, fee_recipient, gas_limit, builder_proposals });
             }
             Err(e) => failures.push(e.to_string()),
         }

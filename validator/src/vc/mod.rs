@@ -18,8 +18,12 @@
 //! serves; Electra/Fulu routes, several-node health ranking, SSE, doppelganger
 //! protection and sync contributions are not built yet.
 
+mod attest;
+mod builder;
 pub mod duties;
 pub mod keys;
+mod propose;
 pub mod runtime;
+mod sync_committee;
 
 pub use runtime::{run, VcConfig, VcError};
