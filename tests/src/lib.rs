@@ -1,5 +1,7 @@
 //! Shared helpers for the workspace integration tests in `tests/tests/`.
 
+pub mod simnode;
+
 use std::path::{Path, PathBuf};
 
 /// The directory holding the copied public test vectors.

@@ -96,6 +96,8 @@ fn node_on_another_network_is_refused_at_start() {
         // The node serves a minimal dev chain; we claim mainnet.
         testnet_config: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml")),
         max_slots: Some(1),
+        builder_proposals: false,
+        gas_limit: 36_000_000,
     };
     let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("PRESET_BASE"), "{err}");

@@ -275,7 +275,9 @@ impl BeaconClient {
         fork: ForkName,
         timeout: Duration,
     ) -> Result<(), BeaconError> {
-        self.request::<serde_json::Value>(reqwest::Method::POST, path, Some(body), Some(fork), timeout).await.map(|_| ())
+        self.request::<serde_json::Value>(reqwest::Method::POST, path, Some(body), Some(fork), timeout)
+            .await
+            .map(|_| ())
     }
 
     /// The node's chain spec.

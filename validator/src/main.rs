@@ -163,7 +163,8 @@ fn run(cli: Cli) -> Result<()> {
                 .with_writer(std::io::stderr)
                 .try_init();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(poolvc::vc::run(cfg))?;
+            let summary = rt.block_on(poolvc::vc::run(cfg))?;
+            eprintln!("poolvc: stopped; totals {summary:?}");
         }
         Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root }) => {
             let gvr = match genesis_validators_root {

@@ -141,10 +141,9 @@ impl<P: Preset> Vc<P> {
         } else {
             let mut out = Vec::with_capacity(safe.len());
             for ((a, d, _), sig) in safe.iter().zip(sigs) {
-                let mut bits = ssz_types::BitList::<P::MaxValidatorsPerCommittee>::with_capacity(
-                    a.duty.committee_length as usize,
-                )
-                .map_err(|e| VcError::Config(format!("committee length {}: {e:?}", a.duty.committee_length)))?;
+                let mut bits =
+                    ssz_types::BitList::<P::MaxValidatorsPerCommittee>::with_capacity(a.duty.committee_length as usize)
+                        .map_err(|e| VcError::Config(format!("committee length {}: {e:?}", a.duty.committee_length)))?;
                 bits.set(a.duty.validator_committee_index as usize, true)
                     .map_err(|e| VcError::Config(format!("committee position: {e:?}")))?;
                 out.push(AttestationBase::<P> { aggregation_bits: bits, data: *d, signature: sig });

@@ -153,7 +153,11 @@ impl<P: Preset> Vc<P> {
                 slot: d.slot,
                 is_aggregator: agg,
             });
-            duties.attesters.entry(d.slot).or_default().push(Attester { duty: d, selection_proof: agg.then_some(proof) });
+            duties
+                .attesters
+                .entry(d.slot)
+                .or_default()
+                .push(Attester { duty: d, selection_proof: agg.then_some(proof) });
         }
         for ((slot, validator_index, subcommittee_index), proof) in sync_jobs.into_iter().zip(sync_proofs) {
             if is_sync_aggregator(
@@ -171,7 +175,8 @@ impl<P: Preset> Vc<P> {
         }
         if !subs.is_empty() {
             let body = serde_json::to_value(&subs).unwrap_or_default();
-            if let Err(e) = self.beacon.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", &body, t).await {
+            if let Err(e) = self.beacon.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", &body, t).await
+            {
                 warn!("committee subscriptions: {e}");
             }
         }
@@ -188,8 +193,10 @@ impl<P: Preset> Vc<P> {
                     })
                 })
                 .collect();
-            if let Err(e) =
-                self.beacon.post_ignore("/eth/v1/validator/sync_committee_subscriptions", &serde_json::json!(subs), t).await
+            if let Err(e) = self
+                .beacon
+                .post_ignore("/eth/v1/validator/sync_committee_subscriptions", &serde_json::json!(subs), t)
+                .await
             {
                 warn!("sync committee subscriptions: {e}");
             }

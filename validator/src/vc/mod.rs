@@ -26,4 +26,4 @@ mod propose;
 pub mod runtime;
 mod sync_committee;
 
-pub use runtime::{run, VcConfig, VcError};
+pub use runtime::{run, VcConfig, VcError, VcSummary};

@@ -53,13 +53,14 @@ impl<P: Preset> Vc<P> {
             let path = format!("/eth/v2/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}");
             let produced: ProducedBlock = self.beacon.get(&path, t).await?;
             let fork = parse_fork(&produced.version)?;
-            let block = BeaconBlock::<P>::from_json(fork, produced.data)
-                .map_err(|e| bad(format!("produced block: {e}")))?;
+            let block =
+                BeaconBlock::<P>::from_json(fork, produced.data).map_err(|e| bad(format!("produced block: {e}")))?;
             return Ok(Produced::Full { block, contents: None });
         }
         let boost = if self.cfg.builder_proposals { 100 } else { 0 };
-        let path =
-            format!("/eth/v3/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}&builder_boost_factor={boost}");
+        let path = format!(
+            "/eth/v3/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}&builder_boost_factor={boost}"
+        );
         let produced: ProducedBlockV3 = self.beacon.get(&path, t).await?;
         let fork = parse_fork(&produced.version)?;
         if produced.execution_payload_blinded {
@@ -76,8 +77,7 @@ impl<P: Preset> Vc<P> {
         let block_json = take(&mut contents, "block")?;
         let proofs = take(&mut contents, "kzg_proofs")?;
         let blobs = take(&mut contents, "blobs")?;
-        let block =
-            BeaconBlock::<P>::from_json(fork, block_json).map_err(|e| bad(format!("produced block: {e}")))?;
+        let block = BeaconBlock::<P>::from_json(fork, block_json).map_err(|e| bad(format!("produced block: {e}")))?;
         Ok(Produced::Full { block, contents: Some((proofs, blobs)) })
     }
 

@@ -101,8 +101,31 @@ fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// Totals of a run, returned when the client stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VcSummary {
+    /// Attestations published.
+    pub attestations: u64,
+    /// Aggregates published.
+    pub aggregates: u64,
+    /// Blocks published.
+    pub blocks: u64,
+    /// Sync-committee messages published.
+    pub sync_messages: u64,
+    /// Contribution-and-proofs published.
+    pub contributions: u64,
+    /// Builder registrations sent (counted per send).
+    pub registrations: u64,
+    /// Messages refused (slashing protection, inconsistent node data).
+    pub refusals: u64,
+    /// Duty steps that failed.
+    pub errors: u64,
+    /// Epoch duties refetched after a dependent-root change.
+    pub duty_refreshes: u64,
+}
+
 /// Runs the client until SIGINT/SIGTERM (or `max_slots`).
-pub async fn run(cfg: VcConfig) -> Result<(), VcError> {
+pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     let beacon = BeaconClient::new(cfg.beacon_nodes.clone());
     let t = Duration::from_secs(10);
     let spec = beacon.spec(t).await?;
@@ -127,7 +150,12 @@ pub async fn run(cfg: VcConfig) -> Result<(), VcError> {
 }
 
 impl<P: Preset> Vc<P> {
-    async fn start(cfg: VcConfig, beacon: BeaconClient, spec: ChainSpec, genesis: Genesis) -> Result<(), VcError> {
+    async fn start(
+        cfg: VcConfig,
+        beacon: BeaconClient,
+        spec: ChainSpec,
+        genesis: Genesis,
+    ) -> Result<VcSummary, VcError> {
         let datadir = cfg.datadir.clone();
         let (keyset, validators) = tokio::task::spawn_blocking(move || keys::load(&datadir))
             .await
@@ -166,7 +194,20 @@ impl<P: Preset> Vc<P> {
             registrations: std::sync::Mutex::new(HashMap::new()),
             _p: std::marker::PhantomData,
         };
-        vc.main_loop().await
+        vc.main_loop().await?;
+        let s = &vc.stats;
+        let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Ok(VcSummary {
+            attestations: ld(&s.attestations),
+            aggregates: ld(&s.aggregates),
+            blocks: ld(&s.blocks),
+            sync_messages: ld(&s.sync_messages),
+            contributions: ld(&s.contributions),
+            registrations: ld(&s.registrations),
+            refusals: ld(&s.refusals),
+            errors: ld(&s.errors),
+            duty_refreshes: ld(&s.duty_refreshes),
+        })
     }
 
     pub(super) fn slot_start(&self, slot: u64) -> f64 {
@@ -294,10 +335,8 @@ impl<P: Preset> Vc<P> {
             });
             self.sleep_until(self.slot_start(slot) + 2.0 * third).await;
             let sync_aggs = d.sync_aggregators.get(&slot).cloned().unwrap_or_default();
-            let (agg, contrib) = tokio::join!(
-                self.aggregate(slot, &attesters, &data_of),
-                self.contribute(slot, sync_root, &sync_aggs)
-            );
+            let (agg, contrib) =
+                tokio::join!(self.aggregate(slot, &attesters, &data_of), self.contribute(slot, sync_root, &sync_aggs));
             if let Err(e) = agg {
                 Stats::add(&self.stats.errors, 1);
                 warn!(slot, "aggregation failed: {e}");

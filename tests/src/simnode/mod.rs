@@ -1,0 +1,307 @@
+//! A simulated Electra/Fulu beacon node for the validator client's tests.
+//!
+//! No Electra beacon node installs here, so this node serves the Electra and
+//! Fulu validator routes as the Beacon API spec describes them, over a
+//! simulated chain (deterministic committees, proposers and sync committees;
+//! no state transition), and checks everything it receives:
+//! - every signature with real BLS (blst) under the real domains of the
+//!   message's fork (the signing roots come from `poolvc-signer`'s
+//!   `SigningContext`, whose roots are pinned to pyspec known answers);
+//! - every duty against the assignments it served (right slot, committee,
+//!   position, aggregator selection, sync subcommittee);
+//! - every published block against the block it produced, by its
+//!   hash-tree root through the ssz types, and the consensus-version header;
+//! - slashability across everything received: two different attestations
+//!   for one target epoch, surround votes, two blocks for one slot.
+//!
+//! Anything wrong is recorded in [`Report::failures`]; a test asserts it is
+//! empty and that every duty of the epochs it watches was done.
+//!
+//! Bad-node behaviour for tests: a listener can be taken down and brought
+//! back on the same address ([`SimHandle::take_down`], [`SimHandle::bring_up`]),
+//! a reorg changes the duties of the current and next epoch
+//! ([`SimHandle::reorg`]).
+
+pub mod block_json;
+pub mod chain;
+mod routes;
+
+use chain::Chain;
+use poolvc_signer::keys::{interop::interop_secret_key, PublicKey};
+use poolvc_signer::types::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What the simulated chain looks like.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Interop validators 0..n exist.
+    pub validators: u64,
+    /// `ELECTRA_FORK_EPOCH` (earlier forks at 0).
+    pub electra_epoch: u64,
+    /// `FULU_FORK_EPOCH`.
+    pub fulu_epoch: u64,
+    /// `SLOT_DURATION_MS`.
+    pub slot_ms: u64,
+    /// Unix time of slot 0.
+    pub genesis_time: u64,
+    /// Serve a blinded (builder) block on odd slots when the client's
+    /// `builder_boost_factor` is not 0.
+    pub builder: bool,
+}
+
+/// What the node received and checked.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    /// Every check that failed, with where.
+    pub failures: Vec<String>,
+    /// (slot, validator) of verified attestations.
+    pub attested: HashSet<(u64, u64)>,
+    /// (slot, validator) of verified aggregates.
+    pub aggregated: HashSet<(u64, u64)>,
+    /// Verified blocks: slot -> (proposer, blinded, fork).
+    pub blocks: BTreeMap<u64, (u64, bool, ForkName)>,
+    /// (slot, validator) of verified sync-committee messages.
+    pub sync_messages: HashSet<(u64, u64)>,
+    /// (slot, validator, subcommittee) of verified contributions.
+    pub contributions: HashSet<(u64, u64, u64)>,
+    /// Validators with a verified builder registration.
+    pub registrations: HashSet<u64>,
+    /// Signatures verified in all.
+    pub signatures_verified: u64,
+    /// Requests served, per listener.
+    pub requests: Vec<u64>,
+}
+
+/// Mutable node state. Invariant: `att_data[slot]`, once set, is what every
+/// later request for that slot gets.
+struct State {
+    chain: Chain,
+    head: Hash256,
+    att_data: HashMap<u64, AttestationData>,
+    /// Verified single attestations by (slot, committee): position -> signature.
+    pool: HashMap<(u64, u64), BTreeMap<u64, SignatureBytes>>,
+    /// Verified sync messages by (slot, root, subcommittee): position -> signature.
+    sync_pool: HashMap<(u64, Hash256, u64), BTreeMap<u64, SignatureBytes>>,
+    /// Blocks produced: slot -> (root, blinded).
+    produced: HashMap<u64, (Hash256, bool)>,
+    /// Attestations seen: validator -> (source, target, signing root).
+    votes: HashMap<u64, Vec<(u64, u64, Hash256)>>,
+    /// Blocks seen: (validator, slot) -> signing root.
+    block_votes: HashMap<(u64, u64), Hash256>,
+    report: Report,
+}
+
+/// The node.
+pub struct Sim<P: Preset> {
+    cfg: SimConfig,
+    spec: ChainSpec,
+    spec_json: serde_json::Value,
+    gvr: Hash256,
+    pubkeys: Vec<PublicKey>,
+    pubkey_bytes: Vec<PublicKeyBytes>,
+    index_of: HashMap<PublicKeyBytes, u64>,
+    state: Mutex<State>,
+    _p: std::marker::PhantomData<P>,
+}
+
+/// The spec map served at `/eth/v1/config/spec`, from the project's
+/// consensus config of the preset with the simulated fork schedule.
+fn spec_map(preset: PresetName, cfg: &SimConfig) -> BTreeMap<String, String> {
+    let file = match preset {
+        PresetName::Mainnet => "mainnet.yaml",
+        PresetName::Minimal => "minimal.yaml",
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Read as text: YAML would turn 0x-versions into numbers.
+    let mut map: BTreeMap<String, String> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.starts_with(' '))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            let v = v.split('#').next().unwrap_or("").trim().trim_matches('\'').trim_matches('"');
+            (!k.trim().is_empty() && !v.is_empty()).then(|| (k.trim().to_string(), v.to_string()))
+        })
+        .collect();
+    for f in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB"] {
+        map.insert(format!("{f}_FORK_EPOCH"), "0".into());
+    }
+    map.insert("ELECTRA_FORK_EPOCH".into(), cfg.electra_epoch.to_string());
+    map.insert("FULU_FORK_EPOCH".into(), cfg.fulu_epoch.to_string());
+    map.insert("SLOT_DURATION_MS".into(), cfg.slot_ms.to_string());
+    map.insert("SECONDS_PER_SLOT".into(), (cfg.slot_ms / 1000).max(1).to_string());
+    map.insert("CONFIG_NAME".into(), "poolvc-simnode".into());
+    map
+}
+
+impl<P: Preset> Sim<P> {
+    /// A node over `cfg`.
+    pub fn new(cfg: SimConfig) -> Self {
+        let preset = if P::NAME == "minimal" { PresetName::Minimal } else { PresetName::Mainnet };
+        let map = spec_map(preset, &cfg);
+        let spec = ChainSpec::from_map("simnode", map.clone()).unwrap_or_else(|e| panic!("simnode spec: {e}"));
+        let pubkeys: Vec<PublicKey> = (0..cfg.validators).map(|i| interop_secret_key(i).public_key()).collect();
+        let pubkey_bytes: Vec<PublicKeyBytes> = pubkeys.iter().map(|p| p.to_bytes()).collect();
+        let index_of = pubkey_bytes.iter().enumerate().map(|(i, p)| (*p, i as u64)).collect();
+        let chain = Chain { spec: spec.clone(), n: cfg.validators, seeds: HashMap::new() };
+        let state = State {
+            chain,
+            head: chain::tag(&[b"genesis block"]),
+            att_data: HashMap::new(),
+            pool: HashMap::new(),
+            sync_pool: HashMap::new(),
+            produced: HashMap::new(),
+            votes: HashMap::new(),
+            block_votes: HashMap::new(),
+            report: Report::default(),
+        };
+        Self {
+            gvr: chain::tag(&[b"simnode genesis validators root", P::NAME.as_bytes()]),
+            cfg,
+            spec,
+            spec_json: serde_json::json!({ "data": map }),
+            pubkeys,
+            pubkey_bytes,
+            index_of,
+            state: Mutex::new(state),
+            _p: std::marker::PhantomData,
+        }
+    }
+
+    /// The spec served.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// The genesis validators root served.
+    pub fn genesis_validators_root(&self) -> Hash256 {
+        self.gvr
+    }
+
+    fn ctx(&self) -> SigningContext<'_> {
+        SigningContext { spec: &self.spec, genesis_validators_root: self.gvr }
+    }
+
+    fn current_slot(&self) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        now.saturating_sub(self.cfg.genesis_time * 1000) / self.cfg.slot_ms.max(1)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the report so far.
+    pub fn report(&self) -> Report {
+        self.lock().report.clone()
+    }
+
+    /// The assignments as they stand (after any reorg).
+    pub fn chain(&self) -> Chain {
+        self.lock().chain.clone()
+    }
+
+    /// Simulates a reorg past the dependent roots of `epoch` and `epoch + 1`:
+    /// their duties are reshuffled and their dependent roots change.
+    pub fn reorg(&self, epoch: u64) {
+        let mut st = self.lock();
+        for e in [epoch, epoch + 1] {
+            *st.chain.seeds.entry(e).or_insert(0) += 1;
+        }
+    }
+
+    /// Verifies one signature by validator `v`; counts it.
+    fn verify(&self, st: &mut State, v: u64, root: Hash256, sig: &SignatureBytes) -> bool {
+        let Some(pk) = self.pubkeys.get(v as usize) else { return false };
+        let ok = poolvc_signer::keys::Signature::from_bytes(sig.as_slice())
+            .map(|s| s.verify(pk, root.as_slice()))
+            .unwrap_or(false);
+        if ok {
+            st.report.signatures_verified += 1;
+        }
+        ok
+    }
+
+    /// Verifies an aggregate signature of `signers` over `root`.
+    fn verify_aggregate(&self, st: &mut State, signers: &[u64], root: Hash256, sig: &SignatureBytes) -> bool {
+        let pks: Vec<&blst::min_pk::PublicKey> =
+            signers.iter().filter_map(|v| self.pubkeys.get(*v as usize)).map(|p| p.as_blst()).collect();
+        if pks.is_empty() || pks.len() != signers.len() {
+            return false;
+        }
+        let Ok(s) = blst::min_pk::Signature::sig_validate(sig.as_slice(), true) else { return false };
+        let ok = s.fast_aggregate_verify(true, root.as_slice(), poolvc_signer::keys::ETH_DST, &pks)
+            == blst::BLST_ERROR::BLST_SUCCESS;
+        if ok {
+            st.report.signatures_verified += 1;
+        }
+        ok
+    }
+}
+
+/// Aggregates signatures (already verified).
+fn aggregate_signatures<'a>(sigs: impl Iterator<Item = &'a SignatureBytes>) -> Option<SignatureBytes> {
+    let parsed: Vec<blst::min_pk::Signature> =
+        sigs.filter_map(|s| blst::min_pk::Signature::from_bytes(s.as_slice()).ok()).collect();
+    let refs: Vec<&blst::min_pk::Signature> = parsed.iter().collect();
+    let agg = blst::min_pk::AggregateSignature::aggregate(&refs, false).ok()?;
+    Some(SignatureBytes::from(agg.to_signature().compress()))
+}
+
+/// A running node: its listeners and their control.
+pub struct SimHandle<P: Preset> {
+    /// The node.
+    pub sim: Arc<Sim<P>>,
+    addrs: Vec<SocketAddr>,
+    stops: Mutex<Vec<Option<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl<P: Preset> SimHandle<P> {
+    /// Starts the node with `listeners` HTTP listeners on loopback (each a
+    /// separate "beacon node" URL over the same chain). Call inside a Tokio
+    /// runtime.
+    pub async fn start(cfg: SimConfig, listeners: usize) -> Self {
+        let sim = Arc::new(Sim::<P>::new(cfg));
+        sim.lock().report.requests = vec![0; listeners];
+        let mut addrs = Vec::new();
+        let mut stops = Vec::new();
+        for i in 0..listeners {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+            addrs.push(l.local_addr().unwrap_or_else(|e| panic!("addr: {e}")));
+            stops.push(Some(routes::serve(Arc::clone(&sim), i, l)));
+        }
+        Self { sim, addrs, stops: Mutex::new(stops) }
+    }
+
+    /// Base URLs of the listeners.
+    pub fn urls(&self) -> Vec<String> {
+        self.addrs.iter().map(|a| format!("http://{a}")).collect()
+    }
+
+    /// Stops listener `i` (connections refused until [`Self::bring_up`]).
+    pub fn take_down(&self, i: usize) {
+        if let Some(tx) = self.stops.lock().unwrap_or_else(|p| p.into_inner())[i].take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Restarts listener `i` on its old address.
+    pub async fn bring_up(&self, i: usize) {
+        let mut tries = 0;
+        let l = loop {
+            match tokio::net::TcpListener::bind(self.addrs[i]).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("rebind {}: {e}", self.addrs[i]),
+            }
+        };
+        self.stops.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(routes::serve(Arc::clone(&self.sim), i, l));
+    }
+}

@@ -1,0 +1,561 @@
+//! The simulated node's HTTP routes: one dispatcher over method and path,
+//! so a route the node does not serve is answered 404 and recorded as a
+//! failure (the client must not use pre-Electra routes on Electra slots).
+
+use super::{aggregate_signatures, block_json, Sim, State};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use poolvc_signer::types::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tree_hash::TreeHash;
+
+type Reply = Result<Value, (StatusCode, String)>;
+
+fn bad(msg: impl Into<String>) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// Serves `sim` on `listener` as listener number `which` until the returned
+/// sender fires.
+pub(super) fn serve<P: Preset>(
+    sim: Arc<Sim<P>>,
+    which: usize,
+    listener: tokio::net::TcpListener,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let sim = Arc::clone(&sim);
+        async move { sim.dispatch(which, method, uri, headers, body) }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}
+
+fn query(uri: &Uri) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for kv in uri.query().unwrap_or("").split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        out.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    out
+}
+
+fn q_u64(q: &BTreeMap<String, Vec<String>>, k: &str) -> Result<u64, (StatusCode, String)> {
+    q.get(k)
+        .and_then(|v| v.first())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad(format!("query parameter {k} missing or not a number")))
+}
+
+fn q_hex<T: serde::de::DeserializeOwned>(
+    q: &BTreeMap<String, Vec<String>>,
+    k: &str,
+) -> Result<T, (StatusCode, String)> {
+    let v = q.get(k).and_then(|v| v.first()).ok_or_else(|| bad(format!("query parameter {k} missing")))?;
+    serde_json::from_value(Value::String(v.clone())).map_err(|e| bad(format!("query parameter {k}: {e}")))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, (StatusCode, String)> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("body: {e}")))
+}
+
+fn indices(body: &[u8]) -> Result<Vec<u64>, (StatusCode, String)> {
+    let v: Vec<String> = parse(body)?;
+    v.iter().map(|s| s.parse().map_err(|_| bad(format!("index {s:?}")))).collect()
+}
+
+impl<P: Preset> Sim<P> {
+    fn dispatch(&self, which: usize, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        {
+            let mut st = self.lock();
+            if let Some(c) = st.report.requests.get_mut(which) {
+                *c += 1;
+            }
+        }
+        let path = uri.path().to_string();
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let q = query(&uri);
+        let version = headers.get("Eth-Consensus-Version").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let r: Reply = match (method.clone(), segs.as_slice()) {
+            (Method::GET, ["eth", "v1", "config", "spec"]) => Ok(self.spec_json.clone()),
+            (Method::GET, ["eth", "v1", "beacon", "genesis"]) => Ok(json!({"data": {
+                "genesis_time": self.cfg.genesis_time.to_string(),
+                "genesis_validators_root": self.gvr,
+                "genesis_fork_version": self.spec.genesis_fork_version,
+            }})),
+            (Method::GET, ["eth", "v1", "node", "version"]) => Ok(json!({"data": {"version": "poolvc-simnode"}})),
+            (Method::GET, ["eth", "v1", "node", "syncing"]) => Ok(json!({"data": {
+                "head_slot": self.current_slot().to_string(), "sync_distance": "0",
+                "is_syncing": false, "is_optimistic": false, "el_offline": false}})),
+            (Method::GET, ["eth", "v1", "beacon", "states", "head", "validators"]) => self.validators(&q),
+            (Method::GET, ["eth", "v1", "beacon", "blocks", "head", "root"]) => {
+                Ok(json!({"data": {"root": self.lock().head}}))
+            }
+            (Method::POST, ["eth", "v1", "validator", "duties", "attester", e]) => self.attester_duties(e, &body),
+            (Method::GET, ["eth", "v1", "validator", "duties", "proposer", e]) => self.proposer_duties(e),
+            (Method::POST, ["eth", "v1", "validator", "duties", "sync", e]) => self.sync_duties(e, &body),
+            (Method::POST, ["eth", "v1", "validator", "beacon_committee_subscriptions"])
+            | (Method::POST, ["eth", "v1", "validator", "sync_committee_subscriptions"])
+            | (Method::POST, ["eth", "v1", "validator", "prepare_beacon_proposer"]) => {
+                parse::<Vec<Value>>(&body).map(|_| Value::Null)
+            }
+            (Method::POST, ["eth", "v1", "validator", "register_validator"]) => self.register(&body),
+            (Method::POST, ["eth", "v1", "validator", "liveness", _]) => {
+                indices(&body).map(|v| json!({"data": v.iter().map(|i| json!({"index": i.to_string(), "is_live": false})).collect::<Vec<_>>()}))
+            }
+            (Method::GET, ["eth", "v1", "validator", "attestation_data"]) => self.attestation_data(&q),
+            (Method::POST, ["eth", "v2", "beacon", "pool", "attestations"]) => self.pool_attestations(version, &body),
+            (Method::GET, ["eth", "v2", "validator", "aggregate_attestation"]) => self.aggregate_attestation(&q),
+            (Method::POST, ["eth", "v2", "validator", "aggregate_and_proofs"]) => {
+                self.aggregate_and_proofs(version, &body)
+            }
+            (Method::GET, ["eth", "v3", "validator", "blocks", s]) => self.produce(s, &q),
+            (Method::POST, ["eth", "v2", "beacon", "blocks"]) => self.publish(version, &body, false),
+            (Method::POST, ["eth", "v2", "beacon", "blinded_blocks"]) => self.publish(version, &body, true),
+            (Method::POST, ["eth", "v1", "beacon", "pool", "sync_committees"]) => self.sync_committee_messages(&body),
+            (Method::GET, ["eth", "v1", "validator", "sync_committee_contribution"]) => self.contribution(&q),
+            (Method::POST, ["eth", "v1", "validator", "contribution_and_proofs"]) => self.contribution_and_proofs(&body),
+            _ => Err((StatusCode::NOT_FOUND, format!("route not served: {method} {path}"))),
+        };
+        match r {
+            Ok(Value::Null) => StatusCode::OK.into_response(),
+            Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
+            Err((code, msg)) => {
+                self.lock().report.failures.push(format!("{method} {path}: {code}: {msg}"));
+                (code, axum::Json(json!({"code": code.as_u16(), "message": msg}))).into_response()
+            }
+        }
+    }
+
+    fn validators(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
+        let mut out = Vec::new();
+        for id in q.get("id").into_iter().flatten().flat_map(|s| s.split(',')) {
+            let idx = if let Ok(i) = id.parse::<u64>() {
+                Some(i).filter(|i| *i < self.cfg.validators)
+            } else {
+                let pk: PublicKeyBytes =
+                    serde_json::from_value(Value::String(id.to_string())).map_err(|e| bad(format!("id {id}: {e}")))?;
+                self.index_of.get(&pk).copied()
+            };
+            if let Some(i) = idx {
+                out.push(json!({"index": i.to_string(), "balance": "32000000000", "status": "active_ongoing",
+                    "validator": {"pubkey": self.pubkey_bytes[i as usize], "effective_balance": "32000000000"}}));
+            }
+        }
+        Ok(json!({"data": out, "execution_optimistic": false, "finalized": false}))
+    }
+
+    fn epoch_param(e: &str) -> Result<u64, (StatusCode, String)> {
+        e.parse().map_err(|_| bad(format!("epoch {e:?}")))
+    }
+
+    fn attester_duties(&self, e: &str, body: &[u8]) -> Reply {
+        let epoch = Self::epoch_param(e)?;
+        let want = indices(body)?;
+        let st = self.lock();
+        let duties = st.chain.attester_duties(epoch);
+        let data: Vec<Value> = want
+            .iter()
+            .filter_map(|v| duties.get(v).map(|d| (v, d)))
+            .map(|(v, d)| {
+                json!({"pubkey": self.pubkey_bytes[*v as usize], "validator_index": v.to_string(),
+                "committee_index": d.committee_index.to_string(), "committee_length": d.committee_length.to_string(),
+                "committees_at_slot": d.committees_at_slot.to_string(),
+                "validator_committee_index": d.position.to_string(), "slot": d.slot.to_string()})
+            })
+            .collect();
+        Ok(
+            json!({"dependent_root": st.chain.attester_dependent_root(epoch), "execution_optimistic": false, "data": data}),
+        )
+    }
+
+    fn proposer_duties(&self, e: &str) -> Reply {
+        let epoch = Self::epoch_param(e)?;
+        let st = self.lock();
+        let data: Vec<Value> = (self.spec.start_slot(epoch)..self.spec.start_slot(epoch + 1))
+            .map(|slot| {
+                let v = st.chain.proposer(slot);
+                json!({"pubkey": self.pubkey_bytes[v as usize], "validator_index": v.to_string(), "slot": slot.to_string()})
+            })
+            .collect();
+        Ok(
+            json!({"dependent_root": st.chain.proposer_dependent_root(epoch), "execution_optimistic": false, "data": data}),
+        )
+    }
+
+    fn sync_duties(&self, e: &str, body: &[u8]) -> Reply {
+        let epoch = Self::epoch_param(e)?;
+        let want = indices(body)?;
+        let committee = self.lock().chain.sync_committee(epoch);
+        let data: Vec<Value> = want
+            .iter()
+            .filter_map(|v| {
+                let pos: Vec<String> =
+                    committee.iter().enumerate().filter(|(_, m)| *m == v).map(|(j, _)| j.to_string()).collect();
+                (!pos.is_empty()).then(|| {
+                    json!({"pubkey": self.pubkey_bytes[*v as usize], "validator_index": v.to_string(),
+                        "validator_sync_committee_indices": pos})
+                })
+            })
+            .collect();
+        Ok(json!({"execution_optimistic": false, "data": data}))
+    }
+
+    fn register(&self, body: &[u8]) -> Reply {
+        let regs: Vec<SignedValidatorRegistrationV1> = parse(body)?;
+        let mut st = self.lock();
+        for r in regs {
+            let Some(v) = self.index_of.get(&r.message.pubkey).copied() else {
+                return Err(bad(format!("registration for unknown key {}", r.message.pubkey)));
+            };
+            let root = self.ctx().signing_root::<P>(&SignableMessage::ValidatorRegistration(&r.message));
+            if !self.verify(&mut st, v, root, &r.signature) {
+                return Err(bad(format!("validator {v}: registration signature invalid")));
+            }
+            st.report.registrations.insert(v);
+        }
+        Ok(Value::Null)
+    }
+
+    fn attestation_data(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
+        let slot = q_u64(q, "slot")?;
+        let ci = q_u64(q, "committee_index")?;
+        let epoch = self.spec.epoch_of(slot);
+        let mut st = self.lock();
+        if ci >= st.chain.committees_per_slot() {
+            return Err(bad(format!("committee_index {ci} out of range")));
+        }
+        let head = st.head;
+        let chain = st.chain.clone();
+        let d = *st.att_data.entry(slot).or_insert_with(|| AttestationData {
+            slot,
+            index: 0,
+            beacon_block_root: head,
+            source: chain.checkpoint(epoch.saturating_sub(1)),
+            target: chain.checkpoint(epoch),
+        });
+        Ok(json!({"data": d}))
+    }
+
+    fn check_version(&self, version: Option<String>, slot: u64) -> Result<ForkName, (StatusCode, String)> {
+        let fork = self.spec.fork_name_at_slot(slot);
+        match version {
+            Some(v) if v == fork.as_str() => Ok(fork),
+            Some(v) => Err(bad(format!("Eth-Consensus-Version {v} for a {fork} slot {slot}"))),
+            None => Err(bad("Eth-Consensus-Version header missing")),
+        }
+    }
+
+    /// Records an attestation for slashability; a conflict is a failure.
+    fn record_vote(st: &mut State, v: u64, source: u64, target: u64, root: Hash256) -> Result<(), String> {
+        let votes = st.votes.entry(v).or_default();
+        for (s, t, r) in votes.iter() {
+            if *t == target && *r != root {
+                return Err(format!("validator {v}: SLASHABLE double vote for target {target}"));
+            }
+            if (*s < source && target < *t) || (source < *s && *t < target) {
+                return Err(format!("validator {v}: SLASHABLE surround vote ({s},{t}) vs ({source},{target})"));
+            }
+        }
+        votes.push((source, target, root));
+        Ok(())
+    }
+
+    fn pool_attestations(&self, version: Option<String>, body: &[u8]) -> Reply {
+        let atts: Vec<SingleAttestation> = parse(body)?;
+        let mut st = self.lock();
+        for a in atts {
+            let slot = a.data.slot;
+            self.check_version(version.clone(), slot)?;
+            let epoch = self.spec.epoch_of(slot);
+            let v = a.attester_index;
+            let duty = st.chain.attester_duties(epoch).get(&v).copied();
+            let Some(duty) = duty.filter(|d| d.slot == slot && d.committee_index == a.committee_index) else {
+                return Err(bad(format!("validator {v}: no duty at slot {slot} committee {}", a.committee_index)));
+            };
+            if st.att_data.get(&slot) != Some(&a.data) {
+                return Err(bad(format!("validator {v}: attestation data at slot {slot} is not what was served")));
+            }
+            let root = self.ctx().signing_root::<P>(&SignableMessage::Attestation(&a.data));
+            if !self.verify(&mut st, v, root, &a.signature) {
+                return Err(bad(format!("validator {v}: attestation signature invalid at slot {slot}")));
+            }
+            Self::record_vote(&mut st, v, a.data.source.epoch, a.data.target.epoch, root).map_err(bad)?;
+            st.pool.entry((slot, a.committee_index)).or_default().insert(duty.position, a.signature);
+            st.report.attested.insert((slot, v));
+        }
+        Ok(Value::Null)
+    }
+
+    fn aggregate_attestation(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
+        let slot = q_u64(q, "slot")?;
+        let ci = q_u64(q, "committee_index")?;
+        let root: Hash256 = q_hex(q, "attestation_data_root")?;
+        let st = self.lock();
+        let data = st.att_data.get(&slot).copied().filter(|d| d.tree_hash_root() == root);
+        let (Some(data), Some(sigs)) = (data, st.pool.get(&(slot, ci))) else {
+            return Err((StatusCode::NOT_FOUND, format!("no aggregate for slot {slot} committee {ci}")));
+        };
+        let len = st.chain.committee(slot, ci).len();
+        let mut bits =
+            ssz_types::BitList::<P::MaxValidatorsPerSlot>::with_capacity(len).map_err(|e| bad(format!("{e:?}")))?;
+        for pos in sigs.keys() {
+            bits.set(*pos as usize, true).map_err(|e| bad(format!("{e:?}")))?;
+        }
+        let mut committee_bits = ssz_types::BitVector::<P::MaxCommitteesPerSlot>::new();
+        committee_bits.set(ci as usize, true).map_err(|e| bad(format!("{e:?}")))?;
+        let signature = aggregate_signatures(sigs.values()).ok_or_else(|| bad("aggregation failed"))?;
+        let att = AttestationElectra::<P> { aggregation_bits: bits, data, signature, committee_bits };
+        Ok(json!({"version": self.spec.fork_name_at_slot(slot).as_str(), "data": att}))
+    }
+
+    fn aggregate_and_proofs(&self, version: Option<String>, body: &[u8]) -> Reply {
+        let aggs: Vec<SignedAggregateAndProofElectra<P>> = parse(body)?;
+        let mut st = self.lock();
+        for s in aggs {
+            let m = &s.message;
+            let slot = m.aggregate.data.slot;
+            self.check_version(version.clone(), slot)?;
+            let v = m.aggregator_index;
+            let ci = m.aggregate.committee_bits.iter().position(|b| b).unwrap_or(usize::MAX) as u64;
+            if m.aggregate.committee_bits.num_set_bits() != 1 {
+                return Err(bad(format!("aggregator {v}: aggregate must cover exactly one committee")));
+            }
+            let duty = st.chain.attester_duties(self.spec.epoch_of(slot)).get(&v).copied();
+            let Some(duty) = duty.filter(|d| d.slot == slot && d.committee_index == ci) else {
+                return Err(bad(format!("aggregator {v}: not in committee {ci} at slot {slot}")));
+            };
+            let ctx = self.ctx();
+            let sel_root = ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot));
+            if !self.verify(&mut st, v, sel_root, &m.selection_proof) {
+                return Err(bad(format!("aggregator {v}: selection proof invalid at slot {slot}")));
+            }
+            let modulo = (duty.committee_length / self.spec.target_aggregators_per_committee).max(1);
+            if !poolvc::vc::duties::is_aggregator(
+                duty.committee_length,
+                self.spec.target_aggregators_per_committee,
+                &m.selection_proof,
+            ) {
+                return Err(bad(format!("aggregator {v}: selection proof does not select it (modulo {modulo})")));
+            }
+            let committee = st.chain.committee(slot, ci);
+            let signers: Vec<u64> = committee
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| m.aggregate.aggregation_bits.get(*i).unwrap_or(false))
+                .map(|(_, v)| *v)
+                .collect();
+            let data_root = ctx.signing_root::<P>(&SignableMessage::Attestation(&m.aggregate.data));
+            if !self.verify_aggregate(&mut st, &signers, data_root, &m.aggregate.signature) {
+                return Err(bad(format!("aggregator {v}: aggregate signature invalid at slot {slot}")));
+            }
+            let root = ctx.signing_root::<P>(&SignableMessage::AggregateAndProofElectra(m));
+            if !self.verify(&mut st, v, root, &s.signature) {
+                return Err(bad(format!("aggregator {v}: aggregate-and-proof signature invalid at slot {slot}")));
+            }
+            st.report.aggregated.insert((slot, v));
+        }
+        Ok(Value::Null)
+    }
+
+    fn produce(&self, s: &str, q: &BTreeMap<String, Vec<String>>) -> Reply {
+        let slot: u64 = s.parse().map_err(|_| bad(format!("slot {s:?}")))?;
+        let randao: SignatureBytes = q_hex(q, "randao_reveal")?;
+        let graffiti: Hash256 = q_hex::<Hash256>(q, "graffiti").unwrap_or_default();
+        let boost = q.get("builder_boost_factor").and_then(|v| v.first()).map(|v| v.as_str()) != Some("0");
+        let fork = self.spec.fork_name_at_slot(slot);
+        let mut st = self.lock();
+        let proposer = st.chain.proposer(slot);
+        let ctx = self.ctx();
+        let rroot = ctx.signing_root::<P>(&SignableMessage::RandaoReveal(self.spec.epoch_of(slot)));
+        if !self.verify(&mut st, proposer, rroot, &randao) {
+            return Err(bad(format!("slot {slot}: randao reveal is not proposer {proposer}'s")));
+        }
+        let blinded = self.cfg.builder && boost && slot % 2 == 1;
+        let fee = Address::repeat_byte(0xfe);
+        let j = block_json::block(
+            slot,
+            proposer,
+            st.head,
+            randao,
+            &format!("{graffiti}"),
+            fee,
+            self.spec.sync_committee_size,
+            blinded,
+        );
+        let root = if blinded {
+            BlindedBeaconBlock::<P>::from_json(fork, j.clone()).map(|b| b.tree_hash_root())
+        } else {
+            BeaconBlock::<P>::from_json(fork, j.clone()).map(|b| b.tree_hash_root())
+        }
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("simnode block template: {e}")))?;
+        st.produced.insert(slot, (root, blinded));
+        let data = if blinded { j } else { json!({"block": j, "kzg_proofs": [], "blobs": []}) };
+        Ok(json!({"version": fork.as_str(), "execution_payload_blinded": blinded,
+            "execution_payload_value": "1", "consensus_block_value": "1", "data": data}))
+    }
+
+    fn publish(&self, version: Option<String>, body: &[u8], blinded: bool) -> Reply {
+        let v: Value = parse(body)?;
+        let (message, signature) = if blinded {
+            (v.get("message").cloned(), v.get("signature").cloned())
+        } else {
+            let sb = v.get("signed_block");
+            for k in ["kzg_proofs", "blobs"] {
+                if !v.get(k).is_some_and(Value::is_array) {
+                    return Err(bad(format!("block contents lack {k}")));
+                }
+            }
+            (sb.and_then(|s| s.get("message")).cloned(), sb.and_then(|s| s.get("signature")).cloned())
+        };
+        let (Some(message), Some(signature)) = (message, signature) else {
+            return Err(bad("signed block lacks message or signature"));
+        };
+        let slot: u64 = message
+            .get("slot")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("block slot"))?;
+        let fork = self.check_version(version, slot)?;
+        let signature: SignatureBytes =
+            serde_json::from_value(signature).map_err(|e| bad(format!("signature: {e}")))?;
+        let (header, root) = if blinded {
+            let b =
+                BlindedBeaconBlock::<P>::from_json(fork, message).map_err(|e| bad(format!("blinded block: {e}")))?;
+            (b.header(), b.tree_hash_root())
+        } else {
+            let b = BeaconBlock::<P>::from_json(fork, message).map_err(|e| bad(format!("block: {e}")))?;
+            (b.header(), b.tree_hash_root())
+        };
+        let mut st = self.lock();
+        if st.produced.get(&slot) != Some(&(root, blinded)) {
+            return Err(bad(format!("slot {slot}: published block is not the block produced (root {root})")));
+        }
+        let proposer = header.proposer_index;
+        let sroot = self.ctx().signing_root::<P>(&SignableMessage::BlockHeader(&header));
+        if !self.verify(&mut st, proposer, sroot, &signature) {
+            return Err(bad(format!("slot {slot}: block signature invalid")));
+        }
+        if let Some(prev) = st.block_votes.insert((proposer, slot), sroot) {
+            if prev != sroot {
+                return Err(bad(format!("validator {proposer}: SLASHABLE two blocks at slot {slot}")));
+            }
+        }
+        st.head = root;
+        st.report.blocks.insert(slot, (proposer, blinded, fork));
+        Ok(Value::Null)
+    }
+
+    fn sync_committee_messages(&self, body: &[u8]) -> Reply {
+        let msgs: Vec<SyncCommitteeMessage> = parse(body)?;
+        let sub_size = self.spec.sync_committee_size / self.spec.sync_committee_subnet_count;
+        let mut st = self.lock();
+        for m in msgs {
+            let v = m.validator_index;
+            let committee = st.chain.sync_committee(self.spec.epoch_of(m.slot + 1));
+            let positions: Vec<u64> =
+                committee.iter().enumerate().filter(|(_, x)| **x == v).map(|(j, _)| j as u64).collect();
+            if positions.is_empty() {
+                return Err(bad(format!("validator {v}: not in the sync committee at slot {}", m.slot)));
+            }
+            let root = self.ctx().signing_root::<P>(&SignableMessage::SyncCommitteeMessage {
+                slot: m.slot,
+                beacon_block_root: m.beacon_block_root,
+            });
+            if !self.verify(&mut st, v, root, &m.signature) {
+                return Err(bad(format!("validator {v}: sync message signature invalid at slot {}", m.slot)));
+            }
+            for p in positions {
+                st.sync_pool
+                    .entry((m.slot, m.beacon_block_root, p / sub_size))
+                    .or_default()
+                    .insert(p % sub_size, m.signature);
+            }
+            st.report.sync_messages.insert((m.slot, v));
+        }
+        Ok(Value::Null)
+    }
+
+    fn contribution(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
+        let slot = q_u64(q, "slot")?;
+        let sub = q_u64(q, "subcommittee_index")?;
+        let root: Hash256 = q_hex(q, "beacon_block_root")?;
+        let st = self.lock();
+        let Some(sigs) = st.sync_pool.get(&(slot, root, sub)) else {
+            return Err((StatusCode::NOT_FOUND, format!("no contribution for slot {slot} subcommittee {sub}")));
+        };
+        let mut bits = ssz_types::BitVector::<P::SyncSubcommitteeSize>::new();
+        for p in sigs.keys() {
+            bits.set(*p as usize, true).map_err(|e| bad(format!("{e:?}")))?;
+        }
+        let signature = aggregate_signatures(sigs.values()).ok_or_else(|| bad("aggregation failed"))?;
+        let c = SyncCommitteeContribution::<P> {
+            slot,
+            beacon_block_root: root,
+            subcommittee_index: sub,
+            aggregation_bits: bits,
+            signature,
+        };
+        Ok(json!({"data": c}))
+    }
+
+    fn contribution_and_proofs(&self, body: &[u8]) -> Reply {
+        let cs: Vec<SignedContributionAndProof<P>> = parse(body)?;
+        let sub_size = self.spec.sync_committee_size / self.spec.sync_committee_subnet_count;
+        let mut st = self.lock();
+        for s in cs {
+            let m = &s.message;
+            let c = &m.contribution;
+            let v = m.aggregator_index;
+            let committee = st.chain.sync_committee(self.spec.epoch_of(c.slot + 1));
+            let sub_members: Vec<u64> = committee
+                [(c.subcommittee_index * sub_size) as usize..((c.subcommittee_index + 1) * sub_size) as usize]
+                .to_vec();
+            if !sub_members.contains(&v) {
+                return Err(bad(format!("aggregator {v}: not in sync subcommittee {}", c.subcommittee_index)));
+            }
+            let ctx = self.ctx();
+            let sel = SyncAggregatorSelectionData { slot: c.slot, subcommittee_index: c.subcommittee_index };
+            let sel_root = ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&sel));
+            if !self.verify(&mut st, v, sel_root, &m.selection_proof) {
+                return Err(bad(format!("aggregator {v}: sync selection proof invalid at slot {}", c.slot)));
+            }
+            if !poolvc::vc::duties::is_sync_aggregator(
+                self.spec.sync_committee_size,
+                self.spec.sync_committee_subnet_count,
+                self.spec.target_aggregators_per_sync_subcommittee,
+                &m.selection_proof,
+            ) {
+                return Err(bad(format!("aggregator {v}: sync selection proof does not select it")));
+            }
+            let signers: Vec<u64> = sub_members
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| c.aggregation_bits.get(*i).unwrap_or(false))
+                .map(|(_, x)| *x)
+                .collect();
+            let mroot = ctx.signing_root::<P>(&SignableMessage::SyncCommitteeMessage {
+                slot: c.slot,
+                beacon_block_root: c.beacon_block_root,
+            });
+            if !self.verify_aggregate(&mut st, &signers, mroot, &c.signature) {
+                return Err(bad(format!("aggregator {v}: contribution signature invalid at slot {}", c.slot)));
+            }
+            let root = ctx.signing_root::<P>(&SignableMessage::ContributionAndProof(m));
+            if !self.verify(&mut st, v, root, &s.signature) {
+                return Err(bad(format!("aggregator {v}: contribution-and-proof signature invalid")));
+            }
+            st.report.contributions.insert((c.slot, v, c.subcommittee_index));
+        }
+        Ok(Value::Null)
+    }
+}
