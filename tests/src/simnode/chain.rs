@@ -54,8 +54,17 @@ pub struct Chain {
 }
 
 impl Chain {
-    fn seed(&self, epoch: u64) -> u64 {
+    /// The current seed version of `epoch`.
+    pub fn seed(&self, epoch: u64) -> u64 {
         self.seeds.get(&epoch).copied().unwrap_or(0)
+    }
+
+    /// The assignments as they were with seed version `seed` for `epoch`
+    /// (before a reorg, for messages signed on the old branch).
+    pub fn with_seed(&self, epoch: u64, seed: u64) -> Chain {
+        let mut c = self.clone();
+        c.seeds.insert(epoch, seed);
+        c
     }
 
     /// Validators of `epoch` in shuffled order.

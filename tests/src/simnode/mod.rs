@@ -24,6 +24,7 @@
 
 pub mod block_json;
 pub mod chain;
+pub mod harness;
 mod routes;
 
 use chain::Chain;
@@ -81,8 +82,9 @@ struct State {
     chain: Chain,
     head: Hash256,
     att_data: HashMap<u64, AttestationData>,
-    /// Verified single attestations by (slot, committee): position -> signature.
-    pool: HashMap<(u64, u64), BTreeMap<u64, SignatureBytes>>,
+    /// Verified single attestations by (slot, committee, seed version):
+    /// position -> signature.
+    pool: HashMap<(u64, u64, u64), BTreeMap<u64, SignatureBytes>>,
     /// Verified sync messages by (slot, root, subcommittee): position -> signature.
     sync_pool: HashMap<(u64, Hash256, u64), BTreeMap<u64, SignatureBytes>>,
     /// Blocks produced: slot -> (root, blinded).

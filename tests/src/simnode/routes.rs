@@ -255,6 +255,19 @@ impl<P: Preset> Sim<P> {
         }
     }
 
+    /// Every seed version (newest first) under which `v` has the duty at
+    /// (`slot`, `ci`): the current assignments or, for messages signed
+    /// before a reorg, an older version of the epoch's.
+    fn find_duties(st: &State, epoch: u64, v: u64, slot: u64, ci: u64) -> Vec<(u64, super::chain::Duty)> {
+        (0..=st.chain.seed(epoch))
+            .rev()
+            .filter_map(|s| {
+                let d = st.chain.with_seed(epoch, s).attester_duties(epoch).get(&v).copied()?;
+                (d.slot == slot && d.committee_index == ci).then_some((s, d))
+            })
+            .collect()
+    }
+
     /// Records an attestation for slashability; a conflict is a failure.
     fn record_vote(st: &mut State, v: u64, source: u64, target: u64, root: Hash256) -> Result<(), String> {
         let votes = st.votes.entry(v).or_default();
@@ -278,10 +291,10 @@ impl<P: Preset> Sim<P> {
             self.check_version(version.clone(), slot)?;
             let epoch = self.spec.epoch_of(slot);
             let v = a.attester_index;
-            let duty = st.chain.attester_duties(epoch).get(&v).copied();
-            let Some(duty) = duty.filter(|d| d.slot == slot && d.committee_index == a.committee_index) else {
+            let branches = Self::find_duties(&st, epoch, v, slot, a.committee_index);
+            if branches.is_empty() {
                 return Err(bad(format!("validator {v}: no duty at slot {slot} committee {}", a.committee_index)));
-            };
+            }
             if st.att_data.get(&slot) != Some(&a.data) {
                 return Err(bad(format!("validator {v}: attestation data at slot {slot} is not what was served")));
             }
@@ -290,7 +303,10 @@ impl<P: Preset> Sim<P> {
                 return Err(bad(format!("validator {v}: attestation signature invalid at slot {slot}")));
             }
             Self::record_vote(&mut st, v, a.data.source.epoch, a.data.target.epoch, root).map_err(bad)?;
-            st.pool.entry((slot, a.committee_index)).or_default().insert(duty.position, a.signature);
+            // Pooled on every branch where this is the validator's duty.
+            for (seed, duty) in branches {
+                st.pool.entry((slot, a.committee_index, seed)).or_default().insert(duty.position, a.signature);
+            }
             st.report.attested.insert((slot, v));
         }
         Ok(Value::Null)
@@ -302,10 +318,13 @@ impl<P: Preset> Sim<P> {
         let root: Hash256 = q_hex(q, "attestation_data_root")?;
         let st = self.lock();
         let data = st.att_data.get(&slot).copied().filter(|d| d.tree_hash_root() == root);
-        let (Some(data), Some(sigs)) = (data, st.pool.get(&(slot, ci))) else {
+        let epoch = self.spec.epoch_of(slot);
+        // The newest branch's pool that has votes.
+        let found = (0..=st.chain.seed(epoch)).rev().find_map(|s| st.pool.get(&(slot, ci, s)).map(|p| (s, p)));
+        let (Some(data), Some((seed, sigs))) = (data, found) else {
             return Err((StatusCode::NOT_FOUND, format!("no aggregate for slot {slot} committee {ci}")));
         };
-        let len = st.chain.committee(slot, ci).len();
+        let len = st.chain.with_seed(epoch, seed).committee(slot, ci).len();
         let mut bits =
             ssz_types::BitList::<P::MaxValidatorsPerSlot>::with_capacity(len).map_err(|e| bad(format!("{e:?}")))?;
         for pos in sigs.keys() {
@@ -330,8 +349,9 @@ impl<P: Preset> Sim<P> {
             if m.aggregate.committee_bits.num_set_bits() != 1 {
                 return Err(bad(format!("aggregator {v}: aggregate must cover exactly one committee")));
             }
-            let duty = st.chain.attester_duties(self.spec.epoch_of(slot)).get(&v).copied();
-            let Some(duty) = duty.filter(|d| d.slot == slot && d.committee_index == ci) else {
+            let epoch = self.spec.epoch_of(slot);
+            let candidates = Self::find_duties(&st, epoch, v, slot, ci);
+            let Some((_, duty)) = candidates.first().copied() else {
                 return Err(bad(format!("aggregator {v}: not in committee {ci} at slot {slot}")));
             };
             let ctx = self.ctx();
@@ -347,15 +367,20 @@ impl<P: Preset> Sim<P> {
             ) {
                 return Err(bad(format!("aggregator {v}: selection proof does not select it (modulo {modulo})")));
             }
-            let committee = st.chain.committee(slot, ci);
-            let signers: Vec<u64> = committee
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| m.aggregate.aggregation_bits.get(*i).unwrap_or(false))
-                .map(|(_, v)| *v)
-                .collect();
+            // The aggregate is the node's own, built on one of the epoch's
+            // branches: its signature must verify under that branch's committee.
             let data_root = ctx.signing_root::<P>(&SignableMessage::Attestation(&m.aggregate.data));
-            if !self.verify_aggregate(&mut st, &signers, data_root, &m.aggregate.signature) {
+            let valid = (0..=st.chain.seed(epoch)).any(|seed| {
+                let committee = st.chain.with_seed(epoch, seed).committee(slot, ci);
+                let signers: Vec<u64> = committee
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| m.aggregate.aggregation_bits.get(*i).unwrap_or(false))
+                    .map(|(_, v)| *v)
+                    .collect();
+                self.verify_aggregate(&mut st, &signers, data_root, &m.aggregate.signature)
+            });
+            if !valid {
                 return Err(bad(format!("aggregator {v}: aggregate signature invalid at slot {slot}")));
             }
             let root = ctx.signing_root::<P>(&SignableMessage::AggregateAndProofElectra(m));
