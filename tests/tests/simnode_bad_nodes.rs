@@ -7,7 +7,10 @@
 //!   message;
 //! - the preferred node goes away for three slots and comes back: the client
 //!   fails over to the second node, does every duty, and returns to the
-//!   first node once it is back.
+//!   first node once it is back;
+//! - the preferred node reports itself syncing: the client ranks it below
+//!   the synced second node and sends its duties there, and returns to the
+//!   first node once it is synced again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -85,4 +88,29 @@ async fn preferred_node_goes_away_and_comes_back() {
     let line = check_epochs(&h, &r, &[1]);
     eprintln!("requests per node {:?}; {line}; client {summary:?}", r.requests);
     assert_eq!(summary.errors, 0, "no duty step failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncing_node_is_ranked_below_a_synced_one() {
+    init_logs();
+    let dir = datadir();
+    let cfg = config();
+    let h = SimHandle::<Minimal>::start(cfg.clone(), 2).await;
+    h.set_syncing(0, true);
+    let vc = tokio::spawn(poolvc::vc::run(vc_config(h.urls(), dir.path(), 15)));
+    sleep_until_ms(&cfg, 12, 0).await;
+    let while_syncing = h.sim.report().routes;
+    h.set_syncing(0, false);
+    let summary = vc.await.unwrap().unwrap();
+    let r = h.sim.report();
+    let pool = "POST /eth/v2/beacon/pool/attestations".to_string();
+    let count = |m: &std::collections::HashMap<(usize, String), u64>, node: usize, route: &str| {
+        m.get(&(node, route.to_string())).copied().unwrap_or(0)
+    };
+    assert_eq!(count(&while_syncing, 0, &pool), 0, "no attestations sent to the syncing node");
+    assert!(count(&while_syncing, 1, &pool) > 0, "attestations went to the synced node");
+    assert!(count(&while_syncing, 0, "GET /eth/v1/node/syncing") > 0, "the syncing node is polled");
+    assert!(count(&r.routes, 0, &pool) > 0, "the first node is preferred again once synced");
+    let line = check_epochs(&h, &r, &[1]);
+    eprintln!("{line}; client {summary:?}");
 }

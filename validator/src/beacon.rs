@@ -1,6 +1,13 @@
-//! A Beacon API client over one or more beacon nodes, tried in order: a
-//! request that fails on one node (timeout, 5xx, bad JSON) goes to the next.
-//! Timeouts are set per request by the caller (fractions of a slot).
+//! A Beacon API client over one or more beacon nodes, ranked by health: a
+//! request goes to the best node first and, if it fails there (timeout, 5xx,
+//! bad JSON, connection refused), to the next. Timeouts are set per request
+//! by the caller (fractions of a slot).
+//!
+//! Ranking: synced nodes before syncing or unreachable ones, then fewer
+//! consecutive failures, then smaller head distance, then the operator's
+//! order. Health comes from `/eth/v1/node/syncing`, polled by
+//! [`BeaconClient::check_health`] (each slot), and from every request's
+//! outcome.
 
 use poolvc_signer::types::*;
 use serde::de::DeserializeOwned;
@@ -13,6 +20,10 @@ pub enum BeaconError {
     /// Every node failed; the last error of each is listed.
     #[error("all beacon nodes failed: {0}")]
     AllFailed(String),
+    /// Every node answered 404: the route is not served (or the object does
+    /// not exist), e.g. the liveness route on older nodes.
+    #[error("not served by any beacon node: {0}")]
+    NotServed(String),
     /// A node answered with something that is not what the API specifies.
     #[error("{url}: {reason}")]
     Invalid {
@@ -178,23 +189,115 @@ pub struct ProducedBlockV3 {
     pub data: serde_json::Value,
 }
 
-/// The client.
+/// What the client knows of one node's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeHealth {
+    /// Reachable and not syncing at the last check (assumed until checked).
+    pub synced: bool,
+    /// `sync_distance` at the last check.
+    pub head_distance: u64,
+    /// Failed requests since the last success.
+    pub consecutive_failures: u32,
+}
+
+impl Default for NodeHealth {
+    fn default() -> Self {
+        Self { synced: true, head_distance: 0, consecutive_failures: 0 }
+    }
+}
+
+/// `GET /eth/v1/node/syncing`.
+#[derive(Debug, Deserialize)]
+struct SyncingStatus {
+    #[serde(with = "serde_utils::quoted_u64")]
+    sync_distance: u64,
+    is_syncing: bool,
+    #[serde(default)]
+    el_offline: bool,
+}
+
+/// The client. Clones share the health table.
 #[derive(Debug, Clone)]
 pub struct BeaconClient {
     nodes: Vec<String>,
     http: reqwest::Client,
+    /// Invariant: one entry per node, same order as `nodes`.
+    health: std::sync::Arc<std::sync::Mutex<Vec<NodeHealth>>>,
 }
 
 impl BeaconClient {
     /// A client over `nodes` (base URLs), first preferred.
     pub fn new(nodes: Vec<String>) -> Self {
         let http = reqwest::Client::builder().pool_max_idle_per_host(4).build().unwrap_or_default();
-        Self { nodes: nodes.into_iter().map(|n| n.trim_end_matches('/').to_string()).collect(), http }
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.trim_end_matches('/').to_string()).collect();
+        let health = std::sync::Arc::new(std::sync::Mutex::new(vec![NodeHealth::default(); nodes.len()]));
+        Self { nodes, http, health }
     }
 
     /// The configured nodes.
     pub fn nodes(&self) -> &[String] {
         &self.nodes
+    }
+
+    fn health_table(&self) -> std::sync::MutexGuard<'_, Vec<NodeHealth>> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Each node's health, in configured order.
+    pub fn health(&self) -> Vec<NodeHealth> {
+        self.health_table().clone()
+    }
+
+    /// Node indices, best first.
+    pub fn ranked(&self) -> Vec<usize> {
+        let h = self.health_table();
+        let mut order: Vec<usize> = (0..self.nodes.len()).collect();
+        order.sort_by_key(|i| {
+            let n = h[*i];
+            (!n.synced, n.consecutive_failures.min(3), n.head_distance, *i)
+        });
+        order
+    }
+
+    fn record(&self, node: usize, ok: bool) {
+        if let Some(n) = self.health_table().get_mut(node) {
+            if ok {
+                n.consecutive_failures = 0;
+            } else {
+                n.consecutive_failures = n.consecutive_failures.saturating_add(1);
+            }
+        }
+    }
+
+    /// Polls every node's `/eth/v1/node/syncing` at once and updates the
+    /// ranking. A node that does not answer counts as not synced.
+    pub async fn check_health(&self, timeout: Duration) {
+        let polls = self.nodes.iter().map(|node| {
+            let url = format!("{node}/eth/v1/node/syncing");
+            let http = self.http.clone();
+            async move {
+                let resp = http.get(&url).timeout(timeout).send().await.ok()?;
+                if !resp.status().is_success() {
+                    return None;
+                }
+                resp.json::<Data<SyncingStatus>>().await.ok().map(|d| d.data)
+            }
+        });
+        let results = futures_util::future::join_all(polls).await;
+        let mut h = self.health_table();
+        for (n, r) in h.iter_mut().zip(results) {
+            match r {
+                Some(s) => {
+                    n.synced = !s.is_syncing && !s.el_offline;
+                    n.head_distance = s.sync_distance;
+                    n.consecutive_failures = 0;
+                }
+                None => {
+                    n.synced = false;
+                    n.consecutive_failures = n.consecutive_failures.saturating_add(1);
+                }
+            }
+        }
     }
 
     async fn request<T: DeserializeOwned>(
@@ -206,7 +309,9 @@ impl BeaconClient {
         timeout: Duration,
     ) -> Result<T, BeaconError> {
         let mut errors = Vec::new();
-        for node in &self.nodes {
+        let mut all_not_found = true;
+        for i in self.ranked() {
+            let node = &self.nodes[i];
             let url = format!("{node}{path}");
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             if let Some(b) = body {
@@ -215,28 +320,38 @@ impl BeaconClient {
             if let Some(f) = consensus_version {
                 req = req.header("Eth-Consensus-Version", f.as_str());
             }
-            match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    let bytes = match resp.bytes().await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            errors.push(format!("{url}: {e}"));
-                            continue;
+            let failure = match req.send().await {
+                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                    Ok(bytes) => {
+                        let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+                        match serde_json::from_slice::<T>(text) {
+                            Ok(v) => {
+                                self.record(i, true);
+                                return Ok(v);
+                            }
+                            Err(e) => format!("{url}: malformed response: {e}"),
                         }
-                    };
-                    let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-                    match serde_json::from_slice::<T>(text) {
-                        Ok(v) => return Ok(v),
-                        Err(e) => errors.push(format!("{url}: malformed response: {e}")),
                     }
-                }
+                    Err(e) => format!("{url}: {e}"),
+                },
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();
-                    errors.push(format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+                    if status == reqwest::StatusCode::NOT_FOUND {
+                        // Maybe a route this node does not serve; the caller decides.
+                        errors.push(format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+                        continue;
+                    }
+                    format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>())
                 }
-                Err(e) => errors.push(format!("{url}: {e}")),
-            }
+                Err(e) => format!("{url}: {e}"),
+            };
+            all_not_found = false;
+            self.record(i, false);
+            errors.push(failure);
+        }
+        if all_not_found && !errors.is_empty() {
+            return Err(BeaconError::NotServed(errors.join("; ")));
         }
         Err(BeaconError::AllFailed(errors.join("; ")))
     }

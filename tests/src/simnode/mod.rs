@@ -74,6 +74,8 @@ pub struct Report {
     pub signatures_verified: u64,
     /// Requests served, per listener.
     pub requests: Vec<u64>,
+    /// Requests served by (listener, "METHOD /path").
+    pub routes: HashMap<(usize, String), u64>,
 }
 
 /// Mutable node state. Invariant: `att_data[slot]`, once set, is what every
@@ -106,6 +108,8 @@ pub struct Sim<P: Preset> {
     pubkey_bytes: Vec<PublicKeyBytes>,
     index_of: HashMap<PublicKeyBytes, u64>,
     state: Mutex<State>,
+    /// Per listener: answers `is_syncing: true, sync_distance: 64`.
+    syncing: Mutex<Vec<bool>>,
     _p: std::marker::PhantomData<P>,
 }
 
@@ -169,6 +173,7 @@ impl<P: Preset> Sim<P> {
             pubkey_bytes,
             index_of,
             state: Mutex::new(state),
+            syncing: Mutex::new(Vec::new()),
             _p: std::marker::PhantomData,
         }
     }
@@ -268,6 +273,7 @@ impl<P: Preset> SimHandle<P> {
     pub async fn start(cfg: SimConfig, listeners: usize) -> Self {
         let sim = Arc::new(Sim::<P>::new(cfg));
         sim.lock().report.requests = vec![0; listeners];
+        *sim.syncing.lock().unwrap_or_else(|p| p.into_inner()) = vec![false; listeners];
         let mut addrs = Vec::new();
         let mut stops = Vec::new();
         for i in 0..listeners {
@@ -288,6 +294,11 @@ impl<P: Preset> SimHandle<P> {
         if let Some(tx) = self.stops.lock().unwrap_or_else(|p| p.into_inner())[i].take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Makes listener `i` report itself syncing (or synced again).
+    pub fn set_syncing(&self, i: usize, syncing: bool) {
+        self.sim.syncing.lock().unwrap_or_else(|p| p.into_inner())[i] = syncing;
     }
 
     /// Restarts listener `i` on its old address.

@@ -80,7 +80,9 @@ impl<P: Preset> Sim<P> {
             if let Some(c) = st.report.requests.get_mut(which) {
                 *c += 1;
             }
+            *st.report.routes.entry((which, format!("{method} {}", uri.path()))).or_default() += 1;
         }
+        let syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner()).get(which).copied().unwrap_or(false);
         let path = uri.path().to_string();
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let q = query(&uri);
@@ -94,8 +96,9 @@ impl<P: Preset> Sim<P> {
             }})),
             (Method::GET, ["eth", "v1", "node", "version"]) => Ok(json!({"data": {"version": "poolvc-simnode"}})),
             (Method::GET, ["eth", "v1", "node", "syncing"]) => Ok(json!({"data": {
-                "head_slot": self.current_slot().to_string(), "sync_distance": "0",
-                "is_syncing": false, "is_optimistic": false, "el_offline": false}})),
+                "head_slot": self.current_slot().saturating_sub(if syncing { 64 } else { 0 }).to_string(),
+                "sync_distance": if syncing { "64" } else { "0" },
+                "is_syncing": syncing, "is_optimistic": false, "el_offline": false}})),
             (Method::GET, ["eth", "v1", "beacon", "states", "head", "validators"]) => self.validators(&q),
             (Method::GET, ["eth", "v1", "beacon", "blocks", "head", "root"]) => {
                 Ok(json!({"data": {"root": self.lock().head}}))

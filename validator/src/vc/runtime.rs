@@ -128,6 +128,7 @@ pub struct VcSummary {
 pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     let beacon = BeaconClient::new(cfg.beacon_nodes.clone());
     let t = Duration::from_secs(10);
+    beacon.check_health(Duration::from_secs(2)).await;
     let spec = beacon.spec(t).await?;
     if let Some(path) = &cfg.testnet_config {
         let text = std::fs::read_to_string(path).map_err(|e| VcError::Config(format!("{}: {e}", path.display())))?;
@@ -344,6 +345,15 @@ impl<P: Preset> Vc<P> {
             if let Err(e) = contrib {
                 Stats::add(&self.stats.errors, 1);
                 warn!(slot, "sync contributions failed: {e}");
+            }
+            // Node health for the next slot's ranking.
+            let best_before = self.beacon.ranked().first().copied();
+            self.beacon.check_health(self.slot_timeout() / 2).await;
+            let ranked = self.beacon.ranked();
+            if ranked.first().copied() != best_before {
+                if let Some(best) = ranked.first() {
+                    info!(slot, node = %self.beacon.nodes()[*best], health = ?self.beacon.health()[*best], "preferred beacon node changed");
+                }
             }
             // Reorg watch: refetch an epoch's duties whose dependent root moved.
             if (slot + 1) % self.spec.slots_per_epoch != 0 {
