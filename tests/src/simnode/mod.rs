@@ -74,6 +74,8 @@ pub struct Report {
     pub signatures_verified: u64,
     /// Requests served, per listener.
     pub requests: Vec<u64>,
+    /// When attestations arrived: milliseconds into their slot.
+    pub attestation_offsets_ms: Vec<u64>,
     /// Requests served by (listener, "METHOD /path").
     pub routes: HashMap<(usize, String), u64>,
 }
@@ -108,6 +110,8 @@ pub struct Sim<P: Preset> {
     pubkey_bytes: Vec<PublicKeyBytes>,
     index_of: HashMap<PublicKeyBytes, u64>,
     state: Mutex<State>,
+    /// Head events (slot, block root) for `/eth/v1/events` subscribers.
+    heads: tokio::sync::broadcast::Sender<(u64, Hash256)>,
     /// Per listener: answers `is_syncing: true, sync_distance: 64`.
     syncing: Mutex<Vec<bool>>,
     _p: std::marker::PhantomData<P>,
@@ -174,6 +178,7 @@ impl<P: Preset> Sim<P> {
             index_of,
             state: Mutex::new(state),
             syncing: Mutex::new(Vec::new()),
+            heads: tokio::sync::broadcast::channel(64).0,
             _p: std::marker::PhantomData,
         }
     }
@@ -193,8 +198,12 @@ impl<P: Preset> Sim<P> {
     }
 
     fn current_slot(&self) -> u64 {
+        self.ms_since_genesis() / self.cfg.slot_ms.max(1)
+    }
+
+    fn ms_since_genesis(&self) -> u64 {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        now.saturating_sub(self.cfg.genesis_time * 1000) / self.cfg.slot_ms.max(1)
+        now.saturating_sub(self.cfg.genesis_time * 1000)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -87,6 +87,9 @@ impl<P: Preset> Sim<P> {
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let q = query(&uri);
         let version = headers.get("Eth-Consensus-Version").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if method == Method::GET && segs.as_slice() == ["eth", "v1", "events"] {
+            return self.events(&q);
+        }
         let r: Reply = match (method.clone(), segs.as_slice()) {
             (Method::GET, ["eth", "v1", "config", "spec"]) => Ok(self.spec_json.clone()),
             (Method::GET, ["eth", "v1", "beacon", "genesis"]) => Ok(json!({"data": {
@@ -137,6 +140,35 @@ impl<P: Preset> Sim<P> {
                 (code, axum::Json(json!({"code": code.as_u16(), "message": msg}))).into_response()
             }
         }
+    }
+
+    /// `GET /eth/v1/events?topics=head`: a Server-Sent Events stream of the
+    /// head events of published blocks.
+    fn events(&self, q: &BTreeMap<String, Vec<String>>) -> Response {
+        let topics: Vec<&str> = q.get("topics").into_iter().flatten().flat_map(|t| t.split(',')).collect();
+        if topics != ["head"] {
+            return (StatusCode::BAD_REQUEST, format!("unsupported topics {topics:?}")).into_response();
+        }
+        let rx = self.heads.subscribe();
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok((slot, root)) => {
+                        let data = json!({"slot": slot.to_string(), "block": root, "state": root,
+                            "epoch_transition": false, "previous_duty_dependent_root": root,
+                            "current_duty_dependent_root": root, "execution_optimistic": false});
+                        let chunk = Bytes::from(format!("event: head\ndata: {data}\n\n"));
+                        return Some((Ok::<Bytes, std::convert::Infallible>(chunk), rx));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return None,
+                }
+            }
+        });
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(axum::body::Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     }
 
     fn validators(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
@@ -311,6 +343,8 @@ impl<P: Preset> Sim<P> {
                 st.pool.entry((slot, a.committee_index, seed)).or_default().insert(duty.position, a.signature);
             }
             st.report.attested.insert((slot, v));
+            let offset = self.ms_since_genesis().saturating_sub(slot * self.cfg.slot_ms);
+            st.report.attestation_offsets_ms.push(offset);
         }
         Ok(Value::Null)
     }
@@ -480,6 +514,7 @@ impl<P: Preset> Sim<P> {
         }
         st.head = root;
         st.report.blocks.insert(slot, (proposer, blinded, fork));
+        let _ = self.heads.send((slot, root));
         Ok(Value::Null)
     }
 

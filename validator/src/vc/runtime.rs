@@ -279,6 +279,7 @@ impl<P: Preset> Vc<P> {
         let first = slot;
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
+        let mut heads = self.beacon.head_events();
         loop {
             if self.cfg.max_slots.is_some_and(|m| slot >= first + m) {
                 break;
@@ -317,8 +318,19 @@ impl<P: Preset> Vc<P> {
                     warn!(slot, "proposal failed: {e}");
                 }
             }
+            // Attest when the slot's block arrives (head event), at 1/3 slot at the latest.
             let third = self.spec.slot_duration_ms as f64 / 3000.0;
-            self.sleep_until(self.slot_start(slot) + third).await;
+            let head_of_slot = async {
+                while heads.borrow_and_update().0 < slot {
+                    if heads.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = self.sleep_until(self.slot_start(slot) + third) => {}
+                _ = head_of_slot => {}
+            }
             let attesters = d.attesters.get(&slot).cloned().unwrap_or_default();
             // Sync messages at `slot` are for the committee of `slot + 1`'s epoch.
             let sync_members =
