@@ -28,6 +28,7 @@ fn config() -> SimConfig {
         slot_ms: 2000,
         genesis_time: now() + 2,
         builder: true,
+        liveness: true,
     }
 }
 

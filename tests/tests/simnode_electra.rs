@@ -31,6 +31,7 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
         slot_ms: 2000,
         genesis_time: now() + 2,
         builder: true,
+        liveness: true,
     };
     let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
     // The client starts before genesis, at slot 1; it runs to the end of epoch 2.
@@ -65,8 +66,15 @@ async fn fulu_mainnet_full_epoch() {
     let slot_ms = 1500;
     // Genesis in the past so the client starts late in epoch 0 (slot 27).
     let genesis_time = now() - 40;
-    let cfg =
-        SimConfig { validators: VALIDATORS, electra_epoch: 0, fulu_epoch: 1, slot_ms, genesis_time, builder: true };
+    let cfg = SimConfig {
+        validators: VALIDATORS,
+        electra_epoch: 0,
+        fulu_epoch: 1,
+        slot_ms,
+        genesis_time,
+        builder: true,
+        liveness: true,
+    };
     let h = SimHandle::<Mainnet>::start(cfg, 1).await;
     let current =
         (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 - genesis_time * 1000) / slot_ms;

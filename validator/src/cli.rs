@@ -71,6 +71,13 @@ pub struct VcArgs {
     /// Slashing protection in PostgreSQL (postgres://...) instead of SQLite.
     #[arg(long)]
     pub slashing_protection_db: Option<String>,
+    /// Before signing, watch for the keys active elsewhere (liveness route,
+    /// or the chain if the node lacks it); stop if seen.
+    #[arg(long)]
+    pub enable_doppelganger_protection: bool,
+    /// Epochs watched by doppelganger protection.
+    #[arg(long, default_value_t = 2)]
+    pub doppelganger_epochs: u64,
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,

@@ -154,6 +154,11 @@ fn run(cli: Cli) -> Result<()> {
                 max_slots: args.max_slots,
                 builder_proposals: args.builder_proposals,
                 gas_limit: args.gas_limit,
+                doppelganger_epochs: if args.enable_doppelganger_protection {
+                    args.doppelganger_epochs.max(1)
+                } else {
+                    0
+                },
             };
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(

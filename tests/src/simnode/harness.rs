@@ -44,6 +44,7 @@ pub fn vc_config(urls: Vec<String>, dir: &std::path::Path, max_slots: u64) -> Vc
         max_slots: Some(max_slots),
         builder_proposals: true,
         gas_limit: 36_000_000,
+        doppelganger_epochs: 0,
     }
 }
 

@@ -51,6 +51,8 @@ pub struct SimConfig {
     /// Serve a blinded (builder) block on odd slots when the client's
     /// `builder_boost_factor` is not 0.
     pub builder: bool,
+    /// Serve `POST /eth/v1/validator/liveness/{epoch}` (else 404, as older nodes).
+    pub liveness: bool,
 }
 
 /// What the node received and checked.
@@ -97,6 +99,11 @@ struct State {
     votes: HashMap<u64, Vec<(u64, u64, Hash256)>>,
     /// Blocks seen: (validator, slot) -> signing root.
     block_votes: HashMap<(u64, u64), Hash256>,
+    /// Published signed blocks (JSON), by slot.
+    published: HashMap<u64, serde_json::Value>,
+    /// Validators active "elsewhere": live on the liveness route, and
+    /// attesting in the node's blocks.
+    doppelgangers: HashSet<u64>,
     report: Report,
 }
 
@@ -166,6 +173,8 @@ impl<P: Preset> Sim<P> {
             produced: HashMap::new(),
             votes: HashMap::new(),
             block_votes: HashMap::new(),
+            published: HashMap::new(),
+            doppelgangers: HashSet::new(),
             report: Report::default(),
         };
         Self {
@@ -227,6 +236,11 @@ impl<P: Preset> Sim<P> {
         for e in [epoch, epoch + 1] {
             *st.chain.seeds.entry(e).or_insert(0) += 1;
         }
+    }
+
+    /// Makes validator `v` active elsewhere (a doppelganger of the client's key).
+    pub fn add_doppelganger(&self, v: u64) {
+        self.lock().doppelgangers.insert(v);
     }
 
     /// Verifies one signature by validator `v`; counts it.

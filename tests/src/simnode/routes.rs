@@ -115,9 +115,17 @@ impl<P: Preset> Sim<P> {
                 parse::<Vec<Value>>(&body).map(|_| Value::Null)
             }
             (Method::POST, ["eth", "v1", "validator", "register_validator"]) => self.register(&body),
-            (Method::POST, ["eth", "v1", "validator", "liveness", _]) => {
-                indices(&body).map(|v| json!({"data": v.iter().map(|i| json!({"index": i.to_string(), "is_live": false})).collect::<Vec<_>>()}))
+            (Method::POST, ["eth", "v1", "validator", "liveness", _]) if self.cfg.liveness => {
+                let live = self.lock().doppelgangers.clone();
+                indices(&body).map(|v| {
+                    json!({"data": v.iter().map(|i| json!({"index": i.to_string(), "is_live": live.contains(i)})).collect::<Vec<_>>()})
+                })
             }
+            (Method::POST, ["eth", "v1", "validator", "liveness", _]) => {
+                Err((StatusCode::NOT_FOUND, "liveness route not served by this node".into()))
+            }
+            (Method::GET, ["eth", "v2", "beacon", "blocks", s]) => self.block(s),
+            (Method::GET, ["eth", "v1", "beacon", "states", _, "committees"]) => self.committees(&q),
             (Method::GET, ["eth", "v1", "validator", "attestation_data"]) => self.attestation_data(&q),
             (Method::POST, ["eth", "v2", "beacon", "pool", "attestations"]) => self.pool_attestations(version, &body),
             (Method::GET, ["eth", "v2", "validator", "aggregate_attestation"]) => self.aggregate_attestation(&q),
@@ -129,14 +137,24 @@ impl<P: Preset> Sim<P> {
             (Method::POST, ["eth", "v2", "beacon", "blinded_blocks"]) => self.publish(version, &body, true),
             (Method::POST, ["eth", "v1", "beacon", "pool", "sync_committees"]) => self.sync_committee_messages(&body),
             (Method::GET, ["eth", "v1", "validator", "sync_committee_contribution"]) => self.contribution(&q),
-            (Method::POST, ["eth", "v1", "validator", "contribution_and_proofs"]) => self.contribution_and_proofs(&body),
-            _ => Err((StatusCode::NOT_FOUND, format!("route not served: {method} {path}"))),
+            (Method::POST, ["eth", "v1", "validator", "contribution_and_proofs"]) => {
+                self.contribution_and_proofs(&body)
+            }
+            _ => {
+                let msg = format!("route not served: {method} {path}");
+                self.lock().report.failures.push(msg.clone());
+                Err((StatusCode::NOT_FOUND, msg))
+            }
         };
         match r {
             Ok(Value::Null) => StatusCode::OK.into_response(),
             Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
             Err((code, msg)) => {
-                self.lock().report.failures.push(format!("{method} {path}: {code}: {msg}"));
+                // 404 is an answer (no such object, or a route this node
+                // lacks on purpose); unknown routes were recorded above.
+                if code != StatusCode::NOT_FOUND {
+                    self.lock().report.failures.push(format!("{method} {path}: {code}: {msg}"));
+                }
                 (code, axum::Json(json!({"code": code.as_u16(), "message": msg}))).into_response()
             }
         }
@@ -169,6 +187,83 @@ impl<P: Preset> Sim<P> {
             .header("content-type", "text/event-stream")
             .body(axum::body::Body::from_stream(stream))
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+
+    /// `GET /eth/v2/beacon/blocks/{slot}`: the block the client published,
+    /// or, when doppelgangers are set, a block by another proposer carrying
+    /// their attestations of the previous slot; else 404 (empty slot).
+    fn block(&self, s: &str) -> Reply {
+        let slot: u64 = s.parse().map_err(|_| bad(format!("block id {s:?}")))?;
+        let st = self.lock();
+        let fork = self.spec.fork_name_at_slot(slot).as_str();
+        if let Some(b) = st.published.get(&slot) {
+            return Ok(json!({"version": fork, "execution_optimistic": false, "finalized": false, "data": b}));
+        }
+        if st.doppelgangers.is_empty() || slot > self.current_slot() || slot == 0 {
+            return Err((StatusCode::NOT_FOUND, format!("no block at slot {slot}")));
+        }
+        let att_slot = slot - 1;
+        let cps = st.chain.committees_per_slot();
+        let mut committee_bits = ssz_types::BitVector::<P::MaxCommitteesPerSlot>::new();
+        let mut positions = Vec::new();
+        let mut offset = 0usize;
+        for ci in 0..cps {
+            let members = st.chain.committee(att_slot, ci);
+            let ours: Vec<usize> =
+                members.iter().enumerate().filter(|(_, v)| st.doppelgangers.contains(v)).map(|(i, _)| i).collect();
+            if !ours.is_empty() {
+                committee_bits.set(ci as usize, true).map_err(|e| bad(format!("{e:?}")))?;
+                positions.extend(ours.iter().map(|p| offset + p));
+                offset += members.len();
+            }
+        }
+        let mut attestations = Vec::new();
+        if offset > 0 {
+            let mut bits = ssz_types::BitList::<P::MaxValidatorsPerSlot>::with_capacity(offset)
+                .map_err(|e| bad(format!("{e:?}")))?;
+            for p in positions {
+                bits.set(p, true).map_err(|e| bad(format!("{e:?}")))?;
+            }
+            let epoch = self.spec.epoch_of(att_slot);
+            let data = AttestationData {
+                slot: att_slot,
+                index: 0,
+                beacon_block_root: st.head,
+                source: st.chain.checkpoint(epoch.saturating_sub(1)),
+                target: st.chain.checkpoint(epoch),
+            };
+            attestations.push(AttestationElectra::<P> {
+                aggregation_bits: bits,
+                data,
+                signature: SignatureBytes::default(),
+                committee_bits,
+            });
+        }
+        let mut message = block_json::block(
+            slot,
+            self.cfg.validators + 1000,
+            st.head,
+            SignatureBytes::default(),
+            &format!("{}", Hash256::ZERO),
+            Address::ZERO,
+            self.spec.sync_committee_size,
+            false,
+        );
+        message["body"]["attestations"] = json!(attestations);
+        Ok(json!({"version": fork, "execution_optimistic": false, "finalized": false,
+            "data": {"message": message, "signature": SignatureBytes::default()}}))
+    }
+
+    fn committees(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
+        let slot = q_u64(q, "slot")?;
+        let chain = self.lock().chain.clone();
+        let data: Vec<Value> = (0..chain.committees_per_slot())
+            .map(|ci| {
+                let members: Vec<String> = chain.committee(slot, ci).iter().map(|v| v.to_string()).collect();
+                json!({"index": ci.to_string(), "slot": slot.to_string(), "validators": members})
+            })
+            .collect();
+        Ok(json!({"data": data, "execution_optimistic": false, "finalized": false}))
     }
 
     fn validators(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
@@ -490,6 +585,7 @@ impl<P: Preset> Sim<P> {
         let fork = self.check_version(version, slot)?;
         let signature: SignatureBytes =
             serde_json::from_value(signature).map_err(|e| bad(format!("signature: {e}")))?;
+        let message_json = message.clone();
         let (header, root) = if blinded {
             let b =
                 BlindedBeaconBlock::<P>::from_json(fork, message).map_err(|e| bad(format!("blinded block: {e}")))?;
@@ -513,6 +609,7 @@ impl<P: Preset> Sim<P> {
             }
         }
         st.head = root;
+        st.published.insert(slot, json!({"message": message_json, "signature": signature}));
         st.report.blocks.insert(slot, (proposer, blinded, fork));
         let _ = self.heads.send((slot, root));
         Ok(Value::Null)

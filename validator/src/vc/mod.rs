@@ -20,6 +20,7 @@
 
 mod attest;
 mod builder;
+mod doppelganger;
 pub mod duties;
 pub mod keys;
 mod propose;

@@ -38,6 +38,8 @@ pub struct VcConfig {
     pub builder_proposals: bool,
     /// Default gas limit of builder registrations.
     pub gas_limit: u64,
+    /// Doppelganger protection: epochs to watch before signing (0 = off).
+    pub doppelganger_epochs: u64,
 }
 
 /// Errors that stop the client.
@@ -55,6 +57,12 @@ pub enum VcError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// Doppelganger protection saw the keys active elsewhere.
+    #[error(
+        "doppelganger protection: validators {0} are active elsewhere; nothing was signed. \
+         Stop the other client before starting this one"
+    )]
+    Doppelganger(String),
 }
 
 /// Counters, shown per slot and at exit.
@@ -243,7 +251,7 @@ impl<P: Preset> Vc<P> {
         self.engine.sign_async(reqs).await.map_err(|e| VcError::Config(format!("signing engine: {e}")))
     }
 
-    async fn resolve_indices(&mut self) -> Result<(), VcError> {
+    pub(super) async fn resolve_indices(&mut self) -> Result<(), VcError> {
         let missing: Vec<String> = self
             .validators
             .iter()
@@ -280,6 +288,15 @@ impl<P: Preset> Vc<P> {
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
         let mut heads = self.beacon.head_events();
+        if let Err(e) = self.resolve_indices().await {
+            warn!("validator indices: {e}");
+        }
+        if !self.doppelganger_watch(slot, &mut shutdown).await? {
+            info!("shutdown requested during doppelganger protection");
+            return Ok(());
+        }
+        // After the watch (which ends late in a slot), start at the next slot.
+        slot = slot.max(self.current_slot() + 1);
         loop {
             if self.cfg.max_slots.is_some_and(|m| slot >= first + m) {
                 break;
