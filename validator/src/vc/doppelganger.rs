@@ -187,11 +187,11 @@ impl<P: Preset> Vc<P> {
                 // Before Electra: one committee (data.index); our members and
                 // positions from our own duties.
                 let Some(index) = num(&att["data"]["index"]) else { continue };
-                if !duties.contains_key(&epoch) {
+                if let std::collections::hash_map::Entry::Vacant(slot_duties) = duties.entry(epoch) {
                     let body = serde_json::json!(self.by_index.keys().map(|i| i.to_string()).collect::<Vec<_>>());
                     let d: DutiesResponse<AttesterDuty> =
                         self.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
-                    duties.insert(epoch, d.data);
+                    slot_duties.insert(d.data);
                 }
                 for d in duties.get(&epoch).into_iter().flatten() {
                     if d.slot == att_slot
