@@ -99,6 +99,7 @@ fn node_on_another_network_is_refused_at_start() {
         builder_proposals: false,
         gas_limit: 36_000_000,
         doppelganger_epochs: 0,
+        metrics: None,
     };
     let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("PRESET_BASE"), "{err}");

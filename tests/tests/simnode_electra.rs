@@ -35,7 +35,13 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
     };
     let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
     // The client starts before genesis, at slot 1; it runs to the end of epoch 2.
-    let vc = tokio::spawn(poolvc::vc::run(vc_config(h.urls(), dir.path(), 23)));
+    let metrics_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut vc_cfg = vc_config(h.urls(), dir.path(), 23);
+    vc_cfg.metrics = Some(metrics_addr);
+    let vc = tokio::spawn(poolvc::vc::run(vc_cfg));
     // Mid-epoch 1 (slot 12), a reorg reshuffles epoch 2 (and 3).
     let reorg_at = cfg.genesis_time * 1000 + 12 * cfg.slot_ms + 200;
     tokio::time::sleep(Duration::from_millis(
@@ -55,6 +61,20 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
     let median = offsets[offsets.len() / 2];
     eprintln!("minimal: {line}; attestation median {median} ms into the slot; client {summary:?}");
     assert!(median < 400, "attestations follow head events (median {median} ms into the slot)");
+    // Prometheus metrics agree with the client's totals.
+    let text = scrape(metrics_addr);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    assert_eq!(value("poolvc_attestations_published_total") as u64, summary.attestations);
+    assert_eq!(value("poolvc_blocks_published_total") as u64, summary.blocks);
+    assert_eq!(value("poolvc_contributions_published_total") as u64, summary.contributions);
+    assert_eq!(value("poolvc_validators") as u64, VALIDATORS);
+    assert!(value("poolvc_signing_batch_seconds_count") > 0.0);
+    assert!(value("poolvc_slashing_batch_seconds_count") > 0.0);
+    assert!(text.contains("poolvc_beacon_node_synced{node=\""), "{text}");
     assert!(summary.duty_refreshes >= 1, "the client refetched duties after the dependent root changed");
     assert_eq!(summary.refusals, 0);
 }
@@ -85,4 +105,15 @@ async fn fulu_mainnet_full_epoch() {
     let line = check_epochs(&h, &r, &[1]);
     eprintln!("mainnet: {line}; client {summary:?}");
     assert_eq!(summary.refusals, 0);
+}
+
+/// `GET /metrics` over a plain TCP connection.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
 }

@@ -134,9 +134,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Vc(args) => {
             let args = *args;
-            if args.metrics {
-                eprintln!("poolvc: --metrics is not implemented yet");
-            }
+            let metrics = if args.metrics {
+                let ip: std::net::IpAddr = args
+                    .metrics_address
+                    .parse()
+                    .with_context(|| format!("--metrics-address {:?} is not an IP address", args.metrics_address))?;
+                Some(std::net::SocketAddr::new(ip, args.metrics_port))
+            } else {
+                None
+            };
             let fee_recipient = match &args.suggested_fee_recipient {
                 Some(s) => {
                     Some(s.parse().with_context(|| format!("--suggested-fee-recipient {s:?} is not an address"))?)
@@ -154,6 +160,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_slots: args.max_slots,
                 builder_proposals: args.builder_proposals,
                 gas_limit: args.gas_limit,
+                metrics,
                 doppelganger_epochs: if args.enable_doppelganger_protection {
                     args.doppelganger_epochs.max(1)
                 } else {

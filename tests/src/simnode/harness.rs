@@ -45,6 +45,7 @@ pub fn vc_config(urls: Vec<String>, dir: &std::path::Path, max_slots: u64) -> Vc
         builder_proposals: true,
         gas_limit: 36_000_000,
         doppelganger_epochs: 0,
+        metrics: None,
     }
 }
 

@@ -96,9 +96,11 @@ impl<P: Preset> Vc<P> {
             })
             .collect();
         let db = Arc::clone(&self.slashing);
+        let started = std::time::Instant::now();
         let verdicts = tokio::task::spawn_blocking(move || db.check_and_insert_attestations(&records))
             .await
             .map_err(|e| VcError::Config(e.to_string()))??;
+        self.stats.slashing_seconds.observe(started.elapsed().as_secs_f64());
         let mut safe = Vec::new();
         for (w, v) in work.into_iter().zip(verdicts) {
             match v {

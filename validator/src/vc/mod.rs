@@ -23,6 +23,7 @@ mod builder;
 mod doppelganger;
 pub mod duties;
 pub mod keys;
+mod metrics;
 mod propose;
 pub mod runtime;
 mod sync_committee;

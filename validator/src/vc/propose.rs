@@ -112,9 +112,11 @@ impl<P: Preset> Vc<P> {
         };
         let db = Arc::clone(&self.slashing);
         let rec = BlockRecord { pubkey: v.pubkey, slot, signing_root: Some(root) };
+        let started = std::time::Instant::now();
         let verdict = tokio::task::spawn_blocking(move || db.check_and_insert_blocks(&[rec]))
             .await
             .map_err(|e| VcError::Config(e.to_string()))??;
+        self.stats.slashing_seconds.observe(started.elapsed().as_secs_f64());
         if let Some(Err(reason)) = verdict.first() {
             Stats::add(&self.stats.refusals, 1);
             return Err(VcError::Config(format!("slashing protection refused block: {reason}")));

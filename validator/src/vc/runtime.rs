@@ -2,6 +2,7 @@
 
 use super::duties::EpochDuties;
 use super::keys::{self, LocalValidator};
+pub(super) use super::metrics::Stats;
 use crate::beacon::*;
 use poolvc_signer::batch::{SignRequest, SigningEngine};
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
@@ -10,7 +11,6 @@ use poolvc_signer::slashing::SlashingDatabase;
 use poolvc_signer::types::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
@@ -40,6 +40,8 @@ pub struct VcConfig {
     pub gas_limit: u64,
     /// Doppelganger protection: epochs to watch before signing (0 = off).
     pub doppelganger_epochs: u64,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Errors that stop the client.
@@ -65,26 +67,6 @@ pub enum VcError {
     Doppelganger(String),
 }
 
-/// Counters, shown per slot and at exit.
-#[derive(Debug, Default)]
-pub(super) struct Stats {
-    pub(super) attestations: AtomicU64,
-    pub(super) aggregates: AtomicU64,
-    pub(super) blocks: AtomicU64,
-    pub(super) sync_messages: AtomicU64,
-    pub(super) contributions: AtomicU64,
-    pub(super) registrations: AtomicU64,
-    pub(super) refusals: AtomicU64,
-    pub(super) errors: AtomicU64,
-    pub(super) duty_refreshes: AtomicU64,
-}
-
-impl Stats {
-    pub(super) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
 /// The running client. Fields are shared by the duty modules (`attest`,
 /// `propose`, `sync_committee`, `builder`), each adding methods.
 pub(super) struct Vc<P: Preset> {
@@ -99,7 +81,7 @@ pub(super) struct Vc<P: Preset> {
     /// Invariant: every value indexes `validators`, and `index_of` maps that
     /// validator's key to the map's key.
     pub(super) by_index: HashMap<u64, usize>,
-    pub(super) stats: Stats,
+    pub(super) stats: Arc<Stats>,
     /// Signed builder registrations, signed once per (fee recipient, gas limit).
     pub(super) registrations: std::sync::Mutex<HashMap<PublicKeyBytes, SignedValidatorRegistrationV1>>,
     pub(super) _p: std::marker::PhantomData<P>,
@@ -199,13 +181,18 @@ impl<P: Preset> Vc<P> {
             validators,
             index_of: HashMap::new(),
             by_index: HashMap::new(),
-            stats: Stats::default(),
+            stats: Arc::new(Stats::new()),
             registrations: std::sync::Mutex::new(HashMap::new()),
             _p: std::marker::PhantomData,
         };
+        vc.stats.validators.set(vc.validators.len() as i64);
+        if let Some(addr) = vc.cfg.metrics {
+            let bound = vc.stats.serve(addr).await.map_err(|e| VcError::Config(format!("--metrics on {addr}: {e}")))?;
+            info!(%bound, "metrics at http://{bound}/metrics");
+        }
         vc.main_loop().await?;
         let s = &vc.stats;
-        let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let ld = |c: &prometheus_client::metrics::counter::Counter| c.get();
         Ok(VcSummary {
             attestations: ld(&s.attestations),
             aggregates: ld(&s.aggregates),
@@ -248,7 +235,10 @@ impl<P: Preset> Vc<P> {
     }
 
     pub(super) async fn sign(&self, reqs: Vec<SignRequest>) -> Result<Vec<SignatureBytes>, VcError> {
-        self.engine.sign_async(reqs).await.map_err(|e| VcError::Config(format!("signing engine: {e}")))
+        let t = std::time::Instant::now();
+        let r = self.engine.sign_async(reqs).await.map_err(|e| VcError::Config(format!("signing engine: {e}")));
+        self.stats.signing_seconds.observe(t.elapsed().as_secs_f64());
+        r
     }
 
     pub(super) async fn resolve_indices(&mut self) -> Result<(), VcError> {
@@ -291,7 +281,10 @@ impl<P: Preset> Vc<P> {
         if let Err(e) = self.resolve_indices().await {
             warn!("validator indices: {e}");
         }
-        if !self.doppelganger_watch(slot, &mut shutdown).await? {
+        self.stats.doppelganger_watching.set((self.cfg.doppelganger_epochs > 0) as i64);
+        let watched = self.doppelganger_watch(slot, &mut shutdown).await;
+        self.stats.doppelganger_watching.set(0);
+        if !watched? {
             info!("shutdown requested during doppelganger protection");
             return Ok(());
         }
@@ -379,6 +372,11 @@ impl<P: Preset> Vc<P> {
             let best_before = self.beacon.ranked().first().copied();
             self.beacon.check_health(self.slot_timeout() / 2).await;
             let ranked = self.beacon.ranked();
+            for (node, h) in self.beacon.nodes().iter().zip(self.beacon.health()) {
+                let label = super::metrics::NodeLabel { node: node.clone() };
+                self.stats.node_synced.get_or_create(&label).set(h.synced as i64);
+                self.stats.node_failures.get_or_create(&label).set(h.consecutive_failures as i64);
+            }
             if ranked.first().copied() != best_before {
                 if let Some(best) = ranked.first() {
                     info!(slot, node = %self.beacon.nodes()[*best], health = ?self.beacon.health()[*best], "preferred beacon node changed");
@@ -389,7 +387,7 @@ impl<P: Preset> Vc<P> {
                 self.refresh_changed_duties(epoch, &mut duties).await;
             }
             let s = &self.stats;
-            let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            let ld = |c: &prometheus_client::metrics::counter::Counter| c.get();
             info!(
                 slot,
                 attestations = ld(&s.attestations),

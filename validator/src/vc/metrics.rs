@@ -1,0 +1,145 @@
+//! The client's counters and Prometheus metrics (`--metrics`): what was
+//! published, refused and failed, how long signing and slashing batches take,
+//! each beacon node's health, and whether doppelganger protection is still
+//! watching. Served as the Prometheus text format at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A beacon node label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct NodeLabel {
+    /// The node's URL.
+    pub node: String,
+}
+
+/// Counters (shown per slot, returned at exit, exported) and the other
+/// metrics. Counters are shared with the registry (clones of one atomic).
+#[derive(Debug)]
+pub(super) struct Stats {
+    pub(super) attestations: Counter,
+    pub(super) aggregates: Counter,
+    pub(super) blocks: Counter,
+    pub(super) sync_messages: Counter,
+    pub(super) contributions: Counter,
+    pub(super) registrations: Counter,
+    pub(super) refusals: Counter,
+    pub(super) errors: Counter,
+    pub(super) duty_refreshes: Counter,
+    /// Seconds per signing-engine batch.
+    pub(super) signing_seconds: Histogram,
+    /// Seconds per slashing-protection check-and-insert batch.
+    pub(super) slashing_seconds: Histogram,
+    /// 1 if the node was synced at the last health check.
+    pub(super) node_synced: Family<NodeLabel, Gauge>,
+    /// Failed requests since the node's last success.
+    pub(super) node_failures: Family<NodeLabel, Gauge>,
+    /// Validators loaded.
+    pub(super) validators: Gauge,
+    /// 1 while doppelganger protection holds signing back.
+    pub(super) doppelganger_watching: Gauge,
+    registry: Arc<Registry>,
+}
+
+impl Stats {
+    /// Counters at zero, registered under `poolvc_`.
+    pub(super) fn new() -> Self {
+        let mut r = Registry::with_prefix("poolvc");
+        let counter = |r: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            r.register(name, help, c.clone());
+            c
+        };
+        let attestations = counter(&mut r, "attestations_published", "Attestations published");
+        let aggregates = counter(&mut r, "aggregates_published", "Aggregate-and-proofs published");
+        let blocks = counter(&mut r, "blocks_published", "Blocks published");
+        let sync_messages = counter(&mut r, "sync_messages_published", "Sync-committee messages published");
+        let contributions = counter(&mut r, "contributions_published", "Sync contribution-and-proofs published");
+        let registrations = counter(&mut r, "builder_registrations_sent", "Builder registrations sent");
+        let refusals = counter(&mut r, "refusals", "Messages refused (slashing protection, inconsistent node data)");
+        let errors = counter(&mut r, "duty_errors", "Duty steps that failed");
+        let duty_refreshes = counter(&mut r, "duty_refreshes", "Epoch duties refetched after a dependent-root change");
+        let signing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        r.register("signing_batch_seconds", "Seconds per signing-engine batch", signing_seconds.clone());
+        let slashing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        r.register("slashing_batch_seconds", "Seconds per slashing check-and-insert batch", slashing_seconds.clone());
+        let node_synced = Family::<NodeLabel, Gauge>::default();
+        r.register("beacon_node_synced", "1 if the node was synced at the last check", node_synced.clone());
+        let node_failures = Family::<NodeLabel, Gauge>::default();
+        r.register("beacon_node_consecutive_failures", "Failed requests since the last success", node_failures.clone());
+        let validators = Gauge::default();
+        r.register("validators", "Validators loaded", validators.clone());
+        let doppelganger_watching = Gauge::default();
+        r.register(
+            "doppelganger_watching",
+            "1 while doppelganger protection holds signing back",
+            doppelganger_watching.clone(),
+        );
+        Self {
+            attestations,
+            aggregates,
+            blocks,
+            sync_messages,
+            contributions,
+            registrations,
+            refusals,
+            errors,
+            duty_refreshes,
+            signing_seconds,
+            slashing_seconds,
+            node_synced,
+            node_failures,
+            validators,
+            doppelganger_watching,
+            registry: Arc::new(r),
+        }
+    }
+
+    /// Adds `n` to a counter.
+    pub(super) fn add(counter: &Counter, n: u64) {
+        counter.inc_by(n);
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub(super) fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Serves `/metrics` on `addr` until the runtime stops.
+    pub(super) async fn serve(self: &Arc<Self>, addr: SocketAddr) -> Result<SocketAddr, std::io::Error> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let stats = Arc::clone(self);
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let stats = Arc::clone(&stats);
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        stats.encode(),
+                    )
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!("metrics server: {e}");
+            }
+        });
+        Ok(bound)
+    }
+}
