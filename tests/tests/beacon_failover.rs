@@ -100,7 +100,31 @@ fn node_on_another_network_is_refused_at_start() {
         gas_limit: 36_000_000,
         doppelganger_epochs: 0,
         metrics: None,
+        network: None,
     };
     let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("PRESET_BASE"), "{err}");
+}
+
+#[test]
+fn node_of_another_public_network_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = poolvc::vc::VcConfig {
+        beacon_nodes: vec![node(Behaviour::Good)],
+        datadir: dir.path().to_path_buf(),
+        slashing_db_url: None,
+        init_slashing_protection: true,
+        fee_recipient: None,
+        graffiti: None,
+        testnet_config: None,
+        max_slots: Some(1),
+        builder_proposals: false,
+        gas_limit: 36_000_000,
+        doppelganger_epochs: 0,
+        metrics: None,
+        // The node serves a dev chain's genesis; we expect Hoodi.
+        network: poolvc::networks::by_name("hoodi"),
+    };
+    let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
+    assert!(err.contains("another network") && err.contains("--network hoodi") && err.contains("0x212f13fc"), "{err}");
 }

@@ -66,8 +66,12 @@ pub struct VcArgs {
     #[arg(long)]
     pub disable_auto_discover: bool,
     /// Directory with the network's config.yaml; the beacon node must match it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "network")]
     pub testnet_dir: Option<PathBuf>,
+    /// A public network (mainnet, sepolia, holesky, hoodi) the beacon node must
+    /// be on: its genesis validators root and fork version are checked at start.
+    #[arg(long)]
+    pub network: Option<String>,
     /// Slashing protection in PostgreSQL (postgres://...) instead of SQLite.
     #[arg(long)]
     pub slashing_protection_db: Option<String>,

@@ -149,7 +149,17 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => None,
             };
+            let network = match &args.network {
+                Some(n) => Some(poolvc::networks::by_name(n).with_context(|| {
+                    format!(
+                        "--network {n:?} is not known; known: {} (or give --testnet-dir)",
+                        poolvc::networks::NETWORKS.iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
+                    )
+                })?),
+                None => None,
+            };
             let cfg = poolvc::vc::VcConfig {
+                network,
                 beacon_nodes: args.beacon_nodes,
                 datadir: args.datadir,
                 slashing_db_url: args.slashing_protection_db,

@@ -46,6 +46,7 @@ pub fn vc_config(urls: Vec<String>, dir: &std::path::Path, max_slots: u64) -> Vc
         gas_limit: 36_000_000,
         doppelganger_epochs: 0,
         metrics: None,
+        network: None,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct VcConfig {
     pub doppelganger_epochs: u64,
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     pub metrics: Option<std::net::SocketAddr>,
+    /// A public network the node must be on (genesis root and fork version).
+    pub network: Option<crate::networks::KnownNetwork>,
 }
 
 /// Errors that stop the client.
@@ -133,6 +135,24 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
         }
     }
     let genesis = beacon.genesis(t).await?;
+    let found = crate::networks::by_genesis_root(&genesis.genesis_validators_root);
+    if let Some(want) = cfg.network {
+        if genesis.genesis_validators_root != want.genesis_validators_root
+            || spec.genesis_fork_version != want.genesis_fork_version
+        {
+            return Err(VcError::Config(format!(
+                "beacon node is on another network: --network {} has genesis validators root {} and genesis fork \
+                 version {}, the node reports {} and {} ({})",
+                want.name,
+                want.genesis_validators_root,
+                want.genesis_fork_version,
+                genesis.genesis_validators_root,
+                spec.genesis_fork_version,
+                found.map_or("not a known network", |n| n.name)
+            )));
+        }
+    }
+    info!(network = found.map_or("not a known public network", |n| n.name), "beacon node's network");
     info!(preset = spec.preset.as_str(), gvr = %genesis.genesis_validators_root, "connected to beacon node");
     match spec.preset {
         PresetName::Minimal => Vc::<Minimal>::start(cfg, beacon, spec, genesis).await,
