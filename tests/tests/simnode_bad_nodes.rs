@@ -29,6 +29,7 @@ fn config() -> SimConfig {
         genesis_time: now() + 2,
         builder: true,
         liveness: true,
+        ssz: false,
     }
 }
 

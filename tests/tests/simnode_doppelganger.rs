@@ -25,6 +25,7 @@ fn config(liveness: bool) -> SimConfig {
         genesis_time: now() + 2,
         builder: true,
         liveness,
+        ssz: false,
     }
 }
 

@@ -8,7 +8,9 @@
 //! epoch 2's duties, which the client must follow (the node checks duties
 //! against its reshuffled assignments). Mainnet preset: Fulu at epoch 1,
 //! epoch 1 checked in full. Builder proposals are on: the node serves
-//! blinded blocks on odd slots, full block contents on even ones. The
+//! blinded blocks on odd slots, full block contents on even ones; at the
+//! mainnet preset the node offers SSZ, and blocks are produced and published
+//! in SSZ (JSON at the minimal preset). The
 //! client follows the node's head events and attests when the slot's block
 //! arrives, not at the 1/3-slot deadline.
 
@@ -32,6 +34,7 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
         genesis_time: now() + 2,
         builder: true,
         liveness: true,
+        ssz: false,
     };
     let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
     // The client starts before genesis, at slot 1; it runs to the end of epoch 2.
@@ -94,6 +97,7 @@ async fn fulu_mainnet_full_epoch() {
         genesis_time,
         builder: true,
         liveness: true,
+        ssz: true,
     };
     let h = SimHandle::<Mainnet>::start(cfg, 1).await;
     let current =
@@ -103,8 +107,9 @@ async fn fulu_mainnet_full_epoch() {
     let summary: VcSummary = poolvc::vc::run(vc_config(h.urls(), dir.path(), 64 - first)).await.unwrap();
     let r = h.sim.report();
     let line = check_epochs(&h, &r, &[1]);
-    eprintln!("mainnet: {line}; client {summary:?}");
+    eprintln!("mainnet: {line}; {} blocks produced and published in SSZ; client {summary:?}", r.ssz_blocks);
     assert_eq!(summary.refusals, 0);
+    assert_eq!(r.ssz_blocks, summary.blocks, "the node offers SSZ: every block went both ways in SSZ");
 }
 
 /// `GET /metrics` over a plain TCP connection.

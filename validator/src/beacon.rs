@@ -216,6 +216,33 @@ struct SyncingStatus {
     el_offline: bool,
 }
 
+/// A request body.
+#[derive(Debug, Clone, Copy)]
+enum Payload<'a> {
+    Json(&'a serde_json::Value),
+    Ssz(&'a [u8]),
+}
+
+/// A successful answer as received.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// `Content-Type`.
+    pub content_type: String,
+    /// `Eth-Consensus-Version`, if sent.
+    pub version: Option<String>,
+    /// `Eth-Execution-Payload-Blinded`, if sent.
+    pub blinded: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// Whether the body is SSZ.
+    pub fn is_ssz(&self) -> bool {
+        self.content_type.starts_with("application/octet-stream")
+    }
+}
+
 /// The client. Clones share the health table.
 #[derive(Debug, Clone)]
 pub struct BeaconClient {
@@ -308,41 +335,76 @@ impl BeaconClient {
         consensus_version: Option<ForkName>,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
+        let payload = body.map(Payload::Json);
+        self.request_with(method, path, payload, consensus_version, None, timeout, |r| {
+            let text: &[u8] = if r.body.is_empty() { b"null" } else { &r.body };
+            serde_json::from_slice::<T>(text).map_err(|e| format!("malformed response: {e}"))
+        })
+        .await
+    }
+
+    /// One request, tried on each node best first until `parse` accepts an
+    /// answer. A 404 from every node is [`BeaconError::NotServed`].
+    #[allow(clippy::too_many_arguments)]
+    async fn request_with<T>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        payload: Option<Payload<'_>>,
+        consensus_version: Option<ForkName>,
+        accept: Option<&str>,
+        timeout: Duration,
+        parse: impl Fn(&RawResponse) -> Result<T, String>,
+    ) -> Result<T, BeaconError> {
         let mut errors = Vec::new();
         let mut all_not_found = true;
         for i in self.ranked() {
             let node = &self.nodes[i];
             let url = format!("{node}{path}");
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
-            if let Some(b) = body {
-                req = req.json(b);
+            match payload {
+                Some(Payload::Json(b)) => req = req.json(b),
+                Some(Payload::Ssz(b)) => {
+                    req = req.header("Content-Type", "application/octet-stream").body(b.to_vec());
+                }
+                None => {}
             }
             if let Some(f) = consensus_version {
                 req = req.header("Eth-Consensus-Version", f.as_str());
             }
+            if let Some(a) = accept {
+                req = req.header("Accept", a);
+            }
             let failure = match req.send().await {
-                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
-                    Ok(bytes) => {
-                        let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-                        match serde_json::from_slice::<T>(text) {
-                            Ok(v) => {
-                                self.record(i, true);
-                                return Ok(v);
+                Ok(resp) if resp.status().is_success() => {
+                    let header = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let content_type = header("content-type").unwrap_or_default();
+                    let version = header("eth-consensus-version");
+                    let blinded = header("eth-execution-payload-blinded");
+                    match resp.bytes().await {
+                        Ok(body) => {
+                            let raw = RawResponse { content_type, version, blinded, body: body.to_vec() };
+                            match parse(&raw) {
+                                Ok(v) => {
+                                    self.record(i, true);
+                                    return Ok(v);
+                                }
+                                Err(e) => format!("{url}: {e}"),
                             }
-                            Err(e) => format!("{url}: malformed response: {e}"),
                         }
+                        Err(e) => format!("{url}: {e}"),
                     }
-                    Err(e) => format!("{url}: {e}"),
-                },
+                }
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();
+                    let msg = format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>());
                     if status == reqwest::StatusCode::NOT_FOUND {
                         // Maybe a route this node does not serve; the caller decides.
-                        errors.push(format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+                        errors.push(msg);
                         continue;
                     }
-                    format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>())
+                    msg
                 }
                 Err(e) => format!("{url}: {e}"),
             };
@@ -354,6 +416,24 @@ impl BeaconClient {
             return Err(BeaconError::NotServed(errors.join("; ")));
         }
         Err(BeaconError::AllFailed(errors.join("; ")))
+    }
+
+    /// GET with `Accept` preferring SSZ; the answer as the node chose to give it.
+    pub async fn get_ssz_or_json(&self, path: &str, timeout: Duration) -> Result<RawResponse, BeaconError> {
+        let accept = "application/octet-stream;q=1.0,application/json;q=0.9";
+        self.request_with(reqwest::Method::GET, path, None, None, Some(accept), timeout, |r| Ok(r.clone())).await
+    }
+
+    /// POST an SSZ body with the `Eth-Consensus-Version` header; the answer is ignored.
+    pub async fn post_ssz_versioned(
+        &self,
+        path: &str,
+        ssz: &[u8],
+        fork: ForkName,
+        timeout: Duration,
+    ) -> Result<(), BeaconError> {
+        self.request_with(reqwest::Method::POST, path, Some(Payload::Ssz(ssz)), Some(fork), None, timeout, |_| Ok(()))
+            .await
     }
 
     /// GET returning JSON.

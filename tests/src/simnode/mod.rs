@@ -53,6 +53,8 @@ pub struct SimConfig {
     pub builder: bool,
     /// Serve `POST /eth/v1/validator/liveness/{epoch}` (else 404, as older nodes).
     pub liveness: bool,
+    /// Answer produceBlockV3 in SSZ when asked (and accept SSZ publishing).
+    pub ssz: bool,
 }
 
 /// What the node received and checked.
@@ -70,6 +72,8 @@ pub struct Report {
     pub sync_messages: HashSet<(u64, u64)>,
     /// (slot, validator, subcommittee) of verified contributions.
     pub contributions: HashSet<(u64, u64, u64)>,
+    /// Blocks produced in SSZ and published in SSZ.
+    pub ssz_blocks: u64,
     /// Validators with a verified builder registration.
     pub registrations: HashSet<u64>,
     /// Signatures verified in all.
@@ -99,6 +103,8 @@ struct State {
     votes: HashMap<u64, Vec<(u64, u64, Hash256)>>,
     /// Blocks seen: (validator, slot) -> signing root.
     block_votes: HashMap<(u64, u64), Hash256>,
+    /// Slots of known block roots (genesis and published blocks).
+    roots: HashMap<Hash256, u64>,
     /// Published signed blocks (JSON), by slot.
     published: HashMap<u64, serde_json::Value>,
     /// Validators active "elsewhere": live on the liveness route, and
@@ -167,6 +173,7 @@ impl<P: Preset> Sim<P> {
         let state = State {
             chain,
             head: chain::tag(&[b"genesis block"]),
+            roots: [(chain::tag(&[b"genesis block"]), 0)].into_iter().collect(),
             att_data: HashMap::new(),
             pool: HashMap::new(),
             sync_pool: HashMap::new(),

@@ -68,6 +68,39 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, (StatusCode, 
     serde_json::from_slice(body).map_err(|e| bad(format!("body: {e}")))
 }
 
+fn is_ssz(headers: &HeaderMap) -> bool {
+    headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/octet-stream"))
+}
+
+/// A produceBlockV3 answer in SSZ: the headers carry what the JSON envelope would.
+fn ssz_response(v: &Value, ssz: Vec<u8>) -> Response {
+    let version = v["version"].as_str().unwrap_or("").to_string();
+    let blinded = v["execution_payload_blinded"].as_bool().unwrap_or(false).to_string();
+    Response::builder()
+        .header("content-type", "application/octet-stream")
+        .header("Eth-Consensus-Version", version)
+        .header("Eth-Execution-Payload-Blinded", blinded)
+        .header("Eth-Execution-Payload-Value", "1")
+        .header("Eth-Consensus-Block-Value", "1")
+        .body(axum::body::Body::from(ssz))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn offset(b: &[u8], at: usize) -> Result<usize, (StatusCode, String)> {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(|a: [u8; 4]| u32::from_le_bytes(a) as usize)
+        .ok_or_else(|| bad(format!("SSZ too short for an offset at {at}")))
+}
+
+/// (message bytes, signature) of an SSZ `SignedBeaconBlock`.
+fn split_signed(b: &[u8]) -> Result<(&[u8], SignatureBytes), (StatusCode, String)> {
+    if offset(b, 0)? != 100 || b.len() < 100 {
+        return Err(bad("SignedBeaconBlock: message offset is not 100"));
+    }
+    Ok((&b[100..], SignatureBytes::from_slice(&b[4..100])))
+}
+
 fn indices(body: &[u8]) -> Result<Vec<u64>, (StatusCode, String)> {
     let v: Vec<String> = parse(body)?;
     v.iter().map(|s| s.parse().map_err(|_| bad(format!("index {s:?}")))).collect()
@@ -103,6 +136,15 @@ impl<P: Preset> Sim<P> {
                 "sync_distance": if syncing { "64" } else { "0" },
                 "is_syncing": syncing, "is_optimistic": false, "el_offline": false}})),
             (Method::GET, ["eth", "v1", "beacon", "states", "head", "validators"]) => self.validators(&q),
+            (Method::POST, ["eth", "v1", "beacon", "states", "head", "validators"]) => {
+                #[derive(serde::Deserialize)]
+                struct Ids {
+                    ids: Vec<String>,
+                }
+                parse::<Ids>(&body)
+                    .and_then(|ids| self.validators(&[("id".to_string(), ids.ids)].into_iter().collect()))
+            }
+            (Method::GET, ["eth", "v1", "beacon", "headers", root]) => self.header(root),
             (Method::GET, ["eth", "v1", "beacon", "blocks", "head", "root"]) => {
                 Ok(json!({"data": {"root": self.lock().head}}))
             }
@@ -132,9 +174,24 @@ impl<P: Preset> Sim<P> {
             (Method::POST, ["eth", "v2", "validator", "aggregate_and_proofs"]) => {
                 self.aggregate_and_proofs(version, &body)
             }
-            (Method::GET, ["eth", "v3", "validator", "blocks", s]) => self.produce(s, &q),
-            (Method::POST, ["eth", "v2", "beacon", "blocks"]) => self.publish(version, &body, false),
-            (Method::POST, ["eth", "v2", "beacon", "blinded_blocks"]) => self.publish(version, &body, true),
+            (Method::GET, ["eth", "v3", "validator", "blocks", s]) => {
+                let wants_ssz = headers
+                    .get("accept")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|a| a.starts_with("application/octet-stream"));
+                match self.produce(s, &q) {
+                    Ok((v, ssz)) if wants_ssz && self.cfg.ssz => return ssz_response(&v, ssz),
+                    other => other.map(|(v, _)| v),
+                }
+            }
+            (Method::POST, ["eth", "v2", "beacon", "blocks"]) => {
+                let ssz = is_ssz(&headers);
+                self.publish(version, &body, false, ssz)
+            }
+            (Method::POST, ["eth", "v2", "beacon", "blinded_blocks"]) => {
+                let ssz = is_ssz(&headers);
+                self.publish(version, &body, true, ssz)
+            }
             (Method::POST, ["eth", "v1", "beacon", "pool", "sync_committees"]) => self.sync_committee_messages(&body),
             (Method::GET, ["eth", "v1", "validator", "sync_committee_contribution"]) => self.contribution(&q),
             (Method::POST, ["eth", "v1", "validator", "contribution_and_proofs"]) => {
@@ -252,6 +309,18 @@ impl<P: Preset> Sim<P> {
         message["body"]["attestations"] = json!(attestations);
         Ok(json!({"version": fork, "execution_optimistic": false, "finalized": false,
             "data": {"message": message, "signature": SignatureBytes::default()}}))
+    }
+
+    fn header(&self, root: &str) -> Reply {
+        let root: Hash256 =
+            serde_json::from_value(Value::String(root.to_string())).map_err(|e| bad(format!("root: {e}")))?;
+        let st = self.lock();
+        let Some(slot) = st.roots.get(&root).copied() else {
+            return Err((StatusCode::NOT_FOUND, format!("no block {root}")));
+        };
+        Ok(json!({"execution_optimistic": false, "finalized": false, "data": {"root": root, "canonical": true,
+            "header": {"message": {"slot": slot.to_string(), "proposer_index": "0", "parent_root": Hash256::ZERO,
+            "state_root": Hash256::ZERO, "body_root": Hash256::ZERO}, "signature": SignatureBytes::default()}}}))
     }
 
     fn committees(&self, q: &BTreeMap<String, Vec<String>>) -> Reply {
@@ -524,7 +593,7 @@ impl<P: Preset> Sim<P> {
         Ok(Value::Null)
     }
 
-    fn produce(&self, s: &str, q: &BTreeMap<String, Vec<String>>) -> Reply {
+    fn produce(&self, s: &str, q: &BTreeMap<String, Vec<String>>) -> Result<(Value, Vec<u8>), (StatusCode, String)> {
         let slot: u64 = s.parse().map_err(|_| bad(format!("slot {s:?}")))?;
         let randao: SignatureBytes = q_hex(q, "randao_reveal")?;
         let graffiti: Hash256 = q_hex::<Hash256>(q, "graffiti").unwrap_or_default();
@@ -549,51 +618,95 @@ impl<P: Preset> Sim<P> {
             self.spec.sync_committee_size,
             blinded,
         );
-        let root = if blinded {
-            BlindedBeaconBlock::<P>::from_json(fork, j.clone()).map(|b| b.tree_hash_root())
+        let template = |e| (StatusCode::INTERNAL_SERVER_ERROR, format!("simnode block template: {e}"));
+        let (root, ssz) = if blinded {
+            let b = BlindedBeaconBlock::<P>::from_json(fork, j.clone()).map_err(template)?;
+            (b.tree_hash_root(), b.as_ssz_bytes())
         } else {
-            BeaconBlock::<P>::from_json(fork, j.clone()).map(|b| b.tree_hash_root())
-        }
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("simnode block template: {e}")))?;
+            let b = BeaconBlock::<P>::from_json(fork, j.clone()).map_err(template)?;
+            // BlockContents with no proofs and no blobs: three offsets, the block.
+            let block = b.as_ssz_bytes();
+            let end = (12 + block.len()) as u32;
+            let mut c = Vec::new();
+            for o in [12u32, end, end] {
+                c.extend_from_slice(&o.to_le_bytes());
+            }
+            c.extend_from_slice(&block);
+            (b.tree_hash_root(), c)
+        };
         st.produced.insert(slot, (root, blinded));
         let data = if blinded { j } else { json!({"block": j, "kzg_proofs": [], "blobs": []}) };
-        Ok(json!({"version": fork.as_str(), "execution_payload_blinded": blinded,
-            "execution_payload_value": "1", "consensus_block_value": "1", "data": data}))
+        let v = json!({"version": fork.as_str(), "execution_payload_blinded": blinded,
+            "execution_payload_value": "1", "consensus_block_value": "1", "data": data});
+        Ok((v, ssz))
     }
 
-    fn publish(&self, version: Option<String>, body: &[u8], blinded: bool) -> Reply {
-        let v: Value = parse(body)?;
-        let (message, signature) = if blinded {
-            (v.get("message").cloned(), v.get("signature").cloned())
-        } else {
-            let sb = v.get("signed_block");
-            for k in ["kzg_proofs", "blobs"] {
-                if !v.get(k).is_some_and(Value::is_array) {
-                    return Err(bad(format!("block contents lack {k}")));
+    fn publish(&self, version: Option<String>, body: &[u8], blinded: bool, ssz: bool) -> Reply {
+        let (header, root, message_json, signature, fork) = if ssz {
+            let fork: ForkName = version
+                .as_deref()
+                .ok_or_else(|| bad("Eth-Consensus-Version header missing"))?
+                .parse()
+                .map_err(|e| bad(format!("{e}")))?;
+            let signed = if blinded {
+                body
+            } else {
+                let (o0, o1, o2) = (offset(body, 0)?, offset(body, 4)?, offset(body, 8)?);
+                if o0 != 12 || o0 > o1 || o1 > o2 || o2 > body.len() {
+                    return Err(bad(format!("SignedBlockContents offsets {o0} {o1} {o2}")));
                 }
-            }
-            (sb.and_then(|s| s.get("message")).cloned(), sb.and_then(|s| s.get("signature")).cloned())
-        };
-        let (Some(message), Some(signature)) = (message, signature) else {
-            return Err(bad("signed block lacks message or signature"));
-        };
-        let slot: u64 = message
-            .get("slot")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("block slot"))?;
-        let fork = self.check_version(version, slot)?;
-        let signature: SignatureBytes =
-            serde_json::from_value(signature).map_err(|e| bad(format!("signature: {e}")))?;
-        let message_json = message.clone();
-        let (header, root) = if blinded {
-            let b =
-                BlindedBeaconBlock::<P>::from_json(fork, message).map_err(|e| bad(format!("blinded block: {e}")))?;
-            (b.header(), b.tree_hash_root())
+                if (o2 - o1) % 48 != 0 || (body.len() - o2) % 131_072 != 0 {
+                    return Err(bad("SignedBlockContents: proofs or blobs of the wrong size"));
+                }
+                &body[o0..o1]
+            };
+            let (message, signature) = split_signed(signed)?;
+            let (header, root, json) = if blinded {
+                let b = BlindedBeaconBlock::<P>::from_ssz_bytes(fork, message)
+                    .map_err(|e| bad(format!("blinded block: {e}")))?;
+                (b.header(), b.tree_hash_root(), b.to_json())
+            } else {
+                let b = BeaconBlock::<P>::from_ssz_bytes(fork, message).map_err(|e| bad(format!("block: {e}")))?;
+                (b.header(), b.tree_hash_root(), b.to_json())
+            };
+            self.check_version(Some(fork.as_str().to_string()), header.slot)?;
+            (header, root, json, signature, fork)
         } else {
-            let b = BeaconBlock::<P>::from_json(fork, message).map_err(|e| bad(format!("block: {e}")))?;
-            (b.header(), b.tree_hash_root())
+            let v: Value = parse(body)?;
+            let (message, signature) = if blinded {
+                (v.get("message").cloned(), v.get("signature").cloned())
+            } else {
+                let sb = v.get("signed_block");
+                for k in ["kzg_proofs", "blobs"] {
+                    if !v.get(k).is_some_and(Value::is_array) {
+                        return Err(bad(format!("block contents lack {k}")));
+                    }
+                }
+                (sb.and_then(|s| s.get("message")).cloned(), sb.and_then(|s| s.get("signature")).cloned())
+            };
+            let (Some(message), Some(signature)) = (message, signature) else {
+                return Err(bad("signed block lacks message or signature"));
+            };
+            let slot: u64 = message
+                .get("slot")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("block slot"))?;
+            let fork = self.check_version(version, slot)?;
+            let signature: SignatureBytes =
+                serde_json::from_value(signature).map_err(|e| bad(format!("signature: {e}")))?;
+            let message_json = message.clone();
+            let (header, root) = if blinded {
+                let b = BlindedBeaconBlock::<P>::from_json(fork, message)
+                    .map_err(|e| bad(format!("blinded block: {e}")))?;
+                (b.header(), b.tree_hash_root())
+            } else {
+                let b = BeaconBlock::<P>::from_json(fork, message).map_err(|e| bad(format!("block: {e}")))?;
+                (b.header(), b.tree_hash_root())
+            };
+            (header, root, message_json, signature, fork)
         };
+        let slot = header.slot;
         let mut st = self.lock();
         if st.produced.get(&slot) != Some(&(root, blinded)) {
             return Err(bad(format!("slot {slot}: published block is not the block produced (root {root})")));
@@ -609,6 +722,10 @@ impl<P: Preset> Sim<P> {
             }
         }
         st.head = root;
+        st.roots.insert(root, slot);
+        if ssz {
+            st.report.ssz_blocks += 1;
+        }
         st.published.insert(slot, json!({"message": message_json, "signature": signature}));
         st.report.blocks.insert(slot, (proposer, blinded, fork));
         let _ = self.heads.send((slot, root));

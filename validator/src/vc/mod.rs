@@ -29,6 +29,7 @@ pub mod keys;
 mod metrics;
 mod propose;
 pub mod runtime;
+mod ssz_envelope;
 mod sync_committee;
 
 pub use runtime::{run, VcConfig, VcError, VcSummary};

@@ -268,12 +268,25 @@ impl<P: Preset> Vc<P> {
             .filter(|v| !self.index_of.contains_key(&v.pubkey))
             .map(|v| format!("0x{}", hex::encode(v.pubkey)))
             .collect();
-        for chunk in missing.chunks(64) {
-            // Repeated `id=` parameters: accepted by every node (old Lodestar
-            // does not split comma-separated lists).
-            let query: Vec<String> = chunk.iter().map(|id| format!("id={id}")).collect();
-            let path = format!("/eth/v1/beacon/states/head/validators?{}", query.join("&"));
-            let entries: Data<Vec<ValidatorEntry>> = self.beacon.get(&path, Duration::from_secs(10)).await?;
+        // POST with the ids in the body (1,000 per request; the Beacon API's
+        // route for many ids), or, on nodes without it, GET with repeated
+        // `id=` parameters (old Lodestar does not split comma-separated lists).
+        let t = Duration::from_secs(10);
+        let mut post_served = true;
+        for chunk in missing.chunks(1000) {
+            let entries: Data<Vec<ValidatorEntry>> = if post_served {
+                let body = serde_json::json!({ "ids": chunk });
+                match self.beacon.post("/eth/v1/beacon/states/head/validators", &body, t).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::debug!("validators by POST: {e}; asking by GET");
+                        post_served = false;
+                        self.lookup_by_get(chunk, t).await?
+                    }
+                }
+            } else {
+                self.lookup_by_get(chunk, t).await?
+            };
             for e in entries.data {
                 self.index_of.insert(e.validator.pubkey, e.index);
             }
@@ -285,6 +298,17 @@ impl<P: Preset> Vc<P> {
             .filter_map(|(i, v)| self.index_of.get(&v.pubkey).map(|idx| (*idx, i)))
             .collect();
         Ok(())
+    }
+
+    async fn lookup_by_get(&self, ids: &[String], t: Duration) -> Result<Data<Vec<ValidatorEntry>>, VcError> {
+        let mut all = Vec::new();
+        for chunk in ids.chunks(64) {
+            let query: Vec<String> = chunk.iter().map(|id| format!("id={id}")).collect();
+            let path = format!("/eth/v1/beacon/states/head/validators?{}", query.join("&"));
+            let entries: Data<Vec<ValidatorEntry>> = self.beacon.get(&path, t).await?;
+            all.extend(entries.data);
+        }
+        Ok(Data { data: all })
     }
 
     /// The main loop: one iteration per slot.
