@@ -655,7 +655,7 @@ impl<P: Preset> Sim<P> {
                 if o0 != 12 || o0 > o1 || o1 > o2 || o2 > body.len() {
                     return Err(bad(format!("SignedBlockContents offsets {o0} {o1} {o2}")));
                 }
-                if (o2 - o1) % 48 != 0 || (body.len() - o2) % 131_072 != 0 {
+                if !(o2 - o1).is_multiple_of(48) || !(body.len() - o2).is_multiple_of(131_072) {
                     return Err(bad("SignedBlockContents: proofs or blobs of the wrong size"));
                 }
                 &body[o0..o1]
