@@ -27,7 +27,7 @@ pub fn split_block_contents(bytes: &[u8]) -> Result<ContentsParts<'_>, String> {
         return Err(format!("BlockContents offsets {o0}, {o1}, {o2} do not fit {} bytes", bytes.len()));
     }
     let (block, proofs, blobs) = (&bytes[o0..o1], &bytes[o1..o2], &bytes[o2..]);
-    if !proofs.len().is_multiple_of(KZG_PROOF_BYTES) || !blobs.len().is_multiple_of(BLOB_BYTES) {
+    if proofs.len() % KZG_PROOF_BYTES != 0 || blobs.len() % BLOB_BYTES != 0 {
         return Err(format!("BlockContents: {} bytes of proofs, {} bytes of blobs", proofs.len(), blobs.len()));
     }
     Ok((block, proofs, blobs))
