@@ -255,7 +255,14 @@ pub struct BeaconClient {
 impl BeaconClient {
     /// A client over `nodes` (base URLs), first preferred.
     pub fn new(nodes: Vec<String>) -> Self {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(4).build().unwrap_or_default();
+        // Idle connections are dropped before common servers' keep-alive
+        // timeouts (Node.js: 5 s), so a request never lands on a connection
+        // the node is closing.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(4)
+            .pool_idle_timeout(Duration::from_secs(4))
+            .build()
+            .unwrap_or_default();
         let nodes: Vec<String> = nodes.into_iter().map(|n| n.trim_end_matches('/').to_string()).collect();
         let health = std::sync::Arc::new(std::sync::Mutex::new(vec![NodeHealth::default(); nodes.len()]));
         Self { nodes, http, health }
