@@ -483,7 +483,7 @@ impl BeaconClient {
     }
 
     /// Follows `head` events (Server-Sent Events) from the best-ranked node,
-    /// reconnecting on error (to the then best node). The receiver holds the
+    /// reconnecting on error or when another node becomes the best. The receiver holds the
     /// newest (slot, block root); slot 0 and a zero root until the first event.
     pub fn head_events(&self) -> tokio::sync::watch::Receiver<(u64, Hash256)> {
         let (tx, rx) = tokio::sync::watch::channel((0u64, Hash256::ZERO));
@@ -495,7 +495,7 @@ impl BeaconClient {
                 }
                 let Some(best) = this.ranked().first().copied() else { return };
                 let url = format!("{}/eth/v1/events?topics=head", this.nodes[best]);
-                if let Err(e) = this.follow_events(&url, &tx).await {
+                if let Err(e) = this.follow_events(&url, best, &tx).await {
                     tracing::debug!("head events from {url}: {e}");
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -543,6 +543,9 @@ impl BeaconClient {
             }
             if buf.len() > 1 << 20 {
                 return Err("event larger than 1 MiB".into());
+            }
+            if self.ranked().first() != Some(&node) {
+                return Err("another node is preferred now; following its events".into());
             }
         }
         Err("stream ended".into())
