@@ -504,7 +504,12 @@ impl BeaconClient {
         rx
     }
 
-    async fn follow_events(&self, url: &str, tx: &tokio::sync::watch::Sender<(u64, Hash256)>) -> Result<(), String> {
+    async fn follow_events(
+        &self,
+        url: &str,
+        node: usize,
+        tx: &tokio::sync::watch::Sender<(u64, Hash256)>,
+    ) -> Result<(), String> {
         #[derive(Deserialize)]
         struct Head {
             #[serde(with = "serde_utils::quoted_u64")]
