@@ -155,6 +155,20 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The client's attestation hot path for one Electra slot at mainnet shape
+    /// (validators / 32 attesters): slashing batch + signing batch + POST body,
+    /// vs a per-key path (a transaction and a blst sign per key), same run.
+    Slot {
+        /// Validators (interop keys 0..N).
+        #[arg(long)]
+        validators: usize,
+        /// Slots measured (at most 32, one epoch).
+        #[arg(long, default_value_t = 8)]
+        slots: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Slashing database: one epoch of attestations recorded in slot-sized
     /// batches vs one transaction per attestation (how clients used to do it).
     Slashing {

@@ -7,6 +7,7 @@
 
 pub mod beacon;
 pub mod bench_cmd;
+pub mod bench_slot;
 pub mod cli;
 pub mod keys_cmd;
 pub mod networks;

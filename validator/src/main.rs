@@ -132,6 +132,17 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Bench(BenchCommand::Slot { validators, slots, json }) => {
+            let r = poolvc::bench_slot::run_slot(validators, slots)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "validators={} attesters/slot={}: poolvc {:.1} ms/slot (median; max {:.1} ms), per key {:.1} ms/slot, speedup {:.1}x, identical={}",
+                    r.validators, r.attesters_per_slot, r.batched_median_ms, r.batched_max_ms, r.per_key_median_ms, r.speedup, r.identical
+                );
+            }
+        }
         Command::Vc(args) => {
             let args = *args;
             let metrics = if args.metrics {

@@ -1,0 +1,170 @@
+//! `poolvc bench slot`: the client's attestation hot path for one Electra
+//! slot at mainnet shape (N / 32 attesters per slot, one attestation data),
+//! over a whole epoch, against a per-key path measured in the same run.
+//!
+//! poolvc's path, per slot: one signing root, one batched slashing
+//! check-and-insert (SQLite, durable), one signing-engine batch, the
+//! `SingleAttestation` list serialized as the one POST body.
+//!
+//! The per-key path, per slot, is what a client does that treats each
+//! validator on its own: one slashing transaction per attestation, then
+//! blst `sign` per key (spread over all cores), one JSON object per key.
+//! Both write to fresh databases of N registered validators; both signatures
+//! are compared byte for byte.
+
+use crate::bench_cmd::BenchError;
+use crate::progress;
+use poolvc_signer::batch::{KeySet, SignRequest, SigningEngine};
+use poolvc_signer::keys::interop::interop_secret_key;
+use poolvc_signer::keys::SecretKey;
+use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
+use poolvc_signer::slashing::{AttestationRecord, SlashingDatabase};
+use poolvc_signer::types::*;
+use rayon::prelude::*;
+use std::time::{Duration, Instant};
+
+/// The result, as printed by `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlotBenchResult {
+    /// Validators.
+    pub validators: usize,
+    /// Attesters per slot.
+    pub attesters_per_slot: usize,
+    /// poolvc: median milliseconds per slot (slashing + signing + body).
+    pub batched_median_ms: f64,
+    /// poolvc: slowest slot.
+    pub batched_max_ms: f64,
+    /// Per-key path: median milliseconds per slot.
+    pub per_key_median_ms: f64,
+    /// `per_key_median_ms / batched_median_ms`.
+    pub speedup: f64,
+    /// Both paths gave the same signatures.
+    pub identical: bool,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Runs the benchmark over `slots` slots (at most 32: one epoch).
+pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, BenchError> {
+    if validators < 32 || slots == 0 || slots > 32 {
+        return Err(BenchError::Args("--validators must be at least 32 and --slots 1..=32".into()));
+    }
+    let per_slot = validators / 32;
+    let spec_text = include_str!("../../testnets/configs/mainnet.yaml");
+    let spec = ChainSpec::from_config_yaml("mainnet.yaml", spec_text).map_err(|e| BenchError::Args(e.to_string()))?;
+    let gvr = Hash256::repeat_byte(0x42);
+    let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr };
+    let pb = progress::bar((2 * slots + 2) as u64, "bench slot");
+
+    let sks: Vec<SecretKey> = (0..validators as u64).into_par_iter().map(interop_secret_key).collect();
+    let pubkeys: Vec<PublicKeyBytes> = sks.par_iter().map(|sk| sk.public_key().to_bytes()).collect();
+    let mut set = KeySet::new();
+    let handles: Vec<_> = sks.iter().map(|sk| set.insert(sk)).collect();
+    let engine = SigningEngine::new(set, 0);
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Args(format!("temp dir: {e}")))?;
+    let db_err = |e: poolvc_signer::slashing::SlashingError| BenchError::Args(format!("database: {e}"));
+    let batched_db = SqliteSlashingDb::open(&dir.path().join("batched.sqlite"), gvr).map_err(db_err)?;
+    let per_key_db = SqliteSlashingDb::open(&dir.path().join("per_key.sqlite"), gvr).map_err(db_err)?;
+    batched_db.register_validators(&pubkeys).map_err(db_err)?;
+    pb.inc(1);
+    per_key_db.register_validators(&pubkeys).map_err(db_err)?;
+    pb.inc(1);
+
+    // Epoch 10's slots; each validator attests once, in slot i / per_slot.
+    let epoch = 10u64;
+    let data_of = |slot: u64| AttestationData {
+        slot,
+        index: 0,
+        beacon_block_root: Hash256::from_slice(&[slot as u8; 32]),
+        source: Checkpoint { epoch: epoch - 1, root: Hash256::repeat_byte(1) },
+        target: Checkpoint { epoch, root: Hash256::repeat_byte(2) },
+    };
+    let mut batched_times = Vec::new();
+    let mut per_key_times = Vec::new();
+    let mut identical = true;
+    for s in 0..slots {
+        let slot = spec.start_slot(epoch) + s as u64;
+        let members: Vec<usize> = (s * per_slot..(s + 1) * per_slot).collect();
+        let data = data_of(slot);
+
+        // poolvc: one root, one slashing batch, one signing batch, one body.
+        let t = Instant::now();
+        let root = ctx.signing_root::<Mainnet>(&SignableMessage::Attestation(&data));
+        let records: Vec<AttestationRecord> = members
+            .iter()
+            .map(|i| AttestationRecord {
+                pubkey: pubkeys[*i],
+                source_epoch: data.source.epoch,
+                target_epoch: data.target.epoch,
+                signing_root: Some(root),
+            })
+            .collect();
+        let verdicts = batched_db.check_and_insert_attestations(&records).map_err(db_err)?;
+        if verdicts.iter().any(|v| v.is_err()) {
+            return Err(BenchError::Args("a fresh attestation was refused".into()));
+        }
+        let reqs: Vec<SignRequest> =
+            members.iter().map(|i| SignRequest { key: handles[*i], signing_root: root }).collect();
+        let sigs = engine.sign(&reqs)?;
+        let body: Vec<SingleAttestation> = members
+            .iter()
+            .zip(&sigs)
+            .map(|(i, sig)| SingleAttestation { committee_index: 0, attester_index: *i as u64, data, signature: *sig })
+            .collect();
+        let bytes = serde_json::to_vec(&body).map_err(|e| BenchError::Args(e.to_string()))?;
+        batched_times.push(t.elapsed());
+        std::hint::black_box(bytes);
+        pb.inc(1);
+
+        // Per key: a transaction each, blst sign each, an object each.
+        let t = Instant::now();
+        for i in &members {
+            let root = ctx.signing_root::<Mainnet>(&SignableMessage::Attestation(&data));
+            let rec = AttestationRecord {
+                pubkey: pubkeys[*i],
+                source_epoch: data.source.epoch,
+                target_epoch: data.target.epoch,
+                signing_root: Some(root),
+            };
+            if per_key_db.check_and_insert_attestations(std::slice::from_ref(&rec)).map_err(db_err)?[0].is_err() {
+                return Err(BenchError::Args("a fresh attestation was refused".into()));
+            }
+        }
+        let per_key_sigs: Vec<SignatureBytes> = members
+            .par_iter()
+            .map(|i| {
+                let root = ctx.signing_root::<Mainnet>(&SignableMessage::Attestation(&data));
+                sks[*i].sign(root.as_slice()).to_bytes()
+            })
+            .collect();
+        let objects: Vec<Vec<u8>> = members
+            .iter()
+            .zip(&per_key_sigs)
+            .map(|(i, sig)| {
+                let a = SingleAttestation { committee_index: 0, attester_index: *i as u64, data, signature: *sig };
+                serde_json::to_vec(&a).unwrap_or_default()
+            })
+            .collect();
+        per_key_times.push(t.elapsed());
+        std::hint::black_box(objects);
+        identical &= per_key_sigs == sigs;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let batched_max = batched_times.iter().max().copied().unwrap_or_default();
+    let b = ms(median(batched_times));
+    let p = ms(median(per_key_times));
+    Ok(SlotBenchResult {
+        validators,
+        attesters_per_slot: per_slot,
+        batched_median_ms: b,
+        batched_max_ms: ms(batched_max),
+        per_key_median_ms: p,
+        speedup: p / b,
+        identical,
+    })
+}
