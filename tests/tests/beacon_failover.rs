@@ -87,20 +87,11 @@ fn all_nodes_failing_is_a_clear_error() {
 fn node_on_another_network_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = poolvc::vc::VcConfig {
-        beacon_nodes: vec![node(Behaviour::Good)],
-        datadir: dir.path().to_path_buf(),
-        slashing_db_url: None,
         init_slashing_protection: true,
-        fee_recipient: None,
-        graffiti: None,
         // The node serves a minimal dev chain; we claim mainnet.
         testnet_config: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml")),
         max_slots: Some(1),
-        builder_proposals: false,
-        gas_limit: 36_000_000,
-        doppelganger_epochs: 0,
-        metrics: None,
-        network: None,
+        ..poolvc::vc::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
     };
     let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("PRESET_BASE"), "{err}");
@@ -110,20 +101,11 @@ fn node_on_another_network_is_refused_at_start() {
 fn node_of_another_public_network_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = poolvc::vc::VcConfig {
-        beacon_nodes: vec![node(Behaviour::Good)],
-        datadir: dir.path().to_path_buf(),
-        slashing_db_url: None,
         init_slashing_protection: true,
-        fee_recipient: None,
-        graffiti: None,
-        testnet_config: None,
         max_slots: Some(1),
-        builder_proposals: false,
-        gas_limit: 36_000_000,
-        doppelganger_epochs: 0,
-        metrics: None,
         // The node serves a dev chain's genesis; we expect Hoodi.
         network: poolvc::networks::by_name("hoodi"),
+        ..poolvc::vc::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
     };
     let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("--network hoodi") && err.contains("0x212f13fc"), "{err}");

@@ -37,7 +37,7 @@ async fn detects(liveness: bool) {
     let mut cfg = vc_config(h.urls(), dir.path(), 23);
     cfg.doppelganger_epochs = 1;
     let err = poolvc::vc::run(cfg).await.unwrap_err();
-    assert!(matches!(&err, VcError::Doppelganger(list) if list == "5"), "{err}");
+    assert!(matches!(&err, VcError::Doppelganger { validators } if validators == "5"), "{err}");
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert!(

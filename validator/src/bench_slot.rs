@@ -2,9 +2,10 @@
 //! slot at mainnet shape (N / 32 attesters per slot, one attestation data),
 //! over a whole epoch, against a per-key path measured in the same run.
 //!
-//! poolvc's path, per slot: one signing root, one batched slashing
-//! check-and-insert (SQLite, durable), one signing-engine batch, the
-//! `SingleAttestation` list serialized as the one POST body.
+//! poolvc's path, per slot: the validator store's attestation batch (the
+//! same gate the attestation service calls: key resolution, one batched
+//! slashing check-and-insert in SQLite, durable, one signing-engine batch),
+//! then the `SingleAttestation` list serialized as the one POST body.
 //!
 //! The per-key path, per slot, is what a client does that treats each
 //! validator on its own: one slashing transaction per attestation, then
@@ -14,7 +15,9 @@
 
 use crate::bench_cmd::BenchError;
 use crate::progress;
-use poolvc_signer::batch::{KeySet, SignRequest, SigningEngine};
+use crate::events::EventBus;
+use crate::policy::ProposalConfig;
+use crate::store::{AttestationToSign, StoreTimings, ValidatorStore};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::SecretKey;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
@@ -61,14 +64,26 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
 
     let sks: Vec<SecretKey> = (0..validators as u64).into_par_iter().map(interop_secret_key).collect();
     let pubkeys: Vec<PublicKeyBytes> = sks.par_iter().map(|sk| sk.public_key().to_bytes()).collect();
-    let mut set = KeySet::new();
-    let handles: Vec<_> = sks.iter().map(|sk| set.insert(sk)).collect();
-    let engine = SigningEngine::new(set, 0);
     let dir = tempfile::tempdir().map_err(|e| BenchError::Args(format!("temp dir: {e}")))?;
     let db_err = |e: poolvc_signer::slashing::SlashingError| BenchError::Args(format!("database: {e}"));
     let batched_db = SqliteSlashingDb::open(&dir.path().join("batched.sqlite"), gvr).map_err(db_err)?;
     let per_key_db = SqliteSlashingDb::open(&dir.path().join("per_key.sqlite"), gvr).map_err(db_err)?;
-    batched_db.register_validators(&pubkeys).map_err(db_err)?;
+    let store = ValidatorStore::<Mainnet>::new(
+        spec.clone(),
+        gvr,
+        std::sync::Arc::new(batched_db),
+        std::sync::Arc::new(EventBus::new()),
+        StoreTimings::default(),
+    );
+    let config = ProposalConfig { fee_recipient: None, gas_limit: 0, graffiti: None, builder_proposals: false };
+    store
+        .add_local_keys(sks.iter().map(|sk| (sk.clone(), config.clone())).collect(), true)
+        .map_err(|e| BenchError::Args(e.to_string()))?;
+    store.set_indices(pubkeys.iter().enumerate().map(|(i, pk)| (*pk, i as u64)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Args(format!("runtime: {e}")))?;
     pb.inc(1);
     per_key_db.register_validators(&pubkeys).map_err(db_err)?;
     pb.inc(1);
@@ -90,25 +105,18 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         let members: Vec<usize> = (s * per_slot..(s + 1) * per_slot).collect();
         let data = data_of(slot);
 
-        // poolvc: one root, one slashing batch, one signing batch, one body.
+        // poolvc: the store's batch (one root, one slashing batch, one
+        // signing batch), one body.
         let t = Instant::now();
-        let root = ctx.signing_root::<Mainnet>(&SignableMessage::Attestation(&data));
-        let records: Vec<AttestationRecord> = members
+        let batch: Vec<AttestationToSign> = members
             .iter()
-            .map(|i| AttestationRecord {
-                pubkey: pubkeys[*i],
-                source_epoch: data.source.epoch,
-                target_epoch: data.target.epoch,
-                signing_root: Some(root),
-            })
+            .map(|i| AttestationToSign { validator_index: *i as u64, pubkey: pubkeys[*i], data })
             .collect();
-        let verdicts = batched_db.check_and_insert_attestations(&records).map_err(db_err)?;
-        if verdicts.iter().any(|v| v.is_err()) {
-            return Err(BenchError::Args("a fresh attestation was refused".into()));
+        let outcomes = rt.block_on(store.sign_attestations(slot, &batch));
+        let sigs: Vec<SignatureBytes> = outcomes.iter().filter_map(|o| o.signature()).collect();
+        if sigs.len() != members.len() {
+            return Err(BenchError::Args("a fresh attestation was not signed".into()));
         }
-        let reqs: Vec<SignRequest> =
-            members.iter().map(|i| SignRequest { key: handles[*i], signing_root: root }).collect();
-        let sigs = engine.sign(&reqs)?;
         let body: Vec<SingleAttestation> = members
             .iter()
             .zip(&sigs)

@@ -82,6 +82,11 @@ pub struct VcArgs {
     /// Epochs watched by doppelganger protection.
     #[arg(long, default_value_t = 2)]
     pub doppelganger_epochs: u64,
+    /// Epochs of slashing-protection history kept while running (older
+    /// records are pruned once per epoch; the watermarks that protect are
+    /// kept). 0 keeps everything.
+    #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
+    pub slashing_protection_history_epochs: u64,
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,

@@ -155,9 +155,9 @@ fn run(cli: Cli) -> Result<()> {
                 None
             };
             let fee_recipient = match &args.suggested_fee_recipient {
-                Some(s) => {
-                    Some(s.parse().with_context(|| format!("--suggested-fee-recipient {s:?} is not an address"))?)
-                }
+                Some(s) => Some(poolvc::policy::parse_address(s).with_context(|| {
+                    format!("--suggested-fee-recipient {s:?} is not an address (0x and 40 hex digits)")
+                })?),
                 None => None,
             };
             let network = match &args.network {
@@ -187,6 +187,7 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     0
                 },
+                slashing_history_epochs: args.slashing_protection_history_epochs,
             };
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(

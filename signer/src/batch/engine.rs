@@ -123,13 +123,25 @@ impl SigningEngine {
         self.keys.read().map(|k| Arc::clone(&k)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
-    /// Replaces the key set (handles of the new set apply to later batches).
-    pub fn replace_keys(&self, keys: KeySet) {
-        let new = Arc::new(keys);
-        match self.keys.write() {
-            Ok(mut k) => *k = new,
-            Err(p) => *p.into_inner() = new,
-        }
+    /// Adds keys at runtime; returns their handles, in order. Handles are
+    /// never reused (see [`KeySet`]), so a batch in flight keeps signing
+    /// with the keys it named.
+    pub fn add_keys(&self, sks: &[crate::keys::SecretKey]) -> Vec<KeyHandle> {
+        let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let mut set = KeySet::clone(&guard);
+        let handles = sks.iter().map(|sk| set.insert(sk)).collect();
+        *guard = Arc::new(set);
+        handles
+    }
+
+    /// Removes keys at runtime; later batches naming them fail with
+    /// [`BatchError::UnknownKey`]. Returns how many were held.
+    pub fn remove_keys(&self, handles: &[KeyHandle]) -> usize {
+        let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let mut set = KeySet::clone(&guard);
+        let removed = handles.iter().filter(|h| set.remove(**h)).count();
+        *guard = Arc::new(set);
+        removed
     }
 
     /// Signs every request; blocks the calling thread while the pool works.

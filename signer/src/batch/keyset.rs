@@ -41,10 +41,15 @@ impl SecretScalar {
 }
 
 /// The keys an engine signs with.
-#[derive(Debug, Default)]
+///
+/// Invariant: a handle is a position in an append-only list. Removing a key
+/// leaves an empty slot behind, so a handle never names another key later,
+/// whatever is added or removed at runtime. Clones share the (zeroizing)
+/// scalars; a scalar is wiped when its last holder drops it.
+#[derive(Debug, Default, Clone)]
 pub struct KeySet {
-    scalars: Vec<SecretScalar>,
-    pubkeys: Vec<PublicKey>,
+    scalars: Vec<Option<std::sync::Arc<SecretScalar>>>,
+    pubkeys: Vec<Option<PublicKey>>,
 }
 
 impl KeySet {
@@ -53,30 +58,44 @@ impl KeySet {
         Self::default()
     }
 
-    /// Adds a key and returns its handle.
+    /// Adds a key and returns its handle (never one used before).
     pub fn insert(&mut self, sk: &SecretKey) -> KeyHandle {
-        self.scalars.push(SecretScalar::from_secret_key(sk));
-        self.pubkeys.push(sk.public_key());
+        self.scalars.push(Some(std::sync::Arc::new(SecretScalar::from_secret_key(sk))));
+        self.pubkeys.push(Some(sk.public_key()));
         KeyHandle((self.scalars.len() - 1) as u32)
     }
 
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.scalars.len()
+    /// Removes the key of `h`; its handle stays unused. Returns whether a
+    /// key was there.
+    pub fn remove(&mut self, h: KeyHandle) -> bool {
+        let i = h.0 as usize;
+        let had = self.scalars.get(i).is_some_and(Option::is_some);
+        if let Some(s) = self.scalars.get_mut(i) {
+            *s = None;
+        }
+        if let Some(p) = self.pubkeys.get_mut(i) {
+            *p = None;
+        }
+        had
     }
 
-    /// Whether the set is empty.
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.scalars.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Whether the set holds no key.
     pub fn is_empty(&self) -> bool {
-        self.scalars.is_empty()
+        self.len() == 0
     }
 
     /// The scalar of `h`, if it exists.
     pub fn scalar(&self, h: KeyHandle) -> Option<&SecretScalar> {
-        self.scalars.get(h.0 as usize)
+        self.scalars.get(h.0 as usize).and_then(|s| s.as_deref())
     }
 
     /// The public key of `h`, if it exists.
     pub fn public_key(&self, h: KeyHandle) -> Option<&PublicKey> {
-        self.pubkeys.get(h.0 as usize)
+        self.pubkeys.get(h.0 as usize).and_then(Option::as_ref)
     }
 }

@@ -321,6 +321,22 @@ impl<P: Preset> BeaconBlock<P> {
         full_block!(self, b => b.tree_hash_root())
     }
 
+    /// The fee recipient of the block's execution payload; `None` where the
+    /// block pays no one: before Bellatrix, and before the merge completes
+    /// (the empty payload, whose block hash is zero).
+    pub fn execution_fee_recipient(&self) -> Option<Address> {
+        let (hash, recipient) = match self {
+            Self::Phase0(_) | Self::Altair(_) => return None,
+            Self::Bellatrix(b) => (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient),
+            Self::Capella(b) => (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient),
+            Self::Deneb(b) => (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient),
+            Self::Electra(b) | Self::Fulu(b) => {
+                (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient)
+            }
+        };
+        (hash != Hash256::ZERO).then_some(recipient)
+    }
+
     /// SSZ encoding of the inner block.
     pub fn as_ssz_bytes(&self) -> Vec<u8> {
         full_block!(self, b => b.as_ssz_bytes())

@@ -34,19 +34,12 @@ pub fn datadir() -> tempfile::TempDir {
 /// The client's settings: all keys, SQLite, builder proposals on.
 pub fn vc_config(urls: Vec<String>, dir: &std::path::Path, max_slots: u64) -> VcConfig {
     VcConfig {
-        beacon_nodes: urls,
-        datadir: dir.to_path_buf(),
-        slashing_db_url: None,
         init_slashing_protection: true,
         fee_recipient: Some(Address::repeat_byte(0xaa)),
         graffiti: Some("simnode test".into()),
-        testnet_config: None,
         max_slots: Some(max_slots),
         builder_proposals: true,
-        gas_limit: 36_000_000,
-        doppelganger_epochs: 0,
-        metrics: None,
-        network: None,
+        ..VcConfig::new(urls, dir.to_path_buf())
     }
 }
 

@@ -1,299 +1,277 @@
-//! Attestations (1/3 slot) and aggregates (2/3 slot), on the routes of the
-//! slot's fork: before Electra, v1 routes with one attestation data per
-//! committee; from Electra on, one attestation data per slot, each vote
-//! published as a `SingleAttestation` on the v2 pool route, and aggregates on
-//! the v2 routes.
+//! The attestation service: attestations (at the slot's head event, 1/3
+//! slot at the latest) and, on their own task, aggregates (2/3 slot), on the
+//! routes of the slot's fork: before Electra, v1 routes with one attestation
+//! data per committee; from Electra on, one attestation data per slot, each
+//! vote published as a `SingleAttestation` on the v2 pool route, and
+//! aggregates on the v2 routes.
 //!
-//! Each step is one slashing batch, one signing batch and one POST for all
-//! keys of the slot; nothing is signed before its slashing record is durable.
+//! Each step is one store batch (one slashing transaction, one signing
+//! batch) and one POST for all keys of the slot.
 
+use super::context::Ctx;
 use super::duties::Attester;
-use super::runtime::{Stats, Vc, VcError};
-use crate::beacon::{Data, VersionedData};
-use poolvc_signer::batch::SignRequest;
-use poolvc_signer::slashing::AttestationRecord;
+use crate::beacon::{BeaconError, Data, VersionedData};
+use crate::events::{Event, MessageKind, Service};
+use crate::store::outcome::{Failure, Refusal};
+use crate::store::AttestationToSign;
 use poolvc_signer::types::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::warn;
 use tree_hash::TreeHash;
 
-impl<P: Preset> Vc<P> {
-    /// Fetches the slot's attestation data: one per committee before
-    /// Electra, one for the slot after. Data that does not match its request
-    /// is refused and counted. Returns the data by committee index.
-    async fn attestation_data(
-        &self,
-        slot: u64,
-        attesters: &[Attester],
-        electra: bool,
-    ) -> Result<HashMap<u64, AttestationData>, VcError> {
-        let t = self.slot_timeout();
-        let mut committees: Vec<u64> = attesters.iter().map(|a| a.duty.committee_index).collect();
-        committees.sort_unstable();
-        committees.dedup();
-        let mut data_of = HashMap::new();
-        let asks: Vec<u64> = if electra { vec![0] } else { committees.clone() };
-        for ci in asks {
-            let d: Data<AttestationData> = self
-                .beacon
-                .get(&format!("/eth/v1/validator/attestation_data?slot={slot}&committee_index={ci}"), t)
-                .await?;
-            let index_ok = if electra { d.data.index == 0 } else { d.data.index == ci };
-            if d.data.slot != slot
-                || !index_ok
-                || d.data.source.epoch > d.data.target.epoch
-                || d.data.target.epoch != self.spec.epoch_of(slot)
-            {
-                Stats::add(&self.stats.refusals, 1);
-                warn!(slot, committee = ci, "beacon node served inconsistent attestation data; refused");
+/// Runs the service until the run ends.
+pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut aggregations = tokio::task::JoinSet::new();
+    let mut slot = ctx.first_slot;
+    while let Some(s) = ctx.next_slot(Service::Attestation, slot).await {
+        slot = s + 1;
+        if !ctx.head_or(s, 1.0 / 3.0).await {
+            break;
+        }
+        let Some(duties) = ctx.duties.get(ctx.spec.epoch_of(s)) else {
+            ctx.duty_failed(Service::Attestation, s, "no duties known for the slot's epoch");
+            continue;
+        };
+        let Some(attesters) = duties.attesters.get(&s).cloned() else { continue };
+        let data_of = match attest(&ctx, s, &attesters).await {
+            Ok(d) => d,
+            Err(e) => {
+                ctx.duty_failed(Service::Attestation, s, e);
                 continue;
             }
-            if electra {
-                for c in &committees {
-                    data_of.insert(*c, d.data);
+        };
+        if attesters.iter().any(|a| a.selection_proof.is_some()) {
+            let ctx = Arc::clone(&ctx);
+            aggregations.spawn(async move {
+                if ctx.sleep_until(ctx.slot_at(s, 2.0 / 3.0)).await {
+                    if let Err(e) = aggregate(&ctx, s, &attesters, &data_of).await {
+                        ctx.duty_failed(Service::Aggregation, s, e);
+                    }
                 }
-            } else {
-                data_of.insert(ci, d.data);
-            }
+            });
         }
-        Ok(data_of)
+        while aggregations.try_join_next().is_some() {}
     }
+    while aggregations.join_next().await.is_some() {}
+}
 
-    /// Attests for the slot's duties; returns the attestation data used, by
-    /// committee, for the aggregation step.
-    pub(super) async fn attest(
-        &self,
-        slot: u64,
-        attesters: &[Attester],
-    ) -> Result<HashMap<u64, AttestationData>, VcError> {
-        if attesters.is_empty() {
-            return Ok(HashMap::new());
+/// The slot's attestation data: one per committee before Electra, one for
+/// the slot after. Data that does not fit its request is refused and told.
+async fn attestation_data<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    attesters: &[Attester],
+    electra: bool,
+) -> Result<HashMap<u64, AttestationData>, BeaconError> {
+    let t = ctx.slot_timeout();
+    let mut committees: Vec<u64> = attesters.iter().map(|a| a.duty.committee_index).collect();
+    committees.sort_unstable();
+    committees.dedup();
+    let mut data_of = HashMap::new();
+    let asks: Vec<u64> = if electra { vec![0] } else { committees.clone() };
+    for ci in asks {
+        let d = ctx.beacon.attestation_data(slot, ci, t).await?;
+        let index_ok = if electra { d.index == 0 } else { d.index == ci };
+        if d.slot != slot || !index_ok || d.source.epoch > d.target.epoch || d.target.epoch != ctx.spec.epoch_of(slot)
+        {
+            let what = format!(
+                "attestation data for slot {slot} committee {ci} has slot {}, index {}, source {}, target {}",
+                d.slot, d.index, d.source.epoch, d.target.epoch
+            );
+            ctx.events.emit(Event::Refused {
+                kind: MessageKind::Attestation,
+                slot,
+                validator: None,
+                reason: Refusal::InconsistentNodeData { what },
+            });
+            continue;
         }
-        let t = self.slot_timeout();
-        let fork = self.spec.fork_name_at_slot(slot);
-        let electra = fork.electra_enabled();
-        let data_of = self.attestation_data(slot, attesters, electra).await?;
-        let ctx = self.ctx();
-        let mut roots: HashMap<u64, Hash256> = HashMap::new();
-        for (ci, d) in &data_of {
-            roots.insert(*ci, ctx.signing_root::<P>(&SignableMessage::Attestation(d)));
-        }
-        let work: Vec<(&Attester, AttestationData, Hash256)> = attesters
-            .iter()
-            .filter_map(|a| {
-                let ci = a.duty.committee_index;
-                Some((a, *data_of.get(&ci)?, *roots.get(&ci)?))
-            })
-            .collect();
-        let records: Vec<AttestationRecord> = work
-            .iter()
-            .map(|(a, d, root)| AttestationRecord {
-                pubkey: a.duty.pubkey,
-                source_epoch: d.source.epoch,
-                target_epoch: d.target.epoch,
-                signing_root: Some(*root),
-            })
-            .collect();
-        let db = Arc::clone(&self.slashing);
-        let started = std::time::Instant::now();
-        let verdicts = tokio::task::spawn_blocking(move || db.check_and_insert_attestations(&records))
-            .await
-            .map_err(|e| VcError::Config(e.to_string()))??;
-        self.stats.slashing_seconds.observe(started.elapsed().as_secs_f64());
-        let mut safe = Vec::new();
-        for (w, v) in work.into_iter().zip(verdicts) {
-            match v {
-                Ok(_) => safe.push(w),
-                Err(reason) => {
-                    Stats::add(&self.stats.refusals, 1);
-                    warn!(
-                        slot,
-                        validator = w.0.duty.validator_index,
-                        "slashing protection refused attestation: {reason}"
-                    );
-                }
-            }
-        }
-        if safe.is_empty() {
-            return Ok(data_of);
-        }
-        let reqs = safe
-            .iter()
-            .map(|(a, _, root)| SignRequest {
-                key: self.validators[self.by_index[&a.duty.validator_index]].handle,
-                signing_root: *root,
-            })
-            .collect();
-        let sigs = self.sign(reqs).await?;
-        let n = sigs.len() as u64;
         if electra {
-            let out: Vec<SingleAttestation> = safe
-                .iter()
-                .zip(sigs)
-                .map(|((a, d, _), signature)| SingleAttestation {
-                    committee_index: a.duty.committee_index,
-                    attester_index: a.duty.validator_index,
-                    data: *d,
-                    signature,
-                })
-                .collect();
-            let body = serde_json::to_value(&out).unwrap_or_default();
-            self.beacon.post_versioned("/eth/v2/beacon/pool/attestations", &body, fork, t).await?;
-        } else {
-            let mut out = Vec::with_capacity(safe.len());
-            for ((a, d, _), sig) in safe.iter().zip(sigs) {
-                let mut bits =
-                    ssz_types::BitList::<P::MaxValidatorsPerCommittee>::with_capacity(a.duty.committee_length as usize)
-                        .map_err(|e| VcError::Config(format!("committee length {}: {e:?}", a.duty.committee_length)))?;
-                bits.set(a.duty.validator_committee_index as usize, true)
-                    .map_err(|e| VcError::Config(format!("committee position: {e:?}")))?;
-                out.push(AttestationBase::<P> { aggregation_bits: bits, data: *d, signature: sig });
+            for c in &committees {
+                data_of.insert(*c, d);
             }
-            let body = serde_json::to_value(&out).unwrap_or_default();
-            self.beacon.post_ignore("/eth/v1/beacon/pool/attestations", &body, t).await?;
-        }
-        Stats::add(&self.stats.attestations, n);
-        Ok(data_of)
-    }
-
-    /// One aggregate per committee with an aggregator among ours (never one
-    /// request per key), then one signing batch and one POST.
-    pub(super) async fn aggregate(
-        &self,
-        slot: u64,
-        attesters: &[Attester],
-        data_of: &HashMap<u64, AttestationData>,
-    ) -> Result<(), VcError> {
-        let fork = self.spec.fork_name_at_slot(slot);
-        let mut by_committee: HashMap<u64, Vec<&Attester>> = HashMap::new();
-        for a in attesters.iter().filter(|a| a.selection_proof.is_some()) {
-            by_committee.entry(a.duty.committee_index).or_default().push(a);
-        }
-        if by_committee.is_empty() {
-            return Ok(());
-        }
-        if fork.electra_enabled() {
-            self.aggregate_electra(slot, fork, by_committee, data_of).await
         } else {
-            self.aggregate_base(slot, by_committee, data_of).await
+            data_of.insert(ci, d);
         }
     }
+    Ok(data_of)
+}
 
-    async fn aggregate_base(
-        &self,
-        slot: u64,
-        by_committee: HashMap<u64, Vec<&Attester>>,
-        data_of: &HashMap<u64, AttestationData>,
-    ) -> Result<(), VcError> {
-        let t = self.slot_timeout();
-        let mut messages = Vec::new();
-        for (ci, aggregators) in by_committee {
-            // Only committees we attested for: their data passed the checks.
-            let Some(data) = data_of.get(&ci) else { continue };
-            let root = data.tree_hash_root();
-            let path = format!("/eth/v1/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}");
-            let agg: Data<AttestationBase<P>> = match self.beacon.get(&path, t).await {
-                Ok(a) => a,
-                Err(e) => {
-                    warn!(slot, committee = ci, "aggregate: {e}");
-                    continue;
-                }
-            };
-            if agg.data.data != *data {
-                Stats::add(&self.stats.refusals, 1);
-                warn!(slot, committee = ci, "aggregate for other attestation data; refused");
-                continue;
-            }
-            for a in aggregators {
-                messages.push(AggregateAndProofBase::<P> {
-                    aggregator_index: a.duty.validator_index,
-                    aggregate: agg.data.clone(),
-                    selection_proof: a.selection_proof.unwrap_or_default(),
-                });
-            }
-        }
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let ctx = self.ctx();
-        let reqs = messages
+/// Attests for the slot's duties; returns the attestation data used, by
+/// committee, for the aggregation step.
+async fn attest<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    attesters: &[Attester],
+) -> Result<HashMap<u64, AttestationData>, BeaconError> {
+    if attesters.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let t = ctx.slot_timeout();
+    let fork = ctx.spec.fork_name_at_slot(slot);
+    let electra = fork.electra_enabled();
+    let data_of = attestation_data(ctx, slot, attesters, electra).await?;
+    let work: Vec<(&Attester, AttestationData)> =
+        attesters.iter().filter_map(|a| Some((a, *data_of.get(&a.duty.committee_index)?))).collect();
+    let batch: Vec<AttestationToSign> = work
+        .iter()
+        .map(|(a, d)| AttestationToSign { validator_index: a.duty.validator_index, pubkey: a.duty.pubkey, data: *d })
+        .collect();
+    let outcomes = ctx.store.sign_attestations(slot, &batch).await;
+    let signed: Vec<(&Attester, AttestationData, SignatureBytes)> =
+        work.into_iter().zip(outcomes).filter_map(|((a, d), o)| Some((a, d, o.signature()?))).collect();
+    if signed.is_empty() {
+        return Ok(data_of);
+    }
+    let validators: Vec<u64> = signed.iter().map(|(a, _, _)| a.duty.validator_index).collect();
+    let published = if electra {
+        let out: Vec<SingleAttestation> = signed
             .iter()
-            .map(|m| SignRequest {
-                key: self.validators[self.by_index[&m.aggregator_index]].handle,
-                signing_root: ctx.signing_root::<P>(&SignableMessage::AggregateAndProofBase(m)),
+            .map(|(a, data, signature)| SingleAttestation {
+                committee_index: a.duty.committee_index,
+                attester_index: a.duty.validator_index,
+                data: *data,
+                signature: *signature,
             })
             .collect();
-        let sigs = self.sign(reqs).await?;
-        let signed: Vec<SignedAggregateAndProofBase<P>> = messages
-            .into_iter()
-            .zip(sigs)
-            .map(|(message, signature)| SignedAggregateAndProofBase { message, signature })
-            .collect();
-        let n = signed.len() as u64;
-        let body = serde_json::to_value(&signed).unwrap_or_default();
-        self.beacon.post_ignore("/eth/v1/validator/aggregate_and_proofs", &body, t).await?;
-        Stats::add(&self.stats.aggregates, n);
-        Ok(())
-    }
+        ctx.beacon.publish_single_attestations(&out, fork, t).await
+    } else {
+        let mut out = Vec::with_capacity(signed.len());
+        for (a, data, signature) in &signed {
+            // Duties were checked on arrival: position < length <= maximum.
+            let Ok(mut bits) =
+                ssz_types::BitList::<P::MaxValidatorsPerCommittee>::with_capacity(a.duty.committee_length as usize)
+            else {
+                continue;
+            };
+            if bits.set(a.duty.validator_committee_index as usize, true).is_err() {
+                continue;
+            }
+            out.push(AttestationBase::<P> { aggregation_bits: bits, data: *data, signature: *signature });
+        }
+        ctx.beacon.publish_attestations_v1(&out, t).await
+    };
+    publish_outcome(ctx, MessageKind::Attestation, slot, validators, published);
+    Ok(data_of)
+}
 
-    async fn aggregate_electra(
-        &self,
-        slot: u64,
-        fork: ForkName,
-        by_committee: HashMap<u64, Vec<&Attester>>,
-        data_of: &HashMap<u64, AttestationData>,
-    ) -> Result<(), VcError> {
-        let t = self.slot_timeout();
-        let mut messages = Vec::new();
-        for (ci, aggregators) in by_committee {
-            let Some(data) = data_of.get(&ci) else { continue };
-            let root = data.tree_hash_root();
+/// Tells what a POST did.
+pub(super) fn publish_outcome<P: Preset>(
+    ctx: &Ctx<P>,
+    kind: MessageKind,
+    slot: u64,
+    validators: Vec<u64>,
+    r: Result<(), BeaconError>,
+) {
+    match r {
+        Ok(()) => ctx.events.emit(Event::Published { kind, slot, validators }),
+        Err(e) => ctx.events.emit(Event::Failed {
+            kind,
+            slot,
+            count: validators.len(),
+            reason: Failure::Publish { reason: e.to_string() },
+        }),
+    }
+}
+
+fn refuse_node_data<P: Preset>(ctx: &Ctx<P>, slot: u64, what: String) {
+    ctx.events.emit(Event::Refused {
+        kind: MessageKind::Aggregate,
+        slot,
+        validator: None,
+        reason: Refusal::InconsistentNodeData { what },
+    });
+}
+
+/// One aggregate per committee with an aggregator among ours (never one
+/// request per key), then one store batch and one POST.
+async fn aggregate<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    attesters: &[Attester],
+    data_of: &HashMap<u64, AttestationData>,
+) -> Result<(), BeaconError> {
+    let fork = ctx.spec.fork_name_at_slot(slot);
+    let mut by_committee: HashMap<u64, Vec<(u64, SignatureBytes)>> = HashMap::new();
+    for a in attesters {
+        if let Some(proof) = a.selection_proof {
+            by_committee.entry(a.duty.committee_index).or_default().push((a.duty.validator_index, proof));
+        }
+    }
+    let t = ctx.slot_timeout();
+    let electra = fork.electra_enabled();
+    let mut base: Vec<AggregateAndProofBase<P>> = Vec::new();
+    let mut el: Vec<AggregateAndProofElectra<P>> = Vec::new();
+    for (ci, aggregators) in by_committee {
+        // Only committees attested for: their data passed the checks.
+        let Some(data) = data_of.get(&ci) else { continue };
+        let root = data.tree_hash_root();
+        if electra {
             let path = format!(
                 "/eth/v2/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}&committee_index={ci}"
             );
-            let agg: VersionedData<AttestationElectra<P>> = match self.beacon.get(&path, t).await {
+            let agg: VersionedData<AttestationElectra<P>> = match ctx.beacon.get(&path, t).await {
                 Ok(a) => a,
                 Err(e) => {
-                    warn!(slot, committee = ci, "aggregate: {e}");
+                    ctx.duty_failed(Service::Aggregation, slot, format!("aggregate of committee {ci}: {e}"));
                     continue;
                 }
             };
             let only_ours = agg.data.committee_bits.iter().enumerate().all(|(i, b)| b == (i as u64 == ci));
             if agg.data.data != *data || !only_ours {
-                Stats::add(&self.stats.refusals, 1);
-                warn!(slot, committee = ci, "aggregate for other attestation data or committees; refused");
+                refuse_node_data(ctx, slot, format!("aggregate for committee {ci} has other data or committees"));
                 continue;
             }
-            for a in aggregators {
-                messages.push(AggregateAndProofElectra::<P> {
-                    aggregator_index: a.duty.validator_index,
-                    aggregate: agg.data.clone(),
-                    selection_proof: a.selection_proof.unwrap_or_default(),
-                });
+            el.extend(aggregators.into_iter().map(|(aggregator_index, selection_proof)| AggregateAndProofElectra {
+                aggregator_index,
+                aggregate: agg.data.clone(),
+                selection_proof,
+            }));
+        } else {
+            let path = format!("/eth/v1/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}");
+            let agg: Data<AttestationBase<P>> = match ctx.beacon.get(&path, t).await {
+                Ok(a) => a,
+                Err(e) => {
+                    ctx.duty_failed(Service::Aggregation, slot, format!("aggregate of committee {ci}: {e}"));
+                    continue;
+                }
+            };
+            if agg.data.data != *data {
+                refuse_node_data(ctx, slot, format!("aggregate for committee {ci} has other attestation data"));
+                continue;
             }
+            base.extend(aggregators.into_iter().map(|(aggregator_index, selection_proof)| AggregateAndProofBase {
+                aggregator_index,
+                aggregate: agg.data.clone(),
+                selection_proof,
+            }));
         }
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let ctx = self.ctx();
-        let reqs = messages
-            .iter()
-            .map(|m| SignRequest {
-                key: self.validators[self.by_index[&m.aggregator_index]].handle,
-                signing_root: ctx.signing_root::<P>(&SignableMessage::AggregateAndProofElectra(m)),
-            })
-            .collect();
-        let sigs = self.sign(reqs).await?;
-        let signed: Vec<SignedAggregateAndProofElectra<P>> = messages
-            .into_iter()
-            .zip(sigs)
-            .map(|(message, signature)| SignedAggregateAndProofElectra { message, signature })
-            .collect();
-        let n = signed.len() as u64;
-        let body = serde_json::to_value(&signed).unwrap_or_default();
-        self.beacon.post_versioned("/eth/v2/validator/aggregate_and_proofs", &body, fork, t).await?;
-        Stats::add(&self.stats.aggregates, n);
-        Ok(())
     }
+    if !el.is_empty() {
+        let outcomes = ctx.store.sign_aggregates_electra(slot, &el).await;
+        let signed: Vec<SignedAggregateAndProofElectra<P>> = el
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(message, o)| Some(SignedAggregateAndProofElectra { message, signature: o.signature()? }))
+            .collect();
+        if !signed.is_empty() {
+            let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
+            let r = ctx.beacon.publish_aggregates_v2(&signed, fork, t).await;
+            publish_outcome(ctx, MessageKind::Aggregate, slot, validators, r);
+        }
+    }
+    if !base.is_empty() {
+        let outcomes = ctx.store.sign_aggregates_base(slot, &base).await;
+        let signed: Vec<SignedAggregateAndProofBase<P>> = base
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(message, o)| Some(SignedAggregateAndProofBase { message, signature: o.signature()? }))
+            .collect();
+        if !signed.is_empty() {
+            let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
+            let r = ctx.beacon.publish_aggregates_v1(&signed, t).await;
+            publish_outcome(ctx, MessageKind::Aggregate, slot, validators, r);
+        }
+    }
+    Ok(())
 }

@@ -15,7 +15,8 @@
 //! Any sign of a key elsewhere stops the client with an error naming the
 //! validators; nothing has been signed.
 
-use super::runtime::{Vc, VcError};
+use super::context::Ctx;
+use super::runtime::VcError;
 use crate::beacon::{AttesterDuty, BeaconError, Data, DutiesResponse};
 use poolvc_signer::types::Preset;
 use serde::Deserialize;
@@ -25,184 +26,179 @@ use tracing::{info, warn};
 /// An entry of the liveness route's answer.
 #[derive(Debug, Deserialize)]
 struct Liveness {
-    #[serde(with = "serde_utils::quoted_u64")]
-    index: u64,
-    is_live: bool,
+#[serde(with = "serde_utils::quoted_u64")]
+index: u64,
+is_live: bool,
 }
 
 /// A committee of `GET /eth/v1/beacon/states/{state}/committees`.
 #[derive(Debug, Deserialize)]
 struct Committee {
-    #[serde(with = "serde_utils::quoted_u64")]
-    index: u64,
-    #[serde(with = "serde_utils::quoted_u64_vec")]
-    validators: Vec<u64>,
+#[serde(with = "serde_utils::quoted_u64")]
+index: u64,
+#[serde(with = "serde_utils::quoted_u64_vec")]
+validators: Vec<u64>,
 }
 
 /// How the window is watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    Liveness,
-    ChainWatch,
+Liveness,
+ChainWatch,
 }
 
 /// Bit `i` of SSZ-encoded bits (bitlist or bitvector), from `0x` hex.
 fn bit(hex_bits: &str, i: usize) -> bool {
-    let bytes = hex::decode(hex_bits.trim_start_matches("0x")).unwrap_or_default();
-    bytes.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1)
+let bytes = hex::decode(hex_bits.trim_start_matches("0x")).unwrap_or_default();
+bytes.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1)
 }
 
-impl<P: Preset> Vc<P> {
-    /// Watches the window starting after `start_slot`; returns when signing
-    /// may start (at the end of the window's last slot), or an error naming
-    /// validators seen elsewhere. `false` if shut down during the window.
-    pub(super) async fn doppelganger_watch(
-        &mut self,
-        start_slot: u64,
-        shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-    ) -> Result<bool, VcError> {
-        let epochs = self.cfg.doppelganger_epochs;
-        if epochs == 0 {
-            return Ok(true);
-        }
-        let spe = self.spec.slots_per_epoch;
-        let e0 = self.spec.epoch_of(start_slot);
-        let first = if start_slot % spe == 0 { e0 } else { e0 + 1 };
-        let enable_slot = self.spec.start_slot(first + epochs);
-        info!(
-            first_epoch = first,
-            epochs,
-            signing_from_slot = enable_slot,
-            "doppelganger protection: watching for the keys elsewhere before signing"
-        );
-        let mut mode = Mode::Liveness;
-        let mut duties: HashMap<u64, Vec<AttesterDuty>> = HashMap::new();
-        let mut next_block_slot = self.spec.start_slot(first);
-        let mut slot = start_slot;
-        while slot < enable_slot {
-            let at = self.slot_start(slot) + self.spec.slot_duration_ms as f64 * 0.75 / 1000.0;
-            tokio::select! {
-                _ = shutdown.as_mut() => return Ok(false),
-                _ = self.sleep_until(at) => {}
-            }
-            if self.spec.epoch_of(slot) >= first {
-                if let Err(e) = self.resolve_indices().await {
-                    warn!("validator indices: {e}");
-                }
-                let seen = match mode {
-                    Mode::Liveness => match self.liveness(first, self.spec.epoch_of(slot)).await {
-                        Err(VcError::Beacon(BeaconError::NotServed(why))) => {
-                            warn!(
-                                "doppelganger protection: no beacon node serves the liveness route ({why}); \
-                                 watching the chain for the keys' blocks and attestations instead"
-                            );
-                            mode = Mode::ChainWatch;
-                            BTreeSet::new()
-                        }
-                        other => other?,
-                    },
-                    Mode::ChainWatch => BTreeSet::new(),
-                };
-                let seen = if mode == Mode::ChainWatch {
-                    let mut found = seen;
-                    while next_block_slot <= slot {
-                        found.extend(self.watch_block(next_block_slot, first, &mut duties).await?);
-                        next_block_slot += 1;
-                    }
-                    found
-                } else {
-                    seen
-                };
-                if !seen.is_empty() {
-                    let list = seen.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
-                    return Err(VcError::Doppelganger(list));
-                }
-            }
-            slot += 1;
-        }
-        info!("doppelganger protection: no sign of the keys elsewhere; signing starts");
-        Ok(true)
+/// Watches the window starting after `start_slot`; returns when signing
+/// may start (at the end of the window's last slot), or an error naming
+/// validators seen elsewhere. `false` if shut down during the window.
+pub(super) async fn watch<P: Preset>(ctx: &Ctx<P>, start_slot: u64) -> Result<bool, VcError> {
+    let epochs = ctx.cfg.doppelganger_epochs;
+    if epochs == 0 {
+        return Ok(true);
     }
-
-    /// Validators the liveness route reports live in epochs `first..=now`
-    /// (at most the two newest).
-    async fn liveness(&self, first: u64, now: u64) -> Result<BTreeSet<u64>, VcError> {
-        let body = serde_json::json!(self.by_index.keys().map(|i| i.to_string()).collect::<Vec<_>>());
-        let mut live = BTreeSet::new();
-        for e in first.max(now.saturating_sub(1))..=now {
-            let r: Data<Vec<Liveness>> =
-                self.beacon.post(&format!("/eth/v1/validator/liveness/{e}"), &body, self.slot_timeout()).await?;
-            live.extend(r.data.iter().filter(|l| l.is_live && self.by_index.contains_key(&l.index)).map(|l| l.index));
+    let spe = ctx.spec.slots_per_epoch;
+    let e0 = ctx.spec.epoch_of(start_slot);
+    let first = if start_slot % spe == 0 { e0 } else { e0 + 1 };
+    let enable_slot = ctx.spec.start_slot(first + epochs);
+    info!(
+        first_epoch = first,
+        epochs,
+        signing_from_slot = enable_slot,
+        "doppelganger protection: watching for the keys elsewhere before signing"
+    );
+    let mut mode = Mode::Liveness;
+    let mut duties: HashMap<u64, Vec<AttesterDuty>> = HashMap::new();
+    let mut next_block_slot = ctx.spec.start_slot(first);
+    let mut slot = start_slot;
+    while slot < enable_slot {
+        let at = ctx.slot_at(slot, 0.75);
+        if !ctx.sleep_until(at).await {
+            return Ok(false);
         }
-        Ok(live)
-    }
-
-    /// Our validators active in the block of `slot` (proposer, or attesters
-    /// of attestations for epochs from `first` on).
-    async fn watch_block(
-        &self,
-        slot: u64,
-        first: u64,
-        duties: &mut HashMap<u64, Vec<AttesterDuty>>,
-    ) -> Result<BTreeSet<u64>, VcError> {
-        let t = self.slot_timeout();
-        let block: serde_json::Value = match self.beacon.get(&format!("/eth/v2/beacon/blocks/{slot}"), t).await {
-            Ok(b) => b,
-            Err(BeaconError::NotServed(_)) => return Ok(BTreeSet::new()), // empty slot
-            Err(e) => return Err(e.into()),
-        };
-        let mut seen = BTreeSet::new();
-        let message = &block["data"]["message"];
-        let num = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
-        if let Some(p) = num(&message["proposer_index"]) {
-            if self.by_index.contains_key(&p) {
-                seen.insert(p);
+        if ctx.spec.epoch_of(slot) >= first {
+            if let Err(e) = super::duties::resolve_indices(ctx).await {
+                warn!("validator indices: {e}");
             }
-        }
-        let empty = Vec::new();
-        for att in message["body"]["attestations"].as_array().unwrap_or(&empty) {
-            let Some(att_slot) = num(&att["data"]["slot"]) else { continue };
-            let epoch = self.spec.epoch_of(att_slot);
-            if epoch < first {
-                continue;
-            }
-            let bits = att["aggregation_bits"].as_str().unwrap_or("0x");
-            if let Some(committee_bits) = att["committee_bits"].as_str() {
-                // Electra: the bits run over every committee set in
-                // committee_bits, in order; members from the node.
-                let path = format!("/eth/v1/beacon/states/{att_slot}/committees?slot={att_slot}");
-                let committees: Data<Vec<Committee>> = self.beacon.get(&path, t).await?;
-                let mut sorted = committees.data;
-                sorted.sort_by_key(|c| c.index);
-                let mut offset = 0usize;
-                for c in sorted.iter().filter(|c| bit(committee_bits, c.index as usize)) {
-                    for (pos, v) in c.validators.iter().enumerate() {
-                        if self.by_index.contains_key(v) && bit(bits, offset + pos) {
-                            seen.insert(*v);
-                        }
+            let seen = match mode {
+                Mode::Liveness => match liveness(ctx, first, ctx.spec.epoch_of(slot)).await {
+                    Err(VcError::Beacon(BeaconError::NotServed(why))) => {
+                        warn!(
+                            "doppelganger protection: no beacon node serves the liveness route ({why}); \
+                             watching the chain for the keys' blocks and attestations instead"
+                        );
+                        mode = Mode::ChainWatch;
+                        BTreeSet::new()
                     }
-                    offset += c.validators.len();
+                    other => other?,
+                },
+                Mode::ChainWatch => BTreeSet::new(),
+            };
+            let seen = if mode == Mode::ChainWatch {
+                let mut found = seen;
+                while next_block_slot <= slot {
+                    found.extend(watch_block(ctx, next_block_slot, first, &mut duties).await?);
+                    next_block_slot += 1;
                 }
+                found
             } else {
-                // Before Electra: one committee (data.index); our members and
-                // positions from our own duties.
-                let Some(index) = num(&att["data"]["index"]) else { continue };
-                if let std::collections::hash_map::Entry::Vacant(slot_duties) = duties.entry(epoch) {
-                    let body = serde_json::json!(self.by_index.keys().map(|i| i.to_string()).collect::<Vec<_>>());
-                    let d: DutiesResponse<AttesterDuty> =
-                        self.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
-                    slot_duties.insert(d.data);
-                }
-                for d in duties.get(&epoch).into_iter().flatten() {
-                    if d.slot == att_slot
-                        && d.committee_index == index
-                        && bit(bits, d.validator_committee_index as usize)
-                    {
-                        seen.insert(d.validator_index);
+                seen
+            };
+            if !seen.is_empty() {
+                let list = seen.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+                return Err(VcError::Doppelganger { validators: list });
+            }
+        }
+        slot += 1;
+    }
+    info!("doppelganger protection: no sign of the keys elsewhere; signing starts");
+    Ok(true)
+}
+
+/// Validators the liveness route reports live in epochs `first..=now`
+/// (at most the two newest).
+async fn liveness<P: Preset>(ctx: &Ctx<P>, first: u64, now: u64) -> Result<BTreeSet<u64>, VcError> {
+    let indices = ctx.store.indices();
+    let body = crate::beacon::Indices(&indices);
+    let mut live = BTreeSet::new();
+    for e in first.max(now.saturating_sub(1))..=now {
+        let r: Data<Vec<Liveness>> =
+            ctx.beacon.post(&format!("/eth/v1/validator/liveness/{e}"), &body, ctx.slot_timeout()).await?;
+        live.extend(r.data.iter().filter(|l| l.is_live && ctx.store.is_ours(l.index)).map(|l| l.index));
+    }
+    Ok(live)
+}
+
+/// Our validators active in the block of `slot` (proposer, or attesters
+/// of attestations for epochs from `first` on).
+async fn watch_block<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    first: u64,
+    duties: &mut HashMap<u64, Vec<AttesterDuty>>,
+) -> Result<BTreeSet<u64>, VcError> {
+    let t = ctx.slot_timeout();
+    let block: serde_json::Value = match ctx.beacon.get(&format!("/eth/v2/beacon/blocks/{slot}"), t).await {
+        Ok(b) => b,
+        Err(BeaconError::NotServed(_)) => return Ok(BTreeSet::new()), // empty slot
+        Err(e) => return Err(e.into()),
+    };
+    let mut seen = BTreeSet::new();
+    let message = &block["data"]["message"];
+    let num = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+    if let Some(p) = num(&message["proposer_index"]) {
+        if ctx.store.is_ours(p) {
+            seen.insert(p);
+        }
+    }
+    let empty = Vec::new();
+    for att in message["body"]["attestations"].as_array().unwrap_or(&empty) {
+        let Some(att_slot) = num(&att["data"]["slot"]) else { continue };
+        let epoch = ctx.spec.epoch_of(att_slot);
+        if epoch < first {
+            continue;
+        }
+        let bits = att["aggregation_bits"].as_str().unwrap_or("0x");
+        if let Some(committee_bits) = att["committee_bits"].as_str() {
+            // Electra: the bits run over every committee set in
+            // committee_bits, in order; members from the node.
+            let path = format!("/eth/v1/beacon/states/{att_slot}/committees?slot={att_slot}");
+            let committees: Data<Vec<Committee>> = ctx.beacon.get(&path, t).await?;
+            let mut sorted = committees.data;
+            sorted.sort_by_key(|c| c.index);
+            let mut offset = 0usize;
+            for c in sorted.iter().filter(|c| bit(committee_bits, c.index as usize)) {
+                for (pos, v) in c.validators.iter().enumerate() {
+                    if ctx.store.is_ours(*v) && bit(bits, offset + pos) {
+                        seen.insert(*v);
                     }
+                }
+                offset += c.validators.len();
+            }
+        } else {
+            // Before Electra: one committee (data.index); our members and
+            // positions from our own duties.
+            let Some(index) = num(&att["data"]["index"]) else { continue };
+            if let std::collections::hash_map::Entry::Vacant(slot_duties) = duties.entry(epoch) {
+                let indices = ctx.store.indices();
+    let body = crate::beacon::Indices(&indices);
+                let d: DutiesResponse<AttesterDuty> =
+                    ctx.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
+                slot_duties.insert(d.data);
+            }
+            for d in duties.get(&epoch).into_iter().flatten() {
+                if d.slot == att_slot
+                    && d.committee_index == index
+                    && bit(bits, d.validator_committee_index as usize)
+                {
+                    seen.insert(d.validator_index);
                 }
             }
         }
-        Ok(seen)
     }
+    Ok(seen)
 }

@@ -1,14 +1,19 @@
-//! Per-epoch duties of the client's validators: fetching them (one request
-//! per duty kind for all keys), the selection proofs signed ahead in one
-//! batch, the aggregator selection rules, and the reorg watch that refetches
-//! an epoch whose dependent root moved.
+//! The duties service: validator indices, per-epoch duties (one request per
+//! duty kind for all keys), the selection proofs signed ahead in one batch,
+//! committee and sync subscriptions, and the reorg watch that refetches an
+//! epoch whose dependent root moved. It runs on its own task: a slow duty
+//! fetch delays no attestation (the next epoch's duties are fetched an
+//! epoch ahead).
 
-use super::runtime::{Stats, Vc, VcError};
-use crate::beacon::{AttesterDuty, CommitteeSubscription, Data, DutiesResponse, ProposerDuty, SyncDuty};
-use poolvc_signer::batch::SignRequest;
-use poolvc_signer::types::{Hash256, Preset, SignableMessage, SignatureBytes, SyncAggregatorSelectionData};
+use super::context::Ctx;
+use crate::beacon::{AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty};
+use crate::events::{Event, MessageKind, Service};
+use crate::store::outcome::Outcome;
+use poolvc_signer::types::{Hash256, Preset, PublicKeyBytes, SignatureBytes, SyncAggregatorSelectionData};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 use tracing::{info, warn};
 
 /// An attester duty with its selection proof (if this validator aggregates).
@@ -31,7 +36,8 @@ pub struct SyncAggregator {
     pub selection_proof: SignatureBytes,
 }
 
-/// Duties of one epoch.
+/// Duties of one epoch, as served by the node and kept only where they name
+/// one of poolvc's keys under its own index.
 #[derive(Debug, Clone, Default)]
 pub struct EpochDuties {
     /// Attesters, by slot.
@@ -75,158 +81,236 @@ pub fn is_sync_aggregator(
     hash_mod(selection_proof, modulo.max(1))
 }
 
-impl<P: Preset> Vc<P> {
-    fn indices_body(&self) -> serde_json::Value {
-        let indices: Vec<String> = self.by_index.keys().map(|i| i.to_string()).collect();
-        serde_json::json!(indices)
-    }
-
-    /// Fetches and prepares the duties of `epoch`: attester, proposer and
-    /// sync duties, selection proofs (attestation and sync) signed in one
-    /// batch, committee and sync subscriptions.
-    pub(super) async fn fetch_duties(&self, epoch: u64) -> Result<EpochDuties, VcError> {
-        let t = self.slot_timeout() * 4;
-        let body = self.indices_body();
-        let att: DutiesResponse<AttesterDuty> =
-            self.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
-        let prop: DutiesResponse<ProposerDuty> =
-            self.beacon.get(&format!("/eth/v1/validator/duties/proposer/{epoch}"), t).await?;
-        let sync: Vec<SyncDuty> = if self.spec.fork_name_at_epoch(epoch).altair_enabled() {
-            self.beacon
-                .post::<Data<Vec<SyncDuty>>>(&format!("/eth/v1/validator/duties/sync/{epoch}"), &body, t)
-                .await?
-                .data
-                .into_iter()
-                .filter(|s| self.by_index.contains_key(&s.validator_index))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mine: Vec<AttesterDuty> =
-            att.data.into_iter().filter(|d| self.by_index.contains_key(&d.validator_index)).collect();
-
-        // Every selection proof of the epoch in one signing batch: one per
-        // attester duty, and one per (sync member, subcommittee, slot).
-        let ctx = self.ctx();
-        let sub_size = (self.spec.sync_committee_size / self.spec.sync_committee_subnet_count.max(1)).max(1);
-        let mut sync_jobs: Vec<(u64, u64, u64)> = Vec::new(); // (slot, validator, subcommittee)
-        for s in &sync {
-            let mut subs: Vec<u64> = s.validator_sync_committee_indices.iter().map(|i| i / sub_size).collect();
-            subs.sort_unstable();
-            subs.dedup();
-            for slot in self.spec.start_slot(epoch)..self.spec.start_slot(epoch + 1) {
-                for sub in &subs {
-                    sync_jobs.push((slot, s.validator_index, *sub));
+/// Finds the indices of keys that have none yet: POST with the ids in the
+/// body (1,000 per request), or, on nodes without that route, GET with
+/// repeated `id=` parameters (old Lodestar does not split comma-separated
+/// lists). Only our own keys are recorded, and an index never moves.
+pub(super) async fn resolve_indices<P: Preset>(ctx: &Ctx<P>) -> Result<(), BeaconError> {
+    let missing: Vec<String> = ctx.store.pubkeys_without_index().iter().map(|pk| pk.to_string()).collect();
+    let t = Duration::from_secs(10).min(ctx.slot_timeout() * 4);
+    let mut post_served = true;
+    for chunk in missing.chunks(1000) {
+        let entries = if post_served {
+            match ctx.beacon.validators_by_post(chunk, t).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::debug!("validators by POST: {e}; asking by GET");
+                    post_served = false;
+                    by_get(ctx, chunk, t).await?
                 }
             }
+        } else {
+            by_get(ctx, chunk, t).await?
+        };
+        for conflict in ctx.store.set_indices(entries.into_iter().map(|e| (e.validator.pubkey, e.index))) {
+            warn!("validator indices: {conflict}; ignored");
         }
-        let handle = |i: &u64| self.validators[self.by_index[i]].handle;
-        let mut reqs: Vec<SignRequest> = mine
+    }
+    Ok(())
+}
+
+async fn by_get<P: Preset>(
+    ctx: &Ctx<P>,
+    ids: &[String],
+    t: Duration,
+) -> Result<Vec<crate::beacon::ValidatorEntry>, BeaconError> {
+    let mut all = Vec::new();
+    for chunk in ids.chunks(64) {
+        all.extend(ctx.beacon.validators_by_get(chunk, t).await?);
+    }
+    Ok(all)
+}
+
+/// Keeps a duty only if its index is ours and its key is the one poolvc
+/// holds for that index; tells each one refused.
+fn own_duty<P: Preset>(ctx: &Ctx<P>, kind: MessageKind, slot: u64, index: u64, pubkey: &PublicKeyBytes) -> bool {
+    match ctx.store.pubkey_of(index) {
+        Some(ours) if ours == *pubkey => true,
+        Some(ours) => {
+            ctx.events.emit(Event::Refused {
+                kind,
+                slot,
+                validator: Some(index),
+                reason: crate::store::outcome::Refusal::KeyMismatch { index, claimed: *pubkey, ours },
+            });
+            false
+        }
+        None => false,
+    }
+}
+
+/// Fetches and prepares the duties of `epoch`: attester, proposer and sync
+/// duties, selection proofs (attestation and sync) signed in one batch each,
+/// committee and sync subscriptions.
+pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<EpochDuties, BeaconError> {
+    let t = ctx.slot_timeout() * 4;
+    let spec = &ctx.spec;
+    let first = spec.start_slot(epoch);
+    let indices = ctx.store.indices();
+    let att = ctx.beacon.attester_duties(epoch, &indices, t).await?;
+    let prop = ctx.beacon.proposer_duties(epoch, t).await?;
+    let sync: Vec<SyncDuty> = if spec.fork_name_at_epoch(epoch).altair_enabled() {
+        let max_index = spec.sync_committee_size;
+        let mut seen = std::collections::HashSet::new();
+        ctx.beacon
+            .sync_duties(epoch, &indices, t)
+            .await?
+            .into_iter()
+            .filter(|s| own_duty(ctx, MessageKind::SyncMessage, first, s.validator_index, &s.pubkey) && seen.insert(s.validator_index))
+            .map(|mut s| {
+                s.validator_sync_committee_indices.retain(|i| *i < max_index);
+                s
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // One duty per validator per epoch, inside the epoch.
+    let mut seen = std::collections::HashSet::new();
+    let mine: Vec<AttesterDuty> = att
+        .data
+        .into_iter()
+        .filter(|d| {
+            spec.epoch_of(d.slot) == epoch
+                && d.validator_committee_index < d.committee_length
+                && d.committee_length <= <P::MaxValidatorsPerCommittee as ssz_types::typenum::Unsigned>::to_u64()
+                && own_duty(ctx, MessageKind::Attestation, d.slot, d.validator_index, &d.pubkey)
+                && seen.insert(d.validator_index)
+        })
+        .collect();
+
+    // Every selection proof of the epoch: one batch for the attesters, one
+    // per (sync member, subcommittee, slot) for the sync committee.
+    let sub_size = (spec.sync_committee_size / spec.sync_committee_subnet_count.max(1)).max(1);
+    let mut sync_jobs: Vec<(u64, PublicKeyBytes, SyncAggregatorSelectionData)> = Vec::new();
+    for s in &sync {
+        let mut subs: Vec<u64> = s.validator_sync_committee_indices.iter().map(|i| i / sub_size).collect();
+        subs.sort_unstable();
+        subs.dedup();
+        for slot in spec.start_slot(epoch)..spec.start_slot(epoch + 1) {
+            for sub in &subs {
+                sync_jobs.push((s.validator_index, s.pubkey, SyncAggregatorSelectionData { slot, subcommittee_index: *sub }));
+            }
+        }
+    }
+    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> = mine.iter().map(|d| (d.validator_index, d.pubkey, d.slot)).collect();
+    let (proofs, sync_proofs) = tokio::join!(
+        ctx.store.sign_selection_proofs(&att_jobs),
+        ctx.store.sign_sync_selection_proofs(&sync_jobs)
+    );
+
+    let mut duties = EpochDuties {
+        dependent_root: att.dependent_root,
+        proposer_dependent_root: prop.dependent_root,
+        ..Default::default()
+    };
+    let mut subs = Vec::new();
+    for (d, proof) in mine.into_iter().zip(proofs) {
+        let proof = proof.signature();
+        let agg = proof.is_some_and(|p| is_aggregator(d.committee_length, spec.target_aggregators_per_committee, &p));
+        subs.push(CommitteeSubscription {
+            validator_index: d.validator_index,
+            committee_index: d.committee_index,
+            committees_at_slot: d.committees_at_slot,
+            slot: d.slot,
+            is_aggregator: agg,
+        });
+        duties.attesters.entry(d.slot).or_default().push(Attester { duty: d, selection_proof: proof.filter(|_| agg) });
+    }
+    for ((validator_index, _, sel), proof) in sync_jobs.into_iter().zip(sync_proofs) {
+        let Outcome::Signed(proof) = proof else { continue };
+        if is_sync_aggregator(
+            spec.sync_committee_size,
+            spec.sync_committee_subnet_count,
+            spec.target_aggregators_per_sync_subcommittee,
+            &proof,
+        ) {
+            duties.sync_aggregators.entry(sel.slot).or_default().push(SyncAggregator {
+                validator_index,
+                subcommittee_index: sel.subcommittee_index,
+                selection_proof: proof,
+            });
+        }
+    }
+    if !subs.is_empty() {
+        if let Err(e) = ctx.beacon.subscribe_committees(&subs, t).await {
+            warn!("committee subscriptions: {e}");
+        }
+    }
+    if !sync.is_empty() {
+        let period = spec.epochs_per_sync_committee_period.max(1);
+        let until_epoch = (epoch / period + 1) * period;
+        let subs: Vec<SyncCommitteeSubscription> = sync
             .iter()
-            .map(|d| SignRequest {
-                key: handle(&d.validator_index),
-                signing_root: ctx.signing_root::<P>(&SignableMessage::SelectionProof(d.slot)),
+            .map(|s| SyncCommitteeSubscription {
+                validator_index: s.validator_index,
+                sync_committee_indices: s.validator_sync_committee_indices.clone(),
+                until_epoch,
             })
             .collect();
-        reqs.extend(sync_jobs.iter().map(|(slot, v, sub)| SignRequest {
-            key: handle(v),
-            signing_root: ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&SyncAggregatorSelectionData {
-                slot: *slot,
-                subcommittee_index: *sub,
-            })),
-        }));
-        let mut proofs = self.sign(reqs).await?;
-        let sync_proofs = proofs.split_off(mine.len());
-
-        let mut duties = EpochDuties {
-            dependent_root: att.dependent_root,
-            proposer_dependent_root: prop.dependent_root,
-            ..Default::default()
-        };
-        let mut subs = Vec::new();
-        for (d, proof) in mine.into_iter().zip(proofs) {
-            let agg = is_aggregator(d.committee_length, self.spec.target_aggregators_per_committee, &proof);
-            subs.push(CommitteeSubscription {
-                validator_index: d.validator_index,
-                committee_index: d.committee_index,
-                committees_at_slot: d.committees_at_slot,
-                slot: d.slot,
-                is_aggregator: agg,
-            });
-            duties
-                .attesters
-                .entry(d.slot)
-                .or_default()
-                .push(Attester { duty: d, selection_proof: agg.then_some(proof) });
+        if let Err(e) = ctx.beacon.subscribe_sync_committees(&subs, t).await {
+            warn!("sync committee subscriptions: {e}");
         }
-        for ((slot, validator_index, subcommittee_index), proof) in sync_jobs.into_iter().zip(sync_proofs) {
-            if is_sync_aggregator(
-                self.spec.sync_committee_size,
-                self.spec.sync_committee_subnet_count,
-                self.spec.target_aggregators_per_sync_subcommittee,
-                &proof,
-            ) {
-                duties.sync_aggregators.entry(slot).or_default().push(SyncAggregator {
-                    validator_index,
-                    subcommittee_index,
-                    selection_proof: proof,
-                });
-            }
-        }
-        if !subs.is_empty() {
-            let body = serde_json::to_value(&subs).unwrap_or_default();
-            if let Err(e) = self.beacon.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", &body, t).await
-            {
-                warn!("committee subscriptions: {e}");
-            }
-        }
-        if !sync.is_empty() {
-            let until = (epoch / self.spec.epochs_per_sync_committee_period.max(1) + 1)
-                * self.spec.epochs_per_sync_committee_period.max(1);
-            let subs: Vec<serde_json::Value> = sync
-                .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "validator_index": s.validator_index.to_string(),
-                        "sync_committee_indices": s.validator_sync_committee_indices.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-                        "until_epoch": until.to_string(),
-                    })
-                })
-                .collect();
-            if let Err(e) = self
-                .beacon
-                .post_ignore("/eth/v1/validator/sync_committee_subscriptions", &serde_json::json!(subs), t)
-                .await
-            {
-                warn!("sync committee subscriptions: {e}");
-            }
-        }
-        for p in prop.data.into_iter().filter(|p| self.by_index.contains_key(&p.validator_index)) {
+    }
+    for p in prop.data {
+        if spec.epoch_of(p.slot) == epoch && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey) {
             duties.proposers.insert(p.slot, p);
         }
-        duties.sync = sync;
-        Ok(duties)
     }
+    duties.sync = sync;
+    Ok(duties)
+}
 
-    /// The dependent roots of `epoch`'s attester and proposer duties, asked
-    /// cheaply: the attester route with one index, the proposer route as is.
-    async fn dependent_roots(&self, epoch: u64) -> Result<(Hash256, Hash256), VcError> {
-        let t = self.slot_timeout();
-        let Some(one) = self.by_index.keys().next() else { return Ok((Hash256::ZERO, Hash256::ZERO)) };
-        let body = serde_json::json!([one.to_string()]);
-        let att: DutiesResponse<AttesterDuty> =
-            self.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
-        let prop: DutiesResponse<ProposerDuty> =
-            self.beacon.get(&format!("/eth/v1/validator/duties/proposer/{epoch}"), t).await?;
-        Ok((att.dependent_root, prop.dependent_root))
+/// The dependent roots of `epoch`'s attester and proposer duties, asked
+/// cheaply: the attester route with one index, the proposer route as is.
+async fn dependent_roots<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<(Hash256, Hash256), BeaconError> {
+    let t = ctx.slot_timeout();
+    let Some(one) = ctx.store.indices().first().copied() else { return Ok((Hash256::ZERO, Hash256::ZERO)) };
+    let att = ctx.beacon.attester_duties(epoch, &[one], t).await?;
+    let prop = ctx.beacon.proposer_duties(epoch, t).await?;
+    Ok((att.dependent_root, prop.dependent_root))
+}
+
+/// Fetches `epoch`'s duties into the book; tells a failure.
+async fn fetch_into<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> bool {
+    match fetch_duties(ctx, epoch).await {
+        Ok(d) => {
+            ctx.duties.insert(epoch, d);
+            true
+        }
+        Err(e) => {
+            ctx.duty_failed(Service::Duties, ctx.spec.start_slot(epoch), format!("duties of epoch {epoch}: {e}"));
+            false
+        }
     }
+}
 
-    /// Refetches the duties of the current and next epoch if their dependent
-    /// roots changed (a reorg across the block they depend on).
-    pub(super) async fn refresh_changed_duties(&self, epoch: u64, duties: &mut HashMap<u64, EpochDuties>) {
+/// Runs the duties service until the run ends: before the first slot, the
+/// first two epochs; at each epoch start, the next epoch (and any missing
+/// one) and indices of keys not yet active; each slot at 1/2, the reorg
+/// watch for the current and next epoch.
+pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut slot = ctx.first_slot;
+    while let Some(s) = ctx.next_slot(Service::Duties, slot).await {
+        let epoch = ctx.spec.epoch_of(s);
+        let epoch_start = s % ctx.spec.slots_per_epoch == 0;
+        if epoch_start && !ctx.store.pubkeys_without_index().is_empty() {
+            if let Err(e) = resolve_indices(&ctx).await {
+                warn!("validator indices: {e}");
+            }
+        }
         for e in [epoch, epoch + 1] {
-            let Some(known) = duties.get(&e) else { continue };
-            let roots = match self.dependent_roots(e).await {
+            if ctx.duties.get(e).is_none() || (epoch_start && e == epoch + 1) {
+                fetch_into(&ctx, e).await;
+            }
+        }
+        ctx.duties.retain_from(epoch.saturating_sub(1));
+        if !ctx.sleep_until(ctx.slot_at(s, 0.5)).await {
+            break;
+        }
+        for e in [epoch, epoch + 1] {
+            let Some(known) = ctx.duties.get(e) else { continue };
+            let roots = match dependent_roots(&ctx, e).await {
                 Ok(r) => r,
                 Err(err) => {
                     warn!(epoch = e, "dependent roots: {err}");
@@ -237,16 +321,10 @@ impl<P: Preset> Vc<P> {
                 continue;
             }
             info!(epoch = e, attester_root = %roots.0, proposer_root = %roots.1, "dependent root changed; refetching duties");
-            match self.fetch_duties(e).await {
-                Ok(d) => {
-                    Stats::add(&self.stats.duty_refreshes, 1);
-                    duties.insert(e, d);
-                }
-                Err(err) => {
-                    Stats::add(&self.stats.errors, 1);
-                    warn!(epoch = e, "duties: {err}");
-                }
+            if fetch_into(&ctx, e).await {
+                ctx.events.emit(Event::DutiesRefreshed { epoch: e });
             }
         }
+        slot = s + 1;
     }
 }

@@ -1,7 +1,11 @@
 //! The client's counters and Prometheus metrics (`--metrics`): what was
-//! published, refused and failed, how long signing and slashing batches take,
-//! each beacon node's health, and whether doppelganger protection is still
-//! watching. Served as the Prometheus text format at `/metrics`.
+//! published, refused and failed (counted from the outcome events, as a
+//! subscriber; no service counts by hand), how long signing and slashing
+//! batches take, each beacon node's health, and whether doppelganger
+//! protection is still watching. Served as the Prometheus text format at
+//! `/metrics`.
+
+use crate::events::{Event, MessageKind, Subscriber};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,6 +15,15 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Labels of the per-kind message counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct KindOutcome {
+    /// Message kind.
+    pub kind: String,
+    /// `published`, `refused` or `failed`.
+    pub outcome: String,
+}
 
 /// A beacon node label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,6 +45,10 @@ pub(super) struct Stats {
     pub(super) refusals: Counter,
     pub(super) errors: Counter,
     pub(super) duty_refreshes: Counter,
+    /// Slots services skipped to catch up with the clock.
+    pub(super) slots_skipped: Counter,
+    /// Messages by kind and outcome.
+    pub(super) messages: Family<KindOutcome, Counter>,
     /// Seconds per signing-engine batch.
     pub(super) signing_seconds: Histogram,
     /// Seconds per slashing-protection check-and-insert batch.
@@ -65,6 +82,9 @@ impl Stats {
         let refusals = counter(&mut r, "refusals", "Messages refused (slashing protection, inconsistent node data)");
         let errors = counter(&mut r, "duty_errors", "Duty steps that failed");
         let duty_refreshes = counter(&mut r, "duty_refreshes", "Epoch duties refetched after a dependent-root change");
+        let slots_skipped = counter(&mut r, "slots_skipped", "Slots a duty service skipped to act for the current slot");
+        let messages = Family::<KindOutcome, Counter>::default();
+        r.register("messages", "Messages by kind and outcome (published, refused, failed)", messages.clone());
         let signing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         r.register("signing_batch_seconds", "Seconds per signing-engine batch", signing_seconds.clone());
         let slashing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
@@ -91,6 +111,8 @@ impl Stats {
             refusals,
             errors,
             duty_refreshes,
+            slots_skipped,
+            messages,
             signing_seconds,
             slashing_seconds,
             node_synced,
@@ -101,9 +123,24 @@ impl Stats {
         }
     }
 
-    /// Adds `n` to a counter.
-    pub(super) fn add(counter: &Counter, n: u64) {
-        counter.inc_by(n);
+    fn count(&self, kind: MessageKind, outcome: &str, n: u64) {
+        let label = KindOutcome { kind: kind.as_str().to_string(), outcome: outcome.to_string() };
+        self.messages.get_or_create(&label).inc_by(n);
+    }
+
+    /// Logs the totals so far (once a slot).
+    pub(super) fn log_totals(&self, slot: u64) {
+        tracing::info!(
+            slot,
+            attestations = self.attestations.get(),
+            aggregates = self.aggregates.get(),
+            blocks = self.blocks.get(),
+            sync = self.sync_messages.get(),
+            contributions = self.contributions.get(),
+            refusals = self.refusals.get(),
+            errors = self.errors.get(),
+            "slot done (totals)"
+        );
     }
 
     /// The metrics in the Prometheus text format.
@@ -141,5 +178,43 @@ impl Stats {
             }
         });
         Ok(bound)
+    }
+}
+
+impl Subscriber for Stats {
+    fn on_event(&self, event: &Event) {
+        match event {
+            Event::Published { kind, validators, .. } => {
+                let n = validators.len() as u64;
+                self.count(*kind, "published", n);
+                let c = match kind {
+                    MessageKind::Attestation => &self.attestations,
+                    MessageKind::Aggregate => &self.aggregates,
+                    MessageKind::Block => &self.blocks,
+                    MessageKind::SyncMessage => &self.sync_messages,
+                    MessageKind::Contribution => &self.contributions,
+                    MessageKind::Registration => &self.registrations,
+                    _ => return,
+                };
+                c.inc_by(n);
+            }
+            Event::Refused { kind, .. } => {
+                self.count(*kind, "refused", 1);
+                self.refusals.inc();
+            }
+            Event::Failed { kind, count, .. } => {
+                self.count(*kind, "failed", *count as u64);
+                self.errors.inc();
+            }
+            Event::DutyFailed { .. } => {
+                self.errors.inc();
+            }
+            Event::Skipped { slots, .. } => {
+                self.slots_skipped.inc_by(*slots);
+            }
+            Event::DutiesRefreshed { .. } => {
+                self.duty_refreshes.inc();
+            }
+        }
     }
 }

@@ -1,35 +1,42 @@
-//! `poolvc vc`: the validator client runtime.
+//! `poolvc vc`: the validator client's duty services.
 //!
 //! ```text
-//! startup: keystores (parallel decrypt) -> engine keys; beacon nodes ranked
-//!          by health; spec + genesis (checked against --testnet-dir or
-//!          --network); slashing DB; indices; doppelganger watch (optional)
-//! each epoch: duties (attester current+next, proposer, sync), subscriptions,
-//!             proposer preparation, builder registrations (signed once),
-//!             attestation and sync selection proofs signed in one batch
-//! each slot:  0     propose (RANDAO, produce v2 or v3, check, slashing, sign,
-//!                   publish v1 or v2 with the consensus-version header)
-//!             head  (event, or 1/3 slot at the latest) attest: one slashing
-//!                   batch -> one signing batch -> one POST; sync messages
-//!             2/3   aggregates (one per committee with our aggregators) and
-//!                   sync contributions (one per subcommittee)
-//!             end   node health poll; duties refetched if a dependent root moved
+//! startup: keystores (parallel decrypt) -> validator store; beacon nodes
+//!          ranked by health; spec + genesis (checked against --testnet-dir
+//!          or --network); slashing DB; indices; doppelganger watch
+//! services, each its own task over a shared context (context.rs):
+//!   duties        epoch duties an epoch ahead, selection proofs signed in
+//!                 one batch, subscriptions, reorg watch (dependent roots)
+//!   attestation   head event (1/3 slot at the latest): one store batch, one
+//!                 POST; aggregates at 2/3 on their own task
+//!   block         slot start: each proposal on its own task (RANDAO,
+//!                 produce v2 or v3, checks, store, publish)
+//!   sync committee  messages at head/1/3, contributions at 2/3
+//!   preparation   each epoch: prepare_beacon_proposer, builder registrations
+//!   health        3/4 slot: node ranking
+//!   pruning       each epoch: slashing history older than N epochs
 //! ```
-//! Every signature goes through the batch engine; every attestation and block
-//! through one batched slashing check-and-insert, durable before signing.
+//! Every signature goes through the validator store (`crate::store`), the
+//! only holder of the signing engine. A service that falls behind acts for
+//! the current slot, never a past one, and the skip is counted. Outcomes are
+//! events (`crate::events`); metrics and logs subscribe.
 //! Routes follow the fork of the slot: v1 attestations and produceBlockV2
 //! before Electra (what Lodestar v1.5.1 serves), `SingleAttestation` on the
 //! v2 pool, v2 aggregates and produceBlockV3 (full or blinded) from Electra on.
 
 mod attest;
-mod builder;
+mod context;
 mod doppelganger;
 pub mod duties;
+mod health;
 pub mod keys;
 mod metrics;
+mod preparation;
 mod propose;
+mod pruning;
 pub mod runtime;
 mod ssz_envelope;
 mod sync_committee;
 
+pub use pruning::DEFAULT_HISTORY_EPOCHS;
 pub use runtime::{run, VcConfig, VcError, VcSummary};

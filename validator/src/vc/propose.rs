@@ -5,14 +5,38 @@
 //! blinded blocks and the v2 publish routes with the `Eth-Consensus-Version`
 //! header, in SSZ when the node offers it (JSON otherwise, and as fallback).
 
-use super::runtime::{Stats, Vc, VcError};
+use super::context::Ctx;
 use super::ssz_envelope::{self, BLOB_BYTES, KZG_PROOF_BYTES};
 use crate::beacon::{BeaconError, Data, ProducedBlock, ProducedBlockV3};
-use poolvc_signer::batch::SignRequest;
-use poolvc_signer::slashing::BlockRecord;
+use crate::events::{Event, MessageKind, Service};
+use crate::store::outcome::{Outcome, Refusal};
 use poolvc_signer::types::*;
 use std::sync::Arc;
 use tracing::{info, warn};
+
+/// Why a proposal did not happen.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ProposeError {
+    /// The beacon nodes failed.
+    #[error(transparent)]
+    Beacon(#[from] BeaconError),
+    /// The node's block is not one poolvc may sign (told as a refusal).
+    #[error("slot {slot}: {what}")]
+    BadBlock {
+        /// The slot.
+        slot: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// The store did not sign (told by the store as a refusal or failure).
+    #[error("slot {slot}: {what} not signed")]
+    NotSigned {
+        /// The slot.
+        slot: u64,
+        /// What.
+        what: &'static str,
+    },
+}
 
 /// The blob sidecar parts of full block contents (Deneb on), as received.
 enum Sidecars {
@@ -57,190 +81,224 @@ fn graffiti_bytes(graffiti: &str) -> [u8; 32] {
     g
 }
 
-impl<P: Preset> Vc<P> {
-    async fn produce(&self, slot: u64, randao: SignatureBytes, graffiti: [u8; 32]) -> Result<Produced<P>, VcError> {
-        let t = self.slot_timeout() * 2;
-        let expected = self.spec.fork_name_at_slot(slot);
-        let bad = |what: String| VcError::Config(format!("slot {slot}: {what}"));
-        let parse_fork = |v: &str| -> Result<ForkName, VcError> {
-            let fork: ForkName = v.parse().map_err(|e: UnknownForkName| bad(e.to_string()))?;
-            if fork != expected {
-                return Err(bad(format!("node produced a {fork} block, the slot is {expected}")));
+/// Runs the block service: at each slot start, a proposal of ours runs on
+/// its own task, so a slow `produceBlockV3` delays nothing else.
+pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut proposals = tokio::task::JoinSet::new();
+    let mut slot = ctx.first_slot;
+    while let Some(s) = ctx.next_slot(Service::Block, slot).await {
+        slot = s + 1;
+        let Some(duties) = ctx.duties.get(ctx.spec.epoch_of(s)) else { continue };
+        let Some(p) = duties.proposers.get(&s).cloned() else { continue };
+        let ctx = Arc::clone(&ctx);
+        proposals.spawn(async move {
+            if let Err(e) = propose(&ctx, s, p.validator_index, p.pubkey).await {
+                if let ProposeError::BadBlock { what, .. } = &e {
+                    ctx.events.emit(Event::Refused {
+                        kind: MessageKind::Block,
+                        slot: s,
+                        validator: Some(p.validator_index),
+                        reason: Refusal::InconsistentNodeData { what: what.clone() },
+                    });
+                } else {
+                    ctx.duty_failed(Service::Block, s, &e);
+                }
             }
-            Ok(fork)
-        };
-        let g = hex::encode(graffiti);
-        if !expected.electra_enabled() {
-            let path = format!("/eth/v2/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}");
-            let produced: ProducedBlock = self.beacon.get(&path, t).await?;
-            let fork = parse_fork(&produced.version)?;
-            let block =
-                BeaconBlock::<P>::from_json(fork, produced.data).map_err(|e| bad(format!("produced block: {e}")))?;
-            return Ok(Produced::Full { block, sidecars: None });
+        });
+        while proposals.try_join_next().is_some() {}
+    }
+    while proposals.join_next().await.is_some() {}
+}
+
+async fn produce<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    randao: SignatureBytes,
+    graffiti: [u8; 32],
+    builder: bool,
+) -> Result<Produced<P>, ProposeError> {
+    let t = ctx.slot_timeout() * 2;
+    let expected = ctx.spec.fork_name_at_slot(slot);
+    let bad = |what: String| ProposeError::BadBlock { slot, what };
+    let parse_fork = |v: &str| -> Result<ForkName, ProposeError> {
+        let fork: ForkName = v.parse().map_err(|e: UnknownForkName| bad(e.to_string()))?;
+        if fork != expected {
+            return Err(bad(format!("node produced a {fork} block, the slot is {expected}")));
         }
-        let boost = if self.cfg.builder_proposals { 100 } else { 0 };
-        let path = format!(
-            "/eth/v3/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}&builder_boost_factor={boost}"
-        );
-        let raw = self.beacon.get_ssz_or_json(&path, t).await?;
-        if raw.is_ssz() {
-            let fork = parse_fork(raw.version.as_deref().unwrap_or(""))?;
-            let blinded = match raw.blinded.as_deref() {
-                Some("true") => true,
-                Some("false") => false,
-                other => return Err(bad(format!("SSZ block with Eth-Execution-Payload-Blinded {other:?}"))),
-            };
-            if blinded {
-                let block = BlindedBeaconBlock::<P>::from_ssz_bytes(fork, &raw.body)
-                    .map_err(|e| bad(format!("produced blinded block: {e}")))?;
-                return Ok(Produced::Blinded { block, ssz: true });
-            }
-            let (block, proofs, blobs) = ssz_envelope::split_block_contents(&raw.body).map_err(bad)?;
-            let block =
-                BeaconBlock::<P>::from_ssz_bytes(fork, block).map_err(|e| bad(format!("produced block: {e}")))?;
-            let sidecars = Sidecars::Ssz { proofs: proofs.to_vec(), blobs: blobs.to_vec() };
-            return Ok(Produced::Full { block, sidecars: Some(sidecars) });
-        }
-        let produced: ProducedBlockV3 =
-            serde_json::from_slice(&raw.body).map_err(|e| bad(format!("produced block response: {e}")))?;
+        Ok(fork)
+    };
+    let g = hex::encode(graffiti);
+    if !expected.electra_enabled() {
+        let path = format!("/eth/v2/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}");
+        let produced: ProducedBlock = ctx.beacon.get(&path, t).await?;
         let fork = parse_fork(&produced.version)?;
-        if produced.execution_payload_blinded {
-            let block = BlindedBeaconBlock::<P>::from_json(fork, produced.data)
+        let block =
+            BeaconBlock::<P>::from_json(fork, produced.data).map_err(|e| bad(format!("produced block: {e}")))?;
+        return Ok(Produced::Full { block, sidecars: None });
+    }
+    let boost = if builder { 100 } else { 0 };
+    let path =
+        format!("/eth/v3/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}&builder_boost_factor={boost}");
+    let raw = ctx.beacon.get_ssz_or_json(&path, t).await?;
+    if raw.is_ssz() {
+        let fork = parse_fork(raw.version.as_deref().unwrap_or(""))?;
+        let blinded = match raw.blinded.as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            other => return Err(bad(format!("SSZ block with Eth-Execution-Payload-Blinded {other:?}"))),
+        };
+        if blinded {
+            let block = BlindedBeaconBlock::<P>::from_ssz_bytes(fork, &raw.body)
                 .map_err(|e| bad(format!("produced blinded block: {e}")))?;
-            return Ok(Produced::Blinded { block, ssz: false });
+            return Ok(Produced::Blinded { block, ssz: true });
         }
-        let serde_json::Value::Object(mut contents) = produced.data else {
-            return Err(bad("produced block contents are not an object".into()));
-        };
-        let take = |m: &mut serde_json::Map<String, serde_json::Value>, k: &str| {
-            m.remove(k).ok_or_else(|| bad(format!("produced block contents lack `{k}`")))
-        };
-        let block_json = take(&mut contents, "block")?;
-        let proofs = take(&mut contents, "kzg_proofs")?;
-        let blobs = take(&mut contents, "blobs")?;
-        let block = BeaconBlock::<P>::from_json(fork, block_json).map_err(|e| bad(format!("produced block: {e}")))?;
-        Ok(Produced::Full { block, sidecars: Some(Sidecars::Json(proofs, blobs)) })
+        let (block, proofs, blobs) = ssz_envelope::split_block_contents(&raw.body).map_err(bad)?;
+        let block = BeaconBlock::<P>::from_ssz_bytes(fork, block).map_err(|e| bad(format!("produced block: {e}")))?;
+        let sidecars = Sidecars::Ssz { proofs: proofs.to_vec(), blobs: blobs.to_vec() };
+        return Ok(Produced::Full { block, sidecars: Some(sidecars) });
     }
+    let produced: ProducedBlockV3 =
+        serde_json::from_slice(&raw.body).map_err(|e| bad(format!("produced block response: {e}")))?;
+    let fork = parse_fork(&produced.version)?;
+    if produced.execution_payload_blinded {
+        let block = BlindedBeaconBlock::<P>::from_json(fork, produced.data)
+            .map_err(|e| bad(format!("produced blinded block: {e}")))?;
+        return Ok(Produced::Blinded { block, ssz: false });
+    }
+    let serde_json::Value::Object(mut contents) = produced.data else {
+        return Err(bad("produced block contents are not an object".into()));
+    };
+    let mut take = |k: &str| contents.remove(k).ok_or_else(|| bad(format!("produced block contents lack `{k}`")));
+    let block_json = take("block")?;
+    let proofs = take("kzg_proofs")?;
+    let blobs = take("blobs")?;
+    let block = BeaconBlock::<P>::from_json(fork, block_json).map_err(|e| bad(format!("produced block: {e}")))?;
+    Ok(Produced::Full { block, sidecars: Some(Sidecars::Json(proofs, blobs)) })
+}
 
-    /// Refuses a block whose parent the node does not know, or whose parent
-    /// is not at an earlier slot. Other errors asking are logged, not fatal.
-    async fn check_parent(&self, slot: u64, parent_root: Hash256) -> Result<(), VcError> {
-        let path = format!("/eth/v1/beacon/headers/{parent_root}");
-        match self.beacon.get::<Data<HeaderEntry>>(&path, self.slot_timeout()).await {
-            Ok(h) if h.data.header.message.slot < slot => Ok(()),
-            Ok(h) => Err(VcError::Config(format!(
-                "node produced a block for slot {slot} on a parent at slot {}; refused",
-                h.data.header.message.slot
-            ))),
-            Err(BeaconError::NotServed(_)) => Err(VcError::Config(format!(
-                "node produced a block for slot {slot} on unknown parent {parent_root}; refused"
-            ))),
-            Err(e) => {
-                warn!(slot, "could not check the block's parent: {e}");
-                Ok(())
-            }
+/// Refuses a block whose parent the node does not know, or whose parent is
+/// not at an earlier slot. Other errors asking are logged, not fatal.
+async fn check_parent<P: Preset>(ctx: &Ctx<P>, slot: u64, parent_root: Hash256) -> Result<(), ProposeError> {
+    let path = format!("/eth/v1/beacon/headers/{parent_root}");
+    match ctx.beacon.get::<Data<HeaderEntry>>(&path, ctx.slot_timeout()).await {
+        Ok(h) if h.data.header.message.slot < slot => Ok(()),
+        Ok(h) => Err(ProposeError::BadBlock {
+            slot,
+            what: format!("block built on a parent at slot {}", h.data.header.message.slot),
+        }),
+        Err(BeaconError::NotServed(_)) => {
+            Err(ProposeError::BadBlock { slot, what: format!("block built on unknown parent {parent_root}") })
+        }
+        Err(e) => {
+            warn!(slot, "could not check the block's parent: {e}");
+            Ok(())
         }
     }
+}
 
-    async fn publish(&self, fork: ForkName, produced: Produced<P>, sig: SignatureBytes) -> Result<(), VcError> {
-        let t = self.slot_timeout() * 2;
-        let sig_bytes: [u8; 96] = sig.0;
-        match produced {
-            Produced::Full { block, sidecars: None } => {
-                let body = serde_json::json!({"message": block.to_json(), "signature": sig});
-                self.beacon.post_ignore("/eth/v1/beacon/blocks", &body, t).await?;
-            }
-            Produced::Full { block, sidecars: Some(Sidecars::Json(kzg_proofs, blobs)) } => {
+async fn publish<P: Preset>(
+    ctx: &Ctx<P>,
+    fork: ForkName,
+    produced: Produced<P>,
+    sig: SignatureBytes,
+) -> Result<(), BeaconError> {
+    let t = ctx.slot_timeout() * 2;
+    let sig_bytes: [u8; 96] = sig.0;
+    match produced {
+        Produced::Full { block, sidecars: None } => {
+            let body = serde_json::json!({"message": block.to_json(), "signature": sig});
+            ctx.beacon.post_ignore("/eth/v1/beacon/blocks", &body, t).await?;
+        }
+        Produced::Full { block, sidecars: Some(Sidecars::Json(kzg_proofs, blobs)) } => {
+            let body = serde_json::json!({
+                "signed_block": {"message": block.to_json(), "signature": sig},
+                "kzg_proofs": kzg_proofs,
+                "blobs": blobs,
+            });
+            ctx.beacon.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
+        }
+        Produced::Full { block, sidecars: Some(Sidecars::Ssz { proofs, blobs }) } => {
+            let signed = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
+            let ssz = ssz_envelope::signed_block_contents(&signed, &proofs, &blobs);
+            if let Err(e) = ctx.beacon.post_ssz_versioned("/eth/v2/beacon/blocks", &ssz, fork, t).await {
+                warn!("SSZ publish failed ({e}); publishing as JSON");
                 let body = serde_json::json!({
                     "signed_block": {"message": block.to_json(), "signature": sig},
-                    "kzg_proofs": kzg_proofs,
-                    "blobs": blobs,
+                    "kzg_proofs": ssz_envelope::hex_items(&proofs, KZG_PROOF_BYTES),
+                    "blobs": ssz_envelope::hex_items(&blobs, BLOB_BYTES),
                 });
-                self.beacon.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
+                ctx.beacon.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
             }
-            Produced::Full { block, sidecars: Some(Sidecars::Ssz { proofs, blobs }) } => {
-                let signed = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
-                let ssz = ssz_envelope::signed_block_contents(&signed, &proofs, &blobs);
-                if let Err(e) = self.beacon.post_ssz_versioned("/eth/v2/beacon/blocks", &ssz, fork, t).await {
-                    warn!("SSZ publish failed ({e}); publishing as JSON");
-                    let body = serde_json::json!({
-                        "signed_block": {"message": block.to_json(), "signature": sig},
-                        "kzg_proofs": ssz_envelope::hex_items(&proofs, KZG_PROOF_BYTES),
-                        "blobs": ssz_envelope::hex_items(&blobs, BLOB_BYTES),
-                    });
-                    self.beacon.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
-                }
-            }
-            Produced::Blinded { block, ssz } => {
-                let published = if ssz {
-                    let bytes = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
-                    match self.beacon.post_ssz_versioned("/eth/v2/beacon/blinded_blocks", &bytes, fork, t).await {
-                        Ok(()) => true,
-                        Err(e) => {
-                            warn!("SSZ publish failed ({e}); publishing as JSON");
-                            false
-                        }
+        }
+        Produced::Blinded { block, ssz } => {
+            let published = if ssz {
+                let bytes = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
+                match ctx.beacon.post_ssz_versioned("/eth/v2/beacon/blinded_blocks", &bytes, fork, t).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warn!("SSZ publish failed ({e}); publishing as JSON");
+                        false
                     }
-                } else {
-                    false
-                };
-                if !published {
-                    let body = serde_json::json!({"message": block.to_json(), "signature": sig});
-                    self.beacon.post_versioned("/eth/v2/beacon/blinded_blocks", &body, fork, t).await?;
                 }
+            } else {
+                false
+            };
+            if !published {
+                let body = serde_json::json!({"message": block.to_json(), "signature": sig});
+                ctx.beacon.post_versioned("/eth/v2/beacon/blinded_blocks", &body, fork, t).await?;
             }
         }
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Proposes the block of `slot` for our validator `proposer`.
-    pub(super) async fn propose(&self, slot: u64, proposer: u64) -> Result<(), VcError> {
-        let v = &self.validators[self.by_index[&proposer]];
-        let ctx = self.ctx();
-        let epoch = self.spec.epoch_of(slot);
-        let fork = self.spec.fork_name_at_slot(slot);
-        let randao = self
-            .sign(vec![SignRequest {
-                key: v.handle,
-                signing_root: ctx.signing_root::<P>(&SignableMessage::RandaoReveal(epoch)),
-            }])
-            .await?
-            .pop()
-            .unwrap_or_default();
-        let graffiti = v.graffiti.clone().or_else(|| self.cfg.graffiti.clone()).unwrap_or_else(|| "poolvc".into());
-        let produced = self.produce(slot, randao, graffiti_bytes(&graffiti)).await?;
-        let header = produced.header();
-        if header.slot != slot || header.proposer_index != proposer {
-            Stats::add(&self.stats.refusals, 1);
-            return Err(VcError::Config(format!(
-                "node produced a block for slot {} proposer {}, expected {slot} {proposer}; refused",
-                header.slot, header.proposer_index
-            )));
-        }
-        if let Err(e) = self.check_parent(slot, header.parent_root).await {
-            Stats::add(&self.stats.refusals, 1);
-            return Err(e);
-        }
-        let root = match &produced {
-            Produced::Full { block, .. } => ctx.signing_root::<P>(&SignableMessage::Block(block)),
-            Produced::Blinded { block, .. } => ctx.signing_root::<P>(&SignableMessage::BlindedBlock(block)),
-        };
-        let db = Arc::clone(&self.slashing);
-        let rec = BlockRecord { pubkey: v.pubkey, slot, signing_root: Some(root) };
-        let started = std::time::Instant::now();
-        let verdict = tokio::task::spawn_blocking(move || db.check_and_insert_blocks(&[rec]))
-            .await
-            .map_err(|e| VcError::Config(e.to_string()))??;
-        self.stats.slashing_seconds.observe(started.elapsed().as_secs_f64());
-        if let Some(Err(reason)) = verdict.first() {
-            Stats::add(&self.stats.refusals, 1);
-            return Err(VcError::Config(format!("slashing protection refused block: {reason}")));
-        }
-        let sig = self.sign(vec![SignRequest { key: v.handle, signing_root: root }]).await?.pop().unwrap_or_default();
-        let blinded = matches!(produced, Produced::Blinded { .. });
-        self.publish(fork, produced, sig).await?;
-        Stats::add(&self.stats.blocks, 1);
-        info!(slot, proposer, blinded, "block proposed");
-        Ok(())
+/// Proposes the block of `slot` for our validator `proposer` (key `pubkey`
+/// as the duty named it; the store checks it against its own map).
+async fn propose<P: Preset>(ctx: &Ctx<P>, slot: u64, proposer: u64, pubkey: PublicKeyBytes) -> Result<(), ProposeError> {
+    // Fail closed: a key with no fee recipient does not even ask for a block.
+    let Some((_, config)) = ctx.store.proposal_config(proposer) else {
+        return Err(ProposeError::NotSigned { slot, what: "block of an unknown validator" });
+    };
+    if config.fee_recipient.is_none() {
+        ctx.events.emit(Event::Refused {
+            kind: MessageKind::Block,
+            slot,
+            validator: Some(proposer),
+            reason: Refusal::NoFeeRecipient { pubkey },
+        });
+        return Ok(());
     }
+    let fork = ctx.spec.fork_name_at_slot(slot);
+    let Outcome::Signed(randao) = ctx.store.sign_randao(slot, proposer, pubkey).await else {
+        return Err(ProposeError::NotSigned { slot, what: "RANDAO reveal" });
+    };
+    let graffiti = config.graffiti.clone().unwrap_or_else(|| "poolvc".into());
+    let produced = produce(ctx, slot, randao, graffiti_bytes(&graffiti), config.builder_proposals).await?;
+    let header = produced.header();
+    if header.slot != slot || header.proposer_index != proposer {
+        return Err(ProposeError::BadBlock {
+            slot,
+            what: format!(
+                "node produced a block for slot {} proposer {}, expected {slot} {proposer}",
+                header.slot, header.proposer_index
+            ),
+        });
+    }
+    check_parent(ctx, slot, header.parent_root).await?;
+    let outcome = match &produced {
+        Produced::Full { block, .. } => ctx.store.sign_block(proposer, pubkey, block).await,
+        Produced::Blinded { block, .. } => ctx.store.sign_blinded_block(proposer, pubkey, block).await,
+    };
+    let Outcome::Signed(sig) = outcome else {
+        // The store told the refusal or failure.
+        return Ok(());
+    };
+    let blinded = matches!(produced, Produced::Blinded { .. });
+    let r = publish(ctx, fork, produced, sig).await;
+    let ok = r.is_ok();
+    super::attest::publish_outcome(ctx, MessageKind::Block, slot, vec![proposer], r);
+    if ok {
+        info!(slot, proposer, blinded, "block proposed");
+    }
+    Ok(())
 }

@@ -1,19 +1,23 @@
-//! The slot loop.
+//! Start-up and wiring: checks the node's network, loads the keys into the
+//! validator store, opens the slashing database, resolves indices, fetches
+//! the first duties, runs doppelganger protection, then starts every duty
+//! service on its own task and waits for them (or for SIGINT/SIGTERM).
 
-use super::duties::EpochDuties;
-use super::keys::{self, LocalValidator};
-pub(super) use super::metrics::Stats;
+use super::context::{Ctx, DutyBook};
+use super::metrics::Stats;
+use super::{attest, doppelganger, duties, health, keys, preparation, propose, pruning, sync_committee};
 use crate::beacon::*;
-use poolvc_signer::batch::{SignRequest, SigningEngine};
+use crate::events::{EventBus, LogSubscriber};
+use crate::policy::ProposalDefaults;
+use crate::store::{StoreError, StoreTimings, ValidatorStore};
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::{SqliteSlashingDb, SQLITE_FILE};
 use poolvc_signer::slashing::SlashingDatabase;
 use poolvc_signer::types::*;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tracing::{info, warn};
+use std::time::Duration;
+use tracing::{error, info, warn};
 
 /// Settings of `poolvc vc`.
 #[derive(Debug, Clone)]
@@ -26,7 +30,7 @@ pub struct VcConfig {
     pub slashing_db_url: Option<String>,
     /// Allow creating a new slashing database.
     pub init_slashing_protection: bool,
-    /// Default fee recipient.
+    /// Default fee recipient (`None`: keys without their own propose nothing).
     pub fee_recipient: Option<Address>,
     /// Default graffiti.
     pub graffiti: Option<String>,
@@ -44,12 +48,37 @@ pub struct VcConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// A public network the node must be on (genesis root and fork version).
     pub network: Option<crate::networks::KnownNetwork>,
+    /// Epochs of slashing-protection history kept (0 = never prune).
+    pub slashing_history_epochs: u64,
+}
+
+impl VcConfig {
+    /// Settings with Lighthouse's defaults for everything but the nodes and
+    /// the data dir.
+    pub fn new(beacon_nodes: Vec<String>, datadir: PathBuf) -> Self {
+        Self {
+            beacon_nodes,
+            datadir,
+            slashing_db_url: None,
+            init_slashing_protection: false,
+            fee_recipient: None,
+            graffiti: None,
+            testnet_config: None,
+            max_slots: None,
+            builder_proposals: false,
+            gas_limit: crate::policy::DEFAULT_GAS_LIMIT,
+            doppelganger_epochs: 0,
+            metrics: None,
+            network: None,
+            slashing_history_epochs: pruning::DEFAULT_HISTORY_EPOCHS,
+        }
+    }
 }
 
 /// Errors that stop the client.
 #[derive(Debug, thiserror::Error)]
 pub enum VcError {
-    /// Keys.
+    /// The definitions file could not be read.
     #[error(transparent)]
     Keys(#[from] keys::KeyLoadError),
     /// Beacon node.
@@ -58,39 +87,60 @@ pub enum VcError {
     /// Slashing DB.
     #[error(transparent)]
     Slashing(#[from] poolvc_signer::slashing::SlashingError),
-    /// Bad configuration.
-    #[error("{0}")]
-    Config(String),
+    /// The validator store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No key loaded.
+    #[error("{}: no enabled validator could be loaded", datadir.display())]
+    NoValidators {
+        /// The data dir.
+        datadir: PathBuf,
+    },
+    /// No slashing database and no `--init-slashing-protection`.
+    #[error("{}: no slashing protection database; start once with --init-slashing-protection", path.display())]
+    NoSlashingDatabase {
+        /// The expected file.
+        path: PathBuf,
+    },
+    /// The `--testnet-dir` config could not be read.
+    #[error("{}: {reason}", path.display())]
+    TestnetConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The beacon node is on another network.
+    #[error("beacon node is on another network: {reason}")]
+    WrongNetwork {
+        /// What differs.
+        reason: String,
+    },
+    /// The metrics server could not start.
+    #[error("--metrics on {addr}: {source}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A blocking start-up task died.
+    #[error("{what}: {reason}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// Doppelganger protection saw the keys active elsewhere.
     #[error(
-        "doppelganger protection: validators {0} are active elsewhere; nothing was signed. \
+        "doppelganger protection: validators {validators} are active elsewhere; nothing was signed. \
          Stop the other client before starting this one"
     )]
-    Doppelganger(String),
-}
-
-/// The running client. Fields are shared by the duty modules (`attest`,
-/// `propose`, `sync_committee`, `builder`), each adding methods.
-pub(super) struct Vc<P: Preset> {
-    pub(super) cfg: VcConfig,
-    pub(super) beacon: BeaconClient,
-    pub(super) spec: ChainSpec,
-    pub(super) genesis: Genesis,
-    pub(super) engine: Arc<SigningEngine>,
-    pub(super) slashing: Arc<dyn SlashingDatabase>,
-    pub(super) validators: Vec<LocalValidator>,
-    pub(super) index_of: HashMap<PublicKeyBytes, u64>,
-    /// Invariant: every value indexes `validators`, and `index_of` maps that
-    /// validator's key to the map's key.
-    pub(super) by_index: HashMap<u64, usize>,
-    pub(super) stats: Arc<Stats>,
-    /// Signed builder registrations, signed once per (fee recipient, gas limit).
-    pub(super) registrations: std::sync::Mutex<HashMap<PublicKeyBytes, SignedValidatorRegistrationV1>>,
-    pub(super) _p: std::marker::PhantomData<P>,
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    Doppelganger {
+        /// The validators seen.
+        validators: String,
+    },
 }
 
 /// Totals of a run, returned when the client stops.
@@ -108,12 +158,14 @@ pub struct VcSummary {
     pub contributions: u64,
     /// Builder registrations sent (counted per send).
     pub registrations: u64,
-    /// Messages refused (slashing protection, inconsistent node data).
+    /// Messages refused (slashing protection, policy, inconsistent node data).
     pub refusals: u64,
-    /// Duty steps that failed.
+    /// Duty steps and messages that failed.
     pub errors: u64,
     /// Epoch duties refetched after a dependent-root change.
     pub duty_refreshes: u64,
+    /// Slots services skipped to act for the current slot.
+    pub slots_skipped: u64,
 }
 
 /// Runs the client until SIGINT/SIGTERM (or `max_slots`).
@@ -123,15 +175,14 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     beacon.check_health(Duration::from_secs(2)).await;
     let spec = beacon.spec(t).await?;
     if let Some(path) = &cfg.testnet_config {
-        let text = std::fs::read_to_string(path).map_err(|e| VcError::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| VcError::TestnetConfig { path: path.clone(), reason: e.to_string() })?;
         let ours = ChainSpec::from_config_yaml(&path.display().to_string(), &text)
-            .map_err(|e| VcError::Config(e.to_string()))?;
+            .map_err(|e| VcError::TestnetConfig { path: path.clone(), reason: e.to_string() })?;
         let diff = ours.mismatches(&spec);
         if !diff.is_empty() {
-            return Err(VcError::Config(format!(
-                "beacon node is on another network: {}",
-                diff.iter().map(|(k, a, b)| format!("{k} ours {a} node {b}")).collect::<Vec<_>>().join(", ")
-            )));
+            let reason = diff.iter().map(|(k, a, b)| format!("{k} ours {a} node {b}")).collect::<Vec<_>>().join(", ");
+            return Err(VcError::WrongNetwork { reason });
         }
     }
     let genesis = beacon.genesis(t).await?;
@@ -140,313 +191,190 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
         if genesis.genesis_validators_root != want.genesis_validators_root
             || spec.genesis_fork_version != want.genesis_fork_version
         {
-            return Err(VcError::Config(format!(
-                "beacon node is on another network: --network {} has genesis validators root {} and genesis fork \
-                 version {}, the node reports {} and {} ({})",
-                want.name,
-                want.genesis_validators_root,
-                want.genesis_fork_version,
-                genesis.genesis_validators_root,
-                spec.genesis_fork_version,
-                found.map_or("not a known network", |n| n.name)
-            )));
+            return Err(VcError::WrongNetwork {
+                reason: format!(
+                    "--network {} has genesis validators root {} and genesis fork version {}, the node reports {} \
+                     and {} ({})",
+                    want.name,
+                    want.genesis_validators_root,
+                    want.genesis_fork_version,
+                    genesis.genesis_validators_root,
+                    spec.genesis_fork_version,
+                    found.map_or("not a known network", |n| n.name)
+                ),
+            });
         }
     }
     info!(network = found.map_or("not a known public network", |n| n.name), "beacon node's network");
     info!(preset = spec.preset.as_str(), gvr = %genesis.genesis_validators_root, "connected to beacon node");
     match spec.preset {
-        PresetName::Minimal => Vc::<Minimal>::start(cfg, beacon, spec, genesis).await,
-        PresetName::Mainnet => Vc::<Mainnet>::start(cfg, beacon, spec, genesis).await,
+        PresetName::Minimal => start::<Minimal>(cfg, beacon, spec, genesis).await,
+        PresetName::Mainnet => start::<Mainnet>(cfg, beacon, spec, genesis).await,
     }
 }
 
-impl<P: Preset> Vc<P> {
-    async fn start(
-        cfg: VcConfig,
-        beacon: BeaconClient,
-        spec: ChainSpec,
-        genesis: Genesis,
-    ) -> Result<VcSummary, VcError> {
-        let datadir = cfg.datadir.clone();
-        let (keyset, validators) = tokio::task::spawn_blocking(move || keys::load(&datadir))
-            .await
-            .map_err(|e| VcError::Config(e.to_string()))??;
-        if validators.is_empty() {
-            return Err(VcError::Config(format!("{}: no enabled validators", cfg.datadir.display())));
-        }
-        let gvr = genesis.genesis_validators_root;
-        let slashing: Arc<dyn SlashingDatabase> = match &cfg.slashing_db_url {
-            Some(url) => Arc::new(PostgresSlashingDb::connect(url, gvr)?),
-            None => {
-                let path = cfg.datadir.join(SQLITE_FILE);
-                if !path.exists() && !cfg.init_slashing_protection {
-                    return Err(VcError::Config(format!(
-                        "{}: no slashing protection database; start once with --init-slashing-protection",
-                        path.display()
-                    )));
-                }
-                Arc::new(SqliteSlashingDb::open(&path, gvr)?)
+fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingDatabase>, VcError> {
+    Ok(match &cfg.slashing_db_url {
+        Some(url) => Arc::new(PostgresSlashingDb::connect(url, gvr)?),
+        None => {
+            let path = cfg.datadir.join(SQLITE_FILE);
+            if !path.exists() && !cfg.init_slashing_protection {
+                return Err(VcError::NoSlashingDatabase { path });
             }
-        };
-        slashing.register_validators(&validators.iter().map(|v| v.pubkey).collect::<Vec<_>>())?;
-        let engine = Arc::new(SigningEngine::new(keyset, 0));
-        info!(validators = validators.len(), threads = engine.threads(), "keys loaded");
-        let mut vc = Vc::<P> {
-            cfg,
-            beacon,
-            spec,
-            genesis,
-            engine,
-            slashing,
-            validators,
-            index_of: HashMap::new(),
-            by_index: HashMap::new(),
-            stats: Arc::new(Stats::new()),
-            registrations: std::sync::Mutex::new(HashMap::new()),
-            _p: std::marker::PhantomData,
-        };
-        vc.stats.validators.set(vc.validators.len() as i64);
-        if let Some(addr) = vc.cfg.metrics {
-            let bound = vc.stats.serve(addr).await.map_err(|e| VcError::Config(format!("--metrics on {addr}: {e}")))?;
-            info!(%bound, "metrics at http://{bound}/metrics");
+            Arc::new(SqliteSlashingDb::open(&path, gvr)?)
         }
-        vc.main_loop().await?;
-        let s = &vc.stats;
-        let ld = |c: &prometheus_client::metrics::counter::Counter| c.get();
-        Ok(VcSummary {
-            attestations: ld(&s.attestations),
-            aggregates: ld(&s.aggregates),
-            blocks: ld(&s.blocks),
-            sync_messages: ld(&s.sync_messages),
-            contributions: ld(&s.contributions),
-            registrations: ld(&s.registrations),
-            refusals: ld(&s.refusals),
-            errors: ld(&s.errors),
-            duty_refreshes: ld(&s.duty_refreshes),
+    })
+}
+
+async fn start<P: Preset>(
+    cfg: VcConfig,
+    beacon: BeaconClient,
+    spec: ChainSpec,
+    genesis: Genesis,
+) -> Result<VcSummary, VcError> {
+    let defaults = ProposalDefaults {
+        fee_recipient: cfg.fee_recipient,
+        gas_limit: Some(cfg.gas_limit),
+        graffiti: cfg.graffiti.clone(),
+        builder_proposals: cfg.builder_proposals,
+    };
+    let datadir = cfg.datadir.clone();
+    let loaded = tokio::task::spawn_blocking(move || keys::load(&datadir, &defaults))
+        .await
+        .map_err(|e| VcError::Task { what: "loading keys", reason: e.to_string() })??;
+    for f in &loaded.failures {
+        error!("not loaded (nothing will be signed for it): {f}");
+    }
+    if loaded.keys.is_empty() {
+        return Err(VcError::NoValidators { datadir: cfg.datadir.clone() });
+    }
+    let gvr = genesis.genesis_validators_root;
+    let stats = Arc::new(Stats::new());
+    let events = Arc::new(EventBus::new());
+    events.subscribe(Arc::new(LogSubscriber));
+    events.subscribe(Arc::clone(&stats) as Arc<dyn crate::events::Subscriber>);
+    let timings =
+        StoreTimings { signing: Some(stats.signing_seconds.clone()), slashing: Some(stats.slashing_seconds.clone()) };
+    let (store, slashing) = {
+        let cfg = cfg.clone();
+        let spec = spec.clone();
+        let events = Arc::clone(&events);
+        tokio::task::spawn_blocking(move || -> Result<_, VcError> {
+            let slashing = open_slashing_db(&cfg, gvr)?;
+            let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings);
+            store.add_local_keys(loaded.keys, cfg.doppelganger_epochs == 0)?;
+            Ok((Arc::new(store), slashing))
         })
+        .await
+        .map_err(|e| VcError::Task { what: "opening the slashing database", reason: e.to_string() })??
+    };
+    let no_fee = store.keys_without_fee_recipient();
+    if !no_fee.is_empty() {
+        let list = no_fee.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
+        warn!(
+            keys = no_fee.len(),
+            "no fee recipient for {list}: these keys will not propose or register with builders. Set \
+             `suggested_fee_recipient` for them in validator_definitions.yml, or --suggested-fee-recipient"
+        );
+    }
+    info!(validators = store.len(), threads = store.signer_threads(), "keys loaded");
+    stats.validators.set(store.len() as i64);
+    if let Some(addr) = cfg.metrics {
+        let bound = stats.serve(addr).await.map_err(|source| VcError::Metrics { addr, source })?;
+        info!(%bound, "metrics at http://{bound}/metrics");
     }
 
-    pub(super) fn slot_start(&self, slot: u64) -> f64 {
-        self.genesis.genesis_time as f64 + slot as f64 * self.spec.slot_duration_ms as f64 / 1000.0
-    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let heads = beacon.head_events();
+    let mut ctx = Ctx {
+        cfg,
+        beacon,
+        spec,
+        genesis,
+        store: Arc::clone(&store),
+        duties: DutyBook::default(),
+        events,
+        stats: Arc::clone(&stats),
+        heads,
+        first_slot: 0,
+        end_slot: None,
+        stop,
+    };
+    ctx.first_slot = ctx.current_slot() + 1;
+    ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.first_slot + m);
+    let ctx = Arc::new(ctx);
+    let signal = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            info!("shutdown requested; finishing in-flight duties");
+            let _ = stop_tx.send(true);
+        })
+    };
+    let result = run_services(ctx, slashing).await;
+    signal.abort();
+    result?;
+    let s = &stats;
+    Ok(VcSummary {
+        attestations: s.attestations.get(),
+        aggregates: s.aggregates.get(),
+        blocks: s.blocks.get(),
+        sync_messages: s.sync_messages.get(),
+        contributions: s.contributions.get(),
+        registrations: s.registrations.get(),
+        refusals: s.refusals.get(),
+        errors: s.errors.get(),
+        duty_refreshes: s.duty_refreshes.get(),
+        slots_skipped: s.slots_skipped.get(),
+    })
+}
 
-    pub(super) fn current_slot(&self) -> u64 {
-        let dt = now_secs() - self.genesis.genesis_time as f64;
-        if dt < 0.0 {
-            0
-        } else {
-            (dt * 1000.0 / self.spec.slot_duration_ms as f64) as u64
+/// Indices, doppelganger protection, the first duties, then the services.
+async fn run_services<P: Preset>(ctx: Arc<Ctx<P>>, slashing: Arc<dyn SlashingDatabase>) -> Result<(), VcError> {
+    if let Err(e) = duties::resolve_indices(&ctx).await {
+        warn!("validator indices: {e}");
+    }
+    ctx.stats.doppelganger_watching.set((ctx.cfg.doppelganger_epochs > 0) as i64);
+    let watched = doppelganger::watch(&ctx, ctx.first_slot).await;
+    ctx.stats.doppelganger_watching.set(0);
+    if !watched? {
+        info!("shutdown requested during doppelganger protection");
+        return Ok(());
+    }
+    ctx.store.enable_signing(&ctx.store.pubkeys());
+    // After the watch (which ends late in a slot), start at the next slot.
+    let first = ctx.first_slot.max(ctx.current_slot() + 1);
+    let ctx = if first != ctx.first_slot {
+        let mut c = Arc::try_unwrap(ctx).map_err(|_| VcError::Task {
+            what: "starting services",
+            reason: "context still shared after doppelganger protection".into(),
+        })?;
+        c.first_slot = first;
+        Arc::new(c)
+    } else {
+        ctx
+    };
+    let epoch = ctx.spec.epoch_of(ctx.first_slot);
+    for e in [epoch, epoch + 1] {
+        match duties::fetch_duties(&ctx, e).await {
+            Ok(d) => ctx.duties.insert(e, d),
+            Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }
     }
-
-    pub(super) fn slot_timeout(&self) -> Duration {
-        Duration::from_millis(self.spec.slot_duration_ms.max(1000) / 2)
-    }
-
-    pub(super) async fn sleep_until(&self, t: f64) {
-        let d = t - now_secs();
-        if d > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(d)).await;
+    let mut services = tokio::task::JoinSet::new();
+    services.spawn(duties::run(Arc::clone(&ctx)));
+    services.spawn(attest::run(Arc::clone(&ctx)));
+    services.spawn(propose::run(Arc::clone(&ctx)));
+    services.spawn(sync_committee::run(Arc::clone(&ctx)));
+    services.spawn(preparation::run(Arc::clone(&ctx)));
+    services.spawn(health::run(Arc::clone(&ctx)));
+    services.spawn(pruning::run(Arc::clone(&ctx), slashing));
+    while let Some(r) = services.join_next().await {
+        if let Err(e) = r {
+            error!("a duty service stopped: {e}");
         }
     }
-
-    pub(super) fn ctx(&self) -> SigningContext<'_> {
-        SigningContext { spec: &self.spec, genesis_validators_root: self.genesis.genesis_validators_root }
-    }
-
-    pub(super) async fn sign(&self, reqs: Vec<SignRequest>) -> Result<Vec<SignatureBytes>, VcError> {
-        let t = std::time::Instant::now();
-        let r = self.engine.sign_async(reqs).await.map_err(|e| VcError::Config(format!("signing engine: {e}")));
-        self.stats.signing_seconds.observe(t.elapsed().as_secs_f64());
-        r
-    }
-
-    pub(super) async fn resolve_indices(&mut self) -> Result<(), VcError> {
-        let missing: Vec<String> = self
-            .validators
-            .iter()
-            .filter(|v| !self.index_of.contains_key(&v.pubkey))
-            .map(|v| format!("0x{}", hex::encode(v.pubkey)))
-            .collect();
-        // POST with the ids in the body (1,000 per request; the Beacon API's
-        // route for many ids), or, on nodes without it, GET with repeated
-        // `id=` parameters (old Lodestar does not split comma-separated lists).
-        let t = Duration::from_secs(10);
-        let mut post_served = true;
-        for chunk in missing.chunks(1000) {
-            let entries: Data<Vec<ValidatorEntry>> = if post_served {
-                let body = serde_json::json!({ "ids": chunk });
-                match self.beacon.post("/eth/v1/beacon/states/head/validators", &body, t).await {
-                    Ok(e) => e,
-                    Err(e) => {
-                        tracing::debug!("validators by POST: {e}; asking by GET");
-                        post_served = false;
-                        self.lookup_by_get(chunk, t).await?
-                    }
-                }
-            } else {
-                self.lookup_by_get(chunk, t).await?
-            };
-            for e in entries.data {
-                self.index_of.insert(e.validator.pubkey, e.index);
-            }
-        }
-        self.by_index = self
-            .validators
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| self.index_of.get(&v.pubkey).map(|idx| (*idx, i)))
-            .collect();
-        Ok(())
-    }
-
-    async fn lookup_by_get(&self, ids: &[String], t: Duration) -> Result<Data<Vec<ValidatorEntry>>, VcError> {
-        let mut all = Vec::new();
-        for chunk in ids.chunks(64) {
-            let query: Vec<String> = chunk.iter().map(|id| format!("id={id}")).collect();
-            let path = format!("/eth/v1/beacon/states/head/validators?{}", query.join("&"));
-            let entries: Data<Vec<ValidatorEntry>> = self.beacon.get(&path, t).await?;
-            all.extend(entries.data);
-        }
-        Ok(Data { data: all })
-    }
-
-    /// The main loop: one iteration per slot.
-    ///
-    /// Invariant: `duties` holds the current and the next epoch once fetched;
-    /// an entry is replaced as a whole when its dependent root changes.
-    async fn main_loop(&mut self) -> Result<(), VcError> {
-        let mut duties: HashMap<u64, EpochDuties> = HashMap::new();
-        let mut slot = self.current_slot() + 1;
-        let first = slot;
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        let mut heads = self.beacon.head_events();
-        if let Err(e) = self.resolve_indices().await {
-            warn!("validator indices: {e}");
-        }
-        self.stats.doppelganger_watching.set((self.cfg.doppelganger_epochs > 0) as i64);
-        let watched = self.doppelganger_watch(slot, &mut shutdown).await;
-        self.stats.doppelganger_watching.set(0);
-        if !watched? {
-            info!("shutdown requested during doppelganger protection");
-            return Ok(());
-        }
-        // After the watch (which ends late in a slot), start at the next slot.
-        slot = slot.max(self.current_slot() + 1);
-        loop {
-            if self.cfg.max_slots.is_some_and(|m| slot >= first + m) {
-                break;
-            }
-            tokio::select! {
-                _ = &mut shutdown => { info!("shutdown requested; in-flight work finished"); break; }
-                _ = self.sleep_until(self.slot_start(slot)) => {}
-            }
-            let epoch = self.spec.epoch_of(slot);
-            if !duties.contains_key(&epoch) || slot % self.spec.slots_per_epoch == 0 {
-                if let Err(e) = self.resolve_indices().await {
-                    warn!("validator indices: {e}");
-                }
-                for e in [epoch, epoch + 1] {
-                    match self.fetch_duties(e).await {
-                        Ok(d) => {
-                            duties.insert(e, d);
-                        }
-                        Err(err) => {
-                            Stats::add(&self.stats.errors, 1);
-                            warn!(epoch = e, "duties: {err}");
-                        }
-                    }
-                }
-                duties.retain(|e, _| *e + 1 >= epoch);
-                self.prepare_proposers().await;
-                self.register_validators().await;
-            }
-            let Some(d) = duties.get(&epoch).cloned() else {
-                slot += 1;
-                continue;
-            };
-            if let Some(p) = d.proposers.get(&slot) {
-                if let Err(e) = self.propose(slot, p.validator_index).await {
-                    Stats::add(&self.stats.errors, 1);
-                    warn!(slot, "proposal failed: {e}");
-                }
-            }
-            // Attest when the slot's block arrives (head event), at 1/3 slot at the latest.
-            let third = self.spec.slot_duration_ms as f64 / 3000.0;
-            let head_of_slot = async {
-                while heads.borrow_and_update().0 < slot {
-                    if heads.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-            };
-            tokio::select! {
-                _ = self.sleep_until(self.slot_start(slot) + third) => {}
-                _ = head_of_slot => {}
-            }
-            let attesters = d.attesters.get(&slot).cloned().unwrap_or_default();
-            // Sync messages at `slot` are for the committee of `slot + 1`'s epoch.
-            let sync_members =
-                duties.get(&self.spec.epoch_of(slot + 1)).map(|d| d.sync.clone()).unwrap_or_else(|| d.sync.clone());
-            let (att, sync) = tokio::join!(self.attest(slot, &attesters), self.sync_messages(slot, &sync_members));
-            let data_of = att.unwrap_or_else(|e| {
-                Stats::add(&self.stats.errors, 1);
-                warn!(slot, "attestations failed: {e}");
-                HashMap::new()
-            });
-            let sync_root = sync.unwrap_or_else(|e| {
-                Stats::add(&self.stats.errors, 1);
-                warn!(slot, "sync messages failed: {e}");
-                None
-            });
-            self.sleep_until(self.slot_start(slot) + 2.0 * third).await;
-            let sync_aggs = d.sync_aggregators.get(&slot).cloned().unwrap_or_default();
-            let (agg, contrib) =
-                tokio::join!(self.aggregate(slot, &attesters, &data_of), self.contribute(slot, sync_root, &sync_aggs));
-            if let Err(e) = agg {
-                Stats::add(&self.stats.errors, 1);
-                warn!(slot, "aggregation failed: {e}");
-            }
-            if let Err(e) = contrib {
-                Stats::add(&self.stats.errors, 1);
-                warn!(slot, "sync contributions failed: {e}");
-            }
-            // Node health for the next slot's ranking.
-            let best_before = self.beacon.ranked().first().copied();
-            self.beacon.check_health(self.slot_timeout() / 2).await;
-            let ranked = self.beacon.ranked();
-            for (node, h) in self.beacon.nodes().iter().zip(self.beacon.health()) {
-                let label = super::metrics::NodeLabel { node: node.clone() };
-                self.stats.node_synced.get_or_create(&label).set(h.synced as i64);
-                self.stats.node_failures.get_or_create(&label).set(h.consecutive_failures as i64);
-            }
-            if ranked.first().copied() != best_before {
-                if let Some(best) = ranked.first() {
-                    info!(slot, node = %self.beacon.nodes()[*best], health = ?self.beacon.health()[*best], "preferred beacon node changed");
-                }
-            }
-            // Reorg watch: refetch an epoch's duties whose dependent root moved.
-            if (slot + 1) % self.spec.slots_per_epoch != 0 {
-                self.refresh_changed_duties(epoch, &mut duties).await;
-            }
-            let s = &self.stats;
-            let ld = |c: &prometheus_client::metrics::counter::Counter| c.get();
-            info!(
-                slot,
-                attestations = ld(&s.attestations),
-                aggregates = ld(&s.aggregates),
-                blocks = ld(&s.blocks),
-                sync = ld(&s.sync_messages),
-                contributions = ld(&s.contributions),
-                refusals = ld(&s.refusals),
-                errors = ld(&s.errors),
-                "slot done (totals)"
-            );
-            slot += 1;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,116 +1,141 @@
-//! Sync-committee messages (1/3 slot, one signing batch and one POST for all
-//! members) and contributions (2/3 slot, one contribution fetched per
-//! subcommittee with an aggregator among ours, selection proofs signed ahead
-//! with the epoch's duties).
+//! The sync-committee service: messages (at the slot's head event, 1/3 slot
+//! at the latest; one store batch and one POST for all members) and, on
+//! their own task, contributions (2/3 slot; one contribution fetched per
+//! subcommittee with an aggregator among ours, selection proofs signed
+//! ahead with the epoch's duties).
 
+use super::attest::publish_outcome;
+use super::context::Ctx;
 use super::duties::SyncAggregator;
-use super::runtime::{Stats, Vc, VcError};
-use crate::beacon::{Data, SyncDuty};
-use poolvc_signer::batch::SignRequest;
+use crate::beacon::{BeaconError, Data, SyncDuty};
+use crate::events::{Event, MessageKind, Service};
+use crate::store::outcome::Refusal;
 use poolvc_signer::types::*;
 use std::collections::HashMap;
-use tracing::warn;
+use std::sync::Arc;
 
-impl<P: Preset> Vc<P> {
-    /// Signs and publishes the slot's sync-committee messages over the
-    /// node's head; returns the head root signed (for the contributions).
-    pub(super) async fn sync_messages(&self, slot: u64, members: &[SyncDuty]) -> Result<Option<Hash256>, VcError> {
+/// Runs the service until the run ends.
+pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut contributions = tokio::task::JoinSet::new();
+    let mut slot = ctx.first_slot;
+    while let Some(s) = ctx.next_slot(Service::SyncCommittee, slot).await {
+        slot = s + 1;
+        // Messages at `slot` are for the committee of `slot + 1`'s epoch.
+        let members = ctx
+            .duties
+            .get(ctx.spec.epoch_of(s + 1))
+            .or_else(|| ctx.duties.get(ctx.spec.epoch_of(s)))
+            .map(|d| d.sync.clone())
+            .unwrap_or_default();
         if members.is_empty() {
-            return Ok(None);
+            continue;
         }
-        let t = self.slot_timeout();
-        #[derive(serde::Deserialize)]
-        struct Root {
-            root: Hash256,
+        if !ctx.head_or(s, 1.0 / 3.0).await {
+            break;
         }
-        let head: Data<Root> = self.beacon.get("/eth/v1/beacon/blocks/head/root", t).await?;
-        let ctx = self.ctx();
-        let root =
-            ctx.signing_root::<P>(&SignableMessage::SyncCommitteeMessage { slot, beacon_block_root: head.data.root });
-        let reqs = members
-            .iter()
-            .map(|m| SignRequest { key: self.validators[self.by_index[&m.validator_index]].handle, signing_root: root })
-            .collect();
-        let sigs = self.sign(reqs).await?;
-        let msgs: Vec<SyncCommitteeMessage> = members
-            .iter()
-            .zip(sigs)
-            .map(|(m, signature)| SyncCommitteeMessage {
-                slot,
-                beacon_block_root: head.data.root,
-                validator_index: m.validator_index,
-                signature,
-            })
-            .collect();
-        let n = msgs.len() as u64;
-        let body = serde_json::to_value(&msgs).unwrap_or_default();
-        self.beacon.post_ignore("/eth/v1/beacon/pool/sync_committees", &body, t).await?;
-        Stats::add(&self.stats.sync_messages, n);
-        Ok(Some(head.data.root))
-    }
-
-    /// Signs and publishes the slot's contribution-and-proofs.
-    pub(super) async fn contribute(
-        &self,
-        slot: u64,
-        head: Option<Hash256>,
-        aggregators: &[SyncAggregator],
-    ) -> Result<(), VcError> {
-        let Some(head) = head else { return Ok(()) };
-        if aggregators.is_empty() {
-            return Ok(());
-        }
-        let t = self.slot_timeout();
-        let mut by_sub: HashMap<u64, Vec<&SyncAggregator>> = HashMap::new();
-        for a in aggregators {
-            by_sub.entry(a.subcommittee_index).or_default().push(a);
-        }
-        let mut messages = Vec::new();
-        for (sub, aggs) in by_sub {
-            let path = format!(
-                "/eth/v1/validator/sync_committee_contribution?slot={slot}&subcommittee_index={sub}&beacon_block_root={head}"
-            );
-            let c: Data<SyncCommitteeContribution<P>> = match self.beacon.get(&path, t).await {
-                Ok(c) => c,
-                Err(e) => {
-                    warn!(slot, subcommittee = sub, "sync contribution: {e}");
-                    continue;
-                }
-            };
-            if c.data.slot != slot || c.data.beacon_block_root != head || c.data.subcommittee_index != sub {
-                Stats::add(&self.stats.refusals, 1);
-                warn!(slot, subcommittee = sub, "node served a contribution for another slot, root or subnet; refused");
+        let head = match sync_messages(&ctx, s, &members).await {
+            Ok(h) => h,
+            Err(e) => {
+                ctx.duty_failed(Service::SyncCommittee, s, e);
                 continue;
             }
-            for a in aggs {
-                messages.push(ContributionAndProof::<P> {
-                    aggregator_index: a.validator_index,
-                    contribution: c.data.clone(),
-                    selection_proof: a.selection_proof,
-                });
+        };
+        let aggregators = ctx
+            .duties
+            .get(ctx.spec.epoch_of(s))
+            .and_then(|d| d.sync_aggregators.get(&s).cloned())
+            .unwrap_or_default();
+        if aggregators.is_empty() {
+            continue;
+        }
+        let ctx = Arc::clone(&ctx);
+        contributions.spawn(async move {
+            if ctx.sleep_until(ctx.slot_at(s, 2.0 / 3.0)).await {
+                contribute(&ctx, s, head, &aggregators).await;
             }
-        }
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let ctx = self.ctx();
-        let reqs = messages
-            .iter()
-            .map(|m| SignRequest {
-                key: self.validators[self.by_index[&m.aggregator_index]].handle,
-                signing_root: ctx.signing_root::<P>(&SignableMessage::ContributionAndProof(m)),
+        });
+        while contributions.try_join_next().is_some() {}
+    }
+    while contributions.join_next().await.is_some() {}
+}
+
+/// Signs and publishes the slot's sync-committee messages over the node's
+/// head; returns the head root signed (for the contributions).
+async fn sync_messages<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[SyncDuty]) -> Result<Hash256, BeaconError> {
+    let t = ctx.slot_timeout();
+    let head = ctx.beacon.head_root(t).await?;
+    let batch: Vec<(u64, PublicKeyBytes)> = members.iter().map(|m| (m.validator_index, m.pubkey)).collect();
+    let outcomes = ctx.store.sign_sync_messages(slot, head, &batch).await;
+    let msgs: Vec<SyncCommitteeMessage> = members
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(m, o)| {
+            Some(SyncCommitteeMessage {
+                slot,
+                beacon_block_root: head,
+                validator_index: m.validator_index,
+                signature: o.signature()?,
             })
-            .collect();
-        let sigs = self.sign(reqs).await?;
-        let signed: Vec<SignedContributionAndProof<P>> = messages
-            .into_iter()
-            .zip(sigs)
-            .map(|(message, signature)| SignedContributionAndProof { message, signature })
-            .collect();
-        let n = signed.len() as u64;
-        let body = serde_json::to_value(&signed).unwrap_or_default();
-        self.beacon.post_ignore("/eth/v1/validator/contribution_and_proofs", &body, t).await?;
-        Stats::add(&self.stats.contributions, n);
-        Ok(())
+        })
+        .collect();
+    if !msgs.is_empty() {
+        let validators = msgs.iter().map(|m| m.validator_index).collect();
+        let r = ctx.beacon.publish_sync_messages(&msgs, t).await;
+        publish_outcome(ctx, MessageKind::SyncMessage, slot, validators, r);
+    }
+    Ok(head)
+}
+
+/// Signs and publishes the slot's contribution-and-proofs.
+async fn contribute<P: Preset>(ctx: &Ctx<P>, slot: u64, head: Hash256, aggregators: &[SyncAggregator]) {
+    let t = ctx.slot_timeout();
+    let mut by_sub: HashMap<u64, Vec<&SyncAggregator>> = HashMap::new();
+    for a in aggregators {
+        by_sub.entry(a.subcommittee_index).or_default().push(a);
+    }
+    let mut messages = Vec::new();
+    for (sub, aggs) in by_sub {
+        let path = format!(
+            "/eth/v1/validator/sync_committee_contribution?slot={slot}&subcommittee_index={sub}&beacon_block_root={head}"
+        );
+        let c: Data<SyncCommitteeContribution<P>> = match ctx.beacon.get(&path, t).await {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.duty_failed(Service::SyncCommittee, slot, format!("contribution of subcommittee {sub}: {e}"));
+                continue;
+            }
+        };
+        if c.data.slot != slot || c.data.beacon_block_root != head || c.data.subcommittee_index != sub {
+            ctx.events.emit(Event::Refused {
+                kind: MessageKind::Contribution,
+                slot,
+                validator: None,
+                reason: Refusal::InconsistentNodeData {
+                    what: format!("contribution for subcommittee {sub} is for another slot, root or subnet"),
+                },
+            });
+            continue;
+        }
+        for a in aggs {
+            messages.push(ContributionAndProof::<P> {
+                aggregator_index: a.validator_index,
+                contribution: c.data.clone(),
+                selection_proof: a.selection_proof,
+            });
+        }
+    }
+    if messages.is_empty() {
+        return;
+    }
+    let outcomes = ctx.store.sign_contributions(slot, &messages).await;
+    let signed: Vec<SignedContributionAndProof<P>> = messages
+        .into_iter()
+        .zip(outcomes)
+        .filter_map(|(message, o)| Some(SignedContributionAndProof { message, signature: o.signature()? }))
+        .collect();
+    if !signed.is_empty() {
+        let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
+        let r = ctx.beacon.publish_contributions(&signed, t).await;
+        publish_outcome(ctx, MessageKind::Contribution, slot, validators, r);
     }
 }

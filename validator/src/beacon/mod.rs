@@ -32,6 +32,14 @@ pub enum BeaconError {
         /// What is wrong.
         reason: String,
     },
+    /// A request body could not be encoded (nothing was sent).
+    #[error("{path}: encoding the request body: {reason}")]
+    Encode {
+        /// The route.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// `{"data": T}` envelope.
@@ -216,10 +224,10 @@ struct SyncingStatus {
     el_offline: bool,
 }
 
-/// A request body.
+/// A request body, encoded once and sent to each node as is.
 #[derive(Debug, Clone, Copy)]
 enum Payload<'a> {
-    Json(&'a serde_json::Value),
+    Json(&'a [u8]),
     Ssz(&'a [u8]),
 }
 
@@ -334,15 +342,22 @@ impl BeaconClient {
         }
     }
 
-    async fn request<T: DeserializeOwned>(
+    async fn request<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&B>,
         consensus_version: Option<ForkName>,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
-        let payload = body.map(Payload::Json);
+        let encoded = match body {
+            Some(b) => Some(
+                serde_json::to_vec(b)
+                    .map_err(|e| BeaconError::Encode { path: path.to_string(), reason: e.to_string() })?,
+            ),
+            None => None,
+        };
+        let payload = encoded.as_deref().map(Payload::Json);
         self.request_with(method, path, payload, consensus_version, None, timeout, |r| {
             let text: &[u8] = if r.body.is_empty() { b"null" } else { &r.body };
             serde_json::from_slice::<T>(text).map_err(|e| format!("malformed response: {e}"))
@@ -370,7 +385,9 @@ impl BeaconClient {
             let url = format!("{node}{path}");
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             match payload {
-                Some(Payload::Json(b)) => req = req.json(b),
+                Some(Payload::Json(b)) => {
+                    req = req.header("Content-Type", "application/json").body(b.to_vec());
+                }
                 Some(Payload::Ssz(b)) => {
                     req = req.header("Content-Type", "application/octet-stream").body(b.to_vec());
                 }
@@ -445,39 +462,40 @@ impl BeaconClient {
 
     /// GET returning JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, BeaconError> {
-        self.request(reqwest::Method::GET, path, None, None, timeout).await
+        self.request::<T, ()>(reqwest::Method::GET, path, None, None, timeout).await
     }
 
-    /// POST JSON, returning JSON (or `()` for empty bodies).
-    pub async fn post<T: DeserializeOwned>(
+    /// POST JSON (any serializable body, encoded once), returning JSON (or
+    /// `()` for empty bodies).
+    pub async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &B,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
         self.request(reqwest::Method::POST, path, Some(body), None, timeout).await
     }
 
     /// POST JSON whose answer is ignored.
-    pub async fn post_ignore(
+    pub async fn post_ignore<B: Serialize + ?Sized>(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &B,
         timeout: Duration,
     ) -> Result<(), BeaconError> {
-        self.post::<serde_json::Value>(path, body, timeout).await.map(|_| ())
+        self.post::<serde::de::IgnoredAny, B>(path, body, timeout).await.map(|_| ())
     }
 
     /// POST JSON with the `Eth-Consensus-Version` header (the v2 publish
     /// routes of Electra and later); the answer is ignored.
-    pub async fn post_versioned(
+    pub async fn post_versioned<B: Serialize + ?Sized>(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &B,
         fork: ForkName,
         timeout: Duration,
     ) -> Result<(), BeaconError> {
-        self.request::<serde_json::Value>(reqwest::Method::POST, path, Some(body), Some(fork), timeout)
+        self.request::<serde::de::IgnoredAny, B>(reqwest::Method::POST, path, Some(body), Some(fork), timeout)
             .await
             .map(|_| ())
     }
@@ -579,3 +597,6 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
         (a, b) => a.or(b),
     }
 }
+
+mod routes;
+pub use routes::{Indices, SyncCommitteeSubscription};

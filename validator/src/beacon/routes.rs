@@ -1,0 +1,178 @@
+//! Typed Beacon API routes the duty services use, over the health-ranked
+//! fallback: request bodies are typed values encoded once, answers are
+//! decoded straight into their types (no `serde_json::Value` on the hot
+//! path).
+
+use super::*;
+use serde::Serializer;
+
+/// Validator indices as the Beacon API wants them in a body: a JSON array of
+/// decimal strings.
+#[derive(Debug, Clone, Copy)]
+pub struct Indices<'a>(pub &'a [u64]);
+
+impl Serialize for Indices<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|i| i.to_string()))
+    }
+}
+
+/// `POST /eth/v1/validator/sync_committee_subscriptions` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncCommitteeSubscription {
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Positions in the sync committee.
+    #[serde(with = "serde_utils::quoted_u64_vec")]
+    pub sync_committee_indices: Vec<u64>,
+    /// Subscription end.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub until_epoch: u64,
+}
+
+/// `{"ids": [...]}` body of the validators lookup.
+#[derive(Serialize)]
+struct Ids<'a> {
+    ids: &'a [String],
+}
+
+/// `GET /eth/v1/beacon/blocks/head/root`.
+#[derive(Deserialize)]
+struct Root {
+    root: Hash256,
+}
+
+impl BeaconClient {
+    /// `GET /eth/v1/validator/attestation_data`.
+    pub async fn attestation_data(
+        &self,
+        slot: u64,
+        committee_index: u64,
+        t: Duration,
+    ) -> Result<AttestationData, BeaconError> {
+        let path = format!("/eth/v1/validator/attestation_data?slot={slot}&committee_index={committee_index}");
+        Ok(self.get::<Data<AttestationData>>(&path, t).await?.data)
+    }
+
+    /// `POST /eth/v1/validator/duties/attester/{epoch}`.
+    pub async fn attester_duties(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+        t: Duration,
+    ) -> Result<DutiesResponse<AttesterDuty>, BeaconError> {
+        self.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &Indices(indices), t).await
+    }
+
+    /// `GET /eth/v1/validator/duties/proposer/{epoch}`.
+    pub async fn proposer_duties(&self, epoch: u64, t: Duration) -> Result<DutiesResponse<ProposerDuty>, BeaconError> {
+        self.get(&format!("/eth/v1/validator/duties/proposer/{epoch}"), t).await
+    }
+
+    /// `POST /eth/v1/validator/duties/sync/{epoch}`.
+    pub async fn sync_duties(&self, epoch: u64, indices: &[u64], t: Duration) -> Result<Vec<SyncDuty>, BeaconError> {
+        let d: Data<Vec<SyncDuty>> =
+            self.post(&format!("/eth/v1/validator/duties/sync/{epoch}"), &Indices(indices), t).await?;
+        Ok(d.data)
+    }
+
+    /// `POST /eth/v1/beacon/states/head/validators` with `{"ids": [...]}`.
+    pub async fn validators_by_post(&self, ids: &[String], t: Duration) -> Result<Vec<ValidatorEntry>, BeaconError> {
+        let d: Data<Vec<ValidatorEntry>> =
+            self.post("/eth/v1/beacon/states/head/validators", &Ids { ids }, t).await?;
+        Ok(d.data)
+    }
+
+    /// `GET /eth/v1/beacon/states/head/validators?id=..&id=..` (nodes without the POST route).
+    pub async fn validators_by_get(&self, ids: &[String], t: Duration) -> Result<Vec<ValidatorEntry>, BeaconError> {
+        let query: Vec<String> = ids.iter().map(|id| format!("id={id}")).collect();
+        let path = format!("/eth/v1/beacon/states/head/validators?{}", query.join("&"));
+        Ok(self.get::<Data<Vec<ValidatorEntry>>>(&path, t).await?.data)
+    }
+
+    /// `GET /eth/v1/beacon/blocks/head/root`.
+    pub async fn head_root(&self, t: Duration) -> Result<Hash256, BeaconError> {
+        Ok(self.get::<Data<Root>>("/eth/v1/beacon/blocks/head/root", t).await?.data.root)
+    }
+
+    /// `POST /eth/v1/beacon/pool/attestations` (before Electra).
+    pub async fn publish_attestations_v1<P: Preset>(
+        &self,
+        atts: &[AttestationBase<P>],
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/beacon/pool/attestations", atts, t).await
+    }
+
+    /// `POST /eth/v2/beacon/pool/attestations` with `SingleAttestation`s (Electra on).
+    pub async fn publish_single_attestations(
+        &self,
+        atts: &[SingleAttestation],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_versioned("/eth/v2/beacon/pool/attestations", atts, fork, t).await
+    }
+
+    /// `POST /eth/v1/validator/aggregate_and_proofs` (before Electra).
+    pub async fn publish_aggregates_v1<P: Preset>(
+        &self,
+        aggs: &[SignedAggregateAndProofBase<P>],
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/validator/aggregate_and_proofs", aggs, t).await
+    }
+
+    /// `POST /eth/v2/validator/aggregate_and_proofs` (Electra on).
+    pub async fn publish_aggregates_v2<P: Preset>(
+        &self,
+        aggs: &[SignedAggregateAndProofElectra<P>],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_versioned("/eth/v2/validator/aggregate_and_proofs", aggs, fork, t).await
+    }
+
+    /// `POST /eth/v1/beacon/pool/sync_committees`.
+    pub async fn publish_sync_messages(&self, msgs: &[SyncCommitteeMessage], t: Duration) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/beacon/pool/sync_committees", msgs, t).await
+    }
+
+    /// `POST /eth/v1/validator/contribution_and_proofs`.
+    pub async fn publish_contributions<P: Preset>(
+        &self,
+        signed: &[SignedContributionAndProof<P>],
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/validator/contribution_and_proofs", signed, t).await
+    }
+
+    /// `POST /eth/v1/validator/beacon_committee_subscriptions`.
+    pub async fn subscribe_committees(&self, subs: &[CommitteeSubscription], t: Duration) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", subs, t).await
+    }
+
+    /// `POST /eth/v1/validator/sync_committee_subscriptions`.
+    pub async fn subscribe_sync_committees(
+        &self,
+        subs: &[SyncCommitteeSubscription],
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/validator/sync_committee_subscriptions", subs, t).await
+    }
+
+    /// `POST /eth/v1/validator/prepare_beacon_proposer`.
+    pub async fn prepare_beacon_proposer(&self, preps: &[ProposerPreparation], t: Duration) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/validator/prepare_beacon_proposer", preps, t).await
+    }
+
+    /// `POST /eth/v1/validator/register_validator`.
+    pub async fn register_validators(
+        &self,
+        regs: &[SignedValidatorRegistrationV1],
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.post_ignore("/eth/v1/validator/register_validator", regs, t).await
+    }
+}

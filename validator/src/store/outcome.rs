@@ -1,0 +1,121 @@
+//! What the store answers for each message: signed, refused (and why), or
+//! failed (and why). A refusal is a decision (the message must not be
+//! signed); a failure is an outage (it could not be signed now).
+
+use poolvc_signer::slashing::NotSafe;
+use poolvc_signer::types::{Address, PublicKeyBytes, SignatureBytes};
+
+/// The store's answer for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Signed: the signature, made after every check passed.
+    Signed(SignatureBytes),
+    /// Not signed, on purpose.
+    Refused(Refusal),
+    /// Not signed: something local or remote failed.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// The signature, if signed.
+    pub fn signature(&self) -> Option<SignatureBytes> {
+        match self {
+            Self::Signed(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// Why a message was not signed, on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The validator index is not one of poolvc's keys (or its index is not
+    /// known yet).
+    #[error("validator {index} is not one of this client's keys")]
+    UnknownValidator {
+        /// The index the duty named.
+        index: u64,
+    },
+    /// The public key is not one of poolvc's keys.
+    #[error("public key {pubkey} is not one of this client's keys")]
+    UnknownKey {
+        /// The key named.
+        pubkey: PublicKeyBytes,
+    },
+    /// The duty's public key and index disagree with poolvc's own map.
+    #[error("the duty names validator {index} with key {claimed}, but validator {index}'s key is {ours}")]
+    KeyMismatch {
+        /// The index named.
+        index: u64,
+        /// The key the duty named.
+        claimed: PublicKeyBytes,
+        /// The key poolvc holds for that index.
+        ours: PublicKeyBytes,
+    },
+    /// Doppelganger protection has not released the key.
+    #[error("validator {pubkey} may not sign yet (doppelganger protection)")]
+    Doppelganger {
+        /// The key.
+        pubkey: PublicKeyBytes,
+    },
+    /// The key has no fee recipient, so it must not propose or register.
+    #[error(
+        "validator {pubkey} has no fee recipient; set `suggested_fee_recipient` in validator_definitions.yml or \
+         --suggested-fee-recipient"
+    )]
+    NoFeeRecipient {
+        /// The key.
+        pubkey: PublicKeyBytes,
+    },
+    /// A block's payload (or a registration) pays someone else.
+    #[error("the message pays fee recipient {got}, validator {pubkey}'s fee recipient is {expected}")]
+    FeeRecipientMismatch {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// The configured recipient.
+        expected: Address,
+        /// The recipient in the message.
+        got: Address,
+    },
+    /// The same validator appears twice in one batch of slashable messages.
+    #[error("validator {pubkey} appears twice in one batch")]
+    DuplicateInBatch {
+        /// The key.
+        pubkey: PublicKeyBytes,
+    },
+    /// Slashing protection refused it.
+    #[error("slashing protection: {reason}")]
+    Slashable {
+        /// The rule it breaks.
+        reason: NotSafe,
+    },
+    /// The beacon node served data that does not fit the duty.
+    #[error("beacon node served inconsistent data: {what}")]
+    InconsistentNodeData {
+        /// What does not fit.
+        what: String,
+    },
+}
+
+/// Why a message could not be signed (an outage, not a decision).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The slashing database failed (nothing was recorded or signed).
+    #[error("slashing database: {reason}")]
+    SlashingDatabase {
+        /// The database's error.
+        reason: String,
+    },
+    /// The signer failed.
+    #[error("signer: {reason}")]
+    Signer {
+        /// The signer's error.
+        reason: String,
+    },
+    /// Publishing to the beacon nodes failed.
+    #[error("publishing: {reason}")]
+    Publish {
+        /// The beacon client's error.
+        reason: String,
+    },
+}

@@ -1,0 +1,96 @@
+//! The preparation service, once per epoch (and at start): proposer
+//! preparation (fee recipients) and builder registrations, signed once per
+//! (fee recipient, gas limit) in one store batch, cached, and sent to the
+//! node every epoch.
+//!
+//! Fail closed: a key with no fee recipient gets no preparation entry and
+//! no registration (the runtime says at start which keys lack one).
+
+use super::attest::publish_outcome;
+use super::context::Ctx;
+use crate::beacon::ProposerPreparation;
+use crate::events::{MessageKind, Service};
+use poolvc_signer::types::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::warn;
+
+/// Runs the service: at the first slot and at each epoch's first slot.
+pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut cache: HashMap<PublicKeyBytes, SignedValidatorRegistrationV1> = HashMap::new();
+    let mut slot = ctx.first_slot;
+    let mut first = true;
+    while let Some(s) = ctx.next_slot(Service::Preparation, slot).await {
+        slot = s + 1;
+        if !first && s % ctx.spec.slots_per_epoch != 0 {
+            continue;
+        }
+        first = false;
+        prepare_proposers(&ctx).await;
+        register_validators(&ctx, s, &mut cache).await;
+    }
+}
+
+/// `POST /eth/v1/validator/prepare_beacon_proposer` for every indexed key
+/// with a fee recipient.
+async fn prepare_proposers<P: Preset>(ctx: &Ctx<P>) {
+    let preps: Vec<ProposerPreparation> = ctx
+        .store
+        .indexed_configs()
+        .into_iter()
+        .filter_map(|(validator_index, _, c)| Some(ProposerPreparation { validator_index, fee_recipient: c.fee_recipient? }))
+        .collect();
+    if preps.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.beacon.prepare_beacon_proposer(&preps, ctx.slot_timeout()).await {
+        warn!("prepare_beacon_proposer: {e}");
+    }
+}
+
+/// Signs the registrations not yet cached (or whose fee recipient or gas
+/// limit changed) in one batch, then sends all of them.
+async fn register_validators<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    cache: &mut HashMap<PublicKeyBytes, SignedValidatorRegistrationV1>,
+) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let wanted: Vec<(u64, ValidatorRegistrationV1)> = ctx
+        .store
+        .indexed_configs()
+        .into_iter()
+        .filter(|(_, _, c)| c.builder_proposals)
+        .filter_map(|(i, pubkey, c)| {
+            Some((i, ValidatorRegistrationV1 { fee_recipient: c.fee_recipient?, gas_limit: c.gas_limit, timestamp: now, pubkey }))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let to_sign: Vec<ValidatorRegistrationV1> = wanted
+        .iter()
+        .filter(|(_, r)| {
+            cache
+                .get(&r.pubkey)
+                .is_none_or(|c| c.message.fee_recipient != r.fee_recipient || c.message.gas_limit != r.gas_limit)
+        })
+        .map(|(_, r)| *r)
+        .collect();
+    if !to_sign.is_empty() {
+        let outcomes = ctx.store.sign_registrations(slot, &to_sign).await;
+        for (message, o) in to_sign.into_iter().zip(outcomes) {
+            if let Some(signature) = o.signature() {
+                cache.insert(message.pubkey, SignedValidatorRegistrationV1 { message, signature });
+            }
+        }
+    }
+    let (validators, all): (Vec<u64>, Vec<SignedValidatorRegistrationV1>) =
+        wanted.iter().filter_map(|(i, r)| Some((*i, *cache.get(&r.pubkey)?))).unzip();
+    if all.is_empty() {
+        return;
+    }
+    let r = ctx.beacon.register_validators(&all, ctx.slot_timeout()).await;
+    publish_outcome(ctx, MessageKind::Registration, slot, validators, r);
+}
