@@ -21,16 +21,7 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn config() -> SimConfig {
-    SimConfig {
-        validators: VALIDATORS,
-        electra_epoch: 0,
-        fulu_epoch: 2,
-        slot_ms: 2000,
-        genesis_time: now() + 2,
-        builder: true,
-        liveness: true,
-        ssz: false,
-    }
+    SimConfig::electra_minimal()
 }
 
 async fn sleep_until_ms(cfg: &SimConfig, slot: u64, offset_ms: u64) {

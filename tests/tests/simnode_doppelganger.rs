@@ -17,16 +17,7 @@ use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
 
 fn config(liveness: bool) -> SimConfig {
-    SimConfig {
-        validators: VALIDATORS,
-        electra_epoch: 0,
-        fulu_epoch: 2,
-        slot_ms: 2000,
-        genesis_time: now() + 2,
-        builder: true,
-        liveness,
-        ssz: false,
-    }
+    SimConfig { liveness, ..SimConfig::electra_minimal() }
 }
 
 async fn detects(liveness: bool) {

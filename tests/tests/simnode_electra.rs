@@ -26,16 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 async fn electra_fulu_minimal_two_epochs_with_reorg() {
     init_logs();
     let dir = datadir();
-    let cfg = SimConfig {
-        validators: VALIDATORS,
-        electra_epoch: 0,
-        fulu_epoch: 2,
-        slot_ms: 2000,
-        genesis_time: now() + 2,
-        builder: true,
-        liveness: true,
-        ssz: false,
-    };
+    let cfg = SimConfig::electra_minimal();
     let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
     // The client starts before genesis, at slot 1; it runs to the end of epoch 2.
     let metrics_addr = {
@@ -89,16 +80,7 @@ async fn fulu_mainnet_full_epoch() {
     let slot_ms = 1500;
     // Genesis in the past so the client starts late in epoch 0 (slot 27).
     let genesis_time = now() - 40;
-    let cfg = SimConfig {
-        validators: VALIDATORS,
-        electra_epoch: 0,
-        fulu_epoch: 1,
-        slot_ms,
-        genesis_time,
-        builder: true,
-        liveness: true,
-        ssz: true,
-    };
+    let cfg = SimConfig { fulu_epoch: 1, slot_ms, genesis_time, ssz: true, ..SimConfig::electra_minimal() };
     let h = SimHandle::<Mainnet>::start(cfg, 1).await;
     let current =
         (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 - genesis_time * 1000) / slot_ms;

@@ -57,6 +57,42 @@ pub struct SimConfig {
     pub ssz: bool,
 }
 
+impl SimConfig {
+    /// The tests' usual chain: 64 validators (the client holds all),
+    /// Electra from genesis, Fulu at epoch 2, 2-second slots, genesis in 2 s,
+    /// builder blocks on odd slots, the liveness route, JSON blocks.
+    pub fn electra_minimal() -> Self {
+        Self {
+            validators: harness::VALIDATORS,
+            electra_epoch: 0,
+            fulu_epoch: 2,
+            slot_ms: 2000,
+            genesis_time: harness::now() + 2,
+            builder: true,
+            liveness: true,
+            ssz: false,
+        }
+    }
+}
+
+/// Ways the node misbehaves on purpose (all off by default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Misbehaviour {
+    /// After each real attester, proposer and sync duty, serve a second one
+    /// for the same validator labelled with another of the client's keys
+    /// (attester: at another slot of the same epoch).
+    pub relabelled_duplicates: bool,
+    /// After each real attester duty, serve the same duty again and one for
+    /// the same validator at another slot of the same epoch.
+    pub duplicate_duties: bool,
+    /// On odd slots, serve attestation data for the next slot, and for the
+    /// next epoch's target.
+    pub wrong_attestation_data: bool,
+    /// Build full blocks paying the node's own address instead of the
+    /// fee recipient the client prepared.
+    pub ignore_fee_recipients: bool,
+}
+
 /// What the node received and checked.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
@@ -110,6 +146,9 @@ struct State {
     /// Validators active "elsewhere": live on the liveness route, and
     /// attesting in the node's blocks.
     doppelgangers: HashSet<u64>,
+    /// Fee recipients from `prepare_beacon_proposer`.
+    fee_recipients: HashMap<u64, Address>,
+    misbehaviour: Misbehaviour,
     report: Report,
 }
 
@@ -182,6 +221,8 @@ impl<P: Preset> Sim<P> {
             block_votes: HashMap::new(),
             published: HashMap::new(),
             doppelgangers: HashSet::new(),
+            fee_recipients: HashMap::new(),
+            misbehaviour: Misbehaviour::default(),
             report: Report::default(),
         };
         Self {
@@ -248,6 +289,11 @@ impl<P: Preset> Sim<P> {
     /// Makes validator `v` active elsewhere (a doppelganger of the client's key).
     pub fn add_doppelganger(&self, v: u64) {
         self.lock().doppelgangers.insert(v);
+    }
+
+    /// Starts misbehaving as `m` says.
+    pub fn set_misbehaviour(&self, m: Misbehaviour) {
+        self.lock().misbehaviour = m;
     }
 
     /// Verifies one signature by validator `v`; counts it.

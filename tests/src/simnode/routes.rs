@@ -152,10 +152,10 @@ impl<P: Preset> Sim<P> {
             (Method::GET, ["eth", "v1", "validator", "duties", "proposer", e]) => self.proposer_duties(e),
             (Method::POST, ["eth", "v1", "validator", "duties", "sync", e]) => self.sync_duties(e, &body),
             (Method::POST, ["eth", "v1", "validator", "beacon_committee_subscriptions"])
-            | (Method::POST, ["eth", "v1", "validator", "sync_committee_subscriptions"])
-            | (Method::POST, ["eth", "v1", "validator", "prepare_beacon_proposer"]) => {
+            | (Method::POST, ["eth", "v1", "validator", "sync_committee_subscriptions"]) => {
                 parse::<Vec<Value>>(&body).map(|_| Value::Null)
             }
+            (Method::POST, ["eth", "v1", "validator", "prepare_beacon_proposer"]) => self.prepare_proposers(&body),
             (Method::POST, ["eth", "v1", "validator", "register_validator"]) => self.register(&body),
             (Method::POST, ["eth", "v1", "validator", "liveness", _]) if self.cfg.liveness => {
                 let live = self.lock().doppelgangers.clone();
@@ -357,21 +357,38 @@ impl<P: Preset> Sim<P> {
         e.parse().map_err(|_| bad(format!("epoch {e:?}")))
     }
 
+    /// The key served as validator `v`'s: its own, or (misbehaving) another
+    /// validator's.
+    fn other_key(&self, v: u64) -> PublicKeyBytes {
+        self.pubkey_bytes[((v + 1) % self.cfg.validators) as usize]
+    }
+
     fn attester_duties(&self, e: &str, body: &[u8]) -> Reply {
         let epoch = Self::epoch_param(e)?;
         let want = indices(body)?;
         let st = self.lock();
+        let m = st.misbehaviour;
         let duties = st.chain.attester_duties(epoch);
-        let data: Vec<Value> = want
-            .iter()
-            .filter_map(|v| duties.get(v).map(|d| (v, d)))
-            .map(|(v, d)| {
-                json!({"pubkey": self.pubkey_bytes[*v as usize], "validator_index": v.to_string(),
-                "committee_index": d.committee_index.to_string(), "committee_length": d.committee_length.to_string(),
-                "committees_at_slot": d.committees_at_slot.to_string(),
-                "validator_committee_index": d.position.to_string(), "slot": d.slot.to_string()})
-            })
-            .collect();
+        let spe = self.spec.slots_per_epoch;
+        let duty_json = |v: u64, pubkey: PublicKeyBytes, d: &super::chain::Duty, slot: u64| {
+            json!({"pubkey": pubkey, "validator_index": v.to_string(),
+            "committee_index": d.committee_index.to_string(), "committee_length": d.committee_length.to_string(),
+            "committees_at_slot": d.committees_at_slot.to_string(),
+            "validator_committee_index": d.position.to_string(), "slot": slot.to_string()})
+        };
+        let mut data: Vec<Value> = Vec::new();
+        for (v, d) in want.iter().filter_map(|v| duties.get(v).map(|d| (*v, d))) {
+            data.push(duty_json(v, self.pubkey_bytes[v as usize], d, d.slot));
+            // Another slot of the same epoch.
+            let other_slot = self.spec.start_slot(epoch) + (d.slot + 1) % spe;
+            if m.relabelled_duplicates {
+                data.push(duty_json(v, self.other_key(v), d, other_slot));
+            }
+            if m.duplicate_duties {
+                data.push(duty_json(v, self.pubkey_bytes[v as usize], d, d.slot));
+                data.push(duty_json(v, self.pubkey_bytes[v as usize], d, other_slot));
+            }
+        }
         Ok(
             json!({"dependent_root": st.chain.attester_dependent_root(epoch), "execution_optimistic": false, "data": data}),
         )
@@ -380,12 +397,14 @@ impl<P: Preset> Sim<P> {
     fn proposer_duties(&self, e: &str) -> Reply {
         let epoch = Self::epoch_param(e)?;
         let st = self.lock();
-        let data: Vec<Value> = (self.spec.start_slot(epoch)..self.spec.start_slot(epoch + 1))
-            .map(|slot| {
-                let v = st.chain.proposer(slot);
-                json!({"pubkey": self.pubkey_bytes[v as usize], "validator_index": v.to_string(), "slot": slot.to_string()})
-            })
-            .collect();
+        let mut data: Vec<Value> = Vec::new();
+        for slot in self.spec.start_slot(epoch)..self.spec.start_slot(epoch + 1) {
+            let v = st.chain.proposer(slot);
+            data.push(json!({"pubkey": self.pubkey_bytes[v as usize], "validator_index": v.to_string(), "slot": slot.to_string()}));
+            if st.misbehaviour.relabelled_duplicates {
+                data.push(json!({"pubkey": self.other_key(v), "validator_index": v.to_string(), "slot": slot.to_string()}));
+            }
+        }
         Ok(
             json!({"dependent_root": st.chain.proposer_dependent_root(epoch), "execution_optimistic": false, "data": data}),
         )
@@ -394,19 +413,39 @@ impl<P: Preset> Sim<P> {
     fn sync_duties(&self, e: &str, body: &[u8]) -> Reply {
         let epoch = Self::epoch_param(e)?;
         let want = indices(body)?;
-        let committee = self.lock().chain.sync_committee(epoch);
-        let data: Vec<Value> = want
-            .iter()
-            .filter_map(|v| {
-                let pos: Vec<String> =
-                    committee.iter().enumerate().filter(|(_, m)| *m == v).map(|(j, _)| j.to_string()).collect();
-                (!pos.is_empty()).then(|| {
-                    json!({"pubkey": self.pubkey_bytes[*v as usize], "validator_index": v.to_string(),
-                        "validator_sync_committee_indices": pos})
-                })
-            })
-            .collect();
+        let st = self.lock();
+        let relabel = st.misbehaviour.relabelled_duplicates;
+        let committee = st.chain.sync_committee(epoch);
+        let mut data: Vec<Value> = Vec::new();
+        for v in &want {
+            let pos: Vec<String> =
+                committee.iter().enumerate().filter(|(_, m)| *m == v).map(|(j, _)| j.to_string()).collect();
+            if pos.is_empty() {
+                continue;
+            }
+            data.push(json!({"pubkey": self.pubkey_bytes[*v as usize], "validator_index": v.to_string(),
+                "validator_sync_committee_indices": pos}));
+            if relabel {
+                data.push(json!({"pubkey": self.other_key(*v), "validator_index": v.to_string(),
+                    "validator_sync_committee_indices": pos}));
+            }
+        }
         Ok(json!({"execution_optimistic": false, "data": data}))
+    }
+
+    fn prepare_proposers(&self, body: &[u8]) -> Reply {
+        #[derive(serde::Deserialize)]
+        struct Prep {
+            validator_index: String,
+            fee_recipient: Address,
+        }
+        let preps: Vec<Prep> = parse(body)?;
+        let mut st = self.lock();
+        for p in preps {
+            let v: u64 = p.validator_index.parse().map_err(|_| bad(format!("validator_index {:?}", p.validator_index)))?;
+            st.fee_recipients.insert(v, p.fee_recipient);
+        }
+        Ok(Value::Null)
     }
 
     fn register(&self, body: &[u8]) -> Reply {
@@ -442,6 +481,10 @@ impl<P: Preset> Sim<P> {
             source: chain.checkpoint(epoch.saturating_sub(1)),
             target: chain.checkpoint(epoch),
         });
+        if st.misbehaviour.wrong_attestation_data && slot % 2 == 1 {
+            let wrong = AttestationData { slot: slot + 1, target: chain.checkpoint(epoch + 1), ..d };
+            return Ok(json!({"data": wrong}));
+        }
         Ok(json!({"data": d}))
     }
 
@@ -607,7 +650,14 @@ impl<P: Preset> Sim<P> {
             return Err(bad(format!("slot {slot}: randao reveal is not proposer {proposer}'s")));
         }
         let blinded = self.cfg.builder && boost && slot % 2 == 1;
-        let fee = Address::repeat_byte(0xfe);
+        // The execution layer pays the prepared fee recipient (the node's own
+        // address when none was prepared, or when it misbehaves); a builder
+        // pays its own.
+        let own = Address::repeat_byte(0xfe);
+        let fee = match st.fee_recipients.get(&proposer) {
+            Some(a) if !blinded && !st.misbehaviour.ignore_fee_recipients => *a,
+            _ => own,
+        };
         let j = block_json::block(
             slot,
             proposer,
