@@ -139,3 +139,27 @@ async fn bad_keys_are_named_and_the_others_keep_working() {
     }
     eprintln!("bad keys skipped: {errors:?}; client {summary:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_block_production_and_duties_do_not_delay_attestations() {
+    init_logs();
+    let dir = datadir();
+    // 6-second slots: produceBlockV3 takes 5 s, every duty route 3 s.
+    let cfg = SimConfig { slot_ms: 6000, genesis_time: now() + 2, ..SimConfig::electra_minimal() };
+    let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
+    h.sim.set_misbehaviour(Misbehaviour { produce_delay_ms: 5000, duties_delay_ms: 3000, ..Default::default() });
+    // Epoch 1 in full: slots 1..=15.
+    let summary = poolvc::vc::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
+    let r = h.sim.report();
+    let line = check_epochs(&h, &r, &[1]);
+    let deadline = cfg.slot_ms / 3 + 500;
+    let late: Vec<u64> = r.attestation_offsets_ms.iter().copied().filter(|ms| *ms > deadline).collect();
+    assert!(late.is_empty(), "attestations later than 1/3 slot + 500 ms ({deadline} ms): {late:?}");
+    let mut offsets = r.attestation_offsets_ms.clone();
+    offsets.sort_unstable();
+    eprintln!(
+        "{line}; attestation offsets ms: median {} max {}; client {summary:?}",
+        offsets[offsets.len() / 2],
+        offsets[offsets.len() - 1]
+    );
+}

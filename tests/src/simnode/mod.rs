@@ -91,6 +91,10 @@ pub struct Misbehaviour {
     /// Build full blocks paying the node's own address instead of the
     /// fee recipient the client prepared.
     pub ignore_fee_recipients: bool,
+    /// Answer produceBlockV3 after this many milliseconds.
+    pub produce_delay_ms: u64,
+    /// Answer the duty routes after this many milliseconds.
+    pub duties_delay_ms: u64,
 }
 
 /// What the node received and checked.
@@ -289,6 +293,19 @@ impl<P: Preset> Sim<P> {
     /// Makes validator `v` active elsewhere (a doppelganger of the client's key).
     pub fn add_doppelganger(&self, v: u64) {
         self.lock().doppelgangers.insert(v);
+    }
+
+    /// How long to hold a request for `path` (slow-node behaviour).
+    pub fn delay_for(&self, path: &str) -> std::time::Duration {
+        let m = self.lock().misbehaviour;
+        let ms = if path.starts_with("/eth/v3/validator/blocks/") {
+            m.produce_delay_ms
+        } else if path.starts_with("/eth/v1/validator/duties/") {
+            m.duties_delay_ms
+        } else {
+            0
+        };
+        std::time::Duration::from_millis(ms)
     }
 
     /// Starts misbehaving as `m` says.

@@ -28,7 +28,13 @@ pub(super) fn serve<P: Preset>(
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let sim = Arc::clone(&sim);
-        async move { sim.dispatch(which, method, uri, headers, body) }
+        async move {
+            let delay = sim.delay_for(uri.path());
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            sim.dispatch(which, method, uri, headers, body)
+        }
     });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
