@@ -125,7 +125,10 @@ async fn bad_keys_are_named_and_the_others_keep_working() {
     assert_eq!(loaded.keys.len() as u64, VALIDATORS - 2);
     let errors: Vec<String> = loaded.failures.iter().map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains(&pk0) && e.contains("0x1234") && e.contains("not an address")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains(&pk0) && e.contains("0x1234") && e.contains("not an address")),
+        "{errors:?}"
+    );
     assert!(errors.iter().any(|e| e.contains(&pk1) && e.contains("checksum mismatch")), "{errors:?}");
 
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;

@@ -109,7 +109,10 @@ async fn a_duty_relabelled_with_another_own_key_cannot_make_a_double_vote() {
     let spe = f.spec.slots_per_epoch;
     let ctx = SigningContext { spec: &f.spec, genesis_validators_root: f.gvr };
     let first = data(3 * spe, 0xa, spe);
-    let out = f.store.sign_attestations(first.slot, &[AttestationToSign { validator_index: 10, pubkey: pk(10), data: first }]).await;
+    let out = f
+        .store
+        .sign_attestations(first.slot, &[AttestationToSign { validator_index: 10, pubkey: pk(10), data: first }])
+        .await;
     let sig = out[0].signature().expect("the real duty is signed");
     assert!(verifies(10, ctx.signing_root::<Minimal>(&SignableMessage::Attestation(&first)), &sig));
 
@@ -153,14 +156,26 @@ async fn doppelganger_holds_signing_until_released() {
     let spe = f.spec.slots_per_epoch;
     let d = data(2 * spe, 3, spe);
     let a = [AttestationToSign { validator_index: 5, pubkey: pk(5), data: d }];
-    assert_eq!(f.store.sign_attestations(d.slot, &a).await[0], Outcome::Refused(Refusal::Doppelganger { pubkey: pk(5) }));
+    assert_eq!(
+        f.store.sign_attestations(d.slot, &a).await[0],
+        Outcome::Refused(Refusal::Doppelganger { pubkey: pk(5) })
+    );
     assert!(matches!(f.store.sign_randao(d.slot, 5, pk(5)).await, Outcome::Refused(Refusal::Doppelganger { .. })));
     f.store.enable_signing(&[pk(5)]);
     assert!(f.store.sign_attestations(d.slot, &a).await[0].signature().is_some(), "released: signs");
 }
 
 fn block(slot: u64, proposer: u64, fee: Address) -> BeaconBlock<Minimal> {
-    let j = poolvc_tests::simnode::block_json::block(slot, proposer, Hash256::ZERO, SignatureBytes::ZERO, &Hash256::ZERO.to_string(), fee, 32, false);
+    let j = poolvc_tests::simnode::block_json::block(
+        slot,
+        proposer,
+        Hash256::ZERO,
+        SignatureBytes::ZERO,
+        &Hash256::ZERO.to_string(),
+        fee,
+        32,
+        false,
+    );
     BeaconBlock::<Minimal>::from_json(ForkName::Electra, j).unwrap()
 }
 
@@ -171,7 +186,11 @@ async fn blocks_must_pay_the_configured_fee_recipient() {
     let out = f.store.sign_block(3, pk(3), &block(40, 3, Address::repeat_byte(0xfe))).await;
     assert_eq!(
         out,
-        Outcome::Refused(Refusal::FeeRecipientMismatch { pubkey: pk(3), expected: ours, got: Address::repeat_byte(0xfe) })
+        Outcome::Refused(Refusal::FeeRecipientMismatch {
+            pubkey: pk(3),
+            expected: ours,
+            got: Address::repeat_byte(0xfe)
+        })
     );
     // The refused block left no slashing record: a block for the same slot
     // that pays the right recipient is signed.
@@ -185,10 +204,16 @@ async fn blocks_must_pay_the_configured_fee_recipient() {
     let out = g.store.sign_block(4, pk(4), &block(40, 4, Address::ZERO)).await;
     assert_eq!(out, Outcome::Refused(Refusal::NoFeeRecipient { pubkey: pk(4) }));
     let reg = ValidatorRegistrationV1 { fee_recipient: Address::ZERO, gas_limit: 1, timestamp: 1, pubkey: pk(4) };
-    assert_eq!(g.store.sign_registrations(40, &[reg]).await[0], Outcome::Refused(Refusal::NoFeeRecipient { pubkey: pk(4) }));
+    assert_eq!(
+        g.store.sign_registrations(40, &[reg]).await[0],
+        Outcome::Refused(Refusal::NoFeeRecipient { pubkey: pk(4) })
+    );
     // A registration for a key that is not ours.
     let reg = ValidatorRegistrationV1 { pubkey: pk(9), ..reg };
-    assert_eq!(g.store.sign_registrations(40, &[reg]).await[0], Outcome::Refused(Refusal::UnknownKey { pubkey: pk(9) }));
+    assert_eq!(
+        g.store.sign_registrations(40, &[reg]).await[0],
+        Outcome::Refused(Refusal::UnknownKey { pubkey: pk(9) })
+    );
 }
 
 #[tokio::test]
@@ -199,7 +224,10 @@ async fn keys_come_and_go_at_runtime_and_handles_are_never_reused() {
     assert_eq!(f.store.remove_keys(&[pk(1)]), 1);
     let d = data(2 * spe, 9, spe);
     let a = [AttestationToSign { validator_index: 1, pubkey: pk(1), data: d }];
-    assert_eq!(f.store.sign_attestations(d.slot, &a).await[0], Outcome::Refused(Refusal::UnknownValidator { index: 1 }));
+    assert_eq!(
+        f.store.sign_attestations(d.slot, &a).await[0],
+        Outcome::Refused(Refusal::UnknownValidator { index: 1 })
+    );
     // A key added after the removal signs with its own scalar.
     f.store.add_local_keys(vec![(interop_secret_key(7), config(None))], true).unwrap();
     f.store.set_indices([(pk(7), 7)]);

@@ -14,9 +14,9 @@
 //! are compared byte for byte.
 
 use crate::bench_cmd::BenchError;
-use crate::progress;
 use crate::events::EventBus;
 use crate::policy::ProposalConfig;
+use crate::progress;
 use crate::store::{AttestationToSign, StoreTimings, ValidatorStore};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::SecretKey;

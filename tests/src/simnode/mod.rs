@@ -137,8 +137,8 @@ struct State {
     pool: HashMap<(u64, u64, u64), BTreeMap<u64, SignatureBytes>>,
     /// Verified sync messages by (slot, root, subcommittee): position -> signature.
     sync_pool: HashMap<(u64, Hash256, u64), BTreeMap<u64, SignatureBytes>>,
-    /// Blocks produced: slot -> (root, blinded).
-    produced: HashMap<u64, (Hash256, bool)>,
+    /// Blocks produced (several clients may ask): slot -> (root, blinded).
+    produced: HashMap<u64, Vec<(Hash256, bool)>>,
     /// Attestations seen: validator -> (source, target, signing root).
     votes: HashMap<u64, Vec<(u64, u64, Hash256)>>,
     /// Blocks seen: (validator, slot) -> signing root.
@@ -364,13 +364,20 @@ impl<P: Preset> SimHandle<P> {
     /// separate "beacon node" URL over the same chain). Call inside a Tokio
     /// runtime.
     pub async fn start(cfg: SimConfig, listeners: usize) -> Self {
+        let local: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Self::start_on(cfg, &vec![local; listeners]).await
+    }
+
+    /// A node with one listener on each of `binds` (port 0: any free port).
+    pub async fn start_on(cfg: SimConfig, binds: &[SocketAddr]) -> Self {
+        let listeners = binds.len();
         let sim = Arc::new(Sim::<P>::new(cfg));
         sim.lock().report.requests = vec![0; listeners];
         *sim.syncing.lock().unwrap_or_else(|p| p.into_inner()) = vec![false; listeners];
         let mut addrs = Vec::new();
         let mut stops = Vec::new();
-        for i in 0..listeners {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        for (i, bind) in binds.iter().enumerate() {
+            let l = tokio::net::TcpListener::bind(bind).await.unwrap_or_else(|e| panic!("bind {bind}: {e}"));
             addrs.push(l.local_addr().unwrap_or_else(|e| panic!("addr: {e}")));
             stops.push(Some(routes::serve(Arc::clone(&sim), i, l)));
         }

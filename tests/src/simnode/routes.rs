@@ -408,7 +408,9 @@ impl<P: Preset> Sim<P> {
             let v = st.chain.proposer(slot);
             data.push(json!({"pubkey": self.pubkey_bytes[v as usize], "validator_index": v.to_string(), "slot": slot.to_string()}));
             if st.misbehaviour.relabelled_duplicates {
-                data.push(json!({"pubkey": self.other_key(v), "validator_index": v.to_string(), "slot": slot.to_string()}));
+                data.push(
+                    json!({"pubkey": self.other_key(v), "validator_index": v.to_string(), "slot": slot.to_string()}),
+                );
             }
         }
         Ok(
@@ -448,7 +450,8 @@ impl<P: Preset> Sim<P> {
         let preps: Vec<Prep> = parse(body)?;
         let mut st = self.lock();
         for p in preps {
-            let v: u64 = p.validator_index.parse().map_err(|_| bad(format!("validator_index {:?}", p.validator_index)))?;
+            let v: u64 =
+                p.validator_index.parse().map_err(|_| bad(format!("validator_index {:?}", p.validator_index)))?;
             st.fee_recipients.insert(v, p.fee_recipient);
         }
         Ok(Value::Null)
@@ -690,7 +693,7 @@ impl<P: Preset> Sim<P> {
             c.extend_from_slice(&block);
             (b.tree_hash_root(), c)
         };
-        st.produced.insert(slot, (root, blinded));
+        st.produced.entry(slot).or_default().push((root, blinded));
         let data = if blinded { j } else { json!({"block": j, "kzg_proofs": [], "blobs": []}) };
         let v = json!({"version": fork.as_str(), "execution_payload_blinded": blinded,
             "execution_payload_value": "1", "consensus_block_value": "1", "data": data});
@@ -764,7 +767,7 @@ impl<P: Preset> Sim<P> {
         };
         let slot = header.slot;
         let mut st = self.lock();
-        if st.produced.get(&slot) != Some(&(root, blinded)) {
+        if !st.produced.get(&slot).is_some_and(|p| p.contains(&(root, blinded))) {
             return Err(bad(format!("slot {slot}: published block is not the block produced (root {root})")));
         }
         let proposer = header.proposer_index;

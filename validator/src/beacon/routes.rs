@@ -79,8 +79,7 @@ impl BeaconClient {
 
     /// `POST /eth/v1/beacon/states/head/validators` with `{"ids": [...]}`.
     pub async fn validators_by_post(&self, ids: &[String], t: Duration) -> Result<Vec<ValidatorEntry>, BeaconError> {
-        let d: Data<Vec<ValidatorEntry>> =
-            self.post("/eth/v1/beacon/states/head/validators", &Ids { ids }, t).await?;
+        let d: Data<Vec<ValidatorEntry>> = self.post("/eth/v1/beacon/states/head/validators", &Ids { ids }, t).await?;
         Ok(d.data)
     }
 

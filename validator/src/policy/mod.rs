@@ -131,9 +131,6 @@ mod tests {
         assert!(matches!(check_payment(&pk, &c, Address::ZERO), Err(Refusal::NoFeeRecipient { .. })));
         let c = ProposalConfig { fee_recipient: Some(Address::repeat_byte(3)), ..c };
         assert!(check_payment(&pk, &c, Address::repeat_byte(3)).is_ok());
-        assert!(matches!(
-            check_payment(&pk, &c, Address::repeat_byte(4)),
-            Err(Refusal::FeeRecipientMismatch { .. })
-        ));
+        assert!(matches!(check_payment(&pk, &c, Address::repeat_byte(4)), Err(Refusal::FeeRecipientMismatch { .. })));
     }
 }

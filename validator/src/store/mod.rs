@@ -496,9 +496,10 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     async fn one(&self, kind: MessageKind, slot: Slot, item: Item) -> Outcome {
-        self.gate(kind, slot, vec![item]).await.pop().unwrap_or(Outcome::Failed(Failure::Signer {
-            reason: "the gate returned no outcome".into(),
-        }))
+        self.gate(kind, slot, vec![item])
+            .await
+            .pop()
+            .unwrap_or(Outcome::Failed(Failure::Signer { reason: "the gate returned no outcome".into() }))
     }
 
     /// Steps 1 to 3 for one message, under the registry's read lock.
@@ -539,9 +540,12 @@ impl<P: Preset> ValidatorStore<P> {
                 match self.admit(&reg, kind, item) {
                     Ok((entry, idx)) => {
                         if !matches!(item.slashable, Slashable::No) && !slashable_keys.insert(entry.pubkey) {
-                            out[pos] = Some(self.refuse(kind, slot, index, Refusal::DuplicateInBatch {
-                                pubkey: entry.pubkey,
-                            }));
+                            out[pos] = Some(self.refuse(
+                                kind,
+                                slot,
+                                index,
+                                Refusal::DuplicateInBatch { pubkey: entry.pubkey },
+                            ));
                             continue;
                         }
                         pending.push(Resolved {

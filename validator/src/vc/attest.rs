@@ -72,8 +72,7 @@ async fn attestation_data<P: Preset>(
     for ci in asks {
         let d = ctx.beacon.attestation_data(slot, ci, t).await?;
         let index_ok = if electra { d.index == 0 } else { d.index == ci };
-        if d.slot != slot || !index_ok || d.source.epoch > d.target.epoch || d.target.epoch != ctx.spec.epoch_of(slot)
-        {
+        if d.slot != slot || !index_ok || d.source.epoch > d.target.epoch || d.target.epoch != ctx.spec.epoch_of(slot) {
             let what = format!(
                 "attestation data for slot {slot} committee {ci} has slot {}, index {}, source {}, target {}",
                 d.slot, d.index, d.source.epoch, d.target.epoch

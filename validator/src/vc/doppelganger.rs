@@ -26,31 +26,31 @@ use tracing::{info, warn};
 /// An entry of the liveness route's answer.
 #[derive(Debug, Deserialize)]
 struct Liveness {
-#[serde(with = "serde_utils::quoted_u64")]
-index: u64,
-is_live: bool,
+    #[serde(with = "serde_utils::quoted_u64")]
+    index: u64,
+    is_live: bool,
 }
 
 /// A committee of `GET /eth/v1/beacon/states/{state}/committees`.
 #[derive(Debug, Deserialize)]
 struct Committee {
-#[serde(with = "serde_utils::quoted_u64")]
-index: u64,
-#[serde(with = "serde_utils::quoted_u64_vec")]
-validators: Vec<u64>,
+    #[serde(with = "serde_utils::quoted_u64")]
+    index: u64,
+    #[serde(with = "serde_utils::quoted_u64_vec")]
+    validators: Vec<u64>,
 }
 
 /// How the window is watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-Liveness,
-ChainWatch,
+    Liveness,
+    ChainWatch,
 }
 
 /// Bit `i` of SSZ-encoded bits (bitlist or bitvector), from `0x` hex.
 fn bit(hex_bits: &str, i: usize) -> bool {
-let bytes = hex::decode(hex_bits.trim_start_matches("0x")).unwrap_or_default();
-bytes.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1)
+    let bytes = hex::decode(hex_bits.trim_start_matches("0x")).unwrap_or_default();
+    bytes.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1)
 }
 
 /// Watches the window starting after `start_slot`; returns when signing
@@ -185,16 +185,13 @@ async fn watch_block<P: Preset>(
             let Some(index) = num(&att["data"]["index"]) else { continue };
             if let std::collections::hash_map::Entry::Vacant(slot_duties) = duties.entry(epoch) {
                 let indices = ctx.store.indices();
-    let body = crate::beacon::Indices(&indices);
+                let body = crate::beacon::Indices(&indices);
                 let d: DutiesResponse<AttesterDuty> =
                     ctx.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
                 slot_duties.insert(d.data);
             }
             for d in duties.get(&epoch).into_iter().flatten() {
-                if d.slot == att_slot
-                    && d.committee_index == index
-                    && bit(bits, d.validator_committee_index as usize)
-                {
+                if d.slot == att_slot && d.committee_index == index && bit(bits, d.validator_committee_index as usize) {
                     seen.insert(d.validator_index);
                 }
             }

@@ -6,7 +6,9 @@
 //! epoch ahead).
 
 use super::context::Ctx;
-use crate::beacon::{AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty};
+use crate::beacon::{
+    AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty,
+};
 use crate::events::{Event, MessageKind, Service};
 use crate::store::outcome::Outcome;
 use poolvc_signer::types::{Hash256, Preset, PublicKeyBytes, SignatureBytes, SyncAggregatorSelectionData};
@@ -147,23 +149,34 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     let spec = &ctx.spec;
     let first = spec.start_slot(epoch);
     let indices = ctx.store.indices();
-    let att = ctx.beacon.attester_duties(epoch, &indices, t).await?;
-    let prop = ctx.beacon.proposer_duties(epoch, t).await?;
-    let sync: Vec<SyncDuty> = if spec.fork_name_at_epoch(epoch).altair_enabled() {
+    // The three duty kinds at once: a slow node costs one round trip, not three.
+    let altair = spec.fork_name_at_epoch(epoch).altair_enabled();
+    let sync_fetch = async {
+        if altair {
+            ctx.beacon.sync_duties(epoch, &indices, t).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (att, prop, sync_all) = tokio::try_join!(
+        ctx.beacon.attester_duties(epoch, &indices, t),
+        ctx.beacon.proposer_duties(epoch, t),
+        sync_fetch
+    )?;
+    let sync: Vec<SyncDuty> = {
         let max_index = spec.sync_committee_size;
         let mut seen = std::collections::HashSet::new();
-        ctx.beacon
-            .sync_duties(epoch, &indices, t)
-            .await?
+        sync_all
             .into_iter()
-            .filter(|s| own_duty(ctx, MessageKind::SyncMessage, first, s.validator_index, &s.pubkey) && seen.insert(s.validator_index))
+            .filter(|s| {
+                own_duty(ctx, MessageKind::SyncMessage, first, s.validator_index, &s.pubkey)
+                    && seen.insert(s.validator_index)
+            })
             .map(|mut s| {
                 s.validator_sync_committee_indices.retain(|i| *i < max_index);
                 s
             })
             .collect()
-    } else {
-        Vec::new()
     };
     // One duty per validator per epoch, inside the epoch.
     let mut seen = std::collections::HashSet::new();
@@ -189,15 +202,18 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         subs.dedup();
         for slot in spec.start_slot(epoch)..spec.start_slot(epoch + 1) {
             for sub in &subs {
-                sync_jobs.push((s.validator_index, s.pubkey, SyncAggregatorSelectionData { slot, subcommittee_index: *sub }));
+                sync_jobs.push((
+                    s.validator_index,
+                    s.pubkey,
+                    SyncAggregatorSelectionData { slot, subcommittee_index: *sub },
+                ));
             }
         }
     }
-    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> = mine.iter().map(|d| (d.validator_index, d.pubkey, d.slot)).collect();
-    let (proofs, sync_proofs) = tokio::join!(
-        ctx.store.sign_selection_proofs(&att_jobs),
-        ctx.store.sign_sync_selection_proofs(&sync_jobs)
-    );
+    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> =
+        mine.iter().map(|d| (d.validator_index, d.pubkey, d.slot)).collect();
+    let (proofs, sync_proofs) =
+        tokio::join!(ctx.store.sign_selection_proofs(&att_jobs), ctx.store.sign_sync_selection_proofs(&sync_jobs));
 
     let mut duties = EpochDuties {
         dependent_root: att.dependent_root,
@@ -264,10 +280,11 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
 /// The dependent roots of `epoch`'s attester and proposer duties, asked
 /// cheaply: the attester route with one index, the proposer route as is.
 async fn dependent_roots<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<(Hash256, Hash256), BeaconError> {
-    let t = ctx.slot_timeout();
+    let t = ctx.slot_timeout() * 2;
     let Some(one) = ctx.store.indices().first().copied() else { return Ok((Hash256::ZERO, Hash256::ZERO)) };
-    let att = ctx.beacon.attester_duties(epoch, &[one], t).await?;
-    let prop = ctx.beacon.proposer_duties(epoch, t).await?;
+    let one = [one];
+    let (att, prop) =
+        tokio::try_join!(ctx.beacon.attester_duties(epoch, &one, t), ctx.beacon.proposer_duties(epoch, t))?;
     Ok((att.dependent_root, prop.dependent_root))
 }
 

@@ -82,7 +82,8 @@ impl Stats {
         let refusals = counter(&mut r, "refusals", "Messages refused (slashing protection, inconsistent node data)");
         let errors = counter(&mut r, "duty_errors", "Duty steps that failed");
         let duty_refreshes = counter(&mut r, "duty_refreshes", "Epoch duties refetched after a dependent-root change");
-        let slots_skipped = counter(&mut r, "slots_skipped", "Slots a duty service skipped to act for the current slot");
+        let slots_skipped =
+            counter(&mut r, "slots_skipped", "Slots a duty service skipped to act for the current slot");
         let messages = Family::<KindOutcome, Counter>::default();
         r.register("messages", "Messages by kind and outcome (published, refused, failed)", messages.clone());
         let signing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));

@@ -39,7 +39,9 @@ async fn prepare_proposers<P: Preset>(ctx: &Ctx<P>) {
         .store
         .indexed_configs()
         .into_iter()
-        .filter_map(|(validator_index, _, c)| Some(ProposerPreparation { validator_index, fee_recipient: c.fee_recipient? }))
+        .filter_map(|(validator_index, _, c)| {
+            Some(ProposerPreparation { validator_index, fee_recipient: c.fee_recipient? })
+        })
         .collect();
     if preps.is_empty() {
         return;
@@ -63,7 +65,15 @@ async fn register_validators<P: Preset>(
         .into_iter()
         .filter(|(_, _, c)| c.builder_proposals)
         .filter_map(|(i, pubkey, c)| {
-            Some((i, ValidatorRegistrationV1 { fee_recipient: c.fee_recipient?, gas_limit: c.gas_limit, timestamp: now, pubkey }))
+            Some((
+                i,
+                ValidatorRegistrationV1 {
+                    fee_recipient: c.fee_recipient?,
+                    gas_limit: c.gas_limit,
+                    timestamp: now,
+                    pubkey,
+                },
+            ))
         })
         .collect();
     if wanted.is_empty() {

@@ -254,7 +254,12 @@ async fn publish<P: Preset>(
 
 /// Proposes the block of `slot` for our validator `proposer` (key `pubkey`
 /// as the duty named it; the store checks it against its own map).
-async fn propose<P: Preset>(ctx: &Ctx<P>, slot: u64, proposer: u64, pubkey: PublicKeyBytes) -> Result<(), ProposeError> {
+async fn propose<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    proposer: u64,
+    pubkey: PublicKeyBytes,
+) -> Result<(), ProposeError> {
     // Fail closed: a key with no fee recipient does not even ask for a block.
     let Some((_, config)) = ctx.store.proposal_config(proposer) else {
         return Err(ProposeError::NotSigned { slot, what: "block of an unknown validator" });

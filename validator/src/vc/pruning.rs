@@ -36,7 +36,9 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, db: Arc<dyn SlashingDatabas
         let db = Arc::clone(&db);
         let started = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || db.prune(before, spe)).await {
-            Ok(Ok(())) => debug!(before_epoch = before, ms = started.elapsed().as_millis() as u64, "slashing history pruned"),
+            Ok(Ok(())) => {
+                debug!(before_epoch = before, ms = started.elapsed().as_millis() as u64, "slashing history pruned")
+            }
             Ok(Err(e)) => ctx.duty_failed(Service::Pruning, s, format!("pruning before epoch {before}: {e}")),
             Err(e) => ctx.duty_failed(Service::Pruning, s, format!("pruning task: {e}")),
         }

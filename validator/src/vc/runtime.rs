@@ -311,8 +311,11 @@ async fn start<P: Preset>(
             let _ = stop_tx.send(true);
         })
     };
-    let result = run_services(ctx, slashing).await;
+    let result = run_services(ctx, Arc::clone(&slashing)).await;
     signal.abort();
+    // The PostgreSQL client blocks when it closes: the last holders of the
+    // database let go of it on a blocking thread, never on the runtime's.
+    let _ = tokio::task::spawn_blocking(move || drop((store, slashing))).await;
     result?;
     let s = &stats;
     Ok(VcSummary {
@@ -355,8 +358,9 @@ async fn run_services<P: Preset>(ctx: Arc<Ctx<P>>, slashing: Arc<dyn SlashingDat
         ctx
     };
     let epoch = ctx.spec.epoch_of(ctx.first_slot);
-    for e in [epoch, epoch + 1] {
-        match duties::fetch_duties(&ctx, e).await {
+    let (now, next) = tokio::join!(duties::fetch_duties(&ctx, epoch), duties::fetch_duties(&ctx, epoch + 1));
+    for (e, r) in [(epoch, now), (epoch + 1, next)] {
+        match r {
             Ok(d) => ctx.duties.insert(e, d),
             Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }

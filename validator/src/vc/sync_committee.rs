@@ -40,11 +40,8 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 continue;
             }
         };
-        let aggregators = ctx
-            .duties
-            .get(ctx.spec.epoch_of(s))
-            .and_then(|d| d.sync_aggregators.get(&s).cloned())
-            .unwrap_or_default();
+        let aggregators =
+            ctx.duties.get(ctx.spec.epoch_of(s)).and_then(|d| d.sync_aggregators.get(&s).cloned()).unwrap_or_default();
         if aggregators.is_empty() {
             continue;
         }

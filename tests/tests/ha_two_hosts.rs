@@ -1,0 +1,219 @@
+//! The high-availability setup operators run: two poolvc instances with the
+//! same keys, each on its own host, sharing one PostgreSQL slashing
+//! database, against one beacon node. Each instance runs in its own network
+//! namespace (`ip netns`, a veth pair to this host) and reaches the
+//! simulated node and PostgreSQL through its own interface only.
+//!
+//! Both instances try every duty; PostgreSQL's row locks let one of them
+//! sign a conflicting message and make the other refuse it (their blocks
+//! differ by graffiti). The node must see every duty of epoch 1 done and
+//! nothing slashable; the losing instance's refusals are logged and counted.
+//!
+//! Needs root (network namespaces) and PostgreSQL (`POOLVC_TEST_POSTGRES_URL`);
+//! without them the test says it is skipped, except under `CI=true`, where it
+//! must run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use poolvc_signer::types::Minimal;
+use poolvc_tests::simnode::harness::*;
+use poolvc_tests::simnode::{SimConfig, SimHandle};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// A host: a network namespace joined to this one by a veth pair,
+/// `10.231.N.1` on this side, `10.231.N.2` inside. Removed on drop.
+struct Host {
+    ns: String,
+    veth: String,
+    n: u8,
+}
+
+impl Host {
+    fn new(n: u8) -> Result<Self, String> {
+        let ns = format!("poolvc-ha-{n}");
+        let veth = format!("pvha{n}");
+        let peer = format!("pvhb{n}");
+        // Leftovers of an interrupted run.
+        let _ = ip(&["netns", "del", &ns]);
+        let _ = ip(&["link", "del", &veth]);
+        ip(&["netns", "add", &ns])?;
+        let host = Self { ns: ns.clone(), veth: veth.clone(), n };
+        ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])?;
+        ip(&["link", "set", &peer, "netns", &ns])?;
+        ip(&["addr", "add", &format!("10.231.{n}.1/30"), "dev", &veth])?;
+        ip(&["link", "set", &veth, "up"])?;
+        ip(&["netns", "exec", &ns, "ip", "addr", "add", &format!("10.231.{n}.2/30"), "dev", &peer])?;
+        ip(&["netns", "exec", &ns, "ip", "link", "set", &peer, "up"])?;
+        ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
+        Ok(host)
+    }
+
+    /// This host's gateway: the address of this side of its veth pair.
+    fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 231, self.n, 1)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.ns]);
+        let _ = ip(&["link", "del", &self.veth]);
+    }
+}
+
+/// Forwards TCP from `listen` to `to` (PostgreSQL listens on loopback only).
+async fn forward(listen: SocketAddr, to: SocketAddr) {
+    let l = tokio::net::TcpListener::bind(listen).await.unwrap_or_else(|e| panic!("bind {listen}: {e}"));
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = l.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}
+
+/// The `poolvc` binary next to this test's (built by `cargo test --workspace`),
+/// built here if it is not.
+fn poolvc_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("poolvc");
+    if !bin.exists() {
+        let st = Command::new(env!("CARGO")).args(["build", "-p", "poolvc", "--bin", "poolvc"]).status().unwrap();
+        assert!(st.success(), "building poolvc");
+    }
+    assert!(bin.exists(), "{} not found", bin.display());
+    bin
+}
+
+/// `(user:pass, host:port, database)` of a postgres URL.
+fn split_url(url: &str) -> (String, SocketAddr, String) {
+    let rest = url.strip_prefix("postgres://").expect("postgres:// URL");
+    let (auth, rest) = rest.rsplit_once('@').expect("user@host");
+    let (hostport, db) = rest.split_once('/').expect("host/db");
+    let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5432") };
+    let addr = hostport.parse().unwrap_or_else(|_| {
+        use std::net::ToSocketAddrs;
+        hostport.to_socket_addrs().unwrap().next().unwrap()
+    });
+    (auth.to_string(), addr, db.to_string())
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `field: N` from the client's closing `totals VcSummary { .. }` line.
+fn total(log: &str, field: &str) -> u64 {
+    let line = log.lines().find(|l| l.contains("totals VcSummary")).unwrap_or_else(|| panic!("no totals in:\n{log}"));
+    let at = line.find(&format!("{field}: ")).unwrap_or_else(|| panic!("no {field} in {line}")) + field.len() + 2;
+    line[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_one_postgres_overlapping_keys() {
+    init_logs();
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let fresh = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("ha_two_hosts"));
+    let Some(db_url) = fresh.await.unwrap() else { return };
+    let hosts = match (Host::new(1), Host::new(2)) {
+        (Ok(a), Ok(b)) => [a, b],
+        (a, b) => {
+            let why = [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; ");
+            assert!(!ci, "CI=true but network namespaces cannot be made: {why}");
+            eprintln!("SKIPPED: network namespaces cannot be made here (root needed): {why}");
+            return;
+        }
+    };
+    let (auth, pg, db) = split_url(&db_url);
+    let cfg = SimConfig { genesis_time: now() + 4, ..SimConfig::electra_minimal() };
+    let binds: Vec<SocketAddr> = hosts.iter().map(|h| SocketAddr::from((h.gateway(), 0))).collect();
+    let h = SimHandle::<Minimal>::start_on(cfg, &binds).await;
+    let bin = poolvc_bin();
+    let mut children = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let pg_here = SocketAddr::from((host.gateway(), 15432));
+        forward(pg_here, pg).await;
+        let dir = datadir();
+        let log = dir.path().join("vc.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &host.ns])
+            .arg(&bin)
+            .args(["vc", "--beacon-nodes", &h.urls()[i], "--datadir"])
+            .arg(dir.path())
+            .args([
+                "--init-slashing-protection",
+                "--slashing-protection-db",
+                &format!("postgres://{auth}@{pg_here}/{db}"),
+            ])
+            .args(["--suggested-fee-recipient", "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "--builder-proposals"])
+            .args(["--graffiti", &format!("host {}", host.n), "--max-slots", "15"])
+            .env("RUST_LOG", "info")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("vc.err")).unwrap())
+            .spawn()
+            .unwrap();
+        children.push((child, dir));
+    }
+    let mut logs = Vec::new();
+    for (mut child, dir) in children {
+        let status = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    return Some(s);
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .await
+        .unwrap();
+        let err = strip_ansi(&std::fs::read_to_string(dir.path().join("vc.err")).unwrap());
+        assert!(status.is_some_and(|s| s.success()), "an instance failed ({status:?}):\n{err}");
+        logs.push(err);
+    }
+    let r = h.sim.report();
+    // Each host reached the node through its own interface.
+    assert!(r.requests.iter().all(|n| *n > 0), "requests per host: {:?}", r.requests);
+    // Every duty of epoch 1 done; the node saw nothing slashable.
+    let line = check_epochs(&h, &r, &[1]);
+    let refusals: Vec<u64> = logs.iter().map(|l| total(l, "refusals")).collect();
+    let blocks: Vec<u64> = logs.iter().map(|l| total(l, "blocks")).collect();
+    let refused_lines: usize =
+        logs.iter().map(|l| l.lines().filter(|x| x.contains("refused: slashing protection")).count()).sum();
+    assert_eq!(blocks.iter().sum::<u64>(), r.blocks.len() as u64, "one block per slot between the two hosts");
+    assert!(refusals.iter().sum::<u64>() >= 1, "the losing host refused and counted: {refusals:?}");
+    assert!(refused_lines as u64 >= refusals.iter().sum::<u64>().min(1), "refusals are logged");
+    eprintln!("{line}; blocks per host {blocks:?}, refusals per host {refusals:?}, refusal log lines {refused_lines}");
+}
