@@ -55,7 +55,7 @@ async fn attestation_data_for_another_slot_is_refused() {
     assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
     let chain = h.sim.chain();
     let duties = chain.attester_duties(1);
-    for (v, d) in &duties {
+    for (v, d) in duties.iter() {
         let attested = r.attested.contains(&(d.slot, *v));
         assert_eq!(attested, d.slot % 2 == 0, "validator {v} at slot {}: attested={attested}", d.slot);
     }
@@ -94,8 +94,8 @@ async fn no_fee_recipient_no_block_but_every_attestation() {
     assert!(r.registrations.is_empty(), "no builder registration without a fee recipient");
     assert_eq!(summary.blocks, 0);
     assert!(summary.refusals >= SLOTS, "each proposal refused and counted: {summary:?}");
-    for (v, d) in h.sim.chain().attester_duties(1) {
-        assert!(r.attested.contains(&(d.slot, v)), "validator {v} did not attest at slot {}", d.slot);
+    for (v, d) in h.sim.chain().attester_duties(1).iter() {
+        assert!(r.attested.contains(&(d.slot, *v)), "validator {v} did not attest at slot {}", d.slot);
     }
 }
 
@@ -137,8 +137,8 @@ async fn bad_keys_are_named_and_the_others_keep_working() {
     assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
     assert!(r.attested.iter().all(|(_, v)| *v > 1), "nothing signed for the bad keys");
     assert!(r.sync_messages.iter().all(|(_, v)| *v > 1), "nothing signed for the bad keys");
-    for (v, d) in h.sim.chain().attester_duties(1) {
-        assert_eq!(r.attested.contains(&(d.slot, v)), v > 1, "validator {v} at slot {}", d.slot);
+    for (v, d) in h.sim.chain().attester_duties(1).iter() {
+        assert_eq!(r.attested.contains(&(d.slot, *v)), *v > 1, "validator {v} at slot {}", d.slot);
     }
     eprintln!("bad keys skipped: {errors:?}; client {summary:?}");
 }

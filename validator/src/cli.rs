@@ -53,7 +53,7 @@ pub struct VcArgs {
     /// Gas limit of builder registrations (per-validator `gas_limit` in the definitions wins).
     #[arg(long, default_value_t = 36_000_000)]
     pub gas_limit: u64,
-    /// Serve metrics (accepted for compatibility; not implemented yet).
+    /// Serve Prometheus metrics at http://ADDRESS:PORT/metrics.
     #[arg(long)]
     pub metrics: bool,
     /// Metrics address.
@@ -87,6 +87,11 @@ pub struct VcArgs {
     /// kept). 0 keeps everything.
     #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
     pub slashing_protection_history_epochs: u64,
+    /// Development only: sign with interop keys START..END (inclusive, as
+    /// Lodestar's --interopIndexes) instead of the data dir's keystores.
+    /// Refused with --network and on any known public network.
+    #[arg(long, conflicts_with = "network")]
+    pub interop_indexes: Option<String>,
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,

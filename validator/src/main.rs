@@ -188,6 +188,10 @@ fn run(cli: Cli) -> Result<()> {
                     0
                 },
                 slashing_history_epochs: args.slashing_protection_history_epochs,
+                interop_indexes: match &args.interop_indexes {
+                    Some(r) => Some(keys_cmd::parse_range(r)?),
+                    None => None,
+                },
             };
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(

@@ -129,7 +129,7 @@ impl SigningEngine {
     pub fn add_keys(&self, sks: &[crate::keys::SecretKey]) -> Vec<KeyHandle> {
         let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
         let mut set = KeySet::clone(&guard);
-        let handles = sks.iter().map(|sk| set.insert(sk)).collect();
+        let handles = set.insert_many(sks);
         *guard = Arc::new(set);
         handles
     }

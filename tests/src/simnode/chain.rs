@@ -8,6 +8,17 @@
 use poolvc_signer::types::{ChainSpec, Checkpoint, Hash256, PresetName};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Assignments computed once per (epoch, seed version): at 100,000
+/// validators a shuffle costs 100,000 hashes, and every message checked
+/// looks its duty up.
+#[derive(Debug, Default)]
+pub struct ChainCache {
+    shuffled: HashMap<(u64, u64), Arc<Vec<u64>>>,
+    duties: HashMap<(u64, u64), Arc<HashMap<u64, Duty>>>,
+    sync: HashMap<u64, Arc<Vec<u64>>>,
+}
 
 /// `TARGET_COMMITTEE_SIZE` of the preset.
 fn target_committee_size(p: PresetName) -> u64 {
@@ -51,6 +62,8 @@ pub struct Chain {
     pub n: u64,
     /// Seed version per epoch (absent = 0); a reorg bumps it.
     pub seeds: HashMap<u64, u64>,
+    /// Shared by clones.
+    pub cache: Arc<Mutex<ChainCache>>,
 }
 
 impl Chain {
@@ -68,13 +81,18 @@ impl Chain {
     }
 
     /// Validators of `epoch` in shuffled order.
-    pub fn shuffled(&self, epoch: u64) -> Vec<u64> {
+    pub fn shuffled(&self, epoch: u64) -> Arc<Vec<u64>> {
         let seed = self.seed(epoch);
+        if let Some(v) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).shuffled.get(&(epoch, seed)) {
+            return Arc::clone(v);
+        }
         let mut v: Vec<(Hash256, u64)> = (0..self.n)
             .map(|i| (tag(&[b"shuffle", &epoch.to_le_bytes(), &seed.to_le_bytes(), &i.to_le_bytes()]), i))
             .collect();
         v.sort();
-        v.into_iter().map(|(_, i)| i).collect()
+        let out: Arc<Vec<u64>> = Arc::new(v.into_iter().map(|(_, i)| i).collect());
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).shuffled.insert((epoch, seed), Arc::clone(&out));
+        out
     }
 
     /// Committees per slot (`get_committee_count_per_slot`).
@@ -96,7 +114,11 @@ impl Chain {
     }
 
     /// Every attester duty of `epoch`, by validator.
-    pub fn attester_duties(&self, epoch: u64) -> HashMap<u64, Duty> {
+    pub fn attester_duties(&self, epoch: u64) -> Arc<HashMap<u64, Duty>> {
+        let key = (epoch, self.seed(epoch));
+        if let Some(d) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).duties.get(&key) {
+            return Arc::clone(d);
+        }
         let cps = self.committees_per_slot();
         let mut out = HashMap::new();
         for slot in self.spec.start_slot(epoch)..self.spec.start_slot(epoch + 1) {
@@ -116,6 +138,8 @@ impl Chain {
                 }
             }
         }
+        let out = Arc::new(out);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).duties.insert(key, Arc::clone(&out));
         out
     }
 
@@ -129,11 +153,16 @@ impl Chain {
     /// The sync committee (validator per position) of `epoch`'s period.
     pub fn sync_committee(&self, epoch: u64) -> Vec<u64> {
         let period = epoch / self.spec.epochs_per_sync_committee_period.max(1);
+        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).sync.get(&period) {
+            return c.to_vec();
+        }
         let mut v: Vec<(Hash256, u64)> =
             (0..self.n).map(|i| (tag(&[b"sync", &period.to_le_bytes(), &i.to_le_bytes()]), i)).collect();
         v.sort();
         let order: Vec<u64> = v.into_iter().map(|(_, i)| i).collect();
-        (0..self.spec.sync_committee_size).map(|j| order[(j % self.n) as usize]).collect()
+        let committee: Vec<u64> = (0..self.spec.sync_committee_size).map(|j| order[(j % self.n) as usize]).collect();
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).sync.insert(period, Arc::new(committee.clone()));
+        committee
     }
 
     /// Dependent root of `epoch`'s attester duties.

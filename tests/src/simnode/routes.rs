@@ -537,6 +537,7 @@ impl<P: Preset> Sim<P> {
     fn pool_attestations(&self, version: Option<String>, body: &[u8]) -> Reply {
         let atts: Vec<SingleAttestation> = parse(body)?;
         let mut st = self.lock();
+        let mut last_slot = None;
         for a in atts {
             let slot = a.data.slot;
             self.check_version(version.clone(), slot)?;
@@ -561,6 +562,11 @@ impl<P: Preset> Sim<P> {
             st.report.attested.insert((slot, v));
             let offset = self.ms_since_genesis().saturating_sub(slot * self.cfg.slot_ms);
             st.report.attestation_offsets_ms.push(offset);
+            last_slot = Some(slot);
+        }
+        if let Some(slot) = last_slot {
+            let at = self.ms_since_genesis();
+            st.report.attestation_posts_ms.push((slot, at));
         }
         Ok(Value::Null)
     }
@@ -787,6 +793,8 @@ impl<P: Preset> Sim<P> {
         }
         st.published.insert(slot, json!({"message": message_json, "signature": signature}));
         st.report.blocks.insert(slot, (proposer, blinded, fork));
+        let at = self.ms_since_genesis();
+        st.report.head_ms.entry(slot).or_insert(at);
         let _ = self.heads.send((slot, root));
         Ok(Value::Null)
     }

@@ -176,15 +176,13 @@ impl<P: Preset> ValidatorStore<P> {
         keys: Vec<(SecretKey, ProposalConfig)>,
         may_sign: bool,
     ) -> Result<Vec<PublicKeyBytes>, StoreError> {
+        use rayon::prelude::*;
         let mut seen = HashSet::new();
+        let with_pk: Vec<(PublicKeyBytes, SecretKey, ProposalConfig)> =
+            keys.into_par_iter().map(|(sk, c)| (sk.public_key().to_bytes(), sk, c)).collect();
         let fresh: Vec<(PublicKeyBytes, SecretKey, ProposalConfig)> = {
             let reg = self.read();
-            keys.into_iter()
-                .filter_map(|(sk, c)| {
-                    let pk = sk.public_key().to_bytes();
-                    (reg.get(&pk).is_none() && seen.insert(pk)).then_some((pk, sk, c))
-                })
-                .collect()
+            with_pk.into_iter().filter(|(pk, _, _)| reg.get(pk).is_none() && seen.insert(*pk)).collect()
         };
         let pubkeys: Vec<PublicKeyBytes> = fresh.iter().map(|(pk, _, _)| *pk).collect();
         self.slashing

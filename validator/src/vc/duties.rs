@@ -210,10 +210,22 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
             }
         }
     }
+    // One signing batch per slot, not one for the epoch: at 100,000 keys an
+    // epoch's proofs take seconds of the signer, and a slot-sized batch lets
+    // an attestation batch in between.
+    let mut mine = mine;
+    mine.sort_by_key(|d| d.slot);
     let att_jobs: Vec<(u64, PublicKeyBytes, u64)> =
         mine.iter().map(|d| (d.validator_index, d.pubkey, d.slot)).collect();
-    let (proofs, sync_proofs) =
-        tokio::join!(ctx.store.sign_selection_proofs(&att_jobs), ctx.store.sign_sync_selection_proofs(&sync_jobs));
+    let mut proofs = Vec::with_capacity(att_jobs.len());
+    for chunk in att_jobs.chunk_by(|a, b| a.2 == b.2) {
+        proofs.extend(ctx.store.sign_selection_proofs(chunk).await);
+    }
+    sync_jobs.sort_by_key(|j| j.2.slot);
+    let mut sync_proofs = Vec::with_capacity(sync_jobs.len());
+    for chunk in sync_jobs.chunk_by(|a, b| a.2.slot == b.2.slot) {
+        sync_proofs.extend(ctx.store.sign_sync_selection_proofs(chunk).await);
+    }
 
     let mut duties = EpochDuties {
         dependent_root: att.dependent_root,
@@ -302,13 +314,18 @@ async fn fetch_into<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> bool {
     }
 }
 
-/// Runs the duties service until the run ends: before the first slot, the
-/// first two epochs; at each epoch start, the next epoch (and any missing
-/// one) and indices of keys not yet active; each slot at 1/2, the reorg
-/// watch for the current and next epoch.
+/// Runs the duties service until the run ends. Each slot at 0.4 (after the
+/// attestations of a slot whose block came on time, before the aggregates):
+/// at an epoch's first slot, the next epoch (and any missing one) and the
+/// indices of keys not yet active; every slot, the reorg watch for the
+/// current and next epoch.
 pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut slot = ctx.first_slot;
     while let Some(s) = ctx.next_slot(Service::Duties, slot).await {
+        slot = s + 1;
+        if !ctx.sleep_until(ctx.slot_at(s, 0.4)).await {
+            break;
+        }
         let epoch = ctx.spec.epoch_of(s);
         let epoch_start = s % ctx.spec.slots_per_epoch == 0;
         if epoch_start && !ctx.store.pubkeys_without_index().is_empty() {
@@ -316,16 +333,18 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 warn!("validator indices: {e}");
             }
         }
+        let mut fetched = Vec::new();
         for e in [epoch, epoch + 1] {
             if ctx.duties.get(e).is_none() || (epoch_start && e == epoch + 1) {
                 fetch_into(&ctx, e).await;
+                fetched.push(e);
             }
         }
         ctx.duties.retain_from(epoch.saturating_sub(1));
-        if !ctx.sleep_until(ctx.slot_at(s, 0.5)).await {
-            break;
-        }
         for e in [epoch, epoch + 1] {
+            if fetched.contains(&e) {
+                continue;
+            }
             let Some(known) = ctx.duties.get(e) else { continue };
             let roots = match dependent_roots(&ctx, e).await {
                 Ok(r) => r,
@@ -342,6 +361,5 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 ctx.events.emit(Event::DutiesRefreshed { epoch: e });
             }
         }
-        slot = s + 1;
     }
 }

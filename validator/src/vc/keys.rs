@@ -151,3 +151,16 @@ pub fn load(datadir: &Path, defaults: &ProposalDefaults) -> Result<Loaded, KeyLo
     }
     Ok(out)
 }
+
+/// Development only: the interop keys of `range` (derived in parallel), each
+/// with the default proposal settings.
+pub fn interop(range: std::ops::RangeInclusive<u64>, defaults: &ProposalDefaults) -> Loaded {
+    use rayon::prelude::*;
+    let config = match policy::resolve("interop", &KeySettings::default(), defaults) {
+        Ok(c) => c,
+        Err(e) => return Loaded { keys: Vec::new(), failures: vec![e.into()] },
+    };
+    let keys =
+        range.into_par_iter().map(|i| (poolvc_signer::keys::interop::interop_secret_key(i), config.clone())).collect();
+    Loaded { keys, failures: Vec::new() }
+}

@@ -50,6 +50,9 @@ pub struct VcConfig {
     pub network: Option<crate::networks::KnownNetwork>,
     /// Epochs of slashing-protection history kept (0 = never prune).
     pub slashing_history_epochs: u64,
+    /// Development only: interop keys instead of the data dir's keystores
+    /// (refused on a known public network).
+    pub interop_indexes: Option<std::ops::RangeInclusive<u64>>,
 }
 
 impl VcConfig {
@@ -71,6 +74,7 @@ impl VcConfig {
             metrics: None,
             network: None,
             slashing_history_epochs: pruning::DEFAULT_HISTORY_EPOCHS,
+            interop_indexes: None,
         }
     }
 }
@@ -132,6 +136,12 @@ pub enum VcError {
         /// Why.
         reason: String,
     },
+    /// Interop keys on a public network.
+    #[error("--interop-indexes is for local devnets; the beacon node is on {network}")]
+    InteropOnPublicNetwork {
+        /// The network.
+        network: &'static str,
+    },
     /// Doppelganger protection saw the keys active elsewhere.
     #[error(
         "doppelganger protection: validators {validators} are active elsewhere; nothing was signed. \
@@ -170,6 +180,7 @@ pub struct VcSummary {
 
 /// Runs the client until SIGINT/SIGTERM (or `max_slots`).
 pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
+    let started = std::time::Instant::now();
     let beacon = BeaconClient::new(cfg.beacon_nodes.clone());
     let t = Duration::from_secs(10);
     beacon.check_health(Duration::from_secs(2)).await;
@@ -205,11 +216,14 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
             });
         }
     }
+    if let (Some(n), Some(_)) = (found, &cfg.interop_indexes) {
+        return Err(VcError::InteropOnPublicNetwork { network: n.name });
+    }
     info!(network = found.map_or("not a known public network", |n| n.name), "beacon node's network");
     info!(preset = spec.preset.as_str(), gvr = %genesis.genesis_validators_root, "connected to beacon node");
     match spec.preset {
-        PresetName::Minimal => start::<Minimal>(cfg, beacon, spec, genesis).await,
-        PresetName::Mainnet => start::<Mainnet>(cfg, beacon, spec, genesis).await,
+        PresetName::Minimal => start::<Minimal>(cfg, beacon, spec, genesis, started).await,
+        PresetName::Mainnet => start::<Mainnet>(cfg, beacon, spec, genesis, started).await,
     }
 }
 
@@ -231,6 +245,7 @@ async fn start<P: Preset>(
     beacon: BeaconClient,
     spec: ChainSpec,
     genesis: Genesis,
+    started: std::time::Instant,
 ) -> Result<VcSummary, VcError> {
     let defaults = ProposalDefaults {
         fee_recipient: cfg.fee_recipient,
@@ -239,9 +254,13 @@ async fn start<P: Preset>(
         builder_proposals: cfg.builder_proposals,
     };
     let datadir = cfg.datadir.clone();
-    let loaded = tokio::task::spawn_blocking(move || keys::load(&datadir, &defaults))
-        .await
-        .map_err(|e| VcError::Task { what: "loading keys", reason: e.to_string() })??;
+    let interop = cfg.interop_indexes.clone();
+    let loaded = tokio::task::spawn_blocking(move || match interop {
+        Some(range) => Ok(keys::interop(range, &defaults)),
+        None => keys::load(&datadir, &defaults),
+    })
+    .await
+    .map_err(|e| VcError::Task { what: "loading keys", reason: e.to_string() })??;
     for f in &loaded.failures {
         error!("not loaded (nothing will be signed for it): {f}");
     }
@@ -311,7 +330,7 @@ async fn start<P: Preset>(
             let _ = stop_tx.send(true);
         })
     };
-    let result = run_services(ctx, Arc::clone(&slashing)).await;
+    let result = run_services(ctx, Arc::clone(&slashing), started).await;
     signal.abort();
     // The PostgreSQL client blocks when it closes: the last holders of the
     // database let go of it on a blocking thread, never on the runtime's.
@@ -333,7 +352,11 @@ async fn start<P: Preset>(
 }
 
 /// Indices, doppelganger protection, the first duties, then the services.
-async fn run_services<P: Preset>(ctx: Arc<Ctx<P>>, slashing: Arc<dyn SlashingDatabase>) -> Result<(), VcError> {
+async fn run_services<P: Preset>(
+    ctx: Arc<Ctx<P>>,
+    slashing: Arc<dyn SlashingDatabase>,
+    started: std::time::Instant,
+) -> Result<(), VcError> {
     if let Err(e) = duties::resolve_indices(&ctx).await {
         warn!("validator indices: {e}");
     }
@@ -365,6 +388,11 @@ async fn run_services<P: Preset>(ctx: Arc<Ctx<P>>, slashing: Arc<dyn SlashingDat
             Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }
     }
+    info!(
+        startup_ms = started.elapsed().as_millis() as u64,
+        first_slot = ctx.first_slot,
+        "services started: ready for the first duty"
+    );
     let mut services = tokio::task::JoinSet::new();
     services.spawn(duties::run(Arc::clone(&ctx)));
     services.spawn(attest::run(Arc::clone(&ctx)));

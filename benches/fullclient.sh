@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole client at scale: `poolvc vc` with N interop keys (default 100,000)
+# against the simulated Fulu beacon node at the mainnet preset (12-second
+# slots; the node checks every duty and verifies one signature in 4 after
+# answering, on a thread of its own), over two whole epochs.
+#
+# Prints: every attestation duty done or not, the time from each slot's head
+# event to the slot's attestation POST answered (median, p99), the client's
+# resident memory (peak), and its start-up time to the first duty.
+# Targets (issue 9): p99 <= 300 ms, RSS <= 400 MB.
+#
+# Usage: benches/fullclient.sh [VALIDATORS] [SLOT_MS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+N="${1:-100000}"
+SLOT_MS="${2:-12000}"
+RUN="$(mktemp -d)"
+cd "$ROOT"
+cargo build --release -q -p poolvc --bin poolvc
+cargo build --release -q -p poolvc-tests --bin simnode
+SPE=32
+UNTIL=$(( 3 * SPE ))   # epochs 1 and 2 checked; the node stops after slot 96
+"$ROOT/target/release/simnode" --preset mainnet --validators "$N" --electra-epoch 0 --fulu-epoch 0 \
+  --slot-ms "$SLOT_MS" --genesis-delay-s "${GENESIS_DELAY_S:-75}" --verify-every 4 --until-slot "$UNTIL" --check-epochs 1,2 \
+  --report "$RUN/report.json" > "$RUN/simnode.out" 2> "$RUN/simnode.err" &
+SIM=$!
+for _ in $(seq 1 120); do grep -q '^url=' "$RUN/simnode.out" 2>/dev/null && break; sleep 1; done
+URL="$(sed -n 's/^url=\([^ ]*\).*/\1/p' "$RUN/simnode.out" | head -1)"
+echo "fullclient: simnode at $URL ($N validators, ${SLOT_MS} ms slots); poolvc starting"
+RUST_LOG=info "$ROOT/target/release/poolvc" vc --beacon-nodes "$URL" --datadir "$RUN/vc" --init-slashing-protection \
+  --interop-indexes "0..$(( N - 1 ))" --suggested-fee-recipient 0x00000000000000000000000000000000000000aa \
+  > "$RUN/vc.log" 2>&1 &
+VC=$!
+PEAK=0
+while kill -0 "$SIM" 2>/dev/null; do
+  RSS=$(awk '/VmRSS/ {print $2}' "/proc/$VC/status" 2>/dev/null || echo 0)
+  [ "${RSS:-0}" -gt "$PEAK" ] && PEAK=$RSS
+  sleep 1
+done
+HWM=$(awk '/VmHWM/ {print $2}' "/proc/$VC/status" 2>/dev/null || echo 0)
+kill -TERM "$VC" 2>/dev/null || true; wait "$VC" || true
+STARTUP=$(sed 's/\x1b\[[0-9;]*m//g' "$RUN/vc.log" | sed -n 's/.*startup_ms=\([0-9]*\).*/\1/p' | head -1)
+python3 - "$RUN/report.json" "$N" "$PEAK" "$HWM" "${STARTUP:-0}" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n, peak, hwm, startup = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+l = r["head_to_post_ms"]
+print(f"fullclient: {n} keys, epochs {r['epochs']}: attestations {r['attestations_done']}/{r['attestation_duties']}, "
+      f"blocks {r['blocks']}/{r['slots']}, sync messages {r['sync_messages_done']}/{r['sync_messages_expected']}, "
+      f"node failures {r['failures']}, signatures verified by the node {r['signatures_verified']}")
+print(f"fullclient: head event -> attestation POST answered over {l['slots']} slots: median {l['median']} ms, "
+      f"p99 {l['p99']} ms, max {l['max']} ms (target p99 <= 300 ms); slot start -> POST: median "
+      f"{r['slot_start_to_post_ms']['median']} ms")
+print(f"fullclient: client RSS peak {peak/1024:.0f} MB (VmHWM {hwm/1024:.0f} MB; target <= 400 MB); "
+      f"start-up to the first duty {startup/1000:.1f} s")
+ok = r["attestations_done"] == r["attestation_duties"] and r["failures"] == 0 and l["p99"] <= 300 and peak <= 400 * 1024
+sys.exit(0 if ok else 1)
+PY
+echo "fullclient: logs in $RUN"
