@@ -113,7 +113,7 @@ gain = sum(int(b["balance"]) - before[int(b["index"])] for b in now)
 refusals = 0
 for log in logs:
     for line in open(log, errors="replace"):
-        if "slashing protection refused" in line:
+        if "refused: " in line:
             refusals += 1
 
 sync_part = sync_set / sync_total if sync_total else 0.0
@@ -129,6 +129,10 @@ if y == 0 or x / y < 0.9:
     failures.append(f"attestations included {x}/{y} < 90%")
 if after and x_after / len(after) < 0.9:
     failures.append(f"after the restart only {x_after}/{len(after)} attestations included")
+slot_of = {(v, int(s) // spe): int(s) for (s, _, _), v in position.items()}
+missed = sorted((e, slot_of.get((v, e)), v) for (v, e) in expected - included)
+if missed:
+    print("e2e: not included (epoch, slot, validator): " + ", ".join(map(str, missed[:40])))
 if sync_total and sync_part < 0.8:
     failures.append(f"sync participation {sync_part:.2f} < 0.80")
 if slashings:

@@ -201,6 +201,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Slashing-history growth: one attestation per key per epoch into two
+    /// SQLite databases, one pruned each epoch as `poolvc vc` does, one never.
+    Pruning {
+        /// Validators.
+        #[arg(long, default_value_t = 1000)]
+        validators: usize,
+        /// Epochs recorded.
+        #[arg(long, default_value_t = 2048)]
+        epochs: u64,
+        /// Epochs of history kept by the pruned database.
+        #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
+        keep: u64,
+    },
 }
 
 /// KDF choice for new keystores.

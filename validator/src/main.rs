@@ -132,6 +132,12 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Bench(BenchCommand::Pruning { validators, epochs, keep }) => {
+            let r = poolvc::bench_slot::run_pruning(validators, epochs, keep)?;
+            for line in r {
+                println!("{line}");
+            }
+        }
         Command::Bench(BenchCommand::Slot { validators, slots, json }) => {
             let r = poolvc::bench_slot::run_slot(validators, slots)?;
             if json {

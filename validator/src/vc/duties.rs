@@ -300,6 +300,26 @@ async fn dependent_roots<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<(Hash256
     Ok((att.dependent_root, prop.dependent_root))
 }
 
+/// `known` with its proposers refetched (the attester duties unchanged).
+async fn refetch_proposers<P: Preset>(
+    ctx: &Ctx<P>,
+    epoch: u64,
+    known: &EpochDuties,
+) -> Result<EpochDuties, BeaconError> {
+    let prop = ctx.beacon.proposer_duties(epoch, ctx.slot_timeout() * 2).await?;
+    let mut d = known.clone();
+    d.proposer_dependent_root = prop.dependent_root;
+    d.proposers = prop
+        .data
+        .into_iter()
+        .filter(|p| {
+            ctx.spec.epoch_of(p.slot) == epoch && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey)
+        })
+        .map(|p| (p.slot, p))
+        .collect();
+    Ok(d)
+}
+
 /// Fetches `epoch`'s duties into the book; tells a failure.
 async fn fetch_into<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> bool {
     match fetch_duties(ctx, epoch).await {
@@ -341,6 +361,12 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
             }
         }
         ctx.duties.retain_from(epoch.saturating_sub(1));
+        // Not in an epoch's last slot: some nodes (Lodestar) already count
+        // the next epoch as current there and refuse the current one's
+        // proposer duties; the next slot checks both again.
+        if (s + 1) % ctx.spec.slots_per_epoch == 0 {
+            continue;
+        }
         for e in [epoch, epoch + 1] {
             if fetched.contains(&e) {
                 continue;
@@ -354,6 +380,15 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 }
             };
             if roots == (known.dependent_root, known.proposer_dependent_root) {
+                continue;
+            }
+            if roots.0 == known.dependent_root {
+                // Only the proposers moved (as they do once an epoch for
+                // duties fetched an epoch ahead): refetch those alone.
+                match refetch_proposers(&ctx, e, &known).await {
+                    Ok(d) => ctx.duties.insert(e, d),
+                    Err(err) => ctx.duty_failed(Service::Duties, s, format!("proposer duties of epoch {e}: {err}")),
+                }
                 continue;
             }
             info!(epoch = e, attester_root = %roots.0, proposer_root = %roots.1, "dependent root changed; refetching duties");
