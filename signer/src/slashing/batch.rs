@@ -21,6 +21,59 @@ pub(crate) struct KeyState {
     pub dirty: bool,
 }
 
+/// The summary columns both backends select, in this order.
+pub(crate) const SUMMARY_COLUMNS: &str = "id, enabled, block_slot, block_root, block_known, block_imported, \
+     att_source, att_target, att_target_source, att_target_root, att_known, att_imported, pubkey";
+
+/// A summary row's columns as read, before they mean anything (one place
+/// maps them to a [`KeyState`] for both backends).
+pub(crate) struct SummaryColumns {
+    pub id: i64,
+    pub enabled: bool,
+    pub block_slot: Option<i64>,
+    pub block_root: Option<Vec<u8>>,
+    pub block_known: bool,
+    pub block_imported: bool,
+    pub att_source: Option<i64>,
+    pub att_target: Option<i64>,
+    pub att_target_source: Option<i64>,
+    pub att_target_root: Option<Vec<u8>>,
+    pub att_known: bool,
+    pub att_imported: bool,
+    pub pubkey: Vec<u8>,
+}
+
+impl SummaryColumns {
+    /// The key and its state. Stored numbers were written from `u64`s that
+    /// fit `i64` (checked on the way in), so the casts are lossless.
+    pub fn into_state(self) -> Result<(PublicKeyBytes, KeyState), super::SlashingError> {
+        let u = |v: Option<i64>| v.map(|x| x as u64);
+        let block_slot = u(self.block_slot);
+        let latest_block = match (block_slot, self.block_known) {
+            (Some(slot), true) => {
+                Some(BlockRow { slot, root: super::blob_root(self.block_root)?, imported: self.block_imported })
+            }
+            _ => None,
+        };
+        let att_target = u(self.att_target);
+        let latest_att = match (att_target, u(self.att_target_source), self.att_known) {
+            (Some(target), Some(source), true) => Some(AttRow {
+                source,
+                target,
+                root: super::blob_root(self.att_target_root)?,
+                imported: self.att_imported,
+            }),
+            _ => None,
+        };
+        let summary = Summary {
+            wm: Watermarks { block_slot, att_source: u(self.att_source), att_target },
+            latest_att,
+            latest_block,
+        };
+        Ok((super::pubkey_of(self.pubkey)?, KeyState { id: self.id, enabled: self.enabled, summary, dirty: false }))
+    }
+}
+
 /// First-pass result.
 pub(crate) struct Decision<R> {
     /// Final verdicts; `None` for refusals whose reason is still to be named.

@@ -14,9 +14,9 @@
 //! A batch of N messages costs: one read of N summary rows, the appends, one
 //! summary update per validator, and a durable commit.
 
-use super::batch::{self, KeyState};
+use super::batch::{self, KeyState, SummaryColumns, SUMMARY_COLUMNS};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
-use super::rules::{AttRow, BlockRow, Summary, Watermarks};
+use super::rules::{AttRow, BlockRow};
 use super::{
     blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError,
     Verdict,
@@ -65,9 +65,6 @@ CREATE TABLE IF NOT EXISTS signed_attestations (
 CREATE INDEX IF NOT EXISTS signed_attestations_by_target ON signed_attestations (target_epoch, validator_id);
 ";
 
-const SUMMARY_COLUMNS: &str = "id, enabled, block_slot, block_root, block_known, block_imported, \
-     att_source, att_target, att_target_source, att_target_root, att_known, att_imported, pubkey";
-
 /// The SQLite slashing-protection database.
 pub struct SqliteSlashingDb {
     conn: Mutex<Connection>,
@@ -83,31 +80,28 @@ fn root_blob(r: &Option<Hash256>) -> Option<Vec<u8>> {
     r.map(|h| h.to_vec())
 }
 
-fn opt_u64(v: Option<i64>) -> Option<u64> {
-    v.map(|x| x as u64)
-}
-
 fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.map(|x| x as i64)
 }
 
 /// Reads a summary row (columns as in [`SUMMARY_COLUMNS`]).
 fn read_state(r: &Row<'_>) -> Result<(PublicKeyBytes, KeyState), SlashingError> {
-    let block_slot = opt_u64(r.get(2)?);
-    let latest_block = match (block_slot, r.get::<_, bool>(4)?) {
-        (Some(slot), true) => Some(BlockRow { slot, root: blob_root(r.get(3)?)?, imported: r.get(5)? }),
-        _ => None,
-    };
-    let att_target = opt_u64(r.get(7)?);
-    let latest_att = match (att_target, opt_u64(r.get(8)?), r.get::<_, bool>(10)?) {
-        (Some(target), Some(source), true) => {
-            Some(AttRow { source, target, root: blob_root(r.get(9)?)?, imported: r.get(11)? })
-        }
-        _ => None,
-    };
-    let summary =
-        Summary { wm: Watermarks { block_slot, att_source: opt_u64(r.get(6)?), att_target }, latest_att, latest_block };
-    Ok((pubkey_of(r.get(12)?)?, KeyState { id: r.get(0)?, enabled: r.get(1)?, summary, dirty: false }))
+    SummaryColumns {
+        id: r.get(0)?,
+        enabled: r.get(1)?,
+        block_slot: r.get(2)?,
+        block_root: r.get(3)?,
+        block_known: r.get(4)?,
+        block_imported: r.get(5)?,
+        att_source: r.get(6)?,
+        att_target: r.get(7)?,
+        att_target_source: r.get(8)?,
+        att_target_root: r.get(9)?,
+        att_known: r.get(10)?,
+        att_imported: r.get(11)?,
+        pubkey: r.get(12)?,
+    }
+    .into_state()
 }
 
 fn write_summary(tx: &rusqlite::Transaction<'_>, k: &KeyState) -> Result<(), SlashingError> {

@@ -8,7 +8,7 @@
 //! Each step is one store batch (one slashing transaction, one signing
 //! batch) and one POST for all keys of the slot.
 
-use super::context::Ctx;
+use super::context::{keep_signed, Ctx};
 use super::duties::Attester;
 use crate::beacon::{BeaconError, Data, VersionedData};
 use crate::events::{Event, MessageKind, Service};
@@ -248,11 +248,8 @@ async fn aggregate<P: Preset>(
     }
     if !el.is_empty() {
         let outcomes = ctx.store.sign_aggregates_electra(slot, &el).await;
-        let signed: Vec<SignedAggregateAndProofElectra<P>> = el
-            .into_iter()
-            .zip(outcomes)
-            .filter_map(|(message, o)| Some(SignedAggregateAndProofElectra { message, signature: o.signature()? }))
-            .collect();
+        let signed =
+            keep_signed(el, outcomes, |message, signature| SignedAggregateAndProofElectra { message, signature });
         if !signed.is_empty() {
             let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
             let r = ctx.beacon.publish_aggregates_v2(&signed, fork, t).await;
@@ -261,11 +258,8 @@ async fn aggregate<P: Preset>(
     }
     if !base.is_empty() {
         let outcomes = ctx.store.sign_aggregates_base(slot, &base).await;
-        let signed: Vec<SignedAggregateAndProofBase<P>> = base
-            .into_iter()
-            .zip(outcomes)
-            .filter_map(|(message, o)| Some(SignedAggregateAndProofBase { message, signature: o.signature()? }))
-            .collect();
+        let signed =
+            keep_signed(base, outcomes, |message, signature| SignedAggregateAndProofBase { message, signature });
         if !signed.is_empty() {
             let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
             let r = ctx.beacon.publish_aggregates_v1(&signed, t).await;

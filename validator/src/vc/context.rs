@@ -20,6 +20,16 @@ pub(super) fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// The messages the store signed, each wrapped with its signature; the
+/// refused and failed ones are dropped (the store told them already).
+pub(super) fn keep_signed<M, S>(
+    messages: Vec<M>,
+    outcomes: Vec<crate::store::outcome::Outcome>,
+    wrap: impl Fn(M, poolvc_signer::types::SignatureBytes) -> S,
+) -> Vec<S> {
+    messages.into_iter().zip(outcomes).filter_map(|(m, o)| Some(wrap(m, o.signature()?))).collect()
+}
+
 /// Epoch duties by epoch. Invariant: an entry is replaced as a whole (a
 /// refetch after its dependent root moved), never edited in place, so a
 /// service holding an `Arc` of it sees one consistent set.

@@ -54,6 +54,11 @@ pub struct EpochDuties {
     pub dependent_root: Hash256,
     /// Dependent root of the proposer duties.
     pub proposer_dependent_root: Hash256,
+    /// The proposers were fetched during the epoch itself. Fetched an epoch
+    /// ahead, the last block of the previous epoch may still move them
+    /// (before Fulu's proposer lookahead), and the block service asks again
+    /// at the epoch's first slot.
+    pub proposers_final: bool,
 }
 
 fn hash_mod(selection_proof: &SignatureBytes, modulo: u64) -> bool {
@@ -230,6 +235,7 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     let mut duties = EpochDuties {
         dependent_root: att.dependent_root,
         proposer_dependent_root: prop.dependent_root,
+        proposers_final: spec.epoch_of(ctx.current_slot()) >= epoch,
         ..Default::default()
     };
     let mut subs = Vec::new();
@@ -301,7 +307,7 @@ async fn dependent_roots<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<(Hash256
 }
 
 /// `known` with its proposers refetched (the attester duties unchanged).
-async fn refetch_proposers<P: Preset>(
+pub(super) async fn refetch_proposers<P: Preset>(
     ctx: &Ctx<P>,
     epoch: u64,
     known: &EpochDuties,
@@ -309,11 +315,13 @@ async fn refetch_proposers<P: Preset>(
     let prop = ctx.beacon.proposer_duties(epoch, ctx.slot_timeout() * 2).await?;
     let mut d = known.clone();
     d.proposer_dependent_root = prop.dependent_root;
+    d.proposers_final = ctx.spec.epoch_of(ctx.current_slot()) >= epoch;
     d.proposers = prop
         .data
         .into_iter()
         .filter(|p| {
-            ctx.spec.epoch_of(p.slot) == epoch && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey)
+            ctx.spec.epoch_of(p.slot) == epoch
+                && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey)
         })
         .map(|p| (p.slot, p))
         .collect();

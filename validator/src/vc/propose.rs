@@ -88,10 +88,31 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut slot = ctx.first_slot;
     while let Some(s) = ctx.next_slot(Service::Block, slot).await {
         slot = s + 1;
-        let Some(duties) = ctx.duties.get(ctx.spec.epoch_of(s)) else { continue };
-        let Some(p) = duties.proposers.get(&s).cloned() else { continue };
+        let epoch = ctx.spec.epoch_of(s);
+        let Some(duties) = ctx.duties.get(epoch) else { continue };
+        // Proposers fetched an epoch ahead may have moved with the previous
+        // epoch's last block: ask again (on the proposal's own task).
+        let recheck = !duties.proposers_final;
+        if !recheck && !duties.proposers.contains_key(&s) {
+            continue;
+        }
         let ctx = Arc::clone(&ctx);
         proposals.spawn(async move {
+            let duties = if recheck {
+                match super::duties::refetch_proposers(&ctx, epoch, &duties).await {
+                    Ok(d) => {
+                        ctx.duties.insert(epoch, d.clone());
+                        Arc::new(d)
+                    }
+                    Err(e) => {
+                        tracing::warn!(slot = s, "proposer duties: {e}; using those fetched before the epoch");
+                        duties
+                    }
+                }
+            } else {
+                duties
+            };
+            let Some(p) = duties.proposers.get(&s).cloned() else { return };
             if let Err(e) = propose(&ctx, s, p.validator_index, p.pubkey).await {
                 if let ProposeError::BadBlock { what, .. } = &e {
                     ctx.events.emit(Event::Refused {

@@ -5,7 +5,7 @@
 //! ahead with the epoch's duties).
 
 use super::attest::publish_outcome;
-use super::context::Ctx;
+use super::context::{keep_signed, Ctx};
 use super::duties::SyncAggregator;
 use crate::beacon::{BeaconError, Data, SyncDuty};
 use crate::events::{Event, MessageKind, Service};
@@ -125,11 +125,8 @@ async fn contribute<P: Preset>(ctx: &Ctx<P>, slot: u64, head: Hash256, aggregato
         return;
     }
     let outcomes = ctx.store.sign_contributions(slot, &messages).await;
-    let signed: Vec<SignedContributionAndProof<P>> = messages
-        .into_iter()
-        .zip(outcomes)
-        .filter_map(|(message, o)| Some(SignedContributionAndProof { message, signature: o.signature()? }))
-        .collect();
+    let signed =
+        keep_signed(messages, outcomes, |message, signature| SignedContributionAndProof { message, signature });
     if !signed.is_empty() {
         let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
         let r = ctx.beacon.publish_contributions(&signed, t).await;
