@@ -26,16 +26,19 @@ pub(super) fn serve<P: Preset>(
     listener: tokio::net::TcpListener,
 ) -> tokio::sync::oneshot::Sender<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let sim = Arc::clone(&sim);
-        async move {
-            let delay = sim.delay_for(uri.path());
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+    let app = axum::Router::new()
+        .fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let sim = Arc::clone(&sim);
+            async move {
+                let delay = sim.delay_for(uri.path());
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                sim.dispatch(which, method, uri, headers, body)
             }
-            sim.dispatch(which, method, uri, headers, body)
-        }
-    });
+        })
+        // Beacon nodes take large bodies on the validator routes (Lodestar: 20 MB and more).
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -6,6 +6,11 @@
 use super::*;
 use serde::Serializer;
 
+/// Entries per request of the once-an-epoch bulk routes (subscriptions,
+/// proposer preparation, registrations): at 100,000 keys one body would be
+/// 10 to 40 MB, past the request limits beacon nodes set.
+pub const BULK_CHUNK: usize = 4096;
+
 /// Validator indices as the Beacon API wants them in a body: a JSON array of
 /// decimal strings.
 #[derive(Debug, Clone, Copy)]
@@ -147,31 +152,43 @@ impl BeaconClient {
         self.post_ignore("/eth/v1/validator/contribution_and_proofs", signed, t).await
     }
 
-    /// `POST /eth/v1/validator/beacon_committee_subscriptions`.
+    /// `POST /eth/v1/validator/beacon_committee_subscriptions`, in requests of [`BULK_CHUNK`] entries.
     pub async fn subscribe_committees(&self, subs: &[CommitteeSubscription], t: Duration) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", subs, t).await
+        for chunk in subs.chunks(BULK_CHUNK) {
+            self.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", chunk, t).await?;
+        }
+        Ok(())
     }
 
-    /// `POST /eth/v1/validator/sync_committee_subscriptions`.
+    /// `POST /eth/v1/validator/sync_committee_subscriptions`, in requests of [`BULK_CHUNK`] entries.
     pub async fn subscribe_sync_committees(
         &self,
         subs: &[SyncCommitteeSubscription],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/validator/sync_committee_subscriptions", subs, t).await
+        for chunk in subs.chunks(BULK_CHUNK) {
+            self.post_ignore("/eth/v1/validator/sync_committee_subscriptions", chunk, t).await?;
+        }
+        Ok(())
     }
 
-    /// `POST /eth/v1/validator/prepare_beacon_proposer`.
+    /// `POST /eth/v1/validator/prepare_beacon_proposer`, in requests of [`BULK_CHUNK`] entries.
     pub async fn prepare_beacon_proposer(&self, preps: &[ProposerPreparation], t: Duration) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/validator/prepare_beacon_proposer", preps, t).await
+        for chunk in preps.chunks(BULK_CHUNK) {
+            self.post_ignore("/eth/v1/validator/prepare_beacon_proposer", chunk, t).await?;
+        }
+        Ok(())
     }
 
-    /// `POST /eth/v1/validator/register_validator`.
+    /// `POST /eth/v1/validator/register_validator`, in requests of [`BULK_CHUNK`] entries.
     pub async fn register_validators(
         &self,
         regs: &[SignedValidatorRegistrationV1],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/validator/register_validator", regs, t).await
+        for chunk in regs.chunks(BULK_CHUNK) {
+            self.post_ignore("/eth/v1/validator/register_validator", chunk, t).await?;
+        }
+        Ok(())
     }
 }

@@ -34,7 +34,7 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 
 /// `POST /eth/v1/validator/prepare_beacon_proposer` for every indexed key
 /// with a fee recipient.
-async fn prepare_proposers<P: Preset>(ctx: &Ctx<P>) {
+pub(super) async fn prepare_proposers<P: Preset>(ctx: &Ctx<P>) {
     let preps: Vec<ProposerPreparation> = ctx
         .store
         .indexed_configs()

@@ -388,6 +388,10 @@ async fn run_services<P: Preset>(
             Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }
     }
+    // The node learns the fee recipients before the first proposal can ask
+    // for a block (else the first slot's block would pay someone else and be
+    // refused); the preparation service repeats it every epoch.
+    preparation::prepare_proposers(&ctx).await;
     info!(
         startup_ms = started.elapsed().as_millis() as u64,
         first_slot = ctx.first_slot,
