@@ -501,7 +501,12 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// Steps 1 to 3 for one message, under the registry's read lock.
-    fn admit(&self, reg: &Registry, kind: MessageKind, item: &Item) -> Result<(KeyEntry, Option<u64>), Refusal> {
+    fn admit(
+        &self,
+        reg: &Registry,
+        kind: MessageKind,
+        item: &Item,
+    ) -> Result<(PublicKeyBytes, Option<u64>, SigningMethod), Refusal> {
         let entry = match item.key {
             KeyRef::Index { index, claimed } => {
                 let e = reg.by_index(index).ok_or(Refusal::UnknownValidator { index })?;
@@ -520,7 +525,7 @@ impl<P: Preset> ValidatorStore<P> {
         if let Some(pays) = item.pays {
             policy::check_payment(&entry.pubkey, &entry.config, pays)?;
         }
-        Ok((entry.clone(), entry.index))
+        Ok((entry.pubkey, entry.index, entry.method))
     }
 
     /// The gate: resolve, doppelganger, policy, slashing, sign.
@@ -536,24 +541,12 @@ impl<P: Preset> ValidatorStore<P> {
                     KeyRef::Pubkey(_) => None,
                 };
                 match self.admit(&reg, kind, item) {
-                    Ok((entry, idx)) => {
-                        if !matches!(item.slashable, Slashable::No) && !slashable_keys.insert(entry.pubkey) {
-                            out[pos] = Some(self.refuse(
-                                kind,
-                                slot,
-                                index,
-                                Refusal::DuplicateInBatch { pubkey: entry.pubkey },
-                            ));
+                    Ok((pubkey, idx, method)) => {
+                        if !matches!(item.slashable, Slashable::No) && !slashable_keys.insert(pubkey) {
+                            out[pos] = Some(self.refuse(kind, slot, index, Refusal::DuplicateInBatch { pubkey }));
                             continue;
                         }
-                        pending.push(Resolved {
-                            pos,
-                            pubkey: entry.pubkey,
-                            index: idx,
-                            method: entry.method,
-                            root: item.root,
-                            slashable: item.slashable,
-                        });
+                        pending.push(Resolved { pos, pubkey, index: idx, method, root: item.root, slashable: item.slashable });
                     }
                     Err(reason) => out[pos] = Some(self.refuse(kind, slot, index, reason)),
                 }
