@@ -2,10 +2,11 @@
 //! slot at mainnet shape (N / 32 attesters per slot, one attestation data),
 //! over a whole epoch, against a per-key path measured in the same run.
 //!
-//! poolvc's path, per slot: the validator store's attestation batch (the
-//! same gate the attestation service calls: key resolution, one batched
-//! slashing check-and-insert in SQLite, durable, one signing-engine batch),
-//! then the `SingleAttestation` list serialized as the one POST body.
+//! poolvc's path, per slot: the attestation service's own signing step
+//! (`vc::attest::sign_slot`: the validator store's one batch, i.e. key
+//! resolution, one durable slashing check-and-insert in SQLite and one
+//! signing-engine batch; then the `SingleAttestation` body), serialized as
+//! the beacon client sends it. Only the HTTP round trips are left out.
 //!
 //! The per-key path, per slot, is what a client does that treats each
 //! validator on its own: one slashing transaction per attestation, then
@@ -13,17 +14,21 @@
 //! Both write to fresh databases of N registered validators; both signatures
 //! are compared byte for byte.
 
+use crate::beacon::AttesterDuty;
 use crate::bench_cmd::BenchError;
 use crate::events::EventBus;
 use crate::policy::ProposalConfig;
 use crate::progress;
-use crate::store::{AttestationToSign, StoreTimings, ValidatorStore};
+use crate::store::{StoreTimings, ValidatorStore};
+use crate::vc::attest::{sign_slot, SlotAttestations};
+use crate::vc::duties::Attester;
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::SecretKey;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
 use poolvc_signer::slashing::{AttestationRecord, SlashingDatabase};
 use poolvc_signer::types::*;
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The result, as printed by `--json`.
@@ -108,20 +113,30 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         // poolvc: the store's batch (one root, one slashing batch, one
         // signing batch), one body.
         let t = Instant::now();
-        let batch: Vec<AttestationToSign> = members
+        let attesters: Vec<Attester> = members
             .iter()
-            .map(|i| AttestationToSign { validator_index: *i as u64, pubkey: pubkeys[*i], data })
+            .map(|i| Attester {
+                duty: AttesterDuty {
+                    pubkey: pubkeys[*i],
+                    validator_index: *i as u64,
+                    committee_index: 0,
+                    committee_length: per_slot as u64,
+                    committees_at_slot: 1,
+                    validator_committee_index: (*i - s * per_slot) as u64,
+                    slot,
+                },
+                selection_proof: None,
+            })
             .collect();
-        let outcomes = rt.block_on(store.sign_attestations(slot, &batch));
-        let sigs: Vec<SignatureBytes> = outcomes.iter().filter_map(|o| o.signature()).collect();
+        let data_of = HashMap::from([(0u64, data)]);
+        let (signed, _) = rt.block_on(sign_slot(&store, slot, true, &attesters, &data_of));
+        let SlotAttestations::Single(body) = signed else {
+            return Err(BenchError::Args("an Electra slot gave pre-Electra attestations".into()));
+        };
+        let sigs: Vec<SignatureBytes> = body.iter().map(|a| a.signature).collect();
         if sigs.len() != members.len() {
             return Err(BenchError::Args("a fresh attestation was not signed".into()));
         }
-        let body: Vec<SingleAttestation> = members
-            .iter()
-            .zip(&sigs)
-            .map(|(i, sig)| SingleAttestation { committee_index: 0, attester_index: *i as u64, data, signature: *sig })
-            .collect();
         let bytes = serde_json::to_vec(&body).map_err(|e| BenchError::Args(e.to_string()))?;
         batched_times.push(t.elapsed());
         std::hint::black_box(bytes);

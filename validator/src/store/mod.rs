@@ -546,7 +546,14 @@ impl<P: Preset> ValidatorStore<P> {
                             out[pos] = Some(self.refuse(kind, slot, index, Refusal::DuplicateInBatch { pubkey }));
                             continue;
                         }
-                        pending.push(Resolved { pos, pubkey, index: idx, method, root: item.root, slashable: item.slashable });
+                        pending.push(Resolved {
+                            pos,
+                            pubkey,
+                            index: idx,
+                            method,
+                            root: item.root,
+                            slashable: item.slashable,
+                        });
                     }
                     Err(reason) => out[pos] = Some(self.refuse(kind, slot, index, reason)),
                 }

@@ -13,7 +13,7 @@ use super::duties::Attester;
 use crate::beacon::{BeaconError, Data, VersionedData};
 use crate::events::{Event, MessageKind, Service};
 use crate::store::outcome::{Failure, Refusal};
-use crate::store::AttestationToSign;
+use crate::store::{AttestationToSign, ValidatorStore};
 use poolvc_signer::types::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,6 +96,67 @@ async fn attestation_data<P: Preset>(
     Ok(data_of)
 }
 
+/// A slot's signed attestations, as the fork's pool route takes them.
+#[derive(Debug)]
+pub enum SlotAttestations<P: Preset> {
+    /// Electra on: `SingleAttestation`s for the v2 pool route.
+    Single(Vec<SingleAttestation>),
+    /// Before Electra: one-bit `Attestation`s for the v1 pool route.
+    Base(Vec<AttestationBase<P>>),
+}
+
+/// The signing half of the attestation step, with no I/O: the slot's duties
+/// with their data go through the validator store in one batch, and the
+/// signed ones come back as the pool route's body, with their validators.
+/// The service fetches the data before and publishes after; `poolvc bench
+/// slot` calls this directly.
+pub async fn sign_slot<P: Preset>(
+    store: &ValidatorStore<P>,
+    slot: u64,
+    electra: bool,
+    attesters: &[Attester],
+    data_of: &HashMap<u64, AttestationData>,
+) -> (SlotAttestations<P>, Vec<u64>) {
+    let work: Vec<(&Attester, AttestationData)> =
+        attesters.iter().filter_map(|a| Some((a, *data_of.get(&a.duty.committee_index)?))).collect();
+    let batch: Vec<AttestationToSign> = work
+        .iter()
+        .map(|(a, d)| AttestationToSign { validator_index: a.duty.validator_index, pubkey: a.duty.pubkey, data: *d })
+        .collect();
+    let outcomes = store.sign_attestations(slot, &batch).await;
+    let signed: Vec<(&Attester, AttestationData, SignatureBytes)> =
+        work.into_iter().zip(outcomes).filter_map(|((a, d), o)| Some((a, d, o.signature()?))).collect();
+    let validators: Vec<u64> = signed.iter().map(|(a, _, _)| a.duty.validator_index).collect();
+    if electra {
+        let out = signed
+            .iter()
+            .map(|(a, data, signature)| SingleAttestation {
+                committee_index: a.duty.committee_index,
+                attester_index: a.duty.validator_index,
+                data: *data,
+                signature: *signature,
+            })
+            .collect();
+        return (SlotAttestations::Single(out), validators);
+    }
+    let mut out = Vec::with_capacity(signed.len());
+    let mut kept = Vec::with_capacity(signed.len());
+    for (a, data, signature) in &signed {
+        // Duties were checked on arrival: position < length <= maximum.
+        let Ok(mut bits) =
+            ssz_types::BitList::<P::MaxValidatorsPerCommittee>::with_capacity(a.duty.committee_length as usize)
+        else {
+            continue;
+        };
+        if bits.set(a.duty.validator_committee_index as usize, true).is_err() {
+            continue;
+        }
+        out.push(AttestationBase::<P> { aggregation_bits: bits, data: *data, signature: *signature });
+        kept.push(a.duty.validator_index);
+    }
+    (SlotAttestations::Base(out), kept)
+}
+
 /// Attests for the slot's duties; returns the attestation data used, by
 /// committee, for the aggregation step.
 async fn attest<P: Preset>(
@@ -110,45 +171,13 @@ async fn attest<P: Preset>(
     let fork = ctx.spec.fork_name_at_slot(slot);
     let electra = fork.electra_enabled();
     let data_of = attestation_data(ctx, slot, attesters, electra).await?;
-    let work: Vec<(&Attester, AttestationData)> =
-        attesters.iter().filter_map(|a| Some((a, *data_of.get(&a.duty.committee_index)?))).collect();
-    let batch: Vec<AttestationToSign> = work
-        .iter()
-        .map(|(a, d)| AttestationToSign { validator_index: a.duty.validator_index, pubkey: a.duty.pubkey, data: *d })
-        .collect();
-    let outcomes = ctx.store.sign_attestations(slot, &batch).await;
-    let signed: Vec<(&Attester, AttestationData, SignatureBytes)> =
-        work.into_iter().zip(outcomes).filter_map(|((a, d), o)| Some((a, d, o.signature()?))).collect();
-    if signed.is_empty() {
+    let (signed, validators) = sign_slot(&ctx.store, slot, electra, attesters, &data_of).await;
+    if validators.is_empty() {
         return Ok(data_of);
     }
-    let validators: Vec<u64> = signed.iter().map(|(a, _, _)| a.duty.validator_index).collect();
-    let published = if electra {
-        let out: Vec<SingleAttestation> = signed
-            .iter()
-            .map(|(a, data, signature)| SingleAttestation {
-                committee_index: a.duty.committee_index,
-                attester_index: a.duty.validator_index,
-                data: *data,
-                signature: *signature,
-            })
-            .collect();
-        ctx.beacon.publish_single_attestations(&out, fork, t).await
-    } else {
-        let mut out = Vec::with_capacity(signed.len());
-        for (a, data, signature) in &signed {
-            // Duties were checked on arrival: position < length <= maximum.
-            let Ok(mut bits) =
-                ssz_types::BitList::<P::MaxValidatorsPerCommittee>::with_capacity(a.duty.committee_length as usize)
-            else {
-                continue;
-            };
-            if bits.set(a.duty.validator_committee_index as usize, true).is_err() {
-                continue;
-            }
-            out.push(AttestationBase::<P> { aggregation_bits: bits, data: *data, signature: *signature });
-        }
-        ctx.beacon.publish_attestations_v1(&out, t).await
+    let published = match &signed {
+        SlotAttestations::Single(out) => ctx.beacon.publish_single_attestations(out, fork, t).await,
+        SlotAttestations::Base(out) => ctx.beacon.publish_attestations_v1(out, t).await,
     };
     publish_outcome(ctx, MessageKind::Attestation, slot, validators, published);
     Ok(data_of)

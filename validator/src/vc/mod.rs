@@ -24,7 +24,7 @@
 //! before Electra (what Lodestar v1.5.1 serves), `SingleAttestation` on the
 //! v2 pool, v2 aggregates and produceBlockV3 (full or blinded) from Electra on.
 
-mod attest;
+pub mod attest;
 mod context;
 mod doppelganger;
 pub mod duties;
