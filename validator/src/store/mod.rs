@@ -123,6 +123,8 @@ pub struct ValidatorStore<P: Preset> {
     slashing: Arc<dyn SlashingDatabase>,
     events: Arc<EventBus>,
     timings: StoreTimings,
+    /// Keys doppelganger protection has not released yet.
+    unreleased: std::sync::atomic::AtomicUsize,
     _p: std::marker::PhantomData<P>,
 }
 
@@ -149,6 +151,7 @@ impl<P: Preset> ValidatorStore<P> {
             slashing,
             events,
             timings,
+            unreleased: std::sync::atomic::AtomicUsize::new(0),
             _p: std::marker::PhantomData,
         }
     }
@@ -192,7 +195,11 @@ impl<P: Preset> ValidatorStore<P> {
         let handles = self.local.add(&sks);
         let mut reg = self.write();
         for ((pubkey, _, config), handle) in fresh.into_iter().zip(handles) {
-            reg.insert(KeyEntry { pubkey, index: None, method: SigningMethod::Local(handle), may_sign, config });
+            if reg.insert(KeyEntry { pubkey, index: None, method: SigningMethod::Local(handle), may_sign, config })
+                && !may_sign
+            {
+                self.unreleased.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
         Ok(pubkeys)
     }
@@ -203,6 +210,8 @@ impl<P: Preset> ValidatorStore<P> {
             let mut reg = self.write();
             pubkeys.iter().filter_map(|pk| reg.remove(pk)).collect()
         };
+        let held_back = removed.iter().filter(|e| !e.may_sign).count();
+        self.unreleased.fetch_sub(held_back, std::sync::atomic::Ordering::SeqCst);
         let handles: Vec<_> = removed
             .iter()
             .map(|e| match e.method {
@@ -217,9 +226,31 @@ impl<P: Preset> ValidatorStore<P> {
     pub fn enable_signing(&self, pubkeys: &[PublicKeyBytes]) {
         let mut reg = self.write();
         let want: HashSet<&PublicKeyBytes> = pubkeys.iter().collect();
-        for e in reg.entries_mut().filter(|e| want.contains(&e.pubkey)) {
+        for e in reg.entries_mut().filter(|e| want.contains(&e.pubkey) && !e.may_sign) {
             e.may_sign = true;
+            self.unreleased.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    /// Whether doppelganger protection has released every key.
+    pub fn all_released(&self) -> bool {
+        self.unreleased.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
+    /// Whether our validator `index` may sign (doppelganger protection
+    /// released it). Services ask before they build messages, so a key
+    /// still watched costs no refusal.
+    pub fn released(&self, index: u64) -> bool {
+        self.all_released() || self.read().by_index(index).is_some_and(|e| e.may_sign)
+    }
+
+    /// `items` less those of validators doppelganger protection still holds.
+    pub fn keep_released<T>(&self, items: Vec<T>, index: impl Fn(&T) -> u64) -> Vec<T> {
+        if self.all_released() {
+            return items;
+        }
+        let reg = self.read();
+        items.into_iter().filter(|t| reg.by_index(index(t)).is_some_and(|e| e.may_sign)).collect()
     }
 
     /// Records indices the beacon node reported for our keys; conflicting
@@ -501,12 +532,7 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// Steps 1 to 3 for one message, under the registry's read lock.
-    fn admit(
-        &self,
-        reg: &Registry,
-        kind: MessageKind,
-        item: &Item,
-    ) -> Result<(PublicKeyBytes, Option<u64>, SigningMethod), Refusal> {
+    fn admit(&self, reg: &Registry, item: &Item) -> Result<(PublicKeyBytes, Option<u64>, SigningMethod), Refusal> {
         let entry = match item.key {
             KeyRef::Index { index, claimed } => {
                 let e = reg.by_index(index).ok_or(Refusal::UnknownValidator { index })?;
@@ -519,7 +545,7 @@ impl<P: Preset> ValidatorStore<P> {
             }
             KeyRef::Pubkey(pk) => reg.get(&pk).ok_or(Refusal::UnknownKey { pubkey: pk })?,
         };
-        if !entry.may_sign && kind != MessageKind::Registration {
+        if !entry.may_sign {
             return Err(Refusal::Doppelganger { pubkey: entry.pubkey });
         }
         if let Some(pays) = item.pays {
@@ -534,13 +560,13 @@ impl<P: Preset> ValidatorStore<P> {
         let mut pending: Vec<Resolved> = Vec::with_capacity(items.len());
         {
             let reg = self.read();
-            let mut slashable_keys: HashSet<PublicKeyBytes> = HashSet::new();
+            let mut slashable_keys: HashSet<PublicKeyBytes> = HashSet::with_capacity(items.len());
             for (pos, item) in items.iter().enumerate() {
                 let index = match item.key {
                     KeyRef::Index { index, .. } => Some(index),
                     KeyRef::Pubkey(_) => None,
                 };
-                match self.admit(&reg, kind, item) {
+                match self.admit(&reg, item) {
                     Ok((pubkey, idx, method)) => {
                         if !matches!(item.slashable, Slashable::No) && !slashable_keys.insert(pubkey) {
                             out[pos] = Some(self.refuse(kind, slot, index, Refusal::DuplicateInBatch { pubkey }));
@@ -663,7 +689,6 @@ impl<P: Preset> ValidatorStore<P> {
                 }
             }
         }
-        safe.sort_by_key(|r| r.pos);
         safe
     }
 

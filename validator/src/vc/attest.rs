@@ -33,6 +33,10 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
             continue;
         };
         let Some(attesters) = duties.attesters.get(&s).cloned() else { continue };
+        let attesters = ctx.store.keep_released(attesters, |a| a.duty.validator_index);
+        if attesters.is_empty() {
+            continue;
+        }
         let data_of = match attest(&ctx, s, &attesters).await {
             Ok(d) => d,
             Err(e) => {

@@ -199,3 +199,38 @@ async fn watch_block<P: Preset>(
     }
     Ok(seen)
 }
+
+/// The doppelganger service: runs beside the others (which build nothing
+/// for a key still held, and the store signs nothing for one) and releases
+/// every key when the window passes with no sign of them elsewhere; the
+/// duties fetched while they were held (without selection proofs) are
+/// fetched again. Seeing a key elsewhere stops the client.
+pub(super) async fn run<P: Preset>(
+    ctx: std::sync::Arc<Ctx<P>>,
+    stop: tokio::sync::watch::Sender<bool>,
+) -> Result<(), VcError> {
+    if ctx.cfg.doppelganger_epochs == 0 {
+        return Ok(());
+    }
+    ctx.stats.doppelganger_watching.set(1);
+    let watched = watch(&ctx, ctx.first_slot).await;
+    ctx.stats.doppelganger_watching.set(0);
+    match watched {
+        Ok(true) => {
+            ctx.store.enable_signing(&ctx.store.pubkeys());
+            let epoch = ctx.spec.epoch_of(ctx.current_slot() + 1);
+            for e in [epoch, epoch + 1] {
+                match super::duties::fetch_duties(&ctx, e).await {
+                    Ok(d) => ctx.duties.insert(e, d),
+                    Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
+                }
+            }
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(e) => {
+            let _ = stop.send(true);
+            Err(e)
+        }
+    }
+}

@@ -220,12 +220,23 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     // an attestation batch in between.
     let mut mine = mine;
     mine.sort_by_key(|d| d.slot);
-    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> =
-        mine.iter().map(|d| (d.validator_index, d.pubkey, d.slot)).collect();
-    let mut proofs = Vec::with_capacity(att_jobs.len());
+    // Keys doppelganger protection still holds get no proofs (yet): their
+    // duties are fetched again when they are released.
+    let held: Vec<bool> = mine.iter().map(|d| !ctx.store.released(d.validator_index)).collect();
+    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> = mine
+        .iter()
+        .zip(&held)
+        .filter(|(_, held)| !**held)
+        .map(|(d, _)| (d.validator_index, d.pubkey, d.slot))
+        .collect();
+    let mut signed_proofs = Vec::with_capacity(att_jobs.len());
     for chunk in att_jobs.chunk_by(|a, b| a.2 == b.2) {
-        proofs.extend(ctx.store.sign_selection_proofs(chunk).await);
+        signed_proofs.extend(ctx.store.sign_selection_proofs(chunk).await);
     }
+    let mut signed_proofs = signed_proofs.into_iter();
+    let proofs: Vec<Option<SignatureBytes>> =
+        held.iter().map(|h| if *h { None } else { signed_proofs.next().and_then(|o| o.signature()) }).collect();
+    sync_jobs.retain(|j| ctx.store.released(j.0));
     sync_jobs.sort_by_key(|j| j.2.slot);
     let mut sync_proofs = Vec::with_capacity(sync_jobs.len());
     for chunk in sync_jobs.chunk_by(|a, b| a.2.slot == b.2.slot) {
@@ -240,7 +251,6 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     };
     let mut subs = Vec::new();
     for (d, proof) in mine.into_iter().zip(proofs) {
-        let proof = proof.signature();
         let agg = proof.is_some_and(|p| is_aggregator(d.committee_length, spec.target_aggregators_per_committee, &p));
         subs.push(CommitteeSubscription {
             validator_index: d.validator_index,

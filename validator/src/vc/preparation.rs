@@ -63,7 +63,7 @@ async fn register_validators<P: Preset>(
         .store
         .indexed_configs()
         .into_iter()
-        .filter(|(_, _, c)| c.builder_proposals)
+        .filter(|(i, _, c)| c.builder_proposals && ctx.store.released(*i))
         .filter_map(|(i, pubkey, c)| {
             Some((
                 i,

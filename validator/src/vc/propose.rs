@@ -113,6 +113,9 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 duties
             };
             let Some(p) = duties.proposers.get(&s).cloned() else { return };
+            if !ctx.store.released(p.validator_index) {
+                return;
+            }
             if let Err(e) = propose(&ctx, s, p.validator_index, p.pubkey).await {
                 if let ProposeError::BadBlock { what, .. } = &e {
                     ctx.events.emit(Event::Refused {

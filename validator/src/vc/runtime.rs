@@ -330,7 +330,7 @@ async fn start<P: Preset>(
             let _ = stop_tx.send(true);
         })
     };
-    let result = run_services(ctx, Arc::clone(&slashing), started).await;
+    let result = run_services(ctx, Arc::clone(&slashing), started, stop_tx).await;
     signal.abort();
     // The PostgreSQL client blocks when it closes: the last holders of the
     // database let go of it on a blocking thread, never on the runtime's.
@@ -351,35 +351,17 @@ async fn start<P: Preset>(
     })
 }
 
-/// Indices, doppelganger protection, the first duties, then the services.
+/// Indices, the first duties and proposer preparation, then the services
+/// (doppelganger protection among them).
 async fn run_services<P: Preset>(
     ctx: Arc<Ctx<P>>,
     slashing: Arc<dyn SlashingDatabase>,
     started: std::time::Instant,
+    stop: tokio::sync::watch::Sender<bool>,
 ) -> Result<(), VcError> {
     if let Err(e) = duties::resolve_indices(&ctx).await {
         warn!("validator indices: {e}");
     }
-    ctx.stats.doppelganger_watching.set((ctx.cfg.doppelganger_epochs > 0) as i64);
-    let watched = doppelganger::watch(&ctx, ctx.first_slot).await;
-    ctx.stats.doppelganger_watching.set(0);
-    if !watched? {
-        info!("shutdown requested during doppelganger protection");
-        return Ok(());
-    }
-    ctx.store.enable_signing(&ctx.store.pubkeys());
-    // After the watch (which ends late in a slot), start at the next slot.
-    let first = ctx.first_slot.max(ctx.current_slot() + 1);
-    let ctx = if first != ctx.first_slot {
-        let mut c = Arc::try_unwrap(ctx).map_err(|_| VcError::Task {
-            what: "starting services",
-            reason: "context still shared after doppelganger protection".into(),
-        })?;
-        c.first_slot = first;
-        Arc::new(c)
-    } else {
-        ctx
-    };
     let epoch = ctx.spec.epoch_of(ctx.first_slot);
     let (now, next) = tokio::join!(duties::fetch_duties(&ctx, epoch), duties::fetch_duties(&ctx, epoch + 1));
     for (e, r) in [(epoch, now), (epoch + 1, next)] {
@@ -397,6 +379,7 @@ async fn run_services<P: Preset>(
         first_slot = ctx.first_slot,
         "services started: ready for the first duty"
     );
+    let doppelganger = tokio::spawn(doppelganger::run(Arc::clone(&ctx), stop));
     let mut services = tokio::task::JoinSet::new();
     services.spawn(duties::run(Arc::clone(&ctx)));
     services.spawn(attest::run(Arc::clone(&ctx)));
@@ -410,7 +393,14 @@ async fn run_services<P: Preset>(
             error!("a duty service stopped: {e}");
         }
     }
-    Ok(())
+    if !doppelganger.is_finished() {
+        doppelganger.abort();
+    }
+    match doppelganger.await {
+        Ok(r) => r,
+        Err(e) if e.is_cancelled() => Ok(()),
+        Err(e) => Err(VcError::Task { what: "doppelganger protection", reason: e.to_string() }),
+    }
 }
 
 async fn shutdown_signal() {

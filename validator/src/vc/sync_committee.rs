@@ -27,6 +27,7 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
             .or_else(|| ctx.duties.get(ctx.spec.epoch_of(s)))
             .map(|d| d.sync.clone())
             .unwrap_or_default();
+        let members = ctx.store.keep_released(members, |m| m.validator_index);
         if members.is_empty() {
             continue;
         }
@@ -42,6 +43,7 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         };
         let aggregators =
             ctx.duties.get(ctx.spec.epoch_of(s)).and_then(|d| d.sync_aggregators.get(&s).cloned()).unwrap_or_default();
+        let aggregators = ctx.store.keep_released(aggregators, |a| a.validator_index);
         if aggregators.is_empty() {
             continue;
         }
