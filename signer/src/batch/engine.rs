@@ -123,13 +123,14 @@ impl SigningEngine {
         self.keys.read().map(|k| Arc::clone(&k)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
-    /// Adds keys at runtime; returns their handles, in order. Handles are
+    /// Adds keys (with their public keys, derived once by the caller) at
+    /// runtime; returns their handles, in order. Handles are
     /// never reused (see [`KeySet`]), so a batch in flight keeps signing
     /// with the keys it named.
-    pub fn add_keys(&self, sks: &[crate::keys::SecretKey]) -> Vec<KeyHandle> {
+    pub fn add_keys(&self, keys: &[(crate::keys::SecretKey, crate::keys::PublicKey)]) -> Vec<KeyHandle> {
         let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
         let mut set = KeySet::clone(&guard);
-        let handles = set.insert_many(sks);
+        let handles = set.insert_many(keys);
         *guard = Arc::new(set);
         handles
     }

@@ -65,16 +65,13 @@ impl KeySet {
         KeyHandle((self.scalars.len() - 1) as u32)
     }
 
-    /// Adds many keys (public keys derived in parallel); their handles, in order.
-    pub fn insert_many(&mut self, sks: &[SecretKey]) -> Vec<KeyHandle> {
-        use rayon::prelude::*;
-        let derived: Vec<(SecretScalar, PublicKey)> =
-            sks.par_iter().map(|sk| (SecretScalar::from_secret_key(sk), sk.public_key())).collect();
-        derived
-            .into_iter()
-            .map(|(scalar, pk)| {
-                self.scalars.push(Some(std::sync::Arc::new(scalar)));
-                self.pubkeys.push(Some(pk));
+    /// Adds many keys whose public keys the caller already derived; their
+    /// handles, in order.
+    pub fn insert_many(&mut self, keys: &[(SecretKey, PublicKey)]) -> Vec<KeyHandle> {
+        keys.iter()
+            .map(|(sk, pk)| {
+                self.scalars.push(Some(std::sync::Arc::new(SecretScalar::from_secret_key(sk))));
+                self.pubkeys.push(Some(*pk));
                 KeyHandle((self.scalars.len() - 1) as u32)
             })
             .collect()

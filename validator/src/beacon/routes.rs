@@ -49,6 +49,14 @@ struct Root {
 }
 
 impl BeaconClient {
+    /// POSTs `items` in requests of [`BULK_CHUNK`] entries; the answers are ignored.
+    async fn post_in_chunks<T: Serialize>(&self, path: &str, items: &[T], t: Duration) -> Result<(), BeaconError> {
+        for chunk in items.chunks(BULK_CHUNK) {
+            self.post_ignore(path, chunk, t).await?;
+        }
+        Ok(())
+    }
+
     /// `GET /eth/v1/validator/attestation_data`.
     pub async fn attestation_data(
         &self,
@@ -154,10 +162,7 @@ impl BeaconClient {
 
     /// `POST /eth/v1/validator/beacon_committee_subscriptions`, in requests of [`BULK_CHUNK`] entries.
     pub async fn subscribe_committees(&self, subs: &[CommitteeSubscription], t: Duration) -> Result<(), BeaconError> {
-        for chunk in subs.chunks(BULK_CHUNK) {
-            self.post_ignore("/eth/v1/validator/beacon_committee_subscriptions", chunk, t).await?;
-        }
-        Ok(())
+        self.post_in_chunks("/eth/v1/validator/beacon_committee_subscriptions", subs, t).await
     }
 
     /// `POST /eth/v1/validator/sync_committee_subscriptions`, in requests of [`BULK_CHUNK`] entries.
@@ -166,18 +171,12 @@ impl BeaconClient {
         subs: &[SyncCommitteeSubscription],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        for chunk in subs.chunks(BULK_CHUNK) {
-            self.post_ignore("/eth/v1/validator/sync_committee_subscriptions", chunk, t).await?;
-        }
-        Ok(())
+        self.post_in_chunks("/eth/v1/validator/sync_committee_subscriptions", subs, t).await
     }
 
     /// `POST /eth/v1/validator/prepare_beacon_proposer`, in requests of [`BULK_CHUNK`] entries.
     pub async fn prepare_beacon_proposer(&self, preps: &[ProposerPreparation], t: Duration) -> Result<(), BeaconError> {
-        for chunk in preps.chunks(BULK_CHUNK) {
-            self.post_ignore("/eth/v1/validator/prepare_beacon_proposer", chunk, t).await?;
-        }
-        Ok(())
+        self.post_in_chunks("/eth/v1/validator/prepare_beacon_proposer", preps, t).await
     }
 
     /// `POST /eth/v1/validator/register_validator`, in requests of [`BULK_CHUNK`] entries.
@@ -186,9 +185,6 @@ impl BeaconClient {
         regs: &[SignedValidatorRegistrationV1],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        for chunk in regs.chunks(BULK_CHUNK) {
-            self.post_ignore("/eth/v1/validator/register_validator", chunk, t).await?;
-        }
-        Ok(())
+        self.post_in_chunks("/eth/v1/validator/register_validator", regs, t).await
     }
 }

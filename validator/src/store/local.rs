@@ -7,7 +7,7 @@
 //! fails if another module names the engine.
 
 use poolvc_signer::batch::{SignRequest, SigningEngine};
-use poolvc_signer::keys::SecretKey;
+use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::types::{Hash256, SignatureBytes};
 use std::sync::Arc;
 
@@ -31,8 +31,8 @@ impl LocalSigner {
     }
 
     /// Adds keys; their handles, in order (never reused).
-    pub(super) fn add(&self, sks: &[SecretKey]) -> Vec<KeyHandle> {
-        self.engine.add_keys(sks)
+    pub(super) fn add(&self, keys: &[(SecretKey, PublicKey)]) -> Vec<KeyHandle> {
+        self.engine.add_keys(keys)
     }
 
     /// Removes keys.

@@ -30,7 +30,7 @@ use crate::events::{Event, EventBus, MessageKind};
 use crate::policy::{self, ProposalConfig};
 use local::LocalSigner;
 use outcome::{Failure, Outcome, Refusal};
-use poolvc_signer::keys::SecretKey;
+use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::slashing::{AttestationRecord, BlockRecord, SlashingDatabase, SlashingError};
 use poolvc_signer::types::*;
 use prometheus_client::metrics::histogram::Histogram;
@@ -181,20 +181,33 @@ impl<P: Preset> ValidatorStore<P> {
     ) -> Result<Vec<PublicKeyBytes>, StoreError> {
         use rayon::prelude::*;
         let mut seen = HashSet::new();
-        let with_pk: Vec<(PublicKeyBytes, SecretKey, ProposalConfig)> =
-            keys.into_par_iter().map(|(sk, c)| (sk.public_key().to_bytes(), sk, c)).collect();
-        let fresh: Vec<(PublicKeyBytes, SecretKey, ProposalConfig)> = {
+        // Each public key derived once (in parallel), for the map and the engine.
+        let derived: Vec<(SecretKey, PublicKey, ProposalConfig)> = keys
+            .into_par_iter()
+            .map(|(sk, c)| {
+                let pk = sk.public_key();
+                (sk, pk, c)
+            })
+            .collect();
+        let mut fresh: Vec<(PublicKeyBytes, ProposalConfig)> = Vec::with_capacity(derived.len());
+        let mut signing: Vec<(SecretKey, PublicKey)> = Vec::with_capacity(derived.len());
+        {
             let reg = self.read();
-            with_pk.into_iter().filter(|(pk, _, _)| reg.get(pk).is_none() && seen.insert(*pk)).collect()
-        };
-        let pubkeys: Vec<PublicKeyBytes> = fresh.iter().map(|(pk, _, _)| *pk).collect();
+            for (sk, pk, c) in derived {
+                let bytes = pk.to_bytes();
+                if reg.get(&bytes).is_none() && seen.insert(bytes) {
+                    fresh.push((bytes, c));
+                    signing.push((sk, pk));
+                }
+            }
+        }
+        let pubkeys: Vec<PublicKeyBytes> = fresh.iter().map(|(pk, _)| *pk).collect();
         self.slashing
             .register_validators(&pubkeys)
             .map_err(|source| StoreError::Register { count: pubkeys.len(), source })?;
-        let sks: Vec<SecretKey> = fresh.iter().map(|(_, sk, _)| sk.clone()).collect();
-        let handles = self.local.add(&sks);
+        let handles = self.local.add(&signing);
         let mut reg = self.write();
-        for ((pubkey, _, config), handle) in fresh.into_iter().zip(handles) {
+        for ((pubkey, config), handle) in fresh.into_iter().zip(handles) {
             if reg.insert(KeyEntry { pubkey, index: None, method: SigningMethod::Local(handle), may_sign, config })
                 && !may_sign
             {
