@@ -35,6 +35,7 @@ PEAK=0
 while kill -0 "$SIM" 2>/dev/null; do
   RSS=$(awk '/VmRSS/ {print $2}' "/proc/$VC/status" 2>/dev/null || echo 0)
   [ "${RSS:-0}" -gt "$PEAK" ] && PEAK=$RSS
+  echo "$(date +%s) ${RSS:-0}" >> "$RUN/rss.txt"
   sleep 1
 done
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$VC/status" 2>/dev/null || echo 0)

@@ -10,6 +10,7 @@ pub mod bench_cmd;
 pub mod bench_slot;
 pub mod cli;
 pub mod events;
+pub mod heap;
 pub mod keys_cmd;
 pub mod networks;
 pub mod policy;

@@ -240,6 +240,8 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() {
+    // Before any thread starts: glibc fixes a thread's arena when it first allocates.
+    poolvc::heap::limit_arenas();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("poolvc: error: {e:#}");

@@ -1,6 +1,8 @@
 //! The pruning service: once per epoch (at half of its second slot, away
 //! from the attestation deadlines) it deletes slashing-protection history
-//! older than `--slashing-protection-history-epochs` epochs.
+//! older than `--slashing-protection-history-epochs` epochs, then hands the
+//! heap's free pages back to the system (`crate::heap`): the epoch's duty
+//! bodies and batches are freed by then.
 //!
 //! Protection is unchanged: the database decides with each key's watermarks
 //! (highest source, target and slot), which pruning never lowers; history
@@ -26,21 +28,26 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, db: Arc<dyn SlashingDatabas
     let mut slot = ctx.first_slot;
     while let Some(s) = ctx.next_slot(Service::Pruning, slot).await {
         slot = s + 1;
-        if s % spe != 1.min(spe - 1) || keep == 0 {
+        if s % spe != 1.min(spe - 1) {
             continue;
         }
         if !ctx.sleep_until(ctx.slot_at(s, 0.5)).await {
             break;
         }
-        let Some(before) = ctx.spec.epoch_of(s).checked_sub(keep) else { continue };
-        let db = Arc::clone(&db);
-        let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || db.prune(before, spe)).await {
-            Ok(Ok(())) => {
-                debug!(before_epoch = before, ms = started.elapsed().as_millis() as u64, "slashing history pruned")
+        let before = ctx.spec.epoch_of(s).checked_sub(keep).filter(|_| keep > 0);
+        if let Some(before) = before {
+            let db = Arc::clone(&db);
+            let started = std::time::Instant::now();
+            match tokio::task::spawn_blocking(move || db.prune(before, spe)).await {
+                Ok(Ok(())) => {
+                    debug!(before_epoch = before, ms = started.elapsed().as_millis() as u64, "slashing history pruned")
+                }
+                Ok(Err(e)) => ctx.duty_failed(Service::Pruning, s, format!("pruning before epoch {before}: {e}")),
+                Err(e) => ctx.duty_failed(Service::Pruning, s, format!("pruning task: {e}")),
             }
-            Ok(Err(e)) => ctx.duty_failed(Service::Pruning, s, format!("pruning before epoch {before}: {e}")),
-            Err(e) => ctx.duty_failed(Service::Pruning, s, format!("pruning task: {e}")),
         }
+        let started = std::time::Instant::now();
+        let released = tokio::task::spawn_blocking(crate::heap::release_free_pages).await.unwrap_or(false);
+        debug!(released, ms = started.elapsed().as_millis() as u64, "heap: free pages handed back");
     }
 }

@@ -374,6 +374,8 @@ async fn run_services<P: Preset>(
     // for a block (else the first slot's block would pay someone else and be
     // refused); the preparation service repeats it every epoch.
     preparation::prepare_proposers(&ctx).await;
+    // Start-up's transient buffers (keys, indices, the first duties) are freed.
+    tokio::task::spawn_blocking(crate::heap::release_free_pages).await.ok();
     info!(
         startup_ms = started.elapsed().as_millis() as u64,
         first_slot = ctx.first_slot,
