@@ -185,7 +185,7 @@ fn sqlite_bad_input() {
     check_all(&SqliteSlashingDb::open(&path, gvr).unwrap());
     // Reopening for another network is refused.
     let err = SqliteSlashingDb::open(&path, Hash256::repeat_byte(9)).unwrap_err().to_string();
-    assert!(err.contains("does not match"), "{err}");
+    assert!(err.contains("is for the network with genesis_validators_root"), "{err}");
 }
 
 #[test]
@@ -194,5 +194,5 @@ fn postgres_bad_input() {
     let gvr = Hash256::from_slice(&hex::decode(&GVR[2..]).unwrap());
     check_all(&PostgresSlashingDb::connect(&url, gvr).unwrap());
     let err = PostgresSlashingDb::connect(&url, Hash256::repeat_byte(9)).unwrap_err().to_string();
-    assert!(err.contains("does not match"), "{err}");
+    assert!(err.contains("is for the network with genesis_validators_root"), "{err}");
 }

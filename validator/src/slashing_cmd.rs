@@ -5,7 +5,7 @@
 
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::{SqliteSlashingDb, SQLITE_FILE};
-use poolvc_signer::slashing::{ImportSummary, Interchange, SlashingDatabase, SlashingError};
+use poolvc_signer::slashing::{check_importable, ImportSummary, Interchange, SlashingDatabase, SlashingError};
 use poolvc_signer::types::{Hash256, PublicKeyBytes};
 use std::path::{Path, PathBuf};
 
@@ -59,16 +59,73 @@ pub fn parse_pubkeys(s: &str) -> Result<Vec<PublicKeyBytes>, SlashingCmdError> {
         .collect()
 }
 
-/// Imports `file` atomically. The database's network must match the file's
-/// (`expected_gvr`, if given, must too).
+/// Imports `file` atomically: the data dir (or PostgreSQL) is left exactly
+/// as it was when anything is refused, also when no database existed. The
+/// database's network must match the file's (`expected_gvr`, if given, must
+/// too).
 pub fn import(loc: &DbLocation, file: &Path, expected_gvr: Option<Hash256>) -> Result<ImportSummary, SlashingCmdError> {
     let interchange = Interchange::from_file(file).map_err(SlashingError::from)?;
     let gvr = interchange.metadata.genesis_validators_root;
     if let Some(want) = expected_gvr.filter(|w| *w != gvr) {
         return Err(SlashingError::GenesisMismatch { file: gvr, database: want }.into());
     }
-    let db = open(loc, gvr)?;
-    Ok(db.import_interchange(&interchange)?)
+    // What the file alone can be refused for, before a database is opened
+    // (or created, pinned to the file's network).
+    check_importable(&interchange, &file.display().to_string())?;
+    let done = match loc {
+        DbLocation::Datadir(dir) => import_sqlite(dir, &interchange, gvr),
+        DbLocation::Postgres(url) => {
+            (|| Ok(PostgresSlashingDb::connect(url, gvr)?.import_interchange(&interchange)?))()
+        }
+    };
+    // Opened for the file's network: a database of another one means the
+    // file is the stranger here.
+    done.map_err(|e| match e {
+        SlashingCmdError::Db(SlashingError::OtherNetwork { stored, wanted, .. }) => {
+            SlashingError::GenesisMismatch { file: wanted, database: stored }.into()
+        }
+        e => e,
+    })
+}
+
+/// Into an existing SQLite database: one transaction. With none yet: built
+/// whole beside it, then renamed into place; on failure nothing is left
+/// (not the directory either, if it was made here).
+fn import_sqlite(dir: &Path, interchange: &Interchange, gvr: Hash256) -> Result<ImportSummary, SlashingCmdError> {
+    let path = dir.join(SQLITE_FILE);
+    if path.exists() {
+        return Ok(SqliteSlashingDb::open(&path, gvr)?.import_interchange(interchange)?);
+    }
+    // The directories this import makes (the data dir and missing parents).
+    let made: Vec<PathBuf> =
+        dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
+    let io = |source| SlashingCmdError::Io { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".{SQLITE_FILE}.import"));
+    let leftovers = |p: &Path| {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut f = p.as_os_str().to_owned();
+            f.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(f));
+        }
+    };
+    leftovers(&tmp);
+    let built = (|| -> Result<ImportSummary, SlashingCmdError> {
+        let db = SqliteSlashingDb::open(&tmp, gvr)?;
+        let summary = db.import_interchange(interchange)?;
+        // Closing the only connection checkpoints the WAL into the file.
+        drop(db);
+        std::fs::rename(&tmp, &path).map_err(|source| SlashingCmdError::Io { path: path.clone(), source })?;
+        Ok(summary)
+    })();
+    if built.is_err() {
+        leftovers(&tmp);
+        for d in &made {
+            // Innermost first; only empty directories go.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    built
 }
 
 /// Exports (all keys, or `pubkeys`) to `file`, written atomically.

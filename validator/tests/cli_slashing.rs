@@ -107,3 +107,87 @@ fn postgres_import_export() {
     let url = format!("{}/poolvc_t_cli", base.rsplit_once('/').unwrap().0);
     round_trip(&["--postgres", &url]);
 }
+
+/// Every file under `dir` (relative path -> bytes); `None` if `dir` is absent.
+fn snapshot(dir: &std::path::Path) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+    if !dir.exists() {
+        return None;
+    }
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            if p.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                stack.push(p);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A rejected import leaves the data dir byte for byte as it was: absent,
+/// empty, or holding a database (issue 10: a refused file used to leave a
+/// database pinned to its network behind).
+#[test]
+fn a_rejected_import_leaves_the_data_dir_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let files = [
+        ("slot out of range", bad("slot.json", LIGHTHOUSE_EXPORT.replace("\"81952\"", "\"9223372036854775808\""))),
+        (
+            "source after target",
+            bad("source.json", LIGHTHOUSE_EXPORT.replace("\"source_epoch\": \"10\"", "\"source_epoch\": \"12\"")),
+        ),
+        ("malformed", bad("malformed.json", LIGHTHOUSE_EXPORT[..300].to_string())),
+    ];
+    let other_network = bad("other.json", LIGHTHOUSE_EXPORT.replace("0x4b363db9", "0x5b363db9"));
+    let good = bad("good.json", LIGHTHOUSE_EXPORT.to_string());
+
+    let absent = dir.path().join("absent/datadir");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let with_db = dir.path().join("with-db");
+    assert!(poolvc(&["slashing-protection", "import", good.to_str().unwrap(), "--datadir", with_db.to_str().unwrap()])
+        .status
+        .success());
+
+    for datadir in [&absent, &empty, &with_db] {
+        let mut cases: Vec<(&str, &std::path::Path)> = files.iter().map(|(w, p)| (*w, p.as_path())).collect();
+        if datadir == &with_db {
+            cases.push(("another network", other_network.as_path()));
+        }
+        for (what, file) in cases {
+            let before = snapshot(datadir);
+            let o = poolvc(&[
+                "slashing-protection",
+                "import",
+                file.to_str().unwrap(),
+                "--datadir",
+                datadir.to_str().unwrap(),
+            ]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{what} into {}: {err}", datadir.display());
+            assert!(err.contains(file.to_str().unwrap()) || what == "another network", "{what}: names the file: {err}");
+            assert_eq!(snapshot(datadir), before, "{what} changed {}", datadir.display());
+        }
+    }
+    assert!(!dir.path().join("absent").exists(), "a refused import made directories");
+
+    // The same files' good twin imports into the absent and empty dirs.
+    for datadir in [&absent, &empty] {
+        let o =
+            poolvc(&["slashing-protection", "import", good.to_str().unwrap(), "--datadir", datadir.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(datadir.join("slashing_protection.sqlite").exists());
+        assert!(!datadir.join(".slashing_protection.sqlite.import").exists());
+    }
+}

@@ -153,9 +153,35 @@ pub enum SlashingError {
         /// In the database.
         database: Hash256,
     },
+    /// The database was made for another network than the one asked for
+    /// (the beacon node's, or an interchange file's).
+    #[error(
+        "the slashing protection database {database} is for the network with genesis_validators_root {stored}, \
+         not {wanted}; use the data dir (or PostgreSQL database) of this network"
+    )]
+    OtherNetwork {
+        /// Which database (its file, or "in PostgreSQL").
+        database: String,
+        /// The root it records.
+        stored: Hash256,
+        /// The root asked for.
+        wanted: Hash256,
+    },
     /// A value does not fit the database (above 2^63 - 1).
     #[error("{what} {value} is too large to store (max 2^63 - 1)")]
     TooLarge {
+        /// What it is.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// A value in an interchange file does not fit the database.
+    #[error("{file}: validator {pubkey}: {what} {value} is too large to store (max 2^63 - 1)")]
+    TooLargeInFile {
+        /// The file.
+        file: String,
+        /// The validator.
+        pubkey: PublicKeyBytes,
         /// What it is.
         what: &'static str,
         /// The value.
@@ -227,14 +253,21 @@ pub(crate) fn validate_import(interchange: &Interchange, ours: Hash256) -> Resul
             database: ours,
         });
     }
-    interchange.check_source_not_after_target("interchange")?;
+    check_importable(interchange, "interchange")
+}
+
+/// Everything an interchange can be refused for on its own (before any
+/// database is opened): an attestation with source after target, a slot or
+/// epoch past what the databases store. `file` names it in errors.
+pub fn check_importable(interchange: &Interchange, file: &str) -> Result<(), SlashingError> {
+    interchange.check_source_not_after_target(file)?;
     for d in &interchange.data {
         for b in &d.signed_blocks {
-            to_i64("slot", b.slot)?;
+            fits(file, &d.pubkey, "slot", b.slot)?;
         }
         for a in &d.signed_attestations {
-            to_i64("source epoch", a.source_epoch)?;
-            to_i64("target epoch", a.target_epoch)?;
+            fits(file, &d.pubkey, "source epoch", a.source_epoch)?;
+            fits(file, &d.pubkey, "target epoch", a.target_epoch)?;
         }
     }
     Ok(())
@@ -254,6 +287,13 @@ pub(crate) fn pubkey_of(v: Vec<u8>) -> Result<PublicKeyBytes, SlashingError> {
     <[u8; 48]>::try_from(v.as_slice())
         .map(PublicKeyBytes::from)
         .map_err(|_| SlashingError::Corrupt("public key of wrong length".into()))
+}
+
+fn fits(file: &str, pubkey: &PublicKeyBytes, what: &'static str, value: u64) -> Result<(), SlashingError> {
+    match to_i64(what, value) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(SlashingError::TooLargeInFile { file: file.to_string(), pubkey: *pubkey, what, value }),
+    }
 }
 
 /// Checks `v` fits in an `i64` column.

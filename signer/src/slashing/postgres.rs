@@ -162,9 +162,10 @@ impl PostgresSlashingDb {
                 .map(|r| r.get(0));
             match stored {
                 Some(v) if v.as_slice() != genesis_validators_root.as_slice() => {
-                    return Err(SlashingError::GenesisMismatch {
-                        file: genesis_validators_root,
-                        database: blob_root(Some(v))?.unwrap_or_default(),
+                    return Err(SlashingError::OtherNetwork {
+                        database: "in PostgreSQL".to_string(),
+                        stored: blob_root(Some(v))?.unwrap_or_default(),
+                        wanted: genesis_validators_root,
                     });
                 }
                 Some(_) => {}

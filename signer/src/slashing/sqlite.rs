@@ -161,9 +161,10 @@ impl SqliteSlashingDb {
                 .optional()?;
             match stored {
                 Some(v) if v.as_slice() != genesis_validators_root.as_slice() => {
-                    return Err(SlashingError::GenesisMismatch {
-                        file: genesis_validators_root,
-                        database: blob_root(Some(v))?.unwrap_or_default(),
+                    return Err(SlashingError::OtherNetwork {
+                        database: path.display().to_string(),
+                        stored: blob_root(Some(v))?.unwrap_or_default(),
+                        wanted: genesis_validators_root,
                     });
                 }
                 Some(_) => {}

@@ -17,13 +17,23 @@ use std::time::Duration;
 /// Errors talking to beacon nodes.
 #[derive(Debug, thiserror::Error)]
 pub enum BeaconError {
-    /// Every node failed; the last error of each is listed.
-    #[error("all beacon nodes failed: {0}")]
-    AllFailed(String),
+    /// Every node failed; each node's error is listed.
+    #[error("all beacon nodes failed on {route}: {}", join(errors))]
+    AllFailed {
+        /// The route (path without query).
+        route: String,
+        /// Each node's error, in the order tried.
+        errors: Vec<NodeError>,
+    },
     /// Every node answered 404: the route is not served (or the object does
     /// not exist), e.g. the liveness route on older nodes.
-    #[error("not served by any beacon node: {0}")]
-    NotServed(String),
+    #[error("not served by any beacon node: {}", join(errors))]
+    NotServed {
+        /// The route (path without query).
+        route: String,
+        /// Each node's answer.
+        errors: Vec<NodeError>,
+    },
     /// A node answered with something that is not what the API specifies.
     #[error("{url}: {reason}")]
     Invalid {
@@ -40,6 +50,105 @@ pub enum BeaconError {
         /// Why.
         reason: String,
     },
+}
+
+fn join(errors: &[NodeError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Why one node's answer to one request was not used. Each names the node
+/// and the route once, and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// No whole answer within the request's time (including a body that
+    /// trickles in).
+    #[error("{node} did not answer {route} within {ms} ms")]
+    Timeout {
+        /// The node.
+        node: String,
+        /// The route.
+        route: String,
+        /// The time allowed.
+        ms: u64,
+    },
+    /// No connection could be made.
+    #[error("cannot connect to {node} ({route}): {reason}")]
+    Connect {
+        /// The node.
+        node: String,
+        /// The route.
+        route: String,
+        /// The system's reason (e.g. connection refused).
+        reason: String,
+    },
+    /// A status other than success.
+    #[error("{node} answered {route} with HTTP {status}: {message}")]
+    Status {
+        /// The node.
+        node: String,
+        /// The route.
+        route: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the node's message.
+        message: String,
+    },
+    /// A body longer than the route's cap (`limits`).
+    #[error("{node} answered {route} with more than {limit} bytes; the answer was dropped")]
+    TooLarge {
+        /// The node.
+        node: String,
+        /// The route.
+        route: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// A body that is not what the API specifies.
+    #[error("{node} answered {route} with a malformed body: {reason}")]
+    Malformed {
+        /// The node.
+        node: String,
+        /// The route.
+        route: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The connection failed after it was made.
+    #[error("{node} ({route}): {reason}")]
+    Transport {
+        /// The node.
+        node: String,
+        /// The route.
+        route: String,
+        /// The innermost cause.
+        reason: String,
+    },
+}
+
+impl NodeError {
+    /// Whether the node answered 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, NodeError::Status { status: 404, .. })
+    }
+
+    fn from_reqwest(node: &str, route: &str, ms: u64, e: &reqwest::Error) -> Self {
+        let (node, route) = (node.to_string(), route.to_string());
+        if e.is_timeout() {
+            return NodeError::Timeout { node, route, ms };
+        }
+        // The innermost cause names what happened ("Connection refused");
+        // the outer layers only repeat the URL.
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        let reason = cause.to_string();
+        if e.is_connect() {
+            NodeError::Connect { node, route, reason }
+        } else {
+            NodeError::Transport { node, route, reason }
+        }
+    }
 }
 
 /// `{"data": T}` envelope.
@@ -231,6 +340,62 @@ enum Payload<'a> {
     Ssz(&'a [u8]),
 }
 
+/// One request as the fallback sends it to each node.
+#[derive(Debug, Clone)]
+struct Req<'a> {
+    method: reqwest::Method,
+    path: &'a str,
+    payload: Option<Payload<'a>>,
+    consensus_version: Option<ForkName>,
+    accept: Option<&'a str>,
+    /// Keys the request names (sizes per-key answers: `limits`).
+    keys: usize,
+    timeout: Duration,
+}
+
+impl<'a> Req<'a> {
+    fn new(method: reqwest::Method, path: &'a str, timeout: Duration) -> Self {
+        Self { method, path, payload: None, consensus_version: None, accept: None, keys: 0, timeout }
+    }
+
+    fn accept(mut self, accept: &'a str) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+}
+
+/// Why a body was not read whole.
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+impl BodyError {
+    fn into_node_error(self, node: &str, route: &str, ms: u64, limit: usize) -> NodeError {
+        match self {
+            BodyError::TooLarge => NodeError::TooLarge { node: node.to_string(), route: route.to_string(), limit },
+            BodyError::Transport(e) => NodeError::from_reqwest(node, route, ms, &e),
+        }
+    }
+}
+
+/// Reads a body of at most `max` bytes; stops at the first byte past it
+/// (or at once, if `Content-Length` says so).
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    let announced = resp.content_length().unwrap_or(0);
+    if announced > max as u64 {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(announced as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A successful answer as received.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
@@ -348,6 +513,7 @@ impl BeaconClient {
         path: &str,
         body: Option<&B>,
         consensus_version: Option<ForkName>,
+        keys: usize,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
         let encoded = match body {
@@ -357,98 +523,142 @@ impl BeaconClient {
             ),
             None => None,
         };
-        let payload = encoded.as_deref().map(Payload::Json);
-        self.request_with(method, path, payload, consensus_version, None, timeout, |r| {
+        let req = Req {
+            method,
+            path,
+            payload: encoded.as_deref().map(Payload::Json),
+            consensus_version,
+            accept: None,
+            keys,
+            timeout,
+        };
+        self.request_with(req, |r| {
             let text: &[u8] = if r.body.is_empty() { b"null" } else { &r.body };
-            serde_json::from_slice::<T>(text).map_err(|e| format!("malformed response: {e}"))
+            serde_json::from_slice::<T>(text).map_err(|e| e.to_string())
         })
         .await
     }
 
-    /// One request, tried on each node best first until `parse` accepts an
-    /// answer. A 404 from every node is [`BeaconError::NotServed`].
-    #[allow(clippy::too_many_arguments)]
+    /// One request to the nodes, best first, until `parse` accepts an
+    /// answer. The request ends by its timeout whatever the nodes do: every
+    /// attempt shares that deadline, and while the best node has not answered
+    /// the next one is asked as well after an equal share of the time (a node
+    /// that hangs costs a share, not the whole budget; one that fails at once
+    /// costs nothing). A 404 from every node is [`BeaconError::NotServed`].
     async fn request_with<T>(
         &self,
-        method: reqwest::Method,
-        path: &str,
-        payload: Option<Payload<'_>>,
-        consensus_version: Option<ForkName>,
-        accept: Option<&str>,
-        timeout: Duration,
-        parse: impl Fn(&RawResponse) -> Result<T, String>,
+        req: Req<'_>,
+        parse: impl Fn(RawResponse) -> Result<T, String>,
     ) -> Result<T, BeaconError> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let route = limits::route(req.path).to_string();
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        let order = self.ranked();
+        let share = req.timeout / (order.len().max(1) as u32);
+        let mut pending = order.iter().copied();
+        let mut inflight = FuturesUnordered::new();
         let mut errors = Vec::new();
-        let mut all_not_found = true;
-        for i in self.ranked() {
-            let node = &self.nodes[i];
-            let url = format!("{node}{path}");
-            let mut req = self.http.request(method.clone(), &url).timeout(timeout);
-            match payload {
-                Some(Payload::Json(b)) => {
-                    req = req.header("Content-Type", "application/json").body(b.to_vec());
-                }
-                Some(Payload::Ssz(b)) => {
-                    req = req.header("Content-Type", "application/octet-stream").body(b.to_vec());
-                }
-                None => {}
-            }
-            if let Some(f) = consensus_version {
-                req = req.header("Eth-Consensus-Version", f.as_str());
-            }
-            if let Some(a) = accept {
-                req = req.header("Accept", a);
-            }
-            let failure = match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    let header = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
-                    let content_type = header("content-type").unwrap_or_default();
-                    let version = header("eth-consensus-version");
-                    let blinded = header("eth-execution-payload-blinded");
-                    match resp.bytes().await {
-                        Ok(body) => {
-                            let raw = RawResponse { content_type, version, blinded, body: body.to_vec() };
-                            match parse(&raw) {
-                                Ok(v) => {
-                                    self.record(i, true);
-                                    return Ok(v);
-                                }
-                                Err(e) => format!("{url}: {e}"),
-                            }
-                        }
-                        Err(e) => format!("{url}: {e}"),
+        let mut next_start = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_start || inflight.is_empty() {
+                match pending.next() {
+                    Some(i) => {
+                        inflight.push(self.attempt(i, &req, &route, deadline));
+                        next_start = tokio::time::Instant::now() + share;
                     }
+                    None if inflight.is_empty() => break,
+                    // Every node asked: wait for the answers (each ends by the deadline).
+                    None => next_start = deadline + Duration::from_secs(3600),
                 }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    let msg = format!("{url}: HTTP {status}: {}", text.chars().take(200).collect::<String>());
-                    if status == reqwest::StatusCode::NOT_FOUND {
-                        // Maybe a route this node does not serve; the caller decides.
-                        errors.push(msg);
-                        continue;
-                    }
-                    msg
-                }
-                Err(e) => format!("{url}: {e}"),
+            }
+            let (i, answer) = tokio::select! {
+                Some(done) = inflight.next() => done,
+                _ = tokio::time::sleep_until(next_start) => continue,
             };
-            all_not_found = false;
-            self.record(i, false);
+            let failure = match answer {
+                Ok(raw) => match parse(raw) {
+                    Ok(v) => {
+                        self.record(i, true);
+                        return Ok(v);
+                    }
+                    Err(reason) => NodeError::Malformed { node: self.nodes[i].clone(), route: route.clone(), reason },
+                },
+                Err(e) => e,
+            };
+            // A 404 may be a route this node does not serve: not held
+            // against its health; the caller decides.
+            if !failure.is_not_found() {
+                self.record(i, false);
+            }
             errors.push(failure);
         }
-        if all_not_found && !errors.is_empty() {
-            return Err(BeaconError::NotServed(errors.join("; ")));
+        drop(inflight);
+        if !errors.is_empty() && errors.iter().all(NodeError::is_not_found) {
+            return Err(BeaconError::NotServed { route, errors });
         }
-        Err(BeaconError::AllFailed(errors.join("; ")))
+        Err(BeaconError::AllFailed { route, errors })
+    }
+
+    /// One node's answer to `req`, whole, by `deadline`.
+    async fn attempt(
+        &self,
+        i: usize,
+        req: &Req<'_>,
+        route: &str,
+        deadline: tokio::time::Instant,
+    ) -> (usize, Result<RawResponse, NodeError>) {
+        let node = &self.nodes[i];
+        let ms = req.timeout.as_millis() as u64;
+        let max = limits::max_body(req.path, req.keys);
+        let url = format!("{node}{}", req.path);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut r = self.http.request(req.method.clone(), &url).timeout(left);
+        match req.payload {
+            Some(Payload::Json(b)) => r = r.header("Content-Type", "application/json").body(b.to_vec()),
+            Some(Payload::Ssz(b)) => r = r.header("Content-Type", "application/octet-stream").body(b.to_vec()),
+            None => {}
+        }
+        if let Some(f) = req.consensus_version {
+            r = r.header("Eth-Consensus-Version", f.as_str());
+        }
+        if let Some(a) = req.accept {
+            r = r.header("Accept", a);
+        }
+        // The whole exchange, body included, by the deadline: a body that
+        // trickles in is a timeout, not a slow success.
+        let exchange = async {
+            let resp = r.send().await.map_err(|e| NodeError::from_reqwest(node, route, ms, &e))?;
+            let status = resp.status();
+            let header = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let content_type = header("content-type").unwrap_or_default();
+            let version = header("eth-consensus-version");
+            let blinded = header("eth-execution-payload-blinded");
+            let body = read_capped(resp, max).await.map_err(|e| e.into_node_error(node, route, ms, max))?;
+            if !status.is_success() {
+                let message = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                return Err(NodeError::Status {
+                    node: node.clone(),
+                    route: route.to_string(),
+                    status: status.as_u16(),
+                    message,
+                });
+            }
+            Ok(RawResponse { content_type, version, blinded, body })
+        };
+        let answer = tokio::time::timeout_at(deadline, exchange)
+            .await
+            .unwrap_or_else(|_| Err(NodeError::Timeout { node: node.clone(), route: route.to_string(), ms }));
+        (i, answer)
     }
 
     /// GET with `Accept` preferring SSZ; the answer as the node chose to give it.
     pub async fn get_ssz_or_json(&self, path: &str, timeout: Duration) -> Result<RawResponse, BeaconError> {
         let accept = "application/octet-stream;q=1.0,application/json;q=0.9";
-        self.request_with(reqwest::Method::GET, path, None, None, Some(accept), timeout, |r| Ok(r.clone())).await
+        let req = Req::new(reqwest::Method::GET, path, timeout).accept(accept);
+        self.request_with(req, Ok).await
     }
 
-    /// POST an SSZ body with the `Eth-Consensus-Version` header; the answer is ignored.
+    /// POST an SSZ body with the `Eth-Consensus-Version` header.
     pub async fn post_ssz_versioned(
         &self,
         path: &str,
@@ -456,13 +666,15 @@ impl BeaconClient {
         fork: ForkName,
         timeout: Duration,
     ) -> Result<(), BeaconError> {
-        self.request_with(reqwest::Method::POST, path, Some(Payload::Ssz(ssz)), Some(fork), None, timeout, |_| Ok(()))
-            .await
+        let mut req = Req::new(reqwest::Method::POST, path, timeout);
+        req.payload = Some(Payload::Ssz(ssz));
+        req.consensus_version = Some(fork);
+        self.request_with(req, |_| Ok(())).await
     }
 
     /// GET returning JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, BeaconError> {
-        self.request::<T, ()>(reqwest::Method::GET, path, None, None, timeout).await
+        self.request::<T, ()>(reqwest::Method::GET, path, None, None, 0, timeout).await
     }
 
     /// POST JSON (any serializable body, encoded once), returning JSON (or
@@ -473,7 +685,29 @@ impl BeaconClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
-        self.request(reqwest::Method::POST, path, Some(body), None, timeout).await
+        self.request(reqwest::Method::POST, path, Some(body), None, 0, timeout).await
+    }
+
+    /// POST JSON naming `keys` keys, to a route whose answer grows with them
+    /// (duties, validators, liveness: `limits::Sizing::PerKey`).
+    pub async fn post_for_keys<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+        keys: usize,
+        timeout: Duration,
+    ) -> Result<T, BeaconError> {
+        self.request(reqwest::Method::POST, path, Some(body), None, keys, timeout).await
+    }
+
+    /// GET naming `keys` keys in its query (see [`Self::post_for_keys`]).
+    pub async fn get_for_keys<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        keys: usize,
+        timeout: Duration,
+    ) -> Result<T, BeaconError> {
+        self.request::<T, ()>(reqwest::Method::GET, path, None, None, keys, timeout).await
     }
 
     /// POST JSON whose answer is ignored.
@@ -495,7 +729,7 @@ impl BeaconClient {
         fork: ForkName,
         timeout: Duration,
     ) -> Result<(), BeaconError> {
-        self.request::<serde::de::IgnoredAny, B>(reqwest::Method::POST, path, Some(body), Some(fork), timeout)
+        self.request::<serde::de::IgnoredAny, B>(reqwest::Method::POST, path, Some(body), Some(fork), 0, timeout)
             .await
             .map(|_| ())
     }
@@ -540,10 +774,20 @@ impl BeaconClient {
             return Err(format!("HTTP {}", resp.status()));
         }
         let mut buf: Vec<u8> = Vec::new();
+        // Bytes of `buf` already searched for an event's end (less the 3 a
+        // split "\r\n\r\n" may span): a body that trickles in byte by byte
+        // is scanned once, not once per byte.
+        let mut scanned = 0usize;
         while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
             buf.extend_from_slice(&chunk);
             // Events end with a blank line; lines may end in \n or \r\n.
-            while let Some(end) = find_event_end(&buf) {
+            loop {
+                let from = scanned.saturating_sub(3);
+                let Some(end) = find_event_end(&buf[from..]).map(|(a, b)| (from + a, from + b)) else {
+                    scanned = buf.len();
+                    break;
+                };
+                scanned = 0;
                 let event: Vec<u8> = buf.drain(..end.1).take(end.0).collect();
                 let text = String::from_utf8_lossy(&event);
                 let mut name = "message";
@@ -598,5 +842,6 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
+pub mod limits;
 mod routes;
 pub use routes::{Indices, SyncCommitteeSubscription};

@@ -75,7 +75,8 @@ impl BeaconClient {
         indices: &[u64],
         t: Duration,
     ) -> Result<DutiesResponse<AttesterDuty>, BeaconError> {
-        self.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &Indices(indices), t).await
+        let path = format!("/eth/v1/validator/duties/attester/{epoch}");
+        self.post_for_keys(&path, &Indices(indices), indices.len(), t).await
     }
 
     /// `GET /eth/v1/validator/duties/proposer/{epoch}`.
@@ -85,14 +86,15 @@ impl BeaconClient {
 
     /// `POST /eth/v1/validator/duties/sync/{epoch}`.
     pub async fn sync_duties(&self, epoch: u64, indices: &[u64], t: Duration) -> Result<Vec<SyncDuty>, BeaconError> {
-        let d: Data<Vec<SyncDuty>> =
-            self.post(&format!("/eth/v1/validator/duties/sync/{epoch}"), &Indices(indices), t).await?;
+        let path = format!("/eth/v1/validator/duties/sync/{epoch}");
+        let d: Data<Vec<SyncDuty>> = self.post_for_keys(&path, &Indices(indices), indices.len(), t).await?;
         Ok(d.data)
     }
 
     /// `POST /eth/v1/beacon/states/head/validators` with `{"ids": [...]}`.
     pub async fn validators_by_post(&self, ids: &[String], t: Duration) -> Result<Vec<ValidatorEntry>, BeaconError> {
-        let d: Data<Vec<ValidatorEntry>> = self.post("/eth/v1/beacon/states/head/validators", &Ids { ids }, t).await?;
+        let path = "/eth/v1/beacon/states/head/validators";
+        let d: Data<Vec<ValidatorEntry>> = self.post_for_keys(path, &Ids { ids }, ids.len(), t).await?;
         Ok(d.data)
     }
 
@@ -100,7 +102,7 @@ impl BeaconClient {
     pub async fn validators_by_get(&self, ids: &[String], t: Duration) -> Result<Vec<ValidatorEntry>, BeaconError> {
         let query: Vec<String> = ids.iter().map(|id| format!("id={id}")).collect();
         let path = format!("/eth/v1/beacon/states/head/validators?{}", query.join("&"));
-        Ok(self.get::<Data<Vec<ValidatorEntry>>>(&path, t).await?.data)
+        Ok(self.get_for_keys::<Data<Vec<ValidatorEntry>>>(&path, ids.len(), t).await?.data)
     }
 
     /// `GET /eth/v1/beacon/blocks/head/root`.

@@ -86,7 +86,7 @@ pub(super) async fn watch<P: Preset>(ctx: &Ctx<P>, start_slot: u64) -> Result<bo
             }
             let seen = match mode {
                 Mode::Liveness => match liveness(ctx, first, ctx.spec.epoch_of(slot)).await {
-                    Err(VcError::Beacon(BeaconError::NotServed(why))) => {
+                    Err(VcError::Beacon(why @ BeaconError::NotServed { .. })) => {
                         warn!(
                             "doppelganger protection: no beacon node serves the liveness route ({why}); \
                              watching the chain for the keys' blocks and attestations instead"
@@ -126,8 +126,8 @@ async fn liveness<P: Preset>(ctx: &Ctx<P>, first: u64, now: u64) -> Result<BTree
     let body = crate::beacon::Indices(&indices);
     let mut live = BTreeSet::new();
     for e in first.max(now.saturating_sub(1))..=now {
-        let r: Data<Vec<Liveness>> =
-            ctx.beacon.post(&format!("/eth/v1/validator/liveness/{e}"), &body, ctx.slot_timeout()).await?;
+        let path = format!("/eth/v1/validator/liveness/{e}");
+        let r: Data<Vec<Liveness>> = ctx.beacon.post_for_keys(&path, &body, indices.len(), ctx.slot_timeout()).await?;
         live.extend(r.data.iter().filter(|l| l.is_live && ctx.store.is_ours(l.index)).map(|l| l.index));
     }
     Ok(live)
@@ -144,7 +144,7 @@ async fn watch_block<P: Preset>(
     let t = ctx.slot_timeout();
     let block: serde_json::Value = match ctx.beacon.get(&format!("/eth/v2/beacon/blocks/{slot}"), t).await {
         Ok(b) => b,
-        Err(BeaconError::NotServed(_)) => return Ok(BTreeSet::new()), // empty slot
+        Err(BeaconError::NotServed { .. }) => return Ok(BTreeSet::new()), // empty slot
         Err(e) => return Err(e.into()),
     };
     let mut seen = BTreeSet::new();
@@ -185,9 +185,7 @@ async fn watch_block<P: Preset>(
             let Some(index) = num(&att["data"]["index"]) else { continue };
             if let std::collections::hash_map::Entry::Vacant(slot_duties) = duties.entry(epoch) {
                 let indices = ctx.store.indices();
-                let body = crate::beacon::Indices(&indices);
-                let d: DutiesResponse<AttesterDuty> =
-                    ctx.beacon.post(&format!("/eth/v1/validator/duties/attester/{epoch}"), &body, t).await?;
+                let d: DutiesResponse<AttesterDuty> = ctx.beacon.attester_duties(epoch, &indices, t).await?;
                 slot_duties.insert(d.data);
             }
             for d in duties.get(&epoch).into_iter().flatten() {

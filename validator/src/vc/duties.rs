@@ -178,7 +178,11 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
                     && seen.insert(s.validator_index)
             })
             .map(|mut s| {
+                // Positions within the committee, each once: at most
+                // SYNC_COMMITTEE_SIZE of them, whatever the node sent.
                 s.validator_sync_committee_indices.retain(|i| *i < max_index);
+                s.validator_sync_committee_indices.sort_unstable();
+                s.validator_sync_committee_indices.dedup();
                 s
             })
             .collect()
@@ -190,6 +194,8 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         .into_iter()
         .filter(|d| {
             spec.epoch_of(d.slot) == epoch
+                && d.committee_index < d.committees_at_slot
+                && d.committees_at_slot <= P::max_committees_per_slot() as u64
                 && d.validator_committee_index < d.committee_length
                 && d.committee_length <= <P::MaxValidatorsPerCommittee as ssz_types::typenum::Unsigned>::to_u64()
                 && own_duty(ctx, MessageKind::Attestation, d.slot, d.validator_index, &d.pubkey)

@@ -210,7 +210,7 @@ async fn check_parent<P: Preset>(ctx: &Ctx<P>, slot: u64, parent_root: Hash256) 
             slot,
             what: format!("block built on a parent at slot {}", h.data.header.message.slot),
         }),
-        Err(BeaconError::NotServed(_)) => {
+        Err(BeaconError::NotServed { .. }) => {
             Err(ProposeError::BadBlock { slot, what: format!("block built on unknown parent {parent_root}") })
         }
         Err(e) => {
