@@ -102,12 +102,63 @@ fn check_all(db: &dyn SlashingDatabase) {
             "malformed interchange",
         ),
         ("missing metadata", serde_json::json!({"data": []}), "malformed interchange"),
+        // EIP-3076's schema is strict, as Lighthouse is: numbers are strings,
+        // byte strings are 0x-prefixed hex.
+        (
+            "slot as a JSON number",
+            {
+                let mut v = good();
+                v["data"][0]["signed_blocks"][0]["slot"] = 81952.into();
+                v
+            },
+            "expected a decimal number in a string",
+        ),
+        (
+            "epoch as a JSON number",
+            {
+                let mut v = good();
+                v["data"][0]["signed_attestations"][0]["target_epoch"] = 3007.into();
+                v
+            },
+            "expected a decimal number in a string",
+        ),
+        (
+            "public key without 0x",
+            {
+                let mut v = good();
+                v["data"][0]["pubkey"] = PK[2..].into();
+                v
+            },
+            "lacks the 0x prefix",
+        ),
+        (
+            "root without 0x",
+            {
+                let mut v = good();
+                v["metadata"]["genesis_validators_root"] = GVR[2..].into();
+                v
+            },
+            "lacks the 0x prefix",
+        ),
+        (
+            "draft v4 file",
+            {
+                let mut v = good();
+                v["metadata"]["interchange_format_version"] = "4".into();
+                v["metadata"]["interchange_format"] = "complete".into();
+                v
+            },
+            "import it with --allow-v4",
+        ),
     ];
     for (what, v, want) in cases {
         let err = import(db, &v).expect_err(what).to_string();
         assert!(err.contains(want), "{what}: {err}");
         assert_eq!(db.export_interchange(None).unwrap(), before, "{what}: database changed");
     }
+    // A byte-order mark before the JSON is not an error.
+    let with_bom = format!("\u{feff}{}", good());
+    Interchange::from_json_str("bom.json", &with_bom).expect("a leading byte-order mark is skipped");
     // Malformed JSON text.
     let err = Interchange::from_json_str("bad.json", "{\"metadata\": ").unwrap_err().to_string();
     assert!(err.starts_with("bad.json: malformed interchange"), "{err}");

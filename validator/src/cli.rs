@@ -112,7 +112,8 @@ pub struct DbArgs {
 /// `poolvc slashing-protection ...`.
 #[derive(Debug, Subcommand)]
 pub enum SlashingCommand {
-    /// Import an EIP-3076 interchange file (v5), atomically.
+    /// Import an EIP-3076 interchange file (v5), atomically, streamed (the
+    /// file's size does not set the memory).
     Import {
         /// The interchange file.
         file: PathBuf,
@@ -122,6 +123,10 @@ pub enum SlashingCommand {
         /// Refuse the file unless it is for this genesis validators root.
         #[arg(long)]
         genesis_validators_root: Option<String>,
+        /// Also take a draft version 4 ("complete") file, as Lodestar v1.5
+        /// and older export; the same rules as version 5 apply.
+        #[arg(long)]
+        allow_v4: bool,
     },
     /// Export an EIP-3076 interchange file (v5).
     Export {

@@ -7,6 +7,7 @@ use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, Slash
 use poolvc::keys_cmd::{self, WriteOptions};
 use poolvc::slashing_cmd::{self, DbLocation};
 use poolvc_signer::keys::Kdf;
+use poolvc_signer::slashing::interchange::Accept;
 
 fn kdf(k: KdfArg) -> Kdf {
     match k {
@@ -210,7 +211,7 @@ fn run(cli: Cli) -> Result<()> {
             let summary = rt.block_on(poolvc::vc::run(cfg))?;
             eprintln!("poolvc: stopped; totals {summary:?}");
         }
-        Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root }) => {
+        Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root, allow_v4 }) => {
             let gvr = match genesis_validators_root {
                 Some(s) => Some(
                     poolvc_signer::types::parse_hex(&s)
@@ -220,7 +221,8 @@ fn run(cli: Cli) -> Result<()> {
                 ),
                 None => None,
             };
-            let s = slashing_cmd::import(&db_location(db)?, &file, gvr)?;
+            let accept = if allow_v4 { Accept::V5OrCompleteV4 } else { Accept::V5 };
+            let s = slashing_cmd::import(&db_location(db)?, &file, gvr, accept)?;
             println!(
                 "imported {}: {} validators, {} blocks, {} attestations ({} already present or conflicting, kept as they were)",
                 file.display(),

@@ -3,9 +3,10 @@
 //! SQLite (`--datadir D`, file `D/slashing_protection.sqlite`) or PostgreSQL
 //! (`--postgres URL`). Run them with the validator client stopped.
 
+use poolvc_signer::slashing::interchange::{read_streaming, Accept};
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::{SqliteSlashingDb, SQLITE_FILE};
-use poolvc_signer::slashing::{check_importable, ImportSummary, Interchange, SlashingDatabase, SlashingError};
+use poolvc_signer::slashing::{check_entry, Feed, ImportSummary, InterchangeData, SlashingDatabase, SlashingError};
 use poolvc_signer::types::{Hash256, PublicKeyBytes};
 use std::path::{Path, PathBuf};
 
@@ -62,21 +63,31 @@ pub fn parse_pubkeys(s: &str) -> Result<Vec<PublicKeyBytes>, SlashingCmdError> {
 /// Imports `file` atomically: the data dir (or PostgreSQL) is left exactly
 /// as it was when anything is refused, also when no database existed. The
 /// database's network must match the file's (`expected_gvr`, if given, must
-/// too).
-pub fn import(loc: &DbLocation, file: &Path, expected_gvr: Option<Hash256>) -> Result<ImportSummary, SlashingCmdError> {
-    let interchange = Interchange::from_file(file).map_err(SlashingError::from)?;
-    let gvr = interchange.metadata.genesis_validators_root;
+/// too). The file is streamed twice, one validator entry in memory at a time:
+/// first checked whole, before any database is opened (or created, pinned
+/// to the file's network), then imported in one transaction.
+pub fn import(
+    loc: &DbLocation,
+    file: &Path,
+    expected_gvr: Option<Hash256>,
+    accept: Accept,
+) -> Result<ImportSummary, SlashingCmdError> {
+    let name = file.display().to_string();
+    let metadata = read_streaming::<SlashingError>(file, accept, &mut |d| check_entry(d, &name))?;
+    let gvr = metadata.genesis_validators_root;
     if let Some(want) = expected_gvr.filter(|w| *w != gvr) {
         return Err(SlashingError::GenesisMismatch { file: gvr, database: want }.into());
     }
-    // What the file alone can be refused for, before a database is opened
-    // (or created, pinned to the file's network).
-    check_importable(&interchange, &file.display().to_string())?;
-    let done = match loc {
-        DbLocation::Datadir(dir) => import_sqlite(dir, &interchange, gvr),
-        DbLocation::Postgres(url) => {
-            (|| Ok(PostgresSlashingDb::connect(url, gvr)?.import_interchange(&interchange)?))()
+    let mut feed = |sink: &mut dyn FnMut(&InterchangeData) -> Result<(), SlashingError>| {
+        let again = read_streaming::<SlashingError>(file, accept, sink)?;
+        if again.genesis_validators_root != gvr {
+            return Err(SlashingError::GenesisMismatch { file: again.genesis_validators_root, database: gvr });
         }
+        Ok(())
+    };
+    let done = match loc {
+        DbLocation::Datadir(dir) => import_sqlite(dir, gvr, &mut feed),
+        DbLocation::Postgres(url) => (|| Ok(PostgresSlashingDb::connect(url, gvr)?.import_entries(gvr, &mut feed)?))(),
     };
     // Opened for the file's network: a database of another one means the
     // file is the stranger here.
@@ -90,11 +101,11 @@ pub fn import(loc: &DbLocation, file: &Path, expected_gvr: Option<Hash256>) -> R
 
 /// Into an existing SQLite database: one transaction. With none yet: built
 /// whole beside it, then renamed into place; on failure nothing is left
-/// (not the directory either, if it was made here).
-fn import_sqlite(dir: &Path, interchange: &Interchange, gvr: Hash256) -> Result<ImportSummary, SlashingCmdError> {
+/// (not the directories either, if they were made here).
+fn import_sqlite(dir: &Path, gvr: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingCmdError> {
     let path = dir.join(SQLITE_FILE);
     if path.exists() {
-        return Ok(SqliteSlashingDb::open(&path, gvr)?.import_interchange(interchange)?);
+        return Ok(SqliteSlashingDb::open(&path, gvr)?.import_entries(gvr, feed)?);
     }
     // The directories this import makes (the data dir and missing parents).
     let made: Vec<PathBuf> =
@@ -112,7 +123,7 @@ fn import_sqlite(dir: &Path, interchange: &Interchange, gvr: Hash256) -> Result<
     leftovers(&tmp);
     let built = (|| -> Result<ImportSummary, SlashingCmdError> {
         let db = SqliteSlashingDb::open(&tmp, gvr)?;
-        let summary = db.import_interchange(interchange)?;
+        let summary = db.import_entries(gvr, feed)?;
         // Closing the only connection checkpoints the WAL into the file.
         drop(db);
         std::fs::rename(&tmp, &path).map_err(|source| SlashingCmdError::Io { path: path.clone(), source })?;

@@ -191,3 +191,73 @@ fn a_rejected_import_leaves_the_data_dir_as_it_was() {
         assert!(!datadir.join(".slashing_protection.sqlite.import").exists());
     }
 }
+
+/// The largest resident set of any child this process has waited for, in KiB.
+fn children_peak_rss_kib() -> i64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct it is given.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) }, 0);
+    u.ru_maxrss
+}
+
+/// A file's size does not set the importer's memory: a 64 MB interchange
+/// is read through (every entry checked) in a few MB. Refused at the end for
+/// its network, it leaves nothing behind; the whole file read at once would
+/// take more than its size.
+#[test]
+fn a_large_file_is_streamed_not_read_whole() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("large.json");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    write!(
+        w,
+        r#"{{"metadata":{{"interchange_format_version":"5","genesis_validators_root":"0x{}"}},"data":["#,
+        "04".repeat(32)
+    )
+    .unwrap();
+    let mut i = 0u64;
+    while w.get_ref().metadata().unwrap().len() < 64 << 20 {
+        if i > 0 {
+            write!(w, ",").unwrap();
+        }
+        write!(w, r#"{{"pubkey":"0x{:096x}","signed_blocks":[],"signed_attestations":["#, i).unwrap();
+        for e in 0..40u64 {
+            let sep = if e > 0 { "," } else { "" };
+            write!(
+                w,
+                r#"{sep}{{"source_epoch":"{e}","target_epoch":"{}","signing_root":"0x{:064x}"}}"#,
+                e + 1,
+                i * 40 + e
+            )
+            .unwrap();
+        }
+        write!(w, "]}}").unwrap();
+        i += 1;
+        if i % 256 == 0 {
+            w.flush().unwrap();
+        }
+    }
+    write!(w, "]}}").unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let size_kib = (std::fs::metadata(&file).unwrap().len() / 1024) as i64;
+    let datadir = dir.path().join("vc");
+    let other = format!("0x{}", "05".repeat(32));
+    let o = poolvc(&[
+        "slashing-protection",
+        "import",
+        file.to_str().unwrap(),
+        "--datadir",
+        datadir.to_str().unwrap(),
+        "--genesis-validators-root",
+        &other,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not match"), "{err}");
+    assert!(!datadir.exists());
+    let peak = children_peak_rss_kib();
+    eprintln!("importer peak RSS {peak} KiB for a {size_kib} KiB file");
+    assert!(peak < size_kib / 4, "importer peak RSS {peak} KiB for a {size_kib} KiB file");
+}

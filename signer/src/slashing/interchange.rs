@@ -32,6 +32,21 @@ pub enum InterchangeError {
         /// The version found.
         version: String,
     },
+    /// A draft version 4 "complete" file, without the operator's consent.
+    #[error(
+        "{file}: a draft EIP-3076 version 4 (\"complete\") file, as Lodestar v1.5 and older export; \
+         import it with --allow-v4 (same rules as version 5)"
+    )]
+    CompleteV4 {
+        /// The file.
+        file: String,
+    },
+    /// No `metadata` in the file.
+    #[error("{file}: no metadata (interchange_format_version, genesis_validators_root)")]
+    NoMetadata {
+        /// The file.
+        file: String,
+    },
     /// An attestation with source after target.
     #[error(
         "{file}: validator {pubkey}: attestation with source epoch {source_epoch} after target epoch {target_epoch}"
@@ -51,9 +66,14 @@ pub enum InterchangeError {
 /// `metadata` of an interchange.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterchangeMetadata {
-    /// Always `"5"`.
+    /// `"complete"` in the draft version 4 files (Lodestar up to v1.5
+    /// exports them); absent in version 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interchange_format: Option<String>,
+    /// `"5"` (or `"4"` in a draft "complete" file).
     pub interchange_format_version: String,
     /// The network.
+    #[serde(deserialize_with = "strict::root")]
     pub genesis_validators_root: Hash256,
 }
 
@@ -61,10 +81,10 @@ pub struct InterchangeMetadata {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterchangeBlock {
     /// Slot.
-    #[serde(with = "serde_utils::quoted_u64")]
+    #[serde(serialize_with = "serde_utils::quoted_u64::serialize", deserialize_with = "strict::u64_string")]
     pub slot: u64,
     /// Signing root, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "strict::optional_root")]
     pub signing_root: Option<Hash256>,
 }
 
@@ -72,13 +92,13 @@ pub struct InterchangeBlock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterchangeAttestation {
     /// Source epoch.
-    #[serde(with = "serde_utils::quoted_u64")]
+    #[serde(serialize_with = "serde_utils::quoted_u64::serialize", deserialize_with = "strict::u64_string")]
     pub source_epoch: u64,
     /// Target epoch.
-    #[serde(with = "serde_utils::quoted_u64")]
+    #[serde(serialize_with = "serde_utils::quoted_u64::serialize", deserialize_with = "strict::u64_string")]
     pub target_epoch: u64,
     /// Signing root, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "strict::optional_root")]
     pub signing_root: Option<Hash256>,
 }
 
@@ -86,6 +106,7 @@ pub struct InterchangeAttestation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterchangeData {
     /// The key.
+    #[serde(deserialize_with = "strict::pubkey")]
     pub pubkey: PublicKeyBytes,
     /// Its blocks.
     #[serde(default)]
@@ -93,6 +114,21 @@ pub struct InterchangeData {
     /// Its attestations.
     #[serde(default)]
     pub signed_attestations: Vec<InterchangeAttestation>,
+}
+
+impl InterchangeData {
+    /// Rejects an attestation with source after target.
+    pub fn check_source_not_after_target(&self, file: &str) -> Result<(), InterchangeError> {
+        match self.signed_attestations.iter().find(|a| a.source_epoch > a.target_epoch) {
+            Some(a) => Err(InterchangeError::SourceAfterTarget {
+                file: file.to_string(),
+                pubkey: format!("0x{}", hex::encode(self.pubkey)),
+                source_epoch: a.source_epoch,
+                target_epoch: a.target_epoch,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An interchange file.
@@ -104,23 +140,58 @@ pub struct Interchange {
     pub data: Vec<InterchangeData>,
 }
 
-impl Interchange {
-    /// Parses and validates interchange JSON; `file` names it in errors.
-    /// Attestations with source after target are kept: EIP-3076 tests expect
-    /// them to be imported (they only raise the watermarks).
-    pub fn from_json_str(file: &str, text: &str) -> Result<Self, InterchangeError> {
-        let i: Interchange =
-            serde_json::from_str(text).map_err(|source| InterchangeError::Json { file: file.to_string(), source })?;
-        if i.metadata.interchange_format_version != "5" {
-            return Err(InterchangeError::Version {
-                file: file.to_string(),
-                version: i.metadata.interchange_format_version.clone(),
-            });
+/// Which interchange versions a reader takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Accept {
+    /// EIP-3076 version 5 only.
+    #[default]
+    V5,
+    /// Version 5, and the draft version 4 "complete" format (same fields,
+    /// same rules), asked for explicitly by the operator.
+    V5OrCompleteV4,
+}
+
+impl InterchangeMetadata {
+    /// Version 5 metadata of network `genesis_validators_root`.
+    pub fn v5(genesis_validators_root: Hash256) -> Self {
+        Self { interchange_format: None, interchange_format_version: "5".into(), genesis_validators_root }
+    }
+
+    /// Checks the format and version against what the reader takes.
+    pub fn check_version(&self, file: &str, accept: Accept) -> Result<(), InterchangeError> {
+        let v = self.interchange_format_version.as_str();
+        match (v, self.interchange_format.as_deref(), accept) {
+            ("5", None | Some("complete"), _) => Ok(()),
+            ("4", Some("complete"), Accept::V5OrCompleteV4) => Ok(()),
+            ("4", Some("complete"), Accept::V5) => Err(InterchangeError::CompleteV4 { file: file.to_string() }),
+            _ => Err(InterchangeError::Version { file: file.to_string(), version: v.to_string() }),
         }
+    }
+}
+
+/// The text without a leading UTF-8 byte-order mark (editors on Windows
+/// write one; it is not JSON).
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+impl Interchange {
+    /// Parses and validates interchange JSON (version 5); `file` names it in
+    /// errors. Attestations with source after target are kept: EIP-3076
+    /// tests expect them to be imported (they only raise the watermarks).
+    pub fn from_json_str(file: &str, text: &str) -> Result<Self, InterchangeError> {
+        Self::from_json_str_accepting(file, text, Accept::V5)
+    }
+
+    /// [`Self::from_json_str`], taking the versions `accept` allows.
+    pub fn from_json_str_accepting(file: &str, text: &str, accept: Accept) -> Result<Self, InterchangeError> {
+        let i: Interchange = serde_json::from_str(without_bom(text))
+            .map_err(|source| InterchangeError::Json { file: file.to_string(), source })?;
+        i.metadata.check_version(file, accept)?;
         Ok(i)
     }
 
-    /// Reads a file.
+    /// Reads a file (version 5) whole. Large files: [`read_streaming`].
     pub fn from_file(path: &Path) -> Result<Self, InterchangeError> {
         let file = path.display().to_string();
         let text =
@@ -130,23 +201,169 @@ impl Interchange {
 
     /// Rejects attestations with source after target (for strict callers).
     pub fn check_source_not_after_target(&self, file: &str) -> Result<(), InterchangeError> {
-        for d in &self.data {
-            for a in &d.signed_attestations {
-                if a.source_epoch > a.target_epoch {
-                    return Err(InterchangeError::SourceAfterTarget {
-                        file: file.to_string(),
-                        pubkey: format!("0x{}", hex::encode(d.pubkey)),
-                        source_epoch: a.source_epoch,
-                        target_epoch: a.target_epoch,
-                    });
-                }
-            }
-        }
-        Ok(())
+        self.data.iter().try_for_each(|d| d.check_source_not_after_target(file))
     }
 
     /// Pretty JSON.
     pub fn to_json_string(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Streams `path` without holding it in memory: checks the metadata with
+/// `accept` and hands each validator entry to `sink` as it is parsed (one
+/// entry in memory at a time). Returns the metadata. The sink's first error
+/// ends the read and is returned as is.
+pub fn read_streaming<E: From<InterchangeError>>(
+    path: &Path,
+    accept: Accept,
+    sink: &mut dyn FnMut(&InterchangeData) -> Result<(), E>,
+) -> Result<InterchangeMetadata, E> {
+    use serde::de::DeserializeSeed;
+    use std::io::BufRead;
+    let file = path.display().to_string();
+    let io = |source| InterchangeError::Io { file: file.clone(), source };
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+    if reader.fill_buf().map_err(io)?.starts_with(b"\xef\xbb\xbf") {
+        reader.consume(3);
+    }
+    let mut failed: Option<E> = None;
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let parsed = streaming::Top {
+        sink: &mut |d: &InterchangeData| match sink(d) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    }
+    .deserialize(&mut de)
+    .and_then(|m| de.end().map(|_| m));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let metadata = parsed
+        .map_err(|source| InterchangeError::Json { file: file.clone(), source })?
+        .ok_or(InterchangeError::NoMetadata { file: file.clone() })?;
+    metadata.check_version(&file, accept)?;
+    Ok(metadata)
+}
+
+/// The visitors of [`read_streaming`].
+mod streaming {
+    use super::{InterchangeData, InterchangeMetadata};
+    use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// The top-level object: `metadata` kept, `data` streamed to the sink.
+    pub(super) struct Top<'a> {
+        /// Takes one entry; `false` stops the read.
+        pub(super) sink: &'a mut dyn FnMut(&InterchangeData) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Top<'_> {
+        type Value = Option<InterchangeMetadata>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = Option<InterchangeMetadata>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an interchange object with metadata and data")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut metadata = None;
+            let mut data_seen = false;
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "metadata" if metadata.is_none() => metadata = Some(map.next_value::<InterchangeMetadata>()?),
+                    "data" if !data_seen => {
+                        data_seen = true;
+                        map.next_value_seed(Data { sink: &mut *self.sink })?;
+                    }
+                    "metadata" | "data" => return Err(A::Error::custom(format!("duplicate field `{key}`"))),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            if !data_seen {
+                return Err(A::Error::missing_field("data"));
+            }
+            Ok(metadata)
+        }
+    }
+
+    struct Data<'a> {
+        sink: &'a mut dyn FnMut(&InterchangeData) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Data<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Data<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of validator entries")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(entry) = seq.next_element::<InterchangeData>()? {
+                if !(self.sink)(&entry) {
+                    return Err(A::Error::custom("import stopped"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// EIP-3076's strict encodings: numbers as decimal strings, byte strings as
+/// `0x`-prefixed hex of the exact length (as Lighthouse reads them).
+mod strict {
+    use crate::types::{Hash256, PublicKeyBytes};
+    use serde::de::{Deserializer, Error};
+    use serde::Deserialize;
+
+    /// A `u64` given as a decimal string.
+    pub(super) fn u64_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)
+            .map_err(|_| D::Error::custom("expected a decimal number in a string (EIP-3076), e.g. \"81952\""))?;
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(D::Error::custom(format!("{s:?} is not a decimal number")));
+        }
+        s.parse::<u64>().map_err(|_| D::Error::custom(format!("{s:?} is larger than 2^64 - 1")))
+    }
+
+    fn hex_exact<'de, D: Deserializer<'de>, const N: usize>(d: D, what: &str) -> Result<[u8; N], D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let Some(digits) = s.strip_prefix("0x") else {
+            return Err(D::Error::custom(format!("{what} {s:?} lacks the 0x prefix (EIP-3076)")));
+        };
+        let mut out = [0u8; N];
+        hex::decode_to_slice(digits, &mut out)
+            .map_err(|_| D::Error::custom(format!("{what} {s:?} is not {N} bytes of hex")))?;
+        Ok(out)
+    }
+
+    /// A public key: `0x` and 96 hex digits.
+    pub(super) fn pubkey<'de, D: Deserializer<'de>>(d: D) -> Result<PublicKeyBytes, D::Error> {
+        hex_exact::<D, 48>(d, "public key").map(PublicKeyBytes::from)
+    }
+
+    /// A root: `0x` and 64 hex digits.
+    pub(super) fn root<'de, D: Deserializer<'de>>(d: D) -> Result<Hash256, D::Error> {
+        hex_exact::<D, 32>(d, "root").map(Hash256::from)
+    }
+
+    /// An optional root (absent, or `0x` and 64 hex digits).
+    pub(super) fn optional_root<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hash256>, D::Error> {
+        root(d).map(Some)
     }
 }

@@ -34,7 +34,7 @@ pub mod rules;
 pub mod sqlite;
 
 use crate::types::{Epoch, Hash256, PublicKeyBytes, Slot};
-pub use interchange::{Interchange, InterchangeError};
+pub use interchange::{Interchange, InterchangeData, InterchangeError};
 
 /// An attestation to check and record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -234,7 +234,19 @@ pub trait SlashingDatabase: Send + Sync {
     fn check_and_insert_blocks(&self, batch: &[BlockRecord]) -> Result<Vec<Verdict>, SlashingError>;
 
     /// Imports an EIP-3076 interchange atomically: wholly or not at all.
-    fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError>;
+    fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError> {
+        check_network(interchange.metadata.genesis_validators_root, self.genesis_validators_root()?)?;
+        check_importable(interchange, "interchange")?;
+        self.import_entries(interchange.metadata.genesis_validators_root, &mut |sink| {
+            interchange.data.iter().try_for_each(|d| sink(d))
+        })
+    }
+
+    /// Imports the entries `feed` hands over one at a time (a file streamed
+    /// from disk need not be in memory), in one transaction: wholly or not at
+    /// all. Each entry is checked as it comes ([`check_entry`]); the first
+    /// error ends the import with nothing written.
+    fn import_entries(&self, genesis_validators_root: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingError>;
 
     /// Exports the history (of `pubkeys`, or of every key) as an interchange.
     fn export_interchange(&self, pubkeys: Option<&[PublicKeyBytes]>) -> Result<Interchange, SlashingError>;
@@ -246,29 +258,36 @@ pub trait SlashingDatabase: Send + Sync {
 
 /// Checks an interchange before any write: the network, source <= target,
 /// and that every number fits the database.
-pub(crate) fn validate_import(interchange: &Interchange, ours: Hash256) -> Result<(), SlashingError> {
-    if interchange.metadata.genesis_validators_root != ours {
-        return Err(SlashingError::GenesisMismatch {
-            file: interchange.metadata.genesis_validators_root,
-            database: ours,
-        });
+/// An interchange of network `file` may go into a database of `ours`.
+pub(crate) fn check_network(file: Hash256, ours: Hash256) -> Result<(), SlashingError> {
+    if file != ours {
+        return Err(SlashingError::GenesisMismatch { file, database: ours });
     }
-    check_importable(interchange, "interchange")
+    Ok(())
 }
+
+/// Hands each validator entry of an interchange to the sink, in order; the
+/// sink's first error ends it.
+pub type Feed<'a> =
+    &'a mut dyn FnMut(&mut dyn FnMut(&InterchangeData) -> Result<(), SlashingError>) -> Result<(), SlashingError>;
 
 /// Everything an interchange can be refused for on its own (before any
 /// database is opened): an attestation with source after target, a slot or
 /// epoch past what the databases store. `file` names it in errors.
 pub fn check_importable(interchange: &Interchange, file: &str) -> Result<(), SlashingError> {
-    interchange.check_source_not_after_target(file)?;
-    for d in &interchange.data {
-        for b in &d.signed_blocks {
-            fits(file, &d.pubkey, "slot", b.slot)?;
-        }
-        for a in &d.signed_attestations {
-            fits(file, &d.pubkey, "source epoch", a.source_epoch)?;
-            fits(file, &d.pubkey, "target epoch", a.target_epoch)?;
-        }
+    interchange.data.iter().try_for_each(|d| check_entry(d, file))
+}
+
+/// One validator's entry may be imported: no attestation with source after
+/// target, no slot or epoch past what the databases store.
+pub fn check_entry(d: &InterchangeData, file: &str) -> Result<(), SlashingError> {
+    d.check_source_not_after_target(file)?;
+    for b in &d.signed_blocks {
+        fits(file, &d.pubkey, "slot", b.slot)?;
+    }
+    for a in &d.signed_attestations {
+        fits(file, &d.pubkey, "source epoch", a.source_epoch)?;
+        fits(file, &d.pubkey, "target epoch", a.target_epoch)?;
     }
     Ok(())
 }

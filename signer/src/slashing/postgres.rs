@@ -12,7 +12,7 @@ use super::batch::{self, KeyState, SummaryColumns, SUMMARY_COLUMNS};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow};
 use super::{
-    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError,
+    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, Feed, ImportSummary, SlashingDatabase, SlashingError,
     Verdict,
 };
 use crate::types::{Hash256, PublicKeyBytes};
@@ -320,13 +320,14 @@ impl SlashingDatabase for PostgresSlashingDb {
         Ok(verdicts)
     }
 
-    fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError> {
-        super::validate_import(interchange, self.genesis_validators_root()?)?;
+    fn import_entries(&self, genesis_validators_root: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingError> {
+        super::check_network(genesis_validators_root, self.genesis_validators_root()?)?;
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
         let mut summary = ImportSummary::default();
         let mut seen = std::collections::HashSet::new();
-        for d in &interchange.data {
+        feed(&mut |d: &InterchangeData| {
+            super::check_entry(d, "interchange")?;
             if seen.insert(d.pubkey) {
                 summary.validators += 1;
             }
@@ -384,7 +385,8 @@ impl SlashingDatabase for PostgresSlashingDb {
             }
             k.summary.merge_import(&atts, &blocks);
             write_summaries(&mut tx, std::iter::once(&k))?;
-        }
+            Ok(())
+        })?;
         tx.commit()?;
         Ok(summary)
     }
@@ -425,10 +427,7 @@ impl SlashingDatabase for PostgresSlashingDb {
             }
         }
         tx.commit()?;
-        Ok(Interchange {
-            metadata: InterchangeMetadata { interchange_format_version: "5".into(), genesis_validators_root: gvr },
-            data: by_id.into_values().collect(),
-        })
+        Ok(Interchange { metadata: InterchangeMetadata::v5(gvr), data: by_id.into_values().collect() })
     }
 
     fn prune(&self, before_epoch: u64, slots_per_epoch: u64) -> Result<(), SlashingError> {

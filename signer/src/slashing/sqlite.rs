@@ -18,7 +18,7 @@ use super::batch::{self, KeyState, SummaryColumns, SUMMARY_COLUMNS};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow};
 use super::{
-    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, ImportSummary, SlashingDatabase, SlashingError,
+    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, Feed, ImportSummary, SlashingDatabase, SlashingError,
     Verdict,
 };
 use crate::types::{Hash256, PublicKeyBytes};
@@ -333,13 +333,14 @@ impl SlashingDatabase for SqliteSlashingDb {
         Ok(verdicts)
     }
 
-    fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError> {
-        super::validate_import(interchange, self.genesis_validators_root()?)?;
+    fn import_entries(&self, genesis_validators_root: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingError> {
+        super::check_network(genesis_validators_root, self.genesis_validators_root()?)?;
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut summary = ImportSummary::default();
         let mut seen = std::collections::HashSet::new();
-        for d in &interchange.data {
+        feed(&mut |d: &InterchangeData| {
+            super::check_entry(d, "interchange")?;
             if seen.insert(d.pubkey) {
                 summary.validators += 1;
             }
@@ -387,7 +388,8 @@ impl SlashingDatabase for SqliteSlashingDb {
             }
             k.summary.merge_import(&atts, &blocks);
             write_summary(&tx, &k)?;
-        }
+            Ok(())
+        })?;
         tx.commit()?;
         Ok(summary)
     }
@@ -436,10 +438,7 @@ impl SlashingDatabase for SqliteSlashingDb {
             }
         }
         tx.commit()?;
-        Ok(Interchange {
-            metadata: InterchangeMetadata { interchange_format_version: "5".into(), genesis_validators_root: gvr },
-            data: by_id.into_values().collect(),
-        })
+        Ok(Interchange { metadata: InterchangeMetadata::v5(gvr), data: by_id.into_values().collect() })
     }
 
     fn prune(&self, before_epoch: u64, slots_per_epoch: u64) -> Result<(), SlashingError> {
