@@ -19,7 +19,6 @@ use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -85,19 +84,6 @@ async fn forward(listen: SocketAddr, to: SocketAddr) {
             });
         }
     });
-}
-
-/// The `poolvc` binary next to this test's (built by `cargo test --workspace`),
-/// built here if it is not.
-fn poolvc_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("poolvc");
-    if !bin.exists() {
-        let st = Command::new(env!("CARGO")).args(["build", "-p", "poolvc", "--bin", "poolvc"]).status().unwrap();
-        assert!(st.success(), "building poolvc");
-    }
-    assert!(bin.exists(), "{} not found", bin.display());
-    bin
 }
 
 /// `(user:pass, host:port, database)` of a postgres URL.

@@ -208,7 +208,11 @@ fn run(cli: Cli) -> Result<()> {
                 .with_writer(std::io::stderr)
                 .try_init();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let summary = rt.block_on(poolvc::vc::run(cfg))?;
+            let summary = rt.block_on(poolvc::vc::run(cfg));
+            // Blocking work still running (a slashing transaction finishing, a
+            // database that does not answer) gets a moment, not a veto.
+            rt.shutdown_timeout(std::time::Duration::from_millis(300));
+            let summary = summary?;
             eprintln!("poolvc: stopped; totals {summary:?}");
         }
         Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root, allow_v4 }) => {

@@ -22,6 +22,7 @@
 //! a reorg changes the duties of the current and next epoch
 //! ([`SimHandle::reorg`]).
 
+pub mod attacks;
 pub mod block_json;
 pub mod chain;
 pub mod harness;
@@ -180,6 +181,8 @@ pub struct Sim<P: Preset> {
     heads: tokio::sync::broadcast::Sender<(u64, Hash256)>,
     /// Per listener: answers `is_syncing: true, sync_distance: 64`.
     syncing: Mutex<Vec<bool>>,
+    /// Per listener: hostile answers (`attacks.rs`).
+    attacks: Mutex<Vec<attacks::Attacks>>,
     /// Sampled verification (`verify_every` > 1): the queue and its count.
     sampler: Option<Mutex<std::sync::mpsc::Sender<VerifyJob>>>,
     sampled: std::sync::atomic::AtomicU64,
@@ -285,6 +288,7 @@ impl<P: Preset> Sim<P> {
             index_of,
             state: Mutex::new(state),
             syncing: Mutex::new(Vec::new()),
+            attacks: Mutex::new(Vec::new()),
             sampler,
             sampled: std::sync::atomic::AtomicU64::new(0),
             deferred,
@@ -365,6 +369,11 @@ impl<P: Preset> Sim<P> {
         std::time::Duration::from_millis(ms)
     }
 
+    /// Listener `which`'s attacks.
+    fn attacks_of(&self, which: usize) -> attacks::Attacks {
+        self.attacks.lock().unwrap_or_else(|p| p.into_inner()).get(which).copied().unwrap_or_default()
+    }
+
     /// Starts misbehaving as `m` says.
     pub fn set_misbehaviour(&self, m: Misbehaviour) {
         self.lock().misbehaviour = m;
@@ -435,6 +444,7 @@ impl<P: Preset> SimHandle<P> {
         let sim = Arc::new(Sim::<P>::new(cfg));
         sim.lock().report.requests = vec![0; listeners];
         *sim.syncing.lock().unwrap_or_else(|p| p.into_inner()) = vec![false; listeners];
+        *sim.attacks.lock().unwrap_or_else(|p| p.into_inner()) = vec![attacks::Attacks::default(); listeners];
         let mut addrs = Vec::new();
         let mut stops = Vec::new();
         for (i, bind) in binds.iter().enumerate() {
@@ -455,6 +465,11 @@ impl<P: Preset> SimHandle<P> {
         if let Some(tx) = self.stops.lock().unwrap_or_else(|p| p.into_inner())[i].take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Makes listener `i` hostile as `a` says (`Attacks::default()`: honest).
+    pub fn set_attacks(&self, i: usize, a: attacks::Attacks) {
+        self.sim.attacks.lock().unwrap_or_else(|p| p.into_inner())[i] = a;
     }
 
     /// Makes listener `i` report itself syncing (or synced again).

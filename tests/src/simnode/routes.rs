@@ -30,6 +30,9 @@ pub(super) fn serve<P: Preset>(
         .fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let sim = Arc::clone(&sim);
             async move {
+                if let Some(hostile) = sim.attack(which, &method, &uri, &headers, &body).await {
+                    return hostile;
+                }
                 let delay = sim.delay_for(uri.path());
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
@@ -116,7 +119,7 @@ fn indices(body: &[u8]) -> Result<Vec<u64>, (StatusCode, String)> {
 }
 
 impl<P: Preset> Sim<P> {
-    fn dispatch(&self, which: usize, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    pub(super) fn dispatch(&self, which: usize, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         {
             let mut st = self.lock();
             if let Some(c) = st.report.requests.get_mut(which) {

@@ -516,6 +516,22 @@ impl BeaconClient {
         keys: usize,
         timeout: Duration,
     ) -> Result<T, BeaconError> {
+        self.request_checked(method, path, body, consensus_version, keys, timeout, |_: &T| Ok(())).await
+    }
+
+    /// [`Self::request`], with `check` run on each decoded answer (see
+    /// [`Self::request_with_checked`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn request_checked<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        consensus_version: Option<ForkName>,
+        keys: usize,
+        timeout: Duration,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<T, BeaconError> {
         let encoded = match body {
             Some(b) => Some(
                 serde_json::to_vec(b)
@@ -532,11 +548,19 @@ impl BeaconClient {
             keys,
             timeout,
         };
-        self.request_with(req, |r| {
+        let parse = |r: RawResponse| {
             let text: &[u8] = if r.body.is_empty() { b"null" } else { &r.body };
             serde_json::from_slice::<T>(text).map_err(|e| e.to_string())
-        })
-        .await
+        };
+        self.request_with_checked(req, parse, check).await
+    }
+
+    async fn request_with<T>(
+        &self,
+        req: Req<'_>,
+        parse: impl Fn(RawResponse) -> Result<T, String>,
+    ) -> Result<T, BeaconError> {
+        self.request_with_checked(req, parse, |_: &T| Ok(())).await
     }
 
     /// One request to the nodes, best first, until `parse` accepts an
@@ -545,10 +569,16 @@ impl BeaconClient {
     /// the next one is asked as well after an equal share of the time (a node
     /// that hangs costs a share, not the whole budget; one that fails at once
     /// costs nothing). A 404 from every node is [`BeaconError::NotServed`].
-    async fn request_with<T>(
+    ///
+    /// `check` judges a decoded answer's content (duties out of the spec's
+    /// bounds, say): an answer it refuses sends the request on to the next
+    /// node; if no node's answer passes, the first decoded one is returned
+    /// (the caller filters it entry by entry) and the reasons are logged.
+    async fn request_with_checked<T>(
         &self,
         req: Req<'_>,
         parse: impl Fn(RawResponse) -> Result<T, String>,
+        check: impl Fn(&T) -> Result<(), String>,
     ) -> Result<T, BeaconError> {
         use futures_util::stream::{FuturesUnordered, StreamExt};
         let route = limits::route(req.path).to_string();
@@ -558,6 +588,7 @@ impl BeaconClient {
         let mut pending = order.iter().copied();
         let mut inflight = FuturesUnordered::new();
         let mut errors = Vec::new();
+        let mut dirty: Option<T> = None;
         let mut next_start = tokio::time::Instant::now();
         loop {
             if tokio::time::Instant::now() >= next_start || inflight.is_empty() {
@@ -576,10 +607,14 @@ impl BeaconClient {
                 _ = tokio::time::sleep_until(next_start) => continue,
             };
             let failure = match answer {
-                Ok(raw) => match parse(raw) {
-                    Ok(v) => {
+                Ok(raw) => match parse(raw).map(|v| (check(&v), v)) {
+                    Ok((Ok(()), v)) => {
                         self.record(i, true);
                         return Ok(v);
+                    }
+                    Ok((Err(reason), v)) => {
+                        dirty.get_or_insert(v);
+                        NodeError::Malformed { node: self.nodes[i].clone(), route: route.clone(), reason }
                     }
                     Err(reason) => NodeError::Malformed { node: self.nodes[i].clone(), route: route.clone(), reason },
                 },
@@ -593,6 +628,13 @@ impl BeaconClient {
             errors.push(failure);
         }
         drop(inflight);
+        if let Some(v) = dirty {
+            tracing::warn!(
+                "{route}: no node's answer passed the checks ({}); using the first, entry by entry",
+                join(&errors)
+            );
+            return Ok(v);
+        }
         if !errors.is_empty() && errors.iter().all(NodeError::is_not_found) {
             return Err(BeaconError::NotServed { route, errors });
         }
@@ -698,6 +740,29 @@ impl BeaconClient {
         timeout: Duration,
     ) -> Result<T, BeaconError> {
         self.request(reqwest::Method::POST, path, Some(body), None, keys, timeout).await
+    }
+
+    /// [`Self::post_for_keys`], moving on to the next node when `check`
+    /// refuses an answer (see [`Self::request_with_checked`]).
+    pub async fn post_for_keys_checked<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+        keys: usize,
+        timeout: Duration,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<T, BeaconError> {
+        self.request_checked(reqwest::Method::POST, path, Some(body), None, keys, timeout, check).await
+    }
+
+    /// GET, moving on to the next node when `check` refuses an answer.
+    pub async fn get_checked<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<T, BeaconError> {
+        self.request_checked::<T, ()>(reqwest::Method::GET, path, None, None, 0, timeout, check).await
     }
 
     /// GET naming `keys` keys in its query (see [`Self::post_for_keys`]).

@@ -79,6 +79,48 @@ impl BeaconClient {
         self.post_for_keys(&path, &Indices(indices), indices.len(), t).await
     }
 
+    /// [`Self::attester_duties`], moving on to the next node while `check`
+    /// finds fault with an answer's duties.
+    pub async fn attester_duties_checked(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+        t: Duration,
+        check: impl Fn(&[AttesterDuty]) -> Result<(), String>,
+    ) -> Result<DutiesResponse<AttesterDuty>, BeaconError> {
+        let path = format!("/eth/v1/validator/duties/attester/{epoch}");
+        self.post_for_keys_checked(&path, &Indices(indices), indices.len(), t, |d: &DutiesResponse<AttesterDuty>| {
+            check(&d.data)
+        })
+        .await
+    }
+
+    /// [`Self::proposer_duties`], checked likewise.
+    pub async fn proposer_duties_checked(
+        &self,
+        epoch: u64,
+        t: Duration,
+        check: impl Fn(&[ProposerDuty]) -> Result<(), String>,
+    ) -> Result<DutiesResponse<ProposerDuty>, BeaconError> {
+        let path = format!("/eth/v1/validator/duties/proposer/{epoch}");
+        self.get_checked(&path, t, |d: &DutiesResponse<ProposerDuty>| check(&d.data)).await
+    }
+
+    /// [`Self::sync_duties`], checked likewise.
+    pub async fn sync_duties_checked(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+        t: Duration,
+        check: impl Fn(&[SyncDuty]) -> Result<(), String>,
+    ) -> Result<Vec<SyncDuty>, BeaconError> {
+        let path = format!("/eth/v1/validator/duties/sync/{epoch}");
+        let d: Data<Vec<SyncDuty>> = self
+            .post_for_keys_checked(&path, &Indices(indices), indices.len(), t, |d: &Data<Vec<SyncDuty>>| check(&d.data))
+            .await?;
+        Ok(d.data)
+    }
+
     /// `GET /eth/v1/validator/duties/proposer/{epoch}`.
     pub async fn proposer_duties(&self, epoch: u64, t: Duration) -> Result<DutiesResponse<ProposerDuty>, BeaconError> {
         self.get(&format!("/eth/v1/validator/duties/proposer/{epoch}"), t).await

@@ -146,6 +146,82 @@ fn own_duty<P: Preset>(ctx: &Ctx<P>, kind: MessageKind, slot: u64, index: u64, p
     }
 }
 
+/// An attester duty within the spec's bounds for `epoch`: its slot in the
+/// epoch, its committee among the slot's (at most `MAX_COMMITTEES_PER_SLOT`),
+/// its position inside a committee of at most `MAX_VALIDATORS_PER_COMMITTEE`.
+fn attester_duty_in_bounds<P: Preset>(spec: &poolvc_signer::types::ChainSpec, epoch: u64, d: &AttesterDuty) -> bool {
+    spec.epoch_of(d.slot) == epoch
+        && d.committee_index < d.committees_at_slot
+        && d.committees_at_slot <= P::max_committees_per_slot() as u64
+        && d.validator_committee_index < d.committee_length
+        && d.committee_length <= <P::MaxValidatorsPerCommittee as ssz_types::typenum::Unsigned>::to_u64()
+}
+
+/// Why a node's attester duties are not an answer to what was asked (the
+/// first fault found), if they are not: more duties than keys asked for, a
+/// duty out of bounds, a key that is not the one poolvc holds for the index,
+/// two duties for one validator. Such an answer sends the request on to the
+/// next node.
+fn attester_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, asked: usize, d: &[AttesterDuty]) -> Result<(), String> {
+    if d.len() > asked {
+        return Err(format!("{} attester duties for {asked} validators", d.len()));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(d.len());
+    for x in d {
+        let v = x.validator_index;
+        if !attester_duty_in_bounds::<P>(&ctx.spec, epoch, x) {
+            return Err(format!(
+                "validator {v}: duty out of bounds for epoch {epoch} (slot {}, committee {} of {}, position {} of {})",
+                x.slot, x.committee_index, x.committees_at_slot, x.validator_committee_index, x.committee_length
+            ));
+        }
+        if ctx.store.pubkey_of(v) != Some(x.pubkey) {
+            return Err(format!("validator {v}: duty labelled with key {}, not its own", x.pubkey));
+        }
+        if !seen.insert(v) {
+            return Err(format!("validator {v}: more than one attester duty in epoch {epoch}"));
+        }
+    }
+    Ok(())
+}
+
+/// The same for sync duties: each for a key of ours, once, with committee
+/// positions below `SYNC_COMMITTEE_SIZE`, each once.
+fn sync_answer_fault<P: Preset>(ctx: &Ctx<P>, asked: usize, d: &[SyncDuty]) -> Result<(), String> {
+    if d.len() > asked {
+        return Err(format!("{} sync duties for {asked} validators", d.len()));
+    }
+    let size = ctx.spec.sync_committee_size;
+    let mut seen = std::collections::HashSet::with_capacity(d.len());
+    for x in d {
+        let v = x.validator_index;
+        if ctx.store.pubkey_of(v) != Some(x.pubkey) {
+            return Err(format!("validator {v}: sync duty labelled with key {}, not its own", x.pubkey));
+        }
+        if !seen.insert(v) {
+            return Err(format!("validator {v}: more than one sync duty"));
+        }
+        let mut positions = x.validator_sync_committee_indices.clone();
+        positions.sort_unstable();
+        positions.dedup();
+        if positions.len() != x.validator_sync_committee_indices.len() || positions.last().is_some_and(|p| *p >= size) {
+            return Err(format!("validator {v}: sync committee positions repeated or not below {size}"));
+        }
+    }
+    Ok(())
+}
+
+/// The same for proposer duties: each slot of the epoch at most once.
+fn proposer_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, d: &[ProposerDuty]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::with_capacity(d.len());
+    for x in d {
+        if ctx.spec.epoch_of(x.slot) != epoch || !seen.insert(x.slot) {
+            return Err(format!("slot {}: not a slot of epoch {epoch}, or named twice", x.slot));
+        }
+    }
+    Ok(())
+}
+
 /// Fetches and prepares the duties of `epoch`: attester, proposer and sync
 /// duties, selection proofs (attestation and sync) signed in one batch each,
 /// committee and sync subscriptions.
@@ -156,16 +232,17 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     let indices = ctx.store.indices();
     // The three duty kinds at once: a slow node costs one round trip, not three.
     let altair = spec.fork_name_at_epoch(epoch).altair_enabled();
+    let n = indices.len();
     let sync_fetch = async {
         if altair {
-            ctx.beacon.sync_duties(epoch, &indices, t).await
+            ctx.beacon.sync_duties_checked(epoch, &indices, t, |d| sync_answer_fault(ctx, n, d)).await
         } else {
             Ok(Vec::new())
         }
     };
     let (att, prop, sync_all) = tokio::try_join!(
-        ctx.beacon.attester_duties(epoch, &indices, t),
-        ctx.beacon.proposer_duties(epoch, t),
+        ctx.beacon.attester_duties_checked(epoch, &indices, t, |d| attester_answer_fault(ctx, epoch, n, d)),
+        ctx.beacon.proposer_duties_checked(epoch, t, |d| proposer_answer_fault(ctx, epoch, d)),
         sync_fetch
     )?;
     let sync: Vec<SyncDuty> = {
@@ -193,11 +270,7 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         .data
         .into_iter()
         .filter(|d| {
-            spec.epoch_of(d.slot) == epoch
-                && d.committee_index < d.committees_at_slot
-                && d.committees_at_slot <= P::max_committees_per_slot() as u64
-                && d.validator_committee_index < d.committee_length
-                && d.committee_length <= <P::MaxValidatorsPerCommittee as ssz_types::typenum::Unsigned>::to_u64()
+            attester_duty_in_bounds::<P>(spec, epoch, d)
                 && own_duty(ctx, MessageKind::Attestation, d.slot, d.validator_index, &d.pubkey)
                 && seen.insert(d.validator_index)
         })

@@ -178,13 +178,107 @@ pub struct VcSummary {
     pub slots_skipped: u64,
 }
 
-/// Runs the client until SIGINT/SIGTERM (or `max_slots`).
+/// How long in-flight duties may run on after a shutdown request before
+/// they are abandoned. Nothing is half-written when they are: each slashing
+/// record is one transaction, which commits whole or not at all.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+
+/// Runs the client until SIGINT/SIGTERM (or `max_slots`). Waits for a beacon
+/// node that is not up yet. Ends within [`SHUTDOWN_GRACE`] of a shutdown
+/// request whatever the nodes do.
 pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     let started = std::time::Instant::now();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let signal = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            info!(grace_ms = SHUTDOWN_GRACE.as_millis() as u64, "shutdown requested; finishing in-flight duties");
+            let _ = stop_tx.send(true);
+        })
+    };
+    let stats = Arc::new(Stats::new());
+    // The last holder of the slashing database lets go of it here, on a
+    // blocking thread (the PostgreSQL client blocks when it closes).
+    let keeper: Arc<std::sync::Mutex<Option<Arc<dyn SlashingDatabase>>>> = Arc::default();
+    let client = connect_and_start(cfg, Arc::clone(&stats), Arc::clone(&keeper), stop_tx, started);
+    tokio::pin!(client);
+    let mut stopped = stop.clone();
+    let result = tokio::select! {
+        r = &mut client => r,
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            warn!(
+                grace_ms = SHUTDOWN_GRACE.as_millis() as u64,
+                "duties still in flight after the shutdown grace were abandoned (each slashing record is one \
+                 transaction: nothing is half-written)"
+            );
+            Ok(())
+        }
+    };
+    signal.abort();
+    drop(client);
+    let db = keeper.lock().ok().and_then(|mut k| k.take());
+    let _ = tokio::task::spawn_blocking(move || drop(db)).await;
+    result?;
+    let s = &stats;
+    Ok(VcSummary {
+        attestations: s.attestations.get(),
+        aggregates: s.aggregates.get(),
+        blocks: s.blocks.get(),
+        sync_messages: s.sync_messages.get(),
+        contributions: s.contributions.get(),
+        registrations: s.registrations.get(),
+        refusals: s.refusals.get(),
+        errors: s.errors.get(),
+        duty_refreshes: s.duty_refreshes.get(),
+        slots_skipped: s.slots_skipped.get(),
+    })
+}
+
+/// The node's spec and genesis, asked until a node answers (as Lighthouse
+/// waits for its beacon node); `None` if shutdown is requested first.
+async fn wait_for_node(
+    beacon: &BeaconClient,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(ChainSpec, Genesis)> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let attempt = async {
+            beacon.check_health(Duration::from_secs(2)).await;
+            let t = Duration::from_secs(10);
+            let spec = beacon.spec(t).await?;
+            let genesis = beacon.genesis(t).await?;
+            Ok::<_, BeaconError>((spec, genesis))
+        };
+        let err = tokio::select! {
+            r = attempt => match r {
+                Ok(found) => return Some(found),
+                Err(e) => e,
+            },
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        warn!("waiting for a beacon node: {err}; trying again in {} s", delay.as_secs());
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
+        delay = (delay * 2).min(Duration::from_secs(12));
+    }
+}
+
+/// Connects (waiting for a node), checks the network, then starts.
+async fn connect_and_start(
+    cfg: VcConfig,
+    stats: Arc<Stats>,
+    keeper: Arc<std::sync::Mutex<Option<Arc<dyn SlashingDatabase>>>>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    started: std::time::Instant,
+) -> Result<(), VcError> {
     let beacon = BeaconClient::new(cfg.beacon_nodes.clone());
-    let t = Duration::from_secs(10);
-    beacon.check_health(Duration::from_secs(2)).await;
-    let spec = beacon.spec(t).await?;
+    let Some((spec, genesis)) = wait_for_node(&beacon, &mut stop_tx.subscribe()).await else { return Ok(()) };
     if let Some(path) = &cfg.testnet_config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| VcError::TestnetConfig { path: path.clone(), reason: e.to_string() })?;
@@ -196,7 +290,6 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
             return Err(VcError::WrongNetwork { reason });
         }
     }
-    let genesis = beacon.genesis(t).await?;
     let found = crate::networks::by_genesis_root(&genesis.genesis_validators_root);
     if let Some(want) = cfg.network {
         if genesis.genesis_validators_root != want.genesis_validators_root
@@ -221,10 +314,22 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     }
     info!(network = found.map_or("not a known public network", |n| n.name), "beacon node's network");
     info!(preset = spec.preset.as_str(), gvr = %genesis.genesis_validators_root, "connected to beacon node");
-    match spec.preset {
-        PresetName::Minimal => start::<Minimal>(cfg, beacon, spec, genesis, started).await,
-        PresetName::Mainnet => start::<Mainnet>(cfg, beacon, spec, genesis, started).await,
+    let parts = Parts { beacon, spec, genesis, stats, keeper, stop_tx, started };
+    match parts.spec.preset {
+        PresetName::Minimal => start::<Minimal>(cfg, parts).await,
+        PresetName::Mainnet => start::<Mainnet>(cfg, parts).await,
     }
+}
+
+/// What `start` is handed.
+struct Parts {
+    beacon: BeaconClient,
+    spec: ChainSpec,
+    genesis: Genesis,
+    stats: Arc<Stats>,
+    keeper: Arc<std::sync::Mutex<Option<Arc<dyn SlashingDatabase>>>>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    started: std::time::Instant,
 }
 
 fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingDatabase>, VcError> {
@@ -240,13 +345,8 @@ fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingData
     })
 }
 
-async fn start<P: Preset>(
-    cfg: VcConfig,
-    beacon: BeaconClient,
-    spec: ChainSpec,
-    genesis: Genesis,
-    started: std::time::Instant,
-) -> Result<VcSummary, VcError> {
+async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
+    let Parts { beacon, spec, genesis, stats, keeper, stop_tx, started } = parts;
     let defaults = ProposalDefaults {
         fee_recipient: cfg.fee_recipient,
         gas_limit: Some(cfg.gas_limit),
@@ -268,7 +368,6 @@ async fn start<P: Preset>(
         return Err(VcError::NoValidators { datadir: cfg.datadir.clone() });
     }
     let gvr = genesis.genesis_validators_root;
-    let stats = Arc::new(Stats::new());
     let events = Arc::new(EventBus::new());
     events.subscribe(Arc::new(LogSubscriber));
     events.subscribe(Arc::clone(&stats) as Arc<dyn crate::events::Subscriber>);
@@ -287,6 +386,9 @@ async fn start<P: Preset>(
         .await
         .map_err(|e| VcError::Task { what: "opening the slashing database", reason: e.to_string() })??
     };
+    if let Ok(mut k) = keeper.lock() {
+        *k = Some(Arc::clone(&slashing));
+    }
     let no_fee = store.keys_without_fee_recipient();
     if !no_fee.is_empty() {
         let list = no_fee.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
@@ -303,7 +405,7 @@ async fn start<P: Preset>(
         info!(%bound, "metrics at http://{bound}/metrics");
     }
 
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let stop = stop_tx.subscribe();
     let heads = beacon.head_events();
     let mut ctx = Ctx {
         cfg,
@@ -322,33 +424,7 @@ async fn start<P: Preset>(
     ctx.first_slot = ctx.current_slot() + 1;
     ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.first_slot + m);
     let ctx = Arc::new(ctx);
-    let signal = {
-        let stop_tx = stop_tx.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            info!("shutdown requested; finishing in-flight duties");
-            let _ = stop_tx.send(true);
-        })
-    };
-    let result = run_services(ctx, Arc::clone(&slashing), started, stop_tx).await;
-    signal.abort();
-    // The PostgreSQL client blocks when it closes: the last holders of the
-    // database let go of it on a blocking thread, never on the runtime's.
-    let _ = tokio::task::spawn_blocking(move || drop((store, slashing))).await;
-    result?;
-    let s = &stats;
-    Ok(VcSummary {
-        attestations: s.attestations.get(),
-        aggregates: s.aggregates.get(),
-        blocks: s.blocks.get(),
-        sync_messages: s.sync_messages.get(),
-        contributions: s.contributions.get(),
-        registrations: s.registrations.get(),
-        refusals: s.refusals.get(),
-        errors: s.errors.get(),
-        duty_refreshes: s.duty_refreshes.get(),
-        slots_skipped: s.slots_skipped.get(),
-    })
+    run_services(ctx, slashing, started, stop_tx).await
 }
 
 /// Indices, the first duties and proposer preparation, then the services
