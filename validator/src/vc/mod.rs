@@ -35,7 +35,7 @@ mod preparation;
 mod propose;
 mod pruning;
 pub mod runtime;
-mod ssz_envelope;
+pub mod ssz_envelope;
 mod sync_committee;
 
 pub use pruning::DEFAULT_HISTORY_EPOCHS;
