@@ -3,13 +3,13 @@
 # (draft EIP-3076 v4, "complete"): a dev chain (keys 0..31 in the node),
 # Lodestar's own validator client with keys 48..51 for about three epochs,
 # then `lodestar validator slashing-protection export`. The file goes to
-# OUT (default tests/vectors/lodestar-v1.5.1-interchange-v4.json); the
+# OUT (default tests/vectors/lodestar/interchange_v4_export.json); the
 # import test reads it from there.
 # Usage: testnets/local/record-lodestar-export.sh [OUT]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-OUT="${1:-$ROOT/tests/vectors/lodestar-v1.5.1-interchange-v4.json}"
+OUT="${1:-$ROOT/tests/vectors/lodestar/interchange_v4_export.json}"
 RUN="$(mktemp -d)"
 PORT="${BN_PORT:-9596}"
 LODESTAR="$("$HERE/lodestar/setup.sh" "$HERE/.run/lodestar" | tail -n 1)"

@@ -306,7 +306,7 @@ fn seeds_decode_within_bounds() {
     for t in targets() {
         assert!(!t.seeds.is_empty(), "{}: no seeds", t.name);
         for s in &t.seeds {
-            check(&t, s);
+            check(t, s);
         }
     }
 }

@@ -226,7 +226,11 @@ fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let accept = if allow_v4 { Accept::V5OrCompleteV4 } else { Accept::V5 };
-            let s = slashing_cmd::import(&db_location(db)?, &file, gvr, accept)?;
+            let imported = slashing_cmd::import(&db_location(db)?, &file, gvr, accept)?;
+            for k in &imported.skipped {
+                eprintln!("{}: skipped the entry {k:?}: not a public key, and no history to protect", file.display());
+            }
+            let s = imported.summary;
             println!(
                 "imported {}: {} validators, {} blocks, {} attestations ({} already present or conflicting, kept as they were)",
                 file.display(),

@@ -71,15 +71,15 @@ pub fn import(
     file: &Path,
     expected_gvr: Option<Hash256>,
     accept: Accept,
-) -> Result<ImportSummary, SlashingCmdError> {
+) -> Result<Imported, SlashingCmdError> {
     let name = file.display().to_string();
-    let metadata = read_streaming::<SlashingError>(file, accept, &mut |d| check_entry(d, &name))?;
-    let gvr = metadata.genesis_validators_root;
+    let streamed = read_streaming::<SlashingError>(file, accept, &mut |d| check_entry(d, &name))?;
+    let gvr = streamed.metadata.genesis_validators_root;
     if let Some(want) = expected_gvr.filter(|w| *w != gvr) {
         return Err(SlashingError::GenesisMismatch { file: gvr, database: want }.into());
     }
     let mut feed = |sink: &mut dyn FnMut(&InterchangeData) -> Result<(), SlashingError>| {
-        let again = read_streaming::<SlashingError>(file, accept, sink)?;
+        let again = read_streaming::<SlashingError>(file, accept, sink)?.metadata;
         if again.genesis_validators_root != gvr {
             return Err(SlashingError::GenesisMismatch { file: again.genesis_validators_root, database: gvr });
         }
@@ -91,12 +91,22 @@ pub fn import(
     };
     // Opened for the file's network: a database of another one means the
     // file is the stranger here.
-    done.map_err(|e| match e {
+    let summary = done.map_err(|e| match e {
         SlashingCmdError::Db(SlashingError::OtherNetwork { stored, wanted, .. }) => {
             SlashingError::GenesisMismatch { file: wanted, database: stored }.into()
         }
         e => e,
-    })
+    })?;
+    Ok(Imported { summary, skipped: streamed.skipped })
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    /// Counts.
+    pub summary: ImportSummary,
+    /// Entries of a draft v4 file skipped: not a public key, no history.
+    pub skipped: Vec<String>,
 }
 
 /// Into an existing SQLite database: one transaction. With none yet: built

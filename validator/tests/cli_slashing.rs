@@ -261,3 +261,68 @@ fn a_large_file_is_streamed_not_read_whole() {
     eprintln!("importer peak RSS {peak} KiB for a {size_kib} KiB file");
     assert!(peak < size_kib / 4, "importer peak RSS {peak} KiB for a {size_kib} KiB file");
 }
+
+/// A draft v4 ("complete") file exported by Lodestar v1.5.1 itself (recorded
+/// by `testnets/local/record-lodestar-export.sh`): refused without
+/// `--allow-v4`, imported with it, and its watermarks then protect.
+#[test]
+fn lodestar_v4_export_imports_with_allow_v4_and_protects() {
+    use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
+    use poolvc_signer::slashing::{AttestationRecord, BlockRecord, SlashingDatabase};
+    use poolvc_signer::types::{Hash256, PublicKeyBytes};
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/lodestar/interchange_v4_export.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["metadata"]["interchange_format_version"], "4");
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().join("vc");
+    let args = ["slashing-protection", "import", file.to_str().unwrap(), "--datadir", datadir.to_str().unwrap()];
+    let o = poolvc(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-v4"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!datadir.exists());
+
+    let mut with = args.to_vec();
+    with.push("--allow-v4");
+    let o = poolvc(&with);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // Lodestar lists two database keys as validators; they are skipped, named.
+    assert!(err.contains("0x47454e455349535f54494d45"), "{err}");
+
+    let gvr =
+        Hash256::from_slice(&hex::decode(&v["metadata"]["genesis_validators_root"].as_str().unwrap()[2..]).unwrap());
+    let db = SqliteSlashingDb::open(&datadir.join("slashing_protection.sqlite"), gvr).unwrap();
+    let mut checked = 0;
+    for entry in v["data"].as_array().unwrap() {
+        let Ok(pk) = hex::decode(&entry["pubkey"].as_str().unwrap()[2..]) else { continue };
+        if pk.len() != 48 {
+            continue;
+        }
+        let pubkey = PublicKeyBytes::from_slice(&pk);
+        let num = |x: &serde_json::Value| x.as_str().unwrap().parse::<u64>().unwrap();
+        let atts = entry["signed_attestations"].as_array().unwrap();
+        let max_target = atts.iter().map(|a| num(&a["target_epoch"])).max().unwrap();
+        let max_source = atts.iter().map(|a| num(&a["source_epoch"])).max().unwrap();
+        // At or below the watermarks: refused. Above: signed.
+        for target in [max_target, max_target.saturating_sub(1)] {
+            let a = AttestationRecord { pubkey, source_epoch: max_source, target_epoch: target, signing_root: None };
+            assert!(db.check_and_insert_attestations(&[a]).unwrap()[0].is_err(), "target {target} refused");
+        }
+        let a =
+            AttestationRecord { pubkey, source_epoch: max_source, target_epoch: max_target + 1, signing_root: None };
+        assert!(db.check_and_insert_attestations(&[a]).unwrap()[0].is_ok());
+        if let Some(top) = entry["signed_blocks"].as_array().unwrap().iter().map(|b| num(&b["slot"])).max() {
+            for slot in [top, top.saturating_sub(1)] {
+                let b = BlockRecord { pubkey, slot, signing_root: None };
+                assert!(db.check_and_insert_blocks(&[b]).unwrap()[0].is_err(), "slot {slot} refused");
+            }
+            assert!(db.check_and_insert_blocks(&[BlockRecord { pubkey, slot: top + 1, signing_root: None }]).unwrap()
+                [0]
+            .is_ok());
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "the four keys Lodestar's client ran");
+}

@@ -41,6 +41,14 @@ pub enum InterchangeError {
         /// The file.
         file: String,
     },
+    /// An entry whose `pubkey` is not a public key (version 5).
+    #[error("{file}: {pubkey:?} is not a public key (0x and 96 hex digits)")]
+    NotAPublicKey {
+        /// The file.
+        file: String,
+        /// What it says.
+        pubkey: String,
+    },
     /// No `metadata` in the file.
     #[error("{file}: no metadata (interchange_format_version, genesis_validators_root)")]
     NoMetadata {
@@ -210,15 +218,27 @@ impl Interchange {
     }
 }
 
+/// What [`read_streaming`] found besides the entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed {
+    /// The file's metadata.
+    pub metadata: InterchangeMetadata,
+    /// `pubkey` values of entries skipped in a draft version 4 file: not a
+    /// public key, and no history (Lodestar v1.5.1 lists its database's
+    /// `GENESIS_TIME` and `GENESIS_VALIDATORS_ROOT` keys as validators). Such
+    /// an entry protects nothing; one with history is refused.
+    pub skipped: Vec<String>,
+}
+
 /// Streams `path` without holding it in memory: checks the metadata with
 /// `accept` and hands each validator entry to `sink` as it is parsed (one
-/// entry in memory at a time). Returns the metadata. The sink's first error
-/// ends the read and is returned as is.
+/// entry in memory at a time). The sink's first error ends the read and is
+/// returned as is.
 pub fn read_streaming<E: From<InterchangeError>>(
     path: &Path,
     accept: Accept,
     sink: &mut dyn FnMut(&InterchangeData) -> Result<(), E>,
-) -> Result<InterchangeMetadata, E> {
+) -> Result<Streamed, E> {
     use serde::de::DeserializeSeed;
     use std::io::BufRead;
     let file = path.display().to_string();
@@ -228,6 +248,7 @@ pub fn read_streaming<E: From<InterchangeError>>(
         reader.consume(3);
     }
     let mut failed: Option<E> = None;
+    let mut skipped = Vec::new();
     let mut de = serde_json::Deserializer::from_reader(reader);
     let parsed = streaming::Top {
         sink: &mut |d: &InterchangeData| match sink(d) {
@@ -237,6 +258,7 @@ pub fn read_streaming<E: From<InterchangeError>>(
                 false
             }
         },
+        skipped: &mut skipped,
     }
     .deserialize(&mut de)
     .and_then(|m| de.end().map(|_| m));
@@ -247,12 +269,17 @@ pub fn read_streaming<E: From<InterchangeError>>(
         .map_err(|source| InterchangeError::Json { file: file.clone(), source })?
         .ok_or(InterchangeError::NoMetadata { file: file.clone() })?;
     metadata.check_version(&file, accept)?;
-    Ok(metadata)
+    if metadata.interchange_format_version == "5" {
+        if let Some(pubkey) = skipped.first() {
+            return Err(InterchangeError::NotAPublicKey { file, pubkey: pubkey.clone() }.into());
+        }
+    }
+    Ok(Streamed { metadata, skipped })
 }
 
 /// The visitors of [`read_streaming`].
 mod streaming {
-    use super::{InterchangeData, InterchangeMetadata};
+    use super::{InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
     use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::fmt;
 
@@ -260,6 +287,18 @@ mod streaming {
     pub(super) struct Top<'a> {
         /// Takes one entry; `false` stops the read.
         pub(super) sink: &'a mut dyn FnMut(&InterchangeData) -> bool,
+        /// Entries without history whose `pubkey` is not a public key.
+        pub(super) skipped: &'a mut Vec<String>,
+    }
+
+    /// An entry as written, its key not yet judged.
+    #[derive(serde::Deserialize)]
+    struct RawEntry {
+        pubkey: String,
+        #[serde(default)]
+        signed_blocks: Vec<InterchangeBlock>,
+        #[serde(default)]
+        signed_attestations: Vec<InterchangeAttestation>,
     }
 
     impl<'de> DeserializeSeed<'de> for Top<'_> {
@@ -282,7 +321,7 @@ mod streaming {
                     "metadata" if metadata.is_none() => metadata = Some(map.next_value::<InterchangeMetadata>()?),
                     "data" if !data_seen => {
                         data_seen = true;
-                        map.next_value_seed(Data { sink: &mut *self.sink })?;
+                        map.next_value_seed(Data { sink: &mut *self.sink, skipped: &mut *self.skipped })?;
                     }
                     "metadata" | "data" => return Err(A::Error::custom(format!("duplicate field `{key}`"))),
                     _ => {
@@ -299,6 +338,7 @@ mod streaming {
 
     struct Data<'a> {
         sink: &'a mut dyn FnMut(&InterchangeData) -> bool,
+        skipped: &'a mut Vec<String>,
     }
 
     impl<'de> DeserializeSeed<'de> for Data<'_> {
@@ -314,7 +354,20 @@ mod streaming {
             f.write_str("an array of validator entries")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(entry) = seq.next_element::<InterchangeData>()? {
+            while let Some(raw) = seq.next_element::<RawEntry>()? {
+                let pubkey = match super::strict::pubkey_str(&raw.pubkey) {
+                    Ok(pk) => pk,
+                    Err(_) if raw.signed_blocks.is_empty() && raw.signed_attestations.is_empty() => {
+                        self.skipped.push(raw.pubkey);
+                        continue;
+                    }
+                    Err(why) => return Err(A::Error::custom(why)),
+                };
+                let entry = InterchangeData {
+                    pubkey,
+                    signed_blocks: raw.signed_blocks,
+                    signed_attestations: raw.signed_attestations,
+                };
                 if !(self.sink)(&entry) {
                     return Err(A::Error::custom("import stopped"));
                 }
@@ -341,15 +394,23 @@ mod strict {
         s.parse::<u64>().map_err(|_| D::Error::custom(format!("{s:?} is larger than 2^64 - 1")))
     }
 
-    fn hex_exact<'de, D: Deserializer<'de>, const N: usize>(d: D, what: &str) -> Result<[u8; N], D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    fn hex_exact_str<const N: usize>(s: &str, what: &str) -> Result<[u8; N], String> {
         let Some(digits) = s.strip_prefix("0x") else {
-            return Err(D::Error::custom(format!("{what} {s:?} lacks the 0x prefix (EIP-3076)")));
+            return Err(format!("{what} {s:?} lacks the 0x prefix (EIP-3076)"));
         };
         let mut out = [0u8; N];
-        hex::decode_to_slice(digits, &mut out)
-            .map_err(|_| D::Error::custom(format!("{what} {s:?} is not {N} bytes of hex")))?;
+        hex::decode_to_slice(digits, &mut out).map_err(|_| format!("{what} {s:?} is not {N} bytes of hex"))?;
         Ok(out)
+    }
+
+    fn hex_exact<'de, D: Deserializer<'de>, const N: usize>(d: D, what: &str) -> Result<[u8; N], D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        hex_exact_str::<N>(&s, what).map_err(D::Error::custom)
+    }
+
+    /// A public key from its text.
+    pub(super) fn pubkey_str(s: &str) -> Result<PublicKeyBytes, String> {
+        hex_exact_str::<48>(s, "public key").map(PublicKeyBytes::from)
     }
 
     /// A public key: `0x` and 96 hex digits.

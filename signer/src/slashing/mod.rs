@@ -238,7 +238,7 @@ pub trait SlashingDatabase: Send + Sync {
         check_network(interchange.metadata.genesis_validators_root, self.genesis_validators_root()?)?;
         check_importable(interchange, "interchange")?;
         self.import_entries(interchange.metadata.genesis_validators_root, &mut |sink| {
-            interchange.data.iter().try_for_each(|d| sink(d))
+            interchange.data.iter().try_for_each(&mut *sink)
         })
     }
 

@@ -85,11 +85,18 @@ impl<P: Preset> Sim<P> {
             return None;
         }
         let path = uri.path();
+        let counted = || {
+            if let Some(c) = self.lock().report.requests.get_mut(which) {
+                *c += 1;
+            }
+        };
         if a.hang {
+            counted();
             std::future::pending::<()>().await;
         }
         let health = path == "/eth/v1/node/syncing" || path.starts_with("/eth/v1/events");
         if a.trickle && !health {
+            counted();
             let drip = stream::unfold((), |()| async {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Some((Ok::<_, Infallible>(Bytes::from_static(b" ")), ()))
@@ -97,6 +104,7 @@ impl<P: Preset> Sim<P> {
             return Some(ok(Body::from_stream(drip)));
         }
         if a.endless_attestation_data && path == "/eth/v1/validator/attestation_data" {
+            counted();
             let start = stream::once(async { Ok::<_, Infallible>(Bytes::from_static(b"{\"data\":")) });
             let rest = stream::repeat(Bytes::from(vec![b' '; 64 * 1024])).map(Ok::<_, Infallible>);
             return Some(ok(Body::from_stream(start.chain(rest))));
@@ -104,6 +112,7 @@ impl<P: Preset> Sim<P> {
         if a.announced_huge_bodies
             && (path.contains("/aggregate_attestation") || path.starts_with("/eth/v3/validator/blocks/"))
         {
+            counted();
             let mut r = ok(repeated(Bytes::from(vec![b' '; 64 * 1024]), None));
             r.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from(1u64 << 30));
             return Some(r);

@@ -111,7 +111,7 @@ mod tests {
         let duty = r#"{"pubkey":"0x93247f2209abcacf57b75a51dafae777f9dd38bc7053d1af526f220a7489a6d3a2753e5f3e8b1cfe39b56f43611df74a","validator_index":"18446744073709551615","committee_index":"63","committee_length":"2048","committees_at_slot":"64","validator_committee_index":"2047","slot":"18446744073709551615"},"#;
         assert!(duty.len() * 2 <= PER_KEY, "{} bytes", duty.len());
         // Twice the gossip limit plus 21 blobs (Fulu) in hex still fits.
-        assert!(2 * (MAX_PAYLOAD_SIZE + 21 * BLOB_WITH_PROOFS) < BLOCK);
+        const { assert!(2 * (MAX_PAYLOAD_SIZE + 21 * BLOB_WITH_PROOFS) < BLOCK) };
         assert_eq!(route("/a/b?c=d"), "/a/b");
     }
 }

@@ -201,8 +201,7 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     // The last holder of the slashing database lets go of it here, on a
     // blocking thread (the PostgreSQL client blocks when it closes).
     let keeper: Arc<std::sync::Mutex<Option<Arc<dyn SlashingDatabase>>>> = Arc::default();
-    let client = connect_and_start(cfg, Arc::clone(&stats), Arc::clone(&keeper), stop_tx, started);
-    tokio::pin!(client);
+    let mut client = Box::pin(connect_and_start(cfg, Arc::clone(&stats), Arc::clone(&keeper), stop_tx, started));
     let mut stopped = stop.clone();
     let result = tokio::select! {
         r = &mut client => r,
@@ -219,6 +218,8 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
         }
     };
     signal.abort();
+    // Whatever the client still held (an abandoned duty's store handle) goes
+    // before the database's last holder below.
     drop(client);
     let db = keeper.lock().ok().and_then(|mut k| k.take());
     let _ = tokio::task::spawn_blocking(move || drop(db)).await;
