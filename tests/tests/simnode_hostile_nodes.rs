@@ -20,6 +20,7 @@ use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::attacks::Attacks;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,23 +41,15 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn against(name: &str, attacks: Attacks) {
-    let _turn = TURN.lock().await;
-    init_logs();
-    let bin = poolvc_bin();
-    let cfg = SimConfig { genesis_time: now() + 3, ..SimConfig::electra_minimal() };
-    let h = SimHandle::<Minimal>::start(cfg.clone(), 2).await;
-    h.set_attacks(0, attacks);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("vc.log");
-    let urls = h.urls();
-    let mut child = Command::new(&bin)
+/// `poolvc vc` with all keys over `urls` (first preferred), logging to `log`.
+fn spawn_vc(bin: &Path, urls: &[String], datadir: &Path, log: &Path) -> std::process::Child {
+    Command::new(bin)
         .args([
             "vc",
             "--beacon-nodes",
-            &format!("{},{}", urls[0], urls[1]),
+            &urls.join(","),
             "--datadir",
-            dir.path().join("vc").to_str().unwrap(),
+            datadir.to_str().unwrap(),
             "--init-slashing-protection",
             "--interop-indexes",
             &format!("0..{}", VALIDATORS - 1),
@@ -68,12 +61,16 @@ async fn against(name: &str, attacks: Attacks) {
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs the client through epoch 1 (slots 8..=15) and its last aggregates
+/// and contributions, sampling its memory; then SIGTERM. Returns the peak
+/// RSS in MB and the time from SIGTERM to exit.
+async fn through_epoch_1(name: &str, cfg: &SimConfig, child: &mut std::process::Child, log: &Path) -> (u64, Duration) {
     let pid = child.id();
-    // Through epoch 1 (slots 8..=15) and its last aggregates and
-    // contributions, sampling the client's memory.
     let end = Duration::from_millis(cfg.genesis_time * 1000 + 16 * cfg.slot_ms + 1500);
     let mut peak = 0;
     loop {
@@ -83,36 +80,73 @@ async fn against(name: &str, attacks: Attacks) {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("{name}: poolvc exited early ({status}):\n{}", std::fs::read_to_string(&log).unwrap());
+            panic!("{name}: poolvc exited early ({status}):\n{}", std::fs::read_to_string(log).unwrap());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let asked = Instant::now();
     // SAFETY: kill only sends a signal to the child's pid.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
         }
         if asked.elapsed() > Duration::from_secs(10) {
             let _ = child.kill();
             panic!("{name}: no exit 10 s after SIGTERM");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let took = asked.elapsed();
+    }
+    (peak / 1024, asked.elapsed())
+}
+
+async fn against(name: &str, attacks: Attacks) {
+    let _turn = TURN.lock().await;
+    init_logs();
+    let bin = poolvc_bin();
+    let cfg = SimConfig { genesis_time: now() + 3, ..SimConfig::electra_minimal() };
+    let h = SimHandle::<Minimal>::start(cfg.clone(), 2).await;
+    h.set_attacks(0, attacks);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("vc.log");
+    let mut child = spawn_vc(&bin, &h.urls(), &dir.path().join("vc"), &log);
+    let (peak_mb, took) = through_epoch_1(name, &cfg, &mut child, &log).await;
     let logs = std::fs::read_to_string(&log).unwrap();
     let r = h.sim.report();
     let line = check_epochs(&h, &r, &[1]);
-    let peak_mb = peak / 1024;
     eprintln!(
-        "{name}: {line}; RSS peak {peak_mb} MB; exit {took:?} after SIGTERM ({status}); requests per listener {:?}",
+        "{name}: {line}; RSS peak {peak_mb} MB; exit {took:?} after SIGTERM; requests per listener {:?}",
         r.requests
     );
     assert!(r.requests[0] > 0, "{name}: the hostile node was asked");
     assert!(peak_mb < RSS_BOUND_MB, "{name}: RSS peak {peak_mb} MB");
     assert!(took < SIGTERM_BOUND, "{name}: {took:?} from SIGTERM to exit\n{logs}");
     assert!(!logs.contains("panicked"), "{name}: a panic in the client:\n{logs}");
+}
+
+/// A beacon node that is down when the client starts is waited for (as
+/// Lighthouse waits), with a message naming it; once it is up, every duty of
+/// epoch 1 is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_down_at_start_is_waited_for() {
+    let _turn = TURN.lock().await;
+    init_logs();
+    let bin = poolvc_bin();
+    let cfg = SimConfig { genesis_time: now() + 10, ..SimConfig::electra_minimal() };
+    let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
+    h.take_down(0);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("vc.log");
+    let mut child = spawn_vc(&bin, &h.urls(), &dir.path().join("vc"), &log);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(child.try_wait().unwrap().is_none(), "poolvc gave up on a node that is down");
+    let waiting = std::fs::read_to_string(&log).unwrap();
+    assert!(waiting.contains("waiting for a beacon node") && waiting.contains(&h.urls()[0]), "{waiting}");
+    h.bring_up(0).await;
+    let (_, took) = through_epoch_1("node down at start", &cfg, &mut child, &log).await;
+    let r = h.sim.report();
+    let line = check_epochs(&h, &r, &[1]);
+    eprintln!("node down at start: {line}; exit {took:?} after SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum BeaconError {
     /// Every node failed; each node's error is listed.
-    #[error("all beacon nodes failed on {route}: {}", join(errors))]
+    #[error("all beacon nodes failed: {}", join(errors))]
     AllFailed {
         /// The route (path without query).
         route: String,
