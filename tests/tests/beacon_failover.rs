@@ -80,7 +80,7 @@ fn all_nodes_failing_is_a_clear_error() {
     let client = BeaconClient::new(vec![a.clone(), b.clone()]);
     let err = rt().block_on(client.genesis(Duration::from_millis(800))).unwrap_err().to_string();
     assert!(err.contains(&a) && err.contains("HTTP 500"), "{err}");
-    assert!(err.contains(&b) && err.contains("malformed response"), "{err}");
+    assert!(err.contains(&b) && err.contains("malformed body"), "{err}");
 }
 
 #[test]
