@@ -10,8 +10,10 @@
 //! Attacks: bodies without end and bodies announced at 1 GiB; a million
 //! duplicated attester duties and a million sync positions per member (both
 //! far past the routes' caps); duties small enough to pass the caps but out
-//! of the spec's bounds; every answer trickling in a byte at a time; a node
-//! that takes every connection and never answers. The runs take turns (each
+//! of the spec's bounds; duties relabelled with the client's other keys;
+//! every answer trickling in a byte at a time; a node that takes every
+//! connection and never answers. And a node that is down when the client
+//! starts: waited for. The runs take turns (each
 //! is timed against the chain's clock).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -164,6 +166,11 @@ async fn oversized_bodies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_bound_duties() {
     against("out-of-bound duties", Attacks { out_of_bound_duties: true, ..Default::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relabelled_duties() {
+    against("relabelled duties", Attacks { relabelled_duties: true, ..Default::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

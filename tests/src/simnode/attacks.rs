@@ -29,6 +29,9 @@ pub struct Attacks {
     /// of the spec's bounds: committee index 1000 and slots of the next
     /// epoch; sync positions past `SYNC_COMMITTEE_SIZE`.
     pub out_of_bound_duties: bool,
+    /// Attester and sync duties labelled with the client's other keys (each
+    /// duty's public key moved to the next duty): honest in every other way.
+    pub relabelled_duties: bool,
     /// Every route but the health and event routes: headers at once, then
     /// one byte every 100 ms, never done.
     pub trickle: bool,
@@ -119,7 +122,9 @@ impl<P: Preset> Sim<P> {
         }
         let attester = path.starts_with("/eth/v1/validator/duties/attester/");
         let sync = path.starts_with("/eth/v1/validator/duties/sync/");
-        if !(attester || sync) || !(a.duplicated_duties || a.sync_position_flood || a.out_of_bound_duties) {
+        if !(attester || sync)
+            || !(a.duplicated_duties || a.sync_position_flood || a.out_of_bound_duties || a.relabelled_duties)
+        {
             return None;
         }
         let honest = self.dispatch(which, method.clone(), uri.clone(), headers.clone(), body.clone());
@@ -151,6 +156,13 @@ impl<P: Preset> Sim<P> {
                 "{{\"execution_optimistic\":false,\"data\":[{}]}}",
                 members.join(",")
             ))));
+        }
+        if a.relabelled_duties && duties.len() > 1 {
+            let keys: Vec<Value> = duties.iter().map(|d| d["pubkey"].clone()).collect();
+            for (i, d) in duties.iter_mut().enumerate() {
+                d["pubkey"] = keys[(i + 1) % keys.len()].clone();
+            }
+            return Some(ok(Body::from(v.to_string())));
         }
         if a.out_of_bound_duties {
             for (i, d) in duties.iter_mut().enumerate() {
