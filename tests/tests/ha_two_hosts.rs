@@ -139,10 +139,10 @@ async fn two_hosts_one_postgres_overlapping_keys() {
         }
     };
     let (auth, pg, db) = split_url(&db_url);
+    let bin = poolvc_bin();
     let cfg = SimConfig { genesis_time: now() + 4, ..SimConfig::electra_minimal() };
     let binds: Vec<SocketAddr> = hosts.iter().map(|h| SocketAddr::from((h.gateway(), 0))).collect();
     let h = SimHandle::<Minimal>::start_on(cfg, &binds).await;
-    let bin = poolvc_bin();
     let mut children = Vec::new();
     for (i, host) in hosts.iter().enumerate() {
         let pg_here = SocketAddr::from((host.gateway(), 15432));

@@ -125,18 +125,22 @@ pub fn check_epochs<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> 
     )
 }
 
-/// The `poolvc` binary next to the test binaries, brought up to date first
-/// (`cargo build`, a no-op when it is): tests that run the client as its own
-/// process (its memory, its signals, its network namespace) run this one.
+/// The `poolvc` binary next to the test binaries (`cargo test --workspace`
+/// builds it with the tests), built here only if it is missing: a rebuild
+/// with another feature set takes minutes, so call this before a chain's
+/// clock starts. Tests that run the client as its own process (its memory,
+/// its signals, its network namespace) run this one.
 pub fn poolvc_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("poolvc");
-    let mut args = vec!["build", "-q", "-p", "poolvc", "--bin", "poolvc"];
-    if bin.parent().is_some_and(|d| d.ends_with("release")) {
-        args.push("--release");
+    if !bin.exists() {
+        let mut args = vec!["build", "-q", "-p", "poolvc", "--bin", "poolvc"];
+        if bin.parent().is_some_and(|d| d.ends_with("release")) {
+            args.push("--release");
+        }
+        let st = std::process::Command::new(env!("CARGO")).args(&args).status().unwrap();
+        assert!(st.success(), "building poolvc");
     }
-    let st = std::process::Command::new(env!("CARGO")).args(&args).status().unwrap();
-    assert!(st.success(), "building poolvc");
     assert!(bin.exists(), "{} not found", bin.display());
     bin
 }
