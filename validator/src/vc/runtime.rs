@@ -188,13 +188,17 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// request whatever the nodes do.
 pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     let started = std::time::Instant::now();
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (stop_tx, _stop) = tokio::sync::watch::channel(false);
+    // Only an operator's signal starts the grace clock: a stop the client
+    // decides itself (a doppelganger seen) ends with the client's own answer.
+    let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
     let signal = {
         let stop_tx = stop_tx.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             info!(grace_ms = SHUTDOWN_GRACE.as_millis() as u64, "shutdown requested; finishing in-flight duties");
             let _ = stop_tx.send(true);
+            let _ = signalled_tx.send(true);
         })
     };
     let stats = Arc::new(Stats::new());
@@ -202,11 +206,12 @@ pub async fn run(cfg: VcConfig) -> Result<VcSummary, VcError> {
     // blocking thread (the PostgreSQL client blocks when it closes).
     let keeper: Arc<std::sync::Mutex<Option<Arc<dyn SlashingDatabase>>>> = Arc::default();
     let mut client = Box::pin(connect_and_start(cfg, Arc::clone(&stats), Arc::clone(&keeper), stop_tx, started));
-    let mut stopped = stop.clone();
     let result = tokio::select! {
         r = &mut client => r,
         _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
+            if signalled.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => {
             warn!(
