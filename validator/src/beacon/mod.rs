@@ -364,12 +364,6 @@ impl<'a> Req<'a> {
     }
 }
 
-/// Why a body was not read whole.
-enum BodyError {
-    TooLarge,
-    Transport(reqwest::Error),
-}
-
 impl BodyError {
     fn into_node_error(self, node: &str, route: &str, ms: u64, limit: usize) -> NodeError {
         match self {
@@ -379,21 +373,37 @@ impl BodyError {
     }
 }
 
-/// Reads a body of at most `max` bytes; stops at the first byte past it
-/// (or at once, if `Content-Length` says so).
-async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
-    let announced = resp.content_length().unwrap_or(0);
-    if announced > max as u64 {
-        return Err(BodyError::TooLarge);
-    }
-    let mut body = Vec::with_capacity(announced as usize);
-    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > max {
-            return Err(BodyError::TooLarge);
+/// What one node's attempt brings back.
+enum Received<T> {
+    /// The body as it came.
+    Raw(RawResponse),
+    /// A JSON body decoded as it arrived, or why it did not decode.
+    Decoded(Result<T, String>),
+}
+
+/// How a request's answers become a `T`.
+enum Decoding<T, P> {
+    /// Read whole, then `P`.
+    Raw(P),
+    /// JSON, decoded as it arrives (`body::read_json`).
+    Json(JsonDecode<T>),
+}
+
+impl<T, P: Fn(RawResponse) -> Result<T, String>> Decoding<T, P> {
+    fn json(&self) -> Option<JsonDecode<T>> {
+        match self {
+            Decoding::Json(d) => Some(*d),
+            Decoding::Raw(_) => None,
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body)
+
+    /// A body handed back whole (only `Raw` requests get one).
+    fn parse(&self, raw: RawResponse) -> Result<T, String> {
+        match self {
+            Decoding::Raw(p) => p(raw),
+            Decoding::Json(d) => (d.slice)(if raw.body.is_empty() { b"null" } else { &raw.body }),
+        }
+    }
 }
 
 /// A successful answer as received.
@@ -507,7 +517,7 @@ impl BeaconClient {
         }
     }
 
-    async fn request<T: DeserializeOwned, B: Serialize + ?Sized>(
+    async fn request<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -522,7 +532,7 @@ impl BeaconClient {
     /// [`Self::request`], with `check` run on each decoded answer (see
     /// [`Self::request_with_checked`]).
     #[allow(clippy::too_many_arguments)]
-    async fn request_checked<T: DeserializeOwned, B: Serialize + ?Sized>(
+    async fn request_checked<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -548,19 +558,20 @@ impl BeaconClient {
             keys,
             timeout,
         };
-        let parse = |r: RawResponse| {
-            let text: &[u8] = if r.body.is_empty() { b"null" } else { &r.body };
-            serde_json::from_slice::<T>(text).map_err(|e| e.to_string())
-        };
-        self.request_with_checked(req, parse, check).await
+        self.request_with_checked(
+            req,
+            Decoding::<T, fn(RawResponse) -> Result<T, String>>::Json(JsonDecode::serde()),
+            check,
+        )
+        .await
     }
 
-    async fn request_with<T>(
+    async fn request_with<T: Send + 'static>(
         &self,
         req: Req<'_>,
         parse: impl Fn(RawResponse) -> Result<T, String>,
     ) -> Result<T, BeaconError> {
-        self.request_with_checked(req, parse, |_: &T| Ok(())).await
+        self.request_with_checked(req, Decoding::Raw(parse), |_: &T| Ok(())).await
     }
 
     /// One request to the nodes, best first, until `parse` accepts an
@@ -574,10 +585,10 @@ impl BeaconClient {
     /// bounds, say): an answer it refuses sends the request on to the next
     /// node; if no node's answer passes, the first decoded one is returned
     /// (the caller filters it entry by entry) and the reasons are logged.
-    async fn request_with_checked<T>(
+    async fn request_with_checked<T: Send + 'static, P: Fn(RawResponse) -> Result<T, String>>(
         &self,
         req: Req<'_>,
-        parse: impl Fn(RawResponse) -> Result<T, String>,
+        decoding: Decoding<T, P>,
         check: impl Fn(&T) -> Result<(), String>,
     ) -> Result<T, BeaconError> {
         use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -594,7 +605,7 @@ impl BeaconClient {
             if tokio::time::Instant::now() >= next_start || inflight.is_empty() {
                 match pending.next() {
                     Some(i) => {
-                        inflight.push(self.attempt(i, &req, &route, deadline));
+                        inflight.push(self.attempt(i, &req, &route, deadline, decoding.json()));
                         next_start = tokio::time::Instant::now() + share;
                     }
                     None if inflight.is_empty() => break,
@@ -606,8 +617,12 @@ impl BeaconClient {
                 Some(done) = inflight.next() => done,
                 _ = tokio::time::sleep_until(next_start) => continue,
             };
-            let failure = match answer {
-                Ok(raw) => match parse(raw).map(|v| (check(&v), v)) {
+            let decoded = answer.map(|received| match received {
+                Received::Decoded(v) => v,
+                Received::Raw(raw) => decoding.parse(raw),
+            });
+            let failure = match decoded {
+                Ok(v) => match v.map(|v| (check(&v), v)) {
                     Ok((Ok(()), v)) => {
                         self.record(i, true);
                         return Ok(v);
@@ -642,13 +657,17 @@ impl BeaconClient {
     }
 
     /// One node's answer to `req`, whole, by `deadline`.
-    async fn attempt(
+    ///
+    /// With `json`, a successful body is decoded as it arrives
+    /// (`body::read_json`); otherwise it is handed back as received.
+    async fn attempt<T: Send + 'static>(
         &self,
         i: usize,
         req: &Req<'_>,
         route: &str,
         deadline: tokio::time::Instant,
-    ) -> (usize, Result<RawResponse, NodeError>) {
+        json: Option<JsonDecode<T>>,
+    ) -> (usize, Result<Received<T>, NodeError>) {
         let node = &self.nodes[i];
         let ms = req.timeout.as_millis() as u64;
         let max = limits::max_body(req.path, req.keys);
@@ -675,8 +694,9 @@ impl BeaconClient {
             let content_type = header("content-type").unwrap_or_default();
             let version = header("eth-consensus-version");
             let blinded = header("eth-execution-payload-blinded");
-            let body = read_capped(resp, max).await.map_err(|e| e.into_node_error(node, route, ms, max))?;
+            let body_error = |e: BodyError| e.into_node_error(node, route, ms, max);
             if !status.is_success() {
+                let body = body::read_capped(resp, max).await.map_err(body_error)?;
                 let message = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
                 return Err(NodeError::Status {
                     node: node.clone(),
@@ -685,7 +705,13 @@ impl BeaconClient {
                     message,
                 });
             }
-            Ok(RawResponse { content_type, version, blinded, body })
+            match json {
+                Some(decode) => body::read_json(resp, max, decode).await.map(Received::Decoded).map_err(body_error),
+                None => {
+                    let body = body::read_capped(resp, max).await.map_err(body_error)?;
+                    Ok(Received::Raw(RawResponse { content_type, version, blinded, body }))
+                }
+            }
         };
         let answer = tokio::time::timeout_at(deadline, exchange)
             .await
@@ -715,13 +741,17 @@ impl BeaconClient {
     }
 
     /// GET returning JSON.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, BeaconError> {
+    pub async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, BeaconError> {
         self.request::<T, ()>(reqwest::Method::GET, path, None, None, 0, timeout).await
     }
 
     /// POST JSON (any serializable body, encoded once), returning JSON (or
     /// `()` for empty bodies).
-    pub async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub async fn post<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
         &self,
         path: &str,
         body: &B,
@@ -732,7 +762,7 @@ impl BeaconClient {
 
     /// POST JSON naming `keys` keys, to a route whose answer grows with them
     /// (duties, validators, liveness: `limits::Sizing::PerKey`).
-    pub async fn post_for_keys<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub async fn post_for_keys<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
         &self,
         path: &str,
         body: &B,
@@ -744,7 +774,7 @@ impl BeaconClient {
 
     /// [`Self::post_for_keys`], moving on to the next node when `check`
     /// refuses an answer (see [`Self::request_with_checked`]).
-    pub async fn post_for_keys_checked<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub async fn post_for_keys_checked<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
         &self,
         path: &str,
         body: &B,
@@ -756,7 +786,7 @@ impl BeaconClient {
     }
 
     /// GET, moving on to the next node when `check` refuses an answer.
-    pub async fn get_checked<T: DeserializeOwned>(
+    pub async fn get_checked<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         timeout: Duration,
@@ -766,7 +796,7 @@ impl BeaconClient {
     }
 
     /// GET naming `keys` keys in its query (see [`Self::post_for_keys`]).
-    pub async fn get_for_keys<T: DeserializeOwned>(
+    pub async fn get_for_keys<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         keys: usize,
@@ -907,6 +937,9 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
+mod body;
 pub mod limits;
 mod routes;
+
+use body::{BodyError, JsonDecode};
 pub use routes::{Indices, SyncCommitteeSubscription};
