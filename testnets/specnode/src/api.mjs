@@ -335,6 +335,9 @@ export async function serve(chain, port, log) {
     if (code >= 500) log(`API error: ${err.stack}`);
     res.status(code).send(body);
   });
+  // SSZ bodies (blocks published as SSZ with Eth-Consensus-Version), as
+  // Lodestar's beacon node takes them; the route definitions decode them.
+  server.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   server.setNotFoundHandler((req, res) => res.status(404).send({ code: 404, message: `route ${req.method} ${req.url} not found` }));
   registerRoutes(server, config, { beacon: ns(beacon), validator: ns(validator), config: ns(configNs), node: ns(node),
     events: ns(events), debug: ns({}), lightclient: ns({}), lodestar: ns({}), proof: ns({}) },

@@ -88,6 +88,10 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut slot = ctx.first_slot;
     while let Some(s) = ctx.next_slot(Service::Block, slot).await {
         slot = s + 1;
+        if s == 0 {
+            // The genesis block is slot 0's: nobody proposes there.
+            continue;
+        }
         let epoch = ctx.spec.epoch_of(s);
         let Some(duties) = ctx.duties.get(epoch) else { continue };
         // Proposers fetched an epoch ahead may have moved with the previous

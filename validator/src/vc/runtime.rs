@@ -427,7 +427,9 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         end_slot: None,
         stop,
     };
-    ctx.first_slot = ctx.current_slot() + 1;
+    // Before genesis the first duty is slot 0's (its attestations vote for
+    // the genesis block); once the chain runs, the next slot's.
+    ctx.first_slot = if ctx.slot_start(0) > super::context::now_secs() { 0 } else { ctx.current_slot() + 1 };
     ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.first_slot + m);
     let ctx = Arc::new(ctx);
     run_services(ctx, slashing, started, stop_tx).await

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# End-to-end on specnode (Lodestar's state transition, every block checked):
+# minimal preset, Electra at genesis, Fulu from epoch 2, 2 s slots; the node
+# runs keys 0..31, poolvc keys 32..63. poolvc is stopped (SIGTERM) once the
+# chain has justified, restarted on the same data dir two slots later, and
+# run until the chain has finalized epoch 4 and three more epochs have
+# passed. Then everything is read back from the node (participation flags from
+# its states, blocks, sync aggregates, its pools' refusals: e2e_specnode_check.py)
+# and the whole chain is replayed in the consensus-specs pyspec.
+# The last line is the summary; the exit code is non-zero if any check fails.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RUN="${RUN_DIR:-$HERE/.run/e2e-specnode}"
+PORT="${BN_PORT:-9610}"
+BN="http://127.0.0.1:$PORT"
+FEE=0x00000000000000000000000000000000000000aa
+mkdir -p "$RUN"
+(cd "$ROOT" && cargo build --release -q -p poolvc)
+POOLVC="$ROOT/target/release/poolvc"
+SPECNODE="$("$ROOT/testnets/specnode/install.sh" | tail -n 1)"
+rm -rf "$RUN/bn" "$RUN/vc" "$RUN"/vc-*.log
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
+  --slot-ms 2000 --genesis-delay 8 >"$RUN/bn.log" 2>&1 &
+BN_PID=$!
+VC_PID=""
+cleanup() {
+  [ -n "$VC_PID" ] && kill "$VC_PID" 2>/dev/null
+  kill "$BN_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+"$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
+
+jget() { curl -sf "$BN$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"; }
+head_slot() { jget /eth/v1/beacon/headers/head 'd["data"]["header"]["message"]["slot"]' 2>/dev/null || echo 0; }
+finalized() { jget /eth/v1/beacon/states/head/finality_checkpoints 'd["data"]["finalized"]["epoch"]' 2>/dev/null || echo 0; }
+justified() { jget /eth/v1/beacon/states/head/finality_checkpoints 'd["data"]["current_justified"]["epoch"]' 2>/dev/null || echo 0; }
+clock_slot() { python3 -c "import json,time; c=json.load(open('$RUN/bn/chain.json')); print(max(0, int((time.time()-c['genesis_time'])*1000)//c['slot_ms']))"; }
+wait_until() { # wait_until SECONDS CONDITION...
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 1; done
+}
+start_vc() {
+  "$POOLVC" vc --beacon-nodes "$BN" --datadir "$RUN/vc" --init-slashing-protection --graffiti poolvc \
+    --suggested-fee-recipient "$FEE" >>"$RUN/vc-$1.log" 2>&1 &
+  VC_PID=$!
+}
+
+wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-specnode: the node did not start"; tail -20 "$RUN/bn.log"; exit 1; }
+start_vc 1
+echo "e2e-specnode: specnode $BN_PID on $BN, poolvc $VC_PID; waiting for justification"
+wait_until 240 bash -c "[ \"\$(curl -sf $BN/eth/v1/beacon/states/head/finality_checkpoints | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"current_justified\"][\"epoch\"])')\" -ge 2 ]" \
+  || echo "e2e-specnode: no justification within 240 s"
+kill -TERM "$VC_PID"; wait "$VC_PID" || true
+STOP_SLOT="$(clock_slot)"
+sleep 4
+start_vc 2
+RESTART_SLOT="$(clock_slot)"
+echo "e2e-specnode: poolvc stopped at slot $STOP_SLOT (justified $(justified)), restarted at slot $RESTART_SLOT"
+TARGET=$(( RESTART_SLOT / 8 + 4 ))
+wait_until 300 bash -c "[ \$(curl -sf $BN/eth/v1/beacon/states/head/finality_checkpoints | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"finalized\"][\"epoch\"])') -ge 4 ] && [ \$(( \$(curl -sf $BN/eth/v1/beacon/headers/head | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"header\"][\"message\"][\"slot\"])') / 8 )) -ge $TARGET ]" \
+  || echo "e2e-specnode: finality 4 and epoch $TARGET not both reached within 300 s"
+kill -TERM "$VC_PID"; wait "$VC_PID" || true; VC_PID=""
+rc=0
+SUMMARY="$(python3 "$HERE/e2e_specnode_check.py" "$BN" 32 63 "$STOP_SLOT" "$RESTART_SLOT" "$FEE" "$RUN"/vc-*.log)" || rc=$?
+kill -TERM "$BN_PID" 2>/dev/null; wait "$BN_PID" 2>/dev/null || true
+grep -E "specnode: SIGTERM" "$RUN/bn.log" || true
+REPLAY="$("$SPECNODE/.pyspec/bin/python" "$SPECNODE/replay.py" "$RUN/bn" 2>&1)" || rc=1
+echo "$REPLAY" | grep -v '^pyspec_roots=' || true
+echo "$SUMMARY" | sed '$d'
+echo "$(echo "$SUMMARY" | tail -n 1) $(echo "$REPLAY" | tail -n 1)"
+exit $rc

@@ -1,0 +1,115 @@
+"""Checks an e2e run on specnode, from what the node's own states and blocks say
+(not from poolvc's logs).
+
+Usage: e2e_specnode_check.py BN FIRST LAST STOP_SLOT RESTART_SLOT FEE_RECIPIENT VC_LOG...
+
+- attestations: for every epoch that is over (head epoch - 2 and before) and
+  does not overlap the restart gap, each of poolvc's validators FIRST..LAST
+  has participation flags in the node's state: included (any flag) and with
+  the correct target (TIMELY_TARGET);
+- proposals: every slot outside the gap whose proposer is one of poolvc's
+  has a canonical block from that proposer, paying FEE_RECIPIENT;
+- sync committee: in every block outside the gap, the positions held by
+  poolvc's validators signed (>= 95%);
+- the node's pools refused nothing poolvc sent;
+- the chain finalized epoch 4 or later; poolvc logged no panic.
+The last line is the summary; exit 1 if a check fails.
+"""
+import json
+import sys
+import urllib.request
+
+SLOTS_PER_EPOCH = 8
+TIMELY_TARGET = 1 << 1
+
+
+def get(bn, path):
+    with urllib.request.urlopen(bn + path, timeout=10) as r:
+        return json.load(r)
+
+
+def main():
+    bn, first, last, stop, restart, fee = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \
+        int(sys.argv[5]), sys.argv[6].lower()
+    logs = sys.argv[7:]
+    mine = set(range(first, last + 1))
+    gap = range(stop, restart + 5)  # slots: stopped, starting again (keystores, duties)
+    failures = []
+
+    head = int(get(bn, "/eth/v1/beacon/headers/head")["data"]["header"]["message"]["slot"])
+    fin = get(bn, "/eth/v1/beacon/states/head/finality_checkpoints")["data"]
+    finalized = int(fin["finalized"]["epoch"])
+    fork = get(bn, "/eth/v1/beacon/states/head/fork")["data"]["current_version"]
+    spec = get(bn, "/eth/v1/config/spec")["data"]
+    fork_name = "fulu" if fork == spec["FULU_FORK_VERSION"] else "electra" if fork == spec["ELECTRA_FORK_VERSION"] else fork
+
+    # Attestations, from the participation flags the node's states hold.
+    y = x = t = 0
+    gap_epochs = set(range(gap.start // SLOTS_PER_EPOCH, (gap.stop - 1) // SLOTS_PER_EPOCH + 1))
+    checked = [e for e in range(0, head // SLOTS_PER_EPOCH - 1) if e not in gap_epochs]
+    for e in checked:
+        flags = get(bn, f"/specnode/participation/{e}")["flags"]
+        for v in sorted(mine):
+            y += 1
+            if flags[v]:
+                x += 1
+            else:
+                failures.append(f"epoch {e}: validator {v}'s attestation not included")
+            if flags[v] & TIMELY_TARGET:
+                t += 1
+            elif flags[v]:
+                failures.append(f"epoch {e}: validator {v}'s attestation included without the correct target")
+
+    # Proposals and sync aggregates, slot by slot.
+    slots = get(bn, f"/specnode/slots?from=1&to={head}")
+    duties = proposed = 0
+    sync_due = sync_done = 0
+    for s in slots:
+        slot = s["slot"]
+        if slot in gap or slot - 1 in gap or s["expected_proposer"] is None:
+            continue
+        b = s["block"]
+        if s["expected_proposer"] in mine:
+            duties += 1
+            if b and b["proposer"] == s["expected_proposer"] and b["by"] == "api":
+                proposed += 1
+                if b["fee_recipient"].lower() != fee:
+                    failures.append(f"slot {slot}: block pays {b['fee_recipient']}, not {fee}")
+            else:
+                failures.append(f"slot {slot}: poolvc's proposer {s['expected_proposer']} has no canonical block")
+        if b and s["sync_committee"]:
+            for pos, v in enumerate(s["sync_committee"]):
+                if v in mine:
+                    sync_due += 1
+                    sync_done += 1 if b["sync_bits"][pos] else 0
+    sync = sync_done / sync_due if sync_due else 0.0
+
+    refused = get(bn, "/specnode/refused")
+    from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
+    refused_n = sum(from_vc.values())
+    if refused_n:
+        failures.append(f"the node refused {refused_n} of poolvc's messages: {from_vc}; recent: {refused['recent'][-5:]}")
+
+    panics = [f for f in logs if "panicked" in open(f, encoding="utf-8", errors="replace").read()]
+    if panics:
+        failures.append(f"poolvc panicked (logs: {panics})")
+    if finalized < 4:
+        failures.append(f"finalized epoch {finalized} < 4")
+    if y == 0 or x != y or t != y:
+        failures.append(f"attestations {x}/{y} included, {t}/{y} with the correct target")
+    if duties == 0 or proposed != duties:
+        failures.append(f"proposals {proposed}/{duties}")
+    if sync < 0.95:
+        failures.append(f"sync participation {sync:.3f} < 0.95 ({sync_done}/{sync_due})")
+
+    for f in failures[:30]:
+        print(f"e2e-specnode: FAIL {f}")
+    print(f"e2e-specnode: head slot {head}, epochs checked {checked}, restart gap slots {gap.start}..{gap.stop - 1}; "
+          f"node accepted {refused['accepted']}")
+    print(f"e2e-specnode: fork={fork_name} finalized_epoch={finalized} attestations_included={x}/{y} "
+          f"target_correct={t}/{y} blocks_proposed={proposed}/{duties} sync_participation={sync:.3f} refused={refused_n}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
