@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: a local devnet with poolvc signing.
-# Installs Lodestar v1.5.1 from the npm registry (first run only), starts its
-# dev chain (minimal preset, Bellatrix, 2 s slots, 64 interop validators; the
-# node runs keys 0..31), writes interop keys 32..63 as EIP-2335 keystores and
-# runs `poolvc vc` with them until Ctrl-C, logging what it does each slot.
+# The main job on a fresh machine: a local Electra/Fulu devnet with poolvc
+# signing. Installs specnode's parts from the registries (first run only; the
+# lockfiles pin them), starts specnode (minimal preset, 64 interop validators,
+# Electra at genesis, Fulu from epoch 2, 2 s slots; the node runs keys 0..31
+# and imports every block through Lodestar's state transition with all checks
+# on), writes interop keys 32..63 as EIP-2335 keystores and runs `poolvc vc`
+# with them until Ctrl-C, logging what it does each slot. The node's own log
+# (a line a slot: the block and who made it, attestations, sync bits,
+# justification, refusals) is in $RUN/bn/bn.log. On exit the chain is replayed
+# in the consensus-specs pyspec.
+#   FULU_EPOCH=2 SLOT_MS=2000 PRESET=minimal BN_PORT=9596 testnets/local/devnet.sh [poolvc vc flags...]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -12,11 +18,19 @@ PORT="${BN_PORT:-9596}"
 mkdir -p "$RUN"
 (cd "$ROOT" && cargo build --release -q -p poolvc)
 POOLVC="$ROOT/target/release/poolvc"
-LODESTAR="$("$HERE/lodestar/setup.sh" "$RUN/lodestar" | tail -n 1)"
-BN_PID="$(BN_PORT=$PORT "$HERE/lodestar/start-devnet.sh" "$LODESTAR" "$RUN/bn" 0..31 | tail -n 1)"
-trap 'kill $BN_PID 2>/dev/null || true' EXIT
-rm -rf "$RUN/vc"
+SPECNODE="$("$ROOT/testnets/specnode/install.sh" | tail -n 1)"
+rm -rf "$RUN/bn" "$RUN/vc"
+mkdir -p "$RUN/bn"
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset "${PRESET:-minimal}" \
+  --fulu-epoch "${FULU_EPOCH:-2}" --slot-ms "${SLOT_MS:-2000}" --genesis-delay 10 >"$RUN/bn/bn.log" 2>&1 &
+BN_PID=$!
+finish() {
+  kill "$BN_PID" 2>/dev/null && wait "$BN_PID" 2>/dev/null
+  "$SPECNODE/.pyspec/bin/python" "$SPECNODE/replay.py" "$RUN/bn" | tail -n 2 || true
+}
+trap finish EXIT
 "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
-echo "devnet: beacon node pid $BN_PID on http://127.0.0.1:$PORT (log $RUN/bn/bn.log); poolvc signing for 32..63"
-exec "$POOLVC" vc --beacon-nodes "http://127.0.0.1:$PORT" --datadir "$RUN/vc" --init-slashing-protection \
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/eth/v1/node/version" -o /dev/null && break; sleep 0.5; done
+echo "devnet: specnode pid $BN_PID on http://127.0.0.1:$PORT (log $RUN/bn/bn.log, testnet dir $RUN/bn/testnet); poolvc signing for 32..63"
+"$POOLVC" vc --beacon-nodes "http://127.0.0.1:$PORT" --datadir "$RUN/vc" --init-slashing-protection \
   --suggested-fee-recipient 0x00000000000000000000000000000000000000aa --graffiti poolvc "$@"

@@ -73,6 +73,7 @@ export async function serve(chain, port, log) {
   };
   const validatorIndexOf = (state, id) => {
     if (typeof id === "number" || /^\d+$/.test(String(id))) return Number(id);
+    if (!/^0x[0-9a-fA-F]{96}$/.test(String(id))) throw fail(400, `invalid validator id ${String(id).slice(0, 100)}: an index or a 0x-prefixed 48-byte public key`);
     const i = state.epochCtx.pubkeyCache.getIndex(fromHex(String(id)));
     return i ?? null;
   };
@@ -186,9 +187,10 @@ export async function serve(chain, port, log) {
       const { executionPayloadHeader, ...rest } = signedBlindedBlock.message.body;
       void executionPayloadHeader;
       const message = { ...signedBlindedBlock.message, body: { ...rest, executionPayload: payload } };
-      const blindedRoot = ssz[fork].BlindedBeaconBlock.hashTreeRoot(signedBlindedBlock.message);
-      if (hex(blindedRoot) !== hex(ssz[fork].BeaconBlock.hashTreeRoot(message))) {
-        throw chain.pools.refuse("blinded block", "unblinded block does not match the header");
+      // A payload and its header have the same root: the signed blinded
+      // block is then the full block's signature too.
+      if (hex(ssz[fork].ExecutionPayload.hashTreeRoot(payload)) !== hex(ssz[fork].ExecutionPayloadHeader.hashTreeRoot(header))) {
+        throw chain.pools.refuse("blinded block", "execution payload header differs from the payload built under its block hash");
       }
       chain.importBlock({ message, signature: signedBlindedBlock.signature }, fork, "api");
     }),
@@ -284,6 +286,10 @@ export async function serve(chain, port, log) {
     prepareBeaconCommitteeSubnet: async () => {},
     prepareSyncCommitteeSubnets: async () => {},
     prepareBeaconProposer: guard(async ({ proposers }) => {
+      // All or nothing: one bad address and nothing of the request is kept.
+      for (const p of proposers) {
+        if (!/^0x[0-9a-fA-F]{40}$/.test(p.feeRecipient)) throw fail(400, `validator ${p.validatorIndex}: fee recipient ${String(p.feeRecipient).slice(0, 60)} is not a 20-byte 0x-prefixed address`);
+      }
       for (const p of proposers) chain.prepared.set(p.validatorIndex, fromHex(p.feeRecipient));
     }),
     registerValidator: guard(async ({ registrations }) => {
