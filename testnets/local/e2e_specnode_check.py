@@ -16,10 +16,10 @@ Usage: e2e_specnode_check.py BN FIRST LAST STOP_SLOT RESTART_SLOT FEE_RECIPIENT 
 The last line is the summary; exit 1 if a check fails.
 """
 import json
+import os
 import sys
 import urllib.request
 
-SLOTS_PER_EPOCH = 8
 TIMELY_TARGET = 1 << 1
 
 
@@ -41,12 +41,16 @@ def main():
     finalized = int(fin["finalized"]["epoch"])
     fork = get(bn, "/eth/v1/beacon/states/head/fork")["data"]["current_version"]
     spec = get(bn, "/eth/v1/config/spec")["data"]
+    spe = int(spec["SLOTS_PER_EPOCH"])
+    slot_ms = int(spec.get("SLOT_DURATION_MS", int(spec.get("SECONDS_PER_SLOT", 12)) * 1000))
+    min_finalized = int(os.environ.get("MIN_FINALIZED", "4"))
+    timings = get(bn, "/specnode/timings")
     fork_name = "fulu" if fork == spec["FULU_FORK_VERSION"] else "electra" if fork == spec["ELECTRA_FORK_VERSION"] else fork
 
     # Attestations, from the participation flags the node's states hold.
     y = x = t = 0
-    gap_epochs = set(range(gap.start // SLOTS_PER_EPOCH, (gap.stop - 1) // SLOTS_PER_EPOCH + 1))
-    checked = [e for e in range(0, head // SLOTS_PER_EPOCH - 1) if e not in gap_epochs]
+    gap_epochs = set(range(gap.start // spe, (gap.stop - 1) // spe + 1))
+    checked = [e for e in range(0, head // spe - 1) if e not in gap_epochs]
     for e in checked:
         flags = get(bn, f"/specnode/participation/{e}")["flags"]
         for v in sorted(mine):
@@ -93,8 +97,10 @@ def main():
     panics = [f for f in logs if "panicked" in open(f, encoding="utf-8", errors="replace").read()]
     if panics:
         failures.append(f"poolvc panicked (logs: {panics})")
-    if finalized < 4:
-        failures.append(f"finalized epoch {finalized} < 4")
+    if finalized < min_finalized:
+        failures.append(f"finalized epoch {finalized} < {min_finalized}")
+    if timings["max_tick_lag_ms"] > 500 or timings["max_ms"] > slot_ms / 3:
+        failures.append(f"the node fell behind: {timings}")
     if y == 0 or x != y or t != y:
         failures.append(f"attestations {x}/{y} included, {t}/{y} with the correct target")
     if duties == 0 or proposed != duties:
@@ -106,6 +112,8 @@ def main():
         print(f"e2e-specnode: FAIL {f}")
     print(f"e2e-specnode: head slot {head}, epochs checked {checked}, restart gap slots {gap.start}..{gap.stop - 1}; "
           f"node accepted {refused['accepted']}")
+    print(f"e2e-specnode: node per-slot processing median {timings['median_ms']:.1f} ms, max {timings['max_ms']:.1f} ms "
+          f"over {timings['n']} steps; slot ticks at most {timings['max_tick_lag_ms']:.0f} ms late")
     print(f"e2e-specnode: fork={fork_name} finalized_epoch={finalized} attestations_included={x}/{y} "
           f"target_correct={t}/{y} blocks_proposed={proposed}/{duties} sync_participation={sync:.3f} refused={refused_n}")
     return 1 if failures else 0

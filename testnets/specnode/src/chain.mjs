@@ -353,6 +353,7 @@ export class Chain {
     };
     const slotTick = (slot) => {
       at(this.slotStartMs(slot), () => {
+        this.tickLagMax = Math.max(this.tickLagMax ?? 0, Date.now() - this.slotStartMs(slot));
         this.safely(slot, "expectations", () => this.recordExpected(slot));
         this.safely(slot, "proposal", () => this.proposeOwn(slot));
         at(this.slotStartMs(slot) + this.slotMs / 3, () => this.safely(slot, "attestations", () => this.attestOwn(slot)));
@@ -411,8 +412,9 @@ export class Chain {
   /** Per-slot processing time so far: median and max over every timed step. */
   timingSummary() {
     const ms = this.timings.map((x) => x.ms).sort((a, b) => a - b);
-    if (ms.length === 0) return { n: 0 };
-    return { n: ms.length, median_ms: ms[Math.floor(ms.length / 2)], max_ms: ms[ms.length - 1] };
+    const lag = this.tickLagMax ?? 0;
+    if (ms.length === 0) return { n: 0, median_ms: 0, max_ms: 0, max_tick_lag_ms: lag };
+    return { n: ms.length, median_ms: ms[Math.floor(ms.length / 2)], max_ms: ms[ms.length - 1], max_tick_lag_ms: lag };
   }
 }
 
