@@ -17,7 +17,7 @@
 //   --fulu-epoch E        Fulu fork epoch; Electra is at genesis (2)
 //   --slot-ms MS          slot length (2000; mainnet preset: 12000)
 //   --genesis-delay S     genesis this many seconds from now (5)
-//   --port P              REST port on 127.0.0.1 (9596)
+//   --port P              REST port on 127.0.0.1 (9596; 0: any free port, logged)
 //   --datadir DIR         writes config.yaml, genesis.ssz, blocks/ and
 //                         chain.json here (required)
 //   --config K=V          any other chain config value (repeatable), e.g.

@@ -2,6 +2,7 @@
 // SSZ codecs, `Eth-Consensus-Version`) on fastify, with this node's handlers,
 // plus the node's own routes for tests under /specnode/.
 import Fastify from "fastify";
+import { verify, Signature } from "@chainsafe/blst";
 import { registerRoutes } from "@lodestar/api/beacon/server";
 import { chainConfigToJson, specValuesToJson } from "@lodestar/config";
 import { activePreset, presetToJson, SLOTS_PER_EPOCH, FAR_FUTURE_EPOCH, SYNC_COMMITTEE_SIZE, SYNC_COMMITTEE_SUBNET_COUNT,
@@ -259,11 +260,22 @@ export async function serve(chain, port, log) {
       return { data, meta: { executionOptimistic: false } };
     }),
     produceBlockV3: guard(async ({ slot, randaoReveal, graffiti, builderBoostFactor }) => {
-      void builderBoostFactor;
       const g = graffiti ? fromHex(graffiti.startsWith("0x") ? graffiti : Buffer.from(graffiti).toString("hex")) : undefined;
-      const { block, fork } = chain.produce(slot, randaoReveal, g);
-      return { data: { block, kzgProofs: [], blobs: [] }, meta: { version: fork, executionPayloadBlinded: false,
-        executionPayloadSource: "engine", executionPayloadValue: 0n, consensusBlockValue: 0n } };
+      // The builder stand-in bids for proposers that registered with it,
+      // unless the validator client asked for local blocks only (factor 0).
+      if (slot <= chain.head.slot) throw fail(400, `slot ${slot} is not after the head's (${chain.head.slot})`);
+      const proposer = chain.stateForEpoch(epochOf(slot)).epochCtx.getBeaconProposer(slot);
+      const registration = chain.registrations.get(hex(chain.head.state.validators.getReadonly(proposer).pubkey));
+      const useBuilder = registration !== undefined && builderBoostFactor !== 0n;
+      const { block, fork } = chain.produce(slot, randaoReveal, g, { feeRecipient: useBuilder ? registration.message.feeRecipient : undefined });
+      if (!useBuilder) {
+        return { data: { block, kzgProofs: [], blobs: [] }, meta: { version: fork, executionPayloadBlinded: false,
+          executionPayloadSource: "engine", executionPayloadValue: 0n, consensusBlockValue: 0n } };
+      }
+      const { executionPayload, ...body } = block.body;
+      const blinded = { ...block, body: { ...body, executionPayloadHeader: ST.executionPayloadToPayloadHeader(ForkSeq[fork], executionPayload) } };
+      return { data: blinded, meta: { version: fork, executionPayloadBlinded: true, executionPayloadSource: "builder",
+        executionPayloadValue: 1n, consensusBlockValue: 0n } };
     }),
     produceAttestationData: guard(async ({ slot }) => {
       if (slot > chain.clockSlot()) throw fail(400, `slot ${slot} is in the future`);
@@ -292,9 +304,22 @@ export async function serve(chain, port, log) {
       }
       for (const p of proposers) chain.prepared.set(p.validatorIndex, fromHex(p.feeRecipient));
     }),
-    registerValidator: guard(async ({ registrations }) => {
-      for (const r of registrations) chain.registrations.set(hex(r.message.pubkey), r);
-    }),
+    registerValidator: guard(async ({ registrations }) => each(registrations, (r) => {
+      // As a builder checks them: a known validator, signed under the builder domain.
+      const state = chain.head.state;
+      const index = state.epochCtx.pubkeyCache.getIndex(r.message.pubkey);
+      if (index === null || index === undefined) chain.pools.refuse("registration", "unknown validator", hex(r.message.pubkey));
+      const domain = ST.computeDomain(DOMAIN_APPLICATION_BUILDER, chain.chainConfig.GENESIS_FORK_VERSION, new Uint8Array(32));
+      const root = ST.computeSigningRoot(ssz.bellatrix.ValidatorRegistrationV1, r.message, domain);
+      let ok = false;
+      try {
+        ok = verify(root, state.epochCtx.pubkeyCache.getOrThrow(index), Signature.fromBytes(r.signature, true));
+      } catch {
+        ok = false;
+      }
+      if (!ok) chain.pools.refuse("registration", "bad signature", `validator ${index}`);
+      chain.registrations.set(hex(r.message.pubkey), r);
+    })),
     getLiveness: guard(async ({ epoch, indices }) => {
       const live = chain.pools.live.get(epoch) ?? new Set();
       return { data: indices.map((index) => ({ index, isLive: live.has(index) })) };

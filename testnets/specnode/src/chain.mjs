@@ -94,6 +94,11 @@ export class Chain {
 
   /** The head state advanced to the first slot of `epoch` (the head state itself when already there or past). */
   stateForEpoch(epoch) {
+    // Advancing a state costs time: never past the clock's next epoch (a
+    // request naming a far epoch would otherwise stall the node).
+    if (!Number.isInteger(epoch) || epoch < 0 || epoch > epochOf(this.clockSlot()) + 1) {
+      throw Object.assign(new Error(`epoch ${epoch} is more than one epoch ahead of the clock`), { statusCode: 400 });
+    }
     const head = this.head;
     const start = epoch * SLOTS_PER_EPOCH;
     if (head.state.slot >= start) return head.state;
@@ -130,9 +135,10 @@ export class Chain {
 
   // ---- production ----
   /** An unsigned block for `slot` on the head, for a proposer whose reveal is `randaoReveal`. */
-  produce(slot, randaoReveal, graffiti, { verifyRandao = true } = {}) {
+  produce(slot, randaoReveal, graffiti, { verifyRandao = true, feeRecipient: builderFeeRecipient } = {}) {
     const head = this.head;
     if (slot <= head.slot) throw Object.assign(new Error(`slot ${slot} is not after the head's (${head.slot})`), { statusCode: 400 });
+    if (slot > this.clockSlot() + 1) throw Object.assign(new Error(`slot ${slot} is more than a slot ahead of the clock`), { statusCode: 400 });
     const pre = ST.processSlots(head.state.clone(), slot);
     const fork = pre.config.getForkName(slot);
     const proposer = pre.epochCtx.getBeaconProposer(slot);
@@ -147,7 +153,8 @@ export class Chain {
       }
       if (!ok) throw Object.assign(new Error(`randao reveal is not the proposer's (validator ${proposer}) for epoch ${epoch}`), { statusCode: 400 });
     }
-    const feeRecipient = this.prepared.get(proposer) ?? new Uint8Array(20);
+    // A builder's block pays the proposer's registration; a local one its preparation.
+    const feeRecipient = builderFeeRecipient ?? this.prepared.get(proposer) ?? new Uint8Array(20);
     const executionPayload = this.el.build(pre, slot, fork, feeRecipient);
     const parentRoot = ssz.phase0.BeaconBlockHeader.hashTreeRoot(pre.latestBlockHeader.toValue());
     const g = new Uint8Array(32);

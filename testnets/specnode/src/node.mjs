@@ -28,7 +28,7 @@ export async function start(flags) {
   const server = await serve(chain, flags.port, log);
   log(`specnode: preset ${ACTIVE_PRESET}, ${flags.validators} validators (node runs ${flags.own.length ? `${flags.own[0]}..${flags.own[flags.own.length - 1]}` : "none"}), ` +
     `Electra at genesis, Fulu at epoch ${chainConfig.FULU_FORK_EPOCH}, ${slotMs} ms slots; genesis ${genesisTime} ` +
-    `(built in ${(performance.now() - t0).toFixed(0)} ms), root ${chain.genesisRoot}; REST on http://127.0.0.1:${flags.port}; ` +
+    `(built in ${(performance.now() - t0).toFixed(0)} ms), root ${chain.genesisRoot}; REST on http://127.0.0.1:${server.server.address().port}; ` +
     `testnet dir ${testnetDir}`);
   const stopClock = chain.run();
   const stop = async (signal) => {

@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createBeaconConfig } from "@lodestar/config";
 import { DOMAIN_BEACON_ATTESTER, DOMAIN_BEACON_PROPOSER, DOMAIN_SELECTION_PROOF, DOMAIN_AGGREGATE_AND_PROOF,
-  DOMAIN_SYNC_COMMITTEE, DOMAIN_RANDAO, MAX_COMMITTEES_PER_SLOT } from "@lodestar/params";
+  DOMAIN_SYNC_COMMITTEE, DOMAIN_RANDAO, MAX_COMMITTEES_PER_SLOT, DOMAIN_APPLICATION_BUILDER } from "@lodestar/params";
 import { ssz } from "@lodestar/types";
 import { BitArray } from "@chainsafe/ssz";
 import * as ST from "@lodestar/state-transition";
@@ -26,11 +26,10 @@ import { chainConfigFor } from "../src/genesis.mjs";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
 const N = 1024;
-const PORT = 9620 + Math.floor(Math.random() * 200);
-const BN = `http://127.0.0.1:${PORT}`;
+let BN = null; // the node's URL, once it has said which port it took
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specnode-strict-"));
 const node = spawn(process.execPath, [path.join(ROOT, "specnode.mjs"), "--validators", String(N), "--own", "none",
-  "--fulu-epoch", "2", "--slot-ms", "2000", "--genesis-delay", "3", "--port", String(PORT), "--datadir", dir],
+  "--fulu-epoch", "2", "--slot-ms", "2000", "--genesis-delay", "3", "--port", "0", "--datadir", dir],
 { stdio: ["ignore", fs.openSync(path.join(dir, "node.log"), "w"), "inherit"] });
 let failed = 0;
 const check = (ok, what) => {
@@ -68,10 +67,12 @@ async function expect(what, status, reason, send) {
 }
 
 try {
-  for (let i = 0; i < 60; i++) {
-    if ((await call("GET", "/eth/v1/node/version").catch(() => ({ status: 0 }))).status === 200) break;
-    await sleep(250);
+  for (let i = 0; i < 120 && !BN; i++) {
+    const m = /REST on (http:\/\/127\.0\.0\.1:\d+)/.exec(fs.readFileSync(path.join(dir, "node.log"), "utf8"));
+    if (m) BN = m[1];
+    else await sleep(250);
   }
+  if (!BN) throw new Error("the node did not start");
   const genesis = (await call("GET", "/eth/v1/beacon/genesis")).json.data;
   const chainConfig = chainConfigFor({ fuluEpoch: 2, slotMs: 2000, config: {} });
   const config = createBeaconConfig(chainConfig, Buffer.from(genesis.genesis_validators_root.slice(2), "hex"));
@@ -171,6 +172,35 @@ try {
   await call("POST", `/specnode/miss_slot/${next}`);
   await expect("block at a slot kept empty", 400, "block: slot kept empty by the test", () => propose(null));
 
+  // ---- a builder's (blinded) block pays the proposer's registration ----
+  {
+    const s = slotNow() + 1;
+    const epoch = Math.floor(s / 8);
+    const proposer = Number((await call("GET", `/eth/v1/validator/duties/proposer/${epoch}`)).json.data.find((d) => Number(d.slot) === s).validator_index);
+    const builderDomain = ST.computeDomain(DOMAIN_APPLICATION_BUILDER, chainConfig.GENESIS_FORK_VERSION, new Uint8Array(32));
+    const registration = (v, key) => {
+      const message = { feeRecipient: new Uint8Array(20).fill(0xbb), gasLimit: 30_000_000, timestamp: Math.floor(Date.now() / 1000),
+        pubkey: sks[v].toPublicKey().toBytes() };
+      const signature = key.sign(ST.computeSigningRoot(ssz.bellatrix.ValidatorRegistrationV1, message, builderDomain)).toBytes();
+      return [ssz.bellatrix.SignedValidatorRegistrationV1.toJson({ message, signature })];
+    };
+    await expect("builder registration signed by another key", 400, "registration: bad signature",
+      () => call("POST", "/eth/v1/validator/register_validator", registration(proposer, sks[(proposer + 1) % N])));
+    await expect("builder registration (control)", 200, null,
+      () => call("POST", "/eth/v1/validator/register_validator", registration(proposer, sks[proposer])));
+    while (slotNow() < s) await sleep(50);
+    const randao = hex(sks[proposer].sign(ST.computeSigningRoot(ssz.Epoch, epoch, config.getDomain(s, DOMAIN_RANDAO, s))).toBytes());
+    const produced = (await call("GET", `/eth/v3/validator/blocks/${s}?randao_reveal=${randao}`)).json;
+    const fork = produced.version;
+    const blinded = produced.execution_payload_blinded === true;
+    const pays = produced.data?.body?.execution_payload_header?.fee_recipient?.toLowerCase();
+    check(blinded && pays === "0x" + "bb".repeat(20), `produceBlockV3 for a registered proposer: blinded ${blinded}, pays ${pays}`);
+    const block = ssz[fork].BlindedBeaconBlock.fromJson(produced.data);
+    const signature = sks[proposer].sign(ST.computeSigningRoot(ssz[fork].BlindedBeaconBlock, block, config.getDomain(s, DOMAIN_BEACON_PROPOSER, s))).toBytes();
+    await expect("blinded block, signed (control)", 200, null, () => call("POST", "/eth/v2/beacon/blinded_blocks",
+      ssz[fork].SignedBlindedBeaconBlock.toJson({ message: block, signature }), { "eth-consensus-version": fork }));
+  }
+
   // ---- malformed requests ----
   const J = { "content-type": "application/json" };
   const V = { "eth-consensus-version": "electra", ...J };
@@ -197,6 +227,9 @@ try {
     ["POST", "/eth/v2/beacon/blocks", "{}", { ...J, "eth-consensus-version": "nofork" }],
     ["GET", "/eth/v3/validator/blocks/5?randao_reveal=0x00"],
     ["GET", "/eth/v3/validator/blocks/abc?randao_reveal=0x00"],
+    ["GET", "/eth/v3/validator/blocks/999999999?randao_reveal=0x" + "c0".padEnd(192, "0")],
+    ["GET", "/eth/v1/beacon/states/head/committees?epoch=99999999"],
+    ["GET", "/eth/v1/beacon/states/head/sync_committees?epoch=99999999"],
     ["POST", "/eth/v2/validator/aggregate_and_proofs", [{ message: {} }], V],
     ["POST", "/eth/v1/validator/contribution_and_proofs", [{}], J],
     ["POST", "/eth/v1/beacon/pool/sync_committees", [{ slot: "1" }], J],
@@ -235,7 +268,7 @@ try {
     }
   };
   const good = replay(dir);
-  check(good.code === 0 && /pyspec_roots=2\/2/.test(good.out), `pyspec replays the exported chain: ${good.out.trim().split("\n").pop()}`);
+  check(good.code === 0 && /pyspec_roots=3\/3/.test(good.out), `pyspec replays the exported chain: ${good.out.trim().split("\n").pop()}`);
   const tampered = fs.mkdtempSync(path.join(os.tmpdir(), "specnode-tampered-"));
   fs.cpSync(dir, tampered, { recursive: true });
   const chain = JSON.parse(fs.readFileSync(path.join(tampered, "chain.json"), "utf8"));
