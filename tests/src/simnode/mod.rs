@@ -1,9 +1,18 @@
 //! A simulated Electra/Fulu beacon node for the validator client's tests.
 //!
-//! No Electra beacon node installs here, so this node serves the Electra and
-//! Fulu validator routes as the Beacon API spec describes them, over a
-//! simulated chain (deterministic committees, proposers and sync committees;
-//! no state transition), and checks everything it receives:
+//! **Not the reference for correctness.** End-to-end correctness on Electra
+//! and Fulu is shown on `testnets/specnode/` (Lodestar's published state
+//! transition, every block checked, the chain replayed in the consensus-specs
+//! pyspec: `testnets/local/e2e-specnode.sh`), which shares no code with
+//! poolvc. This node's signing roots come from `poolvc-signer` itself, so it
+//! cannot catch a mistake poolvc shares with it; it stays for what a real
+//! state transition is not needed for: fault injection (hostile and failing
+//! nodes, reorgs, doppelgangers) and scale (100,000 keys).
+//!
+//! It serves the Electra and Fulu validator routes as the Beacon API spec
+//! describes them, over a simulated chain (deterministic committees, proposers
+//! and sync committees; no state transition), and checks everything it
+//! receives:
 //! - every signature with real BLS (blst) under the real domains of the
 //!   message's fork (the signing roots come from `poolvc-signer`'s
 //!   `SigningContext`, whose roots are pinned to pyspec known answers);
