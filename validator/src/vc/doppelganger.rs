@@ -211,7 +211,9 @@ pub(super) async fn run<P: Preset>(
         return Ok(());
     }
     ctx.stats.doppelganger_watching.set(1);
-    let watched = watch(&ctx, ctx.first_slot).await;
+    // The window counts whole epochs watched after start; slot 0's duties
+    // (when started before genesis) do not shorten it.
+    let watched = watch(&ctx, ctx.first_slot.max(1)).await;
     ctx.stats.doppelganger_watching.set(0);
     match watched {
         Ok(true) => {

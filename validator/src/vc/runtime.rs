@@ -430,7 +430,9 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     // Before genesis the first duty is slot 0's (its attestations vote for
     // the genesis block); once the chain runs, the next slot's.
     ctx.first_slot = if ctx.slot_start(0) > super::context::now_secs() { 0 } else { ctx.current_slot() + 1 };
-    ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.first_slot + m);
+    // `--max-slots N` ends N slots after the next one (slot 0's duties
+    // before genesis come on top).
+    ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.current_slot() + 1 + m);
     let ctx = Arc::new(ctx);
     run_services(ctx, slashing, started, stop_tx).await
 }
