@@ -14,6 +14,7 @@ pub mod heap;
 pub mod keys_cmd;
 pub mod networks;
 pub mod policy;
+pub mod pool;
 pub mod progress;
 pub mod slashing_cmd;
 pub mod store;

@@ -6,8 +6,11 @@
 //! the store refuses it and says how to set one. Nothing ever pays the zero
 //! address unless an operator wrote the zero address down.
 //!
-//! Pool rules (Stader, Lido, Rocket Pool) plug in here later: they decide
-//! the recipient per key; [`check_payment`] stays the one check.
+//! Pool rules (Stader, Lido, Rocket Pool: [`pool_rules`]) decide the
+//! recipient per key from what the pool contracts say; [`check_payment`]
+//! stays the one check.
+
+pub mod pool_rules;
 
 use crate::store::outcome::Refusal;
 use poolvc_signer::types::{Address, PublicKeyBytes};

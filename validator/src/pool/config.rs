@@ -1,0 +1,458 @@
+//! `pools.yaml` in the data dir: which pools the operator's keys belong to,
+//! where their contracts are, and who the operator is in each.
+//!
+//! ```yaml
+//! rpc: http://127.0.0.1:8545      # execution JSON-RPC the contracts are read from
+//! chain_id: 31337                 # must be what the RPC answers to eth_chainId
+//! pools:
+//!   - kind: stader-permissionless # or stader-permissioned
+//!     pool_utils: 0x…             # PoolUtils: registries and socializing pools by pool id
+//!     operator: 0x…               # the operator's address in the registry
+//!   - kind: lido-curated          # or lido-csm
+//!     module: 0x…                 # NodeOperatorsRegistry, or CSModule
+//!     module_id: 1                # staking module id (filters exit requests)
+//!     operator_id: 7
+//!     el_rewards_vault: 0x…
+//!     exit_bus: 0x…               # ValidatorsExitBusOracle (optional)
+//!     relay_allow_list: 0x…       # MEVBoostRelayAllowedList (optional)
+//!   - kind: rocket-pool
+//!     node_manager: 0x…
+//!     distributor_factory: 0x…
+//!     smoothing_pool: 0x…
+//!     node: 0x…                   # the operator's node address
+//!   - kind: custom
+//!     name: my-pool
+//!     fee_recipient: 0x…
+//!     keys: [0x…, 0x…]            # 48-byte public keys
+//! ```
+//!
+//! Invariants once loaded: every address is 20 bytes; the pools are ones
+//! poolvc knows; a custom pool's keys are public keys, each named once across
+//! all custom pools. Any breach is an error naming the file, the entry and the
+//! field, never a default.
+
+use poolvc_signer::types::{Address, PublicKeyBytes};
+use std::path::{Path, PathBuf};
+
+/// The file's name in the data dir.
+pub const POOLS_FILE: &str = "pools.yaml";
+
+/// Errors reading `pools.yaml`.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not YAML of the expected shape (unknown field, wrong type).
+    #[error("{path}: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// serde_yaml's account, with its line and column.
+        reason: String,
+    },
+    /// A pool kind poolvc does not know.
+    #[error("{path}: pools[{index}]: unknown pool kind {kind:?} (known: {known})")]
+    UnknownPool {
+        /// The file.
+        path: PathBuf,
+        /// The entry.
+        index: usize,
+        /// What was written.
+        kind: String,
+        /// The kinds poolvc knows.
+        known: &'static str,
+    },
+    /// A field that is not a 20-byte 0x-prefixed address.
+    #[error("{path}: pools[{index}] ({kind}): {field}: {value:?} is not an address (0x and 40 hex digits)")]
+    BadAddress {
+        /// The file.
+        path: PathBuf,
+        /// The entry.
+        index: usize,
+        /// The pool kind.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What was written.
+        value: String,
+    },
+    /// A field a pool kind needs and the entry lacks.
+    #[error("{path}: pools[{index}] ({kind}): {field} is missing")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The entry.
+        index: usize,
+        /// The pool kind.
+        kind: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A custom pool key that is not a public key.
+    #[error("{path}: pools[{index}] ({kind}): keys[{key}]: {value:?} is not a public key (0x and 96 hex digits)")]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// The entry.
+        index: usize,
+        /// The pool kind.
+        kind: &'static str,
+        /// The key's position.
+        key: usize,
+        /// What was written.
+        value: String,
+    },
+    /// A key named twice.
+    #[error("{path}: key {pubkey} is named twice (pools[{first}] and pools[{second}])")]
+    DuplicateKey {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        pubkey: String,
+        /// Its first entry.
+        first: usize,
+        /// Its second entry.
+        second: usize,
+    },
+}
+
+/// One pool the operator's keys may belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolSpec {
+    /// Stader ETHx, permissionless (pool id 1) or permissioned (pool id 2).
+    Stader {
+        /// Pool id: 1 permissionless, 2 permissioned.
+        pool_id: u8,
+        /// `PoolUtils`.
+        pool_utils: Address,
+        /// The operator's address in the pool's registry.
+        operator: Address,
+    },
+    /// Lido, curated module or CSM.
+    Lido {
+        /// Whether this is the Community Staking Module.
+        csm: bool,
+        /// NodeOperatorsRegistry or CSModule.
+        module: Address,
+        /// The staking module id.
+        module_id: u64,
+        /// The operator's id in the module.
+        operator_id: u64,
+        /// The execution-layer rewards vault.
+        el_rewards_vault: Address,
+        /// ValidatorsExitBusOracle.
+        exit_bus: Option<Address>,
+        /// MEVBoostRelayAllowedList.
+        relay_allow_list: Option<Address>,
+    },
+    /// Rocket Pool.
+    RocketPool {
+        /// RocketNodeManager.
+        node_manager: Address,
+        /// RocketNodeDistributorFactory.
+        distributor_factory: Address,
+        /// rocketSmoothingPool.
+        smoothing_pool: Address,
+        /// The operator's node address.
+        node: Address,
+    },
+    /// A custom pool: a static recipient for listed keys.
+    Custom {
+        /// Its name.
+        name: String,
+        /// Who its keys pay.
+        fee_recipient: Address,
+        /// Its keys.
+        keys: Vec<PublicKeyBytes>,
+    },
+}
+
+impl PoolSpec {
+    /// The pool's kind as written in `pools.yaml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PoolSpec::Stader { pool_id: 1, .. } => "stader-permissionless",
+            PoolSpec::Stader { .. } => "stader-permissioned",
+            PoolSpec::Lido { csm: false, .. } => "lido-curated",
+            PoolSpec::Lido { csm: true, .. } => "lido-csm",
+            PoolSpec::RocketPool { .. } => "rocket-pool",
+            PoolSpec::Custom { .. } => "custom",
+        }
+    }
+}
+
+/// `pools.yaml`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolsConfig {
+    /// Execution JSON-RPC URL.
+    pub rpc: Option<String>,
+    /// The chain id the RPC must answer.
+    pub chain_id: Option<u64>,
+    /// The pools, in file order.
+    pub pools: Vec<PoolSpec>,
+}
+
+const KNOWN: &str = "stader-permissionless, stader-permissioned, lido-curated, lido-csm, rocket-pool, custom";
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    rpc: Option<String>,
+    chain_id: Option<u64>,
+    #[serde(default)]
+    pools: Vec<RawPool>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    kind: String,
+    pool_utils: Option<String>,
+    operator: Option<String>,
+    module: Option<String>,
+    module_id: Option<u64>,
+    operator_id: Option<u64>,
+    el_rewards_vault: Option<String>,
+    exit_bus: Option<String>,
+    relay_allow_list: Option<String>,
+    node_manager: Option<String>,
+    distributor_factory: Option<String>,
+    smoothing_pool: Option<String>,
+    node: Option<String>,
+    name: Option<String>,
+    fee_recipient: Option<String>,
+    keys: Option<Vec<String>>,
+}
+
+impl PoolsConfig {
+    /// Reads `dir/pools.yaml`; `Ok(None)` if there is none (no pool rules).
+    pub fn load_from_dir(dir: &Path) -> Result<Option<Self>, PoolConfigError> {
+        let path = dir.join(POOLS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&path, &text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(PoolConfigError::Read { path, source }),
+        }
+    }
+
+    /// Parses and checks the text of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, PoolConfigError> {
+        let raw: RawFile = serde_yaml::from_str(text)
+            .map_err(|e| PoolConfigError::Malformed { path: path.to_path_buf(), reason: e.to_string() })?;
+        let mut pools = Vec::with_capacity(raw.pools.len());
+        let mut seen: std::collections::HashMap<PublicKeyBytes, usize> = std::collections::HashMap::new();
+        for (index, p) in raw.pools.into_iter().enumerate() {
+            let spec = Entry { path, index, raw: &p }.spec()?;
+            if let PoolSpec::Custom { keys, .. } = &spec {
+                for k in keys {
+                    if let Some(first) = seen.insert(*k, index) {
+                        return Err(PoolConfigError::DuplicateKey {
+                            path: path.to_path_buf(),
+                            pubkey: format!("{k}"),
+                            first,
+                            second: index,
+                        });
+                    }
+                }
+            }
+            pools.push(spec);
+        }
+        Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, pools })
+    }
+}
+
+/// One raw entry, with where it came from for errors.
+struct Entry<'a> {
+    path: &'a Path,
+    index: usize,
+    raw: &'a RawPool,
+}
+
+impl Entry<'_> {
+    fn spec(&self) -> Result<PoolSpec, PoolConfigError> {
+        let r = self.raw;
+        Ok(match r.kind.as_str() {
+            "stader-permissionless" | "stader-permissioned" => {
+                let kind =
+                    if r.kind == "stader-permissionless" { "stader-permissionless" } else { "stader-permissioned" };
+                PoolSpec::Stader {
+                    pool_id: if kind == "stader-permissionless" { 1 } else { 2 },
+                    pool_utils: self.address(kind, "pool_utils", &r.pool_utils)?,
+                    operator: self.address(kind, "operator", &r.operator)?,
+                }
+            }
+            "lido-curated" | "lido-csm" => {
+                let csm = r.kind == "lido-csm";
+                let kind = if csm { "lido-csm" } else { "lido-curated" };
+                PoolSpec::Lido {
+                    csm,
+                    module: self.address(kind, "module", &r.module)?,
+                    module_id: r.module_id.ok_or_else(|| self.missing(kind, "module_id"))?,
+                    operator_id: r.operator_id.ok_or_else(|| self.missing(kind, "operator_id"))?,
+                    el_rewards_vault: self.address(kind, "el_rewards_vault", &r.el_rewards_vault)?,
+                    exit_bus: self.optional_address(kind, "exit_bus", &r.exit_bus)?,
+                    relay_allow_list: self.optional_address(kind, "relay_allow_list", &r.relay_allow_list)?,
+                }
+            }
+            "rocket-pool" => {
+                let kind = "rocket-pool";
+                PoolSpec::RocketPool {
+                    node_manager: self.address(kind, "node_manager", &r.node_manager)?,
+                    distributor_factory: self.address(kind, "distributor_factory", &r.distributor_factory)?,
+                    smoothing_pool: self.address(kind, "smoothing_pool", &r.smoothing_pool)?,
+                    node: self.address(kind, "node", &r.node)?,
+                }
+            }
+            "custom" => {
+                let kind = "custom";
+                let name = r.name.clone().ok_or_else(|| self.missing(kind, "name"))?;
+                let fee_recipient = self.address(kind, "fee_recipient", &r.fee_recipient)?;
+                let raw_keys = r.keys.as_ref().ok_or_else(|| self.missing(kind, "keys"))?;
+                let mut keys = Vec::with_capacity(raw_keys.len());
+                for (key, value) in raw_keys.iter().enumerate() {
+                    let parsed = parse_pubkey(value).ok_or_else(|| PoolConfigError::BadKey {
+                        path: self.path.to_path_buf(),
+                        index: self.index,
+                        kind,
+                        key,
+                        value: value.clone(),
+                    })?;
+                    keys.push(parsed);
+                }
+                PoolSpec::Custom { name, fee_recipient, keys }
+            }
+            other => {
+                return Err(PoolConfigError::UnknownPool {
+                    path: self.path.to_path_buf(),
+                    index: self.index,
+                    kind: other.to_string(),
+                    known: KNOWN,
+                })
+            }
+        })
+    }
+
+    fn missing(&self, kind: &'static str, field: &'static str) -> PoolConfigError {
+        PoolConfigError::Missing { path: self.path.to_path_buf(), index: self.index, kind, field }
+    }
+
+    fn address(&self, kind: &'static str, field: &'static str, v: &Option<String>) -> Result<Address, PoolConfigError> {
+        let v = v.as_ref().ok_or_else(|| self.missing(kind, field))?;
+        crate::policy::parse_address(v.trim()).ok_or_else(|| PoolConfigError::BadAddress {
+            path: self.path.to_path_buf(),
+            index: self.index,
+            kind,
+            field,
+            value: v.clone(),
+        })
+    }
+
+    fn optional_address(
+        &self,
+        kind: &'static str,
+        field: &'static str,
+        v: &Option<String>,
+    ) -> Result<Option<Address>, PoolConfigError> {
+        match v {
+            None => Ok(None),
+            Some(_) => self.address(kind, field, v).map(Some),
+        }
+    }
+}
+
+/// A `0x`-prefixed 48-byte public key, strictly.
+fn parse_pubkey(s: &str) -> Option<PublicKeyBytes> {
+    let h = s.trim().strip_prefix("0x")?;
+    if h.len() != 96 {
+        return None;
+    }
+    let bytes = hex::decode(h).ok()?;
+    Some(PublicKeyBytes::from_slice(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PoolsConfig, PoolConfigError> {
+        PoolsConfig::parse(Path::new("/dd/pools.yaml"), text)
+    }
+
+    const A: &str = "0x1111111111111111111111111111111111111111";
+    const B: &str = "0x2222222222222222222222222222222222222222";
+
+    fn key(n: u8) -> String {
+        format!("0x{}", format!("{n:02x}").repeat(48))
+    }
+
+    #[test]
+    fn every_kind_parses() {
+        let text = format!(
+            "rpc: http://127.0.0.1:8545\nchain_id: 31337\npools:\n\
+             - {{kind: stader-permissionless, pool_utils: {A}, operator: {B}}}\n\
+             - {{kind: stader-permissioned, pool_utils: {A}, operator: {B}}}\n\
+             - {{kind: lido-curated, module: {A}, module_id: 1, operator_id: 7, el_rewards_vault: {B}, exit_bus: {A}}}\n\
+             - {{kind: lido-csm, module: {A}, module_id: 3, operator_id: 2, el_rewards_vault: {B}}}\n\
+             - {{kind: rocket-pool, node_manager: {A}, distributor_factory: {A}, smoothing_pool: {B}, node: {B}}}\n\
+             - {{kind: custom, name: mine, fee_recipient: {B}, keys: [{}, {}]}}\n",
+            key(1),
+            key(2)
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.chain_id, Some(31337));
+        let kinds: Vec<&str> = c.pools.iter().map(PoolSpec::kind).collect();
+        assert_eq!(
+            kinds,
+            ["stader-permissionless", "stader-permissioned", "lido-curated", "lido-csm", "rocket-pool", "custom"]
+        );
+        assert!(matches!(&c.pools[0], PoolSpec::Stader { pool_id: 1, .. }));
+        assert!(matches!(&c.pools[2], PoolSpec::Lido { exit_bus: Some(_), relay_allow_list: None, .. }));
+    }
+
+    #[test]
+    fn bad_files_name_the_entry_and_the_field() {
+        let e = parse("pools:\n - {kind: stader-ethx-v9}\n").unwrap_err().to_string();
+        assert!(
+            e.contains("pools[0]") && e.contains("unknown pool kind \"stader-ethx-v9\"") && e.contains("lido-csm"),
+            "{e}"
+        );
+        let e = parse(&format!("pools:\n - {{kind: stader-permissionless, pool_utils: 0x1234, operator: {B}}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pools[0] (stader-permissionless): pool_utils: \"0x1234\" is not an address"), "{e}");
+        let e = parse(&format!("pools:\n - {{kind: lido-csm, module: {A}, operator_id: 2, el_rewards_vault: {B}}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pools[0] (lido-csm): module_id is missing"), "{e}");
+        let e = parse("pools:\n - {kind: custom, name: x, fee_recipient: 0x11, keys: []}\n").unwrap_err().to_string();
+        assert!(e.contains("fee_recipient"), "{e}");
+        let e = parse(&format!("pools:\n - {{kind: custom, name: x, fee_recipient: {A}, keys: [0x12]}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keys[0]") && e.contains("not a public key"), "{e}");
+        let e = parse("pools:\n - {kind: custom, surprise: 1}\n").unwrap_err().to_string();
+        assert!(e.starts_with("/dd/pools.yaml:") && e.contains("surprise"), "{e}");
+    }
+
+    #[test]
+    fn a_key_named_twice_is_an_error() {
+        let text = format!(
+            "pools:\n - {{kind: custom, name: a, fee_recipient: {A}, keys: [{k}]}}\n - {{kind: custom, name: b, fee_recipient: {B}, keys: [{k}]}}\n",
+            k = key(5)
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("named twice") && e.contains("pools[0] and pools[1]"), "{e}");
+    }
+
+    #[test]
+    fn no_file_is_no_pools() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(PoolsConfig::load_from_dir(dir.path()).unwrap().is_none());
+    }
+}

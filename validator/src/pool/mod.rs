@@ -1,0 +1,8 @@
+//! Pool awareness: which pool and operator each key belongs to.
+//!
+//! - [`config`]: `pools.yaml` (the pools, their contracts, the operator).
+//!
+//! The fee-recipient rules themselves are in [`crate::policy::pool_rules`],
+//! next to the one payment check.
+
+pub mod config;
