@@ -88,6 +88,21 @@ def main():
                     sync_done += 1 if b["sync_bits"][pos] else 0
     sync = sync_done / sync_due if sync_due else 0.0
 
+    # Rewards for the last checked epoch, from the node's rewards route (Lodestar's
+    # reward functions over its state): every one of poolvc's validators earned
+    # its target reward.
+    rewarded = 0
+    if checked:
+        e = checked[-1]
+        body = json.dumps([str(v) for v in sorted(mine)]).encode()
+        req = urllib.request.Request(f"{bn}/eth/v1/beacon/rewards/attestations/{e}", data=body,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            total = json.load(r)["data"]["total_rewards"]
+        rewarded = sum(1 for t in total if int(t["validator_index"]) in mine and int(t["target"]) > 0)
+        if rewarded != len(mine):
+            failures.append(f"epoch {e}: {rewarded}/{len(mine)} of poolvc's validators earned a target reward")
+
     refused = get(bn, "/specnode/refused")
     from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
     refused_n = sum(from_vc.values())
@@ -111,7 +126,8 @@ def main():
     for f in failures[:30]:
         print(f"e2e-specnode: FAIL {f}")
     print(f"e2e-specnode: head slot {head}, epochs checked {checked}, restart gap slots {gap.start}..{gap.stop - 1}; "
-          f"node accepted {refused['accepted']}")
+          f"node accepted {refused['accepted']}; target rewards in epoch {checked[-1] if checked else None}: "
+          f"{rewarded}/{len(mine)}")
     print(f"e2e-specnode: node per-slot processing median {timings['median_ms']:.1f} ms, max {timings['max_ms']:.1f} ms "
           f"over {timings['n']} steps; slot ticks at most {timings['max_tick_lag_ms']:.0f} ms late")
     print(f"e2e-specnode: fork={fork_name} finalized_epoch={finalized} attestations_included={x}/{y} "

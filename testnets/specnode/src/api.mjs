@@ -195,6 +195,32 @@ export async function serve(chain, port, log) {
       }
       chain.importBlock({ message, signature: signedBlindedBlock.signature }, fork, "api");
     }),
+    // Rewards, computed by Lodestar's reward functions from this chain's states.
+    getAttestationsRewards: guard(async ({ epoch, validatorIds }) => {
+      // The state that holds `epoch` as its previous epoch, as late as the
+      // chain has it: the last block of epoch + 1, or the head within it.
+      const holder = [...chain.line].reverse().map((r) => chain.blocks.get(r)).find((b) => epochOf(b.slot) <= epoch + 1);
+      if (!holder || epochOf(holder.slot) !== epoch + 1 || !holder.state) {
+        throw fail(404, `epoch ${epoch}'s rewards need a block of epoch ${epoch + 1} (head slot ${chain.head.slot})`);
+      }
+      const data = await ST.computeAttestationsRewards(config, holder.state.epochCtx.pubkeyCache, holder.state.clone(), validatorIds);
+      return { data, meta };
+    }),
+    getSyncCommitteeRewards: guard(async ({ blockId, validatorIds }) => {
+      const b = blockOf(blockId);
+      const parent = b.parent && chain.blocks.get(b.parent);
+      if (!b.signed || !parent?.state) throw fail(404, `block ${blockId}: its parent's state is not held`);
+      const pre = ST.processSlots(parent.state.clone(), b.slot);
+      const data = await ST.computeSyncCommitteeRewards(config, pre.epochCtx.pubkeyCache, b.signed.message, pre, validatorIds);
+      return { data, meta };
+    }),
+    getBlockRewards: guard(async ({ blockId }) => {
+      const b = blockOf(blockId);
+      const parent = b.parent && chain.blocks.get(b.parent);
+      if (!b.signed || !parent?.state) throw fail(404, `block ${blockId}: its parent's state is not held`);
+      const pre = ST.processSlots(parent.state.clone(), b.slot);
+      return { data: await ST.computeBlockRewards(config, b.signed.message, pre), meta };
+    }),
     submitPoolAttestationsV2: guard(async ({ signedAttestations }) => each(signedAttestations, (a) => chain.pools.submitSingle(a))),
     submitPoolSyncCommitteeSignatures: guard(async ({ signatures }) => each(signatures, (m) => chain.pools.submitSyncMessage(m))),
     submitPoolVoluntaryExit: guard(async ({ signedVoluntaryExit }) => chain.pools.submitExit(signedVoluntaryExit)),
@@ -399,7 +425,6 @@ export async function serve(chain, port, log) {
     }
     return chain.slotReport(from, to);
   });
-  void ST;
   await server.listen({ host: "127.0.0.1", port });
   return server;
 }

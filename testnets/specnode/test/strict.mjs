@@ -201,6 +201,16 @@ try {
       ssz[fork].SignedBlindedBeaconBlock.toJson({ message: block, signature }), { "eth-consensus-version": fork }));
   }
 
+  // ---- rewards from the state (Lodestar's reward functions) ----
+  {
+    const blockRewards = await call("GET", "/eth/v1/beacon/rewards/blocks/head");
+    const syncRewards = await call("POST", "/eth/v1/beacon/rewards/sync_committee/head", []);
+    check(blockRewards.status === 200 && blockRewards.json.data.proposer_index !== undefined,
+      `block rewards of the head: HTTP ${blockRewards.status}, total ${blockRewards.json?.data?.total}`);
+    check(syncRewards.status === 200 && Array.isArray(syncRewards.json.data) && syncRewards.json.data.length > 0,
+      `sync committee rewards of the head: HTTP ${syncRewards.status}, ${syncRewards.json?.data?.length} entries`);
+  }
+
   // ---- malformed requests ----
   const J = { "content-type": "application/json" };
   const V = { "eth-consensus-version": "electra", ...J };

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+// forge tests of the devnet pool contracts, without forge-std (offline): the
+// cheatcodes used are declared here; a revert fails a test.
+pragma solidity ^0.8.20;
+
+import {PermissionlessNodeRegistry, PermissionedNodeRegistry, Validator, ValidatorStatus} from "../src/stader/NodeRegistry.sol";
+import {PoolUtils, StaderConfig} from "../src/stader/PoolUtils.sol";
+import {Penalty, StaderOracle, MissedAttestationPenaltyData} from "../src/stader/Penalty.sol";
+import {NodeOperatorsRegistry, CSModule, NodeOperator} from "../src/lido/NodeOperatorsRegistry.sol";
+import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/lido/ValidatorsExitBusOracle.sol";
+import {RocketNodeManager, RocketNodeDistributorFactory} from "../src/rocketpool/RocketNodeManager.sol";
+
+interface Vm {
+    function roll(uint256) external;
+    function warp(uint256) external;
+    function prank(address) external;
+    function expectEmit(bool, bool, bool, bool) external;
+}
+
+contract PoolsTest {
+    Vm constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    PermissionlessNodeRegistry pl;
+    PermissionedNodeRegistry pd;
+    StaderConfig config;
+    PoolUtils utils;
+    address constant OP_IN = address(0xA1);
+    address constant OP_OUT = address(0xA2);
+    address constant VAULT = address(0xB2);
+
+    event ValidatorExitRequest(
+        uint256 indexed stakingModuleId, uint256 indexed nodeOperatorId, uint256 indexed validatorIndex, bytes validatorPubkey, uint256 timestamp
+    );
+    event ForceExitValidator(bytes pubkey);
+
+    function key(uint8 n) internal pure returns (bytes memory k) {
+        k = new bytes(48);
+        for (uint256 i = 0; i < 48; i++) k[i] = bytes1(n);
+    }
+
+    function eq(bytes memory a, bytes memory b) internal pure returns (bool) {
+        return keccak256(a) == keccak256(b);
+    }
+
+    function setUp() public {
+        pl = new PermissionlessNodeRegistry();
+        pd = new PermissionedNodeRegistry();
+        config = new StaderConfig(address(0x5001), address(0x5002), 100);
+        utils = new PoolUtils(config, address(pl), address(pd));
+        pl.addOperatorWithVault(OP_IN, "in", true, address(0xB1));
+        pl.addOperatorWithVault(OP_OUT, "out", false, VAULT);
+        pd.addOperator(address(0xA3), "permissioned", true);
+        bytes[] memory ks = new bytes[](2);
+        ks[0] = key(1);
+        ks[1] = key(2);
+        pl.addValidators(2, ks);
+        bytes[] memory one = new bytes[](1);
+        one[0] = key(3);
+        pd.addValidators(1, one);
+    }
+
+    function test_stader_enumeration() public view {
+        require(pl.POOL_ID() == 1 && pd.POOL_ID() == 2, "pool ids");
+        require(pl.operatorIDByAddress(OP_OUT) == 2, "operator id");
+        Validator[] memory vs = pl.getValidatorsByOperator(OP_OUT, 1, 10);
+        require(vs.length == 2 && eq(vs[1].pubkey, key(2)) && vs[0].operatorId == 2, "by operator");
+        require(vs[0].status == ValidatorStatus.DEPOSITED, "status");
+        require(pl.getValidatorsByOperator(OP_OUT, 2, 10).length == 0, "page 2 empty");
+        require(pl.getValidatorsByOperator(OP_OUT, 2, 1).length == 1, "page size 1");
+        require(pl.getAllActiveValidators(1, 100).length == 2, "all active");
+        require(pl.getOperatorTotalKeys(2) == 2 && pl.validatorIdsByOperatorId(2, 1) == 2, "ids");
+        (, bool optedIn,,, address opAddr) = pl.operatorStructById(2);
+        require(!optedIn && opAddr == OP_OUT, "operator struct");
+        (, bytes memory pk,,,, uint256 opId,,) = pl.validatorRegistry(pl.validatorIdByPubkey(key(1)));
+        require(eq(pk, key(1)) && opId == 2, "registry getter");
+        require(pl.nodeELRewardVaultByOperatorId(2) == VAULT, "vault");
+        require(utils.getValidatorPoolId(key(3)) == 2 && utils.getValidatorPoolId(key(1)) == 1, "pool of key");
+        require(utils.getSocializingPoolAddress(1) == address(0x5001), "socializing pool");
+        require(utils.getPoolIdArray().length == 2 && utils.getNodeRegistry(2) == address(pd), "pools");
+        require(config.getSocializingPoolOptInCoolingPeriod() == 100, "cooling period");
+    }
+
+    function test_unknown_key_reverts_as_the_real_pool_utils() public view {
+        try utils.getValidatorPoolId(key(9)) returns (uint8) {
+            revert("expected a revert");
+        } catch (bytes memory reason) {
+            require(keccak256(reason) == keccak256(abi.encodeWithSelector(PoolUtils.PubkeyDoesNotExit.selector)), "PubkeyDoesNotExit");
+        }
+    }
+
+    function test_opt_in_change_records_the_block() public {
+        vm.roll(500);
+        vm.prank(OP_OUT);
+        pl.changeSocializingPoolState(true);
+        (, bool optedIn,,,) = pl.operatorStructById(2);
+        require(optedIn && pl.getSocializingPoolStateChangeBlock(2) == 500, "change block");
+    }
+
+    function test_only_the_owner_sets_up_the_devnet() public {
+        vm.prank(address(0xdead));
+        try pl.addOperatorWithVault(address(0xC1), "x", true, VAULT) returns (uint256) {
+            revert("a stranger added an operator");
+        } catch {}
+        bytes[] memory bad = new bytes[](1);
+        bad[0] = new bytes(47);
+        try pl.addValidators(1, bad) {
+            revert("a 47-byte key was taken");
+        } catch {}
+    }
+
+    function test_lido_registries_keep_their_shapes() public {
+        NodeOperatorsRegistry nor = new NodeOperatorsRegistry();
+        nor.addNodeOperator("curated", address(0xD1), abi.encodePacked(key(4), key(5)));
+        (bool active, string memory name,, uint64 vetted,,, uint64 deposited) = nor.getNodeOperator(0, true);
+        require(active && vetted == 2 && deposited == 2 && keccak256(bytes(name)) == keccak256("curated"), "operator");
+        (bytes memory pubkeys, bytes memory sigs, bool[] memory used) = nor.getSigningKeys(0, 1, 1);
+        require(eq(pubkeys, key(5)) && sigs.length == 96 && used.length == 1, "curated keys");
+        require(nor.getNodeOperatorsCount() == 1 && nor.getNodeOperatorIds(0, 10).length == 1, "ids");
+
+        CSModule csm = new CSModule();
+        csm.addNodeOperator(address(0xE1), address(0xE2), abi.encodePacked(key(6), key(7), key(8)));
+        NodeOperator memory op = csm.getNodeOperator(0);
+        require(op.totalDepositedKeys == 3 && op.rewardAddress == address(0xE2), "csm operator");
+        require(eq(csm.getSigningKeys(0, 2, 1), key(8)), "csm keys");
+        (bytes memory keys, bytes memory signatures) = csm.getSigningKeysWithSignatures(0, 0, 2);
+        require(keys.length == 96 && signatures.length == 192, "csm keys with signatures");
+        try csm.getSigningKeys(0, 2, 2) returns (bytes memory) {
+            revert("read past the keys");
+        } catch {}
+    }
+
+    function test_exit_requests_and_relays() public {
+        ValidatorsExitBusOracle bus = new ValidatorsExitBusOracle();
+        vm.warp(1_700_000_000);
+        vm.expectEmit(true, true, true, true);
+        emit ValidatorExitRequest(1, 7, 42, key(4), 1_700_000_000);
+        bus.requestExit(1, 7, 42, key(4));
+        Penalty penalty = new Penalty();
+        vm.expectEmit(true, true, true, true);
+        emit ForceExitValidator(key(1));
+        penalty.forceExit(key(1));
+        MEVBoostRelayAllowedList list = new MEVBoostRelayAllowedList();
+        list.add_relay("https://relay.example", "example", false, "test relay");
+        Relay[] memory relays = list.get_relays();
+        require(relays.length == 1 && list.get_allowed_list_version() == 1, "relays");
+    }
+
+    function test_rocket_pool_smoothing_pool_and_megapool() public {
+        RocketNodeManager m = new RocketNodeManager();
+        address node = address(0xF1);
+        m.registerNode(node, address(0xF2));
+        vm.warp(1_700_000_123);
+        vm.prank(node);
+        m.setSmoothingPoolRegistrationState(true);
+        require(m.getSmoothingPoolRegistrationState(node), "in the smoothing pool");
+        require(m.getSmoothingPoolRegistrationChanged(node) == 1_700_000_123, "change time");
+        require(m.getMegapoolAddress(node) == address(0xF2), "megapool");
+        RocketNodeDistributorFactory f = new RocketNodeDistributorFactory();
+        require(f.getProxyAddress(node) != address(0) && f.getProxyAddress(node) != f.getProxyAddress(address(0xF3)), "distributor");
+    }
+
+    function test_missed_attestation_penalties_by_pubkey_root() public {
+        address[] memory trusted = new address[](1);
+        trusted[0] = address(this);
+        StaderOracle oracle = new StaderOracle(trusted);
+        bytes[] memory ks = new bytes[](1);
+        ks[0] = key(1);
+        oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(1, 1, ks));
+        require(oracle.missedAttestationPenalty(keccak256(key(1))) == 1, "penalty counted");
+    }
+}
