@@ -8,10 +8,10 @@
 // is the line's last block.
 import fs from "node:fs";
 import path from "node:path";
-import { aggregateSignatures, Signature, verify } from "@chainsafe/blst";
+import { Signature, verify } from "@chainsafe/blst";
 import {
   SLOTS_PER_EPOCH, SYNC_COMMITTEE_SIZE, EPOCHS_PER_SYNC_COMMITTEE_PERIOD, DOMAIN_BEACON_PROPOSER, DOMAIN_RANDAO,
-  DOMAIN_BEACON_ATTESTER, DOMAIN_SYNC_COMMITTEE, ForkSeq,
+  DOMAIN_BEACON_ATTESTER, DOMAIN_SYNC_COMMITTEE,
 } from "@lodestar/params";
 import { ssz } from "@lodestar/types";
 import * as ST from "@lodestar/state-transition";
@@ -259,7 +259,7 @@ export class Chain {
     this.stateCache.clear();
     this.log(`reorg: block ${head.root} at slot ${head.slot} orphaned; head back to slot ${parent.slot}`);
     this.exportChainJson();
-    this.emitHead(parent, parent.state, true);
+    this.emitHead(parent);
     return { orphaned: head.root, slot: head.slot, head: parent.root };
   }
 
@@ -303,7 +303,7 @@ export class Chain {
   // ---- events ----
   emitBlock(entry, post) {
     for (const l of this.listeners) l({ type: "block", message: { slot: entry.slot, block: fromHex(entry.root), executionOptimistic: false } });
-    this.emitHead(entry, post, false);
+    this.emitHead(entry);
     const fin = post.finalizedCheckpoint;
     if (fin.epoch > this.finalizedEpoch) {
       this.finalizedEpoch = fin.epoch;
@@ -315,7 +315,7 @@ export class Chain {
     }
   }
 
-  emitHead(entry, post, reorg) {
+  emitHead(entry) {
     const epoch = epochOf(entry.slot);
     const message = {
       slot: entry.slot, block: fromHex(entry.root), state: fromHex(entry.stateRoot),
@@ -324,7 +324,6 @@ export class Chain {
       currentDutyDependentRoot: fromHex(this.dependentRoot(epoch * SLOTS_PER_EPOCH)),
       executionOptimistic: false,
     };
-    void reorg;
     for (const l of this.listeners) l({ type: "head", message });
   }
 
@@ -429,4 +428,4 @@ export function fromHex(h) {
   return Uint8Array.from(Buffer.from(h.replace(/^0x/, ""), "hex"));
 }
 
-export { epochOf, aggregateSignatures, ForkSeq };
+export { epochOf };

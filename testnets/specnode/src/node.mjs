@@ -1,7 +1,6 @@
 // Starts the node: config and genesis, the testnet dir, the chain's clock,
 // the Beacon API. Stops cleanly on SIGTERM/SIGINT, with a last summary.
 import path from "node:path";
-import { createBeaconConfig } from "@lodestar/config";
 import { ACTIVE_PRESET } from "@lodestar/params";
 import { chainConfigFor, interopGenesis, writeTestnetDir } from "./genesis.mjs";
 import { Chain } from "./chain.mjs";
@@ -24,7 +23,6 @@ export async function start(flags) {
   writeTestnetDir(testnetDir, chainConfig, state);
   writeTestnetDir(flags.datadir, chainConfig, state);
   const chain = new Chain({ chainConfig, genesis: state, sks, own: flags.own, slotMs, datadir: flags.datadir, log });
-  void createBeaconConfig;
   const server = await serve(chain, flags.port, log);
   log(`specnode: preset ${ACTIVE_PRESET}, ${flags.validators} validators (node runs ${flags.own.length ? `${flags.own[0]}..${flags.own[flags.own.length - 1]}` : "none"}), ` +
     `Electra at genesis, Fulu at epoch ${chainConfig.FULU_FORK_EPOCH}, ${slotMs} ms slots; genesis ${genesisTime} ` +

@@ -41,6 +41,21 @@ function aggOk(root, pks, sigBytes) {
   }
 }
 
+/** Which of `members` signed (per `signatures`, validator -> bytes): the bits, in
+ * `members`' order, and the aggregate of their signatures (null when none did). */
+function aggregateOf(members, signatures) {
+  const bits = BitArray.fromBitLen(members.length);
+  const sigs = [];
+  members.forEach((v, i) => {
+    const s = signatures?.get(v);
+    if (s) {
+      bits.set(i, true);
+      sigs.push(Signature.fromBytes(s));
+    }
+  });
+  return { bits, signature: sigs.length ? aggregateSignatures(sigs).toBytes() : null };
+}
+
 export class Pools {
   /** `chain`: the node's chain (states, block roots, clock). */
   constructor(chain) {
@@ -176,18 +191,11 @@ export class Pools {
     const members = entry?.committees.get(committeeIndex);
     if (!entry || entry.data.slot !== slot || !members || members.size === 0) return null;
     const committee = this.chain.stateForEpoch(epochOf(slot)).epochCtx.getBeaconCommittee(slot, committeeIndex);
-    const bits = BitArray.fromBitLen(committee.length);
-    const sigs = [];
-    committee.forEach((v, i) => {
-      const s = members.get(v);
-      if (s) {
-        bits.set(i, true);
-        sigs.push(Signature.fromBytes(s));
-      }
-    });
+    const { bits, signature } = aggregateOf(Array.from(committee), members);
+    if (!signature) return null;
     const committeeBits = BitArray.fromBitLen(MAX_COMMITTEES_PER_SLOT);
     committeeBits.set(committeeIndex, true);
-    return { aggregationBits: bits, data: entry.data, committeeBits, signature: aggregateSignatures(sigs).toBytes() };
+    return { aggregationBits: bits, data: entry.data, committeeBits, signature };
   }
 
   /** On-chain attestations for a block on `pre` (one per attestation data, every committee in it). */
@@ -312,36 +320,17 @@ export class Pools {
     const m = this.syncMessages.get(`${slot}:${rootHex}`);
     if (!m) return null;
     const members = this.chain.syncCommittee(slot).slice(subcommitteeIndex * SUBCOMMITTEE_SIZE, (subcommitteeIndex + 1) * SUBCOMMITTEE_SIZE);
-    const bits = BitArray.fromBitLen(SUBCOMMITTEE_SIZE);
-    const sigs = [];
-    members.forEach((v, i) => {
-      const s = m.get(v);
-      if (s) {
-        bits.set(i, true);
-        sigs.push(Signature.fromBytes(s));
-      }
-    });
-    if (sigs.length === 0) return null;
-    return { slot, beaconBlockRoot: Buffer.from(rootHex.slice(2), "hex"), subcommitteeIndex, aggregationBits: bits,
-      signature: aggregateSignatures(sigs).toBytes() };
+    const { bits, signature } = aggregateOf(members, m);
+    if (!signature) return null;
+    return { slot, beaconBlockRoot: Buffer.from(rootHex.slice(2), "hex"), subcommitteeIndex, aggregationBits: bits, signature };
   }
 
   /** The sync aggregate for a block on `pre` at `slot` whose parent is `parentRootHex`. */
   syncAggregate(slot, parentRootHex) {
     const prev = Math.max(slot, 1) - 1;
     const m = this.syncMessages.get(`${prev}:${parentRootHex}`);
-    const committee = this.chain.syncCommittee(prev);
-    const bits = BitArray.fromBitLen(SYNC_COMMITTEE_SIZE);
-    const sigs = [];
-    committee.forEach((v, i) => {
-      const s = m?.get(v);
-      if (s) {
-        bits.set(i, true);
-        sigs.push(Signature.fromBytes(s));
-      }
-    });
-    const signature = sigs.length ? aggregateSignatures(sigs).toBytes() : G2_INFINITY;
-    return { syncCommitteeBits: bits, syncCommitteeSignature: signature };
+    const { bits, signature } = aggregateOf(this.chain.syncCommittee(prev), m);
+    return { syncCommitteeBits: bits, syncCommitteeSignature: signature ?? G2_INFINITY };
   }
 
   // ---- exits ----
