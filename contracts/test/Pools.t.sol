@@ -8,7 +8,7 @@ import {PoolUtils, StaderConfig} from "../src/stader/PoolUtils.sol";
 import {Penalty, StaderOracle, MissedAttestationPenaltyData} from "../src/stader/Penalty.sol";
 import {NodeOperatorsRegistry, CSModule, NodeOperator} from "../src/lido/NodeOperatorsRegistry.sol";
 import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/lido/ValidatorsExitBusOracle.sol";
-import {RocketNodeManager, RocketNodeDistributorFactory} from "../src/rocketpool/RocketNodeManager.sol";
+import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager} from "../src/rocketpool/RocketNodeManager.sol";
 
 interface Vm {
     function roll(uint256) external;
@@ -157,6 +157,22 @@ contract PoolsTest {
         require(m.getMegapoolAddress(node) == address(0xF2), "megapool");
         RocketNodeDistributorFactory f = new RocketNodeDistributorFactory();
         require(f.getProxyAddress(node) != address(0) && f.getProxyAddress(node) != f.getProxyAddress(address(0xF3)), "distributor");
+    }
+
+    function test_rocket_pool_minipools_list_a_node_s_keys() public {
+        RocketMinipoolManager mm = new RocketMinipoolManager();
+        address node = address(0xF1);
+        bytes[] memory ks = new bytes[](2);
+        ks[0] = key(1);
+        ks[1] = key(2);
+        mm.addMinipools(node, ks);
+        require(mm.getNodeMinipoolCount(node) == 2, "two minipools");
+        require(mm.getNodeMinipoolCount(address(0xF3)) == 0, "none elsewhere");
+        address mp = mm.getNodeMinipoolAt(node, 1);
+        require(keccak256(mm.getMinipoolPubkey(mp)) == keccak256(key(2)), "key of the second");
+        require(mm.getMinipoolByPubkey(key(1)) == mm.getNodeMinipoolAt(node, 0), "lookup by key");
+        (bool ok,) = address(mm).call(abi.encodeWithSelector(mm.addMinipools.selector, node, ks));
+        require(!ok, "a key twice reverts");
     }
 
     function test_missed_attestation_penalties_by_pubkey_root() public {

@@ -62,7 +62,14 @@ fn spec() -> ChainSpec {
 }
 
 fn config(fee: Option<Address>) -> ProposalConfig {
-    ProposalConfig { fee_recipient: fee, gas_limit: 30_000_000, graffiti: None, builder_proposals: true }
+    ProposalConfig {
+        fee_recipient: fee,
+        own_fee_recipient: true,
+        gas_limit: 30_000_000,
+        graffiti: None,
+        builder_proposals: true,
+        pool: None,
+    }
 }
 
 /// A store holding interop keys `keys`, each with index = interop index.

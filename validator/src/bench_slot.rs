@@ -80,7 +80,14 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         std::sync::Arc::new(EventBus::new()),
         StoreTimings::default(),
     );
-    let config = ProposalConfig { fee_recipient: None, gas_limit: 0, graffiti: None, builder_proposals: false };
+    let config = ProposalConfig {
+        fee_recipient: None,
+        own_fee_recipient: false,
+        gas_limit: 0,
+        graffiti: None,
+        builder_proposals: false,
+        pool: None,
+    };
     store
         .add_local_keys(sks.iter().map(|sk| (sk.clone(), config.clone())).collect(), true)
         .map_err(|e| BenchError::Args(e.to_string()))?;

@@ -52,3 +52,50 @@ contract RocketNodeDistributorFactory {
         return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), bytes32(uint256(uint160(_nodeAddress))))))));
     }
 }
+
+/// Devnet stand-in for RocketMinipoolManager: the per-node minipool list and
+/// each minipool's validator key, with the real getters
+/// (RocketMinipoolManagerInterface) poolvc enumerates a node's keys with.
+contract RocketMinipoolManager {
+    address public immutable owner;
+    mapping(address => address[]) private nodeMinipools;
+    mapping(address => bytes) private pubkeyOf;
+    mapping(bytes => address) private minipoolByPubkey;
+
+    error NotOwner();
+    error BadPubkey();
+    error PubkeyExists();
+
+    constructor() {
+        owner = msg.sender;
+    }
+
+    /// Devnet: staking minipools for a node, one per key (48 bytes each).
+    function addMinipools(address _node, bytes[] calldata _pubkeys) external {
+        if (msg.sender != owner) revert NotOwner();
+        for (uint256 i = 0; i < _pubkeys.length; i++) {
+            if (_pubkeys[i].length != 48) revert BadPubkey();
+            if (minipoolByPubkey[_pubkeys[i]] != address(0)) revert PubkeyExists();
+            address mp = address(uint160(uint256(keccak256(abi.encodePacked(address(this), _pubkeys[i])))));
+            nodeMinipools[_node].push(mp);
+            pubkeyOf[mp] = _pubkeys[i];
+            minipoolByPubkey[_pubkeys[i]] = mp;
+        }
+    }
+
+    function getNodeMinipoolCount(address _nodeAddress) external view returns (uint256) {
+        return nodeMinipools[_nodeAddress].length;
+    }
+
+    function getNodeMinipoolAt(address _nodeAddress, uint256 _index) external view returns (address) {
+        return nodeMinipools[_nodeAddress][_index];
+    }
+
+    function getMinipoolPubkey(address _minipoolAddress) external view returns (bytes memory) {
+        return pubkeyOf[_minipoolAddress];
+    }
+
+    function getMinipoolByPubkey(bytes calldata _pubkey) external view returns (address) {
+        return minipoolByPubkey[_pubkey];
+    }
+}

@@ -31,17 +31,75 @@ pub enum PolicyError {
     },
 }
 
+/// What a pool's rule says a key must pay, as last read from the pool's
+/// contracts (`crate::pool`). A pool key's rule always beats its configured
+/// recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolRecipient {
+    /// The rule's recipient.
+    Rule {
+        /// The pool (as `pools.yaml` names its kind, or a custom pool's name).
+        pool: String,
+        /// The operator, as the pool identifies it.
+        operator: String,
+        /// The recipient and why.
+        decision: pool_rules::Decision,
+    },
+    /// The rule's recipient cannot be known now: the key must not propose.
+    Unknown {
+        /// The pool.
+        pool: String,
+        /// The operator.
+        operator: String,
+        /// Why (unreachable RPC and nothing fresh cached, a zero address...).
+        reason: String,
+    },
+}
+
 /// What a key proposes with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProposalConfig {
-    /// Who the key's blocks pay; `None` means the key must not propose.
+    /// Who the key's blocks pay as configured (`validator_definitions.yml`
+    /// or the flag); a pool rule in [`ProposalConfig::pool`] overrides it.
+    /// Read it through [`ProposalConfig::recipient`].
     pub fee_recipient: Option<Address>,
+    /// Whether `fee_recipient` was written for this key itself (not the
+    /// client-wide default): a contradiction with a pool rule is reported.
+    pub own_fee_recipient: bool,
     /// Gas limit of its builder registrations.
     pub gas_limit: u64,
     /// Graffiti of its blocks.
     pub graffiti: Option<String>,
     /// Whether it registers with builders and asks for blinded blocks.
     pub builder_proposals: bool,
+    /// The pool rule, for a key a pool holds.
+    pub pool: Option<PoolRecipient>,
+}
+
+impl ProposalConfig {
+    /// Who the key's blocks and registrations must pay; `None`: it must not
+    /// propose. The one place that says a pool rule beats configuration.
+    pub fn recipient(&self) -> Option<Address> {
+        match &self.pool {
+            Some(PoolRecipient::Rule { decision, .. }) => Some(decision.recipient),
+            Some(PoolRecipient::Unknown { .. }) => None,
+            None => self.fee_recipient,
+        }
+    }
+
+    /// Why the key may not propose, if it may not.
+    pub fn no_recipient(&self, pubkey: &PublicKeyBytes) -> Option<Refusal> {
+        match &self.pool {
+            Some(PoolRecipient::Unknown { pool, operator, reason }) => Some(Refusal::PoolRecipientUnknown {
+                pubkey: *pubkey,
+                pool: pool.clone(),
+                operator: operator.clone(),
+                reason: reason.clone(),
+            }),
+            Some(PoolRecipient::Rule { .. }) => None,
+            None => self.fee_recipient.is_none().then_some(Refusal::NoFeeRecipient { pubkey: *pubkey }),
+        }
+    }
 }
 
 /// Client-wide defaults (command-line flags).
@@ -84,6 +142,7 @@ pub fn parse_address(s: &str) -> Option<Address> {
 /// A per-key fee recipient that is not an address is an error for that key
 /// (never a silent fallback to the default).
 pub fn resolve(pubkey: &str, own: &KeySettings, defaults: &ProposalDefaults) -> Result<ProposalConfig, PolicyError> {
+    let own_fee_recipient = own.fee_recipient.is_some();
     let fee_recipient = match &own.fee_recipient {
         Some(s) => Some(
             parse_address(s.trim())
@@ -93,6 +152,8 @@ pub fn resolve(pubkey: &str, own: &KeySettings, defaults: &ProposalDefaults) -> 
     };
     Ok(ProposalConfig {
         fee_recipient,
+        own_fee_recipient,
+        pool: None,
         gas_limit: own.gas_limit.or(defaults.gas_limit).unwrap_or(DEFAULT_GAS_LIMIT),
         graffiti: own.graffiti.clone().or_else(|| defaults.graffiti.clone()),
         builder_proposals: own.builder_proposals.unwrap_or(defaults.builder_proposals),
@@ -102,7 +163,10 @@ pub fn resolve(pubkey: &str, own: &KeySettings, defaults: &ProposalDefaults) -> 
 /// The one payment check: a block's payload or a registration must pay the
 /// key's configured recipient, and a key without one pays no one.
 pub fn check_payment(pubkey: &PublicKeyBytes, config: &ProposalConfig, pays: Address) -> Result<(), Refusal> {
-    match config.fee_recipient {
+    if let Some(refusal) = config.no_recipient(pubkey) {
+        return Err(refusal);
+    }
+    match config.recipient() {
         None => Err(Refusal::NoFeeRecipient { pubkey: *pubkey }),
         Some(expected) if expected != pays => {
             Err(Refusal::FeeRecipientMismatch { pubkey: *pubkey, expected, got: pays })
@@ -129,11 +193,36 @@ mod tests {
     #[test]
     fn no_recipient_anywhere_stays_none_and_refuses_payment() {
         let c = resolve("k", &KeySettings::default(), &ProposalDefaults::default()).unwrap();
-        assert_eq!(c.fee_recipient, None);
+        assert_eq!(c.recipient(), None);
         let pk = PublicKeyBytes::ZERO;
         assert!(matches!(check_payment(&pk, &c, Address::ZERO), Err(Refusal::NoFeeRecipient { .. })));
         let c = ProposalConfig { fee_recipient: Some(Address::repeat_byte(3)), ..c };
         assert!(check_payment(&pk, &c, Address::repeat_byte(3)).is_ok());
         assert!(matches!(check_payment(&pk, &c, Address::repeat_byte(4)), Err(Refusal::FeeRecipientMismatch { .. })));
+    }
+
+    #[test]
+    fn a_pool_rule_beats_the_configured_recipient_and_an_unknown_rule_refuses() {
+        let own = KeySettings { fee_recipient: Some(format!("0x{}", "22".repeat(20))), ..Default::default() };
+        let mut c = resolve("k", &own, &ProposalDefaults::default()).unwrap();
+        assert!(c.own_fee_recipient);
+        let vault = Address::repeat_byte(0x77);
+        c.pool = Some(PoolRecipient::Rule {
+            pool: "lido-csm".into(),
+            operator: "7".into(),
+            decision: pool_rules::Decision { recipient: vault, why: pool_rules::Why::LidoVault },
+        });
+        let pk = PublicKeyBytes::ZERO;
+        assert_eq!(c.recipient(), Some(vault));
+        assert!(check_payment(&pk, &c, vault).is_ok());
+        assert!(matches!(
+            check_payment(&pk, &c, Address::repeat_byte(0x22)),
+            Err(Refusal::FeeRecipientMismatch { expected, .. }) if expected == vault
+        ));
+        c.pool =
+            Some(PoolRecipient::Unknown { pool: "lido-csm".into(), operator: "7".into(), reason: "rpc down".into() });
+        assert_eq!(c.recipient(), None);
+        let r = check_payment(&pk, &c, Address::repeat_byte(0x22)).unwrap_err();
+        assert!(r.to_string().contains("rpc down"), "{r}");
     }
 }

@@ -8,6 +8,7 @@
 //!   - kind: stader-permissionless # or stader-permissioned
 //!     pool_utils: 0x…             # PoolUtils: registries and socializing pools by pool id
 //!     operator: 0x…               # the operator's address in the registry
+//!     penalty: 0x…                # Penalty (ForceExitValidator), optional
 //!   - kind: lido-curated          # or lido-csm
 //!     module: 0x…                 # NodeOperatorsRegistry, or CSModule
 //!     module_id: 1                # staking module id (filters exit requests)
@@ -19,6 +20,7 @@
 //!     node_manager: 0x…
 //!     distributor_factory: 0x…
 //!     smoothing_pool: 0x…
+//!     minipool_manager: 0x…       # RocketMinipoolManager: the node's keys
 //!     node: 0x…                   # the operator's node address
 //!   - kind: custom
 //!     name: my-pool
@@ -133,6 +135,8 @@ pub enum PoolSpec {
         pool_utils: Address,
         /// The operator's address in the pool's registry.
         operator: Address,
+        /// `Penalty`, whose `ForceExitValidator` events are exit requests.
+        penalty: Option<Address>,
     },
     /// Lido, curated module or CSM.
     Lido {
@@ -159,6 +163,8 @@ pub enum PoolSpec {
         distributor_factory: Address,
         /// rocketSmoothingPool.
         smoothing_pool: Address,
+        /// RocketMinipoolManager (the node's minipool keys).
+        minipool_manager: Address,
         /// The operator's node address.
         node: Address,
     },
@@ -215,6 +221,7 @@ struct RawPool {
     kind: String,
     pool_utils: Option<String>,
     operator: Option<String>,
+    penalty: Option<String>,
     module: Option<String>,
     module_id: Option<u64>,
     operator_id: Option<u64>,
@@ -224,6 +231,7 @@ struct RawPool {
     node_manager: Option<String>,
     distributor_factory: Option<String>,
     smoothing_pool: Option<String>,
+    minipool_manager: Option<String>,
     node: Option<String>,
     name: Option<String>,
     fee_recipient: Option<String>,
@@ -285,6 +293,7 @@ impl Entry<'_> {
                     pool_id: if kind == "stader-permissionless" { 1 } else { 2 },
                     pool_utils: self.address(kind, "pool_utils", &r.pool_utils)?,
                     operator: self.address(kind, "operator", &r.operator)?,
+                    penalty: self.optional_address(kind, "penalty", &r.penalty)?,
                 }
             }
             "lido-curated" | "lido-csm" => {
@@ -306,6 +315,7 @@ impl Entry<'_> {
                     node_manager: self.address(kind, "node_manager", &r.node_manager)?,
                     distributor_factory: self.address(kind, "distributor_factory", &r.distributor_factory)?,
                     smoothing_pool: self.address(kind, "smoothing_pool", &r.smoothing_pool)?,
+                    minipool_manager: self.address(kind, "minipool_manager", &r.minipool_manager)?,
                     node: self.address(kind, "node", &r.node)?,
                 }
             }
@@ -399,7 +409,7 @@ mod tests {
              - {{kind: stader-permissioned, pool_utils: {A}, operator: {B}}}\n\
              - {{kind: lido-curated, module: {A}, module_id: 1, operator_id: 7, el_rewards_vault: {B}, exit_bus: {A}}}\n\
              - {{kind: lido-csm, module: {A}, module_id: 3, operator_id: 2, el_rewards_vault: {B}}}\n\
-             - {{kind: rocket-pool, node_manager: {A}, distributor_factory: {A}, smoothing_pool: {B}, node: {B}}}\n\
+             - {{kind: rocket-pool, node_manager: {A}, distributor_factory: {A}, smoothing_pool: {B}, minipool_manager: {A}, node: {B}}}\n\
              - {{kind: custom, name: mine, fee_recipient: {B}, keys: [{}, {}]}}\n",
             key(1),
             key(2)

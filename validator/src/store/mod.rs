@@ -325,7 +325,26 @@ impl<P: Preset> ValidatorStore<P> {
 
     /// Keys with no fee recipient (they must not propose).
     pub fn keys_without_fee_recipient(&self) -> Vec<PublicKeyBytes> {
-        self.read().entries().filter(|e| e.config.fee_recipient.is_none()).map(|e| e.pubkey).collect()
+        self.read().entries().filter(|e| e.config.recipient().is_none()).map(|e| e.pubkey).collect()
+    }
+
+    /// Sets (or clears) each key's pool rule from `rule_of`; returns the keys
+    /// whose recipient (or the reason for having none) changed. The pool
+    /// service calls it after each read of the pool contracts.
+    pub fn set_pool_recipients(
+        &self,
+        rule_of: impl Fn(&PublicKeyBytes) -> Option<policy::PoolRecipient>,
+    ) -> Vec<PublicKeyBytes> {
+        let mut reg = self.write();
+        let mut changed = Vec::new();
+        for e in reg.entries_mut() {
+            let new = rule_of(&e.pubkey);
+            if new != e.config.pool {
+                changed.push(e.pubkey);
+                e.config.pool = new;
+            }
+        }
+        changed
     }
 
     fn ctx(&self) -> SigningContext<'_> {
@@ -425,7 +444,7 @@ impl<P: Preset> ValidatorStore<P> {
             Some(a) => Some(a),
             // Before Bellatrix a block pays no one; a key still needs a
             // fee recipient to propose, so the rule does not depend on the fork.
-            None => self.proposal_config(index).and_then(|(_, c)| c.fee_recipient).or(Some(Address::ZERO)),
+            None => self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO)),
         };
         let item = Item {
             key: KeyRef::Index { index, claimed: Some(claimed) },
@@ -445,7 +464,7 @@ impl<P: Preset> ValidatorStore<P> {
         block: &BlindedBeaconBlock<P>,
     ) -> Outcome {
         let h = block.header();
-        let pays = self.proposal_config(index).and_then(|(_, c)| c.fee_recipient).or(Some(Address::ZERO));
+        let pays = self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO));
         let item = Item {
             key: KeyRef::Index { index, claimed: Some(claimed) },
             root: self.root(&SignableMessage::BlindedBlock(block)),

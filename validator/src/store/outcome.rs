@@ -67,6 +67,18 @@ pub enum Refusal {
         /// The key.
         pubkey: PublicKeyBytes,
     },
+    /// A pool key whose pool rule cannot be known now.
+    #[error("validator {pubkey} ({pool}, operator {operator}): its pool's fee recipient is not known ({reason}); it does not propose until it is")]
+    PoolRecipientUnknown {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// The pool.
+        pool: String,
+        /// The operator.
+        operator: String,
+        /// Why.
+        reason: String,
+    },
     /// A block's payload (or a registration) pays someone else.
     #[error("the message pays fee recipient {got}, validator {pubkey}'s fee recipient is {expected}")]
     FeeRecipientMismatch {

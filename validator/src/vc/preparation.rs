@@ -40,7 +40,7 @@ pub(super) async fn prepare_proposers<P: Preset>(ctx: &Ctx<P>) {
         .indexed_configs()
         .into_iter()
         .filter_map(|(validator_index, _, c)| {
-            Some(ProposerPreparation { validator_index, fee_recipient: c.fee_recipient? })
+            Some(ProposerPreparation { validator_index, fee_recipient: c.recipient()? })
         })
         .collect();
     if preps.is_empty() {
@@ -68,7 +68,7 @@ async fn register_validators<P: Preset>(
             Some((
                 i,
                 ValidatorRegistrationV1 {
-                    fee_recipient: c.fee_recipient?,
+                    fee_recipient: c.recipient()?,
                     gas_limit: c.gas_limit,
                     timestamp: now,
                     pubkey,

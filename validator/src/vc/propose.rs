@@ -292,13 +292,8 @@ async fn propose<P: Preset>(
     let Some((_, config)) = ctx.store.proposal_config(proposer) else {
         return Err(ProposeError::NotSigned { slot, what: "block of an unknown validator" });
     };
-    if config.fee_recipient.is_none() {
-        ctx.events.emit(Event::Refused {
-            kind: MessageKind::Block,
-            slot,
-            validator: Some(proposer),
-            reason: Refusal::NoFeeRecipient { pubkey },
-        });
+    if let Some(reason) = config.no_recipient(&pubkey) {
+        ctx.events.emit(Event::Refused { kind: MessageKind::Block, slot, validator: Some(proposer), reason });
         return Ok(());
     }
     let fork = ctx.spec.fork_name_at_slot(slot);

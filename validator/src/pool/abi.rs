@@ -1,0 +1,167 @@
+//! The pool contracts' functions and events poolvc calls and watches, as
+//! `sol!` bindings with the real signatures (checked against the deployed
+//! contracts' ABIs in `../shared/design/pool-abis.json` by
+//! `contracts/check_abis.py`, through the devnet contracts that share them).
+//!
+//! Only what poolvc reads is declared; each interface is named for the
+//! contract it binds.
+
+#![allow(missing_docs)]
+
+use alloy_sol_types::sol;
+
+sol! {
+    /// Stader `PoolUtils`.
+    interface IPoolUtils {
+        function getNodeRegistry(uint8 _poolId) external view returns (address);
+        function getSocializingPoolAddress(uint8 _poolId) external view returns (address);
+    }
+
+    /// Stader `INodeRegistry`, both pools.
+    interface IStaderNodeRegistry {
+        struct Validator {
+            uint8 status;
+            bytes pubkey;
+            bytes preDepositSignature;
+            bytes depositSignature;
+            address withdrawVaultAddress;
+            uint256 operatorId;
+            uint256 depositBlock;
+            uint256 withdrawnBlock;
+        }
+        function operatorIDByAddress(address) external view returns (uint256);
+        function operatorStructById(uint256) external view returns (
+            bool active,
+            bool optedForSocializingPool,
+            string operatorName,
+            address operatorRewardAddress,
+            address operatorAddress
+        );
+        function getOperatorTotalKeys(uint256 _operatorId) external view returns (uint256 _totalKeys);
+        function getValidatorsByOperator(address _operator, uint256 _pageNumber, uint256 _pageSize)
+            external view returns (Validator[] memory);
+        function getSocializingPoolStateChangeBlock(uint256 _operatorId) external view returns (uint256);
+    }
+
+    /// Stader `PermissionlessNodeRegistry` (pool id 1) only.
+    interface IPermissionlessNodeRegistry {
+        function nodeELRewardVaultByOperatorId(uint256) external view returns (address);
+    }
+
+    /// Stader `Penalty`.
+    interface IStaderPenalty {
+        event ForceExitValidator(bytes pubkey);
+    }
+
+    /// Lido curated module `NodeOperatorsRegistry`.
+    interface ILidoNodeOperatorsRegistry {
+        function getNodeOperator(uint256 _nodeOperatorId, bool _fullInfo) external view returns (
+            bool active,
+            string name,
+            address rewardAddress,
+            uint64 totalVettedValidators,
+            uint64 totalExitedValidators,
+            uint64 totalAddedValidators,
+            uint64 totalDepositedValidators
+        );
+        function getSigningKeys(uint256 _nodeOperatorId, uint256 _offset, uint256 _limit)
+            external view returns (bytes pubkeys, bytes signatures, bool[] used);
+    }
+
+    /// Lido `CSModule`.
+    interface ICSModule {
+        struct NodeOperator {
+            uint32 totalAddedKeys;
+            uint32 totalWithdrawnKeys;
+            uint32 totalDepositedKeys;
+            uint32 totalVettedKeys;
+            uint32 stuckValidatorsCount;
+            uint32 depositableValidatorsCount;
+            uint32 targetLimit;
+            uint8 targetLimitMode;
+            uint32 totalExitedKeys;
+            uint32 enqueuedCount;
+            address managerAddress;
+            address proposedManagerAddress;
+            address rewardAddress;
+            address proposedRewardAddress;
+            bool extendedManagerPermissions;
+            bool usedPriorityQueue;
+        }
+        function getNodeOperator(uint256 nodeOperatorId) external view returns (NodeOperator memory);
+        function getSigningKeys(uint256 nodeOperatorId, uint256 startIndex, uint256 keysCount)
+            external view returns (bytes memory);
+    }
+
+    /// Lido `ValidatorsExitBusOracle`.
+    interface IValidatorsExitBus {
+        event ValidatorExitRequest(
+            uint256 indexed stakingModuleId,
+            uint256 indexed nodeOperatorId,
+            uint256 indexed validatorIndex,
+            bytes validatorPubkey,
+            uint256 timestamp
+        );
+    }
+
+    /// Lido `MEVBoostRelayAllowedList` (Vyper; the same ABI).
+    interface IMEVBoostRelayAllowedList {
+        struct Relay {
+            string uri;
+            string operator;
+            bool is_mandatory;
+            string description;
+        }
+        function get_relays() external view returns (Relay[] memory);
+    }
+
+    /// Rocket Pool `RocketNodeManager`.
+    interface IRocketNodeManager {
+        function getSmoothingPoolRegistrationState(address _nodeAddress) external view returns (bool);
+        function getSmoothingPoolRegistrationChanged(address _nodeAddress) external view returns (uint256);
+        function getMegapoolAddress(address _nodeAddress) external view returns (address);
+    }
+
+    /// Rocket Pool `RocketNodeDistributorFactory`.
+    interface IRocketNodeDistributorFactory {
+        function getProxyAddress(address _nodeAddress) external view returns (address);
+    }
+
+    /// Rocket Pool `RocketMinipoolManager`.
+    interface IRocketMinipoolManager {
+        function getNodeMinipoolCount(address _nodeAddress) external view returns (uint256);
+        function getNodeMinipoolAt(address _nodeAddress, uint256 _index) external view returns (address);
+        function getMinipoolPubkey(address _minipoolAddress) external view returns (bytes memory);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_sol_types::{SolCall, SolEvent};
+
+    /// The selectors and topics of the real deployments
+    /// (`../shared/design/pool-abis.json`).
+    #[test]
+    fn selectors_and_topics_are_the_real_ones() {
+        assert_eq!(IStaderNodeRegistry::getValidatorsByOperatorCall::SELECTOR, [0x68, 0x35, 0x47, 0xb8]);
+        assert_eq!(IStaderNodeRegistry::operatorIDByAddressCall::SELECTOR, [0xca, 0xc8, 0xb3, 0x06]);
+        assert_eq!(IStaderNodeRegistry::operatorStructByIdCall::SELECTOR, [0xc8, 0xa0, 0x0e, 0x7a]);
+        assert_eq!(IPermissionlessNodeRegistry::nodeELRewardVaultByOperatorIdCall::SELECTOR, [0x93, 0x44, 0xb2, 0x42]);
+        assert_eq!(IPoolUtils::getSocializingPoolAddressCall::SELECTOR, [0x75, 0x26, 0xd4, 0x29]);
+        assert_eq!(ILidoNodeOperatorsRegistry::getNodeOperatorCall::SELECTOR, [0x9a, 0x56, 0x98, 0x3c]);
+        assert_eq!(ICSModule::getNodeOperatorCall::SELECTOR, [0x65, 0xc1, 0x4d, 0xc7]);
+        assert_eq!(ICSModule::getSigningKeysCall::SELECTOR, [0x59, 0xe2, 0x5c, 0x12]);
+        assert_eq!(IMEVBoostRelayAllowedList::get_relaysCall::SELECTOR, [0x04, 0xe4, 0x69, 0xea]);
+        assert_eq!(IRocketNodeManager::getMegapoolAddressCall::SELECTOR, [0x7d, 0xef, 0xe9, 0x42]);
+        assert_eq!(IRocketNodeDistributorFactory::getProxyAddressCall::SELECTOR, [0xfa, 0x2a, 0x5b, 0x01]);
+        assert_eq!(
+            hex::encode(IValidatorsExitBus::ValidatorExitRequest::SIGNATURE_HASH),
+            "96395f55c4997466e5035d777f0e1ba82b8cae217aaad05cf07839eb7c75bcf2"
+        );
+        assert_eq!(
+            hex::encode(IStaderPenalty::ForceExitValidator::SIGNATURE_HASH),
+            "b3e2417cfe8e24e37e70b305ab38cac40f3543e07257edc3bf5f95e492ce97cd"
+        );
+    }
+}

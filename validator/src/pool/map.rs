@@ -1,0 +1,238 @@
+//! The key -> (pool, operator, recipient) map, from the latest read of each
+//! `pools.yaml` entry, and what it says about every key poolvc holds.
+//!
+//! Invariants kept here (fail closed):
+//! - a read older than the freshness bound gives its keys no recipient;
+//! - while some entry has never been read, a key no fresh read claims may be
+//!   that entry's, so it gets no recipient either (it still attests);
+//! - a key two entries claim gets no recipient (the pools disagree);
+//! - only an entry whose read succeeded says which keys it holds.
+
+use super::reader::{OperatorRead, ReadError};
+use crate::policy::pool_rules::{self, Why};
+use crate::policy::PoolRecipient;
+use poolvc_signer::types::PublicKeyBytes;
+use std::collections::{HashMap, HashSet};
+
+/// The freshness bound, in slots: a read is trusted for 96 slots. A Stader
+/// opt-in change takes effect 96 blocks after it is made (one block per slot
+/// since the merge), so a read no older than that cannot have missed a change
+/// already in force; Rocket Pool's opt-out keeps the smoothing pool until the
+/// next epoch is finalized (at least 64 slots later).
+pub const MAX_AGE_SLOTS: u64 = pool_rules::STADER_CHANGE_DELAY_BLOCKS;
+
+/// A successful read of one entry.
+#[derive(Debug, Clone)]
+pub struct GoodRead {
+    /// What was read.
+    pub read: OperatorRead,
+    /// When (unix seconds).
+    pub at: u64,
+    /// At which execution block.
+    pub block: u64,
+}
+
+/// One `pools.yaml` entry's state.
+#[derive(Debug, Clone, Default)]
+pub struct EntryState {
+    /// The last read that worked.
+    pub good: Option<GoodRead>,
+    /// The last failure, with its time, if the last read failed.
+    pub error: Option<(String, u64)>,
+}
+
+/// Every entry's state.
+#[derive(Debug, Clone)]
+pub struct PoolMap {
+    /// By `pools.yaml` entry.
+    pub entries: Vec<EntryState>,
+    /// What each entry is called before it was ever read (its kind).
+    pub kinds: Vec<String>,
+}
+
+/// What the map says about keys now.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// The rule of each key some entry claims.
+    pub by_key: HashMap<PublicKeyBytes, PoolRecipient>,
+    /// Set while some entry has never been read: why unclaimed keys get no
+    /// recipient.
+    pub unclaimed: Option<String>,
+}
+
+impl Rules {
+    /// A key's pool rule: `None` for a key in no pool (its configured
+    /// recipient applies).
+    pub fn rule_of(&self, pubkey: &PublicKeyBytes) -> Option<PoolRecipient> {
+        match self.by_key.get(pubkey) {
+            Some(r) => Some(r.clone()),
+            None => self.unclaimed.as_ref().map(|reason| PoolRecipient::Unknown {
+                pool: "pools.yaml".into(),
+                operator: "?".into(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
+impl PoolMap {
+    /// A map of `kinds.len()` entries, none read yet.
+    pub fn new(kinds: Vec<String>) -> Self {
+        Self { entries: vec![EntryState::default(); kinds.len()], kinds }
+    }
+
+    /// Records a read of entry `i`.
+    pub fn record(&mut self, i: usize, result: Result<OperatorRead, ReadError>, now: u64, block: u64) {
+        let Some(e) = self.entries.get_mut(i) else { return };
+        match result {
+            Ok(read) => {
+                e.good = Some(GoodRead { read, at: now, block });
+                e.error = None;
+            }
+            Err(err) => e.error = Some((err.to_string(), now)),
+        }
+    }
+
+    /// Records a failure for every entry (the node unreachable, another chain).
+    pub fn record_all_failed(&mut self, why: &str, now: u64) {
+        for e in &mut self.entries {
+            e.error = Some((why.to_string(), now));
+        }
+    }
+
+    /// The rules at unix time `now`, trusting reads younger than `max_age` s.
+    pub fn rules(&self, now: u64, max_age: u64) -> Rules {
+        let mut by_key: HashMap<PublicKeyBytes, PoolRecipient> = HashMap::new();
+        let mut owner: HashMap<PublicKeyBytes, usize> = HashMap::new();
+        let mut twice: HashSet<PublicKeyBytes> = HashSet::new();
+        let mut never: Vec<String> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let Some(g) = &e.good else {
+                let why = e.error.as_ref().map_or("not read yet".to_string(), |(m, _)| m.clone());
+                never.push(format!("pools[{i}] ({}): {why}", self.kinds[i]));
+                continue;
+            };
+            let age = now.saturating_sub(g.at);
+            let rule = if age > max_age {
+                let last = e.error.as_ref().map_or(String::new(), |(m, _)| format!("; last error: {m}"));
+                PoolRecipient::Unknown {
+                    pool: g.read.pool.clone(),
+                    operator: g.read.operator.clone(),
+                    reason: format!("the contracts were last read {age} s ago, over the {max_age} s bound{last}"),
+                }
+            } else {
+                match pool_rules::decide(&g.read.facts) {
+                    Ok(decision) => {
+                        PoolRecipient::Rule { pool: g.read.pool.clone(), operator: g.read.operator.clone(), decision }
+                    }
+                    Err(err) => PoolRecipient::Unknown {
+                        pool: g.read.pool.clone(),
+                        operator: g.read.operator.clone(),
+                        reason: err.to_string(),
+                    },
+                }
+            };
+            for k in &g.read.keys {
+                if let Some(first) = owner.insert(*k, i) {
+                    if first != i {
+                        twice.insert(*k);
+                    }
+                }
+                by_key.insert(*k, rule.clone());
+            }
+        }
+        for k in twice {
+            by_key.insert(
+                k,
+                PoolRecipient::Unknown {
+                    pool: "pools.yaml".into(),
+                    operator: "?".into(),
+                    reason: "two pools.yaml entries' contracts both claim this key".into(),
+                },
+            );
+        }
+        let unclaimed = (!never.is_empty())
+            .then(|| format!("a pool this key may belong to could not be read ({})", never.join("; ")));
+        Rules { by_key, unclaimed }
+    }
+
+    /// Whether an entry's rule is waiting for a Stader change to apply (the
+    /// service then reads every slot, to switch on time).
+    pub fn change_pending(&self) -> bool {
+        self.entries.iter().filter_map(|e| e.good.as_ref()).any(
+            |g| matches!(pool_rules::decide(&g.read.facts), Ok(d) if matches!(d.why, Why::StaderChangePending { .. })),
+        )
+    }
+
+    /// Every key some read claims.
+    pub fn claimed(&self) -> HashSet<PublicKeyBytes> {
+        self.entries.iter().filter_map(|e| e.good.as_ref()).flat_map(|g| g.read.keys.iter().copied()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::pool_rules::Facts;
+    use poolvc_signer::types::Address;
+
+    fn key(b: u8) -> PublicKeyBytes {
+        PublicKeyBytes::repeat_byte(b)
+    }
+
+    fn read(keys: &[u8], recipient: Address) -> OperatorRead {
+        OperatorRead {
+            pool: "custom-a".into(),
+            operator: "op".into(),
+            keys: keys.iter().map(|b| key(*b)).collect(),
+            facts: Facts::Lido { el_rewards_vault: recipient },
+        }
+    }
+
+    #[test]
+    fn fresh_reads_give_rules_and_stale_or_missing_ones_fail_closed() {
+        let vault = Address::repeat_byte(9);
+        let mut m = PoolMap::new(vec!["lido-curated".into(), "rocket-pool".into()]);
+        m.record(0, Ok(read(&[1, 2], vault)), 1_000, 10);
+        // Entry 1 never read: keys nobody claims get no recipient.
+        let r = m.rules(1_010, 192);
+        assert!(
+            matches!(r.rule_of(&key(1)), Some(PoolRecipient::Rule { decision, .. }) if decision.recipient == vault)
+        );
+        match r.rule_of(&key(7)) {
+            Some(PoolRecipient::Unknown { reason, .. }) => {
+                assert!(reason.contains("pools[1] (rocket-pool)"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        m.record(1, Ok(read(&[3], vault)), 1_010, 11);
+        let r = m.rules(1_020, 192);
+        assert_eq!(r.rule_of(&key(7)), None, "a key in no pool keeps its own recipient");
+        // A failed read keeps the last good one until it is too old.
+        m.record(0, Err(ReadError::Contract { pool: "lido-curated", what: "boom".into() }), 1_100, 0);
+        assert!(matches!(m.rules(1_150, 192).rule_of(&key(1)), Some(PoolRecipient::Rule { .. })));
+        match m.rules(1_300, 192).rule_of(&key(1)) {
+            Some(PoolRecipient::Unknown { reason, .. }) => {
+                assert!(reason.contains("300 s ago") && reason.contains("boom"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_two_pools_claim_gets_no_recipient() {
+        let mut m = PoolMap::new(vec!["a".into(), "b".into()]);
+        m.record(0, Ok(read(&[1], Address::repeat_byte(1))), 5, 1);
+        m.record(1, Ok(read(&[1, 2], Address::repeat_byte(2))), 5, 1);
+        let r = m.rules(6, 100);
+        assert!(matches!(r.rule_of(&key(1)), Some(PoolRecipient::Unknown { .. })));
+        assert!(matches!(r.rule_of(&key(2)), Some(PoolRecipient::Rule { .. })));
+    }
+
+    #[test]
+    fn a_zero_address_rule_is_no_recipient() {
+        let mut m = PoolMap::new(vec!["a".into()]);
+        m.record(0, Ok(read(&[1], Address::ZERO)), 5, 1);
+        assert!(matches!(m.rules(6, 100).rule_of(&key(1)), Some(PoolRecipient::Unknown { .. })));
+    }
+}

@@ -1,0 +1,333 @@
+//! Reading a pool operator's keys and the facts of its fee-recipient rule
+//! from the pool contracts, all at one block.
+//!
+//! One `pools.yaml` entry is one operator in one pool; [`read_operator`]
+//! turns it into an [`OperatorRead`]: the operator's keys (the ones the pool
+//! holds now: Stader's pre-deposit and deposited, Lido's deposited, Rocket
+//! Pool's minipools) and the [`Facts`] its rule needs. Calls of the same
+//! function go in one JSON-RPC batch, so the number of round trips does not
+//! grow with the keys beyond one per [`rpc::BATCH`] calls.
+
+use super::abi::*;
+use super::config::PoolSpec;
+use super::rpc::{EthRpc, RpcError};
+use crate::policy::pool_rules::{Facts, RocketKey};
+use alloy_primitives::{Address, U256};
+use poolvc_signer::types::PublicKeyBytes;
+
+/// Stader validator pages asked at once.
+const STADER_PAGE: u64 = 100;
+/// Lido keys asked per `getSigningKeys` call.
+const LIDO_KEYS_PER_CALL: u64 = 100;
+
+/// Errors reading one operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The node or a contract failed.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// The contracts answered, but not as a pool that has this operator.
+    #[error("{pool}: {what}")]
+    Contract {
+        /// The pool kind.
+        pool: &'static str,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// The chain's clock and finality, for rules that count in epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainTime {
+    /// Genesis time (unix seconds).
+    pub genesis_time: u64,
+    /// Seconds per slot.
+    pub seconds_per_slot: u64,
+    /// Slots per epoch.
+    pub slots_per_epoch: u64,
+    /// The finalized epoch the beacon node reports.
+    pub finalized_epoch: u64,
+}
+
+impl ChainTime {
+    /// The epoch a unix time falls in (0 before genesis).
+    pub fn epoch_at(&self, unix: u64) -> u64 {
+        unix.saturating_sub(self.genesis_time) / (self.seconds_per_slot * self.slots_per_epoch).max(1)
+    }
+}
+
+/// One operator as its pool's contracts describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRead {
+    /// The pool (a `pools.yaml` kind, or a custom pool's name).
+    pub pool: String,
+    /// The operator as the pool names it.
+    pub operator: String,
+    /// The keys the pool holds for it.
+    pub keys: Vec<PublicKeyBytes>,
+    /// What its rule needs.
+    pub facts: Facts,
+}
+
+/// Reads the operator of `spec` at `block`.
+pub async fn read_operator(
+    rpc: &EthRpc,
+    spec: &PoolSpec,
+    block: u64,
+    time: &ChainTime,
+) -> Result<OperatorRead, ReadError> {
+    match spec {
+        PoolSpec::Stader { pool_id, pool_utils, operator, .. } => {
+            read_stader(rpc, *pool_id, *pool_utils, *operator, block, spec.kind()).await
+        }
+        PoolSpec::Lido { csm, module, operator_id, el_rewards_vault, .. } => {
+            let keys = if *csm {
+                read_csm_keys(rpc, *module, *operator_id, block).await?
+            } else {
+                read_curated_keys(rpc, *module, *operator_id, block).await?
+            };
+            Ok(OperatorRead {
+                pool: spec.kind().into(),
+                operator: format!("{operator_id}"),
+                keys,
+                facts: Facts::Lido { el_rewards_vault: *el_rewards_vault },
+            })
+        }
+        PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node } => {
+            let n = *node;
+            let in_sp = rpc
+                .call(
+                    *node_manager,
+                    IRocketNodeManager::getSmoothingPoolRegistrationStateCall { _nodeAddress: n },
+                    block,
+                )
+                .await?;
+            let changed = rpc
+                .call(
+                    *node_manager,
+                    IRocketNodeManager::getSmoothingPoolRegistrationChangedCall { _nodeAddress: n },
+                    block,
+                )
+                .await?;
+            let megapool =
+                rpc.call(*node_manager, IRocketNodeManager::getMegapoolAddressCall { _nodeAddress: n }, block).await?;
+            let distributor = rpc
+                .call(
+                    *distributor_factory,
+                    IRocketNodeDistributorFactory::getProxyAddressCall { _nodeAddress: n },
+                    block,
+                )
+                .await?;
+            let count = rpc
+                .call(*minipool_manager, IRocketMinipoolManager::getNodeMinipoolCountCall { _nodeAddress: n }, block)
+                .await?;
+            let count = small(count, "rocket-pool", "getNodeMinipoolCount")?;
+            let minipools = rpc
+                .call_many(
+                    (0..count)
+                        .map(|i| {
+                            (
+                                *minipool_manager,
+                                IRocketMinipoolManager::getNodeMinipoolAtCall {
+                                    _nodeAddress: n,
+                                    _index: U256::from(i),
+                                },
+                            )
+                        })
+                        .collect(),
+                    block,
+                )
+                .await?;
+            let pubkeys = rpc
+                .call_many(
+                    minipools
+                        .iter()
+                        .map(|m| {
+                            (*minipool_manager, IRocketMinipoolManager::getMinipoolPubkeyCall { _minipoolAddress: *m })
+                        })
+                        .collect(),
+                    block,
+                )
+                .await?;
+            let keys =
+                pubkeys.iter().map(|k| pubkey(k, "rocket-pool", "getMinipoolPubkey")).collect::<Result<Vec<_>, _>>()?;
+            let changed_secs = small(changed, "rocket-pool", "getSmoothingPoolRegistrationChanged")?;
+            Ok(OperatorRead {
+                pool: spec.kind().into(),
+                operator: format!("{node}"),
+                keys,
+                facts: Facts::RocketPool {
+                    in_smoothing_pool: in_sp,
+                    changed_epoch: (changed_secs > 0).then(|| time.epoch_at(changed_secs)),
+                    finalized_epoch: time.finalized_epoch,
+                    smoothing_pool: *smoothing_pool,
+                    fee_distributor: distributor,
+                    megapool: (megapool != Address::ZERO).then_some(megapool),
+                    key: RocketKey::Minipool,
+                },
+            })
+        }
+        PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
+            pool: name.clone(),
+            operator: "custom".into(),
+            keys: keys.clone(),
+            facts: Facts::Custom { recipient: *fee_recipient },
+        }),
+    }
+}
+
+async fn read_stader(
+    rpc: &EthRpc,
+    pool_id: u8,
+    pool_utils: Address,
+    operator: Address,
+    block: u64,
+    kind: &'static str,
+) -> Result<OperatorRead, ReadError> {
+    let registry = rpc.call(pool_utils, IPoolUtils::getNodeRegistryCall { _poolId: pool_id }, block).await?;
+    let socializing =
+        rpc.call(pool_utils, IPoolUtils::getSocializingPoolAddressCall { _poolId: pool_id }, block).await?;
+    let id = rpc.call(registry, IStaderNodeRegistry::operatorIDByAddressCall(operator), block).await?;
+    if id.is_zero() {
+        return Err(ReadError::Contract {
+            pool: kind,
+            what: format!("operator {operator} is not in the pool's registry {registry}"),
+        });
+    }
+    let op = rpc.call(registry, IStaderNodeRegistry::operatorStructByIdCall(id), block).await?;
+    let total = rpc.call(registry, IStaderNodeRegistry::getOperatorTotalKeysCall { _operatorId: id }, block).await?;
+    let total = small(total, kind, "getOperatorTotalKeys")?;
+    let pages = total.div_ceil(STADER_PAGE);
+    let got = rpc
+        .call_many(
+            (1..=pages)
+                .map(|p| {
+                    (
+                        registry,
+                        IStaderNodeRegistry::getValidatorsByOperatorCall {
+                            _operator: operator,
+                            _pageNumber: U256::from(p),
+                            _pageSize: U256::from(STADER_PAGE),
+                        },
+                    )
+                })
+                .collect(),
+            block,
+        )
+        .await?;
+    let mut keys = Vec::with_capacity(total as usize);
+    for v in got.into_iter().flatten() {
+        // PRE_DEPOSIT (3) and DEPOSITED (4): the keys the pool still holds.
+        if v.status == 3 || v.status == 4 {
+            keys.push(pubkey(&v.pubkey, kind, "getValidatorsByOperator")?);
+        }
+    }
+    let facts = if pool_id == 1 {
+        let changed = rpc
+            .call(registry, IStaderNodeRegistry::getSocializingPoolStateChangeBlockCall { _operatorId: id }, block)
+            .await?;
+        let vault =
+            rpc.call(registry, IPermissionlessNodeRegistry::nodeELRewardVaultByOperatorIdCall(id), block).await?;
+        Facts::StaderPermissionless {
+            opted_in: op.optedForSocializingPool,
+            changed_at_block: small(changed, kind, "getSocializingPoolStateChangeBlock")?,
+            socializing_pool: socializing,
+            el_reward_vault: vault,
+            block,
+        }
+    } else {
+        Facts::StaderPermissioned { socializing_pool: socializing }
+    };
+    Ok(OperatorRead { pool: kind.into(), operator: format!("{operator} (id {id})"), keys, facts })
+}
+
+async fn read_curated_keys(
+    rpc: &EthRpc,
+    module: Address,
+    operator_id: u64,
+    block: u64,
+) -> Result<Vec<PublicKeyBytes>, ReadError> {
+    let id = U256::from(operator_id);
+    let op = rpc
+        .call(module, ILidoNodeOperatorsRegistry::getNodeOperatorCall { _nodeOperatorId: id, _fullInfo: false }, block)
+        .await?;
+    let deposited = op.totalDepositedValidators;
+    let calls = (0..deposited.div_ceil(LIDO_KEYS_PER_CALL))
+        .map(|c| {
+            let offset = c * LIDO_KEYS_PER_CALL;
+            let limit = LIDO_KEYS_PER_CALL.min(deposited - offset);
+            (
+                module,
+                ILidoNodeOperatorsRegistry::getSigningKeysCall {
+                    _nodeOperatorId: id,
+                    _offset: U256::from(offset),
+                    _limit: U256::from(limit),
+                },
+            )
+        })
+        .collect();
+    let got = rpc.call_many(calls, block).await?;
+    let mut keys = Vec::with_capacity(deposited as usize);
+    for r in got {
+        split_keys(&r.pubkeys, "lido-curated", &mut keys)?;
+    }
+    Ok(keys)
+}
+
+async fn read_csm_keys(
+    rpc: &EthRpc,
+    module: Address,
+    operator_id: u64,
+    block: u64,
+) -> Result<Vec<PublicKeyBytes>, ReadError> {
+    let id = U256::from(operator_id);
+    let op = rpc.call(module, ICSModule::getNodeOperatorCall { nodeOperatorId: id }, block).await?;
+    let deposited = u64::from(op.totalDepositedKeys);
+    let calls = (0..deposited.div_ceil(LIDO_KEYS_PER_CALL))
+        .map(|c| {
+            let start = c * LIDO_KEYS_PER_CALL;
+            let count = LIDO_KEYS_PER_CALL.min(deposited - start);
+            (
+                module,
+                ICSModule::getSigningKeysCall {
+                    nodeOperatorId: id,
+                    startIndex: U256::from(start),
+                    keysCount: U256::from(count),
+                },
+            )
+        })
+        .collect();
+    let got = rpc.call_many(calls, block).await?;
+    let mut keys = Vec::with_capacity(deposited as usize);
+    for r in got {
+        split_keys(&r, "lido-csm", &mut keys)?;
+    }
+    Ok(keys)
+}
+
+/// Splits concatenated 48-byte keys.
+fn split_keys(b: &[u8], pool: &'static str, into: &mut Vec<PublicKeyBytes>) -> Result<(), ReadError> {
+    if b.len() % 48 != 0 {
+        return Err(ReadError::Contract {
+            pool,
+            what: format!("getSigningKeys returned {} bytes of keys, not a multiple of 48", b.len()),
+        });
+    }
+    into.extend(b.chunks_exact(48).map(PublicKeyBytes::from_slice));
+    Ok(())
+}
+
+fn pubkey(b: &[u8], pool: &'static str, function: &str) -> Result<PublicKeyBytes, ReadError> {
+    if b.len() != 48 {
+        return Err(ReadError::Contract { pool, what: format!("{function} returned a {}-byte key", b.len()) });
+    }
+    Ok(PublicKeyBytes::from_slice(b))
+}
+
+/// A count or block number that must fit comfortably in a u64.
+fn small(v: U256, pool: &'static str, function: &str) -> Result<u64, ReadError> {
+    u64::try_from(v)
+        .ok()
+        .filter(|n| *n < 1 << 48)
+        .ok_or_else(|| ReadError::Contract { pool, what: format!("{function} returned {v}, not a plausible number") })
+}
