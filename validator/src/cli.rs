@@ -92,6 +92,11 @@ pub struct VcArgs {
     /// Refused with --network and on any known public network.
     #[arg(long, conflicts_with = "network")]
     pub interop_indexes: Option<String>,
+    /// Sign and submit the voluntary exit of a key its pool asks to exit
+    /// (Lido `ValidatorExitRequest`, Stader `ForceExitValidator`; pools.yaml
+    /// in the data dir). Without it, such requests are alerted with their deadline.
+    #[arg(long)]
+    pub pool_auto_exit: bool,
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,

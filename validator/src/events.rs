@@ -80,6 +80,8 @@ pub enum Service {
     Health,
     /// Slashing-history pruning.
     Pruning,
+    /// Pool contracts: recipients and exit requests.
+    Pools,
 }
 
 impl Service {
@@ -94,6 +96,7 @@ impl Service {
             Self::Preparation => "preparation",
             Self::Health => "health",
             Self::Pruning => "pruning",
+            Self::Pools => "pools",
         }
     }
 }

@@ -199,6 +199,7 @@ fn run(cli: Cli) -> Result<()> {
                     Some(r) => Some(keys_cmd::parse_range(r)?),
                     None => None,
                 },
+                pool_auto_exit: args.pool_auto_exit,
             };
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(

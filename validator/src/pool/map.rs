@@ -186,6 +186,7 @@ mod tests {
             operator: "op".into(),
             keys: keys.iter().map(|b| key(*b)).collect(),
             facts: Facts::Lido { el_rewards_vault: recipient },
+            watch: Vec::new(),
         }
     }
 

@@ -10,3 +10,4 @@ pub mod config;
 pub mod map;
 pub mod reader;
 pub mod rpc;
+pub mod exits;

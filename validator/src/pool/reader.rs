@@ -67,6 +67,8 @@ pub struct OperatorRead {
     pub keys: Vec<PublicKeyBytes>,
     /// What its rule needs.
     pub facts: Facts,
+    /// Contracts whose logs mean this read may be out of date.
+    pub watch: Vec<Address>,
 }
 
 /// Reads the operator of `spec` at `block`.
@@ -91,6 +93,7 @@ pub async fn read_operator(
                 operator: format!("{operator_id}"),
                 keys,
                 facts: Facts::Lido { el_rewards_vault: *el_rewards_vault },
+                watch: vec![*module],
             })
         }
         PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node } => {
@@ -165,6 +168,7 @@ pub async fn read_operator(
                     megapool: (megapool != Address::ZERO).then_some(megapool),
                     key: RocketKey::Minipool,
                 },
+                watch: vec![*node_manager, *minipool_manager],
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -172,6 +176,7 @@ pub async fn read_operator(
             operator: "custom".into(),
             keys: keys.clone(),
             facts: Facts::Custom { recipient: *fee_recipient },
+            watch: Vec::new(),
         }),
     }
 }
@@ -238,7 +243,13 @@ async fn read_stader(
     } else {
         Facts::StaderPermissioned { socializing_pool: socializing }
     };
-    Ok(OperatorRead { pool: kind.into(), operator: format!("{operator} (id {id})"), keys, facts })
+    Ok(OperatorRead {
+        pool: kind.into(),
+        operator: format!("{operator} (id {id})"),
+        keys,
+        facts,
+        watch: vec![registry],
+    })
 }
 
 async fn read_curated_keys(

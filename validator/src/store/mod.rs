@@ -310,6 +310,26 @@ impl<P: Preset> ValidatorStore<P> {
         self.read().by_index(index).map(|e| e.pubkey)
     }
 
+    /// Whether `pubkey` is one of our keys.
+    pub fn holds(&self, pubkey: &PublicKeyBytes) -> bool {
+        self.read().get(pubkey).is_some()
+    }
+
+    /// Who our key `pubkey` pays now (`None`: it does not propose).
+    pub fn recipient_of(&self, pubkey: &PublicKeyBytes) -> Option<Address> {
+        self.read().get(pubkey).and_then(|e| e.config.recipient())
+    }
+
+    /// `(key, config)` of every key.
+    pub fn configs(&self) -> Vec<(PublicKeyBytes, ProposalConfig)> {
+        self.read().entries().map(|e| (e.pubkey, e.config.clone())).collect()
+    }
+
+    /// The index of our key `pubkey`, once known.
+    pub fn index_of(&self, pubkey: &PublicKeyBytes) -> Option<u64> {
+        self.read().get(pubkey).and_then(|e| e.index)
+    }
+
     /// Our validator `index`'s key and proposal config.
     pub fn proposal_config(&self, index: u64) -> Option<(PublicKeyBytes, ProposalConfig)> {
         self.read().by_index(index).map(|e| (e.pubkey, e.config.clone()))

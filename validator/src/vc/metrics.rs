@@ -32,6 +32,15 @@ pub(super) struct NodeLabel {
     pub node: String,
 }
 
+/// A pool and operator label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct PoolLabel {
+    /// The pool.
+    pub pool: String,
+    /// The operator.
+    pub operator: String,
+}
+
 /// Counters (shown per slot, returned at exit, exported) and the other
 /// metrics. Counters are shared with the registry (clones of one atomic).
 #[derive(Debug)]
@@ -61,6 +70,18 @@ pub(super) struct Stats {
     pub(super) validators: Gauge,
     /// 1 while doppelganger protection holds signing back.
     pub(super) doppelganger_watching: Gauge,
+    /// Local keys per pool and operator, as the pool contracts say.
+    pub(super) pool_keys: Family<PoolLabel, Gauge>,
+    /// Local keys a pool holds whose recipient is not known (they do not propose).
+    pub(super) pool_keys_without_recipient: Gauge,
+    /// Local keys no pool holds.
+    pub(super) pool_local_keys_in_no_pool: Gauge,
+    /// Keys the pools give the operator that poolvc has no keystore for.
+    pub(super) pool_keys_without_keystore: Gauge,
+    /// Failed reads of a pool's contracts.
+    pub(super) pool_read_errors: Counter,
+    /// Exit requests for local keys not yet exited.
+    pub(super) pool_exit_requests: Gauge,
     registry: Arc<Registry>,
 }
 
@@ -102,7 +123,32 @@ impl Stats {
             "1 while doppelganger protection holds signing back",
             doppelganger_watching.clone(),
         );
+        let pool_keys = Family::<PoolLabel, Gauge>::default();
+        r.register("pool_keys", "Local keys per pool and operator", pool_keys.clone());
+        let pool_keys_without_recipient = Gauge::default();
+        r.register(
+            "pool_keys_without_recipient",
+            "Local pool keys whose fee recipient is not known (they do not propose)",
+            pool_keys_without_recipient.clone(),
+        );
+        let pool_local_keys_in_no_pool = Gauge::default();
+        r.register("pool_local_keys_in_no_pool", "Local keys no pool holds", pool_local_keys_in_no_pool.clone());
+        let pool_keys_without_keystore = Gauge::default();
+        r.register(
+            "pool_keys_without_keystore",
+            "Keys the pools give the operator that have no local keystore",
+            pool_keys_without_keystore.clone(),
+        );
+        let pool_read_errors = counter(&mut r, "pool_read_errors", "Failed reads of a pool's contracts");
+        let pool_exit_requests = Gauge::default();
+        r.register("pool_exit_requests", "Pool exit requests for local keys not yet exited", pool_exit_requests.clone());
         Self {
+            pool_keys,
+            pool_keys_without_recipient,
+            pool_local_keys_in_no_pool,
+            pool_keys_without_keystore,
+            pool_read_errors,
+            pool_exit_requests,
             attestations,
             aggregates,
             blocks,

@@ -5,7 +5,7 @@
 
 use super::context::{Ctx, DutyBook};
 use super::metrics::Stats;
-use super::{attest, doppelganger, duties, health, keys, preparation, propose, pruning, sync_committee};
+use super::{attest, doppelganger, duties, health, keys, pools, preparation, propose, pruning, sync_committee};
 use crate::beacon::*;
 use crate::events::{EventBus, LogSubscriber};
 use crate::policy::ProposalDefaults;
@@ -53,6 +53,9 @@ pub struct VcConfig {
     /// Development only: interop keys instead of the data dir's keystores
     /// (refused on a known public network).
     pub interop_indexes: Option<std::ops::RangeInclusive<u64>>,
+    /// Sign and submit the voluntary exits the pools ask for (otherwise
+    /// they are alerted).
+    pub pool_auto_exit: bool,
 }
 
 impl VcConfig {
@@ -75,6 +78,7 @@ impl VcConfig {
             network: None,
             slashing_history_epochs: pruning::DEFAULT_HISTORY_EPOCHS,
             interop_indexes: None,
+            pool_auto_exit: false,
         }
     }
 }
@@ -404,6 +408,18 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
              `suggested_fee_recipient` for them in validator_definitions.yml, or --suggested-fee-recipient"
         );
     }
+    if cfg.datadir.join(crate::pool::config::POOLS_FILE).exists() {
+        // Fail closed until the pool service has read the contracts: no key
+        // proposes with a recipient its pool may contradict.
+        store.set_pool_recipients(|_| {
+            Some(crate::policy::PoolRecipient::Unknown {
+                pool: "pools.yaml".into(),
+                operator: "?".into(),
+                reason: "the pool contracts are not read yet".into(),
+            })
+        });
+        info!("pools.yaml found: keys propose once their pool's contracts are read");
+    }
     info!(validators = store.len(), threads = store.signer_threads(), "keys loaded");
     stats.validators.set(store.len() as i64);
     if let Some(addr) = cfg.metrics {
@@ -476,6 +492,7 @@ async fn run_services<P: Preset>(
     services.spawn(preparation::run(Arc::clone(&ctx)));
     services.spawn(health::run(Arc::clone(&ctx)));
     services.spawn(pruning::run(Arc::clone(&ctx), slashing));
+    services.spawn(pools::run(Arc::clone(&ctx)));
     while let Some(r) = services.join_next().await {
         if let Err(e) = r {
             error!("a duty service stopped: {e}");

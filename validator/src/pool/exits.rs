@@ -1,0 +1,142 @@
+//! Exit requests the pools make of the operator's keys: Lido's
+//! `ValidatorExitRequest` (filtered to the operator's module and id by its
+//! indexed topics) and Stader's `ForceExitValidator` (filtered to the
+//! operator's keys), decoded from `eth_getLogs` entries.
+
+use super::abi::{IStaderPenalty, IValidatorsExitBus};
+use super::rpc::Log;
+use alloy_primitives::{B256, U256};
+use alloy_sol_types::SolEvent;
+use poolvc_signer::types::PublicKeyBytes;
+use std::collections::HashSet;
+
+/// Lido asks for the exit within this many seconds of the request (the
+/// lower bound of CSM's "4-5 days"; `../shared/design/pools.md` §2.3).
+pub const LIDO_EXIT_DEADLINE_SECS: u64 = 4 * 24 * 3600;
+
+/// One exit request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExitRequest {
+    /// The key to exit.
+    pub pubkey: PublicKeyBytes,
+    /// The pool asking.
+    pub pool: String,
+    /// The execution block of the event.
+    pub block: u64,
+    /// The validator index the pool names, if it names one.
+    pub validator_index: Option<u64>,
+    /// Unix time the exit is due by, if the pool sets one.
+    pub deadline: Option<u64>,
+}
+
+/// Errors decoding a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExitLogError {
+    /// The log does not decode as the event.
+    #[error("{event} log in block {block}: {reason}")]
+    Malformed {
+        /// The event.
+        event: &'static str,
+        /// Its block.
+        block: u64,
+        /// The decoder's account.
+        reason: String,
+    },
+}
+
+/// The topics that select Lido's exit requests for one operator.
+pub fn lido_topics(module_id: u64, operator_id: u64) -> [Option<B256>; 3] {
+    [
+        Some(IValidatorsExitBus::ValidatorExitRequest::SIGNATURE_HASH),
+        Some(B256::from(U256::from(module_id))),
+        Some(B256::from(U256::from(operator_id))),
+    ]
+}
+
+/// The topic of Stader's forced exits.
+pub fn stader_topics() -> [Option<B256>; 1] {
+    [Some(IStaderPenalty::ForceExitValidator::SIGNATURE_HASH)]
+}
+
+/// Decodes Lido exit-request logs (already filtered by topic).
+pub fn decode_lido(pool: &str, logs: &[Log]) -> Result<Vec<ExitRequest>, ExitLogError> {
+    logs.iter()
+        .map(|l| {
+            let e = IValidatorsExitBus::ValidatorExitRequest::decode_raw_log(l.topics.iter().copied(), &l.data)
+                .map_err(|e| ExitLogError::Malformed {
+                    event: "ValidatorExitRequest",
+                    block: l.block,
+                    reason: e.to_string(),
+                })?;
+            let pubkey = key48(&e.validatorPubkey, "ValidatorExitRequest", l.block)?;
+            let ts = u64::try_from(e.timestamp).unwrap_or(u64::MAX);
+            Ok(ExitRequest {
+                pubkey,
+                pool: pool.to_string(),
+                block: l.block,
+                validator_index: u64::try_from(e.validatorIndex).ok(),
+                deadline: Some(ts.saturating_add(LIDO_EXIT_DEADLINE_SECS)),
+            })
+        })
+        .collect()
+}
+
+/// Decodes Stader forced-exit logs, keeping the operator's `keys`.
+pub fn decode_stader(
+    pool: &str,
+    logs: &[Log],
+    keys: &HashSet<PublicKeyBytes>,
+) -> Result<Vec<ExitRequest>, ExitLogError> {
+    let mut out = Vec::new();
+    for l in logs {
+        let e = IStaderPenalty::ForceExitValidator::decode_raw_log(l.topics.iter().copied(), &l.data).map_err(|e| {
+            ExitLogError::Malformed { event: "ForceExitValidator", block: l.block, reason: e.to_string() }
+        })?;
+        let pubkey = key48(&e.pubkey, "ForceExitValidator", l.block)?;
+        if keys.contains(&pubkey) {
+            out.push(ExitRequest { pubkey, pool: pool.to_string(), block: l.block, validator_index: None, deadline: None });
+        }
+    }
+    Ok(out)
+}
+
+fn key48(b: &[u8], event: &'static str, block: u64) -> Result<PublicKeyBytes, ExitLogError> {
+    if b.len() != 48 {
+        return Err(ExitLogError::Malformed { event, block, reason: format!("a {}-byte public key", b.len()) });
+    }
+    Ok(PublicKeyBytes::from_slice(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{Address, Bytes};
+    use alloy_sol_types::SolValue;
+
+    #[test]
+    fn lido_and_stader_logs_decode_and_filter() {
+        let pk = PublicKeyBytes::repeat_byte(5);
+        let data = (Bytes::copy_from_slice(pk.as_slice()), U256::from(1_000u64)).abi_encode_params();
+        let [t0, t1, t2] = lido_topics(1, 7);
+        let log = Log {
+            address: Address::ZERO,
+            topics: vec![t0.unwrap(), t1.unwrap(), t2.unwrap(), B256::from(U256::from(42u64))],
+            data: data.into(),
+            block: 9,
+        };
+        let got = decode_lido("lido-curated", &[log.clone()]).unwrap();
+        assert_eq!(got[0].pubkey, pk);
+        assert_eq!(got[0].validator_index, Some(42));
+        assert_eq!(got[0].deadline, Some(1_000 + LIDO_EXIT_DEADLINE_SECS));
+        // A cut log is an error naming the event and block.
+        let bad = Log { data: Bytes::from_static(&[1, 2, 3]), ..log };
+        let e = decode_lido("lido-curated", &[bad]).unwrap_err().to_string();
+        assert!(e.contains("ValidatorExitRequest log in block 9"), "{e}");
+
+        let data = (Bytes::copy_from_slice(pk.as_slice()),).abi_encode_params();
+        let log = Log { address: Address::ZERO, topics: vec![stader_topics()[0].unwrap()], data: data.into(), block: 3 };
+        let ours: HashSet<_> = [pk].into();
+        assert_eq!(decode_stader("stader-permissioned", &[log.clone()], &ours).unwrap().len(), 1);
+        assert!(decode_stader("stader-permissioned", &[log], &HashSet::new()).unwrap().is_empty());
+    }
+}
