@@ -410,6 +410,15 @@ export async function serve(chain, port, log) {
     chain.missed.add(slot);
     return { missed: [...chain.missed] };
   });
+  server.post("/specnode/wrong_fee/:slot", async (req) => {
+    // The block produced for `slot` pays `?to=0x…` (default 0x…bad) instead of the prepared recipient.
+    const slot = Number(req.params.slot);
+    if (!Number.isInteger(slot) || slot < 0) throw fail(400, `slot ${req.params.slot} is not a slot number`);
+    const to = req.query.to ?? "0x000000000000000000000000000000000000bad0";
+    if (!/^0x[0-9a-fA-F]{40}$/.test(to)) throw fail(400, `to=${String(to).slice(0, 60)} is not an address`);
+    chain.wrongFee.set(slot, fromHex(to));
+    return { slot, pays: to };
+  });
   server.get("/specnode/participation/:epoch", async (req) => {
     // Participation flags of `epoch`, from the last imported state that held them.
     const epoch = Number(req.params.epoch);

@@ -42,6 +42,7 @@ export class Chain {
     this.listeners = new Set();
     this.timings = []; // { slot, what, ms }
     this.missed = new Set(); // slots tests asked to leave empty
+    this.wrongFee = new Map(); // slot -> the recipient a test asked produced payloads to pay instead
     /** epoch -> participation flags of every validator, as the latest state holding that epoch has them */
     this.participation = new Map();
     /** slot -> { proposer, syncCommittee } expected at the slot's start (for checks after the run) */
@@ -154,7 +155,8 @@ export class Chain {
       if (!ok) throw Object.assign(new Error(`randao reveal is not the proposer's (validator ${proposer}) for epoch ${epoch}`), { statusCode: 400 });
     }
     // A builder's block pays the proposer's registration; a local one its preparation.
-    const feeRecipient = builderFeeRecipient ?? this.prepared.get(proposer) ?? new Uint8Array(20);
+    // Test hook: a node that pays someone else (`/specnode/wrong_fee/:slot`).
+    const feeRecipient = this.wrongFee.get(slot) ?? builderFeeRecipient ?? this.prepared.get(proposer) ?? new Uint8Array(20);
     const executionPayload = this.el.build(pre, slot, fork, feeRecipient);
     const parentRoot = ssz.phase0.BeaconBlockHeader.hashTreeRoot(pre.latestBlockHeader.toValue());
     const g = new Uint8Array(32);

@@ -58,8 +58,14 @@ struct State {
     reported: bool,
 }
 
-/// Runs the service until the client stops.
-pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+/// What the service holds between slots; made by [`start`].
+pub(super) struct Pools(State);
+
+/// The first pass, before the duty services start, so that no key proposes
+/// in the first slot on a recipient its pool contradicts. Bounded by one
+/// slot: if the contracts do not answer by then, the keys stay without a
+/// recipient and the service goes on trying.
+pub(super) async fn start<P: Preset>(ctx: &Ctx<P>) -> Pools {
     let mut st = State {
         file: None,
         rpc: None,
@@ -72,43 +78,58 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         warned: HashMap::new(),
         reported: false,
     };
-    let mut slot = ctx.first_slot;
-    let mut first = true;
+    let slot = ctx.current_slot();
+    let budget = Duration::from_millis(ctx.spec.slot_duration_ms.max(1000));
+    if tokio::time::timeout(budget, pass(ctx, &mut st, slot, true)).await.is_err() {
+        warn!("pools: the pool contracts did not answer within a slot at start; keys propose once they do");
+    }
+    Pools(st)
+}
+
+/// Runs the service until the client stops.
+pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, pools: Pools) {
+    let mut st = pools.0;
+    let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
     while let Some(s) = ctx.next_slot(Service::Pools, slot).await {
         slot = s + 1;
-        let epoch = ctx.spec.epoch_of(s);
-        let epoch_start = first || s % ctx.spec.slots_per_epoch == 0;
-        first = false;
-        if epoch_start && !reload(&ctx, &mut st) {
-            continue;
-        }
-        let Some((_, Ok(cfg))) = &st.file else { continue };
-        let cfg = cfg.clone();
-        let Some(rpc) = &st.rpc else { continue };
-        let now = now_secs() as u64;
-        match head(rpc, &cfg, epoch_start).await {
-            Err(e) => {
-                warn_once(&ctx, &mut st.warned, usize::MAX, epoch, format!("pools: {e}"));
-                st.map.record_all_failed(&e.to_string(), now);
-                ctx.stats.pool_read_errors.inc();
-            }
-            Ok(block) => {
-                let logged = follow_logs(&ctx, &mut st, &cfg, block).await;
-                let due = epoch_start
-                    || logged
-                    || st.map.change_pending()
-                    || st.map.entries.iter().any(|e| e.good.is_none() || e.error.is_some())
-                    || st.map.entries.iter().any(|e| {
-                        e.good.as_ref().is_some_and(|g| now.saturating_sub(g.at) > max_age(&ctx) / 2)
-                    });
-                if due {
-                    refresh(&ctx, &mut st, &cfg, block, epoch, now).await;
-                }
-            }
-        }
-        apply(&ctx, &mut st, now).await;
-        handle_exits(&ctx, &mut st, s).await;
+        pass(&ctx, &mut st, s, s % ctx.spec.slots_per_epoch == 0).await;
     }
+}
+
+/// One slot's work.
+async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, s: u64, epoch_start: bool) {
+    let epoch = ctx.spec.epoch_of(s);
+    if epoch_start && !reload(ctx, st) {
+        return;
+    }
+    let Some((_, Ok(cfg))) = &st.file else { return };
+    let cfg = cfg.clone();
+    let Some(rpc) = &st.rpc else { return };
+    let now = now_secs() as u64;
+    match head(rpc, &cfg, epoch_start).await {
+        Err(e) => {
+            warn_once(&mut st.warned, usize::MAX, epoch, format!("pools: {e}"));
+            st.map.record_all_failed(&e.to_string(), now);
+            ctx.stats.pool_read_errors.inc();
+        }
+        Ok(block) => {
+            let logged = follow_logs(ctx, st, &cfg, block).await;
+            let due = epoch_start
+                || logged
+                || st.map.change_pending()
+                || st.map.entries.iter().any(|e| e.good.is_none() || e.error.is_some())
+                || st
+                    .map
+                    .entries
+                    .iter()
+                    .any(|e| e.good.as_ref().is_some_and(|g| now.saturating_sub(g.at) > max_age(ctx) / 2));
+            if due {
+                refresh(ctx, st, &cfg, block, epoch, now).await;
+            }
+        }
+    }
+    apply(ctx, st, now).await;
+    handle_exits(ctx, st, s).await;
 }
 
 /// The freshness bound in seconds.
@@ -271,7 +292,7 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, blo
         let r = reader::read_operator(rpc, spec, block, &time).await;
         if let Err(e) = &r {
             ctx.stats.pool_read_errors.inc();
-            warn_once(ctx, &mut st.warned, i, epoch, format!("pools: pools[{i}] ({}): {e}", spec.kind()));
+            warn_once(&mut st.warned, i, epoch, format!("pools: pools[{i}] ({}): {e}", spec.kind()));
         } else if st.warned.remove(&i).is_some() {
             info!("pools: pools[{i}] ({}) read again at block {block}", spec.kind());
         }
@@ -280,7 +301,7 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, blo
 }
 
 /// Logs `msg` for entry `i` unless the same was logged this epoch.
-fn warn_once<P: Preset>(_ctx: &Ctx<P>, warned: &mut HashMap<usize, (String, u64)>, i: usize, epoch: u64, msg: String) {
+fn warn_once(warned: &mut HashMap<usize, (String, u64)>, i: usize, epoch: u64, msg: String) {
     if warned.get(&i).is_some_and(|(m, e)| *m == msg && *e == epoch) {
         return;
     }
@@ -291,23 +312,43 @@ fn warn_once<P: Preset>(_ctx: &Ctx<P>, warned: &mut HashMap<usize, (String, u64)
 /// Puts the rules into the store; sends preparation again if one changed.
 async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
     let rules = st.map.rules(now, max_age(ctx));
-    let before: HashMap<PublicKeyBytes, Option<Address>> =
-        ctx.store.pubkeys().into_iter().map(|k| (k, ctx.store.recipient_of(&k))).collect();
+    // What each key paid and why: a change of either is told.
+    let told = |c: &crate::policy::ProposalConfig| {
+        let why = match &c.pool {
+            Some(PoolRecipient::Rule { decision, .. }) => Some(decision.why.clone()),
+            _ => None,
+        };
+        (c.recipient(), why)
+    };
+    let before: HashMap<PublicKeyBytes, _> = ctx.store.configs().into_iter().map(|(k, c)| (k, told(&c))).collect();
     let changed = ctx.store.set_pool_recipients(|pk| rules.rule_of(pk));
+    let after: HashMap<PublicKeyBytes, _> = ctx.store.configs().into_iter().map(|(k, c)| (k, told(&c))).collect();
+    // One line per (pool, operator, outcome), not per key.
+    let mut groups: std::collections::BTreeMap<String, (usize, PublicKeyBytes)> = Default::default();
     let mut moved = 0;
     for pk in &changed {
-        let now_pays = ctx.store.recipient_of(pk);
-        if before.get(pk).copied().flatten() != now_pays {
+        if before.get(pk) == after.get(pk) {
+            continue;
+        }
+        if before.get(pk).map(|b| b.0) != after.get(pk).map(|a| a.0) {
             moved += 1;
-            match rules.rule_of(pk) {
-                Some(PoolRecipient::Rule { pool, operator, decision }) => {
-                    info!(pubkey = %pk, %pool, %operator, recipient = %decision.recipient, "pools: pays {} ({})", decision.recipient, decision.why)
-                }
-                Some(PoolRecipient::Unknown { pool, operator, reason }) => {
-                    warn!(pubkey = %pk, %pool, %operator, "pools: no fee recipient, does not propose: {reason}")
-                }
-                None => info!(pubkey = %pk, "pools: in no pool; its configured recipient applies"),
+        }
+        let line = match rules.rule_of(pk) {
+            Some(PoolRecipient::Rule { pool, operator, decision }) => {
+                format!("{pool} operator {operator}: pays {} ({})", decision.recipient, decision.why)
             }
+            Some(PoolRecipient::Unknown { pool, operator, reason }) => {
+                format!("{pool} operator {operator}: no fee recipient, does not propose: {reason}")
+            }
+            None => "in no pool: the configured recipient applies".to_string(),
+        };
+        groups.entry(line).or_insert((0, *pk)).0 += 1;
+    }
+    for (line, (keys, first)) in groups {
+        if line.contains("does not propose") {
+            warn!(keys, %first, "pools: {line}");
+        } else {
+            info!(keys, %first, "pools: {line}");
         }
     }
     // Metrics.

@@ -472,6 +472,8 @@ async fn run_services<P: Preset>(
             Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }
     }
+    // The pool rules are read before anything proposes (bounded by a slot).
+    let pool_state = pools::start(&ctx).await;
     // The node learns the fee recipients before the first proposal can ask
     // for a block (else the first slot's block would pay someone else and be
     // refused); the preparation service repeats it every epoch.
@@ -492,7 +494,7 @@ async fn run_services<P: Preset>(
     services.spawn(preparation::run(Arc::clone(&ctx)));
     services.spawn(health::run(Arc::clone(&ctx)));
     services.spawn(pruning::run(Arc::clone(&ctx), slashing));
-    services.spawn(pools::run(Arc::clone(&ctx)));
+    services.spawn(pools::run(Arc::clone(&ctx), pool_state));
     while let Some(r) = services.join_next().await {
         if let Err(e) = r {
             error!("a duty service stopped: {e}");

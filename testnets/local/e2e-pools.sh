@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Pool awareness end-to-end: specnode (Electra, Fulu from epoch 2, minimal
+# preset, 2 s slots, SHARD_COMMITTEE_PERIOD=1 so that exits are possible),
+# anvil (1 s blocks) with the devnet pool contracts, and poolvc with keys
+# 32..63 split over seven operators (Stader permissionless in and out,
+# Stader permissioned, Lido curated and CSM, Rocket Pool in and out of the
+# smoothing pool), reading the contracts through a fault-injecting proxy.
+#   epoch 2:   the opted-out Stader operator opts in (its blocks must move to
+#              the socializing pool only after 96 anvil blocks);
+#   epoch 3:   Lido asks validator 51 to exit, Stader validator 47
+#              (poolvc runs with --pool-auto-exit); the node is told to pay
+#              a wrong recipient in one of poolvc's proposals of epoch 4;
+#   from epoch 5, mid-epoch to mid-epoch: the RPC down, garbage return data,
+#              reverts, another chain id, one epoch each.
+# Everything is then read back from the node and checked (e2e_pools_check.py);
+# the last line is the summary, the exit code non-zero if a check fails.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RUN="${RUN_DIR:-$HERE/.run/e2e-pools}"
+PORT="${BN_PORT:-9630}"
+ANVIL_PORT="${ANVIL_PORT:-8655}"
+PROXY_PORT="${PROXY_PORT:-8656}"
+END_EPOCH="${END_EPOCH:-20}"
+BN="http://127.0.0.1:$PORT"
+ANVIL="http://127.0.0.1:$ANVIL_PORT"
+PROXY="http://127.0.0.1:$PROXY_PORT"
+SLOT_MS=2000
+SPE=8
+(cd "$ROOT" && cargo build --release -q -p poolvc)
+POOLVC="$ROOT/target/release/poolvc"
+SPECNODE="$("$ROOT/testnets/specnode/install.sh" | tail -n 1)"
+FOUNDRY="$("$ROOT/contracts/tools/install.sh" | tail -n 1)"
+(cd "$ROOT/contracts" && "$FOUNDRY/forge-linux-amd64/bin/forge" build --offline -q)
+rm -rf "$RUN" && mkdir -p "$RUN"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
+  --slot-ms "$SLOT_MS" --genesis-delay 20 --config SHARD_COMMITTEE_PERIOD=1 >"$RUN/bn.log" 2>&1 &
+PIDS+=($!)
+"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --block-time 1 --silent >"$RUN/anvil.log" 2>&1 &
+PIDS+=($!)
+echo ok >"$RUN/rpc-mode"
+python3 "$HERE/rpc_fault_proxy.py" --listen "$PROXY_PORT" --upstream "$ANVIL" --mode-file "$RUN/rpc-mode" \
+  >"$RUN/proxy.log" 2>&1 &
+PIDS+=($!)
+wait_until() { local deadline=$(( $(date +%s) + $1 )); shift; until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 0.5; done; }
+wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-pools: the node did not start"; tail "$RUN/bn.log"; exit 1; }
+wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null \
+  || { echo "e2e-pools: anvil did not start"; exit 1; }
+"$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
+python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --bn "$BN" --range 32..63 --out "$RUN/vc"
+sed -i "s|^rpc: .*|rpc: $PROXY|" "$RUN/vc/pools.yaml"
+# anvil's height over time, for the 96-block check.
+python3 - "$ANVIL" "$RUN/heights" <<'EOF' &
+import json, sys, time, urllib.request
+url, out = sys.argv[1], sys.argv[2]
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
+with open(out, "w") as f:
+    while True:
+        try:
+            req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                f.write(f"{time.time():.3f} {int(json.load(r)['result'], 16)}\n")
+                f.flush()
+        except Exception:
+            pass
+        time.sleep(0.2)
+EOF
+PIDS+=($!)
+"$POOLVC" vc --beacon-nodes "$BN" --datadir "$RUN/vc" --init-slashing-protection --pool-auto-exit \
+  --suggested-fee-recipient 0x00000000000000000000000000000000000000aa >"$RUN/vc.log" 2>&1 &
+VC_PID=$!
+PIDS+=($VC_PID)
+
+GENESIS="$(python3 -c "import json; print(json.load(open('$RUN/bn/chain.json'))['genesis_time'])")"
+at_slot() { python3 -c "import time; t=$GENESIS+$1*$SLOT_MS/1000; d=t-time.time(); time.sleep(max(0,d))"; }
+echo "e2e-pools: specnode $BN, anvil $ANVIL behind the proxy $PROXY, poolvc $VC_PID; genesis $GENESIS"
+
+at_slot $(( 2 * SPE ))
+FLIP="$(python3 "$HERE/pools_devnet.py" flip --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json")"
+echo "e2e-pools: the opted-out Stader operator opted in at anvil block $FLIP"
+at_slot $(( 3 * SPE ))
+python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index 51 >/dev/null
+python3 "$HERE/pools_devnet.py" exit-stader --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index 47 >/dev/null
+# One of poolvc's proposals of epoch 4 (not the flipping operator's): the node pays 0x…bad0.
+WRONG="$(curl -sf "$BN/eth/v1/validator/duties/proposer/4" | python3 -c "
+import json, sys
+s = json.load(open('$RUN/vc/pools-devnet.json'))
+skip = set(s['operators']['stader-out']['keys']) | {47, 51}
+d = [int(x['slot']) for x in json.load(sys.stdin)['data'] if 32 <= int(x['validator_index']) <= 63 and int(x['validator_index']) not in skip]
+print(d[0] if d else -1)")"
+[ "$WRONG" -ge 0 ] && curl -sf -X POST "$BN/specnode/wrong_fee/$WRONG" -o /dev/null
+echo "e2e-pools: exit requests for 51 (Lido) and 47 (Stader); the node pays a wrong recipient at slot $WRONG"
+FAULTS=""
+E=5
+for mode in down garbage revert chain; do
+  at_slot $(( E * SPE + 4 ))
+  echo "$mode" >"$RUN/rpc-mode"
+  FAULTS="$FAULTS $mode:$(( E * SPE + 4 )):$(( (E + 1) * SPE + 4 ))"
+  E=$(( E + 1 ))
+done
+at_slot $(( E * SPE + 4 ))
+echo ok >"$RUN/rpc-mode"
+echo "e2e-pools: faults (mode:from_slot:to_slot):$FAULTS"
+at_slot $(( END_EPOCH * SPE + 2 ))
+"$POOLVC" pool show --datadir "$RUN/vc" --json >"$RUN/pool-show.json" 2>"$RUN/pool-show.err" || true
+kill -TERM "$VC_PID"; wait "$VC_PID" || true
+python3 "$HERE/e2e_pools_check.py" "$BN" "$RUN" "$FLIP" "$WRONG" "$GENESIS" $FAULTS

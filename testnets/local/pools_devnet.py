@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""The devnet's pool contracts on anvil, for poolvc's keys.
+
+  pools_devnet.py deploy --rpc URL --bn URL --range 32..63 --out DIR
+      Deploys the devnet pool contracts (contracts/, built by forge) from
+      anvil's first account, splits the validators of --range (their public
+      keys read from the beacon node) over seven operators, and writes
+      DIR/pools.yaml (poolvc's) and DIR/pools-devnet.json (what each
+      operator's blocks must pay, for the checks).
+  pools_devnet.py flip --rpc URL --state DIR/pools-devnet.json
+      The opted-out Stader operator opts in to the socializing pool; prints
+      the block of the change.
+  pools_devnet.py exit-lido --rpc URL --state F --index N
+  pools_devnet.py exit-stader --rpc URL --state F --index N
+      An exit request for validator N: Lido's ValidatorExitRequest from the
+      exit bus, or Stader's ForceExitValidator from Penalty.
+
+Transactions go through anvil's unlocked dev accounts (eth_sendTransaction);
+call data is encoded by foundry's cast (contracts/tools).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+CONTRACTS = os.path.join(ROOT, "contracts")
+
+# Fixed recipients of the devnet (distinct, recognisable).
+STADER_PL_POOL = "0x5a00000000000000000000000000000000000001"
+STADER_PD_POOL = "0x5a00000000000000000000000000000000000002"
+STADER_VAULT_IN = "0x5b0000000000000000000000000000000000000a"
+STADER_VAULT_OUT = "0x5b0000000000000000000000000000000000000b"
+LIDO_VAULT = "0x1d00000000000000000000000000000000000001"
+ROCKET_SP = "0x7200000000000000000000000000000000000001"
+LIDO_MODULE_CURATED = 1
+LIDO_MODULE_CSM = 3
+
+# Operators: name, pool kind, how many of --range's keys (in order).
+SPLIT = [
+    ("stader-in", 4),
+    ("stader-out", 8),
+    ("stader-permissioned", 4),
+    ("lido-curated", 4),
+    ("lido-csm", 4),
+    ("rocket-sp", 4),
+    ("rocket", 4),
+]
+
+
+def rpc(url, method, params):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        ans = json.load(r)
+    if "error" in ans:
+        raise SystemExit(f"pools_devnet: {method}: {ans['error']}")
+    return ans["result"]
+
+
+def cast_bin():
+    out = subprocess.run([os.path.join(CONTRACTS, "tools", "install.sh")], check=True, capture_output=True, text=True)
+    return os.path.join(out.stdout.strip().splitlines()[-1], "cast-linux-amd64", "bin", "cast")
+
+
+CAST = None
+
+
+def encode(sig, *args):
+    """Call data of `sig(args)` (cast calldata)."""
+    return subprocess.run([CAST, "calldata", sig, *[str(a) for a in args]], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def ctor_args(sig, *args):
+    return subprocess.run([CAST, "abi-encode", sig, *[str(a) for a in args]], check=True, capture_output=True,
+                          text=True).stdout.strip()[2:]
+
+
+def send_all(url, txs):
+    """Sends `(from, to, data)` transactions at once, then waits for all
+    their receipts (one or two blocks instead of one each)."""
+    hashes = []
+    for frm, to, data in txs:
+        tx = {"from": frm, "data": data}
+        if to:
+            tx["to"] = to
+        hashes.append((rpc(url, "eth_sendTransaction", [tx]), to))
+    out = []
+    for h, to in hashes:
+        for _ in range(1200):
+            r = rpc(url, "eth_getTransactionReceipt", [h])
+            if r:
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit(f"pools_devnet: transaction {h} not mined")
+        if r["status"] != "0x1":
+            raise SystemExit(f"pools_devnet: transaction {h} to {to} reverted")
+        out.append(r)
+    return out
+
+
+def send(url, frm, to, data):
+    return send_all(url, [(frm, to, data)])[0]
+
+
+def bytecode(file, contract):
+    with open(os.path.join(CONTRACTS, "out", file, contract + ".json")) as f:
+        return json.load(f)["bytecode"]["object"]
+
+
+def deploy_all(url, frm, items):
+    """Deploys `(file, contract, ctor args)` items; their addresses in order."""
+    rs = send_all(url, [(frm, None, bytecode(f, c) + args) for f, c, args in items])
+    return [r["contractAddress"] for r in rs]
+
+
+def pubkeys(bn, lo, hi):
+    ids = "&".join(f"id={i}" for i in range(lo, hi + 1))
+    with urllib.request.urlopen(f"{bn}/eth/v1/beacon/states/head/validators?{ids}", timeout=30) as r:
+        data = json.load(r)["data"]
+    keys = {int(v["index"]): v["validator"]["pubkey"] for v in data}
+    missing = [i for i in range(lo, hi + 1) if i not in keys]
+    if missing:
+        raise SystemExit(f"pools_devnet: the node has no validators {missing}")
+    return keys
+
+
+def cmd_deploy(a):
+    lo, hi = (int(x) for x in a.range.split(".."))
+    keys = pubkeys(a.bn, lo, hi)
+    if sum(n for _, n in SPLIT) != hi - lo + 1:
+        raise SystemExit(f"pools_devnet: the split covers {sum(n for _, n in SPLIT)} keys, --range has {hi - lo + 1}")
+    accts = rpc(a.rpc, "eth_accounts", [])
+    owner = accts[0]
+    chain_id = int(rpc(a.rpc, "eth_chainId", []), 16)
+    # Contracts, in two waves (PoolUtils needs the registries and the config).
+    pl, pd, cfg, penalty, nor, csm, bus, nm, df, mm = deploy_all(a.rpc, owner, [
+        ("NodeRegistry.sol", "PermissionlessNodeRegistry", ""),
+        ("NodeRegistry.sol", "PermissionedNodeRegistry", ""),
+        ("PoolUtils.sol", "StaderConfig",
+         ctor_args("constructor(address,address,uint256)", STADER_PL_POOL, STADER_PD_POOL, 96)),
+        ("Penalty.sol", "Penalty", ""),
+        ("NodeOperatorsRegistry.sol", "NodeOperatorsRegistry", ""),
+        ("NodeOperatorsRegistry.sol", "CSModule", ""),
+        ("ValidatorsExitBusOracle.sol", "ValidatorsExitBusOracle", ""),
+        ("RocketNodeManager.sol", "RocketNodeManager", ""),
+        ("RocketNodeManager.sol", "RocketNodeDistributorFactory", ""),
+        ("RocketNodeManager.sol", "RocketMinipoolManager", ""),
+    ])
+    (utils,) = deploy_all(a.rpc, owner, [
+        ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd))])
+    # Keys per operator, in --range order.
+    it = iter(range(lo, hi + 1))
+    ops = {name: [next(it) for _ in range(n)] for name, n in SPLIT}
+    arr = lambda idx: "[" + ",".join(keys[i] for i in idx) + "]"
+    cat = lambda idx: "0x" + "".join(keys[i][2:] for i in idx)
+    op_in, op_out, op_pd, node_sp, node = accts[1], accts[2], accts[3], accts[4], accts[5]
+    send_all(a.rpc, [
+        (owner, pl, encode("addOperatorWithVault(address,string,bool,address)", op_in, "in", "true", STADER_VAULT_IN)),
+        (owner, pl, encode("addOperatorWithVault(address,string,bool,address)", op_out, "out", "false",
+                           STADER_VAULT_OUT)),
+        (owner, pd, encode("addOperator(address,string,bool)", op_pd, "permissioned", "true")),
+        (owner, nor, encode("addNodeOperator(string,address,bytes)", "curated", owner, cat(ops["lido-curated"]))),
+        (owner, csm, encode("addNodeOperator(address,address,bytes)", owner, owner, cat(ops["lido-csm"]))),
+        (owner, nm, encode("registerNode(address,address)", node_sp, "0x" + "00" * 20)),
+        (owner, nm, encode("registerNode(address,address)", node, "0x" + "00" * 20)),
+        (owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(ops["rocket-sp"]))),
+        (owner, mm, encode("addMinipools(address,bytes[])", node, arr(ops["rocket"]))),
+    ])
+    send_all(a.rpc, [
+        (owner, pl, encode("addValidators(uint256,bytes[])", 1, arr(ops["stader-in"]))),
+        (owner, pl, encode("addValidators(uint256,bytes[])", 2, arr(ops["stader-out"]))),
+        (owner, pd, encode("addValidators(uint256,bytes[])", 1, arr(ops["stader-permissioned"]))),
+        (node_sp, nm, encode("setSmoothingPoolRegistrationState(bool)", "true")),
+    ])
+    dist = "0x" + rpc(a.rpc, "eth_call", [{"to": df, "data": encode("getProxyAddress(address)", node)}, "latest"])[-40:]
+    rocket = dict(node_manager=nm, distributor_factory=df, smoothing_pool=ROCKET_SP, minipool_manager=mm)
+    pools = [
+        dict(kind="stader-permissionless", pool_utils=utils, operator=op_in, penalty=penalty),
+        dict(kind="stader-permissionless", pool_utils=utils, operator=op_out, penalty=penalty),
+        dict(kind="stader-permissioned", pool_utils=utils, operator=op_pd, penalty=penalty),
+        dict(kind="lido-curated", module=nor, module_id=LIDO_MODULE_CURATED, operator_id=0,
+             el_rewards_vault=LIDO_VAULT, exit_bus=bus),
+        dict(kind="lido-csm", module=csm, module_id=LIDO_MODULE_CSM, operator_id=0, el_rewards_vault=LIDO_VAULT,
+             exit_bus=bus),
+        dict(kind="rocket-pool", node=node_sp, **rocket),
+        dict(kind="rocket-pool", node=node, **rocket),
+    ]
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "pools.yaml"), "w") as f:
+        f.write(f"# The devnet's pools (testnets/local/pools_devnet.py)\nrpc: {a.rpc}\nchain_id: {chain_id}\npools:\n")
+        for p in pools:
+            items = list(p.items())
+            f.write(f"  - {items[0][0]}: {items[0][1]}\n")
+            for k, v in items[1:]:
+                f.write(f"    {k}: {v}\n")
+    state = {
+        "rpc": a.rpc,
+        "contracts": dict(permissionless=pl, permissioned=pd, pool_utils=utils, penalty=penalty, lido_curated=nor,
+                          csm=csm, exit_bus=bus, node_manager=nm, distributor_factory=df, minipool_manager=mm),
+        "owner": owner,
+        "flip_operator": op_out,
+        "operators": {
+            "stader-in": dict(keys=ops["stader-in"], recipient=STADER_PL_POOL),
+            "stader-out": dict(keys=ops["stader-out"], recipient=STADER_VAULT_OUT, after_flip=STADER_PL_POOL),
+            "stader-permissioned": dict(keys=ops["stader-permissioned"], recipient=STADER_PD_POOL),
+            "lido-curated": dict(keys=ops["lido-curated"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CURATED),
+            "lido-csm": dict(keys=ops["lido-csm"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CSM),
+            "rocket-sp": dict(keys=ops["rocket-sp"], recipient=ROCKET_SP),
+            "rocket": dict(keys=ops["rocket"], recipient=dist),
+        },
+        "pubkeys": {str(i): keys[i] for i in range(lo, hi + 1)},
+    }
+    with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
+        json.dump(state, f, indent=1)
+    print(f"pools_devnet: 11 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+          f"{os.path.join(a.out, 'pools.yaml')}")
+
+
+def load(a):
+    with open(a.state) as f:
+        return json.load(f)
+
+
+def cmd_flip(a):
+    s = load(a)
+    r = send(a.rpc, s["flip_operator"], s["contracts"]["permissionless"],
+             encode("changeSocializingPoolState(bool)", "true"))
+    print(int(r["blockNumber"], 16))
+
+
+def operator_of(s, index):
+    for name, o in s["operators"].items():
+        if index in o["keys"]:
+            return name, o
+    raise SystemExit(f"pools_devnet: validator {index} is in no pool")
+
+
+def cmd_exit_lido(a):
+    s = load(a)
+    name, o = operator_of(s, a.index)
+    if not name.startswith("lido"):
+        raise SystemExit(f"pools_devnet: validator {a.index} is {name}'s, not Lido's")
+    r = send(a.rpc, s["owner"], s["contracts"]["exit_bus"],
+             encode("requestExit(uint256,uint256,uint256,bytes)", o["module_id"], 0, a.index,
+                    s["pubkeys"][str(a.index)]))
+    print(int(r["blockNumber"], 16))
+
+
+def cmd_exit_stader(a):
+    s = load(a)
+    name, _ = operator_of(s, a.index)
+    if not name.startswith("stader"):
+        raise SystemExit(f"pools_devnet: validator {a.index} is {name}'s, not Stader's")
+    r = send(a.rpc, s["owner"], s["contracts"]["penalty"], encode("forceExit(bytes)", s["pubkeys"][str(a.index)]))
+    print(int(r["blockNumber"], 16))
+
+
+def main():
+    global CAST
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("deploy")
+    d.add_argument("--rpc", required=True)
+    d.add_argument("--bn", required=True)
+    d.add_argument("--range", required=True)
+    d.add_argument("--out", required=True)
+    for name in ("flip", "exit-lido", "exit-stader"):
+        c = sub.add_parser(name)
+        c.add_argument("--rpc", required=True)
+        c.add_argument("--state", required=True)
+        if name != "flip":
+            c.add_argument("--index", type=int, required=True)
+    a = p.parse_args()
+    CAST = cast_bin()
+    {"deploy": cmd_deploy, "flip": cmd_flip, "exit-lido": cmd_exit_lido, "exit-stader": cmd_exit_stader}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
