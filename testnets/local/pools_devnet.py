@@ -37,6 +37,7 @@ STADER_VAULT_IN = "0x5b0000000000000000000000000000000000000a"
 STADER_VAULT_OUT = "0x5b0000000000000000000000000000000000000b"
 LIDO_VAULT = "0x1d00000000000000000000000000000000000001"
 ROCKET_SP = "0x7200000000000000000000000000000000000001"
+CHUNK = 200  # keys per registry transaction (gas and transaction size)
 LIDO_MODULE_CURATED = 1
 LIDO_MODULE_CSM = 3
 
@@ -132,8 +133,18 @@ def pubkeys(bn, lo, hi):
 
 
 def cmd_deploy(a):
+    global SPLIT
     lo, hi = (int(x) for x in a.range.split(".."))
-    keys = pubkeys(a.bn, lo, hi)
+    if a.per_operator:
+        SPLIT = [(name, a.per_operator) for name, _ in SPLIT]
+    if a.pubkeys:
+        with open(a.pubkeys) as f:
+            listed = [line.strip() for line in f if line.strip()]
+        if len(listed) != hi - lo + 1:
+            raise SystemExit(f"pools_devnet: {a.pubkeys} has {len(listed)} keys, --range {hi - lo + 1}")
+        keys = {lo + i: k for i, k in enumerate(listed)}
+    else:
+        keys = pubkeys(a.bn, lo, hi)
     if sum(n for _, n in SPLIT) != hi - lo + 1:
         raise SystemExit(f"pools_devnet: the split covers {sum(n for _, n in SPLIT)} keys, --range has {hi - lo + 1}")
     accts = rpc(a.rpc, "eth_accounts", [])
@@ -159,6 +170,7 @@ def cmd_deploy(a):
     it = iter(range(lo, hi + 1))
     ops = {name: [next(it) for _ in range(n)] for name, n in SPLIT}
     arr = lambda idx: "[" + ",".join(keys[i] for i in idx) + "]"
+    chunks = lambda idx: [idx[i:i + CHUNK] for i in range(0, len(idx), CHUNK)]
     cat = lambda idx: "0x" + "".join(keys[i][2:] for i in idx)
     op_in, op_out, op_pd, node_sp, node = accts[1], accts[2], accts[3], accts[4], accts[5]
     send_all(a.rpc, [
@@ -170,13 +182,14 @@ def cmd_deploy(a):
         (owner, csm, encode("addNodeOperator(address,address,bytes)", owner, owner, cat(ops["lido-csm"]))),
         (owner, nm, encode("registerNode(address,address)", node_sp, "0x" + "00" * 20)),
         (owner, nm, encode("registerNode(address,address)", node, "0x" + "00" * 20)),
-        (owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(ops["rocket-sp"]))),
-        (owner, mm, encode("addMinipools(address,bytes[])", node, arr(ops["rocket"]))),
+        *[(owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(c))) for c in chunks(ops["rocket-sp"])],
+        *[(owner, mm, encode("addMinipools(address,bytes[])", node, arr(c))) for c in chunks(ops["rocket"])],
     ])
     send_all(a.rpc, [
-        (owner, pl, encode("addValidators(uint256,bytes[])", 1, arr(ops["stader-in"]))),
-        (owner, pl, encode("addValidators(uint256,bytes[])", 2, arr(ops["stader-out"]))),
-        (owner, pd, encode("addValidators(uint256,bytes[])", 1, arr(ops["stader-permissioned"]))),
+        *[(owner, pl, encode("addValidators(uint256,bytes[])", 1, arr(c))) for c in chunks(ops["stader-in"])],
+        *[(owner, pl, encode("addValidators(uint256,bytes[])", 2, arr(c))) for c in chunks(ops["stader-out"])],
+        *[(owner, pd, encode("addValidators(uint256,bytes[])", 1, arr(c)))
+          for c in chunks(ops["stader-permissioned"])],
         (node_sp, nm, encode("setSmoothingPoolRegistrationState(bool)", "true")),
     ])
     dist = "0x" + rpc(a.rpc, "eth_call", [{"to": df, "data": encode("getProxyAddress(address)", node)}, "latest"])[-40:]
@@ -268,7 +281,9 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("deploy")
     d.add_argument("--rpc", required=True)
-    d.add_argument("--bn", required=True)
+    d.add_argument("--bn", help="beacon node the keys of --range are read from")
+    d.add_argument("--pubkeys", help="a file of public keys, one per line, instead of --bn")
+    d.add_argument("--per-operator", type=int, help="keys per operator (default: the e2e split of 32)")
     d.add_argument("--range", required=True)
     d.add_argument("--out", required=True)
     for name in ("flip", "exit-lido", "exit-stader"):

@@ -24,6 +24,10 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run the validator client (flags as `lighthouse vc`).
     Vc(Box<VcArgs>),
+    /// Pool awareness: the pools, operators and recipients of the keys
+    /// (pools.yaml in the data dir and the pool contracts).
+    #[command(subcommand)]
+    Pool(PoolCommand),
     /// EIP-3076 slashing-protection interchange (run with the client stopped).
     #[command(subcommand, name = "slashing-protection")]
     SlashingProtection(SlashingCommand),
@@ -100,6 +104,41 @@ pub struct VcArgs {
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,
+}
+
+/// `poolvc pool ...`.
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Per pool and operator: the keys, the recipient each must pay and why
+    /// (with any pending change and when it applies), exit requests outstanding.
+    Show {
+        /// Data directory (pools.yaml, validators/).
+        #[arg(long)]
+        datadir: PathBuf,
+        /// Beacon node (finality and the clock, for Rocket Pool's cooldown).
+        #[arg(long, default_value = "http://localhost:5052")]
+        beacon_node: String,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pre-sign a voluntary exit (EIP-7044 domain) for every local key a pool
+    /// holds, as Stader's node software does: one `<pubkey>.json` per key,
+    /// files 0600, in a new directory, all or none.
+    PresignExits {
+        /// Data directory (pools.yaml, validators/, secrets/).
+        #[arg(long)]
+        datadir: PathBuf,
+        /// Beacon node (validator indices, the chain's config).
+        #[arg(long, default_value = "http://localhost:5052")]
+        beacon_node: String,
+        /// The directory to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// The exits' epoch (default: the current epoch).
+        #[arg(long)]
+        epoch: Option<u64>,
+    },
 }
 
 /// Where the slashing-protection database is.

@@ -15,6 +15,7 @@ pub mod keys_cmd;
 pub mod networks;
 pub mod policy;
 pub mod pool;
+pub mod pool_cmd;
 pub mod progress;
 pub mod slashing_cmd;
 pub mod store;

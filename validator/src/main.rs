@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use poolvc::bench_cmd::{self, SigningBenchOptions, SlashingBenchOptions};
-use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, SlashingCommand};
+use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, PoolCommand, SlashingCommand};
 use poolvc::keys_cmd::{self, WriteOptions};
 use poolvc::slashing_cmd::{self, DbLocation};
 use poolvc_signer::keys::Kdf;
@@ -149,6 +149,23 @@ fn run(cli: Cli) -> Result<()> {
                     r.validators, r.attesters_per_slot, r.batched_median_ms, r.batched_max_ms, r.per_key_median_ms, r.speedup, r.identical
                 );
             }
+        }
+        Command::Pool(PoolCommand::Show { datadir, beacon_node, json }) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (snap, warning) = rt.block_on(poolvc::pool_cmd::show(&datadir, &beacon_node))?;
+            if let Some(w) = warning {
+                eprintln!("warning: beacon node {beacon_node}: {w}; Rocket Pool opt-out cooldowns taken as not over");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snap)?);
+            } else {
+                print!("{}", snap.render());
+            }
+        }
+        Command::Pool(PoolCommand::PresignExits { datadir, beacon_node, out, epoch }) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let r = rt.block_on(poolvc::pool_cmd::presign_exits(&datadir, &beacon_node, &out, epoch))?;
+            println!("{} pre-signed exits for epoch {} in {}", r.files, r.epoch, r.out.display());
         }
         Command::Vc(args) => {
             let args = *args;

@@ -11,3 +11,4 @@ pub mod map;
 pub mod reader;
 pub mod rpc;
 pub mod exits;
+pub mod snapshot;

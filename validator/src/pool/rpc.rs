@@ -277,7 +277,7 @@ impl EthRpc {
     ) -> Result<Vec<Result<serde_json::Value, (i64, String, Option<String>)>>, RpcError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.calls.fetch_add(n as u64, Ordering::Relaxed);
-        let unreachable = |e: reqwest::Error| RpcError::Unreachable { url: self.url.clone(), reason: e.to_string() };
+        let unreachable = |e: reqwest::Error| RpcError::Unreachable { url: self.url.clone(), reason: chain(&e) };
         let fut = async {
             let mut resp = self.http.post(&self.url).json(body).send().await.map_err(unreachable)?;
             if resp.status() != reqwest::StatusCode::OK {
@@ -359,6 +359,19 @@ impl EthRpc {
     fn malformed(&self, method: &str, reason: String) -> RpcError {
         RpcError::Malformed { url: self.url.clone(), method: method.into(), reason }
     }
+}
+
+/// An error and its causes, `a: b: c` (reqwest's own message alone does not
+/// say whether the connection was refused, reset or timed out).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// A JSON-RPC quantity (`0x`-prefixed hex, no leading zeros needed).

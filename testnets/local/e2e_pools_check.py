@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Checks of the pools e2e (e2e-pools.sh), read back from specnode, anvil's
+recorded heights and poolvc's log.
+
+  e2e_pools_check.py BN RUN_DIR FLIP_BLOCK WRONG_SLOT GENESIS_TIME MODE:FROM:TO...
+
+- every block poolvc proposed pays exactly its operator's rule, read from the
+  canonical block's payload; the flipping Stader operator's blocks pay its
+  vault while anvil is at or below FLIP_BLOCK + 96 and the socializing pool
+  from a few blocks later (one slot and a read apart); each of the seven
+  operators proposed at least once; every duty of poolvc's has its block but
+  WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0);
+- the exit requests (validators 47 and 51) have an exit epoch on chain;
+- during each fault window every one of poolvc's keys attested (participation
+  flags of the epochs the window touches) and poolvc's log names the cause;
+- `poolvc pool show --json` at the end lists the seven operators and 32 keys.
+"""
+import bisect
+import json
+import os
+import re
+import sys
+import urllib.request
+
+FAR = 2**64 - 1
+CAUSES = {
+    "down": "execution RPC http://127.0.0.1:",
+    "garbage": "returned data that is not its return type",
+    "revert": "reverted (execution reverted",
+    "chain": "is on chain 1, pools.yaml names chain 31337",
+}
+MARGIN = 4  # anvil blocks after FLIP + 96 within which either recipient is accepted
+
+
+def get(bn, path):
+    with urllib.request.urlopen(bn + path, timeout=10) as r:
+        return json.load(r)
+
+
+def main():
+    bn, run, flip, wrong, genesis = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    faults = [(m, int(a), int(b)) for m, a, b in (f.split(":") for f in sys.argv[6:])]
+    state = json.load(open(os.path.join(run, "vc", "pools-devnet.json")))
+    log = re.sub(r"\x1b\[[0-9;]*m", "", open(os.path.join(run, "vc.log"), encoding="utf-8", errors="replace").read())
+    spec = get(bn, "/eth/v1/config/spec")["data"]
+    spe = int(spec["SLOTS_PER_EPOCH"])
+    slot_s = int(spec.get("SLOT_DURATION_MS", int(spec.get("SECONDS_PER_SLOT", 12)) * 1000)) / 1000
+    op_of = {i: name for name, o in state["operators"].items() for i in o["keys"]}
+    mine = set(op_of)
+    heights = []
+    for line in open(os.path.join(run, "heights")):
+        t, h = line.split()
+        heights.append((float(t), int(h)))
+    times = [t for t, _ in heights]
+
+    def height_at(t):
+        i = bisect.bisect_right(times, t) - 1
+        return heights[i][1] if i >= 0 else None
+
+    failures = []
+    m = re.search(r"first_slot\D+(\d+)", log)
+    first = int(m.group(1)) if m else 0
+    head = int(get(bn, "/eth/v1/beacon/headers/head")["data"]["header"]["message"]["slot"])
+    slots = get(bn, f"/specnode/slots?from={max(first, 1)}&to={head}")
+    per_op = {name: 0 for name in state["operators"]}
+    flip_op = state["operators"]["stader-out"]
+    vault_in_window = pool_after = 0
+    duties = proposed = 0
+    wrong_refused = False
+    for s in slots:
+        slot, p, b = s["slot"], s["expected_proposer"], s["block"]
+        if p not in mine:
+            continue
+        if slot == wrong:
+            wrong_refused = not (b and b["proposer"] == p and b["by"] == "api")
+            continue
+        duties += 1
+        if not (b and b["proposer"] == p and b["by"] == "api"):
+            # An exited validator has no duties; a validator still exiting does.
+            failures.append(f"slot {slot}: poolvc's proposer {p} ({op_of[p]}) has no canonical block")
+            continue
+        proposed += 1
+        name = op_of[p]
+        per_op[name] += 1
+        pays = b["fee_recipient"].lower()
+        if name == "stader-out":
+            h = height_at(genesis + slot * slot_s)
+            vault, pool = flip_op["recipient"].lower(), flip_op["after_flip"].lower()
+            if h is None:
+                failures.append(f"slot {slot}: no anvil height recorded")
+            elif h <= flip + 96:
+                if pays != vault:
+                    failures.append(f"slot {slot}: anvil at {h} <= {flip}+96 but the block pays {pays}, not the vault")
+                elif h > flip:
+                    vault_in_window += 1
+            elif h >= flip + 96 + MARGIN:
+                if pays != pool:
+                    failures.append(f"slot {slot}: anvil at {h} > {flip}+96 but the block pays {pays}, not the pool")
+                else:
+                    pool_after += 1
+            elif pays not in (vault, pool):
+                failures.append(f"slot {slot}: the block pays {pays}")
+        elif pays != state["operators"][name]["recipient"].lower():
+            failures.append(f"slot {slot}: {name}'s block pays {pays}, not {state['operators'][name]['recipient']}")
+    missing_ops = [n for n, c in per_op.items() if c == 0]
+    if missing_ops:
+        failures.append(f"operators with no block: {missing_ops}")
+    if vault_in_window == 0 or pool_after == 0:
+        failures.append(f"the flip is not shown: {vault_in_window} vault blocks inside the 96-block window, "
+                        f"{pool_after} pool blocks after it")
+    if wrong < 0:
+        failures.append("no wrong-fee slot was set")
+    elif not wrong_refused:
+        failures.append(f"slot {wrong}: the node's wrong-fee block was signed")
+    elif not re.search(r"refused: the message pays fee recipient 0x000000000000000000000000000000000000[bB][aA][dD]0", log):
+        failures.append(f"slot {wrong}: no refusal naming the wrong recipient in poolvc's log")
+
+    # Exits.
+    vals = get(bn, "/eth/v1/beacon/states/head/validators?id=47&id=51")["data"]
+    exited = {int(v["index"]): int(v["validator"]["exit_epoch"]) for v in vals}
+    exits_ok = sum(1 for i in (47, 51) if exited.get(i, FAR) != FAR)
+    if exits_ok != 2:
+        failures.append(f"exit epochs: {exited}")
+
+    # Attestations during each fault, and the causes named.
+    fault_lines = []
+    for mode, a, b in faults:
+        epochs = range(a // spe, (b - 1) // spe + 1)
+        due = ok = 0
+        for e in epochs:
+            flags = get(bn, f"/specnode/participation/{e}")["flags"]
+            for v in sorted(mine):
+                if v in exited and exited[v] != FAR and e >= exited[v]:
+                    continue
+                due += 1
+                ok += 1 if flags[v] else 0
+        if ok != due:
+            failures.append(f"fault {mode} (slots {a}..{b}): {ok}/{due} attestations included")
+        named = CAUSES[mode] in log
+        if not named:
+            failures.append(f"fault {mode}: poolvc's log does not name the cause ({CAUSES[mode]!r})")
+        fault_lines.append(f"{mode} {ok}/{due}{'' if named else ' (cause not logged)'}")
+
+    # pool show.
+    try:
+        show = json.load(open(os.path.join(run, "pool-show.json")))
+        show_keys = sum(len(o["keys"]) for o in show["operators"])
+        show_ok = len(show["operators"]) == 7 and show_keys == 32 and all(o["recipient"] for o in show["operators"])
+    except (OSError, ValueError, KeyError) as e:
+        show_ok, show_keys = False, f"unreadable ({e}; {open(os.path.join(run, 'pool-show.err')).read()[-300:]})"
+    if not show_ok:
+        failures.append(f"pool show: {show_keys}")
+
+    refused = get(bn, "/specnode/refused")
+    from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
+    if from_vc:
+        failures.append(f"the node refused poolvc's messages: {from_vc}")
+    if "panicked" in log:
+        failures.append("poolvc panicked")
+
+    for f in failures[:30]:
+        print(f"e2e-pools: FAIL {f}")
+    print(f"e2e-pools: head slot {head}, first slot {first}; flip at anvil block {flip}; wrong-fee slot {wrong}")
+    print("e2e-pools: blocks=%d/%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d wrong_fee_refused=%d "
+          "exits=%d/2 faults=[%s] pool_show=%s" % (
+              proposed, duties, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
+              1 if wrong_refused else 0, exits_ok, "; ".join(fault_lines), "ok" if show_ok else "FAIL"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+//! The pool reader against the devnet pool contracts on a real EVM node
+//! (anvil, from `contracts/tools`, the contracts built by `contracts/test.sh`):
+//! the key map and each operator's rule as deployed, and each bad input
+//! (unreachable RPC, another chain, a revert, return data that is not the
+//! function's, a stale read) giving a clear error and no recipient, while the
+//! keys go on attesting through the store.
+//!
+//! Without anvil or the built contracts the tests say they are skipped,
+//! except under `CI=true`, where that is a failure.
+
+use poolvc::events::EventBus;
+use poolvc::policy::{PoolRecipient, ProposalConfig};
+use poolvc::pool::config::{PoolSpec, PoolsConfig};
+use poolvc::pool::map::PoolMap;
+use poolvc::pool::reader::{read_operator, ChainTime, ReadError};
+use poolvc::pool::rpc::{EthRpc, RpcError};
+use poolvc::pool::snapshot;
+use poolvc::store::outcome::{Outcome, Refusal};
+use poolvc::store::{AttestationToSign, StoreTimings, ValidatorStore};
+use poolvc_signer::keys::interop::interop_secret_key;
+use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
+use poolvc_signer::types::*;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+struct Anvil {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// anvil on a free port with the devnet pools deployed for interop keys
+/// 0..31; `None` (skipped) if anvil or the contracts are not built.
+fn anvil(port: u16) -> Option<Anvil> {
+    let bin = root().join("contracts/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    let built = root().join("contracts/out/NodeRegistry.sol/PermissionlessNodeRegistry.json");
+    if !bin.exists() || !built.exists() {
+        let ci = std::env::var("CI").as_deref() == Ok("true");
+        assert!(!ci, "CI=true but anvil or the built contracts are missing: run contracts/test.sh first");
+        eprintln!("skipped: no anvil at {} or no contracts built (contracts/test.sh)", bin.display());
+        return None;
+    }
+    let child = Command::new(&bin)
+        .args(["--port", &port.to_string(), "--silent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("anvil starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let a = Anvil { child, url, dir };
+    let keys: String = (0..32).map(|i| format!("{}\n", interop_secret_key(i).public_key().to_bytes())).collect();
+    std::fs::write(a.dir.path().join("keys.txt"), keys).unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new("python3")
+        .arg(root().join("testnets/local/pools_devnet.py"))
+        .args(["deploy", "--rpc", &a.url, "--range", "0..31", "--out"])
+        .arg(a.dir.path())
+        .arg("--pubkeys")
+        .arg(a.dir.path().join("keys.txt"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "deploy: {}", String::from_utf8_lossy(&out.stderr));
+    Some(a)
+}
+
+fn state(a: &Anvil) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(a.dir.path().join("pools-devnet.json")).unwrap()).unwrap()
+}
+
+fn config(a: &Anvil) -> PoolsConfig {
+    PoolsConfig::load_from_dir(a.dir.path()).unwrap().unwrap()
+}
+
+const TIME: ChainTime = ChainTime { genesis_time: 0, seconds_per_slot: 12, slots_per_epoch: 32, finalized_epoch: 0 };
+
+fn pk(i: u64) -> PublicKeyBytes {
+    interop_secret_key(i).public_key().to_bytes()
+}
+
+#[tokio::test]
+async fn the_key_map_and_every_operator_s_rule_as_deployed() {
+    let Some(a) = anvil(18_701) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
+    let snap = snapshot::take(&cfg, &rpc, &local, &TIME).await.unwrap();
+    assert_eq!(snap.operators.len(), 7);
+    let names = ["stader-in", "stader-out", "stader-permissioned", "lido-curated", "lido-csm", "rocket-sp", "rocket"];
+    for (o, name) in snap.operators.iter().zip(names) {
+        let want = &st["operators"][name];
+        let keys: Vec<PublicKeyBytes> = o.keys.iter().map(|k| k.pubkey).collect();
+        let want_keys: Vec<PublicKeyBytes> =
+            want["keys"].as_array().unwrap().iter().map(|i| pk(i.as_u64().unwrap())).collect();
+        assert_eq!(keys, want_keys, "{name}'s keys");
+        let recipient: Address = want["recipient"].as_str().unwrap().parse().unwrap();
+        assert_eq!(o.recipient, Some(recipient), "{name}: {}", o.why);
+        assert!(o.keys.iter().all(|k| k.local));
+    }
+    assert!(snap.local_keys_in_no_pool.is_empty());
+    // Batched: far fewer HTTP requests than calls would need one by one.
+    assert!(snap.rpc_requests < snap.rpc_calls, "{} requests, {} calls", snap.rpc_requests, snap.rpc_calls);
+}
+
+#[tokio::test]
+async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
+    let Some(a) = anvil(18_702) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+
+    // Unreachable.
+    let down = EthRpc::new("http://127.0.0.1:1", Duration::from_secs(2));
+    let e = down.block_number().await.unwrap_err();
+    assert!(matches!(e, RpcError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("http://127.0.0.1:1"), "{e}");
+    // Another chain than pools.yaml names.
+    let e = rpc.check_chain(1).await.unwrap_err();
+    assert_eq!(e.to_string(), format!("execution RPC {} is on chain 31337, pools.yaml names chain 1", a.url));
+    let mut wrong_chain = cfg.clone();
+    wrong_chain.chain_id = Some(1);
+    assert!(snapshot::take(&wrong_chain, &rpc, &HashSet::new(), &TIME).await.is_err());
+
+    let block = rpc.block_number().await.unwrap();
+    // A revert: a Lido operator id the registry does not have.
+    let PoolSpec::Lido { csm, module, module_id, el_rewards_vault, exit_bus, relay_allow_list, .. } = cfg.pools[3].clone()
+    else {
+        panic!("pools[3] is Lido curated")
+    };
+    let missing = PoolSpec::Lido { csm, module, module_id, operator_id: 99, el_rewards_vault, exit_bus, relay_allow_list };
+    let e = read_operator(&rpc, &missing, block, &TIME).await.unwrap_err();
+    assert!(
+        matches!(&e, ReadError::Rpc(RpcError::Revert { contract, function, .. })
+            if *contract == module && function.starts_with("getNodeOperator(")),
+        "{e:?}"
+    );
+    // Return data that is not the function's: the minipool manager pointed
+    // at an account with no code answers 0x.
+    let PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, node, .. } = cfg.pools[6].clone() else {
+        panic!("pools[6] is Rocket Pool")
+    };
+    let eoa: Address = st["owner"].as_str().unwrap().parse().unwrap();
+    let broken =
+        PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager: eoa, node };
+    let e = read_operator(&rpc, &broken, block, &TIME).await.unwrap_err();
+    assert!(e.to_string().contains("returned data that is not its return type"), "{e}");
+    assert!(e.to_string().contains("getNodeMinipoolCount(address)"), "{e}");
+
+    // What the map makes of it: the broken entry's keys (never read) and any
+    // key no read claims get no recipient; a read gone stale does the same.
+    let mut bad = cfg.clone();
+    bad.pools[6] = broken;
+    let mut map = PoolMap::new(bad.pools.iter().map(|p| p.kind().to_string()).collect());
+    for (i, spec) in bad.pools.iter().enumerate() {
+        map.record(i, read_operator(&rpc, spec, block, &TIME).await, 1_000, block);
+    }
+    let rules = map.rules(1_000, 192);
+    let rocket_key = pk(st["operators"]["rocket"]["keys"][0].as_u64().unwrap());
+    let lido_key = pk(st["operators"]["lido-curated"]["keys"][0].as_u64().unwrap());
+    match rules.rule_of(&rocket_key) {
+        Some(PoolRecipient::Unknown { reason, .. }) => assert!(reason.contains("pools[6] (rocket-pool)"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(rules.rule_of(&lido_key), Some(PoolRecipient::Rule { .. })));
+    assert!(matches!(map.rules(1_193, 192).rule_of(&lido_key), Some(PoolRecipient::Unknown { .. })));
+
+    // The store: every key still attests; a key without a recipient signs no block.
+    let spec = ChainSpec::from_config_yaml("minimal.yaml", include_str!("../../testnets/configs/minimal.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gvr = Hash256::repeat_byte(7);
+    let db = SqliteSlashingDb::open(&dir.path().join("s.sqlite"), gvr).unwrap();
+    let store =
+        ValidatorStore::<Minimal>::new(spec, gvr, Arc::new(db), Arc::new(EventBus::new()), StoreTimings::default());
+    let base = ProposalConfig {
+        fee_recipient: Some(Address::repeat_byte(0xaa)),
+        own_fee_recipient: false,
+        gas_limit: 30_000_000,
+        graffiti: None,
+        builder_proposals: false,
+        pool: None,
+    };
+    store.add_local_keys((0..32).map(|i| (interop_secret_key(i), base.clone())).collect(), true).unwrap();
+    store.set_indices((0..32).map(|i| (pk(i), i)));
+    store.set_pool_recipients(|k| rules.rule_of(k));
+    let data = AttestationData {
+        slot: 33,
+        index: 0,
+        beacon_block_root: Hash256::repeat_byte(3),
+        source: Checkpoint { epoch: 3, root: Hash256::repeat_byte(1) },
+        target: Checkpoint { epoch: 4, root: Hash256::repeat_byte(2) },
+    };
+    let batch: Vec<AttestationToSign> =
+        (0..32).map(|i| AttestationToSign { validator_index: i, pubkey: pk(i), data }).collect();
+    let signed = store.sign_attestations(33, &batch).await.iter().filter(|o| o.signature().is_some()).count();
+    assert_eq!(signed, 32, "every key attests through the fault");
+    let rocket_index = st["operators"]["rocket"]["keys"][0].as_u64().unwrap();
+    let reg = ValidatorRegistrationV1 {
+        fee_recipient: Address::repeat_byte(0xaa),
+        gas_limit: 30_000_000,
+        timestamp: 1,
+        pubkey: pk(rocket_index),
+    };
+    let out = store.sign_registrations(33, &[reg]).await;
+    match &out[0] {
+        Outcome::Refused(r @ Refusal::PoolRecipientUnknown { .. }) => {
+            assert!(r.to_string().contains("pools[6] (rocket-pool)"), "{r}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A Lido key's registration must pay the vault, not the flag's default.
+    let vault: Address = st["operators"]["lido-curated"]["recipient"].as_str().unwrap().parse().unwrap();
+    let lido_index = st["operators"]["lido-curated"]["keys"][0].as_u64().unwrap();
+    let reg = ValidatorRegistrationV1 { pubkey: pk(lido_index), ..reg };
+    assert!(matches!(
+        store.sign_registrations(33, &[reg]).await[0],
+        Outcome::Refused(Refusal::FeeRecipientMismatch { expected, .. }) if expected == vault
+    ));
+    let reg = ValidatorRegistrationV1 { fee_recipient: vault, ..reg };
+    assert!(store.sign_registrations(33, &[reg]).await[0].signature().is_some());
+}

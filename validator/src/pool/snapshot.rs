@@ -1,0 +1,217 @@
+//! One read of every `pools.yaml` entry at one block, with what it means for
+//! the local keys: what `poolvc pool show` prints and what the key-map
+//! figures measure.
+
+use super::config::{PoolSpec, PoolsConfig};
+use super::exits::{self, ExitRequest};
+use super::map::PoolMap;
+use super::reader::{self, ChainTime};
+use super::rpc::{EthRpc, RpcError};
+use crate::policy::pool_rules::{self, Why};
+use crate::policy::PoolRecipient;
+use poolvc_signer::types::{Address, PublicKeyBytes};
+use std::collections::HashSet;
+
+/// How far back exit requests are looked for (Lido's four days of 12 s blocks).
+pub const EXIT_LOOKBACK_BLOCKS: u64 = 28_800;
+
+/// One key of an operator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyView {
+    /// The key.
+    pub pubkey: PublicKeyBytes,
+    /// Whether poolvc has its keystore.
+    pub local: bool,
+}
+
+/// One `pools.yaml` entry as read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OperatorView {
+    /// The pool.
+    pub pool: String,
+    /// The operator (as the pool names it), if the read worked.
+    pub operator: Option<String>,
+    /// The recipient its keys must pay, if known.
+    pub recipient: Option<Address>,
+    /// Why, or why not.
+    pub why: String,
+    /// A pending Stader change: the block after which the new state applies.
+    pub change_applies_after_block: Option<u64>,
+    /// The keys the pool holds for it.
+    pub keys: Vec<KeyView>,
+    /// The read's error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The whole picture.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    /// The execution chain and block read.
+    pub chain_id: u64,
+    /// The block every read was made at.
+    pub block: u64,
+    /// Per entry, in file order.
+    pub operators: Vec<OperatorView>,
+    /// Local keys no pool holds (their configured recipient applies).
+    pub local_keys_in_no_pool: Vec<PublicKeyBytes>,
+    /// Exit requests for local keys in the last [`EXIT_LOOKBACK_BLOCKS`].
+    pub exit_requests: Vec<ExitRequest>,
+    /// JSON-RPC requests and calls the snapshot took.
+    pub rpc_requests: u64,
+    /// JSON-RPC calls (a batch counts each call).
+    pub rpc_calls: u64,
+    /// Milliseconds the reads and the map took.
+    pub elapsed_ms: u64,
+}
+
+/// Reads everything `cfg` names at the node's current block.
+pub async fn take(
+    cfg: &PoolsConfig,
+    rpc: &EthRpc,
+    local: &HashSet<PublicKeyBytes>,
+    time: &ChainTime,
+) -> Result<Snapshot, RpcError> {
+    let started = std::time::Instant::now();
+    let chain_id = rpc.chain_id().await?;
+    if let Some(expected) = cfg.chain_id {
+        if expected != chain_id {
+            return Err(RpcError::ChainId { url: rpc.url().to_string(), expected, got: chain_id });
+        }
+    }
+    let block = rpc.block_number().await?;
+    let mut map = PoolMap::new(cfg.pools.iter().map(|p| p.kind().to_string()).collect());
+    for (i, spec) in cfg.pools.iter().enumerate() {
+        map.record(i, reader::read_operator(rpc, spec, block, time).await, 0, block);
+    }
+    let rules = map.rules(0, u64::MAX);
+    let mut operators = Vec::with_capacity(cfg.pools.len());
+    for (i, e) in map.entries.iter().enumerate() {
+        let spec = &cfg.pools[i];
+        let mut v = OperatorView {
+            pool: spec.kind().into(),
+            operator: None,
+            recipient: None,
+            why: String::new(),
+            change_applies_after_block: None,
+            keys: Vec::new(),
+            error: e.error.as_ref().map(|(m, _)| m.clone()),
+        };
+        if let Some(g) = &e.good {
+            v.pool = g.read.pool.clone();
+            v.operator = Some(g.read.operator.clone());
+            v.keys = g.read.keys.iter().map(|k| KeyView { pubkey: *k, local: local.contains(k) }).collect();
+            match pool_rules::decide(&g.read.facts) {
+                Ok(d) => {
+                    v.recipient = Some(d.recipient);
+                    if let Why::StaderChangePending { applies_after_block, .. } = d.why {
+                        v.change_applies_after_block = Some(applies_after_block);
+                    }
+                    v.why = d.why.to_string();
+                }
+                Err(err) => v.why = format!("no recipient: {err}"),
+            }
+            // A key another entry also claims gets no recipient.
+            if let Some(k) = g.read.keys.iter().find(|k| matches!(rules.rule_of(k), Some(PoolRecipient::Unknown { .. }))) {
+                v.why = format!("{}; key {k} is claimed by another entry too: it does not propose", v.why);
+            }
+        } else {
+            v.why = "not read".into();
+        }
+        operators.push(v);
+    }
+    let claimed = map.claimed();
+    let mut local_keys_in_no_pool: Vec<PublicKeyBytes> = local.difference(&claimed).copied().collect();
+    local_keys_in_no_pool.sort();
+    let from = block.saturating_sub(EXIT_LOOKBACK_BLOCKS);
+    let mut exit_requests = Vec::new();
+    for (i, spec) in cfg.pools.iter().enumerate() {
+        let found = match spec {
+            PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
+                let logs = rpc.logs(*bus, &exits::lido_topics(*module_id, *operator_id), from, block).await?;
+                exits::decode_lido(spec.kind(), &logs).map_err(|e| e.to_string())
+            }
+            PoolSpec::Stader { penalty: Some(p), .. } => {
+                let keys: HashSet<PublicKeyBytes> = map.entries[i]
+                    .good
+                    .as_ref()
+                    .map(|g| g.read.keys.iter().copied().collect())
+                    .unwrap_or_default();
+                let logs = rpc.logs(*p, &exits::stader_topics(), from, block).await?;
+                exits::decode_stader(spec.kind(), &logs, &keys).map_err(|e| e.to_string())
+            }
+            _ => Ok(Vec::new()),
+        };
+        match found {
+            Ok(v) => exit_requests.extend(v.into_iter().filter(|r| local.contains(&r.pubkey))),
+            Err(e) => {
+                let msg = format!("exit requests: {e}");
+                match &mut operators[i].error {
+                    Some(x) => *x = format!("{x}; {msg}"),
+                    None => operators[i].error = Some(msg),
+                }
+            }
+        }
+    }
+    let (rpc_requests, rpc_calls) = rpc.counts();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(Snapshot {
+        chain_id,
+        block,
+        operators,
+        local_keys_in_no_pool,
+        exit_requests,
+        rpc_requests,
+        rpc_calls,
+        elapsed_ms,
+    })
+}
+
+impl Snapshot {
+    /// The text `poolvc pool show` prints.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "chain {} at block {}", self.chain_id, self.block);
+        for (i, o) in self.operators.iter().enumerate() {
+            let local = o.keys.iter().filter(|k| k.local).count();
+            let _ = writeln!(
+                s,
+                "pools[{i}] {} operator {}: {} keys ({} local)",
+                o.pool,
+                o.operator.as_deref().unwrap_or("?"),
+                o.keys.len(),
+                local
+            );
+            match o.recipient {
+                Some(r) => {
+                    let _ = writeln!(s, "  pays {r}: {}", o.why);
+                }
+                None => {
+                    let _ = writeln!(s, "  pays no one (does not propose): {}", o.why);
+                }
+            }
+            if let Some(b) = o.change_applies_after_block {
+                let _ = writeln!(s, "  pending opt-in change: the new recipient applies after block {b}");
+            }
+            if let Some(e) = &o.error {
+                let _ = writeln!(s, "  error: {}", e.trim_end());
+            }
+            for k in o.keys.iter().filter(|k| !k.local) {
+                let _ = writeln!(s, "  no local keystore: {}", k.pubkey);
+            }
+        }
+        for k in &self.local_keys_in_no_pool {
+            let _ = writeln!(s, "local key in no pool (its configured recipient applies): {k}");
+        }
+        for r in &self.exit_requests {
+            let due = r.deadline.map_or("as soon as possible".to_string(), |d| format!("by unix time {d}"));
+            let _ = writeln!(s, "exit requested by {} at block {} for {}: due {due}", r.pool, r.block, r.pubkey);
+        }
+        let _ = writeln!(
+            s,
+            "({} JSON-RPC requests, {} calls, {} ms)",
+            self.rpc_requests, self.rpc_calls, self.elapsed_ms
+        );
+        s
+    }
+}
