@@ -9,7 +9,8 @@ recorded heights and poolvc's log.
   vault while anvil is at or below FLIP_BLOCK + 96 and the socializing pool
   from a few blocks later (one slot and a read apart); each of the seven
   operators proposed at least once; every duty of poolvc's has its block but
-  WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0);
+  WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0), and those it
+  refused inside a fault window because a recipient could not be known;
 - the exit requests (validators 47 and 51) have an exit epoch on chain;
 - during each fault window every one of poolvc's keys attested (participation
   flags of the epochs the window touches) and poolvc's log names the cause;
@@ -63,6 +64,12 @@ def main():
     head = int(get(bn, "/eth/v1/beacon/headers/head")["data"]["header"]["message"]["slot"])
     slots = get(bn, f"/specnode/slots?from={max(first, 1)}&to={head}")
     per_op = {name: 0 for name in state["operators"]}
+    # Blocks poolvc refused because a recipient could not be known (fail
+    # closed): allowed only inside a fault window.
+    unknown_refusals = {int(m.group(1)) for m in re.finditer(
+        r"refused: [^\n]*fee recipient is not known[^\n]*slot=(\d+)[^\n]*kind=\"block\"", log)}
+    in_fault = lambda slot: any(a <= slot <= b for _, a, b in faults)
+    closed = 0
     flip_op = state["operators"]["stader-out"]
     vault_in_window = pool_after = 0
     duties = proposed = 0
@@ -76,7 +83,10 @@ def main():
             continue
         duties += 1
         if not (b and b["proposer"] == p and b["by"] == "api"):
-            # An exited validator has no duties; a validator still exiting does.
+            if slot in unknown_refusals and in_fault(slot):
+                closed += 1
+                duties -= 1
+                continue
             failures.append(f"slot {slot}: poolvc's proposer {p} ({op_of[p]}) has no canonical block")
             continue
         proposed += 1
@@ -161,9 +171,9 @@ def main():
     for f in failures[:30]:
         print(f"e2e-pools: FAIL {f}")
     print(f"e2e-pools: head slot {head}, first slot {first}; flip at anvil block {flip}; wrong-fee slot {wrong}")
-    print("e2e-pools: blocks=%d/%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d wrong_fee_refused=%d "
-          "exits=%d/2 faults=[%s] pool_show=%s" % (
-              proposed, duties, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
+    print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
+          "wrong_fee_refused=%d exits=%d/2 faults=[%s] pool_show=%s" % (
+              proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
               1 if wrong_refused else 0, exits_ok, "; ".join(fault_lines), "ok" if show_ok else "FAIL"))
     return 1 if failures else 0
 

@@ -37,6 +37,7 @@ STADER_VAULT_IN = "0x5b0000000000000000000000000000000000000a"
 STADER_VAULT_OUT = "0x5b0000000000000000000000000000000000000b"
 LIDO_VAULT = "0x1d00000000000000000000000000000000000001"
 ROCKET_SP = "0x7200000000000000000000000000000000000001"
+DEVNET_RELAY = "http://relay.devnet.invalid"
 CHUNK = 200  # keys per registry transaction (gas and transaction size)
 LIDO_MODULE_CURATED = 1
 LIDO_MODULE_CSM = 3
@@ -151,7 +152,7 @@ def cmd_deploy(a):
     owner = accts[0]
     chain_id = int(rpc(a.rpc, "eth_chainId", []), 16)
     # Contracts, in two waves (PoolUtils needs the registries and the config).
-    pl, pd, cfg, penalty, nor, csm, bus, nm, df, mm = deploy_all(a.rpc, owner, [
+    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm = deploy_all(a.rpc, owner, [
         ("NodeRegistry.sol", "PermissionlessNodeRegistry", ""),
         ("NodeRegistry.sol", "PermissionedNodeRegistry", ""),
         ("PoolUtils.sol", "StaderConfig",
@@ -160,6 +161,7 @@ def cmd_deploy(a):
         ("NodeOperatorsRegistry.sol", "NodeOperatorsRegistry", ""),
         ("NodeOperatorsRegistry.sol", "CSModule", ""),
         ("ValidatorsExitBusOracle.sol", "ValidatorsExitBusOracle", ""),
+        ("ValidatorsExitBusOracle.sol", "MEVBoostRelayAllowedList", ""),
         ("RocketNodeManager.sol", "RocketNodeManager", ""),
         ("RocketNodeManager.sol", "RocketNodeDistributorFactory", ""),
         ("RocketNodeManager.sol", "RocketMinipoolManager", ""),
@@ -180,6 +182,7 @@ def cmd_deploy(a):
         (owner, pd, encode("addOperator(address,string,bool)", op_pd, "permissioned", "true")),
         (owner, nor, encode("addNodeOperator(string,address,bytes)", "curated", owner, cat(ops["lido-curated"]))),
         (owner, csm, encode("addNodeOperator(address,address,bytes)", owner, owner, cat(ops["lido-csm"]))),
+        (owner, relays, encode("add_relay(string,string,bool,string)", DEVNET_RELAY, "devnet", "false", "devnet")),
         (owner, nm, encode("registerNode(address,address)", node_sp, "0x" + "00" * 20)),
         (owner, nm, encode("registerNode(address,address)", node, "0x" + "00" * 20)),
         *[(owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(c))) for c in chunks(ops["rocket-sp"])],
@@ -199,15 +202,16 @@ def cmd_deploy(a):
         dict(kind="stader-permissionless", pool_utils=utils, operator=op_out, penalty=penalty),
         dict(kind="stader-permissioned", pool_utils=utils, operator=op_pd, penalty=penalty),
         dict(kind="lido-curated", module=nor, module_id=LIDO_MODULE_CURATED, operator_id=0,
-             el_rewards_vault=LIDO_VAULT, exit_bus=bus),
+             el_rewards_vault=LIDO_VAULT, exit_bus=bus, relay_allow_list=relays),
         dict(kind="lido-csm", module=csm, module_id=LIDO_MODULE_CSM, operator_id=0, el_rewards_vault=LIDO_VAULT,
-             exit_bus=bus),
+             exit_bus=bus, relay_allow_list=relays),
         dict(kind="rocket-pool", node=node_sp, **rocket),
         dict(kind="rocket-pool", node=node, **rocket),
     ]
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "pools.yaml"), "w") as f:
-        f.write(f"# The devnet's pools (testnets/local/pools_devnet.py)\nrpc: {a.rpc}\nchain_id: {chain_id}\npools:\n")
+        f.write(f"# The devnet's pools (testnets/local/pools_devnet.py)\nrpc: {a.rpc}\nchain_id: {chain_id}\n"
+                f"relays: [{DEVNET_RELAY}]\npools:\n")
         for p in pools:
             items = list(p.items())
             f.write(f"  - {items[0][0]}: {items[0][1]}\n")
@@ -216,7 +220,7 @@ def cmd_deploy(a):
     state = {
         "rpc": a.rpc,
         "contracts": dict(permissionless=pl, permissioned=pd, pool_utils=utils, penalty=penalty, lido_curated=nor,
-                          csm=csm, exit_bus=bus, node_manager=nm, distributor_factory=df, minipool_manager=mm),
+                          csm=csm, exit_bus=bus, relay_allow_list=relays, node_manager=nm, distributor_factory=df, minipool_manager=mm),
         "owner": owner,
         "flip_operator": op_out,
         "operators": {
@@ -232,7 +236,7 @@ def cmd_deploy(a):
     }
     with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
         json.dump(state, f, indent=1)
-    print(f"pools_devnet: 11 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+    print(f"pools_devnet: 12 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
           f"{os.path.join(a.out, 'pools.yaml')}")
 
 

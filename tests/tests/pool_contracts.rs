@@ -8,6 +8,8 @@
 //! Without anvil or the built contracts the tests say they are skipped,
 //! except under `CI=true`, where that is a failure.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use poolvc::events::EventBus;
 use poolvc::policy::{PoolRecipient, ProposalConfig};
 use poolvc::pool::config::{PoolSpec, PoolsConfig};
@@ -143,11 +145,13 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
 
     let block = rpc.block_number().await.unwrap();
     // A revert: a Lido operator id the registry does not have.
-    let PoolSpec::Lido { csm, module, module_id, el_rewards_vault, exit_bus, relay_allow_list, .. } = cfg.pools[3].clone()
+    let PoolSpec::Lido { csm, module, module_id, el_rewards_vault, exit_bus, relay_allow_list, .. } =
+        cfg.pools[3].clone()
     else {
         panic!("pools[3] is Lido curated")
     };
-    let missing = PoolSpec::Lido { csm, module, module_id, operator_id: 99, el_rewards_vault, exit_bus, relay_allow_list };
+    let missing =
+        PoolSpec::Lido { csm, module, module_id, operator_id: 99, el_rewards_vault, exit_bus, relay_allow_list };
     let e = read_operator(&rpc, &missing, block, &TIME).await.unwrap_err();
     assert!(
         matches!(&e, ReadError::Rpc(RpcError::Revert { contract, function, .. })
@@ -156,7 +160,8 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     );
     // Return data that is not the function's: the minipool manager pointed
     // at an account with no code answers 0x.
-    let PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, node, .. } = cfg.pools[6].clone() else {
+    let PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, node, .. } = cfg.pools[6].clone()
+    else {
         panic!("pools[6] is Rocket Pool")
     };
     let eoa: Address = st["owner"].as_str().unwrap().parse().unwrap();
@@ -185,7 +190,8 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     assert!(matches!(map.rules(1_193, 192).rule_of(&lido_key), Some(PoolRecipient::Unknown { .. })));
 
     // The store: every key still attests; a key without a recipient signs no block.
-    let spec = ChainSpec::from_config_yaml("minimal.yaml", include_str!("../../testnets/configs/minimal.yaml")).unwrap();
+    let spec =
+        ChainSpec::from_config_yaml("minimal.yaml", include_str!("../../testnets/configs/minimal.yaml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let gvr = Hash256::repeat_byte(7);
     let db = SqliteSlashingDb::open(&dir.path().join("s.sqlite"), gvr).unwrap();

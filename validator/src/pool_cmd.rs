@@ -170,7 +170,8 @@ pub async fn presign_exits(
     let (cfg, rpc) = load(datadir)?;
     let local = local_pubkeys(datadir)?;
     let beacon = BeaconClient::new(vec![beacon_node.to_string()]);
-    let bn_err = |e: crate::beacon::BeaconError| PoolCmdError::Beacon { url: beacon_node.into(), reason: e.to_string() };
+    let bn_err =
+        |e: crate::beacon::BeaconError| PoolCmdError::Beacon { url: beacon_node.into(), reason: e.to_string() };
     let spec = beacon.spec(TIMEOUT).await.map_err(bn_err)?;
     let genesis = beacon.genesis(TIMEOUT).await.map_err(bn_err)?;
     let (time, _) = chain_time(&beacon).await;
@@ -232,12 +233,8 @@ fn write_all_or_nothing(out: &Path, files: &[(String, Vec<u8>)]) -> Result<(), P
         std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(|e| wr(&tmp, e))?;
         for (file, bytes) in files {
             let p = tmp.join(file);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&p)
-                .map_err(|e| wr(&p, e))?;
+            let mut f =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p).map_err(|e| wr(&p, e))?;
             f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| wr(&p, e))?;
         }
         std::fs::rename(&tmp, out).map_err(|e| wr(out, e))

@@ -44,6 +44,9 @@ pub enum PoolRecipient {
         operator: String,
         /// The recipient and why.
         decision: pool_rules::Decision,
+        /// Why the key must not take builder blocks, if it must not (a Lido
+        /// key whose relays are not all on the allow-list).
+        no_builder: Option<String>,
     },
     /// The rule's recipient cannot be known now: the key must not propose.
     Unknown {
@@ -85,6 +88,17 @@ impl ProposalConfig {
             Some(PoolRecipient::Unknown { .. }) => None,
             None => self.fee_recipient,
         }
+    }
+
+    /// Whether the key asks for builder blocks and registers with builders:
+    /// configured so, and its pool (if any) allows it.
+    pub fn builder(&self) -> bool {
+        self.builder_proposals
+            && match &self.pool {
+                Some(PoolRecipient::Rule { no_builder, .. }) => no_builder.is_none(),
+                Some(PoolRecipient::Unknown { .. }) => false,
+                None => true,
+            }
     }
 
     /// Why the key may not propose, if it may not.
@@ -211,7 +225,10 @@ mod tests {
             pool: "lido-csm".into(),
             operator: "7".into(),
             decision: pool_rules::Decision { recipient: vault, why: pool_rules::Why::LidoVault },
+            no_builder: Some("relay r is not allowed".into()),
         });
+        c.builder_proposals = true;
+        assert!(!c.builder(), "a pool that forbids the relays turns builder blocks off");
         let pk = PublicKeyBytes::ZERO;
         assert_eq!(c.recipient(), Some(vault));
         assert!(check_payment(&pk, &c, vault).is_ok());

@@ -4,6 +4,7 @@
 //! ```yaml
 //! rpc: http://127.0.0.1:8545      # execution JSON-RPC the contracts are read from
 //! chain_id: 31337                 # must be what the RPC answers to eth_chainId
+//! relays: [https://relay.example]  # the relays the operator's mev-boost uses (Lido allow-list check)
 //! pools:
 //!   - kind: stader-permissionless # or stader-permissioned
 //!     pool_utils: 0x…             # PoolUtils: registries and socializing pools by pool id
@@ -200,6 +201,9 @@ pub struct PoolsConfig {
     pub rpc: Option<String>,
     /// The chain id the RPC must answer.
     pub chain_id: Option<u64>,
+    /// The builder relays the operator's mev-boost uses; Lido keys ask for
+    /// builder blocks only if every one is on Lido's allow-list.
+    pub relays: Vec<String>,
     /// The pools, in file order.
     pub pools: Vec<PoolSpec>,
 }
@@ -211,6 +215,8 @@ const KNOWN: &str = "stader-permissionless, stader-permissioned, lido-curated, l
 struct RawFile {
     rpc: Option<String>,
     chain_id: Option<u64>,
+    #[serde(default)]
+    relays: Vec<String>,
     #[serde(default)]
     pools: Vec<RawPool>,
 }
@@ -271,7 +277,7 @@ impl PoolsConfig {
             }
             pools.push(spec);
         }
-        Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, pools })
+        Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, relays: raw.relays, pools })
     }
 }
 

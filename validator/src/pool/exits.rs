@@ -94,7 +94,13 @@ pub fn decode_stader(
         })?;
         let pubkey = key48(&e.pubkey, "ForceExitValidator", l.block)?;
         if keys.contains(&pubkey) {
-            out.push(ExitRequest { pubkey, pool: pool.to_string(), block: l.block, validator_index: None, deadline: None });
+            out.push(ExitRequest {
+                pubkey,
+                pool: pool.to_string(),
+                block: l.block,
+                validator_index: None,
+                deadline: None,
+            });
         }
     }
     Ok(out)
@@ -124,7 +130,7 @@ mod tests {
             data: data.into(),
             block: 9,
         };
-        let got = decode_lido("lido-curated", &[log.clone()]).unwrap();
+        let got = decode_lido("lido-curated", std::slice::from_ref(&log)).unwrap();
         assert_eq!(got[0].pubkey, pk);
         assert_eq!(got[0].validator_index, Some(42));
         assert_eq!(got[0].deadline, Some(1_000 + LIDO_EXIT_DEADLINE_SECS));
@@ -134,9 +140,10 @@ mod tests {
         assert!(e.contains("ValidatorExitRequest log in block 9"), "{e}");
 
         let data = (Bytes::copy_from_slice(pk.as_slice()),).abi_encode_params();
-        let log = Log { address: Address::ZERO, topics: vec![stader_topics()[0].unwrap()], data: data.into(), block: 3 };
+        let log =
+            Log { address: Address::ZERO, topics: vec![stader_topics()[0].unwrap()], data: data.into(), block: 3 };
         let ours: HashSet<_> = [pk].into();
-        assert_eq!(decode_stader("stader-permissioned", &[log.clone()], &ours).unwrap().len(), 1);
+        assert_eq!(decode_stader("stader-permissioned", std::slice::from_ref(&log), &ours).unwrap().len(), 1);
         assert!(decode_stader("stader-permissioned", &[log], &HashSet::new()).unwrap().is_empty());
     }
 }

@@ -9,7 +9,7 @@
 //! - only an entry whose read succeeded says which keys it holds.
 
 use super::reader::{OperatorRead, ReadError};
-use crate::policy::pool_rules::{self, Why};
+use crate::policy::pool_rules::{self, Facts, Why};
 use crate::policy::PoolRecipient;
 use poolvc_signer::types::PublicKeyBytes;
 use std::collections::{HashMap, HashSet};
@@ -48,6 +48,12 @@ pub struct PoolMap {
     pub entries: Vec<EntryState>,
     /// What each entry is called before it was ever read (its kind).
     pub kinds: Vec<String>,
+    /// The relays the operator uses (`pools.yaml` `relays`).
+    pub relays: Vec<String>,
+    /// The newest execution block number seen and when (unix seconds).
+    pub head: Option<(u64, u64)>,
+    /// Seconds a head stays current (one slot).
+    pub slot_secs: u64,
 }
 
 /// What the map says about keys now.
@@ -78,7 +84,26 @@ impl Rules {
 impl PoolMap {
     /// A map of `kinds.len()` entries, none read yet.
     pub fn new(kinds: Vec<String>) -> Self {
-        Self { entries: vec![EntryState::default(); kinds.len()], kinds }
+        Self { entries: vec![EntryState::default(); kinds.len()], kinds, relays: Vec::new(), head: None, slot_secs: 12 }
+    }
+
+    /// The same, on a chain of `secs`-second slots.
+    pub fn with_slot_secs(mut self, secs: u64) -> Self {
+        self.slot_secs = secs.max(1);
+        self
+    }
+
+    /// Records the node's block number `block` at unix time `at`.
+    pub fn set_head(&mut self, block: u64, at: u64) {
+        if self.head.is_none_or(|(b, _)| block >= b) {
+            self.head = Some((block, at));
+        }
+    }
+
+    /// The same, for an operator whose mev-boost uses `relays`.
+    pub fn with_relays(mut self, relays: Vec<String>) -> Self {
+        self.relays = relays;
+        self
     }
 
     /// Records a read of entry `i`.
@@ -121,15 +146,16 @@ impl PoolMap {
                     reason: format!("the contracts were last read {age} s ago, over the {max_age} s bound{last}"),
                 }
             } else {
-                match pool_rules::decide(&g.read.facts) {
-                    Ok(decision) => {
-                        PoolRecipient::Rule { pool: g.read.pool.clone(), operator: g.read.operator.clone(), decision }
-                    }
-                    Err(err) => PoolRecipient::Unknown {
+                match self.decide_now(&g.read.facts, now) {
+                    Ok(decision) => PoolRecipient::Rule {
                         pool: g.read.pool.clone(),
                         operator: g.read.operator.clone(),
-                        reason: err.to_string(),
+                        decision,
+                        no_builder: relay_check(&g.read, &self.relays),
                     },
+                    Err(reason) => {
+                        PoolRecipient::Unknown { pool: g.read.pool.clone(), operator: g.read.operator.clone(), reason }
+                    }
                 }
             };
             for k in &g.read.keys {
@@ -170,10 +196,66 @@ impl PoolMap {
     }
 }
 
+impl PoolMap {
+    /// A rule at the current head: a Stader change pending as of the read
+    /// may have applied since (the facts themselves hold for the freshness
+    /// bound, the block number does not). With no current head, a change
+    /// that is still pending as of the last head cannot be placed: no
+    /// recipient until the node answers.
+    fn decide_now(&self, facts: &Facts, now: u64) -> Result<pool_rules::Decision, String> {
+        let Facts::StaderPermissionless { opted_in, changed_at_block, socializing_pool, el_reward_vault, block } =
+            facts
+        else {
+            return pool_rules::decide(facts).map_err(|e| e.to_string());
+        };
+        let (head, current) = match self.head {
+            Some((b, at)) => (b.max(*block), now.saturating_sub(at) <= self.slot_secs),
+            None => (*block, false),
+        };
+        let at_head = Facts::StaderPermissionless {
+            opted_in: *opted_in,
+            changed_at_block: *changed_at_block,
+            socializing_pool: *socializing_pool,
+            el_reward_vault: *el_reward_vault,
+            block: head,
+        };
+        let d = pool_rules::decide(&at_head).map_err(|e| e.to_string())?;
+        if let Why::StaderChangePending { applies_after_block, .. } = d.why {
+            if !current {
+                return Err(format!(
+                    "a Stader opt-in change applies after block {applies_after_block} and the execution node's \
+                     current block is not known (last seen {head})"
+                ));
+            }
+        }
+        Ok(d)
+    }
+}
+
+/// Why an operator's keys must not take builder blocks: a pool that
+/// restricts relays (Lido) with no list read, or a relay of the operator's
+/// not on it. URIs compare without case and trailing slashes.
+fn relay_check(read: &OperatorRead, relays: &[String]) -> Option<String> {
+    if !read.restricts_relays {
+        return None;
+    }
+    let norm = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+    let Some(allowed) = &read.allowed_relays else {
+        return Some("pools.yaml names no relay_allow_list for this Lido entry".into());
+    };
+    let allowed: HashSet<String> = allowed.iter().map(|u| norm(u)).collect();
+    if relays.is_empty() {
+        return Some("pools.yaml names no `relays` to check against Lido's allow-list".into());
+    }
+    relays
+        .iter()
+        .find(|r| !allowed.contains(&norm(r)))
+        .map(|r| format!("relay {r} is not on Lido's MEVBoostRelayAllowedList"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::pool_rules::Facts;
     use poolvc_signer::types::Address;
 
     fn key(b: u8) -> PublicKeyBytes {
@@ -187,6 +269,8 @@ mod tests {
             keys: keys.iter().map(|b| key(*b)).collect(),
             facts: Facts::Lido { el_rewards_vault: recipient },
             watch: Vec::new(),
+            allowed_relays: Some(vec!["https://Relay.A/".into()]),
+            restricts_relays: true,
         }
     }
 
@@ -228,6 +312,58 @@ mod tests {
         let r = m.rules(6, 100);
         assert!(matches!(r.rule_of(&key(1)), Some(PoolRecipient::Unknown { .. })));
         assert!(matches!(r.rule_of(&key(2)), Some(PoolRecipient::Rule { .. })));
+    }
+
+    #[test]
+    fn lido_keys_take_builder_blocks_only_through_allowed_relays() {
+        let r = read(&[1], Address::repeat_byte(1));
+        assert_eq!(relay_check(&r, &["https://relay.a".into()]), None);
+        assert!(relay_check(&r, &["https://relay.a".into(), "https://b".into()]).unwrap().contains("https://b"));
+        assert!(relay_check(&r, &[]).is_some(), "no relays named: fail closed");
+        let no_list = OperatorRead { allowed_relays: None, ..r.clone() };
+        assert!(relay_check(&no_list, &["https://relay.a".into()]).is_some());
+        let stader = OperatorRead { restricts_relays: false, allowed_relays: None, ..r };
+        assert_eq!(relay_check(&stader, &[]), None);
+    }
+
+    #[test]
+    fn a_pending_stader_change_applies_at_the_current_head_and_fails_closed_without_one() {
+        let (pool, vault) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let stader = |block| OperatorRead {
+            pool: "stader-permissionless".into(),
+            operator: "op".into(),
+            keys: vec![key(1)],
+            facts: Facts::StaderPermissionless {
+                opted_in: true,
+                changed_at_block: 100,
+                socializing_pool: pool,
+                el_reward_vault: vault,
+                block,
+            },
+            watch: Vec::new(),
+            allowed_relays: None,
+            restricts_relays: false,
+        };
+        let mut m = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);
+        m.record(0, Ok(stader(150)), 1_000, 150);
+        m.set_head(150, 1_000);
+        let pays = |m: &PoolMap, now| match m.rules(now, 192).rule_of(&key(1)) {
+            Some(PoolRecipient::Rule { decision, .. }) => Some(decision.recipient),
+            _ => None,
+        };
+        assert_eq!(pays(&m, 1_001), Some(vault), "pending until block 196");
+        // The read fails from now on, the node still answers its block number.
+        m.set_head(197, 1_050);
+        assert_eq!(pays(&m, 1_051), Some(pool), "past block 196: the new recipient, from the same facts");
+        // The node stops answering while the change is pending: no recipient.
+        let mut m2 = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);
+        m2.record(0, Ok(stader(150)), 1_000, 150);
+        m2.set_head(150, 1_000);
+        assert_eq!(pays(&m2, 1_010), None);
+        // An opt-in change long applied does not need the head.
+        let mut m3 = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);
+        m3.record(0, Ok(stader(500)), 1_000, 500);
+        assert_eq!(pays(&m3, 1_100), Some(pool));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 pub mod abi;
 pub mod config;
+pub mod exits;
 pub mod map;
 pub mod reader;
 pub mod rpc;
-pub mod exits;
 pub mod snapshot;

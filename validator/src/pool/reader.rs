@@ -69,6 +69,12 @@ pub struct OperatorRead {
     pub facts: Facts,
     /// Contracts whose logs mean this read may be out of date.
     pub watch: Vec<Address>,
+    /// A Lido operator's relay allow-list (`get_relays()` URIs); `None` for
+    /// pools without one.
+    pub allowed_relays: Option<Vec<String>>,
+    /// Whether the pool restricts relays (Lido): with no list read, builder
+    /// blocks are off for its keys.
+    pub restricts_relays: bool,
 }
 
 /// Reads the operator of `spec` at `block`.
@@ -82,7 +88,7 @@ pub async fn read_operator(
         PoolSpec::Stader { pool_id, pool_utils, operator, .. } => {
             read_stader(rpc, *pool_id, *pool_utils, *operator, block, spec.kind()).await
         }
-        PoolSpec::Lido { csm, module, operator_id, el_rewards_vault, .. } => {
+        PoolSpec::Lido { csm, module, operator_id, el_rewards_vault, relay_allow_list, .. } => {
             let keys = if *csm {
                 read_csm_keys(rpc, *module, *operator_id, block).await?
             } else {
@@ -94,6 +100,17 @@ pub async fn read_operator(
                 keys,
                 facts: Facts::Lido { el_rewards_vault: *el_rewards_vault },
                 watch: vec![*module],
+                allowed_relays: match relay_allow_list {
+                    Some(list) => Some(
+                        rpc.call(*list, IMEVBoostRelayAllowedList::get_relaysCall {}, block)
+                            .await?
+                            .into_iter()
+                            .map(|r| r.uri)
+                            .collect(),
+                    ),
+                    None => None,
+                },
+                restricts_relays: true,
             })
         }
         PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node } => {
@@ -169,6 +186,8 @@ pub async fn read_operator(
                     key: RocketKey::Minipool,
                 },
                 watch: vec![*node_manager, *minipool_manager],
+                allowed_relays: None,
+                restricts_relays: false,
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -177,6 +196,8 @@ pub async fn read_operator(
             keys: keys.clone(),
             facts: Facts::Custom { recipient: *fee_recipient },
             watch: Vec::new(),
+            allowed_relays: None,
+            restricts_relays: false,
         }),
     }
 }
@@ -249,6 +270,8 @@ async fn read_stader(
         keys,
         facts,
         watch: vec![registry],
+        allowed_relays: None,
+        restricts_relays: false,
     })
 }
 

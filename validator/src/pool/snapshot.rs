@@ -79,7 +79,9 @@ pub async fn take(
         }
     }
     let block = rpc.block_number().await?;
-    let mut map = PoolMap::new(cfg.pools.iter().map(|p| p.kind().to_string()).collect());
+    let mut map =
+        PoolMap::new(cfg.pools.iter().map(|p| p.kind().to_string()).collect()).with_relays(cfg.relays.clone());
+    map.set_head(block, 0);
     for (i, spec) in cfg.pools.iter().enumerate() {
         map.record(i, reader::read_operator(rpc, spec, block, time).await, 0, block);
     }
@@ -111,7 +113,9 @@ pub async fn take(
                 Err(err) => v.why = format!("no recipient: {err}"),
             }
             // A key another entry also claims gets no recipient.
-            if let Some(k) = g.read.keys.iter().find(|k| matches!(rules.rule_of(k), Some(PoolRecipient::Unknown { .. }))) {
+            if let Some(k) =
+                g.read.keys.iter().find(|k| matches!(rules.rule_of(k), Some(PoolRecipient::Unknown { .. })))
+            {
                 v.why = format!("{}; key {k} is claimed by another entry too: it does not propose", v.why);
             }
         } else {
@@ -131,11 +135,8 @@ pub async fn take(
                 exits::decode_lido(spec.kind(), &logs).map_err(|e| e.to_string())
             }
             PoolSpec::Stader { penalty: Some(p), .. } => {
-                let keys: HashSet<PublicKeyBytes> = map.entries[i]
-                    .good
-                    .as_ref()
-                    .map(|g| g.read.keys.iter().copied().collect())
-                    .unwrap_or_default();
+                let keys: HashSet<PublicKeyBytes> =
+                    map.entries[i].good.as_ref().map(|g| g.read.keys.iter().copied().collect()).unwrap_or_default();
                 let logs = rpc.logs(*p, &exits::stader_topics(), from, block).await?;
                 exits::decode_stader(spec.kind(), &logs, &keys).map_err(|e| e.to_string())
             }
@@ -207,11 +208,8 @@ impl Snapshot {
             let due = r.deadline.map_or("as soon as possible".to_string(), |d| format!("by unix time {d}"));
             let _ = writeln!(s, "exit requested by {} at block {} for {}: due {due}", r.pool, r.block, r.pubkey);
         }
-        let _ = writeln!(
-            s,
-            "({} JSON-RPC requests, {} calls, {} ms)",
-            self.rpc_requests, self.rpc_calls, self.elapsed_ms
-        );
+        let _ =
+            writeln!(s, "({} JSON-RPC requests, {} calls, {} ms)", self.rpc_requests, self.rpc_calls, self.elapsed_ms);
         s
     }
 }

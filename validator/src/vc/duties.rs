@@ -284,7 +284,12 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         let mut subs: Vec<u64> = s.validator_sync_committee_indices.iter().map(|i| i / sub_size).collect();
         subs.sort_unstable();
         subs.dedup();
-        for slot in spec.start_slot(epoch)..spec.start_slot(epoch + 1) {
+        // This epoch's sync committee signs at the slots whose *next* slot is
+        // in the epoch (the Altair validator guide: the committee of
+        // `slot + 1`): the previous epoch's last slot to this epoch's
+        // second-to-last. At a period boundary that is the only way the
+        // last slot's contribution comes from the right committee.
+        for slot in spec.start_slot(epoch).saturating_sub(1)..spec.start_slot(epoch + 1) - 1 {
             for sub in &subs {
                 sync_jobs.push((
                     s.validator_index,

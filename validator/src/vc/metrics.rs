@@ -141,7 +141,11 @@ impl Stats {
         );
         let pool_read_errors = counter(&mut r, "pool_read_errors", "Failed reads of a pool's contracts");
         let pool_exit_requests = Gauge::default();
-        r.register("pool_exit_requests", "Pool exit requests for local keys not yet exited", pool_exit_requests.clone());
+        r.register(
+            "pool_exit_requests",
+            "Pool exit requests for local keys not yet exited",
+            pool_exit_requests.clone(),
+        );
         Self {
             pool_keys,
             pool_keys_without_recipient,

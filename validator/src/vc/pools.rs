@@ -113,6 +113,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, s: u64, epoch_start: bool
             ctx.stats.pool_read_errors.inc();
         }
         Ok(block) => {
+            st.map.set_head(block, now);
             let logged = follow_logs(ctx, st, &cfg, block).await;
             let due = epoch_start
                 || logged
@@ -167,7 +168,9 @@ fn reload<P: Preset>(ctx: &Ctx<P>, st: &mut State) -> bool {
         Ok(c) => {
             info!(pools = c.pools.len(), rpc = c.rpc.as_deref().unwrap_or("-"), "pools: {} loaded", path.display());
             st.rpc = c.rpc.as_deref().map(|u| EthRpc::new(u, RPC_TIMEOUT));
-            st.map = PoolMap::new(c.pools.iter().map(|p| p.kind().to_string()).collect());
+            st.map = PoolMap::new(c.pools.iter().map(|p| p.kind().to_string()).collect())
+                .with_relays(c.relays.clone())
+                .with_slot_secs(ctx.spec.slot_duration_ms / 1000);
             st.next_log_block = None;
             st.warned.clear();
             st.reported = false;
@@ -334,8 +337,9 @@ async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
             moved += 1;
         }
         let line = match rules.rule_of(pk) {
-            Some(PoolRecipient::Rule { pool, operator, decision }) => {
-                format!("{pool} operator {operator}: pays {} ({})", decision.recipient, decision.why)
+            Some(PoolRecipient::Rule { pool, operator, decision, no_builder }) => {
+                let builder = no_builder.map_or(String::new(), |why| format!("; no builder blocks: {why}"));
+                format!("{pool} operator {operator}: pays {} ({}){builder}", decision.recipient, decision.why)
             }
             Some(PoolRecipient::Unknown { pool, operator, reason }) => {
                 format!("{pool} operator {operator}: no fee recipient, does not propose: {reason}")
@@ -357,7 +361,9 @@ async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
     let mut in_no_pool = 0;
     for pk in ctx.store.pubkeys() {
         match rules.rule_of(&pk) {
-            Some(PoolRecipient::Rule { pool, operator, .. }) => *per.entry(PoolLabel { pool, operator }).or_default() += 1,
+            Some(PoolRecipient::Rule { pool, operator, .. }) => {
+                *per.entry(PoolLabel { pool, operator }).or_default() += 1
+            }
             Some(PoolRecipient::Unknown { .. }) => unknown += 1,
             None => in_no_pool += 1,
         }
@@ -463,7 +469,10 @@ async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
                 st.exited.insert(pk);
             }
             Err(err) => {
-                warn!(validator = e.validator_index, "pools: voluntary exit not accepted ({err}); trying again next epoch")
+                warn!(
+                    validator = e.validator_index,
+                    "pools: voluntary exit not accepted ({err}); trying again next epoch"
+                )
             }
         }
     }

@@ -63,7 +63,7 @@ async fn register_validators<P: Preset>(
         .store
         .indexed_configs()
         .into_iter()
-        .filter(|(i, _, c)| c.builder_proposals && ctx.store.released(*i))
+        .filter(|(i, _, c)| c.builder() && ctx.store.released(*i))
         .filter_map(|(i, pubkey, c)| {
             Some((
                 i,

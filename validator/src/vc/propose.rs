@@ -301,7 +301,7 @@ async fn propose<P: Preset>(
         return Err(ProposeError::NotSigned { slot, what: "RANDAO reveal" });
     };
     let graffiti = config.graffiti.clone().unwrap_or_else(|| "poolvc".into());
-    let produced = produce(ctx, slot, randao, graffiti_bytes(&graffiti), config.builder_proposals).await?;
+    let produced = produce(ctx, slot, randao, graffiti_bytes(&graffiti), config.builder()).await?;
     let header = produced.header();
     if header.slot != slot || header.proposer_index != proposer {
         return Err(ProposeError::BadBlock {

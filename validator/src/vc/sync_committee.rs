@@ -41,8 +41,13 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 continue;
             }
         };
-        let aggregators =
-            ctx.duties.get(ctx.spec.epoch_of(s)).and_then(|d| d.sync_aggregators.get(&s).cloned()).unwrap_or_default();
+        // Aggregators of `slot` are chosen among the committee of `slot + 1`
+        // (whose duties computed their selection proofs for `slot`).
+        let aggregators = ctx
+            .duties
+            .get(ctx.spec.epoch_of(s + 1))
+            .and_then(|d| d.sync_aggregators.get(&s).cloned())
+            .unwrap_or_default();
         let aggregators = ctx.store.keep_released(aggregators, |a| a.validator_index);
         if aggregators.is_empty() {
             continue;
