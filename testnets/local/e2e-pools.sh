@@ -11,7 +11,10 @@
 #              (poolvc runs with --pool-auto-exit); the node is told to pay
 #              a wrong recipient in one of poolvc's proposals of epoch 4;
 #   from epoch 5, mid-epoch to mid-epoch: the RPC down, garbage return data,
-#              reverts, another chain id, one epoch each.
+#              reverts, another chain id, one epoch each; then a pools.yaml
+#              with an unknown pool kind over an epoch start;
+#   at the end: `poolvc pool show`, and `poolvc pool presign-exits` (the node
+#              must accept one of the files).
 # Everything is then read back from the node and checked (e2e_pools_check.py);
 # the last line is the summary, the exit code non-zero if a check fails.
 set -euo pipefail
@@ -105,8 +108,24 @@ for mode in down garbage revert chain; do
 done
 at_slot $(( E * SPE + 4 ))
 echo ok >"$RUN/rpc-mode"
+# A bad pools.yaml (an unknown pool kind) for an epoch start, then the good one again.
+cp "$RUN/vc/pools.yaml" "$RUN/pools.yaml.good"
+sed -i '0,/kind: stader-permissionless/s//kind: stader-permissionles/' "$RUN/vc/pools.yaml"
+FAULTS="$FAULTS badfile:$(( E * SPE + 4 )):$(( (E + 2) * SPE ))"
+at_slot $(( (E + 1) * SPE + 4 ))
+cp "$RUN/pools.yaml.good" "$RUN/vc/pools.yaml"
 echo "e2e-pools: faults (mode:from_slot:to_slot):$FAULTS"
 at_slot $(( END_EPOCH * SPE + 2 ))
-"$POOLVC" pool show --datadir "$RUN/vc" --json >"$RUN/pool-show.json" 2>"$RUN/pool-show.err" || true
+"$POOLVC" pool show --datadir "$RUN/vc" --beacon-node "$BN" --json >"$RUN/pool-show.json" 2>"$RUN/pool-show.err" || true
+# Pre-signed exits for every pool key; the node must accept one (it checks the
+# signature under the EIP-7044 domain), and the files must be 0600.
+"$POOLVC" pool presign-exits --datadir "$RUN/vc" --beacon-node "$BN" --out "$RUN/exits" >"$RUN/presign.log" 2>&1 || true
+ONE="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['33'])").json"
+{
+  echo "files $(ls "$RUN/exits" 2>/dev/null | wc -l)"
+  echo "modes $(stat -c %a "$RUN"/exits/* 2>/dev/null | sort -u | tr '\n' ' ')"
+  echo "accepted $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    --data @"$RUN/exits/$ONE" "$BN/eth/v1/beacon/pool/voluntary_exits")"
+} >"$RUN/presign.txt"
 kill -TERM "$VC_PID"; wait "$VC_PID" || true
 python3 "$HERE/e2e_pools_check.py" "$BN" "$RUN" "$FLIP" "$WRONG" "$GENESIS" $FAULTS

@@ -14,7 +14,9 @@ recorded heights and poolvc's log.
 - the exit requests (validators 47 and 51) have an exit epoch on chain;
 - during each fault window every one of poolvc's keys attested (participation
   flags of the epochs the window touches) and poolvc's log names the cause;
-- `poolvc pool show --json` at the end lists the seven operators and 32 keys.
+- `poolvc pool show --json` at the end lists the seven operators and 32 keys;
+- `poolvc pool presign-exits` wrote 32 files, all 0600, and the node accepted
+  one of them (its signature checked under the EIP-7044 domain).
 """
 import bisect
 import json
@@ -29,6 +31,7 @@ CAUSES = {
     "garbage": "returned data that is not its return type",
     "revert": "reverted (execution reverted",
     "chain": "is on chain 1, pools.yaml names chain 31337",
+    "badfile": 'unknown pool kind "stader-permissionles"',
 }
 MARGIN = 4  # anvil blocks after FLIP + 96 within which either recipient is accepted
 
@@ -161,6 +164,15 @@ def main():
     if not show_ok:
         failures.append(f"pool show: {show_keys}")
 
+    # Pre-signed exits: one file per pool key, 0600, and the node accepted one.
+    try:
+        pre = dict(line.split(" ", 1) for line in open(os.path.join(run, "presign.txt")).read().splitlines())
+        presign_ok = pre["files"].strip() == "32" and pre["modes"].strip() == "600" and pre["accepted"].strip() == "200"
+    except (OSError, ValueError, KeyError) as e:
+        pre, presign_ok = {"error": str(e)}, False
+    if not presign_ok:
+        failures.append(f"presign-exits: {pre}")
+
     refused = get(bn, "/specnode/refused")
     from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
     if from_vc:
@@ -172,9 +184,10 @@ def main():
         print(f"e2e-pools: FAIL {f}")
     print(f"e2e-pools: head slot {head}, first slot {first}; flip at anvil block {flip}; wrong-fee slot {wrong}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
-          "wrong_fee_refused=%d exits=%d/2 faults=[%s] pool_show=%s" % (
+          "wrong_fee_refused=%d exits=%d/2 faults=[%s] pool_show=%s presign=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
-              1 if wrong_refused else 0, exits_ok, "; ".join(fault_lines), "ok" if show_ok else "FAIL"))
+              1 if wrong_refused else 0, exits_ok, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
+              "ok" if presign_ok else "FAIL"))
     return 1 if failures else 0
 
 
