@@ -72,10 +72,54 @@ def cast_bin():
 CAST = None
 
 
+SELECTORS = {}
+
+
 def encode(sig, *args):
-    """Call data of `sig(args)` (cast calldata)."""
-    return subprocess.run([CAST, "calldata", sig, *[str(a) for a in args]], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    """Call data of `sig(args)`: the selector from cast, the arguments ABI-
+    encoded here (a devnet's thousands of keys do not fit in one argv)."""
+    if sig not in SELECTORS:
+        SELECTORS[sig] = subprocess.run([CAST, "sig", sig], check=True, capture_output=True, text=True).stdout.strip()
+    types = sig[sig.index("(") + 1:-1].split(",") if not sig.endswith("()") else []
+    return SELECTORS[sig] + abi_encode(types, [str(a) for a in args])
+
+
+def abi_encode(types, values):
+    """The ABI encoding (hex, no 0x) of cast-style values for the simple
+    types the devnet's setters take: uint256, bool, address, bytes, string,
+    bytes[] ("[0x..,0x..]")."""
+    word = lambda n: format(n, "064x")
+    def dynamic(t, v):
+        if t == "bytes":
+            b = bytes.fromhex(v[2:])
+        elif t == "string":
+            b = v.encode()
+        elif t == "bytes[]":
+            items = [x for x in v.strip("[]").split(",") if x]
+            return word(len(items)) + abi_encode(["bytes"] * len(items), items)
+        else:
+            raise SystemExit(f"pools_devnet: cannot encode {t}")
+        return word(len(b)) + b.hex() + "00" * ((32 - len(b) % 32) % 32)
+    heads, tails = [], []
+    for t, v in zip(types, values):
+        if t.startswith("uint"):
+            heads.append(word(int(v)))
+        elif t == "bool":
+            heads.append(word(1 if v == "true" else 0))
+        elif t == "address":
+            heads.append("0" * 24 + v[2:].lower())
+        else:
+            heads.append(None)
+            tails.append(dynamic(t, v))
+    out, offset, k = [], 32 * len(types), 0
+    for h in heads:
+        if h is None:
+            out.append(word(offset))
+            offset += len(tails[k]) // 2
+            k += 1
+        else:
+            out.append(h)
+    return "".join(out) + "".join(tails)
 
 
 def ctor_args(sig, *args):
