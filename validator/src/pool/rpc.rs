@@ -220,17 +220,17 @@ impl EthRpc {
         Ok(out)
     }
 
-    /// `eth_getLogs` of `address` with `topic0` (and optional further
-    /// topics) over `from..=to`.
+    /// `eth_getLogs` of any of `addresses` with `topics` (position by
+    /// position; `None` matches anything) over `from..=to`.
     pub async fn logs(
         &self,
-        address: Address,
+        addresses: &[Address],
         topics: &[Option<B256>],
         from: u64,
         to: u64,
     ) -> Result<Vec<Log>, RpcError> {
         let filter = serde_json::json!({
-            "address": address,
+            "address": addresses,
             "topics": topics,
             "fromBlock": format!("0x{from:x}"),
             "toBlock": format!("0x{to:x}"),

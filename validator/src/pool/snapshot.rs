@@ -131,13 +131,13 @@ pub async fn take(
     for (i, spec) in cfg.pools.iter().enumerate() {
         let found = match spec {
             PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
-                let logs = rpc.logs(*bus, &exits::lido_topics(*module_id, *operator_id), from, block).await?;
+                let logs = rpc.logs(&[*bus], &exits::lido_topics(*module_id, *operator_id), from, block).await?;
                 exits::decode_lido(spec.kind(), &logs).map_err(|e| e.to_string())
             }
             PoolSpec::Stader { penalty: Some(p), .. } => {
                 let keys: HashSet<PublicKeyBytes> =
                     map.entries[i].good.as_ref().map(|g| g.read.keys.iter().copied().collect()).unwrap_or_default();
-                let logs = rpc.logs(*p, &exits::stader_topics(), from, block).await?;
+                let logs = rpc.logs(&[*p], &exits::stader_topics(), from, block).await?;
                 exits::decode_stader(spec.kind(), &logs, &keys).map_err(|e| e.to_string())
             }
             _ => Ok(Vec::new()),

@@ -207,24 +207,27 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
     }
     let mut logged = false;
     let mut ok = true;
-    let watch: HashSet<_> =
+    let mut watch: Vec<_> =
         st.map.entries.iter().filter_map(|e| e.good.as_ref()).flat_map(|g| g.read.watch.iter().copied()).collect();
-    // Only since the last slot: at start every read is due anyway.
-    if st.next_log_block.is_some() {
-        for a in watch {
-            match rpc.logs(a, &[], from, block).await {
-                Ok(l) => logged |= !l.is_empty(),
-                Err(e) => {
-                    ok = false;
-                    warn!("pools: logs of {a}: {e}");
-                }
+    watch.sort();
+    watch.dedup();
+    // Only since the last slot: at start every read is due anyway. One
+    // request for every watched contract.
+    if st.next_log_block.is_some() && !watch.is_empty() {
+        match rpc.logs(&watch, &[], from, block).await {
+            Ok(l) => logged = !l.is_empty(),
+            Err(e) => {
+                ok = false;
+                warn!("pools: logs of the watched contracts: {e}");
             }
         }
     }
+    // Stader entries share one Penalty contract: its logs are asked once.
+    let mut penalty_logs: HashMap<Address, Vec<crate::pool::rpc::Log>> = HashMap::new();
     for (i, spec) in cfg.pools.iter().enumerate() {
         let found = match spec {
             PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
-                match rpc.logs(*bus, &exits::lido_topics(*module_id, *operator_id), from, block).await {
+                match rpc.logs(&[*bus], &exits::lido_topics(*module_id, *operator_id), from, block).await {
                     Ok(l) => exits::decode_lido(spec.kind(), &l).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 }
@@ -237,7 +240,13 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
                     .and_then(|e| e.good.as_ref())
                     .map(|g| g.read.keys.iter().copied().collect())
                     .unwrap_or_default();
-                match rpc.logs(*p, &exits::stader_topics(), from, block).await {
+                let logs = match penalty_logs.get(p) {
+                    Some(l) => Ok(l.clone()),
+                    None => rpc.logs(&[*p], &exits::stader_topics(), from, block).await.inspect(|l| {
+                        penalty_logs.insert(*p, l.clone());
+                    }),
+                };
+                match logs {
                     Ok(l) => exits::decode_stader(spec.kind(), &l, &keys).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 }
