@@ -67,6 +67,7 @@ def main():
     head = int(get(bn, "/eth/v1/beacon/headers/head")["data"]["header"]["message"]["slot"])
     slots = get(bn, f"/specnode/slots?from={max(first, 1)}&to={head}")
     per_op = {name: 0 for name in state["operators"]}
+    wrong_proposer = None
     # Blocks poolvc refused because a recipient could not be known (fail
     # closed): allowed only inside a fault window.
     unknown_refusals = {int(m.group(1)) for m in re.finditer(
@@ -83,6 +84,7 @@ def main():
             continue
         if slot == wrong:
             wrong_refused = not (b and b["proposer"] == p and b["by"] == "api")
+            wrong_proposer = p
             continue
         duties += 1
         if not (b and b["proposer"] == p and b["by"] == "api"):
@@ -125,6 +127,9 @@ def main():
         failures.append("no wrong-fee slot was set")
     elif not wrong_refused:
         failures.append(f"slot {wrong}: the node's wrong-fee block was signed")
+    elif any(not get(bn, f"/specnode/participation/{e}")["flags"][wrong_proposer]
+             for e in (wrong // spe, wrong // spe + 1)):
+        failures.append(f"validator {wrong_proposer}, whose block was refused at slot {wrong}, stopped attesting")
     elif not re.search(r"refused: the message pays fee recipient 0x000000000000000000000000000000000000[bB][aA][dD]0", log):
         failures.append(f"slot {wrong}: no refusal naming the wrong recipient in poolvc's log")
 

@@ -158,6 +158,9 @@ impl PoolMap {
                     }
                 }
             };
+            if let Some(why) = &g.read.unlisted {
+                never.push(format!("pools[{i}] ({}): {why}", self.kinds[i]));
+            }
             for k in &g.read.keys {
                 if let Some(first) = owner.insert(*k, i) {
                     if first != i {
@@ -177,8 +180,12 @@ impl PoolMap {
                 },
             );
         }
-        let unclaimed = (!never.is_empty())
-            .then(|| format!("a pool this key may belong to could not be read ({})", never.join("; ")));
+        let unclaimed = (!never.is_empty()).then(|| {
+            format!(
+                "a pool this key may belong to could not be read or does not list all its keys ({})",
+                never.join("; ")
+            )
+        });
         Rules { by_key, unclaimed }
     }
 
@@ -271,6 +278,7 @@ mod tests {
             watch: Vec::new(),
             allowed_relays: Some(vec!["https://Relay.A/".into()]),
             restricts_relays: true,
+            unlisted: None,
         }
     }
 
@@ -300,6 +308,19 @@ mod tests {
             Some(PoolRecipient::Unknown { reason, .. }) => {
                 assert!(reason.contains("300 s ago") && reason.contains("boom"), "{reason}")
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_a_pool_has_but_does_not_list_keep_unclaimed_keys_from_proposing() {
+        let mut m = PoolMap::new(vec!["rocket-pool".into()]);
+        let r = OperatorRead { unlisted: Some("node n has megapool m".into()), ..read(&[1], Address::repeat_byte(1)) };
+        m.record(0, Ok(r), 5, 1);
+        let rules = m.rules(6, 100);
+        assert!(matches!(rules.rule_of(&key(1)), Some(PoolRecipient::Rule { .. })));
+        match rules.rule_of(&key(9)) {
+            Some(PoolRecipient::Unknown { reason, .. }) => assert!(reason.contains("megapool m"), "{reason}"),
             other => panic!("{other:?}"),
         }
     }
@@ -343,6 +364,7 @@ mod tests {
             watch: Vec::new(),
             allowed_relays: None,
             restricts_relays: false,
+            unlisted: None,
         };
         let mut m = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);
         m.record(0, Ok(stader(150)), 1_000, 150);

@@ -75,6 +75,10 @@ pub struct OperatorRead {
     /// Whether the pool restricts relays (Lido): with no list read, builder
     /// blocks are off for its keys.
     pub restricts_relays: bool,
+    /// Keys of this operator that exist but are not listed here (a Rocket
+    /// Pool node's megapool validators): why any unclaimed local key could
+    /// be one of them.
+    pub unlisted: Option<String>,
 }
 
 /// Reads the operator of `spec` at `block`.
@@ -111,6 +115,7 @@ pub async fn read_operator(
                     None => None,
                 },
                 restricts_relays: true,
+                unlisted: None,
             })
         }
         PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node } => {
@@ -188,6 +193,15 @@ pub async fn read_operator(
                 watch: vec![*node_manager, *minipool_manager],
                 allowed_relays: None,
                 restricts_relays: false,
+                // Megapool validators are not enumerated (the megapool's
+                // getters are not bound yet): with a megapool, a local key
+                // in no pool may be one of its keys.
+                unlisted: (megapool != Address::ZERO).then(|| {
+                    format!(
+                        "Rocket Pool node {n} has megapool {megapool}, whose validators poolvc does not list yet \
+                         (name them in a custom pool paying {megapool})"
+                    )
+                }),
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -198,6 +212,7 @@ pub async fn read_operator(
             watch: Vec::new(),
             allowed_relays: None,
             restricts_relays: false,
+            unlisted: None,
         }),
     }
 }
@@ -272,6 +287,7 @@ async fn read_stader(
         watch: vec![registry],
         allowed_relays: None,
         restricts_relays: false,
+        unlisted: None,
     })
 }
 

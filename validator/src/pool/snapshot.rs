@@ -112,6 +112,9 @@ pub async fn take(
                 }
                 Err(err) => v.why = format!("no recipient: {err}"),
             }
+            if let Some(u) = &g.read.unlisted {
+                v.why = format!("{}; {u}: local keys in no pool do not propose", v.why);
+            }
             // A key another entry also claims gets no recipient.
             if let Some(k) =
                 g.read.keys.iter().find(|k| matches!(rules.rule_of(k), Some(PoolRecipient::Unknown { .. })))
