@@ -8,7 +8,7 @@ import {PoolUtils, StaderConfig} from "../src/stader/PoolUtils.sol";
 import {Penalty, StaderOracle, MissedAttestationPenaltyData} from "../src/stader/Penalty.sol";
 import {NodeOperatorsRegistry, CSModule, NodeOperator} from "../src/lido/NodeOperatorsRegistry.sol";
 import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/lido/ValidatorsExitBusOracle.sol";
-import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager} from "../src/rocketpool/RocketNodeManager.sol";
+import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager, RocketMegapool} from "../src/rocketpool/RocketNodeManager.sol";
 
 interface Vm {
     function roll(uint256) external;
@@ -173,6 +173,18 @@ contract PoolsTest {
         require(mm.getMinipoolByPubkey(key(1)) == mm.getNodeMinipoolAt(node, 0), "lookup by key");
         (bool ok,) = address(mm).call(abi.encodeWithSelector(mm.addMinipools.selector, node, ks));
         require(!ok, "a key twice reverts");
+    }
+
+    function test_rocket_pool_megapool_lists_its_validators() public {
+        RocketMegapool mp = new RocketMegapool();
+        bytes[] memory ks = new bytes[](2);
+        ks[0] = key(3);
+        ks[1] = key(4);
+        mp.addValidators(ks);
+        require(mp.getValidatorCount() == 2, "two validators");
+        require(keccak256(mp.getValidatorPubkey(1)) == keccak256(key(4)), "the second key");
+        (bool ok,) = address(mp).call(abi.encodeWithSelector(mp.getValidatorPubkey.selector, uint32(2)));
+        require(!ok, "no third validator");
     }
 
     function test_missed_attestation_penalties_by_pubkey_root() public {

@@ -244,3 +244,67 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     let reg = ValidatorRegistrationV1 { fee_recipient: vault, ..reg };
     assert!(store.sign_registrations(33, &[reg]).await[0].signature().is_some());
 }
+
+alloy_sol_types::sol! {
+    function addValidators(bytes[] _pubkeys) external;
+    function registerNode(address _node, address _megapool) external;
+}
+
+/// Sends a transaction from an unlocked anvil account; its receipt.
+async fn send(url: &str, from: &str, to: Option<&str>, data: Vec<u8>) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let mut tx = serde_json::json!({"from": from, "data": format!("0x{}", hex::encode(data))});
+    if let Some(to) = to {
+        tx["to"] = to.into();
+    }
+    let call = |method: &str, params: serde_json::Value| {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let req = http.post(url).json(&body);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let hash = call("eth_sendTransaction", serde_json::json!([tx])).await["result"].clone();
+    for _ in 0..100 {
+        let r = call("eth_getTransactionReceipt", serde_json::json!([hash])).await["result"].clone();
+        if !r.is_null() {
+            assert_eq!(r["status"], "0x1", "{r}");
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("transaction {hash} not mined");
+}
+
+#[tokio::test]
+async fn megapool_keys_are_listed_and_pay_the_megapool() {
+    use alloy_sol_types::SolCall;
+    let Some(a) = anvil(18_703) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let owner = st["owner"].as_str().unwrap();
+    let artifact: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("contracts/out/RocketNodeManager.sol/RocketMegapool.json")).unwrap(),
+    )
+    .unwrap();
+    let code = hex::decode(artifact["bytecode"]["object"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let megapool = send(&a.url, owner, None, code).await["contractAddress"].as_str().unwrap().to_string();
+    let keys = vec![pk(32).to_vec().into(), pk(33).to_vec().into()];
+    send(&a.url, owner, Some(&megapool), addValidatorsCall { _pubkeys: keys }.abi_encode()).await;
+    let PoolSpec::RocketPool { node_manager, node, .. } = cfg.pools[6].clone() else {
+        panic!("pools[6] is Rocket Pool")
+    };
+    let megapool_addr: Address = megapool.parse().unwrap();
+    let call = registerNodeCall { _node: node, _megapool: megapool_addr }.abi_encode();
+    send(&a.url, owner, Some(&node_manager.to_string()), call).await;
+
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let local: HashSet<PublicKeyBytes> = (0..34).map(pk).collect();
+    let snap = snapshot::take(&cfg, &rpc, &local, &TIME).await.unwrap();
+    let rocket = &snap.operators[6];
+    let second = rocket.second.as_ref().expect("the megapool's keys");
+    assert_eq!(second.keys.iter().map(|k| k.pubkey).collect::<Vec<_>>(), vec![pk(32), pk(33)]);
+    assert_eq!(second.recipient, Some(megapool_addr), "{}", second.why);
+    // Its minipool keys still pay the distributor.
+    let distributor: Address = st["operators"]["rocket"]["recipient"].as_str().unwrap().parse().unwrap();
+    assert_eq!(rocket.recipient, Some(distributor));
+    assert!(snap.local_keys_in_no_pool.is_empty(), "{:?}", snap.local_keys_in_no_pool);
+}

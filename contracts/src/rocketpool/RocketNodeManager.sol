@@ -99,3 +99,37 @@ contract RocketMinipoolManager {
         return minipoolByPubkey[_pubkey];
     }
 }
+
+/// Devnet stand-in for a node's megapool (RocketMegapoolDelegate, Saturn):
+/// the validator count and each validator's key, with the real getters
+/// (RocketMegapoolDelegateInterface) poolvc lists a megapool's keys with.
+contract RocketMegapool {
+    address public immutable owner;
+    bytes[] private pubkeys;
+
+    error NotOwner();
+    error BadPubkey();
+    error NoValidator();
+
+    constructor() {
+        owner = msg.sender;
+    }
+
+    /// Devnet: validators of this megapool (48-byte keys).
+    function addValidators(bytes[] calldata _pubkeys) external {
+        if (msg.sender != owner) revert NotOwner();
+        for (uint256 i = 0; i < _pubkeys.length; i++) {
+            if (_pubkeys[i].length != 48) revert BadPubkey();
+            pubkeys.push(_pubkeys[i]);
+        }
+    }
+
+    function getValidatorCount() external view returns (uint32) {
+        return uint32(pubkeys.length);
+    }
+
+    function getValidatorPubkey(uint32 _validatorId) external view returns (bytes memory) {
+        if (_validatorId >= pubkeys.length) revert NoValidator();
+        return pubkeys[_validatorId];
+    }
+}

@@ -127,6 +127,12 @@ sol! {
         function getProxyAddress(address _nodeAddress) external view returns (address);
     }
 
+    /// Rocket Pool megapool (`RocketMegapoolDelegateInterface`).
+    interface IRocketMegapool {
+        function getValidatorCount() external view returns (uint32);
+        function getValidatorPubkey(uint32 _validatorId) external view returns (bytes memory);
+    }
+
     /// Rocket Pool `RocketMinipoolManager`.
     interface IRocketMinipoolManager {
         function getNodeMinipoolCount(address _nodeAddress) external view returns (uint256);

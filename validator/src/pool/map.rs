@@ -138,15 +138,16 @@ impl PoolMap {
                 continue;
             };
             let age = now.saturating_sub(g.at);
-            let rule = if age > max_age {
-                let last = e.error.as_ref().map_or(String::new(), |(m, _)| format!("; last error: {m}"));
-                PoolRecipient::Unknown {
-                    pool: g.read.pool.clone(),
-                    operator: g.read.operator.clone(),
-                    reason: format!("the contracts were last read {age} s ago, over the {max_age} s bound{last}"),
+            let rule_for = |facts: &Facts| {
+                if age > max_age {
+                    let last = e.error.as_ref().map_or(String::new(), |(m, _)| format!("; last error: {m}"));
+                    return PoolRecipient::Unknown {
+                        pool: g.read.pool.clone(),
+                        operator: g.read.operator.clone(),
+                        reason: format!("the contracts were last read {age} s ago, over the {max_age} s bound{last}"),
+                    };
                 }
-            } else {
-                match self.decide_now(&g.read.facts, now) {
+                match self.decide_now(facts, now) {
                     Ok(decision) => PoolRecipient::Rule {
                         pool: g.read.pool.clone(),
                         operator: g.read.operator.clone(),
@@ -158,16 +159,19 @@ impl PoolMap {
                     }
                 }
             };
-            if let Some(why) = &g.read.unlisted {
-                never.push(format!("pools[{i}] ({}): {why}", self.kinds[i]));
+            let mut groups = vec![(rule_for(&g.read.facts), &g.read.keys)];
+            if let Some((facts, keys)) = &g.read.second {
+                groups.push((rule_for(facts), keys));
             }
-            for k in &g.read.keys {
-                if let Some(first) = owner.insert(*k, i) {
-                    if first != i {
-                        twice.insert(*k);
+            for (rule, keys) in groups {
+                for k in keys {
+                    if let Some(first) = owner.insert(*k, i) {
+                        if first != i {
+                            twice.insert(*k);
+                        }
                     }
+                    by_key.insert(*k, rule.clone());
                 }
-                by_key.insert(*k, rule.clone());
             }
         }
         for k in twice {
@@ -199,7 +203,7 @@ impl PoolMap {
 
     /// Every key some read claims.
     pub fn claimed(&self) -> HashSet<PublicKeyBytes> {
-        self.entries.iter().filter_map(|e| e.good.as_ref()).flat_map(|g| g.read.keys.iter().copied()).collect()
+        self.entries.iter().filter_map(|e| e.good.as_ref()).flat_map(|g| g.read.all_keys()).collect()
     }
 }
 
@@ -278,7 +282,7 @@ mod tests {
             watch: Vec::new(),
             allowed_relays: Some(vec!["https://Relay.A/".into()]),
             restricts_relays: true,
-            unlisted: None,
+            second: None,
         }
     }
 
@@ -313,16 +317,32 @@ mod tests {
     }
 
     #[test]
-    fn keys_a_pool_has_but_does_not_list_keep_unclaimed_keys_from_proposing() {
+    fn megapool_keys_pay_the_megapool_and_minipool_keys_the_distributor() {
+        let facts = |key| Facts::RocketPool {
+            in_smoothing_pool: false,
+            changed_epoch: None,
+            finalized_epoch: 0,
+            smoothing_pool: Address::repeat_byte(1),
+            fee_distributor: Address::repeat_byte(2),
+            megapool: Some(Address::repeat_byte(3)),
+            key,
+        };
+        let r = OperatorRead {
+            facts: facts(pool_rules::RocketKey::Minipool),
+            second: Some((facts(pool_rules::RocketKey::Megapool), vec![key(8)])),
+            restricts_relays: false,
+            ..read(&[1], Address::ZERO)
+        };
         let mut m = PoolMap::new(vec!["rocket-pool".into()]);
-        let r = OperatorRead { unlisted: Some("node n has megapool m".into()), ..read(&[1], Address::repeat_byte(1)) };
         m.record(0, Ok(r), 5, 1);
         let rules = m.rules(6, 100);
-        assert!(matches!(rules.rule_of(&key(1)), Some(PoolRecipient::Rule { .. })));
-        match rules.rule_of(&key(9)) {
-            Some(PoolRecipient::Unknown { reason, .. }) => assert!(reason.contains("megapool m"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
+        let pays = |k| match rules.rule_of(&key(k)) {
+            Some(PoolRecipient::Rule { decision, .. }) => Some(decision.recipient),
+            _ => None,
+        };
+        assert_eq!(pays(1), Some(Address::repeat_byte(2)));
+        assert_eq!(pays(8), Some(Address::repeat_byte(3)));
+        assert!(m.claimed().contains(&key(8)));
     }
 
     #[test]
@@ -364,7 +384,7 @@ mod tests {
             watch: Vec::new(),
             allowed_relays: None,
             restricts_relays: false,
-            unlisted: None,
+            second: None,
         };
         let mut m = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);
         m.record(0, Ok(stader(150)), 1_000, 150);

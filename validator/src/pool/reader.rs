@@ -75,10 +75,16 @@ pub struct OperatorRead {
     /// Whether the pool restricts relays (Lido): with no list read, builder
     /// blocks are off for its keys.
     pub restricts_relays: bool,
-    /// Keys of this operator that exist but are not listed here (a Rocket
-    /// Pool node's megapool validators): why any unclaimed local key could
-    /// be one of them.
-    pub unlisted: Option<String>,
+    /// Keys of the same operator under a second rule (a Rocket Pool node's
+    /// megapool validators: `facts` with `RocketKey::Megapool`).
+    pub second: Option<(Facts, Vec<PublicKeyBytes>)>,
+}
+
+impl OperatorRead {
+    /// Every key of the operator, under either rule.
+    pub fn all_keys(&self) -> impl Iterator<Item = PublicKeyBytes> + '_ {
+        self.keys.iter().chain(self.second.iter().flat_map(|(_, k)| k.iter())).copied()
+    }
 }
 
 /// Reads the operator of `spec` at `block`.
@@ -115,7 +121,7 @@ pub async fn read_operator(
                     None => None,
                 },
                 restricts_relays: true,
-                unlisted: None,
+                second: None,
             })
         }
         PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node } => {
@@ -177,31 +183,49 @@ pub async fn read_operator(
             let keys =
                 pubkeys.iter().map(|k| pubkey(k, "rocket-pool", "getMinipoolPubkey")).collect::<Result<Vec<_>, _>>()?;
             let changed_secs = small(changed, "rocket-pool", "getSmoothingPoolRegistrationChanged")?;
+            let megapool_keys = if megapool == Address::ZERO {
+                Vec::new()
+            } else {
+                let n = rpc.call(megapool, IRocketMegapool::getValidatorCountCall {}, block).await?;
+                let got = rpc
+                    .call_many(
+                        (0..n)
+                            .map(|i| (megapool, IRocketMegapool::getValidatorPubkeyCall { _validatorId: i }))
+                            .collect(),
+                        block,
+                    )
+                    .await?;
+                got.iter().map(|k| pubkey(k, "rocket-pool", "getValidatorPubkey")).collect::<Result<Vec<_>, _>>()?
+            };
+            let facts = Facts::RocketPool {
+                in_smoothing_pool: in_sp,
+                changed_epoch: (changed_secs > 0).then(|| time.epoch_at(changed_secs)),
+                finalized_epoch: time.finalized_epoch,
+                smoothing_pool: *smoothing_pool,
+                fee_distributor: distributor,
+                megapool: (megapool != Address::ZERO).then_some(megapool),
+                key: RocketKey::Minipool,
+            };
+            let second = (!megapool_keys.is_empty()).then(|| {
+                let mut f = facts.clone();
+                if let Facts::RocketPool { key, .. } = &mut f {
+                    *key = RocketKey::Megapool;
+                }
+                (f, megapool_keys)
+            });
             Ok(OperatorRead {
                 pool: spec.kind().into(),
                 operator: format!("{node}"),
                 keys,
-                facts: Facts::RocketPool {
-                    in_smoothing_pool: in_sp,
-                    changed_epoch: (changed_secs > 0).then(|| time.epoch_at(changed_secs)),
-                    finalized_epoch: time.finalized_epoch,
-                    smoothing_pool: *smoothing_pool,
-                    fee_distributor: distributor,
-                    megapool: (megapool != Address::ZERO).then_some(megapool),
-                    key: RocketKey::Minipool,
+                facts,
+                watch: if megapool == Address::ZERO {
+                    vec![*node_manager, *minipool_manager]
+                } else {
+                    vec![*node_manager, *minipool_manager, megapool]
                 },
-                watch: vec![*node_manager, *minipool_manager],
                 allowed_relays: None,
                 restricts_relays: false,
-                // Megapool validators are not enumerated (the megapool's
-                // getters are not bound yet): with a megapool, a local key
-                // in no pool may be one of its keys.
-                unlisted: (megapool != Address::ZERO).then(|| {
-                    format!(
-                        "Rocket Pool node {n} has megapool {megapool}, whose validators poolvc does not list yet \
-                         (name them in a custom pool paying {megapool})"
-                    )
-                }),
+                second,
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -212,7 +236,7 @@ pub async fn read_operator(
             watch: Vec::new(),
             allowed_relays: None,
             restricts_relays: false,
-            unlisted: None,
+            second: None,
         }),
     }
 }
@@ -287,7 +311,7 @@ async fn read_stader(
         watch: vec![registry],
         allowed_relays: None,
         restricts_relays: false,
-        unlisted: None,
+        second: None,
     })
 }
 

@@ -24,6 +24,17 @@ pub struct KeyView {
     pub local: bool,
 }
 
+/// Keys of an operator under a second rule.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecondRule {
+    /// Who they pay, if known.
+    pub recipient: Option<Address>,
+    /// Why.
+    pub why: String,
+    /// The keys.
+    pub keys: Vec<KeyView>,
+}
+
 /// One `pools.yaml` entry as read.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OperatorView {
@@ -39,6 +50,8 @@ pub struct OperatorView {
     pub change_applies_after_block: Option<u64>,
     /// The keys the pool holds for it.
     pub keys: Vec<KeyView>,
+    /// Keys of the operator under a second rule (Rocket Pool megapool keys).
+    pub second: Option<SecondRule>,
     /// The read's error, if it failed.
     pub error: Option<String>,
 }
@@ -96,6 +109,7 @@ pub async fn take(
             why: String::new(),
             change_applies_after_block: None,
             keys: Vec::new(),
+            second: None,
             error: e.error.as_ref().map(|(m, _)| m.clone()),
         };
         if let Some(g) = &e.good {
@@ -112,8 +126,13 @@ pub async fn take(
                 }
                 Err(err) => v.why = format!("no recipient: {err}"),
             }
-            if let Some(u) = &g.read.unlisted {
-                v.why = format!("{}; {u}: local keys in no pool do not propose", v.why);
+            if let Some((facts, keys)) = &g.read.second {
+                let (recipient, why) = match pool_rules::decide(facts) {
+                    Ok(d) => (Some(d.recipient), d.why.to_string()),
+                    Err(err) => (None, format!("no recipient: {err}")),
+                };
+                let keys = keys.iter().map(|k| KeyView { pubkey: *k, local: local.contains(k) }).collect();
+                v.second = Some(SecondRule { recipient, why, keys });
             }
             // A key another entry also claims gets no recipient.
             if let Some(k) =
@@ -192,6 +211,19 @@ impl Snapshot {
                 }
                 None => {
                     let _ = writeln!(s, "  pays no one (does not propose): {}", o.why);
+                }
+            }
+            if let Some(second) = &o.second {
+                let local = second.keys.iter().filter(|k| k.local).count();
+                match second.recipient {
+                    Some(r) => {
+                        let _ =
+                            writeln!(s, "  {} more keys ({local} local) pay {r}: {}", second.keys.len(), second.why);
+                    }
+                    None => {
+                        let _ =
+                            writeln!(s, "  {} more keys ({local} local) pay no one: {}", second.keys.len(), second.why);
+                    }
                 }
             }
             if let Some(b) = o.change_applies_after_block {
