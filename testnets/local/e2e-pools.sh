@@ -24,7 +24,7 @@ RUN="${RUN_DIR:-$HERE/.run/e2e-pools}"
 PORT="${BN_PORT:-9630}"
 ANVIL_PORT="${ANVIL_PORT:-8655}"
 PROXY_PORT="${PROXY_PORT:-8656}"
-END_EPOCH="${END_EPOCH:-20}"
+END_EPOCH="${END_EPOCH:-17}"
 BN="http://127.0.0.1:$PORT"
 ANVIL="http://127.0.0.1:$ANVIL_PORT"
 PROXY="http://127.0.0.1:$PROXY_PORT"
@@ -41,7 +41,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
-  --slot-ms "$SLOT_MS" --genesis-delay 20 --config SHARD_COMMITTEE_PERIOD=1 >"$RUN/bn.log" 2>&1 &
+  --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 >"$RUN/bn.log" 2>&1 &
 PIDS+=($!)
 "$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --block-time 1 --silent >"$RUN/anvil.log" 2>&1 &
 PIDS+=($!)
