@@ -110,25 +110,12 @@ async fn chain_time(beacon: &BeaconClient) -> (ChainTime, Option<String>) {
         (Ok(g), Ok(s)) => (g, s),
         (Err(e), _) | (_, Err(e)) => return (fallback, Some(e.to_string())),
     };
-    #[derive(serde::Deserialize)]
-    struct Checkpoint {
-        #[serde(with = "serde_utils::quoted_u64")]
-        epoch: u64,
-    }
-    #[derive(serde::Deserialize)]
-    struct Finality {
-        finalized: Checkpoint,
-    }
-    #[derive(serde::Deserialize)]
-    struct Data {
-        data: Finality,
-    }
-    let fin = beacon.get::<Data>("/eth/v1/beacon/states/head/finality_checkpoints", TIMEOUT).await;
+    let fin = beacon.finalized_epoch(TIMEOUT).await;
     let t = ChainTime {
         genesis_time: genesis.genesis_time,
         seconds_per_slot: (spec.slot_duration_ms / 1000).max(1),
         slots_per_epoch: spec.slots_per_epoch,
-        finalized_epoch: fin.as_ref().map_or(0, |d| d.data.finalized.epoch),
+        finalized_epoch: fin.as_ref().map_or(0, |e| *e),
     };
     (t, fin.err().map(|e| e.to_string()))
 }

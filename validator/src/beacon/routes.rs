@@ -147,6 +147,21 @@ impl BeaconClient {
         Ok(self.get_for_keys::<Data<Vec<ValidatorEntry>>>(&path, ids.len(), t).await?.data)
     }
 
+    /// The finalized epoch, from `GET /eth/v1/beacon/states/head/finality_checkpoints`.
+    pub async fn finalized_epoch(&self, t: Duration) -> Result<u64, BeaconError> {
+        #[derive(serde::Deserialize)]
+        struct Checkpoint {
+            #[serde(with = "serde_utils::quoted_u64")]
+            epoch: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Finality {
+            finalized: Checkpoint,
+        }
+        let path = "/eth/v1/beacon/states/head/finality_checkpoints";
+        Ok(self.get::<Data<Finality>>(path, t).await?.data.finalized.epoch)
+    }
+
     /// `GET /eth/v1/beacon/blocks/head/root`.
     pub async fn head_root(&self, t: Duration) -> Result<Hash256, BeaconError> {
         Ok(self.get::<Data<Root>>("/eth/v1/beacon/blocks/head/root", t).await?.data.root)

@@ -277,21 +277,8 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
 /// Reads every entry at `block`.
 async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, block: u64, epoch: u64, now: u64) {
     let Some(rpc) = &st.rpc else { return };
-    #[derive(serde::Deserialize)]
-    struct Checkpoint {
-        #[serde(with = "serde_utils::quoted_u64")]
-        epoch: u64,
-    }
-    #[derive(serde::Deserialize)]
-    struct Finality {
-        finalized: Checkpoint,
-    }
-    #[derive(serde::Deserialize)]
-    struct Data {
-        data: Finality,
-    }
-    match ctx.beacon.get::<Data>("/eth/v1/beacon/states/head/finality_checkpoints", ctx.slot_timeout()).await {
-        Ok(d) => st.finalized_epoch = d.data.finalized.epoch,
+    match ctx.beacon.finalized_epoch(ctx.slot_timeout()).await {
+        Ok(e) => st.finalized_epoch = e,
         Err(e) => warn!("pools: finalized epoch: {e} (using {})", st.finalized_epoch),
     }
     let time = ChainTime {
