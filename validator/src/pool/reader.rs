@@ -326,17 +326,11 @@ async fn read_curated_keys(
         .call(module, ILidoNodeOperatorsRegistry::getNodeOperatorCall { _nodeOperatorId: id, _fullInfo: false }, block)
         .await?;
     let deposited = op.totalDepositedValidators;
-    let calls = (0..deposited.div_ceil(LIDO_KEYS_PER_CALL))
-        .map(|c| {
-            let offset = c * LIDO_KEYS_PER_CALL;
-            let limit = LIDO_KEYS_PER_CALL.min(deposited - offset);
+    let calls = key_chunks(deposited)
+        .map(|(offset, limit)| {
             (
                 module,
-                ILidoNodeOperatorsRegistry::getSigningKeysCall {
-                    _nodeOperatorId: id,
-                    _offset: U256::from(offset),
-                    _limit: U256::from(limit),
-                },
+                ILidoNodeOperatorsRegistry::getSigningKeysCall { _nodeOperatorId: id, _offset: offset, _limit: limit },
             )
         })
         .collect();
@@ -357,18 +351,9 @@ async fn read_csm_keys(
     let id = U256::from(operator_id);
     let op = rpc.call(module, ICSModule::getNodeOperatorCall { nodeOperatorId: id }, block).await?;
     let deposited = u64::from(op.totalDepositedKeys);
-    let calls = (0..deposited.div_ceil(LIDO_KEYS_PER_CALL))
-        .map(|c| {
-            let start = c * LIDO_KEYS_PER_CALL;
-            let count = LIDO_KEYS_PER_CALL.min(deposited - start);
-            (
-                module,
-                ICSModule::getSigningKeysCall {
-                    nodeOperatorId: id,
-                    startIndex: U256::from(start),
-                    keysCount: U256::from(count),
-                },
-            )
+    let calls = key_chunks(deposited)
+        .map(|(start, count)| {
+            (module, ICSModule::getSigningKeysCall { nodeOperatorId: id, startIndex: start, keysCount: count })
         })
         .collect();
     let got = rpc.call_many(calls, block).await?;
@@ -377,6 +362,15 @@ async fn read_csm_keys(
         split_keys(&r, "lido-csm", &mut keys)?;
     }
     Ok(keys)
+}
+
+/// `(offset, count)` of the `getSigningKeys` calls that cover keys `0..n`,
+/// [`LIDO_KEYS_PER_CALL`] at a time.
+fn key_chunks(n: u64) -> impl Iterator<Item = (U256, U256)> {
+    (0..n.div_ceil(LIDO_KEYS_PER_CALL)).map(move |c| {
+        let offset = c * LIDO_KEYS_PER_CALL;
+        (U256::from(offset), U256::from(LIDO_KEYS_PER_CALL.min(n - offset)))
+    })
 }
 
 /// Splits concatenated 48-byte keys.
