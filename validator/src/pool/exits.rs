@@ -4,10 +4,13 @@
 //! operator's keys), decoded from `eth_getLogs` entries.
 
 use super::abi::{IStaderPenalty, IValidatorsExitBus};
-use super::rpc::Log;
+use super::config::PoolSpec;
+use super::rpc::{EthRpc, Log, RpcError};
+use alloy_primitives::Address;
 use alloy_primitives::{B256, U256};
 use alloy_sol_types::SolEvent;
 use poolvc_signer::types::PublicKeyBytes;
+use std::collections::HashMap;
 use std::collections::HashSet;
 
 /// Lido asks for the exit within this many seconds of the request (the
@@ -42,6 +45,45 @@ pub enum ExitLogError {
         /// The decoder's account.
         reason: String,
     },
+}
+
+/// Errors fetching exit requests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExitFetchError {
+    /// The node failed.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// A log did not decode.
+    #[error(transparent)]
+    Log(#[from] ExitLogError),
+}
+
+/// The exit requests `spec`'s pool logged in blocks `from..=to` for the
+/// operator (its module and id for Lido, its `keys` for Stader). Logs of a
+/// Stader `Penalty` several entries share are asked once through `penalty_logs`.
+pub async fn fetch(
+    rpc: &EthRpc,
+    spec: &PoolSpec,
+    keys: &HashSet<PublicKeyBytes>,
+    from: u64,
+    to: u64,
+    penalty_logs: &mut HashMap<Address, Vec<Log>>,
+) -> Result<Vec<ExitRequest>, ExitFetchError> {
+    match spec {
+        PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
+            let logs = rpc.logs(&[*bus], &lido_topics(*module_id, *operator_id), from, to).await?;
+            Ok(decode_lido(spec.kind(), &logs)?)
+        }
+        PoolSpec::Stader { penalty: Some(p), .. } => {
+            if !penalty_logs.contains_key(p) {
+                let logs = rpc.logs(&[*p], &stader_topics(), from, to).await?;
+                penalty_logs.insert(*p, logs);
+            }
+            let logs = penalty_logs.get(p).map_or(&[][..], |l| l.as_slice());
+            Ok(decode_stader(spec.kind(), logs, keys)?)
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// The topics that select Lido's exit requests for one operator.

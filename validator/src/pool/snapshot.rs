@@ -2,7 +2,7 @@
 //! the local keys: what `poolvc pool show` prints and what the key-map
 //! figures measure.
 
-use super::config::{PoolSpec, PoolsConfig};
+use super::config::PoolsConfig;
 use super::exits::{self, ExitRequest};
 use super::map::PoolMap;
 use super::reader::{self, ChainTime};
@@ -150,19 +150,13 @@ pub async fn take(
     local_keys_in_no_pool.sort();
     let from = block.saturating_sub(EXIT_LOOKBACK_BLOCKS);
     let mut exit_requests = Vec::new();
+    let mut penalty_logs = std::collections::HashMap::new();
     for (i, spec) in cfg.pools.iter().enumerate() {
-        let found = match spec {
-            PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
-                let logs = rpc.logs(&[*bus], &exits::lido_topics(*module_id, *operator_id), from, block).await?;
-                exits::decode_lido(spec.kind(), &logs).map_err(|e| e.to_string())
-            }
-            PoolSpec::Stader { penalty: Some(p), .. } => {
-                let keys: HashSet<PublicKeyBytes> =
-                    map.entries[i].good.as_ref().map(|g| g.read.keys.iter().copied().collect()).unwrap_or_default();
-                let logs = rpc.logs(&[*p], &exits::stader_topics(), from, block).await?;
-                exits::decode_stader(spec.kind(), &logs, &keys).map_err(|e| e.to_string())
-            }
-            _ => Ok(Vec::new()),
+        let keys: HashSet<PublicKeyBytes> =
+            map.entries[i].good.as_ref().map(|g| g.read.keys.iter().copied().collect()).unwrap_or_default();
+        let found = match exits::fetch(rpc, spec, &keys, from, block, &mut penalty_logs).await {
+            Err(exits::ExitFetchError::Rpc(e)) => return Err(e),
+            other => other,
         };
         match found {
             Ok(v) => exit_requests.extend(v.into_iter().filter(|r| local.contains(&r.pubkey))),

@@ -225,34 +225,14 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
     // Stader entries share one Penalty contract: its logs are asked once.
     let mut penalty_logs: HashMap<Address, Vec<crate::pool::rpc::Log>> = HashMap::new();
     for (i, spec) in cfg.pools.iter().enumerate() {
-        let found = match spec {
-            PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
-                match rpc.logs(&[*bus], &exits::lido_topics(*module_id, *operator_id), from, block).await {
-                    Ok(l) => exits::decode_lido(spec.kind(), &l).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            PoolSpec::Stader { penalty: Some(p), .. } => {
-                let keys: HashSet<PublicKeyBytes> = st
-                    .map
-                    .entries
-                    .get(i)
-                    .and_then(|e| e.good.as_ref())
-                    .map(|g| g.read.keys.iter().copied().collect())
-                    .unwrap_or_default();
-                let logs = match penalty_logs.get(p) {
-                    Some(l) => Ok(l.clone()),
-                    None => rpc.logs(&[*p], &exits::stader_topics(), from, block).await.inspect(|l| {
-                        penalty_logs.insert(*p, l.clone());
-                    }),
-                };
-                match logs {
-                    Ok(l) => exits::decode_stader(spec.kind(), &l, &keys).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            _ => Ok(Vec::new()),
-        };
+        let keys: HashSet<PublicKeyBytes> = st
+            .map
+            .entries
+            .get(i)
+            .and_then(|e| e.good.as_ref())
+            .map(|g| g.read.keys.iter().copied().collect())
+            .unwrap_or_default();
+        let found = exits::fetch(rpc, spec, &keys, from, block, &mut penalty_logs).await;
         match found {
             Ok(v) => {
                 for r in v {
