@@ -348,19 +348,19 @@ impl<P: Preset> ValidatorStore<P> {
         self.read().entries().filter(|e| e.config.recipient().is_none()).map(|e| e.pubkey).collect()
     }
 
-    /// Sets (or clears) each key's pool rule from `rule_of`; returns the keys
-    /// whose recipient (or the reason for having none) changed. The pool
-    /// service calls it after each read of the pool contracts.
+    /// Sets (or clears) each key's pool rule from `rule_of`; returns each
+    /// key whose rule changed, with its config as it was. The pool service
+    /// calls it after each read of the pool contracts.
     pub fn set_pool_recipients(
         &self,
         rule_of: impl Fn(&PublicKeyBytes) -> Option<policy::PoolRecipient>,
-    ) -> Vec<PublicKeyBytes> {
+    ) -> Vec<(PublicKeyBytes, ProposalConfig)> {
         let mut reg = self.write();
         let mut changed = Vec::new();
         for e in reg.entries_mut() {
             let new = rule_of(&e.pubkey);
             if new != e.config.pool {
-                changed.push(e.pubkey);
+                changed.push((e.pubkey, e.config.clone()));
                 e.config.pool = new;
             }
         }

@@ -299,20 +299,22 @@ async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
         };
         (c.recipient(), why)
     };
-    let before: HashMap<PublicKeyBytes, _> = ctx.store.configs().into_iter().map(|(k, c)| (k, told(&c))).collect();
+    // Only the keys whose rule changed come back, with their config before.
     let changed = ctx.store.set_pool_recipients(|pk| rules.rule_of(pk));
-    let after: HashMap<PublicKeyBytes, _> = ctx.store.configs().into_iter().map(|(k, c)| (k, told(&c))).collect();
     // One line per (pool, operator, outcome), not per key.
     let mut groups: std::collections::BTreeMap<String, (usize, PublicKeyBytes)> = Default::default();
     let mut moved = 0;
-    for pk in &changed {
-        if before.get(pk) == after.get(pk) {
+    for (pk, was) in &changed {
+        let now_rule = rules.rule_of(pk);
+        let before = told(was);
+        let after = told(&crate::policy::ProposalConfig { pool: now_rule.clone(), ..was.clone() });
+        if before == after {
             continue;
         }
-        if before.get(pk).map(|b| b.0) != after.get(pk).map(|a| a.0) {
+        if before.0 != after.0 {
             moved += 1;
         }
-        let line = match rules.rule_of(pk) {
+        let line = match now_rule {
             Some(PoolRecipient::Rule { pool, operator, decision, no_builder }) => {
                 let builder = no_builder.map_or(String::new(), |why| format!("; no builder blocks: {why}"));
                 format!("{pool} operator {operator}: pays {} ({}){builder}", decision.recipient, decision.why)
@@ -331,7 +333,14 @@ async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
             info!(keys, %first, "pools: {line}");
         }
     }
-    // Metrics.
+    if moved > 0 {
+        info!(keys = moved, "pools: fee recipients changed; sending proposer preparation again");
+        super::preparation::prepare_proposers(ctx).await;
+    }
+    // Metrics and the start report: only when something changed.
+    if changed.is_empty() && st.reported {
+        return;
+    }
     let mut per: HashMap<PoolLabel, i64> = HashMap::new();
     let mut unknown = 0;
     let mut in_no_pool = 0;
@@ -356,10 +365,6 @@ async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
     if !st.reported && st.map.entries.iter().all(|e| e.good.is_some()) {
         st.reported = true;
         report(ctx, &rules, &local, &claimed);
-    }
-    if moved > 0 {
-        info!(keys = moved, "pools: fee recipients changed; sending proposer preparation again");
-        super::preparation::prepare_proposers(ctx).await;
     }
 }
 
