@@ -13,6 +13,7 @@ pub mod events;
 pub mod heap;
 pub mod keys_cmd;
 pub mod networks;
+pub mod perf;
 pub mod policy;
 pub mod pool;
 pub mod pool_cmd;

@@ -942,4 +942,4 @@ pub mod limits;
 mod routes;
 
 use body::{BodyError, JsonDecode};
-pub use routes::{Indices, SyncCommitteeSubscription};
+pub use routes::{Indices, SyncCommitteeSubscription, BULK_CHUNK};
