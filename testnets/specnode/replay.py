@@ -8,7 +8,10 @@ signature, `process_block` (randao, attestations, sync aggregate, exits, the
 execution payload's consistency with the state) and the state root; the
 Electra -> Fulu upgrade runs at the fork epoch.
 
-Usage: python replay.py DATADIR
+Usage: python replay.py DATADIR [--flags OUT.json]
+With --flags, writes the participation flags each epoch ends with (epoch ->
+one integer per validator: bit 0 timely source, 1 target, 2 head), read from
+`previous_epoch_participation` before the first block of a later epoch.
 Prints one line per block that differs and, last,
 `pyspec_roots=K/N`; exits 1 unless K == N (and N > 0).
 """
@@ -48,7 +51,7 @@ def configure(specs, values):
         spec.config = spec.Configuration(**cfg)
 
 
-def main(datadir):
+def main(datadir, flags_out=None):
     chain = json.load(open(os.path.join(datadir, "chain.json"), encoding="utf-8"))
     preset = chain["preset"]
     electra = importlib.import_module(f"eth_consensus_specs.electra.{preset}")
@@ -68,9 +71,14 @@ def main(datadir):
 
     ok = 0
     started = time.time()
+    flags = {}
+    spe = int(electra.SLOTS_PER_EPOCH)
     for entry in chain["blocks"]:
         slot = entry["slot"]
         spec = specs[entry["fork"]]
+        state_epoch = int(state.slot) // spe
+        if slot // spe > state_epoch and state_epoch >= 1:
+            flags[state_epoch - 1] = [int(f) for f in state.previous_epoch_participation]
         data = open(os.path.join(datadir, "blocks", entry["file"]), "rb").read()
         try:
             signed = spec.ssz_deserialize(spec.SignedBeaconBlock, data)
@@ -97,12 +105,20 @@ def main(datadir):
     n = len(chain["blocks"])
     print(f"replay: {ok} of {n} blocks in {time.time() - started:.1f} s; finalized epoch "
           f"{int(state.finalized_checkpoint.epoch)} at slot {int(state.slot)}")
+    if flags_out:
+        with open(flags_out, "w", encoding="utf-8") as f:
+            json.dump(flags, f)
     print(f"pyspec_roots={ok}/{n}")
     return 0 if ok == n and n > 0 else 1
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    out = None
+    if len(args) == 3 and args[1] == "--flags":
+        out = args[2]
+        args = args[:1]
+    if len(args) != 1:
         print(__doc__)
         sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(args[0], out))

@@ -139,6 +139,22 @@ pub enum PoolCommand {
         #[arg(long)]
         epoch: Option<u64>,
     },
+    /// A frame's performance per operator and key, from the ledger the
+    /// running client keeps (`performance.sqlite`): duties assigned and
+    /// included, Lido CSM performance, threshold and strikes, Stader's
+    /// missed attestations, rewards. `--json` prints it shaped like Lido's
+    /// published frame log.
+    Report {
+        /// Data directory (pools.yaml, performance.sqlite).
+        #[arg(long)]
+        datadir: PathBuf,
+        /// The frame (default: the newest judged epoch's).
+        #[arg(long)]
+        frame: Option<u64>,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the slashing-protection database is.

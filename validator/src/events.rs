@@ -82,6 +82,8 @@ pub enum Service {
     Pruning,
     /// Pool contracts: recipients and exit requests.
     Pools,
+    /// The performance ledger.
+    Perf,
 }
 
 impl Service {
@@ -97,6 +99,7 @@ impl Service {
             Self::Health => "health",
             Self::Pruning => "pruning",
             Self::Pools => "pools",
+            Self::Perf => "performance",
         }
     }
 }

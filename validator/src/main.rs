@@ -162,6 +162,14 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", snap.render());
             }
         }
+        Command::Pool(PoolCommand::Report { datadir, frame, json }) => {
+            let r = poolvc::perf::report::load(&datadir, frame)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", poolvc::perf::report::render(&r));
+            }
+        }
         Command::Pool(PoolCommand::PresignExits { datadir, beacon_node, out, epoch }) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let r = rt.block_on(poolvc::pool_cmd::presign_exits(&datadir, &beacon_node, &out, epoch))?;

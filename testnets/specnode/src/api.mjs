@@ -139,7 +139,7 @@ export async function serve(chain, port, log) {
     getEpochCommittees: async ({ stateId, epoch, index, slot }) => {
       const state = stateOf(stateId);
       const e = epoch ?? (slot !== undefined ? epochOf(slot) : epochOf(state.slot));
-      const s = chain.stateForEpoch(e);
+      const s = chain.stateHolding(e);
       const data = [];
       const count = s.epochCtx.getCommitteeCountPerSlot(e);
       for (let x = e * SLOTS_PER_EPOCH; x < (e + 1) * SLOTS_PER_EPOCH; x++) {
@@ -153,7 +153,7 @@ export async function serve(chain, port, log) {
     },
     getEpochSyncCommittees: async ({ epoch }) => {
       const e = epoch ?? epochOf(chain.head.slot);
-      const members = chain.syncCommittee(e * SLOTS_PER_EPOCH);
+      const members = chain.syncCommitteeOfEpoch(e);
       const size = SYNC_COMMITTEE_SIZE / SYNC_COMMITTEE_SUBNET_COUNT;
       return { data: { validators: members, validatorAggregates: Array.from({ length: SYNC_COMMITTEE_SUBNET_COUNT },
         (_, i) => members.slice(i * size, (i + 1) * size)) }, meta };

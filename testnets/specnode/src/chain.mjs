@@ -113,6 +113,32 @@ export class Chain {
     return s;
   }
 
+  /**
+   * A state whose epoch cache holds `epoch`'s committees: the head's (advanced)
+   * for the head's previous, current and next epochs; for an older epoch, the
+   * state of the canonical block at or before the epoch's last slot (its
+   * epoch is `epoch` or, after empty slots, earlier: then `epoch` is its next).
+   */
+  stateHolding(epoch) {
+    const headEpoch = epochOf(this.head.slot);
+    if (epoch + 1 >= headEpoch) return this.stateForEpoch(epoch);
+    const b = this.blocks.get(this.blockRootAtSlot((epoch + 1) * SLOTS_PER_EPOCH - 1));
+    if (!b?.state || epochOf(b.state.slot) + 1 < epoch) {
+      throw Object.assign(new Error(`no state holds epoch ${epoch}'s committees`), { statusCode: 404 });
+    }
+    return b.state;
+  }
+
+  /** The sync committee of `epoch`'s period, by position. */
+  syncCommitteeOfEpoch(epoch) {
+    const state = this.stateHolding(epoch);
+    const period = periodOf(epoch);
+    const statePeriod = periodOf(epochOf(state.slot));
+    if (period === statePeriod) return Array.from(state.epochCtx.currentSyncCommitteeIndexed.validatorIndices);
+    if (period === statePeriod + 1) return Array.from(state.epochCtx.nextSyncCommitteeIndexed.validatorIndices);
+    throw Object.assign(new Error(`no state holds epoch ${epoch}'s sync committee`), { statusCode: 404 });
+  }
+
   /** Validators at each position of the sync committee signing at `slot` (the committee of slot + 1's period). */
   syncCommittee(slot) {
     const state = this.stateForEpoch(epochOf(slot));

@@ -9,5 +9,20 @@
 
 pub mod chain;
 pub mod frames;
+pub mod http;
 pub mod ledger;
 pub mod verdict;
+pub mod report;
+
+use poolvc_signer::types::PublicKeyBytes;
+
+/// Who is measured: every key the pool map gives each operator (local or
+/// not: an operator's keys may be spread over several machines), and how
+/// frames are cut. The pool service publishes it after each read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    /// Frames and formulas.
+    pub cfg: frames::PerfConfig,
+    /// `(pool, operator, keys)`.
+    pub groups: Vec<(String, String, Vec<PublicKeyBytes>)>,
+}

@@ -27,6 +27,9 @@
 //!     name: my-pool
 //!     fee_recipient: 0x…
 //!     keys: [0x…, 0x…]            # 48-byte public keys
+//! performance:                    # optional; mainnet defaults (crate::perf::frames::PerfConfig)
+//!   frame_epochs: 6300
+//!   leeway_bp: [[1, 300]]
 //! ```
 //!
 //! Invariants once loaded: every address is 20 bytes; the pools are ones
@@ -206,6 +209,9 @@ pub struct PoolsConfig {
     pub relays: Vec<String>,
     /// The pools, in file order.
     pub pools: Vec<PoolSpec>,
+    /// How performance is measured and framed (`performance:`; mainnet
+    /// defaults when absent).
+    pub performance: crate::perf::frames::PerfConfig,
 }
 
 const KNOWN: &str = "stader-permissionless, stader-permissioned, lido-curated, lido-csm, rocket-pool, custom";
@@ -219,6 +225,8 @@ struct RawFile {
     relays: Vec<String>,
     #[serde(default)]
     pools: Vec<RawPool>,
+    #[serde(default)]
+    performance: crate::perf::frames::PerfConfig,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -277,7 +285,10 @@ impl PoolsConfig {
             }
             pools.push(spec);
         }
-        Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, relays: raw.relays, pools })
+        raw.performance
+            .check()
+            .map_err(|reason| PoolConfigError::Malformed { path: path.to_path_buf(), reason })?;
+        Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, relays: raw.relays, pools, performance: raw.performance })
     }
 }
 

@@ -72,6 +72,8 @@ pub(super) struct Ctx<P: Preset> {
     /// Services stop before this slot (tests); `None` runs until stopped.
     pub(super) end_slot: Option<u64>,
     pub(super) stop: watch::Receiver<bool>,
+    /// Who the performance service measures; set by the pool service.
+    pub(super) roster: RwLock<Option<Arc<crate::perf::Roster>>>,
 }
 
 impl<P: Preset> Ctx<P> {

@@ -14,6 +14,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+
+/// A gauge of a fraction.
+pub(super) type FGauge = Gauge<f64, AtomicU64>;
 use std::sync::Arc;
 
 /// Labels of the per-kind message counter.
@@ -82,6 +86,30 @@ pub(super) struct Stats {
     pub(super) pool_read_errors: Counter,
     /// Exit requests for local keys not yet exited.
     pub(super) pool_exit_requests: Gauge,
+    /// Lido performance of each operator's keys over the current frame so far.
+    pub(super) perf_operator_performance: Family<PoolLabel, FGauge>,
+    /// The lowest key threshold of each operator in the current frame.
+    pub(super) perf_operator_threshold: Family<PoolLabel, FGauge>,
+    /// Keys below their threshold in the current frame so far.
+    pub(super) perf_operator_keys_below: Family<PoolLabel, Gauge>,
+    /// Keys projected below their threshold at the end of the current frame.
+    pub(super) perf_operator_keys_at_risk: Family<PoolLabel, Gauge>,
+    /// Keys whose strikes reach the pool's ejection threshold.
+    pub(super) perf_operator_keys_ejectable: Family<PoolLabel, Gauge>,
+    /// Attestation duties missed in the current frame so far.
+    pub(super) perf_operator_attestations_missed: Family<PoolLabel, Gauge>,
+    /// Attestation rewards earned over ideal in the current frame so far.
+    pub(super) perf_operator_rewards_ratio: Family<PoolLabel, FGauge>,
+    /// The network's performance in the current frame so far.
+    pub(super) perf_network_performance: FGauge,
+    /// The newest judged epoch.
+    pub(super) perf_last_epoch: Gauge,
+    /// The current frame.
+    pub(super) perf_frame: Gauge,
+    /// Epochs judged again after a reorg.
+    pub(super) perf_epochs_rejudged: Counter,
+    /// Failed passes of the performance service.
+    pub(super) perf_errors: Counter,
     registry: Arc<Registry>,
 }
 
@@ -146,7 +174,64 @@ impl Stats {
             "Pool exit requests for local keys not yet exited",
             pool_exit_requests.clone(),
         );
+        let fam = |r: &mut Registry, name: &str, help: &str| {
+            let f = Family::<PoolLabel, FGauge>::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        let ifam = |r: &mut Registry, name: &str, help: &str| {
+            let f = Family::<PoolLabel, Gauge>::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        let perf_operator_performance = fam(
+            &mut r,
+            "perf_operator_performance",
+            "Lido CSM performance of the operator's keys in the current frame so far",
+        );
+        let perf_operator_threshold =
+            fam(&mut r, "perf_operator_threshold", "Lowest threshold of the operator's keys in the current frame");
+        let perf_operator_keys_below =
+            ifam(&mut r, "perf_operator_keys_below", "Keys below their threshold in the current frame so far");
+        let perf_operator_keys_at_risk = ifam(
+            &mut r,
+            "perf_operator_keys_at_risk",
+            "Keys projected below their threshold at the end of the current frame",
+        );
+        let perf_operator_keys_ejectable =
+            ifam(&mut r, "perf_operator_keys_ejectable", "Keys whose strikes reach the pool's ejection threshold");
+        let perf_operator_attestations_missed = ifam(
+            &mut r,
+            "perf_operator_attestations_missed",
+            "Attestation duties not included in the current frame so far",
+        );
+        let perf_operator_rewards_ratio =
+            fam(&mut r, "perf_operator_rewards_ratio", "Attestation rewards earned over ideal, current frame so far");
+        let perf_network_performance = FGauge::default();
+        r.register(
+            "perf_network_performance",
+            "The network's performance in the current frame so far",
+            perf_network_performance.clone(),
+        );
+        let perf_last_epoch = Gauge::default();
+        r.register("perf_last_epoch", "The newest epoch the performance ledger judged", perf_last_epoch.clone());
+        let perf_frame = Gauge::default();
+        r.register("perf_frame", "The current performance frame", perf_frame.clone());
+        let perf_epochs_rejudged = counter(&mut r, "perf_epochs_rejudged", "Epochs judged again after a reorg");
+        let perf_errors = counter(&mut r, "perf_errors", "Failed passes of the performance service");
         Self {
+            perf_operator_performance,
+            perf_operator_threshold,
+            perf_operator_keys_below,
+            perf_operator_keys_at_risk,
+            perf_operator_keys_ejectable,
+            perf_operator_attestations_missed,
+            perf_operator_rewards_ratio,
+            perf_network_performance,
+            perf_last_epoch,
+            perf_frame,
+            perf_epochs_rejudged,
+            perf_errors,
             pool_keys,
             pool_keys_without_recipient,
             pool_local_keys_in_no_pool,
@@ -203,8 +288,13 @@ impl Stats {
         out
     }
 
-    /// Serves `/metrics` on `addr` until the runtime stops.
-    pub(super) async fn serve(self: &Arc<Self>, addr: SocketAddr) -> Result<SocketAddr, std::io::Error> {
+    /// Serves `/metrics` and the pool routes ([`crate::perf::http`]) of
+    /// `datadir` on `addr` until the runtime stops.
+    pub(super) async fn serve(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        datadir: std::path::PathBuf,
+    ) -> Result<SocketAddr, std::io::Error> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let stats = Arc::clone(self);
@@ -222,7 +312,8 @@ impl Stats {
                     )
                 }
             }),
-        );
+        )
+        .merge(crate::perf::http::router(datadir));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!("metrics server: {e}");

@@ -31,6 +31,7 @@ pub mod duties;
 mod health;
 pub mod keys;
 mod metrics;
+mod perf;
 mod pools;
 mod preparation;
 mod propose;

@@ -277,6 +277,23 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, blo
         }
         st.map.record(i, r, now, block);
     }
+    publish_roster(ctx, st, cfg);
+}
+
+/// Tells the performance service every operator's keys as last read.
+fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
+    let groups = st
+        .map
+        .entries
+        .iter()
+        .filter_map(|e| e.good.as_ref())
+        .map(|g| (g.read.pool.clone(), g.read.operator.clone(), g.read.all_keys().collect::<Vec<_>>()))
+        .collect();
+    let roster = crate::perf::Roster { cfg: cfg.performance.clone(), groups };
+    let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
+    if slot.as_deref() != Some(&roster) {
+        *slot = Some(Arc::new(roster));
+    }
 }
 
 /// Logs `msg` for entry `i` unless the same was logged this epoch.

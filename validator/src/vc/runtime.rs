@@ -5,7 +5,9 @@
 
 use super::context::{Ctx, DutyBook};
 use super::metrics::Stats;
-use super::{attest, doppelganger, duties, health, keys, pools, preparation, propose, pruning, sync_committee};
+use super::{
+    attest, doppelganger, duties, health, keys, perf, pools, preparation, propose, pruning, sync_committee,
+};
 use crate::beacon::*;
 use crate::events::{EventBus, LogSubscriber};
 use crate::policy::ProposalDefaults;
@@ -423,7 +425,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     info!(validators = store.len(), threads = store.signer_threads(), "keys loaded");
     stats.validators.set(store.len() as i64);
     if let Some(addr) = cfg.metrics {
-        let bound = stats.serve(addr).await.map_err(|source| VcError::Metrics { addr, source })?;
+        let bound = stats.serve(addr, cfg.datadir.clone()).await.map_err(|source| VcError::Metrics { addr, source })?;
         info!(%bound, "metrics at http://{bound}/metrics");
     }
 
@@ -442,6 +444,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         first_slot: 0,
         end_slot: None,
         stop,
+        roster: Default::default(),
     };
     // Before genesis the first duty is slot 0's (its attestations vote for
     // the genesis block); once the chain runs, the next slot's.
@@ -472,6 +475,9 @@ async fn run_services<P: Preset>(
             Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }
     }
+    // poolvc's own duty outcomes, kept beside the chain's verdict.
+    let own = Arc::new(perf::OwnOutcomes::new(ctx.spec.slots_per_epoch));
+    ctx.events.subscribe(Arc::clone(&own) as Arc<dyn crate::events::Subscriber>);
     // The pool rules are read before anything proposes (bounded by a slot).
     let pool_state = pools::start(&ctx).await;
     // The node learns the fee recipients before the first proposal can ask
@@ -495,6 +501,7 @@ async fn run_services<P: Preset>(
     services.spawn(health::run(Arc::clone(&ctx)));
     services.spawn(pruning::run(Arc::clone(&ctx), slashing));
     services.spawn(pools::run(Arc::clone(&ctx), pool_state));
+    services.spawn(perf::run(Arc::clone(&ctx), own));
     while let Some(r) = services.join_next().await {
         if let Err(e) = r {
             error!("a duty service stopped: {e}");
