@@ -323,6 +323,30 @@ def cmd_exit_stader(a):
     print(int(r["blockNumber"], 16))
 
 
+def cmd_deploy_oracle(a):
+    """PoolPerformanceOracle with the given reporters, and a StaderOracle
+    stand-in that trusts them; prints both addresses."""
+    owner = rpc(a.rpc, "eth_accounts", [])[0]
+    reporters = a.reporters.split(",")
+    perf, stader = deploy_all(a.rpc, owner, [
+        ("PoolPerformanceOracle.sol", "PoolPerformanceOracle",
+         ctor_args("constructor(address[])", "[" + ",".join(reporters) + "]")),
+        ("Penalty.sol", "StaderOracle", ctor_args("constructor(address[])", "[" + ",".join(reporters) + "]")),
+    ])
+    print(perf, stader)
+
+
+def cmd_fund(a):
+    """Sends --wei from the devnet's first account to --to."""
+    owner = rpc(a.rpc, "eth_accounts", [])[0]
+    h = rpc(a.rpc, "eth_sendTransaction", [{"from": owner, "to": a.to, "value": hex(int(a.wei))}])
+    for _ in range(1200):
+        if rpc(a.rpc, "eth_getTransactionReceipt", [h]):
+            break
+        time.sleep(0.05)
+    print(h)
+
+
 def main():
     global CAST
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,9 +364,17 @@ def main():
         c.add_argument("--state", required=True)
         if name != "flip":
             c.add_argument("--index", type=int, required=True)
+    o = sub.add_parser("deploy-oracle")
+    o.add_argument("--rpc", required=True)
+    o.add_argument("--reporters", required=True, help="comma-separated addresses")
+    f = sub.add_parser("fund")
+    f.add_argument("--rpc", required=True)
+    f.add_argument("--to", required=True)
+    f.add_argument("--wei", required=True)
     a = p.parse_args()
     CAST = cast_bin()
-    {"deploy": cmd_deploy, "flip": cmd_flip, "exit-lido": cmd_exit_lido, "exit-stader": cmd_exit_stader}[a.cmd](a)
+    {"deploy": cmd_deploy, "flip": cmd_flip, "exit-lido": cmd_exit_lido, "exit-stader": cmd_exit_stader,
+     "deploy-oracle": cmd_deploy_oracle, "fund": cmd_fund}[a.cmd](a)
 
 
 if __name__ == "__main__":

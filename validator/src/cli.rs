@@ -155,6 +155,30 @@ pub enum PoolCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A validator's leaf of a frame report and its Merkle proof, checked
+    /// against the root the reporting contract accepted
+    /// (`performance.report.contract` in pools.yaml).
+    Verify {
+        /// Data directory (pools.yaml, performance.sqlite).
+        #[arg(long)]
+        datadir: PathBuf,
+        /// The frame.
+        #[arg(long)]
+        frame: u64,
+        /// The validator's public key (0x + 96 hex digits).
+        #[arg(long)]
+        validator: String,
+    },
+    /// Create the reporter's execution-layer key: a new random key in an
+    /// Ethereum V3 keystore (scrypt), written 0600; prints its address.
+    ReporterKey {
+        /// The keystore file to create (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// A file holding the password.
+        #[arg(long)]
+        password_file: PathBuf,
+    },
 }
 
 /// Where the slashing-protection database is.

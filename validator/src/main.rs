@@ -170,6 +170,18 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", poolvc::perf::report::render(&r));
             }
         }
+        Command::Pool(PoolCommand::Verify { datadir, frame, validator }) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let v = rt.block_on(poolvc::perf::report::verify(&datadir, frame, &validator))?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            if !v.verified_on_chain {
+                anyhow::bail!("the proof does not verify against the accepted root of frame {frame}");
+            }
+        }
+        Command::Pool(PoolCommand::ReporterKey { out, password_file }) => {
+            let address = poolvc::perf::report::new_reporter_key(&out, &password_file)?;
+            println!("{address}");
+        }
         Command::Pool(PoolCommand::PresignExits { datadir, beacon_node, out, epoch }) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let r = rt.block_on(poolvc::pool_cmd::presign_exits(&datadir, &beacon_node, &out, epoch))?;

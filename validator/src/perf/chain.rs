@@ -223,8 +223,10 @@ pub async fn read_window(
     let malformed = |what: String, reason: String| ChainError::Malformed { epoch, what, reason };
     let start = epoch * spe;
     let hs = headers(beacon, epoch, start, start + 2 * spe, t).await?;
-    let mut blocks = Vec::with_capacity(hs.len());
-    for (slot, root, parent) in &hs {
+    // The genesis block (slot 0) carries no duties: it is the root before.
+    let (genesis, judged): (Vec<HeaderFact>, Vec<HeaderFact>) = hs.iter().partition(|h| h.0 == 0);
+    let mut blocks = Vec::with_capacity(judged.len());
+    for (slot, root, parent) in &judged {
         let env: BlockEnvelope = beacon.get(&format!("/eth/v2/beacon/blocks/{root}"), t).await.map_err(node)?;
         let m = env.data.message;
         if m.slot != *slot || m.parent_root != *parent {
@@ -270,7 +272,10 @@ pub async fn read_window(
         Err(e) if not_served(&e) => Vec::new(),
         Err(source) => return Err(node(source)),
     };
-    let root_before = hs.first().map(|h| h.2).unwrap_or_default();
+    let root_before = match genesis.first() {
+        Some(g) => g.1,
+        None => judged.first().map(|h| h.2).unwrap_or_default(),
+    };
     let d = digest(&hs);
     Ok((Window { epoch, slots_per_epoch: spe, committees, blocks, root_before, proposers, sync_committee }, d))
 }

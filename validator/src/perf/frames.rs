@@ -49,6 +49,8 @@ pub struct PerfConfig {
     pub stader_penalty_per_strike_gwei: u64,
     /// Penalty at which Stader forces an exit, gwei (2 ETH).
     pub stader_exit_penalty_gwei: u64,
+    /// Where and how finished frames are reported on chain (none: not reported).
+    pub report: Option<super::onchain::ReportConfig>,
 }
 
 impl Default for PerfConfig {
@@ -65,6 +67,7 @@ impl Default for PerfConfig {
             stader_max_missed: 157,
             stader_penalty_per_strike_gwei: 200_000_000,
             stader_exit_penalty_gwei: 2_000_000_000,
+            report: None,
         }
     }
 }

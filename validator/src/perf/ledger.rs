@@ -82,9 +82,32 @@ pub struct ValidatorRow {
     pub own: Option<String>,
 }
 
+/// A report's submission to a contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The frame (or Stader window).
+    pub frame: u64,
+    /// `report:0x…` or `stader:0x…`: what was submitted where.
+    pub target: String,
+    /// `sent` (signed, recorded, maybe broadcast), `mined`, `reverted`.
+    pub state: String,
+    /// The transaction's hash.
+    pub tx_hash: Option<String>,
+    /// The signed transaction (re-broadcast after a restart or an RPC failure).
+    pub raw: Option<String>,
+    /// Its nonce.
+    pub nonce: Option<u64>,
+    /// Unix time of the last change.
+    pub at: u64,
+    /// What happened, for people.
+    pub detail: String,
+}
+
 /// The open ledger.
 pub struct Ledger {
-    conn: Connection,
+    /// Behind a mutex so that the ledger can be shared across awaits; one
+    /// task uses it at a time in practice.
+    conn: std::sync::Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -122,6 +145,17 @@ CREATE TABLE IF NOT EXISTS perf_member (
   pool TEXT NOT NULL,
   operator TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS perf_submission (
+  frame INTEGER NOT NULL,
+  target TEXT NOT NULL,
+  state TEXT NOT NULL,
+  tx_hash TEXT,
+  raw TEXT,
+  nonce INTEGER,
+  at INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  PRIMARY KEY (frame, target)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS perf_warning (
   frame INTEGER NOT NULL,
   validator INTEGER NOT NULL,
@@ -177,7 +211,7 @@ impl Ledger {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Self { conn, path: path.to_path_buf() })
+        Ok(Self { conn: std::sync::Mutex::new(conn), path: path.to_path_buf() })
     }
 
     /// Opens an existing ledger read-only (the report commands).
@@ -186,7 +220,11 @@ impl Ledger {
         let err = |source| LedgerError::Sqlite { path: path.clone(), source };
         let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
         conn.execute_batch("PRAGMA busy_timeout=5000;").map_err(err)?;
-        Ok(Self { conn, path })
+        Ok(Self { conn: std::sync::Mutex::new(conn), path })
+    }
+
+    fn c(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
@@ -197,7 +235,8 @@ impl Ledger {
     pub fn set_members(&mut self, members: &[Member]) -> Result<(), LedgerError> {
         let path = self.path.clone();
         let err = |source| LedgerError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let mut c = self.c();
+        let tx = c.transaction().map_err(err)?;
         tx.execute("DELETE FROM perf_member", []).map_err(err)?;
         {
             let mut ins = tx
@@ -214,8 +253,8 @@ impl Ledger {
 
     /// The membership.
     pub fn members(&self) -> Result<Vec<Member>, LedgerError> {
-        let mut st = self
-            .conn
+        let c = self.c();
+        let mut st = c
             .prepare("SELECT validator, pubkey, pool, operator FROM perf_member ORDER BY validator")
             .map_err(self.err())?;
         let rows = st
@@ -245,7 +284,8 @@ impl Ledger {
         let path = self.path.clone();
         let err = |source| LedgerError::Sqlite { path: path.clone(), source };
         let e = v.epoch as i64;
-        let tx = self.conn.transaction().map_err(err)?;
+        let mut c = self.c();
+        let tx = c.transaction().map_err(err)?;
         tx.execute("DELETE FROM perf_validator WHERE epoch = ?1", [e]).map_err(err)?;
         let n = counts_params(&v.network);
         tx.execute(
@@ -303,7 +343,7 @@ impl Ledger {
 
     /// Marks epochs up to `epoch` final (never judged again).
     pub fn finalize_through(&self, epoch: u64) -> Result<(), LedgerError> {
-        self.conn
+        self.c()
             .execute("UPDATE perf_epoch SET final = 1 WHERE epoch <= ?1 AND final = 0", [epoch as i64])
             .map(|_| ())
             .map_err(self.err())
@@ -311,7 +351,7 @@ impl Ledger {
 
     /// The newest judged epoch.
     pub fn last_epoch(&self) -> Result<Option<u64>, LedgerError> {
-        self.conn
+        self.c()
             .query_row("SELECT MAX(epoch) FROM perf_epoch", [], |r| r.get::<_, Option<i64>>(0))
             .map(|e| e.map(|e| e as u64))
             .map_err(self.err())
@@ -319,8 +359,8 @@ impl Ledger {
 
     /// Judged epochs not yet final, with their digests.
     pub fn open_epochs(&self) -> Result<Vec<(u64, [u8; 32])>, LedgerError> {
-        let mut st = self
-            .conn
+        let c = self.c();
+        let mut st = c
             .prepare("SELECT epoch, digest FROM perf_epoch WHERE final = 0 ORDER BY epoch")
             .map_err(self.err())?;
         let rows = st
@@ -338,8 +378,8 @@ impl Ledger {
 
     /// The epoch rows in `[from, to)`.
     pub fn epochs(&self, from: u64, to: u64) -> Result<Vec<EpochRow>, LedgerError> {
-        let mut st = self
-            .conn
+        let c = self.c();
+        let mut st = c
             .prepare("SELECT * FROM perf_epoch WHERE epoch >= ?1 AND epoch < ?2 ORDER BY epoch")
             .map_err(self.err())?;
         let rows = st
@@ -363,8 +403,8 @@ impl Ledger {
 
     /// The validator rows of epochs `[from, to)`.
     pub fn validator_rows(&self, from: u64, to: u64) -> Result<Vec<ValidatorRow>, LedgerError> {
-        let mut st = self
-            .conn
+        let c = self.c();
+        let mut st = c
             .prepare("SELECT * FROM perf_validator WHERE epoch >= ?1 AND epoch < ?2 ORDER BY epoch, validator")
             .map_err(self.err())?;
         let rows = st
@@ -386,7 +426,7 @@ impl Ledger {
     /// Records the first warning of `frame` for `validator`; `false` if one
     /// was recorded already (a restart does not warn twice).
     pub fn warn_once(&self, frame: u64, validator: u64, epoch: u64, at: u64, text: &str) -> Result<bool, LedgerError> {
-        self.conn
+        self.c()
             .execute(
                 "INSERT OR IGNORE INTO perf_warning VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![frame as i64, validator as i64, epoch as i64, at as i64, text],
@@ -397,8 +437,8 @@ impl Ledger {
 
     /// The warnings of `frame`: (validator, epoch, unix time, text).
     pub fn warnings(&self, frame: u64) -> Result<Vec<(u64, u64, u64, String)>, LedgerError> {
-        let mut st = self
-            .conn
+        let c = self.c();
+        let mut st = c
             .prepare("SELECT validator, epoch, at, text FROM perf_warning WHERE frame = ?1 ORDER BY validator")
             .map_err(self.err())?;
         let rows = st
@@ -409,9 +449,76 @@ impl Ledger {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
+    /// The submission of `frame` to `target`, if one was made.
+    pub fn submission(&self, frame: u64, target: &str) -> Result<Option<Submission>, LedgerError> {
+        self.c()
+            .query_row(
+                "SELECT state, tx_hash, raw, nonce, at, detail FROM perf_submission WHERE frame = ?1 AND target = ?2",
+                params![frame as i64, target],
+                |r| {
+                    Ok(Submission {
+                        frame,
+                        target: target.to_string(),
+                        state: r.get(0)?,
+                        tx_hash: r.get(1)?,
+                        raw: r.get(2)?,
+                        nonce: r.get::<_, Option<i64>>(3)?.map(|n| n as u64),
+                        at: r.get::<_, i64>(4)? as u64,
+                        detail: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records a submission's state (replacing the previous one). Written
+    /// before a transaction is sent, so that a restart finds it.
+    pub fn set_submission(&self, s: &Submission) -> Result<(), LedgerError> {
+        self.c()
+            .execute(
+                "INSERT OR REPLACE INTO perf_submission VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    s.frame as i64,
+                    s.target,
+                    s.state,
+                    s.tx_hash,
+                    s.raw,
+                    s.nonce.map(|n| n as i64),
+                    s.at as i64,
+                    s.detail
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Every submission, oldest frame first.
+    pub fn submissions(&self) -> Result<Vec<Submission>, LedgerError> {
+        let c = self.c();
+        let mut st = c
+            .prepare("SELECT frame, target, state, tx_hash, raw, nonce, at, detail FROM perf_submission ORDER BY frame")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Submission {
+                    frame: r.get::<_, i64>(0)? as u64,
+                    target: r.get(1)?,
+                    state: r.get(2)?,
+                    tx_hash: r.get(3)?,
+                    raw: r.get(4)?,
+                    nonce: r.get::<_, Option<i64>>(5)?.map(|n| n as u64),
+                    at: r.get::<_, i64>(6)? as u64,
+                    detail: r.get(7)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
     /// Whether `epoch` was judged.
     pub fn has_epoch(&self, epoch: u64) -> Result<bool, LedgerError> {
-        self.conn
+        self.c()
             .query_row("SELECT 1 FROM perf_epoch WHERE epoch = ?1", [epoch as i64], |_| Ok(()))
             .optional()
             .map(|r| r.is_some())

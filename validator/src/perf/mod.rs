@@ -11,6 +11,9 @@ pub mod chain;
 pub mod frames;
 pub mod http;
 pub mod ledger;
+pub mod merkle;
+pub mod onchain;
+pub mod reporter_key;
 pub mod verdict;
 pub mod report;
 
@@ -25,4 +28,6 @@ pub struct Roster {
     pub cfg: frames::PerfConfig,
     /// `(pool, operator, keys)`.
     pub groups: Vec<(String, String, Vec<PublicKeyBytes>)>,
+    /// The execution node and its chain id (`pools.yaml`), for reports.
+    pub rpc: Option<(String, u64)>,
 }

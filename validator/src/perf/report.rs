@@ -110,3 +110,91 @@ pub fn render(r: &FrameReport) -> String {
     }
     s
 }
+
+/// What `poolvc pool verify` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct Verified {
+    /// The frame.
+    pub frame: u64,
+    /// The contract.
+    pub contract: String,
+    /// The leaf's fields.
+    pub leaf: serde_json::Value,
+    /// Its hash.
+    pub leaf_hash: String,
+    /// The proof, leaf to root.
+    pub proof: Vec<String>,
+    /// The root poolvc computes from its ledger.
+    pub root: String,
+    /// The root the contract accepted (zero before quorum).
+    pub accepted_root: String,
+    /// Whether the contract's `verifyValidator` says yes.
+    pub verified_on_chain: bool,
+}
+
+/// Builds `pubkey`'s leaf and proof of `frame` and asks the contract.
+pub async fn verify(datadir: &Path, frame: u64, pubkey: &str) -> Result<Verified, ReportError> {
+    use super::onchain::{self, sol};
+    let cfg = PoolsConfig::load_from_dir(datadir)
+        .map_err(|e| ReportError::Config { reason: e.to_string() })?
+        .ok_or_else(|| ReportError::Config { reason: format!("{}: no pools.yaml", datadir.display()) })?;
+    let rc = cfg.performance.report.clone().ok_or_else(|| ReportError::Config {
+        reason: "pools.yaml: performance.report (the reporting contract) is not set".into(),
+    })?;
+    let url = cfg.rpc.clone().ok_or_else(|| ReportError::Config { reason: "pools.yaml: rpc is not set".into() })?;
+    let r = load(datadir, Some(frame))?;
+    let (leaf, proof, root) = onchain::leaf_and_proof(&r, pubkey).ok_or_else(|| ReportError::Config {
+        reason: format!("validator {pubkey} is not in frame {frame}'s report"),
+    })?;
+    let rpc = crate::pool::rpc::EthRpc::new(&url, std::time::Duration::from_secs(10));
+    let rpc_err = |e: crate::pool::rpc::RpcError| ReportError::Ledger { reason: e.to_string() };
+    let block = rpc.block_number().await.map_err(rpc_err)?;
+    let accepted = rpc
+        .call(rc.contract, sol::validatorsRootCall { frame: alloy_primitives::U256::from(frame) }, block)
+        .await
+        .map_err(rpc_err)?;
+    let ok = rpc
+        .call(rc.contract, sol::verifyValidatorCall { leaf: leaf.clone(), proof: proof.clone() }, block)
+        .await
+        .map_err(rpc_err)?;
+    let leaf_json = serde_json::json!({
+        "frame": frame,
+        "validator_index": leaf.validatorIndex,
+        "pubkey_root": format!("{}", leaf.pubkeyRoot),
+        "operator_id": format!("{}", leaf.operatorId),
+        "attestations": [leaf.attAssigned, leaf.attIncluded],
+        "proposals": [leaf.propAssigned, leaf.propMade],
+        "sync": [leaf.syncAssigned, leaf.syncIncluded],
+        "performance_bp": leaf.performanceBp,
+        "threshold_bp": leaf.thresholdBp,
+    });
+    Ok(Verified {
+        frame,
+        contract: format!("{}", rc.contract),
+        leaf: leaf_json,
+        leaf_hash: format!("{}", onchain::leaf_hash(&leaf)),
+        proof: proof.iter().map(|p| format!("{p}")).collect(),
+        root: format!("{root}"),
+        accepted_root: format!("{accepted}"),
+        verified_on_chain: ok,
+    })
+}
+
+/// Writes a new reporter keystore to `out` (0600, not overwriting);
+/// returns its address.
+pub fn new_reporter_key(out: &Path, password_file: &Path) -> Result<String, ReportError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let bad = |reason: String| ReportError::Config { reason };
+    let password = std::fs::read_to_string(password_file).map_err(|e| bad(format!("{}: {e}", password_file.display())))?;
+    let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
+    let (key, json) = super::reporter_key::ReporterKey::generate(password.as_bytes(), 18).map_err(bad)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| bad(format!("{}: {e}", out.display())))?;
+    f.write_all(json.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| bad(format!("{}: {e}", out.display())))?;
+    Ok(format!("{}", key.address()))
+}

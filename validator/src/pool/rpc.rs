@@ -254,12 +254,22 @@ impl EthRpc {
             .collect()
     }
 
+    /// One JSON-RPC request; its result (an error's revert data, if any,
+    /// is in its message).
+    pub async fn request(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, RpcError> {
+        self.one(method, params).await
+    }
+
     async fn one(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, RpcError> {
         let body = serde_json::json!([{"jsonrpc": "2.0", "id": 0, "method": method, "params": params}]);
         let mut v = self.post(method, &body, 1).await?;
         match v.pop() {
             Some(Ok(v)) => Ok(v),
-            Some(Err((code, message, _))) => {
+            Some(Err((code, message, data))) => {
+                let message = match data {
+                    Some(d) => format!("{message}; data {d}"),
+                    None => message,
+                };
                 Err(RpcError::Rpc { url: self.url.clone(), method: method.into(), code, message })
             }
             None => Err(self.malformed(method, "no answer".into())),

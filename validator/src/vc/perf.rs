@@ -18,7 +18,9 @@ use crate::events::{Event, MessageKind, Service, Subscriber};
 use crate::perf::chain::{self, Reward};
 use crate::perf::frames::{self, performance, project};
 use crate::perf::ledger::{Ledger, Member};
+use crate::perf::onchain::{self, Reporter};
 use crate::perf::{verdict, Roster};
+use crate::pool::rpc::EthRpc;
 use poolvc_signer::types::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -120,6 +122,10 @@ struct State {
     finalized: u64,
     /// The epoch the ledger started at (when it was empty).
     floor: Option<u64>,
+    /// The reporter, once its key is loaded.
+    reporter: Option<Reporter>,
+    /// The last submission problem told, so it is told once an epoch.
+    told: Option<(String, u64)>,
 }
 
 /// Runs the service until the client stops. Without `pools.yaml` there is
@@ -137,7 +143,16 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
             return;
         }
     };
-    let mut st = State { ledger, roster: None, indices: HashMap::new(), members: Vec::new(), finalized: 0, floor: None };
+    let mut st = State {
+        ledger,
+        roster: None,
+        indices: HashMap::new(),
+        members: Vec::new(),
+        finalized: 0,
+        floor: None,
+        reporter: None,
+        told: None,
+    };
     let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
     while let Some(s) = ctx.next_slot(Service::Perf, slot).await {
         slot = s + 1;
@@ -192,12 +207,143 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
         }
     };
     if next + 2 > epoch {
+        if roster.cfg.report.is_some() {
+            submit(ctx, st, &roster, epoch).await;
+        }
         return Ok(());
     }
     judge(ctx, st, own, next, &roster).await?;
     own.prune(next.saturating_sub(1));
     report(ctx, st, &roster, next);
     Ok(())
+}
+
+/// Tells a submission problem once an epoch.
+fn tell(st: &mut State, epoch: u64, msg: String) {
+    if st.told.as_ref().is_some_and(|(m, e)| *m == msg && *e == epoch) {
+        return;
+    }
+    warn!("performance: {msg}");
+    st.told = Some((msg, epoch));
+}
+
+/// Submits every finished, final frame not yet on chain: the report to the
+/// reporting contract, and Stader's penalties where configured.
+async fn submit<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, epoch: u64) {
+    let Some(rc) = roster.cfg.report.clone() else { return };
+    let Some((url, chain_id)) = roster.rpc.clone() else {
+        tell(st, epoch, "performance.report needs rpc and chain_id in pools.yaml".into());
+        return;
+    };
+    if st.reporter.is_none() {
+        match Reporter::load(&rc, EthRpc::new(&url, Duration::from_secs(10)), chain_id) {
+            Ok(r) => {
+                info!(reporter = %r.key.address(), contract = %rc.contract, "performance: frame reports go on chain");
+                st.reporter = Some(r);
+            }
+            Err(e) => {
+                tell(st, epoch, format!("the reporter key cannot be loaded, no report is sent: {e}"));
+                return;
+            }
+        }
+    }
+    // Epochs up to finalized - 2 are final (their windows are finalized).
+    let Some(last_final) = st.finalized.checked_sub(2) else { return };
+    let cfg = &roster.cfg;
+    let newest = cfg.frame_of(last_final);
+    for n in newest.saturating_sub(3)..=newest {
+        let (first, end) = cfg.frame_bounds(n);
+        if end - 1 > last_final || st.floor.is_some_and(|f| f > first) {
+            continue;
+        }
+        let target = format!("report:{}", rc.contract);
+        if st.ledger.submission(n, &target).ok().flatten().is_some_and(|s| s.state != "sent") {
+            continue;
+        }
+        let r = match frames::frame_report(cfg, &st.members, &st.ledger, n) {
+            Ok(r) if r.complete => r,
+            Ok(_) => continue,
+            Err(e) => {
+                tell(st, epoch, format!("frame {n}: {e}"));
+                continue;
+            }
+        };
+        let Some(rep) = &st.reporter else { return };
+        let step = async {
+            let done = rep.submitted(rc.contract, n).await?;
+            rep.step(&st.ledger, n, &target, rc.contract, onchain::report_calldata(&r), done).await
+        };
+        match step.await {
+            Ok(onchain::Outcome::Sent(h)) => {
+                info!(frame = n, tx = %h, "performance: frame report sent to {}", rc.contract);
+            }
+            Ok(onchain::Outcome::Mined) | Ok(onchain::Outcome::AlreadyDone) => {
+                let block = rep.rpc.block_number().await.unwrap_or(0);
+                let accepted = rep
+                    .rpc
+                    .call(rc.contract, onchain::sol::acceptedHashCall { frame: alloy_primitives::U256::from(n) }, block)
+                    .await
+                    .map(|h| h != alloy_primitives::B256::ZERO)
+                    .unwrap_or(false);
+                info!(frame = n, accepted, "performance: frame report on chain{}", if accepted {
+                    " and accepted at quorum"
+                } else {
+                    "; awaiting the other reporters' quorum"
+                });
+            }
+            Ok(onchain::Outcome::Pending(h)) => info!(frame = n, tx = %h, "performance: frame report pending"),
+            Err(e) => {
+                ctx.stats.perf_errors.inc();
+                tell(st, epoch, format!("frame {n} report: {e}"));
+            }
+        }
+    }
+    if let Some(oracle) = rc.stader_oracle {
+        stader_submit(ctx, st, roster, oracle, last_final, epoch).await;
+    }
+}
+
+/// Stader's missed-attestation penalties of each finished window.
+async fn stader_submit<P: Preset>(
+    ctx: &Ctx<P>,
+    st: &mut State,
+    roster: &Roster,
+    oracle: alloy_primitives::Address,
+    last_final: u64,
+    epoch: u64,
+) {
+    let mut cfg = roster.cfg.clone();
+    cfg.frame_epochs = cfg.stader_window_epochs;
+    let n = cfg.frame_of(last_final);
+    let (first, end) = cfg.frame_bounds(n);
+    let w = if end - 1 <= last_final { n } else if let Some(p) = n.checked_sub(1) { p } else { return };
+    if st.floor.is_some_and(|f| f > first.min(cfg.frame_bounds(w).0)) {
+        return;
+    }
+    let target = format!("stader:{oracle}");
+    if st.ledger.submission(w, &target).ok().flatten().is_some_and(|s| s.state != "sent") {
+        return;
+    }
+    let r = match frames::frame_report(&cfg, &st.members, &st.ledger, w) {
+        Ok(r) if r.complete => r,
+        _ => return,
+    };
+    let Some(rep) = &st.reporter else { return };
+    let keys = onchain::stader_penalty_keys(&cfg, &r);
+    let step = async {
+        let block = rep.rpc.block_number().await?;
+        let index = rep.rpc.call(oracle, onchain::sol::lastReportedMAPDIndexCall {}, block).await?;
+        let index = u64::try_from(index).unwrap_or(u64::MAX).saturating_add(1);
+        let data = onchain::stader_calldata(block, index, keys.clone());
+        rep.step(&st.ledger, w, &target, oracle, data, false).await
+    };
+    match step.await {
+        Ok(o) => info!(window = w, keys = keys.len(), "performance: Stader missed-attestation penalties: {o:?}"),
+        Err(e) => {
+            ctx.stats.perf_errors.inc();
+            tell(st, epoch, format!("Stader window {w} penalties: {e}"));
+        }
+    }
 }
 
 /// Resolves the roster's keys to indices and records the membership.

@@ -289,7 +289,8 @@ fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
         .filter_map(|e| e.good.as_ref())
         .map(|g| (g.read.pool.clone(), g.read.operator.clone(), g.read.all_keys().collect::<Vec<_>>()))
         .collect();
-    let roster = crate::perf::Roster { cfg: cfg.performance.clone(), groups };
+    let rpc = cfg.rpc.clone().zip(cfg.chain_id);
+    let roster = crate::perf::Roster { cfg: cfg.performance.clone(), groups, rpc };
     let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
     if slot.as_deref() != Some(&roster) {
         *slot = Some(Arc::new(roster));
