@@ -15,8 +15,10 @@
 #   slot 88 (epoch 11): B starts again (its ledger catches up);
 #   slot 107:           A restarts mid-frame 3;
 #   slot 100:           B's reporter is funded (until then: "no funds");
-#   slot 112 (epoch 14): the epoch's first block is orphaned (a reorg at the
-#                       epoch boundary: epoch 14's target root changes);
+#   slot 120 (epoch 15): just after the ledgers judged epoch 13, the blocks of
+#                       slots 120 and 119 are orphaned (a reorg across the
+#                       epoch boundary into epoch 13's window: the ledgers
+#                       must judge epoch 13 again and replace it);
 #   slots 116..136:     A's execution RPC is down (submissions fail, then
 #                       go through);
 #   the end:            frames 0..2 accepted at quorum on chain, and
@@ -172,7 +174,9 @@ echo "e2e-perf: specnode $BN, anvil $ANVIL, poolvc A $A_PID, B $B_PID (through $
 at_slot 64
 kill -TERM "$B_PID"; wait "$B_PID" || true
 echo "e2e-perf: B (the CSM operator's keys) stopped at slot 64"
-# An empty slot whose proposer is a node key, in frame 2.
+# An empty slot whose proposer is a node key, in frame 2 (epoch 10's
+# duties are served from epoch 9 on).
+at_slot 73
 MISS="$(curl -sf "$BN/eth/v1/validator/duties/proposer/10" | python3 -c "
 import json, sys
 d = [int(x['slot']) for x in json.load(sys.stdin)['data'] if int(x['validator_index']) < 32 and int(x['slot']) > 81]
@@ -189,12 +193,12 @@ at_slot 107
 kill -TERM "$A_PID"; wait "$A_PID" || true
 start_a 2
 echo "e2e-perf: A restarted at slot 107"
-at_slot 112
-python3 -c "import time; time.sleep(1.2)"
-REORG="$(curl -sf -X POST "$BN/specnode/orphan_head" || echo '{}')"
-echo "e2e-perf: reorg at the epoch-14 boundary: $REORG"
 at_slot 116
 echo down >"$RUN/rpc-mode"
+at_slot 120
+python3 -c "import time; time.sleep(1.3)"
+REORG="$(curl -sf -X POST "$BN/specnode/orphan_head" || echo '{}') $(curl -sf -X POST "$BN/specnode/orphan_head" || echo '{}')"
+echo "e2e-perf: reorg across the epoch-15 boundary: $REORG"
 at_slot 136
 echo ok >"$RUN/rpc-mode"
 echo "e2e-perf: A's execution RPC down from slot 116 to 136"
@@ -215,6 +219,8 @@ wait_until 60 "$POOLVC" pool verify --datadir "$RUN/a" --frame 2 --validator "$O
   || echo "e2e-perf: frame 2 not accepted and proven in time"
 "$POOLVC" pool verify --datadir "$RUN/a" --frame 2 --validator "$ONE" >"$RUN/verify.json" 2>"$RUN/verify.err" || true
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$RUN/metrics.txt" || true
+PAGE="$(python3 "$HERE/e2e_perf_page.py" "http://127.0.0.1:$METRICS_PORT/pool/" "$RUN" 2>&1)" || PAGE_RC=$?
+echo "$PAGE" >"$RUN/page.txt"
 curl -s "http://127.0.0.1:$METRICS_PORT/pool/v1/operators/0/performance?frame=2&pool=lido-csm" >"$RUN/route-csm-2.json" || true
 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/pool/v1/operators/0/performance?frame=2" >"$RUN/route-ambiguous.code" || true
 curl -s "http://127.0.0.1:$METRICS_PORT/pool/v1/summary?frames=4" >"$RUN/summary.json" || true
@@ -231,7 +237,9 @@ kill -TERM "$BN_PID"; wait "$BN_PID" 2>/dev/null || true
 rc=0
 REPLAY="$("$SPECNODE/.pyspec/bin/python" "$SPECNODE/replay.py" "$RUN/bn" --flags "$RUN/flags.json" 2>&1)" || rc=1
 echo "$REPLAY" | grep -v '^pyspec_roots=' || true
+[ "${PAGE_RC:-0}" = 1 ] && rc=1
 SUMMARY="$(python3 "$HERE/e2e_perf_check.py" check "$RUN" "$GENESIS" "$SLOT_MS" "$SPE" "$MISS")" || rc=$?
 echo "$SUMMARY" | sed '$d'
-echo "$(echo "$SUMMARY" | tail -n 1) $(echo "$REPLAY" | tail -n 1)"
+echo "$PAGE" | sed '$d'
+echo "$(echo "$SUMMARY" | tail -n 1) $(echo "$PAGE" | tail -n 1) $(echo "$REPLAY" | tail -n 1)"
 exit $rc

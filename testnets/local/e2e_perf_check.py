@@ -269,6 +269,10 @@ def check(run, genesis, slot_ms, spe, miss):
     if miss >= 0 and miss not in t["empty_slots"]:
         problems.append(f"slot {miss} was to be empty")
     summary["empty_slots"] = ",".join(str(s) for s in t["empty_slots"])
+    rejudged = "judging it again" in log
+    if not rejudged or "poolvc_perf_epochs_rejudged_total 0" in m:
+        problems.append("the reorg into a judged epoch was not judged again by A")
+    summary["rejudged_after_reorg"] = "yes" if rejudged else "no"
     # On chain: frames 0..2 accepted with both reporters' votes; each
     # reporter sent each report once (its nonce counts its transactions,
     # every one recorded as mined in its ledger); the RPC failure and the

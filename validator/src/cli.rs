@@ -148,6 +148,9 @@ pub enum PoolCommand {
         /// Data directory (pools.yaml, performance.sqlite).
         #[arg(long)]
         datadir: PathBuf,
+        /// The ledger in PostgreSQL (the client's --slashing-db-url) instead of the data dir.
+        #[arg(long)]
+        slashing_db_url: Option<String>,
         /// The frame (default: the newest judged epoch's).
         #[arg(long)]
         frame: Option<u64>,
@@ -162,6 +165,9 @@ pub enum PoolCommand {
         /// Data directory (pools.yaml, performance.sqlite).
         #[arg(long)]
         datadir: PathBuf,
+        /// The ledger in PostgreSQL (the client's --slashing-db-url) instead of the data dir.
+        #[arg(long)]
+        slashing_db_url: Option<String>,
         /// The frame.
         #[arg(long)]
         frame: u64,
@@ -302,6 +308,16 @@ pub enum BenchCommand {
         /// Epochs of history kept by the pruned database.
         #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
         keep: u64,
+    },
+    /// The performance ledger's cost per epoch (judge, write, frame report)
+    /// and disk per day, at each key count; the first count is the baseline.
+    Perf {
+        /// Key counts, comma-separated.
+        #[arg(long, default_value = "1000,10000,100000", value_delimiter = ',')]
+        keys: Vec<u64>,
+        /// Epochs per count (also the frame length).
+        #[arg(long, default_value_t = 8)]
+        epochs: u64,
     },
 }
 

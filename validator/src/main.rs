@@ -133,6 +133,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Bench(BenchCommand::Perf { keys, epochs }) => {
+            for line in poolvc::perf::bench::run(&keys, epochs).map_err(anyhow::Error::msg)? {
+                println!("{line}");
+            }
+        }
         Command::Bench(BenchCommand::Pruning { validators, epochs, keep }) => {
             let r = poolvc::bench_slot::run_pruning(validators, epochs, keep)?;
             for line in r {
@@ -162,17 +167,18 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", snap.render());
             }
         }
-        Command::Pool(PoolCommand::Report { datadir, frame, json }) => {
-            let r = poolvc::perf::report::load(&datadir, frame)?;
+        Command::Pool(PoolCommand::Report { datadir, slashing_db_url, frame, json }) => {
+            let r = poolvc::perf::report::load(&datadir, slashing_db_url.as_deref(), frame)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 print!("{}", poolvc::perf::report::render(&r));
             }
         }
-        Command::Pool(PoolCommand::Verify { datadir, frame, validator }) => {
+        Command::Pool(PoolCommand::Verify { datadir, slashing_db_url, frame, validator }) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let v = rt.block_on(poolvc::perf::report::verify(&datadir, frame, &validator))?;
+            let v =
+                rt.block_on(poolvc::perf::report::verify(&datadir, slashing_db_url.as_deref(), frame, &validator))?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             if !v.verified_on_chain {
                 anyhow::bail!("the proof does not verify against the accepted root of frame {frame}");

@@ -45,6 +45,15 @@ pub const AGGREGATE: usize = 2 * (64 * 2048 / 8) + BASE;
 /// committee positions.
 pub const PER_KEY: usize = 1024;
 
+/// One epoch's committees (`/states/{id}/committees?epoch=`, the
+/// performance ledger): every active validator once, up to 2^21 of them as
+/// quoted decimals with separators.
+pub const EPOCH_COMMITTEES: usize = (1 << 21) * 22 + BASE;
+
+/// The ideal attestation rewards of every effective-balance step (Electra:
+/// up to 2,048) that the attestation rewards route lists before the keys'.
+pub const IDEAL_REWARDS: usize = 2048 * 256;
+
 /// How a route's cap is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sizing {
@@ -52,6 +61,8 @@ pub enum Sizing {
     Fixed(usize),
     /// [`BASE`] plus [`PER_KEY`] for each key the request names.
     PerKey,
+    /// A fixed part plus [`PER_KEY`] for each key the request names.
+    FixedPlusPerKey(usize),
 }
 
 /// The routes, by prefix of their path (most specific first), and their
@@ -61,6 +72,7 @@ const ROUTES: &[(&str, Sizing)] = &[
     ("/eth/v1/validator/duties/proposer/", Sizing::Fixed(BASE)),
     ("/eth/v1/validator/duties/", Sizing::PerKey),
     ("/eth/v1/validator/liveness/", Sizing::PerKey),
+    ("/eth/v1/beacon/rewards/attestations/", Sizing::FixedPlusPerKey(IDEAL_REWARDS)),
     ("/eth/v1/beacon/states/head/validators", Sizing::PerKey),
     ("/eth/v3/validator/blocks/", Sizing::Fixed(BLOCK)),
     ("/eth/v2/validator/blocks/", Sizing::Fixed(BLOCK)),
@@ -73,6 +85,9 @@ const ROUTES: &[(&str, Sizing)] = &[
 
 /// How `path`'s answer is sized.
 pub fn sizing(path: &str) -> Sizing {
+    if path.starts_with("/eth/v1/beacon/states/") && route(path).ends_with("/committees") {
+        return Sizing::Fixed(EPOCH_COMMITTEES);
+    }
     ROUTES.iter().find(|(prefix, _)| path.starts_with(prefix)).map(|(_, s)| *s).unwrap_or(Sizing::Fixed(BASE))
 }
 
@@ -82,6 +97,7 @@ pub fn max_body(path: &str, keys: usize) -> usize {
     match sizing(path) {
         Sizing::Fixed(n) => n,
         Sizing::PerKey => BASE.saturating_add(keys.saturating_mul(PER_KEY)),
+        Sizing::FixedPlusPerKey(n) => n.saturating_add(keys.saturating_mul(PER_KEY)),
     }
 }
 
@@ -93,6 +109,14 @@ pub fn route(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_epoch_of_committees_and_the_ideal_rewards_fit() {
+        assert_eq!(sizing("/eth/v1/beacon/states/123/committees?epoch=3"), Sizing::Fixed(EPOCH_COMMITTEES));
+        assert!(max_body("/eth/v1/beacon/states/123/committees?epoch=3", 0) > 1_000_000 * 10);
+        assert!(max_body("/eth/v1/beacon/rewards/attestations/9", 32) > IDEAL_REWARDS);
+        assert_eq!(sizing("/eth/v1/beacon/states/head/sync_committees?epoch=3"), Sizing::Fixed(COMMITTEES_OF_SLOT));
+    }
 
     #[test]
     fn per_key_routes_grow_with_the_request_and_others_do_not() {

@@ -35,8 +35,8 @@ fn report_error(e: ReportError) -> Response {
     error(status, e.to_string())
 }
 
-async fn load(dir: Arc<PathBuf>, frame: Option<u64>) -> Result<FrameReport, Response> {
-    tokio::task::spawn_blocking(move || report::load(&dir, frame))
+async fn load(dir: Arc<Source>, frame: Option<u64>) -> Result<FrameReport, Response> {
+    tokio::task::spawn_blocking(move || report::load(&dir.datadir, dir.postgres.as_deref(), frame))
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(report_error)
@@ -60,16 +60,13 @@ struct OperatorAnswer {
     operator: OperatorFrame,
 }
 
-async fn operator(dir: Arc<PathBuf>, id: String, q: OperatorQuery) -> Response {
+async fn operator(dir: Arc<Source>, id: String, q: OperatorQuery) -> Response {
     let r = match load(dir, q.frame).await {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let matches: Vec<&OperatorFrame> = r
-        .operators
-        .values()
-        .filter(|o| o.operator == id && q.pool.as_ref().is_none_or(|p| *p == o.pool))
-        .collect();
+    let matches: Vec<&OperatorFrame> =
+        r.operators.values().filter(|o| o.operator == id && q.pool.as_ref().is_none_or(|p| *p == o.pool)).collect();
     match matches.as_slice() {
         [] => error(StatusCode::NOT_FOUND, format!("no operator {id:?} in frame {}", r.frame)),
         [one] => Json(OperatorAnswer {
@@ -136,7 +133,7 @@ struct Summary {
     operators: Vec<OperatorSeries>,
 }
 
-async fn summary(dir: Arc<PathBuf>, q: SummaryQuery) -> Response {
+async fn summary(dir: Arc<Source>, q: SummaryQuery) -> Response {
     let current = match load(Arc::clone(&dir), None).await {
         Ok(r) => r,
         Err(e) => return e,
@@ -199,9 +196,17 @@ async fn summary(dir: Arc<PathBuf>, q: SummaryQuery) -> Response {
     .into_response()
 }
 
-/// The routes, reading the ledger in `datadir`.
-pub fn router(datadir: PathBuf) -> axum::Router {
-    let dir = Arc::new(datadir);
+/// Where the routes read from.
+#[derive(Debug)]
+struct Source {
+    datadir: PathBuf,
+    postgres: Option<String>,
+}
+
+/// The routes, reading `pools.yaml` in `datadir` and the ledger there or
+/// in PostgreSQL at `postgres`.
+pub fn router(datadir: PathBuf, postgres: Option<String>) -> axum::Router {
+    let dir = Arc::new(Source { datadir, postgres });
     let (d1, d2, d3) = (Arc::clone(&dir), Arc::clone(&dir), dir);
     axum::Router::new()
         .route("/pool/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }))

@@ -12,6 +12,10 @@
 //!   to, as the pool map last read it;
 //! - `perf_warning`: the first early warning per (frame, validator).
 //!
+//! In PostgreSQL instead (the same tables) when the slashing database is
+//! there (`--slashing-db-url`): hosts that share a slashing database share
+//! the ledger, and their submissions see each other's.
+//!
 //! Invariant: an epoch is written in one transaction that first deletes
 //! what the epoch had, so a re-judged epoch (a reorg) replaces its rows and a
 //! crash leaves either the old epoch or the new one; nothing is counted
@@ -19,9 +23,9 @@
 
 use super::chain::Reward;
 use super::verdict::{Counts, EpochVerdict};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The ledger's file name in the data dir.
 pub const LEDGER_FILE: &str = "performance.sqlite";
@@ -29,17 +33,39 @@ pub const LEDGER_FILE: &str = "performance.sqlite";
 /// Ledger errors.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// SQLite failed.
-    #[error("{path}: {source}")]
-    Sqlite {
-        /// The database.
-        path: PathBuf,
-        /// SQLite's error.
-        source: rusqlite::Error,
+    /// The database failed.
+    #[error("performance ledger {location}: {reason}")]
+    Db {
+        /// The file or the PostgreSQL database.
+        location: String,
+        /// The database's error.
+        reason: String,
     },
 }
 
-/// One tracked validator: its index, key and owner.
+/// Where the ledger is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `performance.sqlite` in this data dir.
+    Dir(std::path::PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// For messages (a URL without its password).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Dir(d) => d.join(LEDGER_FILE).display().to_string(),
+            Location::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(a), Some(b)) if b > a => format!("{}://…{}", &url[..a], &url[b..]),
+                _ => "postgres".into(),
+            },
+        }
+    }
+}
+
+/// One member of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Validator index.
@@ -87,7 +113,7 @@ pub struct ValidatorRow {
 pub struct Submission {
     /// The frame (or Stader window).
     pub frame: u64,
-    /// `report:0x…` or `stader:0x…`: what was submitted where.
+    /// `report:<contract>:<reporter>` or `stader:<contract>:<reporter>`.
     pub target: String,
     /// `sent` (signed, recorded, maybe broadcast), `mined`, `reverted`.
     pub state: String,
@@ -103,86 +129,288 @@ pub struct Submission {
     pub detail: String,
 }
 
+/// A value going to or coming from either database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Val {
+    I(i64),
+    T(String),
+    B(Vec<u8>),
+    NullI,
+    NullT,
+}
+
+impl Val {
+    fn i(&self) -> Option<i64> {
+        match self {
+            Val::I(v) => Some(*v),
+            _ => None,
+        }
+    }
+    fn u(&self) -> u64 {
+        self.i().unwrap_or(0).max(0) as u64
+    }
+    fn t(&self) -> Option<String> {
+        match self {
+            Val::T(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    fn b32(&self) -> [u8; 32] {
+        let mut d = [0u8; 32];
+        if let Val::B(b) = self {
+            if b.len() == 32 {
+                d.copy_from_slice(b);
+            }
+        }
+        d
+    }
+}
+
+fn int(v: u64) -> Val {
+    Val::I(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn opt_text(v: Option<&String>) -> Val {
+    v.map_or(Val::NullT, |s| Val::T(s.clone()))
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Val::I(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            Val::T(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Val::B(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Val::NullI | Val::NullT => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+impl Val {
+    fn pg(&self) -> Box<dyn postgres::types::ToSql + Sync + '_> {
+        match self {
+            Val::I(v) => Box::new(*v),
+            Val::T(v) => Box::new(v.as_str()),
+            Val::B(v) => Box::new(v.as_slice()),
+            Val::NullI => Box::new(None::<i64>),
+            Val::NullT => Box::new(None::<String>),
+        }
+    }
+}
+
+/// Runs blocking database work: off the async worker when called on one
+/// (the PostgreSQL client blocks on its own runtime).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// `$1`, `$2` … as SQLite's `?1`, `?2` ….
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+enum Conn {
+    Sqlite(Connection),
+    Pg(Box<postgres::Client>),
+}
+
+impl Conn {
+    fn exec(&mut self, sql: &str, p: &[Val]) -> Result<u64, String> {
+        match self {
+            Conn::Sqlite(c) => c
+                .prepare_cached(&sqlite_sql(sql))
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(p.iter())))
+                .map(|n| n as u64)
+                .map_err(|e| e.to_string()),
+            Conn::Pg(c) => {
+                let params: Vec<Box<dyn postgres::types::ToSql + Sync + '_>> = p.iter().map(Val::pg).collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
+                blocking(|| c.execute(sql, &refs)).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn query(&mut self, sql: &str, p: &[Val]) -> Result<Vec<Vec<Val>>, String> {
+        match self {
+            Conn::Sqlite(c) => {
+                let mut st = c.prepare_cached(&sqlite_sql(sql)).map_err(|e| e.to_string())?;
+                let n = st.column_count();
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(p.iter()), |r| {
+                        (0..n)
+                            .map(|i| {
+                                Ok(match r.get_ref(i)? {
+                                    rusqlite::types::ValueRef::Integer(v) => Val::I(v),
+                                    rusqlite::types::ValueRef::Text(t) => {
+                                        Val::T(String::from_utf8_lossy(t).into_owned())
+                                    }
+                                    rusqlite::types::ValueRef::Blob(b) => Val::B(b.to_vec()),
+                                    rusqlite::types::ValueRef::Real(f) => Val::I(f as i64),
+                                    rusqlite::types::ValueRef::Null => Val::NullI,
+                                })
+                            })
+                            .collect::<rusqlite::Result<Vec<Val>>>()
+                    })
+                    .map_err(|e| e.to_string())?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+            }
+            Conn::Pg(c) => {
+                let params: Vec<Box<dyn postgres::types::ToSql + Sync + '_>> = p.iter().map(Val::pg).collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
+                let rows = blocking(|| c.query(sql, &refs)).map_err(|e| e.to_string())?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let mut vals = Vec::with_capacity(r.len());
+                    for (i, col) in r.columns().iter().enumerate() {
+                        use postgres::types::Type;
+                        let t = col.type_();
+                        let v = if *t == Type::INT8 {
+                            r.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Val::NullI, Val::I))
+                        } else if *t == Type::INT4 {
+                            r.try_get::<_, Option<i32>>(i).map(|v| v.map_or(Val::NullI, |v| Val::I(v.into())))
+                        } else if *t == Type::BYTEA {
+                            r.try_get::<_, Option<Vec<u8>>>(i).map(|v| v.map_or(Val::NullT, Val::B))
+                        } else {
+                            r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Val::NullT, Val::T))
+                        };
+                        vals.push(v.map_err(|e| e.to_string())?);
+                    }
+                    out.push(vals);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Runs `f` in one transaction: all of it or none.
+    fn in_tx(&mut self, f: impl FnOnce(&mut Conn) -> Result<(), String>) -> Result<(), String> {
+        match self {
+            Conn::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?,
+            Conn::Pg(c) => blocking(|| c.batch_execute("BEGIN")).map_err(|e| e.to_string())?,
+        }
+        let r = f(self);
+        let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let e2 = match self {
+            Conn::Sqlite(c) => c.execute_batch(end).map_err(|e| e.to_string()),
+            Conn::Pg(c) => blocking(|| c.batch_execute(end)).map_err(|e| e.to_string()),
+        };
+        r.and(e2)
+    }
+
+    /// Inserts `rows` with `insert` (`INSERT INTO t (cols) VALUES`): one
+    /// prepared statement per row in SQLite, multi-row statements of up
+    /// to 500 rows in PostgreSQL.
+    fn insert_many(&mut self, insert: &str, ncols: usize, rows: Vec<Vec<Val>>) -> Result<(), String> {
+        match self {
+            Conn::Sqlite(_) => {
+                let one = format!("{insert} ({})", (1..=ncols).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
+                for r in rows {
+                    self.exec(&one, &r)?;
+                }
+                Ok(())
+            }
+            Conn::Pg(_) => {
+                for chunk in rows.chunks(500) {
+                    let mut sql = String::from(insert);
+                    let mut params = Vec::with_capacity(chunk.len() * ncols);
+                    for (k, r) in chunk.iter().enumerate() {
+                        sql.push_str(if k == 0 { " (" } else { ", (" });
+                        let ph: Vec<String> = (0..ncols).map(|i| format!("${}", k * ncols + i + 1)).collect();
+                        sql.push_str(&ph.join(", "));
+                        sql.push(')');
+                        params.extend(r.iter().cloned());
+                    }
+                    self.exec(&sql, &params)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The open ledger.
 pub struct Ledger {
     /// Behind a mutex so that the ledger can be shared across awaits; one
     /// task uses it at a time in practice.
-    conn: std::sync::Mutex<Connection>,
-    path: PathBuf,
+    conn: std::sync::Mutex<Conn>,
+    location: String,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("path", &self.path).finish()
+        f.debug_struct("Ledger").field("location", &self.location).finish()
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS perf_epoch (
-  epoch INTEGER PRIMARY KEY,
+const TABLES: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS perf_epoch (
+  epoch BIGINT PRIMARY KEY,
   digest BLOB NOT NULL,
-  final INTEGER NOT NULL,
-  rewards INTEGER NOT NULL,
-  n_att_assigned INTEGER NOT NULL, n_att_included INTEGER NOT NULL, n_att_delay_sum INTEGER NOT NULL,
-  n_att_source INTEGER NOT NULL, n_att_target INTEGER NOT NULL, n_att_head INTEGER NOT NULL,
-  n_prop_assigned INTEGER NOT NULL, n_prop_made INTEGER NOT NULL,
-  n_sync_assigned INTEGER NOT NULL, n_sync_included INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS perf_validator (
-  epoch INTEGER NOT NULL,
-  validator INTEGER NOT NULL,
-  att_assigned INTEGER NOT NULL, att_included INTEGER NOT NULL, att_delay_sum INTEGER NOT NULL,
-  att_source INTEGER NOT NULL, att_target INTEGER NOT NULL, att_head INTEGER NOT NULL,
-  prop_assigned INTEGER NOT NULL, prop_made INTEGER NOT NULL,
-  sync_assigned INTEGER NOT NULL, sync_included INTEGER NOT NULL,
-  reward_actual INTEGER, reward_ideal INTEGER,
+  final BIGINT NOT NULL,
+  rewards BIGINT NOT NULL,
+  n_att_assigned BIGINT NOT NULL, n_att_included BIGINT NOT NULL, n_att_delay_sum BIGINT NOT NULL,
+  n_att_source BIGINT NOT NULL, n_att_target BIGINT NOT NULL, n_att_head BIGINT NOT NULL,
+  n_prop_assigned BIGINT NOT NULL, n_prop_made BIGINT NOT NULL,
+  n_sync_assigned BIGINT NOT NULL, n_sync_included BIGINT NOT NULL
+)",
+    "CREATE TABLE IF NOT EXISTS perf_validator (
+  epoch BIGINT NOT NULL,
+  validator BIGINT NOT NULL,
+  att_assigned BIGINT NOT NULL, att_included BIGINT NOT NULL, att_delay_sum BIGINT NOT NULL,
+  att_source BIGINT NOT NULL, att_target BIGINT NOT NULL, att_head BIGINT NOT NULL,
+  prop_assigned BIGINT NOT NULL, prop_made BIGINT NOT NULL,
+  sync_assigned BIGINT NOT NULL, sync_included BIGINT NOT NULL,
+  reward_actual BIGINT, reward_ideal BIGINT,
   own TEXT,
   PRIMARY KEY (epoch, validator)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS perf_member (
-  validator INTEGER PRIMARY KEY,
+) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS perf_member (
+  validator BIGINT PRIMARY KEY,
   pubkey TEXT NOT NULL,
   pool TEXT NOT NULL,
   operator TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS perf_submission (
-  frame INTEGER NOT NULL,
+)",
+    "CREATE TABLE IF NOT EXISTS perf_submission (
+  frame BIGINT NOT NULL,
   target TEXT NOT NULL,
   state TEXT NOT NULL,
   tx_hash TEXT,
   raw TEXT,
-  nonce INTEGER,
-  at INTEGER NOT NULL,
+  nonce BIGINT,
+  at BIGINT NOT NULL,
   detail TEXT NOT NULL,
   PRIMARY KEY (frame, target)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS perf_warning (
-  frame INTEGER NOT NULL,
-  validator INTEGER NOT NULL,
-  epoch INTEGER NOT NULL,
-  at INTEGER NOT NULL,
+) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS perf_warning (
+  frame BIGINT NOT NULL,
+  validator BIGINT NOT NULL,
+  epoch BIGINT NOT NULL,
+  at BIGINT NOT NULL,
   text TEXT NOT NULL,
   PRIMARY KEY (frame, validator)
-) WITHOUT ROWID;
-";
+) WITHOUT ROWID",
+];
 
-fn counts_of(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> {
-    let g = |k: usize| -> rusqlite::Result<u64> { row.get::<_, i64>(first + k).map(|v| v.max(0) as u64) };
-    Ok(Counts {
-        att_assigned: g(0)?,
-        att_included: g(1)?,
-        att_delay_sum: g(2)?,
-        att_source: g(3)?,
-        att_target: g(4)?,
-        att_head: g(5)?,
-        prop_assigned: g(6)?,
-        prop_made: g(7)?,
-        sync_assigned: g(8)?,
-        sync_included: g(9)?,
-    })
+fn counts_of(r: &[Val], first: usize) -> Counts {
+    let g = |k: usize| r.get(first + k).map_or(0, Val::u);
+    Counts {
+        att_assigned: g(0),
+        att_included: g(1),
+        att_delay_sum: g(2),
+        att_source: g(3),
+        att_target: g(4),
+        att_head: g(5),
+        prop_assigned: g(6),
+        prop_made: g(7),
+        sync_assigned: g(8),
+        sync_included: g(9),
+    }
 }
 
-fn counts_params(c: &Counts) -> [i64; 10] {
+fn counts_vals(c: &Counts) -> [Val; 10] {
     [
         c.att_assigned,
         c.att_included,
@@ -195,79 +423,103 @@ fn counts_params(c: &Counts) -> [i64; 10] {
         c.sync_assigned,
         c.sync_included,
     ]
-    .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+    .map(int)
 }
 
+const COUNT_COLS: &str = "att_assigned, att_included, att_delay_sum, att_source, att_target, att_head, \
+                          prop_assigned, prop_made, sync_assigned, sync_included";
+
 impl Ledger {
-    /// Opens (creating) the ledger in `datadir`.
+    /// Opens (creating) the SQLite ledger in `datadir`.
     pub fn open(datadir: &Path) -> Result<Self, LedgerError> {
         Self::open_file(&datadir.join(LEDGER_FILE))
     }
 
-    /// Opens (creating) the ledger at `path`.
+    /// Opens (creating) the SQLite ledger at `path`.
     pub fn open_file(path: &Path) -> Result<Self, LedgerError> {
-        let err = |source| LedgerError::Sqlite { path: path.to_path_buf(), source };
+        let location = path.display().to_string();
+        let err = |e: rusqlite::Error| LedgerError::Db { location: location.clone(), reason: e.to_string() };
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Self { conn: std::sync::Mutex::new(conn), path: path.to_path_buf() })
+        for t in TABLES {
+            conn.execute_batch(t).map_err(err)?;
+        }
+        Ok(Self { conn: std::sync::Mutex::new(Conn::Sqlite(conn)), location })
+    }
+
+    /// Opens (creating its tables in) the PostgreSQL ledger at `url`.
+    pub fn open_postgres(url: &str) -> Result<Self, LedgerError> {
+        let location = Location::Postgres(url.to_string()).describe();
+        let err = |e: postgres::Error| LedgerError::Db { location: location.clone(), reason: e.to_string() };
+        let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(err)?;
+        for t in TABLES {
+            let t = t.replace("BLOB", "BYTEA").replace(") WITHOUT ROWID", ")");
+            client.batch_execute(&t).map_err(err)?;
+        }
+        Ok(Self { conn: std::sync::Mutex::new(Conn::Pg(Box::new(client))), location })
+    }
+
+    /// Opens the ledger at `loc`.
+    pub fn open_at(loc: &Location) -> Result<Self, LedgerError> {
+        match loc {
+            Location::Dir(d) => Self::open(d),
+            Location::Postgres(url) => Self::open_postgres(url),
+        }
     }
 
     /// Opens an existing ledger read-only (the report commands).
     pub fn open_read_only(datadir: &Path) -> Result<Self, LedgerError> {
         let path = datadir.join(LEDGER_FILE);
-        let err = |source| LedgerError::Sqlite { path: path.clone(), source };
+        let location = path.display().to_string();
+        let err = |e: rusqlite::Error| LedgerError::Db { location: location.clone(), reason: e.to_string() };
         let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
         conn.execute_batch("PRAGMA busy_timeout=5000;").map_err(err)?;
-        Ok(Self { conn: std::sync::Mutex::new(conn), path })
+        Ok(Self { conn: std::sync::Mutex::new(Conn::Sqlite(conn)), location })
     }
 
-    fn c(&self) -> std::sync::MutexGuard<'_, Connection> {
+    fn c(&self) -> std::sync::MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-        move |source| LedgerError::Sqlite { path: self.path.clone(), source }
+    fn err(&self, reason: String) -> LedgerError {
+        LedgerError::Db { location: self.location.clone(), reason }
     }
 
-    /// Replaces the membership.
+    fn exec(&self, sql: &str, p: &[Val]) -> Result<u64, LedgerError> {
+        self.c().exec(sql, p).map_err(|e| self.err(e))
+    }
+
+    fn query(&self, sql: &str, p: &[Val]) -> Result<Vec<Vec<Val>>, LedgerError> {
+        self.c().query(sql, p).map_err(|e| self.err(e))
+    }
+
+    /// Replaces the membership (one transaction).
     pub fn set_members(&mut self, members: &[Member]) -> Result<(), LedgerError> {
-        let path = self.path.clone();
-        let err = |source| LedgerError::Sqlite { path: path.clone(), source };
+        let rows: Vec<Vec<Val>> = members
+            .iter()
+            .map(|m| vec![int(m.index), Val::T(m.pubkey.clone()), Val::T(m.pool.clone()), Val::T(m.operator.clone())])
+            .collect();
         let mut c = self.c();
-        let tx = c.transaction().map_err(err)?;
-        tx.execute("DELETE FROM perf_member", []).map_err(err)?;
-        {
-            let mut ins = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO perf_member (validator, pubkey, pool, operator) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(err)?;
-            for m in members {
-                ins.execute(params![m.index as i64, m.pubkey, m.pool, m.operator]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
+        c.in_tx(|c| {
+            c.exec("DELETE FROM perf_member", &[])?;
+            c.insert_many("INSERT INTO perf_member (validator, pubkey, pool, operator) VALUES", 4, rows)
+        })
+        .map_err(|e| LedgerError::Db { location: self.location.clone(), reason: e })
     }
 
     /// The membership.
     pub fn members(&self) -> Result<Vec<Member>, LedgerError> {
-        let c = self.c();
-        let mut st = c
-            .prepare("SELECT validator, pubkey, pool, operator FROM perf_member ORDER BY validator")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Member {
-                    index: r.get::<_, i64>(0)? as u64,
-                    pubkey: r.get(1)?,
-                    pool: r.get(2)?,
-                    operator: r.get(3)?,
-                })
+        Ok(self
+            .query("SELECT validator, pubkey, pool, operator FROM perf_member ORDER BY validator", &[])?
+            .into_iter()
+            .map(|r| Member {
+                index: r[0].u(),
+                pubkey: r[1].t().unwrap_or_default(),
+                pool: r[2].t().unwrap_or_default(),
+                operator: r[3].t().unwrap_or_default(),
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            .collect())
     }
 
     /// Writes epoch `v.epoch` for the tracked validators `tracked`, replacing
@@ -281,248 +533,184 @@ impl Ledger {
         rewards: Option<&HashMap<u64, Reward>>,
         own: &HashMap<u64, String>,
     ) -> Result<(), LedgerError> {
-        let path = self.path.clone();
-        let err = |source| LedgerError::Sqlite { path: path.clone(), source };
-        let e = v.epoch as i64;
-        let mut c = self.c();
-        let tx = c.transaction().map_err(err)?;
-        tx.execute("DELETE FROM perf_validator WHERE epoch = ?1", [e]).map_err(err)?;
-        let n = counts_params(&v.network);
-        tx.execute(
-            "INSERT OR REPLACE INTO perf_epoch VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                e,
-                digest.to_vec(),
-                final_,
-                rewards.is_some(),
-                n[0],
-                n[1],
-                n[2],
-                n[3],
-                n[4],
-                n[5],
-                n[6],
-                n[7],
-                n[8],
-                n[9]
-            ],
-        )
-        .map_err(err)?;
-        {
-            let mut ins = tx
-                .prepare(
-                    "INSERT INTO perf_validator VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )
-                .map_err(err)?;
-            for &i in tracked {
+        let e = int(v.epoch);
+        let mut epoch_row =
+            vec![e.clone(), Val::B(digest.to_vec()), Val::I(final_.into()), Val::I(rewards.is_some().into())];
+        epoch_row.extend(counts_vals(&v.network));
+        let rows: Vec<Vec<Val>> = tracked
+            .iter()
+            .map(|&i| {
                 let c = v.by_validator.get(&i).copied().unwrap_or_default();
-                let p = counts_params(&c);
                 let r = rewards.and_then(|r| r.get(&i));
-                ins.execute(params![
-                    e,
-                    i as i64,
-                    p[0],
-                    p[1],
-                    p[2],
-                    p[3],
-                    p[4],
-                    p[5],
-                    p[6],
-                    p[7],
-                    p[8],
-                    p[9],
-                    r.map(|r| r.actual),
-                    r.map(|r| r.ideal),
-                    own.get(&i)
-                ])
-                .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
+                let mut row = vec![e.clone(), int(i)];
+                row.extend(counts_vals(&c));
+                row.push(r.map_or(Val::NullI, |r| Val::I(r.actual)));
+                row.push(r.map_or(Val::NullI, |r| Val::I(r.ideal)));
+                row.push(opt_text(own.get(&i)));
+                row
+            })
+            .collect();
+        let mut c = self.c();
+        c.in_tx(|c| {
+            c.exec("DELETE FROM perf_validator WHERE epoch = $1", std::slice::from_ref(&e))?;
+            c.exec("DELETE FROM perf_epoch WHERE epoch = $1", std::slice::from_ref(&e))?;
+            c.exec(
+                "INSERT INTO perf_epoch VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                &epoch_row,
+            )?;
+            c.insert_many(
+                &format!("INSERT INTO perf_validator (epoch, validator, {COUNT_COLS}, reward_actual, reward_ideal, own) VALUES"),
+                15,
+                rows,
+            )
+        })
+        .map_err(|e| LedgerError::Db { location: self.location.clone(), reason: e })
     }
 
     /// Marks epochs up to `epoch` final (never judged again).
     pub fn finalize_through(&self, epoch: u64) -> Result<(), LedgerError> {
-        self.c()
-            .execute("UPDATE perf_epoch SET final = 1 WHERE epoch <= ?1 AND final = 0", [epoch as i64])
-            .map(|_| ())
-            .map_err(self.err())
+        self.exec("UPDATE perf_epoch SET final = 1 WHERE epoch <= $1 AND final = 0", &[int(epoch)]).map(|_| ())
     }
 
     /// The newest judged epoch.
     pub fn last_epoch(&self) -> Result<Option<u64>, LedgerError> {
-        self.c()
-            .query_row("SELECT MAX(epoch) FROM perf_epoch", [], |r| r.get::<_, Option<i64>>(0))
-            .map(|e| e.map(|e| e as u64))
-            .map_err(self.err())
+        let r = self.query("SELECT MAX(epoch) FROM perf_epoch", &[])?;
+        Ok(r.first().and_then(|r| r.first()).and_then(Val::i).map(|e| e.max(0) as u64))
     }
 
     /// Judged epochs not yet final, with their digests.
     pub fn open_epochs(&self) -> Result<Vec<(u64, [u8; 32])>, LedgerError> {
-        let c = self.c();
-        let mut st = c
-            .prepare("SELECT epoch, digest FROM perf_epoch WHERE final = 0 ORDER BY epoch")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                let d: Vec<u8> = r.get(1)?;
-                let mut digest = [0u8; 32];
-                if d.len() == 32 {
-                    digest.copy_from_slice(&d);
-                }
-                Ok((r.get::<_, i64>(0)? as u64, digest))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        Ok(self
+            .query("SELECT epoch, digest FROM perf_epoch WHERE final = 0 ORDER BY epoch", &[])?
+            .into_iter()
+            .map(|r| (r[0].u(), r[1].b32()))
+            .collect())
     }
 
     /// The epoch rows in `[from, to)`.
     pub fn epochs(&self, from: u64, to: u64) -> Result<Vec<EpochRow>, LedgerError> {
-        let c = self.c();
-        let mut st = c
-            .prepare("SELECT * FROM perf_epoch WHERE epoch >= ?1 AND epoch < ?2 ORDER BY epoch")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([from as i64, to.min(i64::MAX as u64) as i64], |r| {
-                let d: Vec<u8> = r.get(1)?;
-                let mut digest = [0u8; 32];
-                if d.len() == 32 {
-                    digest.copy_from_slice(&d);
-                }
-                Ok(EpochRow {
-                    epoch: r.get::<_, i64>(0)? as u64,
-                    digest,
-                    final_: r.get(2)?,
-                    rewards: r.get(3)?,
-                    network: counts_of(r, 4)?,
-                })
+        Ok(self
+            .query(
+                "SELECT epoch, digest, final, rewards, n_att_assigned, n_att_included, n_att_delay_sum, n_att_source, \
+                 n_att_target, n_att_head, n_prop_assigned, n_prop_made, n_sync_assigned, n_sync_included \
+                 FROM perf_epoch WHERE epoch >= $1 AND epoch < $2 ORDER BY epoch",
+                &[int(from), int(to)],
+            )?
+            .into_iter()
+            .map(|r| EpochRow {
+                epoch: r[0].u(),
+                digest: r[1].b32(),
+                final_: r[2].u() != 0,
+                rewards: r[3].u() != 0,
+                network: counts_of(&r, 4),
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            .collect())
     }
 
     /// The validator rows of epochs `[from, to)`.
     pub fn validator_rows(&self, from: u64, to: u64) -> Result<Vec<ValidatorRow>, LedgerError> {
-        let c = self.c();
-        let mut st = c
-            .prepare("SELECT * FROM perf_validator WHERE epoch >= ?1 AND epoch < ?2 ORDER BY epoch, validator")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([from as i64, to.min(i64::MAX as u64) as i64], |r| {
-                let actual: Option<i64> = r.get(12)?;
-                let ideal: Option<i64> = r.get(13)?;
-                Ok(ValidatorRow {
-                    epoch: r.get::<_, i64>(0)? as u64,
-                    index: r.get::<_, i64>(1)? as u64,
-                    counts: counts_of(r, 2)?,
-                    reward: actual.zip(ideal).map(|(actual, ideal)| Reward { actual, ideal }),
-                    own: r.get(14)?,
-                })
+        Ok(self
+            .query(
+                &format!(
+                    "SELECT epoch, validator, {COUNT_COLS}, reward_actual, reward_ideal, own FROM perf_validator \
+                     WHERE epoch >= $1 AND epoch < $2 ORDER BY epoch, validator"
+                ),
+                &[int(from), int(to)],
+            )?
+            .into_iter()
+            .map(|r| ValidatorRow {
+                epoch: r[0].u(),
+                index: r[1].u(),
+                counts: counts_of(&r, 2),
+                reward: r[12].i().zip(r[13].i()).map(|(actual, ideal)| Reward { actual, ideal }),
+                own: r[14].t(),
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+            .collect())
     }
 
     /// Records the first warning of `frame` for `validator`; `false` if one
     /// was recorded already (a restart does not warn twice).
     pub fn warn_once(&self, frame: u64, validator: u64, epoch: u64, at: u64, text: &str) -> Result<bool, LedgerError> {
-        self.c()
-            .execute(
-                "INSERT OR IGNORE INTO perf_warning VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![frame as i64, validator as i64, epoch as i64, at as i64, text],
-            )
-            .map(|n| n == 1)
-            .map_err(self.err())
+        self.exec(
+            "INSERT INTO perf_warning VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[int(frame), int(validator), int(epoch), int(at), Val::T(text.to_string())],
+        )
+        .map(|n| n == 1)
     }
 
     /// The warnings of `frame`: (validator, epoch, unix time, text).
     pub fn warnings(&self, frame: u64) -> Result<Vec<(u64, u64, u64, String)>, LedgerError> {
-        let c = self.c();
-        let mut st = c
-            .prepare("SELECT validator, epoch, at, text FROM perf_warning WHERE frame = ?1 ORDER BY validator")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([frame as i64], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64, r.get(3)?))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        Ok(self
+            .query(
+                "SELECT validator, epoch, at, text FROM perf_warning WHERE frame = $1 ORDER BY validator",
+                &[int(frame)],
+            )?
+            .into_iter()
+            .map(|r| (r[0].u(), r[1].u(), r[2].u(), r[3].t().unwrap_or_default()))
+            .collect())
+    }
+
+    fn submission_of(r: &[Val]) -> Submission {
+        Submission {
+            frame: r[0].u(),
+            target: r[1].t().unwrap_or_default(),
+            state: r[2].t().unwrap_or_default(),
+            tx_hash: r[3].t(),
+            raw: r[4].t(),
+            nonce: r[5].i().map(|n| n.max(0) as u64),
+            at: r[6].u(),
+            detail: r[7].t().unwrap_or_default(),
+        }
     }
 
     /// The submission of `frame` to `target`, if one was made.
     pub fn submission(&self, frame: u64, target: &str) -> Result<Option<Submission>, LedgerError> {
-        self.c()
-            .query_row(
-                "SELECT state, tx_hash, raw, nonce, at, detail FROM perf_submission WHERE frame = ?1 AND target = ?2",
-                params![frame as i64, target],
-                |r| {
-                    Ok(Submission {
-                        frame,
-                        target: target.to_string(),
-                        state: r.get(0)?,
-                        tx_hash: r.get(1)?,
-                        raw: r.get(2)?,
-                        nonce: r.get::<_, Option<i64>>(3)?.map(|n| n as u64),
-                        at: r.get::<_, i64>(4)? as u64,
-                        detail: r.get(5)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err())
+        Ok(self
+            .query(
+                "SELECT frame, target, state, tx_hash, raw, nonce, at, detail FROM perf_submission \
+                 WHERE frame = $1 AND target = $2",
+                &[int(frame), Val::T(target.to_string())],
+            )?
+            .first()
+            .map(|r| Self::submission_of(r)))
     }
 
     /// Records a submission's state (replacing the previous one). Written
     /// before a transaction is sent, so that a restart finds it.
     pub fn set_submission(&self, s: &Submission) -> Result<(), LedgerError> {
-        self.c()
-            .execute(
-                "INSERT OR REPLACE INTO perf_submission VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    s.frame as i64,
-                    s.target,
-                    s.state,
-                    s.tx_hash,
-                    s.raw,
-                    s.nonce.map(|n| n as i64),
-                    s.at as i64,
-                    s.detail
-                ],
-            )
-            .map(|_| ())
-            .map_err(self.err())
+        self.exec(
+            "INSERT INTO perf_submission VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (frame, target) DO UPDATE SET \
+             state = excluded.state, tx_hash = excluded.tx_hash, raw = excluded.raw, nonce = excluded.nonce, \
+             at = excluded.at, detail = excluded.detail",
+            &[
+                int(s.frame),
+                Val::T(s.target.clone()),
+                Val::T(s.state.clone()),
+                opt_text(s.tx_hash.as_ref()),
+                opt_text(s.raw.as_ref()),
+                s.nonce.map_or(Val::NullI, int),
+                int(s.at),
+                Val::T(s.detail.clone()),
+            ],
+        )
+        .map(|_| ())
     }
 
     /// Every submission, oldest frame first.
     pub fn submissions(&self) -> Result<Vec<Submission>, LedgerError> {
-        let c = self.c();
-        let mut st = c
-            .prepare("SELECT frame, target, state, tx_hash, raw, nonce, at, detail FROM perf_submission ORDER BY frame")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(Submission {
-                    frame: r.get::<_, i64>(0)? as u64,
-                    target: r.get(1)?,
-                    state: r.get(2)?,
-                    tx_hash: r.get(3)?,
-                    raw: r.get(4)?,
-                    nonce: r.get::<_, Option<i64>>(5)?.map(|n| n as u64),
-                    at: r.get::<_, i64>(6)? as u64,
-                    detail: r.get(7)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+        Ok(self
+            .query(
+                "SELECT frame, target, state, tx_hash, raw, nonce, at, detail FROM perf_submission ORDER BY frame",
+                &[],
+            )?
+            .iter()
+            .map(|r| Self::submission_of(r))
+            .collect())
     }
 
     /// Whether `epoch` was judged.
     pub fn has_epoch(&self, epoch: u64) -> Result<bool, LedgerError> {
-        self.c()
-            .query_row("SELECT 1 FROM perf_epoch WHERE epoch = ?1", [epoch as i64], |_| Ok(()))
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(self.err())
+        Ok(!self.query("SELECT 1 FROM perf_epoch WHERE epoch = $1", &[int(epoch)])?.is_empty())
     }
 }
 
@@ -545,13 +733,36 @@ mod tests {
     #[test]
     fn a_rejudged_epoch_replaces_its_rows_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(dir.path()).unwrap();
+        let loc = Location::Dir(dir.path().to_path_buf());
+        same_rules(&loc);
+    }
+
+    /// The same in PostgreSQL (`POOLVC_TEST_POSTGRES_URL`; required in CI).
+    #[test]
+    fn the_postgres_ledger_keeps_the_same_rules() {
+        let Ok(url) = std::env::var("POOLVC_TEST_POSTGRES_URL") else {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI runs the PostgreSQL ledger test");
+            return;
+        };
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("DROP TABLE IF EXISTS perf_epoch, perf_validator, perf_member, perf_submission, perf_warning")
+            .unwrap();
+        same_rules(&Location::Postgres(url));
+    }
+
+    fn same_rules(loc: &Location) {
+        let mut l = Ledger::open_at(loc).unwrap();
+        let members = vec![Member { index: 5, pubkey: "0x05".into(), pool: "lido-csm".into(), operator: "7".into() }];
+        l.set_members(&members).unwrap();
+        l.set_members(&members).unwrap();
+        assert_eq!(l.members().unwrap(), members);
         let own = HashMap::from([(5u64, "attestation:published".to_string())]);
         l.record_epoch(&verdict(3, false), [1; 32], false, &[5], None, &own).unwrap();
         // A reorg: epoch 3 judged again from other blocks.
-        l.record_epoch(&verdict(3, true), [2; 32], false, &[5], None, &own).unwrap();
+        let rewards = HashMap::from([(5u64, Reward { actual: -3, ideal: 10 })]);
+        l.record_epoch(&verdict(3, true), [2; 32], false, &[5], Some(&rewards), &own).unwrap();
         drop(l);
-        let l = Ledger::open(dir.path()).unwrap();
+        let l = Ledger::open_at(loc).unwrap();
         let rows = l.validator_rows(0, 10).unwrap();
         assert_eq!(rows.len(), 1, "one row per (epoch, validator), never two");
         assert_eq!(rows[0].counts.att_included, 1);
@@ -564,5 +775,24 @@ mod tests {
         assert!(l.warn_once(0, 5, 3, 100, "x").unwrap());
         assert!(!l.warn_once(0, 5, 4, 200, "y").unwrap());
         assert_eq!(l.warnings(0).unwrap(), vec![(5, 3, 100, "x".to_string())]);
+        assert_eq!(rows[0].reward, Some(Reward { actual: -3, ideal: 10 }));
+        assert!(l.epochs(0, 10).unwrap()[0].rewards);
+        let mut sub = Submission {
+            frame: 2,
+            target: "report:0xabc:0xdef".into(),
+            state: "sent".into(),
+            tx_hash: Some("0x11".into()),
+            raw: Some("0x02aa".into()),
+            nonce: Some(4),
+            at: 9,
+            detail: "d".into(),
+        };
+        l.set_submission(&sub).unwrap();
+        sub.state = "mined".into();
+        l.set_submission(&sub).unwrap();
+        assert_eq!(l.submission(2, "report:0xabc:0xdef").unwrap(), Some(sub.clone()));
+        assert_eq!(l.submissions().unwrap(), vec![sub]);
+        assert!(l.submission(3, "report:0xabc:0xdef").unwrap().is_none());
+        assert!(l.has_epoch(3).unwrap() && !l.has_epoch(4).unwrap());
     }
 }

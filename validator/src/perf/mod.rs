@@ -7,15 +7,16 @@
 //! - [`ledger`]: the per-validator, per-epoch ledger in SQLite;
 //! - [`frames`]: frames and the pools' formulas (Lido CSM, Stader, rewards).
 
+pub mod bench;
 pub mod chain;
 pub mod frames;
 pub mod http;
 pub mod ledger;
 pub mod merkle;
 pub mod onchain;
+pub mod report;
 pub mod reporter_key;
 pub mod verdict;
-pub mod report;
 
 use poolvc_signer::types::PublicKeyBytes;
 

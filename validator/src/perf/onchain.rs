@@ -262,8 +262,8 @@ pub enum Outcome {
 impl Reporter {
     /// Loads the key named by `cfg`.
     pub fn load(cfg: &ReportConfig, rpc: EthRpc, chain_id: u64) -> Result<Self, String> {
-        let password = std::fs::read_to_string(&cfg.password_file)
-            .map_err(|e| format!("{}: {e}", cfg.password_file.display()))?;
+        let password =
+            std::fs::read_to_string(&cfg.password_file).map_err(|e| format!("{}: {e}", cfg.password_file.display()))?;
         let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
         let key = ReporterKey::load(&cfg.keystore, password.as_bytes()).map_err(|e| e.to_string())?;
         Ok(Self { key, rpc, chain_id })
@@ -290,7 +290,9 @@ impl Reporter {
             .request("eth_estimateGas", serde_json::json!([{"from": from, "to": to, "data": data}]))
             .await
             .map_err(|e| match &e {
-                RpcError::Rpc { message, .. } => SubmitError::Refused { contract: to, frame, reason: decode_revert(message) },
+                RpcError::Rpc { message, .. } => {
+                    SubmitError::Refused { contract: to, frame, reason: decode_revert(message) }
+                }
                 _ => SubmitError::Rpc(e),
             })?;
         let gas = q(&est, "eth_estimateGas")? as u64;
@@ -364,7 +366,11 @@ impl Reporter {
                     return if ok {
                         Ok(Outcome::Mined)
                     } else {
-                        Err(SubmitError::Refused { contract: to, frame, reason: format!("transaction {hash} reverted") })
+                        Err(SubmitError::Refused {
+                            contract: to,
+                            frame,
+                            reason: format!("transaction {hash} reverted"),
+                        })
                     };
                 }
                 if done {
@@ -491,7 +497,11 @@ mod tests {
     #[test]
     fn a_signed_transaction_recovers_to_the_reporter() {
         let key = ReporterKey::from_secret(&[7u8; 32]).unwrap();
-        let rep = Reporter { key, rpc: EthRpc::new("http://127.0.0.1:1", std::time::Duration::from_secs(1)), chain_id: 31337 };
+        let rep = Reporter {
+            key,
+            rpc: EthRpc::new("http://127.0.0.1:1", std::time::Duration::from_secs(1)),
+            chain_id: 31337,
+        };
         let fees = Fees { gas: 100_000, max_fee: 3_000_000_000, priority: 1_000_000_000 };
         let (raw, hash) = rep.sign(5, Address::repeat_byte(0x11), &Bytes::from(vec![1, 2, 3]), &fees).unwrap();
         let raw = hex::decode(&raw[2..]).unwrap();

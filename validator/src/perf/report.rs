@@ -40,14 +40,21 @@ pub fn perf_config(datadir: &Path) -> Result<PerfConfig, ReportError> {
     }
 }
 
-/// The report of `frame` (the newest judged epoch's frame when `None`).
-pub fn load(datadir: &Path, frame: Option<u64>) -> Result<FrameReport, ReportError> {
-    let path = datadir.join(LEDGER_FILE);
-    if !path.exists() {
-        return Err(ReportError::NoLedger { path: path.display().to_string() });
-    }
+/// The report of `frame` (the newest judged epoch's frame when `None`),
+/// from the ledger in `datadir`, or in PostgreSQL at `postgres`.
+pub fn load(datadir: &Path, postgres: Option<&str>, frame: Option<u64>) -> Result<FrameReport, ReportError> {
     let cfg = perf_config(datadir)?;
-    let ledger = Ledger::open_read_only(datadir).map_err(|e| ReportError::Ledger { reason: e.to_string() })?;
+    let ledger = match postgres {
+        Some(url) => Ledger::open_postgres(url),
+        None => {
+            let path = datadir.join(LEDGER_FILE);
+            if !path.exists() {
+                return Err(ReportError::NoLedger { path: path.display().to_string() });
+            }
+            Ledger::open_read_only(datadir)
+        }
+    }
+    .map_err(|e| ReportError::Ledger { reason: e.to_string() })?;
     let frame = match frame {
         Some(f) => f,
         None => {
@@ -133,7 +140,7 @@ pub struct Verified {
 }
 
 /// Builds `pubkey`'s leaf and proof of `frame` and asks the contract.
-pub async fn verify(datadir: &Path, frame: u64, pubkey: &str) -> Result<Verified, ReportError> {
+pub async fn verify(datadir: &Path, postgres: Option<&str>, frame: u64, pubkey: &str) -> Result<Verified, ReportError> {
     use super::onchain::{self, sol};
     let cfg = PoolsConfig::load_from_dir(datadir)
         .map_err(|e| ReportError::Config { reason: e.to_string() })?
@@ -142,7 +149,10 @@ pub async fn verify(datadir: &Path, frame: u64, pubkey: &str) -> Result<Verified
         reason: "pools.yaml: performance.report (the reporting contract) is not set".into(),
     })?;
     let url = cfg.rpc.clone().ok_or_else(|| ReportError::Config { reason: "pools.yaml: rpc is not set".into() })?;
-    let r = load(datadir, Some(frame))?;
+    let (dir, pg) = (datadir.to_path_buf(), postgres.map(str::to_string));
+    let r = tokio::task::spawn_blocking(move || load(&dir, pg.as_deref(), Some(frame)))
+        .await
+        .map_err(|e| ReportError::Ledger { reason: e.to_string() })??;
     let (leaf, proof, root) = onchain::leaf_and_proof(&r, pubkey).ok_or_else(|| ReportError::Config {
         reason: format!("validator {pubkey} is not in frame {frame}'s report"),
     })?;
@@ -186,7 +196,8 @@ pub fn new_reporter_key(out: &Path, password_file: &Path) -> Result<String, Repo
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let bad = |reason: String| ReportError::Config { reason };
-    let password = std::fs::read_to_string(password_file).map_err(|e| bad(format!("{}: {e}", password_file.display())))?;
+    let password =
+        std::fs::read_to_string(password_file).map_err(|e| bad(format!("{}: {e}", password_file.display())))?;
     let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
     let (key, json) = super::reporter_key::ReporterKey::generate(password.as_bytes(), 18).map_err(bad)?;
     let mut f = std::fs::OpenOptions::new()

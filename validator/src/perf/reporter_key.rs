@@ -108,8 +108,10 @@ impl ReporterKey {
             return Err(bad(format!("cipher {:?} (only aes-128-ctr is read)", c.cipher)));
         }
         let p = &c.kdfparams;
-        let num = |k: &str| p.get(k).and_then(serde_json::Value::as_u64).ok_or_else(|| bad(format!("kdfparams.{k} missing")));
-        let salt = unhex(p.get("salt").and_then(serde_json::Value::as_str).unwrap_or("")).map_err(|e| bad(format!("salt: {e}")))?;
+        let num =
+            |k: &str| p.get(k).and_then(serde_json::Value::as_u64).ok_or_else(|| bad(format!("kdfparams.{k} missing")));
+        let salt = unhex(p.get("salt").and_then(serde_json::Value::as_str).unwrap_or(""))
+            .map_err(|e| bad(format!("salt: {e}")))?;
         let dklen = num("dklen")? as usize;
         if dklen != 32 {
             return Err(bad(format!("dklen {dklen} (32 expected)")));
@@ -233,7 +235,10 @@ mod tests {
         let k = ReporterKey::decrypt(p, PBKDF2.as_bytes(), b"testpassword").unwrap();
         // The vector's secret 7a28b5ba…fe9d has address 0x008aeeda4d805471df9b2a5b0f38a0c3bcba786b.
         assert_eq!(format!("{:x}", k.address()), "008aeeda4d805471df9b2a5b0f38a0c3bcba786b");
-        assert!(matches!(ReporterKey::decrypt(p, PBKDF2.as_bytes(), b"nope"), Err(ReporterKeyError::WrongPassword { .. })));
+        assert!(matches!(
+            ReporterKey::decrypt(p, PBKDF2.as_bytes(), b"nope"),
+            Err(ReporterKeyError::WrongPassword { .. })
+        ));
         assert!(matches!(ReporterKey::decrypt(p, b"{}", b"x"), Err(ReporterKeyError::Malformed { .. })));
         assert!(!format!("{k:?}").contains("7a28"), "the secret is never printed");
     }

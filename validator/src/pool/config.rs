@@ -285,9 +285,7 @@ impl PoolsConfig {
             }
             pools.push(spec);
         }
-        raw.performance
-            .check()
-            .map_err(|reason| PoolConfigError::Malformed { path: path.to_path_buf(), reason })?;
+        raw.performance.check().map_err(|reason| PoolConfigError::Malformed { path: path.to_path_buf(), reason })?;
         Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, relays: raw.relays, pools, performance: raw.performance })
     }
 }

@@ -279,6 +279,24 @@ impl Stats {
         );
     }
 
+    /// Every series name the registry exports.
+    pub(super) fn series_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in self.encode().lines() {
+            let mut parts = line.split_whitespace();
+            if (parts.next(), parts.next()) != (Some("#"), Some("TYPE")) {
+                continue;
+            }
+            let (Some(name), Some(kind)) = (parts.next(), parts.next()) else { continue };
+            match kind {
+                "counter" => out.push(format!("{name}_total")),
+                "histogram" => out.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}"))),
+                _ => out.push(name.to_string()),
+            }
+        }
+        out
+    }
+
     /// The metrics in the Prometheus text format.
     pub(super) fn encode(&self) -> String {
         let mut out = String::new();
@@ -294,26 +312,28 @@ impl Stats {
         self: &Arc<Self>,
         addr: SocketAddr,
         datadir: std::path::PathBuf,
+        postgres: Option<String>,
     ) -> Result<SocketAddr, std::io::Error> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let stats = Arc::clone(self);
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let stats = Arc::clone(&stats);
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        stats.encode(),
-                    )
-                }
-            }),
-        )
-        .merge(crate::perf::http::router(datadir));
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let stats = Arc::clone(&stats);
+                    async move {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            stats.encode(),
+                        )
+                    }
+                }),
+            )
+            .merge(crate::perf::http::router(datadir, postgres));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!("metrics server: {e}");

@@ -42,3 +42,10 @@ mod sync_committee;
 
 pub use pruning::DEFAULT_HISTORY_EPOCHS;
 pub use runtime::{run, VcConfig, VcError, VcSummary};
+
+/// The name of every series poolvc exports at `/metrics` (counters with
+/// their `_total`, histograms with `_bucket`, `_sum` and `_count`): what a
+/// dashboard's queries may name.
+pub fn exported_metric_names() -> Vec<String> {
+    metrics::Stats::new().series_names()
+}

@@ -17,7 +17,7 @@ use super::metrics::PoolLabel;
 use crate::events::{Event, MessageKind, Service, Subscriber};
 use crate::perf::chain::{self, Reward};
 use crate::perf::frames::{self, performance, project};
-use crate::perf::ledger::{Ledger, Member};
+use crate::perf::ledger::{Ledger, Location, Member};
 use crate::perf::onchain::{self, Reporter};
 use crate::perf::{verdict, Roster};
 use crate::pool::rpc::EthRpc;
@@ -63,7 +63,8 @@ impl OwnOutcomes {
     /// "nothing published".
     fn take(&self, epoch: u64, local: &[u64]) -> HashMap<u64, String> {
         let mut keys = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        let epoch_notes = self.by_epoch.lock().unwrap_or_else(|p| p.into_inner()).get(&epoch).cloned().unwrap_or_default();
+        let epoch_notes =
+            self.by_epoch.lock().unwrap_or_else(|p| p.into_inner()).get(&epoch).cloned().unwrap_or_default();
         let mut out = HashMap::new();
         for &v in local {
             let notes = keys.remove(&(epoch, v)).unwrap_or_default();
@@ -122,6 +123,8 @@ struct State {
     finalized: u64,
     /// The epoch the ledger started at (when it was empty).
     floor: Option<u64>,
+    /// Failed rewards reads: (epoch, tries).
+    reward_failures: (u64, u32),
     /// The reporter, once its key is loaded.
     reporter: Option<Reporter>,
     /// The last submission problem told, so it is told once an epoch.
@@ -131,8 +134,12 @@ struct State {
 /// Runs the service until the client stops. Without `pools.yaml` there is
 /// no roster and nothing is measured.
 pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
-    let dir = ctx.cfg.datadir.clone();
-    let ledger = match tokio::task::spawn_blocking(move || Ledger::open(&dir)).await {
+    // Beside the slashing database: PostgreSQL when it is there.
+    let loc = match &ctx.cfg.slashing_db_url {
+        Some(url) => Location::Postgres(url.clone()),
+        None => Location::Dir(ctx.cfg.datadir.clone()),
+    };
+    let ledger = match tokio::task::spawn_blocking(move || Ledger::open_at(&loc)).await {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
             warn!("performance: the ledger cannot be opened, nothing is measured: {e}");
@@ -150,6 +157,7 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
         members: Vec::new(),
         finalized: 0,
         floor: None,
+        reward_failures: (0, 0),
         reporter: None,
         told: None,
     };
@@ -256,7 +264,8 @@ async fn submit<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, epoch:
         if end - 1 > last_final || st.floor.is_some_and(|f| f > first) {
             continue;
         }
-        let target = format!("report:{}", rc.contract);
+        let Some(me) = st.reporter.as_ref().map(|r| r.key.address()) else { return };
+        let target = format!("report:{}:{me}", rc.contract);
         if st.ledger.submission(n, &target).ok().flatten().is_some_and(|s| s.state != "sent") {
             continue;
         }
@@ -285,11 +294,12 @@ async fn submit<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, epoch:
                     .await
                     .map(|h| h != alloy_primitives::B256::ZERO)
                     .unwrap_or(false);
-                info!(frame = n, accepted, "performance: frame report on chain{}", if accepted {
-                    " and accepted at quorum"
-                } else {
-                    "; awaiting the other reporters' quorum"
-                });
+                info!(
+                    frame = n,
+                    accepted,
+                    "performance: frame report on chain{}",
+                    if accepted { " and accepted at quorum" } else { "; awaiting the other reporters' quorum" }
+                );
             }
             Ok(onchain::Outcome::Pending(h)) => info!(frame = n, tx = %h, "performance: frame report pending"),
             Err(e) => {
@@ -316,11 +326,18 @@ async fn stader_submit<P: Preset>(
     cfg.frame_epochs = cfg.stader_window_epochs;
     let n = cfg.frame_of(last_final);
     let (first, end) = cfg.frame_bounds(n);
-    let w = if end - 1 <= last_final { n } else if let Some(p) = n.checked_sub(1) { p } else { return };
+    let w = if end - 1 <= last_final {
+        n
+    } else if let Some(p) = n.checked_sub(1) {
+        p
+    } else {
+        return;
+    };
     if st.floor.is_some_and(|f| f > first.min(cfg.frame_bounds(w).0)) {
         return;
     }
-    let target = format!("stader:{oracle}");
+    let Some(me) = st.reporter.as_ref().map(|r| r.key.address()) else { return };
+    let target = format!("stader:{oracle}:{me}");
     if st.ledger.submission(w, &target).ok().flatten().is_some_and(|s| s.state != "sent") {
         return;
     }
@@ -378,15 +395,34 @@ async fn update_members<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster
 }
 
 /// Judges epoch `e` and records it.
-async fn judge<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, e: u64, roster: &Roster) -> Result<(), String> {
+async fn judge<P: Preset>(
+    ctx: &Ctx<P>,
+    st: &mut State,
+    own: &OwnOutcomes,
+    e: u64,
+    roster: &Roster,
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let t = timeout(ctx);
     let (window, digest) =
         chain::read_window(&ctx.beacon, e, ctx.spec.slots_per_epoch, t).await.map_err(|e| e.to_string())?;
     let v = verdict::judge(&window).map_err(|e| e.to_string())?;
     let tracked: Vec<u64> = st.members.iter().map(|m| m.index).collect();
-    let rewards: Option<HashMap<u64, Reward>> =
-        chain::attestation_rewards(&ctx.beacon, e, &tracked, t).await.map_err(|e| e.to_string())?;
+    // A node that serves rewards but fails to: tried again at the next
+    // slots; after three failures the epoch is recorded without them (the
+    // counts must not wait on the secondary view).
+    let rewards: Option<HashMap<u64, Reward>> = match chain::attestation_rewards(&ctx.beacon, e, &tracked, t).await {
+        Ok(r) => r,
+        Err(err) => {
+            let tries = if st.reward_failures.0 == e { st.reward_failures.1 + 1 } else { 1 };
+            st.reward_failures = (e, tries);
+            if tries < 3 {
+                return Err(err.to_string());
+            }
+            warn!("performance: epoch {e}: rewards not read after {tries} tries ({err}); recorded without them");
+            None
+        }
+    };
     let held: std::collections::HashSet<u64> = ctx.store.indices().into_iter().collect();
     let local: Vec<u64> = tracked.iter().copied().filter(|i| held.contains(i)).collect();
     let own_map = own.take(e, &local);

@@ -5,9 +5,7 @@
 
 use super::context::{Ctx, DutyBook};
 use super::metrics::Stats;
-use super::{
-    attest, doppelganger, duties, health, keys, perf, pools, preparation, propose, pruning, sync_committee,
-};
+use super::{attest, doppelganger, duties, health, keys, perf, pools, preparation, propose, pruning, sync_committee};
 use crate::beacon::*;
 use crate::events::{EventBus, LogSubscriber};
 use crate::policy::ProposalDefaults;
@@ -425,7 +423,10 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     info!(validators = store.len(), threads = store.signer_threads(), "keys loaded");
     stats.validators.set(store.len() as i64);
     if let Some(addr) = cfg.metrics {
-        let bound = stats.serve(addr, cfg.datadir.clone()).await.map_err(|source| VcError::Metrics { addr, source })?;
+        let bound = stats
+            .serve(addr, cfg.datadir.clone(), cfg.slashing_db_url.clone())
+            .await
+            .map_err(|source| VcError::Metrics { addr, source })?;
         info!(%bound, "metrics at http://{bound}/metrics");
     }
 
