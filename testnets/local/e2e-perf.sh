@@ -54,7 +54,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
+SPECNODE_KEEP_STATES=512 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
   --slot-ms "$SLOT_MS" --genesis-delay 20 >"$RUN/bn.log" 2>&1 &
 BN_PID=$!
 PIDS+=($BN_PID)
@@ -190,6 +190,7 @@ at_slot 100
 python3 "$HERE/pools_devnet.py" fund --rpc "$ANVIL" --to "$REP_B" --wei 10000000000000000000 >/dev/null
 echo "e2e-perf: B's reporter funded at slot 100"
 at_slot 107
+python3 -c "import time; time.sleep(1.2)"  # after its attestations of slot 107
 kill -TERM "$A_PID"; wait "$A_PID" || true
 start_a 2
 echo "e2e-perf: A restarted at slot 107"
@@ -204,10 +205,11 @@ echo ok >"$RUN/rpc-mode"
 echo "e2e-perf: A's execution RPC down from slot 116 to 136"
 at_slot $(( END_EPOCH * SPE + 4 ))
 # The ledgers judge epoch 15 a quarter into slot 136; wait for both.
+export RUN
 last_epoch() { python3 -c "
-import sqlite3, sys
+import os, sqlite3, sys
 try:
-    c = sqlite3.connect('file:$RUN/' + sys.argv[1] + '/performance.sqlite?mode=ro', uri=True)
+    c = sqlite3.connect('file:' + os.environ['RUN'] + '/' + sys.argv[1] + '/performance.sqlite?mode=ro', uri=True)
     print(c.execute('SELECT MAX(epoch) FROM perf_epoch').fetchone()[0] or 0)
 except Exception:
     print(0)" "$1"; }

@@ -262,7 +262,9 @@ export async function serve(chain, port, log) {
     }),
     getProposerDuties: guard(async ({ epoch }) => {
       if (epoch > epochOf(chain.clockSlot()) + 1) throw fail(400, `epoch ${epoch} is more than one epoch ahead`);
-      const state = chain.stateForEpoch(epoch);
+      // A past epoch's proposers come from a state of that epoch (the head's
+      // cache holds only its own epoch's and the next's).
+      const state = chain.stateHolding(epoch);
       const data = [];
       for (let slot = epoch * SLOTS_PER_EPOCH; slot < (epoch + 1) * SLOTS_PER_EPOCH; slot++) {
         if (slot === 0) continue;

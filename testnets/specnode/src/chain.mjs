@@ -23,7 +23,9 @@ const epochOf = (slot) => Math.floor(slot / SLOTS_PER_EPOCH);
 const periodOf = (epoch) => Math.floor(epoch / EPOCHS_PER_SYNC_COMMITTEE_PERIOD);
 const CHECKS_ON = { verifyStateRoot: true, verifyProposer: true, verifySignatures: true };
 const CHECKS_OFF = { verifyStateRoot: false, verifyProposer: false, verifySignatures: false };
-const KEEP_STATES = 64;
+// States kept for the newest blocks (older ones are dropped); a test that
+// reads old epochs' committees and duties keeps more (SPECNODE_KEEP_STATES).
+const KEEP_STATES = Number(process.env.SPECNODE_KEEP_STATES ?? 64);
 
 export class Chain {
   constructor({ chainConfig, genesis, sks, own, slotMs, datadir, log }) {
@@ -114,14 +116,15 @@ export class Chain {
   }
 
   /**
-   * A state whose epoch cache holds `epoch`'s committees: the head's (advanced)
-   * for the head's previous, current and next epochs; for an older epoch, the
-   * state of the canonical block at or before the epoch's last slot (its
-   * epoch is `epoch` or, after empty slots, earlier: then `epoch` is its next).
+   * A state whose epoch cache holds `epoch` as its current or next epoch
+   * (committees, proposers, sync committee): the head's (advanced) from the
+   * head's epoch on; for an earlier epoch, the state of the canonical block
+   * at or before the epoch's last slot (its epoch is `epoch` or, after empty
+   * slots, the one before: then `epoch` is its next).
    */
   stateHolding(epoch) {
     const headEpoch = epochOf(this.head.slot);
-    if (epoch + 1 >= headEpoch) return this.stateForEpoch(epoch);
+    if (epoch >= headEpoch) return this.stateForEpoch(epoch);
     const b = this.blocks.get(this.blockRootAtSlot((epoch + 1) * SLOTS_PER_EPOCH - 1));
     if (!b?.state || epochOf(b.state.slot) + 1 < epoch) {
       throw Object.assign(new Error(`no state holds epoch ${epoch}'s committees`), { statusCode: 404 });

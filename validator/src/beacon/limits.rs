@@ -85,7 +85,7 @@ const ROUTES: &[(&str, Sizing)] = &[
 
 /// How `path`'s answer is sized.
 pub fn sizing(path: &str) -> Sizing {
-    if path.starts_with("/eth/v1/beacon/states/") && route(path).ends_with("/committees") {
+    if path.starts_with("/eth/v1/beacon/states/") && route(path).ends_with("/committees") && !path.contains("slot=") {
         return Sizing::Fixed(EPOCH_COMMITTEES);
     }
     ROUTES.iter().find(|(prefix, _)| path.starts_with(prefix)).map(|(_, s)| *s).unwrap_or(Sizing::Fixed(BASE))

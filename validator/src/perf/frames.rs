@@ -20,7 +20,7 @@
 use super::ledger::{EpochRow, Member, ValidatorRow};
 use super::verdict::Counts;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// `performance:` in `pools.yaml`; every field has the mainnet default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -210,49 +210,120 @@ pub struct FrameReport {
     pub operators: BTreeMap<String, OperatorFrame>,
 }
 
-/// The frame's per-key counts and the network's.
-fn sums(
-    epochs: &[EpochRow],
-    rows: &[ValidatorRow],
-) -> (Counts, BTreeMap<u64, (Counts, Option<(i64, i64)>, Vec<String>)>) {
-    let mut network = Counts::default();
-    for e in epochs {
-        network.add(&e.network);
-    }
-    let mut keys: BTreeMap<u64, (Counts, Option<(i64, i64)>, Vec<String>)> = BTreeMap::new();
-    for r in rows {
-        let k = keys.entry(r.index).or_default();
-        k.0.add(&r.counts);
+/// One key's sums over (part of) a frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySum {
+    /// Its counts.
+    pub counts: Counts,
+    /// Rewards earned / ideal (gwei) over the epochs that had them.
+    pub rewards: Option<(i64, i64)>,
+    /// poolvc's own outcome in epochs with a missed duty (`epoch E: …`),
+    /// newest last, at most [`MISSES_KEPT`].
+    pub misses: Vec<String>,
+}
+
+/// Own outcomes of missed duties kept per key in a report.
+pub const MISSES_KEPT: usize = 8;
+
+impl KeySum {
+    /// Adds one epoch's row.
+    pub fn add(&mut self, r: &ValidatorRow) {
+        self.counts.add(&r.counts);
         if let Some(rw) = r.reward {
-            let t = k.1.get_or_insert((0, 0));
+            let t = self.rewards.get_or_insert((0, 0));
             t.0 += rw.actual;
             t.1 += rw.ideal;
         }
-        let missed = r.counts.att_assigned > r.counts.att_included || r.counts.prop_assigned > r.counts.prop_made;
-        if missed {
-            k.2.push(format!(
+        if r.counts.att_assigned > r.counts.att_included || r.counts.prop_assigned > r.counts.prop_made {
+            self.misses.push(format!(
                 "epoch {}: {}",
                 r.epoch,
                 r.own.as_deref().unwrap_or("no duty outcome recorded by this poolvc")
             ));
+            if self.misses.len() > MISSES_KEPT {
+                self.misses.remove(0);
+            }
         }
     }
-    (network, keys)
+
+    /// Takes one epoch's row back out (the epoch is judged again).
+    pub fn remove(&mut self, r: &ValidatorRow) {
+        self.counts.sub(&r.counts);
+        if let (Some(t), Some(rw)) = (self.rewards.as_mut(), r.reward) {
+            t.0 -= rw.actual;
+            t.1 -= rw.ideal;
+        }
+        let prefix = format!("epoch {}: ", r.epoch);
+        self.misses.retain(|m| !m.starts_with(&prefix));
+    }
 }
 
-/// Whether each key was below its threshold in one frame.
-fn below_map(cfg: &PerfConfig, members: &[Member], epochs: &[EpochRow], rows: &[ValidatorRow]) -> BTreeMap<u64, bool> {
-    let (network, keys) = sums(epochs, rows);
-    let net = performance(&network, cfg.weights);
-    let mut out = BTreeMap::new();
-    for (k, number) in numbered(members) {
-        let c = keys.get(&k.index).map(|x| x.0).unwrap_or_default();
-        let thr = threshold(cfg, net, number);
-        if let Some(p) = performance(&c, cfg.weights) {
-            out.insert(k.index, p < thr);
+/// What a frame report is made of: the judged epochs (with the network's
+/// counts) and each key's sums.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameData {
+    /// The judged epochs, ascending.
+    pub epochs: Vec<EpochRow>,
+    /// Sums by validator index.
+    pub keys: HashMap<u64, KeySum>,
+}
+
+impl FrameData {
+    /// Adds a judged epoch and its validator rows.
+    pub fn add_epoch(&mut self, e: EpochRow, rows: &[ValidatorRow]) {
+        self.remove_epoch(e.epoch, &[]);
+        let at = self.epochs.partition_point(|x| x.epoch < e.epoch);
+        self.epochs.insert(at, e);
+        for r in rows {
+            self.keys.entry(r.index).or_default().add(r);
         }
     }
-    out
+
+    /// Removes epoch `epoch` and its validator rows `old` (as recorded).
+    pub fn remove_epoch(&mut self, epoch: u64, old: &[ValidatorRow]) {
+        self.epochs.retain(|x| x.epoch != epoch);
+        for r in old {
+            if let Some(k) = self.keys.get_mut(&r.index) {
+                k.remove(r);
+            }
+        }
+    }
+
+    fn network(&self) -> Counts {
+        let mut n = Counts::default();
+        for e in &self.epochs {
+            n.add(&e.network);
+        }
+        n
+    }
+}
+
+/// Reads a frame's data.
+pub trait FrameSource {
+    /// The judged epochs and per-key sums of `[from, to)`.
+    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String>;
+}
+
+impl FrameSource for super::ledger::Ledger {
+    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String> {
+        Ok(FrameData {
+            epochs: self.epochs(from, to).map_err(|e| e.to_string())?,
+            keys: self.validator_sums(from, to).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// The keys below their threshold in a frame.
+pub fn below_set(cfg: &PerfConfig, members: &[Member], d: &FrameData) -> BTreeSet<u64> {
+    let net = performance(&d.network(), cfg.weights);
+    numbered(members)
+        .into_iter()
+        .filter(|(m, number)| {
+            let c = d.keys.get(&m.index).map(|k| k.counts).unwrap_or_default();
+            performance(&c, cfg.weights).is_some_and(|p| p < threshold(cfg, net, *number))
+        })
+        .map(|(m, _)| m.index)
+        .collect()
 }
 
 /// Members with their key number within their operator (by index).
@@ -273,19 +344,26 @@ fn threshold(cfg: &PerfConfig, net: Option<f64>, number: u64) -> f64 {
     (net.unwrap_or(0.0) - PerfConfig::curve(&cfg.leeway_bp, number) as f64 / 10_000.0).max(0.0)
 }
 
-/// Reads a frame's rows from the ledger.
-pub trait FrameSource {
-    /// The judged epochs and validator rows of `[from, to)`.
-    fn frame_rows(&self, from: u64, to: u64) -> Result<(Vec<EpochRow>, Vec<ValidatorRow>), String>;
-}
-
-impl FrameSource for super::ledger::Ledger {
-    fn frame_rows(&self, from: u64, to: u64) -> Result<(Vec<EpochRow>, Vec<ValidatorRow>), String> {
-        Ok((
-            self.epochs(from, to).map_err(|e| e.to_string())?,
-            self.validator_rows(from, to).map_err(|e| e.to_string())?,
-        ))
+/// Strikes of the frames before `n` within the strike lifetime, per key.
+pub fn strikes_before(
+    cfg: &PerfConfig,
+    members: &[Member],
+    src: &impl FrameSource,
+    n: u64,
+) -> Result<BTreeMap<u64, u64>, String> {
+    let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
+    for back in 1..cfg.strike_lifetime_frames.max(1) {
+        let Some(f) = n.checked_sub(back) else { break };
+        let (a, b) = cfg.frame_bounds(f);
+        let d = src.frame_data(a, b)?;
+        if d.epochs.is_empty() {
+            continue;
+        }
+        for i in below_set(cfg, members, &d) {
+            *earlier.entry(i).or_default() += 1;
+        }
     }
+    Ok(earlier)
 }
 
 /// The report of frame `n` for `members`, with strikes counted over the
@@ -297,27 +375,26 @@ pub fn frame_report(
     n: u64,
 ) -> Result<FrameReport, String> {
     let (first, end) = cfg.frame_bounds(n);
-    let (epochs, rows) = src.frame_rows(first, end)?;
-    let (network, keys) = sums(&epochs, &rows);
+    let data = src.frame_data(first, end)?;
+    let earlier = strikes_before(cfg, members, src, n)?;
+    Ok(build_report(cfg, members, n, &data, &earlier))
+}
+
+/// The report of frame `n` from its data and the earlier frames' strikes.
+pub fn build_report(
+    cfg: &PerfConfig,
+    members: &[Member],
+    n: u64,
+    data: &FrameData,
+    earlier: &BTreeMap<u64, u64>,
+) -> FrameReport {
+    let (first, end) = cfg.frame_bounds(n);
+    let network = data.network();
     let net = performance(&network, cfg.weights);
-    // Strikes of the earlier frames in the lifetime.
-    let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
-    for back in 1..cfg.strike_lifetime_frames.max(1) {
-        let Some(f) = n.checked_sub(back) else { break };
-        let (a, b) = cfg.frame_bounds(f);
-        let (ep, rw) = src.frame_rows(a, b)?;
-        if ep.is_empty() {
-            continue;
-        }
-        for (i, below) in below_map(cfg, members, &ep, &rw) {
-            if below {
-                *earlier.entry(i).or_default() += 1;
-            }
-        }
-    }
     let mut operators: BTreeMap<String, OperatorFrame> = BTreeMap::new();
     for (m, number) in numbered(members) {
-        let (c, rewards, own) = keys.get(&m.index).cloned().unwrap_or_default();
+        let k = data.keys.get(&m.index).cloned().unwrap_or_default();
+        let c = k.counts;
         let perf = performance(&c, cfg.weights);
         let thr = threshold(cfg, net, number);
         let below = perf.is_some_and(|p| p < thr);
@@ -336,9 +413,9 @@ pub fn frame_report(
             sync_duty: Duty { assigned: c.sync_assigned, included: c.sync_included },
             inclusion_delay: (c.att_included > 0).then(|| c.att_delay_sum as f64 / c.att_included as f64),
             source_target_head: [c.att_source, c.att_target, c.att_head],
-            rewards,
+            rewards: k.rewards,
             missed_attestations: c.att_missed(),
-            own_when_missed: own,
+            own_when_missed: k.misses.clone(),
         };
         let op = operators.entry(format!("{}/{}", m.pool, m.operator)).or_insert_with(|| OperatorFrame {
             pool: m.pool.clone(),
@@ -360,8 +437,8 @@ pub fn frame_report(
         let (a, i) = op.validators.values().filter_map(|k| k.rewards).fold((0i64, 0i64), |s, r| (s.0 + r.0, s.1 + r.1));
         op.rewards_ratio = (i > 0).then(|| a as f64 / i as f64);
     }
-    let judged = epochs.len() as u64;
-    Ok(FrameReport {
+    let judged = data.epochs.len() as u64;
+    FrameReport {
         frame: n,
         epochs: [first, end - 1],
         epochs_judged: judged,
@@ -369,7 +446,7 @@ pub fn frame_report(
         network_performance: net,
         network,
         operators,
-    })
+    }
 }
 
 /// A key's projection to the end of an incomplete frame.
@@ -472,11 +549,13 @@ mod tests {
 
     struct Mem(Vec<EpochRow>, Vec<ValidatorRow>);
     impl FrameSource for Mem {
-        fn frame_rows(&self, from: u64, to: u64) -> Result<(Vec<EpochRow>, Vec<ValidatorRow>), String> {
-            Ok((
-                self.0.iter().filter(|e| e.epoch >= from && e.epoch < to).cloned().collect(),
-                self.1.iter().filter(|r| r.epoch >= from && r.epoch < to).cloned().collect(),
-            ))
+        fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String> {
+            let mut d = FrameData::default();
+            for e in self.0.iter().filter(|e| e.epoch >= from && e.epoch < to) {
+                let rows: Vec<ValidatorRow> = self.1.iter().filter(|r| r.epoch == e.epoch).cloned().collect();
+                d.add_epoch(e.clone(), &rows);
+            }
+            Ok(d)
         }
     }
 

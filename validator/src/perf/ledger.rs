@@ -578,6 +578,12 @@ impl Ledger {
         Ok(r.first().and_then(|r| r.first()).and_then(Val::i).map(|e| e.max(0) as u64))
     }
 
+    /// The oldest judged epoch.
+    pub fn first_epoch(&self) -> Result<Option<u64>, LedgerError> {
+        let r = self.query("SELECT MIN(epoch) FROM perf_epoch", &[])?;
+        Ok(r.first().and_then(|r| r.first()).and_then(Val::i).map(|e| e.max(0) as u64))
+    }
+
     /// Judged epochs not yet final, with their digests.
     pub fn open_epochs(&self) -> Result<Vec<(u64, [u8; 32])>, LedgerError> {
         Ok(self
@@ -626,6 +632,42 @@ impl Ledger {
                 own: r[14].t(),
             })
             .collect())
+    }
+
+    /// Per-key sums over epochs `[from, to)`, summed by the database (a
+    /// frame's rows are never all loaded), with the own outcomes of the
+    /// missed duties of the range's last 64 epochs.
+    pub fn validator_sums(&self, from: u64, to: u64) -> Result<HashMap<u64, super::frames::KeySum>, LedgerError> {
+        let sums = COUNT_COLS.split(", ").map(|c| format!("CAST(SUM({c}) AS BIGINT)")).collect::<Vec<_>>().join(", ");
+        let rows = self.query(
+            &format!(
+                "SELECT validator, {sums}, CAST(SUM(reward_actual) AS BIGINT), CAST(SUM(reward_ideal) AS BIGINT),                  COUNT(reward_actual) FROM perf_validator WHERE epoch >= $1 AND epoch < $2 GROUP BY validator"
+            ),
+            &[int(from), int(to)],
+        )?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let rewards = (r[13].u() > 0).then(|| (r[11].i().unwrap_or(0), r[12].i().unwrap_or(0)));
+            out.insert(r[0].u(), super::frames::KeySum { counts: counts_of(&r, 1), rewards, misses: Vec::new() });
+        }
+        let recent = from.max(to.saturating_sub(64));
+        let missed = self.query(
+            "SELECT epoch, validator, own FROM perf_validator WHERE epoch >= $1 AND epoch < $2 AND              (att_assigned > att_included OR prop_assigned > prop_made) ORDER BY epoch, validator",
+            &[int(recent), int(to)],
+        )?;
+        for r in missed {
+            if let Some(k) = out.get_mut(&r[1].u()) {
+                k.misses.push(format!(
+                    "epoch {}: {}",
+                    r[0].u(),
+                    r[2].t().as_deref().unwrap_or("no duty outcome recorded by this poolvc")
+                ));
+                if k.misses.len() > super::frames::MISSES_KEPT {
+                    k.misses.remove(0);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Records the first warning of `frame` for `validator`; `false` if one
@@ -762,7 +804,7 @@ mod tests {
         let rewards = HashMap::from([(5u64, Reward { actual: -3, ideal: 10 })]);
         l.record_epoch(&verdict(3, true), [2; 32], false, &[5], Some(&rewards), &own).unwrap();
         drop(l);
-        let l = Ledger::open_at(loc).unwrap();
+        let mut l = Ledger::open_at(loc).unwrap();
         let rows = l.validator_rows(0, 10).unwrap();
         assert_eq!(rows.len(), 1, "one row per (epoch, validator), never two");
         assert_eq!(rows[0].counts.att_included, 1);
@@ -794,5 +836,30 @@ mod tests {
         assert_eq!(l.submissions().unwrap(), vec![sub]);
         assert!(l.submission(3, "report:0xabc:0xdef").unwrap().is_none());
         assert!(l.has_epoch(3).unwrap() && !l.has_epoch(4).unwrap());
+        running_sums_equal_the_database_s(&mut l);
+    }
+
+    /// The service's running sums (epochs added, one judged again) equal
+    /// what the database sums.
+    fn running_sums_equal_the_database_s(l: &mut Ledger) {
+        use super::super::frames::{FrameData, FrameSource};
+        let mut acc = FrameData::default();
+        let own = HashMap::from([(6u64, "attestation refused (slot 81): x".to_string())]);
+        for (e, inc) in [(10u64, true), (11, false)] {
+            let v = verdict(e, inc);
+            l.record_epoch(&v, [e as u8; 32], false, &[5, 6], None, &own).unwrap();
+            acc.add_epoch(l.epochs(e, e + 1).unwrap().remove(0), &l.validator_rows(e, e + 1).unwrap());
+        }
+        // Epoch 11 judged again: validator 5 included after all; 6 missed.
+        let old = l.validator_rows(11, 12).unwrap();
+        let mut v = verdict(11, true);
+        v.by_validator.insert(6, Counts { att_assigned: 1, ..Default::default() });
+        l.record_epoch(&v, [9; 32], false, &[5, 6], None, &own).unwrap();
+        acc.remove_epoch(11, &old);
+        acc.add_epoch(l.epochs(11, 12).unwrap().remove(0), &l.validator_rows(11, 12).unwrap());
+        let db = l.frame_data(10, 12).unwrap();
+        assert_eq!(acc, db);
+        assert_eq!(db.keys[&5].counts.att_included, 2);
+        assert_eq!(db.keys[&6].misses, vec!["epoch 11: attestation refused (slot 81): x".to_string()]);
     }
 }

@@ -128,6 +128,20 @@ impl Counts {
         self.sync_included += o.sync_included;
     }
 
+    /// Takes `o` back out of `self` (saturating: never below zero).
+    pub fn sub(&mut self, o: &Counts) {
+        self.att_assigned = self.att_assigned.saturating_sub(o.att_assigned);
+        self.att_included = self.att_included.saturating_sub(o.att_included);
+        self.att_delay_sum = self.att_delay_sum.saturating_sub(o.att_delay_sum);
+        self.att_source = self.att_source.saturating_sub(o.att_source);
+        self.att_target = self.att_target.saturating_sub(o.att_target);
+        self.att_head = self.att_head.saturating_sub(o.att_head);
+        self.prop_assigned = self.prop_assigned.saturating_sub(o.prop_assigned);
+        self.prop_made = self.prop_made.saturating_sub(o.prop_made);
+        self.sync_assigned = self.sync_assigned.saturating_sub(o.sync_assigned);
+        self.sync_included = self.sync_included.saturating_sub(o.sync_included);
+    }
+
     /// Whether no duty of any kind was assigned.
     pub fn is_empty(&self) -> bool {
         self.att_assigned == 0 && self.prop_assigned == 0 && self.sync_assigned == 0
@@ -283,16 +297,21 @@ pub fn judge(w: &Window) -> Result<EpochVerdict, VerdictError> {
         c.att_target = u64::from(t);
         c.att_head = u64::from(h);
     }
-    // Proposals.
-    for &(slot, proposer) in &w.proposers {
-        if slot == 0 || slot < start || slot >= end {
-            continue;
-        }
+    // Proposals: a canonical block's proposer had the duty and made it (the
+    // state transition checked who may propose); an empty slot's duty is
+    // the proposer list's, and missed.
+    let duty: HashMap<u64, u64> = w.proposers.iter().copied().collect();
+    for slot in start.max(1)..end {
+        let (proposer, made) = match w.blocks.iter().find(|b| b.slot == slot) {
+            Some(b) => (b.proposer, true),
+            None => match duty.get(&slot) {
+                Some(p) => (*p, false),
+                None => continue,
+            },
+        };
         let c = v.entry(proposer).or_default();
         c.prop_assigned += 1;
-        if w.blocks.iter().any(|b| b.slot == slot && b.proposer == proposer) {
-            c.prop_made += 1;
-        }
+        c.prop_made += u64::from(made);
     }
     // Sync committee, only in slots with a block.
     for b in w.blocks.iter().filter(|b| b.slot < end) {

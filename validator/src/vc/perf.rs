@@ -16,8 +16,9 @@ use super::context::{now_secs, Ctx};
 use super::metrics::PoolLabel;
 use crate::events::{Event, MessageKind, Service, Subscriber};
 use crate::perf::chain::{self, Reward};
+use crate::perf::frames::FrameSource;
 use crate::perf::frames::{self, performance, project};
-use crate::perf::ledger::{Ledger, Location, Member};
+use crate::perf::ledger::{EpochRow, Ledger, Location, Member, ValidatorRow};
 use crate::perf::onchain::{self, Reporter};
 use crate::perf::{verdict, Roster};
 use crate::pool::rpc::EthRpc;
@@ -123,12 +124,16 @@ struct State {
     finalized: u64,
     /// The epoch the ledger started at (when it was empty).
     floor: Option<u64>,
+    /// The current frame's running sums.
+    acc: Option<(u64, frames::FrameData)>,
+    /// Keys below threshold in earlier frames (strikes), by frame.
+    below: HashMap<u64, std::collections::BTreeSet<u64>>,
     /// Failed rewards reads: (epoch, tries).
     reward_failures: (u64, u32),
     /// The reporter, once its key is loaded.
     reporter: Option<Reporter>,
-    /// The last submission problem told, so it is told once an epoch.
-    told: Option<(String, u64)>,
+    /// Submission problems told, each once an epoch.
+    told: HashMap<String, u64>,
 }
 
 /// Runs the service until the client stops. Without `pools.yaml` there is
@@ -150,16 +155,20 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
             return;
         }
     };
+    // Frames that start before the ledger's first epoch are never complete.
+    let floor = ledger.first_epoch().ok().flatten();
     let mut st = State {
         ledger,
         roster: None,
         indices: HashMap::new(),
         members: Vec::new(),
         finalized: 0,
-        floor: None,
+        floor,
         reward_failures: (0, 0),
+        acc: None,
+        below: HashMap::new(),
         reporter: None,
-        told: None,
+        told: HashMap::new(),
     };
     let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
     while let Some(s) = ctx.next_slot(Service::Perf, slot).await {
@@ -190,7 +199,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
     }
     let Some(roster) = st.roster.clone() else { return Ok(()) };
     let t = timeout(ctx);
-    if s % spe == 0 || st.floor.is_none() {
+    if s % spe == 0 || st.finalized == 0 {
         st.finalized = ctx.beacon.finalized_epoch(ctx.slot_timeout()).await.unwrap_or(st.finalized);
         // Epoch E's window ends where E + 2 starts: final once E + 2 is.
         st.ledger.finalize_through(st.finalized.saturating_sub(2)).map_err(|e| e.to_string())?;
@@ -228,11 +237,12 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
 
 /// Tells a submission problem once an epoch.
 fn tell(st: &mut State, epoch: u64, msg: String) {
-    if st.told.as_ref().is_some_and(|(m, e)| *m == msg && *e == epoch) {
+    if st.told.get(&msg) == Some(&epoch) {
         return;
     }
     warn!("performance: {msg}");
-    st.told = Some((msg, epoch));
+    st.told.retain(|_, e| *e == epoch);
+    st.told.insert(msg, epoch);
 }
 
 /// Submits every finished, final frame not yet on chain: the report to the
@@ -427,7 +437,40 @@ async fn judge<P: Preset>(
     let local: Vec<u64> = tracked.iter().copied().filter(|i| held.contains(i)).collect();
     let own_map = own.take(e, &local);
     let final_ = e + 2 <= st.finalized;
+    let cfg = &roster.cfg;
+    let f = cfg.frame_of(e);
+    // The running sums of the current frame: a re-judged epoch's old rows
+    // come out before its new ones go in.
+    let in_acc = st.acc.as_ref().is_some_and(|(af, d)| *af == f && d.epochs.iter().any(|x| x.epoch == e));
+    let old = if in_acc { st.ledger.validator_rows(e, e + 1).map_err(|e| e.to_string())? } else { Vec::new() };
     st.ledger.record_epoch(&v, digest, final_, &tracked, rewards.as_ref(), &own_map).map_err(|e| e.to_string())?;
+    match &mut st.acc {
+        Some((af, d)) if *af == f => {
+            let rows: Vec<ValidatorRow> = tracked
+                .iter()
+                .map(|&i| ValidatorRow {
+                    epoch: e,
+                    index: i,
+                    counts: v.by_validator.get(&i).copied().unwrap_or_default(),
+                    reward: rewards.as_ref().and_then(|r| r.get(&i)).copied(),
+                    own: own_map.get(&i).cloned(),
+                })
+                .collect();
+            d.remove_epoch(e, &old);
+            let row = EpochRow { epoch: e, digest, final_, rewards: rewards.is_some(), network: v.network };
+            d.add_epoch(row, &rows);
+        }
+        Some((af, _)) if *af > f => {
+            // An epoch of an earlier frame changed: its strikes are read again.
+            st.below.remove(&f);
+        }
+        _ => {
+            // A new frame (or the first epoch since start): its sums so far
+            // from the ledger, once.
+            let (first, end) = cfg.frame_bounds(f);
+            st.acc = Some((f, st.ledger.frame_data(first, end)?));
+        }
+    }
     ctx.stats.perf_last_epoch.set(e as i64);
     info!(
         epoch = e,
@@ -437,7 +480,6 @@ async fn judge<P: Preset>(
         ms = started.elapsed().as_millis() as u64,
         "performance: epoch judged"
     );
-    let _ = roster;
     Ok(())
 }
 
@@ -445,13 +487,28 @@ async fn judge<P: Preset>(
 fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
     let cfg = &roster.cfg;
     let n = cfg.frame_of(last);
-    let r = match frames::frame_report(cfg, &st.members, &st.ledger, n) {
-        Ok(r) => r,
-        Err(e) => {
-            warn!("performance: frame {n}: {e}");
-            return;
+    // Earlier frames' strikes: each frame's below-threshold keys read once.
+    let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
+    for back in 1..cfg.strike_lifetime_frames.max(1) {
+        let Some(f) = n.checked_sub(back) else { break };
+        if !st.below.contains_key(&f) {
+            let (a, b) = cfg.frame_bounds(f);
+            match st.ledger.frame_data(a, b) {
+                Ok(d) => {
+                    st.below.insert(f, frames::below_set(cfg, &st.members, &d));
+                }
+                Err(e) => {
+                    warn!("performance: frame {f}: {e}");
+                    return;
+                }
+            }
         }
-    };
+        for i in st.below.get(&f).into_iter().flatten() {
+            *earlier.entry(*i).or_default() += 1;
+        }
+    }
+    let Some((_, data)) = st.acc.as_ref().filter(|(af, _)| *af == n) else { return };
+    let r = frames::build_report(cfg, &st.members, n, data, &earlier);
     ctx.stats.perf_frame.set(n as i64);
     ctx.stats.perf_network_performance.set(r.network_performance.unwrap_or(0.0));
     // The newest epoch's counts per key, for the projection.
