@@ -85,7 +85,7 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_response(404); self.end_headers(); return
         self.send_response(status)
         for k, v in headers.items():
-            if k.lower() in ("content-type", "eth-consensus-version"):
+            if k.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive", "date", "server"):
                 self.send_header(k, v)
         self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def do_GET(self): self._go("GET")

@@ -2,13 +2,15 @@
 //! keys, on a synthetic mainnet-shaped epoch (32 slots, committees of 128,
 //! one Electra aggregate per slot over all its committees with 2% of bits
 //! unset, a block in every slot, a sync committee of 512): judging the
-//! epoch, writing it, and the frame report over the epochs so far; and the
-//! ledger's size per day (225 epochs).
+//! epoch, writing it, and the service's frame report (running sums plus the
+//! report, as `poolvc vc` does each epoch); the frame report summed by the
+//! database (the command line's and the HTTP routes' path) once at the end;
+//! and the ledger's size per day (225 epochs).
 //!
 //! The chain's fetches are not included: they cost what the node takes to
 //! serve 64 headers, 64 blocks and 3 small routes, whatever the key count.
 
-use super::frames::{frame_report, PerfConfig};
+use super::frames::{build_report, frame_report, FrameData, PerfConfig};
 use super::ledger::{Ledger, Member};
 use super::verdict::{judge, BlockFacts, Committee, IncludedAttestation, Window};
 use poolvc_signer::types::Hash256;
@@ -90,6 +92,7 @@ pub fn run(keys: &[u64], epochs: u64) -> Result<Vec<String>, String> {
         let tracked: Vec<u64> = (0..n).collect();
         let cfg = PerfConfig { frame_epochs: epochs, ..Default::default() };
         let (mut t_judge, mut t_record, mut t_report) = (0.0, 0.0, 0.0);
+        let mut acc = FrameData::default();
         for e in 1..=epochs {
             let w = window(e, n);
             let t = Instant::now();
@@ -99,11 +102,20 @@ pub fn run(keys: &[u64], epochs: u64) -> Result<Vec<String>, String> {
             ledger.record_epoch(&v, [0; 32], true, &tracked, None, &HashMap::new()).map_err(|e| e.to_string())?;
             t_record += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let r = frame_report(&cfg, &members, &ledger, cfg.frame_of(e))?;
+            let rows = ledger.validator_rows(e, e + 1).map_err(|e| e.to_string())?;
+            let row = ledger.epochs(e, e + 1).map_err(|e| e.to_string())?.remove(0);
+            acc.add_epoch(row, &rows);
+            let r = build_report(&cfg, &members, cfg.frame_of(e), &acc, &Default::default());
             t_report += t.elapsed().as_secs_f64();
             if r.operators.len() != 10 {
                 return Err("the frame report lost operators".into());
             }
+        }
+        let t = Instant::now();
+        let db = frame_report(&cfg, &members, &ledger, cfg.frame_of(epochs))?;
+        let t_db = t.elapsed().as_secs_f64() * 1000.0;
+        if db.network != build_report(&cfg, &members, cfg.frame_of(epochs), &acc, &Default::default()).network {
+            return Err("the database's frame sums differ from the running sums".into());
         }
         drop(ledger);
         let bytes: u64 = std::fs::read_dir(dir.path())
@@ -121,7 +133,7 @@ pub fn run(keys: &[u64], epochs: u64) -> Result<Vec<String>, String> {
             Some(b) => format!("{:.1}x the baseline", per_epoch / b),
         };
         out.push(format!(
-            "perf ledger: {n} keys, {epochs} epochs: judge {:.1} ms + write {:.1} ms = {per_epoch:.1} ms/epoch ({ratio}; {:.4} of a 384 s epoch); frame report {report:.1} ms; disk {:.1} MB/day ({} bytes for {epochs} epochs)",
+            "perf ledger: {n} keys, {epochs} epochs: judge {:.1} ms + write {:.1} ms = {per_epoch:.1} ms/epoch ({ratio}; {:.4} of a 384 s epoch); running sums + report {report:.1} ms/epoch; report summed by the database over {epochs} epochs {t_db:.0} ms; disk {:.1} MB/day ({} bytes for {epochs} epochs)",
             t_judge * 1000.0 / epochs as f64,
             t_record * 1000.0 / epochs as f64,
             per_epoch / 384_000.0,

@@ -578,6 +578,20 @@ impl Ledger {
         Ok(r.first().and_then(|r| r.first()).and_then(Val::i).map(|e| e.max(0) as u64))
     }
 
+    /// Drops every epoch before `epoch` (one transaction); the number of
+    /// validator rows dropped.
+    pub fn prune_before(&self, epoch: u64) -> Result<u64, LedgerError> {
+        let e = int(epoch);
+        let mut n = 0;
+        self.c()
+            .in_tx(|c| {
+                n = c.exec("DELETE FROM perf_validator WHERE epoch < $1", std::slice::from_ref(&e))?;
+                c.exec("DELETE FROM perf_epoch WHERE epoch < $1", std::slice::from_ref(&e)).map(|_| ())
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
     /// The oldest judged epoch.
     pub fn first_epoch(&self) -> Result<Option<u64>, LedgerError> {
         let r = self.query("SELECT MIN(epoch) FROM perf_epoch", &[])?;
@@ -837,6 +851,8 @@ mod tests {
         assert!(l.submission(3, "report:0xabc:0xdef").unwrap().is_none());
         assert!(l.has_epoch(3).unwrap() && !l.has_epoch(4).unwrap());
         running_sums_equal_the_database_s(&mut l);
+        assert_eq!(l.prune_before(11).unwrap(), 3, "epochs 3 and 10 go");
+        assert_eq!(l.first_epoch().unwrap(), Some(11));
     }
 
     /// The service's running sums (epochs added, one judged again) equal

@@ -120,7 +120,11 @@ impl ReporterKey {
         match c.kdf.as_str() {
             "scrypt" => {
                 let (n, r, pp) = (num("n")?, num("r")?, num("p")?);
-                if !n.is_power_of_two() || n < 2 || n > 1 << 22 || r == 0 || r > 64 || pp == 0 || pp > 64 {
+                if !n.is_power_of_two()
+                    || !(2..=1 << 22).contains(&n)
+                    || !(1..=64).contains(&r)
+                    || !(1..=64).contains(&pp)
+                {
                     return Err(bad(format!("scrypt n={n} r={r} p={pp} out of range")));
                 }
                 let params = scrypt::Params::new(n.trailing_zeros() as u8, r as u32, pp as u32, 32)

@@ -466,7 +466,18 @@ async fn judge<P: Preset>(
         }
         _ => {
             // A new frame (or the first epoch since start): its sums so far
-            // from the ledger, once.
+            // from the ledger, once; epochs of frames past the strike
+            // lifetime are dropped (nothing reads them any more).
+            if let Some(old) = f.checked_sub(cfg.strike_lifetime_frames.max(1)) {
+                let before = cfg.frame_bounds(old).0;
+                match st.ledger.prune_before(before) {
+                    Ok(0) => {}
+                    Ok(rows) => {
+                        info!(rows, before_epoch = before, "performance: ledger pruned past the strike lifetime")
+                    }
+                    Err(e) => warn!("performance: pruning: {e}"),
+                }
+            }
             let (first, end) = cfg.frame_bounds(f);
             st.acc = Some((f, st.ledger.frame_data(first, end)?));
         }
