@@ -90,7 +90,7 @@ pub fn run(keys: &[u64], epochs: u64) -> Result<Vec<String>, String> {
             .collect();
         ledger.set_members(&members).map_err(|e| e.to_string())?;
         let tracked: Vec<u64> = (0..n).collect();
-        let cfg = PerfConfig { frame_epochs: epochs, ..Default::default() };
+        let cfg = PerfConfig { frame_epochs: epochs, first_epoch: 1, ..Default::default() };
         let (mut t_judge, mut t_record, mut t_report) = (0.0, 0.0, 0.0);
         let mut acc = FrameData::default();
         for e in 1..=epochs {
