@@ -3,11 +3,15 @@
 
 use std::collections::BTreeSet;
 
+/// Every PromQL query: panel targets' `expr`, and the `query` of template
+/// variables of type `query` (a datasource variable's `query` is a plugin
+/// name, not PromQL).
 fn queries(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::Object(m) => {
+            let is_query_var = m.get("type").and_then(|t| t.as_str()) == Some("query");
             for (k, x) in m {
-                if (k == "expr" || k == "query") && x.is_string() {
+                if (k == "expr" || (k == "query" && is_query_var)) && x.is_string() {
                     out.push(x.as_str().unwrap().to_string());
                 } else {
                     queries(x, out);
