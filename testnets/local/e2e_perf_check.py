@@ -109,20 +109,11 @@ def truth(bn, run, first, last):
               open(f"{run}/truth.json", "w"))
 
 
-def eth(url, method, params):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        ans = json.load(r)
-    if "error" in ans:
-        raise SystemExit(f"e2e_perf_check: {method}: {ans['error']}")
-    return ans["result"]
-
-
 def chain(url, run, oracle, rep_a, rep_b, stader):
     sys.path.insert(0, __import__("os").path.dirname(__file__))
     import pools_devnet
     pools_devnet.CAST = pools_devnet.cast_bin()
+    eth = pools_devnet.rpc
     sel = lambda sig: pools_devnet.encode(sig)[:10]
     call = lambda to, data: eth(url, "eth_call", [{"to": to, "data": data}, "latest"])
     word = lambda n: format(n, "064x")

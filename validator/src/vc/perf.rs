@@ -193,7 +193,9 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
     let epoch = ctx.spec.epoch_of(s);
     let roster = ctx.roster.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(roster) = roster else { return Ok(()) };
-    if st.roster.as_ref() != Some(&roster) {
+    // The pool service replaces the roster's Arc only when it changed: a
+    // pointer comparison, not a walk over every key each slot.
+    if !st.roster.as_ref().is_some_and(|r| Arc::ptr_eq(r, &roster)) {
         update_members(ctx, st, &roster).await?;
         st.roster = Some(roster);
     }
