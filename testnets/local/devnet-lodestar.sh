@@ -11,8 +11,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 RUN="${RUN_DIR:-$HERE/.run}"
 PORT="${BN_PORT:-9596}"
 mkdir -p "$RUN"
-(cd "$ROOT" && cargo build --release -q -p poolvc)
-POOLVC="$ROOT/target/release/poolvc"
+. "$HERE/poolvc-bin.sh"
 LODESTAR="$("$HERE/lodestar/setup.sh" "$RUN/lodestar" | tail -n 1)"
 BN_PID="$(BN_PORT=$PORT "$HERE/lodestar/start-devnet.sh" "$LODESTAR" "$RUN/bn" 0..31 | tail -n 1)"
 trap 'kill $BN_PID 2>/dev/null || true' EXIT

@@ -30,8 +30,7 @@ ANVIL="http://127.0.0.1:$ANVIL_PORT"
 PROXY="http://127.0.0.1:$PROXY_PORT"
 SLOT_MS=2000
 SPE=8
-(cd "$ROOT" && cargo build --release -q -p poolvc)
-POOLVC="$ROOT/target/release/poolvc"
+. "$HERE/poolvc-bin.sh"
 SPECNODE="$("$ROOT/testnets/specnode/install.sh" | tail -n 1)"
 FOUNDRY="$("$ROOT/contracts/tools/install.sh" | tail -n 1)"
 (cd "$ROOT/contracts" && "$FOUNDRY/forge-linux-amd64/bin/forge" build --offline -q)

@@ -19,8 +19,7 @@ PORT="${BN_PORT:-9610}"
 BN="http://127.0.0.1:$PORT"
 FEE=0x00000000000000000000000000000000000000aa
 mkdir -p "$RUN"
-(cd "$ROOT" && cargo build --release -q -p poolvc)
-POOLVC="$ROOT/target/release/poolvc"
+. "$HERE/poolvc-bin.sh"
 SPECNODE="$("$ROOT/testnets/specnode/install.sh" | tail -n 1)"
 rm -rf "$RUN/bn" "$RUN/vc" "$RUN"/vc-*.log
 PRESET="${PRESET:-minimal}"
