@@ -1,6 +1,7 @@
 //! The `poolvc` command line. Subcommands grow with each capability; flag
 //! names follow `lighthouse` where Lighthouse has the same thing.
 
+pub use crate::lighthouse::args::VcArgs;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -22,7 +23,8 @@ pub enum Command {
     /// Measure this machine: signing throughput and more.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Run the validator client (flags as `lighthouse vc`).
+    /// Run the validator client (every flag of `lighthouse vc`; also
+    /// answers as `lighthouse vc` when invoked under that name).
     Vc(Box<VcArgs>),
     /// Pool awareness: the pools, operators and recipients of the keys
     /// (pools.yaml in the data dir and the pool contracts).
@@ -31,79 +33,6 @@ pub enum Command {
     /// EIP-3076 slashing-protection interchange (run with the client stopped).
     #[command(subcommand, name = "slashing-protection")]
     SlashingProtection(SlashingCommand),
-}
-
-/// `poolvc vc` flags; names follow `lighthouse vc`.
-#[derive(Debug, clap::Args)]
-pub struct VcArgs {
-    /// Beacon node URLs, comma-separated, first preferred.
-    #[arg(long, value_delimiter = ',', default_value = "http://localhost:5052")]
-    pub beacon_nodes: Vec<String>,
-    /// Data directory (validators/, secrets/, slashing_protection.sqlite).
-    #[arg(long)]
-    pub datadir: PathBuf,
-    /// Create the slashing protection database if it does not exist.
-    #[arg(long)]
-    pub init_slashing_protection: bool,
-    /// Default fee recipient (0x address).
-    #[arg(long)]
-    pub suggested_fee_recipient: Option<String>,
-    /// Default graffiti.
-    #[arg(long)]
-    pub graffiti: Option<String>,
-    /// Ask the node for builder (blinded) blocks and register validators with builders.
-    #[arg(long)]
-    pub builder_proposals: bool,
-    /// Gas limit of builder registrations (per-validator `gas_limit` in the definitions wins).
-    #[arg(long, default_value_t = 36_000_000)]
-    pub gas_limit: u64,
-    /// Serve Prometheus metrics at http://ADDRESS:PORT/metrics.
-    #[arg(long)]
-    pub metrics: bool,
-    /// Metrics address.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub metrics_address: String,
-    /// Metrics port.
-    #[arg(long, default_value_t = 5064)]
-    pub metrics_port: u16,
-    /// Do not discover new keystores in the data dir (poolvc never does).
-    #[arg(long)]
-    pub disable_auto_discover: bool,
-    /// Directory with the network's config.yaml; the beacon node must match it.
-    #[arg(long, conflicts_with = "network")]
-    pub testnet_dir: Option<PathBuf>,
-    /// A public network (mainnet, sepolia, holesky, hoodi) the beacon node must
-    /// be on: its genesis validators root and fork version are checked at start.
-    #[arg(long)]
-    pub network: Option<String>,
-    /// Slashing protection in PostgreSQL (postgres://...) instead of SQLite.
-    #[arg(long)]
-    pub slashing_protection_db: Option<String>,
-    /// Before signing, watch for the keys active elsewhere (liveness route,
-    /// or the chain if the node lacks it); stop if seen.
-    #[arg(long)]
-    pub enable_doppelganger_protection: bool,
-    /// Epochs watched by doppelganger protection.
-    #[arg(long, default_value_t = 2)]
-    pub doppelganger_epochs: u64,
-    /// Epochs of slashing-protection history kept while running (older
-    /// records are pruned once per epoch; the watermarks that protect are
-    /// kept). 0 keeps everything.
-    #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
-    pub slashing_protection_history_epochs: u64,
-    /// Development only: sign with interop keys START..END (inclusive, as
-    /// Lodestar's --interopIndexes) instead of the data dir's keystores.
-    /// Refused with --network and on any known public network.
-    #[arg(long, conflicts_with = "network")]
-    pub interop_indexes: Option<String>,
-    /// Sign and submit the voluntary exit of a key its pool asks to exit
-    /// (Lido `ValidatorExitRequest`, Stader `ForceExitValidator`; pools.yaml
-    /// in the data dir). Without it, such requests are alerted with their deadline.
-    #[arg(long)]
-    pub pool_auto_exit: bool,
-    /// Stop after this many slots (for tests).
-    #[arg(long, hide = true)]
-    pub max_slots: Option<u64>,
 }
 
 /// `poolvc pool ...`.

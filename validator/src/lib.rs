@@ -12,6 +12,8 @@ pub mod cli;
 pub mod events;
 pub mod heap;
 pub mod keys_cmd;
+pub mod lighthouse;
+pub mod logging;
 pub mod networks;
 pub mod perf;
 pub mod policy;

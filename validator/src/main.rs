@@ -1,7 +1,8 @@
 //! The `poolvc` binary.
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use std::path::Path;
 use poolvc::bench_cmd::{self, SigningBenchOptions, SlashingBenchOptions};
 use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, PoolCommand, SlashingCommand};
 use poolvc::keys_cmd::{self, WriteOptions};
@@ -39,7 +40,7 @@ fn db_location(db: DbArgs) -> Result<DbLocation> {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
     match cli.command {
         Command::Keys(KeysCommand::Interop { range, out, kdf: k }) => {
             let range = keys_cmd::parse_range(&range)?;
@@ -195,69 +196,19 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Vc(args) => {
             let args = *args;
-            let metrics = if args.metrics {
-                let ip: std::net::IpAddr = args
-                    .metrics_address
-                    .parse()
-                    .with_context(|| format!("--metrics-address {:?} is not an IP address", args.metrics_address))?;
-                Some(std::net::SocketAddr::new(ip, args.metrics_port))
-            } else {
-                None
-            };
-            let fee_recipient = match &args.suggested_fee_recipient {
-                Some(s) => Some(poolvc::policy::parse_address(s).with_context(|| {
-                    format!("--suggested-fee-recipient {s:?} is not an address (0x and 40 hex digits)")
-                })?),
-                None => None,
-            };
-            let network = match &args.network {
-                Some(n) => Some(poolvc::networks::by_name(n).with_context(|| {
-                    format!(
-                        "--network {n:?} is not known; known: {} (or give --testnet-dir)",
-                        poolvc::networks::NETWORKS.iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
-                    )
-                })?),
-                None => None,
-            };
-            let cfg = poolvc::vc::VcConfig {
-                network,
-                beacon_nodes: args.beacon_nodes,
-                datadir: args.datadir,
-                slashing_db_url: args.slashing_protection_db,
-                init_slashing_protection: args.init_slashing_protection,
-                fee_recipient,
-                graffiti: args.graffiti,
-                testnet_config: args.testnet_dir.map(|d| d.join("config.yaml")),
-                max_slots: args.max_slots,
-                builder_proposals: args.builder_proposals,
-                gas_limit: args.gas_limit,
-                metrics,
-                doppelganger_epochs: if args.enable_doppelganger_protection {
-                    args.doppelganger_epochs.max(1)
-                } else {
-                    0
-                },
-                slashing_history_epochs: args.slashing_protection_history_epochs,
-                interop_indexes: match &args.interop_indexes {
-                    Some(r) => Some(keys_cmd::parse_range(r)?),
-                    None => None,
-                },
-                pool_auto_exit: args.pool_auto_exit,
-            };
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .try_init();
+            let log = poolvc::logging::LogConfig::from_args(&args);
+            let cfg = poolvc::lighthouse::config::vc_config(&args, std::env::var_os("HOME").as_deref().map(Path::new))?;
+            poolvc::logging::init(&log)?;
+            if let Some(w) = poolvc::lighthouse::flags::unimplemented_warning(&given) {
+                tracing::warn!("{w}");
+            }
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let summary = rt.block_on(poolvc::vc::run(cfg));
             // Blocking work still running (a slashing transaction finishing, a
             // database that does not answer) gets a moment, not a veto.
             rt.shutdown_timeout(std::time::Duration::from_millis(300));
             let summary = summary?;
-            eprintln!("poolvc: stopped; totals {summary:?}");
+            tracing::info!("stopped; totals {summary:?}");
         }
         Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root, allow_v4 }) => {
             let gvr = match genesis_validators_root {
@@ -293,11 +244,41 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The Lighthouse flags given on the command line of `vc`.
+fn given_flags(matches: &clap::ArgMatches) -> Vec<&'static str> {
+    let Some(("vc", m)) = matches.subcommand() else { return Vec::new() };
+    poolvc::lighthouse::flags::LIGHTHOUSE_VC_FLAGS
+        .iter()
+        .filter(|f| {
+            let id = f.name.replace('-', "_");
+            m.try_contains_id(&id).unwrap_or(false)
+                && m.value_source(&id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|f| f.name)
+        .collect()
+}
+
 fn main() {
-    // Before any thread starts: glibc fixes a thread's arena when it first allocates.
-    poolvc::heap::limit_arenas();
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    use poolvc::lighthouse::argv::{normalize, version_text, Invocation};
+    let argv = match normalize(std::env::args_os().collect()) {
+        Invocation::Run(argv) => argv,
+        Invocation::LighthouseVersion => {
+            print!("{}", version_text());
+            return;
+        }
+        Invocation::NotALighthouseSubcommand(sub) => {
+            eprintln!("poolvc: invoked as `lighthouse`, it runs only the validator client (`lighthouse vc`), not `{sub}`");
+            std::process::exit(2);
+        }
+    };
+    let matches = Cli::command().get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let tune_malloc = !matches!(&cli.command, Command::Vc(a) if a.disable_malloc_tuning);
+    if tune_malloc {
+        // Before any thread starts: glibc fixes a thread's arena when it first allocates.
+        poolvc::heap::limit_arenas();
+    }
+    if let Err(e) = run(cli, given_flags(&matches)) {
         eprintln!("poolvc: error: {e:#}");
         std::process::exit(1);
     }

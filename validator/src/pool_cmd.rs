@@ -183,7 +183,7 @@ pub async fn presign_exits(
     // Decrypt the keystores (only those needed are used).
     let loaded = tokio::task::spawn_blocking({
         let d = datadir.to_path_buf();
-        move || crate::vc::keys::load(&d, &ProposalDefaults::default())
+        move || crate::vc::keys::load(&crate::vc::keys::Source::under(&d), &ProposalDefaults::default())
     })
     .await
     .map_err(|e| PoolCmdError::Keys { reason: e.to_string() })?

@@ -1,6 +1,7 @@
 //! `poolvc slashing-protection import|export`: EIP-3076 interchange files,
 //! compatible with `lighthouse account validator slashing-protection`.
-//! SQLite (`--datadir D`, file `D/slashing_protection.sqlite`) or PostgreSQL
+//! SQLite (`--datadir D`: the database the client uses, found by
+//! [`crate::lighthouse::layout::Layout::slashing_sqlite`]) or PostgreSQL
 //! (`--postgres URL`). Run them with the validator client stopped.
 
 use poolvc_signer::slashing::interchange::{read_streaming, Accept};
@@ -28,6 +29,9 @@ pub enum SlashingCmdError {
     /// Bad argument.
     #[error("{0}")]
     Args(String),
+    /// Where the database is.
+    #[error(transparent)]
+    Layout(#[from] crate::lighthouse::layout::LayoutError),
     /// Writing the export.
     #[error("{}: {source}", path.display())]
     Io {
@@ -38,12 +42,9 @@ pub enum SlashingCmdError {
     },
 }
 
-/// Opens the database at `loc` for network `gvr` (recording it on a new database).
-pub fn open(loc: &DbLocation, gvr: Hash256) -> Result<Box<dyn SlashingDatabase>, SlashingError> {
-    Ok(match loc {
-        DbLocation::Datadir(d) => Box::new(SqliteSlashingDb::open(&d.join(SQLITE_FILE), gvr)?),
-        DbLocation::Postgres(url) => Box::new(PostgresSlashingDb::connect(url, gvr)?),
-    })
+/// The SQLite database of data dir `d` (the client's rule) and whether it exists.
+fn sqlite_path(d: &Path) -> Result<(PathBuf, bool), SlashingCmdError> {
+    Ok(crate::lighthouse::layout::Layout::under(d).slashing_sqlite()?)
 }
 
 /// Parses `0x`-hex public keys separated by commas.
@@ -112,11 +113,12 @@ pub struct Imported {
 /// Into an existing SQLite database: one transaction. With none yet: built
 /// whole beside it, then renamed into place; on failure nothing is left
 /// (not the directories either, if they were made here).
-fn import_sqlite(dir: &Path, gvr: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingCmdError> {
-    let path = dir.join(SQLITE_FILE);
-    if path.exists() {
+fn import_sqlite(datadir: &Path, gvr: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingCmdError> {
+    let (path, exists) = sqlite_path(datadir)?;
+    if exists {
         return Ok(SqliteSlashingDb::open(&path, gvr)?.import_entries(gvr, feed)?);
     }
+    let dir = path.parent().unwrap_or(datadir);
     // The directories this import makes (the data dir and missing parents).
     let made: Vec<PathBuf> =
         dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
@@ -153,8 +155,8 @@ fn import_sqlite(dir: &Path, gvr: Hash256, feed: Feed<'_>) -> Result<ImportSumma
 pub fn export(loc: &DbLocation, file: &Path, pubkeys: Option<&[PublicKeyBytes]>) -> Result<usize, SlashingCmdError> {
     let interchange = match loc {
         DbLocation::Datadir(d) => {
-            let path = d.join(SQLITE_FILE);
-            if !path.exists() {
+            let (path, exists) = sqlite_path(d)?;
+            if !exists {
                 return Err(SlashingCmdError::Args(format!("{}: no slashing protection database", path.display())));
             }
             SqliteSlashingDb::open_existing_or_new(&path)?.export_interchange(pubkeys)?

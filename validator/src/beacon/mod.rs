@@ -431,6 +431,10 @@ impl RawResponse {
 pub struct BeaconClient {
     nodes: Vec<String>,
     http: reqwest::Client,
+    /// Published messages of these topics go to every node at once.
+    broadcast: Vec<options::Topic>,
+    /// A node within this many slots of the head counts as synced.
+    sync_tolerance: u64,
     /// Invariant: one entry per node, same order as `nodes`.
     health: std::sync::Arc<std::sync::Mutex<Vec<NodeHealth>>>,
 }
@@ -438,17 +442,30 @@ pub struct BeaconClient {
 impl BeaconClient {
     /// A client over `nodes` (base URLs), first preferred.
     pub fn new(nodes: Vec<String>) -> Self {
+        let defaults = options::BeaconOptions::default();
+        Self::build(nodes, &defaults, Vec::new())
+    }
+
+    /// A client over `nodes` with `--broadcast`, the trusted certificates
+    /// and the sync tolerance of `opts`.
+    pub fn with_options(nodes: Vec<String>, opts: &options::BeaconOptions) -> Result<Self, options::OptionsError> {
+        let certs = options::load_certificates(&opts.tls_certs)?;
+        Ok(Self::build(nodes, opts, certs))
+    }
+
+    fn build(nodes: Vec<String>, opts: &options::BeaconOptions, certs: Vec<reqwest::Certificate>) -> Self {
         // Idle connections are dropped before common servers' keep-alive
         // timeouts (Node.js: 5 s), so a request never lands on a connection
         // the node is closing.
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(4)
-            .pool_idle_timeout(Duration::from_secs(4))
-            .build()
-            .unwrap_or_default();
+        let mut builder =
+            reqwest::Client::builder().pool_max_idle_per_host(4).pool_idle_timeout(Duration::from_secs(4));
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+        let http = builder.build().unwrap_or_default();
         let nodes: Vec<String> = nodes.into_iter().map(|n| n.trim_end_matches('/').to_string()).collect();
         let health = std::sync::Arc::new(std::sync::Mutex::new(vec![NodeHealth::default(); nodes.len()]));
-        Self { nodes, http, health }
+        Self { nodes, http, broadcast: opts.broadcast.clone(), sync_tolerance: opts.sync_tolerance, health }
     }
 
     /// The configured nodes.
@@ -501,11 +518,13 @@ impl BeaconClient {
             }
         });
         let results = futures_util::future::join_all(polls).await;
+        let tolerance = self.sync_tolerance;
         let mut h = self.health_table();
         for (n, r) in h.iter_mut().zip(results) {
             match r {
                 Some(s) => {
-                    n.synced = !s.is_syncing && !s.el_offline;
+                    // Syncing within the tolerance counts as synced (Lighthouse's tiers).
+                    n.synced = (!s.is_syncing || s.sync_distance <= tolerance) && !s.el_offline;
                     n.head_distance = s.sync_distance;
                     n.consecutive_failures = 0;
                 }
@@ -594,6 +613,12 @@ impl BeaconClient {
         use futures_util::stream::{FuturesUnordered, StreamExt};
         let route = limits::route(req.path).to_string();
         let deadline = tokio::time::Instant::now() + req.timeout;
+        if req.method == reqwest::Method::POST
+            && self.nodes.len() > 1
+            && options::topic_of(req.path).is_some_and(|t| self.broadcast.contains(&t))
+        {
+            return self.broadcast_request(&req, &route, deadline, &decoding).await;
+        }
         let order = self.ranked();
         let share = req.timeout / (order.len().max(1) as u32);
         let mut pending = order.iter().copied();
@@ -654,6 +679,47 @@ impl BeaconClient {
             return Err(BeaconError::NotServed { route, errors });
         }
         Err(BeaconError::AllFailed { route, errors })
+    }
+
+    /// `--broadcast`: `req` to every node at once; the first accepted
+    /// answer in the operator's order is returned, an error only if no node
+    /// accepted it.
+    async fn broadcast_request<T: Send + 'static, P: Fn(RawResponse) -> Result<T, String>>(
+        &self,
+        req: &Req<'_>,
+        route: &str,
+        deadline: tokio::time::Instant,
+        decoding: &Decoding<T, P>,
+    ) -> Result<T, BeaconError> {
+        let attempts = (0..self.nodes.len()).map(|i| self.attempt(i, req, route, deadline, decoding.json()));
+        let answers = futures_util::future::join_all(attempts).await;
+        let mut accepted = None;
+        let mut errors = Vec::new();
+        for (i, answer) in answers {
+            let decoded = answer.and_then(|received| {
+                match received {
+                    Received::Decoded(v) => v,
+                    Received::Raw(raw) => decoding.parse(raw),
+                }
+                .map_err(|reason| NodeError::Malformed { node: self.nodes[i].clone(), route: route.to_string(), reason })
+            });
+            self.record(i, decoded.is_ok());
+            match decoded {
+                Ok(v) => {
+                    accepted.get_or_insert(v);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        match accepted {
+            Some(v) => {
+                if !errors.is_empty() {
+                    tracing::warn!("{route}: broadcast refused by {} of {} nodes: {}", errors.len(), self.nodes.len(), join(&errors));
+                }
+                Ok(v)
+            }
+            None => Err(BeaconError::AllFailed { route: route.to_string(), errors }),
+        }
     }
 
     /// One node's answer to `req`, whole, by `deadline`.
@@ -939,6 +1005,7 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
 
 mod body;
 pub mod limits;
+pub mod options;
 mod routes;
 
 use body::{BodyError, JsonDecode};

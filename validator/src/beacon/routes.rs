@@ -238,12 +238,17 @@ impl BeaconClient {
         self.post_in_chunks("/eth/v1/validator/prepare_beacon_proposer", preps, t).await
     }
 
-    /// `POST /eth/v1/validator/register_validator`, in requests of [`BULK_CHUNK`] entries.
+    /// `POST /eth/v1/validator/register_validator`, in requests of `batch`
+    /// entries (`--validator-registration-batch-size`).
     pub async fn register_validators(
         &self,
         regs: &[SignedValidatorRegistrationV1],
+        batch: usize,
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_in_chunks("/eth/v1/validator/register_validator", regs, t).await
+        for chunk in regs.chunks(batch.max(1)) {
+            self.post_ignore("/eth/v1/validator/register_validator", chunk, t).await?;
+        }
+        Ok(())
     }
 }

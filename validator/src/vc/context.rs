@@ -59,6 +59,8 @@ impl DutyBook {
 pub(super) struct Ctx<P: Preset> {
     pub(super) cfg: VcConfig,
     pub(super) beacon: BeaconClient,
+    /// `--proposer-nodes`: blocks are produced and published there first.
+    pub(super) proposer_nodes: Option<BeaconClient>,
     pub(super) spec: ChainSpec,
     pub(super) genesis: Genesis,
     pub(super) store: Arc<ValidatorStore<P>>,
@@ -97,9 +99,15 @@ impl<P: Preset> Ctx<P> {
         }
     }
 
-    /// Half a slot: the timeout of a request on the hot path.
+    /// The timeout of a request on the hot path: half a slot (with long
+    /// timeouts, the multiplier's slots).
     pub(super) fn slot_timeout(&self) -> Duration {
-        Duration::from_millis(self.spec.slot_duration_ms.max(1000) / 2)
+        let slot = self.spec.slot_duration_ms.max(1000);
+        match self.cfg.beacon_options.long_timeouts {
+            // `--use-long-timeouts`: whole slots, times the multiplier.
+            Some(m) => Duration::from_millis(slot.saturating_mul(u64::from(m.max(1)))),
+            None => Duration::from_millis(slot / 2),
+        }
     }
 
     /// Whether the client is stopping.

@@ -7,7 +7,8 @@
 //! (nothing is ever signed for a key that did not).
 
 use crate::policy::{self, KeySettings, ProposalConfig, ProposalDefaults};
-use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions};
+use crate::lighthouse::discover;
+use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
 use poolvc_signer::keys::SecretKey;
 use poolvc_signer::types::PublicKeyBytes;
@@ -71,6 +72,9 @@ pub enum KeyLoadError {
     /// Bad proposal settings.
     #[error(transparent)]
     Policy(#[from] policy::PolicyError),
+    /// A keystore found in the validators dir but not added.
+    #[error(transparent)]
+    Discovery(#[from] discover::DiscoveryError),
 }
 
 /// What loading found.
@@ -80,15 +84,53 @@ pub struct Loaded {
     pub keys: Vec<(SecretKey, ProposalConfig)>,
     /// Entries that did not, each with its cause.
     pub failures: Vec<KeyLoadError>,
+    /// What key discovery did, if it found anything.
+    pub discovery_note: Option<String>,
 }
 
-/// Decrypts every enabled local keystore in parallel. Only an unreadable
-/// definitions file is an error as a whole.
-pub fn load(datadir: &Path, defaults: &ProposalDefaults) -> Result<Loaded, KeyLoadError> {
-    let defs = ValidatorDefinitions::open_or_empty(&datadir.join("validators"))?;
+/// Where the keys are.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Keystores and `validator_definitions.yml`.
+    pub validators_dir: PathBuf,
+    /// Password files named `0x<pubkey>`.
+    pub secrets_dir: PathBuf,
+    /// Add keystores the definitions lack (Lighthouse's discovery).
+    pub auto_discover: bool,
+}
+
+impl Source {
+    /// The layout under one data dir, with discovery.
+    pub fn under(datadir: &Path) -> Self {
+        Self { validators_dir: datadir.join("validators"), secrets_dir: datadir.join("secrets"), auto_discover: true }
+    }
+}
+
+/// Decrypts every enabled local keystore in parallel, after discovering the
+/// keystores the definitions lack. Only an unreadable definitions file is an
+/// error as a whole.
+pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyLoadError> {
+    let mut defs = ValidatorDefinitions::open_or_empty(&source.validators_dir)?;
+    let mut out = Loaded::default();
+    if source.auto_discover {
+        let writable = crate::lighthouse::layout::writable_dir(&source.validators_dir);
+        let found = discover::discover(&source.validators_dir, &source.secrets_dir, &mut defs, writable);
+        out.failures.extend(found.skipped.into_iter().map(KeyLoadError::from));
+        if !found.added.is_empty() {
+            let dir = source.validators_dir.display();
+            out.discovery_note = Some(match (writable, found.not_saved) {
+                (true, None) => format!("{dir}: {} keystores discovered and added to {DEFINITIONS_FILE}", found.added.len()),
+                (true, Some(e)) => format!("{} keystores discovered; {DEFINITIONS_FILE} not written: {e}", found.added.len()),
+                (false, _) => format!(
+                    "{dir}: {} keystores discovered; the directory is read-only, so {DEFINITIONS_FILE} is not \
+                     written (they are discovered again at each start)",
+                    found.added.len()
+                ),
+            });
+        }
+    }
     let mut jobs = Vec::new();
     let mut meta = Vec::new();
-    let mut out = Loaded::default();
     for d in defs.0.iter().filter(|d| d.enabled) {
         let pubkey = d.voting_public_key.clone();
         match &d.signing_definition {
@@ -158,9 +200,9 @@ pub fn interop(range: std::ops::RangeInclusive<u64>, defaults: &ProposalDefaults
     use rayon::prelude::*;
     let config = match policy::resolve("interop", &KeySettings::default(), defaults) {
         Ok(c) => c,
-        Err(e) => return Loaded { keys: Vec::new(), failures: vec![e.into()] },
+        Err(e) => return Loaded { keys: Vec::new(), failures: vec![e.into()], discovery_note: None },
     };
     let keys =
         range.into_par_iter().map(|i| (poolvc_signer::keys::interop::interop_secret_key(i), config.clone())).collect();
-    Loaded { keys, failures: Vec::new() }
+    Loaded { keys, failures: Vec::new(), discovery_note: None }
 }

@@ -70,7 +70,7 @@ async fn register_validators<P: Preset>(
                 ValidatorRegistrationV1 {
                     fee_recipient: c.recipient()?,
                     gas_limit: c.gas_limit,
-                    timestamp: now,
+                    timestamp: ctx.cfg.registration_timestamp.unwrap_or(now),
                     pubkey,
                 },
             ))
@@ -101,6 +101,6 @@ async fn register_validators<P: Preset>(
     if all.is_empty() {
         return;
     }
-    let r = ctx.beacon.register_validators(&all, ctx.slot_timeout()).await;
+    let r = ctx.beacon.register_validators(&all, ctx.cfg.registration_batch_size, ctx.slot_timeout()).await;
     publish_outcome(ctx, MessageKind::Registration, slot, validators, r);
 }

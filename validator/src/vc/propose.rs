@@ -7,7 +7,7 @@
 
 use super::context::Ctx;
 use super::ssz_envelope::{self, BLOB_BYTES, KZG_PROOF_BYTES};
-use crate::beacon::{BeaconError, Data, ProducedBlock, ProducedBlockV3};
+use crate::beacon::{BeaconClient, BeaconError, Data, ProducedBlock, ProducedBlockV3};
 use crate::events::{Event, MessageKind, Service};
 use crate::store::outcome::{Outcome, Refusal};
 use poolvc_signer::types::*;
@@ -140,10 +140,11 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 
 async fn produce<P: Preset>(
     ctx: &Ctx<P>,
+    bn: &BeaconClient,
     slot: u64,
     randao: SignatureBytes,
     graffiti: [u8; 32],
-    builder: bool,
+    boost: u64,
 ) -> Result<Produced<P>, ProposeError> {
     let t = ctx.slot_timeout() * 2;
     let expected = ctx.spec.fork_name_at_slot(slot);
@@ -158,16 +159,15 @@ async fn produce<P: Preset>(
     let g = hex::encode(graffiti);
     if !expected.electra_enabled() {
         let path = format!("/eth/v2/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}");
-        let produced: ProducedBlock = ctx.beacon.get(&path, t).await?;
+        let produced: ProducedBlock = bn.get(&path, t).await?;
         let fork = parse_fork(&produced.version)?;
         let block =
             BeaconBlock::<P>::from_json(fork, produced.data).map_err(|e| bad(format!("produced block: {e}")))?;
         return Ok(Produced::Full { block, sidecars: None });
     }
-    let boost = if builder { 100 } else { 0 };
     let path =
         format!("/eth/v3/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}&builder_boost_factor={boost}");
-    let raw = ctx.beacon.get_ssz_or_json(&path, t).await?;
+    let raw = bn.get_ssz_or_json(&path, t).await?;
     if raw.is_ssz() {
         let fork = parse_fork(raw.version.as_deref().unwrap_or(""))?;
         let blinded = match raw.blinded.as_deref() {
@@ -206,9 +206,14 @@ async fn produce<P: Preset>(
 
 /// Refuses a block whose parent the node does not know, or whose parent is
 /// not at an earlier slot. Other errors asking are logged, not fatal.
-async fn check_parent<P: Preset>(ctx: &Ctx<P>, slot: u64, parent_root: Hash256) -> Result<(), ProposeError> {
+async fn check_parent<P: Preset>(
+    ctx: &Ctx<P>,
+    bn: &BeaconClient,
+    slot: u64,
+    parent_root: Hash256,
+) -> Result<(), ProposeError> {
     let path = format!("/eth/v1/beacon/headers/{parent_root}");
-    match ctx.beacon.get::<Data<HeaderEntry>>(&path, ctx.slot_timeout()).await {
+    match bn.get::<Data<HeaderEntry>>(&path, ctx.slot_timeout()).await {
         Ok(h) if h.data.header.message.slot < slot => Ok(()),
         Ok(h) => Err(ProposeError::BadBlock {
             slot,
@@ -226,8 +231,9 @@ async fn check_parent<P: Preset>(ctx: &Ctx<P>, slot: u64, parent_root: Hash256) 
 
 async fn publish<P: Preset>(
     ctx: &Ctx<P>,
+    bn: &BeaconClient,
     fork: ForkName,
-    produced: Produced<P>,
+    produced: &Produced<P>,
     sig: SignatureBytes,
 ) -> Result<(), BeaconError> {
     let t = ctx.slot_timeout() * 2;
@@ -235,7 +241,7 @@ async fn publish<P: Preset>(
     match produced {
         Produced::Full { block, sidecars: None } => {
             let body = serde_json::json!({"message": block.to_json(), "signature": sig});
-            ctx.beacon.post_ignore("/eth/v1/beacon/blocks", &body, t).await?;
+            bn.post_ignore("/eth/v1/beacon/blocks", &body, t).await?;
         }
         Produced::Full { block, sidecars: Some(Sidecars::Json(kzg_proofs, blobs)) } => {
             let body = serde_json::json!({
@@ -243,25 +249,25 @@ async fn publish<P: Preset>(
                 "kzg_proofs": kzg_proofs,
                 "blobs": blobs,
             });
-            ctx.beacon.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
+            bn.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
         }
         Produced::Full { block, sidecars: Some(Sidecars::Ssz { proofs, blobs }) } => {
             let signed = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
-            let ssz = ssz_envelope::signed_block_contents(&signed, &proofs, &blobs);
-            if let Err(e) = ctx.beacon.post_ssz_versioned("/eth/v2/beacon/blocks", &ssz, fork, t).await {
+            let ssz = ssz_envelope::signed_block_contents(&signed, proofs, blobs);
+            if let Err(e) = bn.post_ssz_versioned("/eth/v2/beacon/blocks", &ssz, fork, t).await {
                 warn!("SSZ publish failed ({e}); publishing as JSON");
                 let body = serde_json::json!({
                     "signed_block": {"message": block.to_json(), "signature": sig},
-                    "kzg_proofs": ssz_envelope::hex_items(&proofs, KZG_PROOF_BYTES),
-                    "blobs": ssz_envelope::hex_items(&blobs, BLOB_BYTES),
+                    "kzg_proofs": ssz_envelope::hex_items(proofs, KZG_PROOF_BYTES),
+                    "blobs": ssz_envelope::hex_items(blobs, BLOB_BYTES),
                 });
-                ctx.beacon.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
+                bn.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
             }
         }
         Produced::Blinded { block, ssz } => {
-            let published = if ssz {
+            let published = if *ssz {
                 let bytes = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
-                match ctx.beacon.post_ssz_versioned("/eth/v2/beacon/blinded_blocks", &bytes, fork, t).await {
+                match bn.post_ssz_versioned("/eth/v2/beacon/blinded_blocks", &bytes, fork, t).await {
                     Ok(()) => true,
                     Err(e) => {
                         warn!("SSZ publish failed ({e}); publishing as JSON");
@@ -273,7 +279,7 @@ async fn publish<P: Preset>(
             };
             if !published {
                 let body = serde_json::json!({"message": block.to_json(), "signature": sig});
-                ctx.beacon.post_versioned("/eth/v2/beacon/blinded_blocks", &body, fork, t).await?;
+                bn.post_versioned("/eth/v2/beacon/blinded_blocks", &body, fork, t).await?;
             }
         }
     }
@@ -300,8 +306,30 @@ async fn propose<P: Preset>(
     let Outcome::Signed(randao) = ctx.store.sign_randao(slot, proposer, pubkey).await else {
         return Err(ProposeError::NotSigned { slot, what: "RANDAO reveal" });
     };
-    let graffiti = config.graffiti.clone().unwrap_or_else(|| "poolvc".into());
-    let produced = produce(ctx, slot, randao, graffiti_bytes(&graffiti), config.builder()).await?;
+    // The graffiti file (read again now) wins over the definitions' and --graffiti.
+    let from_file = ctx.cfg.graffiti_file.as_ref().and_then(|f| {
+        let (g, err) = f.graffiti_for(&pubkey);
+        if let Some(e) = err {
+            warn!(slot, "{e}; using the file's last good reading");
+        }
+        g
+    });
+    let graffiti = from_file.or_else(|| config.graffiti.clone()).unwrap_or_else(|| "poolvc".into());
+    let boost = match (config.builder(), ctx.cfg.builder_boost_factor) {
+        (false, _) => 0,
+        (true, Some(factor)) => factor,
+        (true, None) => 100,
+    };
+    // `--proposer-nodes` first; the beacon nodes if they fail (as Lighthouse).
+    let mut bn = ctx.proposer_nodes.as_ref().unwrap_or(&ctx.beacon);
+    let produced = match produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), boost).await {
+        Err(ProposeError::Beacon(e)) if ctx.proposer_nodes.is_some() => {
+            warn!(slot, "proposer nodes failed to produce the block ({e}); asking the beacon nodes");
+            bn = &ctx.beacon;
+            produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), boost).await?
+        }
+        r => r?,
+    };
     let header = produced.header();
     if header.slot != slot || header.proposer_index != proposer {
         return Err(ProposeError::BadBlock {
@@ -312,7 +340,7 @@ async fn propose<P: Preset>(
             ),
         });
     }
-    check_parent(ctx, slot, header.parent_root).await?;
+    check_parent(ctx, bn, slot, header.parent_root).await?;
     let outcome = match &produced {
         Produced::Full { block, .. } => ctx.store.sign_block(proposer, pubkey, block).await,
         Produced::Blinded { block, .. } => ctx.store.sign_blinded_block(proposer, pubkey, block).await,
@@ -322,7 +350,11 @@ async fn propose<P: Preset>(
         return Ok(());
     };
     let blinded = matches!(produced, Produced::Blinded { .. });
-    let r = publish(ctx, fork, produced, sig).await;
+    let mut r = publish(ctx, bn, fork, &produced, sig).await;
+    if let (Err(e), true) = (&r, !std::ptr::eq(bn, &ctx.beacon)) {
+        warn!(slot, "proposer nodes failed to publish the block ({e}); publishing through the beacon nodes");
+        r = publish(ctx, &ctx.beacon, fork, &produced, sig).await;
+    }
     let ok = r.is_ok();
     super::attest::publish_outcome(ctx, MessageKind::Block, slot, vec![proposer], r);
     if ok {

@@ -11,7 +11,7 @@ use crate::events::{EventBus, LogSubscriber};
 use crate::policy::ProposalDefaults;
 use crate::store::{StoreError, StoreTimings, ValidatorStore};
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
-use poolvc_signer::slashing::sqlite::{SqliteSlashingDb, SQLITE_FILE};
+use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
 use poolvc_signer::slashing::SlashingDatabase;
 use poolvc_signer::types::*;
 use std::path::PathBuf;
@@ -56,6 +56,27 @@ pub struct VcConfig {
     /// Sign and submit the voluntary exits the pools ask for (otherwise
     /// they are alerted).
     pub pool_auto_exit: bool,
+    /// Keystores and `validator_definitions.yml` (default `{datadir}/validators`).
+    pub validators_dir: PathBuf,
+    /// Password files (default `{datadir}/secrets`).
+    pub secrets_dir: PathBuf,
+    /// Add keystores found in the validators dir to the definitions.
+    pub auto_discover: bool,
+    /// Lighthouse's graffiti file, read again at each proposal.
+    pub graffiti_file: Option<Arc<crate::lighthouse::graffiti_file::GraffitiFile>>,
+    /// Nodes that produce and publish blocks (the beacon nodes are the fallback).
+    pub proposer_nodes: Vec<String>,
+    /// How the beacon nodes are asked (broadcast topics, timeouts, TLS roots).
+    pub beacon_options: crate::beacon::options::BeaconOptions,
+    /// `builder_boost_factor` of block requests (`None`: 100 with builder
+    /// proposals, 0 without).
+    pub builder_boost_factor: Option<u64>,
+    /// Do not attest.
+    pub disable_attesting: bool,
+    /// The timestamp of every builder registration (`None`: the time of signing).
+    pub registration_timestamp: Option<u64>,
+    /// Builder registrations per request.
+    pub registration_batch_size: usize,
 }
 
 impl VcConfig {
@@ -64,7 +85,6 @@ impl VcConfig {
     pub fn new(beacon_nodes: Vec<String>, datadir: PathBuf) -> Self {
         Self {
             beacon_nodes,
-            datadir,
             slashing_db_url: None,
             init_slashing_protection: false,
             fee_recipient: None,
@@ -79,6 +99,17 @@ impl VcConfig {
             slashing_history_epochs: pruning::DEFAULT_HISTORY_EPOCHS,
             interop_indexes: None,
             pool_auto_exit: false,
+            validators_dir: datadir.join("validators"),
+            secrets_dir: datadir.join("secrets"),
+            auto_discover: true,
+            graffiti_file: None,
+            proposer_nodes: Vec::new(),
+            beacon_options: Default::default(),
+            builder_boost_factor: None,
+            disable_attesting: false,
+            registration_timestamp: None,
+            registration_batch_size: 500,
+            datadir,
         }
     }
 }
@@ -92,6 +123,12 @@ pub enum VcError {
     /// Beacon node.
     #[error(transparent)]
     Beacon(#[from] BeaconError),
+    /// Beacon-node options (certificates).
+    #[error(transparent)]
+    BeaconOptions(#[from] crate::beacon::options::OptionsError),
+    /// Where the files are.
+    #[error(transparent)]
+    Layout(#[from] crate::lighthouse::layout::LayoutError),
     /// Slashing DB.
     #[error(transparent)]
     Slashing(#[from] poolvc_signer::slashing::SlashingError),
@@ -287,7 +324,10 @@ async fn connect_and_start(
     stop_tx: tokio::sync::watch::Sender<bool>,
     started: std::time::Instant,
 ) -> Result<(), VcError> {
-    let beacon = BeaconClient::new(cfg.beacon_nodes.clone());
+    // The data dir (Lighthouse's default one may not exist yet).
+    std::fs::create_dir_all(&cfg.datadir)
+        .map_err(|e| VcError::Task { what: "creating the data dir", reason: format!("{}: {e}", cfg.datadir.display()) })?;
+    let beacon = BeaconClient::with_options(cfg.beacon_nodes.clone(), &cfg.beacon_options)?;
     let Some((spec, genesis)) = wait_for_node(&beacon, &mut stop_tx.subscribe()).await else { return Ok(()) };
     if let Some(path) = &cfg.testnet_config {
         let text = std::fs::read_to_string(path)
@@ -346,10 +386,16 @@ fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingData
     Ok(match &cfg.slashing_db_url {
         Some(url) => Arc::new(PostgresSlashingDb::connect(url, gvr)?),
         None => {
-            let path = cfg.datadir.join(SQLITE_FILE);
-            if !path.exists() && !cfg.init_slashing_protection {
+            let layout = crate::lighthouse::layout::Layout {
+                datadir: cfg.datadir.clone(),
+                validators_dir: cfg.validators_dir.clone(),
+                secrets_dir: cfg.secrets_dir.clone(),
+            };
+            let (path, exists) = layout.slashing_sqlite()?;
+            if !exists && !cfg.init_slashing_protection {
                 return Err(VcError::NoSlashingDatabase { path });
             }
+            info!(path = %path.display(), new = !exists, "slashing protection database");
             Arc::new(SqliteSlashingDb::open(&path, gvr)?)
         }
     })
@@ -363,19 +409,26 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         graffiti: cfg.graffiti.clone(),
         builder_proposals: cfg.builder_proposals,
     };
-    let datadir = cfg.datadir.clone();
+    let source = keys::Source {
+        validators_dir: cfg.validators_dir.clone(),
+        secrets_dir: cfg.secrets_dir.clone(),
+        auto_discover: cfg.auto_discover,
+    };
     let interop = cfg.interop_indexes.clone();
     let loaded = tokio::task::spawn_blocking(move || match interop {
         Some(range) => Ok(keys::interop(range, &defaults)),
-        None => keys::load(&datadir, &defaults),
+        None => keys::load(&source, &defaults),
     })
     .await
     .map_err(|e| VcError::Task { what: "loading keys", reason: e.to_string() })??;
     for f in &loaded.failures {
         error!("not loaded (nothing will be signed for it): {f}");
     }
+    if let Some(note) = &loaded.discovery_note {
+        info!("{note}");
+    }
     if loaded.keys.is_empty() {
-        return Err(VcError::NoValidators { datadir: cfg.datadir.clone() });
+        return Err(VcError::NoValidators { datadir: cfg.validators_dir.clone() });
     }
     let gvr = genesis.genesis_validators_root;
     let events = Arc::new(EventBus::new());
@@ -432,9 +485,15 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
 
     let stop = stop_tx.subscribe();
     let heads = beacon.head_events();
+    let proposer_nodes = if cfg.proposer_nodes.is_empty() {
+        None
+    } else {
+        Some(BeaconClient::with_options(cfg.proposer_nodes.clone(), &cfg.beacon_options)?)
+    };
     let mut ctx = Ctx {
         cfg,
         beacon,
+        proposer_nodes,
         spec,
         genesis,
         store: Arc::clone(&store),
@@ -495,7 +554,11 @@ async fn run_services<P: Preset>(
     let doppelganger = tokio::spawn(doppelganger::run(Arc::clone(&ctx), stop));
     let mut services = tokio::task::JoinSet::new();
     services.spawn(duties::run(Arc::clone(&ctx)));
-    services.spawn(attest::run(Arc::clone(&ctx)));
+    if ctx.cfg.disable_attesting {
+        warn!("--disable-attesting: no attestation or aggregate will be signed; blocks and sync duties go on");
+    } else {
+        services.spawn(attest::run(Arc::clone(&ctx)));
+    }
     services.spawn(propose::run(Arc::clone(&ctx)));
     services.spawn(sync_committee::run(Arc::clone(&ctx)));
     services.spawn(preparation::run(Arc::clone(&ctx)));

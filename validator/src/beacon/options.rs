@@ -1,0 +1,135 @@
+//! How the client talks to its beacon nodes beyond the URLs: which
+//! published messages go to every node at once (`--broadcast`), the
+//! certificates trusted for https nodes (`--beacon-nodes-tls-certs`), the
+//! sync distance under which a node counts as synced
+//! (`--beacon-nodes-sync-tolerances`) and the long timeouts
+//! (`--use-long-timeouts`, `--long-timeouts-multiplier`).
+
+use std::path::PathBuf;
+
+/// Groups of published messages (Lighthouse's `--broadcast` topics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Attestations and aggregates.
+    Attestations,
+    /// Blocks (full and blinded).
+    Blocks,
+    /// Subnet subscriptions, proposer preparations, builder registrations.
+    Subscriptions,
+    /// Sync-committee messages and contributions.
+    SyncCommittee,
+}
+
+/// The topic of a POST route, if it publishes something.
+pub fn topic_of(path: &str) -> Option<Topic> {
+    let route = path.split('?').next().unwrap_or(path);
+    Some(match route {
+        "/eth/v1/beacon/pool/attestations"
+        | "/eth/v2/beacon/pool/attestations"
+        | "/eth/v1/validator/aggregate_and_proofs"
+        | "/eth/v2/validator/aggregate_and_proofs" => Topic::Attestations,
+        "/eth/v1/beacon/blocks" | "/eth/v2/beacon/blocks" | "/eth/v1/beacon/blinded_blocks"
+        | "/eth/v2/beacon/blinded_blocks" => Topic::Blocks,
+        "/eth/v1/validator/beacon_committee_subscriptions"
+        | "/eth/v1/validator/sync_committee_subscriptions"
+        | "/eth/v1/validator/prepare_beacon_proposer"
+        | "/eth/v1/validator/register_validator" => Topic::Subscriptions,
+        "/eth/v1/beacon/pool/sync_committees" | "/eth/v1/validator/contribution_and_proofs" => Topic::SyncCommittee,
+        _ => return None,
+    })
+}
+
+/// Errors in the options.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    /// A certificate file.
+    #[error("--beacon-nodes-tls-certs {}: {reason}", path.display())]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The sync tolerances.
+    #[error("--beacon-nodes-sync-tolerances {given:?}: {reason}")]
+    Tolerances {
+        /// The value.
+        given: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The options.
+#[derive(Debug, Clone)]
+pub struct BeaconOptions {
+    /// Topics sent to every node at once.
+    pub broadcast: Vec<Topic>,
+    /// PEM certificates trusted besides the system's roots.
+    pub tls_certs: Vec<PathBuf>,
+    /// A node within this many slots of the head counts as synced.
+    pub sync_tolerance: u64,
+    /// `Some(m)`: requests time out after m slots instead of half a slot.
+    pub long_timeouts: Option<u32>,
+}
+
+impl Default for BeaconOptions {
+    /// Lighthouse's defaults: subscriptions to every node, 8 slots, short timeouts.
+    fn default() -> Self {
+        Self { broadcast: vec![Topic::Subscriptions], tls_certs: Vec::new(), sync_tolerance: 8, long_timeouts: None }
+    }
+}
+
+/// Parses `SYNCED,SMALL,MEDIUM`; the first is the synced tolerance.
+pub fn parse_tolerances(s: &str) -> Result<u64, OptionsError> {
+    let bad = |reason: &str| OptionsError::Tolerances { given: s.to_string(), reason: reason.to_string() };
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() != 3 {
+        return Err(bad("three comma-separated numbers of slots are expected"));
+    }
+    let nums = parts.iter().map(|p| p.parse::<u64>()).collect::<Result<Vec<_>, _>>().map_err(|_| bad("not numbers"))?;
+    Ok(nums[0])
+}
+
+/// Reads the certificates (PEM, one or more per file).
+pub fn load_certificates(paths: &[PathBuf]) -> Result<Vec<reqwest::Certificate>, OptionsError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let err = |reason: String| OptionsError::Certificate { path: path.clone(), reason };
+        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(err("no certificate in the file".into()));
+        }
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_of_routes() {
+        assert_eq!(topic_of("/eth/v2/beacon/pool/attestations"), Some(Topic::Attestations));
+        assert_eq!(topic_of("/eth/v2/beacon/blinded_blocks"), Some(Topic::Blocks));
+        assert_eq!(topic_of("/eth/v1/validator/prepare_beacon_proposer"), Some(Topic::Subscriptions));
+        assert_eq!(topic_of("/eth/v1/validator/contribution_and_proofs"), Some(Topic::SyncCommittee));
+        assert_eq!(topic_of("/eth/v1/validator/duties/attester/3"), None);
+    }
+
+    #[test]
+    fn tolerances_and_certificates_are_checked() {
+        assert_eq!(parse_tolerances("4,8,48").unwrap(), 4);
+        assert!(parse_tolerances("4,8").unwrap_err().to_string().contains("three"));
+        assert!(parse_tolerances("a,b,c").is_err());
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("bad.pem");
+        std::fs::write(&p, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+        let e = load_certificates(&[p.clone()]).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("--beacon-nodes-tls-certs {}:", p.display())), "{e}");
+        std::fs::write(&p, "hello").unwrap();
+        assert!(load_certificates(&[p]).is_err());
+    }
+}

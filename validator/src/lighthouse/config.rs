@@ -1,0 +1,139 @@
+//! From `poolvc vc` / `lighthouse vc` flags to the client's settings: every
+//! value is checked here, and a bad one is an error naming its flag.
+
+use super::args::{BroadcastTopic, VcArgs};
+use super::graffiti_file::{GraffitiFile, GraffitiFileError};
+use super::layout::{default_network_dir_name, Layout, LayoutError};
+use crate::beacon::options::{self, BeaconOptions, OptionsError, Topic};
+use crate::vc::VcConfig;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A flag's value is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not an IP address.
+    #[error("--metrics-address {given:?} is not an IP address")]
+    MetricsAddress {
+        /// The value.
+        given: String,
+    },
+    /// Not an address.
+    #[error("--suggested-fee-recipient {given:?} is not an address (0x and 40 hex digits)")]
+    FeeRecipient {
+        /// The value.
+        given: String,
+    },
+    /// An unknown network.
+    #[error("--network {given:?} is not known; known: {known} (or give --testnet-dir)")]
+    Network {
+        /// The value.
+        given: String,
+        /// The known names.
+        known: String,
+    },
+    /// `--broadcast none` with other topics.
+    #[error("--broadcast: `none` cannot be given with other topics")]
+    BroadcastNone,
+    /// `--interop-indexes`.
+    #[error("--interop-indexes: {0}")]
+    Interop(#[from] crate::keys_cmd::KeysError),
+    /// The directories.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The graffiti file.
+    #[error(transparent)]
+    Graffiti(#[from] GraffitiFileError),
+    /// Beacon options.
+    #[error(transparent)]
+    Beacon(#[from] OptionsError),
+}
+
+fn topics(given: &[BroadcastTopic]) -> Result<Vec<Topic>, ConfigError> {
+    if given.contains(&BroadcastTopic::None) {
+        return if given.len() == 1 { Ok(Vec::new()) } else { Err(ConfigError::BroadcastNone) };
+    }
+    Ok(given
+        .iter()
+        .filter_map(|t| match t {
+            BroadcastTopic::None => None,
+            BroadcastTopic::Attestations => Some(Topic::Attestations),
+            BroadcastTopic::Blocks => Some(Topic::Blocks),
+            BroadcastTopic::Subscriptions => Some(Topic::Subscriptions),
+            BroadcastTopic::SyncCommittee => Some(Topic::SyncCommittee),
+        })
+        .collect())
+}
+
+/// The client's settings from the flags; `home` is `$HOME` (Lighthouse's
+/// default data dir is under it).
+pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigError> {
+    let metrics = if a.metrics {
+        let ip: std::net::IpAddr =
+            a.metrics_address.parse().map_err(|_| ConfigError::MetricsAddress { given: a.metrics_address.clone() })?;
+        Some(std::net::SocketAddr::new(ip, a.metrics_port))
+    } else {
+        None
+    };
+    let fee_recipient = match &a.suggested_fee_recipient {
+        Some(s) => Some(crate::policy::parse_address(s).ok_or_else(|| ConfigError::FeeRecipient { given: s.clone() })?),
+        None => None,
+    };
+    let network = match &a.network {
+        Some(n) => Some(crate::networks::by_name(n).ok_or_else(|| ConfigError::Network {
+            given: n.clone(),
+            known: crate::networks::NETWORKS.iter().map(|n| n.name).collect::<Vec<_>>().join(", "),
+        })?),
+        None => None,
+    };
+    let layout = Layout::resolve(
+        a.datadir.as_deref(),
+        a.validators_dir.as_deref(),
+        a.secrets_dir.as_deref(),
+        &default_network_dir_name(a.network.as_deref(), a.testnet_dir.is_some()),
+        home,
+    )?;
+    let graffiti_file = match &a.graffiti_file {
+        Some(p) => Some(Arc::new(GraffitiFile::open(p)?)),
+        None => None,
+    };
+    let beacon_options = BeaconOptions {
+        broadcast: topics(&a.broadcast)?,
+        tls_certs: a.beacon_nodes_tls_certs.clone(),
+        sync_tolerance: options::parse_tolerances(&a.beacon_nodes_sync_tolerances)?,
+        long_timeouts: a.use_long_timeouts.then_some(a.long_timeouts_multiplier),
+    };
+    // Certificates that do not parse are refused now, before anything starts.
+    options::load_certificates(&beacon_options.tls_certs)?;
+    let base = VcConfig::new(a.beacon_nodes.clone(), layout.datadir.clone());
+    Ok(VcConfig {
+        network,
+        slashing_db_url: a.slashing_protection_db.clone(),
+        init_slashing_protection: a.init_slashing_protection,
+        fee_recipient,
+        graffiti: a.graffiti.clone(),
+        testnet_config: a.testnet_dir.as_ref().map(|d| d.join("config.yaml")),
+        max_slots: a.max_slots,
+        builder_proposals: a.builder_proposals || a.prefer_builder_proposals,
+        gas_limit: a.gas_limit,
+        metrics,
+        doppelganger_epochs: if a.enable_doppelganger_protection { a.doppelganger_epochs.max(1) } else { 0 },
+        slashing_history_epochs: a.slashing_protection_history_epochs,
+        interop_indexes: match &a.interop_indexes {
+            Some(r) => Some(crate::keys_cmd::parse_range(r)?),
+            None => None,
+        },
+        pool_auto_exit: a.pool_auto_exit,
+        validators_dir: layout.validators_dir,
+        secrets_dir: layout.secrets_dir,
+        auto_discover: !a.disable_auto_discover,
+        graffiti_file,
+        proposer_nodes: a.proposer_nodes.clone(),
+        beacon_options,
+        builder_boost_factor: if a.prefer_builder_proposals { Some(u64::MAX) } else { a.builder_boost_factor },
+        disable_attesting: a.disable_attesting,
+        registration_timestamp: a.builder_registration_timestamp_override,
+        registration_batch_size: a.validator_registration_batch_size.max(1),
+        ..base
+    })
+}
