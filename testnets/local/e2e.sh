@@ -22,16 +22,37 @@ cleanup() {
   kill "$BN_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
-rm -rf "$RUN/vc"; "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
+rm -rf "$RUN/vc" "$RUN/vt"; "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
+# The eth2-val-tools layout: the same keystores, no definitions file.
+mkdir -p "$RUN/vt"; mv "$RUN/vc/validators" "$RUN/vt/keys"; mv "$RUN/vc/secrets" "$RUN/vt/secrets"
+rm "$RUN/vt/keys/validator_definitions.yml"
 curl -sf "$BN/eth/v1/beacon/states/head/validator_balances" > "$RUN/balances_before.json"
 rm -rf "$RUN/duties"; python3 "$HERE/e2e_duties.py" "$BN" 32 63 "$RUN/duties" 2>"$RUN/duties.log" &
 POLL_PID=$!
 
 finalized() { curl -sf "$BN/eth/v1/beacon/states/head/finality_checkpoints" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["finalized"]["epoch"])'; }
 head_epoch() { curl -sf "$BN/eth/v1/beacon/headers/head" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["data"]["header"]["message"]["slot"])//8)'; }
+# poolvc as Kurtosis' ethereum-package starts Lighthouse's validator client
+# (src/vc/lighthouse.star): invoked as `lighthouse vc`, flags written with
+# `=`, an eth2-val-tools key tree (keys/0x.../voting-keystore.json and
+# secrets/0x..., no validator_definitions.yml), no --datadir (HOME is the
+# run's), the network's config.yaml in --testnet-dir. The restart logs JSON.
+mkdir -p "$RUN/bin" "$RUN/home" "$RUN/testnet"
+ln -sf "$POOLVC" "$RUN/bin/lighthouse"
+curl -sf "$BN/eth/v1/config/spec" | python3 -c '
+import json, sys
+for k, v in json.load(sys.stdin)["data"].items():
+    if isinstance(v, str):
+        print(f"{k}: {v}")' > "$RUN/testnet/config.yaml"
 start_vc() {
-  "$POOLVC" vc --beacon-nodes "$BN" --datadir "$RUN/vc" --init-slashing-protection \
-    --suggested-fee-recipient 0x00000000000000000000000000000000000000aa >>"$RUN/vc-$1.log" 2>&1 &
+  local extra=()
+  [ "$1" = 2 ] && extra+=(--log-format=JSON)
+  HOME="$RUN/home" "$RUN/bin/lighthouse" vc --debug-level=info --testnet-dir="$RUN/testnet" \
+    --validators-dir="$RUN/vt/keys" --secrets-dir="$RUN/vt/secrets" --init-slashing-protection \
+    --beacon-nodes="$BN" --suggested-fee-recipient=0x00000000000000000000000000000000000000aa \
+    --metrics --metrics-address=127.0.0.1 --metrics-allow-origin=* --metrics-port=5064 \
+    --http --http-port=5062 --http-address=127.0.0.1 --http-allow-origin=* --unencrypted-http-transport \
+    "${extra[@]}" >>"$RUN/vc-$1.log" 2>&1 &
   VC_PID=$!
 }
 wait_until() { # wait_until SECONDS CONDITION...
@@ -50,7 +71,19 @@ start_vc 2
 TARGET=$(( RESTART_EPOCH + 4 ))
 wait_until 120 bash -c "[ \$(( \$(curl -sf $BN/eth/v1/beacon/headers/head | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"header\"][\"message\"][\"slot\"])') / 8 )) -ge $TARGET ]" || true
 kill -TERM "$VC_PID"; wait "$VC_PID" || true; VC_PID=""
-"$POOLVC" slashing-protection export "$RUN/export.json" --datadir "$RUN/vc" >/dev/null
+# The database is where Lighthouse keeps it: in the validators dir.
+[ -f "$RUN/vt/keys/slashing_protection.sqlite" ] || { echo "e2e: FAIL: no slashing database in the validators dir"; exit 1; }
+"$POOLVC" slashing-protection export "$RUN/export.json" --datadir "$RUN/vt/keys" >/dev/null
+python3 - "$RUN/vc-1.log" "$RUN/vc-2.log" <<'PY'
+import json, re, sys
+text, js = open(sys.argv[1], errors="replace").read(), open(sys.argv[2], errors="replace").read()
+assert "\x1b" not in text + js, "escape codes in a log file"
+bad = [l for l in js.splitlines() if l.strip() and not isinstance(json.loads(l), dict)]
+assert not bad, f"--log-format JSON lines that are not objects: {bad[:3]}"
+slots = set(re.findall(r"slot (\d+): ", text)) | {str(json.loads(l).get("slot")) for l in js.splitlines() if '"message":"slot ' in l}
+assert len(slots) >= 16, f"only {len(slots)} per-slot summary lines"
+print(f"e2e: logs: no escape codes, {len(js.splitlines())} JSON lines parse, {len(slots)} slot summary lines")
+PY
 python3 - "$RUN/export.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -25,9 +25,9 @@ use std::process::Command;
 /// The poolvc binary `cargo test --workspace` built (for the validator
 /// crate's own command-line tests), or `POOLVC_BIN`.
 fn poolvc_bin() -> PathBuf {
-    let p = std::env::var_os("POOLVC_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/poolvc")
-    });
+    let p = std::env::var_os("POOLVC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/poolvc"));
     assert!(p.is_file(), "{}: no poolvc binary; run `cargo test --workspace` (or build poolvc)", p.display());
     p
 }
@@ -137,13 +137,16 @@ async fn lighthouse_vc_as_kurtosis_starts_it() {
     let chain = h.sim.chain();
     let duties = chain.attester_duties(1);
     let missing_index = VALIDATORS - 1;
-    for (v, d) in &duties {
+    for (v, d) in duties.iter() {
         let done = r.attested.contains(&(d.slot, *v));
         assert_eq!(done, *v != missing_index, "slot {}: validator {v} attested={done}", d.slot);
     }
     assert!(!r.attested.iter().any(|(_, v)| *v == missing_index));
     // The key without a password is named, with the file looked for.
-    assert!(text.contains(&format!("no password file {}", root.path().join("secrets").join(&missing).display())), "{text}");
+    assert!(
+        text.contains(&format!("no password file {}", root.path().join("secrets").join(&missing).display())),
+        "{text}"
+    );
     // Discovery wrote the definitions (63 keys); the default data dir holds the rest.
     let defs = std::fs::read_to_string(root.path().join("keys/validator_definitions.yml")).unwrap();
     assert_eq!(defs.matches("voting_public_key").count() as u64, VALIDATORS - 1);

@@ -121,7 +121,11 @@ async fn bad_keys_are_named_and_the_others_keep_working() {
         }
     }
     std::fs::write(&defs_path, serde_yaml::to_string(&defs).unwrap()).unwrap();
-    let loaded = poolvc::vc::keys::load(&poolvc::vc::keys::Source::under(dir.path()), &poolvc::policy::ProposalDefaults::default()).unwrap();
+    let loaded = poolvc::vc::keys::load(
+        &poolvc::vc::keys::Source::under(dir.path()),
+        &poolvc::policy::ProposalDefaults::default(),
+    )
+    .unwrap();
     assert_eq!(loaded.keys.len() as u64, VALIDATORS - 2);
     let errors: Vec<String> = loaded.failures.iter().map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");

@@ -2,13 +2,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, FromArgMatches};
-use std::path::Path;
 use poolvc::bench_cmd::{self, SigningBenchOptions, SlashingBenchOptions};
 use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, PoolCommand, SlashingCommand};
 use poolvc::keys_cmd::{self, WriteOptions};
 use poolvc::slashing_cmd::{self, DbLocation};
 use poolvc_signer::keys::Kdf;
 use poolvc_signer::slashing::interchange::Accept;
+use std::path::Path;
 
 fn kdf(k: KdfArg) -> Kdf {
     match k {
@@ -267,7 +267,9 @@ fn main() {
             return;
         }
         Invocation::NotALighthouseSubcommand(sub) => {
-            eprintln!("poolvc: invoked as `lighthouse`, it runs only the validator client (`lighthouse vc`), not `{sub}`");
+            eprintln!(
+                "poolvc: invoked as `lighthouse`, it runs only the validator client (`lighthouse vc`), not `{sub}`"
+            );
             std::process::exit(2);
         }
     };

@@ -701,7 +701,11 @@ impl BeaconClient {
                     Received::Decoded(v) => v,
                     Received::Raw(raw) => decoding.parse(raw),
                 }
-                .map_err(|reason| NodeError::Malformed { node: self.nodes[i].clone(), route: route.to_string(), reason })
+                .map_err(|reason| NodeError::Malformed {
+                    node: self.nodes[i].clone(),
+                    route: route.to_string(),
+                    reason,
+                })
             });
             self.record(i, decoded.is_ok());
             match decoded {
@@ -714,7 +718,12 @@ impl BeaconClient {
         match accepted {
             Some(v) => {
                 if !errors.is_empty() {
-                    tracing::warn!("{route}: broadcast refused by {} of {} nodes: {}", errors.len(), self.nodes.len(), join(&errors));
+                    tracing::warn!(
+                        "{route}: broadcast refused by {} of {} nodes: {}",
+                        errors.len(),
+                        self.nodes.len(),
+                        join(&errors)
+                    );
                 }
                 Ok(v)
             }

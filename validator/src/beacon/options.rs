@@ -28,7 +28,9 @@ pub fn topic_of(path: &str) -> Option<Topic> {
         | "/eth/v2/beacon/pool/attestations"
         | "/eth/v1/validator/aggregate_and_proofs"
         | "/eth/v2/validator/aggregate_and_proofs" => Topic::Attestations,
-        "/eth/v1/beacon/blocks" | "/eth/v2/beacon/blocks" | "/eth/v1/beacon/blinded_blocks"
+        "/eth/v1/beacon/blocks"
+        | "/eth/v2/beacon/blocks"
+        | "/eth/v1/beacon/blinded_blocks"
         | "/eth/v2/beacon/blinded_blocks" => Topic::Blocks,
         "/eth/v1/validator/beacon_committee_subscriptions"
         | "/eth/v1/validator/sync_committee_subscriptions"
@@ -97,9 +99,18 @@ pub fn load_certificates(paths: &[PathBuf]) -> Result<Vec<reqwest::Certificate>,
     for path in paths {
         let err = |reason: String| OptionsError::Certificate { path: path.clone(), reason };
         let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(format!("not PEM certificates: {e}")))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(format!("not PEM certificates: {e}")))?;
         if certs.is_empty() {
             return Err(err("no certificate in the file".into()));
+        }
+        // The PEM parser takes any base64 as a certificate; the TLS library
+        // parses it when a client is built.
+        for c in &certs {
+            reqwest::Client::builder()
+                .add_root_certificate(c.clone())
+                .build()
+                .map_err(|e| err(format!("not a certificate: {e}")))?;
         }
         out.extend(certs);
     }

@@ -58,7 +58,11 @@ fn global_flag(token: &str) -> Option<bool> {
     }
     let switch = matches!(
         name,
-        "log-color" | "logfile-compress" | "logfile-no-restricted-perms" | "disable-log-timestamp" | "disable-malloc-tuning"
+        "log-color"
+            | "logfile-compress"
+            | "logfile-no-restricted-perms"
+            | "disable-log-timestamp"
+            | "disable-malloc-tuning"
     );
     Some(!has_inline_value && !switch)
 }

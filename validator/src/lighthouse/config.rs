@@ -134,6 +134,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         disable_attesting: a.disable_attesting,
         registration_timestamp: a.builder_registration_timestamp_override,
         registration_batch_size: a.validator_registration_batch_size.max(1),
+        metrics_allow_origin: a.metrics_allow_origin.clone(),
         ..base
     })
 }

@@ -62,7 +62,7 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("logfile-max-number", Some("5"), I),
     f("logfile-max-size", Some("10"), I),
     f("metrics-address", Some("0.0.0.0"), I),
-    f("metrics-allow-origin", Some("*"), Y(NEXT)),
+    f("metrics-allow-origin", Some("*"), I),
     f("metrics-port", Some("8080"), I),
     f("monitoring-endpoint", Some("http://127.0.0.1:9999/api"), Y("client-stats pushes are not implemented yet")),
     f("monitoring-endpoint-period", Some("30"), Y("client-stats pushes are not implemented yet")),

@@ -120,7 +120,8 @@ fn read(path: &Path) -> Result<Graffitis, GraffitiFileError> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c";
+    const KEY: &str =
+        "0xa99a76ed7796f7be22d5b7e85deeb7c5677e88e511e0b337618f8c4eb61349b4bf2d153f649f7b53359fe8b94a38e44c";
 
     #[test]
     fn lighthouse_format() {
@@ -133,7 +134,10 @@ mod tests {
     #[test]
     fn bad_lines_are_named() {
         let e = parse(Path::new("/etc/g.txt"), "default: ok\nnonsense\n").unwrap_err().to_string();
-        assert_eq!(e, "--graffiti-file /etc/g.txt:2: \"nonsense\" is not `default: <graffiti>` or `0x<pubkey>: <graffiti>`");
+        assert_eq!(
+            e,
+            "--graffiti-file /etc/g.txt:2: \"nonsense\" is not `default: <graffiti>` or `0x<pubkey>: <graffiti>`"
+        );
         let e = parse(Path::new("g"), "0x1234: x").unwrap_err().to_string();
         assert!(e.contains("g:1:") && e.contains("not `default` or a public key"), "{e}");
         let e = parse(Path::new("g"), &format!("default: {}", "x".repeat(33))).unwrap_err().to_string();

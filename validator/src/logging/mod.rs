@@ -116,8 +116,7 @@ where
 pub fn init(cfg: &LogConfig) -> Result<(), LoggingError> {
     let ansi = cfg.color.unwrap_or_else(|| std::io::stderr().is_terminal()) && cfg.format == LogFormat::Default;
     let terminal_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| filter(cfg.level));
-    let mut layers: Vec<BoxedLayer> =
-        vec![layer(std::io::stderr, cfg.format, ansi, cfg.timestamps, terminal_filter)];
+    let mut layers: Vec<BoxedLayer> = vec![layer(std::io::stderr, cfg.format, ansi, cfg.timestamps, terminal_filter)];
     if let Some(f) = &cfg.file {
         let file = rotate::RotatingFile::open(&f.path, f.rotation.clone())
             .map_err(|source| LoggingError::File { path: f.path.clone(), source })?;

@@ -138,8 +138,8 @@ mod tests {
     fn rotates_by_size_keeps_the_count_and_compresses() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("logs/vc.log");
-        let r = RotatingFile::open(&path, Rotation { max_bytes: 100, max_number: 2, compress: true, mode: 0o600 })
-            .unwrap();
+        let r =
+            RotatingFile::open(&path, Rotation { max_bytes: 100, max_number: 2, compress: true, mode: 0o600 }).unwrap();
         let line = [b'x'; 59];
         for i in 0..7u8 {
             let mut l = line.to_vec();
@@ -150,9 +150,7 @@ mod tests {
         // 7 lines of 60 bytes, one per file: the newest in the file, two rotated.
         assert_eq!(std::fs::read(&path).unwrap()[0], b'6');
         let mut first = String::new();
-        flate2::read::GzDecoder::new(File::open(numbered(&path, 1, true)).unwrap())
-            .read_to_string(&mut first)
-            .unwrap();
+        flate2::read::GzDecoder::new(File::open(numbered(&path, 1, true)).unwrap()).read_to_string(&mut first).unwrap();
         assert!(first.starts_with('5'), "{first}");
         assert!(numbered(&path, 2, true).exists());
         assert!(!numbered(&path, 3, true).exists());

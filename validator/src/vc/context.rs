@@ -74,6 +74,8 @@ pub(super) struct Ctx<P: Preset> {
     /// Services stop before this slot (tests); `None` runs until stopped.
     pub(super) end_slot: Option<u64>,
     pub(super) stop: watch::Receiver<bool>,
+    /// One line per slot and the missed duties (fed by the event bus).
+    pub(super) slot_log: Arc<super::slot_log::SlotLog>,
     /// Who the performance service measures; set by the pool service.
     pub(super) roster: RwLock<Option<Arc<crate::perf::Roster>>>,
 }

@@ -31,6 +31,9 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 info!(slot = s, node = %ctx.beacon.nodes()[*best], health = ?ctx.beacon.health()[*best], "preferred beacon node changed");
             }
         }
-        ctx.stats.log_totals(s);
+        // The previous slot's duties are over (aggregates at 2/3 of it).
+        if s > ctx.first_slot {
+            ctx.slot_log.report(&ctx, s - 1);
+        }
     }
 }

@@ -6,8 +6,8 @@
 //! file or key it concerns, and the client starts with the keys that loaded
 //! (nothing is ever signed for a key that did not).
 
-use crate::policy::{self, KeySettings, ProposalConfig, ProposalDefaults};
 use crate::lighthouse::discover;
+use crate::policy::{self, KeySettings, ProposalConfig, ProposalDefaults};
 use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
 use poolvc_signer::keys::SecretKey;
@@ -119,8 +119,12 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
         if !found.added.is_empty() {
             let dir = source.validators_dir.display();
             out.discovery_note = Some(match (writable, found.not_saved) {
-                (true, None) => format!("{dir}: {} keystores discovered and added to {DEFINITIONS_FILE}", found.added.len()),
-                (true, Some(e)) => format!("{} keystores discovered; {DEFINITIONS_FILE} not written: {e}", found.added.len()),
+                (true, None) => {
+                    format!("{dir}: {} keystores discovered and added to {DEFINITIONS_FILE}", found.added.len())
+                }
+                (true, Some(e)) => {
+                    format!("{} keystores discovered; {DEFINITIONS_FILE} not written: {e}", found.added.len())
+                }
                 (false, _) => format!(
                     "{dir}: {} keystores discovered; the directory is read-only, so {DEFINITIONS_FILE} is not \
                      written (they are discovered again at each start)",

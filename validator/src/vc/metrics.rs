@@ -264,21 +264,6 @@ impl Stats {
         self.messages.get_or_create(&label).inc_by(n);
     }
 
-    /// Logs the totals so far (once a slot).
-    pub(super) fn log_totals(&self, slot: u64) {
-        tracing::info!(
-            slot,
-            attestations = self.attestations.get(),
-            aggregates = self.aggregates.get(),
-            blocks = self.blocks.get(),
-            sync = self.sync_messages.get(),
-            contributions = self.contributions.get(),
-            refusals = self.refusals.get(),
-            errors = self.errors.get(),
-            "slot done (totals)"
-        );
-    }
-
     /// Every series name the registry exports.
     pub(super) fn series_names(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -313,7 +298,18 @@ impl Stats {
         addr: SocketAddr,
         datadir: std::path::PathBuf,
         postgres: Option<String>,
+        allow_origin: Option<&str>,
     ) -> Result<SocketAddr, std::io::Error> {
+        // `--metrics-allow-origin`: checked before the port is taken.
+        let origin = match allow_origin {
+            Some(o) => Some(axum::http::HeaderValue::from_str(o).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("--metrics-allow-origin {o:?} is not a header value"),
+                )
+            })?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let stats = Arc::clone(self);
@@ -334,6 +330,16 @@ impl Stats {
                 }),
             )
             .merge(crate::perf::http::router(datadir, postgres));
+        let app = match origin {
+            Some(origin) => app.layer(axum::middleware::map_response(move |mut resp: axum::response::Response| {
+                let origin = origin.clone();
+                async move {
+                    resp.headers_mut().insert(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                    resp
+                }
+            })),
+            None => app,
+        };
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!("metrics server: {e}");

@@ -37,6 +37,7 @@ mod preparation;
 mod propose;
 mod pruning;
 pub mod runtime;
+mod slot_log;
 pub mod ssz_envelope;
 mod sync_committee;
 

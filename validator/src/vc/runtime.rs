@@ -77,6 +77,8 @@ pub struct VcConfig {
     pub registration_timestamp: Option<u64>,
     /// Builder registrations per request.
     pub registration_batch_size: usize,
+    /// `Access-Control-Allow-Origin` of the metrics server.
+    pub metrics_allow_origin: Option<String>,
 }
 
 impl VcConfig {
@@ -109,6 +111,7 @@ impl VcConfig {
             disable_attesting: false,
             registration_timestamp: None,
             registration_batch_size: 500,
+            metrics_allow_origin: None,
             datadir,
         }
     }
@@ -325,8 +328,10 @@ async fn connect_and_start(
     started: std::time::Instant,
 ) -> Result<(), VcError> {
     // The data dir (Lighthouse's default one may not exist yet).
-    std::fs::create_dir_all(&cfg.datadir)
-        .map_err(|e| VcError::Task { what: "creating the data dir", reason: format!("{}: {e}", cfg.datadir.display()) })?;
+    std::fs::create_dir_all(&cfg.datadir).map_err(|e| VcError::Task {
+        what: "creating the data dir",
+        reason: format!("{}: {e}", cfg.datadir.display()),
+    })?;
     let beacon = BeaconClient::with_options(cfg.beacon_nodes.clone(), &cfg.beacon_options)?;
     let Some((spec, genesis)) = wait_for_node(&beacon, &mut stop_tx.subscribe()).await else { return Ok(()) };
     if let Some(path) = &cfg.testnet_config {
@@ -433,6 +438,8 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     let gvr = genesis.genesis_validators_root;
     let events = Arc::new(EventBus::new());
     events.subscribe(Arc::new(LogSubscriber));
+    let slot_log = Arc::new(super::slot_log::SlotLog::default());
+    events.subscribe(Arc::clone(&slot_log) as Arc<dyn crate::events::Subscriber>);
     events.subscribe(Arc::clone(&stats) as Arc<dyn crate::events::Subscriber>);
     let timings =
         StoreTimings { signing: Some(stats.signing_seconds.clone()), slashing: Some(stats.slashing_seconds.clone()) };
@@ -477,7 +484,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     stats.validators.set(store.len() as i64);
     if let Some(addr) = cfg.metrics {
         let bound = stats
-            .serve(addr, cfg.datadir.clone(), cfg.slashing_db_url.clone())
+            .serve(addr, cfg.datadir.clone(), cfg.slashing_db_url.clone(), cfg.metrics_allow_origin.as_deref())
             .await
             .map_err(|source| VcError::Metrics { addr, source })?;
         info!(%bound, "metrics at http://{bound}/metrics");
@@ -504,6 +511,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         first_slot: 0,
         end_slot: None,
         stop,
+        slot_log,
         roster: Default::default(),
     };
     // Before genesis the first duty is slot 0's (its attestations vote for
