@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poolvc::policy::ProposalDefaults;
-use poolvc::vc::keys::{load, KeyLoadError};
+use poolvc::vc::keys::{load, KeyLoadError, Source};
 use poolvc_signer::keys::interop::interop_secret_key;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf, serde_yaml::Value) {
@@ -41,7 +41,7 @@ fn a_keystore_of_another_key_is_refused_by_name() {
     entries.push(again);
     std::fs::write(&defs, serde_yaml::to_string(&v).unwrap()).unwrap();
 
-    let loaded = load(dir.path(), &defaults()).unwrap();
+    let loaded = load(&Source::under(dir.path()), &defaults()).unwrap();
     let messages: Vec<String> = loaded.failures.iter().map(ToString::to_string).collect();
     let wrong = |p: &str| {
         loaded.failures.iter().any(|f| matches!(f, KeyLoadError::WrongKey { path, .. } if path.to_str() == Some(p)))
@@ -66,6 +66,6 @@ fn two_entries_for_one_key_refuse_the_file_by_name() {
     let key = again["voting_public_key"].as_str().unwrap().to_string();
     entries.push(again);
     std::fs::write(&defs, serde_yaml::to_string(&v).unwrap()).unwrap();
-    let err = load(dir.path(), &defaults()).unwrap_err().to_string();
+    let err = load(&Source::under(dir.path()), &defaults()).unwrap_err().to_string();
     assert!(err.contains("validator_definitions.yml") && err.contains(&key), "{err}");
 }

@@ -138,7 +138,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("bad.pem");
         std::fs::write(&p, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
-        let e = load_certificates(&[p.clone()]).unwrap_err().to_string();
+        let e = load_certificates(std::slice::from_ref(&p)).unwrap_err().to_string();
         assert!(e.starts_with(&format!("--beacon-nodes-tls-certs {}:", p.display())), "{e}");
         std::fs::write(&p, "hello").unwrap();
         assert!(load_certificates(&[p]).is_err());

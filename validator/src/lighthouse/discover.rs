@@ -80,7 +80,22 @@ fn keystore_files(dir: &Path) -> Vec<PathBuf> {
 /// file unless `save` is false or the directory cannot be written.
 pub fn discover(validators_dir: &Path, secrets_dir: &Path, defs: &mut ValidatorDefinitions, save: bool) -> Discovered {
     let mut out = Discovered::default();
+    // A keystore an entry already names is never added again, even if the
+    // entry names another key (as Lighthouse: the entry's error stands).
+    let referenced: std::collections::HashSet<PathBuf> = defs
+        .0
+        .iter()
+        .filter_map(|d| match &d.signing_definition {
+            SigningDefinition::LocalKeystore { voting_keystore_path, .. } => {
+                Some(std::fs::canonicalize(voting_keystore_path).unwrap_or_else(|_| voting_keystore_path.clone()))
+            }
+            SigningDefinition::Web3Signer { .. } => None,
+        })
+        .collect();
     for keystore in keystore_files(validators_dir) {
+        if referenced.contains(&std::fs::canonicalize(&keystore).unwrap_or_else(|_| keystore.clone())) {
+            continue;
+        }
         let ks = match Keystore::from_file(&keystore) {
             Ok(k) => k,
             Err(e) => {
