@@ -61,7 +61,7 @@ fn spawn_vc(bin: &Path, urls: &[String], datadir: &Path, log: &Path) -> std::pro
             "simnode test",
             "--builder-proposals",
         ])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("POOLVC_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -115,7 +115,11 @@ async fn against(name: &str, attacks: Attacks) {
     let (peak_mb, took) = through_epoch_1(name, &cfg, &mut child, &log).await;
     let logs = std::fs::read_to_string(&log).unwrap();
     let r = h.sim.report();
-    let line = check_epochs(&h, &r, &[1]);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_epochs(&h, &r, &[1])));
+    let line = checked.unwrap_or_else(|e| {
+        eprintln!("{name}: the client's log:\n{logs}");
+        std::panic::resume_unwind(e)
+    });
     eprintln!(
         "{name}: {line}; RSS peak {peak_mb} MB; exit {took:?} after SIGTERM; requests per listener {:?}",
         r.requests

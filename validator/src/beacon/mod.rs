@@ -340,6 +340,49 @@ enum Payload<'a> {
     Ssz(&'a [u8]),
 }
 
+/// A request's own copy, for work that outlives its caller (the slower
+/// nodes of a broadcast).
+#[derive(Debug)]
+struct OwnedReq {
+    method: reqwest::Method,
+    path: String,
+    /// The body, and whether it is SSZ.
+    payload: Option<(Vec<u8>, bool)>,
+    consensus_version: Option<ForkName>,
+    accept: Option<String>,
+    keys: usize,
+    timeout: Duration,
+}
+
+impl OwnedReq {
+    fn of(r: &Req<'_>) -> Self {
+        Self {
+            method: r.method.clone(),
+            path: r.path.to_string(),
+            payload: r.payload.map(|p| match p {
+                Payload::Json(b) => (b.to_vec(), false),
+                Payload::Ssz(b) => (b.to_vec(), true),
+            }),
+            consensus_version: r.consensus_version,
+            accept: r.accept.map(str::to_string),
+            keys: r.keys,
+            timeout: r.timeout,
+        }
+    }
+
+    fn as_req(&self) -> Req<'_> {
+        Req {
+            method: self.method.clone(),
+            path: &self.path,
+            payload: self.payload.as_ref().map(|(b, ssz)| if *ssz { Payload::Ssz(b) } else { Payload::Json(b) }),
+            consensus_version: self.consensus_version,
+            accept: self.accept.as_deref(),
+            keys: self.keys,
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// One request as the fallback sends it to each node.
 #[derive(Debug, Clone)]
 struct Req<'a> {
@@ -681,9 +724,11 @@ impl BeaconClient {
         Err(BeaconError::AllFailed { route, errors })
     }
 
-    /// `--broadcast`: `req` to every node at once; the first accepted
-    /// answer in the operator's order is returned, an error only if no node
-    /// accepted it.
+    /// `--broadcast`: `req` to every node at once. The first node to accept
+    /// it answers the caller; the others' requests go on in the background
+    /// (each ends by the deadline), so a slow or hanging node delays nobody
+    /// and still gets the message if it can take it. Refusals are logged
+    /// and held against the nodes' health. An error only if no node accepted.
     async fn broadcast_request<T: Send + 'static, P: Fn(RawResponse) -> Result<T, String>>(
         &self,
         req: &Req<'_>,
@@ -691,11 +736,19 @@ impl BeaconClient {
         deadline: tokio::time::Instant,
         decoding: &Decoding<T, P>,
     ) -> Result<T, BeaconError> {
-        let attempts = (0..self.nodes.len()).map(|i| self.attempt(i, req, route, deadline, decoding.json()));
-        let answers = futures_util::future::join_all(attempts).await;
-        let mut accepted = None;
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let owned = std::sync::Arc::new(OwnedReq::of(req));
+        let json = decoding.json();
+        let mut tasks: FuturesUnordered<_> = (0..self.nodes.len())
+            .map(|i| {
+                let (client, owned, route) = (self.clone(), owned.clone(), route.to_string());
+                tokio::spawn(async move { client.attempt(i, &owned.as_req(), &route, deadline, json).await })
+            })
+            .collect();
         let mut errors = Vec::new();
-        for (i, answer) in answers {
+        while let Some(joined) = tasks.next().await {
+            // A task that panicked has no answer to give; the others do.
+            let Ok((i, answer)) = joined else { continue };
             let decoded = answer.and_then(|received| {
                 match received {
                     Received::Decoded(v) => v,
@@ -710,24 +763,48 @@ impl BeaconClient {
             self.record(i, decoded.is_ok());
             match decoded {
                 Ok(v) => {
-                    accepted.get_or_insert(v);
+                    let (client, route) = (self.clone(), route.to_string());
+                    tokio::spawn(async move { client.broadcast_rest(tasks, errors, &route).await });
+                    return Ok(v);
                 }
                 Err(e) => errors.push(e),
             }
         }
-        match accepted {
-            Some(v) => {
-                if !errors.is_empty() {
-                    tracing::warn!(
-                        "{route}: broadcast refused by {} of {} nodes: {}",
-                        errors.len(),
-                        self.nodes.len(),
-                        join(&errors)
-                    );
+        Err(BeaconError::AllFailed { route: route.to_string(), errors })
+    }
+
+    /// The rest of a broadcast whose answer is already given: each node's
+    /// outcome recorded, the refusals (with those before the answer) logged.
+    async fn broadcast_rest<T: Send + 'static>(
+        &self,
+        mut tasks: futures_util::stream::FuturesUnordered<
+            tokio::task::JoinHandle<(usize, Result<Received<T>, NodeError>)>,
+        >,
+        mut errors: Vec<NodeError>,
+        route: &str,
+    ) {
+        use futures_util::stream::StreamExt;
+        while let Some(joined) = tasks.next().await {
+            let Ok((i, answer)) = joined else { continue };
+            let outcome = match answer {
+                Ok(Received::Decoded(Err(reason))) => {
+                    Err(NodeError::Malformed { node: self.nodes[i].clone(), route: route.to_string(), reason })
                 }
-                Ok(v)
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            self.record(i, outcome.is_ok());
+            if let Err(e) = outcome {
+                errors.push(e);
             }
-            None => Err(BeaconError::AllFailed { route: route.to_string(), errors }),
+        }
+        if !errors.is_empty() {
+            tracing::warn!(
+                "{route}: broadcast refused by {} of {} nodes: {}",
+                errors.len(),
+                self.nodes.len(),
+                join(&errors)
+            );
         }
     }
 
