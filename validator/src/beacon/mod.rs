@@ -340,6 +340,9 @@ enum Payload<'a> {
     Ssz(&'a [u8]),
 }
 
+/// One node's part of a broadcast, running on its own.
+type NodeTask<T> = tokio::task::JoinHandle<(usize, Result<Received<T>, NodeError>)>;
+
 /// A request's own copy, for work that outlives its caller (the slower
 /// nodes of a broadcast).
 #[derive(Debug)]
@@ -777,9 +780,7 @@ impl BeaconClient {
     /// outcome recorded, the refusals (with those before the answer) logged.
     async fn broadcast_rest<T: Send + 'static>(
         &self,
-        mut tasks: futures_util::stream::FuturesUnordered<
-            tokio::task::JoinHandle<(usize, Result<Received<T>, NodeError>)>,
-        >,
+        mut tasks: futures_util::stream::FuturesUnordered<NodeTask<T>>,
         mut errors: Vec<NodeError>,
         route: &str,
     ) {
