@@ -73,6 +73,28 @@ async fn testnet_dir(root: &Path, url: &str) -> PathBuf {
     dir
 }
 
+/// A client-stats monitor: every POST's query and body.
+type Pushes = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+async fn client_stats_monitor() -> (std::net::SocketAddr, Pushes) {
+    let pushes: Pushes = Default::default();
+    let kept = pushes.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/client/metrics",
+        axum::routing::post(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push((uri.query().unwrap_or("").to_string(), body.to_vec()));
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, pushes)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -158,4 +180,149 @@ async fn lighthouse_vc_as_kurtosis_starts_it() {
     // Not a terminal: no escape codes.
     assert!(!text.contains('\u{1b}'), "escape codes in a log that is not a terminal");
     eprintln!("kurtosis flags: {} attestations in epoch 1, log {} lines", duties.len() - 1, text.lines().count());
+}
+
+/// The same binary as `lighthouse`, with the flags that change where
+/// messages go, against three listeners of one simulated chain that also
+/// acts as distributed-validator middleware:
+/// `--beacon-nodes=A,B --proposer-nodes=C --broadcast=attestations
+/// --graffiti-file=F --distributed --log-format=JSON`. Through epochs 1
+/// and 2:
+/// - every block is produced and published through C only, and carries the
+///   graffiti file's default of the moment (the file is rewritten between
+///   slots 11 and 12);
+/// - every attestation and aggregate POST goes to both A and B;
+/// - aggregation follows the middleware's combined selection proofs (it
+///   withholds one validator in eight, who then do not aggregate; the node
+///   refuses any aggregate whose proof it did not return);
+/// - every log line is one JSON object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lighthouse_vc_with_proposer_nodes_broadcast_graffiti_file_and_distributed() {
+    init_logs();
+    let root = tempfile::tempdir().unwrap();
+    let data = datadir();
+    let cfg = SimConfig { genesis_time: now() + 4, distributed: true, ..SimConfig::electra_minimal() };
+    let h = SimHandle::<Minimal>::start(cfg.clone(), 3).await;
+    let urls = h.urls();
+    let graffiti = root.path().join("graffiti.txt");
+    std::fs::write(&graffiti, "default: first graffiti\n").unwrap();
+    let bin = lighthouse_link(root.path());
+    let (monitor, pushes) = client_stats_monitor().await;
+    let args: Vec<String> = vec![
+        "vc".into(),
+        format!("--datadir={}", data.path().display()),
+        format!("--monitoring-endpoint=http://{monitor}/api/v1/client/metrics?apikey=secret-api-key"),
+        "--monitoring-endpoint-period=5".into(),
+        format!("--beacon-nodes={},{}", urls[0], urls[1]),
+        format!("--proposer-nodes={}", urls[2]),
+        "--broadcast=attestations".into(),
+        format!("--graffiti-file={}", graffiti.display()),
+        "--distributed".into(),
+        "--log-format=JSON".into(),
+        "--init-slashing-protection".into(),
+        "--suggested-fee-recipient=0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+        "--builder-proposals".into(),
+        "--max-slots=23".into(),
+    ];
+    let log = root.path().join("vc.log");
+    let run = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || {
+            Command::new(bin)
+                .args(&args)
+                .env("RUST_LOG", "info")
+                .stderr(std::fs::File::create(&log).unwrap())
+                .status()
+                .unwrap()
+        }
+    });
+    // Between slot 11's proposal and slot 12's: a new default, written whole.
+    let change_at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(cfg.genesis_time * 1000 + 12 * cfg.slot_ms - 1000);
+    if let Ok(wait) = change_at.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    let tmp = root.path().join("graffiti.txt.new");
+    std::fs::write(&tmp, "default: second graffiti\n").unwrap();
+    std::fs::rename(&tmp, &graffiti).unwrap();
+    let status = run.await.unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "lighthouse vc failed:\n{text}");
+    let r = h.sim.report();
+    let line = check_epochs(&h, &r, &[1, 2]);
+
+    // Blocks: produced and published through the proposer node only.
+    let count = |listener: usize, prefix: &str| -> u64 {
+        r.routes.iter().filter(|((l, route), _)| *l == listener && route.starts_with(prefix)).map(|(_, n)| n).sum()
+    };
+    for l in [0, 1] {
+        assert_eq!(count(l, "GET /eth/v3/validator/blocks/"), 0, "listener {l} was asked for a block");
+        assert_eq!(count(l, "POST /eth/v2/beacon/blocks") + count(l, "POST /eth/v2/beacon/blinded_blocks"), 0);
+    }
+    let produced = count(2, "GET /eth/v3/validator/blocks/");
+    let published = count(2, "POST /eth/v2/beacon/blocks") + count(2, "POST /eth/v2/beacon/blinded_blocks");
+    assert!(produced >= 16 && published >= 16, "proposer node: {produced} produced, {published} published");
+    assert!(
+        count(2, "POST /eth/v1/validator/prepare_beacon_proposer") > 0,
+        "the proposer node knows the fee recipients"
+    );
+
+    // Graffiti: the file's default at the time of each proposal.
+    for slot in 8..=23u64 {
+        let want = if slot < 12 { "first graffiti" } else { "second graffiti" };
+        assert_eq!(r.graffiti.get(&slot).map(String::as_str), Some(want), "slot {slot}");
+    }
+
+    // Attestations and aggregates: to both beacon nodes, none to the proposer node.
+    let atts = [count(0, "POST /eth/v2/beacon/pool/attestations"), count(1, "POST /eth/v2/beacon/pool/attestations")];
+    let aggs = [
+        count(0, "POST /eth/v2/validator/aggregate_and_proofs"),
+        count(1, "POST /eth/v2/validator/aggregate_and_proofs"),
+    ];
+    assert!(atts[0] >= 16 && atts[0] == atts[1], "attestation POSTs per node: {atts:?}");
+    assert!(aggs[0] > 0 && aggs[0] == aggs[1], "aggregate POSTs per node: {aggs:?}");
+    assert_eq!(count(2, "POST /eth/v2/beacon/pool/attestations"), 0);
+
+    // Distributed: proofs exchanged through the selections routes.
+    let sel = count(0, "POST /eth/v1/validator/beacon_committee_selections")
+        + count(1, "POST /eth/v1/validator/beacon_committee_selections");
+    let sync_sel = count(0, "POST /eth/v1/validator/sync_committee_selections")
+        + count(1, "POST /eth/v1/validator/sync_committee_selections");
+    assert!(sel >= 2 && sync_sel >= 2, "selections requests: {sel} attestation, {sync_sel} sync");
+    assert!(r.selections.0 > 0 && r.selections.1 > 0, "{:?}", r.selections);
+
+    // JSON logs: every line an object with a message.
+    let mut lines = 0;
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v.get("message").is_some() || v.get("fields").is_some(), "{l}");
+        lines += 1;
+    }
+    assert!(text.contains("slot 12: "), "the per-slot line of slot 12:\n{text}");
+
+    // Client stats: pushed at start and every 5 s, in the monitor's format;
+    // the API key stays out of the log.
+    let pushes = pushes.lock().unwrap().clone();
+    assert!(pushes.len() >= 5, "{} client-stats pushes in a run of 24 slots", pushes.len());
+    for (query, body) in &pushes {
+        assert_eq!(query, "apikey=secret-api-key");
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let objects = v.as_array().unwrap();
+        let validator = objects.iter().find(|o| o["process"] == "validator").unwrap();
+        let system = objects.iter().find(|o| o["process"] == "system").unwrap();
+        assert_eq!(validator["version"], 1);
+        assert_eq!(validator["validator_total"], VALIDATORS);
+        assert_eq!(validator["sync_eth2_fallback_configured"], true);
+        assert!(validator["memory_process_bytes"].as_u64().unwrap() > 0);
+        assert!(system["memory_node_bytes_total"].as_u64().unwrap() > 0);
+    }
+    let last = serde_json::from_slice::<serde_json::Value>(&pushes.last().unwrap().1).unwrap();
+    assert_eq!(last[0]["validator_active"], VALIDATORS, "every key known to the chain by the last push");
+    assert!(!text.contains("secret-api-key"), "the monitoring API key in the log");
+    eprintln!(
+        "proposer/broadcast/graffiti/distributed: {line}; proposer node {produced} produced {published} published; \
+         attestation POSTs per node {atts:?}; combined proofs {:?}; {lines} JSON log lines; {} client-stats pushes",
+        r.selections,
+        pushes.len()
+    );
 }

@@ -127,6 +127,7 @@ fn main() {
         liveness: true,
         ssz: true,
         verify_every: num(&args, "verify-every", 1),
+        distributed: false,
     };
     let until = num(&args, "until-slot", 64);
     let epochs: Vec<u64> = arg(&args, "check-epochs", "1").split(',').map(|e| e.parse().unwrap()).collect();

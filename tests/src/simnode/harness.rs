@@ -63,6 +63,8 @@ pub fn check_epochs<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> 
     let chain = h.sim.chain();
     let sub_size = spec.sync_committee_size / spec.sync_committee_subnet_count;
     let (mut att, mut agg, mut sync, mut contrib, mut blinded) = (0, 0, 0, 0, 0);
+    // Distributed: the middleware's withheld validators must not aggregate.
+    let withheld = |v: u64| h.sim.config().distributed && super::middleware_withholds(v);
     for &epoch in epochs {
         let duties = chain.attester_duties(epoch);
         for slot in spec.start_slot(epoch)..spec.start_slot(epoch + 1) {
@@ -81,6 +83,10 @@ pub fn check_epochs<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> 
                     .sign(ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot)).as_slice())
                     .to_bytes();
                 if is_aggregator(d.committee_length, spec.target_aggregators_per_committee, &proof) {
+                    if withheld(*v) {
+                        assert!(!r.aggregated.contains(&(slot, *v)), "slot {slot}: {v} aggregated, uncombined");
+                        continue;
+                    }
                     assert!(r.aggregated.contains(&(slot, *v)), "slot {slot}: aggregator {v} did not aggregate");
                     agg += 1;
                 }
@@ -107,6 +113,10 @@ pub fn check_epochs<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> 
                     spec.target_aggregators_per_sync_subcommittee,
                     &proof,
                 ) {
+                    if withheld(v) {
+                        assert!(!r.contributions.contains(&(slot, v, sub)), "slot {slot}: {v} contributed, uncombined");
+                        continue;
+                    }
                     assert!(
                         r.contributions.contains(&(slot, v, sub)),
                         "slot {slot}: sync aggregator {v} of subcommittee {sub} sent no contribution"

@@ -70,6 +70,19 @@ pub struct SimConfig {
     /// 100,000 keys on 2 cores); duties and slashability are still checked
     /// for every message before answering.
     pub verify_every: u64,
+    /// Act as distributed-validator middleware: answer
+    /// `beacon_committee_selections` / `sync_committee_selections` (each
+    /// partial proof verified) with the combined proofs, except for the
+    /// validators [`middleware_withholds`]; accept aggregates and
+    /// contributions only with a proof it returned. Off: those routes
+    /// answer 501, as a consensus client may.
+    pub distributed: bool,
+}
+
+/// Validators whose combined selection proofs the middleware does not
+/// return (their cluster did not reach its threshold): one in eight.
+pub fn middleware_withholds(validator: u64) -> bool {
+    validator % 8 == 7
 }
 
 impl SimConfig {
@@ -87,6 +100,7 @@ impl SimConfig {
             liveness: true,
             ssz: false,
             verify_every: 1,
+            distributed: false,
         }
     }
 }
@@ -144,6 +158,10 @@ pub struct Report {
     pub head_ms: BTreeMap<u64, u64>,
     /// Attestation POSTs answered: (slot, milliseconds since genesis when answered).
     pub attestation_posts_ms: Vec<(u64, u64)>,
+    /// Combined selection proofs returned (attestation, sync).
+    pub selections: (u64, u64),
+    /// Graffiti of each published block, as text where it is UTF-8.
+    pub graffiti: BTreeMap<u64, String>,
 }
 
 /// Mutable node state. Invariant: `att_data[slot]`, once set, is what every
@@ -172,6 +190,9 @@ struct State {
     doppelgangers: HashSet<u64>,
     /// Fee recipients from `prepare_beacon_proposer`.
     fee_recipients: HashMap<u64, Address>,
+    /// Combined selection proofs returned (`distributed`): (validator,
+    /// slot, subcommittee; `u64::MAX` for attestations) -> proof.
+    selections: HashMap<(u64, u64, u64), SignatureBytes>,
     misbehaviour: Misbehaviour,
     report: Report,
 }
@@ -267,6 +288,7 @@ impl<P: Preset> Sim<P> {
             published: HashMap::new(),
             doppelgangers: HashSet::new(),
             fee_recipients: HashMap::new(),
+            selections: HashMap::new(),
             misbehaviour: Misbehaviour::default(),
             report: Report::default(),
         };
@@ -309,6 +331,11 @@ impl<P: Preset> Sim<P> {
     /// The spec served.
     pub fn spec(&self) -> &ChainSpec {
         &self.spec
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
     }
 
     /// The genesis validators root served.

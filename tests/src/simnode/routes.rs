@@ -167,6 +167,15 @@ impl<P: Preset> Sim<P> {
             | (Method::POST, ["eth", "v1", "validator", "sync_committee_subscriptions"]) => {
                 parse::<Vec<Value>>(&body).map(|_| Value::Null)
             }
+            (Method::POST, ["eth", "v1", "validator", "beacon_committee_selections"]) if self.cfg.distributed => {
+                self.selections(&body, false)
+            }
+            (Method::POST, ["eth", "v1", "validator", "sync_committee_selections"]) if self.cfg.distributed => {
+                self.selections(&body, true)
+            }
+            (Method::POST, ["eth", "v1", "validator", "beacon_committee_selections" | "sync_committee_selections"]) => {
+                Err((StatusCode::NOT_IMPLEMENTED, "no distributed-validator middleware here".into()))
+            }
             (Method::POST, ["eth", "v1", "validator", "prepare_beacon_proposer"]) => self.prepare_proposers(&body),
             (Method::POST, ["eth", "v1", "validator", "register_validator"]) => self.register(&body),
             (Method::POST, ["eth", "v1", "validator", "liveness", _]) if self.cfg.liveness => {
@@ -463,6 +472,50 @@ impl<P: Preset> Sim<P> {
         Ok(Value::Null)
     }
 
+    /// The middleware's selections routes: each entry's partial proof
+    /// verified (the validator's key, the real domain), the combined proof
+    /// returned (a cluster of one share: the same signature), except for
+    /// the validators it withholds.
+    fn selections(&self, body: &[u8], sync: bool) -> Reply {
+        let entries: Vec<Value> = parse(body)?;
+        let field = |e: &Value, k: &str| -> Result<u64, (StatusCode, String)> {
+            e.get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad(format!("selection entry: {k} must be a quoted decimal: {e}")))
+        };
+        let ctx = self.ctx();
+        let mut st = self.lock();
+        let mut out = Vec::new();
+        for e in &entries {
+            let v = field(e, "validator_index")?;
+            let slot = field(e, "slot")?;
+            let sub = if sync { field(e, "subcommittee_index")? } else { u64::MAX };
+            let proof: SignatureBytes = serde_json::from_value(e.get("selection_proof").cloned().unwrap_or_default())
+                .map_err(|x| bad(format!("selection entry: selection_proof: {x}")))?;
+            let root = if sync {
+                let sel = SyncAggregatorSelectionData { slot, subcommittee_index: sub };
+                ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&sel))
+            } else {
+                ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot))
+            };
+            if !self.verify(&mut st, v, root, &proof) {
+                return Err(bad(format!("validator {v}: partial selection proof invalid at slot {slot}")));
+            }
+            if super::middleware_withholds(v) {
+                continue;
+            }
+            st.selections.insert((v, slot, sub), proof);
+            if sync {
+                st.report.selections.1 += 1;
+            } else {
+                st.report.selections.0 += 1;
+            }
+            out.push(e.clone());
+        }
+        Ok(json!({ "data": out }))
+    }
+
     fn register(&self, body: &[u8]) -> Reply {
         let regs: Vec<SignedValidatorRegistrationV1> = parse(body)?;
         let mut st = self.lock();
@@ -619,6 +672,11 @@ impl<P: Preset> Sim<P> {
             let Some((_, duty)) = candidates.first().copied() else {
                 return Err(bad(format!("aggregator {v}: not in committee {ci} at slot {slot}")));
             };
+            if self.cfg.distributed && st.selections.get(&(v, slot, u64::MAX)) != Some(&m.selection_proof) {
+                return Err(bad(format!(
+                    "aggregator {v}: selection proof at slot {slot} is not one the middleware combined"
+                )));
+            }
             let ctx = self.ctx();
             let sel_root = ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot));
             if !self.verify(&mut st, v, sel_root, &m.selection_proof) {
@@ -797,6 +855,12 @@ impl<P: Preset> Sim<P> {
         if ssz {
             st.report.ssz_blocks += 1;
         }
+        let graffiti =
+            message_json["body"]["graffiti"].as_str().and_then(|g| hex::decode(g.trim_start_matches("0x")).ok());
+        if let Some(g) = graffiti {
+            let text = String::from_utf8_lossy(&g).trim_end_matches('\0').to_string();
+            st.report.graffiti.insert(slot, text);
+        }
         st.published.insert(slot, json!({"message": message_json, "signature": signature}));
         st.report.blocks.insert(slot, (proposer, blinded, fork));
         let at = self.ms_since_genesis();
@@ -872,6 +936,13 @@ impl<P: Preset> Sim<P> {
                 .to_vec();
             if !sub_members.contains(&v) {
                 return Err(bad(format!("aggregator {v}: not in sync subcommittee {}", c.subcommittee_index)));
+            }
+            if self.cfg.distributed && st.selections.get(&(v, c.slot, c.subcommittee_index)) != Some(&m.selection_proof)
+            {
+                return Err(bad(format!(
+                    "aggregator {v}: sync selection proof at slot {} is not one the middleware combined",
+                    c.slot
+                )));
             }
             let ctx = self.ctx();
             let sel = SyncAggregatorSelectionData { slot: c.slot, subcommittee_index: c.subcommittee_index };

@@ -72,6 +72,9 @@ const ROUTES: &[(&str, Sizing)] = &[
     ("/eth/v1/validator/duties/proposer/", Sizing::Fixed(BASE)),
     ("/eth/v1/validator/duties/", Sizing::PerKey),
     ("/eth/v1/validator/liveness/", Sizing::PerKey),
+    // Selections: one entry (about 260 bytes) per entry asked.
+    ("/eth/v1/validator/beacon_committee_selections", Sizing::PerKey),
+    ("/eth/v1/validator/sync_committee_selections", Sizing::PerKey),
     ("/eth/v1/beacon/rewards/attestations/", Sizing::FixedPlusPerKey(IDEAL_REWARDS)),
     ("/eth/v1/beacon/states/head/validators", Sizing::PerKey),
     ("/eth/v3/validator/blocks/", Sizing::Fixed(BLOCK)),

@@ -1096,4 +1096,4 @@ pub mod options;
 mod routes;
 
 use body::{BodyError, JsonDecode};
-pub use routes::{Indices, SyncCommitteeSubscription, BULK_CHUNK};
+pub use routes::{BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK};

@@ -48,7 +48,70 @@ struct Root {
     root: Hash256,
 }
 
+/// A validator's selection proof for an attestation slot, as exchanged with
+/// distributed-validator middleware (`beacon_committee_selections`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeaconCommitteeSelection {
+    /// The validator.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// The slot it attests at.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: u64,
+    /// Its proof (partial going out, combined coming back).
+    pub selection_proof: SignatureBytes,
+}
+
+/// A sync-committee member's selection proof for a slot and subcommittee
+/// (`sync_committee_selections`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCommitteeSelection {
+    /// The validator.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// The slot of the contribution.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: u64,
+    /// The subcommittee.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub subcommittee_index: u64,
+    /// Its proof (partial going out, combined coming back).
+    pub selection_proof: SignatureBytes,
+}
+
 impl BeaconClient {
+    /// `POST /eth/v1/validator/beacon_committee_selections`, in requests of
+    /// [`BULK_CHUNK`] entries: the combined proofs the middleware returns.
+    pub async fn beacon_committee_selections(
+        &self,
+        partial: &[BeaconCommitteeSelection],
+        t: Duration,
+    ) -> Result<Vec<BeaconCommitteeSelection>, BeaconError> {
+        let mut combined = Vec::with_capacity(partial.len());
+        for chunk in partial.chunks(BULK_CHUNK) {
+            let r: Data<Vec<BeaconCommitteeSelection>> =
+                self.post_for_keys("/eth/v1/validator/beacon_committee_selections", chunk, chunk.len(), t).await?;
+            combined.extend(r.data);
+        }
+        Ok(combined)
+    }
+
+    /// `POST /eth/v1/validator/sync_committee_selections`, in requests of
+    /// [`BULK_CHUNK`] entries: the combined proofs the middleware returns.
+    pub async fn sync_committee_selections(
+        &self,
+        partial: &[SyncCommitteeSelection],
+        t: Duration,
+    ) -> Result<Vec<SyncCommitteeSelection>, BeaconError> {
+        let mut combined = Vec::with_capacity(partial.len());
+        for chunk in partial.chunks(BULK_CHUNK) {
+            let r: Data<Vec<SyncCommitteeSelection>> =
+                self.post_for_keys("/eth/v1/validator/sync_committee_selections", chunk, chunk.len(), t).await?;
+            combined.extend(r.data);
+        }
+        Ok(combined)
+    }
+
     /// POSTs `items` in requests of [`BULK_CHUNK`] entries; the answers are ignored.
     async fn post_in_chunks<T: Serialize>(&self, path: &str, items: &[T], t: Duration) -> Result<(), BeaconError> {
         for chunk in items.chunks(BULK_CHUNK) {

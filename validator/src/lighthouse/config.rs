@@ -135,6 +135,10 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         registration_timestamp: a.builder_registration_timestamp_override,
         registration_batch_size: a.validator_registration_batch_size.max(1),
         metrics_allow_origin: a.metrics_allow_origin.clone(),
+        distributed: a.distributed,
+        monitoring_endpoint: a.monitoring_endpoint.clone(),
+        monitoring_period: std::time::Duration::from_secs(a.monitoring_endpoint_period.max(1)),
+        high_validator_count_metrics: a.enable_high_validator_count_metrics,
         ..base
     })
 }

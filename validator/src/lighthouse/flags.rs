@@ -35,7 +35,6 @@ use Support::{Implemented as I, NoEffect as N, NotYet as Y};
 
 const KEYMANAGER: &str = "the keymanager API is not served yet";
 const WEB3SIGNER: &str = "remote signing (Web3Signer) is not supported yet";
-const NEXT: &str = "not implemented yet (issue 14 continues)";
 const MERGE: &str = "deprecated in Lighthouse: the merge is past";
 
 /// The flags of `lighthouse vc`, in the order of the design list.
@@ -64,8 +63,8 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("metrics-address", Some("0.0.0.0"), I),
     f("metrics-allow-origin", Some("*"), I),
     f("metrics-port", Some("8080"), I),
-    f("monitoring-endpoint", Some("http://127.0.0.1:9999/api"), Y("client-stats pushes are not implemented yet")),
-    f("monitoring-endpoint-period", Some("30"), Y("client-stats pushes are not implemented yet")),
+    f("monitoring-endpoint", Some("http://127.0.0.1:9999/api"), I),
+    f("monitoring-endpoint-period", Some("30"), I),
     f("network", Some("hoodi"), I),
     f("proposer-nodes", Some("http://127.0.0.1:5054"), I),
     f("safe-slots-to-import-optimistically", Some("128"), N(MERGE)),
@@ -86,9 +85,9 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("disable-malloc-tuning", None, I),
     f("disable-run-on-all", None, N("deprecated in Lighthouse; --broadcast says what goes to every node")),
     f("disable-slashing-protection-web3signer", None, Y(WEB3SIGNER)),
-    f("distributed", None, Y(NEXT)),
+    f("distributed", None, I),
     f("enable-doppelganger-protection", None, I),
-    f("enable-high-validator-count-metrics", None, Y(NEXT)),
+    f("enable-high-validator-count-metrics", None, I),
     f("http", None, Y(KEYMANAGER)),
     f("http-allow-keystore-export", None, Y(KEYMANAGER)),
     f("http-store-passwords-in-secrets-dir", None, Y(KEYMANAGER)),

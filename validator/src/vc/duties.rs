@@ -10,7 +10,6 @@ use crate::beacon::{
     AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty,
 };
 use crate::events::{Event, MessageKind, Service};
-use crate::store::outcome::Outcome;
 use poolvc_signer::types::{Hash256, Preset, PublicKeyBytes, SignatureBytes, SyncAggregatorSelectionData};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -318,13 +317,21 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         signed_proofs.extend(ctx.store.sign_selection_proofs(chunk).await);
     }
     let mut signed_proofs = signed_proofs.into_iter();
-    let proofs: Vec<Option<SignatureBytes>> =
+    let mut proofs: Vec<Option<SignatureBytes>> =
         held.iter().map(|h| if *h { None } else { signed_proofs.next().and_then(|o| o.signature()) }).collect();
+    if ctx.cfg.distributed {
+        let keys: Vec<(u64, u64)> = mine.iter().map(|d| (d.validator_index, d.slot)).collect();
+        proofs = super::distributed::combine_attestation_proofs(ctx, &keys, proofs, t).await;
+    }
     sync_jobs.retain(|j| ctx.store.released(j.0));
     sync_jobs.sort_by_key(|j| j.2.slot);
-    let mut sync_proofs = Vec::with_capacity(sync_jobs.len());
+    let mut sync_proofs: Vec<Option<SignatureBytes>> = Vec::with_capacity(sync_jobs.len());
     for chunk in sync_jobs.chunk_by(|a, b| a.2.slot == b.2.slot) {
-        sync_proofs.extend(ctx.store.sign_sync_selection_proofs(chunk).await);
+        sync_proofs.extend(ctx.store.sign_sync_selection_proofs(chunk).await.into_iter().map(|o| o.signature()));
+    }
+    if ctx.cfg.distributed {
+        let keys: Vec<(u64, SyncAggregatorSelectionData)> = sync_jobs.iter().map(|j| (j.0, j.2)).collect();
+        sync_proofs = super::distributed::combine_sync_proofs(ctx, &keys, sync_proofs, t).await;
     }
 
     let mut duties = EpochDuties {
@@ -346,7 +353,7 @@ pub(super) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         duties.attesters.entry(d.slot).or_default().push(Attester { duty: d, selection_proof: proof.filter(|_| agg) });
     }
     for ((validator_index, _, sel), proof) in sync_jobs.into_iter().zip(sync_proofs) {
-        let Outcome::Signed(proof) = proof else { continue };
+        let Some(proof) = proof else { continue };
         if is_sync_aggregator(
             spec.sync_committee_size,
             spec.sync_committee_subnet_count,

@@ -29,6 +29,26 @@ pub(super) struct KindOutcome {
     pub outcome: String,
 }
 
+/// Labels of the per-validator message counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ValidatorKindOutcome {
+    /// The validator's index.
+    pub validator: String,
+    /// Message kind.
+    pub kind: String,
+    /// `published` or `refused`.
+    pub outcome: String,
+}
+
+/// Up to this many keys, per-validator series are exported without
+/// `--enable-high-validator-count-metrics` (Lighthouse's threshold).
+pub const PER_VALIDATOR_MAX_KEYS: usize = 64;
+
+/// Whether per-validator series are exported for `keys` keys.
+pub fn per_validator(keys: usize, high_validator_count_metrics: bool) -> bool {
+    high_validator_count_metrics || keys <= PER_VALIDATOR_MAX_KEYS
+}
+
 /// A beacon node label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct NodeLabel {
@@ -62,6 +82,10 @@ pub(super) struct Stats {
     pub(super) slots_skipped: Counter,
     /// Messages by kind and outcome.
     pub(super) messages: Family<KindOutcome, Counter>,
+    /// Messages by validator, kind and outcome (only while `per_validator`).
+    pub(super) validator_messages: Family<ValidatorKindOutcome, Counter>,
+    /// Whether the per-validator series are kept ([`per_validator`]).
+    per_validator: std::sync::atomic::AtomicBool,
     /// Seconds per signing-engine batch.
     pub(super) signing_seconds: Histogram,
     /// Seconds per slashing-protection check-and-insert batch.
@@ -135,6 +159,12 @@ impl Stats {
             counter(&mut r, "slots_skipped", "Slots a duty service skipped to act for the current slot");
         let messages = Family::<KindOutcome, Counter>::default();
         r.register("messages", "Messages by kind and outcome (published, refused, failed)", messages.clone());
+        let validator_messages = Family::<ValidatorKindOutcome, Counter>::default();
+        r.register(
+            "validator_messages",
+            "Messages by validator, kind and outcome (up to 64 keys, or with --enable-high-validator-count-metrics)",
+            validator_messages.clone(),
+        );
         let signing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         r.register("signing_batch_seconds", "Seconds per signing-engine batch", signing_seconds.clone());
         let slashing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
@@ -249,6 +279,8 @@ impl Stats {
             duty_refreshes,
             slots_skipped,
             messages,
+            validator_messages,
+            per_validator: std::sync::atomic::AtomicBool::new(false),
             signing_seconds,
             slashing_seconds,
             node_synced,
@@ -257,6 +289,23 @@ impl Stats {
             doppelganger_watching,
             registry: Arc::new(r),
         }
+    }
+
+    /// Turns the per-validator series on or off ([`per_validator`]).
+    pub(super) fn set_per_validator(&self, on: bool) {
+        self.per_validator.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count_validator(&self, validator: u64, kind: MessageKind, outcome: &str) {
+        if !self.per_validator.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let label = ValidatorKindOutcome {
+            validator: validator.to_string(),
+            kind: kind.as_str().to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.validator_messages.get_or_create(&label).inc();
     }
 
     fn count(&self, kind: MessageKind, outcome: &str, n: u64) {
@@ -355,6 +404,9 @@ impl Subscriber for Stats {
             Event::Published { kind, validators, .. } => {
                 let n = validators.len() as u64;
                 self.count(*kind, "published", n);
+                for v in validators {
+                    self.count_validator(*v, *kind, "published");
+                }
                 let c = match kind {
                     MessageKind::Attestation => &self.attestations,
                     MessageKind::Aggregate => &self.aggregates,
@@ -366,8 +418,11 @@ impl Subscriber for Stats {
                 };
                 c.inc_by(n);
             }
-            Event::Refused { kind, .. } => {
+            Event::Refused { kind, validator, .. } => {
                 self.count(*kind, "refused", 1);
+                if let Some(v) = validator {
+                    self.count_validator(*v, *kind, "refused");
+                }
                 self.refusals.inc();
             }
             Event::Failed { kind, count, .. } => {
@@ -384,5 +439,35 @@ impl Subscriber for Stats {
                 self.duty_refreshes.inc();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod per_validator_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn published(stats: &Stats) {
+        stats.on_event(&Event::Published { kind: MessageKind::Attestation, slot: 1, validators: vec![7, 9] });
+    }
+
+    #[test]
+    fn per_validator_series_follow_the_key_count_and_the_flag() {
+        assert!(per_validator(64, false) && !per_validator(65, false) && per_validator(100_000, true));
+        let off = Stats::new();
+        published(&off);
+        assert!(!off.encode().contains("validator=\"7\""), "no per-validator series when off");
+        assert!(off.encode().contains("poolvc_messages_total{kind=\"attestation\",outcome=\"published\"} 2"));
+        let on = Stats::new();
+        on.set_per_validator(true);
+        published(&on);
+        let text = on.encode();
+        assert!(
+            text.contains(
+                "poolvc_validator_messages_total{validator=\"7\",kind=\"attestation\",outcome=\"published\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("validator=\"9\""), "{text}");
     }
 }

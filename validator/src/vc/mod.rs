@@ -6,7 +6,9 @@
 //!          or --network); slashing DB; indices; doppelganger watch
 //! services, each its own task over a shared context (context.rs):
 //!   duties        epoch duties an epoch ahead, selection proofs signed in
-//!                 one batch, subscriptions, reorg watch (dependent roots)
+//!                 one batch, subscriptions, reorg watch (dependent roots);
+//!                 with --distributed the proofs are exchanged for the
+//!                 middleware's combined ones (distributed.rs)
 //!   attestation   head event (1/3 slot at the latest): one store batch, one
 //!                 POST; aggregates at 2/3 on their own task
 //!   block         slot start: each proposal on its own task (RANDAO,
@@ -25,7 +27,9 @@
 //! v2 pool, v2 aggregates and produceBlockV3 (full or blinded) from Electra on.
 
 pub mod attest;
+pub mod client_stats;
 mod context;
+mod distributed;
 mod doppelganger;
 pub mod duties;
 mod health;

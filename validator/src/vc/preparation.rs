@@ -46,8 +46,21 @@ pub(super) async fn prepare_proposers<P: Preset>(ctx: &Ctx<P>) {
     if preps.is_empty() {
         return;
     }
-    if let Err(e) = ctx.beacon.prepare_beacon_proposer(&preps, ctx.slot_timeout()).await {
+    // The proposer nodes build the blocks: they must know the fee
+    // recipients as well as the beacon nodes do.
+    let t = ctx.slot_timeout();
+    let to_proposer_nodes = async {
+        match &ctx.proposer_nodes {
+            Some(pn) => pn.prepare_beacon_proposer(&preps, t).await,
+            None => Ok(()),
+        }
+    };
+    let (r, p) = tokio::join!(ctx.beacon.prepare_beacon_proposer(&preps, t), to_proposer_nodes);
+    if let Err(e) = r {
         warn!("prepare_beacon_proposer: {e}");
+    }
+    if let Err(e) = p {
+        warn!("prepare_beacon_proposer to the proposer nodes: {e}");
     }
 }
 
@@ -101,6 +114,16 @@ async fn register_validators<P: Preset>(
     if all.is_empty() {
         return;
     }
-    let r = ctx.beacon.register_validators(&all, ctx.cfg.registration_batch_size, ctx.slot_timeout()).await;
+    let (batch, t) = (ctx.cfg.registration_batch_size, ctx.slot_timeout());
+    let to_proposer_nodes = async {
+        match &ctx.proposer_nodes {
+            Some(pn) => pn.register_validators(&all, batch, t).await,
+            None => Ok(()),
+        }
+    };
+    let (r, p) = tokio::join!(ctx.beacon.register_validators(&all, batch, t), to_proposer_nodes);
+    if let Err(e) = p {
+        warn!("register_validator to the proposer nodes: {e}");
+    }
     publish_outcome(ctx, MessageKind::Registration, slot, validators, r);
 }

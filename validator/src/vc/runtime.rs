@@ -5,7 +5,10 @@
 
 use super::context::{Ctx, DutyBook};
 use super::metrics::Stats;
-use super::{attest, doppelganger, duties, health, keys, perf, pools, preparation, propose, pruning, sync_committee};
+use super::{
+    attest, client_stats, doppelganger, duties, health, keys, metrics, perf, pools, preparation, propose, pruning,
+    sync_committee,
+};
 use crate::beacon::*;
 use crate::events::{EventBus, LogSubscriber};
 use crate::policy::ProposalDefaults;
@@ -79,6 +82,16 @@ pub struct VcConfig {
     pub registration_batch_size: usize,
     /// `Access-Control-Allow-Origin` of the metrics server.
     pub metrics_allow_origin: Option<String>,
+    /// A distributed validator's share (`--distributed`): aggregation is
+    /// decided by the combined selection proofs the middleware returns.
+    pub distributed: bool,
+    /// Push client stats (`--monitoring-endpoint`) to this URL.
+    pub monitoring_endpoint: Option<String>,
+    /// Time between client-stats pushes.
+    pub monitoring_period: std::time::Duration,
+    /// Per-validator metrics whatever the number of keys (else only up to
+    /// [`metrics::PER_VALIDATOR_MAX_KEYS`]).
+    pub high_validator_count_metrics: bool,
 }
 
 impl VcConfig {
@@ -112,6 +125,10 @@ impl VcConfig {
             registration_timestamp: None,
             registration_batch_size: 500,
             metrics_allow_origin: None,
+            distributed: false,
+            monitoring_endpoint: None,
+            monitoring_period: std::time::Duration::from_secs(60),
+            high_validator_count_metrics: false,
             datadir,
         }
     }
@@ -482,6 +499,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     }
     info!(validators = store.len(), threads = store.signer_threads(), "keys loaded");
     stats.validators.set(store.len() as i64);
+    stats.set_per_validator(metrics::per_validator(store.len(), cfg.high_validator_count_metrics));
     if let Some(addr) = cfg.metrics {
         let bound = stats
             .serve(addr, cfg.datadir.clone(), cfg.slashing_db_url.clone(), cfg.metrics_allow_origin.as_deref())
@@ -574,10 +592,19 @@ async fn run_services<P: Preset>(
     services.spawn(pruning::run(Arc::clone(&ctx), slashing));
     services.spawn(pools::run(Arc::clone(&ctx), pool_state));
     services.spawn(perf::run(Arc::clone(&ctx), own));
+    // Not a duty: it runs until the duties end.
+    let client_stats = ctx
+        .cfg
+        .monitoring_endpoint
+        .clone()
+        .map(|url| tokio::spawn(client_stats::run(Arc::clone(&ctx), url, ctx.cfg.monitoring_period)));
     while let Some(r) = services.join_next().await {
         if let Err(e) = r {
             error!("a duty service stopped: {e}");
         }
+    }
+    if let Some(h) = client_stats {
+        h.abort();
     }
     if !doppelganger.is_finished() {
         doppelganger.abort();
