@@ -1,0 +1,180 @@
+//! `--beacon-nodes-tls-certs`: a beacon node behind HTTPS whose certificate
+//! no public authority signed (made here with
+//! `openssl`: an operator's own authority and a certificate for 127.0.0.1
+//! it signed). The simulated node is put behind a TLS front
+//! (rustls, terminating TLS and passing the bytes through); `poolvc vc`
+//! given the certificate does every duty of epoch 1 over HTTPS. Without the
+//! certificate the same node is refused by the TLS check, and the client
+//! names the node while it waits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use poolvc_signer::types::Minimal;
+use poolvc_tests::simnode::harness::*;
+use poolvc_tests::simnode::{SimConfig, SimHandle};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+/// The poolvc binary `cargo test --workspace` built, or `POOLVC_BIN`.
+fn poolvc_bin() -> PathBuf {
+    let p = std::env::var_os("POOLVC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/poolvc"));
+    assert!(p.is_file(), "{}: no poolvc binary; run `cargo test --workspace` (or build poolvc)", p.display());
+    p
+}
+
+/// An operator's own authority (`ca.crt`) and the node's certificate for
+/// 127.0.0.1 signed by it (`node.crt`, key `node.key`), made with `openssl`.
+/// Returns (authority, node certificate, node key).
+fn own_authority(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let openssl = |args: &[&str]| {
+        let st = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success(), "openssl {args:?} failed");
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "2", "-subj", "/CN=poolvc test CA", "-keyout", "ca.key", "-out", "ca.crt"],
+        ]
+        .concat(),
+    );
+    openssl(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "node.key", "-out", "node.csr"]].concat());
+    std::fs::write(p("node.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "node.ext",
+        "-out",
+        "node.crt",
+    ]);
+    (p("ca.crt"), p("node.crt"), p("node.key"))
+}
+
+/// TLS in front of `backend`: each connection's TLS is ended here and its
+/// bytes passed to and from the backend.
+async fn tls_front(cert: &Path, key: &Path, backend: SocketAddr) -> SocketAddr {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<_, _>>().unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Runs the client; `None` if it was still running after `limit` (killed).
+fn run_vc(args: Vec<String>, log: &Path, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+    let mut c = Command::new(poolvc_bin())
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some(st) = c.try_wait().unwrap() {
+            return Some(st);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_https_with_its_own_certificate() {
+    init_logs();
+    let root = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = own_authority(root.path());
+    let cfg = SimConfig { genesis_time: now() + 4, ..SimConfig::electra_minimal() };
+    let h = SimHandle::<Minimal>::start(cfg, 1).await;
+    let backend: SocketAddr = h.urls()[0].trim_start_matches("http://").parse().unwrap();
+    let front = tls_front(&cert, &key, backend).await;
+    let url = format!("https://127.0.0.1:{}", front.port());
+    let data = datadir();
+    let base = |datadir: &Path| -> Vec<String> {
+        vec![
+            "vc".into(),
+            format!("--datadir={}", datadir.display()),
+            format!("--beacon-nodes={url}"),
+            "--init-slashing-protection".into(),
+            "--suggested-fee-recipient=0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            "--builder-proposals".into(),
+        ]
+    };
+
+    // Without the certificate: the node is not trusted; the client waits,
+    // naming it, and signs nothing (stopped after two slots).
+    let untrusted = root.path().join("untrusted.log");
+    let mut args = base(&root.path().join("other"));
+    args.extend(["--max-slots=2".into(), "--interop-indexes=0..3".into()]);
+    let st = tokio::task::spawn_blocking({
+        let untrusted = untrusted.clone();
+        move || run_vc(args, &untrusted, std::time::Duration::from_secs(3))
+    })
+    .await
+    .unwrap();
+    assert!(st.is_none(), "the client stopped instead of waiting for the node");
+    let text = std::fs::read_to_string(&untrusted).unwrap();
+    assert!(text.contains("waiting for a beacon node") && text.contains(&url), "{text}");
+    assert!(h.sim.report().attested.is_empty());
+
+    // With it: every duty of epoch 1 over HTTPS.
+    let log = root.path().join("vc.log");
+    let mut args = base(data.path());
+    args.extend([format!("--beacon-nodes-tls-certs={}", ca.display()), "--max-slots=15".into()]);
+    let st = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || run_vc(args, &log, std::time::Duration::from_secs(120))
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(st.is_some_and(|s| s.success()), "poolvc over HTTPS: {st:?}\n{text}");
+    let r = h.sim.report();
+    let line = check_epochs(&h, &r, &[1]);
+    eprintln!("over HTTPS with --beacon-nodes-tls-certs: {line}");
+}
