@@ -117,4 +117,12 @@ fn bad_files_are_named_before_anything_starts() {
     assert!(err.contains(&format!("--beacon-nodes-tls-certs {}:", pem.display())), "{err}");
     let o = lighthouse(d.path(), &["vc", "--beacon-nodes-sync-tolerances=1,2"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--beacon-nodes-sync-tolerances"));
+    // A monitoring endpoint that is not a URL is named, without its API key.
+    let o = lighthouse(d.path(), &["vc", "--monitoring-endpoint=beaconcha.in/api/v1/client/metrics?apikey=SECRET"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--monitoring-endpoint \"beaconcha.in/api/v1/client/metrics\""),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET"), "{err}");
 }

@@ -32,6 +32,14 @@ pub enum ConfigError {
         /// The known names.
         known: String,
     },
+    /// Not an http(s) URL (the query, which may hold an API key, left out).
+    #[error("--monitoring-endpoint {given:?} is not an http(s) URL: {reason}")]
+    MonitoringEndpoint {
+        /// The value without its query.
+        given: String,
+        /// Why.
+        reason: String,
+    },
     /// `--broadcast none` with other topics.
     #[error("--broadcast: `none` cannot be given with other topics")]
     BroadcastNone,
@@ -47,6 +55,20 @@ pub enum ConfigError {
     /// Beacon options.
     #[error(transparent)]
     Beacon(#[from] OptionsError),
+}
+
+/// `--monitoring-endpoint`, checked now rather than at the first push.
+fn monitoring_endpoint(given: &Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = given else { return Ok(None) };
+    let bad = |reason: String| ConfigError::MonitoringEndpoint {
+        given: url.split('?').next().unwrap_or(url).to_string(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!("scheme {:?}", parsed.scheme())));
+    }
+    Ok(Some(url.clone()))
 }
 
 fn topics(given: &[BroadcastTopic]) -> Result<Vec<Topic>, ConfigError> {
@@ -136,7 +158,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         registration_batch_size: a.validator_registration_batch_size.max(1),
         metrics_allow_origin: a.metrics_allow_origin.clone(),
         distributed: a.distributed,
-        monitoring_endpoint: a.monitoring_endpoint.clone(),
+        monitoring_endpoint: monitoring_endpoint(&a.monitoring_endpoint)?,
         monitoring_period: std::time::Duration::from_secs(a.monitoring_endpoint_period.max(1)),
         high_validator_count_metrics: a.enable_high_validator_count_metrics,
         ..base
