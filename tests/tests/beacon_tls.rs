@@ -19,15 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-/// The poolvc binary `cargo test --workspace` built, or `POOLVC_BIN`.
-fn poolvc_bin() -> PathBuf {
-    let p = std::env::var_os("POOLVC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/poolvc"));
-    assert!(p.is_file(), "{}: no poolvc binary; run `cargo test --workspace` (or build poolvc)", p.display());
-    p
-}
-
 /// An operator's own authority (`ca.crt`) and the node's certificate for
 /// 127.0.0.1 signed by it (`node.crt`, key `node.key`), made with `openssl`.
 /// Returns (authority, node certificate, node key).

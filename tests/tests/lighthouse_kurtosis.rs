@@ -22,16 +22,6 @@ use poolvc_tests::simnode::{SimConfig, SimHandle};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The poolvc binary `cargo test --workspace` built (for the validator
-/// crate's own command-line tests), or `POOLVC_BIN`.
-fn poolvc_bin() -> PathBuf {
-    let p = std::env::var_os("POOLVC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/poolvc"));
-    assert!(p.is_file(), "{}: no poolvc binary; run `cargo test --workspace` (or build poolvc)", p.display());
-    p
-}
-
 /// `dir/lighthouse` -> the poolvc binary.
 fn lighthouse_link(dir: &Path) -> PathBuf {
     let link = dir.join("lighthouse");

@@ -80,36 +80,40 @@ pub struct SyncCommitteeSelection {
 }
 
 impl BeaconClient {
-    /// `POST /eth/v1/validator/beacon_committee_selections`, in requests of
-    /// [`BULK_CHUNK`] entries: the combined proofs the middleware returns.
+    /// `POST /eth/v1/validator/beacon_committee_selections`: the combined
+    /// proofs the middleware returns.
     pub async fn beacon_committee_selections(
         &self,
         partial: &[BeaconCommitteeSelection],
         t: Duration,
     ) -> Result<Vec<BeaconCommitteeSelection>, BeaconError> {
-        let mut combined = Vec::with_capacity(partial.len());
-        for chunk in partial.chunks(BULK_CHUNK) {
-            let r: Data<Vec<BeaconCommitteeSelection>> =
-                self.post_for_keys("/eth/v1/validator/beacon_committee_selections", chunk, chunk.len(), t).await?;
-            combined.extend(r.data);
-        }
-        Ok(combined)
+        self.exchange_in_chunks("/eth/v1/validator/beacon_committee_selections", partial, t).await
     }
 
-    /// `POST /eth/v1/validator/sync_committee_selections`, in requests of
-    /// [`BULK_CHUNK`] entries: the combined proofs the middleware returns.
+    /// `POST /eth/v1/validator/sync_committee_selections`: the combined
+    /// proofs the middleware returns.
     pub async fn sync_committee_selections(
         &self,
         partial: &[SyncCommitteeSelection],
         t: Duration,
     ) -> Result<Vec<SyncCommitteeSelection>, BeaconError> {
-        let mut combined = Vec::with_capacity(partial.len());
-        for chunk in partial.chunks(BULK_CHUNK) {
-            let r: Data<Vec<SyncCommitteeSelection>> =
-                self.post_for_keys("/eth/v1/validator/sync_committee_selections", chunk, chunk.len(), t).await?;
-            combined.extend(r.data);
+        self.exchange_in_chunks("/eth/v1/validator/sync_committee_selections", partial, t).await
+    }
+
+    /// POSTs `items` in requests of [`BULK_CHUNK`] entries; each answer's
+    /// `data` (sized by the entries asked), joined.
+    async fn exchange_in_chunks<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        items: &[T],
+        t: Duration,
+    ) -> Result<Vec<T>, BeaconError> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(BULK_CHUNK) {
+            let r: Data<Vec<T>> = self.post_for_keys(path, chunk, chunk.len(), t).await?;
+            out.extend(r.data);
         }
-        Ok(combined)
+        Ok(out)
     }
 
     /// POSTs `items` in requests of [`BULK_CHUNK`] entries; the answers are ignored.

@@ -19,90 +19,85 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tracing::warn;
 
+/// Exchanges the partial proofs `proofs` (one per entry of `keys`, `None`
+/// where none was signed) for the combined ones through `exchange`; entries
+/// are matched by key, and an entry with no combined proof gets `None`.
+async fn combine<K, S, E>(
+    route: &str,
+    keys: &[K],
+    proofs: Vec<Option<SignatureBytes>>,
+    entry: impl Fn(&K, SignatureBytes) -> S,
+    key_of: impl Fn(&S) -> K,
+    proof_of: impl Fn(S) -> SignatureBytes,
+    exchange: impl FnOnce(Vec<S>) -> E,
+) -> Vec<Option<SignatureBytes>>
+where
+    K: std::hash::Hash + Eq,
+    E: std::future::Future<Output = Result<Vec<S>, crate::beacon::BeaconError>>,
+{
+    let partial: Vec<S> = keys.iter().zip(&proofs).filter_map(|(k, p)| p.map(|p| entry(k, p))).collect();
+    let asked = partial.len();
+    if asked == 0 {
+        return proofs;
+    }
+    let combined: HashMap<K, SignatureBytes> = match exchange(partial).await {
+        Ok(answer) => answer.into_iter().map(|s| (key_of(&s), proof_of(s))).collect(),
+        Err(e) => {
+            warn!("{route}: {e}; no aggregation for {asked} selections");
+            return vec![None; proofs.len()];
+        }
+    };
+    let out: Vec<Option<SignatureBytes>> =
+        keys.iter().zip(&proofs).map(|(k, p)| p.and_then(|_| combined.get(k).copied())).collect();
+    let missing = asked - out.iter().flatten().count();
+    if missing > 0 {
+        warn!("{route}: no combined proof for {missing} of {asked} selections; they do not aggregate");
+    }
+    out
+}
+
 /// Exchanges the partial attestation selection proofs `proofs` (one per
-/// `(validator, slot)` of `duties`, `None` where none was signed) for the
-/// combined ones.
+/// `(validator, slot)` of `duties`) for the combined ones.
 pub(super) async fn combine_attestation_proofs<P: Preset>(
     ctx: &Ctx<P>,
     duties: &[(u64, u64)],
     proofs: Vec<Option<SignatureBytes>>,
     t: Duration,
 ) -> Vec<Option<SignatureBytes>> {
-    let partial: Vec<BeaconCommitteeSelection> = duties
-        .iter()
-        .zip(&proofs)
-        .filter_map(|(&(validator_index, slot), p)| {
-            p.map(|selection_proof| BeaconCommitteeSelection { validator_index, slot, selection_proof })
-        })
-        .collect();
-    if partial.is_empty() {
-        return proofs;
-    }
-    let combined: HashMap<(u64, u64), SignatureBytes> = match ctx.beacon.beacon_committee_selections(&partial, t).await
-    {
-        Ok(answer) => answer.into_iter().map(|s| ((s.validator_index, s.slot), s.selection_proof)).collect(),
-        Err(e) => {
-            warn!("beacon_committee_selections: {e}; no attestation aggregation for {} duties", partial.len());
-            return vec![None; proofs.len()];
-        }
-    };
-    let out: Vec<Option<SignatureBytes>> =
-        duties.iter().zip(&proofs).map(|(key, p)| p.and_then(|_| combined.get(key).copied())).collect();
-    let missing = partial.iter().filter(|s| !combined.contains_key(&(s.validator_index, s.slot))).count();
-    if missing > 0 {
-        warn!(
-            "beacon_committee_selections: no combined proof for {missing} of {} duties; they do not aggregate",
-            partial.len()
-        );
-    }
-    out
+    combine(
+        "beacon_committee_selections",
+        duties,
+        proofs,
+        |&(validator_index, slot), selection_proof| BeaconCommitteeSelection { validator_index, slot, selection_proof },
+        |s| (s.validator_index, s.slot),
+        |s| s.selection_proof,
+        |partial| async move { ctx.beacon.beacon_committee_selections(&partial, t).await },
+    )
+    .await
 }
 
 /// Exchanges the partial sync selection proofs `proofs` (one per
-/// `(validator, selection)` of `jobs`, `None` where none was signed) for
-/// the combined ones.
+/// `(validator, selection)` of `jobs`) for the combined ones.
 pub(super) async fn combine_sync_proofs<P: Preset>(
     ctx: &Ctx<P>,
     jobs: &[(u64, SyncAggregatorSelectionData)],
     proofs: Vec<Option<SignatureBytes>>,
     t: Duration,
 ) -> Vec<Option<SignatureBytes>> {
-    let partial: Vec<SyncCommitteeSelection> = jobs
-        .iter()
-        .zip(&proofs)
-        .filter_map(|((validator_index, sel), p)| {
-            p.map(|selection_proof| SyncCommitteeSelection {
-                validator_index: *validator_index,
-                slot: sel.slot,
-                subcommittee_index: sel.subcommittee_index,
-                selection_proof,
-            })
-        })
-        .collect();
-    if partial.is_empty() {
-        return proofs;
-    }
-    let combined: HashMap<(u64, u64, u64), SignatureBytes> =
-        match ctx.beacon.sync_committee_selections(&partial, t).await {
-            Ok(answer) => answer
-                .into_iter()
-                .map(|s| ((s.validator_index, s.slot, s.subcommittee_index), s.selection_proof))
-                .collect(),
-            Err(e) => {
-                warn!("sync_committee_selections: {e}; no sync aggregation for {} selections", partial.len());
-                return vec![None; proofs.len()];
-            }
-        };
-    let key = |v: u64, sel: &SyncAggregatorSelectionData| (v, sel.slot, sel.subcommittee_index);
-    let out: Vec<Option<SignatureBytes>> =
-        jobs.iter().zip(&proofs).map(|((v, sel), p)| p.and_then(|_| combined.get(&key(*v, sel)).copied())).collect();
-    let missing =
-        partial.iter().filter(|s| !combined.contains_key(&(s.validator_index, s.slot, s.subcommittee_index))).count();
-    if missing > 0 {
-        warn!(
-            "sync_committee_selections: no combined proof for {missing} of {} selections; they do not aggregate",
-            partial.len()
-        );
-    }
-    out
+    let keys: Vec<(u64, u64, u64)> = jobs.iter().map(|(v, sel)| (*v, sel.slot, sel.subcommittee_index)).collect();
+    combine(
+        "sync_committee_selections",
+        &keys,
+        proofs,
+        |&(validator_index, slot, subcommittee_index), selection_proof| SyncCommitteeSelection {
+            validator_index,
+            slot,
+            subcommittee_index,
+            selection_proof,
+        },
+        |s| (s.validator_index, s.slot, s.subcommittee_index),
+        |s| s.selection_proof,
+        |partial| async move { ctx.beacon.sync_committee_selections(&partial, t).await },
+    )
+    .await
 }
