@@ -11,6 +11,7 @@ pub mod bench_slot;
 pub mod cli;
 pub mod events;
 pub mod heap;
+pub mod keymanager;
 pub mod keys_cmd;
 pub mod lighthouse;
 pub mod logging;

@@ -40,6 +40,21 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// `--http-address` that is not an IP address.
+    #[error("--http-address {given:?} is not an IP address")]
+    HttpAddress {
+        /// The value.
+        given: String,
+    },
+    /// Plain HTTP on an address others can reach, not asked for.
+    #[error(
+        "--http-address {addr}: the keymanager API would be served over plain HTTP on an address other hosts can \
+         reach; add --unencrypted-http-transport if the network between is trusted (or put TLS in front)"
+    )]
+    UnencryptedHttp {
+        /// The address.
+        addr: std::net::IpAddr,
+    },
     /// `--broadcast none` with other topics.
     #[error("--broadcast: `none` cannot be given with other topics")]
     BroadcastNone,
@@ -55,6 +70,27 @@ pub enum ConfigError {
     /// Beacon options.
     #[error(transparent)]
     Beacon(#[from] OptionsError),
+}
+
+/// `--http` and its flags: loopback by default; another address only with
+/// `--unencrypted-http-transport`, as Lighthouse asks.
+fn keymanager(a: &VcArgs) -> Result<Option<crate::keymanager::KeymanagerConfig>, ConfigError> {
+    if !a.http {
+        return Ok(None);
+    }
+    let ip: std::net::IpAddr = match &a.http_address {
+        Some(s) => s.parse().map_err(|_| ConfigError::HttpAddress { given: s.clone() })?,
+        None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    if !ip.is_loopback() && !a.unencrypted_http_transport {
+        return Err(ConfigError::UnencryptedHttp { addr: ip });
+    }
+    Ok(Some(crate::keymanager::KeymanagerConfig {
+        addr: std::net::SocketAddr::new(ip, a.http_port),
+        allow_origin: a.http_allow_origin.clone(),
+        token_path: a.http_token_path.clone(),
+        passwords_in_secrets_dir: a.http_store_passwords_in_secrets_dir,
+    }))
 }
 
 /// `--monitoring-endpoint`, checked now rather than at the first push.
@@ -161,6 +197,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         monitoring_endpoint: monitoring_endpoint(&a.monitoring_endpoint)?,
         monitoring_period: std::time::Duration::from_secs(a.monitoring_endpoint_period.max(1)),
         high_validator_count_metrics: a.enable_high_validator_count_metrics,
+        keymanager: keymanager(a)?,
         ..base
     })
 }

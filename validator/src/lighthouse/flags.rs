@@ -33,7 +33,7 @@ const fn f(name: &'static str, example: Option<&'static str>, support: Support) 
 
 use Support::{Implemented as I, NoEffect as N, NotYet as Y};
 
-const KEYMANAGER: &str = "the keymanager API is not served yet";
+const LIGHTHOUSE_ROUTES: &str = "Lighthouse's own /lighthouse/ routes are not served; the standard keymanager API is";
 const WEB3SIGNER: &str = "remote signing (Web3Signer) is not supported yet";
 const MERGE: &str = "deprecated in Lighthouse: the merge is past";
 
@@ -51,9 +51,9 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("genesis-state-url-timeout", Some("60"), N("poolvc reads genesis from the beacon node")),
     f("graffiti", Some("pool"), I),
     f("graffiti-file", Some("/tmp/graffiti.txt"), I),
-    f("http-address", Some("127.0.0.1"), Y(KEYMANAGER)),
-    f("http-allow-origin", Some("*"), Y(KEYMANAGER)),
-    f("http-port", Some("5062"), Y(KEYMANAGER)),
+    f("http-address", Some("127.0.0.1"), I),
+    f("http-allow-origin", Some("*"), I),
+    f("http-port", Some("5062"), I),
     f("log-format", Some("JSON"), I),
     f("logfile", Some("/tmp/vc.log"), I),
     f("logfile-debug-level", Some("info"), I),
@@ -88,9 +88,9 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("distributed", None, I),
     f("enable-doppelganger-protection", None, I),
     f("enable-high-validator-count-metrics", None, I),
-    f("http", None, Y(KEYMANAGER)),
-    f("http-allow-keystore-export", None, Y(KEYMANAGER)),
-    f("http-store-passwords-in-secrets-dir", None, Y(KEYMANAGER)),
+    f("http", None, I),
+    f("http-allow-keystore-export", None, Y(LIGHTHOUSE_ROUTES)),
+    f("http-store-passwords-in-secrets-dir", None, I),
     f("init-slashing-protection", None, I),
     f("log-color", None, I),
     f("logfile-compress", None, I),
@@ -98,9 +98,9 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("metrics", None, I),
     f("prefer-builder-proposals", None, I),
     f("produce-block-v3", None, N("poolvc asks /eth/v3 for blocks from Electra on, /eth/v2 before")),
-    f("unencrypted-http-transport", None, Y(KEYMANAGER)),
+    f("unencrypted-http-transport", None, I),
     f("use-long-timeouts", None, I),
-    f("http-token-path", Some("/tmp/api-token.txt"), Y(KEYMANAGER)),
+    f("http-token-path", Some("/tmp/api-token.txt"), I),
     f("beacon-nodes-sync-tolerances", Some("4,4,32"), I),
     f("long-timeouts-multiplier", Some("3"), I),
     f("disable-attesting", None, I),
@@ -171,8 +171,9 @@ mod tests {
     #[test]
     fn warning_names_only_flags_not_acted_on() {
         assert_eq!(unimplemented_warning(&["metrics", "datadir"]), None);
-        let w = unimplemented_warning(&["http", "metrics", "produce-block-v3"]).unwrap_or_default();
-        assert!(w.contains("--http (not implemented"), "{w}");
+        let w =
+            unimplemented_warning(&["http-allow-keystore-export", "metrics", "produce-block-v3"]).unwrap_or_default();
+        assert!(w.contains("--http-allow-keystore-export (not implemented"), "{w}");
         assert!(w.contains("--produce-block-v3 (no effect"), "{w}");
         assert!(!w.contains("--metrics"), "{w}");
     }

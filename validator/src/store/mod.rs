@@ -125,6 +125,14 @@ pub struct ValidatorStore<P: Preset> {
     timings: StoreTimings,
     /// Keys doppelganger protection has not released yet.
     unreleased: std::sync::atomic::AtomicUsize,
+    /// Held (shared) by every pass through the gate, from admission to the
+    /// signature: [`ValidatorStore::remove_keys_and_wait`] takes it
+    /// exclusively after removing keys, so once it returns no signature
+    /// by a removed key can still be on its way.
+    in_flight: tokio::sync::RwLock<()>,
+    /// Bumped whenever the keys, their indices or their settings change
+    /// (the duty and preparation services watch it).
+    changes: tokio::sync::watch::Sender<u64>,
     _p: std::marker::PhantomData<P>,
 }
 
@@ -152,8 +160,20 @@ impl<P: Preset> ValidatorStore<P> {
             events,
             timings,
             unreleased: std::sync::atomic::AtomicUsize::new(0),
+            in_flight: tokio::sync::RwLock::new(()),
+            changes: tokio::sync::watch::channel(0).0,
             _p: std::marker::PhantomData,
         }
+    }
+
+    /// A receiver that sees each change of the keys, their indices or
+    /// their settings (keymanager imports and deletions, new indices).
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
@@ -214,6 +234,10 @@ impl<P: Preset> ValidatorStore<P> {
                 self.unreleased.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         }
+        drop(reg);
+        if !pubkeys.is_empty() {
+            self.changed();
+        }
         Ok(pubkeys)
     }
 
@@ -232,7 +256,37 @@ impl<P: Preset> ValidatorStore<P> {
             })
             .collect();
         self.local.remove(&handles);
+        if !removed.is_empty() {
+            self.changed();
+        }
         removed.len()
+    }
+
+    /// Removes keys, then waits until every signing that began before is
+    /// over: when it returns, no removed key signs anything again, and the
+    /// slashing database holds every message it signed. Returns the keys
+    /// that were held.
+    pub async fn remove_keys_and_wait(&self, pubkeys: &[PublicKeyBytes]) -> Vec<PublicKeyBytes> {
+        let held: Vec<PublicKeyBytes> = pubkeys.iter().filter(|pk| self.holds(pk)).copied().collect();
+        self.remove_keys(&held);
+        drop(self.in_flight.write().await);
+        held
+    }
+
+    /// Replaces our key `pubkey`'s proposal config with what `update`
+    /// makes of it (the pool rule is kept). `false`: not our key.
+    pub fn update_config(
+        &self,
+        pubkey: &PublicKeyBytes,
+        update: impl FnOnce(&ProposalConfig) -> ProposalConfig,
+    ) -> bool {
+        let mut reg = self.write();
+        let Some(e) = reg.entries_mut().find(|e| e.pubkey == *pubkey) else { return false };
+        let pool = e.config.pool.clone();
+        e.config = ProposalConfig { pool, ..update(&e.config) };
+        drop(reg);
+        self.changed();
+        true
     }
 
     /// Lets keys sign (doppelganger protection released them).
@@ -257,6 +311,24 @@ impl<P: Preset> ValidatorStore<P> {
         self.all_released() || self.read().by_index(index).is_some_and(|e| e.may_sign)
     }
 
+    /// Keys doppelganger protection still holds.
+    pub fn held_pubkeys(&self) -> Vec<PublicKeyBytes> {
+        self.read().entries().filter(|e| !e.may_sign).map(|e| e.pubkey).collect()
+    }
+
+    /// Indices of the keys doppelganger protection still holds, ascending.
+    pub fn held_indices(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.read().entries().filter(|e| !e.may_sign).filter_map(|e| e.index).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether `index` is one of our keys that doppelganger protection
+    /// still holds (what its watch looks for on the chain).
+    pub fn is_held(&self, index: u64) -> bool {
+        self.read().by_index(index).is_some_and(|e| !e.may_sign)
+    }
+
     /// `items` less those of validators doppelganger protection still holds.
     pub fn keep_released<T>(&self, items: Vec<T>, index: impl Fn(&T) -> u64) -> Vec<T> {
         if self.all_released() {
@@ -270,7 +342,19 @@ impl<P: Preset> ValidatorStore<P> {
     /// reports are returned (and not applied).
     pub fn set_indices(&self, found: impl IntoIterator<Item = (PublicKeyBytes, u64)>) -> Vec<IndexConflict> {
         let mut reg = self.write();
-        found.into_iter().filter_map(|(pk, i)| reg.set_index(&pk, i).err()).collect()
+        let mut fresh = false;
+        let mut conflicts = Vec::new();
+        for (pk, i) in found {
+            match reg.set_index(&pk, i) {
+                Ok(new) => fresh |= new,
+                Err(c) => conflicts.push(c),
+            }
+        }
+        drop(reg);
+        if fresh {
+            self.changed();
+        }
+        conflicts
     }
 
     /// Number of keys.
@@ -608,6 +692,7 @@ impl<P: Preset> ValidatorStore<P> {
 
     /// The gate: resolve, doppelganger, policy, slashing, sign.
     async fn gate(&self, kind: MessageKind, slot: Slot, items: Vec<Item>) -> Vec<Outcome> {
+        let _in_flight = self.in_flight.read().await;
         let mut out: Vec<Option<Outcome>> = vec![None; items.len()];
         let mut pending: Vec<Resolved> = Vec::with_capacity(items.len());
         {

@@ -122,13 +122,13 @@ pub(super) async fn watch<P: Preset>(ctx: &Ctx<P>, start_slot: u64) -> Result<bo
 /// Validators the liveness route reports live in epochs `first..=now`
 /// (at most the two newest).
 async fn liveness<P: Preset>(ctx: &Ctx<P>, first: u64, now: u64) -> Result<BTreeSet<u64>, VcError> {
-    let indices = ctx.store.indices();
+    let indices = ctx.store.held_indices();
     let body = crate::beacon::Indices(&indices);
     let mut live = BTreeSet::new();
     for e in first.max(now.saturating_sub(1))..=now {
         let path = format!("/eth/v1/validator/liveness/{e}");
         let r: Data<Vec<Liveness>> = ctx.beacon.post_for_keys(&path, &body, indices.len(), ctx.slot_timeout()).await?;
-        live.extend(r.data.iter().filter(|l| l.is_live && ctx.store.is_ours(l.index)).map(|l| l.index));
+        live.extend(r.data.iter().filter(|l| l.is_live && ctx.store.is_held(l.index)).map(|l| l.index));
     }
     Ok(live)
 }
@@ -151,7 +151,7 @@ async fn watch_block<P: Preset>(
     let message = &block["data"]["message"];
     let num = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
     if let Some(p) = num(&message["proposer_index"]) {
-        if ctx.store.is_ours(p) {
+        if ctx.store.is_held(p) {
             seen.insert(p);
         }
     }
@@ -173,7 +173,7 @@ async fn watch_block<P: Preset>(
             let mut offset = 0usize;
             for c in sorted.iter().filter(|c| bit(committee_bits, c.index as usize)) {
                 for (pos, v) in c.validators.iter().enumerate() {
-                    if ctx.store.is_ours(*v) && bit(bits, offset + pos) {
+                    if ctx.store.is_held(*v) && bit(bits, offset + pos) {
                         seen.insert(*v);
                     }
                 }
@@ -189,7 +189,11 @@ async fn watch_block<P: Preset>(
                 slot_duties.insert(d.data);
             }
             for d in duties.get(&epoch).into_iter().flatten() {
-                if d.slot == att_slot && d.committee_index == index && bit(bits, d.validator_committee_index as usize) {
+                if d.slot == att_slot
+                    && d.committee_index == index
+                    && ctx.store.is_held(d.validator_index)
+                    && bit(bits, d.validator_committee_index as usize)
+                {
                     seen.insert(d.validator_index);
                 }
             }
@@ -200,9 +204,12 @@ async fn watch_block<P: Preset>(
 
 /// The doppelganger service: runs beside the others (which build nothing
 /// for a key still held, and the store signs nothing for one) and releases
-/// every key when the window passes with no sign of them elsewhere; the
+/// the held keys when the window passes with no sign of them elsewhere; the
 /// duties fetched while they were held (without selection proofs) are
-/// fetched again. Seeing a key elsewhere stops the client.
+/// fetched again. Seeing a key elsewhere stops the client. Keys imported
+/// later (the keymanager API) are held too, and watched in a window of
+/// their own that starts at the next slot; only the keys still held are
+/// looked for, so the client's own signatures never count against it.
 pub(super) async fn run<P: Preset>(
     ctx: std::sync::Arc<Ctx<P>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -210,27 +217,44 @@ pub(super) async fn run<P: Preset>(
     if ctx.cfg.doppelganger_epochs == 0 {
         return Ok(());
     }
-    ctx.stats.doppelganger_watching.set(1);
+    let mut changes = ctx.store.watch_changes();
     // The window counts whole epochs watched after start; slot 0's duties
     // (when started before genesis) do not shorten it.
-    let watched = watch(&ctx, ctx.first_slot.max(1)).await;
-    ctx.stats.doppelganger_watching.set(0);
-    match watched {
-        Ok(true) => {
-            ctx.store.enable_signing(&ctx.store.pubkeys());
-            let epoch = ctx.spec.epoch_of(ctx.current_slot() + 1);
-            for e in [epoch, epoch + 1] {
-                match super::duties::fetch_duties(&ctx, e).await {
-                    Ok(d) => ctx.duties.insert(e, d),
-                    Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
+    let mut from_slot = ctx.first_slot.max(1);
+    loop {
+        changes.borrow_and_update();
+        let held = ctx.store.held_pubkeys();
+        if !held.is_empty() {
+            ctx.stats.doppelganger_watching.set(1);
+            let watched = watch(&ctx, from_slot).await;
+            ctx.stats.doppelganger_watching.set(0);
+            match watched {
+                Ok(true) => {
+                    ctx.store.enable_signing(&held);
+                    let epoch = ctx.spec.epoch_of(ctx.current_slot() + 1);
+                    for e in [epoch, epoch + 1] {
+                        match super::duties::fetch_duties(&ctx, e).await {
+                            Ok(d) => ctx.duties.insert(e, d),
+                            Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
+                        }
+                    }
+                }
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    let _ = stop.send(true);
+                    return Err(e);
                 }
             }
-            Ok(())
+            // Keys added during that window get a window of their own.
+            if !ctx.store.held_pubkeys().is_empty() {
+                from_slot = ctx.current_slot() + 1;
+                continue;
+            }
         }
-        Ok(false) => Ok(()),
-        Err(e) => {
-            let _ = stop.send(true);
-            Err(e)
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return Ok(()) },
+            _ = ctx.stopped() => return Ok(()),
         }
+        from_slot = ctx.current_slot() + 1;
     }
 }

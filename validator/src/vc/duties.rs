@@ -450,6 +450,10 @@ async fn fetch_into<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> bool {
 /// current and next epoch.
 pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut slot = ctx.first_slot;
+    // Keys added or removed at run time (the keymanager API): their
+    // indices and duties are fetched at the next slot, not the next epoch.
+    let mut changes = ctx.store.watch_changes();
+    changes.borrow_and_update();
     while let Some(s) = ctx.next_slot(Service::Duties, slot).await {
         slot = s + 1;
         if !ctx.sleep_until(ctx.slot_at(s, 0.4)).await {
@@ -457,14 +461,17 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         }
         let epoch = ctx.spec.epoch_of(s);
         let epoch_start = s % ctx.spec.slots_per_epoch == 0;
-        if epoch_start && !ctx.store.pubkeys_without_index().is_empty() {
+        let keys_changed = changes.has_changed().unwrap_or(false);
+        changes.borrow_and_update();
+        if (epoch_start || keys_changed) && !ctx.store.pubkeys_without_index().is_empty() {
             if let Err(e) = resolve_indices(&ctx).await {
                 warn!("validator indices: {e}");
             }
+            changes.borrow_and_update();
         }
         let mut fetched = Vec::new();
         for e in [epoch, epoch + 1] {
-            if ctx.duties.get(e).is_none() || (epoch_start && e == epoch + 1) {
+            if ctx.duties.get(e).is_none() || (epoch_start && e == epoch + 1) || keys_changed {
                 fetch_into(&ctx, e).await;
                 fetched.push(e);
             }

@@ -21,11 +21,17 @@ pub(super) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut cache: HashMap<PublicKeyBytes, SignedValidatorRegistrationV1> = HashMap::new();
     let mut slot = ctx.first_slot;
     let mut first = true;
+    // A key imported, or a fee recipient or gas limit set, through the
+    // keymanager API reaches the node at the next slot.
+    let mut changes = ctx.store.watch_changes();
+    changes.borrow_and_update();
     while let Some(s) = ctx.next_slot(Service::Preparation, slot).await {
         slot = s + 1;
-        if !first && s % ctx.spec.slots_per_epoch != 0 {
+        let keys_changed = changes.has_changed().unwrap_or(false);
+        if !first && !keys_changed && s % ctx.spec.slots_per_epoch != 0 {
             continue;
         }
+        changes.borrow_and_update();
         first = false;
         prepare_proposers(&ctx).await;
         register_validators(&ctx, s, &mut cache).await;

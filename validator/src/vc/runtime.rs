@@ -92,6 +92,8 @@ pub struct VcConfig {
     /// Per-validator metrics whatever the number of keys (else only up to
     /// [`metrics::PER_VALIDATOR_MAX_KEYS`]).
     pub high_validator_count_metrics: bool,
+    /// The keymanager API (`--http`), if served.
+    pub keymanager: Option<crate::keymanager::KeymanagerConfig>,
 }
 
 impl VcConfig {
@@ -129,6 +131,7 @@ impl VcConfig {
             monitoring_endpoint: None,
             monitoring_period: std::time::Duration::from_secs(60),
             high_validator_count_metrics: false,
+            keymanager: None,
             datadir,
         }
     }
@@ -189,6 +192,9 @@ pub enum VcError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The keymanager API could not start.
+    #[error(transparent)]
+    Keymanager(#[from] crate::keymanager::KeymanagerError),
     /// A blocking start-up task died.
     #[error("{what}: {reason}")]
     Task {
@@ -450,7 +456,10 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         info!("{note}");
     }
     if loaded.keys.is_empty() {
-        return Err(VcError::NoValidators { datadir: cfg.validators_dir.clone() });
+        if cfg.keymanager.is_none() {
+            return Err(VcError::NoValidators { datadir: cfg.validators_dir.clone() });
+        }
+        warn!("no validator loaded: the client waits for keys imported through the keymanager API");
     }
     let gvr = genesis.genesis_validators_root;
     let events = Arc::new(EventBus::new());
@@ -506,6 +515,36 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
             .await
             .map_err(|source| VcError::Metrics { addr, source })?;
         info!(%bound, "metrics at http://{bound}/metrics");
+    }
+
+    if let Some(km) = &cfg.keymanager {
+        let parts = crate::keymanager::Parts {
+            spec: spec.clone(),
+            genesis_time: genesis.genesis_time,
+            genesis_validators_root: gvr,
+            validators_dir: cfg.validators_dir.clone(),
+            secrets_dir: cfg.secrets_dir.clone(),
+            defaults: ProposalDefaults {
+                fee_recipient: cfg.fee_recipient,
+                gas_limit: Some(cfg.gas_limit),
+                graffiti: cfg.graffiti.clone(),
+                builder_proposals: cfg.builder_proposals,
+            },
+            passwords_in_secrets_dir: km.passwords_in_secrets_dir,
+            may_sign_new: cfg.doppelganger_epochs == 0,
+        };
+        let manager = Arc::new(crate::keymanager::Keymanager::new(Arc::clone(&store), Arc::clone(&slashing), parts));
+        let (bound, token) = manager.serve(km).await?;
+        if token.created {
+            info!(path = %token.path.display(), "keymanager API token created (mode 0600)");
+        }
+        if let Some(mode) = token.fixed_mode {
+            warn!(
+                path = %token.path.display(),
+                "keymanager API token was readable by others (mode {mode:o}); made 0600"
+            );
+        }
+        info!(%bound, token = %token.path.display(), "keymanager API at http://{bound}");
     }
 
     let stop = stop_tx.subscribe();
