@@ -125,4 +125,11 @@ fn bad_files_are_named_before_anything_starts() {
         "{err}"
     );
     assert!(!err.contains("SECRET"), "{err}");
+    // The keymanager API over plain HTTP on a reachable address is asked
+    // for explicitly, as Lighthouse asks.
+    let o = lighthouse(d.path(), &["vc", "--http", "--http-address=0.0.0.0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--unencrypted-http-transport"), "{err}");
+    let o = lighthouse(d.path(), &["vc", "--http", "--http-address=not-an-ip"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--http-address \"not-an-ip\" is not an IP address"));
 }

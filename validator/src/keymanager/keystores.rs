@@ -109,7 +109,7 @@ impl<P: Preset> Keymanager<P> {
                     readonly: !defs.contains(&pk.to_string()),
                 })
                 .collect();
-            out.sort_by(|a, b| a.validating_pubkey.cmp(&b.validating_pubkey));
+            out.sort_by_key(|k| k.validating_pubkey);
             Ok(out)
         })
         .await
