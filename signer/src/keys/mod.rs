@@ -3,6 +3,7 @@
 //! mnemonic, and EIP-2335 keystores.
 
 pub mod bls;
+pub mod cache;
 pub mod derive;
 pub mod interop;
 pub mod keystore;

@@ -331,6 +331,20 @@ impl<P: Preset> Keymanager<P> {
             for d in &removed_defs {
                 remove_files(d);
             }
+            // No copy of a deleted key stays in the key cache either.
+            if let (Some(dir), false) = (&this.key_cache, stopped.is_empty()) {
+                match poolvc_signer::keys::cache::KeyCache::open(dir) {
+                    Ok(mut c) => {
+                        let keep: HashSet<PublicKeyBytes> =
+                            c.pubkeys().into_iter().filter(|pk| !stopped.contains(pk)).collect();
+                        c.retain(&keep);
+                        if let Err(e) = c.save() {
+                            tracing::warn!("keymanager API: deleted keys not dropped from the key cache: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("keymanager API: deleted keys not dropped from the key cache: {e}"),
+                }
+            }
             Ok((statuses, exported.to_json_string()))
         })
         .await

@@ -109,6 +109,7 @@ pub struct Keymanager<P: Preset> {
     /// Whether imported keys may sign at once (no doppelganger protection;
     /// with it, they are held and watched first).
     may_sign_new: bool,
+    key_cache: Option<PathBuf>,
     /// One change at a time (see the module's invariants).
     edit: tokio::sync::Mutex<()>,
 }
@@ -138,6 +139,8 @@ pub struct Parts {
     pub passwords_in_secrets_dir: bool,
     /// Imported keys may sign at once.
     pub may_sign_new: bool,
+    /// The key cache's dir (deleted keys are dropped from it), if used.
+    pub key_cache: Option<PathBuf>,
 }
 
 impl<P: Preset> Keymanager<P> {
@@ -154,6 +157,7 @@ impl<P: Preset> Keymanager<P> {
             defaults: parts.defaults,
             passwords_in_secrets_dir: parts.passwords_in_secrets_dir,
             may_sign_new: parts.may_sign_new,
+            key_cache: parts.key_cache,
             edit: tokio::sync::Mutex::new(()),
         }
     }

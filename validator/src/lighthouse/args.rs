@@ -210,6 +210,11 @@ pub struct VcArgs {
     /// Leave the allocator as glibc sets it (poolvc otherwise limits malloc arenas).
     #[arg(long)]
     pub disable_malloc_tuning: bool,
+    /// Decrypt every keystore at every start instead of using the key cache
+    /// (`key-cache.json` in the data dir: one start costs one KDF per
+    /// changed keystore, not one per keystore).
+    #[arg(long)]
+    pub disable_key_cache: bool,
 
     // ---- the keymanager API (accepted; served by the keymanager API) ----
     /// Serve the keymanager API.

@@ -198,6 +198,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         monitoring_period: std::time::Duration::from_secs(a.monitoring_endpoint_period.max(1)),
         high_validator_count_metrics: a.enable_high_validator_count_metrics,
         keymanager: keymanager(a)?,
+        disable_key_cache: a.disable_key_cache,
         ..base
     })
 }

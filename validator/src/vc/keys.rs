@@ -9,6 +9,7 @@
 use crate::lighthouse::discover;
 use crate::policy::{self, KeySettings, ProposalConfig, ProposalDefaults};
 use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
+use poolvc_signer::keys::cache::{Fingerprint, KeyCache};
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
 use poolvc_signer::keys::SecretKey;
 use poolvc_signer::types::PublicKeyBytes;
@@ -86,6 +87,12 @@ pub struct Loaded {
     pub failures: Vec<KeyLoadError>,
     /// What key discovery did, if it found anything.
     pub discovery_note: Option<String>,
+    /// Keys that came from the key cache (no KDF run for them).
+    pub from_cache: usize,
+    /// Keys decrypted from their keystores.
+    pub decrypted: usize,
+    /// Why the key cache was not used as it was (warnings).
+    pub cache_notes: Vec<String>,
 }
 
 /// Where the keys are.
@@ -97,12 +104,20 @@ pub struct Source {
     pub secrets_dir: PathBuf,
     /// Add keystores the definitions lack (Lighthouse's discovery).
     pub auto_discover: bool,
+    /// Where the key cache lives (the data dir); `None`: no cache
+    /// (`--disable-key-cache`).
+    pub key_cache: Option<PathBuf>,
 }
 
 impl Source {
     /// The layout under one data dir, with discovery.
     pub fn under(datadir: &Path) -> Self {
-        Self { validators_dir: datadir.join("validators"), secrets_dir: datadir.join("secrets"), auto_discover: true }
+        Self {
+            validators_dir: datadir.join("validators"),
+            secrets_dir: datadir.join("secrets"),
+            auto_discover: true,
+            key_cache: Some(datadir.to_path_buf()),
+        }
     }
 }
 
@@ -176,13 +191,66 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             }
         }
     }
-    let pb = crate::progress::bar(jobs.len() as u64, "decrypting keystores");
-    let results = decrypt_many(&jobs, || pb.inc(1));
+    // The key cache first: a key whose keystore and password are what they
+    // were when it was cached costs no KDF.
+    let mut cache = match &source.key_cache {
+        Some(dir) => match KeyCache::open(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                out.cache_notes.push(format!("key cache not used: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let looked_up: Vec<(Option<Fingerprint>, Option<SecretKey>)> = match &cache {
+        Some(c) => {
+            use rayon::prelude::*;
+            jobs.par_iter()
+                .zip(meta.par_iter())
+                .map(|(job, (pubkey, _, _))| {
+                    let Ok(bytes) = std::fs::read(&job.keystore) else { return (None, None) };
+                    let fp = Fingerprint::of(&bytes, &job.password);
+                    let hit = parse_pubkey(pubkey).and_then(|pk| c.get(&pk, &fp));
+                    (Some(fp), hit)
+                })
+                .collect()
+        }
+        None => jobs.iter().map(|_| (None, None)).collect(),
+    };
+    let mut results: Vec<Option<Result<SecretKey, poolvc_signer::keys::keystore::KeystoreError>>> =
+        Vec::with_capacity(jobs.len());
+    let mut misses = Vec::new();
+    let mut miss_at = Vec::new();
+    let mut fingerprints = Vec::with_capacity(jobs.len());
+    for (i, ((fp, hit), job)) in looked_up.into_iter().zip(jobs).enumerate() {
+        fingerprints.push(fp);
+        match hit {
+            Some(sk) => results.push(Some(Ok(sk))),
+            None => {
+                results.push(None);
+                misses.push(job);
+                miss_at.push(i);
+            }
+        }
+    }
+    out.from_cache = results.iter().filter(|r| r.is_some()).count();
+    out.decrypted = misses.len();
+    let pb = crate::progress::bar(misses.len() as u64, "decrypting keystores");
+    let decrypted = decrypt_many(&misses, || pb.inc(1));
     pb.finish_and_clear();
+    for (i, r) in miss_at.into_iter().zip(decrypted) {
+        let r = r.map(|(_, sk)| sk);
+        if let (Some(c), Some(Some(fp)), Ok(sk)) = (cache.as_mut(), fingerprints.get(i), &r) {
+            c.put(fp, sk);
+        }
+        results[i] = Some(r);
+    }
     let mut seen = std::collections::HashSet::new();
     for (r, (pubkey, path, config)) in results.into_iter().zip(meta) {
+        let Some(r) = r else { continue };
         match r {
-            Ok((_, sk)) => {
+            Ok(sk) => {
                 let got = sk.public_key().to_bytes();
                 if !pubkey.eq_ignore_ascii_case(&got.to_string()) {
                     out.failures.push(KeyLoadError::WrongKey { path, expected: pubkey, got });
@@ -195,7 +263,22 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             Err(source) => out.failures.push(KeyLoadError::Keystore { pubkey, source }),
         }
     }
+    if let Some(c) = cache.as_mut() {
+        // Only the keys that load stay cached (deleted or disabled ones go).
+        c.retain(&seen);
+        out.cache_notes.append(&mut c.notes);
+        if let Err(e) = c.save() {
+            out.cache_notes.push(format!("key cache not written: {e}"));
+        }
+    }
     Ok(out)
+}
+
+/// A `0x`-hex public key of the definitions file.
+fn parse_pubkey(s: &str) -> Option<PublicKeyBytes> {
+    let mut b = [0u8; 48];
+    hex::decode_to_slice(s.strip_prefix("0x")?, &mut b).ok()?;
+    Some(PublicKeyBytes::from(b))
 }
 
 /// Development only: the interop keys of `range` (derived in parallel), each
@@ -204,9 +287,76 @@ pub fn interop(range: std::ops::RangeInclusive<u64>, defaults: &ProposalDefaults
     use rayon::prelude::*;
     let config = match policy::resolve("interop", &KeySettings::default(), defaults) {
         Ok(c) => c,
-        Err(e) => return Loaded { keys: Vec::new(), failures: vec![e.into()], discovery_note: None },
+        Err(e) => return Loaded { failures: vec![e.into()], ..Default::default() },
     };
     let keys =
         range.into_par_iter().map(|i| (poolvc_signer::keys::interop::interop_secret_key(i), config.clone())).collect();
-    Loaded { keys, failures: Vec::new(), discovery_note: None }
+    Loaded { keys, ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use poolvc_signer::keys::cache::CACHE_FILE;
+    use poolvc_signer::keys::interop::interop_secret_key;
+    use poolvc_signer::keys::{Kdf, Keystore};
+
+    fn pubkeys(l: &Loaded) -> Vec<PublicKeyBytes> {
+        let mut v: Vec<_> = l.keys.iter().map(|(sk, _)| sk.public_key().to_bytes()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_key_cache_spares_the_kdf_and_is_invalidated_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::keys_cmd::WriteOptions { out: dir.path().to_path_buf(), kdf: Kdf::Pbkdf2 { c: 16 } };
+        crate::keys_cmd::write_interop(0..=5, &opts).unwrap();
+        let source = Source::under(dir.path());
+        let defaults = ProposalDefaults::default();
+
+        let cold = load(&source, &defaults).unwrap();
+        assert_eq!((cold.from_cache, cold.decrypted, cold.keys.len()), (0, 6, 6), "{:?}", cold.failures);
+        let warm = load(&source, &defaults).unwrap();
+        assert_eq!((warm.from_cache, warm.decrypted), (6, 0));
+        assert_eq!(pubkeys(&warm), pubkeys(&cold), "the same keys");
+        assert!(warm.cache_notes.is_empty(), "{:?}", warm.cache_notes);
+
+        // Key 2 gets a new keystore and password: it alone is decrypted.
+        let pk2 = interop_secret_key(2).public_key().to_bytes().to_string();
+        let ks = Keystore::encrypt(&interop_secret_key(2), "new", Kdf::Pbkdf2 { c: 16 }, "m/12381/3600/2/0/0", None)
+            .unwrap();
+        let ks_path = dir.path().join("validators").join(&pk2).join(crate::validator_definitions::VOTING_KEYSTORE_FILE);
+        std::fs::remove_file(&ks_path).unwrap();
+        ks.write_new(&ks_path).unwrap();
+        std::fs::write(dir.path().join("secrets").join(&pk2), "new").unwrap();
+        let changed = load(&source, &defaults).unwrap();
+        assert_eq!((changed.from_cache, changed.decrypted, changed.keys.len()), (5, 1, 6));
+
+        // A truncated cache: a warning, every key decrypted, the same keys.
+        let cache = dir.path().join(CACHE_FILE);
+        let bytes = std::fs::read(&cache).unwrap();
+        std::fs::write(&cache, &bytes[..bytes.len() - 10]).unwrap();
+        let rebuilt = load(&source, &defaults).unwrap();
+        assert_eq!((rebuilt.from_cache, rebuilt.decrypted), (0, 6));
+        assert!(rebuilt.cache_notes.iter().any(|n| n.contains("rebuilt")), "{:?}", rebuilt.cache_notes);
+        assert_eq!(pubkeys(&rebuilt), pubkeys(&cold));
+
+        // An entry moved under another key's name opens nothing: never a wrong key.
+        let mut f: serde_json::Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        let entries = f["entries"].as_array_mut().unwrap();
+        let first = entries[0]["pubkey"].clone();
+        entries[0]["pubkey"] = entries[1]["pubkey"].clone();
+        entries[1]["pubkey"] = first;
+        std::fs::write(&cache, serde_json::to_vec(&f).unwrap()).unwrap();
+        let swapped = load(&source, &defaults).unwrap();
+        assert_eq!((swapped.from_cache, swapped.decrypted), (4, 2));
+        assert_eq!(pubkeys(&swapped), pubkeys(&cold));
+
+        // --disable-key-cache: no cache read.
+        let off = Source { key_cache: None, ..Source::under(dir.path()) };
+        let l = load(&off, &defaults).unwrap();
+        assert_eq!((l.from_cache, l.decrypted), (0, 6));
+    }
 }

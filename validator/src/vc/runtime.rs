@@ -94,6 +94,8 @@ pub struct VcConfig {
     pub high_validator_count_metrics: bool,
     /// The keymanager API (`--http`), if served.
     pub keymanager: Option<crate::keymanager::KeymanagerConfig>,
+    /// `--disable-key-cache`: decrypt every keystore at every start.
+    pub disable_key_cache: bool,
 }
 
 impl VcConfig {
@@ -132,6 +134,7 @@ impl VcConfig {
             monitoring_period: std::time::Duration::from_secs(60),
             high_validator_count_metrics: false,
             keymanager: None,
+            disable_key_cache: false,
             datadir,
         }
     }
@@ -441,6 +444,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         validators_dir: cfg.validators_dir.clone(),
         secrets_dir: cfg.secrets_dir.clone(),
         auto_discover: cfg.auto_discover,
+        key_cache: (!cfg.disable_key_cache).then(|| cfg.datadir.clone()),
     };
     let interop = cfg.interop_indexes.clone();
     let loaded = tokio::task::spawn_blocking(move || match interop {
@@ -454,6 +458,19 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     }
     if let Some(note) = &loaded.discovery_note {
         info!("{note}");
+    }
+    for note in &loaded.cache_notes {
+        warn!("{note}");
+    }
+    if cfg.interop_indexes.is_none() {
+        info!(
+            from_cache = loaded.from_cache,
+            decrypted = loaded.decrypted,
+            "keys: {} from the key cache, {} decrypted from their keystores{}",
+            loaded.from_cache,
+            loaded.decrypted,
+            if cfg.disable_key_cache { " (--disable-key-cache)" } else { "" }
+        );
     }
     if loaded.keys.is_empty() {
         if cfg.keymanager.is_none() {
@@ -532,6 +549,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
             },
             passwords_in_secrets_dir: km.passwords_in_secrets_dir,
             may_sign_new: cfg.doppelganger_epochs == 0,
+            key_cache: (!cfg.disable_key_cache).then(|| cfg.datadir.clone()),
         };
         let manager = Arc::new(crate::keymanager::Keymanager::new(Arc::clone(&store), Arc::clone(&slashing), parts));
         let (bound, token) = manager.serve(km).await?;
