@@ -87,12 +87,18 @@ async fn client_stats_monitor() -> (std::net::SocketAddr, Pushes) {
     (addr, pushes)
 }
 
+/// The two runs take turns: each is a client process and a simulated
+/// chain on the clock, and on a 2-core machine two at once (with the rest
+/// of the machine's load) can push a duty past its slot.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lighthouse_vc_as_kurtosis_starts_it() {
+    let _turn = TURN.lock().await;
     init_logs();
     let root = tempfile::tempdir().unwrap();
     let missing = val_tools_tree(root.path());
@@ -211,6 +217,7 @@ async fn lighthouse_vc_as_kurtosis_starts_it() {
 /// - every log line is one JSON object.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lighthouse_vc_with_proposer_nodes_broadcast_graffiti_file_and_distributed() {
+    let _turn = TURN.lock().await;
     init_logs();
     let root = tempfile::tempdir().unwrap();
     let data = datadir();
@@ -262,7 +269,11 @@ async fn lighthouse_vc_with_proposer_nodes_broadcast_graffiti_file_and_distribut
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "lighthouse vc failed:\n{text}");
     let r = h.sim.report();
-    let line = check_epochs(&h, &r, &[1, 2]);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_epochs(&h, &r, &[1, 2])));
+    let line = checked.unwrap_or_else(|e| {
+        eprintln!("the client's log:\n{text}");
+        std::panic::resume_unwind(e)
+    });
 
     // Blocks: produced and published through the proposer node only.
     let count = |listener: usize, prefix: &str| -> u64 {
