@@ -225,6 +225,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Key loading at a restart: N standard scrypt keystores loaded with no
+    /// key cache (measured on a sample, scaled) vs from the key cache (all N).
+    KeyCache {
+        /// Keystores.
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Keystores decrypted for the cold figure.
+        #[arg(long, default_value_t = 100)]
+        cold_sample: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Slashing-history growth: one attestation per key per epoch into two
     /// SQLite databases, one pruned each epoch as `poolvc vc` does, one never.
     Pruning {

@@ -134,6 +134,17 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 );
             }
         }
+        Command::Bench(BenchCommand::KeyCache { keys, cold_sample, json }) => {
+            let r = poolvc::bench_key_cache::run(keys, cold_sample)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "keys={} scrypt (n=2^18): cold {:.1} s for {} keystores, scaled to {}: {:.0} s; warm from the key cache {:.2} s; speedup {:.0}x",
+                    r.keys, r.cold_sample_s, r.cold_sample, r.keys, r.cold_scaled_s, r.warm_s, r.speedup
+                );
+            }
+        }
         Command::Bench(BenchCommand::Perf { keys, epochs }) => {
             for line in poolvc::perf::bench::run(&keys, epochs).map_err(anyhow::Error::msg)? {
                 println!("{line}");

@@ -392,13 +392,33 @@ impl Keystore {
         path: &str,
         description: Option<&str>,
     ) -> Result<Self, KeystoreError> {
+        let mut v = Self::encrypt_sharing_one_kdf(std::slice::from_ref(sk), password, kdf, |_| path.to_string())?;
+        let mut ks = v.pop().ok_or_else(|| {
+            KeystoreError::new(
+                Path::new("<memory>"),
+                KeystoreErrorKind::Param { module: "kdf", reason: "no keystore made".into() },
+            )
+        })?;
+        ks.json.description = description.map(str::to_string);
+        Ok(ks)
+    }
+
+    /// Test fixtures and benchmarks only: keystores of `keys` that share one
+    /// salt and password, so the KDF runs once for all of them (each still
+    /// has its own IV and UUID, and a reader must run the KDF for each: it
+    /// cannot know they share it). A real keystore gets its own salt
+    /// ([`Keystore::encrypt`]).
+    pub fn encrypt_sharing_one_kdf(
+        keys: &[SecretKey],
+        password: &str,
+        kdf: Kdf,
+        path_of: impl Fn(usize) -> String,
+    ) -> Result<Vec<Self>, KeystoreError> {
         use rand::RngCore;
         let mem = Path::new("<memory>");
         let mut rng = rand::rngs::OsRng;
         let mut salt = [0u8; 32];
-        let mut iv = [0u8; 16];
         rng.fill_bytes(&mut salt);
-        rng.fill_bytes(&mut iv);
         let (function, params) = match kdf {
             Kdf::Scrypt { log_n } => (
                 "scrypt",
@@ -408,9 +428,9 @@ impl Keystore {
                 ("pbkdf2", serde_json::json!({"dklen": 32, "c": c, "prf": "hmac-sha256", "salt": hex::encode(salt)}))
             }
         };
-        let mut json = KeystoreJson {
+        let template = |sk: &SecretKey, iv: &[u8; 16], path: String| KeystoreJson {
             crypto: Crypto {
-                kdf: Module { function: function.into(), params, message: String::new() },
+                kdf: Module { function: function.into(), params: params.clone(), message: String::new() },
                 checksum: Module { function: "sha256".into(), params: serde_json::json!({}), message: String::new() },
                 cipher: Module {
                     function: "aes-128-ctr".into(),
@@ -418,29 +438,36 @@ impl Keystore {
                     message: String::new(),
                 },
             },
-            description: description.map(str::to_string),
+            description: None,
             pubkey: hex::encode(sk.public_key().compress()),
-            path: path.to_string(),
+            path,
             uuid: uuid::Uuid::new_v4().to_string(),
             version: 4,
         };
-        let tmp = Self { json: json.clone(), file: mem.to_path_buf() };
-        let password = normalize_password(password);
-        let dk = tmp.derive_key(&password)?;
-        let mut ct = sk.to_bytes();
-        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
-            KeystoreError::new(
-                mem,
-                KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
-            )
-        })?;
-        cipher.apply_keystream(ct.as_mut());
-        let mut h = Sha256::new();
-        h.update(&dk[16..32]);
-        h.update(ct.as_ref());
-        json.crypto.checksum.message = hex::encode(h.finalize());
-        json.crypto.cipher.message = hex::encode(ct.as_ref());
-        Ok(Self { json, file: mem.to_path_buf() })
+        let Some(first) = keys.first() else { return Ok(Vec::new()) };
+        let tmp = Self { json: template(first, &[0u8; 16], String::new()), file: mem.to_path_buf() };
+        let dk = tmp.derive_key(&normalize_password(password))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (i, sk) in keys.iter().enumerate() {
+            let mut iv = [0u8; 16];
+            rng.fill_bytes(&mut iv);
+            let mut json = template(sk, &iv, path_of(i));
+            let mut ct = sk.to_bytes();
+            let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
+                KeystoreError::new(
+                    mem,
+                    KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
+                )
+            })?;
+            cipher.apply_keystream(ct.as_mut());
+            let mut h = Sha256::new();
+            h.update(&dk[16..32]);
+            h.update(ct.as_ref());
+            json.crypto.checksum.message = hex::encode(h.finalize());
+            json.crypto.cipher.message = hex::encode(ct.as_ref());
+            out.push(Self { json, file: mem.to_path_buf() });
+        }
+        Ok(out)
     }
 
     /// The keystore as pretty JSON.
