@@ -1,6 +1,7 @@
 //! The keymanager API's HTTP face: the routes of the standard spec, the
 //! bearer token on every one of them, bodies parsed strictly here (a bad
-//! one is a 400 with the spec's `{"message"}` shape, never a 5xx), and each
+//! one is a 400 with the spec's `{"message"}` shape, never a 5xx; fields the
+//! spec does not name are ignored, as its schemas allow them), and each
 //! [`KeymanagerError`] mapped to its status.
 
 use super::keystores::{DeleteStatus, ImportRequest, ImportStatus};
@@ -161,6 +162,11 @@ fn de_pubkey<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PublicKeyBytes, D
         .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a public key (0x and 96 hex digits)")))
 }
 
+/// An optional field that, when present, must be a string (not `null`).
+fn de_present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
 /// A decimal uint64 as the API writes it (a string).
 fn de_quoted_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let s = String::deserialize(d)?;
@@ -176,7 +182,6 @@ async fn list_keys<P: Preset>(State(api): State<Api<P>>) -> Result<Response, Key
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ImportBody {
     keystores: Vec<String>,
     passwords: Vec<String>,
@@ -200,7 +205,6 @@ async fn import_keys<P: Preset>(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DeleteBody {
     #[serde(deserialize_with = "de_pubkeys")]
     pubkeys: Vec<PublicKeyBytes>,
@@ -235,18 +239,17 @@ async fn list_remote() -> Response {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RemoteKey {
     #[serde(deserialize_with = "de_pubkey")]
     #[allow(dead_code)]
     pubkey: PublicKeyBytes,
-    #[serde(default)]
+    /// Optional, but a string when present (`null` is refused).
+    #[serde(default, deserialize_with = "de_present_string")]
     #[allow(dead_code)]
     url: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ImportRemoteBody {
     remote_keys: Vec<RemoteKey>,
 }
@@ -283,7 +286,6 @@ async fn get_fee_recipient<P: Preset>(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FeeRecipientBody {
     ethaddress: String,
 }
@@ -321,7 +323,6 @@ async fn get_gas_limit<P: Preset>(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GasLimitBody {
     #[serde(deserialize_with = "de_quoted_u64")]
     gas_limit: u64,
@@ -357,7 +358,6 @@ async fn get_graffiti<P: Preset>(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GraffitiBody {
     graffiti: String,
 }
