@@ -2,7 +2,8 @@
 # End-to-end on specnode (Lodestar's state transition, every block checked):
 # minimal preset, Electra at genesis, Fulu from epoch 2, 2 s slots; the node
 # runs keys 0..31, poolvc keys 32..63. poolvc is stopped (SIGTERM) once the
-# chain has justified, restarted on the same data dir two slots later, and
+# chain has justified, restarted on the same data dir two slots later (its
+# keys from the key cache this time: none decrypted again), and
 # run until the chain has finalized epoch 4 and three more epochs have
 # passed. Then everything is read back from the node (participation flags from
 # its states, blocks, sync aggregates, its pools' refusals: e2e_specnode_check.py)
@@ -75,6 +76,14 @@ wait_until $(( (TARGET * SPE - RESTART_SLOT + SPE) * SLOT_MS / 1000 + 120 )) bas
 kill -TERM "$VC_PID"; wait "$VC_PID" || true; VC_PID=""
 rc=0
 SUMMARY="$(MIN_FINALIZED=$MIN_FINALIZED python3 "$HERE/e2e_specnode_check.py" "$BN" 32 63 "$STOP_SLOT" "$RESTART_SLOT" "$FEE" "$RUN"/vc-*.log)" || rc=$?
+# The restart takes its keys from the key cache: no keystore decrypted again.
+for want in "1:keys: 0 from the key cache, 32 decrypted" "2:keys: 32 from the key cache, 0 decrypted"; do
+  if grep -q "${want#*:}" "$RUN/vc-${want%%:*}.log"; then
+    echo "e2e-specnode: start ${want%%:*}: ${want#*:}"
+  else
+    echo "e2e-specnode: start ${want%%:*} did not log \"${want#*:}\""; grep "keys:" "$RUN/vc-${want%%:*}.log" || true; rc=1
+  fi
+done
 kill -TERM "$BN_PID" 2>/dev/null; wait "$BN_PID" 2>/dev/null || true
 grep -E "specnode: SIGTERM" "$RUN/bn.log" || true
 REPLAY="$("$SPECNODE/.pyspec/bin/python" "$SPECNODE/replay.py" "$RUN/bn" 2>&1)" || rc=1
