@@ -14,6 +14,9 @@
 //!   attests after the import, stops at the deletion (whose slashing data
 //!   equals what the database holds), attests again after the re-import with
 //!   that data, and the node never sees anything slashable.
+//! - With doppelganger protection on, a key imported at run time is held
+//!   and watched for a window of its own before it signs; the keys already
+//!   signing go on meanwhile.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,6 +34,9 @@ use std::time::Duration;
 
 /// The key imported at run time.
 const NEW: u64 = 63;
+
+/// The runs take turns: each is a client and a simulated chain on the clock.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -254,6 +260,7 @@ async fn routes_answer_as_the_spec_says<P: Preset>(api: &Api, h: &SimHandle<P>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keymanager_api_while_running() {
+    let _turn = TURN.lock().await;
     init_logs();
     // Keys 0..62 on disk; 63 comes through the API.
     let dir = tempfile::tempdir().unwrap();
@@ -353,4 +360,52 @@ async fn keymanager_api_while_running() {
         r.failures.join("\n")
     );
     eprintln!("client {summary:?}; {} signatures verified by the node", r.signatures_verified);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_imported_key_waits_for_its_own_doppelganger_window() {
+    let _turn = TURN.lock().await;
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = poolvc::keys_cmd::WriteOptions {
+        out: dir.path().to_path_buf(),
+        kdf: poolvc_signer::keys::Kdf::Pbkdf2 { c: 16 },
+    };
+    poolvc::keys_cmd::write_interop(0..=NEW - 1, &opts).unwrap();
+    let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
+    let port = free_port();
+    let mut cfg = vc_config(h.urls(), dir.path(), 50);
+    cfg.doppelganger_epochs = 1;
+    cfg.keymanager = Some(KeymanagerConfig {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        allow_origin: None,
+        token_path: None,
+        passwords_in_secrets_dir: false,
+    });
+    let client = tokio::spawn(poolvc::vc::run(cfg));
+    let spe = 8u64;
+    // The start's window: epoch 1 watched, signing from epoch 2 (slot 16).
+    let first = wait_for_attestation(&h, 0, 0, Duration::from_secs(60)).await;
+    assert!(first >= 2 * spe, "validator 0 attested at slot {first}, inside the start's window");
+    let token = std::fs::read_to_string(dir.path().join("validators/api-token.txt")).unwrap();
+    let api =
+        Api { base: format!("http://127.0.0.1:{port}"), token: token.trim().to_string(), http: reqwest::Client::new() };
+    let (s, v) =
+        api.post("/eth/v1/keystores", json!({ "keystores": [keystore_json(NEW, "pw")], "passwords": ["pw"] })).await;
+    assert_eq!((s, &v["data"][0]["status"]), (200, &json!("imported")), "{v}");
+    let imported_at = current_slot(&h);
+    // Its window: the first whole epoch after the import, then it signs.
+    let window_end = (imported_at / spe + 2) * spe;
+    let back = wait_for_attestation(&h, NEW, 0, Duration::from_secs(70)).await;
+    assert!(
+        back >= window_end,
+        "validator {NEW} imported at slot {imported_at} attested at slot {back}, before slot {window_end}"
+    );
+    let others =
+        h.sim.report().attested.iter().filter(|(s, v)| *v != NEW && *s > imported_at && *s < window_end).count();
+    assert!(others > 0, "the other keys went on attesting during the new key's window");
+    client.await.unwrap().unwrap();
+    let r = h.sim.report();
+    assert!(r.failures.is_empty(), "{}", r.failures.join("\n"));
+    eprintln!("imported at slot {imported_at}; held until slot {window_end}; first attestation at slot {back}");
 }

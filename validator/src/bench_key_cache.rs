@@ -82,8 +82,10 @@ fn write_datadir(dir: &Path, keystores: &[Keystore]) -> Result<(), BenchError> {
     ValidatorDefinitions(defs).save(&validators).map_err(|e| err("definitions", e))
 }
 
-/// Runs the bench: `keys` keystores, the cold load measured on `cold_sample` of them.
-pub fn run(keys: usize, cold_sample: usize) -> Result<KeyCacheBenchResult, BenchError> {
+/// Runs the bench: `keys` keystores, the cold load measured on `cold_sample`
+/// of them. With `keep`, the full data dir (keystores, passwords, filled key
+/// cache) is left there, for a start-up measurement of `poolvc vc` on it.
+pub fn run(keys: usize, cold_sample: usize, keep: Option<&Path>) -> Result<KeyCacheBenchResult, BenchError> {
     if keys == 0 || cold_sample == 0 || cold_sample > keys {
         return Err(BenchError::Args("--keys and --cold-sample must be positive, the sample at most --keys".into()));
     }
@@ -93,7 +95,16 @@ pub fn run(keys: usize, cold_sample: usize) -> Result<KeyCacheBenchResult, Bench
     })
     .map_err(|e| err("keystores", e))?;
     let root = tempfile::tempdir().map_err(|e| err("temp dir", e))?;
-    let (full, sample) = (root.path().join("full"), root.path().join("sample"));
+    let full = match keep {
+        Some(dir) => {
+            if dir.exists() {
+                return Err(BenchError::Args(format!("--out {}: already exists", dir.display())));
+            }
+            dir.to_path_buf()
+        }
+        None => root.path().join("full"),
+    };
+    let sample = root.path().join("sample");
     write_datadir(&full, &keystores)?;
     write_datadir(&sample, &keystores[..cold_sample])?;
     let defaults = ProposalDefaults::default();

@@ -234,6 +234,9 @@ pub enum BenchCommand {
         /// Keystores decrypted for the cold figure.
         #[arg(long, default_value_t = 100)]
         cold_sample: usize,
+        /// Leave the data dir of the N keystores (key cache filled) here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

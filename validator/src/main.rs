@@ -134,8 +134,8 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 );
             }
         }
-        Command::Bench(BenchCommand::KeyCache { keys, cold_sample, json }) => {
-            let r = poolvc::bench_key_cache::run(keys, cold_sample)?;
+        Command::Bench(BenchCommand::KeyCache { keys, cold_sample, out, json }) => {
+            let r = poolvc::bench_key_cache::run(keys, cold_sample, out.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
