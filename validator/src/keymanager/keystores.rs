@@ -145,7 +145,13 @@ impl<P: Preset> Keymanager<P> {
                 "keymanager API: keys imported{}",
                 if self.may_sign_new { "" } else { "; doppelganger protection watches them before they sign" }
             );
-            debug_assert_eq!(added.len(), count);
+            if added.len() != count {
+                tracing::warn!(
+                    imported = count,
+                    added = added.len(),
+                    "keymanager API: some imported keys were held already"
+                );
+            }
         }
         Ok(statuses)
     }
