@@ -99,6 +99,7 @@ impl<P: Preset> Keymanager<P> {
         blocking(move || {
             let defs = ValidatorDefinitions::open_or_empty(&this.validators_dir)
                 .map_err(|e| KeymanagerError::internal(DEFINITIONS_FILE, e))?;
+            let listed: HashSet<String> = defs.0.iter().map(|d| d.voting_public_key.to_ascii_lowercase()).collect();
             let mut out: Vec<ListedKey> = this
                 .store
                 .pubkeys()
@@ -106,7 +107,7 @@ impl<P: Preset> Keymanager<P> {
                 .map(|pk| ListedKey {
                     validating_pubkey: pk,
                     derivation_path: None,
-                    readonly: !defs.contains(&pk.to_string()),
+                    readonly: !listed.contains(&pk.to_string()),
                 })
                 .collect();
             out.sort_by_key(|k| k.validating_pubkey);
