@@ -12,9 +12,7 @@
 
 use crate::bench_cmd::BenchError;
 use crate::policy::ProposalDefaults;
-use crate::validator_definitions::{
-    SigningDefinition, ValidatorDefinition, ValidatorDefinitions, VOTING_KEYSTORE_FILE,
-};
+use crate::validator_definitions::{ValidatorDefinition, ValidatorDefinitions, VOTING_KEYSTORE_FILE};
 use crate::vc::keys::{load, Source};
 use poolvc_signer::keys::cache::{Fingerprint, KeyCache};
 use poolvc_signer::keys::interop::interop_secret_key;
@@ -63,20 +61,7 @@ fn write_datadir(dir: &Path, keystores: &[Keystore]) -> Result<(), BenchError> {
             let pw = secrets.join(&name);
             poolvc_signer::keys::keystore::write_secret_file(&pw, PASSWORD.as_bytes())
                 .map_err(|e| err("password", e))?;
-            Ok(ValidatorDefinition {
-                enabled: true,
-                voting_public_key: name,
-                graffiti: None,
-                suggested_fee_recipient: None,
-                gas_limit: None,
-                builder_proposals: None,
-                description: String::new(),
-                signing_definition: SigningDefinition::LocalKeystore {
-                    voting_keystore_path: path,
-                    voting_keystore_password_path: Some(pw),
-                    voting_keystore_password: None,
-                },
-            })
+            Ok(ValidatorDefinition::new_local(name, String::new(), path, Some(pw), None))
         })
         .collect::<Result<_, BenchError>>()?;
     ValidatorDefinitions(defs).save(&validators).map_err(|e| err("definitions", e))

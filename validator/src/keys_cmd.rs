@@ -217,20 +217,7 @@ fn write_keys(keys: Vec<NewKey>, opts: &WriteOptions) -> Result<WriteReport, Key
             write_secret_file(&pw_path, password.as_bytes()).map_err(io(&pw_path))?;
             created.push(pw_path.clone());
             pb.inc(1);
-            Ok(ValidatorDefinition {
-                enabled: true,
-                voting_public_key: name,
-                graffiti: None,
-                suggested_fee_recipient: None,
-                gas_limit: None,
-                builder_proposals: None,
-                description: k.description.clone(),
-                signing_definition: SigningDefinition::LocalKeystore {
-                    voting_keystore_path: ks_path,
-                    voting_keystore_password_path: Some(pw_path),
-                    voting_keystore_password: None,
-                },
-            })
+            Ok(ValidatorDefinition::new_local(name, k.description.clone(), ks_path, Some(pw_path), None))
         })
         .collect();
     pb.finish_and_clear();

@@ -114,6 +114,33 @@ pub struct ValidatorDefinition {
     pub signing_definition: SigningDefinition,
 }
 
+impl ValidatorDefinition {
+    /// A new, enabled local-keystore entry with no per-key settings: its
+    /// password in a file (`password_path`) or inline (`password`).
+    pub fn new_local(
+        voting_public_key: String,
+        description: String,
+        keystore_path: PathBuf,
+        password_path: Option<PathBuf>,
+        password: Option<String>,
+    ) -> Self {
+        Self {
+            enabled: true,
+            voting_public_key,
+            graffiti: None,
+            suggested_fee_recipient: None,
+            gas_limit: None,
+            builder_proposals: None,
+            description,
+            signing_definition: SigningDefinition::LocalKeystore {
+                voting_keystore_path: keystore_path,
+                voting_keystore_password_path: password_path,
+                voting_keystore_password: password,
+            },
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidatorDefinitions(pub Vec<ValidatorDefinition>);

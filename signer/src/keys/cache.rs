@@ -22,6 +22,7 @@
 //! passwords: someone who can read both the secret and the passwords gets
 //! the keys, as they would from the keystores and the passwords.
 
+use crate::keys::keystore::make_private;
 use crate::keys::SecretKey;
 use crate::types::PublicKeyBytes;
 use hmac::{Hmac, Mac};
@@ -135,7 +136,7 @@ impl KeyCache {
                 let mut s = Zeroizing::new([0u8; 32]);
                 match hex::decode_to_slice(text.trim(), s.as_mut()) {
                     Ok(()) => {
-                        if let Some(mode) = fix_mode(&secret_path).map_err(io(&secret_path))? {
+                        if let Some(mode) = make_private(&secret_path).map_err(io(&secret_path))? {
                             notes.push(format!("{} was mode {mode:o}; made 0600", secret_path.display()));
                         }
                         Some(s)
@@ -177,7 +178,7 @@ impl KeyCache {
                     &format!("it belongs to data dir {} (this is {})", f.data_dir, cache.binding),
                 ),
                 Ok(f) => {
-                    if let Some(mode) = fix_mode(&cache_path).map_err(io(&cache_path))? {
+                    if let Some(mode) = make_private(&cache_path).map_err(io(&cache_path))? {
                         cache.notes.push(format!("{} was mode {mode:o}; made 0600", cache_path.display()));
                     }
                     let mut bad = 0usize;
@@ -345,23 +346,6 @@ fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = dir.sync_all();
     }
     Ok(())
-}
-
-/// Makes a file 0600 if others may read it; returns the mode it had.
-#[cfg(unix)]
-fn fix_mode(path: &Path) -> std::io::Result<Option<u32>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-    if mode & 0o077 == 0 {
-        return Ok(None);
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(Some(mode))
-}
-
-#[cfg(not(unix))]
-fn fix_mode(_: &Path) -> std::io::Result<Option<u32>> {
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -483,6 +483,25 @@ impl Keystore {
     }
 }
 
+/// Makes a secret file 0600 if group or others may read or write it;
+/// returns the mode it had (for a warning), `None` if it was private.
+#[cfg(unix)]
+pub fn make_private(path: &Path) -> std::io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(None);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(Some(mode))
+}
+
+/// Makes a secret file private (no modes to fix off Unix).
+#[cfg(not(unix))]
+pub fn make_private(_: &Path) -> std::io::Result<Option<u32>> {
+    Ok(None)
+}
+
 /// Writes `contents` to a new file at `path` with mode 0600: written to a
 /// temporary file in the same directory, fsynced, then hard-linked into place
 /// so an existing file is never replaced and a crash leaves no partial file.

@@ -276,20 +276,13 @@ impl<P: Preset> Keymanager<P> {
         } else {
             (None, Some(o.password.to_string()))
         };
-        Ok(ValidatorDefinition {
-            enabled: true,
-            voting_public_key: name,
-            graffiti: None,
-            suggested_fee_recipient: None,
-            gas_limit: None,
-            builder_proposals: None,
-            description: o.keystore.description().unwrap_or_default().to_string(),
-            signing_definition: SigningDefinition::LocalKeystore {
-                voting_keystore_path: ks_path,
-                voting_keystore_password_path: password_path,
-                voting_keystore_password: password,
-            },
-        })
+        Ok(ValidatorDefinition::new_local(
+            name,
+            o.keystore.description().unwrap_or_default().to_string(),
+            ks_path,
+            password_path,
+            password,
+        ))
     }
 
     /// Deletes keys; one status per key, in order, and the slashing data of

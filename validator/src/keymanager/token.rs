@@ -4,6 +4,7 @@
 //! and the log says so. Any token already in the file (Lighthouse's own
 //! included) is used as it is.
 
+use poolvc_signer::keys::keystore::make_private;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -57,7 +58,7 @@ impl Token {
                 if secret.is_empty() {
                     return Err(TokenError::Empty { path: path.to_path_buf() });
                 }
-                let fixed_mode = fix_mode(path).map_err(io)?;
+                let fixed_mode = make_private(path).map_err(io)?;
                 Ok(Self { secret, path: path.to_path_buf(), created: false, fixed_mode })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -84,24 +85,6 @@ impl Token {
         let ours = self.secret.as_bytes();
         given.len() == ours.len() && bool::from(given.ct_eq(ours))
     }
-}
-
-/// Makes the file 0600 if group or others may read or write it; returns
-/// the mode it had.
-#[cfg(unix)]
-fn fix_mode(path: &Path) -> std::io::Result<Option<u32>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-    if mode & 0o077 == 0 {
-        return Ok(None);
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(Some(mode))
-}
-
-#[cfg(not(unix))]
-fn fix_mode(_: &Path) -> std::io::Result<Option<u32>> {
-    Ok(None)
 }
 
 #[cfg(test)]
