@@ -15,3 +15,4 @@ pub mod batch;
 pub mod keys;
 pub mod slashing;
 pub mod types;
+pub mod web3signer;

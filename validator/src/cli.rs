@@ -33,6 +33,51 @@ pub enum Command {
     /// EIP-3076 slashing-protection interchange (run with the client stopped).
     #[command(subcommand, name = "slashing-protection")]
     SlashingProtection(SlashingCommand),
+    /// A Web3Signer-compatible remote signer on the batch engine (its own
+    /// slashing protection; poolvc's batch route besides the single one).
+    Signer(SignerArgs),
+}
+
+/// `poolvc signer`.
+#[derive(Debug, clap::Args)]
+pub struct SignerArgs {
+    /// Data dir: the SQLite slashing database and the key cache; keys are
+    /// read from its `validators/` and `secrets/` unless given below.
+    #[arg(long)]
+    pub datadir: PathBuf,
+    /// Keystores (Lighthouse's layout or `validator_definitions.yml`).
+    #[arg(long)]
+    pub keystores_path: Option<PathBuf>,
+    /// Password files named `0x<pubkey>`.
+    #[arg(long)]
+    pub keystores_passwords_path: Option<PathBuf>,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub http_listen_host: std::net::IpAddr,
+    /// Listen port (0: any free port; the bound one is printed as `url=`).
+    #[arg(long, default_value_t = 9000)]
+    pub http_listen_port: u16,
+    /// A beacon node to read the chain config and genesis from.
+    #[arg(long, conflicts_with = "network_config")]
+    pub beacon_node: Option<String>,
+    /// A consensus `config.yaml` (with `--genesis-validators-root`).
+    #[arg(long, requires = "genesis_validators_root")]
+    pub network_config: Option<PathBuf>,
+    /// The network's genesis validators root (with `--network-config`).
+    #[arg(long)]
+    pub genesis_validators_root: Option<String>,
+    /// PostgreSQL slashing database, shared by several signer instances.
+    #[arg(long)]
+    pub slashing_protection_db_url: Option<String>,
+    /// Decrypt every keystore at start (no key cache).
+    #[arg(long)]
+    pub disable_key_cache: bool,
+    /// Signing threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Log level.
+    #[arg(long, value_enum, default_value = "info")]
+    pub debug_level: crate::lighthouse::args::LogLevel,
 }
 
 /// `poolvc pool ...`.

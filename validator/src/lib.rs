@@ -22,6 +22,7 @@ pub mod policy;
 pub mod pool;
 pub mod pool_cmd;
 pub mod progress;
+pub mod remote_signer;
 pub mod slashing_cmd;
 pub mod store;
 pub mod validator_definitions;

@@ -221,6 +221,21 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             let summary = summary?;
             tracing::info!("stopped; totals {summary:?}");
         }
+        Command::Signer(a) => {
+            let log = poolvc::logging::LogConfig {
+                level: a.debug_level,
+                format: poolvc::lighthouse::args::LogFormat::Default,
+                color: None,
+                timestamps: true,
+                file: None,
+            };
+            poolvc::logging::init(&log)?;
+            let cfg = poolvc::remote_signer::SignerConfig::from_args(a)?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let r = rt.block_on(poolvc::remote_signer::run(cfg));
+            rt.shutdown_timeout(std::time::Duration::from_millis(300));
+            r?;
+        }
         Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root, allow_v4 }) => {
             let gvr = match genesis_validators_root {
                 Some(s) => Some(

@@ -62,6 +62,10 @@ pub enum SigningDefinition {
     Web3Signer {
         /// Signer URL.
         url: String,
+        /// poolvc's extension: signers to try, in order, when `url` cannot
+        /// be reached (instances sharing one PostgreSQL slashing database).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fallback_urls: Vec<String>,
         /// CA certificate for the signer's TLS.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         root_certificate_path: Option<PathBuf>,

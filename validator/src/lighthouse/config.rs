@@ -199,6 +199,12 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         high_validator_count_metrics: a.enable_high_validator_count_metrics,
         keymanager: keymanager(a)?,
         disable_key_cache: a.disable_key_cache,
+        web3signer: crate::store::web3signer::Web3SignerOptions {
+            keep_alive: std::time::Duration::from_millis(a.web3_signer_keep_alive_timeout),
+            max_idle_connections: a.web3_signer_max_idle_connections.unwrap_or(usize::MAX),
+            disable_local_slashing: a.disable_slashing_protection_web3signer,
+            ..Default::default()
+        },
         ..base
     })
 }

@@ -34,7 +34,6 @@ const fn f(name: &'static str, example: Option<&'static str>, support: Support) 
 use Support::{Implemented as I, NoEffect as N, NotYet as Y};
 
 const LIGHTHOUSE_ROUTES: &str = "Lighthouse's own /lighthouse/ routes are not served; the standard keymanager API is";
-const WEB3SIGNER: &str = "remote signing (Web3Signer) is not supported yet";
 const MERGE: &str = "deprecated in Lighthouse: the merge is past";
 
 /// The flags of `lighthouse vc`, in the order of the design list.
@@ -76,15 +75,15 @@ pub const LIGHTHOUSE_VC_FLAGS: &[Flag] = &[
     f("terminal-total-difficulty-override", Some("0"), N(MERGE)),
     f("validator-registration-batch-size", Some("100"), I),
     f("validators-dir", Some("/tmp/lh/validators"), I),
-    f("web3-signer-keep-alive-timeout", Some("20000"), Y(WEB3SIGNER)),
-    f("web3-signer-max-idle-connections", Some("8"), Y(WEB3SIGNER)),
+    f("web3-signer-keep-alive-timeout", Some("20000"), I),
+    f("web3-signer-max-idle-connections", Some("8"), I),
     f("builder-proposals", None, I),
     f("disable-auto-discover", None, I),
     f("disable-latency-measurement-service", None, N("poolvc has no latency probe to disable")),
     f("disable-log-timestamp", None, I),
     f("disable-malloc-tuning", None, I),
     f("disable-run-on-all", None, N("deprecated in Lighthouse; --broadcast says what goes to every node")),
-    f("disable-slashing-protection-web3signer", None, Y(WEB3SIGNER)),
+    f("disable-slashing-protection-web3signer", None, I),
     f("distributed", None, I),
     f("enable-doppelganger-protection", None, I),
     f("enable-high-validator-count-metrics", None, I),

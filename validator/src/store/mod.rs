@@ -8,7 +8,8 @@
 //!     3. policy: a locally built block's payload, or a builder registration,
 //!        must pay the key's configured fee recipient (none -> refused)
 //!     4. slashing: one batched check-and-insert, durable before step 5
-//!     5. signer: one batch (local engine; remote signers plug in here)
+//!     5. signer: one batch for the local engine, and one per remote signer
+//!        (Web3Signer API: the message itself goes, with the root it must give)
 //!  <-- one Outcome per message: Signed | Refused(why) | Failed(error)
 //! ```
 //!
@@ -25,6 +26,7 @@
 pub mod local;
 pub mod outcome;
 pub mod registry;
+pub mod web3signer;
 
 use crate::events::{Event, EventBus, MessageKind};
 use crate::policy::{self, ProposalConfig};
@@ -37,6 +39,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use registry::{IndexConflict, KeyEntry, Registry, SigningMethod};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
+use web3signer::{RemoteError, RemoteTarget, RemoteWork, Web3SignerClient, Web3SignerOptions};
 
 /// Errors of the store's key management.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,12 @@ pub enum StoreError {
         count: usize,
         /// The database's error.
         source: SlashingError,
+    },
+    /// A remote signer's client could not be built.
+    #[error("{source}")]
+    Remote {
+        /// The cause.
+        source: RemoteError,
     },
     /// The blocking task running a database call died.
     #[error("slashing database task: {reason}")]
@@ -94,24 +103,31 @@ enum Slashable {
     Block { slot: Slot },
 }
 
+/// The Web3Signer request of a message (only built while the store holds
+/// remote keys), or why it cannot be sent remotely.
+type RemoteRequest<P> = Option<Result<Arc<poolvc_signer::web3signer::SigningRequest<P>>, String>>;
+
 /// One message on its way through the gate.
-#[derive(Debug, Clone, Copy)]
-struct Item {
+#[derive(Debug, Clone)]
+struct Item<P: Preset> {
     key: KeyRef,
     root: Hash256,
     slashable: Slashable,
     /// The fee recipient the message pays, if it is a money path.
     pays: Option<Address>,
+    /// For a remote key: the request (message, fork, root).
+    remote: RemoteRequest<P>,
 }
 
 /// A message past step 1.
-struct Resolved {
+struct Resolved<P: Preset> {
     pos: usize,
     pubkey: PublicKeyBytes,
     index: Option<u64>,
     method: SigningMethod,
     root: Hash256,
     slashable: Slashable,
+    remote: RemoteRequest<P>,
 }
 
 /// The gate. Cheap to share behind an `Arc`.
@@ -120,6 +136,11 @@ pub struct ValidatorStore<P: Preset> {
     genesis_validators_root: Hash256,
     registry: RwLock<Registry>,
     local: LocalSigner,
+    /// Remote signers' clients; `SigningMethod::Remote(n)` is the n-th.
+    remote: RwLock<Vec<Arc<Web3SignerClient>>>,
+    remote_options: Web3SignerOptions,
+    /// Remote keys held (requests are built only while there are some).
+    remote_keys: std::sync::atomic::AtomicUsize,
     slashing: Arc<dyn SlashingDatabase>,
     events: Arc<EventBus>,
     timings: StoreTimings,
@@ -156,6 +177,9 @@ impl<P: Preset> ValidatorStore<P> {
             genesis_validators_root,
             registry: RwLock::new(Registry::default()),
             local: LocalSigner::new(),
+            remote: RwLock::new(Vec::new()),
+            remote_options: Web3SignerOptions::default(),
+            remote_keys: std::sync::atomic::AtomicUsize::new(0),
             slashing,
             events,
             timings,
@@ -164,6 +188,72 @@ impl<P: Preset> ValidatorStore<P> {
             changes: tokio::sync::watch::channel(0).0,
             _p: std::marker::PhantomData,
         }
+    }
+
+    /// Sets how remote signers are reached (before any remote key is added).
+    pub fn with_web3signer_options(mut self, options: Web3SignerOptions) -> Self {
+        self.remote_options = options;
+        self
+    }
+
+    /// Adds keys that sign at remote signers (Web3Signer API), registered
+    /// with slashing protection first like local keys. One pooled client
+    /// per target. Blocking (a database call). Returns the keys added.
+    pub fn add_remote_keys(
+        &self,
+        keys: Vec<(PublicKeyBytes, ProposalConfig, RemoteTarget)>,
+        may_sign: bool,
+    ) -> Result<Vec<PublicKeyBytes>, StoreError> {
+        let fresh: Vec<_> = {
+            let reg = self.read();
+            let mut seen = HashSet::new();
+            keys.into_iter().filter(|(pk, _, _)| reg.get(pk).is_none() && seen.insert(*pk)).collect()
+        };
+        let pubkeys: Vec<PublicKeyBytes> = fresh.iter().map(|(pk, _, _)| *pk).collect();
+        self.slashing
+            .register_validators(&pubkeys)
+            .map_err(|source| StoreError::Register { count: pubkeys.len(), source })?;
+        let mut ids = Vec::with_capacity(fresh.len());
+        {
+            let mut clients = self.remote.write().unwrap_or_else(|p| p.into_inner());
+            for (_, _, target) in &fresh {
+                let id = match clients.iter().position(|c| c.target() == target) {
+                    Some(i) => i,
+                    None => {
+                        let c = Web3SignerClient::new(target.clone(), &self.remote_options)
+                            .map_err(|source| StoreError::Remote { source })?;
+                        clients.push(Arc::new(c));
+                        clients.len() - 1
+                    }
+                };
+                ids.push(u32::try_from(id).unwrap_or(u32::MAX));
+            }
+        }
+        let mut reg = self.write();
+        for ((pubkey, config, _), id) in fresh.into_iter().zip(ids) {
+            if reg.insert(KeyEntry { pubkey, index: None, method: SigningMethod::Remote(id), may_sign, config }) {
+                self.remote_keys.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if !may_sign {
+                    self.unreleased.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+        drop(reg);
+        if !pubkeys.is_empty() {
+            self.changed();
+        }
+        Ok(pubkeys)
+    }
+
+    /// How key `pubkey` signs: `Some(target)` for a remote key, `None`
+    /// for a local one or a key not held.
+    pub fn remote_target_of(&self, pubkey: &PublicKeyBytes) -> Option<RemoteTarget> {
+        let id = match self.read().get(pubkey)?.method {
+            SigningMethod::Remote(id) => id,
+            SigningMethod::Local(_) => return None,
+        };
+        let clients = self.remote.read().unwrap_or_else(|p| p.into_inner());
+        clients.get(id as usize).map(|c| c.target().clone())
     }
 
     /// A receiver that sees each change of the keys, their indices or
@@ -251,10 +341,13 @@ impl<P: Preset> ValidatorStore<P> {
         self.unreleased.fetch_sub(held_back, std::sync::atomic::Ordering::SeqCst);
         let handles: Vec<_> = removed
             .iter()
-            .map(|e| match e.method {
-                SigningMethod::Local(h) => h,
+            .filter_map(|e| match e.method {
+                SigningMethod::Local(h) => Some(h),
+                SigningMethod::Remote(_) => None,
             })
             .collect();
+        let remote = removed.len() - handles.len();
+        self.remote_keys.fetch_sub(remote, std::sync::atomic::Ordering::SeqCst);
         self.local.remove(&handles);
         if !removed.is_empty() {
             self.changed();
@@ -459,19 +552,40 @@ impl<P: Preset> ValidatorStore<P> {
         self.ctx().signing_root::<P>(m)
     }
 
+    /// The Web3Signer request of `m`, while any key signs remotely.
+    fn remote_request(&self, m: &SignableMessage<'_, P>, root: Hash256) -> RemoteRequest<P> {
+        if self.remote_keys.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            return None;
+        }
+        Some(
+            poolvc_signer::web3signer::request_for(&self.spec, self.genesis_validators_root, m, root)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// One message for `key`: its root, and its remote request if needed.
+    fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, slashable: Slashable, pays: Option<Address>) -> Item<P> {
+        let root = self.root(&m);
+        Item { key, root, slashable, pays, remote: self.remote_request(&m, root) }
+    }
+
     /// Attestations: one slashing batch, one signing batch.
     pub async fn sign_attestations(&self, slot: Slot, batch: &[AttestationToSign]) -> Vec<Outcome> {
-        let mut roots: Vec<(AttestationData, Hash256)> = Vec::new();
+        let mut roots: Vec<(AttestationData, Hash256, RemoteRequest<P>)> = Vec::new();
         let items = batch
             .iter()
             .map(|a| {
-                // One root per distinct data (since Electra: one per slot).
-                let root = match roots.iter().find(|(d, _)| *d == a.data) {
-                    Some((_, r)) => *r,
+                // One root (and one remote request) per distinct data (since
+                // Electra: one per slot).
+                let (root, remote) = match roots.iter().find(|(d, _, _)| *d == a.data) {
+                    Some((_, r, q)) => (*r, q.clone()),
                     None => {
-                        let r = self.root(&SignableMessage::Attestation(&a.data));
-                        roots.push((a.data, r));
-                        r
+                        let m = SignableMessage::Attestation(&a.data);
+                        let r = self.root(&m);
+                        let q = self.remote_request(&m, r);
+                        roots.push((a.data, r, q.clone()));
+                        (r, q)
                     }
                 };
                 Item {
@@ -479,6 +593,7 @@ impl<P: Preset> ValidatorStore<P> {
                     root,
                     slashable: Slashable::Attestation { source: a.data.source.epoch, target: a.data.target.epoch },
                     pays: None,
+                    remote,
                 }
             })
             .collect();
@@ -490,11 +605,9 @@ impl<P: Preset> ValidatorStore<P> {
         let slot = batch.first().map_or(0, |b| b.2);
         let items = batch
             .iter()
-            .map(|(index, pk, s)| Item {
-                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
-                root: self.root(&SignableMessage::SelectionProof(*s)),
-                slashable: Slashable::No,
-                pays: None,
+            .map(|(index, pk, s)| {
+                let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
+                self.item(key, SignableMessage::SelectionProof(*s), Slashable::No, None)
             })
             .collect();
         self.gate(MessageKind::SelectionProof, slot, items).await
@@ -504,11 +617,13 @@ impl<P: Preset> ValidatorStore<P> {
     pub async fn sign_aggregates_base(&self, slot: Slot, batch: &[AggregateAndProofBase<P>]) -> Vec<Outcome> {
         let items = batch
             .iter()
-            .map(|m| Item {
-                key: KeyRef::Index { index: m.aggregator_index, claimed: None },
-                root: self.root(&SignableMessage::AggregateAndProofBase(m)),
-                slashable: Slashable::No,
-                pays: None,
+            .map(|m| {
+                self.item(
+                    KeyRef::Index { index: m.aggregator_index, claimed: None },
+                    SignableMessage::AggregateAndProofBase(m),
+                    Slashable::No,
+                    None,
+                )
             })
             .collect();
         self.gate(MessageKind::Aggregate, slot, items).await
@@ -518,11 +633,13 @@ impl<P: Preset> ValidatorStore<P> {
     pub async fn sign_aggregates_electra(&self, slot: Slot, batch: &[AggregateAndProofElectra<P>]) -> Vec<Outcome> {
         let items = batch
             .iter()
-            .map(|m| Item {
-                key: KeyRef::Index { index: m.aggregator_index, claimed: None },
-                root: self.root(&SignableMessage::AggregateAndProofElectra(m)),
-                slashable: Slashable::No,
-                pays: None,
+            .map(|m| {
+                self.item(
+                    KeyRef::Index { index: m.aggregator_index, claimed: None },
+                    SignableMessage::AggregateAndProofElectra(m),
+                    Slashable::No,
+                    None,
+                )
             })
             .collect();
         self.gate(MessageKind::Aggregate, slot, items).await
@@ -531,12 +648,12 @@ impl<P: Preset> ValidatorStore<P> {
     /// A RANDAO reveal.
     pub async fn sign_randao(&self, slot: Slot, index: u64, claimed: PublicKeyBytes) -> Outcome {
         let epoch = self.spec.epoch_of(slot);
-        let item = Item {
-            key: KeyRef::Index { index, claimed: Some(claimed) },
-            root: self.root(&SignableMessage::RandaoReveal(epoch)),
-            slashable: Slashable::No,
-            pays: None,
-        };
+        let item = self.item(
+            KeyRef::Index { index, claimed: Some(claimed) },
+            SignableMessage::RandaoReveal(epoch),
+            Slashable::No,
+            None,
+        );
         self.one(MessageKind::Randao, slot, item).await
     }
 
@@ -550,12 +667,12 @@ impl<P: Preset> ValidatorStore<P> {
             // fee recipient to propose, so the rule does not depend on the fork.
             None => self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO)),
         };
-        let item = Item {
-            key: KeyRef::Index { index, claimed: Some(claimed) },
-            root: self.root(&SignableMessage::Block(block)),
-            slashable: Slashable::Block { slot: h.slot },
+        let item = self.item(
+            KeyRef::Index { index, claimed: Some(claimed) },
+            SignableMessage::Block(block),
+            Slashable::Block { slot: h.slot },
             pays,
-        };
+        );
         self.one(MessageKind::Block, h.slot, item).await
     }
 
@@ -569,12 +686,12 @@ impl<P: Preset> ValidatorStore<P> {
     ) -> Outcome {
         let h = block.header();
         let pays = self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO));
-        let item = Item {
-            key: KeyRef::Index { index, claimed: Some(claimed) },
-            root: self.root(&SignableMessage::BlindedBlock(block)),
-            slashable: Slashable::Block { slot: h.slot },
+        let item = self.item(
+            KeyRef::Index { index, claimed: Some(claimed) },
+            SignableMessage::BlindedBlock(block),
+            Slashable::Block { slot: h.slot },
             pays,
-        };
+        );
         self.one(MessageKind::Block, h.slot, item).await
     }
 
@@ -585,7 +702,9 @@ impl<P: Preset> ValidatorStore<P> {
         beacon_block_root: Hash256,
         batch: &[(u64, PublicKeyBytes)],
     ) -> Vec<Outcome> {
-        let root = self.root(&SignableMessage::SyncCommitteeMessage { slot, beacon_block_root });
+        let m = SignableMessage::SyncCommitteeMessage { slot, beacon_block_root };
+        let root = self.root(&m);
+        let remote = self.remote_request(&m, root);
         let items = batch
             .iter()
             .map(|(index, pk)| Item {
@@ -593,6 +712,7 @@ impl<P: Preset> ValidatorStore<P> {
                 root,
                 slashable: Slashable::No,
                 pays: None,
+                remote: remote.clone(),
             })
             .collect();
         self.gate(MessageKind::SyncMessage, slot, items).await
@@ -606,11 +726,9 @@ impl<P: Preset> ValidatorStore<P> {
         let slot = batch.first().map_or(0, |b| b.2.slot);
         let items = batch
             .iter()
-            .map(|(index, pk, d)| Item {
-                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
-                root: self.root(&SignableMessage::SyncSelectionProof(d)),
-                slashable: Slashable::No,
-                pays: None,
+            .map(|(index, pk, d)| {
+                let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
+                self.item(key, SignableMessage::SyncSelectionProof(d), Slashable::No, None)
             })
             .collect();
         self.gate(MessageKind::SyncSelectionProof, slot, items).await
@@ -620,11 +738,13 @@ impl<P: Preset> ValidatorStore<P> {
     pub async fn sign_contributions(&self, slot: Slot, batch: &[ContributionAndProof<P>]) -> Vec<Outcome> {
         let items = batch
             .iter()
-            .map(|m| Item {
-                key: KeyRef::Index { index: m.aggregator_index, claimed: None },
-                root: self.root(&SignableMessage::ContributionAndProof(m)),
-                slashable: Slashable::No,
-                pays: None,
+            .map(|m| {
+                self.item(
+                    KeyRef::Index { index: m.aggregator_index, claimed: None },
+                    SignableMessage::ContributionAndProof(m),
+                    Slashable::No,
+                    None,
+                )
             })
             .collect();
         self.gate(MessageKind::Contribution, slot, items).await
@@ -635,11 +755,13 @@ impl<P: Preset> ValidatorStore<P> {
         let slot = batch.first().map_or(0, |e| self.spec.start_slot(e.epoch));
         let items = batch
             .iter()
-            .map(|e| Item {
-                key: KeyRef::Index { index: e.validator_index, claimed: None },
-                root: self.root(&SignableMessage::VoluntaryExit(e)),
-                slashable: Slashable::No,
-                pays: None,
+            .map(|e| {
+                self.item(
+                    KeyRef::Index { index: e.validator_index, claimed: None },
+                    SignableMessage::VoluntaryExit(e),
+                    Slashable::No,
+                    None,
+                )
             })
             .collect();
         self.gate(MessageKind::VoluntaryExit, slot, items).await
@@ -650,17 +772,19 @@ impl<P: Preset> ValidatorStore<P> {
     pub async fn sign_registrations(&self, slot: Slot, batch: &[ValidatorRegistrationV1]) -> Vec<Outcome> {
         let items = batch
             .iter()
-            .map(|r| Item {
-                key: KeyRef::Pubkey(r.pubkey),
-                root: self.root(&SignableMessage::ValidatorRegistration(r)),
-                slashable: Slashable::No,
-                pays: Some(r.fee_recipient),
+            .map(|r| {
+                self.item(
+                    KeyRef::Pubkey(r.pubkey),
+                    SignableMessage::ValidatorRegistration(r),
+                    Slashable::No,
+                    Some(r.fee_recipient),
+                )
             })
             .collect();
         self.gate(MessageKind::Registration, slot, items).await
     }
 
-    async fn one(&self, kind: MessageKind, slot: Slot, item: Item) -> Outcome {
+    async fn one(&self, kind: MessageKind, slot: Slot, item: Item<P>) -> Outcome {
         self.gate(kind, slot, vec![item])
             .await
             .pop()
@@ -668,7 +792,7 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// Steps 1 to 3 for one message, under the registry's read lock.
-    fn admit(&self, reg: &Registry, item: &Item) -> Result<(PublicKeyBytes, Option<u64>, SigningMethod), Refusal> {
+    fn admit(&self, reg: &Registry, item: &Item<P>) -> Result<(PublicKeyBytes, Option<u64>, SigningMethod), Refusal> {
         let entry = match item.key {
             KeyRef::Index { index, claimed } => {
                 let e = reg.by_index(index).ok_or(Refusal::UnknownValidator { index })?;
@@ -691,10 +815,10 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// The gate: resolve, doppelganger, policy, slashing, sign.
-    async fn gate(&self, kind: MessageKind, slot: Slot, items: Vec<Item>) -> Vec<Outcome> {
+    async fn gate(&self, kind: MessageKind, slot: Slot, items: Vec<Item<P>>) -> Vec<Outcome> {
         let _in_flight = self.in_flight.read().await;
         let mut out: Vec<Option<Outcome>> = vec![None; items.len()];
-        let mut pending: Vec<Resolved> = Vec::with_capacity(items.len());
+        let mut pending: Vec<Resolved<P>> = Vec::with_capacity(items.len());
         {
             let reg = self.read();
             let mut slashable_keys: HashSet<PublicKeyBytes> = HashSet::with_capacity(items.len());
@@ -716,6 +840,7 @@ impl<P: Preset> ValidatorStore<P> {
                             method,
                             root: item.root,
                             slashable: item.slashable,
+                            remote: item.remote.clone(),
                         });
                     }
                     Err(reason) => out[pos] = Some(self.refuse(kind, slot, index, reason)),
@@ -723,33 +848,118 @@ impl<P: Preset> ValidatorStore<P> {
             }
         }
         let pending = self.check_slashing(kind, slot, pending, &mut out).await;
-        if !pending.is_empty() {
-            let work: Vec<_> = pending
-                .iter()
-                .map(|r| match r.method {
-                    SigningMethod::Local(h) => (h, r.root),
-                })
-                .collect();
-            let started = std::time::Instant::now();
-            let signed = self.local.sign(&work).await;
-            if let Some(h) = &self.timings.signing {
+        let (local, remote): (Vec<Resolved<P>>, Vec<Resolved<P>>) =
+            pending.into_iter().partition(|r| matches!(r.method, SigningMethod::Local(_)));
+        let started = std::time::Instant::now();
+        let (local_signed, remote_signed) = tokio::join!(self.sign_local(&local), self.sign_remote(&remote));
+        if let Some(h) = &self.timings.signing {
+            if !local.is_empty() || !remote.is_empty() {
                 h.observe(started.elapsed().as_secs_f64());
             }
-            match signed {
-                Ok(sigs) if sigs.len() == pending.len() => {
-                    for (r, s) in pending.iter().zip(sigs) {
-                        out[r.pos] = Some(Outcome::Signed(s));
+        }
+        match local_signed {
+            Ok(sigs) => {
+                for (r, s) in local.iter().zip(sigs) {
+                    out[r.pos] = Some(Outcome::Signed(s));
+                }
+            }
+            Err(reason) => self.fail(kind, slot, &local, &mut out, Failure::Signer { reason }),
+        }
+        let mut failed: Vec<(Failure, Vec<&Resolved<P>>)> = Vec::new();
+        for (r, result) in remote.iter().zip(remote_signed) {
+            match result {
+                Ok(s) => out[r.pos] = Some(Outcome::Signed(s)),
+                Err(RemoteError::Refused { status, message, .. }) if (400..500).contains(&status) => {
+                    out[r.pos] =
+                        Some(self.refuse(kind, slot, r.index, Refusal::RemoteSigner { status, reason: message }));
+                }
+                Err(e) => {
+                    let f = Failure::Signer { reason: e.to_string() };
+                    match failed.iter_mut().find(|(g, _)| *g == f) {
+                        Some((_, v)) => v.push(r),
+                        None => failed.push((f, vec![r])),
                     }
                 }
-                Ok(sigs) => {
-                    let reason = format!("{} signatures for {} requests", sigs.len(), pending.len());
-                    self.fail(kind, slot, &pending, &mut out, Failure::Signer { reason });
-                }
-                Err(reason) => self.fail(kind, slot, &pending, &mut out, Failure::Signer { reason }),
             }
+        }
+        for (f, which) in failed {
+            for r in &which {
+                out[r.pos] = Some(Outcome::Failed(f.clone()));
+            }
+            self.events.emit(Event::Failed { kind, slot, count: which.len(), reason: f });
         }
         out.into_iter()
             .map(|o| o.unwrap_or(Outcome::Failed(Failure::Signer { reason: "not processed".into() })))
+            .collect()
+    }
+
+    /// Step 5, local keys: one engine batch; one signature per entry, in order.
+    async fn sign_local(&self, local: &[Resolved<P>]) -> Result<Vec<SignatureBytes>, String> {
+        if local.is_empty() {
+            return Ok(Vec::new());
+        }
+        let work: Vec<_> = local
+            .iter()
+            .filter_map(|r| match r.method {
+                SigningMethod::Local(h) => Some((h, r.root)),
+                SigningMethod::Remote(_) => None,
+            })
+            .collect();
+        let sigs = self.local.sign(&work).await?;
+        if sigs.len() != local.len() {
+            return Err(format!("{} signatures for {} requests", sigs.len(), local.len()));
+        }
+        Ok(sigs)
+    }
+
+    /// Step 5, remote keys: one call per signer, all at once; one result
+    /// per entry, in order.
+    async fn sign_remote(&self, remote: &[Resolved<P>]) -> Vec<Result<SignatureBytes, RemoteError>> {
+        let mut out: Vec<Option<Result<SignatureBytes, RemoteError>>> = vec![None; remote.len()];
+        let mut per_signer: Vec<(u32, Vec<usize>, Vec<RemoteWork<P>>)> = Vec::new();
+        for (i, r) in remote.iter().enumerate() {
+            let SigningMethod::Remote(id) = r.method else { continue };
+            let req = match &r.remote {
+                Some(Ok(q)) => Arc::clone(q),
+                Some(Err(why)) => {
+                    out[i] = Some(Err(RemoteError::Setup { url: String::new(), reason: why.clone() }));
+                    continue;
+                }
+                None => {
+                    let reason = "no remote request was built for a remote key".to_string();
+                    out[i] = Some(Err(RemoteError::Setup { url: String::new(), reason }));
+                    continue;
+                }
+            };
+            match per_signer.iter_mut().find(|(s, _, _)| *s == id) {
+                Some((_, at, work)) => {
+                    at.push(i);
+                    work.push((r.pubkey, req));
+                }
+                None => per_signer.push((id, vec![i], vec![(r.pubkey, req)])),
+            }
+        }
+        let clients: Vec<Option<Arc<Web3SignerClient>>> = {
+            let all = self.remote.read().unwrap_or_else(|p| p.into_inner());
+            per_signer.iter().map(|(id, _, _)| all.get(*id as usize).cloned()).collect()
+        };
+        let calls = per_signer.iter().zip(&clients).map(|((_, _, work), client)| async move {
+            match client {
+                Some(c) => c.sign(work).await,
+                None => work
+                    .iter()
+                    .map(|_| Err(RemoteError::Setup { url: String::new(), reason: "unknown remote signer".into() }))
+                    .collect(),
+            }
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        for ((_, at, _), results) in per_signer.iter().zip(answers) {
+            for (i, r) in at.iter().zip(results) {
+                out[*i] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(RemoteError::Transport { reason: "not processed".into() })))
             .collect()
     }
 
@@ -759,11 +969,15 @@ impl<P: Preset> ValidatorStore<P> {
         &self,
         kind: MessageKind,
         slot: Slot,
-        pending: Vec<Resolved>,
+        pending: Vec<Resolved<P>>,
         out: &mut [Option<Outcome>],
-    ) -> Vec<Resolved> {
-        let (slashable, free): (Vec<Resolved>, Vec<Resolved>) =
-            pending.into_iter().partition(|r| !matches!(r.slashable, Slashable::No));
+    ) -> Vec<Resolved<P>> {
+        // Remote keys are left to their signer's own protection only when
+        // the operator says so (--disable-slashing-protection-web3signer).
+        let skip_remote = self.remote_options.disable_local_slashing;
+        let checked_here = |r: &Resolved<P>| !(skip_remote && matches!(r.method, SigningMethod::Remote(_)));
+        let (slashable, free): (Vec<Resolved<P>>, Vec<Resolved<P>>) =
+            pending.into_iter().partition(|r| !matches!(r.slashable, Slashable::No) && checked_here(r));
         if slashable.is_empty() {
             return free;
         }
@@ -834,7 +1048,7 @@ impl<P: Preset> ValidatorStore<P> {
         Outcome::Refused(reason)
     }
 
-    fn fail(&self, kind: MessageKind, slot: Slot, which: &[Resolved], out: &mut [Option<Outcome>], reason: Failure) {
+    fn fail(&self, kind: MessageKind, slot: Slot, which: &[Resolved<P>], out: &mut [Option<Outcome>], reason: Failure) {
         for r in which {
             out[r.pos] = Some(Outcome::Failed(reason.clone()));
         }

@@ -101,6 +101,15 @@ pub enum Refusal {
         /// The rule it breaks.
         reason: NotSafe,
     },
+    /// The remote signer refused the message (412: its own slashing
+    /// protection; 404: it does not hold the key; 400: it disagrees with it).
+    #[error("remote signer refused ({status}): {reason}")]
+    RemoteSigner {
+        /// Its HTTP status.
+        status: u16,
+        /// Its reason.
+        reason: String,
+    },
     /// The beacon node served data that does not fit the duty.
     #[error("beacon node served inconsistent data: {what}")]
     InconsistentNodeData {

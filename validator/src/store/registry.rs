@@ -19,6 +19,8 @@ use std::collections::HashMap;
 pub enum SigningMethod {
     /// The local batch engine.
     Local(KeyHandle),
+    /// A remote signer: the store's client number.
+    Remote(u32),
 }
 
 /// One key the store signs for.

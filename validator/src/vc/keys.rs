@@ -8,6 +8,7 @@
 
 use crate::lighthouse::discover;
 use crate::policy::{self, KeySettings, ProposalConfig, ProposalDefaults};
+use crate::store::web3signer::RemoteTarget;
 use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
 use poolvc_signer::keys::cache::{Fingerprint, KeyCache};
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
@@ -22,11 +23,13 @@ pub enum KeyLoadError {
     /// The definitions file as a whole.
     #[error(transparent)]
     Definitions(#[from] crate::validator_definitions::DefinitionsError),
-    /// A remote signer entry (not supported yet).
-    #[error("validator {pubkey}: web3signer entries are not supported yet; remove or disable them")]
+    /// A remote signer entry that cannot be used.
+    #[error("validator {pubkey}: web3signer entry: {reason}")]
     Web3Signer {
         /// The entry's key.
         pubkey: String,
+        /// Why.
+        reason: String,
     },
     /// The password file could not be read.
     #[error("validator {pubkey}: password file {}: {source}", path.display())]
@@ -81,6 +84,8 @@ pub enum KeyLoadError {
 /// What loading found.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// Keys that sign at a remote signer: key, settings, where.
+    pub remote: Vec<(PublicKeyBytes, ProposalConfig, RemoteTarget)>,
     /// Keys that loaded, with their proposal configs.
     pub keys: Vec<(SecretKey, ProposalConfig)>,
     /// Entries that did not, each with its cause.
@@ -153,7 +158,47 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     for d in defs.0.iter().filter(|d| d.enabled) {
         let pubkey = d.voting_public_key.clone();
         match &d.signing_definition {
-            SigningDefinition::Web3Signer { .. } => out.failures.push(KeyLoadError::Web3Signer { pubkey }),
+            SigningDefinition::Web3Signer {
+                url,
+                fallback_urls,
+                root_certificate_path,
+                request_timeout_ms,
+                client_identity_path,
+                ..
+            } => {
+                let fail = |reason: String| KeyLoadError::Web3Signer { pubkey: pubkey.clone(), reason };
+                let Some(pk) = parse_pubkey(&pubkey) else {
+                    out.failures.push(fail("voting_public_key is not a 0x-hex BLS public key".into()));
+                    continue;
+                };
+                if client_identity_path.is_some() {
+                    out.failures.push(fail(
+                        "client_identity_path (a PKCS#12 client certificate) is not supported by this build; \
+                         terminate client TLS in front of the signer or remove it"
+                            .into(),
+                    ));
+                    continue;
+                }
+                let settings = KeySettings {
+                    fee_recipient: d.suggested_fee_recipient.clone(),
+                    gas_limit: d.gas_limit,
+                    graffiti: d.graffiti.clone(),
+                    builder_proposals: d.builder_proposals,
+                };
+                match policy::resolve(&pubkey, &settings, defaults) {
+                    Ok(config) => {
+                        let target = RemoteTarget {
+                            urls: std::iter::once(url.clone()).chain(fallback_urls.iter().cloned()).collect(),
+                            root_certificate_path: root_certificate_path.clone(),
+                            request_timeout: std::time::Duration::from_millis(
+                                request_timeout_ms.unwrap_or(DEFAULT_REMOTE_TIMEOUT_MS),
+                            ),
+                        };
+                        out.remote.push((pk, config, target));
+                    }
+                    Err(e) => out.failures.push(e.into()),
+                }
+            }
             SigningDefinition::LocalKeystore {
                 voting_keystore_path,
                 voting_keystore_password_path,
@@ -295,6 +340,9 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     }
     Ok(out)
 }
+
+/// Lighthouse's default Web3Signer request timeout.
+pub const DEFAULT_REMOTE_TIMEOUT_MS: u64 = 12_000;
 
 /// One keystore's lookup in the key cache: its fingerprint (if its file
 /// could be read) and, on a hit, its key and public key.

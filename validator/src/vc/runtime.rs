@@ -96,6 +96,8 @@ pub struct VcConfig {
     pub keymanager: Option<crate::keymanager::KeymanagerConfig>,
     /// `--disable-key-cache`: decrypt every keystore at every start.
     pub disable_key_cache: bool,
+    /// How remote signers (web3signer entries) are reached.
+    pub web3signer: crate::store::web3signer::Web3SignerOptions,
 }
 
 impl VcConfig {
@@ -135,6 +137,7 @@ impl VcConfig {
             high_validator_count_metrics: false,
             keymanager: None,
             disable_key_cache: false,
+            web3signer: Default::default(),
             datadir,
         }
     }
@@ -472,7 +475,14 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
             if cfg.disable_key_cache { " (--disable-key-cache)" } else { "" }
         );
     }
-    if loaded.keys.is_empty() {
+    if !loaded.remote.is_empty() {
+        info!(
+            keys = loaded.remote.len(),
+            local_slashing_protection = !cfg.web3signer.disable_local_slashing,
+            "keys signing at remote signers"
+        );
+    }
+    if loaded.keys.is_empty() && loaded.remote.is_empty() {
         if cfg.keymanager.is_none() {
             return Err(VcError::NoValidators { datadir: cfg.validators_dir.clone() });
         }
@@ -492,8 +502,10 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         let events = Arc::clone(&events);
         tokio::task::spawn_blocking(move || -> Result<_, VcError> {
             let slashing = open_slashing_db(&cfg, gvr)?;
-            let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings);
+            let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings)
+                .with_web3signer_options(cfg.web3signer.clone());
             store.add_local_keys(loaded.keys, cfg.doppelganger_epochs == 0)?;
+            store.add_remote_keys(loaded.remote, cfg.doppelganger_epochs == 0)?;
             Ok((Arc::new(store), slashing))
         })
         .await
@@ -673,7 +685,8 @@ async fn run_services<P: Preset>(
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -1,0 +1,536 @@
+//! The Web3Signer eth2 signing API's messages (`POST /api/v1/eth2/sign/{identifier}`),
+//! shared by poolvc's remote-signing client and `poolvc signer`.
+//!
+//! A request carries the message itself, the `fork_info` the client signs
+//! under and, optionally, the `signingRoot` it expects. The signer never
+//! signs a root it did not compute: [`check`] builds the signing root from
+//! the message with the signer's own chain config (the one rule for roots,
+//! [`SigningContext::signing_root`]), refuses a request whose network or
+//! fork version disagrees with that config, and refuses a `signingRoot`
+//! that differs from its own. What slashing protection must record for the
+//! message comes from the same parse.
+//!
+//! poolvc adds one route the anchors lack, the batch: many `(identifier,
+//! request)` pairs in one HTTP request, answered in order ([`BatchItem`],
+//! [`BatchAnswer`]).
+
+use crate::types::*;
+use serde::{Deserialize, Serialize};
+
+/// The single signing route (`{identifier}`: the `0x` public key).
+pub const SIGN_PATH: &str = "/api/v1/eth2/sign";
+/// poolvc's batch route.
+pub const BATCH_PATH: &str = "/api/v1/eth2/sign_batch";
+/// The key list route.
+pub const PUBLIC_KEYS_PATH: &str = "/api/v1/eth2/publicKeys";
+
+/// What is wrong with a signing request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// `fork_info` is required for this message type.
+    #[error("{kind}: fork_info is required")]
+    NoForkInfo {
+        /// The request type.
+        kind: &'static str,
+    },
+    /// The request is for another network.
+    #[error("{kind}: fork_info.genesis_validators_root {got} is not this signer's network ({ours})")]
+    OtherNetwork {
+        /// The request type.
+        kind: &'static str,
+        /// What the request says.
+        got: Hash256,
+        /// The signer's.
+        ours: Hash256,
+    },
+    /// The fork the request names is not the one the signer's config has at the message's epoch.
+    #[error("{kind}: fork_info selects version {got} at epoch {epoch}, this signer's config has {ours}")]
+    OtherFork {
+        /// The request type.
+        kind: &'static str,
+        /// The message's epoch.
+        epoch: Epoch,
+        /// The version the request's fork selects.
+        got: Version,
+        /// The signer's version at that epoch.
+        ours: Version,
+    },
+    /// The `signingRoot` given is not the root of the message.
+    #[error("{kind}: signingRoot {given} is not the message's signing root {computed}")]
+    RootMismatch {
+        /// The request type.
+        kind: &'static str,
+        /// What the request says.
+        given: Hash256,
+        /// What the message gives.
+        computed: Hash256,
+    },
+    /// A block's `version` is unknown or does not fit its shape.
+    #[error("BLOCK_V2: {reason}")]
+    Block {
+        /// Why.
+        reason: String,
+    },
+    /// An aggregate's `version` or data is wrong.
+    #[error("AGGREGATE_AND_PROOF_V2: {reason}")]
+    Aggregate {
+        /// Why.
+        reason: String,
+    },
+    /// A message poolvc's client cannot send remotely.
+    #[error("{kind} messages are not signed remotely by poolvc")]
+    Unsupported {
+        /// The message kind.
+        kind: &'static str,
+    },
+}
+
+/// The fork and network a message is signed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkInfo {
+    /// The fork at the message's epoch.
+    pub fork: Fork,
+    /// The network.
+    pub genesis_validators_root: Hash256,
+}
+
+/// `{"slot": ...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotField {
+    /// The slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: Slot,
+}
+
+/// `{"epoch": ...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochField {
+    /// The epoch.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub epoch: Epoch,
+}
+
+/// A sync-committee message's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCommitteeMessageData {
+    /// The head block root.
+    pub beacon_block_root: Hash256,
+    /// The slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: Slot,
+}
+
+/// A block as `BLOCK_V2` carries it: the whole block up to Altair, its
+/// header from Bellatrix on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionedBlock {
+    /// The fork, upper case (`ELECTRA`).
+    pub version: String,
+    /// Phase0 and Altair: the block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<serde_json::Value>,
+    /// Bellatrix on: the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_header: Option<BeaconBlockHeader>,
+}
+
+/// An aggregate and proof as `AGGREGATE_AND_PROOF_V2` carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionedAggregate {
+    /// The fork, upper case.
+    pub version: String,
+    /// `AggregateAndProof` of that fork.
+    pub data: serde_json::Value,
+}
+
+/// The message of a signing request, by its `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", bound = "P: Preset")]
+pub enum Message<P: Preset> {
+    /// An attestation-aggregator selection proof.
+    #[serde(rename = "AGGREGATION_SLOT")]
+    AggregationSlot {
+        /// The slot.
+        aggregation_slot: SlotField,
+    },
+    /// A pre-Electra aggregate and proof (the original type).
+    #[serde(rename = "AGGREGATE_AND_PROOF")]
+    AggregateAndProof {
+        /// The message.
+        aggregate_and_proof: AggregateAndProofBase<P>,
+    },
+    /// An aggregate and proof of any fork.
+    #[serde(rename = "AGGREGATE_AND_PROOF_V2")]
+    AggregateAndProofV2 {
+        /// The message and its fork.
+        aggregate_and_proof: VersionedAggregate,
+    },
+    /// Attestation data.
+    #[serde(rename = "ATTESTATION")]
+    Attestation {
+        /// The vote.
+        attestation: AttestationData,
+    },
+    /// A block.
+    #[serde(rename = "BLOCK_V2")]
+    BlockV2 {
+        /// The block or its header.
+        beacon_block: VersionedBlock,
+    },
+    /// A RANDAO reveal.
+    #[serde(rename = "RANDAO_REVEAL")]
+    RandaoReveal {
+        /// The epoch.
+        randao_reveal: EpochField,
+    },
+    /// A voluntary exit.
+    #[serde(rename = "VOLUNTARY_EXIT")]
+    VoluntaryExit {
+        /// The exit.
+        voluntary_exit: VoluntaryExit,
+    },
+    /// A sync-committee message.
+    #[serde(rename = "SYNC_COMMITTEE_MESSAGE")]
+    SyncCommitteeMessage {
+        /// Its data.
+        sync_committee_message: SyncCommitteeMessageData,
+    },
+    /// A sync-aggregator selection proof.
+    #[serde(rename = "SYNC_COMMITTEE_SELECTION_PROOF")]
+    SyncCommitteeSelectionProof {
+        /// Its data.
+        sync_aggregator_selection_data: SyncAggregatorSelectionData,
+    },
+    /// A contribution and proof.
+    #[serde(rename = "SYNC_COMMITTEE_CONTRIBUTION_AND_PROOF")]
+    SyncCommitteeContributionAndProof {
+        /// The message.
+        contribution_and_proof: ContributionAndProof<P>,
+    },
+    /// A builder registration.
+    #[serde(rename = "VALIDATOR_REGISTRATION")]
+    ValidatorRegistration {
+        /// The registration.
+        validator_registration: ValidatorRegistrationV1,
+    },
+}
+
+impl<P: Preset> Message<P> {
+    /// The request type, as the API spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AggregationSlot { .. } => "AGGREGATION_SLOT",
+            Self::AggregateAndProof { .. } => "AGGREGATE_AND_PROOF",
+            Self::AggregateAndProofV2 { .. } => "AGGREGATE_AND_PROOF_V2",
+            Self::Attestation { .. } => "ATTESTATION",
+            Self::BlockV2 { .. } => "BLOCK_V2",
+            Self::RandaoReveal { .. } => "RANDAO_REVEAL",
+            Self::VoluntaryExit { .. } => "VOLUNTARY_EXIT",
+            Self::SyncCommitteeMessage { .. } => "SYNC_COMMITTEE_MESSAGE",
+            Self::SyncCommitteeSelectionProof { .. } => "SYNC_COMMITTEE_SELECTION_PROOF",
+            Self::SyncCommitteeContributionAndProof { .. } => "SYNC_COMMITTEE_CONTRIBUTION_AND_PROOF",
+            Self::ValidatorRegistration { .. } => "VALIDATOR_REGISTRATION",
+        }
+    }
+}
+
+/// One signing request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "P: Preset")]
+pub struct SigningRequest<P: Preset> {
+    /// The message, tagged by `type`.
+    #[serde(flatten)]
+    pub message: Message<P>,
+    /// The fork and network (every type but `VALIDATOR_REGISTRATION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork_info: Option<ForkInfo>,
+    /// The signing root the client expects.
+    #[serde(rename = "signingRoot", default, skip_serializing_if = "Option::is_none")]
+    pub signing_root: Option<Hash256>,
+}
+
+/// `{"signature": ...}`, the JSON answer of the single route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningResponse {
+    /// The signature.
+    pub signature: SignatureBytes,
+}
+
+/// One entry of a batch request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "P: Preset")]
+pub struct BatchItem<P: Preset> {
+    /// The key (`0x` hex).
+    pub identifier: PublicKeyBytes,
+    /// The request, as the single route takes it.
+    pub request: SigningRequest<P>,
+}
+
+/// One entry of a batch answer, in request order: a signature, or the
+/// status the single route would have answered and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchAnswer {
+    /// Signed.
+    Signed {
+        /// The signature.
+        signature: SignatureBytes,
+    },
+    /// Not signed.
+    Refused {
+        /// The HTTP status of the single route (400, 404, 412, 500).
+        status: u16,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What slashing protection records for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slashable {
+    /// Nothing: the message cannot be slashed.
+    No,
+    /// An attestation's votes.
+    Attestation {
+        /// Source epoch.
+        source: Epoch,
+        /// Target epoch.
+        target: Epoch,
+    },
+    /// A block's slot.
+    Block {
+        /// The slot.
+        slot: Slot,
+    },
+}
+
+/// A request the signer may sign: its root and what protection records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// The signing root (computed here, never taken from the request).
+    pub signing_root: Hash256,
+    /// What slashing protection records.
+    pub slashable: Slashable,
+}
+
+/// The message's object in the form the roots are computed from.
+enum Owned<P: Preset> {
+    Header(BeaconBlockHeader),
+    AggBase(Box<AggregateAndProofBase<P>>),
+    AggElectra(Box<AggregateAndProofElectra<P>>),
+}
+
+fn fork_of(version: &str, kind: fn(String) -> RequestError) -> Result<ForkName, RequestError> {
+    version.parse::<ForkName>().map_err(|e| kind(e.to_string()))
+}
+
+fn block_err(reason: String) -> RequestError {
+    RequestError::Block { reason }
+}
+
+fn agg_err(reason: String) -> RequestError {
+    RequestError::Aggregate { reason }
+}
+
+/// Checks a request against the signer's chain config and network, and
+/// computes its signing root. See the module doc for the rules.
+pub fn check<P: Preset>(
+    spec: &ChainSpec,
+    genesis_validators_root: Hash256,
+    req: &SigningRequest<P>,
+) -> Result<Checked, RequestError> {
+    let kind = req.message.kind();
+    let owned: Option<Owned<P>> = match &req.message {
+        Message::BlockV2 { beacon_block: b } => {
+            let fork = fork_of(&b.version, block_err)?;
+            let header = match (fork, &b.block, &b.block_header) {
+                (_, _, Some(h)) if fork.bellatrix_enabled() => *h,
+                (ForkName::Phase0, Some(v), _) => serde_json::from_value::<BeaconBlockPhase0<P>>(v.clone())
+                    .map_err(|e| block_err(format!("PHASE0 block: {e}")))?
+                    .header(),
+                (ForkName::Altair, Some(v), _) => serde_json::from_value::<BeaconBlockAltair<P>>(v.clone())
+                    .map_err(|e| block_err(format!("ALTAIR block: {e}")))?
+                    .header(),
+                _ if fork.bellatrix_enabled() => {
+                    return Err(block_err(format!("{} needs block_header", b.version)));
+                }
+                _ => return Err(block_err(format!("{} needs block", b.version))),
+            };
+            if spec.fork_name_at_slot(header.slot) != fork {
+                return Err(block_err(format!(
+                    "version {} but slot {} is in {}",
+                    b.version,
+                    header.slot,
+                    spec.fork_name_at_slot(header.slot)
+                )));
+            }
+            Some(Owned::Header(header))
+        }
+        Message::AggregateAndProofV2 { aggregate_and_proof: a } => {
+            let fork = fork_of(&a.version, agg_err)?;
+            let slot = a.data.pointer("/aggregate/data/slot").and_then(|v| v.as_str()).and_then(|s| s.parse().ok());
+            match slot {
+                Some(slot) if spec.fork_name_at_slot(slot) == fork => {}
+                Some(slot) => {
+                    let at = spec.fork_name_at_slot(slot);
+                    return Err(agg_err(format!("version {} but slot {slot} is in {at}", a.version)));
+                }
+                None => return Err(agg_err("data.aggregate.data.slot is missing or not a quoted integer".into())),
+            }
+            Some(if fork.electra_enabled() {
+                Owned::AggElectra(Box::new(
+                    serde_json::from_value(a.data.clone()).map_err(|e| agg_err(format!("{}: {e}", a.version)))?,
+                ))
+            } else {
+                Owned::AggBase(Box::new(
+                    serde_json::from_value(a.data.clone()).map_err(|e| agg_err(format!("{}: {e}", a.version)))?,
+                ))
+            })
+        }
+        _ => None,
+    };
+    let (msg, slashable): (SignableMessage<'_, P>, Slashable) = match (&req.message, &owned) {
+        (Message::AggregationSlot { aggregation_slot }, _) => {
+            (SignableMessage::SelectionProof(aggregation_slot.slot), Slashable::No)
+        }
+        (Message::AggregateAndProof { aggregate_and_proof }, _) => {
+            (SignableMessage::AggregateAndProofBase(aggregate_and_proof), Slashable::No)
+        }
+        (Message::AggregateAndProofV2 { .. }, Some(Owned::AggBase(a))) => {
+            (SignableMessage::AggregateAndProofBase(a), Slashable::No)
+        }
+        (Message::AggregateAndProofV2 { .. }, Some(Owned::AggElectra(a))) => {
+            (SignableMessage::AggregateAndProofElectra(a), Slashable::No)
+        }
+        (Message::Attestation { attestation: d }, _) => {
+            (SignableMessage::Attestation(d), Slashable::Attestation { source: d.source.epoch, target: d.target.epoch })
+        }
+        (Message::BlockV2 { .. }, Some(Owned::Header(h))) => {
+            (SignableMessage::BlockHeader(h), Slashable::Block { slot: h.slot })
+        }
+        (Message::RandaoReveal { randao_reveal }, _) => {
+            (SignableMessage::RandaoReveal(randao_reveal.epoch), Slashable::No)
+        }
+        (Message::VoluntaryExit { voluntary_exit }, _) => {
+            (SignableMessage::VoluntaryExit(voluntary_exit), Slashable::No)
+        }
+        (Message::SyncCommitteeMessage { sync_committee_message: m }, _) => (
+            SignableMessage::SyncCommitteeMessage { slot: m.slot, beacon_block_root: m.beacon_block_root },
+            Slashable::No,
+        ),
+        (Message::SyncCommitteeSelectionProof { sync_aggregator_selection_data }, _) => {
+            (SignableMessage::SyncSelectionProof(sync_aggregator_selection_data), Slashable::No)
+        }
+        (Message::SyncCommitteeContributionAndProof { contribution_and_proof }, _) => {
+            (SignableMessage::ContributionAndProof(contribution_and_proof), Slashable::No)
+        }
+        (Message::ValidatorRegistration { validator_registration }, _) => {
+            (SignableMessage::ValidatorRegistration(validator_registration), Slashable::No)
+        }
+        // The parse above always fills `owned` for these two.
+        (Message::AggregateAndProofV2 { .. } | Message::BlockV2 { .. }, _) => {
+            return Err(RequestError::Unsupported { kind })
+        }
+    };
+    let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
+    // Registrations carry no fork_info (their domain is the genesis fork's,
+    // with no network root); every other type must name this network and
+    // the fork this config has at the message's epoch.
+    if domain_kind != DomainKind::ApplicationBuilder {
+        let info = req.fork_info.ok_or(RequestError::NoForkInfo { kind })?;
+        if info.genesis_validators_root != genesis_validators_root {
+            return Err(RequestError::OtherNetwork {
+                kind,
+                got: info.genesis_validators_root,
+                ours: genesis_validators_root,
+            });
+        }
+        let got = if epoch >= info.fork.epoch { info.fork.current_version } else { info.fork.previous_version };
+        let ours = spec.fork_version_at_epoch(epoch);
+        if got != ours {
+            return Err(RequestError::OtherFork { kind, epoch, got, ours });
+        }
+    }
+    let computed = SigningContext { spec, genesis_validators_root }.signing_root(&msg);
+    if let Some(given) = req.signing_root {
+        if given != computed {
+            return Err(RequestError::RootMismatch { kind, given, computed });
+        }
+    }
+    Ok(Checked { signing_root: computed, slashable })
+}
+
+fn upper(fork: ForkName) -> String {
+    fork.as_str().to_ascii_uppercase()
+}
+
+/// The request a client sends for `msg` (its root computed by the caller
+/// with the same config, sent as `signingRoot` so a signer on another
+/// config refuses rather than signs something else).
+pub fn request_for<P: Preset>(
+    spec: &ChainSpec,
+    genesis_validators_root: Hash256,
+    msg: &SignableMessage<'_, P>,
+    signing_root: Hash256,
+) -> Result<SigningRequest<P>, RequestError> {
+    let block = |fork: ForkName, full: Option<serde_json::Value>, header: BeaconBlockHeader| VersionedBlock {
+        version: upper(fork),
+        block_header: if fork.bellatrix_enabled() { Some(header) } else { None },
+        block: if fork.bellatrix_enabled() { None } else { full },
+    };
+    let to_value = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| RequestError::Block { reason: format!("encoding the block: {e}") })
+    };
+    let message = match msg {
+        SignableMessage::Block(b) => {
+            let full = match b {
+                BeaconBlock::Phase0(x) => Some(to_value(serde_json::to_value(x))?),
+                BeaconBlock::Altair(x) => Some(to_value(serde_json::to_value(x))?),
+                _ => None,
+            };
+            Message::BlockV2 { beacon_block: block(b.fork_name(), full, b.header()) }
+        }
+        SignableMessage::BlindedBlock(b) => Message::BlockV2 { beacon_block: block(b.fork_name(), None, b.header()) },
+        SignableMessage::BlockHeader(h) => {
+            let fork = spec.fork_name_at_slot(h.slot);
+            if !fork.bellatrix_enabled() {
+                return Err(RequestError::Unsupported { kind: "pre-Bellatrix block header" });
+            }
+            Message::BlockV2 { beacon_block: block(fork, None, **h) }
+        }
+        SignableMessage::Attestation(d) => Message::Attestation { attestation: **d },
+        SignableMessage::RandaoReveal(e) => Message::RandaoReveal { randao_reveal: EpochField { epoch: *e } },
+        SignableMessage::SelectionProof(s) => Message::AggregationSlot { aggregation_slot: SlotField { slot: *s } },
+        SignableMessage::AggregateAndProofBase(a) => Message::AggregateAndProofV2 {
+            aggregate_and_proof: VersionedAggregate {
+                version: upper(spec.fork_name_at_slot(a.aggregate.data.slot)),
+                data: serde_json::to_value(a).map_err(|e| agg_err(e.to_string()))?,
+            },
+        },
+        SignableMessage::AggregateAndProofElectra(a) => Message::AggregateAndProofV2 {
+            aggregate_and_proof: VersionedAggregate {
+                version: upper(spec.fork_name_at_slot(a.aggregate.data.slot)),
+                data: serde_json::to_value(a).map_err(|e| agg_err(e.to_string()))?,
+            },
+        },
+        SignableMessage::SyncCommitteeMessage { slot, beacon_block_root } => Message::SyncCommitteeMessage {
+            sync_committee_message: SyncCommitteeMessageData { beacon_block_root: *beacon_block_root, slot: *slot },
+        },
+        SignableMessage::SyncSelectionProof(d) => {
+            Message::SyncCommitteeSelectionProof { sync_aggregator_selection_data: **d }
+        }
+        SignableMessage::ContributionAndProof(c) => {
+            Message::SyncCommitteeContributionAndProof { contribution_and_proof: (*c).clone() }
+        }
+        SignableMessage::VoluntaryExit(e) => Message::VoluntaryExit { voluntary_exit: **e },
+        SignableMessage::ValidatorRegistration(r) => Message::ValidatorRegistration { validator_registration: **r },
+        SignableMessage::Deposit(_) => return Err(RequestError::Unsupported { kind: "DEPOSIT" }),
+        SignableMessage::BlsToExecutionChange(_) => {
+            return Err(RequestError::Unsupported { kind: "BLS_TO_EXECUTION_CHANGE" })
+        }
+    };
+    let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
+    let fork_info = (domain_kind != DomainKind::ApplicationBuilder)
+        .then(|| ForkInfo { fork: spec.fork_at_epoch(epoch), genesis_validators_root });
+    Ok(SigningRequest { message, fork_info, signing_root: Some(signing_root) })
+}

@@ -1,0 +1,197 @@
+//! The remote signer's gate: the only path from a request to a signature
+//! in `poolvc signer`.
+//!
+//! ```text
+//!  requests (one, or a batch in order)
+//!     1. key: the identifier must be a loaded key (404 otherwise)
+//!     2. check: the signer computes the root from the message with its own
+//!        config; another network, fork or signingRoot is refused (400)
+//!     3. slashing: one check-and-insert for the batch's attestations and
+//!        one for its blocks, durable before step 4 (412 when slashable)
+//!     4. engine: one batch for everything that passed (same-message
+//!        batching: a slot's attestations share one hash-to-curve)
+//! ```
+//!
+//! Invariants kept here:
+//! - nothing is signed whose root was not computed here from the message;
+//! - a slashable message is signed only after its record is durable in the
+//!   database (shared by every signer instance on PostgreSQL, whose row
+//!   locks serialize two instances checking the same key); a database
+//!   error signs nothing.
+
+use poolvc_signer::batch::{KeyHandle, KeySet, SignRequest, SigningEngine};
+use poolvc_signer::keys::{PublicKey, SecretKey};
+use poolvc_signer::slashing::{AttestationRecord, BlockRecord, SlashingDatabase};
+use poolvc_signer::types::{ChainSpec, Hash256, Preset, PublicKeyBytes};
+use poolvc_signer::web3signer::{self, BatchAnswer, SigningRequest, Slashable};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Keys, config, slashing database and engine of one signer.
+pub struct SignerGate<P: Preset> {
+    spec: ChainSpec,
+    genesis_validators_root: Hash256,
+    engine: Arc<SigningEngine>,
+    keys: HashMap<PublicKeyBytes, KeyHandle>,
+    slashing: Arc<dyn SlashingDatabase>,
+    _p: std::marker::PhantomData<P>,
+}
+
+impl<P: Preset> std::fmt::Debug for SignerGate<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerGate").field("keys", &self.keys.len()).finish()
+    }
+}
+
+fn refused(status: u16, message: impl Into<String>) -> BatchAnswer {
+    BatchAnswer::Refused { status, message: message.into() }
+}
+
+impl<P: Preset> SignerGate<P> {
+    /// A gate over `keys` (registered with the slashing database here, so
+    /// no key signs unprotected). Blocking: a database call.
+    pub fn new(
+        spec: ChainSpec,
+        genesis_validators_root: Hash256,
+        keys: Vec<(SecretKey, PublicKey)>,
+        slashing: Arc<dyn SlashingDatabase>,
+        threads: usize,
+    ) -> Result<Self, poolvc_signer::slashing::SlashingError> {
+        let pubkeys: Vec<PublicKeyBytes> = keys.iter().map(|(_, pk)| pk.to_bytes()).collect();
+        slashing.register_validators(&pubkeys)?;
+        let engine = Arc::new(SigningEngine::new(KeySet::new(), threads));
+        let handles = engine.add_keys(&keys);
+        let keys = pubkeys.into_iter().zip(handles).collect();
+        Ok(Self { spec, genesis_validators_root, engine, keys, slashing, _p: std::marker::PhantomData })
+    }
+
+    /// The keys, in no particular order.
+    pub fn pubkeys(&self) -> Vec<PublicKeyBytes> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no key is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether the slashing database answers.
+    pub async fn database_ok(&self) -> bool {
+        let db = Arc::clone(&self.slashing);
+        tokio::task::spawn_blocking(move || db.genesis_validators_root().is_ok()).await.unwrap_or(false)
+    }
+
+    /// Signs a batch of requests: one answer per request, in order.
+    pub async fn sign(&self, batch: Vec<(PublicKeyBytes, SigningRequest<P>)>) -> Vec<BatchAnswer> {
+        let mut out: Vec<Option<BatchAnswer>> = vec![None; batch.len()];
+        // Steps 1 and 2.
+        let mut passed: Vec<(usize, PublicKeyBytes, KeyHandle, web3signer::Checked)> = Vec::new();
+        for (pos, (pubkey, req)) in batch.iter().enumerate() {
+            let Some(handle) = self.keys.get(pubkey) else {
+                out[pos] = Some(refused(404, format!("public key {pubkey} is not loaded by this signer")));
+                continue;
+            };
+            match web3signer::check(&self.spec, self.genesis_validators_root, req) {
+                Ok(c) => passed.push((pos, *pubkey, *handle, c)),
+                Err(e) => out[pos] = Some(refused(400, e.to_string())),
+            }
+        }
+        // Step 3.
+        let atts: Vec<AttestationRecord> = passed
+            .iter()
+            .filter_map(|(_, pk, _, c)| match c.slashable {
+                Slashable::Attestation { source, target } => Some(AttestationRecord {
+                    pubkey: *pk,
+                    source_epoch: source,
+                    target_epoch: target,
+                    signing_root: Some(c.signing_root),
+                }),
+                _ => None,
+            })
+            .collect();
+        let blocks: Vec<BlockRecord> = passed
+            .iter()
+            .filter_map(|(_, pk, _, c)| match c.slashable {
+                Slashable::Block { slot } => {
+                    Some(BlockRecord { pubkey: *pk, slot, signing_root: Some(c.signing_root) })
+                }
+                _ => None,
+            })
+            .collect();
+        let mut safe = Vec::with_capacity(passed.len());
+        if atts.is_empty() && blocks.is_empty() {
+            safe = passed;
+        } else {
+            let db = Arc::clone(&self.slashing);
+            let verdicts = tokio::task::spawn_blocking(move || {
+                let a = if atts.is_empty() { Vec::new() } else { db.check_and_insert_attestations(&atts)? };
+                let b = if blocks.is_empty() { Vec::new() } else { db.check_and_insert_blocks(&blocks)? };
+                Ok::<_, poolvc_signer::slashing::SlashingError>((a, b))
+            })
+            .await;
+            let (a, b) = match verdicts {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    let why = format!("slashing protection database: {e}");
+                    for (pos, ..) in passed.iter().filter(|p| !matches!(p.3.slashable, Slashable::No)) {
+                        out[*pos] = Some(refused(500, why.clone()));
+                    }
+                    (Vec::new(), Vec::new())
+                }
+                Err(e) => {
+                    let why = format!("slashing protection task: {e}");
+                    for (pos, ..) in passed.iter().filter(|p| !matches!(p.3.slashable, Slashable::No)) {
+                        out[*pos] = Some(refused(500, why.clone()));
+                    }
+                    (Vec::new(), Vec::new())
+                }
+            };
+            let (mut a, mut b) = (a.into_iter(), b.into_iter());
+            for p in passed {
+                let verdict = match p.3.slashable {
+                    Slashable::No => {
+                        safe.push(p);
+                        continue;
+                    }
+                    Slashable::Attestation { .. } => a.next(),
+                    Slashable::Block { .. } => b.next(),
+                };
+                match verdict {
+                    Some(Ok(_)) => safe.push(p),
+                    Some(Err(why)) => out[p.0] = Some(refused(412, format!("slashable: {why}"))),
+                    // A database error above already answered it.
+                    None => {}
+                }
+            }
+        }
+        // Step 4.
+        if !safe.is_empty() {
+            let reqs =
+                safe.iter().map(|(_, _, key, c)| SignRequest { key: *key, signing_root: c.signing_root }).collect();
+            match self.engine.sign_async(reqs).await {
+                Ok(sigs) if sigs.len() == safe.len() => {
+                    for ((pos, ..), signature) in safe.iter().zip(sigs) {
+                        out[*pos] = Some(BatchAnswer::Signed { signature });
+                    }
+                }
+                Ok(sigs) => {
+                    let why = format!("engine returned {} signatures for {} requests", sigs.len(), safe.len());
+                    for (pos, ..) in &safe {
+                        out[*pos] = Some(refused(500, why.clone()));
+                    }
+                }
+                Err(e) => {
+                    for (pos, ..) in &safe {
+                        out[*pos] = Some(refused(500, format!("signing engine: {e}")));
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|o| o.unwrap_or_else(|| refused(500, "not processed"))).collect()
+    }
+}
