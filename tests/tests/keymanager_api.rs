@@ -35,6 +35,11 @@ use std::time::Duration;
 /// The key imported at run time.
 const NEW: u64 = 63;
 
+/// Remote signing through `poolvc signer` (in this binary: one test binary
+/// less to compile, and the runs share the turns below).
+#[path = "remote/remote_signer.rs"]
+mod remote_signer;
+
 /// The runs take turns: each is a client and a simulated chain on the clock.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
