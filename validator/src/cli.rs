@@ -286,6 +286,17 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remote signing: one slot's attestations for N keys through a real
+    /// `poolvc signer` process, N single requests vs the batch route; the
+    /// signer's memory with N keys.
+    RemoteSigning {
+        /// Keys (and signatures per run).
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Slashing-history growth: one attestation per key per epoch into two
     /// SQLite databases, one pruned each epoch as `poolvc vc` does, one never.
     Pruning {

@@ -8,6 +8,7 @@
 pub mod beacon;
 pub mod bench_cmd;
 pub mod bench_key_cache;
+pub mod bench_remote;
 pub mod bench_slot;
 pub mod cli;
 pub mod events;

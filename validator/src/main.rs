@@ -134,6 +134,26 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 );
             }
         }
+        Command::Bench(BenchCommand::RemoteSigning { keys, json }) => {
+            let r = poolvc::bench_remote::run(keys)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "keys={}: {} single requests {:.2} s, batch route {:.2} s, speedup {:.1}x; signer ready in {:.1} s, \
+                     resident {:.0} MiB (peak {:.0} MiB); {} signatures verified",
+                    r.keys,
+                    r.keys,
+                    r.single_s,
+                    r.batch_s,
+                    r.speedup,
+                    r.signer_start_s,
+                    r.signer_rss_ready_mib,
+                    r.signer_rss_peak_mib,
+                    r.verified_sample
+                );
+            }
+        }
         Command::Bench(BenchCommand::KeyCache { keys, cold_sample, out, json }) => {
             let r = poolvc::bench_key_cache::run(keys, cold_sample, out.as_deref())?;
             if json {

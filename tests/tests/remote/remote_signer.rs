@@ -6,7 +6,8 @@
 //! slashable).
 //!
 //! - One signer (SQLite): every duty of epochs 1 and 2 done (across the Fulu
-//!   fork), builder registrations included.
+//!   fork), builder registrations included; before genesis one key is
+//!   deleted and imported again through the keymanager's remote keys API.
 //! - Two signers sharing one PostgreSQL slashing database, the second as the
 //!   entries' fallback URL: the first is killed (SIGKILL) mid-epoch 1; the
 //!   duties continue on the second, every duty of epoch 2 is done, and
@@ -171,6 +172,63 @@ async fn bad_requests_are_answered_as_web3signer_does<P: Preset>(h: &SimHandle<P
     assert_eq!(hc.status().as_u16(), 200);
 }
 
+/// Before genesis: the remote keys are listed with their signer; one is
+/// deleted (out of `validator_definitions.yml`) and imported again with its
+/// URL, so its duties in the checked epochs prove the import signs.
+async fn remote_keys_through_the_keymanager_api(dir: &Path, port: u16, signer: &str) {
+    let token_file = dir.join("validators/api-token.txt");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/eth/v1/remotekeys");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let token = loop {
+        if let Ok(t) = std::fs::read_to_string(&token_file) {
+            if http.get(&base).bearer_auth(t.trim()).send().await.is_ok_and(|r| r.status() == 200) {
+                break t.trim().to_string();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "keymanager API not up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let call = |m: reqwest::Method, body: serde_json::Value| {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        async move {
+            let r = http.request(m, &base).bearer_auth(&token).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s, v) = call(reqwest::Method::GET, serde_json::Value::Null).await;
+    assert_eq!(s, 200, "{v}");
+    let listed = v["data"].as_array().unwrap();
+    assert_eq!(listed.len() as u64, VALIDATORS, "{v}");
+    assert!(listed.iter().all(|k| k["url"] == serde_json::json!(signer) && k["readonly"] == serde_json::json!(false)));
+    let last = interop_secret_key(VALIDATORS - 1).public_key().to_bytes().to_string();
+    // Remote keys are not keystores.
+    let ks = format!("http://127.0.0.1:{port}/eth/v1/keystores");
+    let v: serde_json::Value = http.get(&ks).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["data"], serde_json::json!([]), "{v}");
+    let (s, v) = call(reqwest::Method::DELETE, serde_json::json!({ "pubkeys": [last] })).await;
+    assert_eq!((s, &v["data"][0]["status"]), (200, &serde_json::json!("deleted")), "{v}");
+    let defs = std::fs::read_to_string(dir.join("validators/validator_definitions.yml")).unwrap();
+    assert!(!defs.contains(&last[2..]), "the deleted key is out of the definitions");
+    let (_, v) = call(reqwest::Method::GET, serde_json::Value::Null).await;
+    assert_eq!(v["data"].as_array().unwrap().len() as u64, VALIDATORS - 1);
+    let (s, v) = call(
+        reqwest::Method::POST,
+        serde_json::json!({ "remote_keys": [
+            { "pubkey": last, "url": signer },
+            { "pubkey": last, "url": signer },
+            { "pubkey": interop_secret_key(0).public_key().to_bytes().to_string(), "url": "ftp://nowhere" },
+        ] }),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["status"], serde_json::json!("imported"), "{v}");
+    assert_eq!(v["data"][1]["status"], serde_json::json!("duplicate"), "{v}");
+    assert_eq!(v["data"][2]["status"], serde_json::json!("error"), "{v}");
+    let defs = std::fs::read_to_string(dir.join("validators/validator_definitions.yml")).unwrap();
+    assert!(defs.contains(&last[2..]), "the imported key is in the definitions");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_signs_every_duty_through_poolvc_signer() {
     let _turn = TURN.lock().await;
@@ -182,7 +240,17 @@ async fn a_client_signs_every_duty_through_poolvc_signer() {
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
     let signer = Signer::start(keys.path(), signer_data.path(), &h.urls()[0], None);
     remote_definitions(vc_dir.path(), &[&signer.url]);
-    let summary = poolvc::vc::run(vc_config(h.urls(), vc_dir.path(), 23)).await.unwrap();
+    let mut cfg = vc_config(h.urls(), vc_dir.path(), 23);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    cfg.keymanager = Some(poolvc::keymanager::KeymanagerConfig {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        allow_origin: None,
+        token_path: None,
+        passwords_in_secrets_dir: false,
+    });
+    let client = tokio::spawn(poolvc::vc::run(cfg));
+    remote_keys_through_the_keymanager_api(vc_dir.path(), port, &signer.url).await;
+    let summary = client.await.unwrap().unwrap();
     let r = h.sim.report();
     let line = check_epochs(&h, &r, &[1, 2]);
     eprintln!("through poolvc signer: {line}; client {summary:?}");

@@ -104,6 +104,7 @@ impl<P: Preset> Keymanager<P> {
                 .store
                 .pubkeys()
                 .into_iter()
+                .filter(|pk| this.store.remote_target_of(pk).is_none())
                 .map(|pk| ListedKey {
                     validating_pubkey: pk,
                     derivation_path: None,
@@ -292,12 +293,16 @@ impl<P: Preset> Keymanager<P> {
         pubkeys: Vec<PublicKeyBytes>,
     ) -> Result<(Vec<DeleteStatus>, String), KeymanagerError> {
         let _edit = self.edit.lock().await;
+        // Remote keys are not keystores: `/eth/v1/remotekeys` deletes them.
+        let remote: HashSet<PublicKeyBytes> =
+            pubkeys.iter().filter(|pk| self.store.remote_target_of(pk).is_some()).copied().collect();
         // 1. Out of the definitions file, so no restart brings them back.
         let this = Arc::clone(self);
-        let want = pubkeys.clone();
+        let want: Vec<PublicKeyBytes> = pubkeys.iter().filter(|pk| !remote.contains(*pk)).copied().collect();
         let (removed_defs, readonly) = blocking(move || this.drop_definitions(&want)).await?;
         // 2. Out of the store, and every signature by them finished.
-        let deletable: Vec<PublicKeyBytes> = pubkeys.iter().filter(|pk| !readonly.contains(*pk)).copied().collect();
+        let deletable: Vec<PublicKeyBytes> =
+            pubkeys.iter().filter(|pk| !readonly.contains(*pk) && !remote.contains(*pk)).copied().collect();
         let stopped: HashSet<PublicKeyBytes> = self.store.remove_keys_and_wait(&deletable).await.into_iter().collect();
         // 3. Their history, then their files.
         let this = Arc::clone(self);
@@ -310,7 +315,9 @@ impl<P: Preset> Keymanager<P> {
             let mut statuses = Vec::with_capacity(pubkeys.len());
             let mut returned = HashSet::new();
             for pk in &pubkeys {
-                let status = if readonly.contains(pk) {
+                let status = if remote.contains(pk) {
+                    DeleteStatus::NotFound
+                } else if readonly.contains(pk) {
                     DeleteStatus::Error {
                         message: format!("{pk} is not in {DEFINITIONS_FILE} (an interop key): it cannot be deleted"),
                     }

@@ -1,6 +1,6 @@
 //! The standard keymanager API (`--http`), as Lighthouse serves it: local
 //! keystores (list, import with their slashing-protection data, delete
-//! returning it), per-key fee recipient, gas limit and graffiti, and signed
+//! returning it), remote keys (`web3signer` entries), per-key fee recipient, gas limit and graffiti, and signed
 //! voluntary exits. Every route needs the bearer token ([`token`]).
 //!
 //! Invariants kept here:
@@ -16,6 +16,7 @@
 //!   ([`ValidatorStore::remove_keys_and_wait`]).
 
 pub mod keystores;
+pub mod remotekeys;
 pub mod routes;
 pub mod settings;
 pub mod token;

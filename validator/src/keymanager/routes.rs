@@ -73,7 +73,7 @@ pub(super) fn router<P: Preset>(
     let api = Api { km, token };
     let routes = Router::new()
         .route("/eth/v1/keystores", get(list_keys::<P>).post(import_keys::<P>).delete(delete_keys::<P>))
-        .route("/eth/v1/remotekeys", get(list_remote).post(import_remote).delete(delete_remote))
+        .route("/eth/v1/remotekeys", get(list_remote::<P>).post(import_remote::<P>).delete(delete_remote::<P>))
         .route(
             "/eth/v1/validator/{pubkey}/feerecipient",
             get(get_fee_recipient::<P>).post(set_fee_recipient::<P>).delete(delete_fee_recipient::<P>),
@@ -232,20 +232,18 @@ async fn delete_keys<P: Preset>(
     Ok(Json(json!({ "data": statuses, "slashing_protection": interchange })).into_response())
 }
 
-/// Remote keys: poolvc holds none yet (its Web3Signer client is still to
-/// come); the routes answer as the spec says for a client with none.
-async fn list_remote() -> Response {
-    Json(json!({ "data": [] })).into_response()
+/// Remote keys (`web3signer` entries).
+async fn list_remote<P: Preset>(State(api): State<Api<P>>) -> Result<Response, KeymanagerError> {
+    let keys = api.km.list_remote().await?;
+    Ok(Json(json!({ "data": keys })).into_response())
 }
 
 #[derive(Deserialize)]
 struct RemoteKey {
     #[serde(deserialize_with = "de_pubkey")]
-    #[allow(dead_code)]
     pubkey: PublicKeyBytes,
     /// Optional, but a string when present (`null` is refused).
     #[serde(default, deserialize_with = "de_present_string")]
-    #[allow(dead_code)]
     url: Option<String>,
 }
 
@@ -254,20 +252,24 @@ struct ImportRemoteBody {
     remote_keys: Vec<RemoteKey>,
 }
 
-async fn import_remote(headers: HeaderMap, bytes: Bytes) -> Result<Response, KeymanagerError> {
+async fn import_remote<P: Preset>(
+    State(api): State<Api<P>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, KeymanagerError> {
     let b: ImportRemoteBody = body(&headers, &bytes)?;
-    let data: Vec<_> = b
-        .remote_keys
-        .iter()
-        .map(|_| json!({ "status": "error", "message": "remote signing (Web3Signer) is not supported yet" }))
-        .collect();
-    Ok(Json(json!({ "data": data })).into_response())
+    let statuses = api.km.import_remote(b.remote_keys.into_iter().map(|k| (k.pubkey, k.url)).collect()).await?;
+    Ok(Json(json!({ "data": statuses })).into_response())
 }
 
-async fn delete_remote(headers: HeaderMap, bytes: Bytes) -> Result<Response, KeymanagerError> {
+async fn delete_remote<P: Preset>(
+    State(api): State<Api<P>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, KeymanagerError> {
     let b: DeleteBody = body(&headers, &bytes)?;
-    let data: Vec<_> = b.pubkeys.iter().map(|_| json!({ "status": "not_found" })).collect();
-    Ok(Json(json!({ "data": data })).into_response())
+    let statuses = api.km.delete_remote(b.pubkeys).await?;
+    Ok(Json(json!({ "data": statuses })).into_response())
 }
 
 async fn get_fee_recipient<P: Preset>(

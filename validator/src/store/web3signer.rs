@@ -154,6 +154,14 @@ impl Web3SignerClient {
         })
     }
 
+    /// The same client that never tries the batch route (as against a
+    /// Web3Signer, which has none): what `poolvc bench remote-signing`
+    /// compares the batch route with.
+    pub fn single_route_only(self) -> Self {
+        self.batch.store(BATCH_NO, Ordering::Relaxed);
+        self
+    }
+
     /// The target it signs at.
     pub fn target(&self) -> &RemoteTarget {
         &self.target
