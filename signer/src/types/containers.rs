@@ -9,9 +9,11 @@ use tree_hash_derive::TreeHash;
 /// `Fork`: the fork versions in force around `epoch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, Encode, Decode, TreeHash)]
 pub struct Fork {
-    /// Version before `epoch`.
+    /// Version before `epoch` (the Web3Signer document's examples also spell it `previousVersion`).
+    #[serde(alias = "previousVersion")]
     pub previous_version: Version,
     /// Version from `epoch` on.
+    #[serde(alias = "currentVersion")]
     pub current_version: Version,
     /// Epoch of the change.
     #[serde(with = "serde_utils::quoted_u64")]

@@ -1,0 +1,237 @@
+//! The Web3Signer eth2 wire format (`poolvc_signer::web3signer`):
+//!
+//! - every request example of the Web3Signer OpenAPI document parses (its
+//!   `type` tags, field names, quoted integers, versioned blocks and
+//!   aggregates), and where the example's root is that of its message, the
+//!   signing root computed from the message and its `fork_info` is the
+//!   example's `signingRoot`;
+//! - what poolvc's client sends for each kind of message is checked by the
+//!   signer's rule ([`check`]) to the very root the store computes, and the
+//!   signer refuses another network, another fork, a `signingRoot` that is
+//!   not the message's and versioned data that does not fit its slot.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use poolvc_signer::types::*;
+use poolvc_signer::web3signer::{check, request_for, Message, RequestError, SigningRequest};
+use tree_hash::TreeHash;
+
+fn examples() -> Vec<(String, serde_json::Value)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/web3signer/sign.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let ex = &doc["post"]["requestBody"]["content"]["application/json"]["examples"];
+    ex.as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), serde_json::to_value(&v["value"]).unwrap()))
+        .collect()
+}
+
+fn mainnet() -> ChainSpec {
+    ChainSpec::from_config_yaml("mainnet.yaml", include_str!("../../testnets/configs/mainnet.yaml")).unwrap()
+}
+
+/// Recomputes `req`'s signing root from its message and `fork_info` alone,
+/// as Web3Signer does; `false` when the example's type is not one of those.
+fn example_root_matches<P: Preset>(name: &str, req: &SigningRequest<P>, spec: &ChainSpec) -> bool {
+    let Some(info) = req.fork_info else { return false };
+    let (kind, epoch, object_root) = match &req.message {
+        Message::Attestation { attestation: a } => (DomainKind::BeaconAttester, a.target.epoch, a.tree_hash_root()),
+        Message::AggregationSlot { aggregation_slot: s } => {
+            (DomainKind::SelectionProof, s.slot / 32, s.slot.tree_hash_root())
+        }
+        Message::RandaoReveal { randao_reveal: r } => (DomainKind::Randao, r.epoch, r.epoch.tree_hash_root()),
+        Message::SyncCommitteeMessage { sync_committee_message: m } => {
+            (DomainKind::SyncCommittee, m.slot / 32, m.beacon_block_root)
+        }
+        Message::BlockV2 { beacon_block } => match beacon_block.block_header {
+            Some(h) => (DomainKind::BeaconProposer, h.slot / 32, h.tree_hash_root()),
+            None => return false,
+        },
+        _ => return false,
+    };
+    let version = if epoch >= info.fork.epoch { info.fork.current_version } else { info.fork.previous_version };
+    let domain = compute_domain(spec.domain_type(kind), version, info.genesis_validators_root);
+    assert_eq!(Some(compute_signing_root(object_root, domain)), req.signing_root, "example {name}: signingRoot");
+    true
+}
+
+#[test]
+fn every_example_of_the_web3signer_spec_parses() {
+    let all = examples();
+    assert!(all.len() >= 20, "{} examples", all.len());
+    let spec = mainnet();
+    let mut parsed = 0;
+    let mut roots_checked = 0;
+    for (name, v) in &all {
+        if name.starts_with("BLOCK (DEPRECATED)") || name.starts_with("DEPOSIT") {
+            continue;
+        }
+        // The examples mix presets (a contribution's bits are the minimal preset's).
+        let checked = match serde_json::from_value::<SigningRequest<Mainnet>>(v.clone()) {
+            Ok(r) => example_root_matches(name, &r, &spec),
+            Err(_) => {
+                let r: SigningRequest<Minimal> =
+                    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("example {name}: {e}\n{v}"));
+                example_root_matches(name, &r, &spec)
+            }
+        };
+        parsed += 1;
+        roots_checked += usize::from(checked);
+    }
+    eprintln!("{parsed} examples parsed, {roots_checked} signing roots recomputed");
+    assert!(parsed >= 20 && roots_checked >= 5, "{parsed} parsed, {roots_checked} roots");
+}
+
+/// A spec with every fork at its own epoch (minimal preset, 8-slot epochs).
+fn stepped() -> ChainSpec {
+    let mut text = include_str!("../../testnets/configs/minimal.yaml").to_string();
+    for (fork, epoch) in [("ALTAIR", 1), ("BELLATRIX", 2), ("CAPELLA", 3), ("DENEB", 4), ("ELECTRA", 5), ("FULU", 6)] {
+        text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{fork}_FORK_EPOCH:")) {
+                    format!("{fork}_FORK_EPOCH: {epoch}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    ChainSpec::from_config_yaml("stepped", &text).unwrap()
+}
+
+#[test]
+fn what_the_client_sends_the_signer_checks_to_the_same_root() {
+    let spec = stepped();
+    let gvr = Hash256::repeat_byte(0x17);
+    let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr };
+    let spe = spec.slots_per_epoch;
+    let data = |epoch: u64| AttestationData {
+        slot: epoch * spe + 1,
+        index: 0,
+        beacon_block_root: Hash256::repeat_byte(3),
+        source: Checkpoint { epoch: epoch.saturating_sub(1), root: Hash256::repeat_byte(4) },
+        target: Checkpoint { epoch, root: Hash256::repeat_byte(5) },
+    };
+    let header = |slot: u64| BeaconBlockHeader {
+        slot,
+        proposer_index: 9,
+        parent_root: Hash256::repeat_byte(6),
+        state_root: Hash256::repeat_byte(7),
+        body_root: Hash256::repeat_byte(8),
+    };
+    let mut agg_base: AggregateAndProofBase<Minimal> = serde_json::from_value(serde_json::json!({
+        "aggregator_index": "3",
+        "aggregate": { "aggregation_bits": "0x01", "data": serde_json::to_value(data(4)).unwrap(),
+                       "signature": format!("0x{}", "00".repeat(96)) },
+        "selection_proof": format!("0x{}", "00".repeat(96)),
+    }))
+    .unwrap();
+    agg_base.aggregator_index = 3;
+    let agg_electra: AggregateAndProofElectra<Minimal> = serde_json::from_value(serde_json::json!({
+        "aggregator_index": "3",
+        "aggregate": { "aggregation_bits": "0x01", "data": serde_json::to_value(data(6)).unwrap(),
+                       "signature": format!("0x{}", "00".repeat(96)), "committee_bits": "0x01" },
+        "selection_proof": format!("0x{}", "00".repeat(96)),
+    }))
+    .unwrap();
+    let sync_sel = SyncAggregatorSelectionData { slot: 6 * spe + 2, subcommittee_index: 1 };
+    let exit = VoluntaryExit { epoch: 6, validator_index: 12 };
+    let exit_old = VoluntaryExit { epoch: 3, validator_index: 12 };
+    let reg = ValidatorRegistrationV1 {
+        fee_recipient: Address::repeat_byte(0xaa),
+        gas_limit: 30_000_000,
+        timestamp: 1_700_000_000,
+        pubkey: PublicKeyBytes::repeat_byte(0x11),
+    };
+    let (d1, d6, h2, h6) = (data(1), data(6), header(2 * spe + 1), header(6 * spe + 5));
+    let messages: Vec<(&str, SignableMessage<'_, Minimal>)> = vec![
+        ("attestation altair", SignableMessage::Attestation(&d1)),
+        ("attestation fulu", SignableMessage::Attestation(&d6)),
+        ("block header bellatrix", SignableMessage::BlockHeader(&h2)),
+        ("block header fulu", SignableMessage::BlockHeader(&h6)),
+        ("randao", SignableMessage::RandaoReveal(5)),
+        ("selection proof", SignableMessage::SelectionProof(5 * spe + 3)),
+        ("aggregate deneb", SignableMessage::AggregateAndProofBase(&agg_base)),
+        ("aggregate fulu", SignableMessage::AggregateAndProofElectra(&agg_electra)),
+        (
+            "sync message",
+            SignableMessage::SyncCommitteeMessage { slot: 6 * spe, beacon_block_root: Hash256::repeat_byte(1) },
+        ),
+        ("sync selection", SignableMessage::SyncSelectionProof(&sync_sel)),
+        ("exit after deneb (EIP-7044)", SignableMessage::VoluntaryExit(&exit)),
+        ("exit at capella", SignableMessage::VoluntaryExit(&exit_old)),
+        ("registration", SignableMessage::ValidatorRegistration(&reg)),
+    ];
+    for (name, m) in &messages {
+        let root = ctx.signing_root(m);
+        let req = request_for(&spec, gvr, m, root).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Over the wire and back.
+        let json = serde_json::to_string(&req).unwrap();
+        let back: SigningRequest<Minimal> =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}\n{json}"));
+        assert_eq!(back, req, "{name}: round trip");
+        assert!(json.contains("\"type\":") && json.contains("\"signingRoot\":"), "{name}: {json}");
+        let checked = check(&spec, gvr, &back).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(checked.signing_root, root, "{name}: the signer's root is the store's");
+        // Without the client's root the signer computes the same.
+        let mut bare = back.clone();
+        bare.signing_root = None;
+        assert_eq!(check(&spec, gvr, &bare).unwrap().signing_root, root, "{name}");
+        if bare.fork_info.is_none() {
+            continue;
+        }
+        // Another network.
+        let mut other = bare.clone();
+        other.fork_info.as_mut().unwrap().genesis_validators_root = Hash256::repeat_byte(0x99);
+        assert!(matches!(check(&spec, gvr, &other), Err(RequestError::OtherNetwork { .. })), "{name}");
+        // Another fork version.
+        let mut fork = bare.clone();
+        let f = &mut fork.fork_info.as_mut().unwrap().fork;
+        f.current_version = Version::from([9, 9, 9, 9]);
+        f.previous_version = Version::from([9, 9, 9, 9]);
+        assert!(matches!(check(&spec, gvr, &fork), Err(RequestError::OtherFork { .. })), "{name}");
+        // A root that is not the message's.
+        let mut lie = bare.clone();
+        lie.signing_root = Some(Hash256::repeat_byte(0x55));
+        assert!(matches!(check(&spec, gvr, &lie), Err(RequestError::RootMismatch { .. })), "{name}");
+    }
+    // Slashing data comes with the root.
+    let att = request_for(
+        &spec,
+        gvr,
+        &SignableMessage::<Minimal>::Attestation(&d6),
+        ctx.signing_root(&SignableMessage::<Minimal>::Attestation(&d6)),
+    )
+    .unwrap();
+    assert_eq!(
+        check(&spec, gvr, &att).unwrap().slashable,
+        poolvc_signer::web3signer::Slashable::Attestation { source: 5, target: 6 }
+    );
+    // A block whose version is not its slot's fork; an aggregate likewise.
+    let mut blk = request_for(&spec, gvr, &SignableMessage::<Minimal>::BlockHeader(&h6), Hash256::ZERO).unwrap();
+    blk.signing_root = None;
+    if let Message::BlockV2 { beacon_block } = &mut blk.message {
+        beacon_block.version = "DENEB".into();
+    }
+    assert!(matches!(check(&spec, gvr, &blk), Err(RequestError::Block { .. })));
+    let mut ag =
+        request_for(&spec, gvr, &SignableMessage::AggregateAndProofElectra(&agg_electra), Hash256::ZERO).unwrap();
+    ag.signing_root = None;
+    if let Message::AggregateAndProofV2 { aggregate_and_proof } = &mut ag.message {
+        aggregate_and_proof.version = "DENEB".into();
+    }
+    assert!(matches!(check(&spec, gvr, &ag), Err(RequestError::Aggregate { .. })));
+    // Unknown types and missing fields do not parse.
+    for bad in
+        [r#"{"type":"NOPE"}"#, r#"{"type":"ATTESTATION"}"#, r#"{"type":"RANDAO_REVEAL","randao_reveal":{"epoch":1}}"#]
+    {
+        let r: Result<SigningRequest<Minimal>, _> = serde_json::from_str(bad);
+        if let Ok(r) = r {
+            // An unquoted integer may parse; without fork_info it is refused.
+            assert!(matches!(check(&spec, gvr, &r), Err(RequestError::NoForkInfo { .. })), "{bad}");
+        }
+    }
+}
