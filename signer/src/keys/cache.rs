@@ -23,7 +23,7 @@
 //! the keys, as they would from the keystores and the passwords.
 
 use crate::keys::keystore::make_private;
-use crate::keys::SecretKey;
+use crate::keys::{PublicKey, SecretKey};
 use crate::types::PublicKeyBytes;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -240,6 +240,11 @@ impl KeyCache {
     /// The key filed under `pubkey` for keystore `fp`, if the entry is
     /// there, its tag verifies, and it derives `pubkey`.
     pub fn get(&self, pubkey: &PublicKeyBytes, fp: &Fingerprint) -> Option<SecretKey> {
+        self.get_with_public(pubkey, fp).map(|(sk, _)| sk)
+    }
+
+    /// [`KeyCache::get`], with the public key derived for the check.
+    pub fn get_with_public(&self, pubkey: &PublicKeyBytes, fp: &Fingerprint) -> Option<(SecretKey, PublicKey)> {
         use ctr::cipher::{KeyIvInit, StreamCipher};
         let s = self.entries.get(pubkey)?;
         let (enc, mac) = self.keys(pubkey, fp)?;
@@ -252,7 +257,8 @@ impl KeyCache {
         let mut cipher = Aes256Ctr::new_from_slices(enc.as_ref(), &s.iv).ok()?;
         cipher.apply_keystream(plain.as_mut());
         let sk = SecretKey::from_bytes(plain.as_ref()).ok()?;
-        (sk.public_key().to_bytes() == *pubkey).then_some(sk)
+        let pk = sk.public_key();
+        (pk.to_bytes() == *pubkey).then_some((sk, pk))
     }
 
     /// Files `sk` under its public key for keystore `fp`.

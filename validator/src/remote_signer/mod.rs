@@ -199,17 +199,8 @@ async fn serve<P: Preset>(cfg: SignerConfig, spec: ChainSpec, gvr: Hash256) -> R
         }
         info!("keys: {} from the key cache, {} decrypted from their keystores", loaded.from_cache, loaded.decrypted);
         let db = open_db(&c, gvr)?;
-        let keys: Vec<_> = {
-            use rayon::prelude::*;
-            loaded
-                .keys
-                .into_par_iter()
-                .map(|(sk, _)| {
-                    let pk = sk.public_key();
-                    (sk, pk)
-                })
-                .collect()
-        };
+        // The loader derived every public key (and checked it).
+        let keys: Vec<_> = loaded.keys.into_iter().map(|(sk, _)| sk).zip(loaded.public_keys).collect();
         Ok(SignerGate::new(spec, gvr, keys, db, c.threads)?)
     })
     .await

@@ -290,7 +290,6 @@ impl<P: Preset> ValidatorStore<P> {
         may_sign: bool,
     ) -> Result<Vec<PublicKeyBytes>, StoreError> {
         use rayon::prelude::*;
-        let mut seen = HashSet::new();
         // Each public key derived once (in parallel), for the map and the engine.
         let derived: Vec<(SecretKey, PublicKey, ProposalConfig)> = keys
             .into_par_iter()
@@ -299,6 +298,18 @@ impl<P: Preset> ValidatorStore<P> {
                 (sk, pk, c)
             })
             .collect();
+        self.add_local_keys_derived(derived, may_sign)
+    }
+
+    /// [`ValidatorStore::add_local_keys`] for keys whose public keys the
+    /// caller derived already (the key loader does): each `PublicKey` must
+    /// be its `SecretKey`'s, which the loader checked against the keystore.
+    pub fn add_local_keys_derived(
+        &self,
+        derived: Vec<(SecretKey, PublicKey, ProposalConfig)>,
+        may_sign: bool,
+    ) -> Result<Vec<PublicKeyBytes>, StoreError> {
+        let mut seen = HashSet::new();
         let mut fresh: Vec<(PublicKeyBytes, ProposalConfig)> = Vec::with_capacity(derived.len());
         let mut signing: Vec<(SecretKey, PublicKey)> = Vec::with_capacity(derived.len());
         {

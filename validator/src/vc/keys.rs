@@ -12,7 +12,7 @@ use crate::store::web3signer::RemoteTarget;
 use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
 use poolvc_signer::keys::cache::{Fingerprint, KeyCache};
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
-use poolvc_signer::keys::SecretKey;
+use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::types::PublicKeyBytes;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -88,6 +88,10 @@ pub struct Loaded {
     pub remote: Vec<(PublicKeyBytes, ProposalConfig, RemoteTarget)>,
     /// Keys that loaded, with their proposal configs.
     pub keys: Vec<(SecretKey, ProposalConfig)>,
+    /// The public key of each of `keys`, in the same order, when the
+    /// loader derived them (empty otherwise): the store takes them rather
+    /// than deriving each again.
+    pub public_keys: Vec<PublicKey>,
     /// Entries that did not, each with its cause.
     pub failures: Vec<KeyLoadError>,
     /// What key discovery did, if it found anything.
@@ -257,7 +261,7 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
                     let Ok(bytes) = std::fs::read(&job.keystore) else { return (None, None) };
                     let fp = Fingerprint::of(&bytes, &job.password);
                     // A hit derives its public key (checked in `get`).
-                    let hit = parse_pubkey(pubkey).and_then(|pk| Some((c.get(&pk, &fp)?, pk)));
+                    let hit = parse_pubkey(pubkey).and_then(|pk| c.get_with_public(&pk, &fp));
                     (Some(fp), hit)
                 })
                 .collect()
@@ -266,7 +270,7 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     };
     let mut results: Vec<Option<Result<SecretKey, poolvc_signer::keys::keystore::KeystoreError>>> =
         Vec::with_capacity(jobs.len());
-    let mut known: Vec<Option<PublicKeyBytes>> = Vec::with_capacity(jobs.len());
+    let mut known: Vec<Option<PublicKey>> = Vec::with_capacity(jobs.len());
     let mut misses = Vec::new();
     let mut miss_at = Vec::new();
     let mut fingerprints = Vec::with_capacity(jobs.len());
@@ -299,7 +303,7 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     }
     // Each key's public key, derived once and in parallel (a scalar
     // multiplication each: most of a warm start's CPU at 10,000 keys).
-    let results: Vec<Option<Result<(SecretKey, PublicKeyBytes), _>>> = {
+    let results: Vec<Option<Result<(SecretKey, PublicKey), _>>> = {
         use rayon::prelude::*;
         results
             .into_par_iter()
@@ -307,7 +311,7 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             .map(|(r, known)| {
                 r.map(|r| {
                     r.map(|sk| {
-                        let pk = known.unwrap_or_else(|| sk.public_key().to_bytes());
+                        let pk = known.unwrap_or_else(|| sk.public_key());
                         (sk, pk)
                     })
                 })
@@ -318,13 +322,15 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     for (r, (pubkey, path, config)) in results.into_iter().zip(meta) {
         let Some(r) = r else { continue };
         match r {
-            Ok((sk, got)) => {
+            Ok((sk, public)) => {
+                let got = public.to_bytes();
                 if !pubkey.eq_ignore_ascii_case(&got.to_string()) {
                     out.failures.push(KeyLoadError::WrongKey { path, expected: pubkey, got });
                 } else if !seen.insert(got) {
                     out.failures.push(KeyLoadError::Duplicate { path, pubkey: got });
                 } else {
                     out.keys.push((sk, config));
+                    out.public_keys.push(public);
                 }
             }
             Err(source) => out.failures.push(KeyLoadError::Keystore { pubkey, source }),
@@ -346,7 +352,7 @@ pub const DEFAULT_REMOTE_TIMEOUT_MS: u64 = 12_000;
 
 /// One keystore's lookup in the key cache: its fingerprint (if its file
 /// could be read) and, on a hit, its key and public key.
-type Lookup = (Option<Fingerprint>, Option<(SecretKey, PublicKeyBytes)>);
+type Lookup = (Option<Fingerprint>, Option<(SecretKey, PublicKey)>);
 
 /// A `0x`-hex public key of the definitions file.
 fn parse_pubkey(s: &str) -> Option<PublicKeyBytes> {

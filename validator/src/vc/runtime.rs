@@ -504,7 +504,14 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
             let slashing = open_slashing_db(&cfg, gvr)?;
             let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings)
                 .with_web3signer_options(cfg.web3signer.clone());
-            store.add_local_keys(loaded.keys, cfg.doppelganger_epochs == 0)?;
+            let may_sign = cfg.doppelganger_epochs == 0;
+            if loaded.public_keys.len() == loaded.keys.len() {
+                let derived =
+                    loaded.keys.into_iter().zip(loaded.public_keys).map(|((sk, c), pk)| (sk, pk, c)).collect();
+                store.add_local_keys_derived(derived, may_sign)?;
+            } else {
+                store.add_local_keys(loaded.keys, may_sign)?;
+            }
             store.add_remote_keys(loaded.remote, cfg.doppelganger_epochs == 0)?;
             Ok((Arc::new(store), slashing))
         })
