@@ -81,6 +81,10 @@ impl<P: Preset> Keymanager<P> {
                     statuses.push(ImportStatus::Error { message: format!("{pk}: no url (no default signer is set)") });
                     continue;
                 };
+                if poolvc_signer::keys::PublicKey::from_bytes(pk.as_slice()).is_err() {
+                    statuses.push(ImportStatus::Error { message: format!("{pk} is not a valid BLS public key") });
+                    continue;
+                }
                 if let Err(message) = check_url(&url) {
                     statuses.push(ImportStatus::Error { message });
                     continue;
