@@ -197,6 +197,12 @@ async fn serve<P: Preset>(cfg: SignerConfig, spec: ChainSpec, gvr: Hash256) -> R
         for n in &loaded.cache_notes {
             warn!("{n}");
         }
+        if !loaded.remote.is_empty() {
+            warn!(
+                entries = loaded.remote.len(),
+                "web3signer entries in validator_definitions.yml are ignored: a signer signs with its own keystores only"
+            );
+        }
         info!("keys: {} from the key cache, {} decrypted from their keystores", loaded.from_cache, loaded.decrypted);
         let db = open_db(&c, gvr)?;
         // The loader derived every public key (and checked it).
