@@ -235,3 +235,136 @@ fn what_the_client_sends_the_signer_checks_to_the_same_root() {
         }
     }
 }
+
+/// A signer that holds interop keys 0..n, checks every request with the
+/// signer's rule, signs for real, has no batch route (404, as Web3Signer),
+/// and records the most single requests it had in flight at once.
+mod counting_signer {
+    use super::*;
+    use axum::extract::{Path, State};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    pub struct Counts {
+        pub now: AtomicUsize,
+        pub max: AtomicUsize,
+        pub total: AtomicUsize,
+        pub batch_asked: AtomicUsize,
+        spec: ChainSpec,
+        gvr: Hash256,
+        keys: Vec<(PublicKeyBytes, poolvc_signer::keys::SecretKey)>,
+    }
+
+    async fn sign(State(c): State<Arc<Counts>>, Path(id): Path<String>, body: String) -> (u16, String) {
+        let now = c.now.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max.fetch_max(now, Ordering::SeqCst);
+        c.total.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let answer = (|| {
+            let req: SigningRequest<Minimal> = serde_json::from_str(&body).map_err(|e| (400, e.to_string()))?;
+            let checked = check(&c.spec, c.gvr, &req).map_err(|e| (400, e.to_string()))?;
+            let (_, sk) = c.keys.iter().find(|(pk, _)| pk.to_string() == id).ok_or((404, "unknown key".to_string()))?;
+            Ok::<_, (u16, String)>(sk.sign(checked.signing_root.as_slice()).to_bytes().to_string())
+        })();
+        c.now.fetch_sub(1, Ordering::SeqCst);
+        match answer {
+            Ok(sig) => (200, sig),
+            Err(e) => e,
+        }
+    }
+
+    /// Serves on a free loopback port; returns its URL and the counts.
+    pub async fn start(n: u64, spec: ChainSpec, gvr: Hash256) -> (String, Arc<Counts>) {
+        let keys = (0..n)
+            .map(|i| {
+                let sk = poolvc_signer::keys::interop::interop_secret_key(i);
+                (sk.public_key().to_bytes(), sk)
+            })
+            .collect();
+        let c = Arc::new(Counts {
+            now: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
+            total: AtomicUsize::new(0),
+            batch_asked: AtomicUsize::new(0),
+            spec,
+            gvr,
+            keys,
+        });
+        let counted = Arc::clone(&c);
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/eth2/sign/{id}",
+                axum::routing::post(|s, p, b| async move {
+                    let (status, text) = sign(s, p, b).await;
+                    (axum::http::StatusCode::from_u16(status).unwrap(), text)
+                }),
+            )
+            .route(
+                "/api/v1/eth2/sign_batch",
+                axum::routing::post(move || {
+                    counted.batch_asked.fetch_add(1, Ordering::SeqCst);
+                    async { axum::http::StatusCode::NOT_FOUND }
+                }),
+            )
+            .with_state(Arc::clone(&c));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, c)
+    }
+}
+
+/// The client against a signer without the batch route: it asks for the
+/// batch route once, then sends single requests, never more than its bound
+/// in flight; a first URL that refuses connections is passed over for the
+/// fallback. Every signature is the key's over the store's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_bounds_its_requests_and_falls_back() {
+    use poolvc::store::web3signer::{RemoteTarget, Web3SignerClient, Web3SignerOptions};
+    use std::sync::atomic::Ordering;
+    let spec = stepped();
+    let gvr = Hash256::repeat_byte(0x17);
+    let n = 300u64;
+    let (url, counts) = counting_signer::start(n, spec.clone(), gvr).await;
+    // A port nothing listens on, first.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let target = RemoteTarget {
+        urls: vec![dead, url],
+        root_certificate_path: None,
+        request_timeout: std::time::Duration::from_secs(10),
+    };
+    let opts = Web3SignerOptions { max_in_flight: 8, ..Default::default() };
+    let client = Web3SignerClient::new(target, &opts).unwrap();
+    let d = AttestationData {
+        slot: 6 * spec.slots_per_epoch + 1,
+        index: 0,
+        beacon_block_root: Hash256::repeat_byte(3),
+        source: Checkpoint { epoch: 5, root: Hash256::repeat_byte(4) },
+        target: Checkpoint { epoch: 6, root: Hash256::repeat_byte(5) },
+    };
+    let m = SignableMessage::<Minimal>::Attestation(&d);
+    let root = SigningContext { spec: &spec, genesis_validators_root: gvr }.signing_root(&m);
+    let req = std::sync::Arc::new(request_for(&spec, gvr, &m, root).unwrap());
+    let work: Vec<_> = (0..n)
+        .map(|i| {
+            (poolvc_signer::keys::interop::interop_secret_key(i).public_key().to_bytes(), std::sync::Arc::clone(&req))
+        })
+        .collect();
+    let sigs = client.sign(&work).await;
+    for (i, s) in sigs.iter().enumerate() {
+        let want = poolvc_signer::keys::interop::interop_secret_key(i as u64).sign(root.as_slice()).to_bytes();
+        assert_eq!(s.as_ref().ok(), Some(&want), "key {i}: {s:?}");
+    }
+    assert_eq!(client.offers_batch(), Some(false), "a 404 on the batch route switches to single requests");
+    assert_eq!(counts.batch_asked.load(Ordering::SeqCst), 1, "the batch route is asked once per chunk, once");
+    assert_eq!(counts.total.load(Ordering::SeqCst), n as usize);
+    let max = counts.max.load(Ordering::SeqCst);
+    assert!(max <= 8 && max >= 2, "at most 8 requests in flight, and more than one: {max}");
+    // The next batch goes straight to single requests.
+    let again = client.sign(&work[..10]).await;
+    assert!(again.iter().all(|s| s.is_ok()));
+    assert_eq!(counts.batch_asked.load(Ordering::SeqCst), 1);
+}
