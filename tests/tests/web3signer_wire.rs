@@ -362,7 +362,7 @@ async fn the_client_bounds_its_requests_and_falls_back() {
     assert_eq!(counts.batch_asked.load(Ordering::SeqCst), 1, "the batch route is asked once per chunk, once");
     assert_eq!(counts.total.load(Ordering::SeqCst), n as usize);
     let max = counts.max.load(Ordering::SeqCst);
-    assert!(max <= 8 && max >= 2, "at most 8 requests in flight, and more than one: {max}");
+    assert!((2..=8).contains(&max), "at most 8 requests in flight, and more than one: {max}");
     // The next batch goes straight to single requests.
     let again = client.sign(&work[..10]).await;
     assert!(again.iter().all(|s| s.is_ok()));
