@@ -335,6 +335,7 @@ async fn the_client_bounds_its_requests_and_falls_back() {
         urls: vec![dead, url],
         root_certificate_path: None,
         request_timeout: std::time::Duration::from_secs(10),
+        client_identity: None,
     };
     let opts = Web3SignerOptions { max_in_flight: 8, ..Default::default() };
     let client = Web3SignerClient::new(target, &opts).unwrap();
@@ -367,4 +368,175 @@ async fn the_client_bounds_its_requests_and_falls_back() {
     let again = client.sign(&work[..10]).await;
     assert!(again.iter().all(|s| s.is_ok()));
     assert_eq!(counts.batch_asked.load(Ordering::SeqCst), 1);
+}
+
+/// Mutual TLS as Lighthouse's `client_identity_path` sets it up: an
+/// operator's authority (made with `openssl`), the signer's certificate for
+/// 127.0.0.1, and a client certificate exported as PKCS#12 with a password
+/// (OpenSSL 3's default: PBES2, AES-256). The TLS front in front of the
+/// signer admits only clients with a certificate the authority signed.
+mod mutual_tls {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let st = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success(), "openssl {args:?} failed");
+    }
+
+    /// (authority, server cert, server key, client PKCS#12).
+    pub fn credentials(dir: &Path, password: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let sign = |csr: &str, ext: &str, out: &str| {
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    csr,
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    ext,
+                    "-out",
+                    out,
+                ],
+            )
+        };
+        openssl(
+            dir,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-days", "2", "-subj", "/CN=poolvc test CA", "-keyout", "ca.key", "-out", "ca.crt"],
+            ]
+            .concat(),
+        );
+        openssl(
+            dir,
+            &[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "signer.key", "-out", "signer.csr"]].concat(),
+        );
+        std::fs::write(dir.join("signer.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n")
+            .unwrap();
+        sign("signer.csr", "signer.ext", "signer.crt");
+        openssl(
+            dir,
+            &[&["req"][..], &ec, &["-subj", "/CN=poolvc client", "-keyout", "client.key", "-out", "client.csr"]]
+                .concat(),
+        );
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\n")
+            .unwrap();
+        sign("client.csr", "client.ext", "client.crt");
+        let pass = format!("pass:{password}");
+        openssl(
+            dir,
+            &[
+                "pkcs12",
+                "-export",
+                "-inkey",
+                "client.key",
+                "-in",
+                "client.crt",
+                "-out",
+                "client.p12",
+                "-passout",
+                &pass,
+            ],
+        );
+        (dir.join("ca.crt"), dir.join("signer.crt"), dir.join("signer.key"), dir.join("client.p12"))
+    }
+
+    /// TLS requiring a client certificate signed by `ca`, in front of `backend`.
+    pub async fn front(ca: &Path, cert: &Path, key: &Path, backend: SocketAddr) -> SocketAddr {
+        use tokio_rustls::rustls;
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<_, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client without an admitted certificate ends here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        addr
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_behind_mutual_tls_with_a_pkcs12_client_identity() {
+    use poolvc::store::web3signer::{ClientIdentity, RemoteError, RemoteTarget, Web3SignerClient, Web3SignerOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key, p12) = mutual_tls::credentials(dir.path(), "p12 secret");
+    let spec = stepped();
+    let gvr = Hash256::repeat_byte(0x17);
+    let (url, _) = counting_signer::start(4, spec.clone(), gvr).await;
+    let backend: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let front = mutual_tls::front(&ca, &cert, &key, backend).await;
+    let target = |identity: Option<ClientIdentity>| RemoteTarget {
+        urls: vec![format!("https://127.0.0.1:{}", front.port())],
+        root_certificate_path: Some(ca.clone()),
+        request_timeout: std::time::Duration::from_secs(10),
+        client_identity: identity,
+    };
+    let m = SignableMessage::<Minimal>::RandaoReveal(6);
+    let root = SigningContext { spec: &spec, genesis_validators_root: gvr }.signing_root(&m);
+    let req = std::sync::Arc::new(request_for(&spec, gvr, &m, root).unwrap());
+    let sk = poolvc_signer::keys::interop::interop_secret_key(2);
+    let work = vec![(sk.public_key().to_bytes(), req)];
+    let opts = Web3SignerOptions::default();
+    // With the identity: signed, by the key, over the root.
+    let good = ClientIdentity { path: p12.clone(), password: zeroize::Zeroizing::new("p12 secret".into()) };
+    assert!(!format!("{good:?}").contains("p12 secret"), "the password is never printed");
+    let client = Web3SignerClient::new(target(Some(good)), &opts).unwrap();
+    let sig = client.sign(&work).await.pop().unwrap().unwrap();
+    assert_eq!(sig, sk.sign(root.as_slice()).to_bytes());
+    // Without it: the TLS front turns the client away; nothing is signed.
+    let client = Web3SignerClient::new(target(None), &opts).unwrap();
+    let r = client.sign(&work).await.pop().unwrap();
+    assert!(matches!(r, Err(RemoteError::Transport { .. })), "{r:?}");
+    // A wrong password or a file that is not PKCS#12: a clear error at set-up.
+    let wrong = ClientIdentity { path: p12.clone(), password: zeroize::Zeroizing::new("wrong".into()) };
+    let e = Web3SignerClient::new(target(Some(wrong)), &opts).unwrap_err().to_string();
+    assert!(e.contains("client identity") && e.contains("client.p12"), "{e}");
+    let not_p12 = ClientIdentity { path: ca.clone(), password: zeroize::Zeroizing::new(String::new()) };
+    let e = Web3SignerClient::new(target(Some(not_p12)), &opts).unwrap_err().to_string();
+    assert!(e.contains("client identity") && e.contains("ca.crt"), "{e}");
 }

@@ -130,8 +130,12 @@ pub fn run(keys: usize) -> Result<RemoteBenchResult, BenchError> {
         let req = Arc::new(request_for(&spec, gvr, &m, root).map_err(err)?);
         Ok((root, pubkeys.iter().map(|pk| (*pk, Arc::clone(&req))).collect()))
     };
-    let target =
-        RemoteTarget { urls: vec![url], root_certificate_path: None, request_timeout: Duration::from_secs(120) };
+    let target = RemoteTarget {
+        urls: vec![url],
+        root_certificate_path: None,
+        request_timeout: Duration::from_secs(120),
+        client_identity: None,
+    };
     let opts = Web3SignerOptions::default();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(err)?;
     let timed = |client: Web3SignerClient, w: Vec<RemoteWork<Mainnet>>| {

@@ -121,6 +121,7 @@ impl<P: Preset> Keymanager<P> {
                     urls: vec![url],
                     root_certificate_path: None,
                     request_timeout: std::time::Duration::from_millis(DEFAULT_REMOTE_TIMEOUT_MS),
+                    client_identity: None,
                 };
                 add.push((statuses.len(), (pk, config, target)));
                 statuses.push(ImportStatus::Imported);

@@ -54,7 +54,7 @@ impl Default for Web3SignerOptions {
 }
 
 /// Where a remote key signs: a `web3signer` entry of `validator_definitions.yml`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteTarget {
     /// The signer, then the ones to try when it cannot be reached.
     pub urls: Vec<String>,
@@ -62,6 +62,50 @@ pub struct RemoteTarget {
     pub root_certificate_path: Option<PathBuf>,
     /// Request timeout.
     pub request_timeout: Duration,
+    /// A client certificate for mutual TLS (Lighthouse's `client_identity_path`).
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// A PKCS#12 client certificate and its password. The password is never
+/// printed and is wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The PKCS#12 file.
+    pub path: PathBuf,
+    /// Its password (empty when none).
+    pub password: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl ClientIdentity {
+    /// The file's first key and its certificate chain, as the PEM rustls
+    /// takes. The PEM (which holds the private key) is wiped when dropped.
+    fn to_pem(&self) -> Result<zeroize::Zeroizing<String>, String> {
+        use pem_rfc7468::LineEnding;
+        let at = |e: &dyn std::fmt::Display| format!("client identity {}: {e}", self.path.display());
+        let der = zeroize::Zeroizing::new(std::fs::read(&self.path).map_err(|e| at(&e))?);
+        let store = p12_keystore::KeyStore::from_pkcs12(&der, &self.password, Default::default())
+            .map_err(|e| at(&format!("not a PKCS#12 file this password opens ({e})")))?;
+        let chain = store
+            .entries()
+            .find_map(|(_, e)| match e {
+                p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => Some(c),
+                _ => None,
+            })
+            .ok_or_else(|| at(&"no private key with a certificate in it"))?;
+        let mut pem = zeroize::Zeroizing::new(
+            pem_rfc7468::encode_string("PRIVATE KEY", LineEnding::LF, chain.key().as_der()).map_err(|e| at(&e))?,
+        );
+        for c in chain.certs() {
+            pem.push_str(&pem_rfc7468::encode_string("CERTIFICATE", LineEnding::LF, c.as_der()).map_err(|e| at(&e))?);
+        }
+        Ok(pem)
+    }
 }
 
 /// Errors of remote signing.
@@ -143,6 +187,12 @@ impl Web3SignerClient {
             let pem = std::fs::read(p).map_err(|e| setup(format!("{}: {e}", p.display())))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| setup(format!("{}: {e}", p.display())))?;
             b = b.add_root_certificate(cert);
+        }
+        if let Some(id) = &target.client_identity {
+            let pem = id.to_pem().map_err(setup)?;
+            let identity = reqwest::Identity::from_pem(pem.as_bytes())
+                .map_err(|e| setup(format!("client identity {}: {e}", id.path.display())))?;
+            b = b.identity(identity);
         }
         let http = b.build().map_err(|e| setup(e.to_string()))?;
         Ok(Self {

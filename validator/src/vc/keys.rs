@@ -8,7 +8,7 @@
 
 use crate::lighthouse::discover;
 use crate::policy::{self, KeySettings, ProposalConfig, ProposalDefaults};
-use crate::store::web3signer::RemoteTarget;
+use crate::store::web3signer::{ClientIdentity, RemoteTarget};
 use crate::validator_definitions::{SigningDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
 use poolvc_signer::keys::cache::{Fingerprint, KeyCache};
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
@@ -168,21 +168,13 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
                 root_certificate_path,
                 request_timeout_ms,
                 client_identity_path,
-                ..
+                client_identity_password,
             } => {
                 let fail = |reason: String| KeyLoadError::Web3Signer { pubkey: pubkey.clone(), reason };
                 let Some(pk) = parse_pubkey(&pubkey) else {
                     out.failures.push(fail("voting_public_key is not a 0x-hex BLS public key".into()));
                     continue;
                 };
-                if client_identity_path.is_some() {
-                    out.failures.push(fail(
-                        "client_identity_path (a PKCS#12 client certificate) is not supported by this build; \
-                         terminate client TLS in front of the signer or remove it"
-                            .into(),
-                    ));
-                    continue;
-                }
                 let settings = KeySettings {
                     fee_recipient: d.suggested_fee_recipient.clone(),
                     gas_limit: d.gas_limit,
@@ -197,6 +189,10 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
                             request_timeout: std::time::Duration::from_millis(
                                 request_timeout_ms.unwrap_or(DEFAULT_REMOTE_TIMEOUT_MS),
                             ),
+                            client_identity: client_identity_path.as_ref().map(|path| ClientIdentity {
+                                path: path.clone(),
+                                password: Zeroizing::new(client_identity_password.clone().unwrap_or_default()),
+                            }),
                         };
                         out.remote.push((pk, config, target));
                     }
