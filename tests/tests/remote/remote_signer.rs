@@ -241,7 +241,7 @@ async fn a_client_signs_every_duty_through_poolvc_signer() {
     let signer = Signer::start(keys.path(), signer_data.path(), &h.urls()[0], None);
     remote_definitions(vc_dir.path(), &[&signer.url]);
     let mut cfg = vc_config(h.urls(), vc_dir.path(), 23);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = super::free_port();
     cfg.keymanager = Some(poolvc::keymanager::KeymanagerConfig {
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         allow_origin: None,

@@ -134,17 +134,13 @@ impl<P: Preset> SignerGate<P> {
                 Ok::<_, poolvc_signer::slashing::SlashingError>((a, b))
             })
             .await;
-            let (a, b) = match verdicts {
-                Ok(Ok(v)) => v,
-                Ok(Err(e)) => {
-                    let why = format!("slashing protection database: {e}");
-                    for (pos, ..) in passed.iter().filter(|p| !matches!(p.3.slashable, Slashable::No)) {
-                        out[*pos] = Some(refused(500, why.clone()));
-                    }
-                    (Vec::new(), Vec::new())
-                }
-                Err(e) => {
-                    let why = format!("slashing protection task: {e}");
+            let (a, b) = match verdicts
+                .map_err(|e| format!("slashing protection task: {e}"))
+                .and_then(|r| r.map_err(|e| format!("slashing protection database: {e}")))
+            {
+                Ok(v) => v,
+                Err(why) => {
+                    // Nothing slashable is signed without its record.
                     for (pos, ..) in passed.iter().filter(|p| !matches!(p.3.slashable, Slashable::No)) {
                         out[*pos] = Some(refused(500, why.clone()));
                     }
