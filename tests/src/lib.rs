@@ -1,6 +1,7 @@
 //! Shared helpers for the workspace integration tests in `tests/tests/`.
 
 pub mod simnode;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 

@@ -12,12 +12,9 @@
 use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 /// An operator's own authority (`ca.crt`) and the node's certificate for
 /// 127.0.0.1 signed by it (`node.crt`, key `node.key`), made with `openssl`.
@@ -64,37 +61,6 @@ fn own_authority(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (p("ca.crt"), p("node.crt"), p("node.key"))
 }
 
-/// TLS in front of `backend`: each connection's TLS is ended here and its
-/// bytes passed to and from the backend.
-async fn tls_front(cert: &Path, key: &Path, backend: SocketAddr) -> SocketAddr {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<_, _>>().unwrap();
-    let key = PrivateKeyDer::from_pem_file(key).unwrap();
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // A client that refuses the certificate ends here.
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else { return };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    addr
-}
-
 /// Runs the client; `None` if it was still running after `limit` (killed).
 fn run_vc(args: Vec<String>, log: &Path, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
     let mut c = Command::new(poolvc_bin())
@@ -123,7 +89,7 @@ async fn a_node_behind_https_with_its_own_certificate() {
     let cfg = SimConfig { genesis_time: now() + 4, ..SimConfig::electra_minimal() };
     let h = SimHandle::<Minimal>::start(cfg, 1).await;
     let backend: SocketAddr = h.urls()[0].trim_start_matches("http://").parse().unwrap();
-    let front = tls_front(&cert, &key, backend).await;
+    let front = poolvc_tests::tls::front(&cert, &key, None, backend).await;
     let url = format!("https://127.0.0.1:{}", front.port());
     let data = datadir();
     let base = |datadir: &Path| -> Vec<String> {

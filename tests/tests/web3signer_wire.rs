@@ -376,21 +376,9 @@ async fn the_client_bounds_its_requests_and_falls_back() {
 /// (OpenSSL 3's default: PBES2, AES-256). The TLS front in front of the
 /// signer admits only clients with a certificate the authority signed.
 mod mutual_tls {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
-    use std::sync::Arc;
 
-    fn openssl(dir: &Path, args: &[&str]) {
-        let st = std::process::Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(st.success(), "openssl {args:?} failed");
-    }
+    use poolvc_tests::tls::openssl;
 
     /// (authority, server cert, server key, client PKCS#12).
     pub fn credentials(dir: &Path, password: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
@@ -459,45 +447,6 @@ mod mutual_tls {
         );
         (dir.join("ca.crt"), dir.join("signer.crt"), dir.join("signer.key"), dir.join("client.p12"))
     }
-
-    /// TLS requiring a client certificate signed by `ca`, in front of `backend`.
-    pub async fn front(ca: &Path, cert: &Path, key: &Path, backend: SocketAddr) -> SocketAddr {
-        use tokio_rustls::rustls;
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<_, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_file(key).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(ca).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    // A client without an admitted certificate ends here.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else { return };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                });
-            }
-        });
-        addr
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,7 +458,7 @@ async fn a_signer_behind_mutual_tls_with_a_pkcs12_client_identity() {
     let gvr = Hash256::repeat_byte(0x17);
     let (url, _) = counting_signer::start(4, spec.clone(), gvr).await;
     let backend: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-    let front = mutual_tls::front(&ca, &cert, &key, backend).await;
+    let front = poolvc_tests::tls::front(&cert, &key, Some(&ca), backend).await;
     let target = |identity: Option<ClientIdentity>| RemoteTarget {
         urls: vec![format!("https://127.0.0.1:{}", front.port())],
         root_certificate_path: Some(ca.clone()),
