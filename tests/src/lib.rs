@@ -1,7 +1,9 @@
-//! Shared helpers for the workspace integration tests in `tests/tests/`.
+//! Shared helpers for the workspace integration tests in `tests/tests/`
+//! (most in one binary, `tests/tests/integration/`).
 
 pub mod simnode;
 pub mod tls;
+pub mod turns;
 
 use std::path::{Path, PathBuf};
 

@@ -150,8 +150,9 @@ pub struct Report {
     pub signatures_verified: u64,
     /// Requests served, per listener.
     pub requests: Vec<u64>,
-    /// When attestations arrived: milliseconds into their slot.
-    pub attestation_offsets_ms: Vec<u64>,
+    /// When each attestation's POST arrived (before the node verified
+    /// anything in it): (slot, milliseconds into the slot).
+    pub attestation_offsets_ms: Vec<(u64, u64)>,
     /// Requests served by (listener, "METHOD /path").
     pub routes: HashMap<(usize, String), u64>,
     /// When the head event of each slot's block went out: milliseconds since genesis.

@@ -594,6 +594,9 @@ impl<P: Preset> Sim<P> {
     }
 
     fn pool_attestations(&self, version: Option<String>, body: &[u8]) -> Reply {
+        // Arrival, as the client's timing: the node's own verification of
+        // the earlier entries (and its lock) are not the client's delay.
+        let arrived_ms = self.ms_since_genesis();
         let atts: Vec<SingleAttestation> = parse(body)?;
         let mut st = self.lock();
         let mut last_slot = None;
@@ -619,8 +622,8 @@ impl<P: Preset> Sim<P> {
                 st.pool.entry((slot, a.committee_index, seed)).or_default().insert(duty.position, a.signature);
             }
             st.report.attested.insert((slot, v));
-            let offset = self.ms_since_genesis().saturating_sub(slot * self.cfg.slot_ms);
-            st.report.attestation_offsets_ms.push(offset);
+            let offset = arrived_ms.saturating_sub(slot * self.cfg.slot_ms);
+            st.report.attestation_offsets_ms.push((slot, offset));
             last_slot = Some(slot);
         }
         if let Some(slot) = last_slot {

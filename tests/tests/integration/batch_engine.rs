@@ -72,6 +72,7 @@ fn sha2_digest(i: u64) -> [u8; 32] {
 
 #[test]
 fn group_sizes_across_the_threshold() {
+    let _machine = poolvc_tests::turns::shared();
     let sks: Vec<SecretKey> = (0..5_000).map(interop_secret_key).collect();
     let (engine, h) = engine_for(&sks, 0);
     for size in [
@@ -95,6 +96,7 @@ fn group_sizes_across_the_threshold() {
 
 #[test]
 fn scalars_near_zero_and_near_r() {
+    let _machine = poolvc_tests::turns::shared();
     let mut sks: Vec<SecretKey> = (1..=40).map(|k| SecretKey::from_bytes(&small(k)).unwrap()).collect();
     sks.extend((1..=40).map(|k| SecretKey::from_bytes(&be_minus(k)).unwrap()));
     // Powers of two and all-ones patterns within range.
@@ -116,6 +118,7 @@ fn scalars_near_zero_and_near_r() {
 
 #[test]
 fn duplicate_keys_and_mixed_batches() {
+    let _machine = poolvc_tests::turns::shared();
     let sks: Vec<SecretKey> = (0..300).map(interop_secret_key).collect();
     let (engine, h) = engine_for(&sks, 2);
     let mut reqs = Vec::new();
@@ -131,6 +134,7 @@ fn duplicate_keys_and_mixed_batches() {
 
 #[test]
 fn bls_sign_vectors_through_the_engine() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = vectors().join("bls/bls12-381-tests_json/sign");
     let mut n = 0;
     for f in json_files(&dir) {
@@ -156,6 +160,7 @@ fn bls_sign_vectors_through_the_engine() {
 
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
+    let _machine = poolvc_tests::turns::shared();
     let sks: Vec<SecretKey> = (0..3).map(interop_secret_key).collect();
     let (engine, h) = engine_for(&sks, 1);
     assert!(engine.sign(&[]).unwrap().is_empty());
@@ -169,6 +174,7 @@ fn bad_input_is_an_error_not_a_panic() {
 
 #[test]
 fn async_callers_do_not_block_the_runtime() {
+    let _machine = poolvc_tests::turns::shared();
     let sks: Vec<SecretKey> = (0..200).map(interop_secret_key).collect();
     let (engine, h) = engine_for(&sks, 2);
     let engine = Arc::new(engine);
@@ -202,6 +208,7 @@ proptest! {
         roots in proptest::collection::vec(any::<[u8; 32]>(), 1..4),
         picks in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..400),
     ) {
+        let _machine = poolvc_tests::turns::shared();
         let sks: Vec<SecretKey> = seeds.iter().map(|s| {
             SecretKey::from_bytes(s).unwrap_or_else(|_| {
                 let mut t = *s;

@@ -101,6 +101,7 @@ fn pk(i: u64) -> PublicKeyBytes {
 
 #[tokio::test]
 async fn the_key_map_and_every_operator_s_rule_as_deployed() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(a) = anvil(18_701) else { return };
     let cfg = config(&a);
     let st = state(&a);
@@ -126,6 +127,7 @@ async fn the_key_map_and_every_operator_s_rule_as_deployed() {
 
 #[tokio::test]
 async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(a) = anvil(18_702) else { return };
     let cfg = config(&a);
     let st = state(&a);
@@ -191,7 +193,7 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
 
     // The store: every key still attests; a key without a recipient signs no block.
     let spec =
-        ChainSpec::from_config_yaml("minimal.yaml", include_str!("../../testnets/configs/minimal.yaml")).unwrap();
+        ChainSpec::from_config_yaml("minimal.yaml", include_str!("../../../testnets/configs/minimal.yaml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let gvr = Hash256::repeat_byte(7);
     let db = SqliteSlashingDb::open(&dir.path().join("s.sqlite"), gvr).unwrap();
@@ -276,6 +278,7 @@ async fn send(url: &str, from: &str, to: Option<&str>, data: Vec<u8>) -> serde_j
 
 #[tokio::test]
 async fn megapool_keys_are_listed_and_pay_the_megapool() {
+    let _machine = poolvc_tests::turns::shared();
     use alloy_sol_types::SolCall;
     let Some(a) = anvil(18_703) else { return };
     let cfg = config(&a);

@@ -41,6 +41,7 @@ fn metric_names(q: &str) -> Vec<String> {
 
 #[test]
 fn every_dashboard_query_names_an_exported_metric() {
+    let _machine = poolvc_tests::turns::shared();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/poolvc-pools.json");
     let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let exported: BTreeSet<String> = poolvc::vc::exported_metric_names().into_iter().collect();
@@ -65,5 +66,6 @@ fn every_dashboard_query_names_an_exported_metric() {
 
 #[test]
 fn a_query_naming_an_unknown_metric_is_caught() {
+    let _machine = poolvc_tests::turns::shared();
     assert_eq!(metric_names("rate(poolvc_nope_total[5m]) + poolvc_x"), vec!["poolvc_nope_total", "poolvc_x"]);
 }

@@ -28,7 +28,7 @@ fn examples() -> Vec<(String, serde_json::Value)> {
 }
 
 fn mainnet() -> ChainSpec {
-    ChainSpec::from_config_yaml("mainnet.yaml", include_str!("../../testnets/configs/mainnet.yaml")).unwrap()
+    ChainSpec::from_config_yaml("mainnet.yaml", include_str!("../../../testnets/configs/mainnet.yaml")).unwrap()
 }
 
 /// Recomputes `req`'s signing root from its message and `fork_info` alone,
@@ -58,6 +58,7 @@ fn example_root_matches<P: Preset>(name: &str, req: &SigningRequest<P>, spec: &C
 
 #[test]
 fn every_example_of_the_web3signer_spec_parses() {
+    let _machine = poolvc_tests::turns::shared();
     let all = examples();
     assert!(all.len() >= 20, "{} examples", all.len());
     let spec = mainnet();
@@ -85,7 +86,7 @@ fn every_example_of_the_web3signer_spec_parses() {
 
 /// A spec with every fork at its own epoch (minimal preset, 8-slot epochs).
 fn stepped() -> ChainSpec {
-    let mut text = include_str!("../../testnets/configs/minimal.yaml").to_string();
+    let mut text = include_str!("../../../testnets/configs/minimal.yaml").to_string();
     for (fork, epoch) in [("ALTAIR", 1), ("BELLATRIX", 2), ("CAPELLA", 3), ("DENEB", 4), ("ELECTRA", 5), ("FULU", 6)] {
         text = text
             .lines()
@@ -104,6 +105,7 @@ fn stepped() -> ChainSpec {
 
 #[test]
 fn what_the_client_sends_the_signer_checks_to_the_same_root() {
+    let _machine = poolvc_tests::turns::shared();
     let spec = stepped();
     let gvr = Hash256::repeat_byte(0x17);
     let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr };
@@ -320,6 +322,7 @@ mod counting_signer {
 /// fallback. Every signature is the key's over the store's root.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_bounds_its_requests_and_falls_back() {
+    let _machine = poolvc_tests::turns::shared();
     use poolvc::store::web3signer::{RemoteTarget, Web3SignerClient, Web3SignerOptions};
     use std::sync::atomic::Ordering;
     let spec = stepped();
@@ -451,6 +454,7 @@ mod mutual_tls {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signer_behind_mutual_tls_with_a_pkcs12_client_identity() {
+    let _machine = poolvc_tests::turns::shared();
     use poolvc::store::web3signer::{ClientIdentity, RemoteError, RemoteTarget, Web3SignerClient, Web3SignerOptions};
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key, p12) = mutual_tls::credentials(dir.path(), "p12 secret");

@@ -57,7 +57,7 @@ struct Fixture {
 }
 
 fn spec() -> ChainSpec {
-    let text = include_str!("../../testnets/configs/minimal.yaml");
+    let text = include_str!("../../../testnets/configs/minimal.yaml");
     ChainSpec::from_config_yaml("minimal.yaml", text).unwrap()
 }
 
@@ -112,6 +112,7 @@ fn verifies(v: u64, root: Hash256, sig: &SignatureBytes) -> bool {
 
 #[tokio::test]
 async fn a_duty_relabelled_with_another_own_key_cannot_make_a_double_vote() {
+    let _machine = poolvc_tests::turns::shared();
     let f = fixture(&[10, 11], Some(Address::repeat_byte(1)), true);
     let spe = f.spec.slots_per_epoch;
     let ctx = SigningContext { spec: &f.spec, genesis_validators_root: f.gvr };
@@ -159,6 +160,7 @@ async fn a_duty_relabelled_with_another_own_key_cannot_make_a_double_vote() {
 
 #[tokio::test]
 async fn doppelganger_holds_signing_until_released() {
+    let _machine = poolvc_tests::turns::shared();
     let f = fixture(&[5], Some(Address::repeat_byte(1)), false);
     let spe = f.spec.slots_per_epoch;
     let d = data(2 * spe, 3, spe);
@@ -188,6 +190,7 @@ fn block(slot: u64, proposer: u64, fee: Address) -> BeaconBlock<Minimal> {
 
 #[tokio::test]
 async fn blocks_must_pay_the_configured_fee_recipient() {
+    let _machine = poolvc_tests::turns::shared();
     let ours = Address::repeat_byte(0xaa);
     let f = fixture(&[3], Some(ours), true);
     let out = f.store.sign_block(3, pk(3), &block(40, 3, Address::repeat_byte(0xfe))).await;
@@ -225,6 +228,7 @@ async fn blocks_must_pay_the_configured_fee_recipient() {
 
 #[tokio::test]
 async fn keys_come_and_go_at_runtime_and_handles_are_never_reused() {
+    let _machine = poolvc_tests::turns::shared();
     let f = fixture(&[1, 2], Some(Address::repeat_byte(1)), true);
     let spe = f.spec.slots_per_epoch;
     let ctx = SigningContext { spec: &f.spec, genesis_validators_root: f.gvr };

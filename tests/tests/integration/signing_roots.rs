@@ -53,6 +53,7 @@ fn produced_block() -> BeaconBlock<Mi> {
 
 #[test]
 fn lodestar_spec_parses() {
+    let _machine = poolvc_tests::turns::shared();
     let spec = lodestar_spec();
     assert_eq!(spec.preset, PresetName::Minimal);
     assert_eq!(spec.seconds_per_slot, 2);
@@ -75,6 +76,7 @@ fn lodestar_spec_parses() {
 
 #[test]
 fn config_yaml_parses_and_matches_presets() {
+    let _machine = poolvc_tests::turns::shared();
     for (file, preset, slots) in [("mainnet.yaml", PresetName::Mainnet, 32), ("minimal.yaml", PresetName::Minimal, 8)] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs").join(file);
         let spec = ChainSpec::from_config_yaml(file, &std::fs::read_to_string(path).unwrap()).unwrap();
@@ -98,6 +100,7 @@ fn config_yaml_parses_and_matches_presets() {
 
 #[test]
 fn bad_specs_are_named() {
+    let _machine = poolvc_tests::turns::shared();
     let err = ChainSpec::from_beacon_json("node-a", "{\"data\": []}").unwrap_err().to_string();
     assert!(err.contains("node-a"), "{err}");
     let err =
@@ -127,6 +130,7 @@ fn bad_specs_are_named() {
 /// pyspec's root; the header gives the same root; SSZ round-trips.
 #[test]
 fn minimal_block_root_known_answer() {
+    let _machine = poolvc_tests::turns::shared();
     let k = kats();
     let block = produced_block();
     assert_eq!(block.fork_name(), ForkName::Bellatrix);
@@ -142,6 +146,7 @@ fn minimal_block_root_known_answer() {
 
 #[test]
 fn signing_roots_known_answers() {
+    let _machine = poolvc_tests::turns::shared();
     let k = kats();
     let spec = lodestar_spec();
     let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr() };
@@ -211,6 +216,7 @@ fn signing_roots_known_answers() {
 /// current fork; before Deneb, the fork at the exit's epoch.
 #[test]
 fn voluntary_exit_eip7044() {
+    let _machine = poolvc_tests::turns::shared();
     let k = kats();
     let mut text = std::fs::read_to_string(vectors().join("lodestar/config_spec.json")).unwrap();
     text = text
@@ -237,6 +243,7 @@ fn voluntary_exit_eip7044() {
 /// roots (values stated in builder_specs/SOURCE.md).
 #[test]
 fn builder_registration_known_answer() {
+    let _machine = poolvc_tests::turns::shared();
     let mainnet = ChainSpec::from_config_yaml(
         "mainnet.yaml",
         &std::fs::read_to_string(
@@ -272,6 +279,7 @@ fn builder_registration_known_answer() {
 /// roots of the headers.
 #[test]
 fn builder_examples_json_equals_ssz() {
+    let _machine = poolvc_tests::turns::shared();
     let ex = vectors().join("builder_specs/examples");
     fn check<T: serde::de::DeserializeOwned + Encode + Decode + PartialEq + std::fmt::Debug>(
         json: &std::path::Path,
@@ -324,6 +332,7 @@ fn builder_examples_json_equals_ssz() {
 /// one interop key.
 #[test]
 fn real_lodestar_attestation_signatures_verify() {
+    let _machine = poolvc_tests::turns::shared();
     let spec = lodestar_spec();
     let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr() };
     let block = produced_block();

@@ -32,6 +32,7 @@ async fn sleep_until_ms(cfg: &SimConfig, slot: u64, offset_ms: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reorg_of_current_epoch_conflicting_votes_are_refused() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let dir = datadir();
     let cfg = config();
@@ -63,6 +64,7 @@ async fn reorg_of_current_epoch_conflicting_votes_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preferred_node_goes_away_and_comes_back() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let dir = datadir();
     let cfg = config();
@@ -85,6 +87,7 @@ async fn preferred_node_goes_away_and_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syncing_node_is_ranked_below_a_synced_one() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let dir = datadir();
     let cfg = config();

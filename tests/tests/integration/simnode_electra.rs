@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electra_fulu_minimal_two_epochs_with_reorg() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let dir = datadir();
     let cfg = SimConfig::electra_minimal();
@@ -50,7 +51,7 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
     let line = check_epochs(&h, &r, &[1, 2]);
     // Every slot has a block: attestations go out on its head event, well
     // before the 1/3-slot deadline (667 ms).
-    let mut offsets = r.attestation_offsets_ms.clone();
+    let mut offsets: Vec<u64> = r.attestation_offsets_ms.iter().map(|(_, ms)| *ms).collect();
     offsets.sort_unstable();
     let median = offsets[offsets.len() / 2];
     eprintln!("minimal: {line}; attestation median {median} ms into the slot; client {summary:?}");
@@ -75,6 +76,7 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fulu_mainnet_full_epoch() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let dir = datadir();
     let slot_ms = 1500;

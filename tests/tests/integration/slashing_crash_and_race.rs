@@ -31,6 +31,7 @@ fn key(i: u64) -> PublicKeyBytes {
 
 #[test]
 fn sigkill_fifty_times_never_signs_slashable() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("sp.sqlite");
     let mut atts: HashMap<u64, Vec<AttRow>> = HashMap::new();
@@ -171,6 +172,7 @@ fn thread_race(open: impl Fn() -> Box<dyn SlashingDatabase> + Sync) {
 
 #[test]
 fn sqlite_threads_race() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sp.sqlite");
     thread_race(|| Box::new(SqliteSlashingDb::open(&path, Hash256::from([7u8; 32])).unwrap()));
@@ -178,6 +180,7 @@ fn sqlite_threads_race() {
 
 #[test]
 fn postgres_threads_race() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(url) = poolvc_tests::fresh_postgres("threads_race") else { return };
     thread_race(|| Box::new(PostgresSlashingDb::connect(&url, Hash256::from([7u8; 32])).unwrap()));
 }
@@ -221,12 +224,14 @@ fn process_race(backend: &str, location: &str) {
 
 #[test]
 fn postgres_two_processes_race() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(url) = poolvc_tests::fresh_postgres("process_race") else { return };
     process_race("postgres", &url);
 }
 
 #[test]
 fn sqlite_two_processes_race() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
     process_race("sqlite", dir.path().join("sp.sqlite").to_str().unwrap());
 }

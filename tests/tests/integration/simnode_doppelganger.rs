@@ -60,20 +60,24 @@ async fn clean_then_signs(liveness: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liveness_route_reports_a_key_live() {
+    let _machine = poolvc_tests::turns::shared();
     detects(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_liveness_route_the_chain_shows_a_key_attesting() {
+    let _machine = poolvc_tests::turns::shared();
     detects(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_doppelganger_signing_starts_after_the_window() {
+    let _machine = poolvc_tests::turns::shared();
     clean_then_signs(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_doppelganger_on_the_chain_watch_path() {
+    let _machine = poolvc_tests::turns::shared();
     clean_then_signs(false).await;
 }

@@ -29,6 +29,7 @@ fn valgrind(mode: &str) -> Option<std::process::Output> {
 
 #[test]
 fn table_path_has_no_secret_dependent_branch_or_address() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(o) = valgrind("ct") else { return };
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "memcheck reported secret-dependent behaviour:\n{stderr}");
@@ -38,6 +39,7 @@ fn table_path_has_no_secret_dependent_branch_or_address() {
 
 #[test]
 fn leaky_control_is_caught() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(o) = valgrind("leaky") else { return };
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(42), "the leaky control must be reported:\n{stderr}");

@@ -265,6 +265,7 @@ async fn routes_answer_as_the_spec_says<P: Preset>(api: &Api, h: &SimHandle<P>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keymanager_api_while_running() {
+    let _machine = poolvc_tests::turns::shared();
     let _turn = TURN.lock().await;
     init_logs();
     // Keys 0..62 on disk; 63 comes through the API.
@@ -369,6 +370,7 @@ async fn keymanager_api_while_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_imported_key_waits_for_its_own_doppelganger_window() {
+    let _machine = poolvc_tests::turns::shared();
     let _turn = TURN.lock().await;
     init_logs();
     let dir = tempfile::tempdir().unwrap();

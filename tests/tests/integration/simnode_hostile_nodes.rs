@@ -135,6 +135,7 @@ async fn against(name: &str, attacks: Attacks) {
 /// epoch 1 is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_down_at_start_is_waited_for() {
+    let _machine = poolvc_tests::turns::shared();
     let _turn = TURN.lock().await;
     init_logs();
     let bin = poolvc_bin();
@@ -157,6 +158,7 @@ async fn a_node_down_at_start_is_waited_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies() {
+    let _machine = poolvc_tests::turns::shared();
     let a = Attacks {
         endless_attestation_data: true,
         announced_huge_bodies: true,
@@ -169,20 +171,24 @@ async fn oversized_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_bound_duties() {
+    let _machine = poolvc_tests::turns::shared();
     against("out-of-bound duties", Attacks { out_of_bound_duties: true, ..Default::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relabelled_duties() {
+    let _machine = poolvc_tests::turns::shared();
     against("relabelled duties", Attacks { relabelled_duties: true, ..Default::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_bodies() {
+    let _machine = poolvc_tests::turns::shared();
     against("trickling bodies", Attacks { trickle: true, ..Default::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_hangs() {
+    let _machine = poolvc_tests::turns::shared();
     against("hanging node", Attacks { hang: true, ..Default::default() }).await;
 }

@@ -231,6 +231,7 @@ async fn remote_keys_through_the_keymanager_api(dir: &Path, port: u16, signer: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_signs_every_duty_through_poolvc_signer() {
+    let _machine = poolvc_tests::turns::shared();
     let _turn = TURN.lock().await;
     init_logs();
     let keys = datadir();
@@ -259,6 +260,7 @@ async fn a_client_signs_every_duty_through_poolvc_signer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_signers_share_postgres_and_one_is_killed() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(pg) = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("remote_signers")).await.unwrap() else {
         return;
     };

@@ -66,6 +66,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn each_failure_fails_over_to_the_next_node() {
+    let _machine = poolvc_tests::turns::shared();
     let good = node(Behaviour::Good);
     for bad in [Behaviour::Error500, Behaviour::Malformed, Behaviour::Slow, Behaviour::Hangup] {
         let client = BeaconClient::new(vec![node(bad), good.clone()]);
@@ -76,6 +77,7 @@ fn each_failure_fails_over_to_the_next_node() {
 
 #[test]
 fn all_nodes_failing_is_a_clear_error() {
+    let _machine = poolvc_tests::turns::shared();
     let (a, b) = (node(Behaviour::Error500), node(Behaviour::Malformed));
     let client = BeaconClient::new(vec![a.clone(), b.clone()]);
     let err = rt().block_on(client.genesis(Duration::from_millis(800))).unwrap_err().to_string();
@@ -85,6 +87,7 @@ fn all_nodes_failing_is_a_clear_error() {
 
 #[test]
 fn node_on_another_network_is_refused_at_start() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
     let cfg = poolvc::vc::VcConfig {
         init_slashing_protection: true,
@@ -99,6 +102,7 @@ fn node_on_another_network_is_refused_at_start() {
 
 #[test]
 fn node_of_another_public_network_is_refused_at_start() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
     let cfg = poolvc::vc::VcConfig {
         init_slashing_protection: true,

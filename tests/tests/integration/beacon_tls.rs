@@ -83,6 +83,7 @@ fn run_vc(args: Vec<String>, log: &Path, limit: std::time::Duration) -> Option<s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_https_with_its_own_certificate() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let root = tempfile::tempdir().unwrap();
     let (ca, cert, key) = own_authority(root.path());

@@ -125,6 +125,7 @@ fn files() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn sqlite_all_interchange_tests() {
+    let _machine = poolvc_tests::turns::shared();
     let mut checks = 0;
     for batched in [false, true] {
         for f in files() {
@@ -138,6 +139,7 @@ fn sqlite_all_interchange_tests() {
 
 #[test]
 fn postgres_all_interchange_tests() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(url) = poolvc_tests::fresh_postgres("interchange") else { return };
     let mut checks = 0;
     for f in files() {

@@ -13,6 +13,7 @@ fn dir(handler: &str) -> std::path::PathBuf {
 
 #[test]
 fn sign() {
+    let _machine = poolvc_tests::turns::shared();
     let files = json_files(&dir("sign"));
     assert_eq!(files.len(), 10);
     for f in files {
@@ -31,6 +32,7 @@ fn sign() {
 
 #[test]
 fn verify() {
+    let _machine = poolvc_tests::turns::shared();
     let files = json_files(&dir("verify"));
     assert_eq!(files.len(), 29);
     let mut valid = 0;
@@ -52,6 +54,7 @@ fn verify() {
 
 #[test]
 fn hash_to_g2() {
+    let _machine = poolvc_tests::turns::shared();
     const DST: &[u8] = b"QUUX-V01-CS02-with-BLS12381G2_XMD:SHA-256_SSWU_RO_";
     let files = json_files(&dir("hash_to_G2"));
     assert_eq!(files.len(), 4);
@@ -71,6 +74,7 @@ fn hash_to_g2() {
 
 #[test]
 fn deserialization_g1() {
+    let _machine = poolvc_tests::turns::shared();
     let files = json_files(&dir("deserialization_G1"));
     assert_eq!(files.len(), 13);
     for f in files {
@@ -83,6 +87,7 @@ fn deserialization_g1() {
 
 #[test]
 fn deserialization_g2() {
+    let _machine = poolvc_tests::turns::shared();
     let files = json_files(&dir("deserialization_G2"));
     assert_eq!(files.len(), 15);
     for f in files {

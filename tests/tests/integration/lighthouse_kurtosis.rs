@@ -98,6 +98,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lighthouse_vc_as_kurtosis_starts_it() {
+    let _machine = poolvc_tests::turns::shared();
     let _turn = TURN.lock().await;
     init_logs();
     let root = tempfile::tempdir().unwrap();
@@ -217,6 +218,7 @@ async fn lighthouse_vc_as_kurtosis_starts_it() {
 /// - every log line is one JSON object.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lighthouse_vc_with_proposer_nodes_broadcast_graffiti_file_and_distributed() {
+    let _machine = poolvc_tests::turns::shared();
     let _turn = TURN.lock().await;
     init_logs();
     let root = tempfile::tempdir().unwrap();

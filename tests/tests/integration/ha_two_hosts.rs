@@ -125,6 +125,7 @@ fn total(log: &str, field: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_one_postgres_overlapping_keys() {
+    let _machine = poolvc_tests::turns::shared();
     init_logs();
     let ci = std::env::var("CI").as_deref() == Ok("true");
     let fresh = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("ha_two_hosts"));

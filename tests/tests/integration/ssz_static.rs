@@ -61,6 +61,7 @@ fn type_dirs(set: &str, fork: &str) -> Vec<(String, PathBuf)> {
 
 #[test]
 fn phase0_mainnet() {
+    let _machine = poolvc_tests::turns::shared();
     let mut total = 0;
     let dirs = type_dirs("phase0_v1.0.x_grandinetech", "phase0");
     assert_eq!(dirs.len(), 10);
@@ -84,6 +85,7 @@ fn phase0_mainnet() {
 
 #[test]
 fn fulu_mainnet() {
+    let _machine = poolvc_tests::turns::shared();
     let mut total = 0;
     let dirs = type_dirs("fulu_mainnet_consensus-spec-tests_v1.5.0", "fulu");
     assert_eq!(dirs.len(), 20);
@@ -118,6 +120,7 @@ fn fulu_mainnet() {
 /// The fork-tagged enum gives the same bytes and root as the inner type.
 #[test]
 fn block_enum_matches_inner_type() {
+    let _machine = poolvc_tests::turns::shared();
     let dirs = type_dirs("fulu_mainnet_consensus-spec-tests_v1.5.0", "fulu");
     let dir = &dirs.iter().find(|(n, _)| n == "BeaconBlock").unwrap().1;
     for case in cases(dir) {

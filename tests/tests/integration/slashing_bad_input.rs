@@ -230,6 +230,7 @@ fn check_all(db: &dyn SlashingDatabase) {
 
 #[test]
 fn sqlite_bad_input() {
+    let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
     let gvr = Hash256::from_slice(&hex::decode(&GVR[2..]).unwrap());
     let path = dir.path().join("sp.sqlite");
@@ -241,6 +242,7 @@ fn sqlite_bad_input() {
 
 #[test]
 fn postgres_bad_input() {
+    let _machine = poolvc_tests::turns::shared();
     let Some(url) = poolvc_tests::fresh_postgres("bad_input") else { return };
     let gvr = Hash256::from_slice(&hex::decode(&GVR[2..]).unwrap());
     check_all(&PostgresSlashingDb::connect(&url, gvr).unwrap());
