@@ -3,7 +3,7 @@
 //! This module is the only place in the validator crate that holds the
 //! engine (apart from `poolvc bench signing`, which measures the engine
 //! itself); it is private to the store, so nothing outside the store can
-//! sign a root the store's checks did not see. `tests/store_is_the_gate.rs`
+//! sign a root the store's checks did not see. `tests/client/store_is_the_gate.rs`
 //! fails if another module names the engine.
 
 use poolvc_signer::batch::{SignRequest, SigningEngine};
