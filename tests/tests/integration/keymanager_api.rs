@@ -35,8 +35,8 @@ use std::time::Duration;
 /// The key imported at run time.
 const NEW: u64 = 63;
 
-/// Remote signing through `poolvc signer` (in this binary: one test binary
-/// less to compile, and the runs share the turns below).
+/// Remote signing through `poolvc signer` (a child of this module: its runs
+/// share the turns below and `free_port`).
 #[path = "remote/remote_signer.rs"]
 mod remote_signer;
 
