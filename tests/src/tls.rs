@@ -8,7 +8,7 @@
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Runs `openssl args` in `dir`.
@@ -20,6 +20,55 @@ pub fn openssl(dir: &Path, args: &[&str]) {
         .status()
         .expect("openssl");
     assert!(st.success(), "openssl {args:?} failed");
+}
+
+/// The key parameters of every certificate made here: P-256, no passphrase.
+const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/// An operator's own certificate authority in `dir`: `ca.key` and `ca.crt`.
+/// Returns the certificate's path.
+pub fn authority(dir: &Path) -> PathBuf {
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &EC_KEY,
+            &["-days", "2", "-subj", "/CN=poolvc test CA", "-keyout", "ca.key", "-out", "ca.crt"],
+        ]
+        .concat(),
+    );
+    dir.join("ca.crt")
+}
+
+/// A certificate for `subject` signed by [`authority`]'s, with the X.509
+/// extensions `extensions` (one per line): `{name}.key` and `{name}.crt` in
+/// `dir`. Returns (certificate, key).
+pub fn signed(dir: &Path, name: &str, subject: &str, extensions: &str) -> (PathBuf, PathBuf) {
+    let (key, csr, ext, crt) =
+        (format!("{name}.key"), format!("{name}.csr"), format!("{name}.ext"), format!("{name}.crt"));
+    openssl(dir, &[&["req"][..], &EC_KEY, &["-subj", subject, "-keyout", &key, "-out", &csr]].concat());
+    std::fs::write(dir.join(&ext), extensions).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &crt,
+        ],
+    );
+    (dir.join(crt), dir.join(key))
 }
 
 /// TLS in front of `backend`: each connection's TLS is ended here and its

@@ -12,6 +12,7 @@
 use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
+use poolvc_tests::tls;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,45 +21,10 @@ use std::process::Command;
 /// 127.0.0.1 signed by it (`node.crt`, key `node.key`), made with `openssl`.
 /// Returns (authority, node certificate, node key).
 fn own_authority(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let p = |n: &str| dir.join(n);
-    let openssl = |args: &[&str]| {
-        let st = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(st.success(), "openssl {args:?} failed");
-    };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &["-days", "2", "-subj", "/CN=poolvc test CA", "-keyout", "ca.key", "-out", "ca.crt"],
-        ]
-        .concat(),
-    );
-    openssl(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "node.key", "-out", "node.csr"]].concat());
-    std::fs::write(p("node.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "node.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "node.ext",
-        "-out",
-        "node.crt",
-    ]);
-    (p("ca.crt"), p("node.crt"), p("node.key"))
+    let ca = tls::authority(dir);
+    let (cert, key) =
+        tls::signed(dir, "node", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n");
+    (ca, cert, key)
 }
 
 /// Runs the client; `None` if it was still running after `limit` (killed).
@@ -90,7 +56,7 @@ async fn a_node_behind_https_with_its_own_certificate() {
     let cfg = SimConfig { genesis_time: now() + 4, ..SimConfig::electra_minimal() };
     let h = SimHandle::<Minimal>::start(cfg, 1).await;
     let backend: SocketAddr = h.urls()[0].trim_start_matches("http://").parse().unwrap();
-    let front = poolvc_tests::tls::front(&cert, &key, None, backend).await;
+    let front = tls::front(&cert, &key, None, backend).await;
     let url = format!("https://127.0.0.1:{}", front.port());
     let data = datadir();
     let base = |datadir: &Path| -> Vec<String> {

@@ -381,57 +381,14 @@ async fn the_client_bounds_its_requests_and_falls_back() {
 mod mutual_tls {
     use std::path::{Path, PathBuf};
 
-    use poolvc_tests::tls::openssl;
+    use poolvc_tests::tls::{authority, openssl, signed};
 
     /// (authority, server cert, server key, client PKCS#12).
     pub fn credentials(dir: &Path, password: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        let sign = |csr: &str, ext: &str, out: &str| {
-            openssl(
-                dir,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    csr,
-                    "-CA",
-                    "ca.crt",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-days",
-                    "2",
-                    "-extfile",
-                    ext,
-                    "-out",
-                    out,
-                ],
-            )
-        };
-        openssl(
-            dir,
-            &[
-                &["req", "-x509"][..],
-                &ec,
-                &["-days", "2", "-subj", "/CN=poolvc test CA", "-keyout", "ca.key", "-out", "ca.crt"],
-            ]
-            .concat(),
-        );
-        openssl(
-            dir,
-            &[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "signer.key", "-out", "signer.csr"]].concat(),
-        );
-        std::fs::write(dir.join("signer.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n")
-            .unwrap();
-        sign("signer.csr", "signer.ext", "signer.crt");
-        openssl(
-            dir,
-            &[&["req"][..], &ec, &["-subj", "/CN=poolvc client", "-keyout", "client.key", "-out", "client.csr"]]
-                .concat(),
-        );
-        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\n")
-            .unwrap();
-        sign("client.csr", "client.ext", "client.crt");
+        let ca = authority(dir);
+        let (cert, key) =
+            signed(dir, "signer", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n");
+        signed(dir, "client", "/CN=poolvc client", "extendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\n");
         let pass = format!("pass:{password}");
         openssl(
             dir,
@@ -448,7 +405,7 @@ mod mutual_tls {
                 &pass,
             ],
         );
-        (dir.join("ca.crt"), dir.join("signer.crt"), dir.join("signer.key"), dir.join("client.p12"))
+        (ca, cert, key, dir.join("client.p12"))
     }
 }
 
