@@ -190,7 +190,7 @@ fn load_targets() -> Vec<Target> {
             seeds: corpus("validator_definitions"),
             decode: |b| {
                 if let Some(t) = json_text(b) {
-                    let _ = poolvc::validator_definitions::ValidatorDefinitions::parse(Path::new("fuzz.yml"), t);
+                    let _ = poolvc::datadir::definitions::ValidatorDefinitions::parse(Path::new("fuzz.yml"), t);
                 }
             },
         },
@@ -246,7 +246,7 @@ fn load_targets() -> Vec<Target> {
                     let _ = BeaconBlock::<Mainnet>::from_ssz_bytes(fork, b);
                     let _ = BlindedBeaconBlock::<Mainnet>::from_ssz_bytes(fork, b);
                 }
-                let _ = poolvc::vc::ssz_envelope::split_block_contents(b);
+                let _ = poolvc::beacon::ssz_envelope::split_block_contents(b);
             },
         },
     ]

@@ -2,7 +2,10 @@
 //! names follow `lighthouse` where Lighthouse has the same thing.
 
 pub use crate::lighthouse::args::VcArgs;
+use crate::remote_signer::{NetworkSource, SignerConfig, SignerError};
 use clap::{Parser, Subcommand, ValueEnum};
+use poolvc_signer::types::{parse_hex, Hash256};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// poolvc: a validator client for staking-pool node operators.
@@ -307,7 +310,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2048)]
         epochs: u64,
         /// Epochs of history kept by the pruned database.
-        #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
+        #[arg(long, default_value_t = crate::config::DEFAULT_HISTORY_EPOCHS)]
         keep: u64,
     },
     /// The performance ledger's cost per epoch (judge, write, frame report)
@@ -383,4 +386,37 @@ pub enum KeysCommand {
         #[arg(long)]
         datadir: PathBuf,
     },
+}
+
+impl SignerArgs {
+    /// The settings `poolvc signer`'s flags give.
+    pub fn signer_config(self) -> Result<SignerConfig, SignerError> {
+        let a = self;
+        let network = match (a.beacon_node, a.network_config, a.genesis_validators_root) {
+            (Some(url), None, _) => NetworkSource::BeaconNode { url },
+            (None, Some(path), Some(g)) => {
+                let root = parse_hex(&g).filter(|b| b.len() == 32).ok_or_else(|| SignerError::Network {
+                    source_name: "--genesis-validators-root".into(),
+                    reason: format!("{g:?} is not 32 bytes of hex"),
+                })?;
+                NetworkSource::Config { path, genesis_validators_root: Hash256::from_slice(&root) }
+            }
+            _ => {
+                return Err(SignerError::Network {
+                    source_name: "the command line".into(),
+                    reason: "give --beacon-node, or --network-config with --genesis-validators-root".into(),
+                })
+            }
+        };
+        Ok(SignerConfig {
+            listen: SocketAddr::new(a.http_listen_host, a.http_listen_port),
+            validators_dir: a.keystores_path.unwrap_or_else(|| a.datadir.join("validators")),
+            secrets_dir: a.keystores_passwords_path.unwrap_or_else(|| a.datadir.join("secrets")),
+            datadir: a.datadir,
+            key_cache: !a.disable_key_cache,
+            slashing_db_url: a.slashing_protection_db_url,
+            network,
+            threads: a.threads,
+        })
+    }
 }

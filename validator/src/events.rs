@@ -8,7 +8,7 @@
 //! Subscribers are called synchronously on the emitting task, so a
 //! subscriber must be cheap (a counter, a log line, a channel send).
 
-use crate::store::outcome::{Failure, Refusal};
+use crate::outcome::{Failure, Refusal};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 

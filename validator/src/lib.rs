@@ -1,30 +1,47 @@
 //! `poolvc`: a validator client for Ethereum staking-pool node operators.
 //!
-//! This crate holds the client side: the command line, Lighthouse-compatible
-//! on-disk layout (`validators/validator_definitions.yml`, `secrets/`), the
-//! Beacon API client and the validator client runtime (`vc`). Everything
-//! that touches a secret key lives in `poolvc-signer`.
+//! This crate holds the client side; everything that touches a secret key
+//! lives in `poolvc-signer`. The layers, from the leaves up (the rules are
+//! kept by `validator/tests/client/dependency_rules.rs`, the picture is in
+//! `ARCHITECTURE.md` at the repository's root):
+//!
+//! - the vocabulary: [`outcome`] (what became of a message) and [`events`]
+//!   (what the services tell); they import nothing else of the crate;
+//! - the edges to other processes: [`beacon`] (the Beacon API client) and
+//!   [`el`] (the execution layer's JSON-RPC and the contracts' ABI); they
+//!   import nothing of the crate;
+//! - the rules and the gate: [`policy`] (fee recipients, the payment check),
+//!   [`store`] (the validator store: the only path to a signature);
+//! - what poolvc knows of the world: [`datadir`] (Lighthouse's data dir and
+//!   the key loader), [`pool`] (pools, operators, their contracts),
+//!   [`ledger`] (per-operator performance, reports);
+//! - the client: [`config`], [`error`], [`services`] (the duty services,
+//!   each a task over one context), [`runtime`] (the wiring, nothing else);
+//! - the ways in: [`http`] (metrics, keymanager API, pool API),
+//!   [`remote_signer`] (`poolvc signer`), [`lighthouse`] (`lighthouse vc`'s
+//!   flags), [`cli`] and [`cmd`] (the other subcommands).
 
 pub mod beacon;
-pub mod bench_cmd;
-pub mod bench_key_cache;
-pub mod bench_remote;
-pub mod bench_slot;
 pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod datadir;
+pub mod el;
+pub mod error;
 pub mod events;
 pub mod heap;
-pub mod keymanager;
-pub mod keys_cmd;
+pub mod http;
+pub mod ledger;
 pub mod lighthouse;
 pub mod logging;
+pub mod metrics;
 pub mod networks;
-pub mod perf;
+pub mod outcome;
 pub mod policy;
 pub mod pool;
-pub mod pool_cmd;
 pub mod progress;
 pub mod remote_signer;
-pub mod slashing_cmd;
+pub mod runtime;
+pub mod services;
+pub mod signals;
 pub mod store;
-pub mod validator_definitions;
-pub mod vc;

@@ -2,10 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, FromArgMatches};
-use poolvc::bench_cmd::{self, SigningBenchOptions, SlashingBenchOptions};
 use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, PoolCommand, SlashingCommand};
-use poolvc::keys_cmd::{self, WriteOptions};
-use poolvc::slashing_cmd::{self, DbLocation};
+use poolvc::cmd::bench::signing::{self, SigningBenchOptions, SlashingBenchOptions};
+use poolvc::cmd::keys::{self, WriteOptions};
+use poolvc::cmd::slashing::{self, DbLocation};
 use poolvc_signer::keys::Kdf;
 use poolvc_signer::slashing::interchange::Accept;
 use std::path::Path;
@@ -17,7 +17,7 @@ fn kdf(k: KdfArg) -> Kdf {
     }
 }
 
-fn print_write_report(r: &keys_cmd::WriteReport, out: &std::path::Path) {
+fn print_write_report(r: &keys::WriteReport, out: &std::path::Path) {
     for pk in &r.written {
         println!("wrote {pk}");
     }
@@ -43,8 +43,8 @@ fn db_location(db: DbArgs) -> Result<DbLocation> {
 fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
     match cli.command {
         Command::Keys(KeysCommand::Interop { range, out, kdf: k }) => {
-            let range = keys_cmd::parse_range(&range)?;
-            let report = keys_cmd::write_interop(range, &WriteOptions { out: out.clone(), kdf: kdf(k) })?;
+            let range = keys::parse_range(&range)?;
+            let report = keys::write_interop(range, &WriteOptions { out: out.clone(), kdf: kdf(k) })?;
             print_write_report(&report, &out);
         }
         Command::Keys(KeysCommand::Derive { mnemonic_file, passphrase_file, count, first_index, out, kdf: k }) => {
@@ -57,7 +57,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 ),
                 None => zeroize::Zeroizing::new(String::new()),
             };
-            let report = keys_cmd::write_derived(
+            let report = keys::write_derived(
                 &mnemonic_file,
                 &passphrase,
                 first_index,
@@ -67,9 +67,9 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             print_write_report(&report, &out);
         }
         Command::Keys(KeysCommand::Inspect { paths, json }) => {
-            let files = keys_cmd::find_keystores(&paths)?;
+            let files = keys::find_keystores(&paths)?;
             let mut failures = 0usize;
-            for row in keys_cmd::inspect(&files) {
+            for row in keys::inspect(&files) {
                 match row {
                     Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
                     Ok(r) => println!(
@@ -90,7 +90,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             }
         }
         Command::Keys(KeysCommand::Verify { datadir }) => {
-            let report = keys_cmd::verify(&datadir)?;
+            let report = keys::verify(&datadir)?;
             for f in &report.failed {
                 eprintln!("error: {f}");
             }
@@ -106,7 +106,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
         }
         Command::Bench(BenchCommand::Signing { keys, messages, threads, rounds, threshold, window, json }) => {
             let opts = SigningBenchOptions { keys, messages, threads, rounds, threshold, window };
-            let r = bench_cmd::run_signing(&opts)?;
+            let r = signing::run_signing(&opts)?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -124,7 +124,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
         }
         Command::Bench(BenchCommand::Slashing { validators, batch, epochs, history_epochs, postgres, json }) => {
             let r =
-                bench_cmd::run_slashing(&SlashingBenchOptions { validators, batch, epochs, history_epochs, postgres })?;
+                signing::run_slashing(&SlashingBenchOptions { validators, batch, epochs, history_epochs, postgres })?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -135,7 +135,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             }
         }
         Command::Bench(BenchCommand::RemoteSigning { keys, json }) => {
-            let r = poolvc::bench_remote::run(keys)?;
+            let r = poolvc::cmd::bench::remote::run(keys)?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -155,7 +155,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             }
         }
         Command::Bench(BenchCommand::KeyCache { keys, cold_sample, out, json }) => {
-            let r = poolvc::bench_key_cache::run(keys, cold_sample, out.as_deref())?;
+            let r = poolvc::cmd::bench::key_cache::run(keys, cold_sample, out.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -166,18 +166,18 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             }
         }
         Command::Bench(BenchCommand::Perf { keys, epochs }) => {
-            for line in poolvc::perf::bench::run(&keys, epochs).map_err(anyhow::Error::msg)? {
+            for line in poolvc::cmd::bench::perf::run(&keys, epochs).map_err(anyhow::Error::msg)? {
                 println!("{line}");
             }
         }
         Command::Bench(BenchCommand::Pruning { validators, epochs, keep }) => {
-            let r = poolvc::bench_slot::run_pruning(validators, epochs, keep)?;
+            let r = poolvc::cmd::bench::slot::run_pruning(validators, epochs, keep)?;
             for line in r {
                 println!("{line}");
             }
         }
         Command::Bench(BenchCommand::Slot { validators, slots, json }) => {
-            let r = poolvc::bench_slot::run_slot(validators, slots)?;
+            let r = poolvc::cmd::bench::slot::run_slot(validators, slots)?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -189,7 +189,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
         }
         Command::Pool(PoolCommand::Show { datadir, beacon_node, json }) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let (snap, warning) = rt.block_on(poolvc::pool_cmd::show(&datadir, &beacon_node))?;
+            let (snap, warning) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node))?;
             if let Some(w) = warning {
                 eprintln!("warning: beacon node {beacon_node}: {w}; Rocket Pool opt-out cooldowns taken as not over");
             }
@@ -200,29 +200,37 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             }
         }
         Command::Pool(PoolCommand::Report { datadir, slashing_db_url, frame, json }) => {
-            let r = poolvc::perf::report::load(&datadir, slashing_db_url.as_deref(), frame)?;
+            let (perf, _) = poolvc::pool::config::performance_in(&datadir)?;
+            let r = poolvc::ledger::report::load(&perf, &datadir, slashing_db_url.as_deref(), frame)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                print!("{}", poolvc::perf::report::render(&r));
+                print!("{}", poolvc::ledger::report::render(&r));
             }
         }
         Command::Pool(PoolCommand::Verify { datadir, slashing_db_url, frame, validator }) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let v =
-                rt.block_on(poolvc::perf::report::verify(&datadir, slashing_db_url.as_deref(), frame, &validator))?;
+            let (perf, rpc) = poolvc::pool::config::performance_in(&datadir)?;
+            let v = rt.block_on(poolvc::ledger::report::verify(
+                &perf,
+                rpc.as_deref(),
+                &datadir,
+                slashing_db_url.as_deref(),
+                frame,
+                &validator,
+            ))?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             if !v.verified_on_chain {
                 anyhow::bail!("the proof does not verify against the accepted root of frame {frame}");
             }
         }
         Command::Pool(PoolCommand::ReporterKey { out, password_file }) => {
-            let address = poolvc::perf::report::new_reporter_key(&out, &password_file)?;
+            let address = poolvc::ledger::report::new_reporter_key(&out, &password_file)?;
             println!("{address}");
         }
         Command::Pool(PoolCommand::PresignExits { datadir, beacon_node, out, epoch }) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let r = rt.block_on(poolvc::pool_cmd::presign_exits(&datadir, &beacon_node, &out, epoch))?;
+            let r = rt.block_on(poolvc::cmd::pool::presign_exits(&datadir, &beacon_node, &out, epoch))?;
             println!("{} pre-signed exits for epoch {} in {}", r.files, r.epoch, r.out.display());
         }
         Command::Vc(args) => {
@@ -234,7 +242,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 tracing::warn!("{w}");
             }
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let summary = rt.block_on(poolvc::vc::run(cfg));
+            let summary = rt.block_on(poolvc::runtime::run(cfg));
             // Blocking work still running (a slashing transaction finishing, a
             // database that does not answer) gets a moment, not a veto.
             rt.shutdown_timeout(std::time::Duration::from_millis(300));
@@ -250,7 +258,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 file: None,
             };
             poolvc::logging::init(&log)?;
-            let cfg = poolvc::remote_signer::SignerConfig::from_args(a)?;
+            let cfg = a.signer_config()?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let r = rt.block_on(poolvc::remote_signer::run(cfg));
             rt.shutdown_timeout(std::time::Duration::from_millis(300));
@@ -267,7 +275,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 None => None,
             };
             let accept = if allow_v4 { Accept::V5OrCompleteV4 } else { Accept::V5 };
-            let imported = slashing_cmd::import(&db_location(db)?, &file, gvr, accept)?;
+            let imported = slashing::import(&db_location(db)?, &file, gvr, accept)?;
             for k in &imported.skipped {
                 eprintln!("{}: skipped the entry {k:?}: not a public key, and no history to protect", file.display());
             }
@@ -282,8 +290,8 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             );
         }
         Command::SlashingProtection(SlashingCommand::Export { file, db, pubkeys }) => {
-            let keys = pubkeys.as_deref().map(slashing_cmd::parse_pubkeys).transpose()?;
-            let n = slashing_cmd::export(&db_location(db)?, &file, keys.as_deref())?;
+            let keys = pubkeys.as_deref().map(slashing::parse_pubkeys).transpose()?;
+            let n = slashing::export(&db_location(db)?, &file, keys.as_deref())?;
             println!("exported {n} validators to {}", file.display());
         }
     }

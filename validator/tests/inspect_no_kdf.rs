@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poolvc::keys_cmd;
+use poolvc::cmd::keys;
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::keystore::decryptions_performed;
 use poolvc_signer::keys::{Kdf, Keystore};
@@ -17,8 +17,8 @@ fn inspect_runs_no_kdf() {
         std::fs::write(dir.path().join(format!("k{i}.json")), &text).unwrap();
     }
     let before = decryptions_performed();
-    let files = keys_cmd::find_keystores(&[dir.path().to_path_buf()]).unwrap();
-    let rows = keys_cmd::inspect(&files);
+    let files = keys::find_keystores(&[dir.path().to_path_buf()]).unwrap();
+    let rows = keys::inspect(&files);
     assert_eq!(rows.len(), 1000);
     assert!(rows.iter().all(|r| r.is_ok()));
     assert_eq!(decryptions_performed(), before, "inspect must not decrypt");

@@ -179,6 +179,22 @@ impl SqliteSlashingDb {
         Ok(db)
     }
 
+    /// A database in memory for the network with `genesis_validators_root`:
+    /// the same schema and rules, gone when dropped. For a one-shot signer
+    /// (`poolvc pool presign-exits`, whose exits are never slashable) and for
+    /// unit tests of the client; never for a running client's history.
+    pub fn in_memory(genesis_validators_root: Hash256) -> Result<Self, SlashingError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        rusqlite::vtab::array::load_module(&conn)?;
+        conn.execute(
+            "INSERT INTO metadata (key, value) VALUES ('genesis_validators_root', ?1)",
+            params![genesis_validators_root.to_vec()],
+        )?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
     /// Opens a database without fixing its network (for export of an existing file).
     pub fn open_existing_or_new(path: &Path) -> Result<Self, SlashingError> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::{Report, SimHandle};
-use poolvc::vc::duties::{is_aggregator, is_sync_aggregator};
-use poolvc::vc::VcConfig;
+use poolvc::config::VcConfig;
+use poolvc::services::duty_book::{is_aggregator, is_sync_aggregator};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::types::*;
 use std::collections::HashSet;
@@ -23,11 +23,11 @@ pub fn now() -> u64 {
 /// A data dir with keystores (fast PBKDF2) of validators 0..VALIDATORS.
 pub fn datadir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let opts = poolvc::keys_cmd::WriteOptions {
+    let opts = poolvc::cmd::keys::WriteOptions {
         out: dir.path().to_path_buf(),
         kdf: poolvc_signer::keys::Kdf::Pbkdf2 { c: 16 },
     };
-    poolvc::keys_cmd::write_interop(0..=VALIDATORS - 1, &opts).unwrap();
+    poolvc::cmd::keys::write_interop(0..=VALIDATORS - 1, &opts).unwrap();
     dir
 }
 

@@ -686,7 +686,7 @@ impl<P: Preset> Sim<P> {
                 return Err(bad(format!("aggregator {v}: selection proof invalid at slot {slot}")));
             }
             let modulo = (duty.committee_length / self.spec.target_aggregators_per_committee).max(1);
-            if !poolvc::vc::duties::is_aggregator(
+            if !poolvc::services::duty_book::is_aggregator(
                 duty.committee_length,
                 self.spec.target_aggregators_per_committee,
                 &m.selection_proof,
@@ -953,7 +953,7 @@ impl<P: Preset> Sim<P> {
             if !self.verify(&mut st, v, sel_root, &m.selection_proof) {
                 return Err(bad(format!("aggregator {v}: sync selection proof invalid at slot {}", c.slot)));
             }
-            if !poolvc::vc::duties::is_sync_aggregator(
+            if !poolvc::services::duty_book::is_sync_aggregator(
                 self.spec.sync_committee_size,
                 self.spec.sync_committee_subnet_count,
                 self.spec.target_aggregators_per_sync_subcommittee,

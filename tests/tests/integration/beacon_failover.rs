@@ -89,14 +89,14 @@ fn all_nodes_failing_is_a_clear_error() {
 fn node_on_another_network_is_refused_at_start() {
     let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = poolvc::vc::VcConfig {
+    let cfg = poolvc::config::VcConfig {
         init_slashing_protection: true,
         // The node serves a minimal dev chain; we claim mainnet.
         testnet_config: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml")),
         max_slots: Some(1),
-        ..poolvc::vc::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
+        ..poolvc::config::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
     };
-    let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
+    let err = rt().block_on(poolvc::runtime::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("PRESET_BASE"), "{err}");
 }
 
@@ -104,13 +104,13 @@ fn node_on_another_network_is_refused_at_start() {
 fn node_of_another_public_network_is_refused_at_start() {
     let _machine = poolvc_tests::turns::shared();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = poolvc::vc::VcConfig {
+    let cfg = poolvc::config::VcConfig {
         init_slashing_protection: true,
         max_slots: Some(1),
         // The node serves a dev chain's genesis; we expect Hoodi.
         network: poolvc::networks::by_name("hoodi"),
-        ..poolvc::vc::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
+        ..poolvc::config::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
     };
-    let err = rt().block_on(poolvc::vc::run(cfg)).unwrap_err().to_string();
+    let err = rt().block_on(poolvc::runtime::run(cfg)).unwrap_err().to_string();
     assert!(err.contains("another network") && err.contains("--network hoodi") && err.contains("0x212f13fc"), "{err}");
 }

@@ -44,7 +44,7 @@ fn every_dashboard_query_names_an_exported_metric() {
     let _machine = poolvc_tests::turns::shared();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/poolvc-pools.json");
     let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let exported: BTreeSet<String> = poolvc::vc::exported_metric_names().into_iter().collect();
+    let exported: BTreeSet<String> = poolvc::metrics::exported_metric_names().into_iter().collect();
     assert!(exported.contains("poolvc_perf_operator_performance"), "{exported:?}");
     let mut qs = Vec::new();
     queries(&dash, &mut qs);

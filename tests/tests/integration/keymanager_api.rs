@@ -20,7 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poolvc::keymanager::KeymanagerConfig;
+use poolvc::http::keymanager::KeymanagerConfig;
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::keystore::Keystore;
 use poolvc_signer::keys::Kdf;
@@ -270,11 +270,11 @@ async fn keymanager_api_while_running() {
     init_logs();
     // Keys 0..62 on disk; 63 comes through the API.
     let dir = tempfile::tempdir().unwrap();
-    let opts = poolvc::keys_cmd::WriteOptions {
+    let opts = poolvc::cmd::keys::WriteOptions {
         out: dir.path().to_path_buf(),
         kdf: poolvc_signer::keys::Kdf::Pbkdf2 { c: 16 },
     };
-    poolvc::keys_cmd::write_interop(0..=NEW - 1, &opts).unwrap();
+    poolvc::cmd::keys::write_interop(0..=NEW - 1, &opts).unwrap();
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
     let port = free_port();
     let mut cfg = vc_config(h.urls(), dir.path(), 44);
@@ -284,7 +284,7 @@ async fn keymanager_api_while_running() {
         token_path: None,
         passwords_in_secrets_dir: true,
     });
-    let client = tokio::spawn(poolvc::vc::run(cfg));
+    let client = tokio::spawn(poolvc::runtime::run(cfg));
     let token_file = dir.path().join("validators/api-token.txt");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !token_file.exists() {
@@ -374,11 +374,11 @@ async fn an_imported_key_waits_for_its_own_doppelganger_window() {
     let _turn = TURN.lock().await;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let opts = poolvc::keys_cmd::WriteOptions {
+    let opts = poolvc::cmd::keys::WriteOptions {
         out: dir.path().to_path_buf(),
         kdf: poolvc_signer::keys::Kdf::Pbkdf2 { c: 16 },
     };
-    poolvc::keys_cmd::write_interop(0..=NEW - 1, &opts).unwrap();
+    poolvc::cmd::keys::write_interop(0..=NEW - 1, &opts).unwrap();
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
     let port = free_port();
     let mut cfg = vc_config(h.urls(), dir.path(), 50);
@@ -389,7 +389,7 @@ async fn an_imported_key_waits_for_its_own_doppelganger_window() {
         token_path: None,
         passwords_in_secrets_dir: false,
     });
-    let client = tokio::spawn(poolvc::vc::run(cfg));
+    let client = tokio::spawn(poolvc::runtime::run(cfg));
     let spe = 8u64;
     // The start's window: epoch 1 watched, signing from epoch 2 (slot 16).
     let first = wait_for_attestation(&h, 0, 0, Duration::from_secs(60)).await;

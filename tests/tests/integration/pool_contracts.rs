@@ -10,14 +10,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use poolvc::el::rpc::{EthRpc, RpcError};
 use poolvc::events::EventBus;
+use poolvc::outcome::{Outcome, Refusal};
 use poolvc::policy::{PoolRecipient, ProposalConfig};
 use poolvc::pool::config::{PoolSpec, PoolsConfig};
 use poolvc::pool::map::PoolMap;
 use poolvc::pool::reader::{read_operator, ChainTime, ReadError};
-use poolvc::pool::rpc::{EthRpc, RpcError};
 use poolvc::pool::snapshot;
-use poolvc::store::outcome::{Outcome, Refusal};
 use poolvc::store::{AttestationToSign, StoreTimings, ValidatorStore};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;

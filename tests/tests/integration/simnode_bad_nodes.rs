@@ -37,7 +37,7 @@ async fn reorg_of_current_epoch_conflicting_votes_are_refused() {
     let dir = datadir();
     let cfg = config();
     let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
-    let vc = tokio::spawn(poolvc::vc::run(vc_config(h.urls(), dir.path(), 23)));
+    let vc = tokio::spawn(poolvc::runtime::run(vc_config(h.urls(), dir.path(), 23)));
     // Early in slot 12 (epoch 1), before that slot's attestations.
     sleep_until_ms(&cfg, 12, 200).await;
     let old = h.sim.chain();
@@ -69,7 +69,7 @@ async fn preferred_node_goes_away_and_comes_back() {
     let dir = datadir();
     let cfg = config();
     let h = SimHandle::<Minimal>::start(cfg.clone(), 2).await;
-    let vc = tokio::spawn(poolvc::vc::run(vc_config(h.urls(), dir.path(), 15)));
+    let vc = tokio::spawn(poolvc::runtime::run(vc_config(h.urls(), dir.path(), 15)));
     sleep_until_ms(&cfg, 9, 0).await;
     h.take_down(0);
     let at_down = h.sim.report().requests;
@@ -93,7 +93,7 @@ async fn syncing_node_is_ranked_below_a_synced_one() {
     let cfg = config();
     let h = SimHandle::<Minimal>::start(cfg.clone(), 2).await;
     h.set_syncing(0, true);
-    let vc = tokio::spawn(poolvc::vc::run(vc_config(h.urls(), dir.path(), 15)));
+    let vc = tokio::spawn(poolvc::runtime::run(vc_config(h.urls(), dir.path(), 15)));
     sleep_until_ms(&cfg, 12, 0).await;
     let while_syncing = h.sim.report().routes;
     h.set_syncing(0, false);

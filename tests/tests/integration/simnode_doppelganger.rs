@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poolvc::vc::VcError;
+use poolvc::error::VcError;
 use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
@@ -27,7 +27,7 @@ async fn detects(liveness: bool) {
     h.sim.add_doppelganger(5);
     let mut cfg = vc_config(h.urls(), dir.path(), 23);
     cfg.doppelganger_epochs = 1;
-    let err = poolvc::vc::run(cfg).await.unwrap_err();
+    let err = poolvc::runtime::run(cfg).await.unwrap_err();
     assert!(matches!(&err, VcError::Doppelganger { validators } if validators == "5"), "{err}");
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "{:?}", r.failures);
@@ -48,7 +48,7 @@ async fn clean_then_signs(liveness: bool) {
     let h = SimHandle::<Minimal>::start(config(liveness), 1).await;
     let mut cfg = vc_config(h.urls(), dir.path(), 23);
     cfg.doppelganger_epochs = 1;
-    let summary = poolvc::vc::run(cfg).await.unwrap();
+    let summary = poolvc::runtime::run(cfg).await.unwrap();
     let r = h.sim.report();
     let start = 16; // epoch 2
     assert!(r.attested.iter().all(|(slot, _)| *slot >= start), "no attestation before epoch 2");

@@ -16,7 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poolvc::vc::VcSummary;
+use poolvc::runtime::VcSummary;
 use poolvc_signer::types::*;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
@@ -36,7 +36,7 @@ async fn electra_fulu_minimal_two_epochs_with_reorg() {
     };
     let mut vc_cfg = vc_config(h.urls(), dir.path(), 23);
     vc_cfg.metrics = Some(metrics_addr);
-    let vc = tokio::spawn(poolvc::vc::run(vc_cfg));
+    let vc = tokio::spawn(poolvc::runtime::run(vc_cfg));
     // Mid-epoch 1 (slot 12), a reorg reshuffles epoch 2 (and 3).
     let reorg_at = cfg.genesis_time * 1000 + 12 * cfg.slot_ms + 200;
     tokio::time::sleep(Duration::from_millis(
@@ -88,7 +88,7 @@ async fn fulu_mainnet_full_epoch() {
         (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 - genesis_time * 1000) / slot_ms;
     let first = current + 1;
     assert!(first < 32, "starts in epoch 0");
-    let summary: VcSummary = poolvc::vc::run(vc_config(h.urls(), dir.path(), 64 - first)).await.unwrap();
+    let summary: VcSummary = poolvc::runtime::run(vc_config(h.urls(), dir.path(), 64 - first)).await.unwrap();
     let r = h.sim.report();
     let line = check_epochs(&h, &r, &[1]);
     eprintln!("mainnet: {line}; {} blocks produced and published in SSZ; client {summary:?}", r.ssz_blocks);

@@ -35,7 +35,7 @@ async fn relabelled_and_duplicated_duties_sign_nothing_twice() {
     let dir = datadir();
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
     h.sim.set_misbehaviour(Misbehaviour { relabelled_duplicates: true, duplicate_duties: true, ..Default::default() });
-    let summary = poolvc::vc::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
+    let summary = poolvc::runtime::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
     let r = h.sim.report();
     // Every real duty of epoch 1 done, nothing refused by the node (a
     // signature under the wrong key or a slashable vote would be).
@@ -52,7 +52,7 @@ async fn attestation_data_for_another_slot_is_refused() {
     let dir = datadir();
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
     h.sim.set_misbehaviour(Misbehaviour { wrong_attestation_data: true, ..Default::default() });
-    let summary = poolvc::vc::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
+    let summary = poolvc::runtime::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
     let chain = h.sim.chain();
@@ -73,7 +73,7 @@ async fn full_blocks_paying_someone_else_are_not_signed() {
     let dir = datadir();
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
     h.sim.set_misbehaviour(Misbehaviour { ignore_fee_recipients: true, ..Default::default() });
-    let summary = poolvc::vc::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
+    let summary = poolvc::runtime::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
     // Full blocks (even slots) refused; blinded builder blocks (odd) proposed.
@@ -90,8 +90,8 @@ async fn no_fee_recipient_no_block_but_every_attestation() {
     init_logs();
     let dir = datadir();
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
-    let cfg = poolvc::vc::VcConfig { fee_recipient: None, ..vc_config(h.urls(), dir.path(), SLOTS) };
-    let summary = poolvc::vc::run(cfg).await.unwrap();
+    let cfg = poolvc::config::VcConfig { fee_recipient: None, ..vc_config(h.urls(), dir.path(), SLOTS) };
+    let summary = poolvc::runtime::run(cfg).await.unwrap();
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
     assert!(r.blocks.is_empty(), "no block without a fee recipient: {:?}", r.blocks);
@@ -126,8 +126,8 @@ async fn bad_keys_are_named_and_the_others_keep_working() {
         }
     }
     std::fs::write(&defs_path, serde_yaml::to_string(&defs).unwrap()).unwrap();
-    let loaded = poolvc::vc::keys::load(
-        &poolvc::vc::keys::Source::under(dir.path()),
+    let loaded = poolvc::datadir::keys::load(
+        &poolvc::datadir::keys::Source::under(dir.path()),
         &poolvc::policy::ProposalDefaults::default(),
     )
     .unwrap();
@@ -141,7 +141,7 @@ async fn bad_keys_are_named_and_the_others_keep_working() {
     assert!(errors.iter().any(|e| e.contains(&pk1) && e.contains("checksum mismatch")), "{errors:?}");
 
     let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
-    let summary = poolvc::vc::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
+    let summary = poolvc::runtime::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
     assert!(r.attested.iter().all(|(_, v)| *v > 1), "nothing signed for the bad keys");
@@ -163,7 +163,7 @@ async fn slow_block_production_and_duties_do_not_delay_attestations() {
     let h = SimHandle::<Minimal>::start(cfg.clone(), 1).await;
     h.sim.set_misbehaviour(Misbehaviour { produce_delay_ms: 5000, duties_delay_ms: 3000, ..Default::default() });
     // Epoch 1 in full: slots 1..=15.
-    let summary = poolvc::vc::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
+    let summary = poolvc::runtime::run(vc_config(h.urls(), dir.path(), SLOTS)).await.unwrap();
     let r = h.sim.report();
     let line = check_epochs(&h, &r, &[1]);
     let deadline = cfg.slot_ms / 3 + 500;

@@ -15,8 +15,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poolvc::events::{Event, EventBus, Subscriber};
+use poolvc::outcome::{Outcome, Refusal};
 use poolvc::policy::ProposalConfig;
-use poolvc::store::outcome::{Outcome, Refusal};
 use poolvc::store::{AttestationToSign, StoreTimings, ValidatorStore};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::SecretKey;

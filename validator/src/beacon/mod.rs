@@ -1094,6 +1094,7 @@ mod body;
 pub mod limits;
 pub mod options;
 mod routes;
+pub mod ssz_envelope;
 
 use body::{BodyError, JsonDecode};
 pub use routes::{BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK};

@@ -295,7 +295,7 @@ pub struct VcArgs {
     /// Epochs of slashing-protection history kept while running (older
     /// records are pruned once per epoch; the watermarks that protect are
     /// kept). 0 keeps everything.
-    #[arg(long, default_value_t = crate::vc::DEFAULT_HISTORY_EPOCHS)]
+    #[arg(long, default_value_t = crate::config::DEFAULT_HISTORY_EPOCHS)]
     pub slashing_protection_history_epochs: u64,
     /// Development only: sign with interop keys START..END (inclusive, as
     /// Lodestar's --interopIndexes) instead of the data dir's keystores.

@@ -2,10 +2,10 @@
 //! value is checked here, and a bad one is an error naming its flag.
 
 use super::args::{BroadcastTopic, VcArgs};
-use super::graffiti_file::{GraffitiFile, GraffitiFileError};
-use super::layout::{default_network_dir_name, Layout, LayoutError};
 use crate::beacon::options::{self, BeaconOptions, OptionsError, Topic};
-use crate::vc::VcConfig;
+use crate::config::VcConfig;
+use crate::datadir::graffiti_file::{GraffitiFile, GraffitiFileError};
+use crate::datadir::layout::{default_network_dir_name, Layout, LayoutError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -60,7 +60,7 @@ pub enum ConfigError {
     BroadcastNone,
     /// `--interop-indexes`.
     #[error("--interop-indexes: {0}")]
-    Interop(#[from] crate::keys_cmd::KeysError),
+    Interop(#[from] crate::cmd::keys::KeysError),
     /// The directories.
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -74,7 +74,7 @@ pub enum ConfigError {
 
 /// `--http` and its flags: loopback by default; another address only with
 /// `--unencrypted-http-transport`, as Lighthouse asks.
-fn keymanager(a: &VcArgs) -> Result<Option<crate::keymanager::KeymanagerConfig>, ConfigError> {
+fn keymanager(a: &VcArgs) -> Result<Option<crate::http::keymanager::KeymanagerConfig>, ConfigError> {
     if !a.http {
         return Ok(None);
     }
@@ -85,7 +85,7 @@ fn keymanager(a: &VcArgs) -> Result<Option<crate::keymanager::KeymanagerConfig>,
     if !ip.is_loopback() && !a.unencrypted_http_transport {
         return Err(ConfigError::UnencryptedHttp { addr: ip });
     }
-    Ok(Some(crate::keymanager::KeymanagerConfig {
+    Ok(Some(crate::http::keymanager::KeymanagerConfig {
         addr: std::net::SocketAddr::new(ip, a.http_port),
         allow_origin: a.http_allow_origin.clone(),
         token_path: a.http_token_path.clone(),
@@ -178,7 +178,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
         doppelganger_epochs: if a.enable_doppelganger_protection { a.doppelganger_epochs.max(1) } else { 0 },
         slashing_history_epochs: a.slashing_protection_history_epochs,
         interop_indexes: match &a.interop_indexes {
-            Some(r) => Some(crate::keys_cmd::parse_range(r)?),
+            Some(r) => Some(crate::cmd::keys::parse_range(r)?),
             None => None,
         },
         pool_auto_exit: a.pool_auto_exit,

@@ -12,7 +12,7 @@
 
 pub mod pool_rules;
 
-use crate::store::outcome::Refusal;
+use crate::outcome::Refusal;
 use poolvc_signer::types::{Address, PublicKeyBytes};
 
 /// Default gas limit of builder registrations (Lighthouse's default).

@@ -27,7 +27,7 @@
 //!     name: my-pool
 //!     fee_recipient: 0x…
 //!     keys: [0x…, 0x…]            # 48-byte public keys
-//! performance:                    # optional; mainnet defaults (crate::perf::frames::PerfConfig)
+//! performance:                    # optional; mainnet defaults (crate::ledger::config::PerfConfig)
 //!   frame_epochs: 6300
 //!   leeway_bp: [[1, 300]]
 //! ```
@@ -211,7 +211,7 @@ pub struct PoolsConfig {
     pub pools: Vec<PoolSpec>,
     /// How performance is measured and framed (`performance:`; mainnet
     /// defaults when absent).
-    pub performance: crate::perf::frames::PerfConfig,
+    pub performance: crate::ledger::config::PerfConfig,
 }
 
 const KNOWN: &str = "stader-permissionless, stader-permissioned, lido-curated, lido-csm, rocket-pool, custom";
@@ -226,7 +226,7 @@ struct RawFile {
     #[serde(default)]
     pools: Vec<RawPool>,
     #[serde(default)]
-    performance: crate::perf::frames::PerfConfig,
+    performance: crate::ledger::config::PerfConfig,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -250,6 +250,12 @@ struct RawPool {
     name: Option<String>,
     fee_recipient: Option<String>,
     keys: Option<Vec<String>>,
+}
+
+/// `performance:` and `rpc:` of `dir/pools.yaml`: the mainnet defaults and
+/// no endpoint when there is no such file.
+pub fn performance_in(dir: &Path) -> Result<(crate::ledger::config::PerfConfig, Option<String>), PoolConfigError> {
+    Ok(PoolsConfig::load_from_dir(dir)?.map(|c| (c.performance, c.rpc)).unwrap_or_default())
 }
 
 impl PoolsConfig {

@@ -3,9 +3,9 @@
 //! indexed topics) and Stader's `ForceExitValidator` (filtered to the
 //! operator's keys), decoded from `eth_getLogs` entries.
 
-use super::abi::{IStaderPenalty, IValidatorsExitBus};
 use super::config::PoolSpec;
-use super::rpc::{EthRpc, Log, RpcError};
+use crate::el::abi::{IStaderPenalty, IValidatorsExitBus};
+use crate::el::rpc::{EthRpc, Log, RpcError};
 use alloy_primitives::Address;
 use alloy_primitives::{B256, U256};
 use alloy_sol_types::SolEvent;

@@ -5,10 +5,8 @@
 //! The fee-recipient rules themselves are in [`crate::policy::pool_rules`],
 //! next to the one payment check.
 
-pub mod abi;
 pub mod config;
 pub mod exits;
 pub mod map;
 pub mod reader;
-pub mod rpc;
 pub mod snapshot;

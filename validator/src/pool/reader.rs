@@ -8,9 +8,9 @@
 //! function go in one JSON-RPC batch, so the number of round trips does not
 //! grow with the keys beyond one per [`rpc::BATCH`] calls.
 
-use super::abi::*;
 use super::config::PoolSpec;
-use super::rpc::{EthRpc, RpcError};
+use crate::el::abi::*;
+use crate::el::rpc::{EthRpc, RpcError};
 use crate::policy::pool_rules::{Facts, RocketKey};
 use alloy_primitives::{Address, U256};
 use poolvc_signer::types::PublicKeyBytes;

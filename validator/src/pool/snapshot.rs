@@ -6,7 +6,7 @@ use super::config::PoolsConfig;
 use super::exits::{self, ExitRequest};
 use super::map::PoolMap;
 use super::reader::{self, ChainTime};
-use super::rpc::{EthRpc, RpcError};
+use crate::el::rpc::{EthRpc, RpcError};
 use crate::policy::pool_rules::{self, Why};
 use crate::policy::PoolRecipient;
 use poolvc_signer::types::{Address, PublicKeyBytes};

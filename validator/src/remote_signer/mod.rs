@@ -10,8 +10,8 @@ pub mod gate;
 pub mod routes;
 
 use crate::beacon::BeaconClient;
+use crate::datadir::keys::{self, Source};
 use crate::policy::ProposalDefaults;
-use crate::vc::keys::{self, Source};
 use gate::SignerGate;
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
@@ -103,38 +103,6 @@ pub enum SignerError {
     },
 }
 
-impl SignerConfig {
-    /// The settings `poolvc signer`'s flags give.
-    pub fn from_args(a: crate::cli::SignerArgs) -> Result<Self, SignerError> {
-        let network = match (a.beacon_node, a.network_config, a.genesis_validators_root) {
-            (Some(url), None, _) => NetworkSource::BeaconNode { url },
-            (None, Some(path), Some(g)) => {
-                let root = parse_hex(&g).filter(|b| b.len() == 32).ok_or_else(|| SignerError::Network {
-                    source_name: "--genesis-validators-root".into(),
-                    reason: format!("{g:?} is not 32 bytes of hex"),
-                })?;
-                NetworkSource::Config { path, genesis_validators_root: Hash256::from_slice(&root) }
-            }
-            _ => {
-                return Err(SignerError::Network {
-                    source_name: "the command line".into(),
-                    reason: "give --beacon-node, or --network-config with --genesis-validators-root".into(),
-                })
-            }
-        };
-        Ok(Self {
-            listen: SocketAddr::new(a.http_listen_host, a.http_listen_port),
-            validators_dir: a.keystores_path.unwrap_or_else(|| a.datadir.join("validators")),
-            secrets_dir: a.keystores_passwords_path.unwrap_or_else(|| a.datadir.join("secrets")),
-            datadir: a.datadir,
-            key_cache: !a.disable_key_cache,
-            slashing_db_url: a.slashing_protection_db_url,
-            network,
-            threads: a.threads,
-        })
-    }
-}
-
 async fn chain(network: &NetworkSource) -> Result<(ChainSpec, Hash256), SignerError> {
     match network {
         NetworkSource::BeaconNode { url } => {
@@ -220,7 +188,7 @@ async fn serve<P: Preset>(cfg: SignerConfig, spec: ChainSpec, gvr: Hash256) -> R
     info!(%addr, "signer listening");
     let app = routes::router(Arc::new(gate));
     axum::serve(listener, app)
-        .with_graceful_shutdown(crate::vc::runtime::shutdown_signal())
+        .with_graceful_shutdown(crate::signals::shutdown_signal())
         .await
         .map_err(|e| SignerError::Serve { addr, reason: e.to_string() })
 }

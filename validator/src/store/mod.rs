@@ -24,14 +24,13 @@
 //! - refusals and failures are told as events here, once.
 
 pub mod local;
-pub mod outcome;
 pub mod registry;
 pub mod web3signer;
 
 use crate::events::{Event, EventBus, MessageKind};
+use crate::outcome::{Failure, Outcome, Refusal};
 use crate::policy::{self, ProposalConfig};
 use local::LocalSigner;
-use outcome::{Failure, Outcome, Refusal};
 use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::slashing::{AttestationRecord, BlockRecord, SlashingDatabase, SlashingError};
 use poolvc_signer::types::*;

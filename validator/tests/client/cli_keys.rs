@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poolvc::keys_cmd::{self, WriteOptions};
-use poolvc::validator_definitions::{SigningDefinition, ValidatorDefinitions};
+use poolvc::cmd::keys::{self, WriteOptions};
+use poolvc::datadir::definitions::{SigningDefinition, ValidatorDefinitions};
 use poolvc_signer::keys::derive::{derive_path, mnemonic_to_seed};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::keystore::{decrypt_many, DecryptJob};
@@ -72,7 +72,7 @@ fn interop_writes_lighthouse_layout() {
 fn verify_reports_a_wrong_password_by_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
-    keys_cmd::write_interop(0..=1, &WriteOptions { out: out.to_path_buf(), kdf: Kdf::Pbkdf2 { c: 64 } }).unwrap();
+    keys::write_interop(0..=1, &WriteOptions { out: out.to_path_buf(), kdf: Kdf::Pbkdf2 { c: 64 } }).unwrap();
     let pk = interop_secret_key(1).public_key().to_hex();
     std::fs::write(out.join("secrets").join(&pk), "not the password").unwrap();
     let o = poolvc(&["keys", "verify", "--datadir", out.to_str().unwrap()]);
@@ -175,7 +175,7 @@ fn inspect_a_thousand_keystores_without_decrypting() {
 #[test]
 fn decryption_runs_on_several_threads() {
     let dir = tempfile::tempdir().unwrap();
-    keys_cmd::write_interop(0..=7, &WriteOptions { out: dir.path().to_path_buf(), kdf: Kdf::Pbkdf2 { c: 200_000 } })
+    keys::write_interop(0..=7, &WriteOptions { out: dir.path().to_path_buf(), kdf: Kdf::Pbkdf2 { c: 200_000 } })
         .unwrap();
     let defs = ValidatorDefinitions::open_or_empty(&dir.path().join("validators")).unwrap();
     let jobs: Vec<DecryptJob> = defs
@@ -209,8 +209,8 @@ fn failed_run_leaves_nothing_behind() {
     // A stray directory for key 2 (not in the definitions) makes that key fail.
     let stray = out.join("validators").join(interop_secret_key(2).public_key().to_hex());
     std::fs::create_dir_all(&stray).unwrap();
-    let err = keys_cmd::write_interop(0..=4, &WriteOptions { out: out.to_path_buf(), kdf: Kdf::Pbkdf2 { c: 16 } })
-        .unwrap_err();
+    let err =
+        keys::write_interop(0..=4, &WriteOptions { out: out.to_path_buf(), kdf: Kdf::Pbkdf2 { c: 16 } }).unwrap_err();
     assert!(err.to_string().contains(&interop_secret_key(2).public_key().to_hex()), "{err}");
     let left: Vec<_> = std::fs::read_dir(out.join("validators")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(left, vec![stray], "only the stray directory remains");

@@ -6,17 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use poolvc::datadir::keys::{load, KeyLoadError, Source};
 use poolvc::policy::ProposalDefaults;
-use poolvc::vc::keys::{load, KeyLoadError, Source};
 use poolvc_signer::keys::interop::interop_secret_key;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf, serde_yaml::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = poolvc::keys_cmd::WriteOptions {
+    let opts = poolvc::cmd::keys::WriteOptions {
         out: dir.path().to_path_buf(),
         kdf: poolvc_signer::keys::Kdf::Pbkdf2 { c: 16 },
     };
-    poolvc::keys_cmd::write_interop(0..=2, &opts).unwrap();
+    poolvc::cmd::keys::write_interop(0..=2, &opts).unwrap();
     let defs = dir.path().join("validators/validator_definitions.yml");
     let v = serde_yaml::from_str(&std::fs::read_to_string(&defs).unwrap()).unwrap();
     (dir, defs, v)

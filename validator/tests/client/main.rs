@@ -11,5 +11,6 @@ mod cli_bench_slot;
 mod cli_keys;
 mod cli_lighthouse;
 mod cli_slashing;
+mod dependency_rules;
 mod keys_are_what_they_claim;
 mod store_is_the_gate;

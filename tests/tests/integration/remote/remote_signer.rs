@@ -243,13 +243,13 @@ async fn a_client_signs_every_duty_through_poolvc_signer() {
     remote_definitions(vc_dir.path(), &[&signer.url]);
     let mut cfg = vc_config(h.urls(), vc_dir.path(), 23);
     let port = super::free_port();
-    cfg.keymanager = Some(poolvc::keymanager::KeymanagerConfig {
+    cfg.keymanager = Some(poolvc::http::keymanager::KeymanagerConfig {
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         allow_origin: None,
         token_path: None,
         passwords_in_secrets_dir: false,
     });
-    let client = tokio::spawn(poolvc::vc::run(cfg));
+    let client = tokio::spawn(poolvc::runtime::run(cfg));
     remote_keys_through_the_keymanager_api(vc_dir.path(), port, &signer.url).await;
     let summary = client.await.unwrap().unwrap();
     let r = h.sim.report();
@@ -275,7 +275,7 @@ async fn two_signers_share_postgres_and_one_is_killed() {
     let mut first = Signer::start(keys.path(), d1.path(), &h.urls()[0], Some(&pg));
     let second = Signer::start(keys.path(), d2.path(), &h.urls()[0], Some(&pg));
     remote_definitions(vc_dir.path(), &[&first.url, &second.url]);
-    let client = tokio::spawn(poolvc::vc::run(vc_config(h.urls(), vc_dir.path(), 23)));
+    let client = tokio::spawn(poolvc::runtime::run(vc_config(h.urls(), vc_dir.path(), 23)));
     // Mid-epoch 1 (slot 12): the first signer dies.
     let kill_at_ms = cfg.genesis_time * 1000 + 12 * cfg.slot_ms + 300;
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;

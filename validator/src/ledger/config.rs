@@ -1,0 +1,113 @@
+//! `performance:` in `pools.yaml`: how frames are cut, the pools' formulas'
+//! parameters ([`PerfConfig`]) and where finished frames are reported on
+//! chain ([`ReportConfig`]). A leaf: `pools.yaml`'s reader and the ledger
+//! both read it.
+
+use alloy_primitives::Address;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `performance:` in `pools.yaml`; every field has the mainnet default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerfConfig {
+    /// Epochs per frame (Lido CSM mainnet: 6,300; Hoodi: 1,575).
+    pub frame_epochs: u64,
+    /// The first epoch of frame 0.
+    pub first_epoch: u64,
+    /// Weights of attestations, proposals and sync duties.
+    pub weights: [u64; 3],
+    /// Leeway in basis points by key number: `[from_key, bp]`, ascending
+    /// (mainnet: `[[1, 300]]`; ICS: `[[1, 500], [151, 300]]`).
+    pub leeway_bp: Vec<[u64; 2]>,
+    /// Reward share in basis points by key number, same shape.
+    pub reward_share_bp: Vec<[u64; 2]>,
+    /// Strikes that make a key ejectable.
+    pub strike_threshold: u64,
+    /// Frames a strike lives.
+    pub strike_lifetime_frames: u64,
+    /// Stader's missed-attestation window in epochs (50,400 blocks).
+    pub stader_window_epochs: u64,
+    /// Missed attestations in a window above which a strike is projected.
+    pub stader_max_missed: u64,
+    /// Penalty per strike, gwei (0.2 ETH).
+    pub stader_penalty_per_strike_gwei: u64,
+    /// Penalty at which Stader forces an exit, gwei (2 ETH).
+    pub stader_exit_penalty_gwei: u64,
+    /// Where and how finished frames are reported on chain (none: not reported).
+    pub report: Option<ReportConfig>,
+}
+
+impl Default for PerfConfig {
+    fn default() -> Self {
+        Self {
+            frame_epochs: 6300,
+            first_epoch: 0,
+            weights: [54, 8, 2],
+            leeway_bp: vec![[1, 300]],
+            reward_share_bp: vec![[1, 5834]],
+            strike_threshold: 3,
+            strike_lifetime_frames: 6,
+            stader_window_epochs: 1575,
+            stader_max_missed: 157,
+            stader_penalty_per_strike_gwei: 200_000_000,
+            stader_exit_penalty_gwei: 2_000_000_000,
+            report: None,
+        }
+    }
+}
+
+impl PerfConfig {
+    /// Checks the values; the error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.frame_epochs == 0 {
+            return Err("performance.frame_epochs must be at least 1".into());
+        }
+        if self.stader_window_epochs == 0 {
+            return Err("performance.stader_window_epochs must be at least 1".into());
+        }
+        if self.weights.iter().all(|w| *w == 0) {
+            return Err("performance.weights: at least one weight must be non-zero".into());
+        }
+        for (name, curve) in [("leeway_bp", &self.leeway_bp), ("reward_share_bp", &self.reward_share_bp)] {
+            if curve.is_empty() || curve[0][0] != 1 {
+                return Err(format!("performance.{name} must start at key 1"));
+            }
+            if curve.windows(2).any(|w| w[1][0] <= w[0][0]) || curve.iter().any(|p| p[1] > 10_000) {
+                return Err(format!("performance.{name}: keys must ascend and values be at most 10000 bp"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The frame holding `epoch` (epochs before `first_epoch` are frame 0).
+    pub fn frame_of(&self, epoch: u64) -> u64 {
+        epoch.saturating_sub(self.first_epoch) / self.frame_epochs
+    }
+
+    /// `[first, end)` epochs of frame `n`.
+    pub fn frame_bounds(&self, n: u64) -> (u64, u64) {
+        let first = self.first_epoch.saturating_add(n.saturating_mul(self.frame_epochs));
+        (first, first.saturating_add(self.frame_epochs))
+    }
+
+    pub(crate) fn curve(curve: &[[u64; 2]], key_number: u64) -> u64 {
+        curve.iter().take_while(|p| p[0] <= key_number).last().map(|p| p[1]).unwrap_or(0)
+    }
+}
+
+/// `performance.report` in `pools.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// The `PoolPerformanceOracle`.
+    pub contract: Address,
+    /// The reporter's V3 keystore.
+    pub keystore: PathBuf,
+    /// A file holding its password.
+    pub password_file: PathBuf,
+    /// A StaderOracle-shaped contract to send missed-attestation penalties
+    /// to, for a member of Stader's oracle.
+    #[serde(default)]
+    pub stader_oracle: Option<Address>,
+}

@@ -1,0 +1,453 @@
+//! Frames and the pools' formulas over the ledger.
+//!
+//! - **Lido CSM** (`lido-oracle`, `distribution.py`): per key,
+//!   `performance = Σ_d w_d · included_d / assigned_d / Σ_{d present} w_d`
+//!   with weights 54 / 8 / 2 for attestations, proposals and sync; the
+//!   network's performance is the same formula over every validator's sums;
+//!   a key's threshold is `max(network - leeway(k), 0)` where `k` is its
+//!   number within the operator (keys sorted by index: poolvc does not read
+//!   effective balances, and every key of 32 ETH sorts by index in Lido's
+//!   order too); a key below its threshold gets a strike, and `threshold`
+//!   strikes within `lifetime` frames make it ejectable.
+//! - **Stader**: per key per window, the missed attestations; the oracle's
+//!   rule for a strike is not public (design/pools.md §1.4): poolvc projects
+//!   one strike per window in which the key missed more than
+//!   `stader_max_missed` attestations, 0.2 ETH each, and a forced exit at
+//!   2 ETH.
+//! - **Rewards**: the attestation rewards earned over those the node calls
+//!   ideal, where the node serves them.
+
+use super::config::PerfConfig;
+use super::rows::{EpochRow, KeySum, Member, ValidatorRow};
+use super::verdict::Counts;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Assigned and included of one duty type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Duty {
+    /// Assigned.
+    pub assigned: u64,
+    /// Included.
+    pub included: u64,
+}
+
+/// Lido's performance of counts: `None` when no duty was assigned.
+pub fn performance(c: &Counts, w: [u64; 3]) -> Option<f64> {
+    let duties = [(c.att_included, c.att_assigned), (c.prop_made, c.prop_assigned), (c.sync_included, c.sync_assigned)];
+    let (mut num, mut den) = (0.0, 0u64);
+    for ((inc, asg), w) in duties.into_iter().zip(w) {
+        if asg > 0 && w > 0 {
+            num += w as f64 * inc as f64 / asg as f64;
+            den += w;
+        }
+    }
+    (den > 0).then(|| num / den as f64)
+}
+
+/// One key's frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyFrame {
+    /// Public key.
+    pub pubkey: String,
+    /// Number within the operator (1-based).
+    pub key_number: u64,
+    /// Lido performance, `None` without duties.
+    pub performance: Option<f64>,
+    /// Its threshold.
+    pub threshold: f64,
+    /// Reward share (0..1) while above the threshold.
+    pub reward_share: f64,
+    /// Whether it is below its threshold this frame (a strike).
+    pub below: bool,
+    /// Strikes within the lifetime, this frame included.
+    pub strikes: u64,
+    /// Whether the strikes reach the threshold (ejectable).
+    pub ejectable: bool,
+    /// Attestations.
+    pub attestation_duty: Duty,
+    /// Proposals.
+    pub proposal_duty: Duty,
+    /// Sync-committee duties.
+    pub sync_duty: Duty,
+    /// Mean inclusion delay of included attestations.
+    pub inclusion_delay: Option<f64>,
+    /// Included with timely source, target, head.
+    pub source_target_head: [u64; 3],
+    /// Attestation rewards earned / ideal (gwei), where served.
+    pub rewards: Option<(i64, i64)>,
+    /// Stader: missed attestations in the frame.
+    pub missed_attestations: u64,
+    /// poolvc's own outcome of each epoch's duties where they were missed.
+    pub own_when_missed: Vec<String>,
+}
+
+/// One operator's frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorFrame {
+    /// Pool.
+    pub pool: String,
+    /// Operator.
+    pub operator: String,
+    /// Lido performance of the operator's summed counts.
+    pub performance: Option<f64>,
+    /// Keys below their threshold.
+    pub keys_below: u64,
+    /// Keys ejectable.
+    pub keys_ejectable: u64,
+    /// The summed counts.
+    pub counts: Counts,
+    /// Rewards earned / ideal over the keys where served.
+    pub rewards_ratio: Option<f64>,
+    /// Per key, by validator index.
+    pub validators: BTreeMap<u64, KeyFrame>,
+}
+
+/// A frame's report, shaped like Lido's `FramePerfLog`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameReport {
+    /// Frame number.
+    pub frame: u64,
+    /// `[first, last]` epochs.
+    pub epochs: [u64; 2],
+    /// Epochs of the frame the ledger has judged.
+    pub epochs_judged: u64,
+    /// Whether every epoch of the frame is judged.
+    pub complete: bool,
+    /// Network performance (the thresholds' base).
+    pub network_performance: Option<f64>,
+    /// The network's counts.
+    pub network: Counts,
+    /// By `pool/operator`.
+    pub operators: BTreeMap<String, OperatorFrame>,
+}
+
+/// What a frame report is made of: the judged epochs (with the network's
+/// counts) and each key's sums.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameData {
+    /// The judged epochs, ascending.
+    pub epochs: Vec<EpochRow>,
+    /// Sums by validator index.
+    pub keys: HashMap<u64, KeySum>,
+}
+
+impl FrameData {
+    /// Adds a judged epoch and its validator rows.
+    pub fn add_epoch(&mut self, e: EpochRow, rows: &[ValidatorRow]) {
+        self.remove_epoch(e.epoch, &[]);
+        let at = self.epochs.partition_point(|x| x.epoch < e.epoch);
+        self.epochs.insert(at, e);
+        for r in rows {
+            self.keys.entry(r.index).or_default().add(r);
+        }
+    }
+
+    /// Removes epoch `epoch` and its validator rows `old` (as recorded).
+    pub fn remove_epoch(&mut self, epoch: u64, old: &[ValidatorRow]) {
+        self.epochs.retain(|x| x.epoch != epoch);
+        for r in old {
+            if let Some(k) = self.keys.get_mut(&r.index) {
+                k.remove(r);
+            }
+        }
+    }
+
+    fn network(&self) -> Counts {
+        let mut n = Counts::default();
+        for e in &self.epochs {
+            n.add(&e.network);
+        }
+        n
+    }
+}
+
+/// Reads a frame's data.
+pub trait FrameSource {
+    /// The judged epochs and per-key sums of `[from, to)`.
+    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String>;
+}
+
+/// The keys below their threshold in a frame.
+pub fn below_set(cfg: &PerfConfig, members: &[Member], d: &FrameData) -> BTreeSet<u64> {
+    let net = performance(&d.network(), cfg.weights);
+    numbered(members)
+        .into_iter()
+        .filter(|(m, number)| {
+            let c = d.keys.get(&m.index).map(|k| k.counts).unwrap_or_default();
+            performance(&c, cfg.weights).is_some_and(|p| p < threshold(cfg, net, *number))
+        })
+        .map(|(m, _)| m.index)
+        .collect()
+}
+
+/// Members with their key number within their operator (by index).
+fn numbered(members: &[Member]) -> Vec<(&Member, u64)> {
+    let mut by_op: BTreeMap<(&str, &str), Vec<&Member>> = BTreeMap::new();
+    for m in members {
+        by_op.entry((&m.pool, &m.operator)).or_default().push(m);
+    }
+    let mut out = Vec::new();
+    for (_, mut ms) in by_op {
+        ms.sort_by_key(|m| m.index);
+        out.extend(ms.into_iter().enumerate().map(|(i, m)| (m, i as u64 + 1)));
+    }
+    out
+}
+
+fn threshold(cfg: &PerfConfig, net: Option<f64>, number: u64) -> f64 {
+    (net.unwrap_or(0.0) - PerfConfig::curve(&cfg.leeway_bp, number) as f64 / 10_000.0).max(0.0)
+}
+
+/// Strikes of the frames before `n` within the strike lifetime, per key.
+pub fn strikes_before(
+    cfg: &PerfConfig,
+    members: &[Member],
+    src: &impl FrameSource,
+    n: u64,
+) -> Result<BTreeMap<u64, u64>, String> {
+    let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
+    for back in 1..cfg.strike_lifetime_frames.max(1) {
+        let Some(f) = n.checked_sub(back) else { break };
+        let (a, b) = cfg.frame_bounds(f);
+        let d = src.frame_data(a, b)?;
+        if d.epochs.is_empty() {
+            continue;
+        }
+        for i in below_set(cfg, members, &d) {
+            *earlier.entry(i).or_default() += 1;
+        }
+    }
+    Ok(earlier)
+}
+
+/// The report of frame `n` for `members`, with strikes counted over the
+/// frames of the strike lifetime that end with `n`.
+pub fn frame_report(
+    cfg: &PerfConfig,
+    members: &[Member],
+    src: &impl FrameSource,
+    n: u64,
+) -> Result<FrameReport, String> {
+    let (first, end) = cfg.frame_bounds(n);
+    let data = src.frame_data(first, end)?;
+    let earlier = strikes_before(cfg, members, src, n)?;
+    Ok(build_report(cfg, members, n, &data, &earlier))
+}
+
+/// The report of frame `n` from its data and the earlier frames' strikes.
+pub fn build_report(
+    cfg: &PerfConfig,
+    members: &[Member],
+    n: u64,
+    data: &FrameData,
+    earlier: &BTreeMap<u64, u64>,
+) -> FrameReport {
+    let (first, end) = cfg.frame_bounds(n);
+    let network = data.network();
+    let net = performance(&network, cfg.weights);
+    let mut operators: BTreeMap<String, OperatorFrame> = BTreeMap::new();
+    for (m, number) in numbered(members) {
+        let k = data.keys.get(&m.index).cloned().unwrap_or_default();
+        let c = k.counts;
+        let perf = performance(&c, cfg.weights);
+        let thr = threshold(cfg, net, number);
+        let below = perf.is_some_and(|p| p < thr);
+        let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(below);
+        let key = KeyFrame {
+            pubkey: m.pubkey.clone(),
+            key_number: number,
+            performance: perf,
+            threshold: thr,
+            reward_share: PerfConfig::curve(&cfg.reward_share_bp, number) as f64 / 10_000.0,
+            below,
+            strikes,
+            ejectable: strikes >= cfg.strike_threshold,
+            attestation_duty: Duty { assigned: c.att_assigned, included: c.att_included },
+            proposal_duty: Duty { assigned: c.prop_assigned, included: c.prop_made },
+            sync_duty: Duty { assigned: c.sync_assigned, included: c.sync_included },
+            inclusion_delay: (c.att_included > 0).then(|| c.att_delay_sum as f64 / c.att_included as f64),
+            source_target_head: [c.att_source, c.att_target, c.att_head],
+            rewards: k.rewards,
+            missed_attestations: c.att_missed(),
+            own_when_missed: k.misses.clone(),
+        };
+        let op = operators.entry(format!("{}/{}", m.pool, m.operator)).or_insert_with(|| OperatorFrame {
+            pool: m.pool.clone(),
+            operator: m.operator.clone(),
+            performance: None,
+            keys_below: 0,
+            keys_ejectable: 0,
+            counts: Counts::default(),
+            rewards_ratio: None,
+            validators: BTreeMap::new(),
+        });
+        op.counts.add(&c);
+        op.keys_below += u64::from(key.below);
+        op.keys_ejectable += u64::from(key.ejectable);
+        op.validators.insert(m.index, key);
+    }
+    for op in operators.values_mut() {
+        op.performance = performance(&op.counts, cfg.weights);
+        let (a, i) = op.validators.values().filter_map(|k| k.rewards).fold((0i64, 0i64), |s, r| (s.0 + r.0, s.1 + r.1));
+        op.rewards_ratio = (i > 0).then(|| a as f64 / i as f64);
+    }
+    let judged = data.epochs.len() as u64;
+    FrameReport {
+        frame: n,
+        epochs: [first, end - 1],
+        epochs_judged: judged,
+        complete: judged >= cfg.frame_epochs,
+        network_performance: net,
+        network,
+        operators,
+    }
+}
+
+/// A key's projection to the end of an incomplete frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projection {
+    /// Performance so far.
+    pub so_far: f64,
+    /// Performance in the newest judged epoch.
+    pub recent: f64,
+    /// At the frame's end if the recent rate holds.
+    pub projected: f64,
+    /// At the frame's end if every remaining duty is met.
+    pub best_case: f64,
+}
+
+/// Projects `so_far` over `judged` epochs, `recent` the newest epoch's, to
+/// a frame of `frame_epochs`.
+pub fn project(so_far: f64, recent: f64, judged: u64, frame_epochs: u64) -> Projection {
+    let (j, l) = (judged.min(frame_epochs) as f64, frame_epochs.max(1) as f64);
+    Projection { so_far, recent, projected: (so_far * j + recent * (l - j)) / l, best_case: (so_far * j + (l - j)) / l }
+}
+
+/// Stader's view of one key over one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StaderView {
+    /// Window number.
+    pub window: u64,
+    /// Attestations missed so far in the window.
+    pub missed: u64,
+    /// Strikes projected (0 or 1 per window).
+    pub projected_strikes: u64,
+    /// Penalty projected, gwei.
+    pub projected_penalty_gwei: u64,
+    /// Whether the projected penalty reaches the forced-exit level.
+    pub force_exit: bool,
+}
+
+/// Stader's view of `missed` attestations in window `window`, on top of
+/// `strikes_before` strikes already recorded.
+pub fn stader_view(cfg: &PerfConfig, window: u64, missed: u64, strikes_before: u64) -> StaderView {
+    let strikes = strikes_before + u64::from(missed > cfg.stader_max_missed);
+    let penalty = strikes.saturating_mul(cfg.stader_penalty_per_strike_gwei);
+    StaderView {
+        window,
+        missed,
+        projected_strikes: strikes,
+        projected_penalty_gwei: penalty,
+        force_exit: penalty >= cfg.stader_exit_penalty_gwei,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn lido_performance_weighs_the_duties_present() {
+        let w = [54, 8, 2];
+        let att_only = Counts { att_assigned: 10, att_included: 9, ..Default::default() };
+        assert!((performance(&att_only, w).unwrap() - 0.9).abs() < 1e-12);
+        let all = Counts {
+            att_assigned: 10,
+            att_included: 10,
+            prop_assigned: 1,
+            prop_made: 0,
+            sync_assigned: 4,
+            sync_included: 2,
+            ..Default::default()
+        };
+        // (54 * 1 + 8 * 0 + 2 * 0.5) / 64
+        assert!((performance(&all, w).unwrap() - 55.0 / 64.0).abs() < 1e-12);
+        assert_eq!(performance(&Counts::default(), w), None);
+    }
+
+    #[test]
+    fn frames_leeway_curves_and_projections() {
+        let cfg =
+            PerfConfig { frame_epochs: 4, first_epoch: 2, leeway_bp: vec![[1, 500], [151, 300]], ..Default::default() };
+        cfg.check().unwrap();
+        assert_eq!((cfg.frame_of(0), cfg.frame_of(5), cfg.frame_of(6)), (0, 0, 1));
+        assert_eq!(cfg.frame_bounds(1), (6, 10));
+        assert_eq!(PerfConfig::curve(&cfg.leeway_bp, 150), 500);
+        assert_eq!(PerfConfig::curve(&cfg.leeway_bp, 151), 300);
+        assert!((threshold(&cfg, Some(0.97), 1) - 0.92).abs() < 1e-12);
+        assert_eq!(threshold(&cfg, Some(0.01), 1), 0.0);
+        let p = project(0.0, 0.0, 1, 4);
+        assert_eq!((p.projected, p.best_case), (0.0, 0.75));
+        assert!(PerfConfig { frame_epochs: 0, ..Default::default() }.check().is_err());
+        assert!(PerfConfig { leeway_bp: vec![[2, 300]], ..Default::default() }.check().is_err());
+    }
+
+    #[test]
+    fn stader_projects_a_strike_per_bad_window_and_the_exit_at_two_eth() {
+        let cfg = PerfConfig { stader_max_missed: 3, ..Default::default() };
+        assert_eq!(stader_view(&cfg, 0, 3, 0).projected_strikes, 0);
+        let v = stader_view(&cfg, 0, 4, 9);
+        assert_eq!((v.projected_strikes, v.projected_penalty_gwei, v.force_exit), (10, 2_000_000_000, true));
+    }
+
+    struct Mem(Vec<EpochRow>, Vec<ValidatorRow>);
+    impl FrameSource for Mem {
+        fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String> {
+            let mut d = FrameData::default();
+            for e in self.0.iter().filter(|e| e.epoch >= from && e.epoch < to) {
+                let rows: Vec<ValidatorRow> = self.1.iter().filter(|r| r.epoch == e.epoch).cloned().collect();
+                d.add_epoch(e.clone(), &rows);
+            }
+            Ok(d)
+        }
+    }
+
+    #[test]
+    fn a_key_below_the_network_less_leeway_is_struck_in_each_frame() {
+        let cfg = PerfConfig { frame_epochs: 1, strike_threshold: 2, ..Default::default() };
+        let att = |inc| Counts { att_assigned: 1, att_included: inc, ..Default::default() };
+        let mut epochs = Vec::new();
+        let mut rows = Vec::new();
+        for e in 0..3 {
+            // 100 validators, 98 included: network 0.98, threshold 0.95.
+            let network = Counts { att_assigned: 100, att_included: 98, ..Default::default() };
+            epochs.push(EpochRow { epoch: e, digest: [0; 32], final_: true, rewards: false, network });
+            rows.push(ValidatorRow { epoch: e, index: 1, counts: att(1), reward: None, own: None });
+            rows.push(ValidatorRow {
+                epoch: e,
+                index: 2,
+                counts: att(0),
+                reward: None,
+                own: Some("attestation: refused".into()),
+            });
+        }
+        let members = [1, 2].map(|i| Member {
+            index: i,
+            pubkey: format!("0x{i}"),
+            pool: "lido-csm".into(),
+            operator: "7".into(),
+        });
+        let r = frame_report(&cfg, &members, &Mem(epochs, rows), 2).unwrap();
+        let op = &r.operators["lido-csm/7"];
+        assert!(r.complete);
+        assert!((r.network_performance.unwrap() - 0.98).abs() < 1e-12);
+        let (good, bad) = (&op.validators[&1], &op.validators[&2]);
+        assert!(!good.below && good.strikes == 0);
+        assert!(bad.below && bad.strikes == 3 && bad.ejectable);
+        assert_eq!(bad.own_when_missed, vec!["epoch 2: attestation: refused".to_string()]);
+        assert_eq!((op.keys_below, op.keys_ejectable), (1, 1));
+        assert!((op.performance.unwrap() - 0.5).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,358 @@
+//! Asking the node for duties: validator indices, one epoch's duties (one
+//! request per duty kind for all keys, each answer checked against what was
+//! asked), selection proofs signed in one batch, subscriptions, and the
+//! cheap dependent-root probe. Steps shared by the duties service, the block
+//! service (proposers again at an epoch's start), doppelganger protection and
+//! start-up; not a task of its own.
+
+use super::context::Ctx;
+use super::duty_book::{is_aggregator, is_sync_aggregator, Attester, EpochDuties, SyncAggregator};
+use crate::beacon::{
+    AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty,
+};
+use crate::events::{Event, MessageKind};
+use poolvc_signer::types::{Hash256, Preset, PublicKeyBytes, SignatureBytes, SyncAggregatorSelectionData};
+use std::time::Duration;
+use tracing::warn;
+
+/// Finds the indices of keys that have none yet: POST with the ids in the
+/// body (1,000 per request), or, on nodes without that route, GET with
+/// repeated `id=` parameters (old Lodestar does not split comma-separated
+/// lists). Only our own keys are recorded, and an index never moves.
+pub(crate) async fn resolve_indices<P: Preset>(ctx: &Ctx<P>) -> Result<(), BeaconError> {
+    let missing: Vec<String> = ctx.store.pubkeys_without_index().iter().map(|pk| pk.to_string()).collect();
+    let t = Duration::from_secs(10).min(ctx.slot_timeout() * 4);
+    let mut post_served = true;
+    for chunk in missing.chunks(1000) {
+        let entries = if post_served {
+            match ctx.beacon.validators_by_post(chunk, t).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::debug!("validators by POST: {e}; asking by GET");
+                    post_served = false;
+                    by_get(ctx, chunk, t).await?
+                }
+            }
+        } else {
+            by_get(ctx, chunk, t).await?
+        };
+        for conflict in ctx.store.set_indices(entries.into_iter().map(|e| (e.validator.pubkey, e.index))) {
+            warn!("validator indices: {conflict}; ignored");
+        }
+    }
+    Ok(())
+}
+
+async fn by_get<P: Preset>(
+    ctx: &Ctx<P>,
+    ids: &[String],
+    t: Duration,
+) -> Result<Vec<crate::beacon::ValidatorEntry>, BeaconError> {
+    let mut all = Vec::new();
+    for chunk in ids.chunks(64) {
+        all.extend(ctx.beacon.validators_by_get(chunk, t).await?);
+    }
+    Ok(all)
+}
+
+/// Keeps a duty only if its index is ours and its key is the one poolvc
+/// holds for that index; tells each one refused.
+fn own_duty<P: Preset>(ctx: &Ctx<P>, kind: MessageKind, slot: u64, index: u64, pubkey: &PublicKeyBytes) -> bool {
+    match ctx.store.pubkey_of(index) {
+        Some(ours) if ours == *pubkey => true,
+        Some(ours) => {
+            ctx.events.emit(Event::Refused {
+                kind,
+                slot,
+                validator: Some(index),
+                reason: crate::outcome::Refusal::KeyMismatch { index, claimed: *pubkey, ours },
+            });
+            false
+        }
+        None => false,
+    }
+}
+
+/// An attester duty within the spec's bounds for `epoch`: its slot in the
+/// epoch, its committee among the slot's (at most `MAX_COMMITTEES_PER_SLOT`),
+/// its position inside a committee of at most `MAX_VALIDATORS_PER_COMMITTEE`.
+fn attester_duty_in_bounds<P: Preset>(spec: &poolvc_signer::types::ChainSpec, epoch: u64, d: &AttesterDuty) -> bool {
+    spec.epoch_of(d.slot) == epoch
+        && d.committee_index < d.committees_at_slot
+        && d.committees_at_slot <= P::max_committees_per_slot() as u64
+        && d.validator_committee_index < d.committee_length
+        && d.committee_length <= <P::MaxValidatorsPerCommittee as ssz_types::typenum::Unsigned>::to_u64()
+}
+
+/// Why a node's attester duties are not an answer to what was asked (the
+/// first fault found), if they are not: more duties than keys asked for, a
+/// duty out of bounds, a key that is not the one poolvc holds for the index,
+/// two duties for one validator. Such an answer sends the request on to the
+/// next node.
+fn attester_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, asked: usize, d: &[AttesterDuty]) -> Result<(), String> {
+    if d.len() > asked {
+        return Err(format!("{} attester duties for {asked} validators", d.len()));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(d.len());
+    for x in d {
+        let v = x.validator_index;
+        if !attester_duty_in_bounds::<P>(&ctx.spec, epoch, x) {
+            return Err(format!(
+                "validator {v}: duty out of bounds for epoch {epoch} (slot {}, committee {} of {}, position {} of {})",
+                x.slot, x.committee_index, x.committees_at_slot, x.validator_committee_index, x.committee_length
+            ));
+        }
+        if ctx.store.pubkey_of(v) != Some(x.pubkey) {
+            return Err(format!("validator {v}: duty labelled with key {}, not its own", x.pubkey));
+        }
+        if !seen.insert(v) {
+            return Err(format!("validator {v}: more than one attester duty in epoch {epoch}"));
+        }
+    }
+    Ok(())
+}
+
+/// The same for sync duties: each for a key of ours, once, with committee
+/// positions below `SYNC_COMMITTEE_SIZE`, each once.
+fn sync_answer_fault<P: Preset>(ctx: &Ctx<P>, asked: usize, d: &[SyncDuty]) -> Result<(), String> {
+    if d.len() > asked {
+        return Err(format!("{} sync duties for {asked} validators", d.len()));
+    }
+    let size = ctx.spec.sync_committee_size;
+    let mut seen = std::collections::HashSet::with_capacity(d.len());
+    for x in d {
+        let v = x.validator_index;
+        if ctx.store.pubkey_of(v) != Some(x.pubkey) {
+            return Err(format!("validator {v}: sync duty labelled with key {}, not its own", x.pubkey));
+        }
+        if !seen.insert(v) {
+            return Err(format!("validator {v}: more than one sync duty"));
+        }
+        let mut positions = x.validator_sync_committee_indices.clone();
+        positions.sort_unstable();
+        positions.dedup();
+        if positions.len() != x.validator_sync_committee_indices.len() || positions.last().is_some_and(|p| *p >= size) {
+            return Err(format!("validator {v}: sync committee positions repeated or not below {size}"));
+        }
+    }
+    Ok(())
+}
+
+/// The same for proposer duties: each slot of the epoch at most once.
+fn proposer_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, d: &[ProposerDuty]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::with_capacity(d.len());
+    for x in d {
+        if ctx.spec.epoch_of(x.slot) != epoch || !seen.insert(x.slot) {
+            return Err(format!("slot {}: not a slot of epoch {epoch}, or named twice", x.slot));
+        }
+    }
+    Ok(())
+}
+
+/// Fetches and prepares the duties of `epoch`: attester, proposer and sync
+/// duties, selection proofs (attestation and sync) signed in one batch each,
+/// committee and sync subscriptions.
+pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<EpochDuties, BeaconError> {
+    let t = ctx.slot_timeout() * 4;
+    let spec = &ctx.spec;
+    let first = spec.start_slot(epoch);
+    let indices = ctx.store.indices();
+    // The three duty kinds at once: a slow node costs one round trip, not three.
+    let altair = spec.fork_name_at_epoch(epoch).altair_enabled();
+    let n = indices.len();
+    let sync_fetch = async {
+        if altair {
+            ctx.beacon.sync_duties_checked(epoch, &indices, t, |d| sync_answer_fault(ctx, n, d)).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (att, prop, sync_all) = tokio::try_join!(
+        ctx.beacon.attester_duties_checked(epoch, &indices, t, |d| attester_answer_fault(ctx, epoch, n, d)),
+        ctx.beacon.proposer_duties_checked(epoch, t, |d| proposer_answer_fault(ctx, epoch, d)),
+        sync_fetch
+    )?;
+    let sync: Vec<SyncDuty> = {
+        let max_index = spec.sync_committee_size;
+        let mut seen = std::collections::HashSet::new();
+        sync_all
+            .into_iter()
+            .filter(|s| {
+                own_duty(ctx, MessageKind::SyncMessage, first, s.validator_index, &s.pubkey)
+                    && seen.insert(s.validator_index)
+            })
+            .map(|mut s| {
+                // Positions within the committee, each once: at most
+                // SYNC_COMMITTEE_SIZE of them, whatever the node sent.
+                s.validator_sync_committee_indices.retain(|i| *i < max_index);
+                s.validator_sync_committee_indices.sort_unstable();
+                s.validator_sync_committee_indices.dedup();
+                s
+            })
+            .collect()
+    };
+    // One duty per validator per epoch, inside the epoch.
+    let mut seen = std::collections::HashSet::new();
+    let mine: Vec<AttesterDuty> = att
+        .data
+        .into_iter()
+        .filter(|d| {
+            attester_duty_in_bounds::<P>(spec, epoch, d)
+                && own_duty(ctx, MessageKind::Attestation, d.slot, d.validator_index, &d.pubkey)
+                && seen.insert(d.validator_index)
+        })
+        .collect();
+
+    // Every selection proof of the epoch: one batch for the attesters, one
+    // per (sync member, subcommittee, slot) for the sync committee.
+    let sub_size = (spec.sync_committee_size / spec.sync_committee_subnet_count.max(1)).max(1);
+    let mut sync_jobs: Vec<(u64, PublicKeyBytes, SyncAggregatorSelectionData)> = Vec::new();
+    for s in &sync {
+        let mut subs: Vec<u64> = s.validator_sync_committee_indices.iter().map(|i| i / sub_size).collect();
+        subs.sort_unstable();
+        subs.dedup();
+        // This epoch's sync committee signs at the slots whose *next* slot is
+        // in the epoch (the Altair validator guide: the committee of
+        // `slot + 1`): the previous epoch's last slot to this epoch's
+        // second-to-last. At a period boundary that is the only way the
+        // last slot's contribution comes from the right committee.
+        for slot in spec.start_slot(epoch).saturating_sub(1)..spec.start_slot(epoch + 1) - 1 {
+            for sub in &subs {
+                sync_jobs.push((
+                    s.validator_index,
+                    s.pubkey,
+                    SyncAggregatorSelectionData { slot, subcommittee_index: *sub },
+                ));
+            }
+        }
+    }
+    // One signing batch per slot, not one for the epoch: at 100,000 keys an
+    // epoch's proofs take seconds of the signer, and a slot-sized batch lets
+    // an attestation batch in between.
+    let mut mine = mine;
+    mine.sort_by_key(|d| d.slot);
+    // Keys doppelganger protection still holds get no proofs (yet): their
+    // duties are fetched again when they are released.
+    let held: Vec<bool> = mine.iter().map(|d| !ctx.store.released(d.validator_index)).collect();
+    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> = mine
+        .iter()
+        .zip(&held)
+        .filter(|(_, held)| !**held)
+        .map(|(d, _)| (d.validator_index, d.pubkey, d.slot))
+        .collect();
+    let mut signed_proofs = Vec::with_capacity(att_jobs.len());
+    for chunk in att_jobs.chunk_by(|a, b| a.2 == b.2) {
+        signed_proofs.extend(ctx.store.sign_selection_proofs(chunk).await);
+    }
+    let mut signed_proofs = signed_proofs.into_iter();
+    let mut proofs: Vec<Option<SignatureBytes>> =
+        held.iter().map(|h| if *h { None } else { signed_proofs.next().and_then(|o| o.signature()) }).collect();
+    if ctx.cfg.distributed {
+        let keys: Vec<(u64, u64)> = mine.iter().map(|d| (d.validator_index, d.slot)).collect();
+        proofs = super::distributed::combine_attestation_proofs(ctx, &keys, proofs, t).await;
+    }
+    sync_jobs.retain(|j| ctx.store.released(j.0));
+    sync_jobs.sort_by_key(|j| j.2.slot);
+    let mut sync_proofs: Vec<Option<SignatureBytes>> = Vec::with_capacity(sync_jobs.len());
+    for chunk in sync_jobs.chunk_by(|a, b| a.2.slot == b.2.slot) {
+        sync_proofs.extend(ctx.store.sign_sync_selection_proofs(chunk).await.into_iter().map(|o| o.signature()));
+    }
+    if ctx.cfg.distributed {
+        let keys: Vec<(u64, SyncAggregatorSelectionData)> = sync_jobs.iter().map(|j| (j.0, j.2)).collect();
+        sync_proofs = super::distributed::combine_sync_proofs(ctx, &keys, sync_proofs, t).await;
+    }
+
+    let mut duties = EpochDuties {
+        dependent_root: att.dependent_root,
+        proposer_dependent_root: prop.dependent_root,
+        proposers_final: spec.epoch_of(ctx.current_slot()) >= epoch,
+        ..Default::default()
+    };
+    let mut subs = Vec::new();
+    for (d, proof) in mine.into_iter().zip(proofs) {
+        let agg = proof.is_some_and(|p| is_aggregator(d.committee_length, spec.target_aggregators_per_committee, &p));
+        subs.push(CommitteeSubscription {
+            validator_index: d.validator_index,
+            committee_index: d.committee_index,
+            committees_at_slot: d.committees_at_slot,
+            slot: d.slot,
+            is_aggregator: agg,
+        });
+        duties.attesters.entry(d.slot).or_default().push(Attester { duty: d, selection_proof: proof.filter(|_| agg) });
+    }
+    for ((validator_index, _, sel), proof) in sync_jobs.into_iter().zip(sync_proofs) {
+        let Some(proof) = proof else { continue };
+        if is_sync_aggregator(
+            spec.sync_committee_size,
+            spec.sync_committee_subnet_count,
+            spec.target_aggregators_per_sync_subcommittee,
+            &proof,
+        ) {
+            duties.sync_aggregators.entry(sel.slot).or_default().push(SyncAggregator {
+                validator_index,
+                subcommittee_index: sel.subcommittee_index,
+                selection_proof: proof,
+            });
+        }
+    }
+    if !subs.is_empty() {
+        if let Err(e) = ctx.beacon.subscribe_committees(&subs, t).await {
+            warn!("committee subscriptions: {e}");
+        }
+    }
+    if !sync.is_empty() {
+        let period = spec.epochs_per_sync_committee_period.max(1);
+        let until_epoch = (epoch / period + 1) * period;
+        let subs: Vec<SyncCommitteeSubscription> = sync
+            .iter()
+            .map(|s| SyncCommitteeSubscription {
+                validator_index: s.validator_index,
+                sync_committee_indices: s.validator_sync_committee_indices.clone(),
+                until_epoch,
+            })
+            .collect();
+        if let Err(e) = ctx.beacon.subscribe_sync_committees(&subs, t).await {
+            warn!("sync committee subscriptions: {e}");
+        }
+    }
+    for p in prop.data {
+        if spec.epoch_of(p.slot) == epoch && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey) {
+            duties.proposers.insert(p.slot, p);
+        }
+    }
+    duties.sync = sync;
+    Ok(duties)
+}
+
+/// The dependent roots of `epoch`'s attester and proposer duties, asked
+/// cheaply: the attester route with one index, the proposer route as is.
+pub(crate) async fn dependent_roots<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<(Hash256, Hash256), BeaconError> {
+    let t = ctx.slot_timeout() * 2;
+    let Some(one) = ctx.store.indices().first().copied() else { return Ok((Hash256::ZERO, Hash256::ZERO)) };
+    let one = [one];
+    let (att, prop) =
+        tokio::try_join!(ctx.beacon.attester_duties(epoch, &one, t), ctx.beacon.proposer_duties(epoch, t))?;
+    Ok((att.dependent_root, prop.dependent_root))
+}
+
+/// `known` with its proposers refetched (the attester duties unchanged).
+pub(crate) async fn refetch_proposers<P: Preset>(
+    ctx: &Ctx<P>,
+    epoch: u64,
+    known: &EpochDuties,
+) -> Result<EpochDuties, BeaconError> {
+    let prop = ctx.beacon.proposer_duties(epoch, ctx.slot_timeout() * 2).await?;
+    let mut d = known.clone();
+    d.proposer_dependent_root = prop.dependent_root;
+    d.proposers_final = ctx.spec.epoch_of(ctx.current_slot()) >= epoch;
+    d.proposers = prop
+        .data
+        .into_iter()
+        .filter(|p| {
+            ctx.spec.epoch_of(p.slot) == epoch
+                && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey)
+        })
+        .map(|p| (p.slot, p))
+        .collect();
+    Ok(d)
+}

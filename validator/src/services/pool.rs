@@ -1,0 +1,478 @@
+//! The pool service: keeps each key's pool rule current in the store and
+//! follows the pools' exit requests.
+//!
+//! Once a slot, at the slot's start:
+//! 1. at each epoch, `pools.yaml` is read again if it changed (a bad file
+//!    is logged with its cause and leaves every key without a recipient:
+//!    nothing proposes, everything attests);
+//! 2. the execution node's block number is read, and the logs since the
+//!    last slot of the contracts each read names (and of the exit buses);
+//! 3. the contracts are read again at that block when an epoch starts, a
+//!    watched contract logged something, a read failed or was never made, or
+//!    a Stader change is pending (so the switch comes within a slot);
+//! 4. the rules go into the store ([`ValidatorStore::set_pool_recipients`]),
+//!    and when a recipient changed, proposer preparation is sent again at once;
+//! 5. exit requests for local keys are signed through the store and submitted
+//!    (`--pool-auto-exit`) or alerted with their deadline.
+//!
+//! [`ValidatorStore::set_pool_recipients`]: crate::store::ValidatorStore::set_pool_recipients
+
+use super::context::{now_secs, Ctx};
+use crate::el::rpc::EthRpc;
+use crate::events::{MessageKind, Service};
+use crate::metrics::PoolLabel;
+use crate::policy::PoolRecipient;
+use crate::pool::config::{PoolSpec, PoolsConfig, POOLS_FILE};
+use crate::pool::exits::{self, ExitRequest};
+use crate::pool::map::{PoolMap, MAX_AGE_SLOTS};
+use crate::pool::reader::{self, ChainTime};
+use poolvc_signer::types::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tracing::{error, info, warn};
+
+/// How far back exit requests are looked for at start (Lido's deadline is
+/// four days: 28,800 blocks of 12 s).
+const EXIT_LOOKBACK_BLOCKS: u64 = 28_800;
+/// Timeout of one JSON-RPC request.
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the service holds between slots.
+struct State {
+    /// The file's modification time and what it said.
+    file: Option<(SystemTime, Result<PoolsConfig, String>)>,
+    rpc: Option<EthRpc>,
+    map: PoolMap,
+    /// The next block whose logs are to be read.
+    next_log_block: Option<u64>,
+    finalized_epoch: u64,
+    /// Exit requests for local keys, by key.
+    exits: HashMap<PublicKeyBytes, ExitRequest>,
+    /// Keys whose exit the node accepted.
+    exited: HashSet<PublicKeyBytes>,
+    /// The epoch of each key's last exit attempt (one try an epoch).
+    tried: HashMap<PublicKeyBytes, u64>,
+    /// The last warning per entry and the epoch it was given in.
+    warned: HashMap<usize, (String, u64)>,
+    reported: bool,
+}
+
+/// What the service holds between slots; made by [`start`].
+pub(crate) struct Pools(State);
+
+/// The first pass, before the duty services start, so that no key proposes
+/// in the first slot on a recipient its pool contradicts. Bounded by one
+/// slot: if the contracts do not answer by then, the keys stay without a
+/// recipient and the service goes on trying.
+pub(crate) async fn start<P: Preset>(ctx: &Ctx<P>) -> Pools {
+    let mut st = State {
+        file: None,
+        rpc: None,
+        map: PoolMap::new(Vec::new()),
+        next_log_block: None,
+        finalized_epoch: 0,
+        exits: HashMap::new(),
+        exited: HashSet::new(),
+        tried: HashMap::new(),
+        warned: HashMap::new(),
+        reported: false,
+    };
+    let slot = ctx.current_slot();
+    let budget = Duration::from_millis(ctx.spec.slot_duration_ms.max(1000));
+    if tokio::time::timeout(budget, pass(ctx, &mut st, slot, true)).await.is_err() {
+        warn!("pools: the pool contracts did not answer within a slot at start; keys propose once they do");
+    }
+    Pools(st)
+}
+
+/// Runs the service until the client stops.
+pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, pools: Pools) {
+    let mut st = pools.0;
+    let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
+    while let Some(s) = ctx.next_slot(Service::Pools, slot).await {
+        slot = s + 1;
+        pass(&ctx, &mut st, s, s % ctx.spec.slots_per_epoch == 0).await;
+    }
+}
+
+/// One slot's work.
+async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, s: u64, epoch_start: bool) {
+    let epoch = ctx.spec.epoch_of(s);
+    if epoch_start && !reload(ctx, st) {
+        return;
+    }
+    let Some((_, Ok(cfg))) = &st.file else { return };
+    let cfg = cfg.clone();
+    let Some(rpc) = &st.rpc else { return };
+    let now = now_secs() as u64;
+    match head(rpc, &cfg, epoch_start).await {
+        Err(e) => {
+            warn_once(&mut st.warned, usize::MAX, epoch, format!("pools: {e}"));
+            st.map.record_all_failed(&e.to_string(), now);
+            ctx.stats.pool_read_errors.inc();
+        }
+        Ok(block) => {
+            st.map.set_head(block, now);
+            let logged = follow_logs(ctx, st, &cfg, block).await;
+            let due = epoch_start
+                || logged
+                || st.map.change_pending()
+                || st.map.entries.iter().any(|e| e.good.is_none() || e.error.is_some())
+                || st
+                    .map
+                    .entries
+                    .iter()
+                    .any(|e| e.good.as_ref().is_some_and(|g| now.saturating_sub(g.at) > max_age(ctx) / 2));
+            if due {
+                refresh(ctx, st, &cfg, block, epoch, now).await;
+            }
+        }
+    }
+    apply(ctx, st, now).await;
+    handle_exits(ctx, st, s).await;
+}
+
+/// The freshness bound in seconds.
+fn max_age<P: Preset>(ctx: &Ctx<P>) -> u64 {
+    MAX_AGE_SLOTS * ctx.spec.slot_duration_ms / 1000
+}
+
+/// Reads `pools.yaml` again if it changed; `false` when there is no file
+/// (no pool rules).
+fn reload<P: Preset>(ctx: &Ctx<P>, st: &mut State) -> bool {
+    let path = ctx.cfg.datadir.join(POOLS_FILE);
+    let mtime = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(_) => {
+            if st.file.take().is_some() {
+                warn!("pools: {} is gone: pool rules no longer apply", path.display());
+                ctx.store.set_pool_recipients(|_| None);
+            }
+            return false;
+        }
+    };
+    if st.file.as_ref().is_some_and(|(t, _)| *t == mtime) {
+        return true;
+    }
+    let parsed = match PoolsConfig::load_from_dir(&ctx.cfg.datadir) {
+        Ok(Some(c)) => match (&c.rpc, c.chain_id) {
+            (Some(_), Some(_)) => Ok(c),
+            _ if c.pools.iter().all(|p| matches!(p, PoolSpec::Custom { .. })) => Ok(c),
+            _ => Err(format!("{}: rpc and chain_id are needed to read the pool contracts", path.display())),
+        },
+        Ok(None) => return false,
+        Err(e) => Err(e.to_string()),
+    };
+    match &parsed {
+        Ok(c) => {
+            info!(pools = c.pools.len(), rpc = c.rpc.as_deref().unwrap_or("-"), "pools: {} loaded", path.display());
+            st.rpc = c.rpc.as_deref().map(|u| EthRpc::new(u, RPC_TIMEOUT));
+            st.map = PoolMap::new(c.pools.iter().map(|p| p.kind().to_string()).collect())
+                .with_relays(c.relays.clone())
+                .with_slot_secs(ctx.spec.slot_duration_ms / 1000);
+            st.next_log_block = None;
+            st.warned.clear();
+            st.reported = false;
+        }
+        Err(e) => {
+            error!("pools: {e}; no key proposes until the file is fixed (attestations go on)");
+            let reason = format!("pools.yaml is not usable: {e}");
+            ctx.store.set_pool_recipients(|_| {
+                Some(PoolRecipient::Unknown { pool: "pools.yaml".into(), operator: "?".into(), reason: reason.clone() })
+            });
+        }
+    }
+    st.file = Some((mtime, parsed));
+    true
+}
+
+/// The node's block number, after checking its chain at each epoch.
+async fn head(rpc: &EthRpc, cfg: &PoolsConfig, check_chain: bool) -> Result<u64, crate::el::rpc::RpcError> {
+    if check_chain {
+        if let Some(id) = cfg.chain_id {
+            rpc.check_chain(id).await?;
+        }
+    }
+    rpc.block_number().await
+}
+
+/// Reads the logs since the last slot: exit requests are recorded; `true`
+/// if a watched contract logged anything (the reads may be out of date).
+async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, block: u64) -> bool {
+    let Some(rpc) = &st.rpc else { return false };
+    let from = st.next_log_block.unwrap_or(block.saturating_sub(EXIT_LOOKBACK_BLOCKS));
+    if from > block {
+        return false;
+    }
+    let mut logged = false;
+    let mut ok = true;
+    let mut watch: Vec<_> =
+        st.map.entries.iter().filter_map(|e| e.good.as_ref()).flat_map(|g| g.read.watch.iter().copied()).collect();
+    watch.sort();
+    watch.dedup();
+    // Only since the last slot: at start every read is due anyway. One
+    // request for every watched contract.
+    if st.next_log_block.is_some() && !watch.is_empty() {
+        match rpc.logs(&watch, &[], from, block).await {
+            Ok(l) => logged = !l.is_empty(),
+            Err(e) => {
+                ok = false;
+                warn!("pools: logs of the watched contracts: {e}");
+            }
+        }
+    }
+    // Stader entries share one Penalty contract: its logs are asked once.
+    let mut penalty_logs: HashMap<Address, Vec<crate::el::rpc::Log>> = HashMap::new();
+    for (i, spec) in cfg.pools.iter().enumerate() {
+        let keys: HashSet<PublicKeyBytes> = st
+            .map
+            .entries
+            .get(i)
+            .and_then(|e| e.good.as_ref())
+            .map(|g| g.read.keys.iter().copied().collect())
+            .unwrap_or_default();
+        let found = exits::fetch(rpc, spec, &keys, from, block, &mut penalty_logs).await;
+        match found {
+            Ok(v) => {
+                for r in v {
+                    if !st.exits.contains_key(&r.pubkey) && ctx.store.holds(&r.pubkey) {
+                        warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block, "pools: exit requested");
+                        st.exits.insert(r.pubkey, r);
+                    }
+                }
+            }
+            Err(e) => {
+                ok = false;
+                warn!("pools: pools[{i}] ({}): exit requests: {e}", spec.kind());
+            }
+        }
+    }
+    if ok {
+        st.next_log_block = Some(block + 1);
+    }
+    logged
+}
+
+/// Reads every entry at `block`.
+async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, block: u64, epoch: u64, now: u64) {
+    let Some(rpc) = &st.rpc else { return };
+    match ctx.beacon.finalized_epoch(ctx.slot_timeout()).await {
+        Ok(e) => st.finalized_epoch = e,
+        Err(e) => warn!("pools: finalized epoch: {e} (using {})", st.finalized_epoch),
+    }
+    let time = ChainTime {
+        genesis_time: ctx.genesis.genesis_time,
+        seconds_per_slot: (ctx.spec.slot_duration_ms / 1000).max(1),
+        slots_per_epoch: ctx.spec.slots_per_epoch,
+        finalized_epoch: st.finalized_epoch,
+    };
+    for (i, spec) in cfg.pools.iter().enumerate() {
+        let r = reader::read_operator(rpc, spec, block, &time).await;
+        if let Err(e) = &r {
+            ctx.stats.pool_read_errors.inc();
+            warn_once(&mut st.warned, i, epoch, format!("pools: pools[{i}] ({}): {e}", spec.kind()));
+        } else if st.warned.remove(&i).is_some() {
+            info!("pools: pools[{i}] ({}) read again at block {block}", spec.kind());
+        }
+        st.map.record(i, r, now, block);
+    }
+    publish_roster(ctx, st, cfg);
+}
+
+/// Tells the performance service every operator's keys as last read.
+fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
+    let groups = st
+        .map
+        .entries
+        .iter()
+        .filter_map(|e| e.good.as_ref())
+        .map(|g| (g.read.pool.clone(), g.read.operator.clone(), g.read.all_keys().collect::<Vec<_>>()))
+        .collect();
+    let rpc = cfg.rpc.clone().zip(cfg.chain_id);
+    let roster = crate::ledger::Roster { cfg: cfg.performance.clone(), groups, rpc };
+    let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
+    if slot.as_deref() != Some(&roster) {
+        *slot = Some(Arc::new(roster));
+    }
+}
+
+/// Logs `msg` for entry `i` unless the same was logged this epoch.
+fn warn_once(warned: &mut HashMap<usize, (String, u64)>, i: usize, epoch: u64, msg: String) {
+    if warned.get(&i).is_some_and(|(m, e)| *m == msg && *e == epoch) {
+        return;
+    }
+    warn!("{msg}");
+    warned.insert(i, (msg, epoch));
+}
+
+/// Puts the rules into the store; sends preparation again if one changed.
+async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
+    let rules = st.map.rules(now, max_age(ctx));
+    // What each key paid and why: a change of either is told.
+    let told = |c: &crate::policy::ProposalConfig| {
+        let why = match &c.pool {
+            Some(PoolRecipient::Rule { decision, .. }) => Some(decision.why.clone()),
+            _ => None,
+        };
+        (c.recipient(), why)
+    };
+    // Only the keys whose rule changed come back, with their config before.
+    let changed = ctx.store.set_pool_recipients(|pk| rules.rule_of(pk));
+    // One line per (pool, operator, outcome), not per key.
+    let mut groups: std::collections::BTreeMap<String, (usize, PublicKeyBytes)> = Default::default();
+    let mut moved = 0;
+    for (pk, was) in &changed {
+        let now_rule = rules.rule_of(pk);
+        let before = told(was);
+        let after = told(&crate::policy::ProposalConfig { pool: now_rule.clone(), ..was.clone() });
+        if before == after {
+            continue;
+        }
+        if before.0 != after.0 {
+            moved += 1;
+        }
+        let line = match now_rule {
+            Some(PoolRecipient::Rule { pool, operator, decision, no_builder }) => {
+                let builder = no_builder.map_or(String::new(), |why| format!("; no builder blocks: {why}"));
+                format!("{pool} operator {operator}: pays {} ({}){builder}", decision.recipient, decision.why)
+            }
+            Some(PoolRecipient::Unknown { pool, operator, reason }) => {
+                format!("{pool} operator {operator}: no fee recipient, does not propose: {reason}")
+            }
+            None => "in no pool: the configured recipient applies".to_string(),
+        };
+        groups.entry(line).or_insert((0, *pk)).0 += 1;
+    }
+    for (line, (keys, first)) in groups {
+        if line.contains("does not propose") {
+            warn!(keys, %first, "pools: {line}");
+        } else {
+            info!(keys, %first, "pools: {line}");
+        }
+    }
+    if moved > 0 {
+        info!(keys = moved, "pools: fee recipients changed; sending proposer preparation again");
+        super::proposer_preparation::prepare_proposers(ctx).await;
+    }
+    // Metrics and the start report: only when something changed.
+    if changed.is_empty() && st.reported {
+        return;
+    }
+    let mut per: HashMap<PoolLabel, i64> = HashMap::new();
+    let mut unknown = 0;
+    let mut in_no_pool = 0;
+    for pk in ctx.store.pubkeys() {
+        match rules.rule_of(&pk) {
+            Some(PoolRecipient::Rule { pool, operator, .. }) => {
+                *per.entry(PoolLabel { pool, operator }).or_default() += 1
+            }
+            Some(PoolRecipient::Unknown { .. }) => unknown += 1,
+            None => in_no_pool += 1,
+        }
+    }
+    ctx.stats.pool_keys.clear();
+    for (l, n) in per {
+        ctx.stats.pool_keys.get_or_create(&l).set(n);
+    }
+    ctx.stats.pool_keys_without_recipient.set(unknown);
+    ctx.stats.pool_local_keys_in_no_pool.set(in_no_pool);
+    let local: HashSet<PublicKeyBytes> = ctx.store.pubkeys().into_iter().collect();
+    let claimed = st.map.claimed();
+    ctx.stats.pool_keys_without_keystore.set(claimed.difference(&local).count() as i64);
+    if !st.reported && st.map.entries.iter().all(|e| e.good.is_some()) {
+        st.reported = true;
+        report(ctx, &rules, &local, &claimed);
+    }
+}
+
+/// The start report: keys in no pool, pool keys with no keystore, and
+/// configured recipients the pool rule overrides.
+fn report<P: Preset>(
+    ctx: &Ctx<P>,
+    rules: &crate::pool::map::Rules,
+    local: &HashSet<PublicKeyBytes>,
+    claimed: &HashSet<PublicKeyBytes>,
+) {
+    let none: Vec<_> = local.difference(claimed).collect();
+    if !none.is_empty() {
+        warn!(
+            keys = none.len(),
+            first = %none[0],
+            "pools: local keys in no pool of pools.yaml: their configured fee recipient applies"
+        );
+    }
+    let missing: Vec<_> = claimed.difference(local).collect();
+    if !missing.is_empty() {
+        warn!(keys = missing.len(), first = %missing[0], "pools: pool keys of this operator with no local keystore");
+    }
+    for (pk, c) in ctx.store.configs() {
+        if let (true, Some(own), Some(PoolRecipient::Rule { pool, decision, .. })) =
+            (c.own_fee_recipient, c.fee_recipient, rules.rule_of(&pk))
+        {
+            if own != decision.recipient {
+                warn!(
+                    pubkey = %pk, configured = %own, rule = %decision.recipient, %pool,
+                    "pools: validator_definitions.yml's suggested_fee_recipient contradicts the pool rule; the pool rule wins"
+                );
+            }
+        }
+    }
+}
+
+/// Signs and submits (or alerts) the exit requests not yet handled.
+async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
+    let pending: Vec<ExitRequest> = st.exits.values().filter(|r| !st.exited.contains(&r.pubkey)).cloned().collect();
+    ctx.stats.pool_exit_requests.set(pending.len() as i64);
+    if pending.is_empty() {
+        return;
+    }
+    let epoch = ctx.spec.epoch_of(slot);
+    if !ctx.cfg.pool_auto_exit {
+        if slot % ctx.spec.slots_per_epoch == 0 {
+            for r in &pending {
+                let due = r.deadline.map_or("as soon as possible".to_string(), |d| format!("by unix time {d}"));
+                warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block,
+                    "pools: the pool asks this validator to exit, due {due}; run with --pool-auto-exit to exit on request");
+            }
+        }
+        return;
+    }
+    let mut exits = Vec::new();
+    for r in &pending {
+        if st.tried.get(&r.pubkey) == Some(&epoch) {
+            continue;
+        }
+        st.tried.insert(r.pubkey, epoch);
+        match ctx.store.index_of(&r.pubkey) {
+            Some(validator_index) => exits.push(VoluntaryExit { epoch, validator_index }),
+            None => warn!(pubkey = %r.pubkey, "pools: exit requested, but the key's index is not known yet"),
+        }
+    }
+    if exits.is_empty() {
+        return;
+    }
+    let outcomes = ctx.store.sign_voluntary_exits(&exits).await;
+    for (e, o) in exits.into_iter().zip(outcomes) {
+        let Some(signature) = o.signature() else { continue };
+        let body = serde_json::json!({"message": e, "signature": signature});
+        let pk = ctx.store.pubkey_of(e.validator_index).unwrap_or_default();
+        match ctx.beacon.post_ignore("/eth/v1/beacon/pool/voluntary_exits", &body, ctx.slot_timeout()).await {
+            Ok(()) => {
+                info!(validator = e.validator_index, epoch, "pools: voluntary exit submitted on the pool's request");
+                ctx.events.emit(crate::events::Event::Published {
+                    kind: MessageKind::VoluntaryExit,
+                    slot,
+                    validators: vec![e.validator_index],
+                });
+                st.exited.insert(pk);
+            }
+            Err(err) => {
+                warn!(
+                    validator = e.validator_index,
+                    "pools: voluntary exit not accepted ({err}); trying again next epoch"
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The sync-committee service: messages (at the slot's head event, 1/3 slot
+//! at the latest; one store batch and one POST for all members) and, on
+//! their own task, contributions (2/3 slot; one contribution fetched per
+//! subcommittee with an aggregator among ours, selection proofs signed
+//! ahead with the epoch's duties).
+
+use super::context::{keep_signed, Ctx};
+use super::duty_book::SyncAggregator;
+use crate::beacon::{BeaconError, Data, SyncDuty};
+use crate::events::{Event, MessageKind, Service};
+use crate::outcome::Refusal;
+use poolvc_signer::types::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Runs the service until the run ends.
+pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut contributions = tokio::task::JoinSet::new();
+    let mut slot = ctx.first_slot;
+    while let Some(s) = ctx.next_slot(Service::SyncCommittee, slot).await {
+        slot = s + 1;
+        // Messages at `slot` are for the committee of `slot + 1`'s epoch.
+        let members = ctx
+            .duties
+            .get(ctx.spec.epoch_of(s + 1))
+            .or_else(|| ctx.duties.get(ctx.spec.epoch_of(s)))
+            .map(|d| d.sync.clone())
+            .unwrap_or_default();
+        let members = ctx.store.keep_released(members, |m| m.validator_index);
+        if members.is_empty() {
+            continue;
+        }
+        if !ctx.head_or(s, 1.0 / 3.0).await {
+            break;
+        }
+        let head = match sync_messages(&ctx, s, &members).await {
+            Ok(h) => h,
+            Err(e) => {
+                ctx.duty_failed(Service::SyncCommittee, s, e);
+                continue;
+            }
+        };
+        // Aggregators of `slot` are chosen among the committee of `slot + 1`
+        // (whose duties computed their selection proofs for `slot`).
+        let aggregators = ctx
+            .duties
+            .get(ctx.spec.epoch_of(s + 1))
+            .and_then(|d| d.sync_aggregators.get(&s).cloned())
+            .unwrap_or_default();
+        let aggregators = ctx.store.keep_released(aggregators, |a| a.validator_index);
+        if aggregators.is_empty() {
+            continue;
+        }
+        let ctx = Arc::clone(&ctx);
+        contributions.spawn(async move {
+            if ctx.sleep_until(ctx.slot_at(s, 2.0 / 3.0)).await {
+                contribute(&ctx, s, head, &aggregators).await;
+            }
+        });
+        while contributions.try_join_next().is_some() {}
+    }
+    while contributions.join_next().await.is_some() {}
+}
+
+/// Signs and publishes the slot's sync-committee messages over the node's
+/// head; returns the head root signed (for the contributions).
+async fn sync_messages<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[SyncDuty]) -> Result<Hash256, BeaconError> {
+    let t = ctx.slot_timeout();
+    let head = ctx.beacon.head_root(t).await?;
+    let batch: Vec<(u64, PublicKeyBytes)> = members.iter().map(|m| (m.validator_index, m.pubkey)).collect();
+    let outcomes = ctx.store.sign_sync_messages(slot, head, &batch).await;
+    let msgs: Vec<SyncCommitteeMessage> = members
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(m, o)| {
+            Some(SyncCommitteeMessage {
+                slot,
+                beacon_block_root: head,
+                validator_index: m.validator_index,
+                signature: o.signature()?,
+            })
+        })
+        .collect();
+    if !msgs.is_empty() {
+        let validators = msgs.iter().map(|m| m.validator_index).collect();
+        let r = ctx.beacon.publish_sync_messages(&msgs, t).await;
+        ctx.publish_outcome(MessageKind::SyncMessage, slot, validators, r);
+    }
+    Ok(head)
+}
+
+/// Signs and publishes the slot's contribution-and-proofs.
+async fn contribute<P: Preset>(ctx: &Ctx<P>, slot: u64, head: Hash256, aggregators: &[SyncAggregator]) {
+    let t = ctx.slot_timeout();
+    let mut by_sub: HashMap<u64, Vec<&SyncAggregator>> = HashMap::new();
+    for a in aggregators {
+        by_sub.entry(a.subcommittee_index).or_default().push(a);
+    }
+    let mut messages = Vec::new();
+    for (sub, aggs) in by_sub {
+        let path = format!(
+            "/eth/v1/validator/sync_committee_contribution?slot={slot}&subcommittee_index={sub}&beacon_block_root={head}"
+        );
+        let c: Data<SyncCommitteeContribution<P>> = match ctx.beacon.get(&path, t).await {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.duty_failed(Service::SyncCommittee, slot, format!("contribution of subcommittee {sub}: {e}"));
+                continue;
+            }
+        };
+        if c.data.slot != slot || c.data.beacon_block_root != head || c.data.subcommittee_index != sub {
+            ctx.events.emit(Event::Refused {
+                kind: MessageKind::Contribution,
+                slot,
+                validator: None,
+                reason: Refusal::InconsistentNodeData {
+                    what: format!("contribution for subcommittee {sub} is for another slot, root or subnet"),
+                },
+            });
+            continue;
+        }
+        for a in aggs {
+            messages.push(ContributionAndProof::<P> {
+                aggregator_index: a.validator_index,
+                contribution: c.data.clone(),
+                selection_proof: a.selection_proof,
+            });
+        }
+    }
+    if messages.is_empty() {
+        return;
+    }
+    let outcomes = ctx.store.sign_contributions(slot, &messages).await;
+    let signed =
+        keep_signed(messages, outcomes, |message, signature| SignedContributionAndProof { message, signature });
+    if !signed.is_empty() {
+        let validators = signed.iter().map(|s| s.message.aggregator_index).collect();
+        let r = ctx.beacon.publish_contributions(&signed, t).await;
+        ctx.publish_outcome(MessageKind::Contribution, slot, validators, r);
+    }
+}
