@@ -384,6 +384,13 @@ impl Subscriber for Stats {
     }
 }
 
+/// The name of every series poolvc exports at `/metrics` (counters with
+/// their `_total`, histograms with `_bucket`, `_sum` and `_count`): what a
+/// dashboard's queries may name.
+pub fn exported_metric_names() -> Vec<String> {
+    Stats::new().series_names()
+}
+
 #[cfg(test)]
 mod per_validator_tests {
     #![allow(clippy::unwrap_used)]
@@ -412,11 +419,4 @@ mod per_validator_tests {
         );
         assert!(text.contains("validator=\"9\""), "{text}");
     }
-}
-
-/// The name of every series poolvc exports at `/metrics` (counters with
-/// their `_total`, histograms with `_bucket`, `_sum` and `_count`): what a
-/// dashboard's queries may name.
-pub fn exported_metric_names() -> Vec<String> {
-    Stats::new().series_names()
 }

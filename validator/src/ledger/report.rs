@@ -61,7 +61,7 @@ pub fn load(
         }
     };
     let members = ledger.members().map_err(|e| ReportError::Ledger { reason: e.to_string() })?;
-    frame_report(&cfg, &members, &ledger, frame).map_err(|reason| ReportError::Ledger { reason })
+    frame_report(cfg, &members, &ledger, frame).map_err(|reason| ReportError::Ledger { reason })
 }
 
 fn opt(x: Option<f64>) -> String {
