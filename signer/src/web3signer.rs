@@ -285,25 +285,6 @@ pub enum BatchAnswer {
     },
 }
 
-/// What slashing protection records for a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slashable {
-    /// Nothing: the message cannot be slashed.
-    No,
-    /// An attestation's votes.
-    Attestation {
-        /// Source epoch.
-        source: Epoch,
-        /// Target epoch.
-        target: Epoch,
-    },
-    /// A block's slot.
-    Block {
-        /// The slot.
-        slot: Slot,
-    },
-}
-
 /// A request the signer may sign: its root and what protection records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checked {
@@ -389,49 +370,37 @@ pub fn check<P: Preset>(
         }
         _ => None,
     };
-    let (msg, slashable): (SignableMessage<'_, P>, Slashable) = match (&req.message, &owned) {
-        (Message::AggregationSlot { aggregation_slot }, _) => {
-            (SignableMessage::SelectionProof(aggregation_slot.slot), Slashable::No)
-        }
+    let msg: SignableMessage<'_, P> = match (&req.message, &owned) {
+        (Message::AggregationSlot { aggregation_slot }, _) => SignableMessage::SelectionProof(aggregation_slot.slot),
         (Message::AggregateAndProof { aggregate_and_proof }, _) => {
-            (SignableMessage::AggregateAndProofBase(aggregate_and_proof), Slashable::No)
+            SignableMessage::AggregateAndProofBase(aggregate_and_proof)
         }
-        (Message::AggregateAndProofV2 { .. }, Some(Owned::AggBase(a))) => {
-            (SignableMessage::AggregateAndProofBase(a), Slashable::No)
-        }
+        (Message::AggregateAndProofV2 { .. }, Some(Owned::AggBase(a))) => SignableMessage::AggregateAndProofBase(a),
         (Message::AggregateAndProofV2 { .. }, Some(Owned::AggElectra(a))) => {
-            (SignableMessage::AggregateAndProofElectra(a), Slashable::No)
+            SignableMessage::AggregateAndProofElectra(a)
         }
-        (Message::Attestation { attestation: d }, _) => {
-            (SignableMessage::Attestation(d), Slashable::Attestation { source: d.source.epoch, target: d.target.epoch })
+        (Message::Attestation { attestation: d }, _) => SignableMessage::Attestation(d),
+        (Message::BlockV2 { .. }, Some(Owned::Header(h))) => SignableMessage::BlockHeader(h),
+        (Message::RandaoReveal { randao_reveal }, _) => SignableMessage::RandaoReveal(randao_reveal.epoch),
+        (Message::VoluntaryExit { voluntary_exit }, _) => SignableMessage::VoluntaryExit(voluntary_exit),
+        (Message::SyncCommitteeMessage { sync_committee_message: m }, _) => {
+            SignableMessage::SyncCommitteeMessage { slot: m.slot, beacon_block_root: m.beacon_block_root }
         }
-        (Message::BlockV2 { .. }, Some(Owned::Header(h))) => {
-            (SignableMessage::BlockHeader(h), Slashable::Block { slot: h.slot })
-        }
-        (Message::RandaoReveal { randao_reveal }, _) => {
-            (SignableMessage::RandaoReveal(randao_reveal.epoch), Slashable::No)
-        }
-        (Message::VoluntaryExit { voluntary_exit }, _) => {
-            (SignableMessage::VoluntaryExit(voluntary_exit), Slashable::No)
-        }
-        (Message::SyncCommitteeMessage { sync_committee_message: m }, _) => (
-            SignableMessage::SyncCommitteeMessage { slot: m.slot, beacon_block_root: m.beacon_block_root },
-            Slashable::No,
-        ),
         (Message::SyncCommitteeSelectionProof { sync_aggregator_selection_data }, _) => {
-            (SignableMessage::SyncSelectionProof(sync_aggregator_selection_data), Slashable::No)
+            SignableMessage::SyncSelectionProof(sync_aggregator_selection_data)
         }
         (Message::SyncCommitteeContributionAndProof { contribution_and_proof }, _) => {
-            (SignableMessage::ContributionAndProof(contribution_and_proof), Slashable::No)
+            SignableMessage::ContributionAndProof(contribution_and_proof)
         }
         (Message::ValidatorRegistration { validator_registration }, _) => {
-            (SignableMessage::ValidatorRegistration(validator_registration), Slashable::No)
+            SignableMessage::ValidatorRegistration(validator_registration)
         }
         // The parse above always fills `owned` for these two.
         (Message::AggregateAndProofV2 { .. } | Message::BlockV2 { .. }, _) => {
             return Err(RequestError::Unsupported { kind })
         }
     };
+    let slashable = msg.slashable();
     let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
     // Registrations carry no fork_info (their domain is the genesis fork's,
     // with no network root); every other type must name this network and

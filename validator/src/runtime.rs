@@ -161,7 +161,11 @@ async fn connect_and_start(
         what: "creating the data dir",
         reason: format!("{}: {e}", cfg.datadir.display()),
     })?;
+    // Local things first: the flags, the definitions file and the keys are
+    // checked (and their faults reported) before any beacon node is asked,
+    // so a bad file is told at once even with every node down.
     let beacon = BeaconClient::with_options(cfg.beacon_nodes.clone(), &cfg.beacon_options)?;
+    let loaded = load_keys(&cfg).await?;
     let Some((spec, genesis)) = wait_for_node(&beacon, &mut stop_tx.subscribe()).await else { return Ok(()) };
     if let Some(path) = &cfg.testnet_config {
         let text = std::fs::read_to_string(path)
@@ -198,7 +202,7 @@ async fn connect_and_start(
     }
     info!(network = found.map_or("not a known public network", |n| n.name), "beacon node's network");
     info!(preset = spec.preset.as_str(), gvr = %genesis.genesis_validators_root, "connected to beacon node");
-    let parts = Parts { beacon, spec, genesis, stats, keeper, stop_tx, started };
+    let parts = Parts { beacon, spec, genesis, stats, keeper, stop_tx, started, loaded };
     match parts.spec.preset {
         PresetName::Minimal => start::<Minimal>(cfg, parts).await,
         PresetName::Mainnet => start::<Mainnet>(cfg, parts).await,
@@ -214,6 +218,8 @@ struct Parts {
     keeper: Arc<std::sync::Mutex<Option<Arc<dyn SlashingDatabase>>>>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     started: std::time::Instant,
+    /// The keys, loaded before any node was asked.
+    loaded: keys::Loaded,
 }
 
 fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingDatabase>, VcError> {
@@ -235,8 +241,10 @@ fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingData
     })
 }
 
-async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
-    let Parts { beacon, spec, genesis, stats, keeper, stop_tx, started } = parts;
+/// Loads the keys of the data dir (or the interop keys) and reports what did
+/// not load; an error when there is nothing to sign with and no keymanager
+/// API to import keys through.
+async fn load_keys(cfg: &VcConfig) -> Result<keys::Loaded, VcError> {
     let defaults = ProposalDefaults {
         fee_recipient: cfg.fee_recipient,
         gas_limit: Some(cfg.gas_limit),
@@ -288,6 +296,11 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         }
         warn!("no validator loaded: the client waits for keys imported through the keymanager API");
     }
+    Ok(loaded)
+}
+
+async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
+    let Parts { beacon, spec, genesis, stats, keeper, stop_tx, started, loaded } = parts;
     let gvr = genesis.genesis_validators_root;
     let events = Arc::new(EventBus::new());
     events.subscribe(Arc::new(LogSubscriber));

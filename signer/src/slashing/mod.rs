@@ -30,6 +30,7 @@
 pub(crate) mod batch;
 pub mod interchange;
 pub mod postgres;
+pub mod protect;
 pub mod rules;
 pub mod sqlite;
 

@@ -316,6 +316,11 @@ impl<P: Preset> BeaconBlock<P> {
         full_block!(self, b => b.header())
     }
 
+    /// The block's slot (no hashing).
+    pub fn slot(&self) -> Slot {
+        full_block!(self, b => b.slot)
+    }
+
     /// `hash_tree_root(block)`.
     pub fn tree_hash_root(&self) -> Hash256 {
         full_block!(self, b => b.tree_hash_root())
@@ -413,6 +418,11 @@ impl<P: Preset> BlindedBeaconBlock<P> {
     /// The block's header; its root equals the root of the full block.
     pub fn header(&self) -> BeaconBlockHeader {
         blinded_block!(self, b => b.header())
+    }
+
+    /// The block's slot (no hashing).
+    pub fn slot(&self) -> Slot {
+        blinded_block!(self, b => b.slot)
     }
 
     /// `hash_tree_root(block)`: equal to the full block's root.

@@ -140,7 +140,50 @@ pub enum SignableMessage<'a, P: Preset> {
     BlsToExecutionChange(&'a BlsToExecutionChange),
 }
 
+/// What slashing protection records for a message: derived from the message
+/// itself ([`SignableMessage::slashable`]), never declared beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slashable {
+    /// Nothing: the message cannot be slashed.
+    No,
+    /// An attestation's votes.
+    Attestation {
+        /// Source epoch.
+        source: Epoch,
+        /// Target epoch.
+        target: Epoch,
+    },
+    /// A block's slot.
+    Block {
+        /// The slot.
+        slot: Slot,
+    },
+}
+
 impl<P: Preset> SignableMessage<'_, P> {
+    /// What slashing protection must check and record before this message
+    /// is signed: a block's slot, an attestation's source and target, or
+    /// nothing (every other message cannot be slashed).
+    pub fn slashable(&self) -> Slashable {
+        match self {
+            Self::Block(b) => Slashable::Block { slot: b.slot() },
+            Self::BlindedBlock(b) => Slashable::Block { slot: b.slot() },
+            Self::BlockHeader(h) => Slashable::Block { slot: h.slot },
+            Self::Attestation(d) => Slashable::Attestation { source: d.source.epoch, target: d.target.epoch },
+            Self::RandaoReveal(_)
+            | Self::SelectionProof(_)
+            | Self::AggregateAndProofBase(_)
+            | Self::AggregateAndProofElectra(_)
+            | Self::SyncCommitteeMessage { .. }
+            | Self::SyncSelectionProof(_)
+            | Self::ContributionAndProof(_)
+            | Self::VoluntaryExit(_)
+            | Self::ValidatorRegistration(_)
+            | Self::Deposit(_)
+            | Self::BlsToExecutionChange(_) => Slashable::No,
+        }
+    }
+
     /// The domain kind, the epoch whose fork applies, and the object root.
     pub fn parts(&self, slots_per_epoch: u64) -> (DomainKind, Epoch, Hash256) {
         let epoch_of = |slot: Slot| slot / slots_per_epoch.max(1);

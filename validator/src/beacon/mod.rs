@@ -494,7 +494,10 @@ impl BeaconClient {
 
     /// A client over `nodes` with `--broadcast`, the trusted certificates
     /// and the sync tolerance of `opts`.
+    /// Refuses an empty list and a node that is not an absolute http(s) URL
+    /// with a host, before any request is made.
     pub fn with_options(nodes: Vec<String>, opts: &options::BeaconOptions) -> Result<Self, options::OptionsError> {
+        options::check_node_urls(&nodes)?;
         let certs = options::load_certificates(&opts.tls_certs)?;
         Ok(Self::build(nodes, opts, certs))
     }

@@ -52,6 +52,14 @@ pub enum OptionsError {
         /// Why.
         reason: String,
     },
+    /// No beacon node, or one that is not an http(s) URL.
+    #[error("--beacon-nodes {given:?}: {reason}")]
+    NodeUrl {
+        /// The value.
+        given: String,
+        /// Why.
+        reason: String,
+    },
     /// The sync tolerances.
     #[error("--beacon-nodes-sync-tolerances {given:?}: {reason}")]
     Tolerances {
@@ -143,4 +151,27 @@ mod tests {
         std::fs::write(&p, "hello").unwrap();
         assert!(load_certificates(&[p]).is_err());
     }
+}
+
+/// Checks the beacon node URLs: at least one, each an absolute `http` or
+/// `https` URL with a host (an empty `--beacon-nodes` would otherwise be
+/// asked forever as a relative URL).
+pub fn check_node_urls(nodes: &[String]) -> Result<(), OptionsError> {
+    let bad = |given: &str, reason: String| OptionsError::NodeUrl { given: given.to_string(), reason };
+    if nodes.is_empty() {
+        return Err(bad("", "no beacon node given".into()));
+    }
+    for n in nodes {
+        if n.trim().is_empty() {
+            return Err(bad(n, "an empty entry: no beacon node given".into()));
+        }
+        let url = reqwest::Url::parse(n.trim()).map_err(|e| bad(n, format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(n, format!("scheme {:?}: only http and https are spoken", url.scheme())));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(n, "no host".into()));
+        }
+    }
+    Ok(())
 }

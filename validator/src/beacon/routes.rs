@@ -234,6 +234,48 @@ impl BeaconClient {
         Ok(self.get::<Data<Root>>("/eth/v1/beacon/blocks/head/root", t).await?.data.root)
     }
 
+    /// `GET /eth/v1/validator/aggregate_attestation` (before Electra): the
+    /// node's aggregate of the attestations with data root `root`.
+    pub async fn aggregate_attestation_v1<P: Preset>(
+        &self,
+        slot: u64,
+        root: Hash256,
+        t: Duration,
+    ) -> Result<AttestationBase<P>, BeaconError> {
+        let path = format!("/eth/v1/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}");
+        Ok(self.get::<Data<AttestationBase<P>>>(&path, t).await?.data)
+    }
+
+    /// `GET /eth/v2/validator/aggregate_attestation` (Electra on): the node's
+    /// aggregate for committee `committee_index` with data root `root`.
+    pub async fn aggregate_attestation_v2<P: Preset>(
+        &self,
+        slot: u64,
+        root: Hash256,
+        committee_index: u64,
+        t: Duration,
+    ) -> Result<AttestationElectra<P>, BeaconError> {
+        let path = format!(
+            "/eth/v2/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}&committee_index={committee_index}"
+        );
+        Ok(self.get::<VersionedData<AttestationElectra<P>>>(&path, t).await?.data)
+    }
+
+    /// `GET /eth/v1/validator/sync_committee_contribution`: the node's
+    /// contribution of subcommittee `subcommittee_index` for `head`.
+    pub async fn sync_committee_contribution<P: Preset>(
+        &self,
+        slot: u64,
+        subcommittee_index: u64,
+        head: Hash256,
+        t: Duration,
+    ) -> Result<SyncCommitteeContribution<P>, BeaconError> {
+        let path = format!(
+            "/eth/v1/validator/sync_committee_contribution?slot={slot}&subcommittee_index={subcommittee_index}&beacon_block_root={head}"
+        );
+        Ok(self.get::<Data<SyncCommitteeContribution<P>>>(&path, t).await?.data)
+    }
+
     /// `POST /eth/v1/beacon/pool/attestations` (before Electra).
     pub async fn publish_attestations_v1<P: Preset>(
         &self,

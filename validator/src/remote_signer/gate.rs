@@ -21,9 +21,10 @@
 
 use poolvc_signer::batch::{KeyHandle, KeySet, SignRequest, SigningEngine};
 use poolvc_signer::keys::{PublicKey, SecretKey};
-use poolvc_signer::slashing::{AttestationRecord, BlockRecord, SlashingDatabase};
-use poolvc_signer::types::{ChainSpec, Hash256, Preset, PublicKeyBytes};
-use poolvc_signer::web3signer::{self, BatchAnswer, SigningRequest, Slashable};
+use poolvc_signer::slashing::protect::{protect, Protection, ToProtect};
+use poolvc_signer::slashing::SlashingDatabase;
+use poolvc_signer::types::{ChainSpec, Hash256, Preset, PublicKeyBytes, Slashable};
+use poolvc_signer::web3signer::{self, BatchAnswer, SigningRequest};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -101,67 +102,35 @@ impl<P: Preset> SignerGate<P> {
                 Err(e) => out[pos] = Some(refused(400, e.to_string())),
             }
         }
-        // Step 3.
-        let atts: Vec<AttestationRecord> = passed
+        // Step 3: the one protected batch (records from the messages).
+        let batch: Vec<ToProtect> = passed
             .iter()
-            .filter_map(|(_, pk, _, c)| match c.slashable {
-                Slashable::Attestation { source, target } => Some(AttestationRecord {
-                    pubkey: *pk,
-                    source_epoch: source,
-                    target_epoch: target,
-                    signing_root: Some(c.signing_root),
-                }),
-                _ => None,
-            })
+            .map(|(_, pk, _, c)| ToProtect { pubkey: *pk, slashable: c.slashable, signing_root: c.signing_root })
             .collect();
-        let blocks: Vec<BlockRecord> = passed
-            .iter()
-            .filter_map(|(_, pk, _, c)| match c.slashable {
-                Slashable::Block { slot } => {
-                    Some(BlockRecord { pubkey: *pk, slot, signing_root: Some(c.signing_root) })
-                }
-                _ => None,
-            })
-            .collect();
+        let db = Arc::clone(&self.slashing);
+        let verdicts = match tokio::task::spawn_blocking(move || protect(db.as_ref(), &batch)).await {
+            Ok(r) => r.map_err(|e| format!("slashing protection database: {e}")),
+            Err(e) => Err(format!("slashing protection task: {e}")),
+        };
         let mut safe = Vec::with_capacity(passed.len());
-        if atts.is_empty() && blocks.is_empty() {
-            safe = passed;
-        } else {
-            let db = Arc::clone(&self.slashing);
-            let verdicts = tokio::task::spawn_blocking(move || {
-                let a = if atts.is_empty() { Vec::new() } else { db.check_and_insert_attestations(&atts)? };
-                let b = if blocks.is_empty() { Vec::new() } else { db.check_and_insert_blocks(&blocks)? };
-                Ok::<_, poolvc_signer::slashing::SlashingError>((a, b))
-            })
-            .await;
-            let (a, b) = match verdicts
-                .map_err(|e| format!("slashing protection task: {e}"))
-                .and_then(|r| r.map_err(|e| format!("slashing protection database: {e}")))
-            {
-                Ok(v) => v,
-                Err(why) => {
-                    // Nothing slashable is signed without its record.
-                    for (pos, ..) in passed.iter().filter(|p| !matches!(p.3.slashable, Slashable::No)) {
-                        out[*pos] = Some(refused(500, why.clone()));
+        match verdicts {
+            Ok(v) => {
+                for (p, protection) in passed.into_iter().zip(v) {
+                    match protection {
+                        Protection::NotSlashable | Protection::Safe(_) => safe.push(p),
+                        Protection::Refused(why) => out[p.0] = Some(refused(412, format!("slashable: {why}"))),
                     }
-                    (Vec::new(), Vec::new())
                 }
-            };
-            let (mut a, mut b) = (a.into_iter(), b.into_iter());
-            for p in passed {
-                let verdict = match p.3.slashable {
-                    Slashable::No => {
+            }
+            Err(why) => {
+                // Nothing slashable is signed without its record; the rest
+                // goes on.
+                for p in passed {
+                    if matches!(p.3.slashable, Slashable::No) {
                         safe.push(p);
-                        continue;
+                    } else {
+                        out[p.0] = Some(refused(500, why.clone()));
                     }
-                    Slashable::Attestation { .. } => a.next(),
-                    Slashable::Block { .. } => b.next(),
-                };
-                match verdict {
-                    Some(Ok(_)) => safe.push(p),
-                    Some(Err(why)) => out[p.0] = Some(refused(412, format!("slashable: {why}"))),
-                    // A database error above already answered it.
-                    None => {}
                 }
             }
         }

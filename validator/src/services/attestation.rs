@@ -8,12 +8,13 @@
 //! Each step is one store batch (one slashing transaction, one signing
 //! batch) and one POST for all keys of the slot.
 
-use super::context::{keep_signed, Ctx};
+use super::context::{keep_signed, Ctx, FETCHES_IN_FLIGHT};
 use super::duty_book::Attester;
-use crate::beacon::{BeaconError, Data, VersionedData};
+use crate::beacon::BeaconError;
 use crate::events::{Event, MessageKind, Service};
 use crate::outcome::Refusal;
 use crate::store::{AttestationToSign, ValidatorStore};
+use futures_util::stream::{self, StreamExt};
 use poolvc_signer::types::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -187,6 +188,37 @@ async fn attest<P: Preset>(
     Ok(data_of)
 }
 
+/// The node's aggregate of one committee, by fork.
+enum Fetched<P: Preset> {
+    /// Before Electra.
+    Base(AttestationBase<P>),
+    /// Electra on.
+    Electra(AttestationElectra<P>),
+}
+
+/// A committee with aggregators among ours: its index, the aggregators
+/// with their selection proofs, and the data they attested to.
+struct Committee {
+    ci: u64,
+    aggregators: Vec<(u64, SignatureBytes)>,
+    data: AttestationData,
+}
+
+/// The node's aggregate of committee `c`, returned with the committee.
+async fn fetch_aggregate<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    c: Committee,
+) -> (Committee, Result<Fetched<P>, BeaconError>) {
+    let (root, t) = (c.data.tree_hash_root(), ctx.slot_timeout());
+    let r = if ctx.spec.fork_name_at_slot(slot).electra_enabled() {
+        ctx.beacon.aggregate_attestation_v2::<P>(slot, root, c.ci, t).await.map(Fetched::Electra)
+    } else {
+        ctx.beacon.aggregate_attestation_v1::<P>(slot, root, t).await.map(Fetched::Base)
+    };
+    (c, r)
+}
+
 /// One aggregate per committee with an aggregator among ours (never one
 /// request per key), then one store batch and one POST.
 async fn aggregate<P: Preset>(
@@ -203,60 +235,53 @@ async fn aggregate<P: Preset>(
         }
     }
     let t = ctx.slot_timeout();
-    let electra = fork.electra_enabled();
+    // Only committees attested for: their data passed the checks.
+    let mut wanted: Vec<Committee> = by_committee
+        .into_iter()
+        .filter_map(|(ci, aggregators)| Some(Committee { ci, aggregators, data: *data_of.get(&ci)? }))
+        .collect();
+    wanted.sort_by_key(|c| c.ci);
+    // One GET per committee, at most FETCHES_IN_FLIGHT at once; then one
+    // store batch and one POST, as for a single committee.
+    let fetched: Vec<(Committee, Result<Fetched<P>, BeaconError>)> =
+        stream::iter(wanted.into_iter().map(|c| fetch_aggregate(ctx, slot, c)))
+            .buffer_unordered(FETCHES_IN_FLIGHT)
+            .collect()
+            .await;
     let mut base: Vec<AggregateAndProofBase<P>> = Vec::new();
     let mut el: Vec<AggregateAndProofElectra<P>> = Vec::new();
-    for (ci, aggregators) in by_committee {
-        // Only committees attested for: their data passed the checks.
-        let Some(data) = data_of.get(&ci) else { continue };
-        let root = data.tree_hash_root();
-        if electra {
-            let path = format!(
-                "/eth/v2/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}&committee_index={ci}"
-            );
-            let agg: VersionedData<AttestationElectra<P>> = match ctx.beacon.get(&path, t).await {
-                Ok(a) => a,
-                Err(e) => {
-                    ctx.duty_failed(Service::Aggregation, slot, format!("aggregate of committee {ci}: {e}"));
+    for (Committee { ci, aggregators, data }, r) in fetched {
+        match r {
+            Err(e) => ctx.duty_failed(Service::Aggregation, slot, format!("aggregate of committee {ci}: {e}")),
+            Ok(Fetched::Electra(agg)) => {
+                let only_ours = agg.committee_bits.iter().enumerate().all(|(i, b)| b == (i as u64 == ci));
+                if agg.data != data || !only_ours {
+                    ctx.refuse_node_data(
+                        MessageKind::Aggregate,
+                        slot,
+                        format!("aggregate for committee {ci} has other data or committees"),
+                    );
                     continue;
                 }
-            };
-            let only_ours = agg.data.committee_bits.iter().enumerate().all(|(i, b)| b == (i as u64 == ci));
-            if agg.data.data != *data || !only_ours {
-                ctx.refuse_node_data(
-                    MessageKind::Aggregate,
-                    slot,
-                    format!("aggregate for committee {ci} has other data or committees"),
-                );
-                continue;
+                el.extend(aggregators.into_iter().map(|(aggregator_index, selection_proof)| {
+                    AggregateAndProofElectra { aggregator_index, aggregate: agg.clone(), selection_proof }
+                }));
             }
-            el.extend(aggregators.into_iter().map(|(aggregator_index, selection_proof)| AggregateAndProofElectra {
-                aggregator_index,
-                aggregate: agg.data.clone(),
-                selection_proof,
-            }));
-        } else {
-            let path = format!("/eth/v1/validator/aggregate_attestation?slot={slot}&attestation_data_root={root}");
-            let agg: Data<AttestationBase<P>> = match ctx.beacon.get(&path, t).await {
-                Ok(a) => a,
-                Err(e) => {
-                    ctx.duty_failed(Service::Aggregation, slot, format!("aggregate of committee {ci}: {e}"));
+            Ok(Fetched::Base(agg)) => {
+                if agg.data != data {
+                    ctx.refuse_node_data(
+                        MessageKind::Aggregate,
+                        slot,
+                        format!("aggregate for committee {ci} has other attestation data"),
+                    );
                     continue;
                 }
-            };
-            if agg.data.data != *data {
-                ctx.refuse_node_data(
-                    MessageKind::Aggregate,
-                    slot,
-                    format!("aggregate for committee {ci} has other attestation data"),
-                );
-                continue;
+                base.extend(aggregators.into_iter().map(|(aggregator_index, selection_proof)| AggregateAndProofBase {
+                    aggregator_index,
+                    aggregate: agg.clone(),
+                    selection_proof,
+                }));
             }
-            base.extend(aggregators.into_iter().map(|(aggregator_index, selection_proof)| AggregateAndProofBase {
-                aggregator_index,
-                aggregate: agg.data.clone(),
-                selection_proof,
-            }));
         }
     }
     if !el.is_empty() {

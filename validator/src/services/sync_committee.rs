@@ -4,11 +4,11 @@
 //! subcommittee with an aggregator among ours, selection proofs signed
 //! ahead with the epoch's duties).
 
-use super::context::{keep_signed, Ctx};
+use super::context::{keep_signed, Ctx, FETCHES_IN_FLIGHT};
 use super::duty_book::SyncAggregator;
-use crate::beacon::{BeaconError, Data, SyncDuty};
-use crate::events::{Event, MessageKind, Service};
-use crate::outcome::Refusal;
+use crate::beacon::{BeaconError, SyncDuty};
+use crate::events::{MessageKind, Service};
+use futures_util::stream::{self, StreamExt};
 use poolvc_signer::types::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,40 +89,59 @@ async fn sync_messages<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[SyncDuty])
     Ok(head)
 }
 
+/// A subcommittee, its aggregators among ours, and the node's answer.
+type FetchedContribution<P> = (u64, Vec<SyncAggregator>, Result<SyncCommitteeContribution<P>, BeaconError>);
+
+/// The node's contribution of subcommittee `sub` for `head`, returned with
+/// the aggregators that asked for it.
+async fn fetch_contribution<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    sub: u64,
+    head: Hash256,
+    aggs: Vec<SyncAggregator>,
+) -> FetchedContribution<P> {
+    let r = ctx.beacon.sync_committee_contribution::<P>(slot, sub, head, ctx.slot_timeout()).await;
+    (sub, aggs, r)
+}
+
 /// Signs and publishes the slot's contribution-and-proofs.
 async fn contribute<P: Preset>(ctx: &Ctx<P>, slot: u64, head: Hash256, aggregators: &[SyncAggregator]) {
     let t = ctx.slot_timeout();
-    let mut by_sub: HashMap<u64, Vec<&SyncAggregator>> = HashMap::new();
+    let mut by_sub: HashMap<u64, Vec<SyncAggregator>> = HashMap::new();
     for a in aggregators {
-        by_sub.entry(a.subcommittee_index).or_default().push(a);
+        by_sub.entry(a.subcommittee_index).or_default().push(a.clone());
     }
+    let mut wanted: Vec<(u64, Vec<SyncAggregator>)> = by_sub.into_iter().collect();
+    wanted.sort_by_key(|(sub, _)| *sub);
+    // One GET per subcommittee, at most FETCHES_IN_FLIGHT at once; then one
+    // store batch and one POST.
+    let fetched: Vec<FetchedContribution<P>> =
+        stream::iter(wanted.into_iter().map(|(sub, aggs)| fetch_contribution(ctx, slot, sub, head, aggs)))
+            .buffer_unordered(FETCHES_IN_FLIGHT)
+            .collect()
+            .await;
     let mut messages = Vec::new();
-    for (sub, aggs) in by_sub {
-        let path = format!(
-            "/eth/v1/validator/sync_committee_contribution?slot={slot}&subcommittee_index={sub}&beacon_block_root={head}"
-        );
-        let c: Data<SyncCommitteeContribution<P>> = match ctx.beacon.get(&path, t).await {
+    for (sub, aggs, r) in fetched {
+        let c = match r {
             Ok(c) => c,
             Err(e) => {
                 ctx.duty_failed(Service::SyncCommittee, slot, format!("contribution of subcommittee {sub}: {e}"));
                 continue;
             }
         };
-        if c.data.slot != slot || c.data.beacon_block_root != head || c.data.subcommittee_index != sub {
-            ctx.events.emit(Event::Refused {
-                kind: MessageKind::Contribution,
+        if c.slot != slot || c.beacon_block_root != head || c.subcommittee_index != sub {
+            ctx.refuse_node_data(
+                MessageKind::Contribution,
                 slot,
-                validator: None,
-                reason: Refusal::InconsistentNodeData {
-                    what: format!("contribution for subcommittee {sub} is for another slot, root or subnet"),
-                },
-            });
+                format!("contribution for subcommittee {sub} is for another slot, root or subnet"),
+            );
             continue;
         }
         for a in aggs {
             messages.push(ContributionAndProof::<P> {
                 aggregator_index: a.validator_index,
-                contribution: c.data.clone(),
+                contribution: c.clone(),
                 selection_proof: a.selection_proof,
             });
         }

@@ -32,7 +32,8 @@ use crate::outcome::{Failure, Outcome, Refusal};
 use crate::policy::{self, ProposalConfig};
 use local::LocalSigner;
 use poolvc_signer::keys::{PublicKey, SecretKey};
-use poolvc_signer::slashing::{AttestationRecord, BlockRecord, SlashingDatabase, SlashingError};
+use poolvc_signer::slashing::protect::{protect, Protection, ToProtect};
+use poolvc_signer::slashing::{SlashingDatabase, SlashingError};
 use poolvc_signer::types::*;
 use prometheus_client::metrics::histogram::Histogram;
 use registry::{IndexConflict, KeyEntry, Registry, SigningMethod};
@@ -92,14 +93,6 @@ enum KeyRef {
     Index { index: u64, claimed: Option<PublicKeyBytes> },
     /// By public key (builder registrations).
     Pubkey(PublicKeyBytes),
-}
-
-/// What slashing protection records for a message.
-#[derive(Debug, Clone, Copy)]
-enum Slashable {
-    No,
-    Attestation { source: Epoch, target: Epoch },
-    Block { slot: Slot },
 }
 
 /// The Web3Signer request of a message (only built while the store holds
@@ -575,9 +568,9 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// One message for `key`: its root, and its remote request if needed.
-    fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, slashable: Slashable, pays: Option<Address>) -> Item<P> {
+    fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, pays: Option<Address>) -> Item<P> {
         let root = self.root(&m);
-        Item { key, root, slashable, pays, remote: self.remote_request(&m, root) }
+        Item { key, root, slashable: m.slashable(), pays, remote: self.remote_request(&m, root) }
     }
 
     /// Attestations: one slashing batch, one signing batch.
@@ -601,7 +594,7 @@ impl<P: Preset> ValidatorStore<P> {
                 Item {
                     key: KeyRef::Index { index: a.validator_index, claimed: Some(a.pubkey) },
                     root,
-                    slashable: Slashable::Attestation { source: a.data.source.epoch, target: a.data.target.epoch },
+                    slashable: SignableMessage::<P>::Attestation(&a.data).slashable(),
                     pays: None,
                     remote,
                 }
@@ -617,7 +610,7 @@ impl<P: Preset> ValidatorStore<P> {
             .iter()
             .map(|(index, pk, s)| {
                 let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
-                self.item(key, SignableMessage::SelectionProof(*s), Slashable::No, None)
+                self.item(key, SignableMessage::SelectionProof(*s), None)
             })
             .collect();
         self.gate(MessageKind::SelectionProof, slot, items).await
@@ -631,7 +624,6 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: m.aggregator_index, claimed: None },
                     SignableMessage::AggregateAndProofBase(m),
-                    Slashable::No,
                     None,
                 )
             })
@@ -647,7 +639,6 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: m.aggregator_index, claimed: None },
                     SignableMessage::AggregateAndProofElectra(m),
-                    Slashable::No,
                     None,
                 )
             })
@@ -658,12 +649,8 @@ impl<P: Preset> ValidatorStore<P> {
     /// A RANDAO reveal.
     pub async fn sign_randao(&self, slot: Slot, index: u64, claimed: PublicKeyBytes) -> Outcome {
         let epoch = self.spec.epoch_of(slot);
-        let item = self.item(
-            KeyRef::Index { index, claimed: Some(claimed) },
-            SignableMessage::RandaoReveal(epoch),
-            Slashable::No,
-            None,
-        );
+        let item =
+            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::RandaoReveal(epoch), None);
         self.one(MessageKind::Randao, slot, item).await
     }
 
@@ -677,12 +664,7 @@ impl<P: Preset> ValidatorStore<P> {
             // fee recipient to propose, so the rule does not depend on the fork.
             None => self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO)),
         };
-        let item = self.item(
-            KeyRef::Index { index, claimed: Some(claimed) },
-            SignableMessage::Block(block),
-            Slashable::Block { slot: h.slot },
-            pays,
-        );
+        let item = self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::Block(block), pays);
         self.one(MessageKind::Block, h.slot, item).await
     }
 
@@ -696,12 +678,8 @@ impl<P: Preset> ValidatorStore<P> {
     ) -> Outcome {
         let h = block.header();
         let pays = self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO));
-        let item = self.item(
-            KeyRef::Index { index, claimed: Some(claimed) },
-            SignableMessage::BlindedBlock(block),
-            Slashable::Block { slot: h.slot },
-            pays,
-        );
+        let item =
+            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::BlindedBlock(block), pays);
         self.one(MessageKind::Block, h.slot, item).await
     }
 
@@ -720,7 +698,7 @@ impl<P: Preset> ValidatorStore<P> {
             .map(|(index, pk)| Item {
                 key: KeyRef::Index { index: *index, claimed: Some(*pk) },
                 root,
-                slashable: Slashable::No,
+                slashable: m.slashable(),
                 pays: None,
                 remote: remote.clone(),
             })
@@ -738,7 +716,7 @@ impl<P: Preset> ValidatorStore<P> {
             .iter()
             .map(|(index, pk, d)| {
                 let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
-                self.item(key, SignableMessage::SyncSelectionProof(d), Slashable::No, None)
+                self.item(key, SignableMessage::SyncSelectionProof(d), None)
             })
             .collect();
         self.gate(MessageKind::SyncSelectionProof, slot, items).await
@@ -752,7 +730,6 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: m.aggregator_index, claimed: None },
                     SignableMessage::ContributionAndProof(m),
-                    Slashable::No,
                     None,
                 )
             })
@@ -769,7 +746,6 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: e.validator_index, claimed: None },
                     SignableMessage::VoluntaryExit(e),
-                    Slashable::No,
                     None,
                 )
             })
@@ -783,12 +759,7 @@ impl<P: Preset> ValidatorStore<P> {
         let items = batch
             .iter()
             .map(|r| {
-                self.item(
-                    KeyRef::Pubkey(r.pubkey),
-                    SignableMessage::ValidatorRegistration(r),
-                    Slashable::No,
-                    Some(r.fee_recipient),
-                )
+                self.item(KeyRef::Pubkey(r.pubkey), SignableMessage::ValidatorRegistration(r), Some(r.fee_recipient))
             })
             .collect();
         self.gate(MessageKind::Registration, slot, items).await
@@ -991,37 +962,18 @@ impl<P: Preset> ValidatorStore<P> {
         if slashable.is_empty() {
             return free;
         }
-        let atts: Vec<AttestationRecord> = slashable
+        // The one protected batch (records built from the messages).
+        let batch: Vec<ToProtect> = slashable
             .iter()
-            .filter_map(|r| match r.slashable {
-                Slashable::Attestation { source, target } => Some(AttestationRecord {
-                    pubkey: r.pubkey,
-                    source_epoch: source,
-                    target_epoch: target,
-                    signing_root: Some(r.root),
-                }),
-                _ => None,
-            })
-            .collect();
-        let blocks: Vec<BlockRecord> = slashable
-            .iter()
-            .filter_map(|r| match r.slashable {
-                Slashable::Block { slot } => Some(BlockRecord { pubkey: r.pubkey, slot, signing_root: Some(r.root) }),
-                _ => None,
-            })
+            .map(|r| ToProtect { pubkey: r.pubkey, slashable: r.slashable, signing_root: r.root })
             .collect();
         let db = Arc::clone(&self.slashing);
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || -> Result<_, SlashingError> {
-            let a = if atts.is_empty() { Vec::new() } else { db.check_and_insert_attestations(&atts)? };
-            let b = if blocks.is_empty() { Vec::new() } else { db.check_and_insert_blocks(&blocks)? };
-            Ok((a, b))
-        })
-        .await;
+        let result = tokio::task::spawn_blocking(move || protect(db.as_ref(), &batch)).await;
         if let Some(h) = &self.timings.slashing {
             h.observe(started.elapsed().as_secs_f64());
         }
-        let (att_verdicts, block_verdicts) = match result {
+        let verdicts = match result {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 self.fail(kind, slot, &slashable, out, Failure::SlashingDatabase { reason: e.to_string() });
@@ -1032,21 +984,12 @@ impl<P: Preset> ValidatorStore<P> {
                 return free;
             }
         };
-        let mut att_v = att_verdicts.into_iter();
-        let mut block_v = block_verdicts.into_iter();
         let mut safe = free;
-        for r in slashable {
-            let verdict = match r.slashable {
-                Slashable::Attestation { .. } => att_v.next(),
-                Slashable::Block { .. } => block_v.next(),
-                Slashable::No => None,
-            };
-            match verdict {
-                Some(Ok(_)) => safe.push(r),
-                Some(Err(reason)) => out[r.pos] = Some(self.refuse(kind, slot, r.index, Refusal::Slashable { reason })),
-                None => {
-                    let f = Failure::SlashingDatabase { reason: "no verdict for a message".into() };
-                    self.fail(kind, slot, std::slice::from_ref(&r), out, f);
+        for (r, protection) in slashable.into_iter().zip(verdicts) {
+            match protection {
+                Protection::NotSlashable | Protection::Safe(_) => safe.push(r),
+                Protection::Refused(reason) => {
+                    out[r.pos] = Some(self.refuse(kind, slot, r.index, Refusal::Slashable { reason }))
                 }
             }
         }

@@ -13,4 +13,5 @@ mod cli_lighthouse;
 mod cli_slashing;
 mod dependency_rules;
 mod keys_are_what_they_claim;
+mod startup_order;
 mod store_is_the_gate;
