@@ -210,7 +210,7 @@ fn what_the_client_sends_the_signer_checks_to_the_same_root() {
     .unwrap();
     assert_eq!(
         check(&spec, gvr, &att).unwrap().slashable,
-        poolvc_signer::web3signer::Slashable::Attestation { source: 5, target: 6 }
+        poolvc_signer::types::Slashable::Attestation { source: 5, target: 6 }
     );
     // A block whose version is not its slot's fork; an aggregate likewise.
     let mut blk = request_for(&spec, gvr, &SignableMessage::<Minimal>::BlockHeader(&h6), Hash256::ZERO).unwrap();

@@ -125,6 +125,29 @@ pub fn load_certificates(paths: &[PathBuf]) -> Result<Vec<reqwest::Certificate>,
     Ok(out)
 }
 
+/// Checks the beacon node URLs: at least one, each an absolute `http` or
+/// `https` URL with a host (an empty `--beacon-nodes` would otherwise be
+/// asked forever as a relative URL).
+pub fn check_node_urls(nodes: &[String]) -> Result<(), OptionsError> {
+    let bad = |given: &str, reason: String| OptionsError::NodeUrl { given: given.to_string(), reason };
+    if nodes.is_empty() {
+        return Err(bad("", "no beacon node given".into()));
+    }
+    for n in nodes {
+        if n.trim().is_empty() {
+            return Err(bad(n, "an empty entry: no beacon node given".into()));
+        }
+        let url = reqwest::Url::parse(n.trim()).map_err(|e| bad(n, format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(n, format!("scheme {:?}: only http and https are spoken", url.scheme())));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(n, "no host".into()));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,27 +174,14 @@ mod tests {
         std::fs::write(&p, "hello").unwrap();
         assert!(load_certificates(&[p]).is_err());
     }
-}
 
-/// Checks the beacon node URLs: at least one, each an absolute `http` or
-/// `https` URL with a host (an empty `--beacon-nodes` would otherwise be
-/// asked forever as a relative URL).
-pub fn check_node_urls(nodes: &[String]) -> Result<(), OptionsError> {
-    let bad = |given: &str, reason: String| OptionsError::NodeUrl { given: given.to_string(), reason };
-    if nodes.is_empty() {
-        return Err(bad("", "no beacon node given".into()));
-    }
-    for n in nodes {
-        if n.trim().is_empty() {
-            return Err(bad(n, "an empty entry: no beacon node given".into()));
-        }
-        let url = reqwest::Url::parse(n.trim()).map_err(|e| bad(n, format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(n, format!("scheme {:?}: only http and https are spoken", url.scheme())));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad(n, "no host".into()));
+    #[test]
+    fn node_urls_are_checked_before_any_request() {
+        let urls = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_node_urls(&urls(&["http://127.0.0.1:5052", "https://bn.example:443/"])).is_ok());
+        for bad in [&[][..], &[""][..], &["localhost:5052"][..], &["ftp://a"][..], &["http://"][..], &["/eth/v1"][..]] {
+            let e = check_node_urls(&urls(bad)).err();
+            assert!(matches!(e, Some(OptionsError::NodeUrl { .. })), "{bad:?} was not refused: {e:?}");
         }
     }
-    Ok(())
 }
