@@ -91,6 +91,8 @@ fn node_on_another_network_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = poolvc::config::VcConfig {
         init_slashing_protection: true,
+        // Keys load before any node is asked: give it one.
+        interop_indexes: Some(0..=0),
         // The node serves a minimal dev chain; we claim mainnet.
         testnet_config: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/mainnet.yaml")),
         max_slots: Some(1),
@@ -107,6 +109,7 @@ fn node_of_another_public_network_is_refused_at_start() {
     let cfg = poolvc::config::VcConfig {
         init_slashing_protection: true,
         max_slots: Some(1),
+        interop_indexes: Some(0..=0),
         // The node serves a dev chain's genesis; we expect Hoodi.
         network: poolvc::networks::by_name("hoodi"),
         ..poolvc::config::VcConfig::new(vec![node(Behaviour::Good)], dir.path().to_path_buf())
