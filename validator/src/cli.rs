@@ -289,6 +289,20 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The 2/3-slot aggregate fetch against a local node that answers each
+    /// aggregate after a delay: one GET per committee in turn (as before)
+    /// vs the bounded concurrent fetch the attestation service makes.
+    AggregateFetch {
+        /// Committees with an aggregator of ours (at most 64).
+        #[arg(long, default_value_t = 64)]
+        committees: u64,
+        /// The node's delay per answer, ms.
+        #[arg(long, default_value_t = 200)]
+        delay_ms: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remote signing: one slot's attestations for N keys through a real
     /// `poolvc signer` process, N single requests vs the batch route; the
     /// signer's memory with N keys.

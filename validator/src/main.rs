@@ -134,6 +134,18 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 );
             }
         }
+        Command::Bench(BenchCommand::AggregateFetch { committees, delay_ms, json }) => {
+            let r = poolvc::cmd::bench::aggregate_fetch::run(committees, delay_ms)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "aggregate fetch, {} committees, node answering in {} ms: one at a time {:.0} ms, at most {} at \
+                     once {:.0} ms ({} held at once), speedup {:.1}x",
+                    r.committees, r.delay_ms, r.sequential_ms, r.bound, r.concurrent_ms, r.max_in_flight, r.speedup
+                );
+            }
+        }
         Command::Bench(BenchCommand::RemoteSigning { keys, json }) => {
             let r = poolvc::cmd::bench::remote::run(keys)?;
             if json {

@@ -1100,4 +1100,6 @@ mod routes;
 pub mod ssz_envelope;
 
 use body::{BodyError, JsonDecode};
-pub use routes::{BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK};
+pub use routes::{
+    BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK, FETCHES_IN_FLIGHT,
+};

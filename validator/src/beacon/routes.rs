@@ -11,6 +11,11 @@ use serde::Serializer;
 /// 10 to 40 MB, past the request limits beacon nodes set.
 pub const BULK_CHUNK: usize = 4096;
 
+/// The node's answers a 2/3-slot step asks for at once (aggregates per
+/// committee, contributions per subcommittee): enough that 64 committees
+/// take two round trips, few enough not to flood a node.
+pub const FETCHES_IN_FLIGHT: usize = 32;
+
 /// Validator indices as the Beacon API wants them in a body: a JSON array of
 /// decimal strings.
 #[derive(Debug, Clone, Copy)]

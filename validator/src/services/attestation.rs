@@ -8,9 +8,9 @@
 //! Each step is one store batch (one slashing transaction, one signing
 //! batch) and one POST for all keys of the slot.
 
-use super::context::{keep_signed, Ctx, FETCHES_IN_FLIGHT};
+use super::context::{keep_signed, Ctx};
 use super::duty_book::Attester;
-use crate::beacon::BeaconError;
+use crate::beacon::{BeaconError, FETCHES_IN_FLIGHT};
 use crate::events::{Event, MessageKind, Service};
 use crate::outcome::Refusal;
 use crate::store::{AttestationToSign, ValidatorStore};

@@ -19,11 +19,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
-/// The node's answers a 2/3-slot step asks for at once (aggregates per
-/// committee, contributions per subcommittee): enough that 64 committees
-/// take two round trips, few enough not to flood a node.
-pub(crate) const FETCHES_IN_FLIGHT: usize = 32;
-
 /// Unix time in seconds, fractional.
 pub(crate) fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)

@@ -4,9 +4,9 @@
 //! subcommittee with an aggregator among ours, selection proofs signed
 //! ahead with the epoch's duties).
 
-use super::context::{keep_signed, Ctx, FETCHES_IN_FLIGHT};
+use super::context::{keep_signed, Ctx};
 use super::duty_book::SyncAggregator;
-use crate::beacon::{BeaconError, SyncDuty};
+use crate::beacon::{BeaconError, SyncDuty, FETCHES_IN_FLIGHT};
 use crate::events::{MessageKind, Service};
 use futures_util::stream::{self, StreamExt};
 use poolvc_signer::types::*;

@@ -25,3 +25,17 @@ fn bench_slot_bad_arguments() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--validators must be at least 32"));
 }
+
+/// `poolvc bench aggregate-fetch`: every committee's aggregate comes back in
+/// both runs, and the concurrent run holds several requests at the node at
+/// once, never more than the bound (counted by the node, not timed).
+#[test]
+fn bench_aggregate_fetch_is_concurrent_within_its_bound() {
+    let out = poolvc(&["bench", "aggregate-fetch", "--committees", "40", "--delay-ms", "50", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["committees"], 40);
+    let (held, bound) = (v["max_in_flight"].as_u64().unwrap(), v["bound"].as_u64().unwrap());
+    assert!(held > 1, "the concurrent run held one request at a time: {v}");
+    assert!(held <= bound, "more than the bound at once: {v}");
+}
