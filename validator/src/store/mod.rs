@@ -973,14 +973,11 @@ impl<P: Preset> ValidatorStore<P> {
         if let Some(h) = &self.timings.slashing {
             h.observe(started.elapsed().as_secs_f64());
         }
-        let verdicts = match result {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                self.fail(kind, slot, &slashable, out, Failure::SlashingDatabase { reason: e.to_string() });
-                return free;
-            }
-            Err(e) => {
-                self.fail(kind, slot, &slashable, out, Failure::SlashingDatabase { reason: e.to_string() });
+        // A database error or a dead task: nothing slashable is signed.
+        let verdicts = match result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(v) => v,
+            Err(reason) => {
+                self.fail(kind, slot, &slashable, out, Failure::SlashingDatabase { reason });
                 return free;
             }
         };

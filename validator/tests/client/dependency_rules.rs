@@ -473,20 +473,22 @@ fn signer_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../signer/src")
 }
 
+/// No import circle among the files under `src` (at least `min_files` read).
+fn assert_no_circle(src: &Path, min_files: usize) {
+    let files = read_tree(src);
+    assert!(files.len() > min_files, "read {} files of {}", files.len(), src.display());
+    let c = circles_in(&files);
+    assert!(c.is_empty(), "import circles between files of {}:\n{}", src.display(), c.join("\n"));
+}
+
 #[test]
 fn no_import_circle_in_the_client_crate() {
-    let files = read_tree(&validator_src());
-    assert!(files.len() > 80, "read {} files", files.len());
-    let c = circles_in(&files);
-    assert!(c.is_empty(), "import circles between files of validator/src:\n{}", c.join("\n"));
+    assert_no_circle(&validator_src(), 80);
 }
 
 #[test]
 fn no_import_circle_in_the_signer_crate() {
-    let files = read_tree(&signer_src());
-    assert!(files.len() > 20, "read {} files", files.len());
-    let c = circles_in(&files);
-    assert!(c.is_empty(), "import circles between files of signer/src:\n{}", c.join("\n"));
+    assert_no_circle(&signer_src(), 20);
 }
 
 #[test]
