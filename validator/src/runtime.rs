@@ -408,11 +408,12 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     let proposer_nodes = if cfg.proposer_nodes.is_empty() {
         None
     } else {
-        Some(BeaconClient::with_options(cfg.proposer_nodes.clone(), &cfg.beacon_options)?)
+        let nodes = BeaconClient::with_options(cfg.proposer_nodes.clone(), &cfg.beacon_options)?;
+        Some(Arc::new(nodes) as Arc<dyn BeaconApi<P>>)
     };
     let mut ctx = Ctx {
         cfg,
-        beacon,
+        beacon: Arc::new(beacon),
         proposer_nodes,
         spec,
         genesis,

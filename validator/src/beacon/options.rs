@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-/// Groups of published messages (Lighthouse's `--broadcast` topics).
+/// Groups of published messages (Lighthouse's `--broadcast` topics); each
+/// publishing route names its own (`routes`, `produce`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// Attestations and aggregates.
@@ -18,27 +19,6 @@ pub enum Topic {
     Subscriptions,
     /// Sync-committee messages and contributions.
     SyncCommittee,
-}
-
-/// The topic of a POST route, if it publishes something.
-pub fn topic_of(path: &str) -> Option<Topic> {
-    let route = path.split('?').next().unwrap_or(path);
-    Some(match route {
-        "/eth/v1/beacon/pool/attestations"
-        | "/eth/v2/beacon/pool/attestations"
-        | "/eth/v1/validator/aggregate_and_proofs"
-        | "/eth/v2/validator/aggregate_and_proofs" => Topic::Attestations,
-        "/eth/v1/beacon/blocks"
-        | "/eth/v2/beacon/blocks"
-        | "/eth/v1/beacon/blinded_blocks"
-        | "/eth/v2/beacon/blinded_blocks" => Topic::Blocks,
-        "/eth/v1/validator/beacon_committee_subscriptions"
-        | "/eth/v1/validator/sync_committee_subscriptions"
-        | "/eth/v1/validator/prepare_beacon_proposer"
-        | "/eth/v1/validator/register_validator" => Topic::Subscriptions,
-        "/eth/v1/beacon/pool/sync_committees" | "/eth/v1/validator/contribution_and_proofs" => Topic::SyncCommittee,
-        _ => return None,
-    })
 }
 
 /// Errors in the options.
@@ -151,15 +131,6 @@ pub fn check_node_urls(nodes: &[String]) -> Result<(), OptionsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn topics_of_routes() {
-        assert_eq!(topic_of("/eth/v2/beacon/pool/attestations"), Some(Topic::Attestations));
-        assert_eq!(topic_of("/eth/v2/beacon/blinded_blocks"), Some(Topic::Blocks));
-        assert_eq!(topic_of("/eth/v1/validator/prepare_beacon_proposer"), Some(Topic::Subscriptions));
-        assert_eq!(topic_of("/eth/v1/validator/contribution_and_proofs"), Some(Topic::SyncCommittee));
-        assert_eq!(topic_of("/eth/v1/validator/duties/attester/3"), None);
-    }
 
     #[test]
     fn tolerances_and_certificates_are_checked() {

@@ -3,8 +3,10 @@
 //! decoded straight into their types (no `serde_json::Value` on the hot
 //! path).
 
+use super::options::Topic;
 use super::*;
-use serde::Serializer;
+use serde::de::DeserializeOwned;
+use serde::{Serialize, Serializer};
 
 /// Entries per request of the once-an-epoch bulk routes (subscriptions,
 /// proposer preparation, registrations): at 100,000 keys one body would be
@@ -121,10 +123,11 @@ impl BeaconClient {
         Ok(out)
     }
 
-    /// POSTs `items` in requests of [`BULK_CHUNK`] entries; the answers are ignored.
-    async fn post_in_chunks<T: Serialize>(&self, path: &str, items: &[T], t: Duration) -> Result<(), BeaconError> {
+    /// Publishes `items` (subscriptions, preparations) in requests of
+    /// [`BULK_CHUNK`] entries; the answers are ignored.
+    async fn publish_in_chunks<T: Serialize>(&self, path: &str, items: &[T], t: Duration) -> Result<(), BeaconError> {
         for chunk in items.chunks(BULK_CHUNK) {
-            self.post_ignore(path, chunk, t).await?;
+            self.publish(path, chunk, Some(Topic::Subscriptions), None, t).await?;
         }
         Ok(())
     }
@@ -287,7 +290,7 @@ impl BeaconClient {
         atts: &[AttestationBase<P>],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/beacon/pool/attestations", atts, t).await
+        self.publish("/eth/v1/beacon/pool/attestations", atts, Some(Topic::Attestations), None, t).await
     }
 
     /// `POST /eth/v2/beacon/pool/attestations` with `SingleAttestation`s (Electra on).
@@ -297,7 +300,7 @@ impl BeaconClient {
         fork: ForkName,
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_versioned("/eth/v2/beacon/pool/attestations", atts, fork, t).await
+        self.publish("/eth/v2/beacon/pool/attestations", atts, Some(Topic::Attestations), Some(fork), t).await
     }
 
     /// `POST /eth/v1/validator/aggregate_and_proofs` (before Electra).
@@ -306,7 +309,7 @@ impl BeaconClient {
         aggs: &[SignedAggregateAndProofBase<P>],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/validator/aggregate_and_proofs", aggs, t).await
+        self.publish("/eth/v1/validator/aggregate_and_proofs", aggs, Some(Topic::Attestations), None, t).await
     }
 
     /// `POST /eth/v2/validator/aggregate_and_proofs` (Electra on).
@@ -316,12 +319,12 @@ impl BeaconClient {
         fork: ForkName,
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_versioned("/eth/v2/validator/aggregate_and_proofs", aggs, fork, t).await
+        self.publish("/eth/v2/validator/aggregate_and_proofs", aggs, Some(Topic::Attestations), Some(fork), t).await
     }
 
     /// `POST /eth/v1/beacon/pool/sync_committees`.
     pub async fn publish_sync_messages(&self, msgs: &[SyncCommitteeMessage], t: Duration) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/beacon/pool/sync_committees", msgs, t).await
+        self.publish("/eth/v1/beacon/pool/sync_committees", msgs, Some(Topic::SyncCommittee), None, t).await
     }
 
     /// `POST /eth/v1/validator/contribution_and_proofs`.
@@ -330,12 +333,12 @@ impl BeaconClient {
         signed: &[SignedContributionAndProof<P>],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_ignore("/eth/v1/validator/contribution_and_proofs", signed, t).await
+        self.publish("/eth/v1/validator/contribution_and_proofs", signed, Some(Topic::SyncCommittee), None, t).await
     }
 
     /// `POST /eth/v1/validator/beacon_committee_subscriptions`, in requests of [`BULK_CHUNK`] entries.
     pub async fn subscribe_committees(&self, subs: &[CommitteeSubscription], t: Duration) -> Result<(), BeaconError> {
-        self.post_in_chunks("/eth/v1/validator/beacon_committee_subscriptions", subs, t).await
+        self.publish_in_chunks("/eth/v1/validator/beacon_committee_subscriptions", subs, t).await
     }
 
     /// `POST /eth/v1/validator/sync_committee_subscriptions`, in requests of [`BULK_CHUNK`] entries.
@@ -344,12 +347,12 @@ impl BeaconClient {
         subs: &[SyncCommitteeSubscription],
         t: Duration,
     ) -> Result<(), BeaconError> {
-        self.post_in_chunks("/eth/v1/validator/sync_committee_subscriptions", subs, t).await
+        self.publish_in_chunks("/eth/v1/validator/sync_committee_subscriptions", subs, t).await
     }
 
     /// `POST /eth/v1/validator/prepare_beacon_proposer`, in requests of [`BULK_CHUNK`] entries.
     pub async fn prepare_beacon_proposer(&self, preps: &[ProposerPreparation], t: Duration) -> Result<(), BeaconError> {
-        self.post_in_chunks("/eth/v1/validator/prepare_beacon_proposer", preps, t).await
+        self.publish_in_chunks("/eth/v1/validator/prepare_beacon_proposer", preps, t).await
     }
 
     /// `POST /eth/v1/validator/register_validator`, in requests of `batch`
@@ -361,8 +364,33 @@ impl BeaconClient {
         t: Duration,
     ) -> Result<(), BeaconError> {
         for chunk in regs.chunks(batch.max(1)) {
-            self.post_ignore("/eth/v1/validator/register_validator", chunk, t).await?;
+            self.publish("/eth/v1/validator/register_validator", chunk, Some(Topic::Subscriptions), None, t).await?;
         }
         Ok(())
+    }
+
+    /// `POST /eth/v1/beacon/pool/voluntary_exits`: one signed exit (not a
+    /// `--broadcast` topic: one node at a time, as Lighthouse).
+    pub async fn publish_voluntary_exit(&self, exit: &SignedVoluntaryExit, t: Duration) -> Result<(), BeaconError> {
+        self.publish("/eth/v1/beacon/pool/voluntary_exits", exit, None, None, t).await
+    }
+
+    /// `POST /eth/v1/validator/liveness/{epoch}`: which of `indices` the node
+    /// saw live in `epoch`.
+    pub async fn liveness(&self, epoch: u64, indices: &[u64], t: Duration) -> Result<Vec<Liveness>, BeaconError> {
+        let path = format!("/eth/v1/validator/liveness/{epoch}");
+        Ok(self.post_for_keys::<Data<Vec<Liveness>>, _>(&path, &Indices(indices), indices.len(), t).await?.data)
+    }
+
+    /// The node's chain spec (`GET /eth/v1/config/spec`).
+    pub async fn spec(&self, timeout: Duration) -> Result<ChainSpec, BeaconError> {
+        let v: serde_json::Value = self.get("/eth/v1/config/spec", timeout).await?;
+        ChainSpec::from_beacon_json("/eth/v1/config/spec", &v.to_string())
+            .map_err(|e| BeaconError::Invalid { url: "/eth/v1/config/spec".into(), reason: e.to_string() })
+    }
+
+    /// `GET /eth/v1/beacon/genesis`.
+    pub async fn genesis(&self, timeout: Duration) -> Result<Genesis, BeaconError> {
+        Ok(self.get::<Data<Genesis>>("/eth/v1/beacon/genesis", timeout).await?.data)
     }
 }

@@ -164,7 +164,7 @@ pub async fn sign_slot<P: Preset>(
 
 /// Attests for the slot's duties; returns the attestation data used, by
 /// committee, for the aggregation step.
-async fn attest<P: Preset>(
+pub(super) async fn attest<P: Preset>(
     ctx: &Ctx<P>,
     slot: u64,
     attesters: &[Attester],
@@ -212,16 +212,16 @@ async fn fetch_aggregate<P: Preset>(
 ) -> (Committee, Result<Fetched<P>, BeaconError>) {
     let (root, t) = (c.data.tree_hash_root(), ctx.slot_timeout());
     let r = if ctx.spec.fork_name_at_slot(slot).electra_enabled() {
-        ctx.beacon.aggregate_attestation_v2::<P>(slot, root, c.ci, t).await.map(Fetched::Electra)
+        ctx.beacon.aggregate_attestation_v2(slot, root, c.ci, t).await.map(Fetched::Electra)
     } else {
-        ctx.beacon.aggregate_attestation_v1::<P>(slot, root, t).await.map(Fetched::Base)
+        ctx.beacon.aggregate_attestation_v1(slot, root, t).await.map(Fetched::Base)
     };
     (c, r)
 }
 
 /// One aggregate per committee with an aggregator among ours (never one
 /// request per key), then one store batch and one POST.
-async fn aggregate<P: Preset>(
+pub(super) async fn aggregate<P: Preset>(
     ctx: &Ctx<P>,
     slot: u64,
     attesters: &[Attester],

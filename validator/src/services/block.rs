@@ -6,8 +6,7 @@
 //! header, in SSZ when the node offers it (JSON otherwise, and as fallback).
 
 use super::context::Ctx;
-use crate::beacon::ssz_envelope::{self, BLOB_BYTES, KZG_PROOF_BYTES};
-use crate::beacon::{BeaconClient, BeaconError, Data, ProducedBlock, ProducedBlockV3};
+use crate::beacon::{BeaconApi, BeaconError, ProduceError, Produced};
 use crate::events::{Event, MessageKind, Service};
 use crate::outcome::{Outcome, Refusal};
 use poolvc_signer::types::*;
@@ -36,42 +35,6 @@ pub(crate) enum ProposeError {
         /// What.
         what: &'static str,
     },
-}
-
-/// The blob sidecar parts of full block contents (Deneb on), as received.
-enum Sidecars {
-    /// JSON `kzg_proofs` and `blobs`.
-    Json(serde_json::Value, serde_json::Value),
-    /// SSZ-concatenated proofs and blobs.
-    Ssz { proofs: Vec<u8>, blobs: Vec<u8> },
-}
-
-/// A block produced by the node, parsed by the slot's fork.
-enum Produced<P: Preset> {
-    /// A full block, with its sidecar parts from Deneb on.
-    Full { block: BeaconBlock<P>, sidecars: Option<Sidecars> },
-    /// A blinded block (builder payload header); `ssz` if the node sent SSZ.
-    Blinded { block: BlindedBeaconBlock<P>, ssz: bool },
-}
-
-impl<P: Preset> Produced<P> {
-    fn header(&self) -> BeaconBlockHeader {
-        match self {
-            Self::Full { block, .. } => block.header(),
-            Self::Blinded { block, .. } => block.header(),
-        }
-    }
-}
-
-/// `GET /eth/v1/beacon/headers/{root}` (the parts used).
-#[derive(serde::Deserialize)]
-struct HeaderEntry {
-    header: SignedHeader,
-}
-
-#[derive(serde::Deserialize)]
-struct SignedHeader {
-    message: BeaconBlockHeader,
 }
 
 fn graffiti_bytes(graffiti: &str) -> [u8; 32] {
@@ -140,85 +103,30 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 
 async fn produce<P: Preset>(
     ctx: &Ctx<P>,
-    bn: &BeaconClient,
+    bn: &dyn BeaconApi<P>,
     slot: u64,
     randao: SignatureBytes,
     graffiti: [u8; 32],
     boost: u64,
 ) -> Result<Produced<P>, ProposeError> {
-    let t = ctx.slot_timeout() * 2;
     let expected = ctx.spec.fork_name_at_slot(slot);
-    let bad = |what: String| ProposeError::BadBlock { slot, what };
-    let parse_fork = |v: &str| -> Result<ForkName, ProposeError> {
-        let fork: ForkName = v.parse().map_err(|e: UnknownForkName| bad(e.to_string()))?;
-        if fork != expected {
-            return Err(bad(format!("node produced a {fork} block, the slot is {expected}")));
-        }
-        Ok(fork)
-    };
-    let g = hex::encode(graffiti);
-    if !expected.electra_enabled() {
-        let path = format!("/eth/v2/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}");
-        let produced: ProducedBlock = bn.get(&path, t).await?;
-        let fork = parse_fork(&produced.version)?;
-        let block =
-            BeaconBlock::<P>::from_json(fork, produced.data).map_err(|e| bad(format!("produced block: {e}")))?;
-        return Ok(Produced::Full { block, sidecars: None });
-    }
-    let path =
-        format!("/eth/v3/validator/blocks/{slot}?randao_reveal={randao}&graffiti=0x{g}&builder_boost_factor={boost}");
-    let raw = bn.get_ssz_or_json(&path, t).await?;
-    if raw.is_ssz() {
-        let fork = parse_fork(raw.version.as_deref().unwrap_or(""))?;
-        let blinded = match raw.blinded.as_deref() {
-            Some("true") => true,
-            Some("false") => false,
-            other => return Err(bad(format!("SSZ block with Eth-Execution-Payload-Blinded {other:?}"))),
-        };
-        if blinded {
-            let block = BlindedBeaconBlock::<P>::from_ssz_bytes(fork, &raw.body)
-                .map_err(|e| bad(format!("produced blinded block: {e}")))?;
-            return Ok(Produced::Blinded { block, ssz: true });
-        }
-        let (block, proofs, blobs) = ssz_envelope::split_block_contents(&raw.body).map_err(bad)?;
-        let block = BeaconBlock::<P>::from_ssz_bytes(fork, block).map_err(|e| bad(format!("produced block: {e}")))?;
-        let sidecars = Sidecars::Ssz { proofs: proofs.to_vec(), blobs: blobs.to_vec() };
-        return Ok(Produced::Full { block, sidecars: Some(sidecars) });
-    }
-    let produced: ProducedBlockV3 =
-        serde_json::from_slice(&raw.body).map_err(|e| bad(format!("produced block response: {e}")))?;
-    let fork = parse_fork(&produced.version)?;
-    if produced.execution_payload_blinded {
-        let block = BlindedBeaconBlock::<P>::from_json(fork, produced.data)
-            .map_err(|e| bad(format!("produced blinded block: {e}")))?;
-        return Ok(Produced::Blinded { block, ssz: false });
-    }
-    let serde_json::Value::Object(mut contents) = produced.data else {
-        return Err(bad("produced block contents are not an object".into()));
-    };
-    let mut take = |k: &str| contents.remove(k).ok_or_else(|| bad(format!("produced block contents lack `{k}`")));
-    let block_json = take("block")?;
-    let proofs = take("kzg_proofs")?;
-    let blobs = take("blobs")?;
-    let block = BeaconBlock::<P>::from_json(fork, block_json).map_err(|e| bad(format!("produced block: {e}")))?;
-    Ok(Produced::Full { block, sidecars: Some(Sidecars::Json(proofs, blobs)) })
+    bn.produce_block(slot, expected, randao, graffiti, boost, ctx.slot_timeout() * 2).await.map_err(|e| match e {
+        ProduceError::Beacon(e) => ProposeError::Beacon(e),
+        ProduceError::Malformed { slot, what } => ProposeError::BadBlock { slot, what },
+    })
 }
 
 /// Refuses a block whose parent the node does not know, or whose parent is
 /// not at an earlier slot. Other errors asking are logged, not fatal.
 async fn check_parent<P: Preset>(
     ctx: &Ctx<P>,
-    bn: &BeaconClient,
+    bn: &dyn BeaconApi<P>,
     slot: u64,
     parent_root: Hash256,
 ) -> Result<(), ProposeError> {
-    let path = format!("/eth/v1/beacon/headers/{parent_root}");
-    match bn.get::<Data<HeaderEntry>>(&path, ctx.slot_timeout()).await {
-        Ok(h) if h.data.header.message.slot < slot => Ok(()),
-        Ok(h) => Err(ProposeError::BadBlock {
-            slot,
-            what: format!("block built on a parent at slot {}", h.data.header.message.slot),
-        }),
+    match bn.block_header(&parent_root.to_string(), ctx.slot_timeout()).await {
+        Ok((_, h)) if h.slot < slot => Ok(()),
+        Ok((_, h)) => Err(ProposeError::BadBlock { slot, what: format!("block built on a parent at slot {}", h.slot) }),
         Err(BeaconError::NotServed { .. }) => {
             Err(ProposeError::BadBlock { slot, what: format!("block built on unknown parent {parent_root}") })
         }
@@ -229,66 +137,9 @@ async fn check_parent<P: Preset>(
     }
 }
 
-async fn publish<P: Preset>(
-    ctx: &Ctx<P>,
-    bn: &BeaconClient,
-    fork: ForkName,
-    produced: &Produced<P>,
-    sig: SignatureBytes,
-) -> Result<(), BeaconError> {
-    let t = ctx.slot_timeout() * 2;
-    let sig_bytes: [u8; 96] = sig.0;
-    match produced {
-        Produced::Full { block, sidecars: None } => {
-            let body = serde_json::json!({"message": block.to_json(), "signature": sig});
-            bn.post_ignore("/eth/v1/beacon/blocks", &body, t).await?;
-        }
-        Produced::Full { block, sidecars: Some(Sidecars::Json(kzg_proofs, blobs)) } => {
-            let body = serde_json::json!({
-                "signed_block": {"message": block.to_json(), "signature": sig},
-                "kzg_proofs": kzg_proofs,
-                "blobs": blobs,
-            });
-            bn.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
-        }
-        Produced::Full { block, sidecars: Some(Sidecars::Ssz { proofs, blobs }) } => {
-            let signed = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
-            let ssz = ssz_envelope::signed_block_contents(&signed, proofs, blobs);
-            if let Err(e) = bn.post_ssz_versioned("/eth/v2/beacon/blocks", &ssz, fork, t).await {
-                warn!("SSZ publish failed ({e}); publishing as JSON");
-                let body = serde_json::json!({
-                    "signed_block": {"message": block.to_json(), "signature": sig},
-                    "kzg_proofs": ssz_envelope::hex_items(proofs, KZG_PROOF_BYTES),
-                    "blobs": ssz_envelope::hex_items(blobs, BLOB_BYTES),
-                });
-                bn.post_versioned("/eth/v2/beacon/blocks", &body, fork, t).await?;
-            }
-        }
-        Produced::Blinded { block, ssz } => {
-            let published = if *ssz {
-                let bytes = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig_bytes);
-                match bn.post_ssz_versioned("/eth/v2/beacon/blinded_blocks", &bytes, fork, t).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        warn!("SSZ publish failed ({e}); publishing as JSON");
-                        false
-                    }
-                }
-            } else {
-                false
-            };
-            if !published {
-                let body = serde_json::json!({"message": block.to_json(), "signature": sig});
-                bn.post_versioned("/eth/v2/beacon/blinded_blocks", &body, fork, t).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Proposes the block of `slot` for our validator `proposer` (key `pubkey`
 /// as the duty named it; the store checks it against its own map).
-async fn propose<P: Preset>(
+pub(super) async fn propose<P: Preset>(
     ctx: &Ctx<P>,
     slot: u64,
     proposer: u64,
@@ -321,11 +172,13 @@ async fn propose<P: Preset>(
         (true, None) => 100,
     };
     // `--proposer-nodes` first; the beacon nodes if they fail (as Lighthouse).
-    let mut bn = ctx.proposer_nodes.as_ref().unwrap_or(&ctx.beacon);
+    let mut bn: &dyn BeaconApi<P> = ctx.proposer_nodes.as_deref().unwrap_or(&*ctx.beacon);
+    let mut via_proposer_nodes = ctx.proposer_nodes.is_some();
     let produced = match produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), boost).await {
         Err(ProposeError::Beacon(e)) if ctx.proposer_nodes.is_some() => {
             warn!(slot, "proposer nodes failed to produce the block ({e}); asking the beacon nodes");
-            bn = &ctx.beacon;
+            bn = &*ctx.beacon;
+            via_proposer_nodes = false;
             produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), boost).await?
         }
         r => r?,
@@ -350,10 +203,11 @@ async fn propose<P: Preset>(
         return Ok(());
     };
     let blinded = matches!(produced, Produced::Blinded { .. });
-    let mut r = publish(ctx, bn, fork, &produced, sig).await;
-    if let (Err(e), true) = (&r, !std::ptr::eq(bn, &ctx.beacon)) {
+    let t = ctx.slot_timeout() * 2;
+    let mut r = bn.publish_block(fork, &produced, sig, t).await;
+    if let (Err(e), true) = (&r, via_proposer_nodes) {
         warn!(slot, "proposer nodes failed to publish the block ({e}); publishing through the beacon nodes");
-        r = publish(ctx, &ctx.beacon, fork, &produced, sig).await;
+        r = ctx.beacon.publish_block(fork, &produced, sig, t).await;
     }
     let ok = r.is_ok();
     ctx.publish_outcome(MessageKind::Block, slot, vec![proposer], r);

@@ -6,7 +6,7 @@
 use super::duty_book::DutyBook;
 use super::slot_log::SlotDue;
 use crate::beacon::BeaconError;
-use crate::beacon::{BeaconClient, Genesis};
+use crate::beacon::{BeaconApi, Genesis};
 use crate::config::VcConfig;
 use crate::events::MessageKind;
 use crate::events::{Event, EventBus, Service};
@@ -37,9 +37,11 @@ pub(crate) fn keep_signed<M, S>(
 /// The shared context.
 pub(crate) struct Ctx<P: Preset> {
     pub(crate) cfg: VcConfig,
-    pub(crate) beacon: BeaconClient,
+    /// The beacon nodes (the health-ranked client; an in-memory node in
+    /// the services' unit tests).
+    pub(crate) beacon: Arc<dyn BeaconApi<P>>,
     /// `--proposer-nodes`: blocks are produced and published there first.
-    pub(crate) proposer_nodes: Option<BeaconClient>,
+    pub(crate) proposer_nodes: Option<Arc<dyn BeaconApi<P>>>,
     pub(crate) spec: ChainSpec,
     pub(crate) genesis: Genesis,
     pub(crate) store: Arc<ValidatorStore<P>>,

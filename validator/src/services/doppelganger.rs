@@ -16,41 +16,17 @@
 //! validators; nothing has been signed.
 
 use super::context::Ctx;
-use crate::beacon::{AttesterDuty, BeaconError, Data, DutiesResponse};
+use crate::beacon::{AttesterDuty, BeaconError, Committees, DutiesResponse};
 use crate::error::VcError;
 use poolvc_signer::types::Preset;
-use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use tracing::{info, warn};
-
-/// An entry of the liveness route's answer.
-#[derive(Debug, Deserialize)]
-struct Liveness {
-    #[serde(with = "serde_utils::quoted_u64")]
-    index: u64,
-    is_live: bool,
-}
-
-/// A committee of `GET /eth/v1/beacon/states/{state}/committees`.
-#[derive(Debug, Deserialize)]
-struct Committee {
-    #[serde(with = "serde_utils::quoted_u64")]
-    index: u64,
-    #[serde(with = "serde_utils::quoted_u64_vec")]
-    validators: Vec<u64>,
-}
 
 /// How the window is watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Liveness,
     ChainWatch,
-}
-
-/// Bit `i` of SSZ-encoded bits (bitlist or bitvector), from `0x` hex.
-fn bit(hex_bits: &str, i: usize) -> bool {
-    let bytes = hex::decode(hex_bits.trim_start_matches("0x")).unwrap_or_default();
-    bytes.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1)
 }
 
 /// Watches the window starting after `start_slot`; returns when signing
@@ -121,59 +97,49 @@ pub(crate) async fn watch<P: Preset>(ctx: &Ctx<P>, start_slot: u64) -> Result<bo
 
 /// Validators the liveness route reports live in epochs `first..=now`
 /// (at most the two newest).
-async fn liveness<P: Preset>(ctx: &Ctx<P>, first: u64, now: u64) -> Result<BTreeSet<u64>, VcError> {
+pub(super) async fn liveness<P: Preset>(ctx: &Ctx<P>, first: u64, now: u64) -> Result<BTreeSet<u64>, VcError> {
     let indices = ctx.store.held_indices();
-    let body = crate::beacon::Indices(&indices);
     let mut live = BTreeSet::new();
     for e in first.max(now.saturating_sub(1))..=now {
-        let path = format!("/eth/v1/validator/liveness/{e}");
-        let r: Data<Vec<Liveness>> = ctx.beacon.post_for_keys(&path, &body, indices.len(), ctx.slot_timeout()).await?;
-        live.extend(r.data.iter().filter(|l| l.is_live && ctx.store.is_held(l.index)).map(|l| l.index));
+        let r = ctx.beacon.liveness(e, &indices, ctx.slot_timeout()).await?;
+        live.extend(r.iter().filter(|l| l.is_live && ctx.store.is_held(l.index)).map(|l| l.index));
     }
     Ok(live)
 }
 
 /// Our validators active in the block of `slot` (proposer, or attesters
 /// of attestations for epochs from `first` on).
-async fn watch_block<P: Preset>(
+pub(super) async fn watch_block<P: Preset>(
     ctx: &Ctx<P>,
     slot: u64,
     first: u64,
     duties: &mut HashMap<u64, Vec<AttesterDuty>>,
 ) -> Result<BTreeSet<u64>, VcError> {
     let t = ctx.slot_timeout();
-    let block: serde_json::Value = match ctx.beacon.get(&format!("/eth/v2/beacon/blocks/{slot}"), t).await {
-        Ok(b) => b,
-        Err(BeaconError::NotServed { .. }) => return Ok(BTreeSet::new()), // empty slot
-        Err(e) => return Err(e.into()),
+    // Read strictly: a malformed block is an error, never "not seen".
+    let Some(block) = ctx.beacon.block_participation(&slot.to_string(), t).await? else {
+        return Ok(BTreeSet::new()); // empty slot
     };
     let mut seen = BTreeSet::new();
-    let message = &block["data"]["message"];
-    let num = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
-    if let Some(p) = num(&message["proposer_index"]) {
-        if ctx.store.is_held(p) {
-            seen.insert(p);
-        }
+    if ctx.store.is_held(block.proposer) {
+        seen.insert(block.proposer);
     }
-    let empty = Vec::new();
-    for att in message["body"]["attestations"].as_array().unwrap_or(&empty) {
-        let Some(att_slot) = num(&att["data"]["slot"]) else { continue };
-        let epoch = ctx.spec.epoch_of(att_slot);
+    // An Electra block's attestations name their committees (committee_bits).
+    let electra = ctx.spec.fork_name_at_slot(block.slot).electra_enabled();
+    for att in &block.attestations {
+        let epoch = ctx.spec.epoch_of(att.slot);
         if epoch < first {
             continue;
         }
-        let bits = att["aggregation_bits"].as_str().unwrap_or("0x");
-        if let Some(committee_bits) = att["committee_bits"].as_str() {
-            // Electra: the bits run over every committee set in
-            // committee_bits, in order; members from the node.
-            let path = format!("/eth/v1/beacon/states/{att_slot}/committees?slot={att_slot}");
-            let committees: Data<Vec<Committee>> = ctx.beacon.get(&path, t).await?;
-            let mut sorted = committees.data;
-            sorted.sort_by_key(|c| c.index);
+        if electra {
+            // Electra: the bits run over the committees named, in order;
+            // members from the node.
+            let mut committees = ctx.beacon.committees(&att.slot.to_string(), Committees::AtSlot(att.slot), t).await?;
+            committees.sort_by_key(|c| c.index);
             let mut offset = 0usize;
-            for c in sorted.iter().filter(|c| bit(committee_bits, c.index as usize)) {
+            for c in committees.iter().filter(|c| att.committees.contains(&c.index)) {
                 for (pos, v) in c.validators.iter().enumerate() {
-                    if ctx.store.is_held(*v) && bit(bits, offset + pos) {
+                    if ctx.store.is_held(*v) && att.bits.get(offset + pos) == Some(&true) {
                         seen.insert(*v);
                     }
                 }
@@ -182,17 +148,17 @@ async fn watch_block<P: Preset>(
         } else {
             // Before Electra: one committee (data.index); our members and
             // positions from our own duties.
-            let Some(index) = num(&att["data"]["index"]) else { continue };
+            let Some(&index) = att.committees.first() else { continue };
             if let std::collections::hash_map::Entry::Vacant(slot_duties) = duties.entry(epoch) {
                 let indices = ctx.store.indices();
                 let d: DutiesResponse<AttesterDuty> = ctx.beacon.attester_duties(epoch, &indices, t).await?;
                 slot_duties.insert(d.data);
             }
             for d in duties.get(&epoch).into_iter().flatten() {
-                if d.slot == att_slot
+                if d.slot == att.slot
                     && d.committee_index == index
                     && ctx.store.is_held(d.validator_index)
-                    && bit(bits, d.validator_committee_index as usize)
+                    && att.bits.get(d.validator_committee_index as usize) == Some(&true)
                 {
                     seen.insert(d.validator_index);
                 }

@@ -162,14 +162,16 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     let n = indices.len();
     let sync_fetch = async {
         if altair {
-            ctx.beacon.sync_duties_checked(epoch, &indices, t, |d| sync_answer_fault(ctx, n, d)).await
+            ctx.beacon.sync_duties_checked(epoch, &indices, t, &|d| sync_answer_fault(ctx, n, d)).await
         } else {
             Ok(Vec::new())
         }
     };
+    let attester_check = |d: &[AttesterDuty]| attester_answer_fault(ctx, epoch, n, d);
+    let proposer_check = |d: &[ProposerDuty]| proposer_answer_fault(ctx, epoch, d);
     let (att, prop, sync_all) = tokio::try_join!(
-        ctx.beacon.attester_duties_checked(epoch, &indices, t, |d| attester_answer_fault(ctx, epoch, n, d)),
-        ctx.beacon.proposer_duties_checked(epoch, t, |d| proposer_answer_fault(ctx, epoch, d)),
+        ctx.beacon.attester_duties_checked(epoch, &indices, t, &attester_check),
+        ctx.beacon.proposer_duties_checked(epoch, t, &proposer_check),
         sync_fetch
     )?;
     let sync: Vec<SyncDuty> = {

@@ -51,3 +51,8 @@ pub mod proposer_preparation;
 pub mod pruning;
 pub mod slot_log;
 pub mod sync_committee;
+
+#[cfg(test)]
+mod step_tests;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -207,7 +207,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
         // Epoch E's window ends where E + 2 starts: final once E + 2 is.
         st.ledger.finalize_through(st.finalized.saturating_sub(2)).map_err(|e| e.to_string())?;
         for (e, digest) in st.ledger.open_epochs().map_err(|e| e.to_string())? {
-            let hs = chain::headers(&ctx.beacon, e, e * spe, (e + 2) * spe, t).await.map_err(|e| e.to_string())?;
+            let hs = chain::headers(&*ctx.beacon, e, e * spe, (e + 2) * spe, t).await.map_err(|e| e.to_string())?;
             if chain::digest(&hs) != digest {
                 info!(epoch = e, "performance: the epoch's blocks changed (a reorg); judging it again");
                 ctx.stats.perf_epochs_rejudged.inc();
@@ -418,13 +418,13 @@ async fn judge<P: Preset>(
     let started = std::time::Instant::now();
     let t = timeout(ctx);
     let (window, digest) =
-        chain::read_window(&ctx.beacon, e, ctx.spec.slots_per_epoch, t).await.map_err(|e| e.to_string())?;
+        chain::read_window(&*ctx.beacon, e, ctx.spec.slots_per_epoch, t).await.map_err(|e| e.to_string())?;
     let v = verdict::judge(&window).map_err(|e| e.to_string())?;
     let tracked: Vec<u64> = st.members.iter().map(|m| m.index).collect();
     // A node that serves rewards but fails to: tried again at the next
     // slots; after three failures the epoch is recorded without them (the
     // counts must not wait on the secondary view).
-    let rewards: Option<HashMap<u64, Reward>> = match chain::attestation_rewards(&ctx.beacon, e, &tracked, t).await {
+    let rewards: Option<HashMap<u64, Reward>> = match chain::attestation_rewards(&*ctx.beacon, e, &tracked, t).await {
         Ok(r) => r,
         Err(err) => {
             let tries = if st.reward_failures.0 == e { st.reward_failures.1 + 1 } else { 1 };

@@ -39,7 +39,7 @@ const EXIT_LOOKBACK_BLOCKS: u64 = 28_800;
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the service holds between slots.
-struct State {
+pub(super) struct State {
     /// The file's modification time and what it said.
     file: Option<(SystemTime, Result<PoolsConfig, String>)>,
     rpc: Option<EthRpc>,
@@ -48,7 +48,7 @@ struct State {
     next_log_block: Option<u64>,
     finalized_epoch: u64,
     /// Exit requests for local keys, by key.
-    exits: HashMap<PublicKeyBytes, ExitRequest>,
+    pub(super) exits: HashMap<PublicKeyBytes, ExitRequest>,
     /// Keys whose exit the node accepted.
     exited: HashSet<PublicKeyBytes>,
     /// The epoch of each key's last exit attempt (one try an epoch).
@@ -56,6 +56,24 @@ struct State {
     /// The last warning per entry and the epoch it was given in.
     warned: HashMap<usize, (String, u64)>,
     reported: bool,
+}
+
+impl State {
+    /// Nothing read yet.
+    pub(super) fn new() -> Self {
+        State {
+            file: None,
+            rpc: None,
+            map: PoolMap::new(Vec::new()),
+            next_log_block: None,
+            finalized_epoch: 0,
+            exits: HashMap::new(),
+            exited: HashSet::new(),
+            tried: HashMap::new(),
+            warned: HashMap::new(),
+            reported: false,
+        }
+    }
 }
 
 /// What the service holds between slots; made by [`start`].
@@ -66,18 +84,7 @@ pub(crate) struct Pools(State);
 /// slot: if the contracts do not answer by then, the keys stay without a
 /// recipient and the service goes on trying.
 pub(crate) async fn start<P: Preset>(ctx: &Ctx<P>) -> Pools {
-    let mut st = State {
-        file: None,
-        rpc: None,
-        map: PoolMap::new(Vec::new()),
-        next_log_block: None,
-        finalized_epoch: 0,
-        exits: HashMap::new(),
-        exited: HashSet::new(),
-        tried: HashMap::new(),
-        warned: HashMap::new(),
-        reported: false,
-    };
+    let mut st = State::new();
     let slot = ctx.current_slot();
     let budget = Duration::from_millis(ctx.spec.slot_duration_ms.max(1000));
     if tokio::time::timeout(budget, pass(ctx, &mut st, slot, true)).await.is_err() {
@@ -421,7 +428,7 @@ fn report<P: Preset>(
 }
 
 /// Signs and submits (or alerts) the exit requests not yet handled.
-async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
+pub(super) async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
     let pending: Vec<ExitRequest> = st.exits.values().filter(|r| !st.exited.contains(&r.pubkey)).cloned().collect();
     ctx.stats.pool_exit_requests.set(pending.len() as i64);
     if pending.is_empty() {
@@ -455,9 +462,9 @@ async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
     let outcomes = ctx.store.sign_voluntary_exits(&exits).await;
     for (e, o) in exits.into_iter().zip(outcomes) {
         let Some(signature) = o.signature() else { continue };
-        let body = serde_json::json!({"message": e, "signature": signature});
+        let signed = SignedVoluntaryExit { message: e, signature };
         let pk = ctx.store.pubkey_of(e.validator_index).unwrap_or_default();
-        match ctx.beacon.post_ignore("/eth/v1/beacon/pool/voluntary_exits", &body, ctx.slot_timeout()).await {
+        match ctx.beacon.publish_voluntary_exit(&signed, ctx.slot_timeout()).await {
             Ok(()) => {
                 info!(validator = e.validator_index, epoch, "pools: voluntary exit submitted on the pool's request");
                 ctx.events.emit(crate::events::Event::Published {

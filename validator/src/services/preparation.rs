@@ -39,7 +39,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 
 /// Signs the registrations not yet cached (or whose fee recipient or gas
 /// limit changed) in one batch, then sends all of them.
-async fn register_validators<P: Preset>(
+pub(super) async fn register_validators<P: Preset>(
     ctx: &Ctx<P>,
     slot: u64,
     cache: &mut HashMap<PublicKeyBytes, SignedValidatorRegistrationV1>,

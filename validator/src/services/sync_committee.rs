@@ -64,7 +64,11 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 
 /// Signs and publishes the slot's sync-committee messages over the node's
 /// head; returns the head root signed (for the contributions).
-async fn sync_messages<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[SyncDuty]) -> Result<Hash256, BeaconError> {
+pub(super) async fn sync_messages<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    members: &[SyncDuty],
+) -> Result<Hash256, BeaconError> {
     let t = ctx.slot_timeout();
     let head = ctx.beacon.head_root(t).await?;
     let batch: Vec<(u64, PublicKeyBytes)> = members.iter().map(|m| (m.validator_index, m.pubkey)).collect();
@@ -101,7 +105,7 @@ async fn fetch_contribution<P: Preset>(
     head: Hash256,
     aggs: Vec<SyncAggregator>,
 ) -> FetchedContribution<P> {
-    let r = ctx.beacon.sync_committee_contribution::<P>(slot, sub, head, ctx.slot_timeout()).await;
+    let r = ctx.beacon.sync_committee_contribution(slot, sub, head, ctx.slot_timeout()).await;
     (sub, aggs, r)
 }
 

@@ -1,0 +1,234 @@
+//! Who took part in a block, read strictly: its proposer, and each carried
+//! attestation's committees and aggregation bits; its sync aggregate's bits.
+//! The one reader of `GET /eth/v2/beacon/blocks/{id}` for participation,
+//! shared by doppelganger protection and the performance ledger.
+//!
+//! Nothing is guessed: a bitlist without its delimiter bit, bits that are
+//! not hex, a `committee_bits` naming no committee, or a missing field make
+//! the whole block malformed (an error naming what), never "not seen".
+
+use super::{BeaconClient, BeaconError};
+use poolvc_signer::types::Hash256;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// An attestation as carried in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludedBits {
+    /// `data.slot`.
+    pub slot: u64,
+    /// The committees its bits cover, in order: `[data.index]` before
+    /// Electra, the set `committee_bits` (ascending) from Electra on.
+    pub committees: Vec<u64>,
+    /// The aggregation bits over those committees, concatenated.
+    pub bits: Vec<bool>,
+    /// `data.beacon_block_root`.
+    pub head: Hash256,
+    /// `data.target.root`.
+    pub target: Hash256,
+}
+
+/// What a block says about who took part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockParticipation {
+    /// Slot.
+    pub slot: u64,
+    /// Proposer index.
+    pub proposer: u64,
+    /// Parent root.
+    pub parent: Hash256,
+    /// The attestations it carries, in block order.
+    pub attestations: Vec<IncludedBits>,
+    /// Its sync aggregate's bits (empty before Altair).
+    pub sync_bits: Vec<bool>,
+}
+
+#[derive(Deserialize)]
+struct BlockEnvelope {
+    data: SignedBlockJson,
+}
+#[derive(Deserialize)]
+struct SignedBlockJson {
+    message: BlockJson,
+}
+#[derive(Deserialize)]
+struct BlockJson {
+    #[serde(with = "serde_utils::quoted_u64")]
+    slot: u64,
+    #[serde(with = "serde_utils::quoted_u64")]
+    proposer_index: u64,
+    parent_root: Hash256,
+    body: BodyJson,
+}
+#[derive(Deserialize)]
+struct BodyJson {
+    #[serde(default)]
+    attestations: Vec<AttestationJson>,
+    #[serde(default)]
+    sync_aggregate: Option<SyncAggregateJson>,
+}
+#[derive(Deserialize)]
+struct SyncAggregateJson {
+    sync_committee_bits: String,
+}
+#[derive(Deserialize)]
+struct AttestationJson {
+    aggregation_bits: String,
+    data: AttestationDataJson,
+    #[serde(default)]
+    committee_bits: Option<String>,
+}
+#[derive(Deserialize)]
+struct AttestationDataJson {
+    #[serde(with = "serde_utils::quoted_u64")]
+    slot: u64,
+    #[serde(with = "serde_utils::quoted_u64")]
+    index: u64,
+    beacon_block_root: Hash256,
+    target: CheckpointJson,
+}
+#[derive(Deserialize)]
+struct CheckpointJson {
+    root: Hash256,
+}
+
+/// Hex (`0x…`) to bytes.
+fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| format!("not hex: {e}"))
+}
+
+/// An SSZ bitlist: the bits below the highest set bit of the last byte
+/// (the length delimiter).
+pub fn bitlist(s: &str) -> Result<Vec<bool>, String> {
+    let bytes = hex_bytes(s)?;
+    let last = *bytes.last().ok_or("an empty bitlist has no delimiter bit")?;
+    if last == 0 {
+        return Err("the bitlist's last byte has no delimiter bit".into());
+    }
+    let len = (bytes.len() - 1) * 8 + (7 - last.leading_zeros() as usize);
+    Ok((0..len).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
+}
+
+/// An SSZ bitvector, every bit of every byte.
+pub fn bitvector(s: &str) -> Result<Vec<bool>, String> {
+    let bytes = hex_bytes(s)?;
+    Ok((0..bytes.len() * 8).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
+}
+
+impl AttestationJson {
+    fn bits(&self) -> Result<IncludedBits, String> {
+        let committees = match &self.committee_bits {
+            Some(cb) => {
+                bitvector(cb)?.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i as u64).collect::<Vec<_>>()
+            }
+            None => vec![self.data.index],
+        };
+        if committees.is_empty() {
+            return Err("committee_bits names no committee".into());
+        }
+        Ok(IncludedBits {
+            slot: self.data.slot,
+            committees,
+            bits: bitlist(&self.aggregation_bits)?,
+            head: self.data.beacon_block_root,
+            target: self.data.target.root,
+        })
+    }
+}
+
+impl BlockJson {
+    fn participation(&self) -> Result<BlockParticipation, String> {
+        let mut attestations = Vec::with_capacity(self.body.attestations.len());
+        for (k, a) in self.body.attestations.iter().enumerate() {
+            attestations.push(a.bits().map_err(|r| format!("attestation {k}: {r}"))?);
+        }
+        let sync_bits = match &self.body.sync_aggregate {
+            Some(s) => bitvector(&s.sync_committee_bits).map_err(|r| format!("sync bits: {r}"))?,
+            None => Vec::new(),
+        };
+        Ok(BlockParticipation {
+            slot: self.slot,
+            proposer: self.proposer_index,
+            parent: self.parent_root,
+            attestations,
+            sync_bits,
+        })
+    }
+}
+
+/// Reads participation from a block's JSON (`{"data": {"message": ..}}`).
+pub fn read_block(json: &[u8]) -> Result<BlockParticipation, String> {
+    let env: BlockEnvelope = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    env.data.message.participation()
+}
+
+impl BeaconClient {
+    /// `GET /eth/v2/beacon/blocks/{id}` (`id` a slot or a root) read for
+    /// participation; `None` when every node says there is no such block (an
+    /// empty slot). A node whose block is malformed is passed over for the
+    /// next; if every node's is, the error names what is wrong.
+    pub async fn block_participation(&self, id: &str, t: Duration) -> Result<Option<BlockParticipation>, BeaconError> {
+        let path = format!("/eth/v2/beacon/blocks/{id}");
+        let strict = |e: &BlockEnvelope| e.data.message.participation().map(|_| ());
+        let env: BlockEnvelope = match self.get_checked(&path, t, strict).await {
+            Ok(b) => b,
+            Err(BeaconError::NotServed { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        env.data.message.participation().map(Some).map_err(|reason| BeaconError::Invalid { url: path, reason })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn block(att_bits: &str, committee_bits: Option<&str>, sync_bits: &str) -> Vec<u8> {
+        let cb = committee_bits.map(|c| format!(r#","committee_bits":"{c}""#)).unwrap_or_default();
+        let zero = format!("0x{}", "00".repeat(32));
+        format!(
+            r#"{{"data":{{"message":{{"slot":"9","proposer_index":"4","parent_root":"{zero}","body":{{
+            "attestations":[{{"aggregation_bits":"{att_bits}"{cb},"data":{{"slot":"8","index":"0",
+            "beacon_block_root":"{zero}","target":{{"root":"{zero}"}}}}}}],
+            "sync_aggregate":{{"sync_committee_bits":"{sync_bits}"}}}}}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn bitlists_keep_the_bits_below_the_delimiter() {
+        assert_eq!(bitlist("0x0d").unwrap(), vec![true, false, true]);
+        assert_eq!(bitlist("0xff01").unwrap().len(), 8);
+        assert!(bitlist("0x").is_err());
+        assert!(bitlist("0x0100").is_err(), "a zero last byte has no delimiter");
+        assert!(bitlist("0xzz").is_err());
+        assert_eq!(bitvector("0x0300").unwrap().iter().filter(|b| **b).count(), 2);
+    }
+
+    #[test]
+    fn reads_bits_and_committees() {
+        let p = read_block(&block("0x0d", Some("0x0a"), "0x01")).unwrap();
+        assert_eq!((p.slot, p.proposer), (9, 4));
+        assert_eq!(p.attestations[0].committees, vec![1, 3]);
+        assert_eq!(p.attestations[0].bits, vec![true, false, true]);
+        assert_eq!(p.sync_bits, vec![true, false, false, false, false, false, false, false]);
+        let before_electra = read_block(&block("0x03", None, "0x00")).unwrap();
+        assert_eq!(before_electra.attestations[0].committees, vec![0]);
+    }
+
+    #[test]
+    fn malformed_bits_are_errors_not_absence() {
+        for (bits, cb, sync, what) in [
+            ("0x00", None, "0x00", "delimiter"),
+            ("0x", None, "0x00", "delimiter"),
+            ("zz", None, "0x00", "not hex"),
+            ("0x03", Some("0x00"), "0x00", "names no committee"),
+            ("0x03", None, "0xq1", "sync bits"),
+        ] {
+            let e = read_block(&block(bits, cb, sync)).unwrap_err();
+            assert!(e.contains(what), "{bits} {cb:?} {sync}: {e}");
+        }
+        assert!(read_block(br#"{"data":{"message":{"slot":"1"}}}"#).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! The duties refresh: only our keys' duties, inside the epoch, one per
+//! validator, whatever the node sends.
+
+use super::*;
+use crate::beacon::{ProposerDuty, SyncDuty};
+use crate::services::duty_fetch::fetch_duties;
+use crate::services::testing::{self, MemNode};
+
+#[tokio::test]
+async fn duties_outside_the_epoch_or_for_other_keys_are_dropped() {
+    let spec = testing::spec_at(ForkName::Altair);
+    let spe = spec.slots_per_epoch;
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, _) = testing::ctx(spec, node.clone(), &[1, 2], |_| {});
+    let epoch = 3;
+    let first = epoch * spe;
+    {
+        let mut st = node.state();
+        st.attester_duties = vec![
+            attester(1, first + 1, 0, 0).duty,
+            // Outside the epoch.
+            attester(2, first + spe, 0, 1).duty,
+            // A second duty for validator 1 in the same epoch.
+            attester(1, first + 2, 0, 2).duty,
+        ];
+        // Validator 2's key relabelled as validator 1's.
+        let mut relabelled = attester(1, first + 3, 0, 3).duty;
+        relabelled.pubkey = testing::pk(2);
+        st.attester_duties.push(relabelled);
+        st.proposer_duties = vec![
+            ProposerDuty { pubkey: testing::pk(2), validator_index: 2, slot: first + 4 },
+            ProposerDuty { pubkey: testing::pk(9), validator_index: 9, slot: first + 5 },
+        ];
+        st.sync_duties = vec![SyncDuty {
+            pubkey: testing::pk(1),
+            validator_index: 1,
+            validator_sync_committee_indices: vec![3, 3, 9999],
+        }];
+    }
+    let d = fetch_duties(&ctx, epoch).await.unwrap();
+    let attesters: Vec<(u64, u64)> =
+        d.attesters.values().flatten().map(|a| (a.duty.validator_index, a.duty.slot)).collect();
+    assert_eq!(attesters, vec![(1, first + 1)]);
+    assert_eq!(d.proposers.keys().copied().collect::<Vec<_>>(), vec![first + 4]);
+    assert_eq!(d.sync.len(), 1);
+    assert_eq!(d.sync[0].validator_sync_committee_indices, vec![3], "positions deduplicated and bounded");
+}

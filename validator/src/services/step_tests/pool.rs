@@ -1,0 +1,31 @@
+//! The pool service's exit step: a pool's exit request is signed and
+//! submitted only with `--pool-auto-exit`; once a try per epoch.
+
+use super::*;
+use crate::pool::exits::ExitRequest;
+use crate::services::pool::{handle_exits, State};
+use crate::services::testing::{self, MemNode, Published};
+
+fn request(v: u64) -> ExitRequest {
+    ExitRequest { pubkey: testing::pk(v), pool: "lido".into(), block: 1, validator_index: Some(v), deadline: None }
+}
+
+#[tokio::test]
+async fn an_exit_request_is_signed_and_submitted_only_with_auto_exit() {
+    let spec = testing::spec_at(ForkName::Deneb);
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, _) = testing::ctx(spec.clone(), node.clone(), &[3], |_| {});
+    let mut st = State::new();
+    st.exits.insert(testing::pk(3), request(3));
+    handle_exits(&ctx, &mut st, 40).await;
+    assert!(node.state().published.is_empty(), "exited without --pool-auto-exit");
+
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, rec) = testing::ctx(spec, node.clone(), &[3], |c| c.pool_auto_exit = true);
+    handle_exits(&ctx, &mut st, 40).await;
+    handle_exits(&ctx, &mut st, 41).await;
+    let st = node.state();
+    let [Published::Exit(exit)] = &st.published[..] else { panic!("{:?}", st.published) };
+    assert_eq!((exit.message.validator_index, exit.message.epoch), (3, 40 / ctx.spec.slots_per_epoch));
+    assert_eq!(published(&rec.events(), MessageKind::VoluntaryExit), vec![vec![3]]);
+}
