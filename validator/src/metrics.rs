@@ -40,6 +40,15 @@ pub(crate) struct ValidatorKindOutcome {
 }
 
 /// Up to this many keys, per-validator series are exported without
+/// Labels of `poolvc_failures`: the message kind and the failure's cause.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KindCause {
+    /// Message kind.
+    pub kind: String,
+    /// [`crate::outcome::Failure::cause`]: `database_busy`, `node_timeout`, ...
+    pub cause: String,
+}
+
 /// `--enable-high-validator-count-metrics` (Lighthouse's threshold).
 pub const PER_VALIDATOR_MAX_KEYS: usize = 64;
 
@@ -81,6 +90,8 @@ pub(crate) struct Stats {
     pub(crate) slots_skipped: Counter,
     /// Messages by kind and outcome.
     pub(crate) messages: Family<KindOutcome, Counter>,
+    /// Messages not signed or published for an outage, by kind and cause.
+    pub(crate) failures: Family<KindCause, Counter>,
     /// Messages by validator, kind and outcome (only while `per_validator`).
     pub(crate) validator_messages: Family<ValidatorKindOutcome, Counter>,
     /// Whether the per-validator series are kept ([`per_validator`]).
@@ -156,6 +167,12 @@ impl Stats {
         let duty_refreshes = counter(&mut r, "duty_refreshes", "Epoch duties refetched after a dependent-root change");
         let slots_skipped =
             counter(&mut r, "slots_skipped", "Slots a duty service skipped to act for the current slot");
+        let failures = Family::<KindCause, Counter>::default();
+        r.register(
+            "failures",
+            "Messages not signed or published for an outage, by kind and cause (database_busy, node_timeout, ...)",
+            failures.clone(),
+        );
         let messages = Family::<KindOutcome, Counter>::default();
         r.register("messages", "Messages by kind and outcome (published, refused, failed)", messages.clone());
         let validator_messages = Family::<ValidatorKindOutcome, Counter>::default();
@@ -278,6 +295,7 @@ impl Stats {
             duty_refreshes,
             slots_skipped,
             messages,
+            failures,
             validator_messages,
             per_validator: std::sync::atomic::AtomicBool::new(false),
             signing_seconds,
@@ -367,8 +385,10 @@ impl Subscriber for Stats {
                 }
                 self.refusals.inc();
             }
-            Event::Failed { kind, count, .. } => {
+            Event::Failed { kind, count, reason, .. } => {
                 self.count(*kind, "failed", *count as u64);
+                let label = KindCause { kind: kind.as_str().to_string(), cause: reason.cause() };
+                self.failures.get_or_create(&label).inc_by(*count as u64);
                 self.errors.inc();
             }
             Event::DutyFailed { .. } => {

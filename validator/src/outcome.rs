@@ -2,6 +2,7 @@
 //! failed (and why). A refusal is a decision (the message must not be
 //! signed); a failure is an outage (it could not be signed now).
 
+pub use poolvc_signer::slashing::DatabaseFault;
 use poolvc_signer::slashing::NotSafe;
 use poolvc_signer::types::{Address, PublicKeyBytes, SignatureBytes};
 
@@ -118,25 +119,109 @@ pub enum Refusal {
     },
 }
 
-/// Why a message could not be signed (an outage, not a decision).
+/// Why a message could not be signed or published (an outage, not a
+/// decision). Each carries a typed cause, for the ledger and the metrics,
+/// and the message of the error that caused it, for the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
     /// The slashing database failed (nothing was recorded or signed).
-    #[error("slashing database: {reason}")]
+    #[error("slashing database ({fault}): {reason}")]
     SlashingDatabase {
+        /// What kind of failure.
+        fault: DatabaseFault,
         /// The database's error.
         reason: String,
     },
     /// The signer failed.
-    #[error("signer: {reason}")]
+    #[error("signer ({fault}): {reason}")]
     Signer {
+        /// What kind of failure.
+        fault: SignerFault,
         /// The signer's error.
         reason: String,
     },
     /// Publishing to the beacon nodes failed.
     #[error("publishing: {reason}")]
     Publish {
+        /// What each node's attempt ended with, in the order tried.
+        faults: Vec<NodeFault>,
         /// The beacon client's error.
         reason: String,
     },
+}
+
+impl Failure {
+    /// The cause as a short stable name (metrics labels): `database_busy`,
+    /// `signer_unreachable`, `node_timeout`, `node_status_503`, ... For a
+    /// publish, the first node's.
+    pub fn cause(&self) -> String {
+        match self {
+            Self::SlashingDatabase { fault, .. } => format!("database_{fault}"),
+            Self::Signer { fault, .. } => format!("signer_{fault}"),
+            Self::Publish { faults, .. } => match faults.first() {
+                Some(f) => format!("node_{f}"),
+                None => "node_unknown".into(),
+            },
+        }
+    }
+}
+
+/// What kind of signer failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignerFault {
+    /// The local signing engine did not answer as asked.
+    Engine,
+    /// No remote signer could be reached.
+    Unreachable,
+    /// A remote signer answered with a server error.
+    Status(u16),
+    /// A remote signer's answer is not a signature.
+    BadAnswer,
+    /// The client for a remote signer could not be set up.
+    Setup,
+}
+
+impl std::fmt::Display for SignerFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Engine => f.write_str("engine"),
+            Self::Unreachable => f.write_str("unreachable"),
+            Self::Status(s) => write!(f, "status_{s}"),
+            Self::BadAnswer => f.write_str("bad_answer"),
+            Self::Setup => f.write_str("setup"),
+        }
+    }
+}
+
+/// How one beacon node's attempt at a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeFault {
+    /// No whole answer in time.
+    Timeout,
+    /// No connection could be made.
+    Connect,
+    /// An HTTP status other than success.
+    Status(u16),
+    /// An answer past the route's size cap.
+    TooLarge,
+    /// An answer that is not what the API specifies.
+    Malformed,
+    /// The connection failed after it was made.
+    Transport,
+    /// The request body could not be encoded (nothing was sent).
+    Encode,
+}
+
+impl std::fmt::Display for NodeFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("timeout"),
+            Self::Connect => f.write_str("connect"),
+            Self::Status(s) => write!(f, "status_{s}"),
+            Self::TooLarge => f.write_str("too_large"),
+            Self::Malformed => f.write_str("malformed"),
+            Self::Transport => f.write_str("transport"),
+            Self::Encode => f.write_str("encode"),
+        }
+    }
 }

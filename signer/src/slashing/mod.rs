@@ -134,6 +134,48 @@ pub enum NotSafe {
 /// The verdict on one message.
 pub type Verdict = Result<Safe, NotSafe>;
 
+/// What kind of database failure an error is, for counting and alerting
+/// (the error's message says the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatabaseFault {
+    /// Busy, locked, or a serialization conflict past the timeout: worth
+    /// retrying.
+    Busy,
+    /// The disk: full, read-only, unopenable, or an I/O error.
+    Storage,
+    /// The connection to the database server is lost or refused.
+    Connection,
+    /// Another error of a query.
+    Query,
+    /// The content is not what this version expects (or a lock poisoned).
+    Corrupt,
+    /// A value or file given to the database does not fit it.
+    Input,
+    /// The database task ended without an answer.
+    Task,
+}
+
+impl DatabaseFault {
+    /// A short stable name (metrics labels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Storage => "storage",
+            Self::Connection => "connection",
+            Self::Query => "query",
+            Self::Corrupt => "corrupt",
+            Self::Input => "input",
+            Self::Task => "task",
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Database errors (I/O, SQL, bad input); never a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum SlashingError {
@@ -197,6 +239,45 @@ pub enum SlashingError {
     /// File-system error.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+impl SlashingError {
+    /// What kind of failure this is.
+    pub fn fault(&self) -> DatabaseFault {
+        use rusqlite::ErrorCode as C;
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => match e.code {
+                C::DatabaseBusy | C::DatabaseLocked => DatabaseFault::Busy,
+                C::DiskFull | C::ReadOnly | C::CannotOpen | C::SystemIoFailure | C::PermissionDenied => {
+                    DatabaseFault::Storage
+                }
+                C::DatabaseCorrupt | C::NotADatabase => DatabaseFault::Corrupt,
+                _ => DatabaseFault::Query,
+            },
+            Self::Sqlite(_) => DatabaseFault::Query,
+            Self::Postgres(e) if e.is_closed() => DatabaseFault::Connection,
+            Self::Postgres(e) => match e.code() {
+                Some(c)
+                    if *c == ::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                        || *c == ::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                        || *c == ::postgres::error::SqlState::LOCK_NOT_AVAILABLE =>
+                {
+                    DatabaseFault::Busy
+                }
+                Some(c) if *c == ::postgres::error::SqlState::DISK_FULL => DatabaseFault::Storage,
+                Some(_) => DatabaseFault::Query,
+                // No SQL state: the connection itself failed.
+                None => DatabaseFault::Connection,
+            },
+            Self::Interchange(_)
+            | Self::GenesisMismatch { .. }
+            | Self::OtherNetwork { .. }
+            | Self::TooLarge { .. }
+            | Self::TooLargeInFile { .. } => DatabaseFault::Input,
+            Self::Corrupt(_) | Self::Poisoned => DatabaseFault::Corrupt,
+            Self::Io(_) => DatabaseFault::Storage,
+        }
+    }
 }
 
 /// What an import did.
@@ -318,4 +399,29 @@ fn fits(file: &str, pubkey: &PublicKeyBytes, what: &'static str, value: u64) -> 
 /// Checks `v` fits in an `i64` column.
 pub(crate) fn to_i64(what: &'static str, v: u64) -> Result<i64, SlashingError> {
     i64::try_from(v).map_err(|_| SlashingError::TooLarge { what, value: v })
+}
+
+#[cfg(test)]
+mod fault_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sqlite_codes_map_to_their_faults_and_an_unopenable_file_is_storage() {
+        let sqlite =
+            |code| SlashingError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None));
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_BUSY).fault(), DatabaseFault::Busy);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_LOCKED).fault(), DatabaseFault::Busy);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_FULL).fault(), DatabaseFault::Storage);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CORRUPT).fault(), DatabaseFault::Corrupt);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).fault(), DatabaseFault::Query);
+        let dir = tempfile::tempdir().unwrap();
+        let gvr = Hash256::repeat_byte(1);
+        // A plain file where the database's directory should be.
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let e = sqlite::SqliteSlashingDb::open(&dir.path().join("file/s.sqlite"), gvr).unwrap_err();
+        assert_eq!(e.fault(), DatabaseFault::Storage, "{e}");
+        assert_eq!(SlashingError::Poisoned.fault(), DatabaseFault::Corrupt);
+        assert_eq!(SlashingError::TooLarge { what: "slot", value: u64::MAX }.fault(), DatabaseFault::Input);
+    }
 }

@@ -5,13 +5,13 @@
 
 use super::duty_book::DutyBook;
 use super::slot_log::SlotDue;
-use crate::beacon::BeaconError;
 use crate::beacon::{BeaconApi, Genesis};
+use crate::beacon::{BeaconError, NodeError};
 use crate::config::VcConfig;
 use crate::events::MessageKind;
 use crate::events::{Event, EventBus, Service};
 use crate::metrics::Stats;
-use crate::outcome::{Failure, Refusal};
+use crate::outcome::{Failure, NodeFault, Refusal};
 use crate::store::ValidatorStore;
 use poolvc_signer::types::{ChainSpec, Hash256, Preset};
 use std::collections::BTreeSet;
@@ -32,6 +32,25 @@ pub(crate) fn keep_signed<M, S>(
     wrap: impl Fn(M, poolvc_signer::types::SignatureBytes) -> S,
 ) -> Vec<S> {
     messages.into_iter().zip(outcomes).filter_map(|(m, o)| Some(wrap(m, o.signature()?))).collect()
+}
+
+/// How each node's attempt at a request ended, in the order tried.
+pub(crate) fn node_faults(e: &BeaconError) -> Vec<NodeFault> {
+    match e {
+        BeaconError::AllFailed { errors, .. } | BeaconError::NotServed { errors, .. } => errors
+            .iter()
+            .map(|n| match n {
+                NodeError::Timeout { .. } => NodeFault::Timeout,
+                NodeError::Connect { .. } => NodeFault::Connect,
+                NodeError::Status { status, .. } => NodeFault::Status(*status),
+                NodeError::TooLarge { .. } => NodeFault::TooLarge,
+                NodeError::Malformed { .. } => NodeFault::Malformed,
+                NodeError::Transport { .. } => NodeFault::Transport,
+            })
+            .collect(),
+        BeaconError::Invalid { .. } => vec![NodeFault::Malformed],
+        BeaconError::Encode { .. } => vec![NodeFault::Encode],
+    }
 }
 
 /// The shared context.
@@ -173,7 +192,7 @@ impl<P: Preset> Ctx<P> {
                 kind,
                 slot,
                 count: validators.len(),
-                reason: Failure::Publish { reason: e.to_string() },
+                reason: Failure::Publish { faults: node_faults(&e), reason: e.to_string() },
             }),
         }
     }

@@ -84,29 +84,110 @@ fn attester_duty_in_bounds<P: Preset>(spec: &poolvc_signer::types::ChainSpec, ep
         && d.committee_length <= <P::MaxValidatorsPerCommittee as ssz_types::typenum::Unsigned>::to_u64()
 }
 
-/// Why a node's attester duties are not an answer to what was asked (the
-/// first fault found), if they are not: more duties than keys asked for, a
-/// duty out of bounds, a key that is not the one poolvc holds for the index,
-/// two duties for one validator. Such an answer sends the request on to the
-/// next node.
-fn attester_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, asked: usize, d: &[AttesterDuty]) -> Result<(), String> {
+/// Why a node's duties are not an answer to what was asked (the first
+/// fault found). Such an answer sends the request on to the next node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DutyFault {
+    /// More duties than validators asked for.
+    #[error("{got} {kind} duties for {asked} validators")]
+    TooMany {
+        /// Attester or sync.
+        kind: &'static str,
+        /// Duties answered.
+        got: usize,
+        /// Validators asked for.
+        asked: usize,
+    },
+    /// An attester duty outside the spec's bounds for the epoch.
+    #[error(
+        "validator {validator}: duty out of bounds for epoch {epoch} (slot {slot}, committee {committee} of \
+         {committees}, position {position} of {length})"
+    )]
+    OutOfBounds {
+        /// The validator.
+        validator: u64,
+        /// The epoch asked.
+        epoch: u64,
+        /// The duty's slot.
+        slot: u64,
+        /// Its committee.
+        committee: u64,
+        /// Committees at the slot.
+        committees: u64,
+        /// Its position.
+        position: u64,
+        /// The committee's length.
+        length: u64,
+    },
+    /// A duty labelled with a key that is not the one poolvc holds for the index.
+    #[error("validator {validator}: {kind} duty labelled with key {claimed}, not its own")]
+    Relabelled {
+        /// Attester or sync.
+        kind: &'static str,
+        /// The validator.
+        validator: u64,
+        /// The key the duty names.
+        claimed: PublicKeyBytes,
+    },
+    /// Two duties of one kind for one validator.
+    #[error("validator {validator}: more than one {kind} duty in epoch {epoch}")]
+    Twice {
+        /// Attester or sync.
+        kind: &'static str,
+        /// The validator.
+        validator: u64,
+        /// The epoch asked.
+        epoch: u64,
+    },
+    /// Sync committee positions repeated or not below the committee's size.
+    #[error("validator {validator}: sync committee positions repeated or not below {size}")]
+    SyncPositions {
+        /// The validator.
+        validator: u64,
+        /// `SYNC_COMMITTEE_SIZE`.
+        size: u64,
+    },
+    /// A proposer duty outside the epoch, or a slot named twice.
+    #[error("slot {slot}: not a slot of epoch {epoch}, or named twice")]
+    ProposerSlot {
+        /// The slot.
+        slot: u64,
+        /// The epoch asked.
+        epoch: u64,
+    },
+}
+
+/// The fault of a node's attester duties, if any: more duties than keys
+/// asked for, a duty out of bounds, a key that is not the one poolvc holds
+/// for the index, two duties for one validator.
+pub(super) fn attester_answer_fault<P: Preset>(
+    ctx: &Ctx<P>,
+    epoch: u64,
+    asked: usize,
+    d: &[AttesterDuty],
+) -> Result<(), DutyFault> {
     if d.len() > asked {
-        return Err(format!("{} attester duties for {asked} validators", d.len()));
+        return Err(DutyFault::TooMany { kind: "attester", got: d.len(), asked });
     }
     let mut seen = std::collections::HashSet::with_capacity(d.len());
     for x in d {
         let v = x.validator_index;
         if !attester_duty_in_bounds::<P>(&ctx.spec, epoch, x) {
-            return Err(format!(
-                "validator {v}: duty out of bounds for epoch {epoch} (slot {}, committee {} of {}, position {} of {})",
-                x.slot, x.committee_index, x.committees_at_slot, x.validator_committee_index, x.committee_length
-            ));
+            return Err(DutyFault::OutOfBounds {
+                validator: v,
+                epoch,
+                slot: x.slot,
+                committee: x.committee_index,
+                committees: x.committees_at_slot,
+                position: x.validator_committee_index,
+                length: x.committee_length,
+            });
         }
         if ctx.store.pubkey_of(v) != Some(x.pubkey) {
-            return Err(format!("validator {v}: duty labelled with key {}, not its own", x.pubkey));
+            return Err(DutyFault::Relabelled { kind: "attester", validator: v, claimed: x.pubkey });
         }
         if !seen.insert(v) {
-            return Err(format!("validator {v}: more than one attester duty in epoch {epoch}"));
+            return Err(DutyFault::Twice { kind: "attester", validator: v, epoch });
         }
     }
     Ok(())
@@ -114,36 +195,41 @@ fn attester_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, asked: usize, d: &
 
 /// The same for sync duties: each for a key of ours, once, with committee
 /// positions below `SYNC_COMMITTEE_SIZE`, each once.
-fn sync_answer_fault<P: Preset>(ctx: &Ctx<P>, asked: usize, d: &[SyncDuty]) -> Result<(), String> {
+pub(super) fn sync_answer_fault<P: Preset>(
+    ctx: &Ctx<P>,
+    epoch: u64,
+    asked: usize,
+    d: &[SyncDuty],
+) -> Result<(), DutyFault> {
     if d.len() > asked {
-        return Err(format!("{} sync duties for {asked} validators", d.len()));
+        return Err(DutyFault::TooMany { kind: "sync", got: d.len(), asked });
     }
     let size = ctx.spec.sync_committee_size;
     let mut seen = std::collections::HashSet::with_capacity(d.len());
     for x in d {
         let v = x.validator_index;
         if ctx.store.pubkey_of(v) != Some(x.pubkey) {
-            return Err(format!("validator {v}: sync duty labelled with key {}, not its own", x.pubkey));
+            return Err(DutyFault::Relabelled { kind: "sync", validator: v, claimed: x.pubkey });
         }
         if !seen.insert(v) {
-            return Err(format!("validator {v}: more than one sync duty"));
+            return Err(DutyFault::Twice { kind: "sync", validator: v, epoch });
         }
         let mut positions = x.validator_sync_committee_indices.clone();
         positions.sort_unstable();
         positions.dedup();
         if positions.len() != x.validator_sync_committee_indices.len() || positions.last().is_some_and(|p| *p >= size) {
-            return Err(format!("validator {v}: sync committee positions repeated or not below {size}"));
+            return Err(DutyFault::SyncPositions { validator: v, size });
         }
     }
     Ok(())
 }
 
 /// The same for proposer duties: each slot of the epoch at most once.
-fn proposer_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, d: &[ProposerDuty]) -> Result<(), String> {
+pub(super) fn proposer_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, d: &[ProposerDuty]) -> Result<(), DutyFault> {
     let mut seen = std::collections::HashSet::with_capacity(d.len());
     for x in d {
         if ctx.spec.epoch_of(x.slot) != epoch || !seen.insert(x.slot) {
-            return Err(format!("slot {}: not a slot of epoch {epoch}, or named twice", x.slot));
+            return Err(DutyFault::ProposerSlot { slot: x.slot, epoch });
         }
     }
     Ok(())
@@ -162,13 +248,15 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     let n = indices.len();
     let sync_fetch = async {
         if altair {
-            ctx.beacon.sync_duties_checked(epoch, &indices, t, &|d| sync_answer_fault(ctx, n, d)).await
+            let check = |d: &[SyncDuty]| sync_answer_fault(ctx, epoch, n, d).map_err(|f| f.to_string());
+            ctx.beacon.sync_duties_checked(epoch, &indices, t, &check).await
         } else {
             Ok(Vec::new())
         }
     };
-    let attester_check = |d: &[AttesterDuty]| attester_answer_fault(ctx, epoch, n, d);
-    let proposer_check = |d: &[ProposerDuty]| proposer_answer_fault(ctx, epoch, d);
+    // A faulty answer is a node's malformed answer (the reason is logged).
+    let attester_check = |d: &[AttesterDuty]| attester_answer_fault(ctx, epoch, n, d).map_err(|f| f.to_string());
+    let proposer_check = |d: &[ProposerDuty]| proposer_answer_fault(ctx, epoch, d).map_err(|f| f.to_string());
     let (att, prop, sync_all) = tokio::try_join!(
         ctx.beacon.attester_duties_checked(epoch, &indices, t, &attester_check),
         ctx.beacon.proposer_duties_checked(epoch, t, &proposer_check),

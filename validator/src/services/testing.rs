@@ -87,6 +87,8 @@ pub(crate) enum Published<P: Preset> {
 pub(crate) struct NodeState<P: Preset> {
     /// Every route answers 503.
     pub(crate) down: bool,
+    /// Publishing routes answer this status (the node's pool refuses).
+    pub(crate) publish_status: Option<u16>,
     /// The attestation data answered for any slot and committee.
     pub(crate) attestation_data: Option<AttestationData>,
     /// The aggregate answered per committee (Electra on).
@@ -123,6 +125,7 @@ impl<P: Preset> Default for NodeState<P> {
     fn default() -> Self {
         Self {
             down: false,
+            publish_status: None,
             attestation_data: None,
             aggregates: HashMap::new(),
             produced: None,
@@ -204,6 +207,9 @@ impl<P: Preset> MemNode<P> {
         what: Published<P>,
     ) -> Result<(), BeaconError> {
         let mut st = self.ask(route)?;
+        if let Some(code) = st.publish_status {
+            return Err(status(route, code, "refused by the test"));
+        }
         if let Some((index, _)) = checks.into_iter().find(|(_, ok)| !ok) {
             return Err(status(route, 400, format!("invalid signature of validator {index}")));
         }

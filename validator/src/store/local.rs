@@ -6,12 +6,28 @@
 //! sign a root the store's checks did not see. `tests/client/store_is_the_gate.rs`
 //! fails if another module names the engine.
 
-use poolvc_signer::batch::{SignRequest, SigningEngine};
+use poolvc_signer::batch::{BatchError, SignRequest, SigningEngine};
 use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::types::{Hash256, SignatureBytes};
 use std::sync::Arc;
 
 pub use poolvc_signer::batch::KeyHandle;
+
+/// Why a local batch was not signed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LocalError {
+    /// The engine failed the batch.
+    #[error(transparent)]
+    Engine(#[from] BatchError),
+    /// The engine answered with another number of signatures.
+    #[error("{got} signatures for {asked} requests")]
+    Count {
+        /// Signatures returned.
+        got: usize,
+        /// Requests made.
+        asked: usize,
+    },
+}
 
 /// The engine, with runtime key changes.
 #[derive(Debug)]
@@ -41,8 +57,12 @@ impl LocalSigner {
     }
 
     /// Signs `(handle, root)` pairs in one engine batch, in order.
-    pub(super) async fn sign(&self, work: &[(KeyHandle, Hash256)]) -> Result<Vec<SignatureBytes>, String> {
+    pub(super) async fn sign(&self, work: &[(KeyHandle, Hash256)]) -> Result<Vec<SignatureBytes>, LocalError> {
         let reqs = work.iter().map(|(key, root)| SignRequest { key: *key, signing_root: *root }).collect();
-        self.engine.sign_async(reqs).await.map_err(|e| e.to_string())
+        let sigs = self.engine.sign_async(reqs).await?;
+        if sigs.len() != work.len() {
+            return Err(LocalError::Count { got: sigs.len(), asked: work.len() });
+        }
+        Ok(sigs)
     }
 }

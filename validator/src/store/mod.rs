@@ -28,7 +28,7 @@ pub mod registry;
 pub mod web3signer;
 
 use crate::events::{Event, EventBus, MessageKind};
-use crate::outcome::{Failure, Outcome, Refusal};
+use crate::outcome::{DatabaseFault, Failure, Outcome, Refusal, SignerFault};
 use crate::policy::{self, ProposalConfig};
 use local::LocalSigner;
 use poolvc_signer::keys::{PublicKey, SecretKey};
@@ -766,10 +766,10 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     async fn one(&self, kind: MessageKind, slot: Slot, item: Item<P>) -> Outcome {
-        self.gate(kind, slot, vec![item])
-            .await
-            .pop()
-            .unwrap_or(Outcome::Failed(Failure::Signer { reason: "the gate returned no outcome".into() }))
+        self.gate(kind, slot, vec![item]).await.pop().unwrap_or(Outcome::Failed(Failure::Signer {
+            fault: SignerFault::Engine,
+            reason: "the gate returned no outcome".into(),
+        }))
     }
 
     /// Steps 1 to 3 for one message, under the registry's read lock.
@@ -844,7 +844,10 @@ impl<P: Preset> ValidatorStore<P> {
                     out[r.pos] = Some(Outcome::Signed(s));
                 }
             }
-            Err(reason) => self.fail(kind, slot, &local, &mut out, Failure::Signer { reason }),
+            Err(e) => {
+                let f = Failure::Signer { fault: SignerFault::Engine, reason: e.to_string() };
+                self.fail(kind, slot, &local, &mut out, f)
+            }
         }
         let mut failed: Vec<(Failure, Vec<&Resolved<P>>)> = Vec::new();
         for (r, result) in remote.iter().zip(remote_signed) {
@@ -855,7 +858,7 @@ impl<P: Preset> ValidatorStore<P> {
                         Some(self.refuse(kind, slot, r.index, Refusal::RemoteSigner { status, reason: message }));
                 }
                 Err(e) => {
-                    let f = Failure::Signer { reason: e.to_string() };
+                    let f = Failure::Signer { fault: e.fault(), reason: e.to_string() };
                     match failed.iter_mut().find(|(g, _)| *g == f) {
                         Some((_, v)) => v.push(r),
                         None => failed.push((f, vec![r])),
@@ -870,12 +873,17 @@ impl<P: Preset> ValidatorStore<P> {
             self.events.emit(Event::Failed { kind, slot, count: which.len(), reason: f });
         }
         out.into_iter()
-            .map(|o| o.unwrap_or(Outcome::Failed(Failure::Signer { reason: "not processed".into() })))
+            .map(|o| {
+                o.unwrap_or(Outcome::Failed(Failure::Signer {
+                    fault: SignerFault::Engine,
+                    reason: "not processed".into(),
+                }))
+            })
             .collect()
     }
 
     /// Step 5, local keys: one engine batch; one signature per entry, in order.
-    async fn sign_local(&self, local: &[Resolved<P>]) -> Result<Vec<SignatureBytes>, String> {
+    async fn sign_local(&self, local: &[Resolved<P>]) -> Result<Vec<SignatureBytes>, local::LocalError> {
         if local.is_empty() {
             return Ok(Vec::new());
         }
@@ -888,7 +896,7 @@ impl<P: Preset> ValidatorStore<P> {
             .collect();
         let sigs = self.local.sign(&work).await?;
         if sigs.len() != local.len() {
-            return Err(format!("{} signatures for {} requests", sigs.len(), local.len()));
+            return Err(local::LocalError::Count { got: sigs.len(), asked: local.len() });
         }
         Ok(sigs)
     }
@@ -974,10 +982,16 @@ impl<P: Preset> ValidatorStore<P> {
             h.observe(started.elapsed().as_secs_f64());
         }
         // A database error or a dead task: nothing slashable is signed.
-        let verdicts = match result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-            Ok(v) => v,
-            Err(reason) => {
-                self.fail(kind, slot, &slashable, out, Failure::SlashingDatabase { reason });
+        let verdicts = match result {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                let f = Failure::SlashingDatabase { fault: e.fault(), reason: e.to_string() };
+                self.fail(kind, slot, &slashable, out, f);
+                return free;
+            }
+            Err(e) => {
+                let f = Failure::SlashingDatabase { fault: DatabaseFault::Task, reason: e.to_string() };
+                self.fail(kind, slot, &slashable, out, f);
                 return free;
             }
         };

@@ -17,6 +17,7 @@
 //!   Signers that share one PostgreSQL slashing database refuse anything
 //!   slashable across all of them.
 
+use crate::outcome::SignerFault;
 use futures_util::future::join_all;
 use poolvc_signer::types::{Preset, PublicKeyBytes, SignatureBytes};
 use poolvc_signer::web3signer::{BatchAnswer, SigningRequest, SigningResponse, BATCH_PATH, SIGN_PATH};
@@ -143,6 +144,19 @@ pub enum RemoteError {
         /// Why.
         reason: String,
     },
+}
+
+impl RemoteError {
+    /// What kind of signer failure this is (a refusal is a server error
+    /// here only when the status is 5xx; 4xx are refusals to the store).
+    pub fn fault(&self) -> SignerFault {
+        match self {
+            Self::Refused { status, .. } => SignerFault::Status(*status),
+            Self::Transport { .. } => SignerFault::Unreachable,
+            Self::BadAnswer { .. } => SignerFault::BadAnswer,
+            Self::Setup { .. } => SignerFault::Setup,
+        }
+    }
 }
 
 const BATCH_UNKNOWN: u8 = 0;

@@ -133,3 +133,38 @@ async fn before_electra_each_committee_has_its_data_and_one_bit_attestations() {
     assert_eq!(atts.len(), 1);
     assert_eq!(atts[0].aggregation_bits.iter().position(|b| b), Some(3));
 }
+
+#[tokio::test]
+async fn a_refused_publish_is_a_failure_with_the_nodes_status_as_its_cause() {
+    use crate::outcome::{Failure, NodeFault};
+    let (ctx, node, rec) = setup();
+    let spe = ctx.spec.slots_per_epoch;
+    {
+        let mut st = node.state();
+        st.attestation_data = Some(data(SLOT, spe, 0xa));
+        st.publish_status = Some(503);
+    }
+    attest(&ctx, SLOT, &[attester(1, SLOT, 0, 0), attester(2, SLOT, 0, 1)]).await.unwrap();
+    let failed: Vec<(usize, Failure)> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Failed { kind: MessageKind::Attestation, count, reason, .. } => Some((count, reason)),
+            _ => None,
+        })
+        .collect();
+    let [(2, f @ Failure::Publish { faults, .. })] = &failed[..] else { panic!("{failed:?}") };
+    assert_eq!(faults, &vec![NodeFault::Status(503)]);
+    assert_eq!(f.cause(), "node_status_503");
+    // The metrics count it by its cause.
+    let stats = crate::metrics::Stats::new();
+    crate::events::Subscriber::on_event(
+        &stats,
+        &Event::Failed { kind: MessageKind::Attestation, slot: SLOT, count: 2, reason: f.clone() },
+    );
+    assert!(
+        stats.encode().contains(r#"poolvc_failures_total{kind="attestation",cause="node_status_503"} 2"#),
+        "{}",
+        stats.encode()
+    );
+}

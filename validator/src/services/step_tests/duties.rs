@@ -45,3 +45,40 @@ async fn duties_outside_the_epoch_or_for_other_keys_are_dropped() {
     assert_eq!(d.sync.len(), 1);
     assert_eq!(d.sync[0].validator_sync_committee_indices, vec![3], "positions deduplicated and bounded");
 }
+
+#[tokio::test]
+async fn each_fault_of_a_duties_answer_is_named() {
+    use crate::services::duty_fetch::{attester_answer_fault, proposer_answer_fault, sync_answer_fault, DutyFault};
+    let spec = testing::spec_at(ForkName::Altair);
+    let spe = spec.slots_per_epoch;
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, _) = testing::ctx(spec, node, &[1, 2], |_| {});
+    let first = 3 * spe;
+    let ok = attester(1, first, 0, 0).duty;
+    assert_eq!(attester_answer_fault(&ctx, 3, 2, std::slice::from_ref(&ok)), Ok(()));
+    let fault = |d: Vec<crate::beacon::AttesterDuty>, asked| attester_answer_fault(&ctx, 3, asked, &d).unwrap_err();
+    assert!(matches!(fault(vec![ok.clone(), ok.clone()], 1), DutyFault::TooMany { got: 2, asked: 1, .. }));
+    assert!(matches!(fault(vec![attester(1, first + spe, 0, 0).duty], 2), DutyFault::OutOfBounds { validator: 1, .. }));
+    let mut relabelled = ok.clone();
+    relabelled.pubkey = testing::pk(2);
+    assert!(matches!(fault(vec![relabelled], 2), DutyFault::Relabelled { validator: 1, .. }));
+    assert!(matches!(
+        fault(vec![ok.clone(), attester(1, first + 1, 0, 1).duty], 2),
+        DutyFault::Twice { validator: 1, .. }
+    ));
+    let sync = |positions: Vec<u64>| SyncDuty {
+        pubkey: testing::pk(1),
+        validator_index: 1,
+        validator_sync_committee_indices: positions,
+    };
+    assert_eq!(sync_answer_fault(&ctx, 3, 2, &[sync(vec![0, 5])]), Ok(()));
+    assert!(matches!(
+        sync_answer_fault(&ctx, 3, 2, &[sync(vec![5, 5])]),
+        Err(DutyFault::SyncPositions { validator: 1, .. })
+    ));
+    let proposer = |slot| ProposerDuty { pubkey: testing::pk(1), validator_index: 1, slot };
+    assert!(matches!(
+        proposer_answer_fault(&ctx, 3, &[proposer(first), proposer(first)]),
+        Err(DutyFault::ProposerSlot { epoch: 3, .. })
+    ));
+}
