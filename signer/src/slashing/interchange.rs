@@ -394,12 +394,39 @@ mod strict {
         s.parse::<u64>().map_err(|_| D::Error::custom(format!("{s:?} is larger than 2^64 - 1")))
     }
 
-    fn hex_exact_str<const N: usize>(s: &str, what: &str) -> Result<[u8; N], String> {
+    /// A byte string that is not `0x` and exactly `N` bytes of hex.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub(super) enum HexError {
+        /// No `0x` prefix.
+        #[error("{what} {text:?} lacks the 0x prefix (EIP-3076)")]
+        NoPrefix {
+            /// What it is.
+            what: String,
+            /// The text.
+            text: String,
+        },
+        /// Not the right number of hex bytes.
+        #[error("{what} {text:?} is not {len} bytes of hex")]
+        NotHex {
+            /// What it is.
+            what: String,
+            /// The text.
+            text: String,
+            /// The length wanted.
+            len: usize,
+        },
+    }
+
+    fn hex_exact_str<const N: usize>(s: &str, what: &str) -> Result<[u8; N], HexError> {
         let Some(digits) = s.strip_prefix("0x") else {
-            return Err(format!("{what} {s:?} lacks the 0x prefix (EIP-3076)"));
+            return Err(HexError::NoPrefix { what: what.to_string(), text: s.to_string() });
         };
         let mut out = [0u8; N];
-        hex::decode_to_slice(digits, &mut out).map_err(|_| format!("{what} {s:?} is not {N} bytes of hex"))?;
+        hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::NotHex {
+            what: what.to_string(),
+            text: s.to_string(),
+            len: N,
+        })?;
         Ok(out)
     }
 
@@ -409,7 +436,7 @@ mod strict {
     }
 
     /// A public key from its text.
-    pub(super) fn pubkey_str(s: &str) -> Result<PublicKeyBytes, String> {
+    pub(super) fn pubkey_str(s: &str) -> Result<PublicKeyBytes, HexError> {
         hex_exact_str::<48>(s, "public key").map(PublicKeyBytes::from)
     }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 /// A check a duties answer must pass; an answer it refuses sends the
 /// request to the next node (`fallback`).
-pub type AnswerCheck<'a, D> = &'a (dyn Fn(&[D]) -> Result<(), String> + Send + Sync);
+pub type AnswerCheck<'a, D> = &'a (dyn Fn(&[D]) -> Result<(), AnswerError> + Send + Sync);
 
 /// The typed Beacon API routes the duty services use, and the node table.
 #[async_trait]

@@ -17,6 +17,7 @@
 //!   ending for any reason (cap, transport, the request's deadline dropping
 //!   it) closes the channel, and the reader then reports a cut body.
 
+use super::error::AnswerError;
 use std::io::Read;
 
 use bytes::Bytes;
@@ -59,9 +60,9 @@ pub(crate) async fn read_capped(mut resp: reqwest::Response, max: usize) -> Resu
 /// whichever node answers).
 pub(crate) struct JsonDecode<T> {
     /// From a whole body (empty bodies are given as `null`).
-    pub slice: fn(&[u8]) -> Result<T, String>,
+    pub slice: fn(&[u8]) -> Result<T, AnswerError>,
     /// From a body still arriving.
-    pub stream: fn(ChunkReader) -> Result<T, String>,
+    pub stream: fn(ChunkReader) -> Result<T, AnswerError>,
 }
 
 impl<T> Clone for JsonDecode<T> {
@@ -76,8 +77,8 @@ impl<T: serde::de::DeserializeOwned> JsonDecode<T> {
     /// `serde_json`'s decoders for `T`.
     pub fn serde() -> Self {
         Self {
-            slice: |b| serde_json::from_slice(b).map_err(|e| e.to_string()),
-            stream: |r| serde_json::from_reader(r).map_err(|e| e.to_string()),
+            slice: |b| serde_json::from_slice(b).map_err(AnswerError::from),
+            stream: |r| serde_json::from_reader(r).map_err(AnswerError::from),
         }
     }
 }
@@ -89,7 +90,7 @@ pub(crate) async fn read_json<T: Send + 'static>(
     mut resp: reqwest::Response,
     max: usize,
     decode: JsonDecode<T>,
-) -> Result<Result<T, String>, BodyError> {
+) -> Result<Result<T, AnswerError>, BodyError> {
     let announced = resp.content_length().unwrap_or(0);
     if announced > max as u64 {
         return Err(BodyError::TooLarge);
@@ -131,7 +132,7 @@ pub(crate) async fn read_json<T: Send + 'static>(
     // a cut body, not a short one.
     let _ = tx.send(None).await;
     drop(tx);
-    Ok(decoder.await.unwrap_or_else(|e| Err(format!("decoder stopped: {e}"))))
+    Ok(decoder.await.unwrap_or_else(|e| Err(format!("decoder stopped: {e}").into())))
 }
 
 impl std::fmt::Display for BodyError {

@@ -77,34 +77,55 @@ impl BeaconClient {
         let mut out = HashMap::new();
         for chunk in indices.chunks(BULK_CHUNK) {
             let v: Value = self.post_for_keys(&path, &Indices(chunk), chunk.len(), t).await?;
-            parse_rewards(&v, &mut out).map_err(|reason| BeaconError::Invalid { url: path.clone(), reason })?;
+            parse_rewards(&v, &mut out)
+                .map_err(|e| BeaconError::Invalid { url: path.clone(), reason: e.to_string() })?;
         }
         Ok(out)
     }
 }
 
-fn num(v: &Value, field: &str) -> Result<i64, String> {
+/// Why a rewards answer is not what the API specifies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RewardsError {
+    /// A field that is not an integer.
+    #[error("{field} is not an integer: {value}")]
+    NotAnInteger {
+        /// The field.
+        field: String,
+        /// What it holds.
+        value: String,
+    },
+    /// A part of the answer is missing.
+    #[error("no {0}")]
+    Missing(&'static str),
+    /// A negative validator index.
+    #[error("validator_index {0} is negative")]
+    NegativeIndex(i64),
+}
+
+fn num(v: &Value, field: &str) -> Result<i64, RewardsError> {
+    let bad = |value: String| RewardsError::NotAnInteger { field: field.to_string(), value };
     match v.get(field) {
         None => Ok(0),
-        Some(Value::String(s)) => s.parse().map_err(|_| format!("{field} is not an integer: {s:?}")),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("{field} is not an integer")),
-        Some(other) => Err(format!("{field} is not an integer: {other}")),
+        Some(Value::String(s)) => s.parse().map_err(|_| bad(format!("{s:?}"))),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad(n.to_string())),
+        Some(other) => Err(bad(other.to_string())),
     }
 }
 
 /// Sums head + target + source of each validator's total and of the ideal
 /// for its effective balance.
-fn parse_rewards(v: &Value, out: &mut HashMap<u64, AttestationReward>) -> Result<(), String> {
-    let data = v.get("data").ok_or("no data")?;
-    let arr = |k: &str| data.get(k).and_then(Value::as_array).ok_or_else(|| format!("no {k} array"));
-    let sum = |e: &Value| -> Result<i64, String> { Ok(num(e, "head")? + num(e, "target")? + num(e, "source")?) };
+fn parse_rewards(v: &Value, out: &mut HashMap<u64, AttestationReward>) -> Result<(), RewardsError> {
+    let data = v.get("data").ok_or(RewardsError::Missing("data"))?;
+    let arr = |k: &'static str| data.get(k).and_then(Value::as_array).ok_or(RewardsError::Missing(k));
+    let sum = |e: &Value| -> Result<i64, RewardsError> { Ok(num(e, "head")? + num(e, "target")? + num(e, "source")?) };
     let mut ideal_by_balance = HashMap::new();
     for e in arr("ideal_rewards")? {
         ideal_by_balance.insert(num(e, "effective_balance")?, sum(e)?);
     }
     for e in arr("total_rewards")? {
         let index = num(e, "validator_index")?;
-        let index = u64::try_from(index).map_err(|_| format!("validator_index {index} is negative"))?;
+        let index = u64::try_from(index).map_err(|_| RewardsError::NegativeIndex(index))?;
         out.insert(index, AttestationReward { actual: sum(e)?, ideal: 0 });
     }
     // The ideal needs each validator's effective balance, which the total

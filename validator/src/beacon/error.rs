@@ -39,6 +39,11 @@ pub enum BeaconError {
     },
 }
 
+/// Why a node's answer (or one check of it) is not what was asked: the
+/// decoder's, the route's or the caller's own typed error. It becomes the
+/// reason of a [`NodeError::Malformed`].
+pub type AnswerError = Box<dyn std::error::Error + Send + Sync>;
+
 pub(super) fn join(errors: &[NodeError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }

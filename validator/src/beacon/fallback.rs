@@ -5,7 +5,7 @@
 //! typed routes of this module call it.
 
 use super::body::{self, BodyError, JsonDecode};
-use super::error::{join, BeaconError, NodeError};
+use super::error::{join, AnswerError, BeaconError, NodeError};
 use super::options::Topic;
 use super::{limits, BeaconClient};
 use poolvc_signer::types::ForkName;
@@ -114,7 +114,7 @@ enum Received<T> {
     /// The body as it came.
     Raw(RawResponse),
     /// A JSON body decoded as it arrived, or why it did not decode.
-    Decoded(Result<T, String>),
+    Decoded(Result<T, AnswerError>),
 }
 
 /// How a request's answers become a `T`.
@@ -125,7 +125,7 @@ enum Decoding<T, P> {
     Json(JsonDecode<T>),
 }
 
-impl<T, P: Fn(RawResponse) -> Result<T, String>> Decoding<T, P> {
+impl<T, P: Fn(RawResponse) -> Result<T, AnswerError>> Decoding<T, P> {
     fn json(&self) -> Option<JsonDecode<T>> {
         match self {
             Decoding::Json(d) => Some(*d),
@@ -134,7 +134,7 @@ impl<T, P: Fn(RawResponse) -> Result<T, String>> Decoding<T, P> {
     }
 
     /// A body handed back whole (only `Raw` requests get one).
-    fn parse(&self, raw: RawResponse) -> Result<T, String> {
+    fn parse(&self, raw: RawResponse) -> Result<T, AnswerError> {
         match self {
             Decoding::Raw(p) => p(raw),
             Decoding::Json(d) => (d.slice)(if raw.body.is_empty() { b"null" } else { &raw.body }),
@@ -177,7 +177,7 @@ impl BeaconClient {
         &self,
         mut req: Req<'_>,
         body: Option<&B>,
-        check: impl Fn(&T) -> Result<(), String>,
+        check: impl Fn(&T) -> Result<(), AnswerError>,
     ) -> Result<T, BeaconError> {
         let encoded = match body {
             Some(b) => Some(
@@ -189,7 +189,7 @@ impl BeaconClient {
         req.payload = encoded.as_deref().map(Payload::Json);
         self.request_with_checked(
             req,
-            Decoding::<T, fn(RawResponse) -> Result<T, String>>::Json(JsonDecode::serde()),
+            Decoding::<T, fn(RawResponse) -> Result<T, AnswerError>>::Json(JsonDecode::serde()),
             check,
         )
         .await
@@ -198,7 +198,7 @@ impl BeaconClient {
     async fn request_with<T: Send + 'static>(
         &self,
         req: Req<'_>,
-        parse: impl Fn(RawResponse) -> Result<T, String>,
+        parse: impl Fn(RawResponse) -> Result<T, AnswerError>,
     ) -> Result<T, BeaconError> {
         self.request_with_checked(req, Decoding::Raw(parse), |_: &T| Ok(())).await
     }
@@ -214,11 +214,11 @@ impl BeaconClient {
     /// bounds, say): an answer it refuses sends the request on to the next
     /// node; if no node's answer passes, the first decoded one is returned
     /// (the caller filters it entry by entry) and the reasons are logged.
-    async fn request_with_checked<T: Send + 'static, P: Fn(RawResponse) -> Result<T, String>>(
+    async fn request_with_checked<T: Send + 'static, P: Fn(RawResponse) -> Result<T, AnswerError>>(
         &self,
         req: Req<'_>,
         decoding: Decoding<T, P>,
-        check: impl Fn(&T) -> Result<(), String>,
+        check: impl Fn(&T) -> Result<(), AnswerError>,
     ) -> Result<T, BeaconError> {
         use futures_util::stream::{FuturesUnordered, StreamExt};
         let route = limits::route(req.path).to_string();
@@ -264,9 +264,17 @@ impl BeaconClient {
                     }
                     Ok((Err(reason), v)) => {
                         dirty.get_or_insert(v);
-                        NodeError::Malformed { node: self.nodes[i].clone(), route: route.clone(), reason }
+                        NodeError::Malformed {
+                            node: self.nodes[i].clone(),
+                            route: route.clone(),
+                            reason: reason.to_string(),
+                        }
                     }
-                    Err(reason) => NodeError::Malformed { node: self.nodes[i].clone(), route: route.clone(), reason },
+                    Err(reason) => NodeError::Malformed {
+                        node: self.nodes[i].clone(),
+                        route: route.clone(),
+                        reason: reason.to_string(),
+                    },
                 },
                 Err(e) => e,
             };
@@ -296,7 +304,7 @@ impl BeaconClient {
     /// (each ends by the deadline), so a slow or hanging node delays nobody
     /// and still gets the message if it can take it. Refusals are logged
     /// and held against the nodes' health. An error only if no node accepted.
-    async fn broadcast_request<T: Send + 'static, P: Fn(RawResponse) -> Result<T, String>>(
+    async fn broadcast_request<T: Send + 'static, P: Fn(RawResponse) -> Result<T, AnswerError>>(
         &self,
         req: &Req<'_>,
         route: &str,
@@ -324,7 +332,7 @@ impl BeaconClient {
                 .map_err(|reason| NodeError::Malformed {
                     node: self.nodes[i].clone(),
                     route: route.to_string(),
-                    reason,
+                    reason: reason.to_string(),
                 })
             });
             self.record(i, decoded.is_ok());
@@ -352,9 +360,11 @@ impl BeaconClient {
         while let Some(joined) = tasks.next().await {
             let Ok((i, answer)) = joined else { continue };
             let outcome = match answer {
-                Ok(Received::Decoded(Err(reason))) => {
-                    Err(NodeError::Malformed { node: self.nodes[i].clone(), route: route.to_string(), reason })
-                }
+                Ok(Received::Decoded(Err(reason))) => Err(NodeError::Malformed {
+                    node: self.nodes[i].clone(),
+                    route: route.to_string(),
+                    reason: reason.to_string(),
+                }),
                 Ok(_) => Ok(()),
                 Err(e) => Err(e),
             };
@@ -457,7 +467,7 @@ impl BeaconClient {
         &self,
         path: &str,
         timeout: Duration,
-        check: impl Fn(&T) -> Result<(), String>,
+        check: impl Fn(&T) -> Result<(), AnswerError>,
     ) -> Result<T, BeaconError> {
         self.request_checked::<T, ()>(Req::new(reqwest::Method::GET, path, timeout), None, check).await
     }
@@ -495,7 +505,7 @@ impl BeaconClient {
         body: &B,
         keys: usize,
         timeout: Duration,
-        check: impl Fn(&T) -> Result<(), String>,
+        check: impl Fn(&T) -> Result<(), AnswerError>,
     ) -> Result<T, BeaconError> {
         let mut req = Req::new(reqwest::Method::POST, path, timeout);
         req.keys = keys;

@@ -170,8 +170,8 @@ mod types;
 
 pub use api::{AnswerCheck, BeaconApi};
 pub use chain::{AttestationReward, Committee, Committees};
-pub use error::{BeaconError, NodeError};
-pub use participation::{bitlist, bitvector, read_block, BlockParticipation, IncludedBits};
+pub use error::{AnswerError, BeaconError, NodeError};
+pub use participation::{bitlist, bitvector, read_block, BlockParticipation, IncludedBits, ParticipationError};
 pub use produce::{ProduceError, Produced, Sidecars};
 pub use routes::{
     BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK, FETCHES_IN_FLIGHT,

@@ -7,7 +7,7 @@
 //! not hex, a `committee_bits` naming no committee, or a missing field make
 //! the whole block malformed (an error naming what), never "not seen".
 
-use super::{BeaconClient, BeaconError};
+use super::{AnswerError, BeaconClient, BeaconError};
 use poolvc_signer::types::Hash256;
 use serde::Deserialize;
 use std::time::Duration;
@@ -92,31 +92,59 @@ struct CheckpointJson {
     root: Hash256,
 }
 
+/// Why a block's participation could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParticipationError {
+    /// Bits that are not hex.
+    #[error("not hex: {0}")]
+    Hex(#[from] hex::FromHexError),
+    /// A bitlist without its delimiter bit.
+    #[error("the bitlist has no delimiter bit")]
+    NoDelimiter,
+    /// `committee_bits` naming no committee.
+    #[error("committee_bits names no committee")]
+    NoCommittee,
+    /// The block is not the JSON the API specifies.
+    #[error("{0}")]
+    Json(String),
+    /// One attestation of the block.
+    #[error("attestation {index}: {source}")]
+    Attestation {
+        /// Its position in the block.
+        index: usize,
+        /// What is wrong.
+        source: Box<ParticipationError>,
+    },
+    /// The sync aggregate's bits.
+    #[error("sync bits: {0}")]
+    SyncBits(Box<ParticipationError>),
+}
+
 /// Hex (`0x…`) to bytes.
-fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| format!("not hex: {e}"))
+fn hex_bytes(s: &str) -> Result<Vec<u8>, ParticipationError> {
+    Ok(hex::decode(s.strip_prefix("0x").unwrap_or(s))?)
 }
 
 /// An SSZ bitlist: the bits below the highest set bit of the last byte
 /// (the length delimiter).
-pub fn bitlist(s: &str) -> Result<Vec<bool>, String> {
+pub fn bitlist(s: &str) -> Result<Vec<bool>, ParticipationError> {
     let bytes = hex_bytes(s)?;
-    let last = *bytes.last().ok_or("an empty bitlist has no delimiter bit")?;
+    let last = *bytes.last().ok_or(ParticipationError::NoDelimiter)?;
     if last == 0 {
-        return Err("the bitlist's last byte has no delimiter bit".into());
+        return Err(ParticipationError::NoDelimiter);
     }
     let len = (bytes.len() - 1) * 8 + (7 - last.leading_zeros() as usize);
     Ok((0..len).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
 }
 
 /// An SSZ bitvector, every bit of every byte.
-pub fn bitvector(s: &str) -> Result<Vec<bool>, String> {
+pub fn bitvector(s: &str) -> Result<Vec<bool>, ParticipationError> {
     let bytes = hex_bytes(s)?;
     Ok((0..bytes.len() * 8).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
 }
 
 impl AttestationJson {
-    fn bits(&self) -> Result<IncludedBits, String> {
+    fn bits(&self) -> Result<IncludedBits, ParticipationError> {
         let committees = match &self.committee_bits {
             Some(cb) => {
                 bitvector(cb)?.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i as u64).collect::<Vec<_>>()
@@ -124,7 +152,7 @@ impl AttestationJson {
             None => vec![self.data.index],
         };
         if committees.is_empty() {
-            return Err("committee_bits names no committee".into());
+            return Err(ParticipationError::NoCommittee);
         }
         Ok(IncludedBits {
             slot: self.data.slot,
@@ -137,13 +165,13 @@ impl AttestationJson {
 }
 
 impl BlockJson {
-    fn participation(&self) -> Result<BlockParticipation, String> {
+    fn participation(&self) -> Result<BlockParticipation, ParticipationError> {
         let mut attestations = Vec::with_capacity(self.body.attestations.len());
-        for (k, a) in self.body.attestations.iter().enumerate() {
-            attestations.push(a.bits().map_err(|r| format!("attestation {k}: {r}"))?);
+        for (index, a) in self.body.attestations.iter().enumerate() {
+            attestations.push(a.bits().map_err(|e| ParticipationError::Attestation { index, source: Box::new(e) })?);
         }
         let sync_bits = match &self.body.sync_aggregate {
-            Some(s) => bitvector(&s.sync_committee_bits).map_err(|r| format!("sync bits: {r}"))?,
+            Some(s) => bitvector(&s.sync_committee_bits).map_err(|e| ParticipationError::SyncBits(Box::new(e)))?,
             None => Vec::new(),
         };
         Ok(BlockParticipation {
@@ -157,8 +185,8 @@ impl BlockJson {
 }
 
 /// Reads participation from a block's JSON (`{"data": {"message": ..}}`).
-pub fn read_block(json: &[u8]) -> Result<BlockParticipation, String> {
-    let env: BlockEnvelope = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+pub fn read_block(json: &[u8]) -> Result<BlockParticipation, ParticipationError> {
+    let env: BlockEnvelope = serde_json::from_slice(json).map_err(|e| ParticipationError::Json(e.to_string()))?;
     env.data.message.participation()
 }
 
@@ -169,13 +197,17 @@ impl BeaconClient {
     /// next; if every node's is, the error names what is wrong.
     pub async fn block_participation(&self, id: &str, t: Duration) -> Result<Option<BlockParticipation>, BeaconError> {
         let path = format!("/eth/v2/beacon/blocks/{id}");
-        let strict = |e: &BlockEnvelope| e.data.message.participation().map(|_| ());
+        let strict = |e: &BlockEnvelope| e.data.message.participation().map(|_| ()).map_err(AnswerError::from);
         let env: BlockEnvelope = match self.get_checked(&path, t, strict).await {
             Ok(b) => b,
             Err(BeaconError::NotServed { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        env.data.message.participation().map(Some).map_err(|reason| BeaconError::Invalid { url: path, reason })
+        env.data
+            .message
+            .participation()
+            .map(Some)
+            .map_err(|e| BeaconError::Invalid { url: path, reason: e.to_string() })
     }
 }
 
@@ -226,7 +258,7 @@ mod tests {
             ("0x03", Some("0x00"), "0x00", "names no committee"),
             ("0x03", None, "0xq1", "sync bits"),
         ] {
-            let e = read_block(&block(bits, cb, sync)).unwrap_err();
+            let e = read_block(&block(bits, cb, sync)).unwrap_err().to_string();
             assert!(e.contains(what), "{bits} {cb:?} {sync}: {e}");
         }
         assert!(read_block(br#"{"data":{"message":{"slot":"1"}}}"#).is_err());

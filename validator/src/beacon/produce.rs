@@ -175,7 +175,8 @@ impl BeaconClient {
                     .map_err(|e| bad(format!("produced blinded block: {e}")))?;
                 return Ok(Produced::Blinded { block, ssz: true });
             }
-            let (block, proofs, blobs) = ssz_envelope::split_block_contents(&raw.body).map_err(bad)?;
+            let (block, proofs, blobs) =
+                ssz_envelope::split_block_contents(&raw.body).map_err(|e| bad(e.to_string()))?;
             let block =
                 BeaconBlock::<P>::from_ssz_bytes(fork, block).map_err(|e| bad(format!("produced block: {e}")))?;
             let sidecars = Sidecars::Ssz { proofs: proofs.to_vec(), blobs: blobs.to_vec() };

@@ -161,7 +161,7 @@ impl BeaconClient {
         epoch: u64,
         indices: &[u64],
         t: Duration,
-        check: impl Fn(&[AttesterDuty]) -> Result<(), String>,
+        check: impl Fn(&[AttesterDuty]) -> Result<(), AnswerError>,
     ) -> Result<DutiesResponse<AttesterDuty>, BeaconError> {
         let path = format!("/eth/v1/validator/duties/attester/{epoch}");
         self.post_for_keys_checked(&path, &Indices(indices), indices.len(), t, |d: &DutiesResponse<AttesterDuty>| {
@@ -175,7 +175,7 @@ impl BeaconClient {
         &self,
         epoch: u64,
         t: Duration,
-        check: impl Fn(&[ProposerDuty]) -> Result<(), String>,
+        check: impl Fn(&[ProposerDuty]) -> Result<(), AnswerError>,
     ) -> Result<DutiesResponse<ProposerDuty>, BeaconError> {
         let path = format!("/eth/v1/validator/duties/proposer/{epoch}");
         self.get_checked(&path, t, |d: &DutiesResponse<ProposerDuty>| check(&d.data)).await
@@ -187,7 +187,7 @@ impl BeaconClient {
         epoch: u64,
         indices: &[u64],
         t: Duration,
-        check: impl Fn(&[SyncDuty]) -> Result<(), String>,
+        check: impl Fn(&[SyncDuty]) -> Result<(), AnswerError>,
     ) -> Result<Vec<SyncDuty>, BeaconError> {
         let path = format!("/eth/v1/validator/duties/sync/{epoch}");
         let d: Data<Vec<SyncDuty>> = self

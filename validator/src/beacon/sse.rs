@@ -6,6 +6,27 @@ use poolvc_signer::types::Hash256;
 use serde::Deserialize;
 use std::time::Duration;
 
+/// Why following a node's events stopped (it is followed again, or the
+/// next best node is).
+#[derive(Debug, thiserror::Error)]
+enum EventsEnd {
+    /// The request or the stream failed.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// The node answered with an error status.
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    /// One event past 1 MiB.
+    #[error("event larger than 1 MiB")]
+    TooLarge,
+    /// Another node ranks first now.
+    #[error("another node is preferred now; following its events")]
+    Outranked,
+    /// The node closed the stream.
+    #[error("stream ended")]
+    Ended,
+}
+
 impl BeaconClient {
     /// Follows `head` events (Server-Sent Events) from the best-ranked node,
     /// reconnecting on error or when another node becomes the best. The receiver holds the
@@ -34,24 +55,23 @@ impl BeaconClient {
         url: &str,
         node: usize,
         tx: &tokio::sync::watch::Sender<(u64, Hash256)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EventsEnd> {
         #[derive(Deserialize)]
         struct Head {
             #[serde(with = "serde_utils::quoted_u64")]
             slot: u64,
             block: Hash256,
         }
-        let mut resp =
-            self.http.get(url).header("Accept", "text/event-stream").send().await.map_err(|e| e.to_string())?;
+        let mut resp = self.http.get(url).header("Accept", "text/event-stream").send().await?;
         if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
+            return Err(EventsEnd::Status(resp.status()));
         }
         let mut buf: Vec<u8> = Vec::new();
         // Bytes of `buf` already searched for an event's end (less the 3 a
         // split "\r\n\r\n" may span): a body that trickles in byte by byte
         // is scanned once, not once per byte.
         let mut scanned = 0usize;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = resp.chunk().await? {
             buf.extend_from_slice(&chunk);
             // Events end with a blank line; lines may end in \n or \r\n.
             loop {
@@ -82,13 +102,13 @@ impl BeaconClient {
                 }
             }
             if buf.len() > 1 << 20 {
-                return Err("event larger than 1 MiB".into());
+                return Err(EventsEnd::TooLarge);
             }
             if self.ranked().first() != Some(&node) {
-                return Err("another node is preferred now; following its events".into());
+                return Err(EventsEnd::Outranked);
             }
         }
-        Err("stream ended".into())
+        Err(EventsEnd::Ended)
     }
 }
 

@@ -8,11 +8,35 @@ pub const KZG_PROOF_BYTES: usize = 48;
 /// Bytes of one blob (4096 field elements of 32 bytes, both presets).
 pub const BLOB_BYTES: usize = 131_072;
 
-fn offset_at(bytes: &[u8], at: usize) -> Result<usize, String> {
-    let b: [u8; 4] = bytes
-        .get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| format!("SSZ container too short for the offset at byte {at}"))?;
+/// Why SSZ block contents could not be split.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Too short for an offset.
+    #[error("SSZ container too short for the offset at byte {at}")]
+    Short {
+        /// The offset's byte.
+        at: usize,
+    },
+    /// Offsets out of order or past the end.
+    #[error("BlockContents offsets {offsets:?} do not fit {len} bytes")]
+    Offsets {
+        /// The three offsets.
+        offsets: [usize; 3],
+        /// The container's length.
+        len: usize,
+    },
+    /// Proofs or blobs of a size that is not a whole number of them.
+    #[error("BlockContents: {proofs} bytes of proofs, {blobs} bytes of blobs")]
+    Sizes {
+        /// Bytes of proofs.
+        proofs: usize,
+        /// Bytes of blobs.
+        blobs: usize,
+    },
+}
+
+fn offset_at(bytes: &[u8], at: usize) -> Result<usize, EnvelopeError> {
+    let b: [u8; 4] = bytes.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or(EnvelopeError::Short { at })?;
     Ok(u32::from_le_bytes(b) as usize)
 }
 
@@ -21,14 +45,14 @@ pub type ContentsParts<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
 /// Splits `BlockContents {block, kzg_proofs, blobs}` into its three parts,
 /// checking the offsets and the proof and blob sizes.
-pub fn split_block_contents(bytes: &[u8]) -> Result<ContentsParts<'_>, String> {
+pub fn split_block_contents(bytes: &[u8]) -> Result<ContentsParts<'_>, EnvelopeError> {
     let (o0, o1, o2) = (offset_at(bytes, 0)?, offset_at(bytes, 4)?, offset_at(bytes, 8)?);
     if o0 != 12 || o0 > o1 || o1 > o2 || o2 > bytes.len() {
-        return Err(format!("BlockContents offsets {o0}, {o1}, {o2} do not fit {} bytes", bytes.len()));
+        return Err(EnvelopeError::Offsets { offsets: [o0, o1, o2], len: bytes.len() });
     }
     let (block, proofs, blobs) = (&bytes[o0..o1], &bytes[o1..o2], &bytes[o2..]);
     if proofs.len() % KZG_PROOF_BYTES != 0 || blobs.len() % BLOB_BYTES != 0 {
-        return Err(format!("BlockContents: {} bytes of proofs, {} bytes of blobs", proofs.len(), blobs.len()));
+        return Err(EnvelopeError::Sizes { proofs: proofs.len(), blobs: blobs.len() });
     }
     Ok((block, proofs, blobs))
 }

@@ -57,24 +57,50 @@ impl Default for PerfConfig {
     }
 }
 
+/// A value of `performance:` out of range; each names its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PerfConfigError {
+    /// A count that must be at least 1.
+    #[error("performance.{field} must be at least 1")]
+    Zero {
+        /// The field.
+        field: &'static str,
+    },
+    /// Every weight is zero.
+    #[error("performance.weights: at least one weight must be non-zero")]
+    NoWeight,
+    /// A curve that does not start at key 1.
+    #[error("performance.{field} must start at key 1")]
+    CurveStart {
+        /// The field.
+        field: &'static str,
+    },
+    /// A curve whose keys do not ascend or whose values pass 10000 bp.
+    #[error("performance.{field}: keys must ascend and values be at most 10000 bp")]
+    CurveShape {
+        /// The field.
+        field: &'static str,
+    },
+}
+
 impl PerfConfig {
     /// Checks the values; the error names the field.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PerfConfigError> {
         if self.frame_epochs == 0 {
-            return Err("performance.frame_epochs must be at least 1".into());
+            return Err(PerfConfigError::Zero { field: "frame_epochs" });
         }
         if self.stader_window_epochs == 0 {
-            return Err("performance.stader_window_epochs must be at least 1".into());
+            return Err(PerfConfigError::Zero { field: "stader_window_epochs" });
         }
         if self.weights.iter().all(|w| *w == 0) {
-            return Err("performance.weights: at least one weight must be non-zero".into());
+            return Err(PerfConfigError::NoWeight);
         }
-        for (name, curve) in [("leeway_bp", &self.leeway_bp), ("reward_share_bp", &self.reward_share_bp)] {
+        for (field, curve) in [("leeway_bp", &self.leeway_bp), ("reward_share_bp", &self.reward_share_bp)] {
             if curve.is_empty() || curve[0][0] != 1 {
-                return Err(format!("performance.{name} must start at key 1"));
+                return Err(PerfConfigError::CurveStart { field });
             }
             if curve.windows(2).any(|w| w[1][0] <= w[0][0]) || curve.iter().any(|p| p[1] > 10_000) {
-                return Err(format!("performance.{name}: keys must ascend and values be at most 10000 bp"));
+                return Err(PerfConfigError::CurveShape { field });
             }
         }
         Ok(())

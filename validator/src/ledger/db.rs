@@ -32,18 +32,7 @@ use std::path::Path;
 /// The ledger's file name in the data dir.
 pub const LEDGER_FILE: &str = "performance.sqlite";
 
-/// Ledger errors.
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    /// The database failed.
-    #[error("performance ledger {location}: {reason}")]
-    Db {
-        /// The file or the PostgreSQL database.
-        location: String,
-        /// The database's error.
-        reason: String,
-    },
-}
+pub use super::error::{DbFault, LedgerError};
 
 /// Where the ledger is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,25 +166,25 @@ enum Conn {
 }
 
 impl Conn {
-    fn exec(&mut self, sql: &str, p: &[Val]) -> Result<u64, String> {
+    fn exec(&mut self, sql: &str, p: &[Val]) -> Result<u64, DbFault> {
         match self {
             Conn::Sqlite(c) => c
                 .prepare_cached(&sqlite_sql(sql))
                 .and_then(|mut st| st.execute(rusqlite::params_from_iter(p.iter())))
                 .map(|n| n as u64)
-                .map_err(|e| e.to_string()),
+                .map_err(DbFault::from),
             Conn::Pg(c) => {
                 let params: Vec<Box<dyn postgres::types::ToSql + Sync + '_>> = p.iter().map(Val::pg).collect();
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
-                blocking(|| c.execute(sql, &refs)).map_err(|e| e.to_string())
+                blocking(|| c.execute(sql, &refs)).map_err(DbFault::from)
             }
         }
     }
 
-    fn query(&mut self, sql: &str, p: &[Val]) -> Result<Vec<Vec<Val>>, String> {
+    fn query(&mut self, sql: &str, p: &[Val]) -> Result<Vec<Vec<Val>>, DbFault> {
         match self {
             Conn::Sqlite(c) => {
-                let mut st = c.prepare_cached(&sqlite_sql(sql)).map_err(|e| e.to_string())?;
+                let mut st = c.prepare_cached(&sqlite_sql(sql)).map_err(DbFault::from)?;
                 let n = st.column_count();
                 let rows = st
                     .query_map(rusqlite::params_from_iter(p.iter()), |r| {
@@ -213,13 +202,13 @@ impl Conn {
                             })
                             .collect::<rusqlite::Result<Vec<Val>>>()
                     })
-                    .map_err(|e| e.to_string())?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+                    .map_err(DbFault::from)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(DbFault::from)
             }
             Conn::Pg(c) => {
                 let params: Vec<Box<dyn postgres::types::ToSql + Sync + '_>> = p.iter().map(Val::pg).collect();
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|b| b.as_ref()).collect();
-                let rows = blocking(|| c.query(sql, &refs)).map_err(|e| e.to_string())?;
+                let rows = blocking(|| c.query(sql, &refs)).map_err(DbFault::from)?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let mut vals = Vec::with_capacity(r.len());
@@ -235,7 +224,7 @@ impl Conn {
                         } else {
                             r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Val::NullT, Val::T))
                         };
-                        vals.push(v.map_err(|e| e.to_string())?);
+                        vals.push(v.map_err(DbFault::from)?);
                     }
                     out.push(vals);
                 }
@@ -245,16 +234,16 @@ impl Conn {
     }
 
     /// Runs `f` in one transaction: all of it or none.
-    fn in_tx(&mut self, f: impl FnOnce(&mut Conn) -> Result<(), String>) -> Result<(), String> {
+    fn in_tx(&mut self, f: impl FnOnce(&mut Conn) -> Result<(), DbFault>) -> Result<(), DbFault> {
         match self {
-            Conn::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?,
-            Conn::Pg(c) => blocking(|| c.batch_execute("BEGIN")).map_err(|e| e.to_string())?,
+            Conn::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE").map_err(DbFault::from)?,
+            Conn::Pg(c) => blocking(|| c.batch_execute("BEGIN")).map_err(DbFault::from)?,
         }
         let r = f(self);
         let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let e2 = match self {
-            Conn::Sqlite(c) => c.execute_batch(end).map_err(|e| e.to_string()),
-            Conn::Pg(c) => blocking(|| c.batch_execute(end)).map_err(|e| e.to_string()),
+            Conn::Sqlite(c) => c.execute_batch(end).map_err(DbFault::from),
+            Conn::Pg(c) => blocking(|| c.batch_execute(end)).map_err(DbFault::from),
         };
         r.and(e2)
     }
@@ -262,7 +251,7 @@ impl Conn {
     /// Inserts `rows` with `insert` (`INSERT INTO t (cols) VALUES`): one
     /// prepared statement per row in SQLite, multi-row statements of up
     /// to 500 rows in PostgreSQL.
-    fn insert_many(&mut self, insert: &str, ncols: usize, rows: Vec<Vec<Val>>) -> Result<(), String> {
+    fn insert_many(&mut self, insert: &str, ncols: usize, rows: Vec<Vec<Val>>) -> Result<(), DbFault> {
         match self {
             Conn::Sqlite(_) => {
                 let one = format!("{insert} ({})", (1..=ncols).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
@@ -397,7 +386,7 @@ impl Ledger {
     /// Opens (creating) the SQLite ledger at `path`.
     pub fn open_file(path: &Path) -> Result<Self, LedgerError> {
         let location = path.display().to_string();
-        let err = |e: rusqlite::Error| LedgerError::Db { location: location.clone(), reason: e.to_string() };
+        let err = |e: rusqlite::Error| LedgerError::Db { location: location.clone(), source: e.into() };
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(err)?;
@@ -410,7 +399,7 @@ impl Ledger {
     /// Opens (creating its tables in) the PostgreSQL ledger at `url`.
     pub fn open_postgres(url: &str) -> Result<Self, LedgerError> {
         let location = Location::Postgres(url.to_string()).describe();
-        let err = |e: postgres::Error| LedgerError::Db { location: location.clone(), reason: e.to_string() };
+        let err = |e: postgres::Error| LedgerError::Db { location: location.clone(), source: e.into() };
         let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(err)?;
         for t in TABLES {
             let t = t.replace("BLOB", "BYTEA").replace(") WITHOUT ROWID", ")");
@@ -431,7 +420,7 @@ impl Ledger {
     pub fn open_read_only(datadir: &Path) -> Result<Self, LedgerError> {
         let path = datadir.join(LEDGER_FILE);
         let location = path.display().to_string();
-        let err = |e: rusqlite::Error| LedgerError::Db { location: location.clone(), reason: e.to_string() };
+        let err = |e: rusqlite::Error| LedgerError::Db { location: location.clone(), source: e.into() };
         let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
         conn.execute_batch("PRAGMA busy_timeout=5000;").map_err(err)?;
         Ok(Self { conn: std::sync::Mutex::new(Conn::Sqlite(conn)), location })
@@ -441,8 +430,8 @@ impl Ledger {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, reason: String) -> LedgerError {
-        LedgerError::Db { location: self.location.clone(), reason }
+    fn err(&self, source: DbFault) -> LedgerError {
+        LedgerError::Db { location: self.location.clone(), source }
     }
 
     fn exec(&self, sql: &str, p: &[Val]) -> Result<u64, LedgerError> {
@@ -464,7 +453,7 @@ impl Ledger {
             c.exec("DELETE FROM perf_member", &[])?;
             c.insert_many("INSERT INTO perf_member (validator, pubkey, pool, operator) VALUES", 4, rows)
         })
-        .map_err(|e| LedgerError::Db { location: self.location.clone(), reason: e })
+        .map_err(|e| self.err(e))
     }
 
     /// The membership.
@@ -523,7 +512,7 @@ impl Ledger {
                 rows,
             )
         })
-        .map_err(|e| LedgerError::Db { location: self.location.clone(), reason: e })
+        .map_err(|e| self.err(e))
     }
 
     /// Marks epochs up to `epoch` final (never judged again).
@@ -730,11 +719,8 @@ impl Ledger {
 }
 
 impl FrameSource for Ledger {
-    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String> {
-        Ok(FrameData {
-            epochs: self.epochs(from, to).map_err(|e| e.to_string())?,
-            keys: self.validator_sums(from, to).map_err(|e| e.to_string())?,
-        })
+    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, LedgerError> {
+        Ok(FrameData { epochs: self.epochs(from, to)?, keys: self.validator_sums(from, to)? })
     }
 }
 

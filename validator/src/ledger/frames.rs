@@ -18,6 +18,7 @@
 //!   ideal, where the node serves them.
 
 use super::config::PerfConfig;
+use super::error::LedgerError;
 use super::rows::{EpochRow, KeySum, Member, ValidatorRow};
 use super::verdict::Counts;
 use serde::Serialize;
@@ -165,7 +166,7 @@ impl FrameData {
 /// Reads a frame's data.
 pub trait FrameSource {
     /// The judged epochs and per-key sums of `[from, to)`.
-    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String>;
+    fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, LedgerError>;
 }
 
 /// The keys below their threshold in a frame.
@@ -205,7 +206,7 @@ pub fn strikes_before(
     members: &[Member],
     src: &impl FrameSource,
     n: u64,
-) -> Result<BTreeMap<u64, u64>, String> {
+) -> Result<BTreeMap<u64, u64>, LedgerError> {
     let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
     for back in 1..cfg.strike_lifetime_frames.max(1) {
         let Some(f) = n.checked_sub(back) else { break };
@@ -228,7 +229,7 @@ pub fn frame_report(
     members: &[Member],
     src: &impl FrameSource,
     n: u64,
-) -> Result<FrameReport, String> {
+) -> Result<FrameReport, LedgerError> {
     let (first, end) = cfg.frame_bounds(n);
     let data = src.frame_data(first, end)?;
     let earlier = strikes_before(cfg, members, src, n)?;
@@ -404,7 +405,7 @@ mod tests {
 
     struct Mem(Vec<EpochRow>, Vec<ValidatorRow>);
     impl FrameSource for Mem {
-        fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, String> {
+        fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, LedgerError> {
             let mut d = FrameData::default();
             for e in self.0.iter().filter(|e| e.epoch >= from && e.epoch < to) {
                 let rows: Vec<ValidatorRow> = self.1.iter().filter(|r| r.epoch == e.epoch).cloned().collect();

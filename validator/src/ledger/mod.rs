@@ -4,12 +4,14 @@
 //! - [`verdict`]: one epoch's duties judged from canonical blocks (pure);
 //! - [`chain`]: reading an epoch's window (blocks, committees, proposers,
 //!   sync committee, rewards) from a beacon node;
-//! - [`ledger`]: the per-validator, per-epoch ledger in SQLite;
+//! - [`db`]: the per-validator, per-epoch ledger in SQLite or PostgreSQL
+//!   (its errors in [`error`]);
 //! - [`frames`]: frames and the pools' formulas (Lido CSM, Stader, rewards).
 
 pub mod chain;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod frames;
 pub mod merkle;
 pub mod onchain;

@@ -242,13 +242,29 @@ pub enum Outcome {
     Pending(String),
 }
 
+/// Why the reporter's key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The password file could not be read.
+    #[error("{path}: {source}")]
+    Password {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The keystore could not be opened with it.
+    #[error(transparent)]
+    Key(#[from] super::reporter_key::ReporterKeyError),
+}
+
 impl Reporter {
     /// Loads the key named by `cfg`.
-    pub fn load(cfg: &ReportConfig, rpc: EthRpc, chain_id: u64) -> Result<Self, String> {
-        let password =
-            std::fs::read_to_string(&cfg.password_file).map_err(|e| format!("{}: {e}", cfg.password_file.display()))?;
+    pub fn load(cfg: &ReportConfig, rpc: EthRpc, chain_id: u64) -> Result<Self, LoadError> {
+        let password = std::fs::read_to_string(&cfg.password_file)
+            .map_err(|source| LoadError::Password { path: cfg.password_file.clone(), source })?;
         let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
-        let key = ReporterKey::load(&cfg.keystore, password.as_bytes()).map_err(|e| e.to_string())?;
+        let key = ReporterKey::load(&cfg.keystore, password.as_bytes())?;
         Ok(Self { key, rpc, chain_id })
     }
 
@@ -313,7 +329,7 @@ impl Reporter {
         };
         let mut unsigned = Vec::new();
         fields(&mut unsigned, None);
-        let sig = self.key.sign_hash(&keccak256(&unsigned)).map_err(SubmitError::Malformed)?;
+        let sig = self.key.sign_hash(&keccak256(&unsigned)).map_err(|e| SubmitError::Malformed(e.to_string()))?;
         let mut raw = Vec::new();
         fields(&mut raw, Some(sig));
         Ok((format!("0x{}", hex::encode(&raw)), format!("{}", keccak256(&raw))))

@@ -22,11 +22,14 @@ pub enum ReportError {
         reason: String,
     },
     /// The ledger could not be read.
-    #[error("{reason}")]
-    Ledger {
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Ledger(#[from] super::error::LedgerError),
+    /// The reading task ended without an answer.
+    #[error("reading the ledger: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The execution node failed.
+    #[error("execution node: {0}")]
+    Rpc(#[from] crate::el::rpc::RpcError),
     /// No epoch judged yet.
     #[error("the ledger has no judged epoch yet")]
     Empty,
@@ -51,17 +54,16 @@ pub fn load(
             }
             Ledger::open_read_only(datadir)
         }
-    }
-    .map_err(|e| ReportError::Ledger { reason: e.to_string() })?;
+    }?;
     let frame = match frame {
         Some(f) => f,
         None => {
-            let last = ledger.last_epoch().map_err(|e| ReportError::Ledger { reason: e.to_string() })?;
+            let last = ledger.last_epoch()?;
             cfg.frame_of(last.ok_or(ReportError::Empty)?)
         }
     };
-    let members = ledger.members().map_err(|e| ReportError::Ledger { reason: e.to_string() })?;
-    frame_report(cfg, &members, &ledger, frame).map_err(|reason| ReportError::Ledger { reason })
+    let members = ledger.members()?;
+    Ok(frame_report(cfg, &members, &ledger, frame)?)
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -154,23 +156,16 @@ pub async fn verify(
     })?;
     let url = rpc.ok_or_else(|| ReportError::Config { reason: "pools.yaml: rpc is not set".into() })?.to_string();
     let (dir, pg, perf) = (datadir.to_path_buf(), postgres.map(str::to_string), cfg.clone());
-    let r = tokio::task::spawn_blocking(move || load(&perf, &dir, pg.as_deref(), Some(frame)))
-        .await
-        .map_err(|e| ReportError::Ledger { reason: e.to_string() })??;
+    let r = tokio::task::spawn_blocking(move || load(&perf, &dir, pg.as_deref(), Some(frame))).await??;
     let (leaf, proof, root) = onchain::leaf_and_proof(&r, pubkey).ok_or_else(|| ReportError::Config {
         reason: format!("validator {pubkey} is not in frame {frame}'s report"),
     })?;
     let rpc = crate::el::rpc::EthRpc::new(&url, std::time::Duration::from_secs(10));
-    let rpc_err = |e: crate::el::rpc::RpcError| ReportError::Ledger { reason: e.to_string() };
-    let block = rpc.block_number().await.map_err(rpc_err)?;
-    let accepted = rpc
-        .call(rc.contract, sol::validatorsRootCall { frame: alloy_primitives::U256::from(frame) }, block)
-        .await
-        .map_err(rpc_err)?;
-    let ok = rpc
-        .call(rc.contract, sol::verifyValidatorCall { leaf: leaf.clone(), proof: proof.clone() }, block)
-        .await
-        .map_err(rpc_err)?;
+    let block = rpc.block_number().await?;
+    let accepted =
+        rpc.call(rc.contract, sol::validatorsRootCall { frame: alloy_primitives::U256::from(frame) }, block).await?;
+    let ok =
+        rpc.call(rc.contract, sol::verifyValidatorCall { leaf: leaf.clone(), proof: proof.clone() }, block).await?;
     let leaf_json = serde_json::json!({
         "frame": frame,
         "validator_index": leaf.validatorIndex,
@@ -203,7 +198,8 @@ pub fn new_reporter_key(out: &Path, password_file: &Path) -> Result<String, Repo
     let password =
         std::fs::read_to_string(password_file).map_err(|e| bad(format!("{}: {e}", password_file.display())))?;
     let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
-    let (key, json) = super::reporter_key::ReporterKey::generate(password.as_bytes(), 18).map_err(bad)?;
+    let (key, json) =
+        super::reporter_key::ReporterKey::generate(password.as_bytes(), 18).map_err(|e| bad(e.to_string()))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -43,6 +43,32 @@ pub enum ReporterKeyError {
     },
 }
 
+/// Why a key operation (making, encrypting, signing) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyOpError {
+    /// 32 bytes that are not a secp256k1 secret key (zero, or past the order).
+    #[error("not a secp256k1 secret key")]
+    NotASecret,
+    /// Scrypt refused its parameters.
+    #[error("scrypt: invalid parameters (log n {log_n})")]
+    ScryptParams {
+        /// log2 of the cost.
+        log_n: u8,
+    },
+    /// Scrypt refused its output length.
+    #[error("scrypt: invalid output length")]
+    ScryptOutput,
+    /// The cipher refused its key or IV length.
+    #[error("aes-128-ctr: {0}")]
+    Cipher(#[from] aes::cipher::InvalidLength),
+    /// The keystore JSON could not be written.
+    #[error("keystore json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// ECDSA signing failed.
+    #[error("signing: {0}")]
+    Sign(#[from] k256::ecdsa::Error),
+}
+
 #[derive(Deserialize)]
 struct V3 {
     #[serde(alias = "Crypto")]
@@ -77,14 +103,14 @@ impl std::fmt::Debug for ReporterKey {
     }
 }
 
-fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| format!("not hex: {e}"))
+fn unhex(s: &str) -> Result<Vec<u8>, hex::FromHexError> {
+    hex::decode(s.strip_prefix("0x").unwrap_or(s))
 }
 
 impl ReporterKey {
     /// From a 32-byte secret.
-    pub fn from_secret(secret: &[u8]) -> Result<Self, String> {
-        let key = SigningKey::from_slice(secret).map_err(|_| "not a secp256k1 secret key".to_string())?;
+    pub fn from_secret(secret: &[u8]) -> Result<Self, KeyOpError> {
+        let key = SigningKey::from_slice(secret).map_err(|_| KeyOpError::NotASecret)?;
         let point = key.verifying_key().to_encoded_point(false);
         let address = Address::from_slice(&keccak256(&point.as_bytes()[1..])[12..]);
         Ok(Self { key, address })
@@ -158,12 +184,12 @@ impl ReporterKey {
         use aes::cipher::{KeyIvInit, StreamCipher};
         let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| bad("iv is not 16 bytes".into()))?;
         cipher.apply_keystream(&mut secret);
-        Self::from_secret(&secret).map_err(bad)
+        Self::from_secret(&secret).map_err(|e| bad(e.to_string()))
     }
 
     /// A new random key, encrypted with `password` (scrypt n = 2^18, r = 8,
     /// p = 1, as geth's standard): the keystore JSON.
-    pub fn generate(password: &[u8], log_n: u8) -> Result<(Self, String), String> {
+    pub fn generate(password: &[u8], log_n: u8) -> Result<(Self, String), KeyOpError> {
         use rand::RngCore;
         let mut secret = Zeroizing::new([0u8; 32]);
         let key = loop {
@@ -176,12 +202,12 @@ impl ReporterKey {
         let mut iv = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         rand::rngs::OsRng.fill_bytes(&mut iv);
-        let params = scrypt::Params::new(log_n, 8, 1, 32).map_err(|e| e.to_string())?;
+        let params = scrypt::Params::new(log_n, 8, 1, 32).map_err(|_| KeyOpError::ScryptParams { log_n })?;
         let mut dk = Zeroizing::new([0u8; 32]);
-        scrypt::scrypt(password, &salt, &params, &mut *dk).map_err(|e| e.to_string())?;
+        scrypt::scrypt(password, &salt, &params, &mut *dk).map_err(|_| KeyOpError::ScryptOutput)?;
         let mut ciphertext = secret.to_vec();
         use aes::cipher::{KeyIvInit, StreamCipher};
-        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|e| e.to_string())?;
+        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv)?;
         cipher.apply_keystream(&mut ciphertext);
         let mut preimage = dk[16..32].to_vec();
         preimage.extend_from_slice(&ciphertext);
@@ -198,7 +224,7 @@ impl ReporterKey {
             "id": uuid_v4(),
             "version": 3,
         });
-        Ok((key, serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?))
+        Ok((key, serde_json::to_string_pretty(&json)?))
     }
 
     /// The key's address.
@@ -207,8 +233,8 @@ impl ReporterKey {
     }
 
     /// Signs a 32-byte hash: `(y_parity, r, s)`.
-    pub fn sign_hash(&self, hash: &B256) -> Result<(bool, B256, B256), String> {
-        let (sig, recid) = self.key.sign_prehash_recoverable(hash.as_slice()).map_err(|e| e.to_string())?;
+    pub fn sign_hash(&self, hash: &B256) -> Result<(bool, B256, B256), KeyOpError> {
+        let (sig, recid) = self.key.sign_prehash_recoverable(hash.as_slice())?;
         let bytes = sig.to_bytes();
         Ok((recid.is_y_odd(), B256::from_slice(&bytes[..32]), B256::from_slice(&bytes[32..])))
     }

@@ -46,6 +46,12 @@ pub const POOLS_FILE: &str = "pools.yaml";
 /// Errors reading `pools.yaml`.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolConfigError {
+    /// Pools whose contracts are read, without the endpoint to read them.
+    #[error("{}: rpc and chain_id are needed to read the pool contracts", path.display())]
+    NeedsRpc {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file could not be read.
     #[error("{path}: {source}")]
     Read {
@@ -291,7 +297,9 @@ impl PoolsConfig {
             }
             pools.push(spec);
         }
-        raw.performance.check().map_err(|reason| PoolConfigError::Malformed { path: path.to_path_buf(), reason })?;
+        raw.performance
+            .check()
+            .map_err(|e| PoolConfigError::Malformed { path: path.to_path_buf(), reason: e.to_string() })?;
         Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, relays: raw.relays, pools, performance: raw.performance })
     }
 }

@@ -154,9 +154,11 @@ impl PoolMap {
                         decision,
                         no_builder: relay_check(&g.read, &self.relays),
                     },
-                    Err(reason) => {
-                        PoolRecipient::Unknown { pool: g.read.pool.clone(), operator: g.read.operator.clone(), reason }
-                    }
+                    Err(e) => PoolRecipient::Unknown {
+                        pool: g.read.pool.clone(),
+                        operator: g.read.operator.clone(),
+                        reason: e.to_string(),
+                    },
                 }
             };
             let mut groups = vec![(rule_for(&g.read.facts), &g.read.keys)];
@@ -207,17 +209,36 @@ impl PoolMap {
     }
 }
 
+/// Why no rule applies now.
+#[derive(Debug, thiserror::Error)]
+enum Undecided {
+    /// The facts give no rule.
+    #[error(transparent)]
+    Rule(#[from] pool_rules::RuleError),
+    /// A pending Stader change may have applied, and the head is not known.
+    #[error(
+        "a Stader opt-in change applies after block {applies_after_block} and the execution node's current block \
+         is not known (last seen {head})"
+    )]
+    HeadUnknown {
+        /// The block after which it applies.
+        applies_after_block: u64,
+        /// The last head seen.
+        head: u64,
+    },
+}
+
 impl PoolMap {
     /// A rule at the current head: a Stader change pending as of the read
     /// may have applied since (the facts themselves hold for the freshness
     /// bound, the block number does not). With no current head, a change
     /// that is still pending as of the last head cannot be placed: no
     /// recipient until the node answers.
-    fn decide_now(&self, facts: &Facts, now: u64) -> Result<pool_rules::Decision, String> {
+    fn decide_now(&self, facts: &Facts, now: u64) -> Result<pool_rules::Decision, Undecided> {
         let Facts::StaderPermissionless { opted_in, changed_at_block, socializing_pool, el_reward_vault, block } =
             facts
         else {
-            return pool_rules::decide(facts).map_err(|e| e.to_string());
+            return Ok(pool_rules::decide(facts)?);
         };
         let (head, current) = match self.head {
             Some((b, at)) => (b.max(*block), now.saturating_sub(at) <= self.slot_secs),
@@ -230,13 +251,10 @@ impl PoolMap {
             el_reward_vault: *el_reward_vault,
             block: head,
         };
-        let d = pool_rules::decide(&at_head).map_err(|e| e.to_string())?;
+        let d = pool_rules::decide(&at_head)?;
         if let Why::StaderChangePending { applies_after_block, .. } = d.why {
             if !current {
-                return Err(format!(
-                    "a Stader opt-in change applies after block {applies_after_block} and the execution node's \
-                     current block is not known (last seen {head})"
-                ));
+                return Err(Undecided::HeadUnknown { applies_after_block, head });
             }
         }
         Ok(d)

@@ -8,7 +8,7 @@
 use super::context::Ctx;
 use super::duty_book::{is_aggregator, is_sync_aggregator, Attester, EpochDuties, SyncAggregator};
 use crate::beacon::{
-    AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty,
+    AnswerError, AttesterDuty, BeaconError, CommitteeSubscription, ProposerDuty, SyncCommitteeSubscription, SyncDuty,
 };
 use crate::events::{Event, MessageKind};
 use poolvc_signer::types::{Hash256, Preset, PublicKeyBytes, SignatureBytes, SyncAggregatorSelectionData};
@@ -248,15 +248,15 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     let n = indices.len();
     let sync_fetch = async {
         if altair {
-            let check = |d: &[SyncDuty]| sync_answer_fault(ctx, epoch, n, d).map_err(|f| f.to_string());
+            let check = |d: &[SyncDuty]| sync_answer_fault(ctx, epoch, n, d).map_err(AnswerError::from);
             ctx.beacon.sync_duties_checked(epoch, &indices, t, &check).await
         } else {
             Ok(Vec::new())
         }
     };
     // A faulty answer is a node's malformed answer (the reason is logged).
-    let attester_check = |d: &[AttesterDuty]| attester_answer_fault(ctx, epoch, n, d).map_err(|f| f.to_string());
-    let proposer_check = |d: &[ProposerDuty]| proposer_answer_fault(ctx, epoch, d).map_err(|f| f.to_string());
+    let attester_check = |d: &[AttesterDuty]| attester_answer_fault(ctx, epoch, n, d).map_err(AnswerError::from);
+    let proposer_check = |d: &[ProposerDuty]| proposer_answer_fault(ctx, epoch, d).map_err(AnswerError::from);
     let (att, prop, sync_all) = tokio::try_join!(
         ctx.beacon.attester_duties_checked(epoch, &indices, t, &attester_check),
         ctx.beacon.proposer_duties_checked(epoch, t, &proposer_check),

@@ -115,6 +115,24 @@ impl Subscriber for OwnOutcomes {
     }
 }
 
+/// Why a pass of the service did not finish (it is tried again at the next
+/// slot).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PassError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::db::LedgerError),
+    /// An epoch's window could not be read from the node.
+    #[error(transparent)]
+    Chain(#[from] chain::ChainError),
+    /// The window's blocks do not form a chain.
+    #[error(transparent)]
+    Verdict(#[from] verdict::VerdictError),
+    /// The node failed.
+    #[error(transparent)]
+    Beacon(#[from] crate::beacon::BeaconError),
+}
+
 /// What the service holds.
 struct State {
     ledger: Ledger,
@@ -189,7 +207,7 @@ fn timeout<P: Preset>(ctx: &Ctx<P>) -> Duration {
     Duration::from_millis(ctx.spec.slot_duration_ms.max(1000) * 2)
 }
 
-async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64) -> Result<(), String> {
+async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64) -> Result<(), PassError> {
     let spe = ctx.spec.slots_per_epoch;
     let epoch = ctx.spec.epoch_of(s);
     let roster = ctx.roster.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -205,9 +223,9 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
     if s % spe == 0 || st.finalized == 0 {
         st.finalized = ctx.beacon.finalized_epoch(ctx.slot_timeout()).await.unwrap_or(st.finalized);
         // Epoch E's window ends where E + 2 starts: final once E + 2 is.
-        st.ledger.finalize_through(st.finalized.saturating_sub(2)).map_err(|e| e.to_string())?;
-        for (e, digest) in st.ledger.open_epochs().map_err(|e| e.to_string())? {
-            let hs = chain::headers(&*ctx.beacon, e, e * spe, (e + 2) * spe, t).await.map_err(|e| e.to_string())?;
+        st.ledger.finalize_through(st.finalized.saturating_sub(2))?;
+        for (e, digest) in st.ledger.open_epochs()? {
+            let hs = chain::headers(&*ctx.beacon, e, e * spe, (e + 2) * spe, t).await?;
             if chain::digest(&hs) != digest {
                 info!(epoch = e, "performance: the epoch's blocks changed (a reorg); judging it again");
                 ctx.stats.perf_epochs_rejudged.inc();
@@ -216,7 +234,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
         }
     }
     // The next epoch to judge: its window (E and E + 1) must be over.
-    let next = match st.ledger.last_epoch().map_err(|e| e.to_string())? {
+    let next = match st.ledger.last_epoch()? {
         Some(last) => last + 1,
         None => {
             let floor = *st.floor.get_or_insert_with(|| {
@@ -377,7 +395,7 @@ async fn stader_submit<P: Preset>(
 }
 
 /// Resolves the roster's keys to indices and records the membership.
-async fn update_members<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster) -> Result<(), String> {
+async fn update_members<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster) -> Result<(), PassError> {
     let missing: Vec<String> = roster
         .groups
         .iter()
@@ -386,7 +404,7 @@ async fn update_members<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster
         .map(|k| k.to_string())
         .collect();
     for chunk in missing.chunks(crate::beacon::BULK_CHUNK) {
-        let found = ctx.beacon.validators_by_post(chunk, timeout(ctx)).await.map_err(|e| e.to_string())?;
+        let found = ctx.beacon.validators_by_post(chunk, timeout(ctx)).await?;
         for v in found {
             st.indices.insert(v.validator.pubkey, v.index);
         }
@@ -401,7 +419,7 @@ async fn update_members<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster
     }
     members.sort_by_key(|m| m.index);
     members.dedup_by_key(|m| m.index);
-    st.ledger.set_members(&members).map_err(|e| e.to_string())?;
+    st.ledger.set_members(&members)?;
     info!(keys = members.len(), operators = roster.groups.len(), "performance: measuring the pools' keys");
     st.members = members;
     Ok(())
@@ -414,12 +432,11 @@ async fn judge<P: Preset>(
     own: &OwnOutcomes,
     e: u64,
     roster: &Roster,
-) -> Result<(), String> {
+) -> Result<(), PassError> {
     let started = std::time::Instant::now();
     let t = timeout(ctx);
-    let (window, digest) =
-        chain::read_window(&*ctx.beacon, e, ctx.spec.slots_per_epoch, t).await.map_err(|e| e.to_string())?;
-    let v = verdict::judge(&window).map_err(|e| e.to_string())?;
+    let (window, digest) = chain::read_window(&*ctx.beacon, e, ctx.spec.slots_per_epoch, t).await?;
+    let v = verdict::judge(&window)?;
     let tracked: Vec<u64> = st.members.iter().map(|m| m.index).collect();
     // A node that serves rewards but fails to: tried again at the next
     // slots; after three failures the epoch is recorded without them (the
@@ -430,7 +447,7 @@ async fn judge<P: Preset>(
             let tries = if st.reward_failures.0 == e { st.reward_failures.1 + 1 } else { 1 };
             st.reward_failures = (e, tries);
             if tries < 3 {
-                return Err(err.to_string());
+                return Err(err.into());
             }
             warn!("performance: epoch {e}: rewards not read after {tries} tries ({err}); recorded without them");
             None
@@ -445,8 +462,8 @@ async fn judge<P: Preset>(
     // The running sums of the current frame: a re-judged epoch's old rows
     // come out before its new ones go in.
     let in_acc = st.acc.as_ref().is_some_and(|(af, d)| *af == f && d.epochs.iter().any(|x| x.epoch == e));
-    let old = if in_acc { st.ledger.validator_rows(e, e + 1).map_err(|e| e.to_string())? } else { Vec::new() };
-    st.ledger.record_epoch(&v, digest, final_, &tracked, rewards.as_ref(), &own_map).map_err(|e| e.to_string())?;
+    let old = if in_acc { st.ledger.validator_rows(e, e + 1)? } else { Vec::new() };
+    st.ledger.record_epoch(&v, digest, final_, &tracked, rewards.as_ref(), &own_map)?;
     match &mut st.acc {
         Some((af, d)) if *af == f => {
             let rows: Vec<ValidatorRow> = tracked

@@ -22,7 +22,7 @@ use crate::el::rpc::EthRpc;
 use crate::events::{MessageKind, Service};
 use crate::metrics::PoolLabel;
 use crate::policy::PoolRecipient;
-use crate::pool::config::{PoolSpec, PoolsConfig, POOLS_FILE};
+use crate::pool::config::{PoolConfigError, PoolSpec, PoolsConfig, POOLS_FILE};
 use crate::pool::exits::{self, ExitRequest};
 use crate::pool::map::{PoolMap, MAX_AGE_SLOTS};
 use crate::pool::reader::{self, ChainTime};
@@ -41,7 +41,7 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the service holds between slots.
 pub(super) struct State {
     /// The file's modification time and what it said.
-    file: Option<(SystemTime, Result<PoolsConfig, String>)>,
+    file: Option<(SystemTime, Result<PoolsConfig, PoolConfigError>)>,
     rpc: Option<EthRpc>,
     map: PoolMap,
     /// The next block whose logs are to be read.
@@ -166,10 +166,10 @@ fn reload<P: Preset>(ctx: &Ctx<P>, st: &mut State) -> bool {
         Ok(Some(c)) => match (&c.rpc, c.chain_id) {
             (Some(_), Some(_)) => Ok(c),
             _ if c.pools.iter().all(|p| matches!(p, PoolSpec::Custom { .. })) => Ok(c),
-            _ => Err(format!("{}: rpc and chain_id are needed to read the pool contracts", path.display())),
+            _ => Err(PoolConfigError::NeedsRpc { path: path.clone() }),
         },
         Ok(None) => return false,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     match &parsed {
         Ok(c) => {

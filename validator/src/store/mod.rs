@@ -97,7 +97,8 @@ enum KeyRef {
 
 /// The Web3Signer request of a message (only built while the store holds
 /// remote keys), or why it cannot be sent remotely.
-type RemoteRequest<P> = Option<Result<Arc<poolvc_signer::web3signer::SigningRequest<P>>, String>>;
+type RemoteRequest<P> =
+    Option<Result<Arc<poolvc_signer::web3signer::SigningRequest<P>>, poolvc_signer::web3signer::RequestError>>;
 
 /// One message on its way through the gate.
 #[derive(Debug, Clone)]
@@ -560,11 +561,7 @@ impl<P: Preset> ValidatorStore<P> {
         if self.remote_keys.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             return None;
         }
-        Some(
-            poolvc_signer::web3signer::request_for(&self.spec, self.genesis_validators_root, m, root)
-                .map(Arc::new)
-                .map_err(|e| e.to_string()),
-        )
+        Some(poolvc_signer::web3signer::request_for(&self.spec, self.genesis_validators_root, m, root).map(Arc::new))
     }
 
     /// One message for `key`: its root, and its remote request if needed.
@@ -911,7 +908,7 @@ impl<P: Preset> ValidatorStore<P> {
             let req = match &r.remote {
                 Some(Ok(q)) => Arc::clone(q),
                 Some(Err(why)) => {
-                    out[i] = Some(Err(RemoteError::Setup { url: String::new(), reason: why.clone() }));
+                    out[i] = Some(Err(RemoteError::Setup { url: String::new(), reason: why.to_string() }));
                     continue;
                 }
                 None => {

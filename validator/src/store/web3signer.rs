@@ -83,27 +83,65 @@ impl std::fmt::Debug for ClientIdentity {
     }
 }
 
+/// Why a client identity (PKCS#12) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The file could not be read.
+    #[error("client identity {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a PKCS#12 file the password opens.
+    #[error("client identity {path}: not a PKCS#12 file this password opens ({reason})")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The PKCS#12 reader's reason.
+        reason: String,
+    },
+    /// No private key with a certificate in it.
+    #[error("client identity {path}: no private key with a certificate in it")]
+    NoKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A key or certificate could not be written as PEM.
+    #[error("client identity {path}: {source}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: pem_rfc7468::Error,
+    },
+}
+
 impl ClientIdentity {
     /// The file's first key and its certificate chain, as the PEM rustls
     /// takes. The PEM (which holds the private key) is wiped when dropped.
-    fn to_pem(&self) -> Result<zeroize::Zeroizing<String>, String> {
+    fn to_pem(&self) -> Result<zeroize::Zeroizing<String>, IdentityError> {
         use pem_rfc7468::LineEnding;
-        let at = |e: &dyn std::fmt::Display| format!("client identity {}: {e}", self.path.display());
-        let der = zeroize::Zeroizing::new(std::fs::read(&self.path).map_err(|e| at(&e))?);
+        let path = || self.path.clone();
+        let pem_err = |source| IdentityError::Pem { path: path(), source };
+        let der = zeroize::Zeroizing::new(
+            std::fs::read(&self.path).map_err(|source| IdentityError::Read { path: path(), source })?,
+        );
         let store = p12_keystore::KeyStore::from_pkcs12(&der, &self.password, Default::default())
-            .map_err(|e| at(&format!("not a PKCS#12 file this password opens ({e})")))?;
+            .map_err(|e| IdentityError::Open { path: path(), reason: e.to_string() })?;
         let chain = store
             .entries()
             .find_map(|(_, e)| match e {
                 p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => Some(c),
                 _ => None,
             })
-            .ok_or_else(|| at(&"no private key with a certificate in it"))?;
+            .ok_or_else(|| IdentityError::NoKey { path: path() })?;
         let mut pem = zeroize::Zeroizing::new(
-            pem_rfc7468::encode_string("PRIVATE KEY", LineEnding::LF, chain.key().as_der()).map_err(|e| at(&e))?,
+            pem_rfc7468::encode_string("PRIVATE KEY", LineEnding::LF, chain.key().as_der()).map_err(pem_err)?,
         );
         for c in chain.certs() {
-            pem.push_str(&pem_rfc7468::encode_string("CERTIFICATE", LineEnding::LF, c.as_der()).map_err(|e| at(&e))?);
+            pem.push_str(&pem_rfc7468::encode_string("CERTIFICATE", LineEnding::LF, c.as_der()).map_err(pem_err)?);
         }
         Ok(pem)
     }
@@ -203,7 +241,7 @@ impl Web3SignerClient {
             b = b.add_root_certificate(cert);
         }
         if let Some(id) = &target.client_identity {
-            let pem = id.to_pem().map_err(setup)?;
+            let pem = id.to_pem().map_err(|e| setup(e.to_string()))?;
             let identity = reqwest::Identity::from_pem(pem.as_bytes())
                 .map_err(|e| setup(format!("client identity {}: {e}", id.path.display())))?;
             b = b.identity(identity);

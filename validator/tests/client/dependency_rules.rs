@@ -3,7 +3,9 @@
 //! between files anywhere in `validator/src` or `signer/src`.
 //!
 //! An import is any `crate::`, `super::` or `self::` path in a file's code
-//! (a `use`, or a path written inline), resolved to the file of the longest
+//! (a `use`, or a path written inline), and any path that starts with the
+//! name of a child module the file declares (`mod routes;` then
+//! `routes::X` or `pub use routes::X`), resolved to the file of the longest
 //! module it names; comments and `#[cfg(test)]` modules are left out (a test
 //! may reach anywhere). A `mod x;` declaration is not an import.
 //!
@@ -143,10 +145,27 @@ fn read_paths(s: &str, base: &[String], out: &mut Vec<ModPath>) {
     out.push(path);
 }
 
-/// Every module path a file's code names through `crate::`, `super::` or
-/// `self::`, made absolute.
+/// The child modules a file declares (`mod x;`, `pub mod x;`, ...).
+fn declared_children(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("mod ") {
+        if code[..i].chars().next_back().is_some_and(is_ident) {
+            continue;
+        }
+        let rest = &code[i + 4..];
+        let len = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+        if len > 0 && rest[len..].trim_start().starts_with(';') {
+            out.insert(rest[..len].to_string());
+        }
+    }
+    out
+}
+
+/// Every module path a file's code names through `crate::`, `super::`,
+/// `self::` or one of its declared child modules, made absolute.
 fn named_paths(f: &SourceFile) -> Vec<ModPath> {
     let code = &f.code;
+    let children = declared_children(code);
     let mut out = Vec::new();
     for (i, _) in code.match_indices("::") {
         // The word before this `::`.
@@ -165,6 +184,11 @@ fn named_paths(f: &SourceFile) -> Vec<ModPath> {
             "super" => {
                 let mut m = f.module.clone();
                 m.pop();
+                m
+            }
+            child if children.contains(child) => {
+                let mut m = f.module.clone();
+                m.push(child.to_string());
                 m
             }
             _ => continue,
@@ -535,6 +559,16 @@ fn the_rules_catch_a_planted_circle() {
     let files = planted(&[("ledger/rows.rs", "use super::{config::PerfConfig, frames::{self, FrameData}};\n")]);
     let c = circles_in(&files);
     assert!(c.iter().any(|c| c.contains("ledger/rows.rs") && c.contains("ledger/frames.rs")), "{c:?}");
+    // A bare child path in a mod.rs counts: the ledger's root using its
+    // database while the database names the root's `Roster`.
+    let files = planted(&[
+        ("ledger/mod.rs", "fn f() -> db::Ledger { todo!() }
+"),
+        ("ledger/db.rs", "fn g(r: &super::Roster) {}
+"),
+    ]);
+    let c = circles_in(&files);
+    assert!(c.iter().any(|c| c.contains("ledger/mod.rs") && c.contains("ledger/db.rs")), "{c:?}");
 }
 
 #[test]

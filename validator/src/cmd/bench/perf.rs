@@ -114,7 +114,7 @@ pub fn run(keys: &[u64], epochs: u64) -> Result<Vec<String>, String> {
             }
         }
         let t = Instant::now();
-        let db = frame_report(&cfg, &members, &ledger, cfg.frame_of(epochs))?;
+        let db = frame_report(&cfg, &members, &ledger, cfg.frame_of(epochs)).map_err(|e| e.to_string())?;
         let t_db = t.elapsed().as_secs_f64() * 1000.0;
         if db.network != build_report(&cfg, &members, cfg.frame_of(epochs), &acc, &Default::default()).network {
             return Err("the database's frame sums differ from the running sums".into());

@@ -190,7 +190,7 @@ impl<P: Preset> Keymanager<P> {
         let mut defs = ValidatorDefinitions::open_or_empty(&self.validators_dir)
             .map_err(|e| KeymanagerError::internal(DEFINITIONS_FILE, e))?;
         // Decrypted in parallel (each KDF is the cost).
-        let opened: Vec<(usize, Result<Opened, String>)> = req
+        let opened: Vec<(usize, Result<Opened, OpenError>)> = req
             .keystores
             .par_iter()
             .zip(req.passwords.par_iter())
@@ -201,7 +201,7 @@ impl<P: Preset> Keymanager<P> {
         let mut seen = HashSet::new();
         for (pos, o) in opened {
             match o {
-                Err(message) => statuses[pos] = ImportStatus::Error { message },
+                Err(e) => statuses[pos] = ImportStatus::Error { message: e.to_string() },
                 Ok(o) if self.store.holds(&o.pubkey) || defs.contains(&o.pubkey.to_string()) => {
                     statuses[pos] = ImportStatus::Duplicate
                 }
@@ -234,9 +234,9 @@ impl<P: Preset> Keymanager<P> {
         for o in &fresh {
             match self.write_key(o, &mut written) {
                 Ok(d) => new_defs.push(d),
-                Err(message) => {
+                Err(e) => {
                     written.undo();
-                    fail_all(&mut statuses, &fresh, message);
+                    fail_all(&mut statuses, &fresh, e.to_string());
                     return Ok((statuses, Vec::new()));
                 }
             }
@@ -260,18 +260,22 @@ impl<P: Preset> Keymanager<P> {
 
     /// Writes one key's keystore (and password file) in Lighthouse's layout;
     /// returns its definition.
-    fn write_key(&self, o: &Opened, written: &mut Written) -> Result<ValidatorDefinition, String> {
+    fn write_key(&self, o: &Opened, written: &mut Written) -> Result<ValidatorDefinition, WriteError> {
         let name = o.pubkey.to_string();
         let key_dir = self.validators_dir.join(&name);
-        std::fs::create_dir_all(&self.validators_dir).map_err(|e| format!("{}: {e}", self.validators_dir.display()))?;
-        std::fs::create_dir(&key_dir).map_err(|e| format!("{}: {e}", key_dir.display()))?;
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| WriteError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.validators_dir).map_err(io(&self.validators_dir))?;
+        std::fs::create_dir(&key_dir).map_err(io(&key_dir))?;
         written.0.push(key_dir.clone());
         let ks_path = key_dir.join(VOTING_KEYSTORE_FILE);
-        o.keystore.write_new(&ks_path).map_err(|e| e.to_string())?;
+        o.keystore.write_new(&ks_path)?;
         let (password_path, password) = if self.passwords_in_secrets_dir {
-            std::fs::create_dir_all(&self.secrets_dir).map_err(|e| format!("{}: {e}", self.secrets_dir.display()))?;
+            std::fs::create_dir_all(&self.secrets_dir).map_err(io(&self.secrets_dir))?;
             let pw = self.secrets_dir.join(&name);
-            write_secret_file(&pw, o.password.as_bytes()).map_err(|e| format!("{}: {e}", pw.display()))?;
+            write_secret_file(&pw, o.password.as_bytes()).map_err(io(&pw))?;
             written.0.push(pw.clone());
             (Some(pw), None)
         } else {
@@ -379,14 +383,46 @@ impl<P: Preset> Keymanager<P> {
     }
 }
 
+/// Why a keystore of a request could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    /// Not a keystore, or not one this password opens.
+    #[error(transparent)]
+    Keystore(#[from] poolvc_signer::keys::KeystoreError),
+    /// Its `pubkey` field names another key than the one it holds.
+    #[error("{label}: its pubkey field is not the key it holds ({pubkey})")]
+    PubkeyMismatch {
+        /// `keystores[i]`.
+        label: String,
+        /// The key it holds.
+        pubkey: PublicKeyBytes,
+    },
+}
+
+/// Why a key's files could not be written.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// A directory or file could not be made.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The keystore could not be written.
+    #[error(transparent)]
+    Keystore(#[from] poolvc_signer::keys::KeystoreError),
+}
+
 /// Opens keystore `pos` of a request.
-fn open(pos: usize, text: &str, password: &Zeroizing<String>) -> Result<Opened, String> {
+fn open(pos: usize, text: &str, password: &Zeroizing<String>) -> Result<Opened, OpenError> {
     let label = format!("keystores[{pos}]");
-    let keystore = Keystore::from_json_str(&label, text).map_err(|e| e.to_string())?;
-    let secret = keystore.decrypt(password).map_err(|e| e.to_string())?;
+    let keystore = Keystore::from_json_str(&label, text)?;
+    let secret = keystore.decrypt(password)?;
     let pubkey = secret.public_key().to_bytes();
     if keystore.pubkey().is_some_and(|claimed| claimed != pubkey) {
-        return Err(format!("{label}: its pubkey field is not the key it holds ({pubkey})"));
+        return Err(OpenError::PubkeyMismatch { label, pubkey });
     }
     Ok(Opened { pos, keystore, secret, pubkey, password: password.clone() })
 }

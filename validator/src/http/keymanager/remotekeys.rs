@@ -24,11 +24,33 @@ pub struct ListedRemoteKey {
     pub readonly: bool,
 }
 
+/// The URL parser's error (the `url` crate's, through reqwest).
+type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
+
+/// Why a signer URL is refused.
+#[derive(Debug, thiserror::Error)]
+enum UrlError {
+    /// Not a URL.
+    #[error("url {url:?}: {source}")]
+    Parse {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: UrlParseError,
+    },
+    /// A URL, but not an absolute http(s) one with a host.
+    #[error("url {url:?}: not an http(s) URL with a host")]
+    NotHttp {
+        /// The URL.
+        url: String,
+    },
+}
+
 /// Checks a signer URL: absolute `http` or `https` with a host.
-fn check_url(url: &str) -> Result<(), String> {
-    let u = reqwest::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
+fn check_url(url: &str) -> Result<(), UrlError> {
+    let u = reqwest::Url::parse(url).map_err(|source| UrlError::Parse { url: url.to_string(), source })?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("url {url:?}: not an http(s) URL with a host"));
+        return Err(UrlError::NotHttp { url: url.to_string() });
     }
     Ok(())
 }
@@ -85,8 +107,8 @@ impl<P: Preset> Keymanager<P> {
                     statuses.push(ImportStatus::Error { message: format!("{pk} is not a valid BLS public key") });
                     continue;
                 }
-                if let Err(message) = check_url(&url) {
-                    statuses.push(ImportStatus::Error { message });
+                if let Err(e) = check_url(&url) {
+                    statuses.push(ImportStatus::Error { message: e.to_string() });
                     continue;
                 }
                 if this.store.holds(&pk) || defs.contains(&name) || !seen.insert(pk) {
