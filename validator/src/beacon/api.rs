@@ -5,8 +5,16 @@
 //! (`services::testing`). The wire itself (hostile bytes, timing, scale) is
 //! tested against the simulated node over HTTP.
 
-use super::*;
+use super::chain::{AttestationReward, Committee, Committees};
+use super::client::{BeaconClient, NodeHealth};
+use super::error::{AnswerError, BeaconError};
+use super::participation::BlockParticipation;
+use super::produce::{ProduceError, Produced};
+use super::routes::{BeaconCommitteeSelection, SyncCommitteeSelection, SyncCommitteeSubscription};
+use super::types::*;
 use async_trait::async_trait;
+use poolvc_signer::types::*;
+use std::time::Duration;
 
 /// A check a duties answer must pass; an answer it refuses sends the
 /// request to the next node (`fallback`).

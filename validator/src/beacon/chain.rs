@@ -3,7 +3,10 @@
 //! second view; doppelganger's chain watch). Each answer is checked for
 //! shape here; what it means is judged by the caller.
 
-use super::{BeaconClient, BeaconError, Data, Indices, BULK_CHUNK};
+use super::client::BeaconClient;
+use super::error::BeaconError;
+use super::routes::{Indices, BULK_CHUNK};
+use super::types::Data;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;

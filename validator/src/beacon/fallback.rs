@@ -5,9 +5,10 @@
 //! typed routes of this module call it.
 
 use super::body::{self, BodyError, JsonDecode};
+use super::client::BeaconClient;
 use super::error::{join, AnswerError, BeaconError, NodeError};
+use super::limits;
 use super::options::Topic;
-use super::{limits, BeaconClient};
 use poolvc_signer::types::ForkName;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

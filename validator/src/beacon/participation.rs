@@ -7,7 +7,8 @@
 //! not hex, a `committee_bits` naming no committee, or a missing field make
 //! the whole block malformed (an error naming what), never "not seen".
 
-use super::{AnswerError, BeaconClient, BeaconError};
+use super::client::BeaconClient;
+use super::error::{AnswerError, BeaconError};
 use poolvc_signer::types::Hash256;
 use serde::Deserialize;
 use std::time::Duration;

@@ -4,9 +4,11 @@
 //! the fallback). A produced block is parsed by the fork the caller expects
 //! at the slot; a node that answers another fork is refused here.
 
+use super::client::BeaconClient;
+use super::error::BeaconError;
 use super::options::Topic;
 use super::ssz_envelope::{self, BLOB_BYTES, KZG_PROOF_BYTES};
-use super::{BeaconClient, BeaconError, Data};
+use super::types::Data;
 use poolvc_signer::types::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -3,10 +3,15 @@
 //! decoded straight into their types (no `serde_json::Value` on the hot
 //! path).
 
+use super::client::BeaconClient;
+use super::error::{AnswerError, BeaconError};
 use super::options::Topic;
-use super::*;
+use super::types::*;
+use poolvc_signer::types::*;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::{Serialize, Serializer};
+use std::time::Duration;
 
 /// Entries per request of the once-an-epoch bulk routes (subscriptions,
 /// proposer preparation, registrations): at 100,000 keys one body would be

@@ -1,7 +1,7 @@
 //! The node's head events (Server-Sent Events), followed from the
 //! best-ranked node.
 
-use super::BeaconClient;
+use super::client::BeaconClient;
 use poolvc_signer::types::Hash256;
 use serde::Deserialize;
 use std::time::Duration;

@@ -161,11 +161,48 @@ fn declared_children(code: &str) -> BTreeSet<String> {
     out
 }
 
+/// The inline modules of a file (`mod x { .. }`): each one's byte range
+/// and name, outermost first.
+fn inline_modules(code: &str) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("mod ") {
+        if code[..i].chars().next_back().is_some_and(is_ident) {
+            continue;
+        }
+        let rest = &code[i + 4..];
+        let len = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+        let after = rest[len..].trim_start();
+        if len == 0 || !after.starts_with('{') {
+            continue;
+        }
+        let open = code.len() - after.len();
+        let mut depth = 0usize;
+        let mut end = code.len();
+        for (j, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + j;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push((open, end, rest[..len].to_string()));
+    }
+    out
+}
+
 /// Every module path a file's code names through `crate::`, `super::`,
-/// `self::` or one of its declared child modules, made absolute.
+/// `self::` or one of its declared child modules, made absolute (`self` and
+/// `super` inside an inline module are relative to it).
 fn named_paths(f: &SourceFile) -> Vec<ModPath> {
     let code = &f.code;
     let children = declared_children(code);
+    let inline = inline_modules(code);
     let mut out = Vec::new();
     for (i, _) in code.match_indices("::") {
         // The word before this `::`.
@@ -178,16 +215,20 @@ fn named_paths(f: &SourceFile) -> Vec<ModPath> {
         if prev.ends_with("::") {
             continue;
         }
+        // The module this `::` is written in: the file's, and the inline
+        // modules around it.
+        let mut here = f.module.clone();
+        here.extend(inline.iter().filter(|(a, b, _)| *a < i && i < *b).map(|(_, _, n)| n.clone()));
         let mut base: ModPath = match word {
             "crate" => Vec::new(),
-            "self" => f.module.clone(),
+            "self" => here,
             "super" => {
-                let mut m = f.module.clone();
+                let mut m = here;
                 m.pop();
                 m
             }
             child if children.contains(child) => {
-                let mut m = f.module.clone();
+                let mut m = here;
                 m.push(child.to_string());
                 m
             }
@@ -562,10 +603,16 @@ fn the_rules_catch_a_planted_circle() {
     // A bare child path in a mod.rs counts: the ledger's root using its
     // database while the database names the root's `Roster`.
     let files = planted(&[
-        ("ledger/mod.rs", "fn f() -> db::Ledger { todo!() }
-"),
-        ("ledger/db.rs", "fn g(r: &super::Roster) {}
-"),
+        (
+            "ledger/mod.rs",
+            "fn f() -> db::Ledger { todo!() }
+",
+        ),
+        (
+            "ledger/db.rs",
+            "fn g(r: &super::Roster) {}
+",
+        ),
     ]);
     let c = circles_in(&files);
     assert!(c.iter().any(|c| c.contains("ledger/mod.rs") && c.contains("ledger/db.rs")), "{c:?}");

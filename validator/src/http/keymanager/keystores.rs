@@ -1,7 +1,7 @@
 //! Local keystores through the API: list, import (with the keys'
 //! slashing-protection history), delete (returning it).
 
-use super::{Keymanager, KeymanagerError};
+use super::manager::{Keymanager, KeymanagerError};
 use crate::datadir::definitions::{
     SigningDefinition, ValidatorDefinition, ValidatorDefinitions, DEFINITIONS_FILE, VOTING_KEYSTORE_FILE,
 };

@@ -4,7 +4,7 @@
 //! every signature on its way), under the keymanager's one edit lock.
 
 use super::keystores::{blocking, DeleteStatus, ImportStatus};
-use super::{Keymanager, KeymanagerError};
+use super::manager::{Keymanager, KeymanagerError};
 use crate::datadir::definitions::{SigningDefinition, ValidatorDefinition, ValidatorDefinitions, DEFINITIONS_FILE};
 use crate::datadir::keys::DEFAULT_REMOTE_TIMEOUT_MS;
 use crate::policy::{self, KeySettings};

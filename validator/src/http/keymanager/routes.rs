@@ -5,9 +5,9 @@
 //! [`KeymanagerError`] mapped to its status.
 
 use super::keystores::{DeleteStatus, ImportRequest, ImportStatus};
+use super::manager::{Keymanager, KeymanagerConfig, KeymanagerError};
 use super::settings::Change;
-use super::token::Token;
-use super::{Keymanager, KeymanagerConfig, KeymanagerError};
+use super::token::{self, Token};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -405,4 +405,27 @@ async fn voluntary_exit<P: Preset>(
     };
     let signed = api.km.sign_exit(pk, epoch).await?;
     Ok(Json(json!({ "data": signed })).into_response())
+}
+
+impl<P: Preset> Keymanager<P> {
+    /// Serves the API on `config.addr` until the runtime stops; returns the
+    /// bound address and the token (its file, and what opening it did).
+    pub async fn serve(
+        self: Arc<Self>,
+        config: &KeymanagerConfig,
+    ) -> Result<(std::net::SocketAddr, Arc<Token>), KeymanagerError> {
+        let token_path = config.token_path.clone().unwrap_or_else(|| self.validators_dir.join(token::TOKEN_FILE));
+        let tok = Arc::new(Token::open_or_create(&token_path)?);
+        let app = router(Arc::clone(&self), Arc::clone(&tok), config)?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| KeymanagerError::Serve { addr: config.addr, source })?;
+        let bound = listener.local_addr().map_err(|source| KeymanagerError::Serve { addr: config.addr, source })?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!("keymanager API: {e}");
+            }
+        });
+        Ok((bound, tok))
+    }
 }

@@ -5,7 +5,7 @@
 //! key's rule still beats its fee recipient (the store keeps the rule).
 
 use super::keystores::blocking;
-use super::{Keymanager, KeymanagerError};
+use super::manager::{Keymanager, KeymanagerError};
 use crate::datadir::definitions::{ValidatorDefinitions, DEFINITIONS_FILE};
 use crate::policy::{self, KeySettings, ProposalConfig};
 use poolvc_signer::types::{Address, Preset, PublicKeyBytes};
