@@ -1,0 +1,220 @@
+//! One entry per message kind: each builds the messages' items (the key,
+//! the root computed here from the message, what it must pay) and passes
+//! them through the gate as one batch.
+
+use super::*;
+
+impl<P: Preset> ValidatorStore<P> {
+    /// The Web3Signer request of `m`, while any key signs remotely.
+    pub(super) fn remote_request(&self, m: &SignableMessage<'_, P>, root: Hash256) -> RemoteRequest<P> {
+        if self.remote_keys.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            return None;
+        }
+        Some(poolvc_signer::web3signer::request_for(&self.spec, self.genesis_validators_root, m, root).map(Arc::new))
+    }
+
+    /// One message for `key`: its root, and its remote request if needed.
+    pub(super) fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, pays: Option<Address>) -> Item<P> {
+        let root = self.root(&m);
+        Item { key, root, slashable: m.slashable(), pays, remote: self.remote_request(&m, root) }
+    }
+
+    /// Attestations: one slashing batch, one signing batch.
+    pub async fn sign_attestations(&self, slot: Slot, batch: &[AttestationToSign]) -> Vec<Outcome> {
+        let mut roots: Vec<(AttestationData, Hash256, RemoteRequest<P>)> = Vec::new();
+        let items = batch
+            .iter()
+            .map(|a| {
+                // One root (and one remote request) per distinct data (since
+                // Electra: one per slot).
+                let (root, remote) = match roots.iter().find(|(d, _, _)| *d == a.data) {
+                    Some((_, r, q)) => (*r, q.clone()),
+                    None => {
+                        let m = SignableMessage::Attestation(&a.data);
+                        let r = self.root(&m);
+                        let q = self.remote_request(&m, r);
+                        roots.push((a.data, r, q.clone()));
+                        (r, q)
+                    }
+                };
+                Item {
+                    key: KeyRef::Index { index: a.validator_index, claimed: Some(a.pubkey) },
+                    root,
+                    slashable: SignableMessage::<P>::Attestation(&a.data).slashable(),
+                    pays: None,
+                    remote,
+                }
+            })
+            .collect();
+        self.gate(MessageKind::Attestation, slot, items).await
+    }
+
+    /// Attestation-aggregator selection proofs `(validator, claimed key, slot)`.
+    pub async fn sign_selection_proofs(&self, batch: &[(u64, PublicKeyBytes, Slot)]) -> Vec<Outcome> {
+        let slot = batch.first().map_or(0, |b| b.2);
+        let items = batch
+            .iter()
+            .map(|(index, pk, s)| {
+                let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
+                self.item(key, SignableMessage::SelectionProof(*s), None)
+            })
+            .collect();
+        self.gate(MessageKind::SelectionProof, slot, items).await
+    }
+
+    /// Pre-Electra aggregate-and-proofs.
+    pub async fn sign_aggregates_base(&self, slot: Slot, batch: &[AggregateAndProofBase<P>]) -> Vec<Outcome> {
+        let items = batch
+            .iter()
+            .map(|m| {
+                self.item(
+                    KeyRef::Index { index: m.aggregator_index, claimed: None },
+                    SignableMessage::AggregateAndProofBase(m),
+                    None,
+                )
+            })
+            .collect();
+        self.gate(MessageKind::Aggregate, slot, items).await
+    }
+
+    /// Electra aggregate-and-proofs.
+    pub async fn sign_aggregates_electra(&self, slot: Slot, batch: &[AggregateAndProofElectra<P>]) -> Vec<Outcome> {
+        let items = batch
+            .iter()
+            .map(|m| {
+                self.item(
+                    KeyRef::Index { index: m.aggregator_index, claimed: None },
+                    SignableMessage::AggregateAndProofElectra(m),
+                    None,
+                )
+            })
+            .collect();
+        self.gate(MessageKind::Aggregate, slot, items).await
+    }
+
+    /// A RANDAO reveal.
+    pub async fn sign_randao(&self, slot: Slot, index: u64, claimed: PublicKeyBytes) -> Outcome {
+        let epoch = self.spec.epoch_of(slot);
+        let item =
+            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::RandaoReveal(epoch), None);
+        self.one(MessageKind::Randao, slot, item).await
+    }
+
+    /// A full block: its payload must pay the proposer's fee recipient
+    /// (Bellatrix on), and its slot must be new for the key.
+    pub async fn sign_block(&self, index: u64, claimed: PublicKeyBytes, block: &BeaconBlock<P>) -> Outcome {
+        let h = block.header();
+        let pays = match block.execution_fee_recipient() {
+            Some(a) => Some(a),
+            // Before Bellatrix a block pays no one; a key still needs a
+            // fee recipient to propose, so the rule does not depend on the fork.
+            None => self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO)),
+        };
+        let item = self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::Block(block), pays);
+        self.one(MessageKind::Block, h.slot, item).await
+    }
+
+    /// A blinded block (the builder's payload: who it pays is the builder's
+    /// bid, not checked here). The key still needs a fee recipient.
+    pub async fn sign_blinded_block(
+        &self,
+        index: u64,
+        claimed: PublicKeyBytes,
+        block: &BlindedBeaconBlock<P>,
+    ) -> Outcome {
+        let h = block.header();
+        let pays = self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO));
+        let item =
+            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::BlindedBlock(block), pays);
+        self.one(MessageKind::Block, h.slot, item).await
+    }
+
+    /// Sync-committee messages over `beacon_block_root` at `slot`.
+    pub async fn sign_sync_messages(
+        &self,
+        slot: Slot,
+        beacon_block_root: Hash256,
+        batch: &[(u64, PublicKeyBytes)],
+    ) -> Vec<Outcome> {
+        let m = SignableMessage::SyncCommitteeMessage { slot, beacon_block_root };
+        let root = self.root(&m);
+        let remote = self.remote_request(&m, root);
+        let items = batch
+            .iter()
+            .map(|(index, pk)| Item {
+                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
+                root,
+                slashable: m.slashable(),
+                pays: None,
+                remote: remote.clone(),
+            })
+            .collect();
+        self.gate(MessageKind::SyncMessage, slot, items).await
+    }
+
+    /// Sync-aggregator selection proofs `(validator, claimed key, data)`.
+    pub async fn sign_sync_selection_proofs(
+        &self,
+        batch: &[(u64, PublicKeyBytes, SyncAggregatorSelectionData)],
+    ) -> Vec<Outcome> {
+        let slot = batch.first().map_or(0, |b| b.2.slot);
+        let items = batch
+            .iter()
+            .map(|(index, pk, d)| {
+                let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
+                self.item(key, SignableMessage::SyncSelectionProof(d), None)
+            })
+            .collect();
+        self.gate(MessageKind::SyncSelectionProof, slot, items).await
+    }
+
+    /// Sync contribution-and-proofs.
+    pub async fn sign_contributions(&self, slot: Slot, batch: &[ContributionAndProof<P>]) -> Vec<Outcome> {
+        let items = batch
+            .iter()
+            .map(|m| {
+                self.item(
+                    KeyRef::Index { index: m.aggregator_index, claimed: None },
+                    SignableMessage::ContributionAndProof(m),
+                    None,
+                )
+            })
+            .collect();
+        self.gate(MessageKind::Contribution, slot, items).await
+    }
+
+    /// Voluntary exits.
+    pub async fn sign_voluntary_exits(&self, batch: &[VoluntaryExit]) -> Vec<Outcome> {
+        let slot = batch.first().map_or(0, |e| self.spec.start_slot(e.epoch));
+        let items = batch
+            .iter()
+            .map(|e| {
+                self.item(
+                    KeyRef::Index { index: e.validator_index, claimed: None },
+                    SignableMessage::VoluntaryExit(e),
+                    None,
+                )
+            })
+            .collect();
+        self.gate(MessageKind::VoluntaryExit, slot, items).await
+    }
+
+    /// Builder registrations: each must name one of our keys and pay its
+    /// configured fee recipient.
+    pub async fn sign_registrations(&self, slot: Slot, batch: &[ValidatorRegistrationV1]) -> Vec<Outcome> {
+        let items = batch
+            .iter()
+            .map(|r| {
+                self.item(KeyRef::Pubkey(r.pubkey), SignableMessage::ValidatorRegistration(r), Some(r.fee_recipient))
+            })
+            .collect();
+        self.gate(MessageKind::Registration, slot, items).await
+    }
+
+    pub(super) async fn one(&self, kind: MessageKind, slot: Slot, item: Item<P>) -> Outcome {
+        self.gate(kind, slot, vec![item]).await.pop().unwrap_or(Outcome::Failed(Failure::Signer {
+            fault: SignerFault::Engine,
+            reason: "the gate returned no outcome".into(),
+        }))
+    }
+}
