@@ -42,209 +42,10 @@ fn db_location(db: DbArgs) -> Result<DbLocation> {
 
 fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
     match cli.command {
-        Command::Keys(KeysCommand::Interop { range, out, kdf: k }) => {
-            let range = keys::parse_range(&range)?;
-            let report = keys::write_interop(range, &WriteOptions { out: out.clone(), kdf: kdf(k) })?;
-            print_write_report(&report, &out);
-        }
-        Command::Keys(KeysCommand::Derive { mnemonic_file, passphrase_file, count, first_index, out, kdf: k }) => {
-            let passphrase = match passphrase_file {
-                Some(p) => zeroize::Zeroizing::new(
-                    std::fs::read_to_string(&p)
-                        .with_context(|| format!("reading passphrase file {}", p.display()))?
-                        .trim_end_matches(['\n', '\r'])
-                        .to_string(),
-                ),
-                None => zeroize::Zeroizing::new(String::new()),
-            };
-            let report = keys::write_derived(
-                &mnemonic_file,
-                &passphrase,
-                first_index,
-                count,
-                &WriteOptions { out: out.clone(), kdf: kdf(k) },
-            )?;
-            print_write_report(&report, &out);
-        }
-        Command::Keys(KeysCommand::Inspect { paths, json }) => {
-            let files = keys::find_keystores(&paths)?;
-            let mut failures = 0usize;
-            for row in keys::inspect(&files) {
-                match row {
-                    Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
-                    Ok(r) => println!(
-                        "{}\t{}\t{}\t{}",
-                        r.pubkey.as_deref().unwrap_or("-"),
-                        if r.path.is_empty() { "-" } else { &r.path },
-                        r.kdf,
-                        r.file.display()
-                    ),
-                    Err(e) => {
-                        failures += 1;
-                        eprintln!("error: {e}");
-                    }
-                }
-            }
-            if failures > 0 {
-                bail!("{failures} of {} keystores could not be read", files.len());
-            }
-        }
-        Command::Keys(KeysCommand::Verify { datadir }) => {
-            let report = keys::verify(&datadir)?;
-            for f in &report.failed {
-                eprintln!("error: {f}");
-            }
-            println!(
-                "{} keystores decrypted, {} failed, {} skipped (disabled or remote)",
-                report.ok.len(),
-                report.failed.len(),
-                report.skipped
-            );
-            if !report.failed.is_empty() {
-                bail!("{} keystores failed to decrypt", report.failed.len());
-            }
-        }
-        Command::Bench(BenchCommand::Signing { keys, messages, threads, rounds, threshold, window, json }) => {
-            let opts = SigningBenchOptions { keys, messages, threads, rounds, threshold, window };
-            let r = signing::run_signing(&opts)?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "keys={} messages={} threads={} rounds={}: baseline {:.0} sigs/s, engine {:.0} sigs/s, speedup {:.2}x, identical={}",
-                    r.keys, r.messages, r.threads, r.rounds, r.baseline_sigs_per_s, r.engine_sigs_per_s, r.speedup, r.identical
-                );
-                if let (Some(e1), Some(scale)) = (r.engine_1_thread_sigs_per_s, r.thread_scaling) {
-                    println!("engine on 1 thread {e1:.0} sigs/s: {}-thread scaling {scale:.2}x", r.threads);
-                }
-            }
-            if !r.identical {
-                bail!("engine output differs from blst's");
-            }
-        }
-        Command::Bench(BenchCommand::Slashing { validators, batch, epochs, history_epochs, postgres, json }) => {
-            let r =
-                signing::run_slashing(&SlashingBenchOptions { validators, batch, epochs, history_epochs, postgres })?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "{}: validators={} batch={}: batched {:.1} ms/epoch (batch median {:.1} ms, max {:.1} ms), one transaction per attestation {:.1} ms/epoch, speedup {:.1}x",
-                    r.backend, r.validators, r.batch_size, r.batched_ms, r.batch_median_ms, r.batch_max_ms, r.per_message_ms, r.speedup
-                );
-            }
-        }
-        Command::Bench(BenchCommand::AggregateFetch { committees, delay_ms, json }) => {
-            let r = poolvc::cmd::bench::aggregate_fetch::run(committees, delay_ms)?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "aggregate fetch, {} committees, node answering in {} ms: one at a time {:.0} ms, at most {} at \
-                     once {:.0} ms ({} held at once), speedup {:.1}x",
-                    r.committees, r.delay_ms, r.sequential_ms, r.bound, r.concurrent_ms, r.max_in_flight, r.speedup
-                );
-            }
-        }
-        Command::Bench(BenchCommand::RemoteSigning { keys, json }) => {
-            let r = poolvc::cmd::bench::remote::run(keys)?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "keys={}: {} single requests {:.2} s, batch route {:.2} s, speedup {:.1}x; signer ready in {:.1} s, \
-                     resident {:.0} MiB (peak {:.0} MiB); {} signatures verified",
-                    r.keys,
-                    r.keys,
-                    r.single_s,
-                    r.batch_s,
-                    r.speedup,
-                    r.signer_start_s,
-                    r.signer_rss_ready_mib,
-                    r.signer_rss_peak_mib,
-                    r.verified_sample
-                );
-            }
-        }
-        Command::Bench(BenchCommand::KeyCache { keys, cold_sample, out, json }) => {
-            let r = poolvc::cmd::bench::key_cache::run(keys, cold_sample, out.as_deref())?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "keys={} scrypt (n=2^18): cold {:.1} s for {} keystores, scaled to {}: {:.0} s; warm from the key cache {:.2} s; speedup {:.0}x",
-                    r.keys, r.cold_sample_s, r.cold_sample, r.keys, r.cold_scaled_s, r.warm_s, r.speedup
-                );
-            }
-        }
-        Command::Bench(BenchCommand::Perf { keys, epochs }) => {
-            for line in poolvc::cmd::bench::perf::run(&keys, epochs).map_err(anyhow::Error::msg)? {
-                println!("{line}");
-            }
-        }
-        Command::Bench(BenchCommand::Pruning { validators, epochs, keep }) => {
-            let r = poolvc::cmd::bench::slot::run_pruning(validators, epochs, keep)?;
-            for line in r {
-                println!("{line}");
-            }
-        }
-        Command::Bench(BenchCommand::Slot { validators, slots, json }) => {
-            let r = poolvc::cmd::bench::slot::run_slot(validators, slots)?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "validators={} attesters/slot={}: poolvc {:.1} ms/slot (median; max {:.1} ms), per key {:.1} ms/slot, speedup {:.1}x, identical={}",
-                    r.validators, r.attesters_per_slot, r.batched_median_ms, r.batched_max_ms, r.per_key_median_ms, r.speedup, r.identical
-                );
-            }
-        }
-        Command::Pool(PoolCommand::Show { datadir, beacon_node, json }) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let (snap, warning) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node))?;
-            if let Some(w) = warning {
-                eprintln!("warning: beacon node {beacon_node}: {w}; Rocket Pool opt-out cooldowns taken as not over");
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&snap)?);
-            } else {
-                print!("{}", snap.render());
-            }
-        }
-        Command::Pool(PoolCommand::Report { datadir, slashing_db_url, frame, json }) => {
-            let (perf, _) = poolvc::pool::config::performance_in(&datadir)?;
-            let r = poolvc::ledger::report::load(&perf, &datadir, slashing_db_url.as_deref(), frame)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                print!("{}", poolvc::ledger::report::render(&r));
-            }
-        }
-        Command::Pool(PoolCommand::Verify { datadir, slashing_db_url, frame, validator }) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let (perf, rpc) = poolvc::pool::config::performance_in(&datadir)?;
-            let v = rt.block_on(poolvc::ledger::report::verify(
-                &perf,
-                rpc.as_deref(),
-                &datadir,
-                slashing_db_url.as_deref(),
-                frame,
-                &validator,
-            ))?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
-            if !v.verified_on_chain {
-                anyhow::bail!("the proof does not verify against the accepted root of frame {frame}");
-            }
-        }
-        Command::Pool(PoolCommand::ReporterKey { out, password_file }) => {
-            let address = poolvc::ledger::report::new_reporter_key(&out, &password_file)?;
-            println!("{address}");
-        }
-        Command::Pool(PoolCommand::PresignExits { datadir, beacon_node, out, epoch }) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let r = rt.block_on(poolvc::cmd::pool::presign_exits(&datadir, &beacon_node, &out, epoch))?;
-            println!("{} pre-signed exits for epoch {} in {}", r.files, r.epoch, r.out.display());
-        }
+        Command::Keys(c) => run_keys(c)?,
+        Command::Bench(c) => run_bench(c)?,
+        Command::Pool(c) => run_pool(c)?,
+        Command::SlashingProtection(c) => run_slashing(c)?,
         Command::Vc(args) => {
             let args = *args;
             let log = poolvc::logging::LogConfig::from_args(&args);
@@ -276,7 +77,238 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
             rt.shutdown_timeout(std::time::Duration::from_millis(300));
             r?;
         }
-        Command::SlashingProtection(SlashingCommand::Import { file, db, genesis_validators_root, allow_v4 }) => {
+    }
+    Ok(())
+}
+
+/// `poolvc keys ...`.
+fn run_keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Interop { range, out, kdf: k } => {
+            let range = keys::parse_range(&range)?;
+            let report = keys::write_interop(range, &WriteOptions { out: out.clone(), kdf: kdf(k) })?;
+            print_write_report(&report, &out);
+        }
+        KeysCommand::Derive { mnemonic_file, passphrase_file, count, first_index, out, kdf: k } => {
+            let passphrase = match passphrase_file {
+                Some(p) => zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading passphrase file {}", p.display()))?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string(),
+                ),
+                None => zeroize::Zeroizing::new(String::new()),
+            };
+            let report = keys::write_derived(
+                &mnemonic_file,
+                &passphrase,
+                first_index,
+                count,
+                &WriteOptions { out: out.clone(), kdf: kdf(k) },
+            )?;
+            print_write_report(&report, &out);
+        }
+        KeysCommand::Inspect { paths, json } => {
+            let files = keys::find_keystores(&paths)?;
+            let mut failures = 0usize;
+            for row in keys::inspect(&files) {
+                match row {
+                    Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
+                    Ok(r) => println!(
+                        "{}\t{}\t{}\t{}",
+                        r.pubkey.as_deref().unwrap_or("-"),
+                        if r.path.is_empty() { "-" } else { &r.path },
+                        r.kdf,
+                        r.file.display()
+                    ),
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            if failures > 0 {
+                bail!("{failures} of {} keystores could not be read", files.len());
+            }
+        }
+        KeysCommand::Verify { datadir } => {
+            let report = keys::verify(&datadir)?;
+            for f in &report.failed {
+                eprintln!("error: {f}");
+            }
+            println!(
+                "{} keystores decrypted, {} failed, {} skipped (disabled or remote)",
+                report.ok.len(),
+                report.failed.len(),
+                report.skipped
+            );
+            if !report.failed.is_empty() {
+                bail!("{} keystores failed to decrypt", report.failed.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `poolvc bench ...`.
+fn run_bench(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Signing { keys, messages, threads, rounds, threshold, window, json } => {
+            let opts = SigningBenchOptions { keys, messages, threads, rounds, threshold, window };
+            let r = signing::run_signing(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "keys={} messages={} threads={} rounds={}: baseline {:.0} sigs/s, engine {:.0} sigs/s, speedup {:.2}x, identical={}",
+                    r.keys, r.messages, r.threads, r.rounds, r.baseline_sigs_per_s, r.engine_sigs_per_s, r.speedup, r.identical
+                );
+                if let (Some(e1), Some(scale)) = (r.engine_1_thread_sigs_per_s, r.thread_scaling) {
+                    println!("engine on 1 thread {e1:.0} sigs/s: {}-thread scaling {scale:.2}x", r.threads);
+                }
+            }
+            if !r.identical {
+                bail!("engine output differs from blst's");
+            }
+        }
+        BenchCommand::Slashing { validators, batch, epochs, history_epochs, postgres, json } => {
+            let r =
+                signing::run_slashing(&SlashingBenchOptions { validators, batch, epochs, history_epochs, postgres })?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{}: validators={} batch={}: batched {:.1} ms/epoch (batch median {:.1} ms, max {:.1} ms), one transaction per attestation {:.1} ms/epoch, speedup {:.1}x",
+                    r.backend, r.validators, r.batch_size, r.batched_ms, r.batch_median_ms, r.batch_max_ms, r.per_message_ms, r.speedup
+                );
+            }
+        }
+        BenchCommand::AggregateFetch { committees, delay_ms, json } => {
+            let r = poolvc::cmd::bench::aggregate_fetch::run(committees, delay_ms)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "aggregate fetch, {} committees, node answering in {} ms: one at a time {:.0} ms, at most {} at \
+                     once {:.0} ms ({} held at once), speedup {:.1}x",
+                    r.committees, r.delay_ms, r.sequential_ms, r.bound, r.concurrent_ms, r.max_in_flight, r.speedup
+                );
+            }
+        }
+        BenchCommand::RemoteSigning { keys, json } => {
+            let r = poolvc::cmd::bench::remote::run(keys)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "keys={}: {} single requests {:.2} s, batch route {:.2} s, speedup {:.1}x; signer ready in {:.1} s, \
+                     resident {:.0} MiB (peak {:.0} MiB); {} signatures verified",
+                    r.keys,
+                    r.keys,
+                    r.single_s,
+                    r.batch_s,
+                    r.speedup,
+                    r.signer_start_s,
+                    r.signer_rss_ready_mib,
+                    r.signer_rss_peak_mib,
+                    r.verified_sample
+                );
+            }
+        }
+        BenchCommand::KeyCache { keys, cold_sample, out, json } => {
+            let r = poolvc::cmd::bench::key_cache::run(keys, cold_sample, out.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "keys={} scrypt (n=2^18): cold {:.1} s for {} keystores, scaled to {}: {:.0} s; warm from the key cache {:.2} s; speedup {:.0}x",
+                    r.keys, r.cold_sample_s, r.cold_sample, r.keys, r.cold_scaled_s, r.warm_s, r.speedup
+                );
+            }
+        }
+        BenchCommand::Perf { keys, epochs } => {
+            for line in poolvc::cmd::bench::perf::run(&keys, epochs).map_err(anyhow::Error::msg)? {
+                println!("{line}");
+            }
+        }
+        BenchCommand::Pruning { validators, epochs, keep } => {
+            let r = poolvc::cmd::bench::slot::run_pruning(validators, epochs, keep)?;
+            for line in r {
+                println!("{line}");
+            }
+        }
+        BenchCommand::Slot { validators, slots, json } => {
+            let r = poolvc::cmd::bench::slot::run_slot(validators, slots)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "validators={} attesters/slot={}: poolvc {:.1} ms/slot (median; max {:.1} ms), per key {:.1} ms/slot, speedup {:.1}x, identical={}",
+                    r.validators, r.attesters_per_slot, r.batched_median_ms, r.batched_max_ms, r.per_key_median_ms, r.speedup, r.identical
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `poolvc pool ...`.
+fn run_pool(command: PoolCommand) -> Result<()> {
+    match command {
+        PoolCommand::Show { datadir, beacon_node, json } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (snap, warning) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node))?;
+            if let Some(w) = warning {
+                eprintln!("warning: beacon node {beacon_node}: {w}; Rocket Pool opt-out cooldowns taken as not over");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snap)?);
+            } else {
+                print!("{}", snap.render());
+            }
+        }
+        PoolCommand::Report { datadir, slashing_db_url, frame, json } => {
+            let (perf, _) = poolvc::pool::config::performance_in(&datadir)?;
+            let r = poolvc::ledger::report::load(&perf, &datadir, slashing_db_url.as_deref(), frame)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", poolvc::ledger::report::render(&r));
+            }
+        }
+        PoolCommand::Verify { datadir, slashing_db_url, frame, validator } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (perf, rpc) = poolvc::pool::config::performance_in(&datadir)?;
+            let v = rt.block_on(poolvc::ledger::report::verify(
+                &perf,
+                rpc.as_deref(),
+                &datadir,
+                slashing_db_url.as_deref(),
+                frame,
+                &validator,
+            ))?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            if !v.verified_on_chain {
+                anyhow::bail!("the proof does not verify against the accepted root of frame {frame}");
+            }
+        }
+        PoolCommand::ReporterKey { out, password_file } => {
+            let address = poolvc::ledger::report::new_reporter_key(&out, &password_file)?;
+            println!("{address}");
+        }
+        PoolCommand::PresignExits { datadir, beacon_node, out, epoch } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let r = rt.block_on(poolvc::cmd::pool::presign_exits(&datadir, &beacon_node, &out, epoch))?;
+            println!("{} pre-signed exits for epoch {} in {}", r.files, r.epoch, r.out.display());
+        }
+    }
+    Ok(())
+}
+
+/// `poolvc slashing-protection ...`.
+fn run_slashing(command: SlashingCommand) -> Result<()> {
+    match command {
+        SlashingCommand::Import { file, db, genesis_validators_root, allow_v4 } => {
             let gvr = match genesis_validators_root {
                 Some(s) => Some(
                     poolvc_signer::types::parse_hex(&s)
@@ -301,7 +333,7 @@ fn run(cli: Cli, given: Vec<&str>) -> Result<()> {
                 s.skipped
             );
         }
-        Command::SlashingProtection(SlashingCommand::Export { file, db, pubkeys }) => {
+        SlashingCommand::Export { file, db, pubkeys } => {
             let keys = pubkeys.as_deref().map(slashing::parse_pubkeys).transpose()?;
             let n = slashing::export(&db_location(db)?, &file, keys.as_deref())?;
             println!("exported {n} validators to {}", file.display());

@@ -241,7 +241,6 @@ pub(super) fn proposer_answer_fault<P: Preset>(ctx: &Ctx<P>, epoch: u64, d: &[Pr
 pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<EpochDuties, BeaconError> {
     let t = ctx.slot_timeout() * 4;
     let spec = &ctx.spec;
-    let first = spec.start_slot(epoch);
     let indices = ctx.store.indices();
     // The three duty kinds at once: a slow node costs one round trip, not three.
     let altair = spec.fork_name_at_epoch(epoch).altair_enabled();
@@ -262,95 +261,14 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
         ctx.beacon.proposer_duties_checked(epoch, t, &proposer_check),
         sync_fetch
     )?;
-    let sync: Vec<SyncDuty> = {
-        let max_index = spec.sync_committee_size;
-        let mut seen = std::collections::HashSet::new();
-        sync_all
-            .into_iter()
-            .filter(|s| {
-                own_duty(ctx, MessageKind::SyncMessage, first, s.validator_index, &s.pubkey)
-                    && seen.insert(s.validator_index)
-            })
-            .map(|mut s| {
-                // Positions within the committee, each once: at most
-                // SYNC_COMMITTEE_SIZE of them, whatever the node sent.
-                s.validator_sync_committee_indices.retain(|i| *i < max_index);
-                s.validator_sync_committee_indices.sort_unstable();
-                s.validator_sync_committee_indices.dedup();
-                s
-            })
-            .collect()
-    };
-    // One duty per validator per epoch, inside the epoch.
-    let mut seen = std::collections::HashSet::new();
-    let mine: Vec<AttesterDuty> = att
-        .data
-        .into_iter()
-        .filter(|d| {
-            attester_duty_in_bounds::<P>(spec, epoch, d)
-                && own_duty(ctx, MessageKind::Attestation, d.slot, d.validator_index, &d.pubkey)
-                && seen.insert(d.validator_index)
-        })
-        .collect();
-
-    // Every selection proof of the epoch: one batch for the attesters, one
-    // per (sync member, subcommittee, slot) for the sync committee.
-    let sub_size = (spec.sync_committee_size / spec.sync_committee_subnet_count.max(1)).max(1);
-    let mut sync_jobs: Vec<(u64, PublicKeyBytes, SyncAggregatorSelectionData)> = Vec::new();
-    for s in &sync {
-        let mut subs: Vec<u64> = s.validator_sync_committee_indices.iter().map(|i| i / sub_size).collect();
-        subs.sort_unstable();
-        subs.dedup();
-        // This epoch's sync committee signs at the slots whose *next* slot is
-        // in the epoch (the Altair validator guide: the committee of
-        // `slot + 1`): the previous epoch's last slot to this epoch's
-        // second-to-last. At a period boundary that is the only way the
-        // last slot's contribution comes from the right committee.
-        for slot in spec.start_slot(epoch).saturating_sub(1)..spec.start_slot(epoch + 1) - 1 {
-            for sub in &subs {
-                sync_jobs.push((
-                    s.validator_index,
-                    s.pubkey,
-                    SyncAggregatorSelectionData { slot, subcommittee_index: *sub },
-                ));
-            }
-        }
-    }
+    let sync = own_sync_duties(ctx, epoch, sync_all);
+    let mut mine = own_attester_duties(ctx, epoch, att.data);
     // One signing batch per slot, not one for the epoch: at 100,000 keys an
     // epoch's proofs take seconds of the signer, and a slot-sized batch lets
     // an attestation batch in between.
-    let mut mine = mine;
     mine.sort_by_key(|d| d.slot);
-    // Keys doppelganger protection still holds get no proofs (yet): their
-    // duties are fetched again when they are released.
-    let held: Vec<bool> = mine.iter().map(|d| !ctx.store.released(d.validator_index)).collect();
-    let att_jobs: Vec<(u64, PublicKeyBytes, u64)> = mine
-        .iter()
-        .zip(&held)
-        .filter(|(_, held)| !**held)
-        .map(|(d, _)| (d.validator_index, d.pubkey, d.slot))
-        .collect();
-    let mut signed_proofs = Vec::with_capacity(att_jobs.len());
-    for chunk in att_jobs.chunk_by(|a, b| a.2 == b.2) {
-        signed_proofs.extend(ctx.store.sign_selection_proofs(chunk).await);
-    }
-    let mut signed_proofs = signed_proofs.into_iter();
-    let mut proofs: Vec<Option<SignatureBytes>> =
-        held.iter().map(|h| if *h { None } else { signed_proofs.next().and_then(|o| o.signature()) }).collect();
-    if ctx.cfg.distributed {
-        let keys: Vec<(u64, u64)> = mine.iter().map(|d| (d.validator_index, d.slot)).collect();
-        proofs = super::distributed::combine_attestation_proofs(ctx, &keys, proofs, t).await;
-    }
-    sync_jobs.retain(|j| ctx.store.released(j.0));
-    sync_jobs.sort_by_key(|j| j.2.slot);
-    let mut sync_proofs: Vec<Option<SignatureBytes>> = Vec::with_capacity(sync_jobs.len());
-    for chunk in sync_jobs.chunk_by(|a, b| a.2.slot == b.2.slot) {
-        sync_proofs.extend(ctx.store.sign_sync_selection_proofs(chunk).await.into_iter().map(|o| o.signature()));
-    }
-    if ctx.cfg.distributed {
-        let keys: Vec<(u64, SyncAggregatorSelectionData)> = sync_jobs.iter().map(|j| (j.0, j.2)).collect();
-        sync_proofs = super::distributed::combine_sync_proofs(ctx, &keys, sync_proofs, t).await;
-    }
+    let proofs = attestation_proofs(ctx, &mine, t).await;
+    let (sync_jobs, sync_proofs) = sync_proofs(ctx, epoch, &sync, t).await;
 
     let mut duties = EpochDuties {
         dependent_root: att.dependent_root,
@@ -385,13 +303,143 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
             });
         }
     }
+    subscribe(ctx, epoch, &subs, &sync, t).await;
+    for p in prop.data {
+        if spec.epoch_of(p.slot) == epoch && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey) {
+            duties.proposers.insert(p.slot, p);
+        }
+    }
+    duties.sync = sync;
+    Ok(duties)
+}
+
+/// Our sync duties of the answer: each for a key of ours, once, with its
+/// committee positions below `SYNC_COMMITTEE_SIZE`, each once, whatever the
+/// node sent.
+fn own_sync_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64, all: Vec<SyncDuty>) -> Vec<SyncDuty> {
+    let first = ctx.spec.start_slot(epoch);
+    let max_index = ctx.spec.sync_committee_size;
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter()
+        .filter(|s| {
+            own_duty(ctx, MessageKind::SyncMessage, first, s.validator_index, &s.pubkey)
+                && seen.insert(s.validator_index)
+        })
+        .map(|mut s| {
+            s.validator_sync_committee_indices.retain(|i| *i < max_index);
+            s.validator_sync_committee_indices.sort_unstable();
+            s.validator_sync_committee_indices.dedup();
+            s
+        })
+        .collect()
+}
+
+/// Our attester duties of the answer: one per validator, inside the epoch
+/// and the spec's bounds, each for the key poolvc holds for its index.
+fn own_attester_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64, all: Vec<AttesterDuty>) -> Vec<AttesterDuty> {
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter()
+        .filter(|d| {
+            attester_duty_in_bounds::<P>(&ctx.spec, epoch, d)
+                && own_duty(ctx, MessageKind::Attestation, d.slot, d.validator_index, &d.pubkey)
+                && seen.insert(d.validator_index)
+        })
+        .collect()
+}
+
+/// The selection proof of each attester duty (sorted by slot), signed in
+/// one batch per slot; `None` for a key doppelganger protection still
+/// holds (its duties are fetched again when it is released) or a proof not
+/// signed. With `--distributed`, the middleware's combined proofs.
+async fn attestation_proofs<P: Preset>(
+    ctx: &Ctx<P>,
+    mine: &[AttesterDuty],
+    t: Duration,
+) -> Vec<Option<SignatureBytes>> {
+    let held: Vec<bool> = mine.iter().map(|d| !ctx.store.released(d.validator_index)).collect();
+    let jobs: Vec<(u64, PublicKeyBytes, u64)> = mine
+        .iter()
+        .zip(&held)
+        .filter(|(_, held)| !**held)
+        .map(|(d, _)| (d.validator_index, d.pubkey, d.slot))
+        .collect();
+    let mut signed = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunk_by(|a, b| a.2 == b.2) {
+        signed.extend(ctx.store.sign_selection_proofs(chunk).await);
+    }
+    let mut signed = signed.into_iter();
+    let proofs: Vec<Option<SignatureBytes>> =
+        held.iter().map(|h| if *h { None } else { signed.next().and_then(|o| o.signature()) }).collect();
+    if !ctx.cfg.distributed {
+        return proofs;
+    }
+    let keys: Vec<(u64, u64)> = mine.iter().map(|d| (d.validator_index, d.slot)).collect();
+    super::distributed::combine_attestation_proofs(ctx, &keys, proofs, t).await
+}
+
+/// A sync member's selection job: its index, key, and what it signs.
+type SyncJob = (u64, PublicKeyBytes, SyncAggregatorSelectionData);
+
+/// Every sync selection proof of the epoch: one per (member, subcommittee,
+/// slot), for released keys, signed in one batch per slot; with
+/// `--distributed`, the middleware's combined proofs.
+async fn sync_proofs<P: Preset>(
+    ctx: &Ctx<P>,
+    epoch: u64,
+    sync: &[SyncDuty],
+    t: Duration,
+) -> (Vec<SyncJob>, Vec<Option<SignatureBytes>>) {
+    let spec = &ctx.spec;
+    let sub_size = (spec.sync_committee_size / spec.sync_committee_subnet_count.max(1)).max(1);
+    let mut jobs: Vec<SyncJob> = Vec::new();
+    for s in sync {
+        let mut subs: Vec<u64> = s.validator_sync_committee_indices.iter().map(|i| i / sub_size).collect();
+        subs.sort_unstable();
+        subs.dedup();
+        // This epoch's sync committee signs at the slots whose *next* slot is
+        // in the epoch (the Altair validator guide: the committee of
+        // `slot + 1`): the previous epoch's last slot to this epoch's
+        // second-to-last. At a period boundary that is the only way the
+        // last slot's contribution comes from the right committee.
+        for slot in spec.start_slot(epoch).saturating_sub(1)..spec.start_slot(epoch + 1) - 1 {
+            for sub in &subs {
+                jobs.push((
+                    s.validator_index,
+                    s.pubkey,
+                    SyncAggregatorSelectionData { slot, subcommittee_index: *sub },
+                ));
+            }
+        }
+    }
+    jobs.retain(|j| ctx.store.released(j.0));
+    jobs.sort_by_key(|j| j.2.slot);
+    let mut proofs: Vec<Option<SignatureBytes>> = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunk_by(|a, b| a.2.slot == b.2.slot) {
+        proofs.extend(ctx.store.sign_sync_selection_proofs(chunk).await.into_iter().map(|o| o.signature()));
+    }
+    if ctx.cfg.distributed {
+        let keys: Vec<(u64, SyncAggregatorSelectionData)> = jobs.iter().map(|j| (j.0, j.2)).collect();
+        proofs = super::distributed::combine_sync_proofs(ctx, &keys, proofs, t).await;
+    }
+    (jobs, proofs)
+}
+
+/// The epoch's committee and sync-committee subnet subscriptions (a
+/// failure is logged: duties go on without them).
+async fn subscribe<P: Preset>(
+    ctx: &Ctx<P>,
+    epoch: u64,
+    subs: &[CommitteeSubscription],
+    sync: &[SyncDuty],
+    t: Duration,
+) {
     if !subs.is_empty() {
-        if let Err(e) = ctx.beacon.subscribe_committees(&subs, t).await {
+        if let Err(e) = ctx.beacon.subscribe_committees(subs, t).await {
             warn!("committee subscriptions: {e}");
         }
     }
     if !sync.is_empty() {
-        let period = spec.epochs_per_sync_committee_period.max(1);
+        let period = ctx.spec.epochs_per_sync_committee_period.max(1);
         let until_epoch = (epoch / period + 1) * period;
         let subs: Vec<SyncCommitteeSubscription> = sync
             .iter()
@@ -405,13 +453,6 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
             warn!("sync committee subscriptions: {e}");
         }
     }
-    for p in prop.data {
-        if spec.epoch_of(p.slot) == epoch && own_duty(ctx, MessageKind::Block, p.slot, p.validator_index, &p.pubkey) {
-            duties.proposers.insert(p.slot, p);
-        }
-    }
-    duties.sync = sync;
-    Ok(duties)
 }
 
 /// The dependent roots of `epoch`'s attester and proposer duties, asked
