@@ -309,52 +309,11 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     events.subscribe(Arc::clone(&stats) as Arc<dyn crate::events::Subscriber>);
     let timings =
         StoreTimings { signing: Some(stats.signing_seconds.clone()), slashing: Some(stats.slashing_seconds.clone()) };
-    let (store, slashing) = {
-        let cfg = cfg.clone();
-        let spec = spec.clone();
-        let events = Arc::clone(&events);
-        tokio::task::spawn_blocking(move || -> Result<_, VcError> {
-            let slashing = open_slashing_db(&cfg, gvr)?;
-            let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings)
-                .with_web3signer_options(cfg.web3signer.clone());
-            let may_sign = cfg.doppelganger_epochs == 0;
-            if loaded.public_keys.len() == loaded.keys.len() {
-                let derived =
-                    loaded.keys.into_iter().zip(loaded.public_keys).map(|((sk, c), pk)| (sk, pk, c)).collect();
-                store.add_local_keys_derived(derived, may_sign)?;
-            } else {
-                store.add_local_keys(loaded.keys, may_sign)?;
-            }
-            store.add_remote_keys(loaded.remote, cfg.doppelganger_epochs == 0)?;
-            Ok((Arc::new(store), slashing))
-        })
-        .await
-        .map_err(|e| VcError::Task { what: "opening the slashing database", reason: e.to_string() })??
-    };
+    let (store, slashing) = open_store::<P>(&cfg, &spec, gvr, &events, timings, loaded).await?;
     if let Ok(mut k) = keeper.lock() {
         *k = Some(Arc::clone(&slashing));
     }
-    let no_fee = store.keys_without_fee_recipient();
-    if !no_fee.is_empty() {
-        let list = no_fee.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
-        warn!(
-            keys = no_fee.len(),
-            "no fee recipient for {list}: these keys will not propose or register with builders. Set \
-             `suggested_fee_recipient` for them in validator_definitions.yml, or --suggested-fee-recipient"
-        );
-    }
-    if cfg.datadir.join(crate::pool::config::POOLS_FILE).exists() {
-        // Fail closed until the pool service has read the contracts: no key
-        // proposes with a recipient its pool may contradict.
-        store.set_pool_recipients(|_| {
-            Some(crate::policy::PoolRecipient::Unknown {
-                pool: "pools.yaml".into(),
-                operator: "?".into(),
-                reason: "the pool contracts are not read yet".into(),
-            })
-        });
-        info!("pools.yaml found: keys propose once their pool's contracts are read");
-    }
+    hold_proposals(&cfg, &store);
     info!(validators = store.len(), threads = store.signer_threads(), "keys loaded");
     stats.validators.set(store.len() as i64);
     stats.set_per_validator(metrics::per_validator(store.len(), cfg.high_validator_count_metrics));
@@ -372,35 +331,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     }
 
     if let Some(km) = &cfg.keymanager {
-        let parts = crate::http::keymanager::Parts {
-            spec: spec.clone(),
-            genesis_time: genesis.genesis_time,
-            genesis_validators_root: gvr,
-            validators_dir: cfg.validators_dir.clone(),
-            secrets_dir: cfg.secrets_dir.clone(),
-            defaults: ProposalDefaults {
-                fee_recipient: cfg.fee_recipient,
-                gas_limit: Some(cfg.gas_limit),
-                graffiti: cfg.graffiti.clone(),
-                builder_proposals: cfg.builder_proposals,
-            },
-            passwords_in_secrets_dir: km.passwords_in_secrets_dir,
-            may_sign_new: cfg.doppelganger_epochs == 0,
-            key_cache: (!cfg.disable_key_cache).then(|| cfg.datadir.clone()),
-        };
-        let manager =
-            Arc::new(crate::http::keymanager::Keymanager::new(Arc::clone(&store), Arc::clone(&slashing), parts));
-        let (bound, token) = manager.serve(km).await?;
-        if token.created {
-            info!(path = %token.path.display(), "keymanager API token created (mode 0600)");
-        }
-        if let Some(mode) = token.fixed_mode {
-            warn!(
-                path = %token.path.display(),
-                "keymanager API token was readable by others (mode {mode:o}); made 0600"
-            );
-        }
-        info!(%bound, token = %token.path.display(), "keymanager API at http://{bound}");
+        serve_keymanager(&cfg, km, &spec, &genesis, &store, &slashing).await?;
     }
 
     let stop = stop_tx.subscribe();
@@ -436,6 +367,103 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.current_slot() + 1 + m);
     let ctx = Arc::new(ctx);
     run_services(ctx, slashing, started, stop_tx).await
+}
+
+/// Opens the slashing database and makes the store with the loaded keys
+/// (registered with slashing protection first), off the async threads.
+async fn open_store<P: Preset>(
+    cfg: &VcConfig,
+    spec: &ChainSpec,
+    gvr: Hash256,
+    events: &Arc<EventBus>,
+    timings: StoreTimings,
+    loaded: keys::Loaded,
+) -> Result<(Arc<ValidatorStore<P>>, Arc<dyn SlashingDatabase>), VcError> {
+    let (cfg, spec, events) = (cfg.clone(), spec.clone(), Arc::clone(events));
+    tokio::task::spawn_blocking(move || -> Result<_, VcError> {
+        let slashing = open_slashing_db(&cfg, gvr)?;
+        let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings)
+            .with_web3signer_options(cfg.web3signer.clone());
+        let may_sign = cfg.doppelganger_epochs == 0;
+        if loaded.public_keys.len() == loaded.keys.len() {
+            let derived = loaded.keys.into_iter().zip(loaded.public_keys).map(|((sk, c), pk)| (sk, pk, c)).collect();
+            store.add_local_keys_derived(derived, may_sign)?;
+        } else {
+            store.add_local_keys(loaded.keys, may_sign)?;
+        }
+        store.add_remote_keys(loaded.remote, cfg.doppelganger_epochs == 0)?;
+        Ok((Arc::new(store), slashing))
+    })
+    .await
+    .map_err(|e| VcError::Task { what: "opening the slashing database", reason: e.to_string() })?
+}
+
+/// Says which keys have no fee recipient (they will not propose), and
+/// holds every key's proposals when `pools.yaml` exists until the pool
+/// service has read the contracts (fail closed).
+fn hold_proposals<P: Preset>(cfg: &VcConfig, store: &ValidatorStore<P>) {
+    let no_fee = store.keys_without_fee_recipient();
+    if !no_fee.is_empty() {
+        let list = no_fee.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
+        warn!(
+            keys = no_fee.len(),
+            "no fee recipient for {list}: these keys will not propose or register with builders. Set \
+             `suggested_fee_recipient` for them in validator_definitions.yml, or --suggested-fee-recipient"
+        );
+    }
+    if cfg.datadir.join(crate::pool::config::POOLS_FILE).exists() {
+        // Fail closed until the pool service has read the contracts: no key
+        // proposes with a recipient its pool may contradict.
+        store.set_pool_recipients(|_| {
+            Some(crate::policy::PoolRecipient::Unknown {
+                pool: "pools.yaml".into(),
+                operator: "?".into(),
+                reason: "the pool contracts are not read yet".into(),
+            })
+        });
+        info!("pools.yaml found: keys propose once their pool's contracts are read");
+    }
+}
+
+/// Serves the keymanager API (`--http`) over the store and the database.
+async fn serve_keymanager<P: Preset>(
+    cfg: &VcConfig,
+    km: &crate::http::keymanager::KeymanagerConfig,
+    spec: &ChainSpec,
+    genesis: &Genesis,
+    store: &Arc<ValidatorStore<P>>,
+    slashing: &Arc<dyn SlashingDatabase>,
+) -> Result<(), VcError> {
+    let gvr = genesis.genesis_validators_root;
+    let parts = crate::http::keymanager::Parts {
+        spec: spec.clone(),
+        genesis_time: genesis.genesis_time,
+        genesis_validators_root: gvr,
+        validators_dir: cfg.validators_dir.clone(),
+        secrets_dir: cfg.secrets_dir.clone(),
+        defaults: ProposalDefaults {
+            fee_recipient: cfg.fee_recipient,
+            gas_limit: Some(cfg.gas_limit),
+            graffiti: cfg.graffiti.clone(),
+            builder_proposals: cfg.builder_proposals,
+        },
+        passwords_in_secrets_dir: km.passwords_in_secrets_dir,
+        may_sign_new: cfg.doppelganger_epochs == 0,
+        key_cache: (!cfg.disable_key_cache).then(|| cfg.datadir.clone()),
+    };
+    let manager = Arc::new(crate::http::keymanager::Keymanager::new(Arc::clone(store), Arc::clone(slashing), parts));
+    let (bound, token) = manager.serve(km).await?;
+    if token.created {
+        info!(path = %token.path.display(), "keymanager API token created (mode 0600)");
+    }
+    if let Some(mode) = token.fixed_mode {
+        warn!(
+            path = %token.path.display(),
+            "keymanager API token was readable by others (mode {mode:o}); made 0600"
+        );
+    }
+    info!(%bound, token = %token.path.display(), "keymanager API at http://{bound}");
+    Ok(())
 }
 
 /// Indices, the first duties and proposer preparation, then the services

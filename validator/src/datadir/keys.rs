@@ -137,26 +137,60 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     let mut defs = ValidatorDefinitions::open_or_empty(&source.validators_dir)?;
     let mut out = Loaded::default();
     if source.auto_discover {
-        let writable = crate::datadir::layout::writable_dir(&source.validators_dir);
-        let found = discover::discover(&source.validators_dir, &source.secrets_dir, &mut defs, writable);
-        out.failures.extend(found.skipped.into_iter().map(KeyLoadError::from));
-        if !found.added.is_empty() {
-            let dir = source.validators_dir.display();
-            out.discovery_note = Some(match (writable, found.not_saved) {
-                (true, None) => {
-                    format!("{dir}: {} keystores discovered and added to {DEFINITIONS_FILE}", found.added.len())
-                }
-                (true, Some(e)) => {
-                    format!("{} keystores discovered; {DEFINITIONS_FILE} not written: {e}", found.added.len())
-                }
-                (false, _) => format!(
-                    "{dir}: {} keystores discovered; the directory is read-only, so {DEFINITIONS_FILE} is not \
-                     written (they are discovered again at each start)",
-                    found.added.len()
-                ),
-            });
+        discover_into(source, &mut defs, &mut out);
+    }
+    let (jobs, meta) = plan(&defs, defaults, &mut out);
+    let mut cache = open_cache(source, &mut out);
+    let results = open_keystores(jobs, &meta, cache.as_mut(), &mut out);
+    let seen = accept(results, meta, &mut out);
+    if let Some(c) = cache.as_mut() {
+        // Only the keys that load stay cached (deleted or disabled ones go).
+        c.retain(&seen);
+        out.cache_notes.append(&mut c.notes);
+        if let Err(e) = c.save() {
+            out.cache_notes.push(format!("key cache not written: {e}"));
         }
     }
+    Ok(out)
+}
+
+/// What a local key's loading needs after its keystore is opened: its
+/// claimed public key, its keystore's path, its proposal settings.
+type KeyMeta = (String, PathBuf, ProposalConfig);
+
+/// A keystore's secret key (and public key), or why it did not open (every
+/// job gets an answer; `None` only while the cache is being consulted).
+type Opened = Option<Result<(SecretKey, PublicKey), poolvc_signer::keys::keystore::KeystoreError>>;
+
+/// Auto-discovery (Lighthouse's default): keystores in the validators dir
+/// not yet in the definitions file are added (and the file written when the
+/// directory is writable); what happened is noted.
+fn discover_into(source: &Source, defs: &mut ValidatorDefinitions, out: &mut Loaded) {
+    let writable = crate::datadir::layout::writable_dir(&source.validators_dir);
+    let found = discover::discover(&source.validators_dir, &source.secrets_dir, defs, writable);
+    out.failures.extend(found.skipped.into_iter().map(KeyLoadError::from));
+    if !found.added.is_empty() {
+        let dir = source.validators_dir.display();
+        out.discovery_note = Some(match (writable, found.not_saved) {
+            (true, None) => {
+                format!("{dir}: {} keystores discovered and added to {DEFINITIONS_FILE}", found.added.len())
+            }
+            (true, Some(e)) => {
+                format!("{} keystores discovered; {DEFINITIONS_FILE} not written: {e}", found.added.len())
+            }
+            (false, _) => format!(
+                "{dir}: {} keystores discovered; the directory is read-only, so {DEFINITIONS_FILE} is not \
+                     written (they are discovered again at each start)",
+                found.added.len()
+            ),
+        });
+    }
+}
+
+/// The enabled definitions: remote keys straight into `out.remote`, local
+/// ones as decryption jobs with their settings; each fault into
+/// `out.failures`.
+fn plan(defs: &ValidatorDefinitions, defaults: &ProposalDefaults, out: &mut Loaded) -> (Vec<DecryptJob>, Vec<KeyMeta>) {
     let mut jobs = Vec::new();
     let mut meta = Vec::new();
     for d in defs.0.iter().filter(|d| d.enabled) {
@@ -236,9 +270,12 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             }
         }
     }
-    // The key cache first: a key whose keystore and password are what they
-    // were when it was cached costs no KDF.
-    let mut cache = match &source.key_cache {
+    (jobs, meta)
+}
+
+/// The key cache, if configured and readable (why not, noted).
+fn open_cache(source: &Source, out: &mut Loaded) -> Option<KeyCache> {
+    match &source.key_cache {
         Some(dir) => match KeyCache::open(dir) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -247,8 +284,19 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             }
         },
         None => None,
-    };
-    let looked_up: Vec<Lookup> = match &cache {
+    }
+}
+
+/// Every job's key: from the cache when its keystore and password are what
+/// they were when it was cached (no KDF), decrypted otherwise (and cached);
+/// each public key derived once, in parallel.
+fn open_keystores(
+    jobs: Vec<DecryptJob>,
+    meta: &[KeyMeta],
+    mut cache: Option<&mut KeyCache>,
+    out: &mut Loaded,
+) -> Vec<Opened> {
+    let looked_up: Vec<Lookup> = match cache.as_deref() {
         Some(c) => {
             use rayon::prelude::*;
             jobs.par_iter()
@@ -292,14 +340,14 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
     pb.finish_and_clear();
     for (i, r) in miss_at.into_iter().zip(decrypted) {
         let r = r.map(|(_, sk)| sk);
-        if let (Some(c), Some(Some(fp)), Ok(sk)) = (cache.as_mut(), fingerprints.get(i), &r) {
+        if let (Some(c), Some(Some(fp)), Ok(sk)) = (cache.as_deref_mut(), fingerprints.get(i), &r) {
             c.put(fp, sk);
         }
         results[i] = Some(r);
     }
     // Each key's public key, derived once and in parallel (a scalar
     // multiplication each: most of a warm start's CPU at 10,000 keys).
-    let results: Vec<Option<Result<(SecretKey, PublicKey), _>>> = {
+    let opened: Vec<Opened> = {
         use rayon::prelude::*;
         results
             .into_par_iter()
@@ -314,6 +362,12 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             })
             .collect()
     };
+    opened
+}
+
+/// The opened keys that are what their definitions claim, once each, into
+/// `out.keys`; the others into `out.failures`. Returns the keys accepted.
+fn accept(results: Vec<Opened>, meta: Vec<KeyMeta>, out: &mut Loaded) -> std::collections::HashSet<PublicKeyBytes> {
     let mut seen = std::collections::HashSet::new();
     for (r, (pubkey, path, config)) in results.into_iter().zip(meta) {
         let Some(r) = r else { continue };
@@ -332,15 +386,7 @@ pub fn load(source: &Source, defaults: &ProposalDefaults) -> Result<Loaded, KeyL
             Err(source) => out.failures.push(KeyLoadError::Keystore { pubkey, source }),
         }
     }
-    if let Some(c) = cache.as_mut() {
-        // Only the keys that load stay cached (deleted or disabled ones go).
-        c.retain(&seen);
-        out.cache_notes.append(&mut c.notes);
-        if let Err(e) = c.save() {
-            out.cache_notes.push(format!("key cache not written: {e}"));
-        }
-    }
-    Ok(out)
+    seen
 }
 
 /// Lighthouse's default Web3Signer request timeout.
