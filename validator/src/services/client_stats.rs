@@ -10,7 +10,7 @@
 
 use super::context::Ctx;
 use poolvc_signer::types::Preset;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
@@ -75,23 +75,102 @@ fn process_figures() -> (u64, u64) {
     (cpu, rss)
 }
 
+/// The `validator` object of the client-stats format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidatorObject {
+    /// Format version.
+    pub version: u64,
+    /// Unix milliseconds.
+    pub timestamp: u64,
+    /// `validator`.
+    pub process: &'static str,
+    /// This process's CPU seconds.
+    pub cpu_process_seconds_total: u64,
+    /// This process's resident bytes.
+    pub memory_process_bytes: u64,
+    /// `poolvc`.
+    pub client_name: &'static str,
+    /// Its version.
+    pub client_version: &'static str,
+    /// 0.
+    pub client_build: u64,
+    /// More than one beacon node configured.
+    pub sync_eth2_fallback_configured: bool,
+    /// The preferred node is not the first one given.
+    pub sync_eth2_fallback_connected: bool,
+    /// Keys loaded.
+    pub validator_total: u64,
+    /// Keys with a validator index.
+    pub validator_active: u64,
+}
+
 /// The `validator` object.
-pub fn validator_object(v: ValidatorFigures) -> Value {
+pub fn validator_object(v: ValidatorFigures) -> ValidatorObject {
     let (cpu, rss) = process_figures();
-    json!({
-        "version": FORMAT_VERSION,
-        "timestamp": now_ms(),
-        "process": "validator",
-        "cpu_process_seconds_total": cpu,
-        "memory_process_bytes": rss,
-        "client_name": "poolvc",
-        "client_version": env!("CARGO_PKG_VERSION"),
-        "client_build": 0,
-        "sync_eth2_fallback_configured": v.fallback_configured,
-        "sync_eth2_fallback_connected": v.fallback_connected,
-        "validator_total": v.total,
-        "validator_active": v.active,
-    })
+    ValidatorObject {
+        version: FORMAT_VERSION,
+        timestamp: now_ms(),
+        process: "validator",
+        cpu_process_seconds_total: cpu,
+        memory_process_bytes: rss,
+        client_name: "poolvc",
+        client_version: env!("CARGO_PKG_VERSION"),
+        client_build: 0,
+        sync_eth2_fallback_configured: v.fallback_configured,
+        sync_eth2_fallback_connected: v.fallback_connected,
+        validator_total: v.total,
+        validator_active: v.active,
+    }
+}
+
+/// The `system` object of the client-stats format (Linux figures; 0 where
+/// one cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemObject {
+    /// Format version.
+    pub version: u64,
+    /// Unix milliseconds.
+    pub timestamp: u64,
+    /// `system`.
+    pub process: &'static str,
+    /// Physical cores.
+    pub cpu_cores: u64,
+    /// Hardware threads.
+    pub cpu_threads: u64,
+    /// CPU seconds in the kernel, all CPUs.
+    pub cpu_node_system_seconds_total: u64,
+    /// CPU seconds in user space.
+    pub cpu_node_user_seconds_total: u64,
+    /// CPU seconds waiting for I/O.
+    pub cpu_node_iowait_seconds_total: u64,
+    /// CPU seconds idle.
+    pub cpu_node_idle_seconds_total: u64,
+    /// Memory in all.
+    pub memory_node_bytes_total: u64,
+    /// Memory free.
+    pub memory_node_bytes_free: u64,
+    /// Page cache.
+    pub memory_node_bytes_cached: u64,
+    /// Buffers.
+    pub memory_node_bytes_buffers: u64,
+    /// Disk in all (the root file system).
+    pub disk_node_bytes_total: u64,
+    /// Disk free to users.
+    pub disk_node_bytes_free: u64,
+    /// Seconds doing disk I/O.
+    pub disk_node_io_seconds: u64,
+    /// Reads completed.
+    pub disk_node_reads_total: u64,
+    /// Writes completed.
+    pub disk_node_writes_total: u64,
+    /// Bytes received.
+    pub network_node_bytes_total_receive: u64,
+    /// Bytes sent.
+    pub network_node_bytes_total_transmit: u64,
+    /// Boot time, unix seconds.
+    pub misc_node_boot_ts_seconds: u64,
+    /// `lin`, or `unk`.
+    pub misc_os: &'static str,
 }
 
 /// `key value kB` lines of `/proc/meminfo`, in bytes.
@@ -103,7 +182,7 @@ fn meminfo(text: &str, key: &str) -> u64 {
 }
 
 /// The `system` object.
-pub fn system_object() -> Value {
+pub fn system_object() -> SystemObject {
     let ticks = clock_ticks();
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let cpu: Vec<u64> = stat
@@ -137,30 +216,30 @@ pub fn system_object() -> Value {
     let (disk_total, disk_free) = disk_space("/");
     let (reads, writes, io_ms) = disk_io();
     let (rx, tx) = network_bytes();
-    json!({
-        "version": FORMAT_VERSION,
-        "timestamp": now_ms(),
-        "process": "system",
-        "cpu_cores": cores,
-        "cpu_threads": threads,
-        "cpu_node_system_seconds_total": secs(2),
-        "cpu_node_user_seconds_total": secs(0),
-        "cpu_node_iowait_seconds_total": secs(4),
-        "cpu_node_idle_seconds_total": secs(3),
-        "memory_node_bytes_total": meminfo(&mem, "MemTotal"),
-        "memory_node_bytes_free": meminfo(&mem, "MemFree"),
-        "memory_node_bytes_cached": meminfo(&mem, "Cached"),
-        "memory_node_bytes_buffers": meminfo(&mem, "Buffers"),
-        "disk_node_bytes_total": disk_total,
-        "disk_node_bytes_free": disk_free,
-        "disk_node_io_seconds": io_ms / 1000,
-        "disk_node_reads_total": reads,
-        "disk_node_writes_total": writes,
-        "network_node_bytes_total_receive": rx,
-        "network_node_bytes_total_transmit": tx,
-        "misc_node_boot_ts_seconds": boot,
-        "misc_os": if cfg!(target_os = "linux") { "lin" } else { "unk" },
-    })
+    SystemObject {
+        version: FORMAT_VERSION,
+        timestamp: now_ms(),
+        process: "system",
+        cpu_cores: cores as u64,
+        cpu_threads: threads as u64,
+        cpu_node_system_seconds_total: secs(2),
+        cpu_node_user_seconds_total: secs(0),
+        cpu_node_iowait_seconds_total: secs(4),
+        cpu_node_idle_seconds_total: secs(3),
+        memory_node_bytes_total: meminfo(&mem, "MemTotal"),
+        memory_node_bytes_free: meminfo(&mem, "MemFree"),
+        memory_node_bytes_cached: meminfo(&mem, "Cached"),
+        memory_node_bytes_buffers: meminfo(&mem, "Buffers"),
+        disk_node_bytes_total: disk_total,
+        disk_node_bytes_free: disk_free,
+        disk_node_io_seconds: io_ms / 1000,
+        disk_node_reads_total: reads,
+        disk_node_writes_total: writes,
+        network_node_bytes_total_receive: rx,
+        network_node_bytes_total_transmit: tx,
+        misc_node_boot_ts_seconds: boot,
+        misc_os: if cfg!(target_os = "linux") { "lin" } else { "unk" },
+    }
 }
 
 /// Bytes in all and free (to unprivileged users) on the file system of `path`.
@@ -228,7 +307,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, endpoint: String, period: D
             fallback_configured: ctx.cfg.beacon_nodes.len() > 1,
             fallback_connected: ctx.beacon.ranked().first().is_some_and(|i| *i != 0),
         };
-        let body = json!([validator_object(figures), system_object()]);
+        let body = (validator_object(figures), system_object());
         let sent = http.post(&endpoint).json(&body).timeout(Duration::from_secs(10)).send().await;
         let problem = match sent {
             Ok(r) if r.status().is_success() => None,
@@ -261,18 +340,31 @@ mod tests {
 
     #[test]
     fn both_objects_carry_the_format_and_this_machine_figures() {
-        let v = validator_object(ValidatorFigures {
+        let v = serde_json::to_value(validator_object(ValidatorFigures {
             total: 3,
             active: 2,
             fallback_configured: true,
             fallback_connected: false,
-        });
+        }))
+        .unwrap();
         assert_eq!(v["process"], "validator");
         assert_eq!(v["version"], 1);
         assert_eq!((v["validator_total"].as_u64(), v["validator_active"].as_u64()), (Some(3), Some(2)));
         assert!(v["memory_process_bytes"].as_u64().unwrap() > 1_000_000, "this process's RSS: {v}");
-        let s = system_object();
+        let s = serde_json::to_value(system_object()).unwrap();
         assert_eq!(s["process"], "system");
+        // Sent as a JSON array of the two objects.
+        let body = serde_json::to_value((
+            validator_object(ValidatorFigures {
+                total: 0,
+                active: 0,
+                fallback_configured: false,
+                fallback_connected: false,
+            }),
+            system_object(),
+        ))
+        .unwrap();
+        assert_eq!((body[0]["process"].as_str(), body[1]["process"].as_str()), (Some("validator"), Some("system")));
         assert!(s["memory_node_bytes_total"].as_u64().unwrap() > s["memory_node_bytes_free"].as_u64().unwrap());
         assert!(s["cpu_threads"].as_u64().unwrap() >= 1 && s["misc_node_boot_ts_seconds"].as_u64().unwrap() > 0);
         assert!(s["disk_node_bytes_total"].as_u64().unwrap() > 0);
