@@ -8,7 +8,7 @@
 //! does not serve the rewards route leaves the rewards view empty, not
 //! wrong.
 
-use super::verdict::{BlockFacts, Committee, IncludedAttestation, Window};
+use super::verdict::{BlockFacts, Window};
 use crate::beacon::{BeaconApi, BeaconError, Committees, NodeError};
 use poolvc_signer::types::{Hash256, Preset};
 use sha2::{Digest, Sha256};
@@ -107,33 +107,16 @@ pub async fn read_window<P: Preset>(
         if m.slot != *slot || m.parent != *parent {
             return Err(malformed(format!("block {root}"), "its slot or parent differs from its header".into()));
         }
-        let attestations = m
-            .attestations
-            .into_iter()
-            .map(|a| IncludedAttestation {
-                slot: a.slot,
-                committees: a.committees,
-                bits: a.bits,
-                head: a.head,
-                target: a.target,
-            })
-            .collect();
         blocks.push(BlockFacts {
             slot: *slot,
             root: *root,
             parent: *parent,
             proposer: m.proposer,
-            attestations,
+            attestations: m.attestations,
             sync_bits: m.sync_bits,
         });
     }
-    let committees = beacon
-        .committees(&start.to_string(), Committees::OfEpoch(epoch), t)
-        .await
-        .map_err(node)?
-        .into_iter()
-        .map(|c| Committee { slot: c.slot, index: c.index, validators: c.validators })
-        .collect::<Vec<_>>();
+    let committees = beacon.committees(&start.to_string(), Committees::OfEpoch(epoch), t).await.map_err(node)?;
     if let Some(c) = committees.iter().find(|c| c.slot < start || c.slot >= start + spe) {
         return Err(malformed("committees".into(), format!("a committee of slot {}, outside the epoch", c.slot)));
     }

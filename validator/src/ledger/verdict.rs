@@ -23,32 +23,10 @@ use poolvc_signer::types::Hash256;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// One beacon committee of the epoch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committee {
-    /// Its slot.
-    pub slot: u64,
-    /// Its index within the slot.
-    pub index: u64,
-    /// Member validator indices, in committee order.
-    pub validators: Vec<u64>,
-}
-
-/// An attestation as carried in a block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncludedAttestation {
-    /// `data.slot`.
-    pub slot: u64,
-    /// The committees its bits cover, in order: `[data.index]` before
-    /// Electra, the set `committee_bits` (ascending) from Electra on.
-    pub committees: Vec<u64>,
-    /// The aggregation bits over those committees, concatenated.
-    pub bits: Vec<bool>,
-    /// `data.beacon_block_root`.
-    pub head: Hash256,
-    /// `data.target.root`.
-    pub target: Hash256,
-}
+/// One beacon committee of the epoch, and an attestation as a block
+/// carries it: the types the strict reader (`beacon::participation`,
+/// `beacon::chain`) gives, judged here as they are.
+pub use crate::beacon::{Committee, IncludedBits as IncludedAttestation};
 
 /// What the verdict needs of one canonical block.
 #[derive(Debug, Clone, PartialEq, Eq)]
