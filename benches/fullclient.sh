@@ -10,24 +10,28 @@
 # Targets (issue 9): p99 <= 300 ms, RSS <= 400 MB.
 #
 # Usage: benches/fullclient.sh [VALIDATORS] [SLOT_MS]
+# POOLVC_BIN / SIMNODE_BIN run given binaries instead of building this tree's
+# (to compare two versions of the client against one simulated node).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 N="${1:-100000}"
 SLOT_MS="${2:-12000}"
 RUN="$(mktemp -d)"
 cd "$ROOT"
-cargo build --release -q -p poolvc --bin poolvc
-cargo build --release -q -p poolvc-tests --bin simnode
+POOLVC="${POOLVC_BIN:-$ROOT/target/release/poolvc}"
+SIMNODE="${SIMNODE_BIN:-$ROOT/target/release/simnode}"
+[ -n "${POOLVC_BIN:-}" ] || cargo build --release -q -p poolvc --bin poolvc
+[ -n "${SIMNODE_BIN:-}" ] || cargo build --release -q -p poolvc-tests --bin simnode
 SPE=32
 UNTIL=$(( 3 * SPE ))   # epochs 1 and 2 checked; the node stops after slot 96
-"$ROOT/target/release/simnode" --preset mainnet --validators "$N" --electra-epoch 0 --fulu-epoch 0 \
+"$SIMNODE" --preset mainnet --validators "$N" --electra-epoch 0 --fulu-epoch 0 \
   --slot-ms "$SLOT_MS" --genesis-delay-s "${GENESIS_DELAY_S:-75}" --verify-every 4 --until-slot "$UNTIL" --check-epochs 1,2 \
   --report "$RUN/report.json" > "$RUN/simnode.out" 2> "$RUN/simnode.err" &
 SIM=$!
 for _ in $(seq 1 120); do grep -q '^url=' "$RUN/simnode.out" 2>/dev/null && break; sleep 1; done
 URL="$(sed -n 's/^url=\([^ ]*\).*/\1/p' "$RUN/simnode.out" | head -1)"
 echo "fullclient: simnode at $URL ($N validators, ${SLOT_MS} ms slots); poolvc starting"
-RUST_LOG=info "$ROOT/target/release/poolvc" vc --beacon-nodes "$URL" --datadir "$RUN/vc" --init-slashing-protection \
+RUST_LOG=info "$POOLVC" vc --beacon-nodes "$URL" --datadir "$RUN/vc" --init-slashing-protection \
   --interop-indexes "0..$(( N - 1 ))" --suggested-fee-recipient 0x00000000000000000000000000000000000000aa \
   > "$RUN/vc.log" 2>&1 &
 VC=$!
