@@ -12,6 +12,7 @@
 //! type that zeroizes on drop and prints nothing from `Debug`/`Display`.
 
 pub mod batch;
+pub mod clock;
 pub mod keys;
 pub mod slashing;
 pub mod types;

@@ -27,6 +27,14 @@ pub const PUBLIC_KEYS_PATH: &str = "/api/v1/eth2/publicKeys";
 /// What is wrong with a signing request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The message is dated past the wall clock ([`crate::clock`]).
+    #[error("{kind}: {reason}")]
+    AheadOfClock {
+        /// The request type.
+        kind: &'static str,
+        /// What is dated how far.
+        reason: crate::clock::AheadOfClock,
+    },
     /// `fork_info` is required for this message type.
     #[error("{kind}: fork_info is required")]
     NoForkInfo {
@@ -318,6 +326,7 @@ fn agg_err(reason: String) -> RequestError {
 pub fn check<P: Preset>(
     spec: &ChainSpec,
     genesis_validators_root: Hash256,
+    clock: &crate::clock::WallClock,
     req: &SigningRequest<P>,
 ) -> Result<Checked, RequestError> {
     let kind = req.message.kind();
@@ -400,6 +409,7 @@ pub fn check<P: Preset>(
             return Err(RequestError::Unsupported { kind })
         }
     };
+    clock.check(&msg).map_err(|reason| RequestError::AheadOfClock { kind, reason })?;
     let slashable = msg.slashable();
     let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
     // Registrations carry no fork_info (their domain is the genesis fork's,

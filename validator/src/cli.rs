@@ -38,7 +38,7 @@ pub enum Command {
     SlashingProtection(SlashingCommand),
     /// A Web3Signer-compatible remote signer on the batch engine (its own
     /// slashing protection; poolvc's batch route besides the single one).
-    Signer(SignerArgs),
+    Signer(Box<SignerArgs>),
 }
 
 /// `poolvc signer`.
@@ -58,17 +58,53 @@ pub struct SignerArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub http_listen_host: std::net::IpAddr,
     /// Listen port (0: any free port; the bound one is printed as `url=`).
-    #[arg(long, default_value_t = 9000)]
+    /// Not 9000 (Web3Signer's default), which beacon nodes use for P2P.
+    #[arg(long, default_value_t = 9500)]
     pub http_listen_port: u16,
+    /// `Host` names answered (comma-separated; `*`: any). Default: the
+    /// loopback names, as Web3Signer's `--http-host-allowlist`.
+    #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1,::1")]
+    pub http_host_allowlist: Vec<String>,
+    /// Listen on a non-loopback address without TLS and client
+    /// authentication: anyone who can reach it signs with every key.
+    #[arg(long)]
+    pub unencrypted_http_transport: bool,
+    /// The server's TLS certificate chain (PEM), with `--tls-key-file`.
+    #[arg(long, requires = "tls_key_file", conflicts_with = "tls_keystore_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's TLS private key (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The server's TLS identity as a PKCS#12 keystore, with
+    /// `--tls-keystore-password-file`.
+    #[arg(long, requires = "tls_keystore_password_file")]
+    pub tls_keystore_file: Option<PathBuf>,
+    /// The file holding the keystore's password.
+    #[arg(long, requires = "tls_keystore_file")]
+    pub tls_keystore_password_file: Option<PathBuf>,
+    /// Clients allowed by certificate: lines of `<name> <sha256 fingerprint>`.
+    #[arg(long)]
+    pub tls_known_clients_file: Option<PathBuf>,
+    /// Clients allowed when this CA (PEM) issued their certificate.
+    #[arg(long)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Which message kinds each key signs: YAML, `default` or a key ->
+    /// list of Web3Signer types (e.g. no VOLUNTARY_EXIT over the network).
+    #[arg(long)]
+    pub allowed_kinds_file: Option<PathBuf>,
     /// A beacon node to read the chain config and genesis from.
     #[arg(long, conflicts_with = "network_config")]
     pub beacon_node: Option<String>,
-    /// A consensus `config.yaml` (with `--genesis-validators-root`).
-    #[arg(long, requires = "genesis_validators_root")]
+    /// A consensus `config.yaml` (with `--genesis-validators-root` and `--genesis-time`).
+    #[arg(long, requires_all = ["genesis_validators_root", "genesis_time"])]
     pub network_config: Option<PathBuf>,
     /// The network's genesis validators root (with `--network-config`).
     #[arg(long)]
     pub genesis_validators_root: Option<String>,
+    /// The network's genesis time, Unix seconds (with `--network-config`):
+    /// no message dated past the wall clock is signed.
+    #[arg(long)]
+    pub genesis_time: Option<u64>,
     /// PostgreSQL slashing database, shared by several signer instances.
     #[arg(long)]
     pub slashing_protection_db_url: Option<String>,
@@ -406,21 +442,45 @@ impl SignerArgs {
     /// The settings `poolvc signer`'s flags give.
     pub fn signer_config(self) -> Result<SignerConfig, SignerError> {
         let a = self;
-        let network = match (a.beacon_node, a.network_config, a.genesis_validators_root) {
-            (Some(url), None, _) => NetworkSource::BeaconNode { url },
-            (None, Some(path), Some(g)) => {
+        let network = match (a.beacon_node, a.network_config, a.genesis_validators_root, a.genesis_time) {
+            (Some(url), None, _, _) => NetworkSource::BeaconNode { url },
+            (None, Some(path), Some(g), Some(genesis_time)) => {
                 let root = parse_hex(&g).filter(|b| b.len() == 32).ok_or_else(|| SignerError::Network {
                     source_name: "--genesis-validators-root".into(),
                     reason: format!("{g:?} is not 32 bytes of hex"),
                 })?;
-                NetworkSource::Config { path, genesis_validators_root: Hash256::from_slice(&root) }
+                NetworkSource::Config { path, genesis_validators_root: Hash256::from_slice(&root), genesis_time }
             }
             _ => {
                 return Err(SignerError::Network {
                     source_name: "the command line".into(),
-                    reason: "give --beacon-node, or --network-config with --genesis-validators-root".into(),
+                    reason: "give --beacon-node, or --network-config with --genesis-validators-root and --genesis-time"
+                        .into(),
                 })
             }
+        };
+        use crate::remote_signer::tls::{ServerIdentity, TlsOptions};
+        let identity = match (a.tls_cert_file, a.tls_key_file, a.tls_keystore_file, a.tls_keystore_password_file) {
+            (Some(cert), Some(key), None, _) => Some(ServerIdentity::Pem { cert, key }),
+            (None, None, Some(file), Some(password_file)) => Some(ServerIdentity::Pkcs12 { file, password_file }),
+            _ => None,
+        };
+        let client_auth = a.tls_known_clients_file.is_some() || a.tls_ca_file.is_some();
+        if identity.is_none() && client_auth {
+            return Err(SignerError::Flags {
+                reason: "--tls-known-clients-file and --tls-ca-file need the server's TLS identity \
+                         (--tls-cert-file/--tls-key-file or --tls-keystore-file)"
+                    .into(),
+            });
+        }
+        let tls = identity.map(|identity| TlsOptions {
+            identity,
+            known_clients: a.tls_known_clients_file,
+            client_ca: a.tls_ca_file,
+        });
+        let kinds = match &a.allowed_kinds_file {
+            Some(p) => crate::remote_signer::exposure::KindsPolicy::read(p)?,
+            None => crate::remote_signer::exposure::KindsPolicy::any(),
         };
         Ok(SignerConfig {
             listen: SocketAddr::new(a.http_listen_host, a.http_listen_port),
@@ -431,6 +491,10 @@ impl SignerArgs {
             slashing_db_url: a.slashing_protection_db_url,
             network,
             threads: a.threads,
+            tls,
+            unencrypted_http_transport: a.unencrypted_http_transport,
+            hosts: crate::remote_signer::exposure::HostAllowlist::new(&a.http_host_allowlist),
+            kinds,
         })
     }
 }

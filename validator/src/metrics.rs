@@ -92,6 +92,8 @@ pub(crate) struct Stats {
     pub(crate) messages: Family<KindOutcome, Counter>,
     /// Messages not signed or published for an outage, by kind and cause.
     pub(crate) failures: Family<KindCause, Counter>,
+    /// Messages refused, by kind and the rule that refused them.
+    pub(crate) refused: Family<KindCause, Counter>,
     /// Messages by validator, kind and outcome (only while `per_validator`).
     pub(crate) validator_messages: Family<ValidatorKindOutcome, Counter>,
     /// Whether the per-validator series are kept ([`per_validator`]).
@@ -172,6 +174,12 @@ impl Stats {
             "failures",
             "Messages not signed or published for an outage, by kind and cause (database_busy, node_timeout, ...)",
             failures.clone(),
+        );
+        let refused = Family::<KindCause, Counter>::default();
+        r.register(
+            "refused",
+            "Messages refused, by kind and rule (slashable, ahead_of_clock, blinded_block_not_allowed, ...)",
+            refused.clone(),
         );
         let messages = Family::<KindOutcome, Counter>::default();
         r.register("messages", "Messages by kind and outcome (published, refused, failed)", messages.clone());
@@ -291,6 +299,7 @@ impl Stats {
             contributions,
             registrations,
             refusals,
+            refused,
             errors,
             duty_refreshes,
             slots_skipped,
@@ -378,8 +387,10 @@ impl Subscriber for Stats {
                 };
                 c.inc_by(n);
             }
-            Event::Refused { kind, validator, .. } => {
+            Event::Refused { kind, validator, reason, .. } => {
                 self.count(*kind, "refused", 1);
+                let label = KindCause { kind: kind.as_str().to_string(), cause: reason.cause().to_string() };
+                self.refused.get_or_create(&label).inc();
                 if let Some(v) = validator {
                     self.count_validator(*v, *kind, "refused");
                 }

@@ -90,6 +90,36 @@ pub enum Refusal {
         /// The recipient in the message.
         got: Address,
     },
+    /// A blinded block poolvc did not ask for, or that its key may not take.
+    #[error("validator {pubkey}: blinded block refused: {why}")]
+    BlindedBlockNotAllowed {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// Why (builder blocks off for the key, a pool rule, a local block
+        /// asked for).
+        why: String,
+    },
+    /// A blinded block whose relay would pay what the key's last signed
+    /// registration names, which is not its fee recipient now (or there
+    /// is none yet).
+    #[error(
+        "validator {pubkey}: blinded block refused: its last signed builder registration pays {}, its fee recipient is {expected}",
+        registered.map_or("nothing (none signed since start)".to_string(), |a| a.to_string())
+    )]
+    RegistrationNotCurrent {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// Its fee recipient now.
+        expected: Address,
+        /// The recipient of its last signed registration.
+        registered: Option<Address>,
+    },
+    /// The message is dated past the wall clock.
+    #[error("{reason}")]
+    AheadOfClock {
+        /// What is dated how far.
+        reason: poolvc_signer::clock::AheadOfClock,
+    },
     /// The same validator appears twice in one batch of slashable messages.
     #[error("validator {pubkey} appears twice in one batch")]
     DuplicateInBatch {
@@ -117,6 +147,28 @@ pub enum Refusal {
         /// What does not fit.
         what: String,
     },
+}
+
+impl Refusal {
+    /// A short label of the rule that refused (the metrics' `cause`).
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Self::UnknownValidator { .. } => "unknown_validator",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::KeyMismatch { .. } => "key_mismatch",
+            Self::Doppelganger { .. } => "doppelganger",
+            Self::NoFeeRecipient { .. } => "no_fee_recipient",
+            Self::PoolRecipientUnknown { .. } => "pool_recipient_unknown",
+            Self::FeeRecipientMismatch { .. } => "fee_recipient_mismatch",
+            Self::BlindedBlockNotAllowed { .. } => "blinded_block_not_allowed",
+            Self::RegistrationNotCurrent { .. } => "registration_not_current",
+            Self::AheadOfClock { .. } => "ahead_of_clock",
+            Self::DuplicateInBatch { .. } => "duplicate_in_batch",
+            Self::Slashable { .. } => "slashable",
+            Self::RemoteSigner { .. } => "remote_signer",
+            Self::InconsistentNodeData { .. } => "inconsistent_node_data",
+        }
+    }
 }
 
 /// Why a message could not be signed or published (an outage, not a

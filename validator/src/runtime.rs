@@ -18,6 +18,7 @@ use crate::services::{
 };
 use crate::signals::shutdown_signal;
 use crate::store::{StoreTimings, ValidatorStore};
+use poolvc_signer::clock::WallClock;
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
 use poolvc_signer::slashing::SlashingDatabase;
@@ -309,7 +310,8 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     events.subscribe(Arc::clone(&stats) as Arc<dyn crate::events::Subscriber>);
     let timings =
         StoreTimings { signing: Some(stats.signing_seconds.clone()), slashing: Some(stats.slashing_seconds.clone()) };
-    let (store, slashing) = open_store::<P>(&cfg, &spec, gvr, &events, timings, loaded).await?;
+    let clock = WallClock::new(genesis.genesis_time, &spec);
+    let (store, slashing) = open_store::<P>(&cfg, &spec, gvr, clock, &events, timings, loaded).await?;
     if let Ok(mut k) = keeper.lock() {
         *k = Some(Arc::clone(&slashing));
     }
@@ -375,6 +377,7 @@ async fn open_store<P: Preset>(
     cfg: &VcConfig,
     spec: &ChainSpec,
     gvr: Hash256,
+    clock: WallClock,
     events: &Arc<EventBus>,
     timings: StoreTimings,
     loaded: keys::Loaded,
@@ -382,7 +385,7 @@ async fn open_store<P: Preset>(
     let (cfg, spec, events) = (cfg.clone(), spec.clone(), Arc::clone(events));
     tokio::task::spawn_blocking(move || -> Result<_, VcError> {
         let slashing = open_slashing_db(&cfg, gvr)?;
-        let store = ValidatorStore::<P>::new(spec, gvr, Arc::clone(&slashing), events, timings)
+        let store = ValidatorStore::<P>::new(spec, gvr, clock, Arc::clone(&slashing), events, timings)
             .with_web3signer_options(cfg.web3signer.clone());
         let may_sign = cfg.doppelganger_epochs == 0;
         if loaded.public_keys.len() == loaded.keys.len() {

@@ -121,6 +121,9 @@ pub struct Misbehaviour {
     /// Build full blocks paying the node's own address instead of the
     /// fee recipient the client prepared.
     pub ignore_fee_recipients: bool,
+    /// Answer produceBlockV3 with a blinded (builder) block on odd slots
+    /// even when the client asked for a local one (`builder_boost_factor=0`).
+    pub blinded_to_local_requests: bool,
     /// Answer produceBlockV3 after this many milliseconds.
     pub produce_delay_ms: u64,
     /// Answer the duty routes after this many milliseconds.

@@ -731,7 +731,7 @@ impl<P: Preset> Sim<P> {
         if !self.verify(&mut st, proposer, rroot, &randao) {
             return Err(bad(format!("slot {slot}: randao reveal is not proposer {proposer}'s")));
         }
-        let blinded = self.cfg.builder && boost && slot % 2 == 1;
+        let blinded = self.cfg.builder && (boost || st.misbehaviour.blinded_to_local_requests) && slot % 2 == 1;
         // The execution layer pays the prepared fee recipient (the node's own
         // address when none was prepared, or when it misbehaves); a builder
         // pays its own.

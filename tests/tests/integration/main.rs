@@ -25,6 +25,7 @@ mod keymanager_api;
 mod keys_vectors;
 mod lighthouse_kurtosis;
 mod pool_contracts;
+mod signer_exposure;
 mod signing_roots;
 mod simnode_bad_nodes;
 mod simnode_doppelganger;

@@ -19,6 +19,7 @@ use poolvc::pool::map::PoolMap;
 use poolvc::pool::reader::{read_operator, ChainTime, ReadError};
 use poolvc::pool::snapshot;
 use poolvc::store::{AttestationToSign, StoreTimings, ValidatorStore};
+use poolvc_signer::clock::WallClock;
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
 use poolvc_signer::types::*;
@@ -197,8 +198,14 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     let dir = tempfile::tempdir().unwrap();
     let gvr = Hash256::repeat_byte(7);
     let db = SqliteSlashingDb::open(&dir.path().join("s.sqlite"), gvr).unwrap();
-    let store =
-        ValidatorStore::<Minimal>::new(spec, gvr, Arc::new(db), Arc::new(EventBus::new()), StoreTimings::default());
+    let store = ValidatorStore::<Minimal>::new(
+        spec.clone(),
+        gvr,
+        WallClock::new(0, &spec),
+        Arc::new(db),
+        Arc::new(EventBus::new()),
+        StoreTimings::default(),
+    );
     let base = ProposalConfig {
         fee_recipient: Some(Address::repeat_byte(0xaa)),
         own_fee_recipient: false,

@@ -13,7 +13,10 @@
 //! - attestation data for another slot and epoch: refused, counted, nothing
 //!   signed for it;
 //! - full blocks that pay the node instead of the prepared fee recipient:
-//!   refused at signing (blinded builder blocks still proposed);
+//!   refused at signing (blinded builder blocks, asked for and registered,
+//!   still proposed);
+//! - blinded blocks answered to local requests (builder blocks off):
+//!   refused at signing and counted; the full blocks are proposed;
 //! - no fee recipient anywhere: no block, no preparation, no registration;
 //!   every attestation still done;
 //! - a key with a fee recipient that is not an address and a key whose
@@ -82,6 +85,26 @@ async fn full_blocks_paying_someone_else_are_not_signed() {
     assert_eq!(r.blocks.len() as u64, SLOTS - full, "every blinded block proposed");
     assert_eq!(summary.refusals, full, "each full block refused and counted: {summary:?}");
     assert_eq!(summary.blocks, SLOTS - full);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blinded_blocks_answered_to_local_requests_are_not_signed() {
+    let _machine = poolvc_tests::turns::shared();
+    init_logs();
+    let dir = datadir();
+    let h = SimHandle::<Minimal>::start(SimConfig::electra_minimal(), 1).await;
+    h.sim.set_misbehaviour(Misbehaviour { blinded_to_local_requests: true, ..Default::default() });
+    // Builder blocks off: poolvc asks with builder_boost_factor=0.
+    let cfg = poolvc::config::VcConfig { builder_proposals: false, ..vc_config(h.urls(), dir.path(), SLOTS) };
+    let summary = poolvc::runtime::run(cfg).await.unwrap();
+    let r = h.sim.report();
+    assert!(r.failures.is_empty(), "node found problems:\n{}", r.failures.join("\n"));
+    let blinded = (1..=SLOTS).filter(|s| s % 2 == 1).count() as u64;
+    assert!(r.blocks.values().all(|(_, b, _)| !b), "no blinded block was signed: {:?}", r.blocks);
+    assert!(r.blocks.keys().all(|s| s % 2 == 0), "{:?}", r.blocks);
+    assert_eq!(r.blocks.len() as u64, SLOTS - blinded, "every full block proposed");
+    assert_eq!(summary.refusals, blinded, "each blinded block refused and counted: {summary:?}");
+    assert!(r.registrations.is_empty(), "no builder registration with builder blocks off");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ use poolvc::events::{Event, EventBus, Subscriber};
 use poolvc::outcome::{Outcome, Refusal};
 use poolvc::policy::ProposalConfig;
 use poolvc::store::{AttestationToSign, StoreTimings, ValidatorStore};
+use poolvc_signer::clock::WallClock;
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::SecretKey;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
@@ -80,7 +81,15 @@ fn fixture(keys: &[u64], fee: Option<Address>, may_sign: bool) -> Fixture {
     let bus = Arc::new(EventBus::new());
     let events = Arc::new(Recorder::default());
     bus.subscribe(events.clone());
-    let store = ValidatorStore::<Minimal>::new(spec(), gvr, Arc::new(db), bus, StoreTimings::default());
+    // The chain started at Unix time 0: the tests' slots are all past.
+    let store = ValidatorStore::<Minimal>::new(
+        spec(),
+        gvr,
+        WallClock::new(0, &spec()),
+        Arc::new(db),
+        bus,
+        StoreTimings::default(),
+    );
     let sks: Vec<(SecretKey, ProposalConfig)> = keys.iter().map(|i| (interop_secret_key(*i), config(fee))).collect();
     store.add_local_keys(sks, may_sign).unwrap();
     store.set_indices(keys.iter().map(|i| (pk(*i), *i)));

@@ -16,6 +16,12 @@ use poolvc_signer::types::*;
 use poolvc_signer::web3signer::{check, request_for, Message, RequestError, SigningRequest};
 use tree_hash::TreeHash;
 
+/// A clock for a chain that began at Unix time 0: every slot the tests
+/// sign (the API document's examples among them) is past.
+fn past(spec: &ChainSpec) -> poolvc_signer::clock::WallClock {
+    poolvc_signer::clock::WallClock::new(0, spec)
+}
+
 fn examples() -> Vec<(String, serde_json::Value)> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/web3signer/sign.yaml")).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
@@ -176,29 +182,29 @@ fn what_the_client_sends_the_signer_checks_to_the_same_root() {
             serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}\n{json}"));
         assert_eq!(back, req, "{name}: round trip");
         assert!(json.contains("\"type\":") && json.contains("\"signingRoot\":"), "{name}: {json}");
-        let checked = check(&spec, gvr, &back).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let checked = check(&spec, gvr, &past(&spec), &back).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(checked.signing_root, root, "{name}: the signer's root is the store's");
         // Without the client's root the signer computes the same.
         let mut bare = back.clone();
         bare.signing_root = None;
-        assert_eq!(check(&spec, gvr, &bare).unwrap().signing_root, root, "{name}");
+        assert_eq!(check(&spec, gvr, &past(&spec), &bare).unwrap().signing_root, root, "{name}");
         if bare.fork_info.is_none() {
             continue;
         }
         // Another network.
         let mut other = bare.clone();
         other.fork_info.as_mut().unwrap().genesis_validators_root = Hash256::repeat_byte(0x99);
-        assert!(matches!(check(&spec, gvr, &other), Err(RequestError::OtherNetwork { .. })), "{name}");
+        assert!(matches!(check(&spec, gvr, &past(&spec), &other), Err(RequestError::OtherNetwork { .. })), "{name}");
         // Another fork version.
         let mut fork = bare.clone();
         let f = &mut fork.fork_info.as_mut().unwrap().fork;
         f.current_version = Version::from([9, 9, 9, 9]);
         f.previous_version = Version::from([9, 9, 9, 9]);
-        assert!(matches!(check(&spec, gvr, &fork), Err(RequestError::OtherFork { .. })), "{name}");
+        assert!(matches!(check(&spec, gvr, &past(&spec), &fork), Err(RequestError::OtherFork { .. })), "{name}");
         // A root that is not the message's.
         let mut lie = bare.clone();
         lie.signing_root = Some(Hash256::repeat_byte(0x55));
-        assert!(matches!(check(&spec, gvr, &lie), Err(RequestError::RootMismatch { .. })), "{name}");
+        assert!(matches!(check(&spec, gvr, &past(&spec), &lie), Err(RequestError::RootMismatch { .. })), "{name}");
     }
     // Slashing data comes with the root.
     let att = request_for(
@@ -209,7 +215,7 @@ fn what_the_client_sends_the_signer_checks_to_the_same_root() {
     )
     .unwrap();
     assert_eq!(
-        check(&spec, gvr, &att).unwrap().slashable,
+        check(&spec, gvr, &past(&spec), &att).unwrap().slashable,
         poolvc_signer::types::Slashable::Attestation { source: 5, target: 6 }
     );
     // A block whose version is not its slot's fork; an aggregate likewise.
@@ -218,14 +224,14 @@ fn what_the_client_sends_the_signer_checks_to_the_same_root() {
     if let Message::BlockV2 { beacon_block } = &mut blk.message {
         beacon_block.version = "DENEB".into();
     }
-    assert!(matches!(check(&spec, gvr, &blk), Err(RequestError::Block { .. })));
+    assert!(matches!(check(&spec, gvr, &past(&spec), &blk), Err(RequestError::Block { .. })));
     let mut ag =
         request_for(&spec, gvr, &SignableMessage::AggregateAndProofElectra(&agg_electra), Hash256::ZERO).unwrap();
     ag.signing_root = None;
     if let Message::AggregateAndProofV2 { aggregate_and_proof } = &mut ag.message {
         aggregate_and_proof.version = "DENEB".into();
     }
-    assert!(matches!(check(&spec, gvr, &ag), Err(RequestError::Aggregate { .. })));
+    assert!(matches!(check(&spec, gvr, &past(&spec), &ag), Err(RequestError::Aggregate { .. })));
     // Unknown types and missing fields do not parse.
     for bad in
         [r#"{"type":"NOPE"}"#, r#"{"type":"ATTESTATION"}"#, r#"{"type":"RANDAO_REVEAL","randao_reveal":{"epoch":1}}"#]
@@ -233,7 +239,7 @@ fn what_the_client_sends_the_signer_checks_to_the_same_root() {
         let r: Result<SigningRequest<Minimal>, _> = serde_json::from_str(bad);
         if let Ok(r) = r {
             // An unquoted integer may parse; without fork_info it is refused.
-            assert!(matches!(check(&spec, gvr, &r), Err(RequestError::NoForkInfo { .. })), "{bad}");
+            assert!(matches!(check(&spec, gvr, &past(&spec), &r), Err(RequestError::NoForkInfo { .. })), "{bad}");
         }
     }
 }
@@ -264,7 +270,7 @@ mod counting_signer {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let answer = (|| {
             let req: SigningRequest<Minimal> = serde_json::from_str(&body).map_err(|e| (400, e.to_string()))?;
-            let checked = check(&c.spec, c.gvr, &req).map_err(|e| (400, e.to_string()))?;
+            let checked = check(&c.spec, c.gvr, &past(&c.spec), &req).map_err(|e| (400, e.to_string()))?;
             let (_, sk) = c.keys.iter().find(|(pk, _)| pk.to_string() == id).ok_or((404, "unknown key".to_string()))?;
             Ok::<_, (u16, String)>(sk.sign(checked.signing_root.as_slice()).to_bytes().to_string())
         })();

@@ -146,6 +146,8 @@ impl<T, P: Fn(RawResponse) -> Result<T, AnswerError>> Decoding<T, P> {
 /// A successful answer as received.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
+    /// The node that answered.
+    pub node: String,
     /// `Content-Type`.
     pub content_type: String,
     /// `Eth-Consensus-Version`, if sent.
@@ -437,7 +439,7 @@ impl BeaconClient {
                 Some(decode) => body::read_json(resp, max, decode).await.map(Received::Decoded).map_err(body_error),
                 None => {
                     let body = body::read_capped(resp, max).await.map_err(body_error)?;
-                    Ok(Received::Raw(RawResponse { content_type, version, blinded, body }))
+                    Ok(Received::Raw(RawResponse { node: node.clone(), content_type, version, blinded, body }))
                 }
             }
         };

@@ -44,6 +44,8 @@ pub enum Produced<P: Preset> {
         block: BlindedBeaconBlock<P>,
         /// Whether the node sent SSZ (published back in SSZ first).
         ssz: bool,
+        /// The node that produced it (named when it is refused).
+        node: String,
     },
 }
 
@@ -175,7 +177,7 @@ impl BeaconClient {
             if blinded {
                 let block = BlindedBeaconBlock::<P>::from_ssz_bytes(fork, &raw.body)
                     .map_err(|e| bad(format!("produced blinded block: {e}")))?;
-                return Ok(Produced::Blinded { block, ssz: true });
+                return Ok(Produced::Blinded { block, ssz: true, node: raw.node });
             }
             let (block, proofs, blobs) =
                 ssz_envelope::split_block_contents(&raw.body).map_err(|e| bad(e.to_string()))?;
@@ -190,7 +192,7 @@ impl BeaconClient {
         if produced.execution_payload_blinded {
             let block = BlindedBeaconBlock::<P>::from_json(fork, produced.data)
                 .map_err(|e| bad(format!("produced blinded block: {e}")))?;
-            return Ok(Produced::Blinded { block, ssz: false });
+            return Ok(Produced::Blinded { block, ssz: false, node: raw.node });
         }
         let contents: BlockContentsJson =
             serde_json::from_value(produced.data).map_err(|e| bad(format!("produced block contents: {e}")))?;
@@ -241,7 +243,7 @@ impl BeaconClient {
                 };
                 self.publish("/eth/v2/beacon/blocks", &body, topic, Some(fork), t).await
             }
-            Produced::Blinded { block, ssz } => {
+            Produced::Blinded { block, ssz, .. } => {
                 if *ssz {
                     let bytes = ssz_envelope::signed_block(&block.as_ssz_bytes(), &sig.0);
                     match self.publish_ssz("/eth/v2/beacon/blinded_blocks", &bytes, Topic::Blocks, fork, t).await {

@@ -191,7 +191,8 @@ pub async fn presign_exits(
     // Signed through the validator store like every signature poolvc
     // makes (key map, domain from the message's epoch); exits are never
     // slashable, so an in-memory slashing database is enough.
-    let store = exit_store(spec, genesis.genesis_validators_root, loaded.keys)?;
+    let clock = poolvc_signer::clock::WallClock::new(genesis.genesis_time, &spec);
+    let store = exit_store(spec, genesis.genesis_validators_root, clock, loaded.keys)?;
     store.set_indices(exits.iter().map(|(pk, e)| (*pk, e.validator_index)));
     let messages: Vec<VoluntaryExit> = exits.iter().map(|(_, e)| *e).collect();
     let outcomes = store.sign_voluntary_exits(&messages).await;
@@ -215,6 +216,7 @@ pub async fn presign_exits(
 fn exit_store(
     spec: ChainSpec,
     genesis_validators_root: Hash256,
+    clock: poolvc_signer::clock::WallClock,
     keys: Vec<(poolvc_signer::keys::SecretKey, crate::policy::ProposalConfig)>,
 ) -> Result<crate::store::ValidatorStore<Mainnet>, PoolCmdError> {
     let keys_err = |reason: String| PoolCmdError::Keys { reason };
@@ -223,6 +225,7 @@ fn exit_store(
     let store = crate::store::ValidatorStore::new(
         spec,
         genesis_validators_root,
+        clock,
         std::sync::Arc::new(db),
         std::sync::Arc::new(crate::events::EventBus::new()),
         crate::store::StoreTimings::default(),

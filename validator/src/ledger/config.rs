@@ -136,4 +136,28 @@ pub struct ReportConfig {
     /// to, for a member of Stader's oracle.
     #[serde(default)]
     pub stader_oracle: Option<Address>,
+    /// What the reporter's transactions may cost, checked before signing
+    /// (the fee quotes come from the JSON-RPC endpoint, which is not
+    /// trusted with the reporter's money).
+    #[serde(default)]
+    pub fee_cap: FeeCap,
+}
+
+/// `performance.report.fee_cap` in `pools.yaml` (gwei).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeeCap {
+    /// Highest max fee per gas signed (default 100 gwei).
+    pub max_fee_per_gas_gwei: u64,
+    /// Highest priority fee (tip) per gas signed (default 2 gwei).
+    pub max_priority_fee_per_gas_gwei: u64,
+    /// Most all of one frame's transactions may cost together, at their
+    /// gas limit and max fee (default 0.01 ETH = 10,000,000 gwei).
+    pub max_spend_per_frame_gwei: u64,
+}
+
+impl Default for FeeCap {
+    fn default() -> Self {
+        Self { max_fee_per_gas_gwei: 100, max_priority_fee_per_gas_gwei: 2, max_spend_per_frame_gwei: 10_000_000 }
+    }
 }

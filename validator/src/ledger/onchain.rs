@@ -12,7 +12,7 @@
 //! the next slot; a reporter without the funds for the gas is told, with
 //! its balance and what it needs, and nothing is signed.
 
-use super::config::{PerfConfig, ReportConfig};
+use super::config::{FeeCap, PerfConfig, ReportConfig};
 use super::db::{Ledger, Submission};
 use super::frames::FrameReport;
 use super::merkle;
@@ -100,6 +100,19 @@ pub enum SubmitError {
         max_fee: u128,
         /// The frame.
         frame: u64,
+    },
+    /// A fee quote, or the frame's spend, is above the cap in `pools.yaml`:
+    /// nothing is signed.
+    #[error("frame {frame}: {what} {quoted} wei is above the cap of {cap} wei (performance.report.fee_cap in pools.yaml); nothing signed")]
+    AboveFeeCap {
+        /// The frame.
+        frame: u64,
+        /// What is above its cap.
+        what: &'static str,
+        /// The quote (or the spend it makes).
+        quoted: U256,
+        /// The cap.
+        cap: U256,
     },
     /// The contract refuses (not a reporter, a bad report).
     #[error("contract {contract} refuses frame {frame}: {reason}")]
@@ -211,6 +224,8 @@ pub struct Reporter {
     pub rpc: EthRpc,
     /// Its chain id.
     pub chain_id: u64,
+    /// What its transactions may cost.
+    pub fee_cap: FeeCap,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -265,7 +280,7 @@ impl Reporter {
             .map_err(|source| LoadError::Password { path: cfg.password_file.clone(), source })?;
         let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
         let key = ReporterKey::load(&cfg.keystore, password.as_bytes())?;
-        Ok(Self { key, rpc, chain_id })
+        Ok(Self { key, rpc, chain_id, fee_cap: cfg.fee_cap })
     }
 
     async fn latest(&self) -> Result<u64, SubmitError> {
@@ -302,7 +317,42 @@ impl Reporter {
             Ok(v) => q(&v, "eth_maxPriorityFeePerGas")?,
             Err(_) => 1_000_000_000,
         };
-        Ok(Fees { gas, max_fee: base.saturating_mul(2).saturating_add(priority), priority })
+        self.within_cap(frame, Fees { gas, max_fee: base.saturating_mul(2).saturating_add(priority), priority }, base)
+    }
+
+    /// Checks a quote against the caps: the tip and the base fee plus tip
+    /// must be under them (else the transaction could not be mined within
+    /// them); the max fee is lowered to the cap when the quote's headroom
+    /// goes past it.
+    fn within_cap(&self, frame: u64, quote: Fees, base: u128) -> Result<Fees, SubmitError> {
+        const GWEI: u128 = 1_000_000_000;
+        let max_priority = u128::from(self.fee_cap.max_priority_fee_per_gas_gwei) * GWEI;
+        let max_fee = u128::from(self.fee_cap.max_fee_per_gas_gwei) * GWEI;
+        let above = |what, quoted: u128, cap: u128| SubmitError::AboveFeeCap {
+            frame,
+            what,
+            quoted: U256::from(quoted),
+            cap: U256::from(cap),
+        };
+        if quote.priority > max_priority {
+            return Err(above("priority fee per gas", quote.priority, max_priority));
+        }
+        let least = base.saturating_add(quote.priority);
+        if least > max_fee {
+            return Err(above("base fee plus priority fee per gas", least, max_fee));
+        }
+        Ok(Fees { max_fee: quote.max_fee.min(max_fee), ..quote })
+    }
+
+    /// What `frame`'s transactions to targets other than `target` may cost
+    /// at most (gas limit times max fee, read from the signed transactions).
+    fn frame_spend(&self, ledger: &Ledger, frame: u64, target: &str) -> Result<U256, SubmitError> {
+        let subs = ledger.submissions().map_err(|e| SubmitError::Ledger(e.to_string()))?;
+        Ok(subs
+            .iter()
+            .filter(|s| s.frame == frame && s.target != target && s.state != "reverted")
+            .filter_map(|s| s.raw.as_deref().and_then(max_cost_of_raw))
+            .fold(U256::ZERO, |a, c| a.saturating_add(c)))
     }
 
     fn sign(&self, nonce: u64, to: Address, data: &Bytes, f: &Fees) -> Result<(String, String), SubmitError> {
@@ -407,6 +457,12 @@ impl Reporter {
             return Ok(Outcome::AlreadyDone);
         }
         let fees = self.fees(to, &data, frame).await?;
+        let cost = U256::from(fees.gas) * U256::from(fees.max_fee);
+        let spend = self.frame_spend(ledger, frame, target)?.saturating_add(cost);
+        let cap = U256::from(self.fee_cap.max_spend_per_frame_gwei) * U256::from(1_000_000_000u64);
+        if spend > cap {
+            return Err(SubmitError::AboveFeeCap { frame, what: "the frame's spend", quoted: spend, cap });
+        }
         let from = self.key.address();
         let balance = self.rpc.request("eth_getBalance", serde_json::json!([from, "latest"])).await?;
         let balance = U256::from(q(&balance, "eth_getBalance")?);
@@ -440,6 +496,27 @@ impl Reporter {
         self.rpc.request("eth_sendRawTransaction", serde_json::json!([raw])).await?;
         Ok(Outcome::Sent(hash))
     }
+}
+
+/// Gas limit times max fee of a signed EIP-1559 transaction (`0x02 ||
+/// rlp([chain_id, nonce, priority, max_fee, gas, ...])`).
+fn max_cost_of_raw(raw: &str) -> Option<U256> {
+    use alloy_rlp::Decodable;
+    let bytes = hex::decode(raw.strip_prefix("0x").unwrap_or(raw)).ok()?;
+    let (&kind, mut body) = bytes.split_first()?;
+    if kind != 0x02 {
+        return None;
+    }
+    let header = alloy_rlp::Header::decode(&mut body).ok()?;
+    if !header.list {
+        return None;
+    }
+    let _chain_id = u64::decode(&mut body).ok()?;
+    let _nonce = u64::decode(&mut body).ok()?;
+    let _priority = u128::decode(&mut body).ok()?;
+    let max_fee = u128::decode(&mut body).ok()?;
+    let gas = u64::decode(&mut body).ok()?;
+    Some(U256::from(gas) * U256::from(max_fee))
 }
 
 /// Names a known custom error in a revert message.
@@ -500,9 +577,11 @@ mod tests {
             key,
             rpc: EthRpc::new("http://127.0.0.1:1", std::time::Duration::from_secs(1)),
             chain_id: 31337,
+            fee_cap: FeeCap::default(),
         };
         let fees = Fees { gas: 100_000, max_fee: 3_000_000_000, priority: 1_000_000_000 };
         let (raw, hash) = rep.sign(5, Address::repeat_byte(0x11), &Bytes::from(vec![1, 2, 3]), &fees).unwrap();
+        assert_eq!(max_cost_of_raw(&raw), Some(U256::from(300_000_000_000_000u64)), "read back from what was signed");
         let raw = hex::decode(&raw[2..]).unwrap();
         assert_eq!(raw[0], 0x02);
         assert_eq!(format!("{}", keccak256(&raw)), hash);
@@ -540,6 +619,82 @@ mod tests {
         let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(sig_hash.as_slice(), &sig, id).unwrap();
         let point = vk.to_encoded_point(false);
         assert_eq!(Address::from_slice(&keccak256(&point.as_bytes()[1..])[12..]), rep.key.address());
+    }
+
+    /// A JSON-RPC endpoint that quotes `tip` wei per gas as the priority
+    /// fee and counts the transactions sent to it.
+    async fn quoting(tip: u128) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let sent = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move |axum::Json(req): axum::Json<serde_json::Value>| {
+                let counter = counter.clone();
+                async move {
+                    let answer = |req: &serde_json::Value| {
+                        let result = match req["method"].as_str().unwrap_or("") {
+                            "eth_estimateGas" => serde_json::json!("0x186a0"),
+                            "eth_getBlockByNumber" => serde_json::json!({"baseFeePerGas": "0x3b9aca00"}),
+                            "eth_maxPriorityFeePerGas" => serde_json::json!(format!("0x{tip:x}")),
+                            "eth_getBalance" => serde_json::json!("0xffffffffffffffffffff"),
+                            "eth_getTransactionCount" => serde_json::json!("0x0"),
+                            "eth_sendRawTransaction" => {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                serde_json::json!(format!("0x{}", "11".repeat(32)))
+                            }
+                            _ => serde_json::Value::Null,
+                        };
+                        serde_json::json!({"jsonrpc": "2.0", "id": req["id"], "result": result})
+                    };
+                    // A batch gets a batch.
+                    match &req {
+                        serde_json::Value::Array(all) => {
+                            axum::Json(serde_json::Value::Array(all.iter().map(answer).collect()))
+                        }
+                        one => axum::Json(answer(one)),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, sent)
+    }
+
+    #[tokio::test]
+    async fn a_fee_quote_above_the_cap_signs_nothing_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_file(&dir.path().join("ledger.sqlite")).unwrap();
+        let oracle = Address::repeat_byte(0x22);
+        // A 500 gwei tip, against the default cap of 2 gwei.
+        let (url, sent) = quoting(500_000_000_000).await;
+        let rep = Reporter {
+            key: ReporterKey::from_secret(&[7u8; 32]).unwrap(),
+            rpc: EthRpc::new(&url, std::time::Duration::from_secs(5)),
+            chain_id: 31337,
+            fee_cap: FeeCap::default(),
+        };
+        let e = rep.step(&ledger, 3, "report:x", oracle, Bytes::from(vec![1]), false).await.unwrap_err();
+        assert!(matches!(e, SubmitError::AboveFeeCap { what: "priority fee per gas", .. }), "{e}");
+        assert!(e.to_string().contains("fee_cap"), "{e}");
+        assert_eq!(ledger.submission(3, "report:x").unwrap(), None, "nothing signed or recorded");
+        // A fair quote is sent, and the frame's spend cap counts it: a second
+        // target of the same frame past the cap is refused.
+        let (url, sent_fair) = quoting(1_000_000_000).await;
+        let cap = FeeCap { max_spend_per_frame_gwei: 500_000, ..FeeCap::default() };
+        let rep = Reporter { rpc: EthRpc::new(&url, std::time::Duration::from_secs(5)), fee_cap: cap, ..rep };
+        assert!(matches!(
+            rep.step(&ledger, 3, "report:x", oracle, Bytes::from(vec![1]), false).await,
+            Ok(Outcome::Sent(_))
+        ));
+        let e = rep.step(&ledger, 3, "stader:x", oracle, Bytes::from(vec![1]), false).await.unwrap_err();
+        assert!(matches!(e, SubmitError::AboveFeeCap { what: "the frame's spend", .. }), "{e}");
+        assert_eq!(
+            (sent.load(std::sync::atomic::Ordering::SeqCst), sent_fair.load(std::sync::atomic::Ordering::SeqCst)),
+            (0, 1)
+        );
     }
 
     #[test]

@@ -101,6 +101,20 @@ impl ProposalConfig {
             }
     }
 
+    /// Why the key must not take builder blocks, if it must not.
+    pub fn no_builder(&self) -> Option<String> {
+        if !self.builder_proposals {
+            return Some("builder proposals are off for this key (builder_proposals / --builder-proposals)".into());
+        }
+        match &self.pool {
+            Some(PoolRecipient::Rule { no_builder: Some(why), pool, .. }) => Some(format!("{pool}: {why}")),
+            Some(PoolRecipient::Unknown { pool, reason, .. }) => {
+                Some(format!("{pool}: the pool's fee recipient is not known ({reason})"))
+            }
+            _ => None,
+        }
+    }
+
     /// Why the key may not propose, if it may not.
     pub fn no_recipient(&self, pubkey: &PublicKeyBytes) -> Option<Refusal> {
         match &self.pool {
@@ -187,6 +201,45 @@ pub fn check_payment(pubkey: &PublicKeyBytes, config: &ProposalConfig, pays: Add
         }
         Some(_) => Ok(()),
     }
+}
+
+/// The check of a blinded block, the builder's payload. What a relay
+/// guarantees is that the proposer is paid at least the bid, at the fee
+/// recipient of the registration the relay holds for the key; so a blinded
+/// block is signed only when
+/// - poolvc asked for builder blocks for this proposal (`asked`) and the
+///   key's settings and pool allow them ([`ProposalConfig::no_builder`]),
+///   else a node answering a local request with a blinded block would get
+///   it signed;
+/// - the key's last registration signed by poolvc (`registered`) pays the
+///   key's fee recipient now, so the relay pays the right address.
+///
+/// The payload header's own fee recipient is the builder's when the builder
+/// pays by a transaction at the end of the payload (most do), so it is not
+/// compared: that payment is the relay's guarantee, not checkable here.
+pub fn check_builder_block(
+    pubkey: &PublicKeyBytes,
+    config: &ProposalConfig,
+    asked: bool,
+    registered: Option<Address>,
+) -> Result<(), Refusal> {
+    if let Some(refusal) = config.no_recipient(pubkey) {
+        return Err(refusal);
+    }
+    if let Some(why) = config.no_builder() {
+        return Err(Refusal::BlindedBlockNotAllowed { pubkey: *pubkey, why });
+    }
+    if !asked {
+        let why = "poolvc asked the node for a local block (builder_boost_factor=0), and it answered a blinded one";
+        return Err(Refusal::BlindedBlockNotAllowed { pubkey: *pubkey, why: why.into() });
+    }
+    let Some(expected) = config.recipient() else {
+        return Err(Refusal::NoFeeRecipient { pubkey: *pubkey });
+    };
+    if registered != Some(expected) {
+        return Err(Refusal::RegistrationNotCurrent { pubkey: *pubkey, expected, registered });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -72,15 +72,23 @@ pub async fn fetch(
     match spec {
         PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
             let logs = rpc.logs(&[*bus], &lido_topics(*module_id, *operator_id), from, to).await?;
-            Ok(decode_lido(spec.kind(), &logs)?)
+            let operator = LidoOperator { exit_bus: *bus, module_id: *module_id, operator_id: *operator_id };
+            Ok(decode_lido(spec.kind(), &logs, &operator, keys)?)
         }
         PoolSpec::Stader { penalty: Some(p), .. } => {
             if !penalty_logs.contains_key(p) {
                 let logs = rpc.logs(&[*p], &stader_topics(), from, to).await?;
                 penalty_logs.insert(*p, logs);
             }
-            let logs = penalty_logs.get(p).map_or(&[][..], |l| l.as_slice());
-            Ok(decode_stader(spec.kind(), logs, keys)?)
+            // Only the Penalty contract's own logs, whatever the endpoint sent.
+            let logs: Vec<Log> = penalty_logs
+                .get(p)
+                .map_or(&[][..], |l| l.as_slice())
+                .iter()
+                .filter(|l| l.address == *p)
+                .cloned()
+                .collect();
+            Ok(decode_stader(spec.kind(), &logs, keys)?)
         }
         _ => Ok(Vec::new()),
     }
@@ -100,27 +108,49 @@ pub fn stader_topics() -> [Option<B256>; 1] {
     [Some(IStaderPenalty::ForceExitValidator::SIGNATURE_HASH)]
 }
 
-/// Decodes Lido exit-request logs (already filtered by topic).
-pub fn decode_lido(pool: &str, logs: &[Log]) -> Result<Vec<ExitRequest>, ExitLogError> {
-    logs.iter()
-        .map(|l| {
-            let e = IValidatorsExitBus::ValidatorExitRequest::decode_raw_log(l.topics.iter().copied(), &l.data)
-                .map_err(|e| ExitLogError::Malformed {
-                    event: "ValidatorExitRequest",
-                    block: l.block,
-                    reason: e.to_string(),
-                })?;
-            let pubkey = key48(&e.validatorPubkey, "ValidatorExitRequest", l.block)?;
-            let ts = u64::try_from(e.timestamp).unwrap_or(u64::MAX);
-            Ok(ExitRequest {
-                pubkey,
-                pool: pool.to_string(),
-                block: l.block,
-                validator_index: u64::try_from(e.validatorIndex).ok(),
-                deadline: Some(ts.saturating_add(LIDO_EXIT_DEADLINE_SECS)),
-            })
-        })
-        .collect()
+/// The Lido operator whose exit requests are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LidoOperator {
+    /// The `ValidatorsExitBusOracle` that emits them.
+    pub exit_bus: Address,
+    /// The staking module's id.
+    pub module_id: u64,
+    /// The operator's id in the module.
+    pub operator_id: u64,
+}
+
+/// Decodes Lido exit-request logs, keeping only those the endpoint cannot
+/// have passed off: emitted by the operator's exit bus, for its module and
+/// operator id (the decoded topics, not the endpoint's filter), and for one
+/// of the operator's `keys` (by public key).
+pub fn decode_lido(
+    pool: &str,
+    logs: &[Log],
+    operator: &LidoOperator,
+    keys: &HashSet<PublicKeyBytes>,
+) -> Result<Vec<ExitRequest>, ExitLogError> {
+    let mut out = Vec::new();
+    for l in logs {
+        let e = IValidatorsExitBus::ValidatorExitRequest::decode_raw_log(l.topics.iter().copied(), &l.data).map_err(
+            |e| ExitLogError::Malformed { event: "ValidatorExitRequest", block: l.block, reason: e.to_string() },
+        )?;
+        let pubkey = key48(&e.validatorPubkey, "ValidatorExitRequest", l.block)?;
+        let for_operator = l.address == operator.exit_bus
+            && e.stakingModuleId == U256::from(operator.module_id)
+            && e.nodeOperatorId == U256::from(operator.operator_id);
+        if !for_operator || !keys.contains(&pubkey) {
+            continue;
+        }
+        let ts = u64::try_from(e.timestamp).unwrap_or(u64::MAX);
+        out.push(ExitRequest {
+            pubkey,
+            pool: pool.to_string(),
+            block: l.block,
+            validator_index: u64::try_from(e.validatorIndex).ok(),
+            deadline: Some(ts.saturating_add(LIDO_EXIT_DEADLINE_SECS)),
+        });
+    }
+    Ok(out)
 }
 
 /// Decodes Stader forced-exit logs, keeping the operator's `keys`.
@@ -166,19 +196,35 @@ mod tests {
         let pk = PublicKeyBytes::repeat_byte(5);
         let data = (Bytes::copy_from_slice(pk.as_slice()), U256::from(1_000u64)).abi_encode_params();
         let [t0, t1, t2] = lido_topics(1, 7);
+        let bus = Address::repeat_byte(0xb0);
+        let operator = LidoOperator { exit_bus: bus, module_id: 1, operator_id: 7 };
+        let ours: HashSet<_> = [pk].into();
         let log = Log {
-            address: Address::ZERO,
+            address: bus,
             topics: vec![t0.unwrap(), t1.unwrap(), t2.unwrap(), B256::from(U256::from(42u64))],
             data: data.into(),
             block: 9,
         };
-        let got = decode_lido("lido-curated", std::slice::from_ref(&log)).unwrap();
+        let got = decode_lido("lido-curated", std::slice::from_ref(&log), &operator, &ours).unwrap();
         assert_eq!(got[0].pubkey, pk);
         assert_eq!(got[0].validator_index, Some(42));
         assert_eq!(got[0].deadline, Some(1_000 + LIDO_EXIT_DEADLINE_SECS));
+        // An endpoint that passes off another operator's request, another
+        // contract's log, or a key that is not the operator's: nothing.
+        let other_operator = Log {
+            topics: vec![t0.unwrap(), t1.unwrap(), B256::from(U256::from(8u64)), B256::from(U256::from(42u64))],
+            ..log.clone()
+        };
+        let other_contract = Log { address: Address::repeat_byte(0xee), ..log.clone() };
+        for forged in [other_operator, other_contract] {
+            assert!(decode_lido("lido-curated", &[forged], &operator, &ours).unwrap().is_empty());
+        }
+        assert!(decode_lido("lido-curated", std::slice::from_ref(&log), &operator, &HashSet::new())
+            .unwrap()
+            .is_empty());
         // A cut log is an error naming the event and block.
         let bad = Log { data: Bytes::from_static(&[1, 2, 3]), ..log };
-        let e = decode_lido("lido-curated", &[bad]).unwrap_err().to_string();
+        let e = decode_lido("lido-curated", &[bad], &operator, &ours).unwrap_err().to_string();
         assert!(e.contains("ValidatorExitRequest log in block 9"), "{e}");
 
         let data = (Bytes::copy_from_slice(pk.as_slice()),).abi_encode_params();

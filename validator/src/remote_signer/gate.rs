@@ -3,9 +3,12 @@
 //!
 //! ```text
 //!  requests (one, or a batch in order)
-//!     1. key: the identifier must be a loaded key (404 otherwise)
+//!     1. key: the identifier must be a loaded key (404 otherwise), allowed
+//!        to sign the message's kind (`--allowed-kinds-file`; 403 otherwise)
 //!     2. check: the signer computes the root from the message with its own
-//!        config; another network, fork or signingRoot is refused (400)
+//!        config; another network, fork or signingRoot is refused (400); a
+//!        message dated past the wall clock (`poolvc_signer::clock`) is
+//!        refused (412), so nobody can poison a key's slashing watermarks
 //!     3. slashing: one check-and-insert for the batch's attestations and
 //!        one for its blocks, durable before step 4 (412 when slashable)
 //!     4. engine: one batch for everything that passed (same-message
@@ -19,7 +22,9 @@
 //!   locks serialize two instances checking the same key); a database
 //!   error signs nothing.
 
+use super::exposure::KindsPolicy;
 use poolvc_signer::batch::{KeyHandle, KeySet, SignRequest, SigningEngine};
+use poolvc_signer::clock::WallClock;
 use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::slashing::protect::{protect, Protection, ToProtect};
 use poolvc_signer::slashing::SlashingDatabase;
@@ -32,9 +37,14 @@ use std::sync::Arc;
 pub struct SignerGate<P: Preset> {
     spec: ChainSpec,
     genesis_validators_root: Hash256,
+    clock: WallClock,
     engine: Arc<SigningEngine>,
     keys: HashMap<PublicKeyBytes, KeyHandle>,
     slashing: Arc<dyn SlashingDatabase>,
+    /// Requests refused as dated past the wall clock.
+    ahead_of_clock: std::sync::atomic::AtomicU64,
+    /// Which kinds each key signs.
+    kinds: KindsPolicy,
     _p: std::marker::PhantomData<P>,
 }
 
@@ -54,6 +64,7 @@ impl<P: Preset> SignerGate<P> {
     pub fn new(
         spec: ChainSpec,
         genesis_validators_root: Hash256,
+        clock: WallClock,
         keys: Vec<(SecretKey, PublicKey)>,
         slashing: Arc<dyn SlashingDatabase>,
         threads: usize,
@@ -63,7 +74,23 @@ impl<P: Preset> SignerGate<P> {
         let engine = Arc::new(SigningEngine::new(KeySet::new(), threads));
         let handles = engine.add_keys(&keys);
         let keys = pubkeys.into_iter().zip(handles).collect();
-        Ok(Self { spec, genesis_validators_root, engine, keys, slashing, _p: std::marker::PhantomData })
+        Ok(Self {
+            spec,
+            genesis_validators_root,
+            clock,
+            engine,
+            keys,
+            slashing,
+            ahead_of_clock: std::sync::atomic::AtomicU64::new(0),
+            kinds: KindsPolicy::any(),
+            _p: std::marker::PhantomData,
+        })
+    }
+
+    /// Limits the kinds each key signs.
+    pub fn with_kinds(mut self, kinds: KindsPolicy) -> Self {
+        self.kinds = kinds;
+        self
     }
 
     /// The keys, in no particular order.
@@ -74,6 +101,11 @@ impl<P: Preset> SignerGate<P> {
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Requests refused so far as dated past the wall clock.
+    pub fn ahead_of_clock(&self) -> u64 {
+        self.ahead_of_clock.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether no key is loaded.
@@ -97,8 +129,18 @@ impl<P: Preset> SignerGate<P> {
                 out[pos] = Some(refused(404, format!("public key {pubkey} is not loaded by this signer")));
                 continue;
             };
-            match web3signer::check(&self.spec, self.genesis_validators_root, req) {
+            let kind = req.message.kind();
+            if !self.kinds.allows(pubkey, kind) {
+                out[pos] = Some(refused(403, format!("{kind} is not allowed for {pubkey} by --allowed-kinds-file")));
+                continue;
+            }
+            match web3signer::check(&self.spec, self.genesis_validators_root, &self.clock, req) {
                 Ok(c) => passed.push((pos, *pubkey, *handle, c)),
+                Err(e @ web3signer::RequestError::AheadOfClock { .. }) => {
+                    self.ahead_of_clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(%pubkey, "refused: {e}");
+                    out[pos] = Some(refused(412, e.to_string()))
+                }
                 Err(e) => out[pos] = Some(refused(400, e.to_string())),
             }
         }

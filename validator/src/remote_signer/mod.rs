@@ -5,14 +5,21 @@
 //! Keys come from a directory in Lighthouse's layout (`validators/` with
 //! keystores or `validator_definitions.yml`, `secrets/0x<pubkey>`), through
 //! the same loader and key cache as `poolvc vc`.
+//!
+//! Secure by default (`exposure`): loopback only unless TLS with client
+//! authentication (`tls`) is set up, `Host` names checked, bodies capped
+//! per route, no message dated past the wall clock, optional per-key kinds.
 
+pub mod exposure;
 pub mod gate;
 pub mod routes;
+pub mod tls;
 
 use crate::beacon::BeaconClient;
 use crate::datadir::keys::{self, Source};
 use crate::policy::ProposalDefaults;
 use gate::SignerGate;
+use poolvc_signer::clock::WallClock;
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
 use poolvc_signer::slashing::SlashingDatabase;
@@ -31,12 +38,16 @@ pub enum NetworkSource {
         /// The node's URL.
         url: String,
     },
-    /// A consensus `config.yaml` and the network's genesis validators root.
+    /// A consensus `config.yaml`, the network's genesis validators root and
+    /// its genesis time.
     Config {
         /// The config file.
         path: PathBuf,
         /// The network's genesis validators root.
         genesis_validators_root: Hash256,
+        /// The network's genesis time (Unix seconds): the clock that bounds
+        /// every message's slot and epoch.
+        genesis_time: u64,
     },
 }
 
@@ -59,6 +70,15 @@ pub struct SignerConfig {
     pub network: NetworkSource,
     /// Signing threads (0: all cores).
     pub threads: usize,
+    /// TLS (and client authentication), if set up.
+    pub tls: Option<tls::TlsOptions>,
+    /// `--unencrypted-http-transport`: listen on a non-loopback address
+    /// without TLS or client authentication.
+    pub unencrypted_http_transport: bool,
+    /// The `Host` names answered.
+    pub hosts: exposure::HostAllowlist,
+    /// Which kinds each key signs.
+    pub kinds: exposure::KindsPolicy,
 }
 
 /// Errors of `poolvc signer`.
@@ -101,9 +121,22 @@ pub enum SignerError {
         /// Why.
         reason: String,
     },
+    /// The flags do not go together.
+    #[error("{reason}")]
+    Flags {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The listen address or the kinds file is refused.
+    #[error(transparent)]
+    Exposure(#[from] exposure::ExposureError),
+    /// TLS could not be set up.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
-async fn chain(network: &NetworkSource) -> Result<(ChainSpec, Hash256), SignerError> {
+/// The chain's config, genesis validators root and genesis time.
+async fn chain(network: &NetworkSource) -> Result<(ChainSpec, Hash256, u64), SignerError> {
     match network {
         NetworkSource::BeaconNode { url } => {
             let err = |reason: String| SignerError::Network { source_name: url.clone(), reason };
@@ -111,14 +144,14 @@ async fn chain(network: &NetworkSource) -> Result<(ChainSpec, Hash256), SignerEr
             let t = Duration::from_secs(10);
             let spec = beacon.spec(t).await.map_err(|e| err(e.to_string()))?;
             let genesis = beacon.genesis(t).await.map_err(|e| err(e.to_string()))?;
-            Ok((spec, genesis.genesis_validators_root))
+            Ok((spec, genesis.genesis_validators_root, genesis.genesis_time))
         }
-        NetworkSource::Config { path, genesis_validators_root } => {
+        NetworkSource::Config { path, genesis_validators_root, genesis_time } => {
             let name = path.display().to_string();
             let err = |reason: String| SignerError::Network { source_name: name.clone(), reason };
             let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
             let spec = ChainSpec::from_config_yaml(&name, &text).map_err(|e| err(e.to_string()))?;
-            Ok((spec, *genesis_validators_root))
+            Ok((spec, *genesis_validators_root, *genesis_time))
         }
     }
 }
@@ -126,11 +159,21 @@ async fn chain(network: &NetworkSource) -> Result<(ChainSpec, Hash256), SignerEr
 /// Runs the signer until SIGINT or SIGTERM. Prints `url=http://ADDR` on
 /// stdout once it listens (the bound address when the port is 0).
 pub async fn run(cfg: SignerConfig) -> Result<(), SignerError> {
-    let (spec, gvr) = chain(&cfg.network).await?;
-    info!(preset = spec.preset.as_str(), gvr = %gvr, "signer's network");
+    // Refused before anything is loaded: an exposed signer never starts.
+    exposure::check_listen(cfg.listen, cfg.tls.as_ref(), cfg.unencrypted_http_transport)?;
+    if !cfg.listen.ip().is_loopback() && cfg.tls.is_none() {
+        warn!(
+            addr = %cfg.listen,
+            "--unencrypted-http-transport: anyone who can reach this address can sign with every key, in clear text"
+        );
+    }
+    let tls_config = cfg.tls.as_ref().map(tls::server_config).transpose()?;
+    let (spec, gvr, genesis_time) = chain(&cfg.network).await?;
+    info!(preset = spec.preset.as_str(), gvr = %gvr, genesis_time, "signer's network");
+    let clock = WallClock::new(genesis_time, &spec);
     match spec.preset {
-        PresetName::Minimal => serve::<Minimal>(cfg, spec, gvr).await,
-        PresetName::Mainnet => serve::<Mainnet>(cfg, spec, gvr).await,
+        PresetName::Minimal => serve::<Minimal>(cfg, spec, gvr, clock, tls_config).await,
+        PresetName::Mainnet => serve::<Mainnet>(cfg, spec, gvr, clock, tls_config).await,
     }
 }
 
@@ -145,7 +188,13 @@ fn open_db(cfg: &SignerConfig, gvr: Hash256) -> Result<Arc<dyn SlashingDatabase>
     })
 }
 
-async fn serve<P: Preset>(cfg: SignerConfig, spec: ChainSpec, gvr: Hash256) -> Result<(), SignerError> {
+async fn serve<P: Preset>(
+    cfg: SignerConfig,
+    spec: ChainSpec,
+    gvr: Hash256,
+    clock: WallClock,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(), SignerError> {
     let started = std::time::Instant::now();
     let c = cfg.clone();
     let gate = tokio::task::spawn_blocking(move || -> Result<SignerGate<P>, SignerError> {
@@ -175,7 +224,7 @@ async fn serve<P: Preset>(cfg: SignerConfig, spec: ChainSpec, gvr: Hash256) -> R
         let db = open_db(&c, gvr)?;
         // The loader derived every public key (and checked it).
         let keys: Vec<_> = loaded.keys.into_iter().map(|(sk, _)| sk).zip(loaded.public_keys).collect();
-        Ok(SignerGate::new(spec, gvr, keys, db, c.threads)?)
+        Ok(SignerGate::new(spec, gvr, clock, keys, db, c.threads)?.with_kinds(c.kinds.clone()))
     })
     .await
     .map_err(|e| SignerError::Task { reason: e.to_string() })??;
@@ -184,11 +233,20 @@ async fn serve<P: Preset>(cfg: SignerConfig, spec: ChainSpec, gvr: Hash256) -> R
         .await
         .map_err(|e| SignerError::Serve { addr: cfg.listen, reason: e.to_string() })?;
     let addr = listener.local_addr().map_err(|e| SignerError::Serve { addr: cfg.listen, reason: e.to_string() })?;
-    println!("url=http://{addr}");
-    info!(%addr, "signer listening");
-    let app = routes::router(Arc::new(gate));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::signals::shutdown_signal())
-        .await
-        .map_err(|e| SignerError::Serve { addr, reason: e.to_string() })
+    let app = routes::router(Arc::new(gate), Arc::new(cfg.hosts.clone()));
+    let served = match tls_config {
+        Some(config) => {
+            let tls = tls::TlsListener::new(listener, config)
+                .map_err(|e| SignerError::Serve { addr, reason: e.to_string() })?;
+            println!("url=https://{addr}");
+            info!(%addr, client_auth = cfg.tls.as_ref().is_some_and(|t| t.authenticates_clients()), "signer listening (TLS)");
+            axum::serve(tls, app).with_graceful_shutdown(crate::signals::shutdown_signal()).await
+        }
+        None => {
+            println!("url=http://{addr}");
+            info!(%addr, "signer listening");
+            axum::serve(listener, app).with_graceful_shutdown(crate::signals::shutdown_signal()).await
+        }
+    };
+    served.map_err(|e| SignerError::Serve { addr, reason: e.to_string() })
 }

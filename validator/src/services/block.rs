@@ -137,6 +137,51 @@ async fn check_parent<P: Preset>(
     }
 }
 
+/// Refuses a produced block for another slot or proposer, or on a parent
+/// the node does not know at an earlier slot.
+async fn check_produced<P: Preset>(
+    ctx: &Ctx<P>,
+    bn: &dyn BeaconApi<P>,
+    slot: u64,
+    proposer: u64,
+    produced: &Produced<P>,
+) -> Result<(), ProposeError> {
+    let header = produced.header();
+    if header.slot != slot || header.proposer_index != proposer {
+        return Err(ProposeError::BadBlock {
+            slot,
+            what: format!(
+                "node produced a block for slot {} proposer {}, expected {slot} {proposer}",
+                header.slot, header.proposer_index
+            ),
+        });
+    }
+    check_parent(ctx, bn, slot, header.parent_root).await
+}
+
+/// The store's answer for a produced block: a blinded one is signed only
+/// under the builder rule (`policy::check_builder_block`), told with the
+/// node that produced it when refused.
+async fn sign_produced<P: Preset>(
+    ctx: &Ctx<P>,
+    slot: u64,
+    proposer: u64,
+    pubkey: PublicKeyBytes,
+    produced: &Produced<P>,
+    boost: u64,
+) -> Outcome {
+    match produced {
+        Produced::Full { block, .. } => ctx.store.sign_block(proposer, pubkey, block).await,
+        Produced::Blinded { block, node, .. } => {
+            let outcome = ctx.store.sign_blinded_block(proposer, pubkey, block, boost > 0).await;
+            if let Outcome::Refused(why) = &outcome {
+                warn!(slot, proposer, node = %node, builder_boost_factor = boost, "the node's blinded block was refused: {why}");
+            }
+            outcome
+        }
+    }
+}
+
 /// Proposes the block of `slot` for our validator `proposer` (key `pubkey`
 /// as the duty named it; the store checks it against its own map).
 pub(super) async fn propose<P: Preset>(
@@ -183,21 +228,17 @@ pub(super) async fn propose<P: Preset>(
         }
         r => r?,
     };
-    let header = produced.header();
-    if header.slot != slot || header.proposer_index != proposer {
-        return Err(ProposeError::BadBlock {
-            slot,
-            what: format!(
-                "node produced a block for slot {} proposer {}, expected {slot} {proposer}",
-                header.slot, header.proposer_index
-            ),
-        });
+    check_produced(ctx, bn, slot, proposer, &produced).await?;
+    let mut produced = produced;
+    let mut outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, boost).await;
+    // A builder block whose relay would pay a registration that is not the
+    // key's recipient now: a local block pays the recipient just prepared.
+    if boost > 0 && matches!(&outcome, Outcome::Refused(Refusal::RegistrationNotCurrent { .. })) {
+        warn!(slot, proposer, "the key's builder registration is not current: asking the node for a local block");
+        produced = produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), 0).await?;
+        check_produced(ctx, bn, slot, proposer, &produced).await?;
+        outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, 0).await;
     }
-    check_parent(ctx, bn, slot, header.parent_root).await?;
-    let outcome = match &produced {
-        Produced::Full { block, .. } => ctx.store.sign_block(proposer, pubkey, block).await,
-        Produced::Blinded { block, .. } => ctx.store.sign_blinded_block(proposer, pubkey, block).await,
-    };
     let Outcome::Signed(sig) = outcome else {
         // The store told the refusal or failure.
         return Ok(());

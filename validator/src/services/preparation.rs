@@ -3,6 +3,13 @@
 //! (fee recipient, gas limit) in one store batch, cached, and sent to the
 //! node every epoch.
 //!
+//! A change of a key's recipient, from any cause (a pool rule, the
+//! keymanager API, the definitions), bumps the store's change watch: both
+//! are sent again at the next slot, the registration re-signed. A cached
+//! registration is sent only while it still names the key's recipient and
+//! gas limit: once the recipient moves, the old one is never sent again
+//! (not even when signing the new one fails).
+//!
 //! Fail closed: a key with no fee recipient gets no preparation entry and
 //! no registration (the runtime says at start which keys lack one).
 
@@ -62,6 +69,10 @@ pub(super) async fn register_validators<P: Preset>(
             ))
         })
         .collect();
+    // Only registrations that name what the key pays now.
+    let now_pays: HashMap<PublicKeyBytes, (Address, u64)> =
+        wanted.iter().map(|(_, r)| (r.pubkey, (r.fee_recipient, r.gas_limit))).collect();
+    cache.retain(|pk, c| now_pays.get(pk) == Some(&(c.message.fee_recipient, c.message.gas_limit)));
     if wanted.is_empty() {
         return;
     }

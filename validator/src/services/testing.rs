@@ -95,6 +95,9 @@ pub(crate) struct NodeState<P: Preset> {
     pub(crate) aggregates: HashMap<u64, AttestationElectra<P>>,
     /// The block answered to produce.
     pub(crate) produced: Option<Produced<P>>,
+    /// The block answered to a request for a local block
+    /// (`builder_boost_factor=0`), when set; else `produced`.
+    pub(crate) produced_local: Option<Produced<P>>,
     /// Headers by id (slot or root, as asked).
     pub(crate) headers: HashMap<String, BeaconBlockHeader>,
     /// Whether the liveness route is served; who it reports live.
@@ -129,6 +132,7 @@ impl<P: Preset> Default for NodeState<P> {
             attestation_data: None,
             aggregates: HashMap::new(),
             produced: None,
+            produced_local: None,
             headers: HashMap::new(),
             liveness_served: true,
             live: BTreeSet::new(),
@@ -477,11 +481,12 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
         _expected: ForkName,
         _randao: SignatureBytes,
         _graffiti: [u8; 32],
-        _boost: u64,
+        boost: u64,
         _t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
         let st = self.ask("produce_block")?;
-        st.produced.clone().ok_or_else(|| ProduceError::Beacon(not_served("produce_block")))
+        let local = if boost == 0 { st.produced_local.clone() } else { None };
+        local.or_else(|| st.produced.clone()).ok_or_else(|| ProduceError::Beacon(not_served("produce_block")))
     }
     async fn block_header(&self, id: &str, _t: Duration) -> Result<(Hash256, BeaconBlockHeader), BeaconError> {
         let st = self.ask("block_header")?;
@@ -571,7 +576,10 @@ pub(crate) fn ctx<P: Preset>(
     let recorder = Arc::new(Recorder::default());
     bus.subscribe(recorder.clone());
     let db = SqliteSlashingDb::in_memory(GVR).unwrap();
-    let store = ValidatorStore::<P>::new(spec.clone(), GVR, Arc::new(db), Arc::clone(&bus), StoreTimings::default());
+    let now = super::context::now_secs() as u64;
+    let clock = poolvc_signer::clock::WallClock::new(now - 3600, &spec);
+    let store =
+        ValidatorStore::<P>::new(spec.clone(), GVR, clock, Arc::new(db), Arc::clone(&bus), StoreTimings::default());
     let mut cfg = VcConfig::new(vec!["http://mem".into()], std::env::temp_dir());
     cfg.fee_recipient = Some(Address::repeat_byte(0x11));
     tweak(&mut cfg);
@@ -591,7 +599,6 @@ pub(crate) fn ctx<P: Preset>(
     let (_, heads) = tokio::sync::watch::channel((0u64, Hash256::ZERO));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     std::mem::forget(stop_tx);
-    let now = super::context::now_secs() as u64;
     let ctx = Ctx {
         cfg,
         beacon: node,

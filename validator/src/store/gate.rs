@@ -25,8 +25,15 @@ impl<P: Preset> ValidatorStore<P> {
         if !entry.may_sign {
             return Err(Refusal::Doppelganger { pubkey: entry.pubkey });
         }
-        if let Some(pays) = item.pays {
-            policy::check_payment(&entry.pubkey, &entry.config, pays)?;
+        if let Err(ahead) = &item.dated {
+            return Err(Refusal::AheadOfClock { reason: ahead.clone() });
+        }
+        match item.pays {
+            Pays::Nothing => {}
+            Pays::To(pays) => policy::check_payment(&entry.pubkey, &entry.config, pays)?,
+            Pays::Builder { asked } => {
+                policy::check_builder_block(&entry.pubkey, &entry.config, asked, entry.registered)?
+            }
         }
         Ok((entry.pubkey, entry.index, entry.method))
     }

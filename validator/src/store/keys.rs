@@ -40,7 +40,14 @@ impl<P: Preset> ValidatorStore<P> {
         }
         let mut reg = self.write();
         for ((pubkey, config, _), id) in fresh.into_iter().zip(ids) {
-            if reg.insert(KeyEntry { pubkey, index: None, method: SigningMethod::Remote(id), may_sign, config }) {
+            if reg.insert(KeyEntry {
+                pubkey,
+                index: None,
+                method: SigningMethod::Remote(id),
+                may_sign,
+                config,
+                registered: None,
+            }) {
                 self.remote_keys.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if !may_sign {
                     self.unreleased.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -121,8 +128,14 @@ impl<P: Preset> ValidatorStore<P> {
         let handles = self.local.add(&signing);
         let mut reg = self.write();
         for ((pubkey, config), handle) in fresh.into_iter().zip(handles) {
-            if reg.insert(KeyEntry { pubkey, index: None, method: SigningMethod::Local(handle), may_sign, config })
-                && !may_sign
+            if reg.insert(KeyEntry {
+                pubkey,
+                index: None,
+                method: SigningMethod::Local(handle),
+                may_sign,
+                config,
+                registered: None,
+            }) && !may_sign
             {
                 self.unreleased.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
@@ -330,7 +343,9 @@ impl<P: Preset> ValidatorStore<P> {
 
     /// Sets (or clears) each key's pool rule from `rule_of`; returns each
     /// key whose rule changed, with its config as it was. The pool service
-    /// calls it after each read of the pool contracts.
+    /// calls it after each read of the pool contracts. A change is told to
+    /// the watchers ([`Self::watch_changes`]): the preparation service
+    /// re-signs and re-sends registrations at the next slot.
     pub fn set_pool_recipients(
         &self,
         rule_of: impl Fn(&PublicKeyBytes) -> Option<policy::PoolRecipient>,
@@ -343,6 +358,10 @@ impl<P: Preset> ValidatorStore<P> {
                 changed.push((e.pubkey, e.config.clone()));
                 e.config.pool = new;
             }
+        }
+        drop(reg);
+        if !changed.is_empty() {
+            self.changed();
         }
         changed
     }

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// An attestation data already seen in a batch: its root, clock verdict and
+/// remote request.
+type SeenData<P> = (AttestationData, Hash256, Result<(), AheadOfClock>, RemoteRequest<P>);
+
 impl<P: Preset> ValidatorStore<P> {
     /// The Web3Signer request of `m`, while any key signs remotely.
     pub(super) fn remote_request(&self, m: &SignableMessage<'_, P>, root: Hash256) -> RemoteRequest<P> {
@@ -14,34 +18,43 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// One message for `key`: its root, and its remote request if needed.
-    pub(super) fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, pays: Option<Address>) -> Item<P> {
+    pub(super) fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, pays: Pays) -> Item<P> {
         let root = self.root(&m);
-        Item { key, root, slashable: m.slashable(), pays, remote: self.remote_request(&m, root) }
+        Item {
+            key,
+            root,
+            slashable: m.slashable(),
+            pays,
+            dated: self.clock.check(&m),
+            remote: self.remote_request(&m, root),
+        }
     }
 
     /// Attestations: one slashing batch, one signing batch.
     pub async fn sign_attestations(&self, slot: Slot, batch: &[AttestationToSign]) -> Vec<Outcome> {
-        let mut roots: Vec<(AttestationData, Hash256, RemoteRequest<P>)> = Vec::new();
+        let mut roots: Vec<SeenData<P>> = Vec::new();
         let items = batch
             .iter()
             .map(|a| {
-                // One root (and one remote request) per distinct data (since
-                // Electra: one per slot).
-                let (root, remote) = match roots.iter().find(|(d, _, _)| *d == a.data) {
-                    Some((_, r, q)) => (*r, q.clone()),
+                // One root, clock verdict and remote request per distinct
+                // data (since Electra: one per slot).
+                let (root, dated, remote) = match roots.iter().find(|(d, ..)| *d == a.data) {
+                    Some((_, r, t, q)) => (*r, t.clone(), q.clone()),
                     None => {
                         let m = SignableMessage::Attestation(&a.data);
                         let r = self.root(&m);
+                        let t = self.clock.check(&m);
                         let q = self.remote_request(&m, r);
-                        roots.push((a.data, r, q.clone()));
-                        (r, q)
+                        roots.push((a.data, r, t.clone(), q.clone()));
+                        (r, t, q)
                     }
                 };
                 Item {
                     key: KeyRef::Index { index: a.validator_index, claimed: Some(a.pubkey) },
                     root,
                     slashable: SignableMessage::<P>::Attestation(&a.data).slashable(),
-                    pays: None,
+                    pays: Pays::Nothing,
+                    dated,
                     remote,
                 }
             })
@@ -56,7 +69,7 @@ impl<P: Preset> ValidatorStore<P> {
             .iter()
             .map(|(index, pk, s)| {
                 let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
-                self.item(key, SignableMessage::SelectionProof(*s), None)
+                self.item(key, SignableMessage::SelectionProof(*s), Pays::Nothing)
             })
             .collect();
         self.gate(MessageKind::SelectionProof, slot, items).await
@@ -70,7 +83,7 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: m.aggregator_index, claimed: None },
                     SignableMessage::AggregateAndProofBase(m),
-                    None,
+                    Pays::Nothing,
                 )
             })
             .collect();
@@ -85,7 +98,7 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: m.aggregator_index, claimed: None },
                     SignableMessage::AggregateAndProofElectra(m),
-                    None,
+                    Pays::Nothing,
                 )
             })
             .collect();
@@ -95,8 +108,11 @@ impl<P: Preset> ValidatorStore<P> {
     /// A RANDAO reveal.
     pub async fn sign_randao(&self, slot: Slot, index: u64, claimed: PublicKeyBytes) -> Outcome {
         let epoch = self.spec.epoch_of(slot);
-        let item =
-            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::RandaoReveal(epoch), None);
+        let item = self.item(
+            KeyRef::Index { index, claimed: Some(claimed) },
+            SignableMessage::RandaoReveal(epoch),
+            Pays::Nothing,
+        );
         self.one(MessageKind::Randao, slot, item).await
     }
 
@@ -105,27 +121,35 @@ impl<P: Preset> ValidatorStore<P> {
     pub async fn sign_block(&self, index: u64, claimed: PublicKeyBytes, block: &BeaconBlock<P>) -> Outcome {
         let h = block.header();
         let pays = match block.execution_fee_recipient() {
-            Some(a) => Some(a),
+            Some(a) => a,
             // Before Bellatrix a block pays no one; a key still needs a
             // fee recipient to propose, so the rule does not depend on the fork.
-            None => self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO)),
+            None => self.proposal_config(index).and_then(|(_, c)| c.recipient()).unwrap_or(Address::ZERO),
         };
-        let item = self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::Block(block), pays);
+        let item =
+            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::Block(block), Pays::To(pays));
         self.one(MessageKind::Block, h.slot, item).await
     }
 
-    /// A blinded block (the builder's payload: who it pays is the builder's
-    /// bid, not checked here). The key still needs a fee recipient.
+    /// A blinded block (a builder's payload). Signed only when `asked`
+    /// (poolvc asked the node for builder blocks for this proposal), the
+    /// key's settings and pool allow builder blocks, and the last
+    /// registration signed for the key pays its fee recipient now (what
+    /// the relay pays is the registration's recipient):
+    /// [`policy::check_builder_block`].
     pub async fn sign_blinded_block(
         &self,
         index: u64,
         claimed: PublicKeyBytes,
         block: &BlindedBeaconBlock<P>,
+        asked: bool,
     ) -> Outcome {
         let h = block.header();
-        let pays = self.proposal_config(index).and_then(|(_, c)| c.recipient()).or(Some(Address::ZERO));
-        let item =
-            self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::BlindedBlock(block), pays);
+        let item = self.item(
+            KeyRef::Index { index, claimed: Some(claimed) },
+            SignableMessage::BlindedBlock(block),
+            Pays::Builder { asked },
+        );
         self.one(MessageKind::Block, h.slot, item).await
     }
 
@@ -138,6 +162,7 @@ impl<P: Preset> ValidatorStore<P> {
     ) -> Vec<Outcome> {
         let m = SignableMessage::SyncCommitteeMessage { slot, beacon_block_root };
         let root = self.root(&m);
+        let dated = self.clock.check(&m);
         let remote = self.remote_request(&m, root);
         let items = batch
             .iter()
@@ -145,7 +170,8 @@ impl<P: Preset> ValidatorStore<P> {
                 key: KeyRef::Index { index: *index, claimed: Some(*pk) },
                 root,
                 slashable: m.slashable(),
-                pays: None,
+                pays: Pays::Nothing,
+                dated: dated.clone(),
                 remote: remote.clone(),
             })
             .collect();
@@ -162,7 +188,7 @@ impl<P: Preset> ValidatorStore<P> {
             .iter()
             .map(|(index, pk, d)| {
                 let key = KeyRef::Index { index: *index, claimed: Some(*pk) };
-                self.item(key, SignableMessage::SyncSelectionProof(d), None)
+                self.item(key, SignableMessage::SyncSelectionProof(d), Pays::Nothing)
             })
             .collect();
         self.gate(MessageKind::SyncSelectionProof, slot, items).await
@@ -176,7 +202,7 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: m.aggregator_index, claimed: None },
                     SignableMessage::ContributionAndProof(m),
-                    None,
+                    Pays::Nothing,
                 )
             })
             .collect();
@@ -192,7 +218,7 @@ impl<P: Preset> ValidatorStore<P> {
                 self.item(
                     KeyRef::Index { index: e.validator_index, claimed: None },
                     SignableMessage::VoluntaryExit(e),
-                    None,
+                    Pays::Nothing,
                 )
             })
             .collect();
@@ -200,15 +226,24 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// Builder registrations: each must name one of our keys and pay its
-    /// configured fee recipient.
+    /// fee recipient. Each one signed becomes the key's registration of
+    /// record (what its blinded blocks are checked against).
     pub async fn sign_registrations(&self, slot: Slot, batch: &[ValidatorRegistrationV1]) -> Vec<Outcome> {
         let items = batch
             .iter()
             .map(|r| {
-                self.item(KeyRef::Pubkey(r.pubkey), SignableMessage::ValidatorRegistration(r), Some(r.fee_recipient))
+                let m = SignableMessage::ValidatorRegistration(r);
+                self.item(KeyRef::Pubkey(r.pubkey), m, Pays::To(r.fee_recipient))
             })
             .collect();
-        self.gate(MessageKind::Registration, slot, items).await
+        let outcomes = self.gate(MessageKind::Registration, slot, items).await;
+        let mut reg = self.write();
+        for (r, o) in batch.iter().zip(&outcomes) {
+            if let (Outcome::Signed(_), Some(e)) = (o, reg.get_mut(&r.pubkey)) {
+                e.registered = Some(r.fee_recipient);
+            }
+        }
+        outcomes
     }
 
     pub(super) async fn one(&self, kind: MessageKind, slot: Slot, item: Item<P>) -> Outcome {

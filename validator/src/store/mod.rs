@@ -5,8 +5,12 @@
 //!     1. resolve: the key from poolvc's own index <-> public key map; a duty
 //!        whose public key disagrees with it is refused
 //!     2. doppelganger: has protection released the key?
-//!     3. policy: a locally built block's payload, or a builder registration,
-//!        must pay the key's configured fee recipient (none -> refused)
+//!     3. policy: the message is not dated past the wall clock
+//!        (`poolvc_signer::clock`); a locally built block's payload, or a
+//!        builder registration, must pay the key's fee recipient (none ->
+//!        refused); a blinded block only when poolvc asked for builder
+//!        blocks for that key and its last signed registration pays that
+//!        recipient
 //!     4. slashing: one batched check-and-insert, durable before step 5
 //!     5. signer: one batch for the local engine, and one per remote signer
 //!        (Web3Signer API: the message itself goes, with the root it must give)
@@ -34,6 +38,7 @@ use crate::events::{Event, EventBus, MessageKind};
 use crate::outcome::{DatabaseFault, Failure, Outcome, Refusal, SignerFault};
 use crate::policy::{self, ProposalConfig};
 use local::LocalSigner;
+use poolvc_signer::clock::{AheadOfClock, WallClock};
 use poolvc_signer::keys::{PublicKey, SecretKey};
 use poolvc_signer::slashing::protect::{protect, Protection, ToProtect};
 use poolvc_signer::slashing::{SlashingDatabase, SlashingError};
@@ -103,14 +108,32 @@ enum KeyRef {
 type RemoteRequest<P> =
     Option<Result<Arc<poolvc_signer::web3signer::SigningRequest<P>>, poolvc_signer::web3signer::RequestError>>;
 
+/// What a message pays, for step 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pays {
+    /// Not a money path.
+    Nothing,
+    /// A full block's payload or a builder registration: must be the key's
+    /// fee recipient.
+    To(Address),
+    /// A blinded block (a builder's payload).
+    Builder {
+        /// Whether poolvc asked the node for builder blocks for this
+        /// proposal (`builder_boost_factor` above 0).
+        asked: bool,
+    },
+}
+
 /// One message on its way through the gate.
 #[derive(Debug, Clone)]
 struct Item<P: Preset> {
     key: KeyRef,
     root: Hash256,
     slashable: Slashable,
-    /// The fee recipient the message pays, if it is a money path.
-    pays: Option<Address>,
+    /// What the message pays.
+    pays: Pays,
+    /// The wall-clock bound's verdict on the message's date.
+    dated: Result<(), AheadOfClock>,
     /// For a remote key: the request (message, fork, root).
     remote: RemoteRequest<P>,
 }
@@ -130,6 +153,8 @@ struct Resolved<P: Preset> {
 pub struct ValidatorStore<P: Preset> {
     spec: ChainSpec,
     genesis_validators_root: Hash256,
+    /// The chain's clock: no message dated past it is signed.
+    clock: WallClock,
     registry: RwLock<Registry>,
     local: LocalSigner,
     /// Remote signers' clients; `SigningMethod::Remote(n)` is the n-th.
@@ -160,10 +185,11 @@ impl<P: Preset> std::fmt::Debug for ValidatorStore<P> {
 }
 
 impl<P: Preset> ValidatorStore<P> {
-    /// A store with no keys.
+    /// A store with no keys, on the chain whose clock is `clock`.
     pub fn new(
         spec: ChainSpec,
         genesis_validators_root: Hash256,
+        clock: WallClock,
         slashing: Arc<dyn SlashingDatabase>,
         events: Arc<EventBus>,
         timings: StoreTimings,
@@ -171,6 +197,7 @@ impl<P: Preset> ValidatorStore<P> {
         Self {
             spec,
             genesis_validators_root,
+            clock,
             registry: RwLock::new(Registry::default()),
             local: LocalSigner::new(),
             remote: RwLock::new(Vec::new()),

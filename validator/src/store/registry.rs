@@ -11,7 +11,7 @@
 
 use super::local::KeyHandle;
 use crate::policy::ProposalConfig;
-use poolvc_signer::types::PublicKeyBytes;
+use poolvc_signer::types::{Address, PublicKeyBytes};
 use std::collections::HashMap;
 
 /// How a key signs.
@@ -36,6 +36,10 @@ pub struct KeyEntry {
     pub may_sign: bool,
     /// What it proposes with.
     pub config: ProposalConfig,
+    /// The fee recipient of the last builder registration the store signed
+    /// for it (what a relay pays for its blinded blocks); `None` before the
+    /// first.
+    pub registered: Option<Address>,
 }
 
 /// An index the node reported that contradicts what is already known.
@@ -102,6 +106,11 @@ impl Registry {
     /// The key of `pubkey`.
     pub fn get(&self, pubkey: &PublicKeyBytes) -> Option<&KeyEntry> {
         self.keys.get(pubkey)
+    }
+
+    /// The key of `pubkey`, to change.
+    pub fn get_mut(&mut self, pubkey: &PublicKeyBytes) -> Option<&mut KeyEntry> {
+        self.keys.get_mut(pubkey)
     }
 
     /// The key whose index is `index`.

@@ -16,6 +16,12 @@ fn spec() -> ChainSpec {
     ChainSpec::from_config_yaml("minimal.yaml", text).unwrap()
 }
 
+/// The chain started an hour ago (slot 600 of the minimal preset now).
+fn clock() -> WallClock {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    WallClock::new(now - 3600, &spec())
+}
+
 fn config() -> ProposalConfig {
     ProposalConfig {
         fee_recipient: Some(Address::repeat_byte(1)),
@@ -33,7 +39,8 @@ fn pk(i: u64) -> PublicKeyBytes {
 
 /// A store over `db` holding interop keys `keys` (index = interop index).
 fn store(db: Arc<dyn SlashingDatabase>, keys: &[u64]) -> ValidatorStore<Minimal> {
-    let s = ValidatorStore::<Minimal>::new(spec(), GVR, db, Arc::new(EventBus::new()), StoreTimings::default());
+    let s =
+        ValidatorStore::<Minimal>::new(spec(), GVR, clock(), db, Arc::new(EventBus::new()), StoreTimings::default());
     s.add_local_keys(keys.iter().map(|i| (interop_secret_key(*i), config())).collect(), true).unwrap();
     s.set_indices(keys.iter().map(|i| (pk(*i), *i)));
     s
@@ -107,12 +114,35 @@ async fn a_remote_signer_that_cannot_be_reached_is_an_unreachable_failure() {
 #[tokio::test]
 async fn a_held_key_signs_nothing_until_released() {
     let db = Arc::new(SqliteSlashingDb::in_memory(GVR).unwrap());
-    let s = ValidatorStore::<Minimal>::new(spec(), GVR, db, Arc::new(EventBus::new()), StoreTimings::default());
+    let s =
+        ValidatorStore::<Minimal>::new(spec(), GVR, clock(), db, Arc::new(EventBus::new()), StoreTimings::default());
     s.add_local_keys(vec![(interop_secret_key(4), config())], false).unwrap();
     s.set_indices([(pk(4), 4)]);
     let out = s.sign_attestations(40, &[vote(4, 40, 0xa)]).await;
     assert!(matches!(out[0], Outcome::Refused(Refusal::Doppelganger { .. })), "{out:?}");
     s.enable_signing(&[pk(4)]);
     let out = s.sign_attestations(40, &[vote(4, 40, 0xa)]).await;
+    assert!(matches!(out[0], Outcome::Signed(_)), "{out:?}");
+}
+
+#[tokio::test]
+async fn far_future_votes_and_blocks_are_refused_and_leave_no_mark() {
+    let db = Arc::new(SqliteSlashingDb::in_memory(GVR).unwrap());
+    let s = store(db, &[1]);
+    // Target epoch 10^12 (slot in range), and a block header at slot 10^15.
+    let mut far = vote(1, 40, 0xa);
+    far.data.target.epoch = 1_000_000_000_000;
+    let out = s.sign_attestations(40, &[far]).await;
+    assert!(
+        matches!(&out[0], Outcome::Refused(Refusal::AheadOfClock { reason }) if reason.what == "attestation target epoch"),
+        "{out:?}"
+    );
+    let out = s.sign_attestations(10_000_000, &[vote(1, 10_000_000, 0xa)]).await;
+    assert!(matches!(&out[0], Outcome::Refused(Refusal::AheadOfClock { .. })), "{out:?}");
+    let exit = VoluntaryExit { epoch: 1_000_000, validator_index: 1 };
+    let out = s.sign_voluntary_exits(&[exit]).await;
+    assert!(matches!(&out[0], Outcome::Refused(Refusal::AheadOfClock { .. })), "{out:?}");
+    // Nothing was recorded: the real vote of now signs.
+    let out = s.sign_attestations(40, &[vote(1, 40, 0xa)]).await;
     assert!(matches!(out[0], Outcome::Signed(_)), "{out:?}");
 }

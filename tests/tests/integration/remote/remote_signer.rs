@@ -113,24 +113,69 @@ async fn bad_requests_are_answered_as_web3signer_does<P: Preset>(h: &SimHandle<P
     let (s, t) = post(url.clone(), "{\"type\":\"ATTESTATION\"}".into()).await;
     assert_eq!(s, 400, "{t}");
     assert!(t.contains("malformed"), "{t}");
-    // A signing request for the far future: never signed by the client, so
-    // nothing it needs is blocked. The same target twice with another root: 412.
-    let data = |root: u8| AttestationData {
-        slot: 8 * 1000,
-        index: 0,
-        beacon_block_root: Hash256::repeat_byte(root),
-        source: Checkpoint { epoch: 998, root: Hash256::repeat_byte(1) },
-        target: Checkpoint { epoch: 1000, root: Hash256::repeat_byte(2) },
-    };
     let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr };
     let req = |d: &AttestationData| {
         let m = SignableMessage::<P>::Attestation(d);
         request_for(&spec, gvr, &m, ctx.signing_root(&m)).unwrap()
     };
+    // Far-future votes and blocks are refused (412, nothing recorded), so
+    // they cannot poison the key's slashing watermarks: 10^12 epochs, a
+    // block at slot 10^15.
+    let far = AttestationData {
+        slot: 8,
+        index: 0,
+        beacon_block_root: Hash256::repeat_byte(3),
+        source: Checkpoint { epoch: 0, root: Hash256::repeat_byte(1) },
+        target: Checkpoint { epoch: 1_000_000_000_000, root: Hash256::repeat_byte(2) },
+    };
+    let (s, t) = post(url.clone(), serde_json::to_string(&req(&far)).unwrap()).await;
+    assert_eq!(s, 412, "{t}");
+    assert!(t.contains("ahead of the wall clock"), "{t}");
+    let header = BeaconBlockHeader {
+        slot: 1_000_000_000_000_000,
+        proposer_index: 5,
+        parent_root: Hash256::ZERO,
+        state_root: Hash256::ZERO,
+        body_root: Hash256::ZERO,
+    };
+    let m = SignableMessage::<P>::BlockHeader(&header);
+    let block = request_for(&spec, gvr, &m, ctx.signing_root(&m)).unwrap();
+    let (s, t) = post(url.clone(), serde_json::to_string(&block).unwrap()).await;
+    assert_eq!(s, 412, "{t}");
+    // A vote for the epoch the clock is in (after the client's last, epoch
+    // 2) is signed: the far-future ones left no mark. The same target
+    // again with another root: 412.
+    // The client attested through epoch 2: wait for epoch 3 on the clock.
+    let epoch3_ms = h.sim.config().genesis_time * 1000 + spec.start_slot(3) * spec.slot_duration_ms;
+    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    tokio::time::sleep(Duration::from_millis(epoch3_ms.saturating_sub(now_ms()))).await;
+    let slot = (now_ms() - h.sim.config().genesis_time * 1000) / spec.slot_duration_ms;
+    let target = spec.epoch_of(slot);
+    assert!(target >= 3, "the clock is at slot {slot}");
+    let data = |root: u8| AttestationData {
+        slot,
+        index: 0,
+        beacon_block_root: Hash256::repeat_byte(root),
+        source: Checkpoint { epoch: target - 1, root: Hash256::repeat_byte(1) },
+        target: Checkpoint { epoch: target, root: Hash256::repeat_byte(2) },
+    };
     let first = req(&data(7));
     let (s, t) = post(url.clone(), serde_json::to_string(&first).unwrap()).await;
     assert_eq!(s, 200, "{t}");
-    let sig: SignatureBytes = t.trim().parse().unwrap();
+    // No `Accept`: JSON, as from Web3Signer.
+    let answer: serde_json::Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+    let sig: SignatureBytes = answer["signature"].as_str().unwrap().parse().unwrap();
+    // `Accept: text/plain`: the signature as text.
+    let r = http
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("accept", "text/plain")
+        .body(serde_json::to_string(&first).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap().trim().parse::<SignatureBytes>().unwrap(), sig);
     let expect = interop_secret_key(5).sign(ctx.signing_root(&SignableMessage::<P>::Attestation(&data(7))).as_slice());
     assert_eq!(sig, expect.to_bytes(), "the signer signs the message's root with the key");
     let (s, t) = post(url.clone(), serde_json::to_string(&req(&data(8))).unwrap()).await;

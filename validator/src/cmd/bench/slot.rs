@@ -73,9 +73,12 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
     let db_err = |e: poolvc_signer::slashing::SlashingError| BenchError::Args(format!("database: {e}"));
     let batched_db = SqliteSlashingDb::open(&dir.path().join("batched.sqlite"), gvr).map_err(db_err)?;
     let per_key_db = SqliteSlashingDb::open(&dir.path().join("per_key.sqlite"), gvr).map_err(db_err)?;
+    // The bench's chain started at Unix time 0: every slot it signs is past.
+    let clock = poolvc_signer::clock::WallClock::new(0, &spec);
     let store = ValidatorStore::<Mainnet>::new(
         spec.clone(),
         gvr,
+        clock,
         std::sync::Arc::new(batched_db),
         std::sync::Arc::new(EventBus::new()),
         StoreTimings::default(),

@@ -303,7 +303,7 @@ impl<P: Preset> Keymanager<P> {
         // 1. Out of the definitions file, so no restart brings them back.
         let this = Arc::clone(self);
         let want: Vec<PublicKeyBytes> = pubkeys.iter().filter(|pk| !remote.contains(*pk)).copied().collect();
-        let (removed_defs, readonly) = blocking(move || this.drop_definitions(&want)).await?;
+        let (removed_defs, readonly, in_use) = blocking(move || this.drop_definitions(&want)).await?;
         // 2. Out of the store, and every signature by them finished.
         let deletable: Vec<PublicKeyBytes> =
             pubkeys.iter().filter(|pk| !readonly.contains(*pk) && !remote.contains(*pk)).copied().collect();
@@ -340,7 +340,7 @@ impl<P: Preset> Keymanager<P> {
             let mut exported = exported;
             exported.data.retain(|d| returned.contains(&d.pubkey));
             for d in &removed_defs {
-                remove_files(d);
+                remove_files(d, &in_use);
             }
             // No copy of a deleted key stays in the key cache either.
             if let (Some(dir), false) = (&this.key_cache, stopped.is_empty()) {
@@ -362,16 +362,18 @@ impl<P: Preset> Keymanager<P> {
     }
 
     /// Removes `pubkeys`' entries from the definitions file (saved whole);
-    /// returns the removed entries and the keys held that have no entry.
+    /// returns the removed entries, the keys held that have no entry, and
+    /// the files the entries kept still name (never removed).
     fn drop_definitions(
         &self,
         pubkeys: &[PublicKeyBytes],
-    ) -> Result<(Vec<ValidatorDefinition>, HashSet<PublicKeyBytes>), KeymanagerError> {
+    ) -> Result<(Vec<ValidatorDefinition>, HashSet<PublicKeyBytes>, InUse), KeymanagerError> {
         let mut defs = ValidatorDefinitions::open_or_empty(&self.validators_dir)
             .map_err(|e| KeymanagerError::internal(DEFINITIONS_FILE, e))?;
         let names: HashSet<String> = pubkeys.iter().map(|pk| pk.to_string()).collect();
         let (removed, kept): (Vec<_>, Vec<_>) =
             defs.0.drain(..).partition(|d| names.contains(&d.voting_public_key.to_ascii_lowercase()));
+        let in_use = InUse::of(&kept);
         defs.0 = kept;
         let listed: HashSet<String> = removed.iter().map(|d| d.voting_public_key.to_ascii_lowercase()).collect();
         let readonly =
@@ -379,7 +381,7 @@ impl<P: Preset> Keymanager<P> {
         if !removed.is_empty() {
             defs.save(&self.validators_dir).map_err(|e| KeymanagerError::internal(DEFINITIONS_FILE, e))?;
         }
-        Ok((removed, readonly))
+        Ok((removed, readonly, in_use))
     }
 }
 
@@ -427,19 +429,52 @@ fn open(pos: usize, text: &str, password: &Zeroizing<String>) -> Result<Opened, 
     Ok(Opened { pos, keystore, secret, pubkey, password: password.clone() })
 }
 
+/// The files the definitions that stay name (keystores and password
+/// files), as written and as resolved: a deletion never removes one of
+/// them (several keys may share one password file).
+pub(super) struct InUse(HashSet<std::path::PathBuf>);
+
+impl InUse {
+    /// The files `kept` names.
+    pub(super) fn of(kept: &[ValidatorDefinition]) -> Self {
+        let mut files = HashSet::new();
+        for d in kept {
+            if let SigningDefinition::LocalKeystore { voting_keystore_path, voting_keystore_password_path, .. } =
+                &d.signing_definition
+            {
+                for p in std::iter::once(voting_keystore_path).chain(voting_keystore_password_path) {
+                    files.insert(p.clone());
+                    if let Ok(c) = std::fs::canonicalize(p) {
+                        files.insert(c);
+                    }
+                }
+            }
+        }
+        Self(files)
+    }
+
+    /// Whether `path` is one of them.
+    fn holds(&self, path: &std::path::Path) -> bool {
+        self.0.contains(path) || std::fs::canonicalize(path).is_ok_and(|c| self.0.contains(&c))
+    }
+}
+
 /// Removes a deleted key's keystore directory (when it is the standard
-/// `validators/0x<key>/` one) and its password file.
-fn remove_files(d: &ValidatorDefinition) {
+/// `validators/0x<key>/` one) and its password file, unless a key that
+/// stays uses the file.
+fn remove_files(d: &ValidatorDefinition, in_use: &InUse) {
     if let SigningDefinition::LocalKeystore { voting_keystore_path, voting_keystore_password_path, .. } =
         &d.signing_definition
     {
-        let _ = std::fs::remove_file(voting_keystore_path);
-        if let Some(dir) = voting_keystore_path.parent() {
-            if dir.file_name().is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case(&d.voting_public_key)) {
-                let _ = std::fs::remove_dir(dir);
+        if !in_use.holds(voting_keystore_path) {
+            let _ = std::fs::remove_file(voting_keystore_path);
+            if let Some(dir) = voting_keystore_path.parent() {
+                if dir.file_name().is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case(&d.voting_public_key)) {
+                    let _ = std::fs::remove_dir(dir);
+                }
             }
         }
-        if let Some(p) = voting_keystore_password_path {
+        if let Some(p) = voting_keystore_password_path.as_ref().filter(|p| !in_use.holds(p)) {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -450,4 +485,39 @@ pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KeymanagerError> + Send + 'static,
 ) -> Result<T, KeymanagerError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| KeymanagerError::internal("keymanager task", e))?
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deletion_keeps_the_files_the_remaining_keys_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("password.txt");
+        std::fs::write(&shared, "secret").unwrap();
+        let entry = |n: u8| {
+            let pk = format!("0x{}", format!("{n:02x}").repeat(48));
+            let kdir = dir.path().join(&pk);
+            std::fs::create_dir_all(&kdir).unwrap();
+            let ks = kdir.join("voting-keystore.json");
+            std::fs::write(&ks, "{}").unwrap();
+            (ValidatorDefinition::new_local(pk, String::new(), ks.clone(), Some(shared.clone()), None), ks)
+        };
+        let ((gone, gone_ks), (kept, kept_ks)) = (entry(1), entry(2));
+        // The kept entry names the shared password file by another spelling.
+        let mut kept = kept;
+        if let SigningDefinition::LocalKeystore { voting_keystore_password_path, .. } = &mut kept.signing_definition {
+            *voting_keystore_password_path = Some(dir.path().join(".").join("password.txt"));
+        }
+        remove_files(&gone, &InUse::of(std::slice::from_ref(&kept)));
+        assert!(!gone_ks.exists(), "the deleted key's keystore is removed");
+        assert!(!gone_ks.parent().unwrap().exists(), "and its own directory");
+        assert!(shared.exists(), "the password file another key uses stays");
+        assert!(kept_ks.exists());
+        // The last key using it: removed with it.
+        remove_files(&kept, &InUse::of(&[]));
+        assert!(!shared.exists() && !kept_ks.exists());
+    }
 }

@@ -70,6 +70,22 @@ async fn a_second_head_vote_for_the_same_target_is_never_signed() {
 }
 
 #[tokio::test]
+async fn a_duty_and_data_an_epoch_10_6_ahead_get_nothing_signed_and_the_key_keeps_attesting() {
+    let (ctx, node, rec) = setup();
+    let spe = ctx.spec.slots_per_epoch;
+    let far = SLOT + 1_000_000 * spe;
+    node.state().attestation_data = Some(data(far, spe, 0xa));
+    attest(&ctx, far, &[attester(1, far, 0, 0)]).await.unwrap();
+    assert!(node.state().published.is_empty(), "{:?}", node.state().published);
+    let refused = refusals(&rec.events(), MessageKind::Attestation);
+    assert!(matches!(&refused[..], [Refusal::AheadOfClock { .. }]), "{refused:?}");
+    // The real vote of now is signed: the far one left no watermark.
+    node.state().attestation_data = Some(data(SLOT, spe, 0xa));
+    attest(&ctx, SLOT, &[attester(1, SLOT, 0, 0)]).await.unwrap();
+    assert_eq!(node.state().published.len(), 1);
+}
+
+#[tokio::test]
 async fn a_node_that_is_down_fails_the_step_with_its_error() {
     let (ctx, node, _rec) = setup();
     node.state().down = true;

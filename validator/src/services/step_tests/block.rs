@@ -102,3 +102,184 @@ async fn a_second_block_at_the_same_slot_is_never_signed() {
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
     assert_eq!(node.state().published.len(), 1);
 }
+
+/// A Bellatrix blinded block of `slot` by `proposer` on `parent`, whose
+/// payload header names `fee_recipient`.
+fn blinded(slot: u64, proposer: u64, parent: Hash256, fee_recipient: Address) -> BlindedBeaconBlock<Minimal> {
+    let z32 = format!("0x{}", "00".repeat(32));
+    let json = serde_json::json!({
+        "slot": slot.to_string(), "proposer_index": proposer.to_string(),
+        "parent_root": parent, "state_root": z32,
+        "body": {
+            "randao_reveal": format!("0x{}", "00".repeat(96)),
+            "eth1_data": {"deposit_root": z32, "deposit_count": "0", "block_hash": z32},
+            "graffiti": z32, "proposer_slashings": [], "attester_slashings": [], "attestations": [],
+            "deposits": [], "voluntary_exits": [],
+            "sync_aggregate": {
+                "sync_committee_bits": "0x00000000",
+                "sync_committee_signature": format!("0xc0{}", "00".repeat(95)),
+            },
+            "execution_payload_header": {
+                "parent_hash": z32, "fee_recipient": fee_recipient, "state_root": z32, "receipts_root": z32,
+                "logs_bloom": format!("0x{}", "00".repeat(256)), "prev_randao": z32, "block_number": "1",
+                "gas_limit": "30000000", "gas_used": "0", "timestamp": "0", "extra_data": "0x",
+                "base_fee_per_gas": "7", "block_hash": z32, "transactions_root": z32
+            }
+        }
+    });
+    BlindedBeaconBlock::from_json(ForkName::Bellatrix, json).unwrap()
+}
+
+/// A Bellatrix node serving a blinded block for key 5 (as a node does that
+/// answers a local request with a builder block), with the key's settings
+/// as `tweak` makes them.
+fn blinded_setup(
+    tweak: impl FnOnce(&mut crate::config::VcConfig),
+) -> (
+    std::sync::Arc<crate::services::context::Ctx<Minimal>>,
+    std::sync::Arc<MemNode<Minimal>>,
+    std::sync::Arc<testing::Recorder>,
+) {
+    let spec = testing::spec_at(ForkName::Bellatrix);
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, rec) = testing::ctx(spec, node.clone(), &[5], tweak);
+    let (root, h) = parent();
+    node.state().headers.insert(root.to_string(), h);
+    // The builder pays by a transaction: its own address in the header.
+    let b = blinded(SLOT, 5, root, Address::repeat_byte(0xbb));
+    node.state().produced = Some(Produced::Blinded { block: b, ssz: false, node: "http://mem".into() });
+    (ctx, node, rec)
+}
+
+#[tokio::test]
+async fn a_blinded_block_answered_to_a_local_request_is_refused() {
+    // Builder blocks off for the key: poolvc asks with builder_boost_factor=0.
+    let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = false);
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    assert!(node.state().published.is_empty(), "{:?}", node.state().published);
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(matches!(&refused[..], [Refusal::BlindedBlockNotAllowed { .. }]), "{refused:?}");
+    // --builder-boost-factor 0: a local block asked for, whatever the key says.
+    let (ctx, node, rec) = blinded_setup(|c| {
+        c.builder_proposals = true;
+        c.builder_boost_factor = Some(0);
+    });
+    crate::services::preparation::register_validators(&ctx, SLOT - 2, &mut Default::default()).await;
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    assert!(!node.state().published.iter().any(|p| matches!(p, Published::Block { .. })));
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(
+        matches!(&refused[..], [Refusal::BlindedBlockNotAllowed { why, .. }] if why.contains("local block")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lido_key_with_unverified_relays_signs_no_blinded_block() {
+    let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
+    ctx.store.set_pool_recipients(|_| {
+        Some(crate::policy::PoolRecipient::Rule {
+            pool: "lido-csm".into(),
+            operator: "3".into(),
+            decision: crate::policy::pool_rules::Decision {
+                recipient: Address::repeat_byte(0x11),
+                why: crate::policy::pool_rules::Why::LidoVault,
+            },
+            no_builder: Some("relay https://r.example is not on Lido's allow-list".into()),
+        })
+    });
+    crate::services::preparation::register_validators(&ctx, SLOT - 2, &mut Default::default()).await;
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    assert!(!node.state().published.iter().any(|p| matches!(p, Published::Block { .. })));
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(
+        matches!(&refused[..], [Refusal::BlindedBlockNotAllowed { why, .. }] if why.contains("allow-list")),
+        "{refused:?}"
+    );
+}
+
+/// A Bellatrix full block of `slot` by `proposer` on `parent` paying `fee_recipient`.
+fn full(slot: u64, proposer: u64, parent: Hash256, fee_recipient: Address) -> BeaconBlock<Minimal> {
+    let mut json = blinded(slot, proposer, parent, fee_recipient).to_json();
+    let body = json["body"].as_object_mut().unwrap();
+    let mut payload = body.remove("execution_payload_header").unwrap();
+    let p = payload.as_object_mut().unwrap();
+    p.remove("transactions_root");
+    p.insert("transactions".into(), serde_json::json!([]));
+    body.insert("execution_payload".into(), payload);
+    BeaconBlock::from_json(ForkName::Bellatrix, json).unwrap()
+}
+
+#[tokio::test]
+async fn a_blinded_block_is_signed_only_after_a_registration_with_the_current_recipient() {
+    let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
+    // No registration signed yet: a relay could pay whatever it last held.
+    // poolvc asks for a local block instead; this node answers blinded again.
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(
+        matches!(
+            &refused[..],
+            [Refusal::RegistrationNotCurrent { registered: None, .. }, Refusal::BlindedBlockNotAllowed { .. }]
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(node.state().asked.iter().filter(|r| **r == "produce_block").count(), 2);
+    // Registered with 0x11, then the recipient moves to 0x22: refused until
+    // the registration is re-signed.
+    let mut cache = Default::default();
+    crate::services::preparation::register_validators(&ctx, SLOT - 2, &mut cache).await;
+    ctx.store.update_config(&testing::pk(5), |c| crate::policy::ProposalConfig {
+        fee_recipient: Some(Address::repeat_byte(0x22)),
+        ..c.clone()
+    });
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(
+        refused.iter().any(|r| matches!(r, Refusal::RegistrationNotCurrent { registered: Some(r), .. } if *r == Address::repeat_byte(0x11))),
+        "{refused:?}"
+    );
+    assert!(!node.state().published.iter().any(|p| matches!(p, Published::Block { .. })));
+    crate::services::preparation::register_validators(&ctx, SLOT - 1, &mut cache).await;
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    let st = node.state();
+    assert!(
+        st.published.iter().any(|p| matches!(p, Published::Block { blinded: true, .. })),
+        "asked for, allowed, registered: signed and verified by the node: {:?}",
+        st.published
+    );
+}
+
+#[tokio::test]
+async fn a_stale_registration_falls_back_to_a_local_block_paying_the_recipient() {
+    let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
+    let (root, _) = parent();
+    node.state().produced_local =
+        Some(Produced::Full { block: full(SLOT, 5, root, Address::repeat_byte(0x11)), sidecars: None });
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(matches!(&refused[..], [Refusal::RegistrationNotCurrent { .. }]), "{refused:?}");
+    let st = node.state();
+    assert!(
+        st.published.iter().any(|p| matches!(p, Published::Block { blinded: false, .. })),
+        "the local block was signed and verified: {:?}",
+        st.published
+    );
+}
+
+#[tokio::test]
+async fn a_block_dated_far_ahead_of_the_clock_gets_nothing_signed() {
+    let (ctx, node, rec) = setup();
+    let far = SLOT + 1_000_000 * ctx.spec.slots_per_epoch;
+    let (root, _) = parent();
+    node.state().produced = Some(Produced::Full { block: block(far, 5, root), sidecars: None });
+    let e = propose(&ctx, far, 5, testing::pk(5)).await.unwrap_err();
+    assert!(matches!(e, ProposeError::NotSigned { .. }), "{e}");
+    let refused = refusals(&rec.events(), MessageKind::Randao);
+    assert!(matches!(&refused[..], [Refusal::AheadOfClock { .. }]), "{refused:?}");
+    assert!(node.state().published.is_empty());
+    // The key still proposes at the slot the clock allows.
+    node.state().produced = Some(Produced::Full { block: block(SLOT, 5, root), sidecars: None });
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    assert_eq!(node.state().published.len(), 1);
+}
