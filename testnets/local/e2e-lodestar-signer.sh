@@ -12,7 +12,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 RUN="${RUN_DIR:-$HERE/.run/e2e-lodestar-signer}"
-PORT="${BN_PORT:-9597}"
+PORT="${BN_PORT:-9596}"   # the dev node's own validators talk to 9596
 BN="http://127.0.0.1:$PORT"
 mkdir -p "$RUN"
 . "$HERE/poolvc-bin.sh"
@@ -47,10 +47,18 @@ finalized() {
   curl -sf "$BN/eth/v1/beacon/states/head/finality_checkpoints" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["finalized"]["epoch"])' 2>/dev/null || echo 0
 }
-deadline=$(( $(date +%s) + 300 ))
+deadline=$(( $(date +%s) + ${FINALITY_TIMEOUT_S:-300} ))
 until [ "$(finalized)" -ge 4 ]; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
     tail -20 "$RUN/lv.log"; tail -20 "$RUN/signer.log"
+    curl -sf "$BN/eth/v2/debug/beacon/states/head" | python3 -c '
+import json, sys
+st = json.load(sys.stdin)["data"]
+p = [int(x) for x in st["previous_epoch_participation"]]
+slot = st["slot"]
+for lo, hi in ((0, 32), (32, 64)):
+    n = [sum(bool(x & f) for x in p[lo:hi]) for f in (1, 2, 4)]
+    print(f"e2e-lodestar-signer: keys {lo}..{hi-1}: timely source/target/head {n[0]}/{n[1]}/{n[2]} of 32, previous epoch of slot {slot}")' || true
     echo "e2e-lodestar-signer: FAIL: no finality at epoch 4 within 300 s (finalized $(finalized))"; exit 1
   fi
   kill -0 "$LV_PID" 2>/dev/null || { tail -30 "$RUN/lv.log"; echo "e2e-lodestar-signer: FAIL: lodestar validator exited"; exit 1; }
