@@ -245,11 +245,16 @@ async fn routes_answer_as_the_spec_says<P: Preset>(api: &Api, h: &SimHandle<P>, 
     assert_eq!(api.delete(&gf, None).await.0, 204);
     assert_eq!(api.get(&gf).await.1["data"]["graffiti"], json!("simnode test"));
 
-    // A voluntary exit, verified with BLS under the chain's exit domain.
+    // A voluntary exit for an epoch the clock has not reached: refused (an
+    // exit signed for the current epoch stays valid for good, EIP-7044).
     let (s, v) = api.post(&format!("/eth/v1/validator/{}/voluntary_exit?epoch=3", pubkey(1)), json!(null)).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("ahead of the wall clock"), "{v}");
+    // A voluntary exit, verified with BLS under the chain's exit domain.
+    let (s, v) = api.post(&format!("/eth/v1/validator/{}/voluntary_exit?epoch=0", pubkey(1)), json!(null)).await;
     assert_eq!(s, 200, "{v}");
     let signed: SignedVoluntaryExit = serde_json::from_value(v["data"].clone()).unwrap();
-    assert_eq!((signed.message.epoch, signed.message.validator_index), (3, 1));
+    assert_eq!((signed.message.epoch, signed.message.validator_index), (0, 1));
     let ctx = SigningContext { spec: h.sim.spec(), genesis_validators_root: h.sim.genesis_validators_root() };
     let root = ctx.signing_root::<P>(&SignableMessage::VoluntaryExit(&signed.message));
     let sig = blst::min_pk::Signature::from_bytes(signed.signature.as_slice()).unwrap();
