@@ -156,24 +156,22 @@ impl SqliteSlashingDb {
         let db = Self::open_existing_or_new(path)?;
         {
             let conn = db.lock()?;
-            let stored: Option<Vec<u8>> = conn
-                .query_row("SELECT value FROM metadata WHERE key = 'genesis_validators_root'", [], |r| r.get(0))
-                .optional()?;
-            match stored {
-                Some(v) if v.as_slice() != genesis_validators_root.as_slice() => {
-                    return Err(SlashingError::OtherNetwork {
-                        database: path.display().to_string(),
-                        stored: blob_root(Some(v))?.unwrap_or_default(),
-                        wanted: genesis_validators_root,
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    conn.execute(
-                        "INSERT INTO metadata (key, value) VALUES ('genesis_validators_root', ?1)",
-                        params![genesis_validators_root.to_vec()],
-                    )?;
-                }
+            // Two processes opening a new file at once both find no root:
+            // the first insert wins, the other is ignored, and both then
+            // compare with what is stored (one statement each, so no
+            // read-then-write race).
+            conn.execute(
+                "INSERT OR IGNORE INTO metadata (key, value) VALUES ('genesis_validators_root', ?1)",
+                params![genesis_validators_root.to_vec()],
+            )?;
+            let stored: Vec<u8> =
+                conn.query_row("SELECT value FROM metadata WHERE key = 'genesis_validators_root'", [], |r| r.get(0))?;
+            if stored.as_slice() != genesis_validators_root.as_slice() {
+                return Err(SlashingError::OtherNetwork {
+                    database: path.display().to_string(),
+                    stored: blob_root(Some(stored))?.unwrap_or_default(),
+                    wanted: genesis_validators_root,
+                });
             }
         }
         Ok(db)
