@@ -144,21 +144,10 @@ fn load_identity(
             })?);
             let password = password.trim_end_matches(['\n', '\r']);
             let der = zeroize::Zeroizing::new(read(file)?);
-            let store = p12_keystore::KeyStore::from_pkcs12(&der, password, Default::default())
-                .map_err(|e| err(e.to_string()))?;
-            let chain = store
-                .entries()
-                .find_map(|(_, e)| match e {
-                    p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => Some(c),
-                    _ => None,
-                })
-                .ok_or_else(|| err("no private key with a certificate in it".into()))?;
-            let certs: Vec<CertificateDer<'static>> =
-                chain.certs().iter().map(|c| CertificateDer::from(c.as_der().to_vec())).collect();
-            if certs.is_empty() {
-                return Err(err("the private key has no certificate".into()));
-            }
-            let key = PrivateKeyDer::try_from(chain.key().as_der().to_vec()).map_err(|e| err(e.to_string()))?;
+            let (key, chain) =
+                crate::store::web3signer::pkcs12_key_chain(&der, password).map_err(|e| err(e.to_string()))?;
+            let certs: Vec<CertificateDer<'static>> = chain.into_iter().map(CertificateDer::from).collect();
+            let key = PrivateKeyDer::try_from(key.to_vec()).map_err(|e| err(e.to_string()))?;
             Ok((certs, key))
         }
     }

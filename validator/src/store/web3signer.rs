@@ -128,23 +128,55 @@ impl ClientIdentity {
         let der = zeroize::Zeroizing::new(
             std::fs::read(&self.path).map_err(|source| IdentityError::Read { path: path(), source })?,
         );
-        let store = p12_keystore::KeyStore::from_pkcs12(&der, &self.password, Default::default())
-            .map_err(|e| IdentityError::Open { path: path(), reason: e.to_string() })?;
-        let chain = store
-            .entries()
-            .find_map(|(_, e)| match e {
-                p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => Some(c),
-                _ => None,
-            })
-            .ok_or_else(|| IdentityError::NoKey { path: path() })?;
-        let mut pem = zeroize::Zeroizing::new(
-            pem_rfc7468::encode_string("PRIVATE KEY", LineEnding::LF, chain.key().as_der()).map_err(pem_err)?,
-        );
-        for c in chain.certs() {
-            pem.push_str(&pem_rfc7468::encode_string("CERTIFICATE", LineEnding::LF, c.as_der()).map_err(pem_err)?);
+        let (key, certs) = pkcs12_key_chain(&der, &self.password).map_err(|e| match e {
+            Pkcs12Error::Open { reason } => IdentityError::Open { path: path(), reason },
+            Pkcs12Error::NoKey => IdentityError::NoKey { path: path() },
+        })?;
+        let mut pem =
+            zeroize::Zeroizing::new(pem_rfc7468::encode_string("PRIVATE KEY", LineEnding::LF, &key).map_err(pem_err)?);
+        for c in &certs {
+            pem.push_str(&pem_rfc7468::encode_string("CERTIFICATE", LineEnding::LF, c).map_err(pem_err)?);
         }
         Ok(pem)
     }
+}
+
+/// Why a PKCS#12 file gave no key.
+#[derive(Debug, thiserror::Error)]
+pub enum Pkcs12Error {
+    /// Not a PKCS#12 file the password opens.
+    #[error("not a PKCS#12 file this password opens ({reason})")]
+    Open {
+        /// The reader's reason.
+        reason: String,
+    },
+    /// No private key with a certificate in it.
+    #[error("no private key with a certificate in it")]
+    NoKey,
+}
+
+/// A private key (DER, wiped when dropped) and its certificate chain (DER).
+pub type KeyChain = (zeroize::Zeroizing<Vec<u8>>, Vec<Vec<u8>>);
+
+/// The first private key of a PKCS#12 file (`der`) and its certificate
+/// chain, both DER; the key is wiped when dropped. Read with `p12-keystore`
+/// (OpenSSL 3's PBES2/AES files included). The one reader of PKCS#12 for
+/// the remote-signing client's identity and `poolvc signer`'s TLS keystore.
+pub fn pkcs12_key_chain(der: &[u8], password: &str) -> Result<KeyChain, Pkcs12Error> {
+    let store = p12_keystore::KeyStore::from_pkcs12(der, password, Default::default())
+        .map_err(|e| Pkcs12Error::Open { reason: e.to_string() })?;
+    let chain = store
+        .entries()
+        .find_map(|(_, e)| match e {
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(c) => Some(c),
+            _ => None,
+        })
+        .ok_or(Pkcs12Error::NoKey)?;
+    let certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+    if certs.is_empty() {
+        return Err(Pkcs12Error::NoKey);
+    }
+    Ok((zeroize::Zeroizing::new(chain.key().as_der().to_vec()), certs))
 }
 
 /// Errors of remote signing.
