@@ -128,9 +128,15 @@ pub enum PoolCommand {
         /// Data directory (pools.yaml, validators/).
         #[arg(long)]
         datadir: PathBuf,
-        /// Beacon node (finality and the clock, for Rocket Pool's cooldown).
+        /// Beacon node (finality and the clock, for Rocket Pool's cooldown;
+        /// the head block's execution state root the reads are proven against).
         #[arg(long, default_value = "http://localhost:5052")]
         beacon_node: String,
+        /// What the reads are proven against: `beacon` (the node's head
+        /// block), `endpoint-head` (benchmarks: the cost of proofs, proving
+        /// nothing), `none`.
+        #[arg(long, value_enum, default_value_t = crate::cmd::pool::ProofAnchor::Beacon)]
+        proofs: crate::cmd::pool::ProofAnchor,
         /// One JSON document instead of text.
         #[arg(long)]
         json: bool,

@@ -255,11 +255,11 @@ fn run_bench(command: BenchCommand) -> Result<()> {
 /// `poolvc pool ...`.
 fn run_pool(command: PoolCommand) -> Result<()> {
     match command {
-        PoolCommand::Show { datadir, beacon_node, json } => {
+        PoolCommand::Show { datadir, beacon_node, proofs, json } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let (snap, warning) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node))?;
-            if let Some(w) = warning {
-                eprintln!("warning: beacon node {beacon_node}: {w}; Rocket Pool opt-out cooldowns taken as not over");
+            let (snap, warnings) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node, proofs))?;
+            for w in warnings {
+                eprintln!("warning: {w}");
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&snap)?);

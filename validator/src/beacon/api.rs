@@ -5,6 +5,7 @@
 //! (`services::testing`). The wire itself (hostile bytes, timing, scale) is
 //! tested against the simulated node over HTTP.
 
+use super::anchor::PayloadCommitment;
 use super::chain::{AttestationReward, Committee, Committees};
 use super::client::{BeaconClient, NodeHealth};
 use super::error::{AnswerError, BeaconError};
@@ -40,6 +41,9 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
     async fn finalized_epoch(&self, t: Duration) -> Result<u64, BeaconError>;
     /// The head block's root.
     async fn head_root(&self, t: Duration) -> Result<Hash256, BeaconError>;
+    /// What block `id`'s execution payload commits to (the root of the pool
+    /// reads' proofs); `None` if there is no such block.
+    async fn payload_commitment(&self, id: &str, t: Duration) -> Result<Option<PayloadCommitment>, BeaconError>;
 
     /// Attester duties of `indices` in `epoch`.
     async fn attester_duties(
@@ -232,6 +236,9 @@ impl<P: Preset> BeaconApi<P> for BeaconClient {
     }
     async fn head_root(&self, t: Duration) -> Result<Hash256, BeaconError> {
         BeaconClient::head_root(self, t).await
+    }
+    async fn payload_commitment(&self, id: &str, t: Duration) -> Result<Option<PayloadCommitment>, BeaconError> {
+        BeaconClient::payload_commitment(self, id, t).await
     }
     async fn attester_duties(
         &self,

@@ -9,6 +9,7 @@
 //! [`BeaconClient::check_health`] (each slot), and from every request's
 //! outcome.
 
+mod anchor;
 mod api;
 mod body;
 mod chain;
@@ -24,6 +25,7 @@ mod sse;
 pub mod ssz_envelope;
 mod types;
 
+pub use anchor::PayloadCommitment;
 pub use api::{AnswerCheck, BeaconApi};
 pub use chain::{AttestationReward, Committee, Committees};
 pub use client::{BeaconClient, NodeHealth};

@@ -6,6 +6,7 @@
 
 use crate::beacon::{BeaconClient, ValidatorEntry};
 use crate::datadir::definitions::ValidatorDefinitions;
+use crate::el::proof::ExecAnchor;
 use crate::el::rpc::{EthRpc, RpcError};
 use crate::policy::ProposalDefaults;
 use crate::pool::config::{PoolConfigError, PoolsConfig, POOLS_FILE};
@@ -122,13 +123,91 @@ async fn chain_time(beacon: &BeaconClient) -> (ChainTime, Option<String>) {
 
 /// `poolvc pool show`: the snapshot, and a warning if the beacon node could
 /// not be asked for finality.
-pub async fn show(datadir: &Path, beacon_node: &str) -> Result<(Snapshot, Option<String>), PoolCmdError> {
+pub async fn show(
+    datadir: &Path,
+    beacon_node: &str,
+    anchor: ProofAnchor,
+) -> Result<(Snapshot, Vec<String>), PoolCmdError> {
     let (cfg, rpc) = load(datadir)?;
     let local = local_pubkeys(datadir)?;
     let beacon = BeaconClient::new(vec![beacon_node.to_string()]);
     let (time, warning) = chain_time(&beacon).await;
-    let snap = snapshot::take(&cfg, &rpc, &local, &time).await?;
-    Ok((snap, warning))
+    let mut warnings: Vec<String> = warning
+        .map(|w| format!("beacon node {beacon_node}: {w}; Rocket Pool opt-out cooldowns taken as not over"))
+        .into_iter()
+        .collect();
+    let anchor = match anchor {
+        ProofAnchor::None => None,
+        ProofAnchor::Beacon => match beacon_anchor(&beacon, beacon_node).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                warnings.push(format!("{e}; the reads below are the endpoint's word, not proven"));
+                None
+            }
+        },
+        ProofAnchor::EndpointHead => Some(endpoint_head(&rpc).await?),
+    };
+    let snap = snapshot::take(&cfg, &rpc, anchor, &local, &time).await?;
+    Ok((snap, warnings))
+}
+
+/// The state root `pool show` proves its reads against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProofAnchor {
+    /// The beacon node's head block (what the client does); unproven reads,
+    /// with a warning, when it has none.
+    Beacon,
+    /// The endpoint's own latest header: measures what proofs cost, proves
+    /// nothing (benchmarks).
+    EndpointHead,
+    /// No proofs: the endpoint's answers as given.
+    None,
+}
+
+/// The head block's execution commitments, from the beacon node.
+pub async fn beacon_anchor(beacon: &BeaconClient, url: &str) -> Result<ExecAnchor, PoolCmdError> {
+    let c = beacon
+        .payload_commitment("head", TIMEOUT)
+        .await
+        .map_err(|e| PoolCmdError::Beacon { url: url.into(), reason: e.to_string() })?
+        .ok_or_else(|| PoolCmdError::Beacon { url: url.into(), reason: "no head block".into() })?;
+    Ok(ExecAnchor {
+        slot: c.slot,
+        block_number: c.block_number,
+        block_hash: c.block_hash,
+        state_root: c.state_root,
+        receipts_root: c.receipts_root,
+        timestamp: c.timestamp,
+    })
+}
+
+/// The endpoint's latest header as an anchor (for measuring only).
+async fn endpoint_head(rpc: &EthRpc) -> Result<ExecAnchor, PoolCmdError> {
+    let v = rpc.request("eth_getBlockByNumber", serde_json::json!(["latest", false])).await?;
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Header {
+        number: String,
+        hash: Hash256,
+        state_root: Hash256,
+        receipts_root: Hash256,
+        timestamp: String,
+    }
+    let bad = |reason: String| RpcError::Malformed {
+        url: rpc.url().to_string(),
+        method: "eth_getBlockByNumber".into(),
+        reason,
+    };
+    let h: Header = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+    let q = |s: &str| crate::el::rpc::parse_quantity(s).ok_or_else(|| bad(format!("{s:?} is not a quantity")));
+    Ok(ExecAnchor {
+        slot: 0,
+        block_number: q(&h.number)?,
+        block_hash: h.hash,
+        state_root: h.state_root,
+        receipts_root: h.receipts_root,
+        timestamp: q(&h.timestamp)?,
+    })
 }
 
 /// What `presign-exits` wrote.
@@ -162,7 +241,9 @@ pub async fn presign_exits(
     let spec = beacon.spec(TIMEOUT).await.map_err(bn_err)?;
     let genesis = beacon.genesis(TIMEOUT).await.map_err(bn_err)?;
     let (time, _) = chain_time(&beacon).await;
-    let snap = snapshot::take(&cfg, &rpc, &local, &time).await?;
+    // The keys exits are signed for are proven to be the pool's.
+    let anchor = beacon_anchor(&beacon, beacon_node).await?;
+    let snap = snapshot::take(&cfg, &rpc, Some(anchor), &local, &time).await?;
     let mut pool_keys: Vec<PublicKeyBytes> =
         snap.operators.iter().flat_map(|o| o.keys.iter().filter(|k| k.local).map(|k| k.pubkey)).collect();
     pool_keys.sort();

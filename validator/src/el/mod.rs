@@ -1,5 +1,9 @@
-//! The execution layer, as poolvc reads it: the JSON-RPC client ([`rpc`])
-//! and the pool contracts' ABI ([`abi`]). Imports nothing else of the crate.
+//! The execution layer, as poolvc reads it: the JSON-RPC client ([`rpc`]),
+//! the pool contracts' ABI ([`abi`]), proofs against the roots a beacon
+//! block commits to ([`proof`]), and contract calls executed locally over
+//! proven state ([`proven`]). Imports nothing else of the crate.
 
 pub mod abi;
+pub mod proof;
+pub mod proven;
 pub mod rpc;

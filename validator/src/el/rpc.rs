@@ -1,6 +1,7 @@
 //! A small execution JSON-RPC client for reading the pool contracts:
 //! `eth_chainId`, `eth_blockNumber`, `eth_call` (one or a JSON-RPC batch, at
-//! one block), `eth_getLogs`.
+//! one block), `eth_getLogs`, and batches of any method (the proofs of
+//! [`super::proven`]).
 //!
 //! Why not alloy's provider: poolvc needs the same guarantees here as on its
 //! beacon client (one deadline per request, a cap on every answer, every
@@ -110,6 +111,8 @@ pub struct Log {
     pub data: Bytes,
     /// The block it is in.
     pub block: u64,
+    /// That block's hash.
+    pub block_hash: B256,
 }
 
 /// The client. Cheap to share.
@@ -243,15 +246,48 @@ impl EthRpc {
             topics: Vec<B256>,
             data: Bytes,
             block_number: String,
+            block_hash: B256,
         }
         let raw: Vec<Raw> = serde_json::from_value(v).map_err(|e| self.malformed("eth_getLogs", e.to_string()))?;
         raw.into_iter()
             .map(|r| {
                 let block = parse_quantity(&r.block_number)
                     .ok_or_else(|| self.malformed("eth_getLogs", format!("blockNumber {:?}", r.block_number)))?;
-                Ok(Log { address: r.address, topics: r.topics, data: r.data, block })
+                Ok(Log { address: r.address, topics: r.topics, data: r.data, block, block_hash: r.block_hash })
             })
             .collect()
+    }
+
+    /// Many requests of one `method`, one per entry of `params`, in JSON-RPC
+    /// batches of at most `per_batch`; their results in order. Any error in
+    /// an answer is the answer.
+    pub async fn batch(
+        &self,
+        method: &str,
+        params: Vec<serde_json::Value>,
+        per_batch: usize,
+    ) -> Result<Vec<serde_json::Value>, RpcError> {
+        let mut out = Vec::with_capacity(params.len());
+        for chunk in params.chunks(per_batch.max(1)) {
+            let body: Vec<serde_json::Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(id, p)| serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": p}))
+                .collect();
+            for a in self.post(method, &serde_json::Value::Array(body), chunk.len()).await? {
+                match a {
+                    Ok(v) => out.push(v),
+                    Err((code, message, data)) => {
+                        let message = match data {
+                            Some(d) => format!("{message}; data {d}"),
+                            None => message,
+                        };
+                        return Err(RpcError::Rpc { url: self.url.clone(), method: method.into(), code, message });
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One JSON-RPC request; its result (an error's revert data, if any,

@@ -30,6 +30,10 @@ pub struct ExitRequest {
     pub validator_index: Option<u64>,
     /// Unix time the exit is due by, if the pool sets one.
     pub deadline: Option<u64>,
+    /// The log that asked, as the endpoint gave it: proven against the
+    /// block's receipts root before anything is done.
+    #[serde(skip)]
+    pub log: Option<Log>,
 }
 
 /// Errors decoding a log.
@@ -148,6 +152,7 @@ pub fn decode_lido(
             block: l.block,
             validator_index: u64::try_from(e.validatorIndex).ok(),
             deadline: Some(ts.saturating_add(LIDO_EXIT_DEADLINE_SECS)),
+            log: Some(l.clone()),
         });
     }
     Ok(out)
@@ -172,6 +177,7 @@ pub fn decode_stader(
                 block: l.block,
                 validator_index: None,
                 deadline: None,
+                log: Some(l.clone()),
             });
         }
     }
@@ -204,6 +210,7 @@ mod tests {
             topics: vec![t0.unwrap(), t1.unwrap(), t2.unwrap(), B256::from(U256::from(42u64))],
             data: data.into(),
             block: 9,
+            block_hash: B256::repeat_byte(9),
         };
         let got = decode_lido("lido-curated", std::slice::from_ref(&log), &operator, &ours).unwrap();
         assert_eq!(got[0].pubkey, pk);
@@ -229,7 +236,13 @@ mod tests {
 
         let data = (Bytes::copy_from_slice(pk.as_slice()),).abi_encode_params();
         let log =
-            Log { address: Address::ZERO, topics: vec![stader_topics()[0].unwrap()], data: data.into(), block: 3 };
+            Log {
+            address: Address::ZERO,
+            topics: vec![stader_topics()[0].unwrap()],
+            data: data.into(),
+            block: 3,
+            block_hash: B256::repeat_byte(3),
+        };
         let ours: HashSet<_> = [pk].into();
         assert_eq!(decode_stader("stader-permissioned", std::slice::from_ref(&log), &ours).unwrap().len(), 1);
         assert!(decode_stader("stader-permissioned", &[log], &HashSet::new()).unwrap().is_empty());

@@ -10,7 +10,8 @@
 
 use super::config::PoolSpec;
 use crate::el::abi::*;
-use crate::el::rpc::{EthRpc, RpcError};
+use crate::el::proven::{ProvenError, Reads};
+use crate::el::rpc::RpcError;
 use crate::policy::pool_rules::{Facts, RocketKey};
 use alloy_primitives::{Address, U256};
 use poolvc_signer::types::PublicKeyBytes;
@@ -26,6 +27,10 @@ pub enum ReadError {
     /// The node or a contract failed.
     #[error(transparent)]
     Rpc(#[from] RpcError),
+    /// A proven read failed: a proof, a revert over proven state, or state
+    /// that could not be proven.
+    #[error(transparent)]
+    Proven(#[from] ProvenError),
     /// The contracts answered, but not as a pool that has this operator.
     #[error("{pool}: {what}")]
     Contract {
@@ -89,7 +94,7 @@ impl OperatorRead {
 
 /// Reads the operator of `spec` at `block`.
 pub async fn read_operator(
-    rpc: &EthRpc,
+    rpc: &Reads<'_>,
     spec: &PoolSpec,
     block: u64,
     time: &ChainTime,
@@ -242,7 +247,7 @@ pub async fn read_operator(
 }
 
 async fn read_stader(
-    rpc: &EthRpc,
+    rpc: &Reads<'_>,
     pool_id: u8,
     pool_utils: Address,
     operator: Address,
@@ -316,7 +321,7 @@ async fn read_stader(
 }
 
 async fn read_curated_keys(
-    rpc: &EthRpc,
+    rpc: &Reads<'_>,
     module: Address,
     operator_id: u64,
     block: u64,
@@ -343,7 +348,7 @@ async fn read_curated_keys(
 }
 
 async fn read_csm_keys(
-    rpc: &EthRpc,
+    rpc: &Reads<'_>,
     module: Address,
     operator_id: u64,
     block: u64,

@@ -6,6 +6,8 @@ use super::config::PoolsConfig;
 use super::exits::{self, ExitRequest};
 use super::map::PoolMap;
 use super::reader::{self, ChainTime};
+use crate::el::proof::ExecAnchor;
+use crate::el::proven::{ProvenReader, Reads};
 use crate::el::rpc::{EthRpc, RpcError};
 use crate::policy::pool_rules::{self, Why};
 use crate::policy::PoolRecipient;
@@ -63,6 +65,11 @@ pub struct Snapshot {
     pub chain_id: u64,
     /// The block every read was made at.
     pub block: u64,
+    /// Whether the reads were proven against a beacon block's execution
+    /// state root (otherwise they are the endpoint's word).
+    pub proven: bool,
+    /// Accounts and storage slots proven.
+    pub proofs: (u64, u64),
     /// Per entry, in file order.
     pub operators: Vec<OperatorView>,
     /// Local keys no pool holds (their configured recipient applies).
@@ -77,10 +84,12 @@ pub struct Snapshot {
     pub elapsed_ms: u64,
 }
 
-/// Reads everything `cfg` names at the node's current block.
+/// Reads everything `cfg` names: at `anchor`'s block with proofs, or, with
+/// no anchor, at the node's current block on its word.
 pub async fn take(
     cfg: &PoolsConfig,
     rpc: &EthRpc,
+    anchor: Option<ExecAnchor>,
     local: &HashSet<PublicKeyBytes>,
     time: &ChainTime,
 ) -> Result<Snapshot, RpcError> {
@@ -91,12 +100,20 @@ pub async fn take(
             return Err(RpcError::ChainId { url: rpc.url().to_string(), expected, got: chain_id });
         }
     }
-    let block = rpc.block_number().await?;
+    let prover = anchor.map(|a| ProvenReader::new(rpc, a, chain_id));
+    let reads = match &prover {
+        Some(p) => Reads::Proven(p),
+        None => Reads::Unproven(rpc),
+    };
+    let block = match anchor {
+        Some(a) => a.block_number,
+        None => rpc.block_number().await?,
+    };
     let mut map =
         PoolMap::new(cfg.pools.iter().map(|p| p.kind().to_string()).collect()).with_relays(cfg.relays.clone());
     map.set_head(block, 0);
     for (i, spec) in cfg.pools.iter().enumerate() {
-        map.record(i, reader::read_operator(rpc, spec, block, time).await, 0, block);
+        map.record(i, reader::read_operator(&reads, spec, block, time).await, 0, block);
     }
     let rules = map.rules(0, u64::MAX);
     let mut operators = Vec::with_capacity(cfg.pools.len());
@@ -174,6 +191,8 @@ pub async fn take(
     Ok(Snapshot {
         chain_id,
         block,
+        proven: prover.is_some(),
+        proofs: prover.as_ref().map_or((0, 0), |p| p.proven()),
         operators,
         local_keys_in_no_pool,
         exit_requests,
@@ -189,6 +208,15 @@ impl Snapshot {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "chain {} at block {}", self.chain_id, self.block);
+        if self.proven {
+            let _ = writeln!(
+                s,
+                "read with proofs against the beacon block's execution state ({} accounts, {} slots)",
+                self.proofs.0, self.proofs.1
+            );
+        } else {
+            let _ = writeln!(s, "UNPROVEN: the endpoint's answers as given (no beacon block to prove them against)");
+        }
         for (i, o) in self.operators.iter().enumerate() {
             let local = o.keys.iter().filter(|k| k.local).count();
             let _ = writeln!(

@@ -5,8 +5,11 @@
 //! 1. at each epoch, `pools.yaml` is read again if it changed (a bad file
 //!    is logged with its cause and leaves every key without a recipient:
 //!    nothing proposes, everything attests);
-//! 2. the execution node's block number is read, and the logs since the
-//!    last slot of the contracts each read names (and of the exit buses);
+//! 2. the beacon node's head block gives the execution block to read at
+//!    and the state root every read is proven against ([`crate::el::proven`]);
+//!    the logs since the last slot of the contracts each read names (and of
+//!    the exit buses) are read, and an exit request is acted on only once
+//!    its log is proven against its block's receipts root;
 //! 3. the contracts are read again at that block when an epoch starts, a
 //!    watched contract logged something, a read failed or was never made, or
 //!    a Stader change is pending (so the switch comes within a slot);
@@ -18,7 +21,10 @@
 //! [`ValidatorStore::set_pool_recipients`]: crate::store::ValidatorStore::set_pool_recipients
 
 use super::context::{now_secs, Ctx};
-use crate::el::rpc::EthRpc;
+use crate::beacon::BeaconError;
+use crate::el::proof::ExecAnchor;
+use crate::el::proven::{self, ProvenError, ProvenReader, Reads};
+use crate::el::rpc::{EthRpc, RpcError};
 use crate::events::{MessageKind, Service};
 use crate::metrics::PoolLabel;
 use crate::policy::PoolRecipient;
@@ -113,13 +119,14 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, s: u64, epoch_start: bool
     let cfg = cfg.clone();
     let Some(rpc) = &st.rpc else { return };
     let now = now_secs() as u64;
-    match head(rpc, &cfg, epoch_start).await {
+    match head(ctx, rpc, &cfg, epoch_start).await {
         Err(e) => {
             warn_once(&mut st.warned, usize::MAX, epoch, format!("pools: {e}"));
             st.map.record_all_failed(&e.to_string(), now);
             ctx.stats.pool_read_errors.inc();
         }
-        Ok(block) => {
+        Ok(anchor) => {
+            let block = anchor.block_number;
             st.map.set_head(block, now);
             let logged = follow_logs(ctx, st, &cfg, block).await;
             let due = epoch_start
@@ -132,7 +139,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, s: u64, epoch_start: bool
                     .iter()
                     .any(|e| e.good.as_ref().is_some_and(|g| now.saturating_sub(g.at) > max_age(ctx) / 2));
             if due {
-                refresh(ctx, st, &cfg, block, epoch, now).await;
+                refresh(ctx, st, &cfg, anchor, epoch, now).await;
             }
         }
     }
@@ -194,14 +201,75 @@ fn reload<P: Preset>(ctx: &Ctx<P>, st: &mut State) -> bool {
     true
 }
 
-/// The node's block number, after checking its chain at each epoch.
-async fn head(rpc: &EthRpc, cfg: &PoolsConfig, check_chain: bool) -> Result<u64, crate::el::rpc::RpcError> {
+/// Why there is no block to read the pools at.
+#[derive(Debug, thiserror::Error)]
+enum HeadError {
+    /// The execution endpoint failed (or is on another chain).
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// The beacon node did not give its head block.
+    #[error("beacon node: the head block's execution payload: {source}")]
+    Beacon {
+        /// The node's error.
+        source: BeaconError,
+    },
+    /// The head block has no execution payload to prove reads against.
+    #[error("beacon node: no head block with an execution payload: pool reads cannot be proven")]
+    NoPayload,
+}
+
+/// The execution block the beacon node's head block commits to, after
+/// checking the endpoint's chain at each epoch.
+async fn head<P: Preset>(
+    ctx: &Ctx<P>,
+    rpc: &EthRpc,
+    cfg: &PoolsConfig,
+    check_chain: bool,
+) -> Result<ExecAnchor, HeadError> {
     if check_chain {
         if let Some(id) = cfg.chain_id {
             rpc.check_chain(id).await?;
         }
     }
-    rpc.block_number().await
+    anchor_at(ctx, "head").await?.ok_or(HeadError::NoPayload)
+}
+
+/// What beacon block `id`'s payload commits to, as a proof anchor.
+async fn anchor_at<P: Preset>(ctx: &Ctx<P>, id: &str) -> Result<Option<ExecAnchor>, HeadError> {
+    let c = ctx
+        .beacon
+        .payload_commitment(id, ctx.slot_timeout())
+        .await
+        .map_err(|source| HeadError::Beacon { source })?;
+    Ok(c.map(|c| ExecAnchor {
+        slot: c.slot,
+        block_number: c.block_number,
+        block_hash: c.block_hash,
+        state_root: c.state_root,
+        receipts_root: c.receipts_root,
+        timestamp: c.timestamp,
+    }))
+}
+
+/// Proves the log of an exit request against the receipts root of the
+/// beacon chain's payload at the log's block. `Err(true)` when the log is
+/// disproven (forged: never acted on), `Err(false)` when it could not be
+/// checked now (try again).
+async fn prove_exit<P: Preset>(ctx: &Ctx<P>, rpc: &EthRpc, r: &ExitRequest) -> Result<(), (bool, String)> {
+    let Some(log) = &r.log else { return Err((true, "no log to prove".into())) };
+    let ts = proven::block_timestamp(rpc, log.block_hash).await.map_err(|e| (false, e.to_string()))?;
+    let secs = (ctx.spec.slot_duration_ms / 1000).max(1);
+    let slot = ts.saturating_sub(ctx.genesis.genesis_time) / secs;
+    let anchor = match anchor_at(ctx, &slot.to_string()).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Err((true, format!("the beacon chain has no block at slot {slot} (block {})", log.block))),
+        Err(e) => return Err((false, e.to_string())),
+    };
+    match proven::prove_log(rpc, &anchor, log).await {
+        Ok(()) => Ok(()),
+        Err(e @ ProvenError::Proof(_)) => Err((true, e.to_string())),
+        Err(e) => Err((false, e.to_string())),
+    }
 }
 
 /// Reads the logs since the last slot: exit requests are recorded; `true`
@@ -243,9 +311,26 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
         match found {
             Ok(v) => {
                 for r in v {
-                    if !st.exits.contains_key(&r.pubkey) && ctx.store.holds(&r.pubkey) {
-                        warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block, "pools: exit requested");
-                        st.exits.insert(r.pubkey, r);
+                    if st.exits.contains_key(&r.pubkey) || !ctx.store.holds(&r.pubkey) {
+                        continue;
+                    }
+                    // Nothing is exited on the endpoint's word.
+                    match prove_exit(ctx, rpc, &r).await {
+                        Ok(()) => {
+                            warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block, "pools: exit requested (log proven)");
+                            st.exits.insert(r.pubkey, r);
+                        }
+                        Err((true, why)) => {
+                            ctx.stats.pool_read_errors.inc();
+                            error!(
+                                pubkey = %r.pubkey, pool = %r.pool, block = r.block,
+                                "pools: an exit request the chain does not prove, ignored (a lying endpoint?): {why}"
+                            );
+                        }
+                        Err((false, why)) => {
+                            ok = false;
+                            warn!(pubkey = %r.pubkey, block = r.block, "pools: exit request not proven yet: {why}");
+                        }
                     }
                 }
             }
@@ -261,9 +346,21 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
     logged
 }
 
-/// Reads every entry at `block`.
-async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, block: u64, epoch: u64, now: u64) {
+/// Reads every entry at `anchor`'s block, each read proven against its
+/// state root.
+async fn refresh<P: Preset>(
+    ctx: &Ctx<P>,
+    st: &mut State,
+    cfg: &PoolsConfig,
+    anchor: ExecAnchor,
+    epoch: u64,
+    now: u64,
+) {
     let Some(rpc) = &st.rpc else { return };
+    let block = anchor.block_number;
+    // `reload` admits an `rpc` only with a `chain_id`.
+    let prover = ProvenReader::new(rpc, anchor, cfg.chain_id.unwrap_or_default());
+    let reads = Reads::Proven(&prover);
     match ctx.beacon.finalized_epoch(ctx.slot_timeout()).await {
         Ok(e) => st.finalized_epoch = e,
         Err(e) => warn!("pools: finalized epoch: {e} (using {})", st.finalized_epoch),
@@ -275,7 +372,7 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, blo
         finalized_epoch: st.finalized_epoch,
     };
     for (i, spec) in cfg.pools.iter().enumerate() {
-        let r = reader::read_operator(rpc, spec, block, &time).await;
+        let r = reader::read_operator(&reads, spec, block, &time).await;
         if let Err(e) = &r {
             ctx.stats.pool_read_errors.inc();
             warn_once(&mut st.warned, i, epoch, format!("pools: pools[{i}] ({}): {e}", spec.kind()));

@@ -258,6 +258,14 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
     async fn head_root(&self, _t: Duration) -> Result<Hash256, BeaconError> {
         self.ask("head_root").map(|_| Hash256::repeat_byte(0x4e))
     }
+    async fn payload_commitment(
+        &self,
+        _id: &str,
+        _t: Duration,
+    ) -> Result<Option<crate::beacon::PayloadCommitment>, BeaconError> {
+        // No execution chain behind the in-memory node: no pool read proves.
+        self.ask("payload_commitment").map(|_| None)
+    }
     async fn attester_duties(
         &self,
         _epoch: u64,

@@ -7,7 +7,14 @@ use crate::services::pool::{handle_exits, State};
 use crate::services::testing::{self, MemNode, Published};
 
 fn request(v: u64) -> ExitRequest {
-    ExitRequest { pubkey: testing::pk(v), pool: "lido".into(), block: 1, validator_index: Some(v), deadline: None }
+    ExitRequest {
+        pubkey: testing::pk(v),
+        pool: "lido".into(),
+        block: 1,
+        validator_index: Some(v),
+        deadline: None,
+        log: None,
+    }
 }
 
 #[tokio::test]
