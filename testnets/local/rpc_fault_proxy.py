@@ -10,6 +10,12 @@ The first word of FILE (read at every request) sets the mode:
   garbage  eth_call answers are replaced by 0xdeadbeef (malformed return data)
   revert   eth_call answers are a JSON-RPC revert (code 3, "execution reverted")
   chain    eth_chainId answers 0x1 (another chain than pools.yaml names)
+  lie      a lying endpoint: the answers of the calls that name a fee
+           recipient (Stader's socializing pool and operator vault, Rocket
+           Pool's fee distributor) become 0x...dEaD; in eth_getProof answers every storage
+           value is changed (+1) and every balance too; eth_getLogs answers
+           get the forged logs of FILE.forge (a JSON list of log objects
+           {address, topics, data}, placed in the last block asked)
 Each request and the mode it met are counted in FILE.count (one line per mode).
 """
 import argparse
@@ -21,6 +27,9 @@ import threading
 import urllib.request
 
 COUNTS = collections.Counter()
+# getSocializingPoolAddress(uint8), nodeELRewardVaultByOperatorId(uint256),
+# getProxyAddress(address): the answers that name where blocks pay.
+RECIPIENT_CALLS = {"0x7526d429", "0x9344b242", "0xfa2a5b01"}
 LOCK = threading.Lock()
 
 
@@ -47,7 +56,40 @@ def main():
             answer["error"] = {"code": 3, "message": "execution reverted", "data": "0x"}
         elif m == "chain" and method == "eth_chainId":
             answer["result"] = "0x1"
+        elif m == "lie" and "result" in answer:
+            answer["result"] = lie(method, item, answer["result"])
         return answer
+
+    def lie(method, item, result):
+        if method == "eth_call" and isinstance(result, str):
+            data = ((item.get("params") or [{}])[0] or {}).get("data") or ""
+            if data[:10] in RECIPIENT_CALLS:
+                return "0x" + "0" * 24 + "000000000000000000000000000000000000dead"
+            return result
+        if method == "eth_getProof" and isinstance(result, dict):
+            result["balance"] = hex(int(result.get("balance", "0x0"), 16) + 1)
+            for sp in result.get("storageProof", []):
+                sp["value"] = hex(int(sp.get("value", "0x0"), 16) + 1)
+            return result
+        if method == "eth_getLogs" and isinstance(result, list):
+            try:
+                with open(a.mode_file + ".forge") as f:
+                    forged = json.load(f)
+            except (OSError, ValueError):
+                return result
+            to_block = (item.get("params") or [{}])[0].get("toBlock", "0x0")
+            # The real block's hash: only its receipts can tell the log is forged.
+            q = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
+                            "params": [to_block, False]}).encode()
+            with urllib.request.urlopen(urllib.request.Request(a.upstream, q, {"Content-Type": "application/json"}),
+                                        timeout=30) as r:
+                block_hash = (json.load(r).get("result") or {}).get("hash", "0x" + "ab" * 32)
+            for n, l in enumerate(forged):
+                result.append({**l, "blockNumber": to_block, "blockHash": block_hash,
+                               "transactionHash": "0x" + "cd" * 32, "transactionIndex": "0x0",
+                               "logIndex": hex(n), "removed": False})
+            return result
+        return result
 
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):

@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use poolvc::el::proof::ExecAnchor;
+use poolvc::el::proven::{ProvenError, ProvenReader, Reads};
 use poolvc::el::rpc::{EthRpc, RpcError};
 use poolvc::events::EventBus;
 use poolvc::outcome::{Outcome, Refusal};
@@ -100,6 +102,24 @@ fn pk(i: u64) -> PublicKeyBytes {
     interop_secret_key(i).public_key().to_bytes()
 }
 
+/// anvil's latest header as the proofs' anchor: in these tests anvil's own
+/// header stands in for the beacon block that commits to it (the devnet
+/// e2e takes it from the beacon node).
+async fn head_anchor(url: &str) -> ExecAnchor {
+    let rpc = EthRpc::new(url, Duration::from_secs(5));
+    let h = rpc.request("eth_getBlockByNumber", serde_json::json!(["latest", false])).await.unwrap();
+    let q = |k: &str| u64::from_str_radix(h[k].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let b = |k: &str| h[k].as_str().unwrap().parse::<Hash256>().unwrap();
+    ExecAnchor {
+        slot: 0,
+        block_number: q("number"),
+        block_hash: b("hash"),
+        state_root: b("stateRoot"),
+        receipts_root: b("receiptsRoot"),
+        timestamp: q("timestamp"),
+    }
+}
+
 #[tokio::test]
 async fn the_key_map_and_every_operator_s_rule_as_deployed() {
     let _machine = poolvc_tests::turns::shared();
@@ -108,7 +128,18 @@ async fn the_key_map_and_every_operator_s_rule_as_deployed() {
     let st = state(&a);
     let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
     let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
-    let snap = snapshot::take(&cfg, &rpc, &local, &TIME).await.unwrap();
+    let anchor = head_anchor(&a.url).await;
+    let snap = snapshot::take(&cfg, &rpc, Some(anchor), &local, &TIME).await.unwrap();
+    assert!(snap.proven && snap.block == anchor.block_number);
+    let errors: Vec<_> = snap.operators.iter().filter_map(|o| o.error.clone()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(snap.proofs.0 >= 7 && snap.proofs.1 > 32, "accounts and slots proven: {:?}", snap.proofs);
+    // The same picture as the endpoint's own answers (it is honest here).
+    let plain = snapshot::take(&cfg, &EthRpc::new(&a.url, Duration::from_secs(5)), None, &local, &TIME).await.unwrap();
+    assert!(!plain.proven);
+    for (p, q) in snap.operators.iter().zip(&plain.operators) {
+        assert_eq!((p.recipient, p.keys.len()), (q.recipient, q.keys.len()), "{}", p.pool);
+    }
     assert_eq!(snap.operators.len(), 7);
     let names = ["stader-in", "stader-out", "stader-permissioned", "lido-curated", "lido-csm", "rocket-sp", "rocket"];
     for (o, name) in snap.operators.iter().zip(names) {
@@ -144,9 +175,10 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     assert_eq!(e.to_string(), format!("execution RPC {} is on chain 31337, pools.yaml names chain 1", a.url));
     let mut wrong_chain = cfg.clone();
     wrong_chain.chain_id = Some(1);
-    assert!(snapshot::take(&wrong_chain, &rpc, &HashSet::new(), &TIME).await.is_err());
+    assert!(snapshot::take(&wrong_chain, &rpc, None, &HashSet::new(), &TIME).await.is_err());
 
     let block = rpc.block_number().await.unwrap();
+    let plain = Reads::Unproven(&rpc);
     // A revert: a Lido operator id the registry does not have.
     let PoolSpec::Lido { csm, module, module_id, el_rewards_vault, exit_bus, relay_allow_list, .. } =
         cfg.pools[3].clone()
@@ -155,9 +187,18 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     };
     let missing =
         PoolSpec::Lido { csm, module, module_id, operator_id: 99, el_rewards_vault, exit_bus, relay_allow_list };
-    let e = read_operator(&rpc, &missing, block, &TIME).await.unwrap_err();
+    let e = read_operator(&plain, &missing, block, &TIME).await.unwrap_err();
     assert!(
-        matches!(&e, ReadError::Rpc(RpcError::Revert { contract, function, .. })
+        matches!(&e, ReadError::Proven(ProvenError::Rpc(RpcError::Revert { contract, function, .. }))
+            if *contract == module && function.starts_with("getNodeOperator(")),
+        "{e:?}"
+    );
+    // The same revert, executed locally over proven state.
+    let anchor = head_anchor(&a.url).await;
+    let prover = ProvenReader::new(&rpc, anchor, 31337);
+    let e = read_operator(&Reads::Proven(&prover), &missing, anchor.block_number, &TIME).await.unwrap_err();
+    assert!(
+        matches!(&e, ReadError::Proven(ProvenError::Revert { contract, function, .. })
             if *contract == module && function.starts_with("getNodeOperator(")),
         "{e:?}"
     );
@@ -170,7 +211,7 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     let eoa: Address = st["owner"].as_str().unwrap().parse().unwrap();
     let broken =
         PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager: eoa, node };
-    let e = read_operator(&rpc, &broken, block, &TIME).await.unwrap_err();
+    let e = read_operator(&plain, &broken, block, &TIME).await.unwrap_err();
     assert!(e.to_string().contains("returned data that is not its return type"), "{e}");
     assert!(e.to_string().contains("getNodeMinipoolCount(address)"), "{e}");
 
@@ -180,7 +221,7 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     bad.pools[6] = broken;
     let mut map = PoolMap::new(bad.pools.iter().map(|p| p.kind().to_string()).collect());
     for (i, spec) in bad.pools.iter().enumerate() {
-        map.record(i, read_operator(&rpc, spec, block, &TIME).await, 1_000, block);
+        map.record(i, read_operator(&plain, spec, block, &TIME).await, 1_000, block);
     }
     let rules = map.rules(1_000, 192);
     let rocket_key = pk(st["operators"]["rocket"]["keys"][0].as_u64().unwrap());
@@ -308,7 +349,8 @@ async fn megapool_keys_are_listed_and_pay_the_megapool() {
 
     let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
     let local: HashSet<PublicKeyBytes> = (0..34).map(pk).collect();
-    let snap = snapshot::take(&cfg, &rpc, &local, &TIME).await.unwrap();
+    let snap = snapshot::take(&cfg, &rpc, Some(head_anchor(&a.url).await), &local, &TIME).await.unwrap();
+    assert!(snap.proven);
     let rocket = &snap.operators[6];
     let second = rocket.second.as_ref().expect("the megapool's keys");
     assert_eq!(second.keys.iter().map(|k| k.pubkey).collect::<Vec<_>>(), vec![pk(32), pk(33)]);
@@ -317,4 +359,77 @@ async fn megapool_keys_are_listed_and_pay_the_megapool() {
     let distributor: Address = st["operators"]["rocket"]["recipient"].as_str().unwrap().parse().unwrap();
     assert_eq!(rocket.recipient, Some(distributor));
     assert!(snap.local_keys_in_no_pool.is_empty(), "{:?}", snap.local_keys_in_no_pool);
+}
+
+/// The fault proxy (`testnets/local/rpc_fault_proxy.py`) in front of `a`,
+/// in `mode`.
+struct Proxy {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proxy(a: &Anvil, port: u16, mode: &str) -> Proxy {
+    let mode_file = a.dir.path().join("rpc-mode");
+    std::fs::write(&mode_file, mode).unwrap();
+    let child = Command::new("python3")
+        .arg(root().join("testnets/local/rpc_fault_proxy.py"))
+        .args(["--listen", &port.to_string(), "--upstream", &a.url, "--mode-file"])
+        .arg(&mode_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Proxy { child, url: format!("http://127.0.0.1:{port}") }
+}
+
+#[tokio::test]
+async fn a_lying_endpoint_moves_no_recipient_once_reads_are_proven() {
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil(18_704) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let liar = proxy(&a, 18_714, "lie");
+    let rpc = EthRpc::new(&liar.url, Duration::from_secs(5));
+    let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
+    let dead: Address = "0x000000000000000000000000000000000000dEaD".parse().unwrap();
+    // On its word, the liar moves the Stader and Rocket Pool recipients.
+    let plain = snapshot::take(&cfg, &rpc, None, &local, &TIME).await.unwrap();
+    let moved = plain.operators.iter().filter(|o| o.recipient == Some(dead)).count();
+    assert!(moved >= 3, "the proxy lies: {:#?}", plain.operators.iter().map(|o| o.recipient).collect::<Vec<_>>());
+    // Proven against the real state root: no entry pays 0x..dEaD or any
+    // address the chain does not hold; the forged proofs are named.
+    let anchor = head_anchor(&a.url).await;
+    let proven = snapshot::take(&cfg, &rpc, Some(anchor), &local, &TIME).await.unwrap();
+    let names = ["stader-in", "stader-out", "stader-permissioned", "lido-curated", "lido-csm", "rocket-sp", "rocket"];
+    for (o, name) in proven.operators.iter().zip(names) {
+        let truth: Address = st["operators"][name]["recipient"].as_str().unwrap().parse().unwrap();
+        match o.recipient {
+            None => {
+                let e = o.error.as_deref().unwrap_or_default();
+                assert!(e.contains("proof does not match"), "{name}: {e}");
+            }
+            Some(r) => assert_eq!(r, truth, "{name}: {}", o.why),
+        }
+    }
+    assert!(
+        proven
+            .operators
+            .iter()
+            .filter(|o| o.pool.starts_with("stader") || o.pool == "rocket-pool")
+            .all(|o| o.recipient.is_none()),
+        "every read that needs a storage value fails its proof"
+    );
 }

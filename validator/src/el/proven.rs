@@ -238,7 +238,9 @@ impl<'a> ProvenReader<'a> {
                 }
                 if let Ok(h) = serde_json::from_value::<Hint>(h) {
                     for i in h.access_list {
-                        need.entry(i.address).or_default().extend(i.storage_keys.into_iter().map(|k| U256::from_be_bytes(k.0)));
+                        need.entry(i.address)
+                            .or_default()
+                            .extend(i.storage_keys.into_iter().map(|k| U256::from_be_bytes(k.0)));
                     }
                 }
             }
@@ -315,12 +317,7 @@ impl<'a> ProvenReader<'a> {
     /// One call at the anchor's block.
     pub async fn call<C: SolCall>(&self, to: Address, call: C, block: u64) -> Result<C::Return, ProvenError> {
         let mut v = self.call_many(vec![(to, call)], block).await?;
-        v.pop().ok_or(ProvenError::Unprovable {
-            contract: to,
-            function: C::SIGNATURE,
-            block,
-            what: "no result".into(),
-        })
+        v.pop().ok_or(ProvenError::Unprovable { contract: to, function: C::SIGNATURE, block, what: "no result".into() })
     }
 
     /// Runs one call over `st`.

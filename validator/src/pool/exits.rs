@@ -235,8 +235,7 @@ mod tests {
         assert!(e.contains("ValidatorExitRequest log in block 9"), "{e}");
 
         let data = (Bytes::copy_from_slice(pk.as_slice()),).abi_encode_params();
-        let log =
-            Log {
+        let log = Log {
             address: Address::ZERO,
             topics: vec![stader_topics()[0].unwrap()],
             data: data.into(),

@@ -236,11 +236,8 @@ async fn head<P: Preset>(
 
 /// What beacon block `id`'s payload commits to, as a proof anchor.
 async fn anchor_at<P: Preset>(ctx: &Ctx<P>, id: &str) -> Result<Option<ExecAnchor>, HeadError> {
-    let c = ctx
-        .beacon
-        .payload_commitment(id, ctx.slot_timeout())
-        .await
-        .map_err(|source| HeadError::Beacon { source })?;
+    let c =
+        ctx.beacon.payload_commitment(id, ctx.slot_timeout()).await.map_err(|source| HeadError::Beacon { source })?;
     Ok(c.map(|c| ExecAnchor {
         slot: c.slot,
         block_number: c.block_number,
@@ -348,14 +345,7 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
 
 /// Reads every entry at `anchor`'s block, each read proven against its
 /// state root.
-async fn refresh<P: Preset>(
-    ctx: &Ctx<P>,
-    st: &mut State,
-    cfg: &PoolsConfig,
-    anchor: ExecAnchor,
-    epoch: u64,
-    now: u64,
-) {
+async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, anchor: ExecAnchor, epoch: u64, now: u64) {
     let Some(rpc) = &st.rpc else { return };
     let block = anchor.block_number;
     // `reload` admits an `rpc` only with a `chain_id`.
