@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pool awareness end-to-end: specnode (Electra, Fulu from epoch 2, minimal
-# preset, 2 s slots, SHARD_COMMITTEE_PERIOD=1 so that exits are possible),
-# anvil (1 s blocks) with the devnet pool contracts, and poolvc with keys
+# preset, 2 s slots, SHARD_COMMITTEE_PERIOD=1 so that exits are possible)
+# with anvil as its execution layer (one anvil block per slot, paying the
+# proposer's fee recipient) holding the devnet pool contracts, and poolvc with keys
 # 32..63 split over seven operators (Stader permissionless in and out,
 # Stader permissioned, Lido curated and CSM, Rocket Pool in and out of the
 # smoothing pool), reading the contracts through a fault-injecting proxy.
@@ -10,8 +11,10 @@
 #   epoch 3:   Lido asks validator 51 to exit, Stader validator 47
 #              (poolvc runs with --pool-auto-exit); the node is told to pay
 #              a wrong recipient in one of poolvc's proposals of epoch 4;
-#   from epoch 5, mid-epoch to mid-epoch: the RPC down, garbage return data,
-#              reverts, another chain id, one epoch each; then a pools.yaml
+#   from epoch 5, mid-epoch to mid-epoch: the RPC down, garbage proofs, a
+#              lying endpoint (forged proofs and call answers, a forged Lido
+#              exit request for a local key), another chain id, one epoch
+#              each; then a pools.yaml
 #              with an unknown pool kind over an epoch start;
 #   at the end: `poolvc pool show`, and `poolvc pool presign-exits` (the node
 #              must accept one of the files).
@@ -39,22 +42,27 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
-  --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 >"$RUN/bn.log" 2>&1 &
-PIDS+=($!)
-"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --block-time 1 --silent >"$RUN/anvil.log" 2>&1 &
+# anvil first, mining each transaction at once while the pools deploy; then
+# specnode takes it as its execution layer (--el): anvil's latest block is the
+# genesis payload, and from then on anvil mines one block per slot, for the
+# slot's proposer, so every payload's state root is the pool contracts' state.
+"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --silent >"$RUN/anvil.log" 2>&1 &
 PIDS+=($!)
 echo ok >"$RUN/rpc-mode"
 python3 "$HERE/rpc_fault_proxy.py" --listen "$PROXY_PORT" --upstream "$ANVIL" --mode-file "$RUN/rpc-mode" \
   >"$RUN/proxy.log" 2>&1 &
 PIDS+=($!)
 wait_until() { local deadline=$(( $(date +%s) + $1 )); shift; until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 0.5; done; }
-wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-pools: the node did not start"; tail "$RUN/bn.log"; exit 1; }
 wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
   -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null \
   || { echo "e2e-pools: anvil did not start"; exit 1; }
 "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
-python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --bn "$BN" --range 32..63 --out "$RUN/vc"
+grep 'voting_public_key:' "$RUN/vc/validators/validator_definitions.yml" | grep -o '0x[0-9a-f]\{96\}' >"$RUN/pubkeys.txt"
+python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --pubkeys "$RUN/pubkeys.txt" --range 32..63 --out "$RUN/vc"
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
+  --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
+PIDS+=($!)
+wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-pools: the node did not start"; tail "$RUN/bn.log"; exit 1; }
 sed -i "s|^rpc: .*|rpc: $PROXY|" "$RUN/vc/pools.yaml"
 # anvil's height over time, for the 96-block check.
 python3 - "$ANVIL" "$RUN/heights" <<'EOF' &
@@ -97,9 +105,26 @@ d = [int(x['slot']) for x in json.load(sys.stdin)['data'] if 32 <= int(x['valida
 print(d[0] if d else -1)")"
 [ "$WRONG" -ge 0 ] && curl -sf -X POST "$BN/specnode/wrong_fee/$WRONG" -o /dev/null
 echo "e2e-pools: exit requests for 51 (Lido) and 47 (Stader); the node pays a wrong recipient at slot $WRONG"
-FAULTS=""
+# Before the chain's first block no read can be proven: poolvc's proposals
+# there are refused (fail closed), like those inside a fault.
+FAULTS="genesis:1:$SPE"
+# What the lying endpoint forges: Lido's exit request for one of the CSM
+# operator's keys (validator FORGED), in the last block of every logs query.
+FORGED="$(python3 -c "import json; s=json.load(open('$RUN/vc/pools-devnet.json')); print([i for i in s['operators']['lido-csm']['keys'] if i != 51][0])")"
+echo "$FORGED" >"$RUN/forged-exit"
+CAST="$FOUNDRY/cast-linux-amd64/bin/cast"
+python3 - "$RUN/vc/pools-devnet.json" "$FORGED" "$("$CAST" keccak "ValidatorExitRequest(uint256,uint256,uint256,bytes,uint256)")" \
+  "$("$CAST" abi-encode "f(bytes,uint256)" "$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['$FORGED'])")" 1)" \
+  >"$RUN/rpc-mode.forge" <<'EOF'
+import json, sys
+s, v, sig, data = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+o = s["operators"]["lido-csm"]
+word = lambda n: "0x%064x" % n
+print(json.dumps([{"address": s["contracts"]["exit_bus"], "topics": [sig, word(o["module_id"]), word(o.get("operator_id", 0)), word(v)],
+                   "data": data}]))
+EOF
 E=5
-for mode in down garbage revert chain; do
+for mode in down garbage lie chain; do
   at_slot $(( E * SPE + 4 ))
   echo "$mode" >"$RUN/rpc-mode"
   FAULTS="$FAULTS $mode:$(( E * SPE + 4 )):$(( (E + 1) * SPE + 4 ))"

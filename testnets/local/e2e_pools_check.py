@@ -11,7 +11,9 @@ recorded heights and poolvc's log.
   operators proposed at least once; every duty of poolvc's has its block but
   WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0), and those it
   refused inside a fault window because a recipient could not be known;
-- the exit requests (validators 47 and 51) have an exit epoch on chain;
+- the exit requests (validators 47 and 51) have an exit epoch on chain; the
+  exit request the lying endpoint forged (RUN_DIR/forged-exit) has none, and
+  poolvc's log says it was not proven;
 - during each fault window every one of poolvc's keys attested (participation
   flags of the epochs the window touches) and poolvc's log names the cause;
 - `poolvc pool show --json` at the end lists the seven operators and 32 keys;
@@ -27,9 +29,11 @@ import urllib.request
 
 FAR = 2**64 - 1
 CAUSES = {
+    # Before the chain's first block there is no execution state to prove reads against.
+    "genesis": "no head block with an execution payload",
     "down": "execution RPC http://127.0.0.1:",
-    "garbage": "returned data that is not its return type",
-    "revert": "reverted (execution reverted",
+    "garbage": "malformed answer to eth_getProof",
+    "lie": "proof does not match",
     "chain": "is on chain 1, pools.yaml names chain 31337",
     "badfile": 'unknown pool kind "stader-permissionles"',
 }
@@ -139,6 +143,18 @@ def main():
     exits_ok = sum(1 for i in (47, 51) if exited.get(i, FAR) != FAR)
     if exits_ok != 2:
         failures.append(f"exit epochs: {exited}")
+    forged = int(open(os.path.join(run, "forged-exit")).read()) if os.path.exists(os.path.join(run, "forged-exit")) else None
+    forged_ok = False
+    if forged is None:
+        failures.append("no forged exit request was set")
+    else:
+        v = get(bn, f"/eth/v1/beacon/states/head/validators?id={forged}")["data"]
+        if not v or int(v[0]["validator"]["exit_epoch"]) != FAR:
+            failures.append(f"validator {forged} exited on a forged exit request: {v}")
+        elif "an exit request the chain does not prove" not in log:
+            failures.append(f"validator {forged}: poolvc's log does not say the forged request was not proven")
+        else:
+            forged_ok = True
 
     # Attestations during each fault, and the causes named.
     fault_lines = []
@@ -189,9 +205,9 @@ def main():
         print(f"e2e-pools: FAIL {f}")
     print(f"e2e-pools: head slot {head}, first slot {first}; flip at anvil block {flip}; wrong-fee slot {wrong}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
-          "wrong_fee_refused=%d exits=%d/2 faults=[%s] pool_show=%s presign=%s" % (
+          "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d faults=[%s] pool_show=%s presign=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
-              1 if wrong_refused else 0, exits_ok, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
+              1 if wrong_refused else 0, exits_ok, 1 if forged_ok else 0, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
               "ok" if presign_ok else "FAIL"))
     return 1 if failures else 0
 

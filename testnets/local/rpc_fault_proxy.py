@@ -7,7 +7,7 @@ pool e2e: what poolvc reads the pool contracts through.
 The first word of FILE (read at every request) sets the mode:
   ok       pass everything through
   down     close the connection without an answer (an unreachable node)
-  garbage  eth_call answers are replaced by 0xdeadbeef (malformed return data)
+  garbage  eth_call and eth_getProof answers are replaced by 0xdeadbeef
   revert   eth_call answers are a JSON-RPC revert (code 3, "execution reverted")
   chain    eth_chainId answers 0x1 (another chain than pools.yaml names)
   lie      a lying endpoint: the answers of the calls that name a fee
@@ -49,7 +49,7 @@ def main():
 
     def fault(m, item, answer):
         method = item.get("method")
-        if m == "garbage" and method == "eth_call" and "result" in answer:
+        if m == "garbage" and method in ("eth_call", "eth_getProof") and "result" in answer:
             answer["result"] = "0xdeadbeef"
         elif m == "revert" and method == "eth_call":
             answer.pop("result", None)

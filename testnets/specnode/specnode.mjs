@@ -17,6 +17,8 @@
 //   --fulu-epoch E        Fulu fork epoch; Electra is at genesis (2)
 //   --slot-ms MS          slot length (2000; mainnet preset: 12000)
 //   --genesis-delay S     genesis this many seconds from now (5)
+//   --el URL              anvil as the execution layer: each payload an anvil
+//                         block mined for its slot (default: a stand-in)
 //   --port P              REST port on 127.0.0.1 (9596; 0: any free port, logged)
 //   --datadir DIR         writes config.yaml, genesis.ssz, blocks/ and
 //                         chain.json here (required)
@@ -30,7 +32,7 @@ function parseFlags(argv) {
   const flags = { validators: 64, own: "0..31", preset: "minimal", fuluEpoch: 2, slotMs: null, genesisDelay: 5,
     port: 9596, datadir: null, config: {} };
   const names = { "--validators": "validators", "--own": "own", "--preset": "preset", "--fulu-epoch": "fuluEpoch",
-    "--slot-ms": "slotMs", "--genesis-delay": "genesisDelay", "--port": "port", "--datadir": "datadir" };
+    "--slot-ms": "slotMs", "--genesis-delay": "genesisDelay", "--port": "port", "--datadir": "datadir", "--el": "el" };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];

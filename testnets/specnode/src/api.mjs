@@ -295,7 +295,7 @@ export async function serve(chain, port, log) {
       const proposer = chain.stateForEpoch(epochOf(slot)).epochCtx.getBeaconProposer(slot);
       const registration = chain.registrations.get(hex(chain.head.state.validators.getReadonly(proposer).pubkey));
       const useBuilder = registration !== undefined && builderBoostFactor !== 0n;
-      const { block, fork } = chain.produce(slot, randaoReveal, g, { feeRecipient: useBuilder ? registration.message.feeRecipient : undefined });
+      const { block, fork } = await chain.produce(slot, randaoReveal, g, { feeRecipient: useBuilder ? registration.message.feeRecipient : undefined });
       if (!useBuilder) {
         return { data: { block, kzgProofs: [], blobs: [] }, meta: { version: fork, executionPayloadBlinded: false,
           executionPayloadSource: "engine", executionPayloadValue: 0n, consensusBlockValue: 0n } };

@@ -28,7 +28,7 @@ const CHECKS_OFF = { verifyStateRoot: false, verifyProposer: false, verifySignat
 const KEEP_STATES = Number(process.env.SPECNODE_KEEP_STATES ?? 64);
 
 export class Chain {
-  constructor({ chainConfig, genesis, sks, own, slotMs, datadir, log }) {
+  constructor({ chainConfig, genesis, sks, own, slotMs, datadir, log, el }) {
     this.config = genesis.config;
     this.chainConfig = chainConfig;
     this.sks = sks;
@@ -37,7 +37,7 @@ export class Chain {
     this.datadir = datadir;
     this.log = log;
     this.genesisTime = genesis.genesisTime;
-    this.el = new ExecutionStandIn(this.genesisTime, slotMs / 1000);
+    this.el = el ?? new ExecutionStandIn(this.genesisTime, slotMs / 1000);
     this.pools = new Pools(this);
     this.prepared = new Map(); // validator -> fee recipient (Uint8Array)
     this.registrations = new Map(); // pubkey hex -> SignedValidatorRegistrationV1
@@ -165,7 +165,7 @@ export class Chain {
 
   // ---- production ----
   /** An unsigned block for `slot` on the head, for a proposer whose reveal is `randaoReveal`. */
-  produce(slot, randaoReveal, graffiti, { verifyRandao = true, feeRecipient: builderFeeRecipient } = {}) {
+  async produce(slot, randaoReveal, graffiti, { verifyRandao = true, feeRecipient: builderFeeRecipient } = {}) {
     const head = this.head;
     if (slot <= head.slot) throw Object.assign(new Error(`slot ${slot} is not after the head's (${head.slot})`), { statusCode: 400 });
     if (slot > this.clockSlot() + 1) throw Object.assign(new Error(`slot ${slot} is more than a slot ahead of the clock`), { statusCode: 400 });
@@ -186,7 +186,7 @@ export class Chain {
     // A builder's block pays the proposer's registration; a local one its preparation.
     // Test hook: a node that pays someone else (`/specnode/wrong_fee/:slot`).
     const feeRecipient = this.wrongFee.get(slot) ?? builderFeeRecipient ?? this.prepared.get(proposer) ?? new Uint8Array(20);
-    const executionPayload = this.el.build(pre, slot, fork, feeRecipient);
+    const executionPayload = await this.el.build(pre, slot, fork, feeRecipient);
     const parentRoot = ssz.phase0.BeaconBlockHeader.hashTreeRoot(pre.latestBlockHeader.toValue());
     const g = new Uint8Array(32);
     if (graffiti) g.set(graffiti.subarray(0, 32));
@@ -215,7 +215,7 @@ export class Chain {
   }
 
   /** The node's own proposal at `slot`, if its proposer is one of the node's keys. */
-  proposeOwn(slot) {
+  async proposeOwn(slot) {
     if (this.missed.has(slot)) return;
     const pre = this.stateForEpoch(epochOf(slot));
     const proposer = pre.epochCtx.getBeaconProposer(slot);
@@ -224,7 +224,7 @@ export class Chain {
     const sk = this.sks[proposer];
     const epoch = epochOf(slot);
     const randao = sk.sign(ST.computeSigningRoot(ssz.Epoch, epoch, this.config.getDomain(slot, DOMAIN_RANDAO, slot))).toBytes();
-    const { block, fork } = this.produce(slot, randao, Buffer.from("specnode"), { verifyRandao: false });
+    const { block, fork } = await this.produce(slot, randao, Buffer.from("specnode"), { verifyRandao: false });
     const signature = sk.sign(ST.computeSigningRoot(ssz[fork].BeaconBlock, block,
       this.config.getDomain(slot, DOMAIN_BEACON_PROPOSER, slot))).toBytes();
     this.importBlock({ message: block, signature }, fork, "node");
@@ -427,10 +427,12 @@ export class Chain {
   }
 
   safely(slot, what, f) {
+    const failed = (e) => this.log(`slot ${slot}: ${what} failed: ${e instanceof Refused ? e.message : e.stack}`);
     try {
-      f();
+      const r = f();
+      if (r instanceof Promise) r.catch(failed);
     } catch (e) {
-      this.log(`slot ${slot}: ${what} failed: ${e instanceof Refused ? e.message : e.stack}`);
+      failed(e);
     }
   }
 

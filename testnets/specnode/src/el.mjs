@@ -60,3 +60,121 @@ export class ExecutionStandIn {
 }
 
 export { hex };
+
+/** A JSON-RPC call to `url`; its result, or an error naming the method. */
+async function call(url, method, params) {
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const j = await r.json();
+  if (j.error) throw new Error(`execution layer ${method}: ${j.error.message}`);
+  return j.result;
+}
+
+const bytes = (h) => Uint8Array.from(Buffer.from(h.slice(2), "hex"));
+
+/**
+ * anvil as the execution layer (`--el URL`): each payload is an anvil block
+ * mined for its slot (`evm_mine` at the slot's timestamp, the proposer's fee
+ * recipient as coinbase), so the payload's state and receipts roots are
+ * anvil's and what the pool contracts hold is what the beacon chain commits
+ * to. anvil must not mine on its own (`evm_setAutomine false` is set here).
+ * A payload built on an older parent (a block the validator did not
+ * publish) rewinds anvil to that parent's snapshot first, and sends the
+ * orphaned blocks' transactions again.
+ */
+export class AnvilEL {
+  /** Connects to anvil; its latest block becomes the execution genesis. */
+  static async connect(url, genesisTime, slotSeconds) {
+    await call(url, "evm_setAutomine", [false]);
+    const b = await call(url, "eth_getBlockByNumber", ["latest", false]);
+    const el = new AnvilEL(url, genesisTime, slotSeconds);
+    el.snapshots.set(b.hash, await call(url, "evm_snapshot", []));
+    el.genesis = { blockHash: bytes(b.hash), blockNumber: Number(b.number), timestamp: Number(b.timestamp),
+      gasLimit: Number(b.gasLimit), baseFeePerGas: BigInt(b.baseFeePerGas), stateRoot: bytes(b.stateRoot),
+      receiptsRoot: bytes(b.receiptsRoot) };
+    return el;
+  }
+
+  constructor(url, genesisTime, slotSeconds) {
+    this.url = url;
+    this.genesisTime = genesisTime;
+    this.slotSeconds = slotSeconds;
+    /** blockHash hex -> the payload built under it. */
+    this.built = new Map();
+    /** blockHash hex -> anvil snapshot id of the state with that block as head. */
+    this.snapshots = new Map();
+    /** `${slot}:${parent}:${recipient}` -> payload (a second ask gets the same block). */
+    this.bySlot = new Map();
+    this.queue = Promise.resolve();
+  }
+
+  /** The payload for a block at `slot` on `pre`, paying `feeRecipient` (one at a time). */
+  build(pre, slot, fork, feeRecipient) {
+    const run = this.queue.then(() => this.buildNow(pre, slot, fork, feeRecipient));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async buildNow(pre, slot, fork, feeRecipient) {
+    const parent = pre.latestExecutionPayloadHeader;
+    const parentHash = hex(parent.blockHash);
+    const key = `${slot}:${parentHash}:${hex(feeRecipient)}`;
+    if (this.bySlot.has(key)) return this.bySlot.get(key);
+    const head = await call(this.url, "eth_getBlockByNumber", ["latest", false]);
+    if (head.hash !== parentHash) await this.rewind(head, parentHash);
+    await call(this.url, "anvil_setCoinbase", [hex(feeRecipient)]);
+    const timestamp = this.genesisTime + slot * this.slotSeconds;
+    await call(this.url, "evm_mine", [timestamp]);
+    const b = await call(this.url, "eth_getBlockByNumber", ["latest", false]);
+    if (b.parentHash !== parentHash) throw new Error(`anvil mined on ${b.parentHash}, not on ${parentHash}`);
+    this.snapshots.set(b.hash, await call(this.url, "evm_snapshot", []));
+    const transactions = [];
+    for (const h of b.transactions) transactions.push(bytes(await call(this.url, "eth_getRawTransactionByHash", [h])));
+    const epoch = Math.floor(slot / SLOTS_PER_EPOCH);
+    const { expectedWithdrawals } = ST.getExpectedWithdrawals(ForkSeq[fork], pre);
+    const payload = {
+      ...ssz[fork].ExecutionPayload.defaultValue(),
+      parentHash: parent.blockHash,
+      feeRecipient: bytes(b.miner),
+      stateRoot: bytes(b.stateRoot),
+      receiptsRoot: bytes(b.receiptsRoot),
+      logsBloom: bytes(b.logsBloom),
+      prevRandao: ST.getRandaoMix(pre, epoch),
+      blockNumber: Number(b.number),
+      gasLimit: Number(b.gasLimit),
+      gasUsed: Number(b.gasUsed),
+      timestamp,
+      extraData: bytes(b.extraData),
+      baseFeePerGas: BigInt(b.baseFeePerGas),
+      blockHash: bytes(b.hash),
+      transactions,
+      // Withdrawals as the beacon state expects them (anvil does not credit them).
+      withdrawals: expectedWithdrawals,
+    };
+    this.built.set(b.hash, payload);
+    this.bySlot.set(key, payload);
+    return payload;
+  }
+
+  /** Rewinds anvil from `head` to the block `parentHash`, resending the orphaned transactions. */
+  async rewind(head, parentHash) {
+    const snap = this.snapshots.get(parentHash);
+    if (snap === undefined) throw new Error(`execution parent ${parentHash} has no anvil snapshot`);
+    const orphaned = [];
+    for (let b = head; b && b.hash !== parentHash && this.snapshots.has(b.hash);
+      b = await call(this.url, "eth_getBlockByHash", [b.parentHash, false])) {
+      const raws = [];
+      for (const h of b.transactions) raws.push(await call(this.url, "eth_getRawTransactionByHash", [h]));
+      orphaned.unshift(...raws);
+      this.snapshots.delete(b.hash);
+    }
+    await call(this.url, "evm_revert", [snap]);
+    this.snapshots.set(parentHash, await call(this.url, "evm_snapshot", []));
+    for (const raw of orphaned) await call(this.url, "eth_sendRawTransaction", [raw]).catch(() => {});
+  }
+
+  /** Why `payload` is not valid on `parentBlockHash`, or null if it is. */
+  check(payload, parentBlockHash, fork) {
+    return ExecutionStandIn.prototype.check.call(this, payload, parentBlockHash, fork);
+  }
+}

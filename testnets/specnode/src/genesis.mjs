@@ -35,7 +35,8 @@ export function chainConfigFor({ fuluEpoch, slotMs, config: extra }) {
 }
 
 /** An interop genesis state at Electra with `n` validators of 32 ETH (0x00 credentials). */
-export function interopGenesis(chainConfig, n, genesisTime) {
+/** `executionGenesis`: the execution layer's block the chain starts on (anvil's, with `--el`). */
+export function interopGenesis(chainConfig, n, genesisTime, executionGenesis = undefined) {
   const sks = ST.interopSecretKeys(n);
   const pks = sks.map((sk) => sk.toPublicKey().toBytes());
   const s = ssz.electra.BeaconState.defaultViewDU();
@@ -60,7 +61,7 @@ export function interopGenesis(chainConfig, n, genesisTime) {
   s.genesisValidatorsRoot = s.validators.hashTreeRoot();
   s.latestExecutionPayloadHeader = ssz.electra.ExecutionPayloadHeader.toViewDU({
     ...ssz.electra.ExecutionPayloadHeader.defaultValue(), blockHash: eth1, timestamp: genesisTime, gasLimit: 30_000_000,
-    baseFeePerGas: 1_000_000_000n });
+    baseFeePerGas: 1_000_000_000n, ...(executionGenesis ?? {}) });
   s.depositRequestsStartIndex = 2n ** 64n - 1n;
   s.earliestExitEpoch = 0;
   s.commit();

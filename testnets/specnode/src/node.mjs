@@ -4,6 +4,7 @@ import path from "node:path";
 import { ACTIVE_PRESET } from "@lodestar/params";
 import { chainConfigFor, interopGenesis, writeTestnetDir } from "./genesis.mjs";
 import { Chain } from "./chain.mjs";
+import { AnvilEL } from "./el.mjs";
 import { serve } from "./api.mjs";
 
 export async function start(flags) {
@@ -18,16 +19,18 @@ export async function start(flags) {
   const slotMs = chainConfig.SLOT_DURATION_MS ?? chainConfig.SECONDS_PER_SLOT * 1000;
   const genesisTime = Math.floor(Date.now() / 1000) + flags.genesisDelay;
   const t0 = performance.now();
-  const { state, sks } = interopGenesis(chainConfig, flags.validators, genesisTime);
+  // With --el, anvil is the execution layer: its latest block is the genesis payload header.
+  const el = flags.el ? await AnvilEL.connect(flags.el, genesisTime, slotMs / 1000) : undefined;
+  const { state, sks } = interopGenesis(chainConfig, flags.validators, genesisTime, el?.genesis);
   const testnetDir = path.join(flags.datadir, "testnet");
   writeTestnetDir(testnetDir, chainConfig, state);
   writeTestnetDir(flags.datadir, chainConfig, state);
-  const chain = new Chain({ chainConfig, genesis: state, sks, own: flags.own, slotMs, datadir: flags.datadir, log });
+  const chain = new Chain({ chainConfig, genesis: state, sks, own: flags.own, slotMs, datadir: flags.datadir, log, el });
   const server = await serve(chain, flags.port, log);
   log(`specnode: preset ${ACTIVE_PRESET}, ${flags.validators} validators (node runs ${flags.own.length ? `${flags.own[0]}..${flags.own[flags.own.length - 1]}` : "none"}), ` +
     `Electra at genesis, Fulu at epoch ${chainConfig.FULU_FORK_EPOCH}, ${slotMs} ms slots; genesis ${genesisTime} ` +
     `(built in ${(performance.now() - t0).toFixed(0)} ms), root ${chain.genesisRoot}; REST on http://127.0.0.1:${server.server.address().port}; ` +
-    `testnet dir ${testnetDir}`);
+    `testnet dir ${testnetDir}; execution layer ${flags.el ?? "the stand-in"}`);
   const stopClock = chain.run();
   const stop = async (signal) => {
     stopClock();
