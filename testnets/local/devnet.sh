@@ -9,8 +9,8 @@
 # (a line a slot: the block and who made it, attestations, sync bits,
 # justification, refusals) is in $RUN/bn/bn.log. On exit the chain is replayed
 # in the consensus-specs pyspec.
-# The pools: anvil (1 s blocks) runs the devnet pool contracts (contracts/),
-# and poolvc's keys are split over seven operators of Stader, Lido and Rocket
+# The pools: anvil is the devnet's execution layer (one block per slot, for
+# the slot's proposer) and runs the devnet pool contracts (contracts/), and poolvc's keys are split over seven operators of Stader, Lido and Rocket
 # Pool (testnets/local/pools_devnet.py); pools.yaml in the data dir makes
 # poolvc pay each key's pool rule. `POOLS=0` runs without them.
 #   FULU_EPOCH=2 SLOT_MS=2000 PRESET=minimal BN_PORT=9596 ANVIL_PORT=8545 testnets/local/devnet.sh [poolvc vc flags...]
@@ -24,27 +24,37 @@ mkdir -p "$RUN"
 SPECNODE="$("$ROOT/testnets/specnode/install.sh" | tail -n 1)"
 rm -rf "$RUN/bn" "$RUN/vc"
 mkdir -p "$RUN/bn"
-node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset "${PRESET:-minimal}" \
-  --fulu-epoch "${FULU_EPOCH:-2}" --slot-ms "${SLOT_MS:-2000}" --genesis-delay 10 >"$RUN/bn/bn.log" 2>&1 &
-BN_PID=$!
+BN_PID=""
 ANVIL_PID=""
 finish() {
   [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null
-  kill "$BN_PID" 2>/dev/null && wait "$BN_PID" 2>/dev/null
+  [ -n "$BN_PID" ] && kill "$BN_PID" 2>/dev/null && wait "$BN_PID" 2>/dev/null
   "$SPECNODE/.pyspec/bin/python" "$SPECNODE/replay.py" "$RUN/bn" | tail -n 2 || true
 }
 trap finish EXIT
 "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
-for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/eth/v1/node/version" -o /dev/null && break; sleep 0.5; done
+EL_FLAGS=()
 if [ "${POOLS:-1}" != 0 ]; then
+  # anvil first, mining at once while the contracts deploy; then specnode
+  # takes it as its execution layer (--el): one anvil block per slot for the
+  # proposer, so the pool reads poolvc proves are against the beacon chain.
   ANVIL="http://127.0.0.1:${ANVIL_PORT:-8545}"
   FOUNDRY="$("$ROOT/contracts/tools/install.sh" | tail -n 1)"
   (cd "$ROOT/contracts" && "$FOUNDRY/forge-linux-amd64/bin/forge" build --offline -q)
-  "$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "${ANVIL_PORT:-8545}" --block-time 1 --silent >"$RUN/anvil.log" 2>&1 &
+  "$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "${ANVIL_PORT:-8545}" --silent >"$RUN/anvil.log" 2>&1 &
   ANVIL_PID=$!
-  sleep 1
-  python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --bn "http://127.0.0.1:$PORT" --range 32..63 --out "$RUN/vc"
-  echo "devnet: pools on anvil $ANVIL; see them with: $POOLVC pool show --datadir $RUN/vc --beacon-node http://127.0.0.1:$PORT"
+  for _ in $(seq 1 60); do curl -sf -X POST -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null && break; sleep 0.5; done
+  grep 'voting_public_key:' "$RUN/vc/validators/validator_definitions.yml" | grep -o '0x[0-9a-f]\{96\}' >"$RUN/pubkeys.txt"
+  python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --pubkeys "$RUN/pubkeys.txt" --range 32..63 --out "$RUN/vc"
+  EL_FLAGS=(--el "$ANVIL")
+fi
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset "${PRESET:-minimal}" \
+  --fulu-epoch "${FULU_EPOCH:-2}" --slot-ms "${SLOT_MS:-2000}" --genesis-delay 10 "${EL_FLAGS[@]}" >"$RUN/bn/bn.log" 2>&1 &
+BN_PID=$!
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/eth/v1/node/version" -o /dev/null && break; sleep 0.5; done
+if [ -n "$ANVIL_PID" ]; then
+  echo "devnet: pools on anvil $ANVIL (the devnet's execution layer); see them with: $POOLVC pool show --datadir $RUN/vc --beacon-node http://127.0.0.1:$PORT"
   echo "devnet: opt the Stader operator in: python3 $HERE/pools_devnet.py flip --rpc $ANVIL --state $RUN/vc/pools-devnet.json"
 fi
 echo "devnet: specnode pid $BN_PID on http://127.0.0.1:$PORT (log $RUN/bn/bn.log, testnet dir $RUN/bn/testnet); poolvc signing for 32..63"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Per-operator performance end-to-end: specnode (Electra, Fulu from epoch 2,
-# minimal preset, 2 s slots; node keys 0..31), anvil with the devnet pool
-# contracts (keys 32..63 over seven operators), and two poolvc processes:
+# minimal preset, 2 s slots; node keys 0..31) with anvil as its execution
+# layer holding the devnet pool contracts (keys 32..63 over seven operators),
+# and two poolvc processes:
 #   A signs every pool key but the Lido CSM operator's (52..55) and keeps the
 #     ledger through the node directly;
 #   B signs the CSM operator's keys through a proxy that does not serve the
@@ -53,11 +54,10 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-SPECNODE_KEEP_STATES=512 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
-  --slot-ms "$SLOT_MS" --genesis-delay 20 >"$RUN/bn.log" 2>&1 &
-BN_PID=$!
-PIDS+=($BN_PID)
-"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --block-time 1 --silent >"$RUN/anvil.log" 2>&1 &
+# anvil first (mining each transaction at once while the contracts deploy);
+# specnode then takes it as its execution layer (--el): one anvil block per
+# slot, so the pool reads poolvc proves are against the beacon chain's state.
+"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --silent >"$RUN/anvil.log" 2>&1 &
 PIDS+=($!)
 # A node without the rewards routes: everything else passes through.
 python3 - "$NOREWARDS_PORT" "$BN" <<'PY' >"$RUN/norewards.log" 2>&1 &
@@ -98,13 +98,13 @@ python3 "$HERE/rpc_fault_proxy.py" --listen "$PROXY_PORT" --upstream "$ANVIL" --
   >"$RUN/proxy.log" 2>&1 &
 PIDS+=($!)
 wait_until() { local deadline=$(( $(date +%s) + $1 )); shift; until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 0.5; done; }
-wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-perf: the node did not start"; tail "$RUN/bn.log"; exit 1; }
 wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
   -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null \
   || { echo "e2e-perf: anvil did not start"; exit 1; }
 "$POOLVC" keys interop --range 32..63 --out "$RUN/a" --kdf pbkdf2 >/dev/null
 "$POOLVC" keys interop --range 52..55 --out "$RUN/b" --kdf pbkdf2 >/dev/null
-python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --bn "$BN" --range 32..63 --out "$RUN/a"
+grep 'voting_public_key:' "$RUN/a/validators/validator_definitions.yml" | grep -o '0x[0-9a-f]\{96\}' >"$RUN/pubkeys.txt"
+python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --pubkeys "$RUN/pubkeys.txt" --range 32..63 --out "$RUN/a"
 echo "reporter-a-password" >"$RUN/a/reporter.pass"
 echo "reporter-b-password" >"$RUN/b/reporter.pass"
 REP_A="$("$POOLVC" pool reporter-key --out "$RUN/a/reporter.json" --password-file "$RUN/a/reporter.pass")"
@@ -114,6 +114,11 @@ read -r ORACLE STADER_ORACLE <<<"$(python3 "$HERE/pools_devnet.py" deploy-oracle
 python3 "$HERE/pools_devnet.py" deploy-oracle --rpc "$ANVIL" --reporters "$REP_A" >"$RUN/stader-oracle.txt"
 STADER_ORACLE="$(cut -d' ' -f2 "$RUN/stader-oracle.txt")"
 python3 "$HERE/pools_devnet.py" fund --rpc "$ANVIL" --to "$REP_A" --wei 10000000000000000000 >/dev/null
+SPECNODE_KEEP_STATES=512 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
+  --slot-ms "$SLOT_MS" --genesis-delay 20 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
+BN_PID=$!
+PIDS+=($BN_PID)
+wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-perf: the node did not start"; tail "$RUN/bn.log"; exit 1; }
 echo "e2e-perf: reporters A $REP_A (funded), B $REP_B (not yet); oracle $ORACLE, Stader oracle $STADER_ORACLE"
 perf_section() { cat <<YAML
 performance:

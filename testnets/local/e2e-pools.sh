@@ -7,7 +7,9 @@
 # Stader permissioned, Lido curated and CSM, Rocket Pool in and out of the
 # smoothing pool), reading the contracts through a fault-injecting proxy.
 #   epoch 2:   the opted-out Stader operator opts in (its blocks must move to
-#              the socializing pool only after 96 anvil blocks);
+#              the socializing pool only after 96 anvil blocks; its keys use
+#              builder blocks, and their registrations must follow within a
+#              slot of the switch, the old recipient never registered after);
 #   epoch 3:   Lido asks validator 51 to exit, Stader validator 47
 #              (poolvc runs with --pool-auto-exit); the node is told to pay
 #              a wrong recipient in one of poolvc's proposals of epoch 4;
@@ -27,7 +29,7 @@ RUN="${RUN_DIR:-$HERE/.run/e2e-pools}"
 PORT="${BN_PORT:-9630}"
 ANVIL_PORT="${ANVIL_PORT:-8655}"
 PROXY_PORT="${PROXY_PORT:-8656}"
-END_EPOCH="${END_EPOCH:-17}"
+END_EPOCH="${END_EPOCH:-20}"
 BN="http://127.0.0.1:$PORT"
 ANVIL="http://127.0.0.1:$ANVIL_PORT"
 PROXY="http://127.0.0.1:$PROXY_PORT"
@@ -81,6 +83,19 @@ with open(out, "w") as f:
         time.sleep(0.2)
 EOF
 PIDS+=($!)
+# The flipping Stader operator's keys ask for builder blocks: their builder
+# registrations must follow its opt-in switch within a slot.
+python3 - "$RUN/vc/validators/validator_definitions.yml" "$RUN/vc/pools-devnet.json" <<'EOF'
+import json, sys
+path, s = sys.argv[1], json.load(open(sys.argv[2]))
+flip = {s["pubkeys"][str(i)].lower() for i in s["operators"]["stader-out"]["keys"]}
+out = []
+for line in open(path).read().splitlines():
+    out.append(line)
+    if line.strip().startswith("voting_public_key:") and line.split(":", 1)[1].strip().lower() in flip:
+        out.append("  builder_proposals: true")
+open(path, "w").write("\n".join(out) + "\n")
+EOF
 "$POOLVC" vc --beacon-nodes "$BN" --datadir "$RUN/vc" --init-slashing-protection --pool-auto-exit \
   --suggested-fee-recipient 0x00000000000000000000000000000000000000aa >"$RUN/vc.log" 2>&1 &
 VC_PID=$!
@@ -151,5 +166,6 @@ ONE="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'
   echo "accepted $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
     --data @"$RUN/exits/$ONE" "$BN/eth/v1/beacon/pool/voluntary_exits")"
 } >"$RUN/presign.txt"
+curl -sf "$BN/specnode/registrations" >"$RUN/registrations.json" || echo "[]" >"$RUN/registrations.json"
 kill -TERM "$VC_PID"; wait "$VC_PID" || true
 python3 "$HERE/e2e_pools_check.py" "$BN" "$RUN" "$FLIP" "$WRONG" "$GENESIS" $FAULTS

@@ -16,6 +16,9 @@ recorded heights and poolvc's log.
   poolvc's log says it was not proven;
 - during each fault window every one of poolvc's keys attested (participation
   flags of the epochs the window touches) and poolvc's log names the cause;
+- the flipping operator's keys (builder blocks on): each key's first
+  registration paying the socializing pool reached the node within a slot of
+  poolvc's switch (its log), and none paying the vault after it;
 - `poolvc pool show --json` at the end lists the seven operators and 32 keys;
 - `poolvc pool presign-exits` wrote 32 files, all 0600, and the node accepted
   one of them (its signature checked under the EIP-7044 domain).
@@ -175,6 +178,44 @@ def main():
             failures.append(f"fault {mode}: poolvc's log does not name the cause ({CAUSES[mode]!r})")
         fault_lines.append(f"{mode} {ok}/{due}{'' if named else ' (cause not logged)'}")
 
+    # Registrations follow the switch within a slot; the old one never again.
+    reg_line = "missing"
+    try:
+        regs = json.load(open(os.path.join(run, "registrations.json")))
+    except (OSError, ValueError):
+        regs = []
+    vault, pool = flip_op["recipient"].lower(), flip_op["after_flip"].lower()
+    who = state["flip_operator"].lower()
+    switch_ms = None
+    for line in log.splitlines():
+        low = line.lower()
+        if f"operator {who}" in low and f"pays {pool}" in low:
+            import datetime
+            ts = datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+            switch_ms = ts.timestamp() * 1000
+            break
+    if switch_ms is None:
+        failures.append("poolvc's log does not show the flipping operator's switch to the socializing pool")
+    else:
+        lags = []
+        for v in flip_op["keys"]:
+            mine_regs = sorted((r for r in regs if r["validator_index"] == v), key=lambda r: r["at_ms"])
+            first_new = next((r for r in mine_regs if r["fee_recipient"].lower() == pool), None)
+            if not any(r["fee_recipient"].lower() == vault for r in mine_regs):
+                failures.append(f"validator {v}: no registration paying the vault before the switch")
+            if first_new is None:
+                failures.append(f"validator {v}: no registration paying the socializing pool")
+                continue
+            lag = first_new["at_ms"] - switch_ms
+            lags.append(lag)
+            if lag > slot_s * 1000 + 500:
+                failures.append(f"validator {v}: the new registration came {lag:.0f} ms after the switch (more than a slot)")
+            late_old = [r for r in mine_regs if r["at_ms"] > first_new["at_ms"] and r["fee_recipient"].lower() == vault]
+            if late_old:
+                failures.append(f"validator {v}: {len(late_old)} registrations paying the vault after the switch")
+        if lags:
+            reg_line = f"max {max(lags):.0f} ms after the switch"
+
     # pool show.
     try:
         show = json.load(open(os.path.join(run, "pool-show.json")))
@@ -205,9 +246,9 @@ def main():
         print(f"e2e-pools: FAIL {f}")
     print(f"e2e-pools: head slot {head}, first slot {first}; flip at anvil block {flip}; wrong-fee slot {wrong}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
-          "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d faults=[%s] pool_show=%s presign=%s" % (
+          "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
-              1 if wrong_refused else 0, exits_ok, 1 if forged_ok else 0, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
+              1 if wrong_refused else 0, exits_ok, 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
               "ok" if presign_ok else "FAIL"))
     return 1 if failures else 0
 

@@ -347,6 +347,9 @@ export async function serve(chain, port, log) {
       }
       if (!ok) chain.pools.refuse("registration", "bad signature", `validator ${index}`);
       chain.registrations.set(hex(r.message.pubkey), r);
+      // Every registration received, with when (the tests check how soon a recipient change arrives).
+      chain.registrationLog.push({ at_ms: Date.now(), slot: chain.clockSlot(), validator_index: index,
+        fee_recipient: hex(r.message.feeRecipient), timestamp: Number(r.message.timestamp) });
     })),
     getLiveness: guard(async ({ epoch, indices }) => {
       const live = chain.pools.live.get(epoch) ?? new Set();
@@ -404,6 +407,7 @@ export async function serve(chain, port, log) {
 
   // The node's own routes, for tests and the devnet's checks.
   server.get("/specnode/refused", async () => chain.pools.refusals());
+  server.get("/specnode/registrations", async () => chain.registrationLog);
   server.get("/specnode/timings", async () => chain.timingSummary());
   server.post("/specnode/orphan_head", async () => chain.orphanHead());
   server.post("/specnode/miss_slot/:slot", async (req) => {

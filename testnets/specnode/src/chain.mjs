@@ -41,6 +41,7 @@ export class Chain {
     this.pools = new Pools(this);
     this.prepared = new Map(); // validator -> fee recipient (Uint8Array)
     this.registrations = new Map(); // pubkey hex -> SignedValidatorRegistrationV1
+    this.registrationLog = []; // every registration received: { at_ms, slot, validator_index, fee_recipient, timestamp }
     this.listeners = new Set();
     this.timings = []; // { slot, what, ms }
     this.missed = new Set(); // slots tests asked to leave empty

@@ -106,8 +106,13 @@ fn pk(i: u64) -> PublicKeyBytes {
 /// header stands in for the beacon block that commits to it (the devnet
 /// e2e takes it from the beacon node).
 async fn head_anchor(url: &str) -> ExecAnchor {
+    anchor_at(url, "latest").await
+}
+
+/// anvil's header of block `tag` as an anchor.
+async fn anchor_at(url: &str, tag: &str) -> ExecAnchor {
     let rpc = EthRpc::new(url, Duration::from_secs(5));
-    let h = rpc.request("eth_getBlockByNumber", serde_json::json!(["latest", false])).await.unwrap();
+    let h = rpc.request("eth_getBlockByNumber", serde_json::json!([tag, false])).await.unwrap();
     let q = |k: &str| u64::from_str_radix(h[k].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     let b = |k: &str| h[k].as_str().unwrap().parse::<Hash256>().unwrap();
     ExecAnchor {
