@@ -42,8 +42,9 @@ for i in range($n):
   show "$RUN/$name" "$n" "$proofs"
 }
 show() { # show DIR KEYS PROOFS: one `pool show`, its figures on one line
-  local d=$1 n=$2 proofs=$3
-  /usr/bin/time -f "%M" -o "$d/rss" "$POOLVC" pool show --datadir "$d" --json --proofs "$proofs" \
+  local d=$1 n=$2 proofs=$3 extra=()
+  [ "$proofs" = "reread" ] && { proofs=endpoint-head; extra=(--reread); }
+  /usr/bin/time -f "%M" -o "$d/rss" "$POOLVC" pool show --datadir "$d" --json --proofs "$proofs" "${extra[@]}" \
     --beacon-node http://127.0.0.1:1 >"$d/show.json" 2>"$d/show.err"
   python3 - "$d" "$n" "$proofs" <<'PY'
 import json, sys
@@ -53,20 +54,24 @@ keys = sum(len(o["keys"]) for o in s["operators"])
 assert keys == n, f"{keys} keys read, {n} deployed"
 assert s["proven"] == (proofs != "none"), s["proven"]
 rss = int(open(f"{d}/rss").read().split()[-1])
-print(f"{n} {keys} {s['rpc_requests']} {s['rpc_calls']} {s['elapsed_ms']} {rss} {s['proofs'][0]} {s['proofs'][1]}")
+print(f"{n} {keys} {s['rpc_requests']} {s['rpc_calls']} {s['elapsed_ms']} {rss} {s['proofs'][0]} {s['proofs'][1]} {s['slots_reused']}")
 PY
 }
 BASE="$(measure 4 base)"
 BIG="$(measure $(( (KEYS + 6) / 7 )) big)"
 PROVEN="$(measure $(( (KEYS + 6) / 7 )) big endpoint-head)"
-python3 - "$BASE" "$BIG" "$PROVEN" <<'PY'
+AGAIN="$(measure $(( (KEYS + 6) / 7 )) big reread)"
+python3 - "$BASE" "$BIG" "$PROVEN" "$AGAIN" <<'PY'
 import sys
-b, g, p = ([int(x) for x in a.split()] for a in sys.argv[1:4])
-for name, r in (("baseline", b), ("key map", g), ("key map, proven", p)):
+b, g, p, w = ([int(x) for x in a.split()] for a in sys.argv[1:5])
+for name, r in (("baseline", b), ("key map", g), ("key map, proven", p), ("key map, proven again (nothing changed)", w)):
     print(f"pool_map: {name}: {r[1]} keys, {r[2]} JSON-RPC requests ({r[3]} calls), {r[4]} ms, "
-          f"peak RSS {r[5] / 1024:.1f} MB" + (f", {r[6]} accounts and {r[7]} storage slots proven" if r[7] else ""))
+          f"peak RSS {r[5] / 1024:.1f} MB" + (f", {r[6]} accounts and {r[7]} storage slots proven, {r[8]} reused"
+                                              if r[6] else ""))
 print(f"pool_map: {g[1]} keys vs {b[1]}: time x{g[4] / max(b[4], 1):.1f}, requests x{g[2] / b[2]:.1f}, "
       f"peak RSS +{(g[5] - b[5]) / 1024:.1f} MB ({(g[5] - b[5]) * 1024 / g[1]:.0f} bytes a key)")
 print(f"pool_map: proven vs unproven, {g[1]} keys, same contracts and run: time x{p[4] / max(g[4], 1):.1f}, "
       f"requests x{p[2] / g[2]:.1f} ({p[2]} vs {g[2]}), peak RSS x{p[5] / g[5]:.2f}")
+print(f"pool_map: proven again vs unproven (the client's refresh when nothing changed): time x{w[4] / max(g[4], 1):.1f}, "
+      f"requests x{w[2] / g[2]:.1f} ({w[2]} vs {g[2]})")
 PY

@@ -137,6 +137,11 @@ pub enum PoolCommand {
         /// nothing), `none`.
         #[arg(long, value_enum, default_value_t = crate::cmd::pool::ProofAnchor::Beacon)]
         proofs: crate::cmd::pool::ProofAnchor,
+        /// Read twice at the same block, the second time from the first
+        /// read's proven state, and report the second (what the running
+        /// client's refresh costs when nothing changed; benchmarks).
+        #[arg(long)]
+        reread: bool,
         /// One JSON document instead of text.
         #[arg(long)]
         json: bool,

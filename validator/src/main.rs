@@ -255,9 +255,9 @@ fn run_bench(command: BenchCommand) -> Result<()> {
 /// `poolvc pool ...`.
 fn run_pool(command: PoolCommand) -> Result<()> {
     match command {
-        PoolCommand::Show { datadir, beacon_node, proofs, json } => {
+        PoolCommand::Show { datadir, beacon_node, proofs, reread, json } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let (snap, warnings) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node, proofs))?;
+            let (snap, warnings) = rt.block_on(poolvc::cmd::pool::show(&datadir, &beacon_node, proofs, reread))?;
             for w in warnings {
                 eprintln!("warning: {w}");
             }

@@ -134,8 +134,16 @@ async fn the_key_map_and_every_operator_s_rule_as_deployed() {
     let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
     let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
     let anchor = head_anchor(&a.url).await;
-    let snap = snapshot::take(&cfg, &rpc, Some(anchor), &local, &TIME).await.unwrap();
+    let (snap, proven) = snapshot::take_with(&cfg, &rpc, Some(anchor), None, &local, &TIME).await.unwrap();
     assert!(snap.proven && snap.block == anchor.block_number);
+    // Read again from that proven state: nothing changed, so only the
+    // accounts are proven again and every slot is reused; the same picture.
+    let (again, _) = snapshot::take_with(&cfg, &rpc, Some(anchor), proven, &local, &TIME).await.unwrap();
+    assert_eq!(again.slots_reused, snap.proofs.1, "{:?} vs {:?}", again.proofs, snap.proofs);
+    assert_eq!(again.proofs.1, 0, "no slot proven again: {:?}", again.proofs);
+    for (p, q) in snap.operators.iter().zip(&again.operators) {
+        assert_eq!((p.recipient, p.keys.len()), (q.recipient, q.keys.len()), "{}", p.pool);
+    }
     let errors: Vec<_> = snap.operators.iter().filter_map(|o| o.error.clone()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert!(snap.proofs.0 >= 7 && snap.proofs.1 > 32, "accounts and slots proven: {:?}", snap.proofs);
@@ -337,6 +345,12 @@ async fn megapool_keys_are_listed_and_pay_the_megapool() {
     let cfg = config(&a);
     let st = state(&a);
     let owner = st["owner"].as_str().unwrap();
+    // A proven read before the megapool exists: the read after it starts
+    // from this one's proven state and must still see every change.
+    let local: HashSet<PublicKeyBytes> = (0..34).map(pk).collect();
+    let before_rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let (_, before) =
+        snapshot::take_with(&cfg, &before_rpc, Some(head_anchor(&a.url).await), None, &local, &TIME).await.unwrap();
     let artifact: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("contracts/out/RocketNodeManager.sol/RocketMegapool.json")).unwrap(),
     )
@@ -353,9 +367,9 @@ async fn megapool_keys_are_listed_and_pay_the_megapool() {
     send(&a.url, owner, Some(&node_manager.to_string()), call).await;
 
     let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
-    let local: HashSet<PublicKeyBytes> = (0..34).map(pk).collect();
-    let snap = snapshot::take(&cfg, &rpc, Some(head_anchor(&a.url).await), &local, &TIME).await.unwrap();
-    assert!(snap.proven);
+    let (snap, _) =
+        snapshot::take_with(&cfg, &rpc, Some(head_anchor(&a.url).await), before, &local, &TIME).await.unwrap();
+    assert!(snap.proven && snap.slots_reused > 0, "{} slots reused", snap.slots_reused);
     let rocket = &snap.operators[6];
     let second = rocket.second.as_ref().expect("the megapool's keys");
     assert_eq!(second.keys.iter().map(|k| k.pubkey).collect::<Vec<_>>(), vec![pk(32), pk(33)]);

@@ -127,6 +127,7 @@ pub async fn show(
     datadir: &Path,
     beacon_node: &str,
     anchor: ProofAnchor,
+    reread: bool,
 ) -> Result<(Snapshot, Vec<String>), PoolCmdError> {
     let (cfg, rpc) = load(datadir)?;
     let local = local_pubkeys(datadir)?;
@@ -147,7 +148,14 @@ pub async fn show(
         },
         ProofAnchor::EndpointHead => Some(endpoint_head(&rpc).await?),
     };
-    let snap = snapshot::take(&cfg, &rpc, anchor, &local, &time).await?;
+    let (mut snap, state) = snapshot::take_with(&cfg, &rpc, anchor, None, &local, &time).await?;
+    if reread {
+        // The running client's steady state: the same read again, from the
+        // first one's proven state (only what changed is proven again).
+        let (requests, calls) = rpc.counts();
+        let (again, _) = snapshot::take_with(&cfg, &rpc, anchor, state, &local, &time).await?;
+        snap = Snapshot { rpc_requests: again.rpc_requests - requests, rpc_calls: again.rpc_calls - calls, ..again };
+    }
     Ok((snap, warnings))
 }
 

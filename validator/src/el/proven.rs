@@ -107,11 +107,16 @@ enum Unproven {
 impl DBErrorMarker for Unproven {}
 
 /// Accounts, code and slots proven against one state root.
+///
+/// Kept from one read to the next ([`ProvenReader::with_previous`]): code is
+/// content-addressed (its hash), and an account whose storage root has not
+/// changed has the same slots, so a refresh where nothing changed proves
+/// only the accounts again.
 #[derive(Debug, Default)]
 pub struct ProvenState {
     accounts: HashMap<Address, ProvenAccount>,
     code: HashMap<B256, Bytecode>,
-    storage: HashMap<(Address, U256), U256>,
+    storage: HashMap<Address, HashMap<U256, U256>>,
 }
 
 /// `revm`'s view of a [`ProvenState`]: anything else is [`Unproven`].
@@ -145,7 +150,7 @@ impl Database for Db<'_> {
         if a.storage_root == alloy_trie::EMPTY_ROOT_HASH {
             return Ok(U256::ZERO);
         }
-        self.0.storage.get(&(address, index)).copied().ok_or(Unproven::Slot(address, index))
+        self.0.storage.get(&address).and_then(|m| m.get(&index)).copied().ok_or(Unproven::Slot(address, index))
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Unproven> {
@@ -169,8 +174,12 @@ pub struct ProvenReader<'a> {
     anchor: ExecAnchor,
     chain_id: u64,
     state: Mutex<ProvenState>,
+    /// The last read's proven state (another root): slots of accounts whose
+    /// storage root is unchanged are taken from it once the account proves.
+    previous: Option<ProvenState>,
     accounts_proven: AtomicU64,
     slots_proven: AtomicU64,
+    slots_reused: AtomicU64,
 }
 
 impl<'a> ProvenReader<'a> {
@@ -181,9 +190,30 @@ impl<'a> ProvenReader<'a> {
             anchor,
             chain_id,
             state: Mutex::new(ProvenState::default()),
+            previous: None,
             accounts_proven: AtomicU64::new(0),
             slots_proven: AtomicU64::new(0),
+            slots_reused: AtomicU64::new(0),
         }
+    }
+
+    /// Starts from the last read's proven state: its code, and the slots of
+    /// every account whose storage root proves unchanged.
+    pub fn with_previous(mut self, previous: ProvenState) -> Self {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        st.code = previous.code.clone();
+        self.previous = Some(previous);
+        self
+    }
+
+    /// What this reader proved, for the next read.
+    pub fn into_state(self) -> ProvenState {
+        self.state.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Storage slots taken from the previous read (unchanged storage roots).
+    pub fn reused(&self) -> u64 {
+        self.slots_reused.load(Ordering::Relaxed)
     }
 
     /// The anchor every read is proven against.
@@ -362,6 +392,33 @@ impl<'a> ProvenReader<'a> {
     /// Fetches and checks the proofs of `need` that are not proven yet,
     /// and the code of every newly proven contract.
     async fn prove(&self, need: BTreeMap<Address, BTreeSet<U256>>) -> Result<(), ProvenError> {
+        // Accounts the last read proved: the account alone first; if its
+        // storage root is unchanged, its slots are taken from that read.
+        if let Some(prev) = &self.previous {
+            let fresh: BTreeMap<Address, BTreeSet<U256>> = {
+                let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                need.keys()
+                    .filter(|a| !st.accounts.contains_key(*a) && prev.accounts.contains_key(*a))
+                    .map(|a| (*a, BTreeSet::new()))
+                    .collect()
+            };
+            if !fresh.is_empty() {
+                self.fetch(fresh.clone()).await?;
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                for a in fresh.keys() {
+                    let (Some(old), Some(slots)) = (prev.accounts.get(a), prev.storage.get(a)) else { continue };
+                    if st.accounts.get(a).is_some_and(|now| now.storage_root == old.storage_root) {
+                        self.slots_reused.fetch_add(slots.len() as u64, Ordering::Relaxed);
+                        st.storage.entry(*a).or_default().extend(slots.iter().map(|(k, v)| (*k, *v)));
+                    }
+                }
+            }
+        }
+        self.fetch(need).await
+    }
+
+    /// Fetches and checks the proofs of `need` not proven yet.
+    async fn fetch(&self, need: BTreeMap<Address, BTreeSet<U256>>) -> Result<(), ProvenError> {
         // (address, slots) per request, only what is not yet proven.
         let mut asks: Vec<(Address, Vec<U256>)> = Vec::new();
         {
@@ -369,10 +426,11 @@ impl<'a> ProvenReader<'a> {
             for (a, slots) in need {
                 let known = st.accounts.get(&a);
                 let empty_storage = known.is_some_and(|k| k.storage_root == alloy_trie::EMPTY_ROOT_HASH);
+                let have = st.storage.get(&a);
                 let missing: Vec<U256> = if empty_storage {
                     Vec::new()
                 } else {
-                    slots.into_iter().filter(|s| !st.storage.contains_key(&(a, *s))).collect()
+                    slots.into_iter().filter(|s| !have.is_some_and(|m| m.contains_key(s))).collect()
                 };
                 if known.is_some() && missing.is_empty() {
                     continue;
@@ -426,8 +484,8 @@ impl<'a> ProvenReader<'a> {
                     }
                 }
                 self.slots_proven.fetch_add(got.len() as u64, Ordering::Relaxed);
-                for (k, v) in got {
-                    st.storage.insert((a, k), v);
+                if !got.is_empty() {
+                    st.storage.entry(a).or_default().extend(got);
                 }
             }
         }

@@ -7,7 +7,7 @@ use super::exits::{self, ExitRequest};
 use super::map::PoolMap;
 use super::reader::{self, ChainTime};
 use crate::el::proof::ExecAnchor;
-use crate::el::proven::{ProvenReader, Reads};
+use crate::el::proven::{ProvenReader, ProvenState, Reads};
 use crate::el::rpc::{EthRpc, RpcError};
 use crate::policy::pool_rules::{self, Why};
 use crate::policy::PoolRecipient;
@@ -70,6 +70,8 @@ pub struct Snapshot {
     pub proven: bool,
     /// Accounts and storage slots proven.
     pub proofs: (u64, u64),
+    /// Storage slots taken from an earlier read (storage root unchanged).
+    pub slots_reused: u64,
     /// Per entry, in file order.
     pub operators: Vec<OperatorView>,
     /// Local keys no pool holds (their configured recipient applies).
@@ -93,6 +95,19 @@ pub async fn take(
     local: &HashSet<PublicKeyBytes>,
     time: &ChainTime,
 ) -> Result<Snapshot, RpcError> {
+    Ok(take_with(cfg, rpc, anchor, None, local, time).await?.0)
+}
+
+/// [`take`], starting from an earlier read's proven state; also gives this
+/// read's proven state (for the next).
+pub async fn take_with(
+    cfg: &PoolsConfig,
+    rpc: &EthRpc,
+    anchor: Option<ExecAnchor>,
+    previous: Option<ProvenState>,
+    local: &HashSet<PublicKeyBytes>,
+    time: &ChainTime,
+) -> Result<(Snapshot, Option<ProvenState>), RpcError> {
     let started = std::time::Instant::now();
     let chain_id = rpc.chain_id().await?;
     if let Some(expected) = cfg.chain_id {
@@ -100,7 +115,13 @@ pub async fn take(
             return Err(RpcError::ChainId { url: rpc.url().to_string(), expected, got: chain_id });
         }
     }
-    let prover = anchor.map(|a| ProvenReader::new(rpc, a, chain_id));
+    let prover = anchor.map(|a| {
+        let p = ProvenReader::new(rpc, a, chain_id);
+        match previous {
+            Some(prev) => p.with_previous(prev),
+            None => p,
+        }
+    });
     let reads = match &prover {
         Some(p) => Reads::Proven(p),
         None => Reads::Unproven(rpc),
@@ -188,18 +209,20 @@ pub async fn take(
     }
     let (rpc_requests, rpc_calls) = rpc.counts();
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(Snapshot {
+    let snap = Snapshot {
         chain_id,
         block,
         proven: prover.is_some(),
         proofs: prover.as_ref().map_or((0, 0), |p| p.proven()),
+        slots_reused: prover.as_ref().map_or(0, |p| p.reused()),
         operators,
         local_keys_in_no_pool,
         exit_requests,
         rpc_requests,
         rpc_calls,
         elapsed_ms,
-    })
+    };
+    Ok((snap, prover.map(ProvenReader::into_state)))
 }
 
 impl Snapshot {
@@ -211,8 +234,8 @@ impl Snapshot {
         if self.proven {
             let _ = writeln!(
                 s,
-                "read with proofs against the beacon block's execution state ({} accounts, {} slots)",
-                self.proofs.0, self.proofs.1
+                "read with proofs against the beacon block's execution state ({} accounts, {} slots proven, {} slots unchanged since the last read)",
+                self.proofs.0, self.proofs.1, self.slots_reused
             );
         } else {
             let _ = writeln!(s, "UNPROVEN: the endpoint's answers as given (no beacon block to prove them against)");

@@ -62,6 +62,8 @@ pub(super) struct State {
     /// The last warning per entry and the epoch it was given in.
     warned: HashMap<usize, (String, u64)>,
     reported: bool,
+    /// The last refresh's proven state: the next proves only what changed.
+    proven: Option<crate::el::proven::ProvenState>,
 }
 
 impl State {
@@ -78,6 +80,7 @@ impl State {
             tried: HashMap::new(),
             warned: HashMap::new(),
             reported: false,
+            proven: None,
         }
     }
 }
@@ -349,7 +352,10 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, anc
     let Some(rpc) = &st.rpc else { return };
     let block = anchor.block_number;
     // `reload` admits an `rpc` only with a `chain_id`.
-    let prover = ProvenReader::new(rpc, anchor, cfg.chain_id.unwrap_or_default());
+    let mut prover = ProvenReader::new(rpc, anchor, cfg.chain_id.unwrap_or_default());
+    if let Some(prev) = st.proven.take() {
+        prover = prover.with_previous(prev);
+    }
     let reads = Reads::Proven(&prover);
     match ctx.beacon.finalized_epoch(ctx.slot_timeout()).await {
         Ok(e) => st.finalized_epoch = e,
@@ -371,6 +377,7 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, anc
         }
         st.map.record(i, r, now, block);
     }
+    st.proven = Some(prover.into_state());
     publish_roster(ctx, st, cfg);
 }
 
