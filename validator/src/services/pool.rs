@@ -63,7 +63,7 @@ pub(super) struct State {
     warned: HashMap<usize, (String, u64)>,
     reported: bool,
     /// The last refresh's proven state: the next proves only what changed.
-    proven: Option<crate::el::proven::ProvenState>,
+    proven: Option<proven::ProvenState>,
 }
 
 impl State {
@@ -251,24 +251,44 @@ async fn anchor_at<P: Preset>(ctx: &Ctx<P>, id: &str) -> Result<Option<ExecAncho
     }))
 }
 
+/// Why an exit request's log is not (yet) proven.
+#[derive(Debug, thiserror::Error)]
+enum ExitProofError {
+    /// The chain contradicts it: a forged request, never acted on.
+    #[error("{why}")]
+    Disproven {
+        /// What contradicts it.
+        why: String,
+    },
+    /// It could not be checked now (an endpoint failed): tried again.
+    #[error("{why}")]
+    NotYet {
+        /// What failed.
+        why: String,
+    },
+}
+
 /// Proves the log of an exit request against the receipts root of the
-/// beacon chain's payload at the log's block. `Err(true)` when the log is
-/// disproven (forged: never acted on), `Err(false)` when it could not be
-/// checked now (try again).
-async fn prove_exit<P: Preset>(ctx: &Ctx<P>, rpc: &EthRpc, r: &ExitRequest) -> Result<(), (bool, String)> {
-    let Some(log) = &r.log else { return Err((true, "no log to prove".into())) };
-    let ts = proven::block_timestamp(rpc, log.block_hash).await.map_err(|e| (false, e.to_string()))?;
+/// beacon chain's payload at the log's block.
+async fn prove_exit<P: Preset>(ctx: &Ctx<P>, rpc: &EthRpc, r: &ExitRequest) -> Result<(), ExitProofError> {
+    let not_yet = |e: &dyn std::fmt::Display| ExitProofError::NotYet { why: e.to_string() };
+    let Some(log) = &r.log else { return Err(ExitProofError::Disproven { why: "no log to prove".into() }) };
+    let ts = proven::block_timestamp(rpc, log.block_hash).await.map_err(|e| not_yet(&e))?;
     let secs = (ctx.spec.slot_duration_ms / 1000).max(1);
     let slot = ts.saturating_sub(ctx.genesis.genesis_time) / secs;
     let anchor = match anchor_at(ctx, &slot.to_string()).await {
         Ok(Some(a)) => a,
-        Ok(None) => return Err((true, format!("the beacon chain has no block at slot {slot} (block {})", log.block))),
-        Err(e) => return Err((false, e.to_string())),
+        Ok(None) => {
+            return Err(ExitProofError::Disproven {
+                why: format!("the beacon chain has no block at slot {slot} (block {})", log.block),
+            })
+        }
+        Err(e) => return Err(not_yet(&e)),
     };
     match proven::prove_log(rpc, &anchor, log).await {
         Ok(()) => Ok(()),
-        Err(e @ ProvenError::Proof(_)) => Err((true, e.to_string())),
-        Err(e) => Err((false, e.to_string())),
+        Err(e @ ProvenError::Proof(_)) => Err(ExitProofError::Disproven { why: e.to_string() }),
+        Err(e) => Err(not_yet(&e)),
     }
 }
 
@@ -320,14 +340,14 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
                             warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block, "pools: exit requested (log proven)");
                             st.exits.insert(r.pubkey, r);
                         }
-                        Err((true, why)) => {
+                        Err(why @ ExitProofError::Disproven { .. }) => {
                             ctx.stats.pool_read_errors.inc();
                             error!(
                                 pubkey = %r.pubkey, pool = %r.pool, block = r.block,
                                 "pools: an exit request the chain does not prove, ignored (a lying endpoint?): {why}"
                             );
                         }
-                        Err((false, why)) => {
+                        Err(why @ ExitProofError::NotYet { .. }) => {
                             ok = false;
                             warn!(pubkey = %r.pubkey, block = r.block, "pools: exit request not proven yet: {why}");
                         }
