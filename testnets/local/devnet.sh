@@ -45,8 +45,7 @@ if [ "${POOLS:-1}" != 0 ]; then
   ANVIL_PID=$!
   for _ in $(seq 1 60); do curl -sf -X POST -H 'content-type: application/json' \
     -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null && break; sleep 0.5; done
-  grep 'voting_public_key:' "$RUN/vc/validators/validator_definitions.yml" | grep -o '0x[0-9a-f]\{96\}' >"$RUN/pubkeys.txt"
-  python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --pubkeys "$RUN/pubkeys.txt" --range 32..63 --out "$RUN/vc"
+    python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/validators/validator_definitions.yml" --range 32..63 --out "$RUN/vc"
   EL_FLAGS=(--el "$ANVIL")
 fi
 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset "${PRESET:-minimal}" \

@@ -103,8 +103,7 @@ wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
   || { echo "e2e-perf: anvil did not start"; exit 1; }
 "$POOLVC" keys interop --range 32..63 --out "$RUN/a" --kdf pbkdf2 >/dev/null
 "$POOLVC" keys interop --range 52..55 --out "$RUN/b" --kdf pbkdf2 >/dev/null
-grep 'voting_public_key:' "$RUN/a/validators/validator_definitions.yml" | grep -o '0x[0-9a-f]\{96\}' >"$RUN/pubkeys.txt"
-python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --pubkeys "$RUN/pubkeys.txt" --range 32..63 --out "$RUN/a"
+python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/a/validators/validator_definitions.yml" --range 32..63 --out "$RUN/a"
 echo "reporter-a-password" >"$RUN/a/reporter.pass"
 echo "reporter-b-password" >"$RUN/b/reporter.pass"
 REP_A="$("$POOLVC" pool reporter-key --out "$RUN/a/reporter.json" --password-file "$RUN/a/reporter.pass")"

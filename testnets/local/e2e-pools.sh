@@ -59,8 +59,7 @@ wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
   -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null \
   || { echo "e2e-pools: anvil did not start"; exit 1; }
 "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
-grep 'voting_public_key:' "$RUN/vc/validators/validator_definitions.yml" | grep -o '0x[0-9a-f]\{96\}' >"$RUN/pubkeys.txt"
-python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --pubkeys "$RUN/pubkeys.txt" --range 32..63 --out "$RUN/vc"
+python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/validators/validator_definitions.yml" --range 32..63 --out "$RUN/vc"
 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
   --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
 PIDS+=($!)

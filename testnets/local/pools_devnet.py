@@ -21,6 +21,7 @@ call data is encoded by foundry's cast (contracts/tools).
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -182,9 +183,14 @@ def cmd_deploy(a):
     lo, hi = (int(x) for x in a.range.split(".."))
     if a.per_operator:
         SPLIT = [(name, a.per_operator) for name, _ in SPLIT]
-    if a.pubkeys:
-        with open(a.pubkeys) as f:
-            listed = [line.strip() for line in f if line.strip()]
+    if a.pubkeys or a.definitions:
+        if a.pubkeys:
+            with open(a.pubkeys) as f:
+                listed = [line.strip() for line in f if line.strip()]
+        else:
+            with open(a.definitions) as f:
+                listed = re.findall(r"^\s*voting_public_key:\s*(0x[0-9a-fA-F]{96})\s*$", f.read(), re.M)
+            a.pubkeys = a.definitions
         if len(listed) != hi - lo + 1:
             raise SystemExit(f"pools_devnet: {a.pubkeys} has {len(listed)} keys, --range {hi - lo + 1}")
         keys = {lo + i: k for i, k in enumerate(listed)}
@@ -355,6 +361,8 @@ def main():
     d.add_argument("--rpc", required=True)
     d.add_argument("--bn", help="beacon node the keys of --range are read from")
     d.add_argument("--pubkeys", help="a file of public keys, one per line, instead of --bn")
+    d.add_argument("--definitions", help="a validator_definitions.yml whose keys, in order, are --range's "
+                   "(what `poolvc keys interop` writes), instead of --bn")
     d.add_argument("--per-operator", type=int, help="keys per operator (default: the e2e split of 32)")
     d.add_argument("--range", required=True)
     d.add_argument("--out", required=True)
