@@ -5,7 +5,7 @@
 //!
 //! A change of a key's recipient, from any cause (a pool rule, the
 //! keymanager API, the definitions), bumps the store's change watch: both
-//! are sent again at the next slot, the registration re-signed. A cached
+//! are sent again at once, the registration re-signed. A cached
 //! registration is sent only while it still names the key's recipient and
 //! gas limit: once the recipient moves, the old one is never sent again
 //! (not even when signing the new one fails).
@@ -22,18 +22,45 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::warn;
 
-/// Runs the service: at the first slot and at each epoch's first slot.
+/// How long a change waits for the rest of its burst before it is sent.
+const CHANGE_SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs the service: at the first slot, at each epoch's first slot, and at
+/// once (within [`CHANGE_SETTLE`]) when a key's settings change.
 pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut cache: HashMap<PublicKeyBytes, SignedValidatorRegistrationV1> = HashMap::new();
     let mut slot = ctx.first_slot;
     let mut first = true;
-    // A key imported, or a fee recipient or gas limit set, through the
-    // keymanager API reaches the node at the next slot.
     let mut changes = ctx.store.watch_changes();
     changes.borrow_and_update();
-    while let Some(s) = ctx.next_slot(Service::Preparation, slot).await {
-        slot = s + 1;
-        let keys_changed = changes.has_changed().unwrap_or(false);
+    // A change (a pool rule's switch, the keymanager API, the definitions)
+    // is acted on at once, not at the next slot: a registration naming the
+    // old recipient must not stay the relays' for up to a slot.
+    let mut watching = true;
+    loop {
+        let (s, by_change) = tokio::select! {
+            s = ctx.next_slot(Service::Preparation, slot) => match s {
+                Some(s) => {
+                    slot = s + 1;
+                    (s, false)
+                }
+                None => break,
+            },
+            r = changes.changed(), if watching && !first => {
+                if r.is_err() {
+                    // The store is gone: only the slot clock is left.
+                    watching = false;
+                    continue;
+                }
+                if ctx.stopping() {
+                    break;
+                }
+                // A burst of changes (a keymanager import) is sent once.
+                tokio::time::sleep(CHANGE_SETTLE).await;
+                (ctx.current_slot(), true)
+            }
+        };
+        let keys_changed = by_change || changes.has_changed().unwrap_or(false);
         if !first && !keys_changed && s % ctx.spec.slots_per_epoch != 0 {
             continue;
         }
