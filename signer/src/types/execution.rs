@@ -8,6 +8,25 @@ use ssz_derive::{Decode, Encode};
 use ssz_types::{FixedVector, VariableList};
 use tree_hash_derive::TreeHash;
 
+/// What a beacon block's execution payload commits to: the block number,
+/// hash, state and receipts roots (the root of every pool-read proof) and
+/// timestamp, with the beacon slot that carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutionCommitment {
+    /// The beacon block's slot.
+    pub slot: u64,
+    /// The payload's block number.
+    pub block_number: u64,
+    /// The payload's block hash.
+    pub block_hash: Hash256,
+    /// The payload's state root.
+    pub state_root: Hash256,
+    /// The payload's receipts root.
+    pub receipts_root: Hash256,
+    /// The payload's timestamp (unix seconds).
+    pub timestamp: u64,
+}
+
 /// One transaction: opaque bytes.
 pub type Transaction<P> = VariableList<u8, <P as Preset>::MaxBytesPerTransaction>;
 

@@ -9,21 +9,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// What a beacon block's execution payload commits to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PayloadCommitment {
-    /// The beacon block's slot.
-    pub slot: u64,
-    /// The payload's block number.
-    pub block_number: u64,
-    /// The payload's block hash.
-    pub block_hash: Hash256,
-    /// The payload's state root.
-    pub state_root: Hash256,
-    /// The payload's receipts root.
-    pub receipts_root: Hash256,
-    /// The payload's timestamp.
-    pub timestamp: u64,
-}
+pub type PayloadCommitment = poolvc_signer::types::ExecutionCommitment;
 
 #[derive(Deserialize)]
 struct Envelope {

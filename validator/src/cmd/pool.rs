@@ -174,19 +174,11 @@ pub enum ProofAnchor {
 
 /// The head block's execution commitments, from the beacon node.
 pub async fn beacon_anchor(beacon: &BeaconClient, url: &str) -> Result<ExecAnchor, PoolCmdError> {
-    let c = beacon
+    beacon
         .payload_commitment("head", TIMEOUT)
         .await
         .map_err(|e| PoolCmdError::Beacon { url: url.into(), reason: e.to_string() })?
-        .ok_or_else(|| PoolCmdError::Beacon { url: url.into(), reason: "no head block".into() })?;
-    Ok(ExecAnchor {
-        slot: c.slot,
-        block_number: c.block_number,
-        block_hash: c.block_hash,
-        state_root: c.state_root,
-        receipts_root: c.receipts_root,
-        timestamp: c.timestamp,
-    })
+        .ok_or_else(|| PoolCmdError::Beacon { url: url.into(), reason: "no head block".into() })
 }
 
 /// The endpoint's latest header as an anchor (for measuring only).

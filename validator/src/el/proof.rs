@@ -13,22 +13,9 @@ use alloy_rlp::Encodable;
 use alloy_trie::{proof::verify_proof, Nibbles, TrieAccount, EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use serde::Deserialize;
 
-/// The execution block a beacon block commits to: the root of every proof.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExecAnchor {
-    /// The beacon slot whose block carries the payload.
-    pub slot: u64,
-    /// The payload's block number.
-    pub block_number: u64,
-    /// The payload's block hash.
-    pub block_hash: B256,
-    /// The payload's state root.
-    pub state_root: B256,
-    /// The payload's receipts root.
-    pub receipts_root: B256,
-    /// The payload's timestamp (unix seconds).
-    pub timestamp: u64,
-}
+/// The execution block a beacon block commits to: the root of every proof
+/// (the beacon node's `PayloadCommitment`, the same type).
+pub type ExecAnchor = poolvc_signer::types::ExecutionCommitment;
 
 /// A value that did not prove.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -458,13 +458,7 @@ impl<'a> ProvenReader<'a> {
         let mut new_code: Vec<(Address, ProvenAccount)> = Vec::new();
         let mut verified = Vec::with_capacity(answers.len());
         for ((a, slots), v) in asks.iter().zip(answers) {
-            let p: AccountProof = serde_json::from_value(v).map_err(|e| {
-                ProvenError::Rpc(RpcError::Malformed {
-                    url: self.rpc.url().to_string(),
-                    method: "eth_getProof".into(),
-                    reason: format!("account {a}: {e}"),
-                })
-            })?;
+            let p: AccountProof = decode(self.rpc, "eth_getProof", format_args!("account {a}"), v)?;
             let (acct, got) = verify_account(self.anchor.state_root, self.anchor.block_number, *a, &p)?;
             // Every slot asked must be answered, and only those.
             let answered: BTreeSet<U256> = got.iter().map(|(k, _)| *k).collect();
@@ -498,13 +492,7 @@ impl<'a> ProvenReader<'a> {
         let codes = self.rpc.batch("eth_getCode", params, HINTS_PER_BATCH).await?;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for ((a, acct), v) in new_code.iter().zip(codes) {
-            let code: Bytes = serde_json::from_value(v).map_err(|e| {
-                ProvenError::Rpc(RpcError::Malformed {
-                    url: self.rpc.url().to_string(),
-                    method: "eth_getCode".into(),
-                    reason: format!("account {a}: {e}"),
-                })
-            })?;
+            let code: Bytes = decode(self.rpc, "eth_getCode", format_args!("account {a}"), v)?;
             verify_code(*a, acct, &code)?;
             st.code.insert(acct.code_hash, Bytecode::new_raw(code));
         }
@@ -544,11 +532,21 @@ impl Reads<'_> {
             Reads::Proven(p) => p.call_many(calls, block).await,
         }
     }
+}
 
-    /// Whether the reads are proven.
-    pub fn proven(&self) -> bool {
-        matches!(self, Reads::Proven(_))
-    }
+/// `v`, an answer to `method` about `what`, as a `T`; a malformed answer
+/// names both.
+fn decode<T: serde::de::DeserializeOwned>(
+    rpc: &EthRpc,
+    method: &str,
+    what: std::fmt::Arguments<'_>,
+    v: serde_json::Value,
+) -> Result<T, RpcError> {
+    serde_json::from_value(v).map_err(|e| RpcError::Malformed {
+        url: rpc.url().to_string(),
+        method: method.into(),
+        reason: format!("{what}: {e}"),
+    })
 }
 
 /// The timestamp the endpoint gives for block `hash`: only a hint of which
@@ -578,11 +576,7 @@ pub async fn prove_log(rpc: &EthRpc, anchor: &ExecAnchor, log: &Log) -> Result<(
         .into());
     }
     let v = rpc.request("eth_getBlockReceipts", serde_json::json!([log.block_hash])).await?;
-    let mut receipts: Vec<Receipt> = serde_json::from_value(v).map_err(|e| RpcError::Malformed {
-        url: rpc.url().to_string(),
-        method: "eth_getBlockReceipts".into(),
-        reason: format!("block {}: {e}", log.block),
-    })?;
+    let mut receipts: Vec<Receipt> = decode(rpc, "eth_getBlockReceipts", format_args!("block {}", log.block), v)?;
     verify_receipts(log.block, anchor.receipts_root, &mut receipts)?;
     let found = receipts
         .iter()

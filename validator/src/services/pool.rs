@@ -239,16 +239,7 @@ async fn head<P: Preset>(
 
 /// What beacon block `id`'s payload commits to, as a proof anchor.
 async fn anchor_at<P: Preset>(ctx: &Ctx<P>, id: &str) -> Result<Option<ExecAnchor>, HeadError> {
-    let c =
-        ctx.beacon.payload_commitment(id, ctx.slot_timeout()).await.map_err(|source| HeadError::Beacon { source })?;
-    Ok(c.map(|c| ExecAnchor {
-        slot: c.slot,
-        block_number: c.block_number,
-        block_hash: c.block_hash,
-        state_root: c.state_root,
-        receipts_root: c.receipts_root,
-        timestamp: c.timestamp,
-    }))
+    ctx.beacon.payload_commitment(id, ctx.slot_timeout()).await.map_err(|source| HeadError::Beacon { source })
 }
 
 /// Why an exit request's log is not (yet) proven.
