@@ -4,6 +4,7 @@
 use super::attestation::*;
 use super::containers::*;
 use super::execution::*;
+use super::gloas::BeaconBlockBodyGloas;
 use super::fork::ForkName;
 use super::preset::Preset;
 use super::primitives::*;
@@ -218,6 +219,13 @@ block_struct!(
     /// `SignedBeaconBlock` (Electra and Fulu).
     SignedBeaconBlockElectra,
     BeaconBlockBodyElectra
+);
+block_struct!(
+    /// `BeaconBlock` (Gloas): the body carries a bid for the payload, not the payload.
+    BeaconBlockGloas,
+    /// `SignedBeaconBlock` (Gloas).
+    SignedBeaconBlockGloas,
+    BeaconBlockBodyGloas
 );
 block_struct!(
     /// `BlindedBeaconBlock` (Bellatrix).

@@ -72,6 +72,14 @@ pub trait Preset:
     type MaxConsolidationRequestsPerPayload: Len;
     /// `HISTORICAL_ROOTS_LIMIT` (unused by blocks; kept for completeness of checks).
     type HistoricalRootsLimit: Len;
+    /// `PTC_SIZE` (Gloas): members of a slot's payload-timeliness committee.
+    type PtcSize: Len;
+    /// `MAX_PAYLOAD_ATTESTATIONS` (Gloas).
+    type MaxPayloadAttestations: Len;
+    /// `MAX_BUILDER_DEPOSIT_REQUESTS_PER_PAYLOAD` (Gloas, EIP-8282).
+    type MaxBuilderDepositRequestsPerPayload: Len;
+    /// `MAX_BUILDER_EXIT_REQUESTS_PER_PAYLOAD` (Gloas, EIP-8282).
+    type MaxBuilderExitRequestsPerPayload: Len;
 
     /// `SYNC_COMMITTEE_SIZE` as a number.
     fn sync_committee_size() -> usize {
@@ -118,6 +126,10 @@ impl Preset for Mainnet {
     type MaxWithdrawalRequestsPerPayload = U16;
     type MaxConsolidationRequestsPerPayload = U2;
     type HistoricalRootsLimit = U16777216;
+    type PtcSize = U512;
+    type MaxPayloadAttestations = U4;
+    type MaxBuilderDepositRequestsPerPayload = U64;
+    type MaxBuilderExitRequestsPerPayload = U16;
 }
 
 impl Preset for Minimal {
@@ -147,6 +159,10 @@ impl Preset for Minimal {
     type MaxWithdrawalRequestsPerPayload = U16;
     type MaxConsolidationRequestsPerPayload = U2;
     type HistoricalRootsLimit = U16777216;
+    type PtcSize = U16;
+    type MaxPayloadAttestations = U4;
+    type MaxBuilderDepositRequestsPerPayload = U64;
+    type MaxBuilderExitRequestsPerPayload = U16;
 }
 
 /// Which preset a network uses, known only at run time (from `PRESET_BASE`).

@@ -141,3 +141,50 @@ fn block_enum_matches_inner_type() {
         }
     }
 }
+
+/// Gloas (progressive SSZ) containers against pyspec 1.7.0b2's bytes and
+/// roots, at both presets (`tests/vectors/ssz_static/gloas_pyspec_1.7.0b2`).
+fn gloas<Q: Preset>(preset: &str) -> usize {
+    let dir = vectors().join("ssz_static/gloas_pyspec_1.7.0b2/tests").join(preset).join("gloas/ssz_static");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 22, "{}", dir.display());
+    let mut total = 0;
+    for name in names {
+        let d = dir.join(&name);
+        total += match name.as_str() {
+            "AttestationData" => check::<AttestationData>(&d),
+            "PayloadAttestationData" => check::<PayloadAttestationData>(&d),
+            "PayloadAttestation" => check::<PayloadAttestation<Q>>(&d),
+            "PayloadAttestationMessage" => check::<PayloadAttestationMessage>(&d),
+            "ExecutionPayloadBid" => check::<ExecutionPayloadBid<Q>>(&d),
+            "SignedExecutionPayloadBid" => check::<SignedExecutionPayloadBid<Q>>(&d),
+            "ExecutionPayload" => check::<ExecutionPayloadGloas<Q>>(&d),
+            "ExecutionRequests" => check::<ExecutionRequestsGloas<Q>>(&d),
+            "BuilderDepositRequest" => check::<BuilderDepositRequest>(&d),
+            "BuilderExitRequest" => check::<BuilderExitRequest>(&d),
+            "ExecutionPayloadEnvelope" => check::<ExecutionPayloadEnvelope<Q>>(&d),
+            "SignedExecutionPayloadEnvelope" => check::<SignedExecutionPayloadEnvelope<Q>>(&d),
+            "ProposerPreferences" => check::<ProposerPreferences>(&d),
+            "SignedProposerPreferences" => check::<SignedProposerPreferences>(&d),
+            "Attestation" => check::<AttestationGloas<Q>>(&d),
+            "IndexedAttestation" => check::<IndexedAttestationGloas<Q>>(&d),
+            "AttesterSlashing" => check::<AttesterSlashingGloas<Q>>(&d),
+            "AggregateAndProof" => check::<AggregateAndProofGloas<Q>>(&d),
+            "SignedAggregateAndProof" => check::<SignedAggregateAndProofGloas<Q>>(&d),
+            "BeaconBlockBody" => check::<BeaconBlockBodyGloas<Q>>(&d),
+            "BeaconBlock" => check::<BeaconBlockGloas<Q>>(&d),
+            "SignedBeaconBlock" => check::<SignedBeaconBlockGloas<Q>>(&d),
+            other => panic!("gloas type {other} has vectors but no mapping here"),
+        };
+    }
+    total
+}
+
+#[test]
+fn gloas_pyspec_minimal_and_mainnet() {
+    let _machine = poolvc_tests::turns::shared();
+    assert_eq!(gloas::<Minimal>("minimal"), 110);
+    assert_eq!(gloas::<Mainnet>("mainnet"), 110);
+}
