@@ -15,6 +15,9 @@
 //! - messages that cannot be slashed and that a client signs ahead of their
 //!   duty (selection proofs, RANDAO reveals, sync messages, aggregates,
 //!   contributions): at most [`LOOKAHEAD_EPOCHS`] epochs past that;
+//! - Gloas: payload attestations, envelopes and bids as blocks (the slot
+//!   now); proposer preferences, builder request authentications and
+//!   aggregates within the lookahead;
 //! - builder registrations: a timestamp at most
 //!   [`REGISTRATION_TOLERANCE_S`] seconds ahead (relays drop a registration
 //!   older than the newest they hold, so a far-future one would freeze the
@@ -119,6 +122,16 @@ impl WallClock {
             SignableMessage::ValidatorRegistration(r) => {
                 at_most("registration timestamp", r.timestamp, now_ms / 1000 + REGISTRATION_TOLERANCE_S)
             }
+            SignableMessage::AggregateAndProofGloas(a) => at_most("aggregate slot", a.aggregate.data.slot, ahead_slot),
+            // A PTC vote is for the slot now, as a block is.
+            SignableMessage::PayloadAttestation(d) => at_most("payload attestation slot", d.slot, slot),
+            // Preferences are signed for the proposals of the lookahead.
+            SignableMessage::ProposerPreferences(p) => {
+                at_most("proposer preferences slot", p.proposal_slot, ahead_slot)
+            }
+            SignableMessage::ExecutionPayloadEnvelope(e) => at_most("envelope slot", e.payload.slot_number, slot),
+            SignableMessage::ExecutionPayloadBid(b) => at_most("bid slot", b.slot, slot),
+            SignableMessage::BuilderRequestAuth(r) => at_most("builder request slot", r.slot, ahead_slot),
             SignableMessage::Deposit(_) | SignableMessage::BlsToExecutionChange(_) => Ok(()),
         }
     }

@@ -85,6 +85,14 @@ pub enum RequestError {
         /// Why.
         reason: String,
     },
+    /// A Gloas request's `version` or data is wrong.
+    #[error("{kind}: {reason}")]
+    Gloas {
+        /// The request type.
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A message poolvc's client cannot send remotely.
     #[error("{kind} messages are not signed remotely by poolvc")]
     Unsupported {
@@ -142,12 +150,13 @@ pub struct VersionedBlock {
     pub block_header: Option<BeaconBlockHeader>,
 }
 
-/// An aggregate and proof as `AGGREGATE_AND_PROOF_V2` carries it.
+/// A fork-versioned object, as `AGGREGATE_AND_PROOF_V2` and every Gloas
+/// type (remote-signing API v1.4.0) carry it: `{"version", "data"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VersionedAggregate {
-    /// The fork, upper case.
+pub struct VersionedData {
+    /// The fork at the message's slot, upper case (`GLOAS`).
     pub version: String,
-    /// `AggregateAndProof` of that fork.
+    /// The object, in that fork's JSON form.
     pub data: serde_json::Value,
 }
 
@@ -171,7 +180,7 @@ pub enum Message<P: Preset> {
     #[serde(rename = "AGGREGATE_AND_PROOF_V2")]
     AggregateAndProofV2 {
         /// The message and its fork.
-        aggregate_and_proof: VersionedAggregate,
+        aggregate_and_proof: VersionedData,
     },
     /// Attestation data.
     #[serde(rename = "ATTESTATION")]
@@ -221,6 +230,36 @@ pub enum Message<P: Preset> {
         /// The registration.
         validator_registration: ValidatorRegistrationV1,
     },
+    /// A Gloas execution payload bid (builders).
+    #[serde(rename = "EXECUTION_PAYLOAD_BID")]
+    ExecutionPayloadBid {
+        /// `ExecutionPayloadBid`, versioned.
+        execution_payload_bid: VersionedData,
+    },
+    /// A Gloas execution payload envelope (a self-building proposer, or a builder).
+    #[serde(rename = "EXECUTION_PAYLOAD_ENVELOPE")]
+    ExecutionPayloadEnvelope {
+        /// `ExecutionPayloadEnvelope`, versioned.
+        execution_payload_envelope: VersionedData,
+    },
+    /// A Gloas PTC vote: only its `PayloadAttestationData` is signed.
+    #[serde(rename = "PAYLOAD_ATTESTATION_MESSAGE")]
+    PayloadAttestationMessage {
+        /// `PayloadAttestationData`, versioned.
+        payload_attestation_message: VersionedData,
+    },
+    /// Gloas proposer preferences.
+    #[serde(rename = "PROPOSER_PREFERENCES")]
+    ProposerPreferences {
+        /// `ProposerPreferences`, versioned.
+        proposer_preferences: VersionedData,
+    },
+    /// A proposer's request authentication to a builder (no `fork_info`).
+    #[serde(rename = "BUILDER_REQUEST_AUTH")]
+    BuilderRequestAuth {
+        /// `BuilderRequestAuth`, versioned.
+        builder_request_auth: VersionedData,
+    },
 }
 
 impl<P: Preset> Message<P> {
@@ -238,6 +277,11 @@ impl<P: Preset> Message<P> {
             Self::SyncCommitteeSelectionProof { .. } => "SYNC_COMMITTEE_SELECTION_PROOF",
             Self::SyncCommitteeContributionAndProof { .. } => "SYNC_COMMITTEE_CONTRIBUTION_AND_PROOF",
             Self::ValidatorRegistration { .. } => "VALIDATOR_REGISTRATION",
+            Self::ExecutionPayloadBid { .. } => "EXECUTION_PAYLOAD_BID",
+            Self::ExecutionPayloadEnvelope { .. } => "EXECUTION_PAYLOAD_ENVELOPE",
+            Self::PayloadAttestationMessage { .. } => "PAYLOAD_ATTESTATION_MESSAGE",
+            Self::ProposerPreferences { .. } => "PROPOSER_PREFERENCES",
+            Self::BuilderRequestAuth { .. } => "BUILDER_REQUEST_AUTH",
         }
     }
 }
@@ -307,6 +351,36 @@ enum Owned<P: Preset> {
     Header(BeaconBlockHeader),
     AggBase(Box<AggregateAndProofBase<P>>),
     AggElectra(Box<AggregateAndProofElectra<P>>),
+    AggGloas(Box<AggregateAndProofGloas<P>>),
+    Bid(Box<ExecutionPayloadBid<P>>),
+    Envelope(Box<ExecutionPayloadEnvelope<P>>),
+    Ptc(PayloadAttestationData),
+    Prefs(ProposerPreferences),
+    Auth(BuilderRequestAuth),
+}
+
+/// Parses a Gloas request's versioned data: `version` must name a fork
+/// from Gloas on and, when the message is dated, the fork this config has
+/// at its slot (`slot_of`).
+fn gloas_data<T: serde::de::DeserializeOwned>(
+    spec: &ChainSpec,
+    kind: &'static str,
+    v: &VersionedData,
+    slot_of: fn(&T) -> Option<Slot>,
+) -> Result<T, RequestError> {
+    let err = |reason: String| RequestError::Gloas { kind, reason };
+    let fork = v.version.parse::<ForkName>().map_err(|e| err(e.to_string()))?;
+    if !fork.gloas_enabled() {
+        return Err(err(format!("version {} has no {kind}", v.version)));
+    }
+    let data: T = serde_json::from_value(v.data.clone()).map_err(|e| err(format!("{}: {e}", v.version)))?;
+    if let Some(slot) = slot_of(&data) {
+        let at = spec.fork_name_at_slot(slot);
+        if at != fork {
+            return Err(err(format!("version {} but slot {slot} is in {at}", v.version)));
+        }
+    }
+    Ok(data)
 }
 
 fn fork_of(version: &str, kind: fn(String) -> RequestError) -> Result<ForkName, RequestError> {
@@ -367,7 +441,11 @@ pub fn check<P: Preset>(
                 }
                 None => return Err(agg_err("data.aggregate.data.slot is missing or not a quoted integer".into())),
             }
-            Some(if fork.electra_enabled() {
+            Some(if fork.gloas_enabled() {
+                Owned::AggGloas(Box::new(
+                    serde_json::from_value(a.data.clone()).map_err(|e| agg_err(format!("{}: {e}", a.version)))?,
+                ))
+            } else if fork.electra_enabled() {
                 Owned::AggElectra(Box::new(
                     serde_json::from_value(a.data.clone()).map_err(|e| agg_err(format!("{}: {e}", a.version)))?,
                 ))
@@ -376,6 +454,25 @@ pub fn check<P: Preset>(
                     serde_json::from_value(a.data.clone()).map_err(|e| agg_err(format!("{}: {e}", a.version)))?,
                 ))
             })
+        }
+        Message::ExecutionPayloadBid { execution_payload_bid: v } => {
+            Some(Owned::Bid(Box::new(gloas_data(spec, kind, v, |b: &ExecutionPayloadBid<P>| Some(b.slot))?)))
+        }
+        Message::ExecutionPayloadEnvelope { execution_payload_envelope: v } => {
+            Some(Owned::Envelope(Box::new(gloas_data(spec, kind, v, |e: &ExecutionPayloadEnvelope<P>| {
+                Some(e.payload.slot_number)
+            })?)))
+        }
+        Message::PayloadAttestationMessage { payload_attestation_message: v } => {
+            Some(Owned::Ptc(gloas_data(spec, kind, v, |d: &PayloadAttestationData| Some(d.slot))?))
+        }
+        Message::ProposerPreferences { proposer_preferences: v } => {
+            Some(Owned::Prefs(gloas_data(spec, kind, v, |p: &ProposerPreferences| Some(p.proposal_slot))?))
+        }
+        // Signed under the genesis fork's domain: its version only says the
+        // shape, whatever fork its slot is in.
+        Message::BuilderRequestAuth { builder_request_auth: v } => {
+            Some(Owned::Auth(gloas_data(spec, kind, v, |_: &BuilderRequestAuth| None)?))
         }
         _ => None,
     };
@@ -388,6 +485,14 @@ pub fn check<P: Preset>(
         (Message::AggregateAndProofV2 { .. }, Some(Owned::AggElectra(a))) => {
             SignableMessage::AggregateAndProofElectra(a)
         }
+        (Message::AggregateAndProofV2 { .. }, Some(Owned::AggGloas(a))) => SignableMessage::AggregateAndProofGloas(a),
+        (Message::ExecutionPayloadBid { .. }, Some(Owned::Bid(b))) => SignableMessage::ExecutionPayloadBid(b),
+        (Message::ExecutionPayloadEnvelope { .. }, Some(Owned::Envelope(e))) => {
+            SignableMessage::ExecutionPayloadEnvelope(e)
+        }
+        (Message::PayloadAttestationMessage { .. }, Some(Owned::Ptc(d))) => SignableMessage::PayloadAttestation(d),
+        (Message::ProposerPreferences { .. }, Some(Owned::Prefs(p))) => SignableMessage::ProposerPreferences(p),
+        (Message::BuilderRequestAuth { .. }, Some(Owned::Auth(r))) => SignableMessage::BuilderRequestAuth(r),
         (Message::Attestation { attestation: d }, _) => SignableMessage::Attestation(d),
         (Message::BlockV2 { .. }, Some(Owned::Header(h))) => SignableMessage::BlockHeader(h),
         (Message::RandaoReveal { randao_reveal }, _) => SignableMessage::RandaoReveal(randao_reveal.epoch),
@@ -404,18 +509,26 @@ pub fn check<P: Preset>(
         (Message::ValidatorRegistration { validator_registration }, _) => {
             SignableMessage::ValidatorRegistration(validator_registration)
         }
-        // The parse above always fills `owned` for these two.
-        (Message::AggregateAndProofV2 { .. } | Message::BlockV2 { .. }, _) => {
-            return Err(RequestError::Unsupported { kind })
-        }
+        // The parse above always fills `owned` for these.
+        (
+            Message::AggregateAndProofV2 { .. }
+            | Message::BlockV2 { .. }
+            | Message::ExecutionPayloadBid { .. }
+            | Message::ExecutionPayloadEnvelope { .. }
+            | Message::PayloadAttestationMessage { .. }
+            | Message::ProposerPreferences { .. }
+            | Message::BuilderRequestAuth { .. },
+            _,
+        ) => return Err(RequestError::Unsupported { kind }),
     };
     clock.check(&msg).map_err(|reason| RequestError::AheadOfClock { kind, reason })?;
     let slashable = msg.slashable();
     let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
-    // Registrations carry no fork_info (their domain is the genesis fork's,
-    // with no network root); every other type must name this network and
-    // the fork this config has at the message's epoch.
-    if domain_kind != DomainKind::ApplicationBuilder {
+    // Registrations and builder request authentications carry no fork_info
+    // (their domain is the genesis fork's, with no network root); every
+    // other type must name this network and the fork this config has at the
+    // message's epoch.
+    if !without_fork_info(domain_kind) {
         let info = req.fork_info.ok_or(RequestError::NoForkInfo { kind })?;
         if info.genesis_validators_root != genesis_validators_root {
             return Err(RequestError::OtherNetwork {
@@ -439,8 +552,25 @@ pub fn check<P: Preset>(
     Ok(Checked { signing_root: computed, slashable })
 }
 
+/// Messages signed under the genesis fork with no network root carry no
+/// `fork_info`.
+fn without_fork_info(kind: DomainKind) -> bool {
+    matches!(kind, DomainKind::ApplicationBuilder | DomainKind::RequestAuth)
+}
+
 fn upper(fork: ForkName) -> String {
     fork.as_str().to_ascii_uppercase()
+}
+
+/// `{"version", "data"}` for an object dated `slot`: the fork at that slot.
+fn versioned<T: Serialize>(
+    spec: &ChainSpec,
+    slot: Slot,
+    object: &T,
+    kind: &'static str,
+) -> Result<VersionedData, RequestError> {
+    let data = serde_json::to_value(object).map_err(|e| RequestError::Gloas { kind, reason: e.to_string() })?;
+    Ok(VersionedData { version: upper(spec.fork_name_at_slot(slot)), data })
 }
 
 /// The request a client sends for `msg` (its root computed by the caller
@@ -481,13 +611,13 @@ pub fn request_for<P: Preset>(
         SignableMessage::RandaoReveal(e) => Message::RandaoReveal { randao_reveal: EpochField { epoch: *e } },
         SignableMessage::SelectionProof(s) => Message::AggregationSlot { aggregation_slot: SlotField { slot: *s } },
         SignableMessage::AggregateAndProofBase(a) => Message::AggregateAndProofV2 {
-            aggregate_and_proof: VersionedAggregate {
+            aggregate_and_proof: VersionedData {
                 version: upper(spec.fork_name_at_slot(a.aggregate.data.slot)),
                 data: serde_json::to_value(a).map_err(|e| agg_err(e.to_string()))?,
             },
         },
         SignableMessage::AggregateAndProofElectra(a) => Message::AggregateAndProofV2 {
-            aggregate_and_proof: VersionedAggregate {
+            aggregate_and_proof: VersionedData {
                 version: upper(spec.fork_name_at_slot(a.aggregate.data.slot)),
                 data: serde_json::to_value(a).map_err(|e| agg_err(e.to_string()))?,
             },
@@ -503,13 +633,31 @@ pub fn request_for<P: Preset>(
         }
         SignableMessage::VoluntaryExit(e) => Message::VoluntaryExit { voluntary_exit: **e },
         SignableMessage::ValidatorRegistration(r) => Message::ValidatorRegistration { validator_registration: **r },
+        SignableMessage::AggregateAndProofGloas(a) => Message::AggregateAndProofV2 {
+            aggregate_and_proof: versioned(spec, a.aggregate.data.slot, a, "AGGREGATE_AND_PROOF_V2")?,
+        },
+        SignableMessage::ExecutionPayloadBid(b) => {
+            Message::ExecutionPayloadBid { execution_payload_bid: versioned(spec, b.slot, b, "EXECUTION_PAYLOAD_BID")? }
+        }
+        SignableMessage::ExecutionPayloadEnvelope(e) => Message::ExecutionPayloadEnvelope {
+            execution_payload_envelope: versioned(spec, e.payload.slot_number, e, "EXECUTION_PAYLOAD_ENVELOPE")?,
+        },
+        SignableMessage::PayloadAttestation(d) => Message::PayloadAttestationMessage {
+            payload_attestation_message: versioned(spec, d.slot, d, "PAYLOAD_ATTESTATION_MESSAGE")?,
+        },
+        SignableMessage::ProposerPreferences(p) => Message::ProposerPreferences {
+            proposer_preferences: versioned(spec, p.proposal_slot, p, "PROPOSER_PREFERENCES")?,
+        },
+        SignableMessage::BuilderRequestAuth(r) => {
+            Message::BuilderRequestAuth { builder_request_auth: versioned(spec, r.slot, r, "BUILDER_REQUEST_AUTH")? }
+        }
         SignableMessage::Deposit(_) => return Err(RequestError::Unsupported { kind: "DEPOSIT" }),
         SignableMessage::BlsToExecutionChange(_) => {
             return Err(RequestError::Unsupported { kind: "BLS_TO_EXECUTION_CHANGE" })
         }
     };
     let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
-    let fork_info = (domain_kind != DomainKind::ApplicationBuilder)
+    let fork_info = (!without_fork_info(domain_kind))
         .then(|| ForkInfo { fork: spec.fork_at_epoch(epoch), genesis_validators_root });
     Ok(SigningRequest { message, fork_info, signing_root: Some(signing_root) })
 }

@@ -4,8 +4,8 @@
 use super::attestation::*;
 use super::containers::*;
 use super::execution::*;
-use super::gloas::BeaconBlockBodyGloas;
 use super::fork::ForkName;
+use super::gloas::BeaconBlockBodyGloas;
 use super::preset::Preset;
 use super::primitives::*;
 use super::sync::SyncAggregate;
@@ -265,7 +265,8 @@ pub enum BlockDecodeError {
     /// The JSON does not parse as this fork's block.
     #[error("{1} block: invalid JSON: {0}")]
     Json(serde_json::Error, ForkName),
-    /// The fork has no blinded blocks (before Bellatrix).
+    /// The fork has no blinded blocks (before Bellatrix, and from Gloas on,
+    /// where a block carries a bid instead of a payload).
     #[error("{0} has no blinded blocks")]
     NoBlindedBlocks(ForkName),
 }
@@ -297,11 +298,13 @@ pub enum BeaconBlock<P: Preset> {
     Electra(BeaconBlockElectra<P>),
     /// Fulu (same container as Electra).
     Fulu(BeaconBlockElectra<P>),
+    /// Gloas (the body holds a bid for the payload, not the payload).
+    Gloas(BeaconBlockGloas<P>),
 }
 
 macro_rules! full_block {
     ($value:expr, $b:ident => $body:expr) => {
-        each_variant!(BeaconBlock, $value, $b => $body, [Phase0, Altair, Bellatrix, Capella, Deneb, Electra, Fulu])
+        each_variant!(BeaconBlock, $value, $b => $body, [Phase0, Altair, Bellatrix, Capella, Deneb, Electra, Fulu, Gloas])
     };
 }
 
@@ -316,6 +319,7 @@ impl<P: Preset> BeaconBlock<P> {
             Self::Deneb(_) => ForkName::Deneb,
             Self::Electra(_) => ForkName::Electra,
             Self::Fulu(_) => ForkName::Fulu,
+            Self::Gloas(_) => ForkName::Gloas,
         }
     }
 
@@ -336,10 +340,14 @@ impl<P: Preset> BeaconBlock<P> {
 
     /// The fee recipient of the block's execution payload; `None` where the
     /// block pays no one: before Bellatrix, and before the merge completes
-    /// (the empty payload, whose block hash is zero).
+    /// (the empty payload, whose block hash is zero). From Gloas on, the
+    /// block holds no payload: this is its bid's `fee_recipient`, the address
+    /// the builder's payment goes to (and, for a self-built bid, where the
+    /// proposer's own envelope must pay).
     pub fn execution_fee_recipient(&self) -> Option<Address> {
         let (hash, recipient) = match self {
             Self::Phase0(_) | Self::Altair(_) => return None,
+            Self::Gloas(b) => return Some(b.body.signed_execution_payload_bid.message.fee_recipient),
             Self::Bellatrix(b) => (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient),
             Self::Capella(b) => (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient),
             Self::Deneb(b) => (b.body.execution_payload.block_hash, b.body.execution_payload.fee_recipient),
@@ -366,6 +374,7 @@ impl<P: Preset> BeaconBlock<P> {
             ForkName::Deneb => Self::Deneb(Decode::from_ssz_bytes(bytes).map_err(e)?),
             ForkName::Electra => Self::Electra(Decode::from_ssz_bytes(bytes).map_err(e)?),
             ForkName::Fulu => Self::Fulu(Decode::from_ssz_bytes(bytes).map_err(e)?),
+            ForkName::Gloas => Self::Gloas(Decode::from_ssz_bytes(bytes).map_err(e)?),
         })
     }
 
@@ -380,6 +389,7 @@ impl<P: Preset> BeaconBlock<P> {
             ForkName::Deneb => Self::Deneb(serde_json::from_value(value).map_err(e)?),
             ForkName::Electra => Self::Electra(serde_json::from_value(value).map_err(e)?),
             ForkName::Fulu => Self::Fulu(serde_json::from_value(value).map_err(e)?),
+            ForkName::Gloas => Self::Gloas(serde_json::from_value(value).map_err(e)?),
         })
     }
 
@@ -447,7 +457,9 @@ impl<P: Preset> BlindedBeaconBlock<P> {
     pub fn from_ssz_bytes(fork: ForkName, bytes: &[u8]) -> Result<Self, BlockDecodeError> {
         let e = |err| BlockDecodeError::Ssz(err, fork);
         Ok(match fork {
-            ForkName::Phase0 | ForkName::Altair => return Err(BlockDecodeError::NoBlindedBlocks(fork)),
+            ForkName::Phase0 | ForkName::Altair | ForkName::Gloas => {
+                return Err(BlockDecodeError::NoBlindedBlocks(fork))
+            }
             ForkName::Bellatrix => Self::Bellatrix(Decode::from_ssz_bytes(bytes).map_err(e)?),
             ForkName::Capella => Self::Capella(Decode::from_ssz_bytes(bytes).map_err(e)?),
             ForkName::Deneb => Self::Deneb(Decode::from_ssz_bytes(bytes).map_err(e)?),
@@ -460,7 +472,9 @@ impl<P: Preset> BlindedBeaconBlock<P> {
     pub fn from_json(fork: ForkName, value: serde_json::Value) -> Result<Self, BlockDecodeError> {
         let e = |err| BlockDecodeError::Json(err, fork);
         Ok(match fork {
-            ForkName::Phase0 | ForkName::Altair => return Err(BlockDecodeError::NoBlindedBlocks(fork)),
+            ForkName::Phase0 | ForkName::Altair | ForkName::Gloas => {
+                return Err(BlockDecodeError::NoBlindedBlocks(fork))
+            }
             ForkName::Bellatrix => Self::Bellatrix(serde_json::from_value(value).map_err(e)?),
             ForkName::Capella => Self::Capella(serde_json::from_value(value).map_err(e)?),
             ForkName::Deneb => Self::Deneb(serde_json::from_value(value).map_err(e)?),

@@ -21,11 +21,14 @@ pub enum ForkName {
     Electra,
     /// Fulu: PeerDAS (containers signed by a VC unchanged from Electra).
     Fulu,
+    /// Gloas: enshrined proposer-builder separation (EIP-7732), the PTC,
+    /// proposer preferences, progressive SSZ (EIP-7688).
+    Gloas,
 }
 
 impl ForkName {
     /// All forks in order.
-    pub const ALL: [ForkName; 7] = [
+    pub const ALL: [ForkName; 8] = [
         ForkName::Phase0,
         ForkName::Altair,
         ForkName::Bellatrix,
@@ -33,6 +36,7 @@ impl ForkName {
         ForkName::Deneb,
         ForkName::Electra,
         ForkName::Fulu,
+        ForkName::Gloas,
     ];
 
     /// The lowercase name used by the Beacon API (`Eth-Consensus-Version`, `version`).
@@ -45,6 +49,7 @@ impl ForkName {
             ForkName::Deneb => "deneb",
             ForkName::Electra => "electra",
             ForkName::Fulu => "fulu",
+            ForkName::Gloas => "gloas",
         }
     }
 
@@ -59,6 +64,7 @@ impl ForkName {
             ForkName::Deneb => Some("DENEB"),
             ForkName::Electra => Some("ELECTRA"),
             ForkName::Fulu => Some("FULU"),
+            ForkName::Gloas => Some("GLOAS"),
         }
     }
 
@@ -77,6 +83,11 @@ impl ForkName {
         *self >= ForkName::Bellatrix
     }
 
+    /// True from Gloas on (ePBS: bids, envelopes, the PTC, proposer preferences).
+    pub fn gloas_enabled(&self) -> bool {
+        *self >= ForkName::Gloas
+    }
+
     /// True from Deneb on (EIP-7044: exits signed with the Capella version).
     pub fn deneb_enabled(&self) -> bool {
         *self >= ForkName::Deneb
@@ -91,7 +102,7 @@ impl fmt::Display for ForkName {
 
 /// An unknown fork name.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown fork name {0:?} (expected one of phase0, altair, bellatrix, capella, deneb, electra, fulu)")]
+#[error("unknown fork name {0:?} (expected one of phase0, altair, bellatrix, capella, deneb, electra, fulu, gloas)")]
 pub struct UnknownForkName(pub String);
 
 impl FromStr for ForkName {
@@ -105,6 +116,7 @@ impl FromStr for ForkName {
             "deneb" | "eip4844" => Ok(ForkName::Deneb),
             "electra" => Ok(ForkName::Electra),
             "fulu" => Ok(ForkName::Fulu),
+            "gloas" => Ok(ForkName::Gloas),
             other => Err(UnknownForkName(other.to_string())),
         }
     }

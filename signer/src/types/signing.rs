@@ -15,6 +15,7 @@ use super::block::{BeaconBlock, BlindedBeaconBlock};
 use super::builder::ValidatorRegistrationV1;
 use super::containers::*;
 use super::fork::ForkName;
+use super::gloas::*;
 use super::preset::Preset;
 use super::primitives::*;
 use super::spec::ChainSpec;
@@ -67,6 +68,14 @@ pub enum DomainKind {
     BlsToExecutionChange,
     /// Builder registrations.
     ApplicationBuilder,
+    /// Gloas bids and envelopes (a self-building proposer signs its envelope).
+    BeaconBuilder,
+    /// Gloas payload attestations.
+    PtcAttester,
+    /// Gloas proposer preferences.
+    ProposerPreferences,
+    /// A proposer's authentication to a builder (builder-specs Gloas).
+    RequestAuth,
 }
 
 impl ChainSpec {
@@ -86,6 +95,10 @@ impl ChainSpec {
             DomainKind::ContributionAndProof => d.contribution_and_proof,
             DomainKind::BlsToExecutionChange => d.bls_to_execution_change,
             DomainKind::ApplicationBuilder => d.application_builder,
+            DomainKind::BeaconBuilder => d.beacon_builder,
+            DomainKind::PtcAttester => d.ptc_attester,
+            DomainKind::ProposerPreferences => d.proposer_preferences,
+            DomainKind::RequestAuth => d.request_auth,
         }
     }
 }
@@ -138,6 +151,18 @@ pub enum SignableMessage<'a, P: Preset> {
     Deposit(&'a DepositMessage),
     /// A BLS-to-execution change.
     BlsToExecutionChange(&'a BlsToExecutionChange),
+    /// A Gloas aggregate and proof (progressive attestation root).
+    AggregateAndProofGloas(&'a AggregateAndProofGloas<P>),
+    /// A PTC member's payload attestation data (Gloas).
+    PayloadAttestation(&'a PayloadAttestationData),
+    /// A proposer's preferences for one proposal slot (Gloas).
+    ProposerPreferences(&'a ProposerPreferences),
+    /// An execution payload envelope (Gloas; the proposer's for a self-built payload).
+    ExecutionPayloadEnvelope(&'a ExecutionPayloadEnvelope<P>),
+    /// An execution payload bid (Gloas; builders' keys only).
+    ExecutionPayloadBid(&'a ExecutionPayloadBid<P>),
+    /// A proposer's request authentication to a builder.
+    BuilderRequestAuth(&'a BuilderRequestAuth),
 }
 
 /// What slashing protection records for a message: derived from the message
@@ -180,7 +205,13 @@ impl<P: Preset> SignableMessage<'_, P> {
             | Self::VoluntaryExit(_)
             | Self::ValidatorRegistration(_)
             | Self::Deposit(_)
-            | Self::BlsToExecutionChange(_) => Slashable::No,
+            | Self::BlsToExecutionChange(_)
+            | Self::AggregateAndProofGloas(_)
+            | Self::PayloadAttestation(_)
+            | Self::ProposerPreferences(_)
+            | Self::ExecutionPayloadEnvelope(_)
+            | Self::ExecutionPayloadBid(_)
+            | Self::BuilderRequestAuth(_) => Slashable::No,
         }
     }
 
@@ -219,6 +250,20 @@ impl<P: Preset> SignableMessage<'_, P> {
             Self::ValidatorRegistration(r) => (DomainKind::ApplicationBuilder, 0, r.tree_hash_root()),
             Self::Deposit(d) => (DomainKind::Deposit, 0, d.tree_hash_root()),
             Self::BlsToExecutionChange(c) => (DomainKind::BlsToExecutionChange, 0, c.tree_hash_root()),
+            Self::AggregateAndProofGloas(a) => {
+                (DomainKind::AggregateAndProof, epoch_of(a.aggregate.data.slot), a.tree_hash_root())
+            }
+            Self::PayloadAttestation(d) => (DomainKind::PtcAttester, epoch_of(d.slot), d.tree_hash_root()),
+            // `compute_fork_version(compute_epoch_at_slot(proposal_slot))`.
+            Self::ProposerPreferences(p) => {
+                (DomainKind::ProposerPreferences, epoch_of(p.proposal_slot), p.tree_hash_root())
+            }
+            // `get_domain(state, DOMAIN_BEACON_BUILDER)` at the payload's slot.
+            Self::ExecutionPayloadEnvelope(e) => {
+                (DomainKind::BeaconBuilder, epoch_of(e.payload.slot_number), e.tree_hash_root())
+            }
+            Self::ExecutionPayloadBid(b) => (DomainKind::BeaconBuilder, epoch_of(b.slot), b.tree_hash_root()),
+            Self::BuilderRequestAuth(r) => (DomainKind::RequestAuth, 0, r.tree_hash_root()),
         }
     }
 }
@@ -229,8 +274,9 @@ impl SigningContext<'_> {
         let spec = self.spec;
         let domain_type = spec.domain_type(kind);
         match kind {
-            // builder-specs: genesis fork version, zero genesis validators root.
-            DomainKind::ApplicationBuilder | DomainKind::Deposit => {
+            // builder-specs: genesis fork version, zero genesis validators root
+            // (`compute_domain(DOMAIN_REQUEST_AUTH)` for Gloas's request auth).
+            DomainKind::ApplicationBuilder | DomainKind::Deposit | DomainKind::RequestAuth => {
                 compute_domain(domain_type, spec.genesis_fork_version, Hash256::ZERO)
             }
             // Capella spec: genesis fork version, real genesis validators root.

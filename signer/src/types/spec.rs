@@ -80,6 +80,14 @@ pub struct DomainTypes {
     pub bls_to_execution_change: DomainType,
     /// `DOMAIN_APPLICATION_BUILDER` (builder-specs).
     pub application_builder: DomainType,
+    /// `DOMAIN_BEACON_BUILDER` (Gloas): bids and envelopes.
+    pub beacon_builder: DomainType,
+    /// `DOMAIN_PTC_ATTESTER` (Gloas): payload attestations.
+    pub ptc_attester: DomainType,
+    /// `DOMAIN_PROPOSER_PREFERENCES` (Gloas).
+    pub proposer_preferences: DomainType,
+    /// `DOMAIN_REQUEST_AUTH` (builder-specs Gloas): a proposer's request to a builder.
+    pub request_auth: DomainType,
 }
 
 impl Default for DomainTypes {
@@ -98,7 +106,64 @@ impl Default for DomainTypes {
             contribution_and_proof: d([9, 0, 0, 0]),
             bls_to_execution_change: d([0x0a, 0, 0, 0]),
             application_builder: d([0, 0, 0, 1]),
+            beacon_builder: d([0x0b, 0, 0, 0]),
+            ptc_attester: d([0x0c, 0, 0, 0]),
+            proposer_preferences: d([0x0d, 0, 0, 0]),
+            request_auth: d([0x0b, 0, 0, 1]),
         }
+    }
+}
+
+/// When duties are due, in basis points of a slot (`*_DUE_BPS`; the spec's
+/// defaults where a config predates them: a third and two thirds before
+/// Gloas, a quarter and a half from Gloas on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueTimes {
+    /// `ATTESTATION_DUE_BPS`.
+    pub attestation: u64,
+    /// `AGGREGATE_DUE_BPS`.
+    pub aggregate: u64,
+    /// `SYNC_MESSAGE_DUE_BPS`.
+    pub sync_message: u64,
+    /// `CONTRIBUTION_DUE_BPS`.
+    pub contribution: u64,
+    /// `ATTESTATION_DUE_BPS_GLOAS`.
+    pub attestation_gloas: u64,
+    /// `AGGREGATE_DUE_BPS_GLOAS`.
+    pub aggregate_gloas: u64,
+    /// `SYNC_MESSAGE_DUE_BPS_GLOAS`.
+    pub sync_message_gloas: u64,
+    /// `CONTRIBUTION_DUE_BPS_GLOAS`.
+    pub contribution_gloas: u64,
+    /// `PAYLOAD_ATTESTATION_DUE_BPS` (Gloas): PTC votes.
+    pub payload_attestation: u64,
+    /// `PAYLOAD_DUE_BPS` (Gloas): the envelope must be seen by then.
+    pub payload: u64,
+}
+
+/// A duty with a deadline inside its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Attestations (and sync messages, due at the same time).
+    Attestation,
+    /// Aggregates (and sync contributions).
+    Aggregate,
+    /// Payload attestations (Gloas).
+    PayloadAttestation,
+}
+
+impl DueTimes {
+    /// The fraction of the slot (0..1) at which `duty` is due in a slot of `fork`.
+    pub fn fraction(&self, duty: Due, fork: ForkName) -> f64 {
+        let gloas = fork.gloas_enabled();
+        let bps = match duty {
+            Due::Attestation if gloas => self.attestation_gloas,
+            Due::Attestation => self.attestation,
+            Due::Aggregate if gloas => self.aggregate_gloas,
+            Due::Aggregate => self.aggregate,
+            Due::PayloadAttestation => self.payload_attestation,
+        };
+        bps.min(10_000) as f64 / 10_000.0
     }
 }
 
@@ -138,6 +203,8 @@ pub struct ChainSpec {
     pub epochs_per_sync_committee_period: u64,
     /// `MAX_COMMITTEES_PER_SLOT`.
     pub max_committees_per_slot: u64,
+    /// When each duty is due within its slot, in basis points of the slot.
+    pub due: DueTimes,
     /// Every scalar key of the document, as text, for checks against a node.
     pub raw: BTreeMap<String, String>,
 }
@@ -279,6 +346,10 @@ impl ChainSpec {
             ("DOMAIN_CONTRIBUTION_AND_PROOF", &mut domains.contribution_and_proof),
             ("DOMAIN_BLS_TO_EXECUTION_CHANGE", &mut domains.bls_to_execution_change),
             ("DOMAIN_APPLICATION_BUILDER", &mut domains.application_builder),
+            ("DOMAIN_BEACON_BUILDER", &mut domains.beacon_builder),
+            ("DOMAIN_PTC_ATTESTER", &mut domains.ptc_attester),
+            ("DOMAIN_PROPOSER_PREFERENCES", &mut domains.proposer_preferences),
+            ("DOMAIN_REQUEST_AUTH", &mut domains.request_auth),
         ] {
             if let Some(v) = raw.get(key) {
                 *slot = parse_version(key, v)?;
@@ -300,6 +371,18 @@ impl ChainSpec {
             sync_committee_size: opt_u64("SYNC_COMMITTEE_SIZE", default_sync)?,
             epochs_per_sync_committee_period: opt_u64("EPOCHS_PER_SYNC_COMMITTEE_PERIOD", default_period)?,
             max_committees_per_slot: opt_u64("MAX_COMMITTEES_PER_SLOT", default_committees)?,
+            due: DueTimes {
+                attestation: opt_u64("ATTESTATION_DUE_BPS", 3333)?,
+                aggregate: opt_u64("AGGREGATE_DUE_BPS", 6667)?,
+                sync_message: opt_u64("SYNC_MESSAGE_DUE_BPS", 3333)?,
+                contribution: opt_u64("CONTRIBUTION_DUE_BPS", 6667)?,
+                attestation_gloas: opt_u64("ATTESTATION_DUE_BPS_GLOAS", 2500)?,
+                aggregate_gloas: opt_u64("AGGREGATE_DUE_BPS_GLOAS", 5000)?,
+                sync_message_gloas: opt_u64("SYNC_MESSAGE_DUE_BPS_GLOAS", 2500)?,
+                contribution_gloas: opt_u64("CONTRIBUTION_DUE_BPS_GLOAS", 5000)?,
+                payload_attestation: opt_u64("PAYLOAD_ATTESTATION_DUE_BPS", 7500)?,
+                payload: opt_u64("PAYLOAD_DUE_BPS", 5000)?,
+            },
             raw,
         })
     }
@@ -370,6 +453,8 @@ impl ChainSpec {
         "ELECTRA_FORK_EPOCH",
         "FULU_FORK_VERSION",
         "FULU_FORK_EPOCH",
+        "GLOAS_FORK_VERSION",
+        "GLOAS_FORK_EPOCH",
     ];
 
     /// Lists the consensus-critical keys present in both specs whose values differ

@@ -82,8 +82,10 @@ fn config_yaml_parses_and_matches_presets() {
         let spec = ChainSpec::from_config_yaml(file, &std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(spec.preset, preset);
         assert_eq!(spec.slots_per_epoch, slots);
-        assert_eq!(spec.forks.len(), 7, "{file}: phase0..fulu");
+        assert_eq!(spec.forks.len(), 8, "{file}: phase0..gloas");
         assert_eq!(spec.forks[6].name, ForkName::Fulu);
+        assert_eq!(spec.forks[7].name, ForkName::Gloas);
+        assert_ne!(spec.fork_name_at_epoch(u64::MAX - 1), ForkName::Gloas, "{file}: Gloas is not scheduled");
     }
     let mainnet = ChainSpec::from_config_yaml(
         "mainnet.yaml",
@@ -353,4 +355,80 @@ fn real_lodestar_attestation_signatures_verify() {
         checked += 1;
     }
     assert!(checked >= 2, "expected single-attester aggregates in the sample, found {checked}");
+}
+
+/// The minimal config with Fulu at epoch 1 and Gloas at epoch 2 (every
+/// earlier fork at genesis), as the Gloas e2e runs.
+fn gloas_spec() -> ChainSpec {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/minimal.yaml");
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA"] {
+        text = text.replace(&format!("{fork}_FORK_EPOCH: 18446744073709551615"), &format!("{fork}_FORK_EPOCH: 0"));
+    }
+    text = text.replace("FULU_FORK_EPOCH: 18446744073709551615", "FULU_FORK_EPOCH: 1");
+    text = text.replace("GLOAS_FORK_EPOCH: 18446744073709551615", "GLOAS_FORK_EPOCH: 2");
+    ChainSpec::from_config_yaml("minimal.yaml (gloas at 2)", &text).unwrap()
+}
+
+/// Every Gloas message a validator signs: poolvc's domain, signing root and
+/// BLS signature equal the pyspec's (`signing_roots/pyspec_gloas_kats.json`).
+#[test]
+fn gloas_signing_roots_and_signatures_match_pyspec() {
+    let _machine = poolvc_tests::turns::shared();
+    let spec = gloas_spec();
+    assert_eq!(spec.fork_name_at_slot(15), ForkName::Fulu);
+    assert_eq!(spec.fork_name_at_slot(16), ForkName::Gloas);
+    let kats = recorded_path(&vectors().join("signing_roots/pyspec_gloas_kats.json"));
+    let gvr = h(&kats, "genesis_validators_root");
+    let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr };
+    let sk = interop_secret_key(kats["secret_index"].as_u64().unwrap());
+    let mut names = Vec::new();
+    for c in kats["cases"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let bytes = unhex(c["ssz"].as_str().unwrap());
+        let check = |m: SignableMessage<'_, Mi>| {
+            let (kind, epoch, object_root) = m.parts(spec.slots_per_epoch);
+            assert_eq!(object_root, h(c, "object_root"), "{name}: object root");
+            assert_eq!(ctx.domain_for(kind, epoch), h(c, "domain"), "{name}: domain");
+            let root = ctx.signing_root(&m);
+            assert_eq!(root, h(c, "signing_root"), "{name}: signing root");
+            let sig = sk.sign(root.as_slice());
+            assert_eq!(
+                sig.to_bytes().as_slice(),
+                unhex(c["signature"].as_str().unwrap()).as_slice(),
+                "{name}: signature"
+            );
+        };
+        match name {
+            "payload_attestation_data" => {
+                check(SignableMessage::PayloadAttestation(&PayloadAttestationData::from_ssz_bytes(&bytes).unwrap()))
+            }
+            n if n.starts_with("proposer_preferences") => {
+                check(SignableMessage::ProposerPreferences(&ProposerPreferences::from_ssz_bytes(&bytes).unwrap()))
+            }
+            "execution_payload_envelope" => check(SignableMessage::ExecutionPayloadEnvelope(
+                &ExecutionPayloadEnvelope::<Mi>::from_ssz_bytes(&bytes).unwrap(),
+            )),
+            "execution_payload_bid" => {
+                check(SignableMessage::ExecutionPayloadBid(&ExecutionPayloadBid::<Mi>::from_ssz_bytes(&bytes).unwrap()))
+            }
+            "aggregate_and_proof" => check(SignableMessage::AggregateAndProofGloas(
+                &AggregateAndProofGloas::<Mi>::from_ssz_bytes(&bytes).unwrap(),
+            )),
+            "beacon_block" => {
+                let block = BeaconBlock::<Mi>::from_ssz_bytes(ForkName::Gloas, &bytes).unwrap();
+                check(SignableMessage::Block(&block));
+                // The same root through the header the remote signer gets.
+                check(SignableMessage::BlockHeader(&block.header()));
+            }
+            "attestation_data_full" => {
+                let d = AttestationData::from_ssz_bytes(&bytes).unwrap();
+                assert_eq!(d.index, 1, "a vote for the full payload");
+                check(SignableMessage::Attestation(&d))
+            }
+            other => panic!("unexpected case {other}"),
+        }
+        names.push(name.to_string());
+    }
+    assert_eq!(names.len(), 8);
 }
