@@ -522,7 +522,7 @@ pub fn check<P: Preset>(
         ) => return Err(RequestError::Unsupported { kind }),
     };
     clock.check(&msg).map_err(|reason| RequestError::AheadOfClock { kind, reason })?;
-    let slashable = msg.slashable();
+    let slashable = SigningContext { spec, genesis_validators_root }.protection(&msg);
     let (domain_kind, epoch, _) = msg.parts(spec.slots_per_epoch);
     // Registrations and builder request authentications carry no fork_info
     // (their domain is the genesis fork's, with no network root); every

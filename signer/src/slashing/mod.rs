@@ -61,6 +61,18 @@ pub struct BlockRecord {
     pub signing_root: Option<Hash256>,
 }
 
+/// A message a key signs at most once per slot (a Gloas payload
+/// attestation), to check and record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OncePerSlotRecord {
+    /// The signer.
+    pub pubkey: PublicKeyBytes,
+    /// Slot.
+    pub slot: Slot,
+    /// Signing root.
+    pub signing_root: Hash256,
+}
+
 /// Why a message may be signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Safe {
@@ -106,6 +118,21 @@ pub enum NotSafe {
         existing_source: Epoch,
         /// Existing target.
         existing_target: Epoch,
+    },
+    /// Another payload attestation (Gloas PTC vote) at the same slot was
+    /// signed. Not slashable, but a PTC member votes once per slot.
+    #[error("already signed a different payload attestation at slot {slot}")]
+    DoublePayloadAttestation {
+        /// The slot.
+        slot: Slot,
+    },
+    /// An envelope for a block the key did not sign at that slot.
+    #[error("envelope for block {block_root} at slot {slot}, but this key signed no such block there")]
+    EnvelopeOfUnsignedBlock {
+        /// The envelope's slot.
+        slot: Slot,
+        /// The block it names.
+        block_root: Hash256,
     },
     /// Another block at the same slot was signed.
     #[error("double proposal: already signed a different block at slot {slot}")]
@@ -314,6 +341,17 @@ pub trait SlashingDatabase: Send + Sync {
 
     /// The same for block proposals.
     fn check_and_insert_blocks(&self, batch: &[BlockRecord]) -> Result<Vec<Verdict>, SlashingError>;
+
+    /// Checks and records payload attestations (Gloas PTC votes), which a
+    /// key signs at most once per slot ([`rules::check_once_per_slot`]),
+    /// in one transaction; one verdict per input, in order. Not part of
+    /// EIP-3076 (not slashable): neither imported nor exported.
+    fn check_and_insert_payload_attestations(&self, batch: &[OncePerSlotRecord])
+        -> Result<Vec<Verdict>, SlashingError>;
+
+    /// The signing root of the block `pubkey` signed at `slot`, if one is
+    /// recorded with its root (an envelope is signed only for that block).
+    fn signed_block_root(&self, pubkey: &PublicKeyBytes, slot: Slot) -> Result<Option<Hash256>, SlashingError>;
 
     /// Imports an EIP-3076 interchange atomically: wholly or not at all.
     fn import_interchange(&self, interchange: &Interchange) -> Result<ImportSummary, SlashingError> {

@@ -12,8 +12,8 @@ use super::batch::{self, KeyState, SummaryColumns, SUMMARY_COLUMNS};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow};
 use super::{
-    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, Feed, ImportSummary, SlashingDatabase, SlashingError,
-    Verdict,
+    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, Feed, ImportSummary, NotSafe, OncePerSlotRecord,
+    SlashingDatabase, SlashingError, Verdict,
 };
 use crate::types::{Hash256, PublicKeyBytes};
 use postgres::{Client, NoTls, Row, Transaction};
@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS signed_attestations (
     imported BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX IF NOT EXISTS signed_attestations_by_target ON signed_attestations (target_epoch, validator_id);
+CREATE TABLE IF NOT EXISTS signed_payload_attestations (
+    validator_id BIGINT NOT NULL REFERENCES validators(id),
+    slot BIGINT NOT NULL,
+    signing_root BYTEA NOT NULL,
+    PRIMARY KEY (validator_id, slot)
+);
 ";
 
 /// The PostgreSQL slashing-protection database.
@@ -281,6 +287,66 @@ impl SlashingDatabase for PostgresSlashingDb {
         Ok(verdicts)
     }
 
+    fn check_and_insert_payload_attestations(
+        &self,
+        batch: &[OncePerSlotRecord],
+    ) -> Result<Vec<Verdict>, SlashingError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        for b in batch {
+            to_i64("slot", b.slot)?;
+        }
+        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|b| b.pubkey).collect();
+        let mut c = self.lock()?;
+        let mut tx = c.transaction()?;
+        // The validators' rows locked in id order, as every batch does: two
+        // instances voting for the same key serialise here.
+        let keys = lock_states(&mut tx, &pubkeys)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            let Some(k) = keys.get(&r.pubkey) else {
+                out.push(Err(NotSafe::UnregisteredValidator));
+                continue;
+            };
+            if !k.enabled {
+                out.push(Err(NotSafe::DisabledValidator));
+                continue;
+            }
+            let prev = tx
+                .query_opt(
+                    "SELECT signing_root FROM signed_payload_attestations WHERE validator_id = $1 AND slot = $2",
+                    &[&k.id, &(r.slot as i64)],
+                )?
+                .map(|row| row.get::<_, Vec<u8>>(0));
+            let top: Option<i64> = tx
+                .query_one("SELECT MAX(slot) FROM signed_payload_attestations WHERE validator_id = $1", &[&k.id])?
+                .get(0);
+            let verdict =
+                super::rules::check_once_per_slot(r.slot, r.signing_root, blob_root(prev)?, top.map(|t| t as u64));
+            if verdict == Ok(super::Safe::Valid) {
+                tx.execute(
+                    "INSERT INTO signed_payload_attestations (validator_id, slot, signing_root) VALUES ($1, $2, $3)",
+                    &[&k.id, &(r.slot as i64), &r.signing_root.to_vec()],
+                )?;
+            }
+            out.push(verdict);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn signed_block_root(&self, pubkey: &PublicKeyBytes, slot: u64) -> Result<Option<Hash256>, SlashingError> {
+        let slot = to_i64("slot", slot)?;
+        let mut c = self.lock()?;
+        let row = c.query_opt(
+            "SELECT b.signing_root FROM signed_blocks b JOIN validators v ON v.id = b.validator_id
+             WHERE v.pubkey = $1 AND b.slot = $2 AND b.signing_root IS NOT NULL LIMIT 1",
+            &[&pubkey.to_vec(), &slot],
+        )?;
+        blob_root(row.map(|r| r.get::<_, Vec<u8>>(0)))
+    }
+
     fn check_and_insert_blocks(&self, batch: &[BlockRecord]) -> Result<Vec<Verdict>, SlashingError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -438,6 +504,12 @@ impl SlashingDatabase for PostgresSlashingDb {
         let mut tx = c.transaction()?;
         tx.execute("DELETE FROM signed_attestations WHERE target_epoch < $1", &[&e])?;
         tx.execute("DELETE FROM signed_blocks WHERE slot < $1", &[&s])?;
+        // Each key's newest payload attestation stays: it is the watermark.
+        tx.execute(
+            "DELETE FROM signed_payload_attestations p WHERE p.slot < $1 AND p.slot < (SELECT MAX(q.slot)
+             FROM signed_payload_attestations q WHERE q.validator_id = p.validator_id)",
+            &[&s],
+        )?;
         tx.commit()?;
         Ok(())
     }

@@ -7,10 +7,11 @@
 //!
 //! Invariant: a message whose class is not [`Slashable::No`] is
 //! [`Protection::Safe`] only if its record is now in the database (or was
-//! already, with the same signing root); on a database error nothing is
-//! safe.
+//! already, with the same signing root) or, for a Gloas envelope, the block
+//! it names is the one the same key's record holds at its slot; on a
+//! database error nothing is safe.
 
-use super::{AttestationRecord, BlockRecord, NotSafe, Safe, SlashingDatabase, SlashingError};
+use super::{AttestationRecord, BlockRecord, NotSafe, OncePerSlotRecord, Safe, SlashingDatabase, SlashingError};
 use crate::types::{Hash256, PublicKeyBytes, Slashable};
 
 /// One message to protect: the key, what it records, its signing root.
@@ -67,7 +68,24 @@ pub fn protect(db: &dyn SlashingDatabase, batch: &[ToProtect]) -> Result<Vec<Pro
             _ => None,
         })
         .collect();
+    let ptc: Vec<OncePerSlotRecord> = batch
+        .iter()
+        .filter_map(|m| match m.slashable {
+            Slashable::PayloadAttestation { slot } => {
+                Some(OncePerSlotRecord { pubkey: m.pubkey, slot, signing_root: m.signing_root })
+            }
+            _ => None,
+        })
+        .collect();
     let att_verdicts = if atts.is_empty() { Vec::new() } else { db.check_and_insert_attestations(&atts)? };
+    let ptc_verdicts = if ptc.is_empty() { Vec::new() } else { db.check_and_insert_payload_attestations(&ptc)? };
+    if ptc_verdicts.len() != ptc.len() {
+        return Err(SlashingError::Corrupt(format!(
+            "the database answered {} verdicts for {} payload attestations",
+            ptc_verdicts.len(),
+            ptc.len()
+        )));
+    }
     let block_verdicts = if blocks.is_empty() { Vec::new() } else { db.check_and_insert_blocks(&blocks)? };
     if att_verdicts.len() != atts.len() || block_verdicts.len() != blocks.len() {
         return Err(SlashingError::Corrupt(format!(
@@ -78,7 +96,7 @@ pub fn protect(db: &dyn SlashingDatabase, batch: &[ToProtect]) -> Result<Vec<Pro
             blocks.len()
         )));
     }
-    let (mut a, mut b) = (att_verdicts.into_iter(), block_verdicts.into_iter());
+    let (mut a, mut b, mut p) = (att_verdicts.into_iter(), block_verdicts.into_iter(), ptc_verdicts.into_iter());
     let mut out = Vec::with_capacity(batch.len());
     for m in batch {
         let verdict = match m.slashable {
@@ -88,6 +106,15 @@ pub fn protect(db: &dyn SlashingDatabase, batch: &[ToProtect]) -> Result<Vec<Pro
             }
             Slashable::Attestation { .. } => a.next(),
             Slashable::Block { .. } => b.next(),
+            Slashable::PayloadAttestation { .. } => p.next(),
+            // Recorded nowhere: signed only if the same key's block at that
+            // slot is the one the envelope names.
+            Slashable::Envelope { slot, block_root, block_signing_root } => {
+                Some(match db.signed_block_root(&m.pubkey, slot)? {
+                    Some(r) if r == block_signing_root => Ok(Safe::SameData),
+                    _ => Err(NotSafe::EnvelopeOfUnsignedBlock { slot, block_root }),
+                })
+            }
         };
         out.push(match verdict {
             Some(Ok(s)) => Protection::Safe(s),

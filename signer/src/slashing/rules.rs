@@ -128,6 +128,22 @@ pub fn check_block(history: &[BlockRow], wm: &Watermarks, new: &BlockRow) -> Ver
     Ok(Safe::Valid)
 }
 
+/// The verdict on a message a key signs at most once per slot (a Gloas
+/// payload attestation) at `slot` with `root`, given the root already
+/// recorded at that slot (if any) and the newest slot recorded for the key:
+/// the same root again is harmless, another root at the same slot is
+/// refused, and so is a slot below the newest (its record may be pruned).
+pub fn check_once_per_slot(slot: u64, root: Hash256, at_slot: Option<Hash256>, newest: Option<u64>) -> Verdict {
+    match at_slot {
+        Some(prev) if prev == root => Ok(Safe::SameData),
+        Some(_) => Err(NotSafe::DoublePayloadAttestation { slot }),
+        None => match newest.filter(|n| slot < *n) {
+            Some(n) => Err(NotSafe::BelowLowWatermark { what: "payload attestation slot", value: slot, watermark: n }),
+            None => Ok(Safe::Valid),
+        },
+    }
+}
+
 /// What the database keeps per validator beside the history: the maxima
 /// (watermarks; imports and pruning only raise them) and the newest messages.
 /// With it, a batch is decided without reading history, except to name the

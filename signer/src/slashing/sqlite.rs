@@ -18,8 +18,8 @@ use super::batch::{self, KeyState, SummaryColumns, SUMMARY_COLUMNS};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow};
 use super::{
-    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, Feed, ImportSummary, SlashingDatabase, SlashingError,
-    Verdict,
+    blob_root, pubkey_of, to_i64, AttestationRecord, BlockRecord, Feed, ImportSummary, NotSafe, OncePerSlotRecord,
+    SlashingDatabase, SlashingError, Verdict,
 };
 use crate::types::{Hash256, PublicKeyBytes};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS signed_attestations (
     imported INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS signed_attestations_by_target ON signed_attestations (target_epoch, validator_id);
+CREATE TABLE IF NOT EXISTS signed_payload_attestations (
+    validator_id INTEGER NOT NULL REFERENCES validators(id),
+    slot INTEGER NOT NULL,
+    signing_root BLOB NOT NULL,
+    PRIMARY KEY (validator_id, slot)
+);
 ";
 
 /// The SQLite slashing-protection database.
@@ -307,6 +313,68 @@ impl SlashingDatabase for SqliteSlashingDb {
         Ok(verdicts)
     }
 
+    fn check_and_insert_payload_attestations(
+        &self,
+        batch: &[OncePerSlotRecord],
+    ) -> Result<Vec<Verdict>, SlashingError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        for b in batch {
+            to_i64("slot", b.slot)?;
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut key = tx.prepare_cached("SELECT id, enabled FROM validators WHERE pubkey = ?1")?;
+            let mut at = tx.prepare_cached(
+                "SELECT signing_root FROM signed_payload_attestations WHERE validator_id = ?1 AND slot = ?2",
+            )?;
+            let mut newest =
+                tx.prepare_cached("SELECT MAX(slot) FROM signed_payload_attestations WHERE validator_id = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO signed_payload_attestations (validator_id, slot, signing_root) VALUES (?1, ?2, ?3)",
+            )?;
+            for r in batch {
+                let row: Option<(i64, bool)> =
+                    key.query_row(params![r.pubkey.as_slice()], |x| Ok((x.get(0)?, x.get(1)?))).optional()?;
+                let Some((id, enabled)) = row else {
+                    out.push(Err(NotSafe::UnregisteredValidator));
+                    continue;
+                };
+                if !enabled {
+                    out.push(Err(NotSafe::DisabledValidator));
+                    continue;
+                }
+                let prev: Option<Vec<u8>> = at.query_row(params![id, r.slot as i64], |x| x.get(0)).optional()?;
+                let top: Option<i64> = newest.query_row(params![id], |x| x.get(0))?;
+                let verdict =
+                    super::rules::check_once_per_slot(r.slot, r.signing_root, blob_root(prev)?, top.map(|t| t as u64));
+                if verdict == Ok(super::Safe::Valid) {
+                    insert.execute(params![id, r.slot as i64, r.signing_root.as_slice()])?;
+                }
+                out.push(verdict);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn signed_block_root(&self, pubkey: &PublicKeyBytes, slot: u64) -> Result<Option<Hash256>, SlashingError> {
+        let slot = to_i64("slot", slot)?;
+        let conn = self.lock()?;
+        let root: Option<Option<Vec<u8>>> = conn
+            .query_row(
+                "SELECT b.signing_root FROM signed_blocks b JOIN validators v ON v.id = b.validator_id
+                 WHERE v.pubkey = ?1 AND b.slot = ?2 AND b.signing_root IS NOT NULL LIMIT 1",
+                params![pubkey.as_slice(), slot],
+                |r| r.get(0),
+            )
+            .optional()?;
+        blob_root(root.flatten())
+    }
+
     fn check_and_insert_blocks(&self, batch: &[BlockRecord]) -> Result<Vec<Verdict>, SlashingError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -464,6 +532,12 @@ impl SlashingDatabase for SqliteSlashingDb {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM signed_attestations WHERE target_epoch < ?1", params![e])?;
         tx.execute("DELETE FROM signed_blocks WHERE slot < ?1", params![s])?;
+        // Each key's newest payload attestation stays: it is the watermark.
+        tx.execute(
+            "DELETE FROM signed_payload_attestations WHERE slot < ?1 AND slot < (SELECT MAX(p.slot)
+             FROM signed_payload_attestations p WHERE p.validator_id = signed_payload_attestations.validator_id)",
+            params![s],
+        )?;
         tx.commit()?;
         Ok(())
     }

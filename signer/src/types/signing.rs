@@ -183,6 +183,23 @@ pub enum Slashable {
         /// The slot.
         slot: Slot,
     },
+    /// A Gloas payload attestation: once per slot (not slashable, but a PTC
+    /// member never votes twice for one slot).
+    PayloadAttestation {
+        /// The slot.
+        slot: Slot,
+    },
+    /// A Gloas envelope: signed only for the block the same key signed at
+    /// its slot. `block_signing_root` is that block's signing root as the
+    /// envelope names it ([`SigningContext::protection`]).
+    Envelope {
+        /// The envelope's slot.
+        slot: Slot,
+        /// The block root it names.
+        block_root: Hash256,
+        /// The signing root a block with that root has at that slot.
+        block_signing_root: Hash256,
+    },
 }
 
 impl<P: Preset> SignableMessage<'_, P> {
@@ -195,6 +212,7 @@ impl<P: Preset> SignableMessage<'_, P> {
             Self::BlindedBlock(b) => Slashable::Block { slot: b.slot() },
             Self::BlockHeader(h) => Slashable::Block { slot: h.slot },
             Self::Attestation(d) => Slashable::Attestation { source: d.source.epoch, target: d.target.epoch },
+            Self::PayloadAttestation(d) => Slashable::PayloadAttestation { slot: d.slot },
             Self::RandaoReveal(_)
             | Self::SelectionProof(_)
             | Self::AggregateAndProofBase(_)
@@ -207,8 +225,9 @@ impl<P: Preset> SignableMessage<'_, P> {
             | Self::Deposit(_)
             | Self::BlsToExecutionChange(_)
             | Self::AggregateAndProofGloas(_)
-            | Self::PayloadAttestation(_)
             | Self::ProposerPreferences(_)
+            // An envelope's record needs the chain's domains:
+            // `SigningContext::protection`.
             | Self::ExecutionPayloadEnvelope(_)
             | Self::ExecutionPayloadBid(_)
             | Self::BuilderRequestAuth(_) => Slashable::No,
@@ -290,6 +309,25 @@ impl SigningContext<'_> {
                 compute_domain(domain_type, version, self.genesis_validators_root)
             }
             _ => compute_domain(domain_type, spec.fork_version_at_epoch(epoch), self.genesis_validators_root),
+        }
+    }
+
+    /// What protection checks and records for `message`: its
+    /// [`SignableMessage::slashable`] class, except for an envelope, which
+    /// is tied to the proposer's block at its slot: the signing root a block
+    /// whose root is the envelope's `beacon_block_root` has at that slot.
+    pub fn protection<P: Preset>(&self, message: &SignableMessage<'_, P>) -> Slashable {
+        match message {
+            SignableMessage::ExecutionPayloadEnvelope(e) => {
+                let slot = e.payload.slot_number;
+                let domain = self.domain_for(DomainKind::BeaconProposer, slot / self.spec.slots_per_epoch.max(1));
+                Slashable::Envelope {
+                    slot,
+                    block_root: e.beacon_block_root,
+                    block_signing_root: compute_signing_root(e.beacon_block_root, domain),
+                }
+            }
+            m => m.slashable(),
         }
     }
 

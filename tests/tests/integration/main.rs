@@ -34,6 +34,7 @@ mod simnode_hostile;
 mod simnode_hostile_nodes;
 mod slashing_bad_input;
 mod slashing_crash_and_race;
+mod slashing_gloas;
 mod slashing_interchange;
 mod ssz_static;
 mod store_gate;

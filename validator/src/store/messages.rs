@@ -23,7 +23,7 @@ impl<P: Preset> ValidatorStore<P> {
         Item {
             key,
             root,
-            slashable: m.slashable(),
+            slashable: self.ctx().protection(&m),
             pays,
             dated: self.clock.check(&m),
             remote: self.remote_request(&m, root),
