@@ -35,6 +35,12 @@ pub enum MessageKind {
     VoluntaryExit,
     /// Builder (validator) registrations.
     Registration,
+    /// Gloas payload attestations (PTC votes).
+    PayloadAttestation,
+    /// Gloas proposer preferences.
+    ProposerPreferences,
+    /// Gloas execution payload envelopes (self-built payloads).
+    Envelope,
 }
 
 impl MessageKind {
@@ -51,6 +57,9 @@ impl MessageKind {
             Self::Contribution => "contribution",
             Self::VoluntaryExit => "voluntary_exit",
             Self::Registration => "registration",
+            Self::PayloadAttestation => "payload_attestation",
+            Self::ProposerPreferences => "proposer_preferences",
+            Self::Envelope => "envelope",
         }
     }
 }

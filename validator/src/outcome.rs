@@ -99,6 +99,25 @@ pub enum Refusal {
         /// asked for).
         why: String,
     },
+    /// A Gloas block on an external builder's bid the key may not take, or
+    /// that poolvc did not ask for.
+    #[error("validator {pubkey}: block on builder {builder_index}'s bid refused: {why}")]
+    BuilderBidNotAllowed {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// The bid's builder.
+        builder_index: u64,
+        /// Why.
+        why: String,
+    },
+    /// A Gloas envelope that is not the proposer's own (self-built) payload.
+    #[error("validator {pubkey}: envelope of builder {builder_index} refused: a proposer signs only its own payload's envelope")]
+    EnvelopeNotSelfBuilt {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// The envelope's builder.
+        builder_index: u64,
+    },
     /// A blinded block whose relay would pay what the key's last signed
     /// registration names, which is not its fee recipient now (or there
     /// is none yet).
@@ -161,6 +180,8 @@ impl Refusal {
             Self::PoolRecipientUnknown { .. } => "pool_recipient_unknown",
             Self::FeeRecipientMismatch { .. } => "fee_recipient_mismatch",
             Self::BlindedBlockNotAllowed { .. } => "blinded_block_not_allowed",
+            Self::BuilderBidNotAllowed { .. } => "builder_bid_not_allowed",
+            Self::EnvelopeNotSelfBuilt { .. } => "envelope_not_self_built",
             Self::RegistrationNotCurrent { .. } => "registration_not_current",
             Self::AheadOfClock { .. } => "ahead_of_clock",
             Self::DuplicateInBatch { .. } => "duplicate_in_batch",

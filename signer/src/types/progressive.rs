@@ -204,7 +204,7 @@ macro_rules! progressive_container {
             fn tree_hash_packing_factor() -> usize {
                 unreachable!("a container is never packed")
             }
-            fn tree_hash_root(&self) -> $crate::types::Hash256 {
+            fn tree_hash_root(&self) -> $crate::types::primitives::Hash256 {
                 $crate::types::progressive::progressive_container_root(&[
                     $(tree_hash::TreeHash::tree_hash_root(&self.$f),)+
                 ])

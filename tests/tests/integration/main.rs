@@ -38,4 +38,5 @@ mod slashing_gloas;
 mod slashing_interchange;
 mod ssz_static;
 mod store_gate;
+mod store_gate_gloas;
 mod web3signer_wire;

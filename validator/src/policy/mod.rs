@@ -242,6 +242,46 @@ pub fn check_builder_block(
     Ok(())
 }
 
+/// The check of a Gloas block: its bid's `fee_recipient` receives the
+/// builder's payment (and, self-built, the proposer's envelope must pay it
+/// too), so it must be the key's recipient ([`check_payment`]); a bid of an
+/// external builder is taken only when poolvc asked for builder bids for
+/// this proposal and the key's settings and pool allow builders.
+pub fn check_gloas_block(
+    pubkey: &PublicKeyBytes,
+    config: &ProposalConfig,
+    pays: Address,
+    builder_index: u64,
+    asked: bool,
+) -> Result<(), Refusal> {
+    check_payment(pubkey, config, pays)?;
+    if builder_index == poolvc_signer::types::BUILDER_INDEX_SELF_BUILD {
+        return Ok(());
+    }
+    if let Some(why) = config.no_builder() {
+        return Err(Refusal::BuilderBidNotAllowed { pubkey: *pubkey, builder_index, why });
+    }
+    if !asked {
+        let why = "poolvc asked the node for a self-built block, and it answered one on a builder's bid".to_string();
+        return Err(Refusal::BuilderBidNotAllowed { pubkey: *pubkey, builder_index, why });
+    }
+    Ok(())
+}
+
+/// The check of a Gloas envelope: only the proposer's own (self-built)
+/// payload, paying the key's recipient.
+pub fn check_envelope(
+    pubkey: &PublicKeyBytes,
+    config: &ProposalConfig,
+    pays: Address,
+    builder_index: u64,
+) -> Result<(), Refusal> {
+    if builder_index != poolvc_signer::types::BUILDER_INDEX_SELF_BUILD {
+        return Err(Refusal::EnvelopeNotSelfBuilt { pubkey: *pubkey, builder_index });
+    }
+    check_payment(pubkey, config, pays)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,12 @@ impl<P: Preset> ValidatorStore<P> {
             Pays::Builder { asked } => {
                 policy::check_builder_block(&entry.pubkey, &entry.config, asked, entry.registered)?
             }
+            Pays::Bid { to, builder_index, asked } => {
+                policy::check_gloas_block(&entry.pubkey, &entry.config, to, builder_index, asked)?
+            }
+            Pays::Envelope { to, builder_index } => {
+                policy::check_envelope(&entry.pubkey, &entry.config, to, builder_index)?
+            }
         }
         Ok((entry.pubkey, entry.index, entry.method))
     }

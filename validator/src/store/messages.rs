@@ -90,19 +90,84 @@ impl<P: Preset> ValidatorStore<P> {
         self.gate(MessageKind::Aggregate, slot, items).await
     }
 
-    /// Electra aggregate-and-proofs.
+    /// Electra aggregate-and-proofs (the wire shape from Electra on). From
+    /// Gloas on the same message is signed under its progressive root.
     pub async fn sign_aggregates_electra(&self, slot: Slot, batch: &[AggregateAndProofElectra<P>]) -> Vec<Outcome> {
+        let gloas = self.spec.fork_name_at_slot(slot).gloas_enabled();
         let items = batch
             .iter()
             .map(|m| {
-                self.item(
-                    KeyRef::Index { index: m.aggregator_index, claimed: None },
-                    SignableMessage::AggregateAndProofElectra(m),
-                    Pays::Nothing,
-                )
+                let key = KeyRef::Index { index: m.aggregator_index, claimed: None };
+                if gloas {
+                    let g = AggregateAndProofGloas::from(m.clone());
+                    self.item(key, SignableMessage::AggregateAndProofGloas(&g), Pays::Nothing)
+                } else {
+                    self.item(key, SignableMessage::AggregateAndProofElectra(m), Pays::Nothing)
+                }
             })
             .collect();
         self.gate(MessageKind::Aggregate, slot, items).await
+    }
+
+    /// Gloas payload attestations: every PTC member `(validator, claimed
+    /// key)` of `data.slot` signs the same data (one root, one engine
+    /// batch); each key votes at most once per slot (the protection
+    /// database records it).
+    pub async fn sign_payload_attestations(
+        &self,
+        data: &PayloadAttestationData,
+        batch: &[(u64, PublicKeyBytes)],
+    ) -> Vec<Outcome> {
+        let m = SignableMessage::PayloadAttestation(data);
+        let root = self.root(&m);
+        let dated = self.clock.check(&m);
+        let remote = self.remote_request(&m, root);
+        let items = batch
+            .iter()
+            .map(|(index, pk)| Item {
+                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
+                root,
+                slashable: m.slashable(),
+                pays: Pays::Nothing,
+                dated: dated.clone(),
+                remote: remote.clone(),
+            })
+            .collect();
+        self.gate(MessageKind::PayloadAttestation, data.slot, items).await
+    }
+
+    /// Gloas proposer preferences, each with the key its duty names: signed
+    /// by the key of its own `validator_index`, and only when its
+    /// `fee_recipient` is the key's recipient now (a pool rule first; no
+    /// known recipient: refused).
+    pub async fn sign_proposer_preferences(&self, batch: &[(ProposerPreferences, PublicKeyBytes)]) -> Vec<Outcome> {
+        let slot = batch.first().map_or(0, |(p, _)| p.proposal_slot);
+        let items = batch
+            .iter()
+            .map(|(p, pk)| {
+                let key = KeyRef::Index { index: p.validator_index, claimed: Some(*pk) };
+                self.item(key, SignableMessage::ProposerPreferences(p), Pays::To(p.fee_recipient))
+            })
+            .collect();
+        self.gate(MessageKind::ProposerPreferences, slot, items).await
+    }
+
+    /// A Gloas envelope of the proposer's own payload: signed only when it
+    /// is self-built, pays the key's recipient, and names the block the same
+    /// key signed at its slot.
+    pub async fn sign_envelope(
+        &self,
+        index: u64,
+        claimed: PublicKeyBytes,
+        envelope: &ExecutionPayloadEnvelope<P>,
+    ) -> Outcome {
+        let pays = Pays::Envelope { to: envelope.payload.fee_recipient, builder_index: envelope.builder_index };
+        let item = self.item(
+            KeyRef::Index { index, claimed: Some(claimed) },
+            SignableMessage::ExecutionPayloadEnvelope(envelope),
+            pays,
+        );
+        self.one(MessageKind::Envelope, envelope.payload.slot_number, item).await
     }
 
     /// A RANDAO reveal.
@@ -117,9 +182,31 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// A full block: its payload must pay the proposer's fee recipient
-    /// (Bellatrix on), and its slot must be new for the key.
+    /// (Bellatrix on), and its slot must be new for the key. A Gloas block
+    /// is checked as [`ValidatorStore::sign_gloas_block`] with no builder
+    /// bid asked for.
     pub async fn sign_block(&self, index: u64, claimed: PublicKeyBytes, block: &BeaconBlock<P>) -> Outcome {
+        self.sign_gloas_block(index, claimed, block, false).await
+    }
+
+    /// A block of any fork; from Gloas on its bid must pay the proposer's
+    /// fee recipient, and a builder's bid is signed only when `asked`
+    /// (poolvc asked for builder bids) and the key may take builders
+    /// ([`policy::check_gloas_block`]).
+    pub async fn sign_gloas_block(
+        &self,
+        index: u64,
+        claimed: PublicKeyBytes,
+        block: &BeaconBlock<P>,
+        asked: bool,
+    ) -> Outcome {
         let h = block.header();
+        if let BeaconBlock::Gloas(b) = block {
+            let bid = &b.body.signed_execution_payload_bid.message;
+            let pays = Pays::Bid { to: bid.fee_recipient, builder_index: bid.builder_index, asked };
+            let item = self.item(KeyRef::Index { index, claimed: Some(claimed) }, SignableMessage::Block(block), pays);
+            return self.one(MessageKind::Block, h.slot, item).await;
+        }
         let pays = match block.execution_fee_recipient() {
             Some(a) => a,
             // Before Bellatrix a block pays no one; a key still needs a

@@ -10,7 +10,9 @@
 //!        builder registration, must pay the key's fee recipient (none ->
 //!        refused); a blinded block only when poolvc asked for builder
 //!        blocks for that key and its last signed registration pays that
-//!        recipient
+//!        recipient; from Gloas on, a block's bid, a self-built envelope and
+//!        proposer preferences must pay it, and a builder's bid is taken
+//!        only when asked for and allowed
 //!     4. slashing: one batched check-and-insert, durable before step 5
 //!     5. signer: one batch for the local engine, and one per remote signer
 //!        (Web3Signer API: the message itself goes, with the root it must give)
@@ -121,6 +123,22 @@ enum Pays {
         /// Whether poolvc asked the node for builder blocks for this
         /// proposal (`builder_boost_factor` above 0).
         asked: bool,
+    },
+    /// A Gloas block: its bid's recipient and builder.
+    Bid {
+        /// The bid's `fee_recipient`.
+        to: Address,
+        /// The bid's builder (`BUILDER_INDEX_SELF_BUILD` for the proposer).
+        builder_index: u64,
+        /// Whether poolvc asked for builder bids for this proposal.
+        asked: bool,
+    },
+    /// A Gloas envelope: its payload's recipient and builder.
+    Envelope {
+        /// The payload's `fee_recipient`.
+        to: Address,
+        /// The envelope's builder.
+        builder_index: u64,
     },
 }
 
