@@ -188,3 +188,46 @@ fn gloas_pyspec_minimal_and_mainnet() {
     assert_eq!(gloas::<Minimal>("minimal"), 110);
     assert_eq!(gloas::<Mainnet>("mainnet"), 110);
 }
+
+/// Lodestar 1.48.0's JSON of Gloas containers (what a Gloas node serves and
+/// takes, `tests/vectors/lodestar/gloas_json`) parses here to the root
+/// Lodestar computed for the same value, and back to the same JSON values.
+#[test]
+fn gloas_lodestar_json_parses_to_lodestars_root() {
+    fn check<T: serde::de::DeserializeOwned + serde::Serialize + TreeHash>(dir: &Path) -> usize {
+        let mut n = 0;
+        for c in 0..3 {
+            let text = std::fs::read_to_string(dir.join(format!("case_{c}.json"))).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let value: T =
+                serde_json::from_value(v["json"].clone()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            assert_eq!(
+                format!("{:?}", value.tree_hash_root()),
+                v["root"].as_str().unwrap(),
+                "{} case {c}",
+                dir.display()
+            );
+            let back = serde_json::to_value(&value).unwrap();
+            let again: T = serde_json::from_value(back).unwrap();
+            assert_eq!(again.tree_hash_root(), value.tree_hash_root());
+            n += 1;
+        }
+        n
+    }
+    let _machine = poolvc_tests::turns::shared();
+    type Q = Minimal;
+    let dir = vectors().join("lodestar/gloas_json");
+    let mut total = 0;
+    total += check::<PayloadAttestationData>(&dir.join("PayloadAttestationData"));
+    total += check::<PayloadAttestationMessage>(&dir.join("PayloadAttestationMessage"));
+    total += check::<PayloadAttestation<Q>>(&dir.join("PayloadAttestation"));
+    total += check::<ProposerPreferences>(&dir.join("ProposerPreferences"));
+    total += check::<SignedProposerPreferences>(&dir.join("SignedProposerPreferences"));
+    total += check::<ExecutionPayloadBid<Q>>(&dir.join("ExecutionPayloadBid"));
+    total += check::<ExecutionPayloadEnvelope<Q>>(&dir.join("ExecutionPayloadEnvelope"));
+    total += check::<SignedExecutionPayloadEnvelope<Q>>(&dir.join("SignedExecutionPayloadEnvelope"));
+    total += check::<AggregateAndProofGloas<Q>>(&dir.join("AggregateAndProof"));
+    total += check::<BeaconBlockGloas<Q>>(&dir.join("BeaconBlock"));
+    total += check::<SignedBeaconBlockGloas<Q>>(&dir.join("SignedBeaconBlock"));
+    assert_eq!(total, 33);
+}

@@ -456,3 +456,125 @@ async fn a_signer_behind_mutual_tls_with_a_pkcs12_client_identity() {
     let e = Web3SignerClient::new(target(Some(not_p12)), &opts).unwrap_err().to_string();
     assert!(e.contains("client identity") && e.contains("ca.crt"), "{e}");
 }
+
+/// The Gloas chain of the pyspec known answers (minimal, Fulu at 1, Gloas at 2).
+fn gloas_spec() -> ChainSpec {
+    let mut text = include_str!("../../../testnets/configs/minimal.yaml").to_string();
+    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA"] {
+        text = text.replace(&format!("{fork}_FORK_EPOCH: 18446744073709551615"), &format!("{fork}_FORK_EPOCH: 0"));
+    }
+    text = text.replace("FULU_FORK_EPOCH: 18446744073709551615", "FULU_FORK_EPOCH: 1");
+    text = text.replace("GLOAS_FORK_EPOCH: 18446744073709551615", "GLOAS_FORK_EPOCH: 2");
+    ChainSpec::from_config_yaml("minimal.yaml (gloas at 2)", &text).unwrap()
+}
+
+/// Every Gloas type of remote-signing API v1.4.0, as poolvc's client sends
+/// it, crosses the wire as JSON (`{"version", "data"}`) and is checked by
+/// the signer to the pyspec's signing root (`pyspec_gloas_kats.json`); a
+/// wrong version, a pre-Gloas version and a missing `fork_info` are refused.
+#[test]
+fn gloas_requests_cross_the_wire_to_the_pyspec_root() {
+    use ssz::Decode;
+    let _machine = poolvc_tests::turns::shared();
+    type Mi = Minimal;
+    let spec = gloas_spec();
+    let clock = past(&spec);
+    let kats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(poolvc_tests::vectors().join("signing_roots/pyspec_gloas_kats.json")).unwrap(),
+    )
+    .unwrap();
+    let h = |v: &serde_json::Value, k: &str| Hash256::from_slice(&poolvc_tests::unhex(v[k].as_str().unwrap()));
+    let gvr = h(&kats, "genesis_validators_root");
+    let mut kinds = Vec::new();
+    for c in kats["cases"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let bytes = poolvc_tests::unhex(c["ssz"].as_str().unwrap());
+        let expected = h(c, "signing_root");
+        let round_trip = |m: SignableMessage<'_, Mi>| {
+            let req = request_for(&spec, gvr, &m, expected).unwrap();
+            let wire = serde_json::to_string(&req).unwrap();
+            let back: SigningRequest<Mi> = serde_json::from_str(&wire).unwrap();
+            let checked = check(&spec, gvr, &clock, &back).unwrap_or_else(|e| panic!("{name}: {e}\n{wire}"));
+            assert_eq!(checked.signing_root, expected, "{name}");
+            (back.message.kind(), wire)
+        };
+        let (kind, wire) = match name {
+            "payload_attestation_data" => round_trip(SignableMessage::PayloadAttestation(
+                &PayloadAttestationData::from_ssz_bytes(&bytes).unwrap(),
+            )),
+            n if n.starts_with("proposer_preferences") => {
+                round_trip(SignableMessage::ProposerPreferences(&ProposerPreferences::from_ssz_bytes(&bytes).unwrap()))
+            }
+            "execution_payload_envelope" => round_trip(SignableMessage::ExecutionPayloadEnvelope(
+                &ExecutionPayloadEnvelope::<Mi>::from_ssz_bytes(&bytes).unwrap(),
+            )),
+            "execution_payload_bid" => round_trip(SignableMessage::ExecutionPayloadBid(
+                &ExecutionPayloadBid::<Mi>::from_ssz_bytes(&bytes).unwrap(),
+            )),
+            "aggregate_and_proof" => round_trip(SignableMessage::AggregateAndProofGloas(
+                &AggregateAndProofGloas::<Mi>::from_ssz_bytes(&bytes).unwrap(),
+            )),
+            "beacon_block" => {
+                let b = BeaconBlock::<Mi>::from_ssz_bytes(ForkName::Gloas, &bytes).unwrap();
+                round_trip(SignableMessage::Block(&b))
+            }
+            "attestation_data_full" => {
+                round_trip(SignableMessage::Attestation(&AttestationData::from_ssz_bytes(&bytes).unwrap()))
+            }
+            other => panic!("unexpected case {other}"),
+        };
+        if name != "attestation_data_full" {
+            assert!(wire.contains("\"GLOAS\""), "{name}: versioned as GLOAS: {wire}");
+        }
+        kinds.push(kind);
+    }
+    for k in [
+        "PAYLOAD_ATTESTATION_MESSAGE",
+        "PROPOSER_PREFERENCES",
+        "EXECUTION_PAYLOAD_ENVELOPE",
+        "EXECUTION_PAYLOAD_BID",
+        "AGGREGATE_AND_PROOF_V2",
+        "BLOCK_V2",
+    ] {
+        assert!(kinds.contains(&k), "{k} crossed the wire");
+    }
+
+    // A builder request auth: no fork_info, the genesis domain with a zero root.
+    let auth = BuilderRequestAuth { data: ssz_types::VariableList::new(b"http://b".to_vec()).unwrap(), slot: 18 };
+    let m = SignableMessage::<Mi>::BuilderRequestAuth(&auth);
+    let root = SigningContext { spec: &spec, genesis_validators_root: gvr }.signing_root(&m);
+    let req = request_for(&spec, gvr, &m, root).unwrap();
+    assert!(req.fork_info.is_none());
+    assert_eq!(
+        root,
+        compute_signing_root(
+            auth.tree_hash_root(),
+            compute_domain(DomainType::from([0x0b, 0, 0, 1]), spec.genesis_fork_version, Hash256::ZERO)
+        )
+    );
+    assert_eq!(check(&spec, gvr, &clock, &req).unwrap().signing_root, root);
+
+    // Refusals: a version that is not the slot's fork, one before Gloas, and
+    // a dated Gloas message without fork_info.
+    let prefs = ProposerPreferences { proposal_slot: 17, validator_index: 3, ..Default::default() };
+    let m = SignableMessage::<Mi>::ProposerPreferences(&prefs);
+    let root = SigningContext { spec: &spec, genesis_validators_root: gvr }.signing_root(&m);
+    let good = serde_json::to_value(request_for(&spec, gvr, &m, root).unwrap()).unwrap();
+    for (version, why) in [("FULU", "has no PROPOSER_PREFERENCES"), ("HEZE", "unknown fork name")] {
+        let mut bad = good.clone();
+        bad["proposer_preferences"]["version"] = serde_json::json!(version);
+        let bad: SigningRequest<Mi> = serde_json::from_value(bad).unwrap();
+        let e = check(&spec, gvr, &clock, &bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{version}: {e}");
+    }
+    let mut early = good.clone();
+    early["proposer_preferences"]["data"]["proposal_slot"] = serde_json::json!("15");
+    early["signingRoot"] = serde_json::Value::Null;
+    let early: SigningRequest<Mi> = serde_json::from_value(early).unwrap();
+    let e = check(&spec, gvr, &clock, &early).unwrap_err().to_string();
+    assert!(e.contains("slot 15 is in fulu"), "{e}");
+    let mut bare = good;
+    bare.as_object_mut().unwrap().remove("fork_info");
+    let bare: SigningRequest<Mi> = serde_json::from_value(bare).unwrap();
+    assert!(matches!(check(&spec, gvr, &clock, &bare), Err(RequestError::NoForkInfo { .. })));
+}
