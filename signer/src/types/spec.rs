@@ -144,10 +144,14 @@ pub struct DueTimes {
 /// A duty with a deadline inside its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
-    /// Attestations (and sync messages, due at the same time).
+    /// Attestations.
     Attestation,
-    /// Aggregates (and sync contributions).
+    /// Aggregates.
     Aggregate,
+    /// Sync-committee messages.
+    SyncMessage,
+    /// Sync contributions.
+    Contribution,
     /// Payload attestations (Gloas).
     PayloadAttestation,
 }
@@ -161,6 +165,10 @@ impl DueTimes {
             Due::Attestation => self.attestation,
             Due::Aggregate if gloas => self.aggregate_gloas,
             Due::Aggregate => self.aggregate,
+            Due::SyncMessage if gloas => self.sync_message_gloas,
+            Due::SyncMessage => self.sync_message,
+            Due::Contribution if gloas => self.contribution_gloas,
+            Due::Contribution => self.contribution,
             Due::PayloadAttestation => self.payload_attestation,
         };
         bps.min(10_000) as f64 / 10_000.0

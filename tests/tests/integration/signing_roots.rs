@@ -432,3 +432,19 @@ fn gloas_signing_roots_and_signatures_match_pyspec() {
     }
     assert_eq!(names.len(), 8);
 }
+
+/// Duty deadlines from the config: a third and two thirds before Gloas, a
+/// quarter and a half from Gloas on, three quarters for the PTC.
+#[test]
+fn due_times_follow_the_fork() {
+    let _machine = poolvc_tests::turns::shared();
+    let spec = gloas_spec();
+    let at = |duty, slot| spec.due.fraction(duty, spec.fork_name_at_slot(slot));
+    assert!((at(Due::Attestation, 15) - 0.3333).abs() < 1e-9);
+    assert!((at(Due::Aggregate, 15) - 0.6667).abs() < 1e-9);
+    assert!((at(Due::Attestation, 16) - 0.25).abs() < 1e-9);
+    assert!((at(Due::Aggregate, 16) - 0.5).abs() < 1e-9);
+    assert!((at(Due::SyncMessage, 16) - 0.25).abs() < 1e-9);
+    assert!((at(Due::Contribution, 16) - 0.5).abs() < 1e-9);
+    assert!((at(Due::PayloadAttestation, 16) - 0.75).abs() < 1e-9);
+}

@@ -1,5 +1,7 @@
-//! The attestation service: attestations (at the slot's head event, 1/3
-//! slot at the latest) and, on their own task, aggregates (2/3 slot), on the
+//! The attestation service: attestations (at the slot's head event, at the
+//! config's attestation due time at the latest: 1/3 slot, 1/4 from Gloas
+//! on) and, on their own task, aggregates (2/3 slot, 1/2 from Gloas on;
+//! `ChainSpec::due`), on the
 //! routes of the slot's fork: before Electra, v1 routes with one attestation
 //! data per committee; from Electra on, one attestation data per slot, each
 //! vote published as a `SingleAttestation` on the v2 pool route, and
@@ -26,7 +28,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut slot = ctx.first_slot;
     while let Some(s) = ctx.next_slot(Service::Attestation, slot).await {
         slot = s + 1;
-        if !ctx.head_or(s, 1.0 / 3.0).await {
+        if !ctx.head_or(s, ctx.due(s, Due::Attestation)).await {
             break;
         }
         let Some(duties) = ctx.duties.get(ctx.spec.epoch_of(s)) else {
@@ -48,7 +50,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         if attesters.iter().any(|a| a.selection_proof.is_some()) {
             let ctx = Arc::clone(&ctx);
             aggregations.spawn(async move {
-                if ctx.sleep_until(ctx.slot_at(s, 2.0 / 3.0)).await {
+                if ctx.sleep_until(ctx.slot_at(s, ctx.due(s, Due::Aggregate))).await {
                     if let Err(e) = aggregate(&ctx, s, &attesters, &data_of).await {
                         ctx.duty_failed(Service::Aggregation, s, e);
                     }

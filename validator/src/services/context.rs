@@ -13,7 +13,7 @@ use crate::events::{Event, EventBus, Service};
 use crate::metrics::Stats;
 use crate::outcome::{Failure, NodeFault, Refusal};
 use crate::store::ValidatorStore;
-use poolvc_signer::types::{ChainSpec, Hash256, Preset};
+use poolvc_signer::types::{ChainSpec, Due, Hash256, Preset};
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -154,6 +154,13 @@ impl<P: Preset> Ctx<P> {
             return None;
         }
         self.sleep_until(self.slot_start(slot)).await.then_some(slot)
+    }
+
+    /// The fraction of `slot` at which `duty` is due: the config's
+    /// `*_DUE_BPS` for the slot's fork (a third and two thirds before Gloas,
+    /// a quarter and a half from Gloas on, three quarters for the PTC).
+    pub(crate) fn due(&self, slot: u64, duty: Due) -> f64 {
+        self.spec.due.fraction(duty, self.spec.fork_name_at_slot(slot))
     }
 
     /// Waits for the head event of `slot`, or until `fraction` of the slot

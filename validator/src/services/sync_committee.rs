@@ -1,6 +1,7 @@
-//! The sync-committee service: messages (at the slot's head event, 1/3 slot
-//! at the latest; one store batch and one POST for all members) and, on
-//! their own task, contributions (2/3 slot; one contribution fetched per
+//! The sync-committee service: messages (at the slot's head event, at the
+//! due time at the latest: 1/3 slot, 1/4 from Gloas on; one store batch and
+//! one POST for all members) and, on their own task, contributions (2/3
+//! slot, 1/2 from Gloas on; one contribution fetched per
 //! subcommittee with an aggregator among ours, selection proofs signed
 //! ahead with the epoch's duties).
 
@@ -30,7 +31,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         if members.is_empty() {
             continue;
         }
-        if !ctx.head_or(s, 1.0 / 3.0).await {
+        if !ctx.head_or(s, ctx.due(s, Due::SyncMessage)).await {
             break;
         }
         let head = match sync_messages(&ctx, s, &members).await {
@@ -53,7 +54,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         }
         let ctx = Arc::clone(&ctx);
         contributions.spawn(async move {
-            if ctx.sleep_until(ctx.slot_at(s, 2.0 / 3.0)).await {
+            if ctx.sleep_until(ctx.slot_at(s, ctx.due(s, Due::Contribution))).await {
                 contribute(&ctx, s, head, &aggregators).await;
             }
         });
