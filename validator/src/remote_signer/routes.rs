@@ -27,10 +27,13 @@ use std::sync::Arc;
 
 /// Most entries one batch request may carry (poolvc's client sends 1,024).
 pub const MAX_BATCH: usize = 4_096;
-/// Largest body of one signing request. The largest message is a phase0 or
-/// Altair block sent whole (from Bellatrix on a block comes as its header):
-/// at most about 170 KB of SSZ, under 1 MiB as JSON.
-pub const MAX_SIGN_BODY: usize = 1024 * 1024;
+/// Largest body of one signing request. The largest message is a Gloas
+/// `EXECUTION_PAYLOAD_ENVELOPE`, which carries the whole payload: at a 60M
+/// gas limit its calldata is a few MB, twice that as JSON hex; 16 MiB
+/// leaves room. (Before Gloas the largest is a phase0 or Altair block sent
+/// whole, under 1 MiB.) A signer off localhost takes requests only from
+/// authenticated clients.
+pub const MAX_SIGN_BODY: usize = 16 * 1024 * 1024;
 /// Largest body of a batch: [`MAX_BATCH`] attestation-sized requests (about
 /// 800 bytes each) with room to spare; a batch of blocks is sent in smaller
 /// batches.
