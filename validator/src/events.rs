@@ -93,6 +93,8 @@ pub enum Service {
     Pools,
     /// The performance ledger.
     Perf,
+    /// Gloas payload attestations (the PTC).
+    Ptc,
 }
 
 impl Service {
@@ -109,6 +111,7 @@ impl Service {
             Self::Pruning => "pruning",
             Self::Pools => "pools",
             Self::Perf => "performance",
+            Self::Ptc => "ptc",
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::services::context::Ctx;
 use crate::services::duty_book::DutyBook;
 use crate::services::{
     attestation, block, client_stats, doppelganger, duties, duty_fetch, health, performance, pool, preparation,
-    proposer_preparation, pruning, sync_committee,
+    proposer_preparation, pruning, ptc, sync_committee,
 };
 use crate::signals::shutdown_signal;
 use crate::store::{StoreTimings, ValidatorStore};
@@ -514,6 +514,9 @@ async fn run_services<P: Preset>(
     }
     services.spawn(block::run(Arc::clone(&ctx)));
     services.spawn(sync_committee::run(Arc::clone(&ctx)));
+    if ctx.spec.scheduled(ForkName::Gloas).is_some_and(|f| f.epoch != FAR_FUTURE_EPOCH) {
+        services.spawn(ptc::run(Arc::clone(&ctx)));
+    }
     services.spawn(preparation::run(Arc::clone(&ctx)));
     services.spawn(health::run(Arc::clone(&ctx)));
     services.spawn(pruning::run(Arc::clone(&ctx), slashing));

@@ -155,6 +155,22 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
 
     /// Publishes sync-committee messages.
     async fn publish_sync_messages(&self, msgs: &[SyncCommitteeMessage], t: Duration) -> Result<(), BeaconError>;
+    /// PTC duties of `indices` in `epoch` (Gloas).
+    async fn ptc_duties(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+        t: Duration,
+    ) -> Result<DutiesResponse<PtcDuty>, BeaconError>;
+    /// What the PTC votes on at `slot` (Gloas).
+    async fn payload_attestation_data(&self, slot: u64, t: Duration) -> Result<PayloadAttestationData, BeaconError>;
+    /// Publishes PTC members' payload attestations (Gloas).
+    async fn publish_payload_attestations(
+        &self,
+        msgs: &[PayloadAttestationMessage],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError>;
     /// The node's contribution of one subcommittee for `head`.
     async fn sync_committee_contribution(
         &self,
@@ -365,6 +381,25 @@ impl<P: Preset> BeaconApi<P> for BeaconClient {
     }
     async fn publish_sync_messages(&self, msgs: &[SyncCommitteeMessage], t: Duration) -> Result<(), BeaconError> {
         BeaconClient::publish_sync_messages(self, msgs, t).await
+    }
+    async fn ptc_duties(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+        t: Duration,
+    ) -> Result<DutiesResponse<PtcDuty>, BeaconError> {
+        BeaconClient::ptc_duties(self, epoch, indices, t).await
+    }
+    async fn payload_attestation_data(&self, slot: u64, t: Duration) -> Result<PayloadAttestationData, BeaconError> {
+        BeaconClient::payload_attestation_data(self, slot, t).await
+    }
+    async fn publish_payload_attestations(
+        &self,
+        msgs: &[PayloadAttestationMessage],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        BeaconClient::publish_payload_attestations(self, msgs, fork, t).await
     }
     async fn sync_committee_contribution(
         &self,

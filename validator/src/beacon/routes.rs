@@ -332,6 +332,38 @@ impl BeaconClient {
         self.publish("/eth/v1/beacon/pool/sync_committees", msgs, Some(Topic::SyncCommittee), None, t).await
     }
 
+    /// `POST /eth/v1/validator/duties/ptc/{epoch}` (Gloas).
+    pub async fn ptc_duties(
+        &self,
+        epoch: u64,
+        indices: &[u64],
+        t: Duration,
+    ) -> Result<DutiesResponse<PtcDuty>, BeaconError> {
+        let path = format!("/eth/v1/validator/duties/ptc/{epoch}");
+        self.post_for_keys(&path, &Indices(indices), indices.len(), t).await
+    }
+
+    /// `GET /eth/v1/validator/payload_attestation_data?slot=` (Gloas).
+    pub async fn payload_attestation_data(
+        &self,
+        slot: u64,
+        t: Duration,
+    ) -> Result<PayloadAttestationData, BeaconError> {
+        let path = format!("/eth/v1/validator/payload_attestation_data?slot={slot}");
+        Ok(self.get::<Data<PayloadAttestationData>>(&path, t).await?.data)
+    }
+
+    /// `POST /eth/v1/beacon/pool/payload_attestations` (Gloas), with
+    /// `Eth-Consensus-Version`.
+    pub async fn publish_payload_attestations(
+        &self,
+        msgs: &[PayloadAttestationMessage],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.publish("/eth/v1/beacon/pool/payload_attestations", msgs, Some(Topic::Attestations), Some(fork), t).await
+    }
+
     /// `POST /eth/v1/validator/contribution_and_proofs`.
     pub async fn publish_contributions<P: Preset>(
         &self,

@@ -96,6 +96,19 @@ pub struct ProposerDuty {
     pub slot: u64,
 }
 
+/// A payload-timeliness-committee duty (Gloas): a PTC seat at `slot`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PtcDuty {
+    /// Key.
+    pub pubkey: PublicKeyBytes,
+    /// Index.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub validator_index: u64,
+    /// Slot.
+    #[serde(with = "serde_utils::quoted_u64")]
+    pub slot: u64,
+}
+
 /// A sync-committee duty.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SyncDuty {

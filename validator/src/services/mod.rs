@@ -10,6 +10,7 @@
 //!   block           slot start: each proposal on its own task (RANDAO,
 //!                   produce v2 or v3, checks, store, publish)
 //!   sync_committee  messages at head/1/3, contributions at 2/3
+//!   ptc             Gloas: payload attestations at 3/4, one batch per slot
 //!   preparation     each epoch: prepare_beacon_proposer, builder registrations
 //!   doppelganger    start: liveness of the keys before they may sign
 //!   pool            pools.yaml's contracts -> the store's recipients, exits
@@ -49,6 +50,7 @@ pub mod pool;
 pub mod preparation;
 pub mod proposer_preparation;
 pub mod pruning;
+pub mod ptc;
 pub mod slot_log;
 pub mod sync_committee;
 

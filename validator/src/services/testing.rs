@@ -42,6 +42,7 @@ pub(crate) fn spec_at(fork: ForkName) -> ChainSpec {
         ("DENEB", ForkName::Deneb),
         ("ELECTRA", ForkName::Electra),
         ("FULU", ForkName::Fulu),
+        ("GLOAS", ForkName::Gloas),
     ] {
         if f <= fork {
             text = text.replace(&format!("{name}_FORK_EPOCH: 18446744073709551615"), &format!("{name}_FORK_EPOCH: 0"));
@@ -79,6 +80,8 @@ pub(crate) enum Published<P: Preset> {
     Preparations(Vec<ProposerPreparation>),
     /// Builder registrations.
     Registrations(Vec<SignedValidatorRegistrationV1>),
+    /// Payload attestations (Gloas).
+    PayloadAttestations(Vec<PayloadAttestationMessage>),
 }
 
 /// What the in-memory node answers, and what it was sent. Tests set the
@@ -114,6 +117,10 @@ pub(crate) struct NodeState<P: Preset> {
     pub(crate) proposer_duties: Vec<ProposerDuty>,
     /// Sync duties answered (filtered by the indices asked).
     pub(crate) sync_duties: Vec<SyncDuty>,
+    /// PTC duties answered (filtered by the indices asked).
+    pub(crate) ptc_duties: Vec<PtcDuty>,
+    /// The payload attestation data answered for any slot.
+    pub(crate) payload_attestation_data: Option<PayloadAttestationData>,
     /// The dependent root of the duties answers.
     pub(crate) dependent_root: Hash256,
     /// Validators known to the node (index = interop index).
@@ -141,6 +148,8 @@ impl<P: Preset> Default for NodeState<P> {
             attester_duties: Vec::new(),
             proposer_duties: Vec::new(),
             sync_duties: Vec::new(),
+            ptc_duties: Vec::new(),
+            payload_attestation_data: None,
             dependent_root: Hash256::repeat_byte(0xd0),
             validators: Vec::new(),
             published: Vec::new(),
@@ -465,6 +474,35 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
             })
             .collect();
         self.accept("publish_sync_messages", checks, Published::SyncMessages(msgs.to_vec()))
+    }
+    async fn ptc_duties(
+        &self,
+        _epoch: u64,
+        indices: &[u64],
+        _t: Duration,
+    ) -> Result<DutiesResponse<PtcDuty>, BeaconError> {
+        let st = self.ask("ptc_duties")?;
+        let data = st.ptc_duties.iter().filter(|d| indices.contains(&d.validator_index)).cloned().collect();
+        Ok(DutiesResponse { data, dependent_root: st.dependent_root })
+    }
+    async fn payload_attestation_data(&self, _slot: u64, _t: Duration) -> Result<PayloadAttestationData, BeaconError> {
+        let st = self.ask("payload_attestation_data")?;
+        st.payload_attestation_data.ok_or_else(|| not_served("payload_attestation_data"))
+    }
+    async fn publish_payload_attestations(
+        &self,
+        msgs: &[PayloadAttestationMessage],
+        _fork: ForkName,
+        _t: Duration,
+    ) -> Result<(), BeaconError> {
+        let checks: Vec<(u64, bool)> = msgs
+            .iter()
+            .map(|m| {
+                let message = SignableMessage::PayloadAttestation(&m.data);
+                (m.validator_index, self.verifies(m.validator_index, &message, &m.signature))
+            })
+            .collect();
+        self.accept("publish_payload_attestations", checks, Published::PayloadAttestations(msgs.to_vec()))
     }
     async fn sync_committee_contribution(
         &self,

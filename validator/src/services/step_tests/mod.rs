@@ -11,6 +11,7 @@ mod doppelganger;
 mod duties;
 mod pool;
 mod preparation;
+mod ptc;
 mod sync_committee;
 
 use super::duty_book::Attester;

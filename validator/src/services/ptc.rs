@@ -1,0 +1,106 @@
+//! The PTC service (Gloas): payload attestations. A key's PTC seats of an
+//! epoch come from the node (`POST /eth/v1/validator/duties/ptc/{epoch}`,
+//! fetched when the epoch begins and kept for it); at each slot's
+//! payload-attestation due time (`PAYLOAD_ATTESTATION_DUE_BPS`, 3/4 of the
+//! slot) the slot's members sign the node's `payload_attestation_data` for
+//! that slot: one data, one store batch, one POST.
+//!
+//! The node is checked, not trusted: a seat for a key poolvc does not hold,
+//! or for a slot outside the epoch, is dropped and counted; data for another
+//! slot than asked is refused and counted, and nothing is signed. The
+//! protection database keeps each key to one vote per slot, across restarts.
+
+use super::context::{keep_signed, Ctx};
+use crate::beacon::{BeaconError, PtcDuty};
+use crate::events::{MessageKind, Service};
+use poolvc_signer::types::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Runs the service until the run ends.
+pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
+    let mut seats: BTreeMap<u64, Vec<PtcDuty>> = BTreeMap::new();
+    let mut slot = ctx.first_slot;
+    while let Some(s) = ctx.next_slot(Service::Ptc, slot).await {
+        slot = s + 1;
+        if !ctx.spec.fork_name_at_slot(s).gloas_enabled() {
+            continue;
+        }
+        let epoch = ctx.spec.epoch_of(s);
+        seats.retain(|e, _| *e >= epoch);
+        let of_epoch = match seats.entry(epoch) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => match duties(&ctx, epoch).await {
+                Ok(d) => v.insert(d),
+                Err(e) => {
+                    ctx.duty_failed(Service::Ptc, s, e);
+                    continue;
+                }
+            },
+        };
+        let members: Vec<PtcDuty> = of_epoch.iter().filter(|m| m.slot == s).cloned().collect();
+        let members = ctx.store.keep_released(members, |m| m.validator_index);
+        if members.is_empty() {
+            continue;
+        }
+        if !ctx.sleep_until(ctx.slot_at(s, ctx.due(s, Due::PayloadAttestation))).await {
+            break;
+        }
+        if let Err(e) = vote(&ctx, s, &members).await {
+            ctx.duty_failed(Service::Ptc, s, e);
+        }
+    }
+}
+
+/// The PTC seats of poolvc's keys in `epoch`: the node's answer, keeping
+/// only seats of keys poolvc holds (by index and key) in that epoch.
+pub(crate) async fn duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<Vec<PtcDuty>, BeaconError> {
+    let indices = ctx.store.indices();
+    if indices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let answer = ctx.beacon.ptc_duties(epoch, &indices, ctx.slot_timeout() * 4).await?;
+    let ours: std::collections::HashMap<u64, PublicKeyBytes> =
+        ctx.store.indexed_configs().into_iter().map(|(i, pk, _)| (i, pk)).collect();
+    let mut kept = Vec::with_capacity(answer.data.len());
+    for d in answer.data {
+        let in_epoch = ctx.spec.epoch_of(d.slot) == epoch;
+        if in_epoch && ours.get(&d.validator_index) == Some(&d.pubkey) {
+            kept.push(d);
+        } else {
+            let what = format!(
+                "a PTC seat of validator {} ({}) at slot {} in the duties of epoch {epoch}",
+                d.validator_index, d.pubkey, d.slot
+            );
+            ctx.refuse_node_data(MessageKind::PayloadAttestation, d.slot, what);
+        }
+    }
+    Ok(kept)
+}
+
+/// Signs and publishes the payload attestations of `slot`'s `members`;
+/// returns how many were published.
+pub(crate) async fn vote<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[PtcDuty]) -> Result<usize, BeaconError> {
+    let t = ctx.slot_timeout();
+    let data = ctx.beacon.payload_attestation_data(slot, t).await?;
+    if data.slot != slot {
+        let what = format!("payload attestation data of slot {} asked for slot {slot}", data.slot);
+        ctx.refuse_node_data(MessageKind::PayloadAttestation, slot, what);
+        return Ok(0);
+    }
+    let batch: Vec<(u64, PublicKeyBytes)> = members.iter().map(|m| (m.validator_index, m.pubkey)).collect();
+    let outcomes = ctx.store.sign_payload_attestations(&data, &batch).await;
+    let msgs = keep_signed(members.to_vec(), outcomes, |m, signature| PayloadAttestationMessage {
+        validator_index: m.validator_index,
+        data,
+        signature,
+    });
+    if msgs.is_empty() {
+        return Ok(0);
+    }
+    let validators: Vec<u64> = msgs.iter().map(|m| m.validator_index).collect();
+    let n = msgs.len();
+    let r = ctx.beacon.publish_payload_attestations(&msgs, ctx.spec.fork_name_at_slot(slot), t).await;
+    ctx.publish_outcome(MessageKind::PayloadAttestation, slot, validators, r);
+    Ok(n)
+}
