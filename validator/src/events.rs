@@ -95,6 +95,8 @@ pub enum Service {
     Perf,
     /// Gloas payload attestations (the PTC).
     Ptc,
+    /// Gloas proposer preferences.
+    Preferences,
 }
 
 impl Service {
@@ -112,6 +114,7 @@ impl Service {
             Self::Pools => "pools",
             Self::Perf => "performance",
             Self::Ptc => "ptc",
+            Self::Preferences => "preferences",
         }
     }
 }

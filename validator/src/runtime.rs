@@ -13,8 +13,8 @@ use crate::policy::ProposalDefaults;
 use crate::services::context::Ctx;
 use crate::services::duty_book::DutyBook;
 use crate::services::{
-    attestation, block, client_stats, doppelganger, duties, duty_fetch, health, performance, pool, preparation,
-    proposer_preparation, pruning, ptc, sync_committee,
+    attestation, block, client_stats, doppelganger, duties, duty_fetch, health, performance, pool, preferences,
+    preparation, proposer_preparation, pruning, ptc, sync_committee,
 };
 use crate::signals::shutdown_signal;
 use crate::store::{StoreTimings, ValidatorStore};
@@ -516,6 +516,7 @@ async fn run_services<P: Preset>(
     services.spawn(sync_committee::run(Arc::clone(&ctx)));
     if ctx.spec.scheduled(ForkName::Gloas).is_some_and(|f| f.epoch != FAR_FUTURE_EPOCH) {
         services.spawn(ptc::run(Arc::clone(&ctx)));
+        services.spawn(preferences::run(Arc::clone(&ctx)));
     }
     services.spawn(preparation::run(Arc::clone(&ctx)));
     services.spawn(health::run(Arc::clone(&ctx)));

@@ -171,6 +171,13 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
         fork: ForkName,
         t: Duration,
     ) -> Result<(), BeaconError>;
+    /// Publishes signed proposer preferences (Gloas).
+    async fn publish_proposer_preferences(
+        &self,
+        signed: &[SignedProposerPreferences],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError>;
     /// The node's contribution of one subcommittee for `head`.
     async fn sync_committee_contribution(
         &self,
@@ -400,6 +407,14 @@ impl<P: Preset> BeaconApi<P> for BeaconClient {
         t: Duration,
     ) -> Result<(), BeaconError> {
         BeaconClient::publish_payload_attestations(self, msgs, fork, t).await
+    }
+    async fn publish_proposer_preferences(
+        &self,
+        signed: &[SignedProposerPreferences],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        BeaconClient::publish_proposer_preferences(self, signed, fork, t).await
     }
     async fn sync_committee_contribution(
         &self,

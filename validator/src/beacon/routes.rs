@@ -364,6 +364,17 @@ impl BeaconClient {
         self.publish("/eth/v1/beacon/pool/payload_attestations", msgs, Some(Topic::Attestations), Some(fork), t).await
     }
 
+    /// `POST /eth/v1/validator/proposer_preferences` (Gloas), with
+    /// `Eth-Consensus-Version`.
+    pub async fn publish_proposer_preferences(
+        &self,
+        signed: &[SignedProposerPreferences],
+        fork: ForkName,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        self.publish("/eth/v1/validator/proposer_preferences", signed, Some(Topic::Subscriptions), Some(fork), t).await
+    }
+
     /// `POST /eth/v1/validator/contribution_and_proofs`.
     pub async fn publish_contributions<P: Preset>(
         &self,

@@ -11,6 +11,7 @@
 //!                   produce v2 or v3, checks, store, publish)
 //!   sync_committee  messages at head/1/3, contributions at 2/3
 //!   ptc             Gloas: payload attestations at 3/4, one batch per slot
+//!   preferences     Gloas: proposer preferences for the lookahead's proposals
 //!   preparation     each epoch: prepare_beacon_proposer, builder registrations
 //!   doppelganger    start: liveness of the keys before they may sign
 //!   pool            pools.yaml's contracts -> the store's recipients, exits
@@ -47,6 +48,7 @@ pub mod duty_fetch;
 pub mod health;
 pub mod performance;
 pub mod pool;
+pub mod preferences;
 pub mod preparation;
 pub mod proposer_preparation;
 pub mod pruning;

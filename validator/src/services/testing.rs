@@ -82,6 +82,8 @@ pub(crate) enum Published<P: Preset> {
     Registrations(Vec<SignedValidatorRegistrationV1>),
     /// Payload attestations (Gloas).
     PayloadAttestations(Vec<PayloadAttestationMessage>),
+    /// Proposer preferences (Gloas).
+    Preferences(Vec<SignedProposerPreferences>),
 }
 
 /// What the in-memory node answers, and what it was sent. Tests set the
@@ -503,6 +505,21 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
             })
             .collect();
         self.accept("publish_payload_attestations", checks, Published::PayloadAttestations(msgs.to_vec()))
+    }
+    async fn publish_proposer_preferences(
+        &self,
+        signed: &[SignedProposerPreferences],
+        _fork: ForkName,
+        _t: Duration,
+    ) -> Result<(), BeaconError> {
+        let checks: Vec<(u64, bool)> = signed
+            .iter()
+            .map(|p| {
+                let message = SignableMessage::ProposerPreferences(&p.message);
+                (p.message.validator_index, self.verifies(p.message.validator_index, &message, &p.signature))
+            })
+            .collect();
+        self.accept("publish_proposer_preferences", checks, Published::Preferences(signed.to_vec()))
     }
     async fn sync_committee_contribution(
         &self,

@@ -10,6 +10,7 @@ mod block;
 mod doppelganger;
 mod duties;
 mod pool;
+mod preferences;
 mod preparation;
 mod ptc;
 mod sync_committee;
