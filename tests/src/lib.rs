@@ -50,6 +50,20 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The minimal config with every fork up to Electra at genesis, Fulu at
+/// epoch 1 and Gloas at epoch 2: the schedule of the Gloas known answers
+/// (`vectors/signing_roots/pyspec_gloas_kats.json`) and tests.
+pub fn gloas_spec() -> poolvc_signer::types::ChainSpec {
+    let mut text = include_str!("../../testnets/configs/minimal.yaml").to_string();
+    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA"] {
+        text = text.replace(&format!("{fork}_FORK_EPOCH: 18446744073709551615"), &format!("{fork}_FORK_EPOCH: 0"));
+    }
+    text = text.replace("FULU_FORK_EPOCH: 18446744073709551615", "FULU_FORK_EPOCH: 1");
+    text = text.replace("GLOAS_FORK_EPOCH: 18446744073709551615", "GLOAS_FORK_EPOCH: 2");
+    poolvc_signer::types::ChainSpec::from_config_yaml("minimal.yaml (gloas at 2)", &text)
+        .unwrap_or_else(|e| panic!("the Gloas test config: {e}"))
+}
+
 /// PostgreSQL for tests: `POOLVC_TEST_POSTGRES_URL` (e.g.
 /// `postgres://poolvc:poolvc@127.0.0.1/poolvc`, set by `.ci/run`). Creates a
 /// fresh database named after `name` and returns its URL. Without the

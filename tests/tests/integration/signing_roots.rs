@@ -357,25 +357,12 @@ fn real_lodestar_attestation_signatures_verify() {
     assert!(checked >= 2, "expected single-attester aggregates in the sample, found {checked}");
 }
 
-/// The minimal config with Fulu at epoch 1 and Gloas at epoch 2 (every
-/// earlier fork at genesis), as the Gloas e2e runs.
-fn gloas_spec() -> ChainSpec {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testnets/configs/minimal.yaml");
-    let mut text = std::fs::read_to_string(path).unwrap();
-    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA"] {
-        text = text.replace(&format!("{fork}_FORK_EPOCH: 18446744073709551615"), &format!("{fork}_FORK_EPOCH: 0"));
-    }
-    text = text.replace("FULU_FORK_EPOCH: 18446744073709551615", "FULU_FORK_EPOCH: 1");
-    text = text.replace("GLOAS_FORK_EPOCH: 18446744073709551615", "GLOAS_FORK_EPOCH: 2");
-    ChainSpec::from_config_yaml("minimal.yaml (gloas at 2)", &text).unwrap()
-}
-
 /// Every Gloas message a validator signs: poolvc's domain, signing root and
 /// BLS signature equal the pyspec's (`signing_roots/pyspec_gloas_kats.json`).
 #[test]
 fn gloas_signing_roots_and_signatures_match_pyspec() {
     let _machine = poolvc_tests::turns::shared();
-    let spec = gloas_spec();
+    let spec = poolvc_tests::gloas_spec();
     assert_eq!(spec.fork_name_at_slot(15), ForkName::Fulu);
     assert_eq!(spec.fork_name_at_slot(16), ForkName::Gloas);
     let kats = recorded_path(&vectors().join("signing_roots/pyspec_gloas_kats.json"));
@@ -438,7 +425,7 @@ fn gloas_signing_roots_and_signatures_match_pyspec() {
 #[test]
 fn due_times_follow_the_fork() {
     let _machine = poolvc_tests::turns::shared();
-    let spec = gloas_spec();
+    let spec = poolvc_tests::gloas_spec();
     let at = |duty, slot| spec.due.fraction(duty, spec.fork_name_at_slot(slot));
     assert!((at(Due::Attestation, 15) - 0.3333).abs() < 1e-9);
     assert!((at(Due::Aggregate, 15) - 0.6667).abs() < 1e-9);

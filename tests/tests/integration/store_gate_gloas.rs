@@ -30,16 +30,6 @@ use std::sync::Arc;
 type Mi = Minimal;
 const RULE: Address = Address::repeat_byte(0x5a);
 
-fn gloas_spec() -> ChainSpec {
-    let mut text = include_str!("../../../testnets/configs/minimal.yaml").to_string();
-    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA"] {
-        text = text.replace(&format!("{fork}_FORK_EPOCH: 18446744073709551615"), &format!("{fork}_FORK_EPOCH: 0"));
-    }
-    text = text.replace("FULU_FORK_EPOCH: 18446744073709551615", "FULU_FORK_EPOCH: 1");
-    text = text.replace("GLOAS_FORK_EPOCH: 18446744073709551615", "GLOAS_FORK_EPOCH: 2");
-    ChainSpec::from_config_yaml("minimal.yaml (gloas at 2)", &text).unwrap()
-}
-
 struct Fixture {
     store: ValidatorStore<Mi>,
     ctx_spec: ChainSpec,
@@ -69,7 +59,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let gvr = Hash256::repeat_byte(7);
     let db = SqliteSlashingDb::open(&dir.path().join("s.sqlite"), gvr).unwrap();
-    let spec = gloas_spec();
+    let spec = poolvc_tests::gloas_spec();
     let store = ValidatorStore::<Mi>::new(
         spec.clone(),
         gvr,

@@ -457,17 +457,6 @@ async fn a_signer_behind_mutual_tls_with_a_pkcs12_client_identity() {
     assert!(e.contains("client identity") && e.contains("ca.crt"), "{e}");
 }
 
-/// The Gloas chain of the pyspec known answers (minimal, Fulu at 1, Gloas at 2).
-fn gloas_spec() -> ChainSpec {
-    let mut text = include_str!("../../../testnets/configs/minimal.yaml").to_string();
-    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA"] {
-        text = text.replace(&format!("{fork}_FORK_EPOCH: 18446744073709551615"), &format!("{fork}_FORK_EPOCH: 0"));
-    }
-    text = text.replace("FULU_FORK_EPOCH: 18446744073709551615", "FULU_FORK_EPOCH: 1");
-    text = text.replace("GLOAS_FORK_EPOCH: 18446744073709551615", "GLOAS_FORK_EPOCH: 2");
-    ChainSpec::from_config_yaml("minimal.yaml (gloas at 2)", &text).unwrap()
-}
-
 /// Every Gloas type of remote-signing API v1.4.0, as poolvc's client sends
 /// it, crosses the wire as JSON (`{"version", "data"}`) and is checked by
 /// the signer to the pyspec's signing root (`pyspec_gloas_kats.json`); a
@@ -477,7 +466,7 @@ fn gloas_requests_cross_the_wire_to_the_pyspec_root() {
     use ssz::Decode;
     let _machine = poolvc_tests::turns::shared();
     type Mi = Minimal;
-    let spec = gloas_spec();
+    let spec = poolvc_tests::gloas_spec();
     let clock = past(&spec);
     let kats: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(poolvc_tests::vectors().join("signing_roots/pyspec_gloas_kats.json")).unwrap(),

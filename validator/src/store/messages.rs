@@ -17,6 +17,27 @@ impl<P: Preset> ValidatorStore<P> {
         Some(poolvc_signer::web3signer::request_for(&self.spec, self.genesis_validators_root, m, root).map(Arc::new))
     }
 
+    /// One message signed by many keys `(validator, claimed key)` that pays
+    /// no one (sync messages, payload attestations): its root, clock
+    /// verdict and remote request computed once.
+    fn same_message(&self, m: SignableMessage<'_, P>, batch: &[(u64, PublicKeyBytes)]) -> Vec<Item<P>> {
+        let root = self.root(&m);
+        let dated = self.clock.check(&m);
+        let remote = self.remote_request(&m, root);
+        let slashable = self.ctx().protection(&m);
+        batch
+            .iter()
+            .map(|(index, pk)| Item {
+                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
+                root,
+                slashable,
+                pays: Pays::Nothing,
+                dated: dated.clone(),
+                remote: remote.clone(),
+            })
+            .collect()
+    }
+
     /// One message for `key`: its root, and its remote request if needed.
     pub(super) fn item(&self, key: KeyRef, m: SignableMessage<'_, P>, pays: Pays) -> Item<P> {
         let root = self.root(&m);
@@ -118,21 +139,7 @@ impl<P: Preset> ValidatorStore<P> {
         data: &PayloadAttestationData,
         batch: &[(u64, PublicKeyBytes)],
     ) -> Vec<Outcome> {
-        let m = SignableMessage::PayloadAttestation(data);
-        let root = self.root(&m);
-        let dated = self.clock.check(&m);
-        let remote = self.remote_request(&m, root);
-        let items = batch
-            .iter()
-            .map(|(index, pk)| Item {
-                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
-                root,
-                slashable: m.slashable(),
-                pays: Pays::Nothing,
-                dated: dated.clone(),
-                remote: remote.clone(),
-            })
-            .collect();
+        let items = self.same_message(SignableMessage::PayloadAttestation(data), batch);
         self.gate(MessageKind::PayloadAttestation, data.slot, items).await
     }
 
@@ -247,21 +254,7 @@ impl<P: Preset> ValidatorStore<P> {
         beacon_block_root: Hash256,
         batch: &[(u64, PublicKeyBytes)],
     ) -> Vec<Outcome> {
-        let m = SignableMessage::SyncCommitteeMessage { slot, beacon_block_root };
-        let root = self.root(&m);
-        let dated = self.clock.check(&m);
-        let remote = self.remote_request(&m, root);
-        let items = batch
-            .iter()
-            .map(|(index, pk)| Item {
-                key: KeyRef::Index { index: *index, claimed: Some(*pk) },
-                root,
-                slashable: m.slashable(),
-                pays: Pays::Nothing,
-                dated: dated.clone(),
-                remote: remote.clone(),
-            })
-            .collect();
+        let items = self.same_message(SignableMessage::SyncCommitteeMessage { slot, beacon_block_root }, batch);
         self.gate(MessageKind::SyncMessage, slot, items).await
     }
 
