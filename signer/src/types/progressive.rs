@@ -86,26 +86,35 @@ impl<T, N: Unsigned> From<VariableList<T, N>> for ProgressiveList<T, N> {
     }
 }
 
-impl<T: Encode, N: Unsigned> Encode for ProgressiveList<T, N> {
-    fn is_ssz_fixed_len() -> bool {
-        false
-    }
-    fn ssz_append(&self, buf: &mut Vec<u8>) {
-        self.0.ssz_append(buf)
-    }
-    fn ssz_bytes_len(&self) -> usize {
-        self.0.ssz_bytes_len()
-    }
+/// A wrapper whose SSZ is its inner list's: serialization is unchanged
+/// by EIP-7688, only the root differs.
+macro_rules! ssz_as_inner {
+    (encode [$($e:tt)*] decode [$($d:tt)*] $ty:ty, $inner:ty) => {
+        impl<$($e)*> Encode for $ty {
+            fn is_ssz_fixed_len() -> bool {
+                false
+            }
+            fn ssz_append(&self, buf: &mut Vec<u8>) {
+                self.0.ssz_append(buf)
+            }
+            fn ssz_bytes_len(&self) -> usize {
+                self.0.ssz_bytes_len()
+            }
+        }
+
+        impl<$($d)*> Decode for $ty {
+            fn is_ssz_fixed_len() -> bool {
+                false
+            }
+            fn from_ssz_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+                <$inner>::from_ssz_bytes(bytes).map(Self)
+            }
+        }
+    };
 }
 
-impl<T: Decode + 'static, N: Unsigned> Decode for ProgressiveList<T, N> {
-    fn is_ssz_fixed_len() -> bool {
-        false
-    }
-    fn from_ssz_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        VariableList::from_ssz_bytes(bytes).map(Self)
-    }
-}
+ssz_as_inner!(encode [T: Encode, N: Unsigned] decode [T: Decode + 'static, N: Unsigned]
+    ProgressiveList<T, N>, VariableList<T, N>);
 
 impl<T: TreeHash, N: Unsigned> TreeHash for ProgressiveList<T, N> {
     fn tree_hash_type() -> TreeHashType {
@@ -139,26 +148,7 @@ impl<N: Unsigned + Clone> std::ops::Deref for ProgressiveBitList<N> {
     }
 }
 
-impl<N: Unsigned + Clone> Encode for ProgressiveBitList<N> {
-    fn is_ssz_fixed_len() -> bool {
-        false
-    }
-    fn ssz_append(&self, buf: &mut Vec<u8>) {
-        self.0.ssz_append(buf)
-    }
-    fn ssz_bytes_len(&self) -> usize {
-        self.0.ssz_bytes_len()
-    }
-}
-
-impl<N: Unsigned + Clone> Decode for ProgressiveBitList<N> {
-    fn is_ssz_fixed_len() -> bool {
-        false
-    }
-    fn from_ssz_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        BitList::from_ssz_bytes(bytes).map(Self)
-    }
-}
+ssz_as_inner!(encode [N: Unsigned + Clone] decode [N: Unsigned + Clone] ProgressiveBitList<N>, BitList<N>);
 
 impl<N: Unsigned + Clone> TreeHash for ProgressiveBitList<N> {
     fn tree_hash_type() -> TreeHashType {

@@ -60,12 +60,11 @@ pub(crate) async fn duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<Vec<Pt
         return Ok(Vec::new());
     }
     let answer = ctx.beacon.ptc_duties(epoch, &indices, ctx.slot_timeout() * 4).await?;
-    let ours: std::collections::HashMap<u64, PublicKeyBytes> =
-        ctx.store.indexed_configs().into_iter().map(|(i, pk, _)| (i, pk)).collect();
     let mut kept = Vec::with_capacity(answer.data.len());
     for d in answer.data {
         let in_epoch = ctx.spec.epoch_of(d.slot) == epoch;
-        if in_epoch && ours.get(&d.validator_index) == Some(&d.pubkey) {
+        let ours = ctx.store.index_of(&d.pubkey) == Some(d.validator_index);
+        if in_epoch && ours {
             kept.push(d);
         } else {
             let what = format!(
