@@ -10,7 +10,7 @@ use super::chain::{AttestationReward, Committee, Committees};
 use super::client::{BeaconClient, NodeHealth};
 use super::error::{AnswerError, BeaconError};
 use super::participation::BlockParticipation;
-use super::produce::{ProduceError, Produced};
+use super::produce::{ProduceError, Produced, Sidecars};
 use super::routes::{BeaconCommitteeSelection, SyncCommitteeSelection, SyncCommitteeSubscription};
 use super::types::*;
 use async_trait::async_trait;
@@ -193,7 +193,8 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
         t: Duration,
     ) -> Result<(), BeaconError>;
 
-    /// Asks for the block of `slot`, of fork `expected`.
+    /// Asks for the block of `slot`, of fork `expected`, paying
+    /// `fee_recipient` (named to the node from Gloas on).
     #[allow(clippy::too_many_arguments)]
     async fn produce_block(
         &self,
@@ -202,8 +203,24 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
         randao: SignatureBytes,
         graffiti: [u8; 32],
         boost: u64,
+        fee_recipient: Address,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError>;
+    /// The self-built payload of the block the node produced at `slot`
+    /// with root `block_root`, when it did not include it (Gloas).
+    async fn execution_payload_envelope(
+        &self,
+        slot: u64,
+        block_root: Hash256,
+        t: Duration,
+    ) -> Result<ExecutionPayloadEnvelope<P>, BeaconError>;
+    /// Publishes a signed envelope, with its blob parts when given (Gloas).
+    async fn publish_envelope(
+        &self,
+        signed: &SignedExecutionPayloadEnvelope<P>,
+        sidecars: Option<&Sidecars>,
+        t: Duration,
+    ) -> Result<(), BeaconError>;
     /// A block header by slot or root.
     async fn block_header(&self, id: &str, t: Duration) -> Result<(Hash256, BeaconBlockHeader), BeaconError>;
     /// Publishes a signed block.
@@ -439,9 +456,26 @@ impl<P: Preset> BeaconApi<P> for BeaconClient {
         randao: SignatureBytes,
         graffiti: [u8; 32],
         boost: u64,
+        fee_recipient: Address,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
-        BeaconClient::produce_block(self, slot, expected, randao, graffiti, boost, t).await
+        BeaconClient::produce_block(self, slot, expected, randao, graffiti, boost, fee_recipient, t).await
+    }
+    async fn execution_payload_envelope(
+        &self,
+        slot: u64,
+        block_root: Hash256,
+        t: Duration,
+    ) -> Result<ExecutionPayloadEnvelope<P>, BeaconError> {
+        BeaconClient::execution_payload_envelope(self, slot, block_root, t).await
+    }
+    async fn publish_envelope(
+        &self,
+        signed: &SignedExecutionPayloadEnvelope<P>,
+        sidecars: Option<&Sidecars>,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        BeaconClient::publish_envelope(self, signed, sidecars, t).await
     }
     async fn block_header(&self, id: &str, t: Duration) -> Result<(Hash256, BeaconBlockHeader), BeaconError> {
         BeaconClient::block_header(self, id, t).await

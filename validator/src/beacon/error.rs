@@ -44,6 +44,21 @@ pub enum BeaconError {
 /// reason of a [`NodeError::Malformed`].
 pub type AnswerError = Box<dyn std::error::Error + Send + Sync>;
 
+impl BeaconError {
+    /// Whether no node serves the route this way: every node answered 404
+    /// or 405 (a route another version of the API has with another method).
+    pub fn not_served_or_method(&self) -> bool {
+        match self {
+            BeaconError::NotServed { .. } => true,
+            BeaconError::AllFailed { errors, .. } => {
+                !errors.is_empty()
+                    && errors.iter().all(|e| matches!(e, NodeError::Status { status: 404 | 405, .. }))
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(super) fn join(errors: &[NodeError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }

@@ -33,6 +33,7 @@ struct OwnedReq {
     /// The body, and whether it is SSZ.
     payload: Option<(Vec<u8>, bool)>,
     consensus_version: Option<ForkName>,
+    blob_data_included: Option<bool>,
     accept: Option<String>,
     topic: Option<Topic>,
     keys: usize,
@@ -49,6 +50,7 @@ impl OwnedReq {
                 Payload::Ssz(b) => (b.to_vec(), true),
             }),
             consensus_version: r.consensus_version,
+            blob_data_included: r.blob_data_included,
             accept: r.accept.map(str::to_string),
             topic: r.topic,
             keys: r.keys,
@@ -62,6 +64,7 @@ impl OwnedReq {
             path: &self.path,
             payload: self.payload.as_ref().map(|(b, ssz)| if *ssz { Payload::Ssz(b) } else { Payload::Json(b) }),
             consensus_version: self.consensus_version,
+            blob_data_included: self.blob_data_included,
             accept: self.accept.as_deref(),
             topic: self.topic,
             keys: self.keys,
@@ -77,6 +80,8 @@ struct Req<'a> {
     path: &'a str,
     payload: Option<Payload<'a>>,
     consensus_version: Option<ForkName>,
+    /// `Eth-Blob-Data-Included` (the envelope publish route, Gloas).
+    blob_data_included: Option<bool>,
     accept: Option<&'a str>,
     /// The topic of what a publishing route sends (`--broadcast`).
     topic: Option<Topic>,
@@ -87,7 +92,17 @@ struct Req<'a> {
 
 impl<'a> Req<'a> {
     fn new(method: reqwest::Method, path: &'a str, timeout: Duration) -> Self {
-        Self { method, path, payload: None, consensus_version: None, accept: None, topic: None, keys: 0, timeout }
+        Self {
+            method,
+            path,
+            payload: None,
+            consensus_version: None,
+            blob_data_included: None,
+            accept: None,
+            topic: None,
+            keys: 0,
+            timeout,
+        }
     }
 
     fn accept(mut self, accept: &'a str) -> Self {
@@ -154,6 +169,8 @@ pub struct RawResponse {
     pub version: Option<String>,
     /// `Eth-Execution-Payload-Blinded`, if sent.
     pub blinded: Option<String>,
+    /// `Eth-Execution-Payload-Included` (produceBlockV4), if sent.
+    pub payload_included: Option<String>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -412,6 +429,9 @@ impl BeaconClient {
         if let Some(f) = req.consensus_version {
             r = r.header("Eth-Consensus-Version", f.as_str());
         }
+        if let Some(b) = req.blob_data_included {
+            r = r.header("Eth-Blob-Data-Included", if b { "true" } else { "false" });
+        }
         if let Some(a) = req.accept {
             r = r.header("Accept", a);
         }
@@ -424,6 +444,7 @@ impl BeaconClient {
             let content_type = header("content-type").unwrap_or_default();
             let version = header("eth-consensus-version");
             let blinded = header("eth-execution-payload-blinded");
+            let payload_included = header("eth-execution-payload-included");
             let body_error = |e: BodyError| e.into_node_error(node, route, ms, max);
             if !status.is_success() {
                 let body = body::read_capped(resp, max).await.map_err(body_error)?;
@@ -439,7 +460,14 @@ impl BeaconClient {
                 Some(decode) => body::read_json(resp, max, decode).await.map(Received::Decoded).map_err(body_error),
                 None => {
                     let body = body::read_capped(resp, max).await.map_err(body_error)?;
-                    Ok(Received::Raw(RawResponse { node: node.clone(), content_type, version, blinded, body }))
+                    Ok(Received::Raw(RawResponse {
+                        node: node.clone(),
+                        content_type,
+                        version,
+                        blinded,
+                        payload_included,
+                        body,
+                    }))
                 }
             }
         };
@@ -529,6 +557,44 @@ impl BeaconClient {
         let mut req = Req::new(reqwest::Method::POST, path, timeout);
         req.topic = topic;
         req.consensus_version = fork;
+        self.request::<serde::de::IgnoredAny, B>(req, Some(body)).await.map(|_| ())
+    }
+
+    /// A request with a JSON body (or none) whose JSON answer is handed
+    /// back whole with its headers (`produceBlockV4`: POST with the builder
+    /// config, or the older GET form).
+    pub(super) async fn request_json_raw<B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<RawResponse, BeaconError> {
+        let encoded = match body {
+            Some(b) => Some(
+                serde_json::to_vec(b)
+                    .map_err(|e| BeaconError::Encode { path: path.to_string(), reason: e.to_string() })?,
+            ),
+            None => None,
+        };
+        let mut req = Req::new(method, path, timeout).accept("application/json");
+        req.payload = encoded.as_deref().map(Payload::Json);
+        self.request_with(req, Ok).await
+    }
+
+    /// Publishes a JSON body of a Gloas envelope route with
+    /// `Eth-Consensus-Version` and `Eth-Blob-Data-Included`.
+    pub(super) async fn publish_envelope_json<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+        fork: ForkName,
+        blob_data_included: bool,
+        timeout: Duration,
+    ) -> Result<(), BeaconError> {
+        let mut req = Req::new(reqwest::Method::POST, path, timeout).topic(Topic::Blocks);
+        req.consensus_version = Some(fork);
+        req.blob_data_included = Some(blob_data_included);
         self.request::<serde::de::IgnoredAny, B>(req, Some(body)).await.map(|_| ())
     }
 

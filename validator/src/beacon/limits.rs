@@ -77,7 +77,10 @@ const ROUTES: &[(&str, Sizing)] = &[
     ("/eth/v1/validator/sync_committee_selections", Sizing::PerKey),
     ("/eth/v1/beacon/rewards/attestations/", Sizing::FixedPlusPerKey(IDEAL_REWARDS)),
     ("/eth/v1/beacon/states/head/validators", Sizing::PerKey),
+    ("/eth/v4/validator/blocks/", Sizing::Fixed(BLOCK)),
     ("/eth/v3/validator/blocks/", Sizing::Fixed(BLOCK)),
+    // A self-built Gloas payload (stateful fetch): a payload, as JSON.
+    ("/eth/v1/validator/execution_payload_envelopes/", Sizing::Fixed(2 * MAX_PAYLOAD_SIZE + BASE)),
     ("/eth/v2/validator/blocks/", Sizing::Fixed(BLOCK)),
     ("/eth/v2/beacon/blocks/", Sizing::Fixed(BLOCK)),
     ("/eth/v1/beacon/states/", Sizing::Fixed(COMMITTEES_OF_SLOT)),
@@ -128,6 +131,7 @@ mod tests {
         assert_eq!(max_body(duties, 100_000), BASE + 100_000 * PER_KEY);
         assert_eq!(max_body("/eth/v1/validator/attestation_data?slot=1&committee_index=0", 100_000), BASE);
         assert_eq!(max_body("/eth/v3/validator/blocks/9?randao_reveal=0x", 0), BLOCK);
+        assert_eq!(max_body("/eth/v4/validator/blocks/9?randao_reveal=0x", 0), BLOCK);
         assert_eq!(sizing("/eth/v1/beacon/states/head/validators"), Sizing::PerKey);
         assert_eq!(sizing("/eth/v1/beacon/states/100/committees?slot=100"), Sizing::Fixed(COMMITTEES_OF_SLOT));
     }

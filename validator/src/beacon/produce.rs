@@ -1,7 +1,8 @@
 //! The block routes of a proposal: produce (`produceBlockV2` before
-//! Electra, `produceBlockV3` from Electra on, SSZ when the node offers it),
+//! Electra, `produceBlockV3` from Electra on, SSZ when the node offers it,
+//! `produceBlockV4` from Gloas on, with the self-built payload's envelope),
 //! the parent's header, and publish (full or blinded, SSZ first with JSON as
-//! the fallback). A produced block is parsed by the fork the caller expects
+//! the fallback; from Gloas on the block, then the signed envelope). A produced block is parsed by the fork the caller expects
 //! at the slot; a node that answers another fork is refused here.
 
 use super::client::BeaconClient;
@@ -38,6 +39,19 @@ pub enum Produced<P: Preset> {
         /// Its sidecar parts (Deneb on; `None` from `produceBlockV2`).
         sidecars: Option<Sidecars>,
     },
+    /// A Gloas block (`produceBlockV4`): its body holds a bid; the payload
+    /// of a self-built bid comes with it (`include_payload`) or is fetched
+    /// from the node that produced it.
+    Gloas {
+        /// The block.
+        block: BeaconBlock<P>,
+        /// The self-built payload's envelope and blob parts, when the node
+        /// included them (boxed: a payload is large).
+        payload: Option<Box<GloasPayload<P>>>,
+        /// The node that produced it (asked for the envelope when it was
+        /// not included, and named when the block is refused).
+        node: String,
+    },
     /// A blinded block (builder payload header).
     Blinded {
         /// The block.
@@ -49,11 +63,21 @@ pub enum Produced<P: Preset> {
     },
 }
 
+/// A self-built Gloas payload as produced: the envelope the proposer signs
+/// (under `DOMAIN_BEACON_BUILDER`) and the blobs published with it.
+#[derive(Debug, Clone)]
+pub struct GloasPayload<P: Preset> {
+    /// The unsigned envelope.
+    pub envelope: ExecutionPayloadEnvelope<P>,
+    /// Its blob parts (`None` when the node keeps them: stateful publish).
+    pub sidecars: Option<Sidecars>,
+}
+
 impl<P: Preset> Produced<P> {
     /// The block's header.
     pub fn header(&self) -> BeaconBlockHeader {
         match self {
-            Self::Full { block, .. } => block.header(),
+            Self::Full { block, .. } | Self::Gloas { block, .. } => block.header(),
             Self::Blinded { block, .. } => block.header(),
         }
     }
@@ -88,6 +112,43 @@ struct ProducedV3 {
     version: String,
     execution_payload_blinded: bool,
     data: serde_json::Value,
+}
+
+/// A `produceBlockV4` JSON response (Gloas).
+#[derive(Deserialize)]
+struct ProducedV4 {
+    version: String,
+    execution_payload_included: bool,
+    data: serde_json::Value,
+}
+
+/// Gloas block contents in JSON (a self-built block with its payload).
+#[derive(Deserialize)]
+struct GloasContentsJson {
+    block: serde_json::Value,
+    execution_payload_envelope: serde_json::Value,
+    kzg_proofs: serde_json::Value,
+    blobs: serde_json::Value,
+}
+
+/// The `BuilderConfig` body of `produceBlockV4` (beacon-APIs PR #630): no
+/// builders of poolvc's own; the boost factor weighs the bids the node has.
+#[derive(Serialize)]
+struct BuilderConfig {
+    #[serde(with = "serde_utils::quoted_u64")]
+    min_bid: u64,
+    #[serde(with = "serde_utils::quoted_u64")]
+    builder_boost_factor: u64,
+    builders: [(); 0],
+}
+
+/// A signed envelope with its blobs (`Eth-Blob-Data-Included: true`).
+#[derive(Serialize)]
+#[serde(bound = "P: Preset")]
+struct SignedEnvelopeContents<'a, P: Preset> {
+    signed_execution_payload_envelope: &'a SignedExecutionPayloadEnvelope<P>,
+    kzg_proofs: &'a serde_json::Value,
+    blobs: &'a serde_json::Value,
 }
 
 /// Full block contents (Deneb on) in JSON.
@@ -136,7 +197,9 @@ struct SignedContentsFromSsz<'a> {
 impl BeaconClient {
     /// Asks for the block of `slot` of fork `expected` (the slot's fork by
     /// the client's spec): `produceBlockV2` before Electra (full blocks
-    /// only), `produceBlockV3` with `builder_boost_factor` from Electra on.
+    /// only), `produceBlockV3` with `builder_boost_factor` from Electra on,
+    /// `produceBlockV4` from Gloas on (see [`Self::produce_block_v4`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn produce_block<P: Preset>(
         &self,
         slot: u64,
@@ -144,8 +207,12 @@ impl BeaconClient {
         randao: SignatureBytes,
         graffiti: [u8; 32],
         boost: u64,
+        fee_recipient: Address,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
+        if expected.gloas_enabled() {
+            return self.produce_block_v4(slot, expected, randao, graffiti, boost, fee_recipient, t).await;
+        }
         let bad = |what: String| ProduceError::Malformed { slot, what };
         let parse_fork = |v: &str| -> Result<ForkName, ProduceError> {
             let fork: ForkName = v.parse().map_err(|e: UnknownForkName| bad(e.to_string()))?;
@@ -201,6 +268,111 @@ impl BeaconClient {
         Ok(Produced::Full { block, sidecars: Some(Sidecars::Json(contents.kzg_proofs, contents.blobs)) })
     }
 
+    /// `produceBlockV4` (Gloas): `POST` with a `BuilderConfig` body (as
+    /// beacon-APIs PR #630 and Lodestar 1.48 have it), the older `GET` form
+    /// when no node serves the `POST`. It asks for the payload inline
+    /// (`include_payload=true`: any node can take the envelope) and names
+    /// the key's fee recipient with `strict_fee_recipient_check`, so a node
+    /// that honours it builds no local payload paying anyone else; the
+    /// store checks the bid whatever the node did.
+    #[allow(clippy::too_many_arguments)]
+    async fn produce_block_v4<P: Preset>(
+        &self,
+        slot: u64,
+        expected: ForkName,
+        randao: SignatureBytes,
+        graffiti: [u8; 32],
+        boost: u64,
+        fee_recipient: Address,
+        t: Duration,
+    ) -> Result<Produced<P>, ProduceError> {
+        let bad = |what: String| ProduceError::Malformed { slot, what };
+        let query = format!(
+            "randao_reveal={randao}&graffiti=0x{}&fee_recipient={fee_recipient}&strict_fee_recipient_check=true\
+             &include_payload=true",
+            hex::encode(graffiti)
+        );
+        let path = format!("/eth/v4/validator/blocks/{slot}?{query}");
+        let config = BuilderConfig { min_bid: 0, builder_boost_factor: boost, builders: [] };
+        let raw = match self.request_json_raw(reqwest::Method::POST, &path, Some(&config), t).await {
+            Err(e) if e.not_served_or_method() => {
+                let get = format!("{path}&builder_boost_factor={boost}");
+                self.request_json_raw::<()>(reqwest::Method::GET, &get, None, t).await?
+            }
+            r => r?,
+        };
+        let produced: ProducedV4 =
+            serde_json::from_slice(&raw.body).map_err(|e| bad(format!("produced block response: {e}")))?;
+        let fork: ForkName = produced.version.parse().map_err(|e: UnknownForkName| bad(e.to_string()))?;
+        if fork != expected {
+            return Err(bad(format!("node produced a {fork} block, the slot is {expected}")));
+        }
+        if let Some(h) = raw.payload_included.as_deref() {
+            if h != produced.execution_payload_included.to_string() {
+                return Err(bad(format!(
+                    "Eth-Execution-Payload-Included {h} but execution_payload_included {}",
+                    produced.execution_payload_included
+                )));
+            }
+        }
+        if !produced.execution_payload_included {
+            let block =
+                BeaconBlock::<P>::from_json(fork, produced.data).map_err(|e| bad(format!("produced block: {e}")))?;
+            return Ok(Produced::Gloas { block, payload: None, node: raw.node });
+        }
+        let contents: GloasContentsJson =
+            serde_json::from_value(produced.data).map_err(|e| bad(format!("produced block contents: {e}")))?;
+        let block =
+            BeaconBlock::<P>::from_json(fork, contents.block).map_err(|e| bad(format!("produced block: {e}")))?;
+        let envelope: ExecutionPayloadEnvelope<P> = serde_json::from_value(contents.execution_payload_envelope)
+            .map_err(|e| bad(format!("produced execution payload envelope: {e}")))?;
+        let sidecars = Some(Sidecars::Json(contents.kzg_proofs, contents.blobs));
+        Ok(Produced::Gloas { block, payload: Some(Box::new(GloasPayload { envelope, sidecars })), node: raw.node })
+    }
+
+    /// `GET /eth/v1/validator/execution_payload_envelopes/{slot}/{root}`
+    /// (Gloas, stateful): the self-built payload of the block the node
+    /// produced, when it did not include it.
+    pub async fn execution_payload_envelope<P: Preset>(
+        &self,
+        slot: u64,
+        block_root: Hash256,
+        t: Duration,
+    ) -> Result<ExecutionPayloadEnvelope<P>, BeaconError> {
+        let path = format!("/eth/v1/validator/execution_payload_envelopes/{slot}/{block_root}");
+        Ok(self.get::<Data<ExecutionPayloadEnvelope<P>>>(&path, t).await?.data)
+    }
+
+    /// `POST /eth/v1/beacon/execution_payload_envelopes` (Gloas): the signed
+    /// envelope with its blobs (`Eth-Blob-Data-Included: true`), or alone
+    /// when the node kept them from production.
+    pub async fn publish_envelope<P: Preset>(
+        &self,
+        signed: &SignedExecutionPayloadEnvelope<P>,
+        sidecars: Option<&Sidecars>,
+        t: Duration,
+    ) -> Result<(), BeaconError> {
+        let path = "/eth/v1/beacon/execution_payload_envelopes";
+        let fork = ForkName::Gloas;
+        match sidecars {
+            None => self.publish_envelope_json(path, signed, fork, false, t).await,
+            Some(Sidecars::Json(kzg_proofs, blobs)) => {
+                let body = SignedEnvelopeContents { signed_execution_payload_envelope: signed, kzg_proofs, blobs };
+                self.publish_envelope_json(path, &body, fork, true, t).await
+            }
+            Some(Sidecars::Ssz { proofs, blobs }) => {
+                let kzg_proofs = serde_json::json!(ssz_envelope::hex_items(proofs, KZG_PROOF_BYTES));
+                let blobs = serde_json::json!(ssz_envelope::hex_items(blobs, BLOB_BYTES));
+                let body = SignedEnvelopeContents {
+                    signed_execution_payload_envelope: signed,
+                    kzg_proofs: &kzg_proofs,
+                    blobs: &blobs,
+                };
+                self.publish_envelope_json(path, &body, fork, true, t).await
+            }
+        }
+    }
+
     /// `GET /eth/v1/beacon/headers/{id}` (`id` a slot or a block root): the
     /// header's root and message.
     pub async fn block_header(&self, id: &str, t: Duration) -> Result<(Hash256, BeaconBlockHeader), BeaconError> {
@@ -242,6 +414,10 @@ impl BeaconClient {
                     blobs: ssz_envelope::hex_items(blobs, BLOB_BYTES),
                 };
                 self.publish("/eth/v2/beacon/blocks", &body, topic, Some(fork), t).await
+            }
+            // From Gloas on a block has no contents: the payload is the envelope's.
+            Produced::Gloas { block, .. } => {
+                self.publish("/eth/v2/beacon/blocks", &signed_json(block.to_json()), topic, Some(fork), t).await
             }
             Produced::Blinded { block, ssz, .. } => {
                 if *ssz {

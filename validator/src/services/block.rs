@@ -4,6 +4,8 @@
 //! Lodestar v1.5.1 serve); from Electra on, produceBlockV3 with full or
 //! blinded blocks and the v2 publish routes with the `Eth-Consensus-Version`
 //! header, in SSZ when the node offers it (JSON otherwise, and as fallback).
+//! From Gloas on, produceBlockV4 and the envelope of a self-built payload
+//! (`block_gloas`).
 
 use super::context::Ctx;
 use crate::beacon::{BeaconApi, BeaconError, ProduceError, Produced};
@@ -22,6 +24,15 @@ pub(crate) enum ProposeError {
     /// The node's block is not one poolvc may sign (told as a refusal).
     #[error("slot {slot}: {what}")]
     BadBlock {
+        /// The slot.
+        slot: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// The node's envelope for its self-built block does not fit the block
+    /// (told as a refusal of the envelope; the block is not signed).
+    #[error("slot {slot}: envelope {what}")]
+    BadEnvelope {
         /// The slot.
         slot: u64,
         /// What is wrong.
@@ -84,9 +95,14 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
                 return;
             }
             if let Err(e) = propose(&ctx, s, p.validator_index, p.pubkey).await {
-                if let ProposeError::BadBlock { what, .. } = &e {
+                let refused = match &e {
+                    ProposeError::BadBlock { what, .. } => Some((MessageKind::Block, what)),
+                    ProposeError::BadEnvelope { what, .. } => Some((MessageKind::Envelope, what)),
+                    _ => None,
+                };
+                if let Some((kind, what)) = refused {
                     ctx.events.emit(Event::Refused {
-                        kind: MessageKind::Block,
+                        kind,
                         slot: s,
                         validator: Some(p.validator_index),
                         reason: Refusal::InconsistentNodeData { what: what.clone() },
@@ -101,16 +117,27 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     while proposals.join_next().await.is_some() {}
 }
 
-async fn produce<P: Preset>(
+/// What a proposal asks the node for (all but the boost factor fixed for
+/// the proposal).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ask {
+    pub(super) randao: SignatureBytes,
+    pub(super) graffiti: [u8; 32],
+    /// The key's recipient (named to the node from Gloas on).
+    pub(super) fee_recipient: Address,
+}
+
+pub(super) async fn produce<P: Preset>(
     ctx: &Ctx<P>,
     bn: &dyn BeaconApi<P>,
     slot: u64,
-    randao: SignatureBytes,
-    graffiti: [u8; 32],
+    ask: Ask,
     boost: u64,
 ) -> Result<Produced<P>, ProposeError> {
     let expected = ctx.spec.fork_name_at_slot(slot);
-    bn.produce_block(slot, expected, randao, graffiti, boost, ctx.slot_timeout() * 2).await.map_err(|e| match e {
+    let t = ctx.slot_timeout() * 2;
+    let Ask { randao, graffiti, fee_recipient } = ask;
+    bn.produce_block(slot, expected, randao, graffiti, boost, fee_recipient, t).await.map_err(|e| match e {
         ProduceError::Beacon(e) => ProposeError::Beacon(e),
         ProduceError::Malformed { slot, what } => ProposeError::BadBlock { slot, what },
     })
@@ -139,7 +166,7 @@ async fn check_parent<P: Preset>(
 
 /// Refuses a produced block for another slot or proposer, or on a parent
 /// the node does not know at an earlier slot.
-async fn check_produced<P: Preset>(
+pub(super) async fn check_produced<P: Preset>(
     ctx: &Ctx<P>,
     bn: &dyn BeaconApi<P>,
     slot: u64,
@@ -172,6 +199,8 @@ async fn sign_produced<P: Preset>(
 ) -> Outcome {
     match produced {
         Produced::Full { block, .. } => ctx.store.sign_block(proposer, pubkey, block).await,
+        // Gloas blocks are signed by `block_gloas`, with their envelope.
+        Produced::Gloas { block, .. } => ctx.store.sign_gloas_block(proposer, pubkey, block, boost > 0).await,
         Produced::Blinded { block, node, .. } => {
             let outcome = ctx.store.sign_blinded_block(proposer, pubkey, block, boost > 0).await;
             if let Outcome::Refused(why) = &outcome {
@@ -198,6 +227,9 @@ pub(super) async fn propose<P: Preset>(
         ctx.events.emit(Event::Refused { kind: MessageKind::Block, slot, validator: Some(proposer), reason });
         return Ok(());
     }
+    let Some(fee_recipient) = config.recipient() else {
+        return Err(ProposeError::NotSigned { slot, what: "block of a key with no fee recipient" });
+    };
     let fork = ctx.spec.fork_name_at_slot(slot);
     let Outcome::Signed(randao) = ctx.store.sign_randao(slot, proposer, pubkey).await else {
         return Err(ProposeError::NotSigned { slot, what: "RANDAO reveal" });
@@ -219,23 +251,28 @@ pub(super) async fn propose<P: Preset>(
     // `--proposer-nodes` first; the beacon nodes if they fail (as Lighthouse).
     let mut bn: &dyn BeaconApi<P> = ctx.proposer_nodes.as_deref().unwrap_or(&*ctx.beacon);
     let mut via_proposer_nodes = ctx.proposer_nodes.is_some();
-    let produced = match produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), boost).await {
+    let ask = Ask { randao, graffiti: graffiti_bytes(&graffiti), fee_recipient };
+    let produced = match produce(ctx, bn, slot, ask, boost).await {
         Err(ProposeError::Beacon(e)) if ctx.proposer_nodes.is_some() => {
             warn!(slot, "proposer nodes failed to produce the block ({e}); asking the beacon nodes");
             bn = &*ctx.beacon;
             via_proposer_nodes = false;
-            produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), boost).await?
+            produce(ctx, bn, slot, ask, boost).await?
         }
         r => r?,
     };
     check_produced(ctx, bn, slot, proposer, &produced).await?;
+    if fork.gloas_enabled() {
+        let via = super::block_gloas::Via { bn, proposer_nodes: via_proposer_nodes };
+        return super::block_gloas::propose(ctx, via, slot, proposer, pubkey, produced, ask, boost).await;
+    }
     let mut produced = produced;
     let mut outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, boost).await;
     // A builder block whose relay would pay a registration that is not the
     // key's recipient now: a local block pays the recipient just prepared.
     if boost > 0 && matches!(&outcome, Outcome::Refused(Refusal::RegistrationNotCurrent { .. })) {
         warn!(slot, proposer, "the key's builder registration is not current: asking the node for a local block");
-        produced = produce(ctx, bn, slot, randao, graffiti_bytes(&graffiti), 0).await?;
+        produced = produce(ctx, bn, slot, ask, 0).await?;
         check_produced(ctx, bn, slot, proposer, &produced).await?;
         outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, 0).await;
     }

@@ -38,6 +38,7 @@
 
 pub mod attestation;
 pub mod block;
+mod block_gloas;
 pub mod client_stats;
 pub mod context;
 pub mod distributed;

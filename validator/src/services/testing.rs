@@ -84,6 +84,8 @@ pub(crate) enum Published<P: Preset> {
     PayloadAttestations(Vec<PayloadAttestationMessage>),
     /// Proposer preferences (Gloas).
     Preferences(Vec<SignedProposerPreferences>),
+    /// A signed envelope (Gloas), and whether its blobs came with it.
+    Envelope(Box<SignedExecutionPayloadEnvelope<P>>, bool),
 }
 
 /// What the in-memory node answers, and what it was sent. Tests set the
@@ -103,6 +105,10 @@ pub(crate) struct NodeState<P: Preset> {
     /// The block answered to a request for a local block
     /// (`builder_boost_factor=0`), when set; else `produced`.
     pub(crate) produced_local: Option<Produced<P>>,
+    /// The self-built envelope answered to the stateful fetch (Gloas).
+    pub(crate) envelope: Option<ExecutionPayloadEnvelope<P>>,
+    /// The fee recipients named to `produce_block`, in order.
+    pub(crate) produce_fee_recipients: Vec<Address>,
     /// Headers by id (slot or root, as asked).
     pub(crate) headers: HashMap<String, BeaconBlockHeader>,
     /// Whether the liveness route is served; who it reports live.
@@ -142,6 +148,8 @@ impl<P: Preset> Default for NodeState<P> {
             aggregates: HashMap::new(),
             produced: None,
             produced_local: None,
+            envelope: None,
+            produce_fee_recipients: Vec::new(),
             headers: HashMap::new(),
             liveness_served: true,
             live: BTreeSet::new(),
@@ -545,9 +553,11 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
         _randao: SignatureBytes,
         _graffiti: [u8; 32],
         boost: u64,
+        fee_recipient: Address,
         _t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
-        let st = self.ask("produce_block")?;
+        let mut st = self.ask("produce_block")?;
+        st.produce_fee_recipients.push(fee_recipient);
         let local = if boost == 0 { st.produced_local.clone() } else { None };
         local.or_else(|| st.produced.clone()).ok_or_else(|| ProduceError::Beacon(not_served("produce_block")))
     }
@@ -565,7 +575,7 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
     ) -> Result<(), BeaconError> {
         let header = produced.header();
         let (ok, blinded) = match produced {
-            Produced::Full { block, .. } => {
+            Produced::Full { block, .. } | Produced::Gloas { block, .. } => {
                 (self.verifies(header.proposer_index, &SignableMessage::Block(block), &sig), false)
             }
             Produced::Blinded { block, .. } => {
@@ -573,6 +583,45 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
             }
         };
         self.accept("publish_block", [(header.proposer_index, ok)], Published::Block { header, blinded })
+    }
+    async fn execution_payload_envelope(
+        &self,
+        _slot: u64,
+        block_root: Hash256,
+        _t: Duration,
+    ) -> Result<ExecutionPayloadEnvelope<P>, BeaconError> {
+        let st = self.ask("execution_payload_envelope")?;
+        st.envelope
+            .clone()
+            .filter(|e| e.beacon_block_root == block_root)
+            .ok_or_else(|| not_served("execution_payload_envelope"))
+    }
+    async fn publish_envelope(
+        &self,
+        signed: &SignedExecutionPayloadEnvelope<P>,
+        sidecars: Option<&Sidecars>,
+        _t: Duration,
+    ) -> Result<(), BeaconError> {
+        // A node takes a self-built envelope signed by the block's proposer.
+        let proposer = self
+            .state()
+            .published
+            .iter()
+            .rev()
+            .find_map(|p| match p {
+                Published::Block { header, .. } if header.tree_hash_root() == signed.message.beacon_block_root => {
+                    Some(header.proposer_index)
+                }
+                _ => None,
+            });
+        let Some(proposer) = proposer else {
+            drop(self.ask("publish_envelope")?);
+            return Err(status("publish_envelope", 400, "envelope of a block the node does not have"));
+        };
+        let ok =
+            self.verifies(proposer, &SignableMessage::ExecutionPayloadEnvelope(&signed.message), &signed.signature);
+        let what = Published::Envelope(Box::new(signed.clone()), sidecars.is_some());
+        self.accept("publish_envelope", [(proposer, ok)], what)
     }
     async fn publish_voluntary_exit(&self, exit: &SignedVoluntaryExit, _t: Duration) -> Result<(), BeaconError> {
         let v = exit.message.validator_index;

@@ -7,6 +7,7 @@
 
 mod attestation;
 mod block;
+mod block_gloas;
 mod doppelganger;
 mod duties;
 mod pool;
