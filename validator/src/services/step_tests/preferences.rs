@@ -81,3 +81,31 @@ async fn before_the_fork_epoch_nothing_is_wanted() {
     book(&ctx, 2, &[(20, 1)]);
     assert!(wanted(&ctx, 17).is_empty());
 }
+
+#[tokio::test]
+async fn a_hostile_nodes_proposals_for_slots_the_key_does_not_propose_get_no_preferences() {
+    let (ctx, node, rec) = setup(Some(Address::repeat_byte(0x11)));
+    let spe = ctx.spec.slots_per_epoch;
+    let epoch = 3;
+    let first = epoch * spe;
+    node.state().proposer_duties = vec![
+        // Key 1's own proposal: the only one that gets preferences.
+        ProposerDuty { pubkey: testing::pk(1), validator_index: 1, slot: first + 5 },
+        // Validator 2's proposal labelled with key 3: whose is it?
+        ProposerDuty { pubkey: testing::pk(3), validator_index: 2, slot: first + 2 },
+        // A slot of the next epoch in this epoch's answer.
+        ProposerDuty { pubkey: testing::pk(2), validator_index: 2, slot: first + spe + 1 },
+        // A validator poolvc does not hold.
+        ProposerDuty { pubkey: testing::pk(9), validator_index: 9, slot: first + 4 },
+    ];
+    let d = crate::services::duty_fetch::fetch_duties(&ctx, epoch).await.unwrap();
+    ctx.duties.insert(epoch, d);
+    let w = wanted(&ctx, first);
+    assert_eq!(w.iter().map(|(p, _)| (p.proposal_slot, p.validator_index)).collect::<Vec<_>>(), vec![(first + 5, 1)]);
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(matches!(&refused[..], [Refusal::KeyMismatch { index: 2, .. }]), "{refused:?}");
+    assert_eq!(step(&ctx, first, w, &mut Signed::default()).await, 1);
+    let st = node.state();
+    let Some(Published::Preferences(p)) = st.published.last() else { panic!("{:?}", st.published) };
+    assert_eq!(p.iter().map(|s| s.message.validator_index).collect::<Vec<_>>(), vec![1]);
+}
