@@ -344,6 +344,9 @@ pub struct Checked {
     pub signing_root: Hash256,
     /// What slashing protection records.
     pub slashable: Slashable,
+    /// The fee recipient the message pays, when it names one
+    /// ([`SignableMessage::payee`]).
+    pub payee: Option<Address>,
 }
 
 /// The message's object in the form the roots are computed from.
@@ -549,7 +552,7 @@ pub fn check<P: Preset>(
             return Err(RequestError::RootMismatch { kind, given, computed });
         }
     }
-    Ok(Checked { signing_root: computed, slashable })
+    Ok(Checked { signing_root: computed, slashable, payee: msg.payee() })
 }
 
 /// Messages signed under the genesis fork with no network root carry no

@@ -92,6 +92,12 @@ pub struct SignerArgs {
     /// list of Web3Signer types (e.g. no VOLUNTARY_EXIT over the network).
     #[arg(long)]
     pub allowed_kinds_file: Option<PathBuf>,
+    /// Sign what names a fee recipient (builder registrations, Gloas
+    /// proposer preferences and envelopes) only when it pays the key's
+    /// `suggested_fee_recipient` in `validator_definitions.yml`; a key
+    /// with none there signs none of them.
+    #[arg(long)]
+    pub enforce_fee_recipients: bool,
     /// A beacon node to read the chain config and genesis from.
     #[arg(long, conflicts_with = "network_config")]
     pub beacon_node: Option<String>,
@@ -506,6 +512,7 @@ impl SignerArgs {
             unencrypted_http_transport: a.unencrypted_http_transport,
             hosts: crate::remote_signer::exposure::HostAllowlist::new(&a.http_host_allowlist),
             kinds,
+            enforce_fee_recipients: a.enforce_fee_recipients,
         })
     }
 }

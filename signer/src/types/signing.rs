@@ -203,6 +203,20 @@ pub enum Slashable {
 }
 
 impl<P: Preset> SignableMessage<'_, P> {
+    /// The address the message names as the proposer's fee recipient, for
+    /// the messages whose signature decides who is paid and that carry it:
+    /// builder registrations, Gloas proposer preferences and a self-built
+    /// envelope's payload. (A block's payee is checked where the whole
+    /// block is seen; a remote signer sees only its header.)
+    pub fn payee(&self) -> Option<Address> {
+        match self {
+            Self::ValidatorRegistration(r) => Some(r.fee_recipient),
+            Self::ProposerPreferences(p) => Some(p.fee_recipient),
+            Self::ExecutionPayloadEnvelope(e) => Some(e.payload.fee_recipient),
+            _ => None,
+        }
+    }
+
     /// What slashing protection must check and record before this message
     /// is signed: a block's slot, an attestation's source and target, or
     /// nothing (every other message cannot be slashed).

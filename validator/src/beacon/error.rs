@@ -51,8 +51,7 @@ impl BeaconError {
         match self {
             BeaconError::NotServed { .. } => true,
             BeaconError::AllFailed { errors, .. } => {
-                !errors.is_empty()
-                    && errors.iter().all(|e| matches!(e, NodeError::Status { status: 404 | 405, .. }))
+                !errors.is_empty() && errors.iter().all(|e| matches!(e, NodeError::Status { status: 404 | 405, .. }))
             }
             _ => false,
         }

@@ -79,6 +79,9 @@ pub struct SignerConfig {
     pub hosts: exposure::HostAllowlist,
     /// Which kinds each key signs.
     pub kinds: exposure::KindsPolicy,
+    /// `--enforce-fee-recipients`: what names a fee recipient is signed
+    /// only when it pays the key's recipient from the definitions.
+    pub enforce_fee_recipients: bool,
 }
 
 /// Errors of `poolvc signer`.
@@ -223,8 +226,22 @@ async fn serve<P: Preset>(
         info!("keys: {} from the key cache, {} decrypted from their keystores", loaded.from_cache, loaded.decrypted);
         let db = open_db(&c, gvr)?;
         // The loader derived every public key (and checked it).
+        let payees: std::collections::HashMap<PublicKeyBytes, Option<Address>> = loaded
+            .keys
+            .iter()
+            .zip(&loaded.public_keys)
+            .map(|((_, config), pk)| (pk.to_bytes(), config.fee_recipient))
+            .collect();
         let keys: Vec<_> = loaded.keys.into_iter().map(|(sk, _)| sk).zip(loaded.public_keys).collect();
-        Ok(SignerGate::new(spec, gvr, clock, keys, db, c.threads)?.with_kinds(c.kinds.clone()))
+        let gate = SignerGate::new(spec, gvr, clock, keys, db, c.threads)?.with_kinds(c.kinds.clone());
+        if !c.enforce_fee_recipients {
+            return Ok(gate);
+        }
+        let unknown = payees.values().filter(|a| a.is_none()).count();
+        if unknown > 0 {
+            warn!(keys = unknown, "--enforce-fee-recipients: keys with no suggested_fee_recipient sign nothing that pays");
+        }
+        Ok(gate.with_payees(payees))
     })
     .await
     .map_err(|e| SignerError::Task { reason: e.to_string() })??;

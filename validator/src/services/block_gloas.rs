@@ -45,7 +45,10 @@ fn misfit<P: Preset>(slot: u64, block: &BeaconBlockGloas<P>, envelope: &Executio
         return Some(format!("is of slot {}, the block's is {slot}", p.slot_number));
     }
     if envelope.parent_beacon_block_root != block.parent_root {
-        return Some(format!("names parent {}, the block's is {}", envelope.parent_beacon_block_root, block.parent_root));
+        return Some(format!(
+            "names parent {}, the block's is {}",
+            envelope.parent_beacon_block_root, block.parent_root
+        ));
     }
     if envelope.builder_index != BUILDER_INDEX_SELF_BUILD {
         return Some(format!("is builder {}'s, the bid is self-built", envelope.builder_index));

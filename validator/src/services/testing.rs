@@ -603,17 +603,12 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
         _t: Duration,
     ) -> Result<(), BeaconError> {
         // A node takes a self-built envelope signed by the block's proposer.
-        let proposer = self
-            .state()
-            .published
-            .iter()
-            .rev()
-            .find_map(|p| match p {
-                Published::Block { header, .. } if header.tree_hash_root() == signed.message.beacon_block_root => {
-                    Some(header.proposer_index)
-                }
-                _ => None,
-            });
+        let proposer = self.state().published.iter().rev().find_map(|p| match p {
+            Published::Block { header, .. } if header.tree_hash_root() == signed.message.beacon_block_root => {
+                Some(header.proposer_index)
+            }
+            _ => None,
+        });
         let Some(proposer) = proposer else {
             drop(self.ask("publish_envelope")?);
             return Err(status("publish_envelope", 400, "envelope of a block the node does not have"));

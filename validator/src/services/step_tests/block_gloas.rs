@@ -116,7 +116,11 @@ async fn an_envelope_the_node_kept_is_fetched_and_published_without_blobs() {
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
     let st = node.state();
     assert!(st.asked.contains(&"execution_payload_envelope"), "{:?}", st.asked);
-    assert!(matches!(&st.published[..], [Published::Block { .. }, Published::Envelope(_, false)]), "{:?}", st.published);
+    assert!(
+        matches!(&st.published[..], [Published::Block { .. }, Published::Envelope(_, false)]),
+        "{:?}",
+        st.published
+    );
 }
 
 #[tokio::test]
