@@ -246,6 +246,10 @@ fn run_bench(command: BenchCommand) -> Result<()> {
                     "validators={} attesters/slot={}: poolvc {:.1} ms/slot (median; max {:.1} ms), per key {:.1} ms/slot, speedup {:.1}x, identical={}",
                     r.validators, r.attesters_per_slot, r.batched_median_ms, r.batched_max_ms, r.per_key_median_ms, r.speedup, r.identical
                 );
+                println!(
+                    "ptc seats/slot={}: poolvc {:.1} ms/slot, per key {:.1} ms/slot; attestations + PTC: speedup {:.1}x",
+                    r.ptc_seats_per_slot, r.ptc_batched_median_ms, r.ptc_per_key_median_ms, r.slot_speedup
+                );
             }
         }
     }

@@ -13,6 +13,7 @@
 use super::context::{keep_signed, Ctx};
 use crate::beacon::{BeaconError, PtcDuty};
 use crate::events::{MessageKind, Service};
+use crate::store::ValidatorStore;
 use poolvc_signer::types::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,6 +80,23 @@ pub(crate) async fn duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<Vec<Pt
 
 /// Signs and publishes the payload attestations of `slot`'s `members`;
 /// returns how many were published.
+/// The PTC's signing step for one slot: every member's vote on `data` in
+/// one store batch (one signing root, one protection batch, one engine
+/// batch); the messages of the votes signed, in the members' order.
+pub async fn sign_votes<P: Preset>(
+    store: &ValidatorStore<P>,
+    data: &PayloadAttestationData,
+    members: &[PtcDuty],
+) -> Vec<PayloadAttestationMessage> {
+    let batch: Vec<(u64, PublicKeyBytes)> = members.iter().map(|m| (m.validator_index, m.pubkey)).collect();
+    let outcomes = store.sign_payload_attestations(data, &batch).await;
+    keep_signed(members.to_vec(), outcomes, |m, signature| PayloadAttestationMessage {
+        validator_index: m.validator_index,
+        data: *data,
+        signature,
+    })
+}
+
 pub(crate) async fn vote<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[PtcDuty]) -> Result<usize, BeaconError> {
     let t = ctx.slot_timeout();
     let data = ctx.beacon.payload_attestation_data(slot, t).await?;
@@ -87,13 +105,7 @@ pub(crate) async fn vote<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[PtcDuty]
         ctx.refuse_node_data(MessageKind::PayloadAttestation, slot, what);
         return Ok(0);
     }
-    let batch: Vec<(u64, PublicKeyBytes)> = members.iter().map(|m| (m.validator_index, m.pubkey)).collect();
-    let outcomes = ctx.store.sign_payload_attestations(&data, &batch).await;
-    let msgs = keep_signed(members.to_vec(), outcomes, |m, signature| PayloadAttestationMessage {
-        validator_index: m.validator_index,
-        data,
-        signature,
-    });
+    let msgs = sign_votes(&ctx.store, &data, members).await;
     if msgs.is_empty() {
         return Ok(0);
     }

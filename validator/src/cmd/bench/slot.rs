@@ -1,31 +1,39 @@
-//! `poolvc bench slot`: the client's attestation hot path for one Electra
-//! slot at mainnet shape (N / 32 attesters per slot, one attestation data),
-//! over a whole epoch, against a per-key path measured in the same run.
+//! `poolvc bench slot`: the client's hot path for one Gloas slot at
+//! mainnet shape, over a whole epoch, against a per-key path measured in the
+//! same run: the slot's attestations (N / 32 attesters, one attestation
+//! data) and its PTC votes (the keys' share of `PTC_SIZE` = 512 seats drawn
+//! from the whole network's [`NETWORK_VALIDATORS`]: about 51 seats per slot
+//! for 100,000 keys, one payload attestation data).
 //!
 //! poolvc's path, per slot: the attestation service's own signing step
 //! (`vc::attest::sign_slot`: the validator store's one batch, i.e. key
 //! resolution, one durable slashing check-and-insert in SQLite and one
-//! signing-engine batch; then the `SingleAttestation` body), serialized as
-//! the beacon client sends it. Only the HTTP round trips are left out.
+//! signing-engine batch; then the `SingleAttestation` body), then the PTC
+//! service's (`ptc::sign_votes`: one store batch, its once-per-slot records
+//! durable first), each serialized as the beacon client sends it. Only the
+//! HTTP round trips are left out.
 //!
 //! The per-key path, per slot, is what a client does that treats each
-//! validator on its own: one slashing transaction per attestation, then
-//! blst `sign` per key (spread over all cores), one JSON object per key.
-//! Both write to fresh databases of N registered validators; both signatures
-//! are compared byte for byte.
+//! validator on its own: one protection transaction per message, then blst
+//! `sign` per key (spread over all cores), one JSON object per key. Both
+//! write to fresh databases of N registered validators; both signatures are
+//! compared byte for byte. The attestation ratio is reported alone (as
+//! before the PTC existed) and with the PTC's work in the same slot.
 
 use crate::beacon::AttesterDuty;
+use crate::beacon::PtcDuty;
 use crate::cmd::bench::signing::BenchError;
 use crate::events::EventBus;
 use crate::policy::ProposalConfig;
 use crate::progress;
 use crate::services::attestation::{sign_slot, SlotAttestations};
 use crate::services::duty_book::Attester;
+use crate::services::ptc::sign_votes;
 use crate::store::{StoreTimings, ValidatorStore};
 use poolvc_signer::keys::interop::interop_secret_key;
 use poolvc_signer::keys::SecretKey;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
-use poolvc_signer::slashing::{AttestationRecord, SlashingDatabase};
+use poolvc_signer::slashing::{AttestationRecord, OncePerSlotRecord, SlashingDatabase};
 use poolvc_signer::types::*;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -46,8 +54,26 @@ pub struct SlotBenchResult {
     pub per_key_median_ms: f64,
     /// `per_key_median_ms / batched_median_ms`.
     pub speedup: f64,
-    /// Both paths gave the same signatures.
+    /// Both paths gave the same signatures (attestations and PTC votes).
     pub identical: bool,
+    /// The keys' PTC seats per slot.
+    pub ptc_seats_per_slot: usize,
+    /// poolvc: median milliseconds per slot of the PTC votes.
+    pub ptc_batched_median_ms: f64,
+    /// Per-key path: median milliseconds per slot of the PTC votes.
+    pub ptc_per_key_median_ms: f64,
+    /// Per key over poolvc, attestations and PTC votes of each slot together.
+    pub slot_speedup: f64,
+}
+
+/// Active validators of the whole network the PTC is drawn from (mainnet,
+/// late 2026: about a million).
+pub const NETWORK_VALIDATORS: usize = 1_000_000;
+
+/// The PTC seats per slot `validators` keys hold on average: their share
+/// of `PTC_SIZE` (512) seats drawn from [`NETWORK_VALIDATORS`], at least one.
+pub fn ptc_seats(validators: usize) -> usize {
+    (512 * validators).div_ceil(NETWORK_VALIDATORS).clamp(1, 512)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -61,8 +87,16 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         return Err(BenchError::Args("--validators must be at least 32 and --slots 1..=32".into()));
     }
     let per_slot = validators / 32;
-    let spec_text = include_str!("../../../../testnets/configs/mainnet.yaml");
-    let spec = ChainSpec::from_config_yaml("mainnet.yaml", spec_text).map_err(|e| BenchError::Args(e.to_string()))?;
+    // Mainnet's config with every fork through Gloas from genesis.
+    let mut spec_text = include_str!("../../../../testnets/configs/mainnet.yaml").to_string();
+    for fork in ["ALTAIR", "BELLATRIX", "CAPELLA", "DENEB", "ELECTRA", "FULU", "GLOAS"] {
+        let line = spec_text.lines().find(|l| l.starts_with(&format!("{fork}_FORK_EPOCH:"))).map(str::to_string);
+        if let Some(line) = line {
+            spec_text = spec_text.replace(&line, &format!("{fork}_FORK_EPOCH: 0"));
+        }
+    }
+    let spec = ChainSpec::from_config_yaml("mainnet.yaml", &spec_text).map_err(|e| BenchError::Args(e.to_string()))?;
+    let seats = ptc_seats(validators);
     let gvr = Hash256::repeat_byte(0x42);
     let ctx = SigningContext { spec: &spec, genesis_validators_root: gvr };
     let pb = progress::bar((2 * slots + 2) as u64, "bench slot");
@@ -114,6 +148,8 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
     };
     let mut batched_times = Vec::new();
     let mut per_key_times = Vec::new();
+    let mut ptc_batched_times = Vec::new();
+    let mut ptc_per_key_times = Vec::new();
     let mut identical = true;
     for s in 0..slots {
         let slot = spec.start_slot(epoch) + s as u64;
@@ -187,11 +223,60 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         per_key_times.push(t.elapsed());
         std::hint::black_box(objects);
         identical &= per_key_sigs == sigs;
+
+        // The slot's PTC: `seats` of the slot's attesters (a PTC is drawn
+        // from the slot's committees), voting on one data.
+        let ptc: Vec<PtcDuty> = members
+            .iter()
+            .step_by((members.len() / seats).max(1))
+            .take(seats)
+            .map(|i| PtcDuty { pubkey: pubkeys[*i], validator_index: *i as u64, slot })
+            .collect();
+        let pdata = PayloadAttestationData {
+            beacon_block_root: data.beacon_block_root,
+            slot,
+            payload_present: true,
+            blob_data_available: true,
+        };
+        let t = Instant::now();
+        let votes = rt.block_on(sign_votes(&store, &pdata, &ptc));
+        if votes.len() != ptc.len() {
+            return Err(BenchError::Args("a fresh payload attestation was not signed".into()));
+        }
+        let bytes = serde_json::to_vec(&votes).map_err(|e| BenchError::Args(e.to_string()))?;
+        ptc_batched_times.push(t.elapsed());
+        std::hint::black_box(bytes);
+
+        let t = Instant::now();
+        for m in &ptc {
+            let root = ctx.signing_root::<Mainnet>(&SignableMessage::PayloadAttestation(&pdata));
+            let rec = OncePerSlotRecord { pubkey: m.pubkey, slot, signing_root: root };
+            if per_key_db.check_and_insert_payload_attestations(std::slice::from_ref(&rec)).map_err(db_err)?[0].is_err()
+            {
+                return Err(BenchError::Args("a fresh payload attestation was refused".into()));
+            }
+        }
+        let per_key_votes: Vec<PayloadAttestationMessage> = ptc
+            .par_iter()
+            .map(|m| {
+                let root = ctx.signing_root::<Mainnet>(&SignableMessage::PayloadAttestation(&pdata));
+                let signature = sks[m.validator_index as usize].sign(root.as_slice()).to_bytes();
+                PayloadAttestationMessage { validator_index: m.validator_index, data: pdata, signature }
+            })
+            .collect();
+        let objects: Vec<Vec<u8>> = per_key_votes.iter().map(|v| serde_json::to_vec(v).unwrap_or_default()).collect();
+        ptc_per_key_times.push(t.elapsed());
+        std::hint::black_box(objects);
+        identical &= per_key_votes.iter().map(|v| v.signature).eq(votes.iter().map(|v| v.signature));
         pb.inc(1);
     }
     pb.finish_and_clear();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let batched_max = batched_times.iter().max().copied().unwrap_or_default();
+    // Each slot's attestations and PTC votes together, per path.
+    let whole = |a: &[Duration], b: &[Duration]| a.iter().zip(b).map(|(x, y)| *x + *y).collect::<Vec<_>>();
+    let slot_b = ms(median(whole(&batched_times, &ptc_batched_times)));
+    let slot_p = ms(median(whole(&per_key_times, &ptc_per_key_times)));
     let b = ms(median(batched_times));
     let p = ms(median(per_key_times));
     Ok(SlotBenchResult {
@@ -202,6 +287,10 @@ pub fn run_slot(validators: usize, slots: usize) -> Result<SlotBenchResult, Benc
         per_key_median_ms: p,
         speedup: p / b,
         identical,
+        ptc_seats_per_slot: seats,
+        ptc_batched_median_ms: ms(median(ptc_batched_times)),
+        ptc_per_key_median_ms: ms(median(ptc_per_key_times)),
+        slot_speedup: slot_p / slot_b,
     })
 }
 
