@@ -78,7 +78,14 @@ async fn attestation_data<P: Preset>(
     let asks: Vec<u64> = if electra { vec![0] } else { committees.clone() };
     for ci in asks {
         let d = ctx.beacon.attestation_data(slot, ci, t).await?;
-        let index_ok = if electra { d.index == 0 } else { d.index == ci };
+        // Gloas: `index` is the payload status of the head (0 empty, 1 full).
+        let index_ok = if ctx.spec.fork_name_at_slot(slot).gloas_enabled() {
+            d.index <= 1
+        } else if electra {
+            d.index == 0
+        } else {
+            d.index == ci
+        };
         if d.slot != slot || !index_ok || d.source.epoch > d.target.epoch || d.target.epoch != ctx.spec.epoch_of(slot) {
             let what = format!(
                 "attestation data for slot {slot} committee {ci} has slot {}, index {}, source {}, target {}",

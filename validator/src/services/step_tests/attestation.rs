@@ -184,3 +184,32 @@ async fn a_refused_publish_is_a_failure_with_the_nodes_status_as_its_cause() {
         stats.encode()
     );
 }
+
+#[tokio::test]
+async fn from_gloas_on_the_payload_status_in_index_is_signed_and_nothing_past_it() {
+    let spec = testing::spec_at(ForkName::Gloas);
+    let spe = spec.slots_per_epoch;
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, rec) = testing::ctx(spec, node.clone(), &[1, 2], |_| {});
+    // The head's payload is full: index 1.
+    let mut full = data(SLOT, spe, 0xa);
+    full.index = 1;
+    node.state().attestation_data = Some(full);
+    let used = attest(&ctx, SLOT, &[attester(1, SLOT, 0, 0)]).await.unwrap();
+    assert_eq!(used.len(), 1);
+    {
+        let st = node.state();
+        let [Published::Attestations(atts)] = &st.published[..] else { panic!("{:?}", st.published) };
+        assert_eq!((atts[0].data.index, atts[0].committee_index), (1, 0));
+    }
+    // No payload status past 1.
+    let mut bad = data(SLOT + 1, spe, 0xb);
+    bad.index = 2;
+    node.state().attestation_data = Some(bad);
+    assert!(attest(&ctx, SLOT + 1, &[attester(2, SLOT + 1, 0, 0)]).await.unwrap().is_empty());
+    let refused = refusals(&rec.events(), MessageKind::Attestation);
+    assert!(
+        matches!(&refused[..], [Refusal::InconsistentNodeData { what }] if what.contains("index 2")),
+        "{refused:?}"
+    );
+}
