@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs specnode's parts from the registries, exactly as locked:
-# the npm packages of package-lock.json (npm ci, no install scripts: blst's
-# native code comes prebuilt) and the consensus-specs pyspec of
+# the npm packages of package-lock.json (no install scripts: blst's and
+# lodestar-z's native code comes prebuilt) and the consensus-specs pyspec of
 # requirements.lock in .pyspec/ (Python >= 3.12: pyenv's where present).
 # Idempotent: a second run with nothing changed does nothing.
 # Prints the directory last.
@@ -10,7 +10,18 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE"
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json .installed-lock 2>/dev/null; then
-  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2
+  # `npm install --no-save` on the lock, then the lock checked unchanged (the
+  # tree is exactly the lock's): `npm ci` refuses this lock because
+  # @chainsafe/lodestar-z 1.1.0 names optional natives for other platforms
+  # that npm leaves out of it.
+  cp package-lock.json .lock-before
+  npm install --no-save --no-audit --no-fund --ignore-scripts --loglevel=error >&2
+  if ! cmp -s package-lock.json .lock-before; then
+    cp .lock-before package-lock.json
+    echo "install.sh: npm would change package-lock.json: package.json and the lock disagree" >&2
+    exit 1
+  fi
+  rm -f .lock-before
   cp package-lock.json .installed-lock
 fi
 if [ ! -x .pyspec/bin/python ] || ! cmp -s requirements.lock .pyspec/installed-lock 2>/dev/null; then

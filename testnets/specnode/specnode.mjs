@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // specnode: a beacon node for local Electra/Fulu devnets, on Lodestar's
-// published state transition (@lodestar/state-transition 1.46.0).
+// published state transition (@lodestar/state-transition 1.48.0).
 //
 // A linear chain from an interop genesis; every block (the node's own and
 // those a validator client publishes) imported through `stateTransition` with

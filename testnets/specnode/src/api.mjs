@@ -1,4 +1,4 @@
-// The Beacon API: @lodestar/api 1.46.0's route definitions (paths, JSON and
+// The Beacon API: @lodestar/api 1.48.0's route definitions (paths, JSON and
 // SSZ codecs, `Eth-Consensus-Version`) on fastify, with this node's handlers,
 // plus the node's own routes for tests under /specnode/.
 import Fastify from "fastify";
@@ -372,7 +372,7 @@ export async function serve(chain, port, log) {
     getDepositContract: async () => ({ data: { chainId: 1, address: new Uint8Array(20) } }),
   };
   const node = {
-    getNodeVersion: async () => ({ data: { version: "specnode/v0.1.0 (@lodestar/state-transition 1.46.0)" } }),
+    getNodeVersion: async () => ({ data: { version: "specnode/v0.1.0 (@lodestar/state-transition 1.48.0)" } }),
     getSyncingStatus: async () => ({ data: { headSlot: chain.head.slot, syncDistance: Math.max(0, chain.clockSlot() - chain.head.slot),
       isSyncing: false, isOptimistic: false, elOffline: false } }),
     getHealth: async () => ({ status: 200 }),
