@@ -13,8 +13,8 @@
 //!    recipient, for the block the key just signed);
 //! 4. the block is published, then the envelope.
 
-use super::block::{check_produced, produce, Ask, ProposeError};
 use super::context::Ctx;
+use super::proposal::{check_produced, produce, Ask, ProposeError};
 use crate::beacon::{BeaconApi, GloasPayload, Produced};
 use crate::events::MessageKind;
 use crate::outcome::{Outcome, Refusal};

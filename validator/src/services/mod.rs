@@ -51,6 +51,7 @@ pub mod performance;
 pub mod pool;
 pub mod preferences;
 pub mod preparation;
+mod proposal;
 pub mod proposer_preparation;
 pub mod pruning;
 pub mod ptc;

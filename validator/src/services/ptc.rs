@@ -18,9 +18,27 @@ use poolvc_signer::types::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// An epoch's PTC seats of poolvc's keys, and the dependent root the node
+/// gave them under (the attester duties' own: the PTC is drawn from the
+/// epoch's committees).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Seats {
+    /// `get_block_root_at_slot(state, start_slot(epoch - 1) - 1)`.
+    pub(crate) dependent_root: Hash256,
+    /// The seats.
+    pub(crate) duties: Vec<PtcDuty>,
+}
+
+/// Whether `known` seats of `epoch` must be asked for again: the duties
+/// service holds the epoch's attester duties under another dependent root
+/// (a reorg moved the epoch's committees, and with them its PTC).
+pub(crate) fn stale<P: Preset>(ctx: &Ctx<P>, epoch: u64, known: &Seats) -> bool {
+    ctx.duties.get(epoch).is_some_and(|d| d.dependent_root != known.dependent_root)
+}
+
 /// Runs the service until the run ends.
 pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
-    let mut seats: BTreeMap<u64, Vec<PtcDuty>> = BTreeMap::new();
+    let mut seats: BTreeMap<u64, Seats> = BTreeMap::new();
     let mut slot = ctx.first_slot;
     while let Some(s) = ctx.next_slot(Service::Ptc, slot).await {
         slot = s + 1;
@@ -29,17 +47,21 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         }
         let epoch = ctx.spec.epoch_of(s);
         seats.retain(|e, _| *e >= epoch);
-        let of_epoch = match seats.entry(epoch) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => match duties(&ctx, epoch).await {
-                Ok(d) => v.insert(d),
+        if seats.get(&epoch).is_none_or(|known| stale(&ctx, epoch, known)) {
+            match duties(&ctx, epoch).await {
+                Ok(d) => {
+                    seats.insert(epoch, d);
+                }
                 Err(e) => {
                     ctx.duty_failed(Service::Ptc, s, e);
-                    continue;
+                    if !seats.contains_key(&epoch) {
+                        continue;
+                    }
                 }
-            },
-        };
-        let members: Vec<PtcDuty> = of_epoch.iter().filter(|m| m.slot == s).cloned().collect();
+            }
+        }
+        let Some(of_epoch) = seats.get(&epoch) else { continue };
+        let members: Vec<PtcDuty> = of_epoch.duties.iter().filter(|m| m.slot == s).cloned().collect();
         let members = ctx.store.keep_released(members, |m| m.validator_index);
         if members.is_empty() {
             continue;
@@ -55,10 +77,10 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 
 /// The PTC seats of poolvc's keys in `epoch`: the node's answer, keeping
 /// only seats of keys poolvc holds (by index and key) in that epoch.
-pub(crate) async fn duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<Vec<PtcDuty>, BeaconError> {
+pub(crate) async fn duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<Seats, BeaconError> {
     let indices = ctx.store.indices();
     if indices.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Seats::default());
     }
     let answer = ctx.beacon.ptc_duties(epoch, &indices, ctx.slot_timeout() * 4).await?;
     let mut kept = Vec::with_capacity(answer.data.len());
@@ -75,7 +97,7 @@ pub(crate) async fn duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<Vec<Pt
             ctx.refuse_node_data(MessageKind::PayloadAttestation, d.slot, what);
         }
     }
-    Ok(kept)
+    Ok(Seats { dependent_root: answer.dependent_root, duties: kept })
 }
 
 /// Signs and publishes the payload attestations of `slot`'s `members`;

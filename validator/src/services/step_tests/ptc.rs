@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::beacon::PtcDuty;
-use crate::services::ptc::{duties, vote};
+use crate::services::duty_book::EpochDuties;
+use crate::services::ptc::{duties, stale, vote};
 use crate::services::testing::{self, MemNode, Published};
 
 const SLOT: u64 = 21;
@@ -82,6 +83,25 @@ async fn seats_of_keys_poolvc_does_not_hold_or_of_another_epoch_are_dropped() {
     wrong_key.pubkey = testing::pk(9);
     node.state().ptc_duties = vec![seat(1, SLOT), wrong_key, seat(3, SLOT + ctx.spec.slots_per_epoch)];
     let kept = duties(&ctx, epoch).await.unwrap();
-    assert_eq!(kept.iter().map(|d| d.validator_index).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(kept.duties.iter().map(|d| d.validator_index).collect::<Vec<_>>(), vec![1]);
     assert_eq!(refusals(&rec.events(), MessageKind::PayloadAttestation).len(), 2);
+}
+
+#[tokio::test]
+async fn seats_are_asked_again_when_the_epochs_dependent_root_moves() {
+    let (ctx, node, _rec) = setup();
+    let epoch = SLOT / ctx.spec.slots_per_epoch;
+    node.state().ptc_duties = vec![seat(1, SLOT)];
+    let known = duties(&ctx, epoch).await.unwrap();
+    assert_eq!(known.dependent_root, node.state().dependent_root);
+    // No attester duties held for the epoch yet: nothing to compare with.
+    assert!(!stale(&ctx, epoch, &known));
+    // The duties service holds the epoch under the same root: still good.
+    let same = EpochDuties { dependent_root: known.dependent_root, ..Default::default() };
+    ctx.duties.insert(epoch, same);
+    assert!(!stale(&ctx, epoch, &known));
+    // A reorg moved the epoch's committees: the seats are asked again.
+    let moved = EpochDuties { dependent_root: Hash256::repeat_byte(0x99), ..Default::default() };
+    ctx.duties.insert(epoch, moved);
+    assert!(stale(&ctx, epoch, &known));
 }
