@@ -182,6 +182,11 @@ impl RawResponse {
     }
 }
 
+/// A request body as JSON, once for every node it goes to.
+fn encode_json<B: Serialize + ?Sized>(path: &str, body: &B) -> Result<Vec<u8>, BeaconError> {
+    serde_json::to_vec(body).map_err(|e| BeaconError::Encode { path: path.to_string(), reason: e.to_string() })
+}
+
 impl BeaconClient {
     async fn request<T: DeserializeOwned + Send + 'static, B: Serialize + ?Sized>(
         &self,
@@ -199,13 +204,7 @@ impl BeaconClient {
         body: Option<&B>,
         check: impl Fn(&T) -> Result<(), AnswerError>,
     ) -> Result<T, BeaconError> {
-        let encoded = match body {
-            Some(b) => Some(
-                serde_json::to_vec(b)
-                    .map_err(|e| BeaconError::Encode { path: req.path.to_string(), reason: e.to_string() })?,
-            ),
-            None => None,
-        };
+        let encoded = body.map(|b| encode_json(req.path, b)).transpose()?;
         req.payload = encoded.as_deref().map(Payload::Json);
         self.request_with_checked(
             req,
@@ -570,13 +569,7 @@ impl BeaconClient {
         body: Option<&B>,
         timeout: Duration,
     ) -> Result<RawResponse, BeaconError> {
-        let encoded = match body {
-            Some(b) => Some(
-                serde_json::to_vec(b)
-                    .map_err(|e| BeaconError::Encode { path: path.to_string(), reason: e.to_string() })?,
-            ),
-            None => None,
-        };
+        let encoded = body.map(|b| encode_json(path, b)).transpose()?;
         let mut req = Req::new(method, path, timeout).accept("application/json");
         req.payload = encoded.as_deref().map(Payload::Json);
         self.request_with(req, Ok).await

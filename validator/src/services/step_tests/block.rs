@@ -25,17 +25,6 @@ fn block(slot: u64, proposer: u64, parent: Hash256) -> BeaconBlock<Minimal> {
     BeaconBlock::from_json(ForkName::Phase0, json).unwrap()
 }
 
-fn parent() -> (Hash256, BeaconBlockHeader) {
-    let h = BeaconBlockHeader {
-        slot: SLOT - 1,
-        proposer_index: 9,
-        parent_root: Hash256::ZERO,
-        state_root: Hash256::ZERO,
-        body_root: Hash256::ZERO,
-    };
-    (tree_hash::TreeHash::tree_hash_root(&h), h)
-}
-
 fn setup() -> (
     std::sync::Arc<crate::services::context::Ctx<Minimal>>,
     std::sync::Arc<MemNode<Minimal>>,
@@ -44,7 +33,7 @@ fn setup() -> (
     let spec = testing::spec_at(ForkName::Phase0);
     let node = MemNode::<Minimal>::new(spec.clone());
     let (ctx, rec) = testing::ctx(spec, node.clone(), &[5], |_| {});
-    let (root, h) = parent();
+    let (root, h) = parent_at(SLOT);
     node.state().headers.insert(root.to_string(), h);
     (ctx, node, rec)
 }
@@ -52,7 +41,7 @@ fn setup() -> (
 #[tokio::test]
 async fn a_good_block_is_signed_and_the_node_verifies_it() {
     let (ctx, node, rec) = setup();
-    let (root, _) = parent();
+    let (root, _) = parent_at(SLOT);
     node.state().produced = Some(Produced::Full { block: block(SLOT, 5, root), sidecars: None });
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
     let st = node.state();
@@ -64,7 +53,7 @@ async fn a_good_block_is_signed_and_the_node_verifies_it() {
 #[tokio::test]
 async fn a_block_for_another_slot_proposer_or_parent_is_refused_unsigned() {
     let (ctx, node, _rec) = setup();
-    let (root, _) = parent();
+    let (root, _) = parent_at(SLOT);
     for (b, what) in [
         (block(SLOT + 1, 5, root), "for slot"),
         (block(SLOT, 6, root), "proposer 6"),
@@ -90,7 +79,7 @@ async fn a_key_without_a_fee_recipient_never_asks_for_a_block() {
 #[tokio::test]
 async fn a_second_block_at_the_same_slot_is_never_signed() {
     let (ctx, node, _rec) = setup();
-    let (root, _) = parent();
+    let (root, _) = parent_at(SLOT);
     node.state().produced = Some(Produced::Full { block: block(SLOT, 5, root), sidecars: None });
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
     // Another block for the same slot (other graffiti, same parent).
@@ -143,7 +132,7 @@ fn blinded_setup(
     let spec = testing::spec_at(ForkName::Bellatrix);
     let node = MemNode::<Minimal>::new(spec.clone());
     let (ctx, rec) = testing::ctx(spec, node.clone(), &[5], tweak);
-    let (root, h) = parent();
+    let (root, h) = parent_at(SLOT);
     node.state().headers.insert(root.to_string(), h);
     // The builder pays by a transaction: its own address in the header.
     let b = blinded(SLOT, 5, root, Address::repeat_byte(0xbb));
@@ -253,7 +242,7 @@ async fn a_blinded_block_is_signed_only_after_a_registration_with_the_current_re
 #[tokio::test]
 async fn a_stale_registration_falls_back_to_a_local_block_paying_the_recipient() {
     let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
-    let (root, _) = parent();
+    let (root, _) = parent_at(SLOT);
     node.state().produced_local =
         Some(Produced::Full { block: full(SLOT, 5, root, Address::repeat_byte(0x11)), sidecars: None });
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
@@ -271,7 +260,7 @@ async fn a_stale_registration_falls_back_to_a_local_block_paying_the_recipient()
 async fn a_block_dated_far_ahead_of_the_clock_gets_nothing_signed() {
     let (ctx, node, rec) = setup();
     let far = SLOT + 1_000_000 * ctx.spec.slots_per_epoch;
-    let (root, _) = parent();
+    let (root, _) = parent_at(SLOT);
     node.state().produced = Some(Produced::Full { block: block(far, 5, root), sidecars: None });
     let e = propose(&ctx, far, 5, testing::pk(5)).await.unwrap_err();
     assert!(matches!(e, ProposeError::NotSigned { .. }), "{e}");

@@ -26,23 +26,12 @@ const ENVELOPE_SSZ: &[u8] = include_bytes!(
     "../../../../tests/vectors/ssz_static/gloas_pyspec_1.7.0b2/tests/minimal/gloas/ssz_static/ExecutionPayloadEnvelope/ssz_random/case_0/serialized.ssz"
 );
 
-fn parent() -> (Hash256, BeaconBlockHeader) {
-    let h = BeaconBlockHeader {
-        slot: SLOT - 1,
-        proposer_index: 9,
-        parent_root: Hash256::ZERO,
-        state_root: Hash256::ZERO,
-        body_root: Hash256::ZERO,
-    };
-    (h.tree_hash_root(), h)
-}
-
 /// A Gloas block of key 5 at `SLOT` whose bid is `builder`'s, paying `to`.
 fn block(builder: u64, to: Address) -> BeaconBlockGloas<Minimal> {
     let mut b = BeaconBlockGloas::<Minimal>::from_ssz_bytes(BLOCK_SSZ).unwrap();
     b.slot = SLOT;
     b.proposer_index = 5;
-    b.parent_root = parent().0;
+    b.parent_root = parent_at(SLOT).0;
     let bid = &mut b.body.signed_execution_payload_bid.message;
     bid.builder_index = builder;
     bid.fee_recipient = to;
@@ -81,7 +70,7 @@ fn setup(builder_proposals: bool) -> Setup {
     let spec = testing::spec_at(ForkName::Gloas);
     let node = MemNode::<Minimal>::new(spec.clone());
     let (ctx, rec) = testing::ctx(spec, node.clone(), &[5], |c| c.builder_proposals = builder_proposals);
-    let (root, h) = parent();
+    let (root, h) = parent_at(SLOT);
     node.state().headers.insert(root.to_string(), h);
     (ctx, node, rec)
 }

@@ -38,6 +38,19 @@ pub(super) fn attester(v: u64, slot: u64, ci: u64, pos: u64) -> Attester {
     }
 }
 
+/// A parent block's header at the slot before `slot` (by validator 9), and
+/// its root: the block steps' known parent.
+pub(super) fn parent_at(slot: u64) -> (Hash256, BeaconBlockHeader) {
+    let h = BeaconBlockHeader {
+        slot: slot - 1,
+        proposer_index: 9,
+        parent_root: Hash256::ZERO,
+        state_root: Hash256::ZERO,
+        body_root: Hash256::ZERO,
+    };
+    (tree_hash::TreeHash::tree_hash_root(&h), h)
+}
+
 /// Attestation data of `slot` voting for head `root`.
 pub(super) fn data(slot: u64, spe: u64, root: u8) -> AttestationData {
     let epoch = slot / spe;
