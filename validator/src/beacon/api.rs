@@ -10,7 +10,7 @@ use super::chain::{AttestationReward, Committee, Committees};
 use super::client::{BeaconClient, NodeHealth};
 use super::error::{AnswerError, BeaconError};
 use super::participation::BlockParticipation;
-use super::produce::{ProduceError, Produced, Sidecars};
+use super::produce::{BlockRequest, ProduceError, Produced, Sidecars};
 use super::routes::{BeaconCommitteeSelection, SyncCommitteeSelection, SyncCommitteeSubscription};
 use super::types::*;
 use async_trait::async_trait;
@@ -193,17 +193,12 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
         t: Duration,
     ) -> Result<(), BeaconError>;
 
-    /// Asks for the block of `slot`, of fork `expected`, paying
-    /// `fee_recipient` (named to the node from Gloas on).
-    #[allow(clippy::too_many_arguments)]
+    /// Asks for the block of `slot`, of fork `expected`, as `req` says.
     async fn produce_block(
         &self,
         slot: u64,
         expected: ForkName,
-        randao: SignatureBytes,
-        graffiti: [u8; 32],
-        boost: u64,
-        fee_recipient: Address,
+        req: BlockRequest,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError>;
     /// The self-built payload of the block the node produced at `slot`
@@ -453,13 +448,10 @@ impl<P: Preset> BeaconApi<P> for BeaconClient {
         &self,
         slot: u64,
         expected: ForkName,
-        randao: SignatureBytes,
-        graffiti: [u8; 32],
-        boost: u64,
-        fee_recipient: Address,
+        req: BlockRequest,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
-        BeaconClient::produce_block(self, slot, expected, randao, graffiti, boost, fee_recipient, t).await
+        BeaconClient::produce_block(self, slot, expected, req, t).await
     }
     async fn execution_payload_envelope(
         &self,

@@ -31,7 +31,7 @@ pub use chain::{AttestationReward, Committee, Committees};
 pub use client::{BeaconClient, NodeHealth};
 pub use error::{AnswerError, BeaconError, NodeError};
 pub use participation::{bitlist, bitvector, read_block, BlockParticipation, IncludedBits, ParticipationError};
-pub use produce::{GloasPayload, ProduceError, Produced, Sidecars};
+pub use produce::{BlockRequest, GloasPayload, ProduceError, Produced, Sidecars};
 pub use routes::{
     BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK, FETCHES_IN_FLIGHT,
 };

@@ -83,6 +83,19 @@ impl<P: Preset> Produced<P> {
     }
 }
 
+/// What a proposal asks the node for, besides the slot.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRequest {
+    /// The proposer's RANDAO reveal for the slot's epoch.
+    pub randao: SignatureBytes,
+    /// The graffiti, padded to 32 bytes.
+    pub graffiti: [u8; 32],
+    /// `builder_boost_factor` (0: a local block; from Electra on).
+    pub boost: u64,
+    /// The key's recipient (named to the node from Gloas on).
+    pub fee_recipient: Address,
+}
+
 /// Why a produced block was refused before anyone looked inside it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
@@ -199,20 +212,17 @@ impl BeaconClient {
     /// the client's spec): `produceBlockV2` before Electra (full blocks
     /// only), `produceBlockV3` with `builder_boost_factor` from Electra on,
     /// `produceBlockV4` from Gloas on (see [`Self::produce_block_v4`]).
-    #[allow(clippy::too_many_arguments)]
     pub async fn produce_block<P: Preset>(
         &self,
         slot: u64,
         expected: ForkName,
-        randao: SignatureBytes,
-        graffiti: [u8; 32],
-        boost: u64,
-        fee_recipient: Address,
+        req: BlockRequest,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
         if expected.gloas_enabled() {
-            return self.produce_block_v4(slot, expected, randao, graffiti, boost, fee_recipient, t).await;
+            return self.produce_block_v4(slot, expected, req, t).await;
         }
+        let BlockRequest { randao, graffiti, boost, .. } = req;
         let bad = |what: String| ProduceError::Malformed { slot, what };
         let parse_fork = |v: &str| -> Result<ForkName, ProduceError> {
             let fork: ForkName = v.parse().map_err(|e: UnknownForkName| bad(e.to_string()))?;
@@ -275,17 +285,14 @@ impl BeaconClient {
     /// the key's fee recipient with `strict_fee_recipient_check`, so a node
     /// that honours it builds no local payload paying anyone else; the
     /// store checks the bid whatever the node did.
-    #[allow(clippy::too_many_arguments)]
     async fn produce_block_v4<P: Preset>(
         &self,
         slot: u64,
         expected: ForkName,
-        randao: SignatureBytes,
-        graffiti: [u8; 32],
-        boost: u64,
-        fee_recipient: Address,
+        req: BlockRequest,
         t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
+        let BlockRequest { randao, graffiti, boost, fee_recipient } = req;
         let bad = |what: String| ProduceError::Malformed { slot, what };
         let query = format!(
             "randao_reveal={randao}&graffiti=0x{}&fee_recipient={fee_recipient}&strict_fee_recipient_check=true\

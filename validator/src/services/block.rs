@@ -9,8 +9,8 @@
 
 use super::context::Ctx;
 pub(crate) use super::proposal::ProposeError;
-use super::proposal::{check_produced, produce, Ask};
-use crate::beacon::{BeaconApi, Produced};
+use super::proposal::{check_produced, produce};
+use crate::beacon::{BeaconApi, BlockRequest, Produced};
 use crate::events::{Event, MessageKind, Service};
 use crate::outcome::{Outcome, Refusal};
 use poolvc_signer::types::*;
@@ -151,20 +151,20 @@ pub(super) async fn propose<P: Preset>(
     // `--proposer-nodes` first; the beacon nodes if they fail (as Lighthouse).
     let mut bn: &dyn BeaconApi<P> = ctx.proposer_nodes.as_deref().unwrap_or(&*ctx.beacon);
     let mut via_proposer_nodes = ctx.proposer_nodes.is_some();
-    let ask = Ask { randao, graffiti: graffiti_bytes(&graffiti), fee_recipient };
-    let produced = match produce(ctx, bn, slot, ask, boost).await {
+    let ask = BlockRequest { randao, graffiti: graffiti_bytes(&graffiti), boost, fee_recipient };
+    let produced = match produce(ctx, bn, slot, ask).await {
         Err(ProposeError::Beacon(e)) if ctx.proposer_nodes.is_some() => {
             warn!(slot, "proposer nodes failed to produce the block ({e}); asking the beacon nodes");
             bn = &*ctx.beacon;
             via_proposer_nodes = false;
-            produce(ctx, bn, slot, ask, boost).await?
+            produce(ctx, bn, slot, ask).await?
         }
         r => r?,
     };
     check_produced(ctx, bn, slot, proposer, &produced).await?;
     if fork.gloas_enabled() {
         let via = super::block_gloas::Via { bn, proposer_nodes: via_proposer_nodes };
-        return super::block_gloas::propose(ctx, via, slot, proposer, pubkey, produced, ask, boost).await;
+        return super::block_gloas::propose(ctx, via, slot, proposer, pubkey, produced, ask).await;
     }
     let mut produced = produced;
     let mut outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, boost).await;
@@ -172,7 +172,7 @@ pub(super) async fn propose<P: Preset>(
     // key's recipient now: a local block pays the recipient just prepared.
     if boost > 0 && matches!(&outcome, Outcome::Refused(Refusal::RegistrationNotCurrent { .. })) {
         warn!(slot, proposer, "the key's builder registration is not current: asking the node for a local block");
-        produced = produce(ctx, bn, slot, ask, 0).await?;
+        produced = produce(ctx, bn, slot, BlockRequest { boost: 0, ..ask }).await?;
         check_produced(ctx, bn, slot, proposer, &produced).await?;
         outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, 0).await;
     }

@@ -14,8 +14,8 @@
 //! 4. the block is published, then the envelope.
 
 use super::context::Ctx;
-use super::proposal::{check_produced, produce, Ask, ProposeError};
-use crate::beacon::{BeaconApi, GloasPayload, Produced};
+use super::proposal::{check_produced, produce, ProposeError};
+use crate::beacon::{BeaconApi, BlockRequest, GloasPayload, Produced};
 use crate::events::MessageKind;
 use crate::outcome::{Outcome, Refusal};
 use poolvc_signer::types::*;
@@ -94,9 +94,8 @@ async fn own_payload<P: Preset>(
 }
 
 /// Signs and publishes the Gloas block `produced` and, when self-built,
-/// its envelope (see the module's docs). `boost > 0`: poolvc asked for
-/// builders' bids.
-#[allow(clippy::too_many_arguments)]
+/// its envelope (see the module's docs), produced as `ask` says
+/// (`boost > 0`: poolvc asked for builders' bids).
 pub(super) async fn propose<P: Preset>(
     ctx: &Ctx<P>,
     via: Via<'_, P>,
@@ -104,25 +103,24 @@ pub(super) async fn propose<P: Preset>(
     proposer: u64,
     pubkey: PublicKeyBytes,
     produced: Produced<P>,
-    ask: Ask,
-    boost: u64,
+    ask: BlockRequest,
 ) -> Result<(), ProposeError> {
     let mut produced = produced;
     let mut payload = own_payload(ctx, via.bn, slot, &produced).await?;
     let Produced::Gloas { block, .. } = &produced else {
         return Err(ProposeError::BadBlock { slot, what: "the node did not produce a Gloas block".into() });
     };
-    let mut outcome = ctx.store.sign_gloas_block(proposer, pubkey, block, boost > 0).await;
+    let mut outcome = ctx.store.sign_gloas_block(proposer, pubkey, block, ask.boost > 0).await;
     // A builder's bid the rule refuses (another recipient, or builders not
     // allowed): the store told the refusal; a self-built block still pays.
     let builder_refused = matches!(
         &outcome,
         Outcome::Refused(Refusal::FeeRecipientMismatch { .. } | Refusal::BuilderBidNotAllowed { .. })
     ) && payload.is_none()
-        && boost > 0;
+        && ask.boost > 0;
     if builder_refused {
         warn!(slot, proposer, "the node's block on a builder's bid was refused: asking for a self-built block");
-        produced = produce(ctx, via.bn, slot, ask, 0).await?;
+        produced = produce(ctx, via.bn, slot, BlockRequest { boost: 0, ..ask }).await?;
         check_produced(ctx, via.bn, slot, proposer, &produced).await?;
         payload = own_payload(ctx, via.bn, slot, &produced).await?;
         if let Produced::Gloas { block, .. } = &produced {

@@ -1,12 +1,12 @@
 //! The steps every proposal shares, whatever the fork: asking the node for
-//! the block ([`Ask`], [`produce`]), the checks of what it produced (slot,
+//! the block ([`produce`]), the checks of what it produced (slot,
 //! proposer, a known parent at an earlier slot), and why a proposal did not
 //! happen ([`ProposeError`]). `block` (to Fulu) and `block_gloas` (Gloas on)
 //! both use them; `block` hands a Gloas proposal to `block_gloas`, which
 //! imports nothing of `block`.
 
 use super::context::Ctx;
-use crate::beacon::{BeaconApi, BeaconError, ProduceError, Produced};
+use crate::beacon::{BeaconApi, BeaconError, BlockRequest, ProduceError, Produced};
 use poolvc_signer::types::*;
 use tracing::warn;
 
@@ -43,29 +43,15 @@ pub(crate) enum ProposeError {
     },
 }
 
-/// What a proposal asks the node for (all but the boost factor fixed for
-/// the proposal).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Ask {
-    /// The proposer's RANDAO reveal for the slot's epoch.
-    pub(super) randao: SignatureBytes,
-    /// The graffiti, padded to 32 bytes.
-    pub(super) graffiti: [u8; 32],
-    /// The key's recipient (named to the node from Gloas on).
-    pub(super) fee_recipient: Address,
-}
-
+/// Asks `bn` for the block of `slot` of the slot's fork, as `req` says.
 pub(super) async fn produce<P: Preset>(
     ctx: &Ctx<P>,
     bn: &dyn BeaconApi<P>,
     slot: u64,
-    ask: Ask,
-    boost: u64,
+    req: BlockRequest,
 ) -> Result<Produced<P>, ProposeError> {
     let expected = ctx.spec.fork_name_at_slot(slot);
-    let t = ctx.slot_timeout() * 2;
-    let Ask { randao, graffiti, fee_recipient } = ask;
-    bn.produce_block(slot, expected, randao, graffiti, boost, fee_recipient, t).await.map_err(|e| match e {
+    bn.produce_block(slot, expected, req, ctx.slot_timeout() * 2).await.map_err(|e| match e {
         ProduceError::Beacon(e) => ProposeError::Beacon(e),
         ProduceError::Malformed { slot, what } => ProposeError::BadBlock { slot, what },
     })

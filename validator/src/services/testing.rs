@@ -550,15 +550,12 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
         &self,
         _slot: u64,
         _expected: ForkName,
-        _randao: SignatureBytes,
-        _graffiti: [u8; 32],
-        boost: u64,
-        fee_recipient: Address,
+        req: BlockRequest,
         _t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
         let mut st = self.ask("produce_block")?;
-        st.produce_fee_recipients.push(fee_recipient);
-        let local = if boost == 0 { st.produced_local.clone() } else { None };
+        st.produce_fee_recipients.push(req.fee_recipient);
+        let local = if req.boost == 0 { st.produced_local.clone() } else { None };
         local.or_else(|| st.produced.clone()).ok_or_else(|| ProduceError::Beacon(not_served("produce_block")))
     }
     async fn block_header(&self, id: &str, _t: Duration) -> Result<(Hash256, BeaconBlockHeader), BeaconError> {
