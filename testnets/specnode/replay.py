@@ -6,14 +6,18 @@ Reads DATADIR/config.yaml, DATADIR/genesis.ssz, DATADIR/chain.json and
 DATADIR/blocks/. Each block is imported with every check on: the proposer's
 signature, `process_block` (randao, attestations, sync aggregate, exits, the
 execution payload's consistency with the state) and the state root; the
-Electra -> Fulu upgrade runs at the fork epoch.
+Electra -> Fulu and Fulu -> Gloas upgrades run at the fork epochs. From
+Gloas on, every envelope the node took (`blocks/envelope_SLOT.ssz`) is
+checked with pyspec's `verify_execution_payload_envelope` against its
+block's post-state.
 
 Usage: python replay.py DATADIR [--flags OUT.json]
 With --flags, writes the participation flags each epoch ends with (epoch ->
 one integer per validator: bit 0 timely source, 1 target, 2 head), read from
 `previous_epoch_participation` before the first block of a later epoch.
 Prints one line per block that differs and, last,
-`pyspec_roots=K/N`; exits 1 unless K == N (and N > 0).
+`pyspec_roots=K/N` (after `pyspec_envelopes=M/E` on a Gloas chain); exits
+1 unless K == N (and N > 0) and M == E.
 """
 import importlib
 import json
@@ -56,9 +60,11 @@ def main(datadir, flags_out=None):
     preset = chain["preset"]
     electra = importlib.import_module(f"eth_consensus_specs.electra.{preset}")
     fulu = importlib.import_module(f"eth_consensus_specs.fulu.{preset}")
-    configure((electra, fulu), read_config(os.path.join(datadir, "config.yaml")))
-    specs = {"electra": electra, "fulu": fulu}
+    gloas = importlib.import_module(f"eth_consensus_specs.gloas.{preset}")
+    configure((electra, fulu, gloas), read_config(os.path.join(datadir, "config.yaml")))
+    specs = {"electra": electra, "fulu": fulu, "gloas": gloas}
     fulu_epoch = int(fulu.config.FULU_FORK_EPOCH)
+    gloas_epoch = chain.get("gloas_epoch")
 
     state = electra.ssz_deserialize(electra.BeaconState, open(os.path.join(datadir, "genesis.ssz"), "rb").read())
     header = state.latest_block_header.copy()
@@ -70,6 +76,7 @@ def main(datadir, flags_out=None):
         return 1
 
     ok = 0
+    envelopes = envelopes_ok = 0
     started = time.time()
     flags = {}
     spe = int(electra.SLOTS_PER_EPOCH)
@@ -82,11 +89,16 @@ def main(datadir, flags_out=None):
         data = open(os.path.join(datadir, "blocks", entry["file"]), "rb").read()
         try:
             signed = spec.ssz_deserialize(spec.SignedBeaconBlock, data)
-            # process_slots, with the Electra -> Fulu upgrade at the fork epoch.
-            fork_slot = fulu_epoch * int(electra.SLOTS_PER_EPOCH)
+            # process_slots, with the Electra -> Fulu and Fulu -> Gloas upgrades at the fork epochs.
+            fork_slot = fulu_epoch * spe
             if state.fork.current_version == electra.config.ELECTRA_FORK_VERSION and state.slot < fork_slot <= slot:
                 electra.process_slots(state, fork_slot)
                 state = fulu.upgrade_to_fulu(state)
+            if gloas_epoch is not None:
+                fork_slot = int(gloas_epoch) * spe
+                if state.fork.current_version == fulu.config.FULU_FORK_VERSION and state.slot < fork_slot <= slot:
+                    fulu.process_slots(state, fork_slot)
+                    state = gloas.upgrade_to_gloas(state)
             if state.slot < slot:
                 spec.process_slots(state, slot)
             assert spec.verify_block_signature(state, signed), "proposer signature"
@@ -102,14 +114,25 @@ def main(datadir, flags_out=None):
                   f"{entry['block_root']} / {entry['state_root']}")
             break
         ok += 1
+        if entry.get("envelope"):
+            envelopes += 1
+            raw = open(os.path.join(datadir, "blocks", entry["envelope"]), "rb").read()
+            try:
+                env = gloas.ssz_deserialize(gloas.SignedExecutionPayloadEnvelope, raw)
+                gloas.verify_execution_payload_envelope(state, env, gloas.NoopExecutionEngine())
+                envelopes_ok += 1
+            except (AssertionError, IndexError, ValueError) as e:
+                print(f"replay: slot {slot}: pyspec refuses the envelope: {e or type(e).__name__}")
     n = len(chain["blocks"])
     print(f"replay: {ok} of {n} blocks in {time.time() - started:.1f} s; finalized epoch "
           f"{int(state.finalized_checkpoint.epoch)} at slot {int(state.slot)}")
     if flags_out:
         with open(flags_out, "w", encoding="utf-8") as f:
             json.dump(flags, f)
+    if gloas_epoch is not None:
+        print(f"pyspec_envelopes={envelopes_ok}/{envelopes}")
     print(f"pyspec_roots={ok}/{n}")
-    return 0 if ok == n and n > 0 else 1
+    return 0 if ok == n and n > 0 and envelopes_ok == envelopes else 1
 
 
 if __name__ == "__main__":

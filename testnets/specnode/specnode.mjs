@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// specnode: a beacon node for local Electra/Fulu devnets, on Lodestar's
+// specnode: a beacon node for local Electra/Fulu/Gloas devnets, on Lodestar's
 // published state transition (@lodestar/state-transition 1.48.0).
 //
 // A linear chain from an interop genesis; every block (the node's own and
@@ -15,6 +15,7 @@
 //   --own A..B            keys this node runs itself (0..31; "none" for none)
 //   --preset P            minimal | mainnet (minimal)
 //   --fulu-epoch E        Fulu fork epoch; Electra is at genesis (2)
+//   --gloas-epoch E       Gloas (ePBS) fork epoch, after Fulu (none)
 //   --slot-ms MS          slot length (2000; mainnet preset: 12000)
 //   --genesis-delay S     genesis this many seconds from now (5)
 //   --el URL              anvil as the execution layer: each payload an anvil
@@ -29,9 +30,9 @@
 // parses the flags, sets LODESTAR_PRESET and only then loads the node.
 
 function parseFlags(argv) {
-  const flags = { validators: 64, own: "0..31", preset: "minimal", fuluEpoch: 2, slotMs: null, genesisDelay: 5,
+  const flags = { validators: 64, own: "0..31", preset: "minimal", fuluEpoch: 2, gloasEpoch: null, slotMs: null, genesisDelay: 5,
     port: 9596, datadir: null, config: {} };
-  const names = { "--validators": "validators", "--own": "own", "--preset": "preset", "--fulu-epoch": "fuluEpoch",
+  const names = { "--validators": "validators", "--own": "own", "--preset": "preset", "--fulu-epoch": "fuluEpoch", "--gloas-epoch": "gloasEpoch",
     "--slot-ms": "slotMs", "--genesis-delay": "genesisDelay", "--port": "port", "--datadir": "datadir", "--el": "el" };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -48,7 +49,8 @@ function parseFlags(argv) {
       throw new Error(`unknown flag ${flag}`);
     }
   }
-  for (const k of ["validators", "fuluEpoch", "genesisDelay", "port"]) {
+  for (const k of ["validators", "fuluEpoch", "gloasEpoch", "genesisDelay", "port"]) {
+    if (flags[k] === null) continue;
     const n = Number(flags[k]);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${k}: ${flags[k]} is not a whole number`);
     flags[k] = n;

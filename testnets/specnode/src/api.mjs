@@ -10,7 +10,8 @@ import { activePreset, presetToJson, SLOTS_PER_EPOCH, FAR_FUTURE_EPOCH, SYNC_COM
   DOMAIN_BEACON_ATTESTER, DOMAIN_RANDAO, DOMAIN_DEPOSIT, DOMAIN_VOLUNTARY_EXIT, DOMAIN_SELECTION_PROOF,
   DOMAIN_AGGREGATE_AND_PROOF, DOMAIN_SYNC_COMMITTEE, DOMAIN_SYNC_COMMITTEE_SELECTION_PROOF,
   DOMAIN_CONTRIBUTION_AND_PROOF, DOMAIN_BLS_TO_EXECUTION_CHANGE, DOMAIN_APPLICATION_BUILDER, BLS_WITHDRAWAL_PREFIX,
-  ETH1_ADDRESS_WITHDRAWAL_PREFIX, COMPOUNDING_WITHDRAWAL_PREFIX } from "@lodestar/params";
+  ETH1_ADDRESS_WITHDRAWAL_PREFIX, COMPOUNDING_WITHDRAWAL_PREFIX, DOMAIN_PTC_ATTESTER, DOMAIN_BEACON_BUILDER,
+  DOMAIN_PROPOSER_PREFERENCES } from "@lodestar/params";
 import { ssz } from "@lodestar/types";
 import * as ST from "@lodestar/state-transition";
 import { hex } from "./el.mjs";
@@ -224,6 +225,18 @@ export async function serve(chain, port, log) {
     submitPoolAttestationsV2: guard(async ({ signedAttestations }) => each(signedAttestations, (a) => chain.pools.submitSingle(a))),
     submitPoolSyncCommitteeSignatures: guard(async ({ signatures }) => each(signatures, (m) => chain.pools.submitSyncMessage(m))),
     submitPoolVoluntaryExit: guard(async ({ signedVoluntaryExit }) => chain.pools.submitExit(signedVoluntaryExit)),
+    // ---- Gloas ----
+    submitPayloadAttestationMessages: guard(async ({ payloadAttestationMessages }) =>
+      each(payloadAttestationMessages, (m) => chain.gloas.submitPayloadAttestation(m))),
+    publishExecutionPayloadEnvelope: guard(async ({ signedEnvelopeOrContents }) => {
+      const signed = signedEnvelopeOrContents.signedExecutionPayloadEnvelope ?? signedEnvelopeOrContents;
+      chain.gloas.importEnvelope(signed, "api");
+    }),
+    getSignedExecutionPayloadEnvelope: guard(async ({ blockId }) => {
+      const b = blockOf(blockId);
+      if (!b.envelope) throw fail(404, `no envelope held for block ${b.root} (slot ${b.slot})`);
+      return { data: b.envelope, meta: { ...meta, version: b.fork } };
+    }),
     getPoolVoluntaryExits: async () => ({ data: [...chain.pools.exits.values()] }),
     getPoolAttestationsV2: async ({ slot, committeeIndex }) => {
       const data = [];
@@ -288,6 +301,7 @@ export async function serve(chain, port, log) {
       return { data, meta: { executionOptimistic: false } };
     }),
     produceBlockV3: guard(async ({ slot, randaoReveal, graffiti, builderBoostFactor }) => {
+      if (config.getForkName(slot) === "gloas") throw fail(400, `slot ${slot} is in Gloas: produceBlockV4`);
       const g = graffiti ? fromHex(graffiti.startsWith("0x") ? graffiti : Buffer.from(graffiti).toString("hex")) : undefined;
       // The builder stand-in bids for proposers that registered with it,
       // unless the validator client asked for local blocks only (factor 0).
@@ -304,6 +318,49 @@ export async function serve(chain, port, log) {
       const blinded = { ...block, body: { ...body, executionPayloadHeader: ST.executionPayloadToPayloadHeader(ForkSeq[fork], executionPayload) } };
       return { data: blinded, meta: { version: fork, executionPayloadBlinded: true, executionPayloadSource: "builder",
         executionPayloadValue: 1n, consensusBlockValue: 0n } };
+    }),
+    // ---- Gloas ----
+    getPtcDuties: guard(async ({ epoch, indices }) => {
+      if (epoch > epochOf(chain.clockSlot()) + 1) throw fail(400, `epoch ${epoch} is more than one epoch ahead`);
+      const data = [];
+      if (epoch >= chain.chainConfig.GLOAS_FORK_EPOCH) {
+        const state = chain.stateForEpoch(epoch);
+        const want = new Set(indices);
+        for (let slot = epoch * SLOTS_PER_EPOCH; slot < (epoch + 1) * SLOTS_PER_EPOCH; slot++) {
+          for (const v of new Set(state.epochCtx.getPayloadTimelinessCommittee(slot))) {
+            if (want.has(v)) data.push({ pubkey: state.epochCtx.pubkeyCache.getOrThrow(v).toBytes(), validatorIndex: v, slot });
+          }
+        }
+      }
+      // The PTC is drawn from the epoch's committees: the attester duties' dependent root.
+      const dependentRoot = chain.dependentRoot(Math.max(0, epoch - 1) * SLOTS_PER_EPOCH);
+      return { data, meta: { executionOptimistic: false, dependentRoot } };
+    }),
+    producePayloadAttestationData: guard(async ({ slot }) => {
+      if (slot > chain.clockSlot()) throw fail(400, `slot ${slot} is in the future`);
+      const data = chain.gloas.payloadAttestationData(slot);
+      if (!data) throw fail(404, `no block at slot ${slot}`);
+      return { data, meta: { version: config.getForkName(slot) } };
+    }),
+    submitProposerPreferences: guard(async ({ signedProposerPreferences }) =>
+      each(signedProposerPreferences, (p) => chain.gloas.submitPreferences(p))),
+    produceBlockV4: guard(async ({ slot, randaoReveal, graffiti, skipRandaoVerification, includePayload, builderConfig, feeRecipient }) => {
+      if (config.getForkName(slot) !== "gloas") throw fail(400, `slot ${slot} is before Gloas: produceBlockV3`);
+      const g = graffiti ? fromHex(graffiti.startsWith("0x") ? graffiti : Buffer.from(graffiti).toString("hex")) : undefined;
+      if (feeRecipient !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(feeRecipient)) throw fail(400, `fee_recipient ${String(feeRecipient).slice(0, 60)} is not an address`);
+      // The builder stand-in bids only where a test asked it to, and never
+      // when the validator client asks for a self-built block (boost 0).
+      const builderOk = BigInt(builderConfig?.builderBoostFactor ?? 100n) !== 0n;
+      const { block, fork, envelope, bidValue } = await chain.produce(slot, randaoReveal, g, {
+        verifyRandao: skipRandaoVerification !== true, feeRecipient: feeRecipient ? fromHex(feeRecipient) : undefined, builderOk });
+      const inline = (includePayload === true || includePayload === "true") && envelope !== null;
+      const m = { version: fork, consensusBlockValue: 0n, executionPayloadValue: BigInt(bidValue) * 1_000_000_000n, executionPayloadIncluded: inline };
+      return { data: inline ? { block, executionPayloadEnvelope: envelope, kzgProofs: [], blobs: [] } : block, meta: m };
+    }),
+    getExecutionPayloadEnvelope: guard(async ({ slot, beaconBlockRoot }) => {
+      const envelope = chain.gloas.produced.get(hex(beaconBlockRoot));
+      if (!envelope || envelope.payload.slotNumber !== slot) throw fail(404, `no envelope produced for block ${hex(beaconBlockRoot)} at slot ${slot}`);
+      return { data: envelope, meta: { version: config.getForkName(slot) } };
     }),
     produceAttestationData: guard(async ({ slot }) => {
       if (slot > chain.clockSlot()) throw fail(400, `slot ${slot} is in the future`);
@@ -361,13 +418,15 @@ export async function serve(chain, port, log) {
     const constants = { DOMAIN_BEACON_PROPOSER, DOMAIN_BEACON_ATTESTER, DOMAIN_RANDAO, DOMAIN_DEPOSIT, DOMAIN_VOLUNTARY_EXIT,
       DOMAIN_SELECTION_PROOF, DOMAIN_AGGREGATE_AND_PROOF, DOMAIN_SYNC_COMMITTEE, DOMAIN_SYNC_COMMITTEE_SELECTION_PROOF,
       DOMAIN_CONTRIBUTION_AND_PROOF, DOMAIN_BLS_TO_EXECUTION_CHANGE, DOMAIN_APPLICATION_BUILDER,
+      DOMAIN_PTC_ATTESTER, DOMAIN_BEACON_BUILDER, DOMAIN_PROPOSER_PREFERENCES,
       TARGET_AGGREGATORS_PER_COMMITTEE, TARGET_AGGREGATORS_PER_SYNC_SUBCOMMITTEE, SYNC_COMMITTEE_SUBNET_COUNT,
       BLS_WITHDRAWAL_PREFIX, ETH1_ADDRESS_WITHDRAWAL_PREFIX, COMPOUNDING_WITHDRAWAL_PREFIX };
     return { ...chainConfigToJson(chain.chainConfig), ...presetToJson(activePreset), ...specValuesToJson(constants) };
   };
   const configNs = {
     getSpec: async () => ({ data: spec() }),
-    getForkSchedule: async () => ({ data: config.forksAscendingEpochOrder.filter((f) => ForkSeq[f.name] <= ForkSeq.fulu)
+    getForkSchedule: async () => ({ data: config.forksAscendingEpochOrder
+      .filter((f) => ForkSeq[f.name] <= ForkSeq.fulu || (f.name === "gloas" && Number.isFinite(f.epoch)))
       .map((f) => ({ previousVersion: f.prevVersion, currentVersion: f.version, epoch: f.epoch })) }),
     getDepositContract: async () => ({ data: { chainId: 1, address: new Uint8Array(20) } }),
   };
@@ -406,7 +465,31 @@ export async function serve(chain, port, log) {
   ["beacon", "validator", "config", "node", "events"]);
 
   // The node's own routes, for tests and the devnet's checks.
-  server.get("/specnode/refused", async () => chain.pools.refusals());
+  server.get("/specnode/refused", async () => ({ ...chain.pools.refusals(), gloas: chain.gloas.accepted }));
+  server.get("/specnode/preferences", async () => chain.gloas.preferencesLog);
+  server.get("/specnode/ptc", async (req) => {
+    const from = Number(req.query.from ?? 0);
+    const to = Number(req.query.to ?? chain.head.slot);
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to < from || to - from > 10000) {
+      throw fail(400, "from and to: slot numbers, from <= to, at most 10,000 apart");
+    }
+    return chain.gloas.ptcReport(from, to);
+  });
+  server.post("/specnode/builder_bid/:slot", async (req) => {
+    // The builder stand-in bids for `slot`, paying `?pays=0x…` (default: the proposer's preferences).
+    const slot = Number(req.params.slot);
+    if (!Number.isInteger(slot) || slot < 0) throw fail(400, `slot ${req.params.slot} is not a slot number`);
+    const pays = req.query.pays;
+    if (pays !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(pays)) throw fail(400, `pays=${String(pays).slice(0, 60)} is not an address`);
+    chain.gloas.builderBids.set(slot, pays ? fromHex(pays) : null);
+    return { slot, pays: pays ?? "the proposer's preferences" };
+  });
+  server.get("/specnode/builder", async () => {
+    const s = chain.head.state;
+    const held = s.builders !== undefined && s.builders.length > 0;
+    return { registered: held, active: held && chain.gloas.builderActive(s), pubkey: hex(chain.gloas.builderPk),
+      balance: held ? Number(s.builders.getReadonly(0).balance) : null, deposit_epoch: held ? s.builders.getReadonly(0).depositEpoch : null };
+  });
   server.get("/specnode/registrations", async () => chain.registrationLog);
   server.get("/specnode/timings", async () => chain.timingSummary());
   server.post("/specnode/orphan_head", async () => chain.orphanHead());

@@ -17,6 +17,7 @@ import { ssz } from "@lodestar/types";
 import * as ST from "@lodestar/state-transition";
 import { ExecutionStandIn, hex } from "./el.mjs";
 import { Pools, Refused } from "./pools.mjs";
+import { Gloas } from "./gloas.mjs";
 import { writeAtomic } from "./genesis.mjs";
 
 const epochOf = (slot) => Math.floor(slot / SLOTS_PER_EPOCH);
@@ -28,7 +29,7 @@ const CHECKS_OFF = { verifyStateRoot: false, verifyProposer: false, verifySignat
 const KEEP_STATES = Number(process.env.SPECNODE_KEEP_STATES ?? 64);
 
 export class Chain {
-  constructor({ chainConfig, genesis, sks, own, slotMs, datadir, log, el }) {
+  constructor({ chainConfig, genesis, sks, builderSk, own, slotMs, datadir, log, el }) {
     this.config = genesis.config;
     this.chainConfig = chainConfig;
     this.sks = sks;
@@ -39,6 +40,7 @@ export class Chain {
     this.genesisTime = genesis.genesisTime;
     this.el = el ?? new ExecutionStandIn(this.genesisTime, slotMs / 1000);
     this.pools = new Pools(this);
+    this.gloas = new Gloas(this, builderSk);
     this.prepared = new Map(); // validator -> fee recipient (Uint8Array)
     this.registrations = new Map(); // pubkey hex -> SignedValidatorRegistrationV1
     this.registrationLog = []; // every registration received: { at_ms, slot, validator_index, fee_recipient, timestamp }
@@ -54,7 +56,7 @@ export class Chain {
     const root = hex(ssz.phase0.BeaconBlockHeader.hashTreeRoot(header));
     this.genesisRoot = root;
     this.blocks = new Map([[root, { root, slot: 0, parent: null, signed: null, fork: "electra", state: genesis,
-      stateRoot: hex(header.stateRoot), by: "genesis" }]]);
+      stateRoot: hex(header.stateRoot), by: "genesis", envelope: null }]]);
     this.line = [root];
     this.finalizedEpoch = 0;
     this.stateCache = new Map();
@@ -165,8 +167,14 @@ export class Chain {
   }
 
   // ---- production ----
-  /** An unsigned block for `slot` on the head, for a proposer whose reveal is `randaoReveal`. */
-  async produce(slot, randaoReveal, graffiti, { verifyRandao = true, feeRecipient: builderFeeRecipient } = {}) {
+  /**
+   * An unsigned block for `slot` on the head, for a proposer whose reveal is
+   * `randaoReveal`. From Gloas on, also the envelope of a self-built payload
+   * (unsigned; kept for `getExecutionPayloadEnvelope`), or `external` when
+   * the block commits to the builder stand-in's bid (`builderOk`: the
+   * validator client takes builder bids).
+   */
+  async produce(slot, randaoReveal, graffiti, { verifyRandao = true, feeRecipient: builderFeeRecipient, builderOk = false } = {}) {
     const head = this.head;
     if (slot <= head.slot) throw Object.assign(new Error(`slot ${slot} is not after the head's (${head.slot})`), { statusCode: 400 });
     if (slot > this.clockSlot() + 1) throw Object.assign(new Error(`slot ${slot} is more than a slot ahead of the clock`), { statusCode: 400 });
@@ -186,8 +194,10 @@ export class Chain {
     }
     // A builder's block pays the proposer's registration; a local one its preparation.
     // Test hook: a node that pays someone else (`/specnode/wrong_fee/:slot`).
-    const feeRecipient = this.wrongFee.get(slot) ?? builderFeeRecipient ?? this.prepared.get(proposer) ?? new Uint8Array(20);
-    const executionPayload = await this.el.build(pre, slot, fork, feeRecipient);
+    const preferred = this.gloas.preferences.get(slot)?.message.feeRecipient;
+    const feeRecipient = this.wrongFee.get(slot) ?? builderFeeRecipient ?? preferred ?? this.prepared.get(proposer) ?? new Uint8Array(20);
+    const gloas = fork === "gloas" ? await this.gloas.bodyParts(pre, slot, this.head, feeRecipient, builderOk) : null;
+    const executionPayload = gloas ? null : await this.el.build(pre, slot, fork, feeRecipient);
     const parentRoot = ssz.phase0.BeaconBlockHeader.hashTreeRoot(pre.latestBlockHeader.toValue());
     const g = new Uint8Array(32);
     if (graffiti) g.set(graffiti.subarray(0, 32));
@@ -199,7 +209,7 @@ export class Chain {
       attestations: this.pools.packAttestations(pre, slot),
       voluntaryExits: this.pools.packExits(pre),
       syncAggregate: this.pools.syncAggregate(slot, hex(parentRoot)),
-      executionPayload,
+      ...(gloas ? gloas.body : { executionPayload }),
     };
     const block = { slot, proposerIndex: proposer, parentRoot, stateRoot: new Uint8Array(32), body };
     let post;
@@ -209,10 +219,15 @@ export class Chain {
       this.log(`slot ${slot}: the block did not apply with its operations (${e.message}); producing it without them`);
       body.attestations = [];
       body.voluntaryExits = [];
+      if (gloas) body.payloadAttestations = [];
       post = ST.stateTransition(pre.clone(), { message: block, signature: new Uint8Array(96) }, CHECKS_OFF);
     }
     block.stateRoot = post.hashTreeRoot();
-    return { block, fork, proposer, pre };
+    if (!gloas) return { block, fork, proposer, pre, envelope: null, external: false };
+    const blockRoot = ssz.gloas.BeaconBlock.hashTreeRoot(block);
+    const envelope = gloas.external ? null : this.gloas.envelopeFor(post, block, blockRoot, gloas.bid, gloas.requests);
+    if (envelope) this.gloas.produced.set(hex(blockRoot), envelope);
+    return { block, fork, proposer, pre, envelope, external: gloas.external, bidValue: gloas.bid.value };
   }
 
   /** The node's own proposal at `slot`, if its proposer is one of the node's keys. */
@@ -225,10 +240,15 @@ export class Chain {
     const sk = this.sks[proposer];
     const epoch = epochOf(slot);
     const randao = sk.sign(ST.computeSigningRoot(ssz.Epoch, epoch, this.config.getDomain(slot, DOMAIN_RANDAO, slot))).toBytes();
-    const { block, fork } = await this.produce(slot, randao, Buffer.from("specnode"), { verifyRandao: false });
+    const { block, fork, envelope } = await this.produce(slot, randao, Buffer.from("specnode"), { verifyRandao: false });
     const signature = sk.sign(ST.computeSigningRoot(ssz[fork].BeaconBlock, block,
       this.config.getDomain(slot, DOMAIN_BEACON_PROPOSER, slot))).toBytes();
     this.importBlock({ message: block, signature }, fork, "node");
+    if (envelope) {
+      // Self-built: the proposer signs the envelope (DOMAIN_BEACON_BUILDER) and reveals it at once.
+      const envSig = sk.sign(ST.getExecutionPayloadEnvelopeSigningRoot(this.config, envelope)).toBytes();
+      this.gloas.importEnvelope({ message: envelope, signature: envSig }, "node");
+    }
     this.timings.push({ slot, what: "own block (produce, sign, import)", ms: performance.now() - t0 });
   }
 
@@ -245,8 +265,12 @@ export class Chain {
     if (b.slot > this.clockSlot()) refuse("block from the future", `slot ${b.slot}, clock ${this.clockSlot()}`);
     if (this.missed.has(b.slot)) refuse("slot kept empty by the test", `slot ${b.slot}`);
     if (this.config.getForkName(b.slot) !== fork) refuse("wrong fork for the slot", `${fork} at slot ${b.slot}`);
-    const elError = this.el.check(b.body.executionPayload, head.state.latestExecutionPayloadHeader.blockHash, fork);
-    if (elError) refuse(elError);
+    if (fork === "gloas") {
+      this.gloas.checkBlock(signed, head, kind);
+    } else {
+      const elError = this.el.check(b.body.executionPayload, head.state.latestExecutionPayloadHeader.blockHash, fork);
+      if (elError) refuse(elError);
+    }
     let post;
     try {
       post = ST.stateTransition(head.state, signed, CHECKS_ON);
@@ -254,7 +278,7 @@ export class Chain {
       refuse("state transition failed", e.message);
     }
     const root = hex(ssz[fork].BeaconBlock.hashTreeRoot(b));
-    const entry = { root, slot: b.slot, parent: head.root, signed, fork, state: post, stateRoot: hex(b.stateRoot), by };
+    const entry = { root, slot: b.slot, parent: head.root, signed, fork, state: post, stateRoot: hex(b.stateRoot), by, envelope: null };
     this.blocks.set(root, entry);
     this.line.push(root);
     this.stateCache.clear();
@@ -269,6 +293,7 @@ export class Chain {
     const ms = performance.now() - t0;
     this.timings.push({ slot: b.slot, what: `import (${by})`, ms });
     this.emitBlock(entry, post);
+    if (fork === "gloas") this.gloas.afterImport(entry);
     return entry;
   }
 
@@ -319,14 +344,22 @@ export class Chain {
     }
   }
 
-  /** AttestationData for `slot` on the head (index 0, as from Electra on). */
+  /**
+   * AttestationData for `slot` on the head. `index`: 0 from Electra on; from
+   * Gloas on the head's payload status: 0 for a block of the slot itself or
+   * an EMPTY head, 1 for a head whose payload the node holds (a pre-Gloas
+   * head always has its payload).
+   */
   attestationData(slot) {
     const epoch = epochOf(slot);
     const state = this.stateForEpoch(epoch);
-    const headRoot = this.head.root;
+    const head = this.head;
+    const headRoot = head.root;
     const source = epoch === epochOf(state.slot) ? state.currentJustifiedCheckpoint : state.previousJustifiedCheckpoint;
+    const full = head.fork !== "gloas" || head.envelope !== null;
+    const index = this.config.getForkName(slot) === "gloas" && head.slot !== slot && full ? 1 : 0;
     return {
-      slot, index: 0, beaconBlockRoot: Buffer.from(headRoot.slice(2), "hex"),
+      slot, index, beaconBlockRoot: Buffer.from(headRoot.slice(2), "hex"),
       source: source.toValue(),
       target: { epoch, root: Buffer.from(this.blockRootAtSlot(epoch * SLOTS_PER_EPOCH).slice(2), "hex") },
     };
@@ -366,12 +399,21 @@ export class Chain {
     this.exportChainJson();
   }
 
+  /** Writes a block's envelope (`envelope_SLOT.ssz`) and the chain's index. */
+  exportEnvelope(entry) {
+    writeAtomic(path.join(this.datadir, "blocks", `envelope_${entry.slot}.ssz`),
+      ssz.gloas.SignedExecutionPayloadEnvelope.serialize(entry.envelope));
+    this.exportChainJson();
+  }
+
   exportChainJson() {
     const blocks = this.line.slice(1).map((r) => {
       const b = this.blocks.get(r);
-      return { slot: b.slot, fork: b.fork, file: `block_${b.slot}_${b.fork}.ssz`, block_root: b.root, state_root: b.stateRoot, by: b.by };
+      const e = b.fork === "gloas" ? { envelope: b.envelope ? `envelope_${b.slot}.ssz` : null, envelope_by: b.envelopeBy ?? null } : {};
+      return { slot: b.slot, fork: b.fork, file: `block_${b.slot}_${b.fork}.ssz`, block_root: b.root, state_root: b.stateRoot, by: b.by, ...e };
     });
-    const json = { preset: process.env.LODESTAR_PRESET, fulu_epoch: this.chainConfig.FULU_FORK_EPOCH,
+    const gloasEpoch = Number.isFinite(this.chainConfig.GLOAS_FORK_EPOCH) ? this.chainConfig.GLOAS_FORK_EPOCH : null;
+    const json = { preset: process.env.LODESTAR_PRESET, fulu_epoch: this.chainConfig.FULU_FORK_EPOCH, gloas_epoch: gloasEpoch,
       slot_ms: this.slotMs, genesis_time: this.genesisTime, validators: this.head.state?.validators.length ?? null,
       genesis_block_root: this.genesisRoot, blocks };
     writeAtomic(path.join(this.datadir, "chain.json"), JSON.stringify(json, null, 1));
@@ -394,7 +436,13 @@ export class Chain {
         this.tickLagMax = Math.max(this.tickLagMax ?? 0, Date.now() - this.slotStartMs(slot));
         this.safely(slot, "expectations", () => this.recordExpected(slot));
         this.safely(slot, "proposal", () => this.proposeOwn(slot));
-        at(this.slotStartMs(slot) + this.slotMs / 3, () => this.safely(slot, "attestations", () => this.attestOwn(slot)));
+        // Attestations at a third of the slot (a quarter from Gloas on), PTC votes at three quarters.
+        const gloas = this.config.getForkName(slot) === "gloas";
+        at(this.slotStartMs(slot) + this.slotMs / (gloas ? 4 : 3), () => this.safely(slot, "attestations", () => this.attestOwn(slot)));
+        if (gloas) {
+          at(this.slotStartMs(slot) + (this.slotMs * 3) / 4, () => this.safely(slot, "payload attestations", () => this.gloas.voteOwn(slot)));
+          this.gloas.prune(slot);
+        }
         at(this.slotStartMs(slot) + this.slotMs - 50, () => this.logSlot(slot));
         slotTick(slot + 1);
       });
@@ -420,11 +468,20 @@ export class Chain {
       const b = this.blockAtSlot(slot);
       const m = b?.signed.message;
       out.push({ slot, expected_proposer: x?.proposer ?? null, sync_committee: x?.syncCommittee ?? null,
-        block: m ? { root: b.root, by: b.by, proposer: m.proposerIndex, fee_recipient: hex(m.body.executionPayload.feeRecipient),
+        block: m ? { root: b.root, by: b.by, proposer: m.proposerIndex, ...this.paymentOf(b),
           sync_bits: m.body.syncAggregate.syncCommitteeBits.toBoolArray(), attestations: m.body.attestations.length,
           graffiti: Buffer.from(m.body.graffiti).toString("utf8").replace(/\0+$/, "") } : null });
     }
     return out;
+  }
+
+  /** Whom a block's payload pays; from Gloas on, from its bid, with the builder and whether the payload was revealed. */
+  paymentOf(b) {
+    const body = b.signed.message.body;
+    if (b.fork !== "gloas") return { fee_recipient: hex(body.executionPayload.feeRecipient) };
+    const bid = body.signedExecutionPayloadBid.message;
+    return { fee_recipient: hex(bid.feeRecipient), builder: Number.isFinite(bid.builderIndex) ? bid.builderIndex : "self",
+      bid_value: bid.value, envelope: b.envelope !== null, envelope_by: b.envelopeBy ?? null };
   }
 
   safely(slot, what, f) {

@@ -15,6 +15,8 @@ export class ExecutionStandIn {
     this.slotSeconds = slotSeconds;
     /** blockHash hex -> the payload built under it. */
     this.built = new Map();
+    /** Gloas payloads' block hashes (hex). */
+    this.gloasBuilt = new Set();
   }
 
   /** The payload for a block at `slot` on the pre-state `pre`, paying `feeRecipient`. */
@@ -44,6 +46,55 @@ export class ExecutionStandIn {
     };
     this.built.set(hex(blockHash), payload);
     return payload;
+  }
+
+  /**
+   * Gloas: the payload a bid commits to, for `slot` on the execution block
+   * `parentBlockHash`, paying `feeRecipient`. It is kept; its withdrawals
+   * are the state's after the block (`payloadGloas`).
+   */
+  buildGloas(pre, slot, parentBlockHash, feeRecipient, gasLimit) {
+    const slotLe = Buffer.alloc(8);
+    slotLe.writeBigUInt64LE(BigInt(slot));
+    const blockHash = createHash("sha256").update(Buffer.from("specnode-el")).update(slotLe)
+      .update(parentBlockHash).update(feeRecipient).digest();
+    const parent = this.built.get(hex(parentBlockHash));
+    const payload = {
+      ...ssz.gloas.ExecutionPayload.defaultValue(),
+      parentHash: Uint8Array.from(parentBlockHash),
+      feeRecipient: Uint8Array.from(feeRecipient),
+      prevRandao: ST.getRandaoMix(pre, Math.floor(slot / SLOTS_PER_EPOCH)),
+      blockNumber: (parent?.blockNumber ?? 0) + 1,
+      gasLimit,
+      baseFeePerGas: parent?.baseFeePerGas ?? 1_000_000_000n,
+      timestamp: this.genesisTime + slot * this.slotSeconds,
+      blockHash: Uint8Array.from(blockHash),
+      slotNumber: slot,
+    };
+    this.built.set(hex(blockHash), payload);
+    this.gloasBuilt.add(hex(blockHash));
+    return payload;
+  }
+
+  /** Gloas: whether this layer built the payload a bid commits to. */
+  knowsGloas(blockHash) {
+    return this.gloasBuilt.has(hex(blockHash));
+  }
+
+  /** Gloas: the payload built under `blockHash`, with `withdrawals`. */
+  payloadGloas(blockHash, withdrawals) {
+    const known = this.built.get(hex(blockHash));
+    if (!known) throw new Error(`no payload built under ${hex(blockHash)}`);
+    return { ...known, withdrawals };
+  }
+
+  /** Gloas, like `newPayload`: why an envelope's payload is not the one built under its hash (withdrawals aside: the state checks them), or null. */
+  checkGloas(payload) {
+    if (!this.gloasBuilt.has(hex(payload.blockHash))) return "execution payload unknown to the execution layer";
+    const known = this.built.get(hex(payload.blockHash));
+    const root = (p) => hex(ssz.gloas.ExecutionPayload.hashTreeRoot({ ...p, withdrawals: [] }));
+    if (root(payload) !== root(known)) return "execution payload differs from the one built under its block hash";
+    return null;
   }
 
   /** Why `payload` is not valid on `parentBlockHash`, or null if it is. */
@@ -103,6 +154,8 @@ export class AnvilEL {
     this.built = new Map();
     /** blockHash hex -> anvil snapshot id of the state with that block as head. */
     this.snapshots = new Map();
+    /** Gloas payloads' block hashes (hex). */
+    this.gloasBuilt = new Set();
     /** `${slot}:${parent}:${recipient}` -> payload (a second ask gets the same block). */
     this.bySlot = new Map();
     this.queue = Promise.resolve();
@@ -120,14 +173,8 @@ export class AnvilEL {
     const parentHash = hex(parent.blockHash);
     const key = `${slot}:${parentHash}:${hex(feeRecipient)}`;
     if (this.bySlot.has(key)) return this.bySlot.get(key);
-    const head = await call(this.url, "eth_getBlockByNumber", ["latest", false]);
-    if (head.hash !== parentHash) await this.rewind(head, parentHash);
-    await call(this.url, "anvil_setCoinbase", [hex(feeRecipient)]);
     const timestamp = this.genesisTime + slot * this.slotSeconds;
-    await call(this.url, "evm_mine", [timestamp]);
-    const b = await call(this.url, "eth_getBlockByNumber", ["latest", false]);
-    if (b.parentHash !== parentHash) throw new Error(`anvil mined on ${b.parentHash}, not on ${parentHash}`);
-    this.snapshots.set(b.hash, await call(this.url, "evm_snapshot", []));
+    const b = await this.mine(slot, parentHash, feeRecipient);
     const transactions = [];
     for (const h of b.transactions) transactions.push(bytes(await call(this.url, "eth_getRawTransactionByHash", [h])));
     const epoch = Math.floor(slot / SLOTS_PER_EPOCH);
@@ -154,6 +201,68 @@ export class AnvilEL {
     this.built.set(b.hash, payload);
     this.bySlot.set(key, payload);
     return payload;
+  }
+
+  /** Gloas: the payload a bid commits to, an anvil block mined for `slot` on `parentBlockHash` (one at a time). */
+  buildGloas(pre, slot, parentBlockHash, feeRecipient) {
+    const run = this.queue.then(() => this.buildGloasNow(pre, slot, parentBlockHash, feeRecipient));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async buildGloasNow(pre, slot, parentBlockHash, feeRecipient) {
+    const parentHash = hex(parentBlockHash);
+    const key = `${slot}:${parentHash}:${hex(feeRecipient)}`;
+    if (this.bySlot.has(key)) return this.bySlot.get(key);
+    const b = await this.mine(slot, parentHash, feeRecipient);
+    const transactions = [];
+    for (const h of b.transactions) transactions.push(bytes(await call(this.url, "eth_getRawTransactionByHash", [h])));
+    const payload = {
+      ...ssz.gloas.ExecutionPayload.defaultValue(),
+      parentHash: bytes(parentHash),
+      feeRecipient: bytes(b.miner),
+      stateRoot: bytes(b.stateRoot),
+      receiptsRoot: bytes(b.receiptsRoot),
+      logsBloom: bytes(b.logsBloom),
+      prevRandao: ST.getRandaoMix(pre, Math.floor(slot / SLOTS_PER_EPOCH)),
+      blockNumber: Number(b.number),
+      gasLimit: Number(b.gasLimit),
+      gasUsed: Number(b.gasUsed),
+      timestamp: Number(b.timestamp),
+      extraData: bytes(b.extraData),
+      baseFeePerGas: BigInt(b.baseFeePerGas),
+      blockHash: bytes(b.hash),
+      transactions,
+      slotNumber: slot,
+    };
+    this.built.set(b.hash, payload);
+    this.gloasBuilt.add(b.hash);
+    this.bySlot.set(key, payload);
+    return payload;
+  }
+
+  /** Mines anvil's block for `slot` on `parentHash` paying `feeRecipient`; returns it. */
+  async mine(slot, parentHash, feeRecipient) {
+    const head = await call(this.url, "eth_getBlockByNumber", ["latest", false]);
+    if (head.hash !== parentHash) await this.rewind(head, parentHash);
+    await call(this.url, "anvil_setCoinbase", [hex(feeRecipient)]);
+    await call(this.url, "evm_mine", [this.genesisTime + slot * this.slotSeconds]);
+    const b = await call(this.url, "eth_getBlockByNumber", ["latest", false]);
+    if (b.parentHash !== parentHash) throw new Error(`anvil mined on ${b.parentHash}, not on ${parentHash}`);
+    this.snapshots.set(b.hash, await call(this.url, "evm_snapshot", []));
+    return b;
+  }
+
+  knowsGloas(blockHash) {
+    return ExecutionStandIn.prototype.knowsGloas.call(this, blockHash);
+  }
+
+  payloadGloas(blockHash, withdrawals) {
+    return ExecutionStandIn.prototype.payloadGloas.call(this, blockHash, withdrawals);
+  }
+
+  checkGloas(payload) {
+    return ExecutionStandIn.prototype.checkGloas.call(this, payload);
   }
 
   /** Rewinds anvil from `head` to the block `parentHash`, resending the orphaned transactions. */

@@ -12,12 +12,16 @@ import * as ST from "@lodestar/state-transition";
 
 const sha256 = (b) => createHash("sha256").update(b).digest();
 
-/** The chain config: the preset's, every fork through Electra at genesis, Fulu at `fuluEpoch`, and `extra`. */
-export function chainConfigFor({ fuluEpoch, slotMs, config: extra }) {
+/**
+ * The chain config: the preset's, every fork through Electra at genesis,
+ * Fulu at `fuluEpoch`, Gloas at `gloasEpoch` (null: never), and `extra`.
+ */
+export function chainConfigFor({ fuluEpoch, gloasEpoch = null, slotMs, config: extra }) {
   const base = ACTIVE_PRESET === "minimal" ? minimalChainConfig : mainnetChainConfig;
   if (fuluEpoch < 1) throw new Error("--fulu-epoch: Electra is at genesis, so Fulu starts at epoch 1 or later");
+  if (gloasEpoch !== null && gloasEpoch <= fuluEpoch) throw new Error(`--gloas-epoch ${gloasEpoch}: Gloas comes after Fulu (epoch ${fuluEpoch})`);
   const c = { ...base, ALTAIR_FORK_EPOCH: 0, BELLATRIX_FORK_EPOCH: 0, CAPELLA_FORK_EPOCH: 0, DENEB_FORK_EPOCH: 0,
-    ELECTRA_FORK_EPOCH: 0, FULU_FORK_EPOCH: fuluEpoch, GLOAS_FORK_EPOCH: Infinity };
+    ELECTRA_FORK_EPOCH: 0, FULU_FORK_EPOCH: fuluEpoch, GLOAS_FORK_EPOCH: gloasEpoch ?? Infinity };
   const ms = slotMs ?? (ACTIVE_PRESET === "minimal" ? 2000 : 12000);
   if (!Number.isInteger(ms) || ms < 500 || ms % 500 !== 0) throw new Error(`--slot-ms ${ms}: a multiple of 500, at least 500`);
   if ("SLOT_DURATION_MS" in c) c.SLOT_DURATION_MS = ms;

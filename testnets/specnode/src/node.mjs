@@ -2,6 +2,7 @@
 // the Beacon API. Stops cleanly on SIGTERM/SIGINT, with a last summary.
 import path from "node:path";
 import { ACTIVE_PRESET } from "@lodestar/params";
+import * as ST from "@lodestar/state-transition";
 import { chainConfigFor, interopGenesis, writeTestnetDir } from "./genesis.mjs";
 import { Chain } from "./chain.mjs";
 import { AnvilEL } from "./el.mjs";
@@ -22,13 +23,17 @@ export async function start(flags) {
   // With --el, anvil is the execution layer: its latest block is the genesis payload header.
   const el = flags.el ? await AnvilEL.connect(flags.el, genesisTime, slotMs / 1000) : undefined;
   const { state, sks } = interopGenesis(chainConfig, flags.validators, genesisTime, el?.genesis);
+  // The builder stand-in's key: the interop key after the validators'.
+  const builderSk = ST.interopSecretKey(flags.validators);
   const testnetDir = path.join(flags.datadir, "testnet");
   writeTestnetDir(testnetDir, chainConfig, state);
   writeTestnetDir(flags.datadir, chainConfig, state);
-  const chain = new Chain({ chainConfig, genesis: state, sks, own: flags.own, slotMs, datadir: flags.datadir, log, el });
+  const chain = new Chain({ chainConfig, genesis: state, sks, builderSk, own: flags.own, slotMs, datadir: flags.datadir, log, el });
   const server = await serve(chain, flags.port, log);
   log(`specnode: preset ${ACTIVE_PRESET}, ${flags.validators} validators (node runs ${flags.own.length ? `${flags.own[0]}..${flags.own[flags.own.length - 1]}` : "none"}), ` +
-    `Electra at genesis, Fulu at epoch ${chainConfig.FULU_FORK_EPOCH}, ${slotMs} ms slots; genesis ${genesisTime} ` +
+    `Electra at genesis, Fulu at epoch ${chainConfig.FULU_FORK_EPOCH}` +
+    (Number.isFinite(chainConfig.GLOAS_FORK_EPOCH) ? `, Gloas at epoch ${chainConfig.GLOAS_FORK_EPOCH}` : "") +
+    `, ${slotMs} ms slots; genesis ${genesisTime} ` +
     `(built in ${(performance.now() - t0).toFixed(0)} ms), root ${chain.genesisRoot}; REST on http://127.0.0.1:${server.server.address().port}; ` +
     `testnet dir ${testnetDir}; execution layer ${flags.el ?? "the stand-in"}`);
   const stopClock = chain.run();

@@ -102,8 +102,17 @@ export class Pools {
     if (data.target.epoch !== epoch) this.refuse(kind, "target epoch is not the slot's epoch");
     if (epoch > clockEpoch || epoch + 1 < clockEpoch) this.refuse(kind, "attestation outside the current and previous epochs");
     if (data.slot > this.chain.clockSlot()) this.refuse(kind, "attestation for a future slot");
-    if (data.index !== 0) this.refuse(kind, "attestation data index must be 0 from Electra on");
     if (!this.chain.knows(hex(data.beaconBlockRoot))) this.refuse(kind, "unknown head block root", hex(data.beaconBlockRoot));
+    if (this.chain.config.getForkName(data.slot) === "gloas") {
+      // From Gloas on the index is the head's payload status: 0 for a block
+      // of the slot itself, 1 only for a payload the node has seen.
+      const head = this.chain.blocks.get(hex(data.beaconBlockRoot));
+      if (data.index > 1) this.refuse(kind, "attestation data index (payload status) must be 0 or 1 from Gloas on");
+      if (head.slot === data.slot && data.index !== 0) this.refuse(kind, "payload status 1 for a block of the attestation's own slot");
+      if (data.index === 1 && head.fork === "gloas" && !head.envelope) this.refuse(kind, "payload status 1 for a payload the node has not seen");
+    } else if (data.index !== 0) {
+      this.refuse(kind, "attestation data index must be 0 from Electra on");
+    }
     const targetRoot = this.chain.blockRootAtSlot(epoch * SLOTS_PER_EPOCH, hex(data.beaconBlockRoot));
     if (targetRoot !== hex(data.target.root)) this.refuse(kind, "target root is not the head's epoch boundary block", `${hex(data.target.root)} vs ${targetRoot}`);
     const state = this.chain.stateForEpoch(epoch);
