@@ -10,11 +10,10 @@
 // The node runs 1,024 validators (minimal preset) so that committees have 32
 // members and half of them are not aggregators; it runs none of them itself.
 //   LODESTAR_PRESET=minimal node test/strict.mjs
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { createBeaconConfig } from "@lodestar/config";
 import { DOMAIN_BEACON_ATTESTER, DOMAIN_BEACON_PROPOSER, DOMAIN_SELECTION_PROOF, DOMAIN_AGGREGATE_AND_PROOF,
   DOMAIN_SYNC_COMMITTEE, DOMAIN_RANDAO, MAX_COMMITTEES_PER_SLOT, DOMAIN_APPLICATION_BUILDER } from "@lodestar/params";
@@ -22,57 +21,18 @@ import { ssz } from "@lodestar/types";
 import { BitArray } from "@chainsafe/ssz";
 import * as ST from "@lodestar/state-transition";
 import { chainConfigFor } from "../src/genesis.mjs";
+import { Harness, ROOT, sleep, hex } from "./harness.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "..");
 const N = 1024;
-let BN = null; // the node's URL, once it has said which port it took
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specnode-strict-"));
-const node = spawn(process.execPath, [path.join(ROOT, "specnode.mjs"), "--validators", String(N), "--own", "none",
-  "--fulu-epoch", "2", "--slot-ms", "2000", "--genesis-delay", "3", "--port", "0", "--datadir", dir],
-{ stdio: ["ignore", fs.openSync(path.join(dir, "node.log"), "w"), "inherit"] });
-let failed = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (!ok) failed++;
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const hex = (b) => "0x" + Buffer.from(b).toString("hex");
-
-async function call(method, route, body, headers = {}) {
-  const init = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
-    init.headers["content-type"] ??= "application/json";
-  }
-  const r = await fetch(BN + route, init);
-  const text = await r.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: r.status, json, text };
-}
-const refused = async () => (await call("GET", "/specnode/refused")).json.by_reason;
-/** Sends, and checks the answer's status and, for a refusal, the reason counted. */
-async function expect(what, status, reason, send) {
-  const before = await refused();
-  const r = await send();
-  const after = await refused();
-  const counted = reason ? (after[reason] ?? 0) - (before[reason] ?? 0) : 0;
-  const ok = r.status === status && (!reason || counted === 1);
-  check(ok, `${what}: HTTP ${r.status}${reason ? `, "${reason}" counted ${counted}` : ""}${ok ? "" : ` (${r.text.slice(0, 200)})`}`);
-}
+const h = new Harness("strict", ["--validators", String(N), "--own", "none", "--fulu-epoch", "2", "--slot-ms", "2000",
+  "--genesis-delay", "3"]);
+const dir = h.dir;
+const check = (ok, what) => h.check(ok, what);
+const call = (...a) => h.call(...a);
+const expect = (...a) => h.expect(...a);
 
 try {
-  for (let i = 0; i < 120 && !BN; i++) {
-    const m = /REST on (http:\/\/127\.0\.0\.1:\d+)/.exec(fs.readFileSync(path.join(dir, "node.log"), "utf8"));
-    if (m) BN = m[1];
-    else await sleep(250);
-  }
-  if (!BN) throw new Error("the node did not start");
+  const BN = await h.started();
   const genesis = (await call("GET", "/eth/v1/beacon/genesis")).json.data;
   const chainConfig = chainConfigFor({ fuluEpoch: 2, slotMs: 2000, config: {} });
   const config = createBeaconConfig(chainConfig, Buffer.from(genesis.genesis_validators_root.slice(2), "hex"));
@@ -266,7 +226,7 @@ try {
   }
   check(shaped === malformed.length, `${shaped}/${malformed.length} malformed requests answered 4xx with {code, message}${bad.length ? `; not: ${bad.join(" | ")}` : ""}`);
   check((await call("GET", "/eth/v1/node/version")).status === 200, "the node is still up");
-  check(node.exitCode === null, "the node process never exited");
+  check(h.node.exitCode === null, "the node process never exited");
 
   // ---- pyspec replay: the exported chain, then one block tampered ----
   const py = path.join(ROOT, ".pyspec", "bin", "python");
@@ -291,8 +251,5 @@ try {
   fs.rmSync(tampered, { recursive: true, force: true });
 } catch (e) {
   check(false, `unexpected: ${e.stack}`);
-} finally {
-  node.kill("SIGTERM");
 }
-console.log(`strict: ${failed === 0 ? "all checks passed" : `${failed} failed`} (node log ${path.join(dir, "node.log")})`);
-process.exit(failed === 0 ? 0 : 1);
+process.exit(h.finish("strict"));

@@ -4,7 +4,7 @@
 //! epoch before the fork) whose slot is still ahead and in Gloas, the
 //! preferences a builder must honour are made from the same policy as every
 //! other money path: the key's recipient (a pool rule first) and gas limit,
-//! and the proposal's dependent root. New or changed preferences (a rule
+//! and the proposal's shuffling dependent root. New or changed preferences (a rule
 //! switched, the keymanager API, the definitions) are signed in one store
 //! batch and published in one POST; unchanged ones are not sent again.
 //!
@@ -50,7 +50,14 @@ pub(crate) fn wanted<P: Preset>(ctx: &Ctx<P>, slot: u64) -> Vec<(ProposerPrefere
         for p in proposals {
             let Some((pubkey, config)) = ctx.store.proposal_config(p.validator_index) else { continue };
             let prefs = ProposerPreferences {
-                dependent_root: d.proposer_dependent_root,
+                // The proposal epoch's shuffling dependent root: the block
+                // at the start of the epoch before, less one slot (Gloas
+                // `get_shuffling_dependent_root`, as the proposer lookahead
+                // of Fulu fixes the proposers an epoch early). That is the
+                // attester duties' dependent root, not the v1 proposer
+                // duties' (the last block before the proposal epoch), which
+                // gossip rejects as after the dependent slot.
+                dependent_root: d.dependent_root,
                 proposal_slot: p.slot,
                 validator_index: p.validator_index,
                 // No recipient known: the zero address, which the store

@@ -23,7 +23,11 @@ fn setup(
 }
 
 fn book(ctx: &crate::services::context::Ctx<Minimal>, epoch: u64, proposals: &[(u64, u64)]) {
-    let mut d = EpochDuties { proposer_dependent_root: Hash256::repeat_byte(0xde), ..Default::default() };
+    let mut d = EpochDuties {
+        dependent_root: Hash256::repeat_byte(0xde),
+        proposer_dependent_root: Hash256::repeat_byte(0x99),
+        ..Default::default()
+    };
     for (slot, v) in proposals {
         d.proposers.insert(*slot, ProposerDuty { pubkey: testing::pk(*v), validator_index: *v, slot: *slot });
     }
