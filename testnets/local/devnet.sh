@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: a local Electra/Fulu devnet with poolvc
-# signing. Installs specnode's parts from the registries (first run only; the
+# The main job on a fresh machine: a local Electra -> Fulu -> Gloas devnet
+# with poolvc signing. Installs specnode's parts from the registries (first run only; the
 # lockfiles pin them), starts specnode (minimal preset, 64 interop validators,
-# Electra at genesis, Fulu from epoch 2, 2 s slots; the node runs keys 0..31
+# Electra at genesis, Fulu from epoch 2, Gloas (ePBS) from epoch 3, 2 s
+# slots; the node runs keys 0..31
 # and imports every block through Lodestar's state transition with all checks
 # on), writes interop keys 32..63 as EIP-2335 keystores and runs `poolvc vc`
 # with them until Ctrl-C, logging what it does each slot. The node's own log
@@ -13,7 +14,8 @@
 # the slot's proposer) and runs the devnet pool contracts (contracts/), and poolvc's keys are split over seven operators of Stader, Lido and Rocket
 # Pool (testnets/local/pools_devnet.py); pools.yaml in the data dir makes
 # poolvc pay each key's pool rule. `POOLS=0` runs without them.
-#   FULU_EPOCH=2 SLOT_MS=2000 PRESET=minimal BN_PORT=9596 ANVIL_PORT=8545 testnets/local/devnet.sh [poolvc vc flags...]
+#   FULU_EPOCH=2 GLOAS_EPOCH=3 SLOT_MS=2000 PRESET=minimal BN_PORT=9596 ANVIL_PORT=8545 testnets/local/devnet.sh [poolvc vc flags...]
+# (GLOAS_EPOCH=none: no Gloas)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -34,6 +36,8 @@ finish() {
 trap finish EXIT
 "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
 EL_FLAGS=()
+GLOAS_FLAGS=()
+[ "${GLOAS_EPOCH:-3}" != none ] && GLOAS_FLAGS=(--gloas-epoch "${GLOAS_EPOCH:-3}")
 if [ "${POOLS:-1}" != 0 ]; then
   # anvil first, mining at once while the contracts deploy; then specnode
   # takes it as its execution layer (--el): one anvil block per slot for the
@@ -49,7 +53,8 @@ if [ "${POOLS:-1}" != 0 ]; then
   EL_FLAGS=(--el "$ANVIL")
 fi
 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset "${PRESET:-minimal}" \
-  --fulu-epoch "${FULU_EPOCH:-2}" --slot-ms "${SLOT_MS:-2000}" --genesis-delay 10 "${EL_FLAGS[@]}" >"$RUN/bn/bn.log" 2>&1 &
+  --fulu-epoch "${FULU_EPOCH:-2}" "${GLOAS_FLAGS[@]}" --slot-ms "${SLOT_MS:-2000}" --genesis-delay 10 "${EL_FLAGS[@]}" \
+  >"$RUN/bn/bn.log" 2>&1 &
 BN_PID=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/eth/v1/node/version" -o /dev/null && break; sleep 0.5; done
 if [ -n "$ANVIL_PID" ]; then

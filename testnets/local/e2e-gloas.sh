@@ -74,7 +74,7 @@ assert len(keys) == 16, keys
 with open(sys.argv[1], "a", encoding="utf-8") as f:
     for k in keys:
         f.write(f"- enabled: true\n  voting_public_key: \"{k}\"\n  type: web3signer\n  url: \"{sys.argv[2]}\"\n")
-' "$RUN/vc/validator_definitions.yml" "$SIGNER"
+' "$RUN/vc/validators/validator_definitions.yml" "$SIGNER"
 
 start_vc() {
   "$POOLVC" vc --beacon-nodes "$BN" --datadir "$RUN/vc" --init-slashing-protection --graffiti poolvc \
@@ -98,7 +98,7 @@ if wait_until $(( 6 * SPE * SLOT_MS / 1000 )) builder_active; then
 import json, sys, time, urllib.request
 bn, other = sys.argv[1], sys.argv[2]
 get = lambda p: json.load(urllib.request.urlopen(bn + p, timeout=10))
-post = lambda p: json.load(urllib.request.urlopen(urllib.request.Request(bn + p, data=b"", method="POST"), timeout=10))
+post = lambda p: json.load(urllib.request.urlopen(urllib.request.Request(bn + p, method="POST"), timeout=10))
 head = int(get("/eth/v1/beacon/headers/head")["data"]["header"]["message"]["slot"])
 picked = []
 for epoch in (head // 8, head // 8 + 1):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Pool awareness end-to-end: specnode (Electra, Fulu from epoch 2, minimal
-# preset, 2 s slots, SHARD_COMMITTEE_PERIOD=1 so that exits are possible)
+# Pool awareness end-to-end: specnode (Electra, Fulu from epoch 2, Gloas
+# (ePBS) from epoch 4, minimal preset, 2 s slots, SHARD_COMMITTEE_PERIOD=1
+# so that exits are possible)
 # with anvil as its execution layer (one anvil block per slot, paying the
 # proposer's fee recipient) holding the devnet pool contracts, and poolvc with keys
 # 32..63 split over seven operators (Stader permissionless in and out,
@@ -18,6 +19,11 @@
 #              exit request for a local key), another chain id, one epoch
 #              each; then a pools.yaml
 #              with an unknown pool kind over an epoch start;
+#   from Gloas on: proposals' fee recipients travel in signed proposer
+#              preferences (the switch of the flipping operator, 96 blocks
+#              after its opt-in, falls in Gloas); once the builder stand-in
+#              is active it bids at every one of poolvc's proposals paying
+#              0x…bad1, which keys with builder blocks on must refuse;
 #   at the end: `poolvc pool show`, and `poolvc pool presign-exits` (the node
 #              must accept one of the files).
 # Everything is then read back from the node and checked (e2e_pools_check.py);
@@ -60,7 +66,7 @@ wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
   || { echo "e2e-pools: anvil did not start"; exit 1; }
 "$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
 python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/validators/validator_definitions.yml" --range 32..63 --out "$RUN/vc"
-node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 --gloas-epoch 4 \
   --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
 PIDS+=($!)
 wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-pools: the node did not start"; tail "$RUN/bn.log"; exit 1; }
@@ -83,11 +89,12 @@ with open(out, "w") as f:
 EOF
 PIDS+=($!)
 # The flipping Stader operator's keys ask for builder blocks: their builder
-# registrations must follow its opt-in switch within a slot.
+# registrations must follow its opt-in switch within a slot. Lido curated's
+# keys too: more of poolvc's proposals see the builder's bids from Gloas on.
 python3 - "$RUN/vc/validators/validator_definitions.yml" "$RUN/vc/pools-devnet.json" <<'EOF'
 import json, sys
 path, s = sys.argv[1], json.load(open(sys.argv[2]))
-flip = {s["pubkeys"][str(i)].lower() for i in s["operators"]["stader-out"]["keys"]}
+flip = {s["pubkeys"][str(i)].lower() for o in ("stader-out", "lido-curated") for i in s["operators"][o]["keys"]}
 out = []
 for line in open(path).read().splitlines():
     out.append(line)
@@ -101,6 +108,31 @@ VC_PID=$!
 PIDS+=($VC_PID)
 
 GENESIS="$(python3 -c "import json; print(json.load(open('$RUN/bn/chain.json'))['genesis_time'])")"
+# From the builder stand-in's activation on: a bid paying 0x…bad1 at each of
+# poolvc's proposals of this epoch and the next (RUN/builder-bids: the slots).
+python3 - "$BN" "$RUN/builder-bids" <<'EOF' &
+import json, sys, time, urllib.request
+bn, out = sys.argv[1], sys.argv[2]
+get = lambda p: json.load(urllib.request.urlopen(bn + p, timeout=10))
+done = set()
+while True:
+    try:
+        if get("/specnode/builder")["active"]:
+            head = int(get("/eth/v1/beacon/headers/head")["data"]["header"]["message"]["slot"])
+            for epoch in (head // 8, head // 8 + 1):
+                for d in get(f"/eth/v1/validator/duties/proposer/{epoch}")["data"]:
+                    slot, v = int(d["slot"]), int(d["validator_index"])
+                    if 32 <= v <= 63 and slot > head + 1 and slot not in done:
+                        urllib.request.urlopen(urllib.request.Request(
+                            f"{bn}/specnode/builder_bid/{slot}?pays=0x000000000000000000000000000000000000bad1", method="POST"), timeout=10)
+                        done.add(slot)
+                        with open(out, "a") as f:
+                            f.write(f"{slot}\n")
+    except Exception:
+        pass
+    time.sleep(4)
+EOF
+PIDS+=($!)
 at_slot() { python3 -c "import time; t=$GENESIS+$1*$SLOT_MS/1000; d=t-time.time(); time.sleep(max(0,d))"; }
 echo "e2e-pools: specnode $BN, anvil $ANVIL behind the proxy $PROXY, poolvc $VC_PID; genesis $GENESIS"
 
@@ -166,5 +198,7 @@ ONE="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'
     --data @"$RUN/exits/$ONE" "$BN/eth/v1/beacon/pool/voluntary_exits")"
 } >"$RUN/presign.txt"
 curl -sf "$BN/specnode/registrations" >"$RUN/registrations.json" || echo "[]" >"$RUN/registrations.json"
+curl -sf "$BN/specnode/preferences" >"$RUN/preferences.json" || echo "[]" >"$RUN/preferences.json"
+touch "$RUN/builder-bids"
 kill -TERM "$VC_PID"; wait "$VC_PID" || true
 python3 "$HERE/e2e_pools_check.py" "$BN" "$RUN" "$FLIP" "$WRONG" "$GENESIS" $FAULTS

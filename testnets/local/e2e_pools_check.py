@@ -19,6 +19,13 @@ recorded heights and poolvc's log.
 - the flipping operator's keys (builder blocks on): each key's first
   registration paying the socializing pool reached the node within a slot of
   poolvc's switch (its log), and none paying the vault after it;
+- from Gloas on: each of poolvc's proposals had, before its slot, proposer
+  preferences from its key paying what the block pays (its operator's rule),
+  and its self-built payload's envelope from poolvc; the flipping operator's
+  keys sent no preferences paying the vault after the switch, and some
+  paying the socializing pool; at the slots where the builder stand-in bid
+  0x…bad1 (RUN_DIR/builder-bids), keys with builder blocks on proposed a
+  self-built block (the bid refused), and at least one did;
 - `poolvc pool show --json` at the end lists the seven operators and 32 keys;
 - `poolvc pool presign-exits` wrote 32 files, all 0600, and the node accepted
   one of them (its signature checked under the EIP-7044 domain).
@@ -85,6 +92,14 @@ def main():
     vault_in_window = pool_after = 0
     duties = proposed = 0
     wrong_refused = False
+    gloas_slot = int(spec["GLOAS_FORK_EPOCH"]) * spe
+    try:
+        prefs = json.load(open(os.path.join(run, "preferences.json")))
+    except (OSError, ValueError):
+        prefs = []
+    bids = {int(x) for x in open(os.path.join(run, "builder-bids")).read().split()} if os.path.exists(os.path.join(run, "builder-bids")) else set()
+    builder_on = set(state["operators"]["stader-out"]["keys"]) | set(state["operators"]["lido-curated"]["keys"])
+    pref_due = pref_ok = env_due = env_ok = bids_refused = 0
     for s in slots:
         slot, p, b = s["slot"], s["expected_proposer"], s["block"]
         if p not in mine:
@@ -105,6 +120,24 @@ def main():
         name = op_of[p]
         per_op[name] += 1
         pays = b["fee_recipient"].lower()
+        if slot >= gloas_slot:
+            start_ms = (genesis + slot * slot_s) * 1000
+            sent = [x for x in prefs if x["proposal_slot"] == slot and x["validator_index"] == p and x["at_ms"] < start_ms]
+            pref_due += 1
+            if sent and sent[-1]["fee_recipient"].lower() == pays:
+                pref_ok += 1
+            else:
+                failures.append(f"slot {slot}: the preferences before the slot ({[x['fee_recipient'] for x in sent]}) do not pay {pays}")
+            if b["builder"] == "self":
+                env_due += 1
+                env_ok += 1 if b["envelope_by"] == "api" else 0
+                if b["envelope_by"] != "api":
+                    failures.append(f"slot {slot}: poolvc's self-built block has no envelope from poolvc")
+            if slot in bids and p in builder_on:
+                if b["builder"] == "self":
+                    bids_refused += 1
+                else:
+                    failures.append(f"slot {slot}: the builder's bid paying 0x…bad1 was proposed")
         if name == "stader-out":
             h = height_at(genesis + slot * slot_s)
             vault, pool = flip_op["recipient"].lower(), flip_op["after_flip"].lower()
@@ -180,6 +213,7 @@ def main():
 
     # Registrations follow the switch within a slot; the old one never again.
     reg_line = "missing"
+    pref_flip = "missing"
     try:
         regs = json.load(open(os.path.join(run, "registrations.json")))
     except (OSError, ValueError):
@@ -215,6 +249,15 @@ def main():
                 failures.append(f"validator {v}: {len(late_old)} registrations paying the vault after the switch")
         if lags:
             reg_line = f"max {max(lags):.0f} ms after the switch"
+        # The same switch in the preferences (Gloas): none paying the vault after it.
+        flip_prefs = [x for x in prefs if x["validator_index"] in flip_op["keys"]]
+        late_vault = [x for x in flip_prefs if x["at_ms"] > switch_ms + slot_s * 1000 and x["fee_recipient"].lower() == vault]
+        new_pool = [x for x in flip_prefs if x["at_ms"] > switch_ms and x["fee_recipient"].lower() == pool]
+        if late_vault:
+            failures.append(f"the flipping operator's keys sent {len(late_vault)} preferences paying the vault after the switch")
+        if not new_pool:
+            failures.append("no preferences paying the socializing pool after the flipping operator's switch")
+        pref_flip = f"{len(new_pool)} paying the pool after the switch, {len(late_vault)} the vault"
 
     # pool show.
     try:
@@ -235,6 +278,15 @@ def main():
     if not presign_ok:
         failures.append(f"presign-exits: {pre}")
 
+    if pref_due == 0 or pref_ok != pref_due:
+        failures.append(f"preferences {pref_ok}/{pref_due}")
+    if env_due == 0 or env_ok != env_due:
+        failures.append(f"envelopes {env_ok}/{env_due}")
+    if bids_refused == 0:
+        failures.append(f"no builder bid paying 0x…bad1 was refused (bids at slots {sorted(bids)})")
+    elif "the node's block on a builder's bid was refused" not in log:
+        failures.append("poolvc's log does not say it refused the builder's bid")
+
     refused = get(bn, "/specnode/refused")
     from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
     if from_vc:
@@ -245,6 +297,8 @@ def main():
     for f in failures[:30]:
         print(f"e2e-pools: FAIL {f}")
     print(f"e2e-pools: head slot {head}, first slot {first}; flip at anvil block {flip}; wrong-fee slot {wrong}")
+    print(f"e2e-pools: Gloas from slot {gloas_slot}: preferences={pref_ok}/{pref_due} envelopes={env_ok}/{env_due} "
+          f"builder_bids_refused={bids_refused} (bids at {len(bids)} slots); flipping operator's preferences: {pref_flip}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
           "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,

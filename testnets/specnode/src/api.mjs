@@ -339,7 +339,8 @@ export async function serve(chain, port, log) {
     producePayloadAttestationData: guard(async ({ slot }) => {
       if (slot > chain.clockSlot()) throw fail(400, `slot ${slot} is in the future`);
       const data = chain.gloas.payloadAttestationData(slot);
-      if (!data) throw fail(404, `no block at slot ${slot}`);
+      // beacon-APIs: 204 when no block of the slot has been seen (no vote to cast).
+      if (!data) return { status: 204 };
       return { data, meta: { version: config.getForkName(slot) } };
     }),
     submitProposerPreferences: guard(async ({ signedProposerPreferences }) =>

@@ -183,7 +183,9 @@ export class Pools {
     if (!sigOk(ST.computeSigningRoot(ssz.Slot, slot, cfg.getDomain(state.slot, DOMAIN_SELECTION_PROOF, slot)), pk, selectionProof)) {
       this.refuse(kind, "bad selection proof", `validator ${aggregatorIndex}`);
     }
-    const andProofRoot = ST.computeSigningRoot(ssz.electra.AggregateAndProof, signed.message,
+    // From Gloas on the aggregate is a progressive container (EIP-7688): its root is the fork's own.
+    const andProofType = cfg.getForkName(slot) === "gloas" ? ssz.gloas.AggregateAndProof : ssz.electra.AggregateAndProof;
+    const andProofRoot = ST.computeSigningRoot(andProofType, signed.message,
       cfg.getDomain(state.slot, DOMAIN_AGGREGATE_AND_PROOF, slot));
     if (!sigOk(andProofRoot, pk, signed.signature)) this.refuse(kind, "bad aggregate-and-proof signature", `validator ${aggregatorIndex}`);
     const participants = aggregate.aggregationBits.intersectValues(Array.from(committee));

@@ -162,8 +162,13 @@ pub trait BeaconApi<P: Preset>: Send + Sync + std::fmt::Debug {
         indices: &[u64],
         t: Duration,
     ) -> Result<DutiesResponse<PtcDuty>, BeaconError>;
-    /// What the PTC votes on at `slot` (Gloas).
-    async fn payload_attestation_data(&self, slot: u64, t: Duration) -> Result<PayloadAttestationData, BeaconError>;
+    /// What the PTC votes on at `slot` (Gloas); `None` when the node has
+    /// seen no block of the slot (nothing to vote on).
+    async fn payload_attestation_data(
+        &self,
+        slot: u64,
+        t: Duration,
+    ) -> Result<Option<PayloadAttestationData>, BeaconError>;
     /// Publishes PTC members' payload attestations (Gloas).
     async fn publish_payload_attestations(
         &self,
@@ -409,7 +414,11 @@ impl<P: Preset> BeaconApi<P> for BeaconClient {
     ) -> Result<DutiesResponse<PtcDuty>, BeaconError> {
         BeaconClient::ptc_duties(self, epoch, indices, t).await
     }
-    async fn payload_attestation_data(&self, slot: u64, t: Duration) -> Result<PayloadAttestationData, BeaconError> {
+    async fn payload_attestation_data(
+        &self,
+        slot: u64,
+        t: Duration,
+    ) -> Result<Option<PayloadAttestationData>, BeaconError> {
         BeaconClient::payload_attestation_data(self, slot, t).await
     }
     async fn publish_payload_attestations(

@@ -561,17 +561,21 @@ impl BeaconClient {
 
     /// A request with a JSON body (or none) whose JSON answer is handed
     /// back whole with its headers (`produceBlockV4`: POST with the builder
-    /// config, or the older GET form).
+    /// config, or the older GET form). `fork`: the `Eth-Consensus-Version`
+    /// header, which a body of a fork's type carries (Lodestar 1.48 refuses
+    /// the POST without it).
     pub(super) async fn request_json_raw<B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&B>,
+        fork: Option<ForkName>,
         timeout: Duration,
     ) -> Result<RawResponse, BeaconError> {
         let encoded = body.map(|b| encode_json(path, b)).transpose()?;
         let mut req = Req::new(method, path, timeout).accept("application/json");
         req.payload = encoded.as_deref().map(Payload::Json);
+        req.consensus_version = fork;
         self.request_with(req, Ok).await
     }
 

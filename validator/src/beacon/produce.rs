@@ -301,10 +301,10 @@ impl BeaconClient {
         );
         let path = format!("/eth/v4/validator/blocks/{slot}?{query}");
         let config = BuilderConfig { min_bid: 0, builder_boost_factor: boost, builders: [] };
-        let raw = match self.request_json_raw(reqwest::Method::POST, &path, Some(&config), t).await {
+        let raw = match self.request_json_raw(reqwest::Method::POST, &path, Some(&config), Some(expected), t).await {
             Err(e) if e.not_served_or_method() => {
                 let get = format!("{path}&builder_boost_factor={boost}");
-                self.request_json_raw::<()>(reqwest::Method::GET, &get, None, t).await?
+                self.request_json_raw::<()>(reqwest::Method::GET, &get, None, None, t).await?
             }
             r => r?,
         };

@@ -343,14 +343,22 @@ impl BeaconClient {
         self.post_for_keys(&path, &Indices(indices), indices.len(), t).await
     }
 
-    /// `GET /eth/v1/validator/payload_attestation_data?slot=` (Gloas).
+    /// `GET /eth/v1/validator/payload_attestation_data?slot=` (Gloas);
+    /// `None` on the route's 204: the node has seen no block of the slot,
+    /// and the PTC casts no vote.
     pub async fn payload_attestation_data(
         &self,
         slot: u64,
         t: Duration,
-    ) -> Result<PayloadAttestationData, BeaconError> {
+    ) -> Result<Option<PayloadAttestationData>, BeaconError> {
         let path = format!("/eth/v1/validator/payload_attestation_data?slot={slot}");
-        Ok(self.get::<Data<PayloadAttestationData>>(&path, t).await?.data)
+        let raw = self.request_json_raw::<()>(reqwest::Method::GET, &path, None, None, t).await?;
+        if raw.body.is_empty() {
+            return Ok(None);
+        }
+        let d: Data<PayloadAttestationData> = serde_json::from_slice(&raw.body)
+            .map_err(|e| BeaconError::Invalid { url: path, reason: format!("payload attestation data: {e}") })?;
+        Ok(Some(d.data))
     }
 
     /// `POST /eth/v1/beacon/pool/payload_attestations` (Gloas), with

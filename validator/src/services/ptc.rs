@@ -17,6 +17,7 @@ use crate::store::ValidatorStore;
 use poolvc_signer::types::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::info;
 
 /// An epoch's PTC seats of poolvc's keys, and the dependent root the node
 /// gave them under (the attester duties' own: the PTC is drawn from the
@@ -121,7 +122,11 @@ pub async fn sign_votes<P: Preset>(
 
 pub(crate) async fn vote<P: Preset>(ctx: &Ctx<P>, slot: u64, members: &[PtcDuty]) -> Result<usize, BeaconError> {
     let t = ctx.slot_timeout();
-    let data = ctx.beacon.payload_attestation_data(slot, t).await?;
+    let Some(data) = ctx.beacon.payload_attestation_data(slot, t).await? else {
+        // 204: no block of the slot seen; the PTC has nothing to vote on.
+        info!(slot, "the node has seen no block of the slot: no payload attestation");
+        return Ok(0);
+    };
     if data.slot != slot {
         let what = format!("payload attestation data of slot {} asked for slot {slot}", data.slot);
         ctx.refuse_node_data(MessageKind::PayloadAttestation, slot, what);

@@ -129,6 +129,8 @@ pub(crate) struct NodeState<P: Preset> {
     pub(crate) ptc_duties: Vec<PtcDuty>,
     /// The payload attestation data answered for any slot.
     pub(crate) payload_attestation_data: Option<PayloadAttestationData>,
+    /// The node has seen no block of the slot (it answers 204).
+    pub(crate) no_block_seen: bool,
     /// The dependent root of the duties answers.
     pub(crate) dependent_root: Hash256,
     /// Validators known to the node (index = interop index).
@@ -160,6 +162,7 @@ impl<P: Preset> Default for NodeState<P> {
             sync_duties: Vec::new(),
             ptc_duties: Vec::new(),
             payload_attestation_data: None,
+            no_block_seen: false,
             dependent_root: Hash256::repeat_byte(0xd0),
             validators: Vec::new(),
             published: Vec::new(),
@@ -495,9 +498,16 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
         let data = st.ptc_duties.iter().filter(|d| indices.contains(&d.validator_index)).cloned().collect();
         Ok(DutiesResponse { data, dependent_root: st.dependent_root })
     }
-    async fn payload_attestation_data(&self, _slot: u64, _t: Duration) -> Result<PayloadAttestationData, BeaconError> {
+    async fn payload_attestation_data(
+        &self,
+        _slot: u64,
+        _t: Duration,
+    ) -> Result<Option<PayloadAttestationData>, BeaconError> {
         let st = self.ask("payload_attestation_data")?;
-        st.payload_attestation_data.ok_or_else(|| not_served("payload_attestation_data"))
+        if st.no_block_seen {
+            return Ok(None);
+        }
+        st.payload_attestation_data.map(Some).ok_or_else(|| not_served("payload_attestation_data"))
     }
     async fn publish_payload_attestations(
         &self,

@@ -105,3 +105,16 @@ async fn seats_are_asked_again_when_the_epochs_dependent_root_moves() {
     ctx.duties.insert(epoch, moved);
     assert!(stale(&ctx, epoch, &known));
 }
+
+#[tokio::test]
+async fn no_block_of_the_slot_seen_means_no_vote_and_no_failure() {
+    let (ctx, node, rec) = setup();
+    node.state().no_block_seen = true;
+    assert_eq!(vote(&ctx, SLOT, &[seat(1, SLOT), seat(3, SLOT)]).await.unwrap(), 0);
+    assert!(node.state().published.is_empty());
+    assert!(refusals(&rec.events(), MessageKind::PayloadAttestation).is_empty());
+    // The slot's block arrives: the next ask votes.
+    node.state().no_block_seen = false;
+    node.state().payload_attestation_data = Some(data(SLOT, true));
+    assert_eq!(vote(&ctx, SLOT, &[seat(1, SLOT)]).await.unwrap(), 1);
+}
