@@ -26,17 +26,10 @@ Usage: e2e_gloas_check.py BN FIRST LAST STOP_SLOT RESTART_SLOT FEE OTHER "BID_SL
   the chain is in Gloas and finalized MIN_FINALIZED; poolvc logged no panic.
 The last line is the summary; exit 1 if a check fails.
 """
-import json
 import os
 import sys
-import urllib.request
 
-TIMELY_TARGET = 1 << 1
-
-
-def get(bn, path):
-    with urllib.request.urlopen(bn + path, timeout=20) as r:
-        return json.load(r)
+from e2e_common import attestations, get, sync_positions, vc_refusals
 
 
 def main():
@@ -62,17 +55,9 @@ def main():
     genesis_ms = int(get(bn, "/eth/v1/beacon/genesis")["data"]["genesis_time"]) * 1000
 
     # Attestations, from the participation flags the node's states hold.
-    y = x = t = 0
     gap_epochs = set(range(gap.start // spe, (gap.stop - 1) // spe + 1))
     checked = [e for e in range(0, head // spe - 1) if e not in gap_epochs]
-    for e in checked:
-        flags = get(bn, f"/specnode/participation/{e}")["flags"]
-        for v in sorted(mine):
-            y += 1
-            x += 1 if flags[v] else 0
-            t += 1 if flags[v] & TIMELY_TARGET else 0
-            if not flags[v] & TIMELY_TARGET:
-                failures.append(f"epoch {e}: validator {v}: flags {flags[v]} (no correct target)")
+    x, t, y = attestations(bn, mine, checked, failures)
 
     # Proposals, envelopes, preferences, sync aggregates: slot by slot.
     slots = get(bn, f"/specnode/slots?from=1&to={head}")
@@ -112,10 +97,8 @@ def main():
                 else:
                     failures.append(f"slot {slot}: no preferences paying {fee} from validator {v} before the slot: {prefs.get((slot, v))}")
         if b and s["sync_committee"]:
-            for pos, m in enumerate(s["sync_committee"]):
-                if m in mine:
-                    sync_due += 1
-                    sync_done += 1 if b["sync_bits"][pos] else 0
+            done, due = sync_positions(b, s["sync_committee"], mine)
+            sync_done, sync_due = sync_done + done, sync_due + due
     sync = sync_done / sync_due if sync_due else 0.0
 
     # PTC seats of poolvc's keys, carried by the next block.
@@ -145,8 +128,7 @@ def main():
     else:
         failures.append("the builder stand-in did not bid at two of poolvc's slots")
 
-    refused = get(bn, "/specnode/refused")
-    from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
+    from_vc, refused = vc_refusals(bn)
     refused_n = sum(from_vc.values())
     if refused_n:
         failures.append(f"the node refused {refused_n} of poolvc's messages: {from_vc}; recent: {refused['recent'][-5:]}")

@@ -35,7 +35,8 @@ import json
 import os
 import re
 import sys
-import urllib.request
+
+from e2e_common import get, vc_refusals
 
 FAR = 2**64 - 1
 CAUSES = {
@@ -48,11 +49,6 @@ CAUSES = {
     "badfile": 'unknown pool kind "stader-permissionles"',
 }
 MARGIN = 4  # anvil blocks after FLIP + 96 within which either recipient is accepted
-
-
-def get(bn, path):
-    with urllib.request.urlopen(bn + path, timeout=10) as r:
-        return json.load(r)
 
 
 def main():
@@ -287,8 +283,7 @@ def main():
     elif "the node's block on a builder's bid was refused" not in log:
         failures.append("poolvc's log does not say it refused the builder's bid")
 
-    refused = get(bn, "/specnode/refused")
-    from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
+    from_vc, _ = vc_refusals(bn)
     if from_vc:
         failures.append(f"the node refused poolvc's messages: {from_vc}")
     if "panicked" in log:

@@ -20,12 +20,7 @@ import os
 import sys
 import urllib.request
 
-TIMELY_TARGET = 1 << 1
-
-
-def get(bn, path):
-    with urllib.request.urlopen(bn + path, timeout=10) as r:
-        return json.load(r)
+from e2e_common import attestations, get, sync_positions, vc_refusals
 
 
 def main():
@@ -48,21 +43,9 @@ def main():
     fork_name = "fulu" if fork == spec["FULU_FORK_VERSION"] else "electra" if fork == spec["ELECTRA_FORK_VERSION"] else fork
 
     # Attestations, from the participation flags the node's states hold.
-    y = x = t = 0
     gap_epochs = set(range(gap.start // spe, (gap.stop - 1) // spe + 1))
     checked = [e for e in range(0, head // spe - 1) if e not in gap_epochs]
-    for e in checked:
-        flags = get(bn, f"/specnode/participation/{e}")["flags"]
-        for v in sorted(mine):
-            y += 1
-            if flags[v]:
-                x += 1
-            else:
-                failures.append(f"epoch {e}: validator {v}'s attestation not included")
-            if flags[v] & TIMELY_TARGET:
-                t += 1
-            elif flags[v]:
-                failures.append(f"epoch {e}: validator {v}'s attestation included without the correct target")
+    x, t, y = attestations(bn, mine, checked, failures)
 
     # Proposals and sync aggregates, slot by slot.
     slots = get(bn, f"/specnode/slots?from=1&to={head}")
@@ -82,10 +65,8 @@ def main():
             else:
                 failures.append(f"slot {slot}: poolvc's proposer {s['expected_proposer']} has no canonical block")
         if b and s["sync_committee"]:
-            for pos, v in enumerate(s["sync_committee"]):
-                if v in mine:
-                    sync_due += 1
-                    sync_done += 1 if b["sync_bits"][pos] else 0
+            done, due = sync_positions(b, s["sync_committee"], mine)
+            sync_done, sync_due = sync_done + done, sync_due + due
     sync = sync_done / sync_due if sync_due else 0.0
 
     # Rewards for the last checked epoch, from the node's rewards route (Lodestar's
@@ -103,8 +84,7 @@ def main():
         if rewarded != len(mine):
             failures.append(f"epoch {e}: {rewarded}/{len(mine)} of poolvc's validators earned a target reward")
 
-    refused = get(bn, "/specnode/refused")
-    from_vc = {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}
+    from_vc, refused = vc_refusals(bn)
     refused_n = sum(from_vc.values())
     if refused_n:
         failures.append(f"the node refused {refused_n} of poolvc's messages: {from_vc}; recent: {refused['recent'][-5:]}")

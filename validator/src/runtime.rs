@@ -360,6 +360,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         stop,
         slot_log,
         roster: Default::default(),
+        recipients_moved: Default::default(),
     };
     // Before genesis the first duty is slot 0's (its attestations vote for
     // the genesis block); once the chain runs, the next slot's.

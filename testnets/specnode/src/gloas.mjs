@@ -289,9 +289,11 @@ export class Gloas {
     return out.slice(0, MAX_PAYLOAD_ATTESTATIONS).map((x) => x.att);
   }
 
-  /** Drops votes older than two epochs. */
+  /** Drops votes, unpublished envelopes and bids older than two epochs. */
   prune(slot) {
     const oldest = slot - 2 * SLOTS_PER_EPOCH;
+    for (const [root, e] of this.produced) if (e.payload.slotNumber < oldest) this.produced.delete(root);
+    for (const s of this.builderBids.keys()) if (s < oldest) this.builderBids.delete(s);
     for (const key of this.ptcVotes.keys()) if (Number(key.split(":")[0]) < oldest) this.ptcVotes.delete(key);
     for (const key of this.ptcVoted.keys()) if (Number(key.split(":")[0]) < oldest) this.ptcVoted.delete(key);
   }

@@ -81,6 +81,8 @@ const ROUTES: &[(&str, Sizing)] = &[
     ("/eth/v3/validator/blocks/", Sizing::Fixed(BLOCK)),
     // A self-built Gloas payload (stateful fetch): a payload, as JSON.
     ("/eth/v1/validator/execution_payload_envelopes/", Sizing::Fixed(2 * MAX_PAYLOAD_SIZE + BASE)),
+    // A block's revealed payload (the pools' proof anchor from Gloas on).
+    ("/eth/v1/beacon/execution_payload_envelopes/", Sizing::Fixed(2 * MAX_PAYLOAD_SIZE + BASE)),
     ("/eth/v2/validator/blocks/", Sizing::Fixed(BLOCK)),
     ("/eth/v2/beacon/blocks/", Sizing::Fixed(BLOCK)),
     ("/eth/v1/beacon/states/", Sizing::Fixed(COMMITTEES_OF_SLOT)),

@@ -78,6 +78,10 @@ pub(crate) struct Ctx<P: Preset> {
     pub(crate) slot_log: Arc<super::slot_log::SlotLog>,
     /// Who the performance service measures; set by the pool service.
     pub(crate) roster: RwLock<Option<Arc<crate::ledger::Roster>>>,
+    /// Told when keys' fee recipients moved mid-slot (the pool service):
+    /// the preferences service signs again at once, not at the next slot,
+    /// which may be the proposal's own.
+    pub(crate) recipients_moved: tokio::sync::Notify,
 }
 
 impl<P: Preset> Ctx<P> {

@@ -466,6 +466,7 @@ async fn apply<P: Preset>(ctx: &Ctx<P>, st: &mut State, now: u64) {
     if moved > 0 {
         info!(keys = moved, "pools: fee recipients changed; sending proposer preparation again");
         super::proposer_preparation::prepare_proposers(ctx).await;
+        ctx.recipients_moved.notify_one();
     }
     // Metrics and the start report: only when something changed.
     if changed.is_empty() && st.reported {

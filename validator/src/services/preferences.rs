@@ -24,12 +24,24 @@ pub(crate) struct Signed {
     refused: BTreeSet<(u64, u64)>,
 }
 
-/// Runs the service until the run ends.
+/// Runs the service until the run ends: at every slot's start, and again
+/// at once when the pool service says recipients moved mid-slot (a rule
+/// that became known during the slot before a proposal still reaches the
+/// builders before it).
 pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
     let mut signed = Signed::default();
     let mut slot = ctx.first_slot;
-    while let Some(s) = ctx.next_slot(Service::Preferences, slot).await {
-        slot = s + 1;
+    loop {
+        let s = tokio::select! {
+            s = ctx.next_slot(Service::Preferences, slot) => match s {
+                Some(s) => {
+                    slot = s + 1;
+                    s
+                }
+                None => return,
+            },
+            () = ctx.recipients_moved.notified() => ctx.current_slot(),
+        };
         let wanted = wanted(&ctx, s);
         step(&ctx, s, wanted, &mut signed).await;
     }

@@ -729,6 +729,7 @@ pub(crate) fn ctx<P: Preset>(
         stop,
         slot_log: Arc::new(super::slot_log::SlotLog::default()),
         roster: Default::default(),
+        recipients_moved: Default::default(),
     };
     (Arc::new(ctx), recorder)
 }
