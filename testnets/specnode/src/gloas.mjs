@@ -10,28 +10,20 @@
 // node holds the parent's envelope, else on the parent's bid alone (EMPTY).
 // An envelope is taken only for the head block; once a child is built on an
 // EMPTY parent the parent's payload is out of the chain for good.
-import { verify, aggregateSignatures, PublicKey, Signature } from "@chainsafe/blst";
+import { aggregateSignatures, PublicKey, Signature } from "@chainsafe/blst";
 import { BitArray } from "@chainsafe/ssz";
 import { SLOTS_PER_EPOCH, PTC_SIZE, MAX_PAYLOAD_ATTESTATIONS, BUILDER_INDEX_SELF_BUILD, DOMAIN_BUILDER_DEPOSIT } from "@lodestar/params";
 import { ssz } from "@lodestar/types";
 import * as ST from "@lodestar/state-transition";
 import { hex } from "./el.mjs";
+import { G2_INFINITY, sigOk } from "./pools.mjs";
 
 const epochOf = (slot) => Math.floor(slot / SLOTS_PER_EPOCH);
 const eq = (a, b) => Buffer.from(a).equals(Buffer.from(b));
-const G2_INFINITY = Uint8Array.from([0xc0, ...new Array(95).fill(0)]);
 /** What the builder stand-in bids: 0.05 ETH, in Gwei. */
 const BUILDER_BID_GWEI = 50_000_000;
 /** The builder's deposit: 10 ETH, in Gwei. */
 const BUILDER_DEPOSIT_GWEI = 10_000_000_000;
-
-function sigOk(root, pk, sigBytes) {
-  try {
-    return verify(root, pk, Signature.fromBytes(sigBytes, true));
-  } catch {
-    return false;
-  }
-}
 
 export class Gloas {
   /** `chain`: the node's chain; `builderSk`: the builder stand-in's key (an interop key past the validators). */

@@ -25,7 +25,8 @@ export class Refused extends Error {
   }
 }
 
-function sigOk(root, pk, sigBytes) {
+/** Whether `sigBytes` is `pk`'s signature of `root` (false for bytes that are no signature). */
+export function sigOk(root, pk, sigBytes) {
   try {
     return verify(root, pk, Signature.fromBytes(sigBytes, true));
   } catch {

@@ -10,7 +10,7 @@
 // Last, the pyspec replay accepts the chain with its envelopes and refuses
 // it with one envelope's signature tampered.
 //
-// The node runs all 64 validators (minimal preset, 1 s slots, Fulu at 1,
+// The node runs all 64 validators (minimal preset, 2 s slots, Fulu at 1,
 // Gloas at 2), so its chain carries its own envelopes and PTC votes.
 //   LODESTAR_PRESET=minimal node test/gloas.mjs
 import { execFileSync } from "node:child_process";
@@ -25,7 +25,7 @@ import { chainConfigFor } from "../src/genesis.mjs";
 import { Harness, ROOT, sleep, hex } from "./harness.mjs";
 
 const N = 64;
-const SLOT_MS = 1000;
+const SLOT_MS = 2000;
 const h = new Harness("gloas", ["--validators", String(N), "--own", "0..63", "--fulu-epoch", "1", "--gloas-epoch", "2",
   "--slot-ms", String(SLOT_MS), "--genesis-delay", "3"]);
 const V = { "eth-consensus-version": "gloas" };
