@@ -48,3 +48,23 @@ def vc_refusals(bn):
     """What the node refused of what a validator client sent (not its own), by reason; and the whole answer."""
     refused = get(bn, "/specnode/refused")
     return {k: n for k, n in refused["by_reason"].items() if not k.startswith("own ")}, refused
+
+
+def run_failures(failures, finalized, min_finalized, timings, slot_ms, attested, sync, sync_counts):
+    """The checks every specnode e2e ends with: finality, the node kept up,
+    every attestation included with the correct target, sync >= 95%."""
+    x, t, y = attested
+    if finalized < min_finalized:
+        failures.append(f"finalized epoch {finalized} < {min_finalized}")
+    if timings["max_tick_lag_ms"] > 500 or timings["max_ms"] > slot_ms / 3:
+        failures.append(f"the node fell behind: {timings}")
+    if y == 0 or x != y or t != y:
+        failures.append(f"attestations {x}/{y} included, {t}/{y} with the correct target")
+    if sync < 0.95:
+        failures.append(f"sync participation {sync:.3f} < 0.95 ({sync_counts[0]}/{sync_counts[1]})")
+
+
+def timing_line(name, timings):
+    """The node's per-slot processing, as the e2e summaries print it."""
+    return (f"{name}: node per-slot processing median {timings['median_ms']:.1f} ms, max {timings['max_ms']:.1f} ms "
+            f"over {timings['n']} steps; slot ticks at most {timings['max_tick_lag_ms']:.0f} ms late")

@@ -29,7 +29,7 @@ The last line is the summary; exit 1 if a check fails.
 import os
 import sys
 
-from e2e_common import attestations, get, sync_positions, vc_refusals
+from e2e_common import attestations, get, run_failures, sync_positions, timing_line, vc_refusals
 
 
 def main():
@@ -137,26 +137,18 @@ def main():
         failures.append(f"poolvc panicked (logs: {panics})")
     if fork_name != "gloas":
         failures.append(f"the head is in {fork_name}, not gloas")
-    if finalized < min_finalized:
-        failures.append(f"finalized epoch {finalized} < {min_finalized}")
-    if timings["max_tick_lag_ms"] > 500 or timings["max_ms"] > slot_ms / 3:
-        failures.append(f"the node fell behind: {timings}")
-    if y == 0 or x != y or t != y:
-        failures.append(f"attestations {x}/{y} included, {t}/{y} with the correct target")
+    run_failures(failures, finalized, min_finalized, timings, slot_ms, (x, t, y), sync, (sync_done, sync_due))
     for what, done, due in (("proposals", proposed, duties), ("envelopes", env_done, env_due),
                             ("preferences", pref_ok, pref_due), ("PTC seats", ptc_in, ptc_due)):
         if due == 0 or done != due:
             failures.append(f"{what} {done}/{due}")
-    if sync < 0.95:
-        failures.append(f"sync participation {sync:.3f} < 0.95 ({sync_done}/{sync_due})")
 
     for f in failures[:30]:
         print(f"e2e-gloas: FAIL {f}")
     print(f"e2e-gloas: head slot {head}, Gloas from slot {gloas_slot}, epochs checked {checked}, restart gap slots "
           f"{gap.start}..{gap.stop - 1}; builder bids {builder}; sync participation {sync:.3f}; node accepted "
           f"{refused['accepted']} {refused['gloas']}")
-    print(f"e2e-gloas: node per-slot processing median {timings['median_ms']:.1f} ms, max {timings['max_ms']:.1f} ms "
-          f"over {timings['n']} steps; slot ticks at most {timings['max_tick_lag_ms']:.0f} ms late")
+    print(timing_line("e2e-gloas", timings))
     print(f"e2e-gloas: fork={fork_name} finalized_epoch={finalized} attestations_included={x}/{y} target_correct={t}/{y} "
           f"ptc_included={ptc_in}/{ptc_due} preferences={pref_ok}/{pref_due} envelopes={env_done}/{env_due} "
           f"blocks_proposed={proposed}/{duties} refused={refused_n}")

@@ -20,7 +20,7 @@ import os
 import sys
 import urllib.request
 
-from e2e_common import attestations, get, sync_positions, vc_refusals
+from e2e_common import attestations, get, run_failures, sync_positions, timing_line, vc_refusals
 
 
 def main():
@@ -92,24 +92,16 @@ def main():
     panics = [f for f in logs if "panicked" in open(f, encoding="utf-8", errors="replace").read()]
     if panics:
         failures.append(f"poolvc panicked (logs: {panics})")
-    if finalized < min_finalized:
-        failures.append(f"finalized epoch {finalized} < {min_finalized}")
-    if timings["max_tick_lag_ms"] > 500 or timings["max_ms"] > slot_ms / 3:
-        failures.append(f"the node fell behind: {timings}")
-    if y == 0 or x != y or t != y:
-        failures.append(f"attestations {x}/{y} included, {t}/{y} with the correct target")
+    run_failures(failures, finalized, min_finalized, timings, slot_ms, (x, t, y), sync, (sync_done, sync_due))
     if duties == 0 or proposed != duties:
         failures.append(f"proposals {proposed}/{duties}")
-    if sync < 0.95:
-        failures.append(f"sync participation {sync:.3f} < 0.95 ({sync_done}/{sync_due})")
 
     for f in failures[:30]:
         print(f"e2e-specnode: FAIL {f}")
     print(f"e2e-specnode: head slot {head}, epochs checked {checked}, restart gap slots {gap.start}..{gap.stop - 1}; "
           f"node accepted {refused['accepted']}; target rewards in epoch {checked[-1] if checked else None}: "
           f"{rewarded}/{len(mine)}")
-    print(f"e2e-specnode: node per-slot processing median {timings['median_ms']:.1f} ms, max {timings['max_ms']:.1f} ms "
-          f"over {timings['n']} steps; slot ticks at most {timings['max_tick_lag_ms']:.0f} ms late")
+    print(timing_line("e2e-specnode", timings))
     print(f"e2e-specnode: fork={fork_name} finalized_epoch={finalized} attestations_included={x}/{y} "
           f"target_correct={t}/{y} blocks_proposed={proposed}/{duties} sync_participation={sync:.3f} refused={refused_n}")
     return 1 if failures else 0

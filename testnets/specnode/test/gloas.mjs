@@ -13,7 +13,6 @@
 // The node runs all 64 validators (minimal preset, 2 s slots, Fulu at 1,
 // Gloas at 2), so its chain carries its own envelopes and PTC votes.
 //   LODESTAR_PRESET=minimal node test/gloas.mjs
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -22,7 +21,7 @@ import { DOMAIN_BEACON_ATTESTER, DOMAIN_BEACON_PROPOSER } from "@lodestar/params
 import { ssz } from "@lodestar/types";
 import * as ST from "@lodestar/state-transition";
 import { chainConfigFor } from "../src/genesis.mjs";
-import { Harness, ROOT, sleep, hex } from "./harness.mjs";
+import { Harness, replay, sleep, hex } from "./harness.mjs";
 
 const N = 64;
 const SLOT_MS = 2000;
@@ -132,14 +131,6 @@ try {
   await sleep(2 * SLOT_MS);
   h.node.kill("SIGTERM");
   await sleep(500);
-  const py = path.join(ROOT, ".pyspec", "bin", "python");
-  const replay = (d) => {
-    try {
-      return { code: 0, out: execFileSync(py, [path.join(ROOT, "replay.py"), d], { encoding: "utf8" }) };
-    } catch (e) {
-      return { code: e.status, out: `${e.stdout}` };
-    }
-  };
   const good = replay(h.dir);
   const envs = /pyspec_envelopes=(\d+)\/(\d+)/.exec(good.out);
   h.check(good.code === 0 && envs && envs[1] === envs[2] && Number(envs[2]) >= 3,

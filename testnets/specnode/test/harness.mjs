@@ -1,6 +1,6 @@
 // What specnode's strictness tests share: start a node, call its API, count
 // checks, and expect an answer with the refusal it counts.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -72,5 +72,15 @@ export class Harness {
     this.node.kill("SIGTERM");
     console.log(`${name}: ${this.failed === 0 ? "all checks passed" : `${this.failed} failed`} (node log ${path.join(this.dir, "node.log")})`);
     return this.failed === 0 ? 0 : 1;
+  }
+}
+
+/** Replays the exported chain in `dir` in pyspec: its exit code and output. */
+export function replay(dir) {
+  const py = path.join(ROOT, ".pyspec", "bin", "python");
+  try {
+    return { code: 0, out: execFileSync(py, [path.join(ROOT, "replay.py"), dir], { encoding: "utf8" }) };
+  } catch (e) {
+    return { code: e.status, out: `${e.stdout}` };
   }
 }

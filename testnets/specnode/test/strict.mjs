@@ -10,7 +10,6 @@
 // The node runs 1,024 validators (minimal preset) so that committees have 32
 // members and half of them are not aggregators; it runs none of them itself.
 //   LODESTAR_PRESET=minimal node test/strict.mjs
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -21,7 +20,7 @@ import { ssz } from "@lodestar/types";
 import { BitArray } from "@chainsafe/ssz";
 import * as ST from "@lodestar/state-transition";
 import { chainConfigFor } from "../src/genesis.mjs";
-import { Harness, ROOT, sleep, hex } from "./harness.mjs";
+import { Harness, replay, sleep, hex } from "./harness.mjs";
 
 const N = 1024;
 const h = new Harness("strict", ["--validators", String(N), "--own", "none", "--fulu-epoch", "2", "--slot-ms", "2000",
@@ -229,14 +228,6 @@ try {
   check(h.node.exitCode === null, "the node process never exited");
 
   // ---- pyspec replay: the exported chain, then one block tampered ----
-  const py = path.join(ROOT, ".pyspec", "bin", "python");
-  const replay = (d) => {
-    try {
-      return { code: 0, out: execFileSync(py, [path.join(ROOT, "replay.py"), d], { encoding: "utf8" }) };
-    } catch (e) {
-      return { code: e.status, out: `${e.stdout}` };
-    }
-  };
   const good = replay(dir);
   check(good.code === 0 && /pyspec_roots=3\/3/.test(good.out), `pyspec replays the exported chain: ${good.out.trim().split("\n").pop()}`);
   const tampered = fs.mkdtempSync(path.join(os.tmpdir(), "specnode-tampered-"));
