@@ -37,7 +37,12 @@ pub(super) fn serve<P: Preset>(
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                sim.dispatch(which, method, uri, headers, body)
+                // Off the runtime's workers: a request's signature checks
+                // must not stall the other listeners and the client's tasks
+                // of the same process.
+                tokio::task::spawn_blocking(move || sim.dispatch(which, method, uri, headers, body))
+                    .await
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         })
         // Beacon nodes take large bodies on the validator routes (Lodestar: 20 MB and more).
@@ -485,6 +490,26 @@ impl<P: Preset> Sim<P> {
                 .ok_or_else(|| bad(format!("selection entry: {k} must be a quoted decimal: {e}")))
         };
         let ctx = self.ctx();
+        let root_of = |slot: u64, sub: u64| {
+            if sync {
+                let sel = SyncAggregatorSelectionData { slot, subcommittee_index: sub };
+                ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&sel))
+            } else {
+                ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot))
+            }
+        };
+        self.preverify(
+            entries
+                .iter()
+                .filter_map(|e| {
+                    let v = field(e, "validator_index").ok()?;
+                    let slot = field(e, "slot").ok()?;
+                    let sub = if sync { field(e, "subcommittee_index").ok()? } else { u64::MAX };
+                    let proof: SignatureBytes = serde_json::from_value(e.get("selection_proof")?.clone()).ok()?;
+                    Some((vec![v], root_of(slot, sub), proof))
+                })
+                .collect(),
+        );
         let mut st = self.lock();
         let mut out = Vec::new();
         for e in &entries {
@@ -493,12 +518,7 @@ impl<P: Preset> Sim<P> {
             let sub = if sync { field(e, "subcommittee_index")? } else { u64::MAX };
             let proof: SignatureBytes = serde_json::from_value(e.get("selection_proof").cloned().unwrap_or_default())
                 .map_err(|x| bad(format!("selection entry: selection_proof: {x}")))?;
-            let root = if sync {
-                let sel = SyncAggregatorSelectionData { slot, subcommittee_index: sub };
-                ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&sel))
-            } else {
-                ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot))
-            };
+            let root = root_of(slot, sub);
             if !self.verify(&mut st, v, root, &proof) {
                 return Err(bad(format!("validator {v}: partial selection proof invalid at slot {slot}")));
             }
@@ -518,13 +538,20 @@ impl<P: Preset> Sim<P> {
 
     fn register(&self, body: &[u8]) -> Reply {
         let regs: Vec<SignedValidatorRegistrationV1> = parse(body)?;
+        let root_of = |r: &SignedValidatorRegistrationV1| {
+            self.ctx().signing_root::<P>(&SignableMessage::ValidatorRegistration(&r.message))
+        };
+        self.preverify(
+            regs.iter()
+                .filter_map(|r| Some((vec![*self.index_of.get(&r.message.pubkey)?], root_of(r), r.signature)))
+                .collect(),
+        );
         let mut st = self.lock();
         for r in regs {
             let Some(v) = self.index_of.get(&r.message.pubkey).copied() else {
                 return Err(bad(format!("registration for unknown key {}", r.message.pubkey)));
             };
-            let root = self.ctx().signing_root::<P>(&SignableMessage::ValidatorRegistration(&r.message));
-            if !self.verify(&mut st, v, root, &r.signature) {
+            if !self.verify(&mut st, v, root_of(&r), &r.signature) {
                 return Err(bad(format!("validator {v}: registration signature invalid")));
             }
             st.report.registrations.insert(v);
@@ -598,6 +625,8 @@ impl<P: Preset> Sim<P> {
         // the earlier entries (and its lock) are not the client's delay.
         let arrived_ms = self.ms_since_genesis();
         let atts: Vec<SingleAttestation> = parse(body)?;
+        let root_of = |a: &SingleAttestation| self.ctx().signing_root::<P>(&SignableMessage::Attestation(&a.data));
+        self.preverify(atts.iter().map(|a| (vec![a.attester_index], root_of(a), a.signature)).collect());
         let mut st = self.lock();
         let mut last_slot = None;
         for a in atts {
@@ -612,7 +641,7 @@ impl<P: Preset> Sim<P> {
             if st.att_data.get(&slot) != Some(&a.data) {
                 return Err(bad(format!("validator {v}: attestation data at slot {slot} is not what was served")));
             }
-            let root = self.ctx().signing_root::<P>(&SignableMessage::Attestation(&a.data));
+            let root = root_of(&a);
             if !self.verify(&mut st, v, root, &a.signature) {
                 return Err(bad(format!("validator {v}: attestation signature invalid at slot {slot}")));
             }
@@ -660,6 +689,36 @@ impl<P: Preset> Sim<P> {
 
     fn aggregate_and_proofs(&self, version: Option<String>, body: &[u8]) -> Reply {
         let aggs: Vec<SignedAggregateAndProofElectra<P>> = parse(body)?;
+        let ctx = self.ctx();
+        // The committees as they stand now (the handler also tries the
+        // epoch's older branches, alone).
+        let chain = self.lock().chain.clone();
+        self.preverify(
+            aggs.iter()
+                .flat_map(|s| {
+                    let m = &s.message;
+                    let slot = m.aggregate.data.slot;
+                    let ci = m.aggregate.committee_bits.iter().position(|b| b).unwrap_or(usize::MAX) as u64;
+                    let signers: Vec<u64> = chain
+                        .committee(slot, ci)
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| m.aggregate.aggregation_bits.get(*i).unwrap_or(false))
+                        .map(|(_, v)| *v)
+                        .collect();
+                    let v = m.aggregator_index;
+                    [
+                        (vec![v], ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot)), m.selection_proof),
+                        (
+                            signers,
+                            ctx.signing_root::<P>(&SignableMessage::Attestation(&m.aggregate.data)),
+                            m.aggregate.signature,
+                        ),
+                        (vec![v], ctx.signing_root::<P>(&SignableMessage::AggregateAndProofElectra(m)), s.signature),
+                    ]
+                })
+                .collect(),
+        );
         let mut st = self.lock();
         for s in aggs {
             let m = &s.message;
@@ -680,7 +739,6 @@ impl<P: Preset> Sim<P> {
                     "aggregator {v}: selection proof at slot {slot} is not one the middleware combined"
                 )));
             }
-            let ctx = self.ctx();
             let sel_root = ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot));
             if !self.verify(&mut st, v, sel_root, &m.selection_proof) {
                 return Err(bad(format!("aggregator {v}: selection proof invalid at slot {slot}")));
@@ -875,6 +933,13 @@ impl<P: Preset> Sim<P> {
     fn sync_committee_messages(&self, body: &[u8]) -> Reply {
         let msgs: Vec<SyncCommitteeMessage> = parse(body)?;
         let sub_size = self.spec.sync_committee_size / self.spec.sync_committee_subnet_count;
+        let root_of = |m: &SyncCommitteeMessage| {
+            self.ctx().signing_root::<P>(&SignableMessage::SyncCommitteeMessage {
+                slot: m.slot,
+                beacon_block_root: m.beacon_block_root,
+            })
+        };
+        self.preverify(msgs.iter().map(|m| (vec![m.validator_index], root_of(m), m.signature)).collect());
         let mut st = self.lock();
         for m in msgs {
             let v = m.validator_index;
@@ -884,11 +949,7 @@ impl<P: Preset> Sim<P> {
             if positions.is_empty() {
                 return Err(bad(format!("validator {v}: not in the sync committee at slot {}", m.slot)));
             }
-            let root = self.ctx().signing_root::<P>(&SignableMessage::SyncCommitteeMessage {
-                slot: m.slot,
-                beacon_block_root: m.beacon_block_root,
-            });
-            if !self.verify(&mut st, v, root, &m.signature) {
+            if !self.verify(&mut st, v, root_of(&m), &m.signature) {
                 return Err(bad(format!("validator {v}: sync message signature invalid at slot {}", m.slot)));
             }
             for p in positions {
@@ -928,6 +989,46 @@ impl<P: Preset> Sim<P> {
     fn contribution_and_proofs(&self, body: &[u8]) -> Reply {
         let cs: Vec<SignedContributionAndProof<P>> = parse(body)?;
         let sub_size = self.spec.sync_committee_size / self.spec.sync_committee_subnet_count;
+        let ctx = self.ctx();
+        let sel_root_of = |c: &SyncCommitteeContribution<P>| {
+            let sel = SyncAggregatorSelectionData { slot: c.slot, subcommittee_index: c.subcommittee_index };
+            ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&sel))
+        };
+        let mroot_of = |c: &SyncCommitteeContribution<P>| {
+            ctx.signing_root::<P>(&SignableMessage::SyncCommitteeMessage {
+                slot: c.slot,
+                beacon_block_root: c.beacon_block_root,
+            })
+        };
+        // The sync committee of the first contribution's period (a request
+        // spanning two periods checks the others alone).
+        let committee = match cs.first() {
+            Some(s) => self.lock().chain.sync_committee(self.spec.epoch_of(s.message.contribution.slot + 1)),
+            None => Vec::new(),
+        };
+        self.preverify(
+            cs.iter()
+                .flat_map(|s| {
+                    let m = &s.message;
+                    let c = &m.contribution;
+                    let sub = c.subcommittee_index as usize * sub_size as usize;
+                    let signers: Vec<u64> = committee
+                        .get(sub..sub + sub_size as usize)
+                        .unwrap_or(&[])
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| c.aggregation_bits.get(*i).unwrap_or(false))
+                        .map(|(_, x)| *x)
+                        .collect();
+                    let v = m.aggregator_index;
+                    [
+                        (vec![v], sel_root_of(c), m.selection_proof),
+                        (signers, mroot_of(c), c.signature),
+                        (vec![v], ctx.signing_root::<P>(&SignableMessage::ContributionAndProof(m)), s.signature),
+                    ]
+                })
+                .collect(),
+        );
         let mut st = self.lock();
         for s in cs {
             let m = &s.message;
@@ -947,9 +1048,7 @@ impl<P: Preset> Sim<P> {
                     c.slot
                 )));
             }
-            let ctx = self.ctx();
-            let sel = SyncAggregatorSelectionData { slot: c.slot, subcommittee_index: c.subcommittee_index };
-            let sel_root = ctx.signing_root::<P>(&SignableMessage::SyncSelectionProof(&sel));
+            let sel_root = sel_root_of(c);
             if !self.verify(&mut st, v, sel_root, &m.selection_proof) {
                 return Err(bad(format!("aggregator {v}: sync selection proof invalid at slot {}", c.slot)));
             }
@@ -967,11 +1066,7 @@ impl<P: Preset> Sim<P> {
                 .filter(|(i, _)| c.aggregation_bits.get(*i).unwrap_or(false))
                 .map(|(_, x)| *x)
                 .collect();
-            let mroot = ctx.signing_root::<P>(&SignableMessage::SyncCommitteeMessage {
-                slot: c.slot,
-                beacon_block_root: c.beacon_block_root,
-            });
-            if !self.verify_aggregate(&mut st, &signers, mroot, &c.signature) {
+            if !self.verify_aggregate(&mut st, &signers, mroot_of(c), &c.signature) {
                 return Err(bad(format!("aggregator {v}: contribution signature invalid at slot {}", c.slot)));
             }
             let root = ctx.signing_root::<P>(&SignableMessage::ContributionAndProof(m));
