@@ -337,6 +337,130 @@ pub enum BatchAnswer {
     },
 }
 
+/// The same-duty multi-key batch of remote-signing-api PR #29
+/// (`SIGN_BATCH`, `POST /api/v1/eth2/sign` with no identifier): one
+/// signing request, signed by each key of `identifiers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "P: Preset")]
+pub struct SameRequestBatch<P: Preset> {
+    /// The keys, each once.
+    pub identifiers: Vec<PublicKeyBytes>,
+    /// The request every key signs.
+    pub signing_request: SigningRequest<P>,
+}
+
+/// Why a same-request batch is refused whole (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SameRequestBatchError {
+    /// No identifiers.
+    #[error("identifiers is empty")]
+    Empty,
+    /// More identifiers than the signer takes at once.
+    #[error("{count} identifiers in one batch; at most {max}")]
+    TooMany {
+        /// How many were sent.
+        count: usize,
+        /// The most taken.
+        max: usize,
+    },
+    /// A key named twice.
+    #[error("identifier {pubkey} appears more than once")]
+    Duplicate {
+        /// The key.
+        pubkey: PublicKeyBytes,
+    },
+    /// A type whose signed object names one validator (or is not a duty
+    /// many keys share): it goes to the single-key route.
+    #[error("{kind} is not signed in a same-request batch (it names one validator); use {SIGN_PATH}/{{identifier}}")]
+    NotBatchable {
+        /// The request's type.
+        kind: &'static str,
+    },
+}
+
+impl<P: Preset> SameRequestBatch<P> {
+    /// The request types PR #29 batches that this signer signs
+    /// (`GENERIC` it signs for no route): their signed object is the same
+    /// for every key.
+    pub const BATCHABLE: [&'static str; 5] = [
+        "AGGREGATION_SLOT",
+        "ATTESTATION",
+        "RANDAO_REVEAL",
+        "SYNC_COMMITTEE_MESSAGE",
+        "SYNC_COMMITTEE_SELECTION_PROOF",
+    ];
+
+    /// Checks the batch's shape: at least one and at most `max` keys, each
+    /// once, and a type every key may share.
+    pub fn check_shape(&self, max: usize) -> Result<(), SameRequestBatchError> {
+        if self.identifiers.is_empty() {
+            return Err(SameRequestBatchError::Empty);
+        }
+        if self.identifiers.len() > max {
+            return Err(SameRequestBatchError::TooMany { count: self.identifiers.len(), max });
+        }
+        let kind = self.signing_request.message.kind();
+        if !Self::BATCHABLE.contains(&kind) {
+            return Err(SameRequestBatchError::NotBatchable { kind });
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.identifiers.len());
+        for pubkey in &self.identifiers {
+            if !seen.insert(*pubkey) {
+                return Err(SameRequestBatchError::Duplicate { pubkey: *pubkey });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One key's result in a same-request batch answer, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyResult {
+    /// The key.
+    pub identifier: PublicKeyBytes,
+    /// Its signature, or why not.
+    #[serde(flatten)]
+    pub outcome: KeyOutcome,
+}
+
+/// A key's signature, or the single route's status and reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyOutcome {
+    /// Signed.
+    Signed {
+        /// The signature.
+        signature: SignatureBytes,
+    },
+    /// Not signed.
+    Failed {
+        /// The status the single-key route would have answered, and why.
+        error: KeyError,
+    },
+}
+
+/// `{code, message}` of a key the batch did not sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyError {
+    /// The HTTP status of the single-key route (403, 404, 412, ...).
+    pub code: u16,
+    /// Why.
+    pub message: String,
+}
+
+impl KeyResult {
+    /// The result of `identifier` from the gate's answer for it.
+    pub fn new(identifier: PublicKeyBytes, answer: BatchAnswer) -> Self {
+        let outcome = match answer {
+            BatchAnswer::Signed { signature } => KeyOutcome::Signed { signature },
+            BatchAnswer::Refused { status, message } => {
+                KeyOutcome::Failed { error: KeyError { code: status, message } }
+            }
+        };
+        Self { identifier, outcome }
+    }
+}
+
 /// A request the signer may sign: its root and what protection records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checked {

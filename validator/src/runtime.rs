@@ -337,7 +337,9 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     }
 
     let stop = stop_tx.subscribe();
-    let heads = beacon.head_events();
+    // `head_v2` is asked for only of a chain that schedules Gloas (older
+    // nodes refuse the topic, and with it the whole subscription).
+    let heads = beacon.head_events(spec.gloas_scheduled());
     let proposer_nodes = if cfg.proposer_nodes.is_empty() {
         None
     } else {

@@ -410,6 +410,11 @@ impl ChainSpec {
         self.forks.iter().find(|f| f.name == fork)
     }
 
+    /// Whether this chain schedules Gloas (at an epoch, not far in the future).
+    pub fn gloas_scheduled(&self) -> bool {
+        self.scheduled(ForkName::Gloas).is_some_and(|f| f.epoch != FAR_FUTURE_EPOCH)
+    }
+
     /// The fork active at `epoch`: the last scheduled fork whose epoch is <= `epoch`.
     pub fn fork_name_at_epoch(&self, epoch: Epoch) -> ForkName {
         self.active_index(epoch).map_or(ForkName::Phase0, |i| self.forks[i].name)

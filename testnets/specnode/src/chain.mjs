@@ -390,6 +390,27 @@ export class Chain {
       executionOptimistic: false,
     };
     for (const l of this.listeners) l({ type: "head", message });
+    this.emitHeadV2(entry);
+  }
+
+  /**
+   * `head_v2` (beacon-APIs #590): the head block and its payload status,
+   * under the block's fork; emitted again for the same block when its
+   * envelope arrives (EMPTY to FULL). Before Gloas a block carries its
+   * payload: FULL.
+   */
+  emitHeadV2(entry) {
+    const epoch = epochOf(entry.slot);
+    const gloas = entry.fork === "gloas";
+    const data = {
+      slot: entry.slot, block: entry.root, state: entry.stateRoot,
+      payloadStatus: !gloas || entry.envelope ? "full" : "empty",
+      epochTransition: entry.slot % SLOTS_PER_EPOCH === 0,
+      currentEpochDependentRoot: this.dependentRoot(Math.max(0, epoch - 1) * SLOTS_PER_EPOCH),
+      nextEpochDependentRoot: this.dependentRoot(epoch * SLOTS_PER_EPOCH),
+      executionOptimistic: false,
+    };
+    for (const l of this.listeners) l({ type: "head_v2", message: { version: entry.fork, data } });
   }
 
   // ---- export ----

@@ -195,6 +195,7 @@ export class Gloas {
     this.produced.delete(root);
     if (by !== "node") this.accepted.envelopes++;
     this.chain.exportEnvelope(b);
+    this.chain.emitHeadV2(b);
     return b;
   }
 

@@ -7,6 +7,8 @@
 // envelope for an unknown block or a second, different envelope; an
 // attestation that says FULL for a block of its own slot; produceBlockV3 in
 // Gloas and produceBlockV4 before it. Each next to a control it accepts.
+// Its head_v2 events name a Gloas head EMPTY, then FULL once its envelope
+// is in.
 // Last, the pyspec replay accepts the chain with its envelopes and refuses
 // it with one envelope's signature tampered.
 //
@@ -39,6 +41,33 @@ try {
   const slotNow = () => Math.max(0, Math.floor((Date.now() - genesisMs) / SLOT_MS));
   const headSlot = async () => Number((await h.call("GET", "/eth/v1/beacon/headers/head")).json.data.header.message.slot);
   const blockRoot = async (id) => (await h.call("GET", `/eth/v1/beacon/blocks/${id}/root`)).json.data.root;
+  // ---- head_v2: each head under its fork, its payload EMPTY, then FULL when its envelope arrives ----
+  {
+    while (slotNow() < 17) await sleep(50);
+    const ac = new AbortController();
+    const res = await fetch(`${h.bn}/eth/v1/events?topics=head_v2`, { signal: ac.signal, headers: { accept: "text/event-stream" } });
+    const reader = res.body.getReader();
+    const events = [];
+    let text = "";
+    const until = Date.now() + 3 * SLOT_MS;
+    const fullAfterEmpty = () => events.find((e, i) => e.data.payload_status === "full"
+      && events.slice(0, i).some((x) => x.data.block === e.data.block && x.data.payload_status === "empty"));
+    while (Date.now() < until && !fullAfterEmpty()) {
+      const r = await Promise.race([reader.read(), sleep(until - Date.now()).then(() => null)]);
+      if (!r || r.done) break;
+      text += Buffer.from(r.value).toString();
+      for (let i; (i = text.indexOf("\n\n")) >= 0; text = text.slice(i + 2)) {
+        const ev = text.slice(0, i);
+        const data = ev.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+        if (/^event:\s*head_v2\s*$/m.test(ev)) events.push(JSON.parse(data));
+      }
+    }
+    ac.abort();
+    const e = fullAfterEmpty();
+    h.check(res.status === 200 && e && e.version === "gloas" && /^0x[0-9a-f]{64}$/.test(e.data.next_epoch_dependent_root),
+      `head_v2: a Gloas head EMPTY, then FULL for the same block (${events.length} events; ${e ? JSON.stringify(e) : "none"})`);
+  }
+
   // A Gloas slot whose block (and envelope) is in, early in the slot.
   let slot;
   for (;;) {
