@@ -118,6 +118,12 @@ fn split_signed(b: &[u8]) -> Result<(&[u8], SignatureBytes), (StatusCode, String
     Ok((&b[100..], SignatureBytes::from_slice(&b[4..100])))
 }
 
+/// The members of `members` whose aggregation bit is set (a bit past the
+/// list's end counts as unset).
+fn set_bits<E>(members: &[u64], bit: impl Fn(usize) -> Result<bool, E>) -> Vec<u64> {
+    members.iter().enumerate().filter(|(i, _)| bit(*i).unwrap_or(false)).map(|(_, v)| *v).collect()
+}
+
 fn indices(body: &[u8]) -> Result<Vec<u64>, (StatusCode, String)> {
     let v: Vec<String> = parse(body)?;
     v.iter().map(|s| s.parse().map_err(|_| bad(format!("index {s:?}")))).collect()
@@ -699,13 +705,7 @@ impl<P: Preset> Sim<P> {
                     let m = &s.message;
                     let slot = m.aggregate.data.slot;
                     let ci = m.aggregate.committee_bits.iter().position(|b| b).unwrap_or(usize::MAX) as u64;
-                    let signers: Vec<u64> = chain
-                        .committee(slot, ci)
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| m.aggregate.aggregation_bits.get(*i).unwrap_or(false))
-                        .map(|(_, v)| *v)
-                        .collect();
+                    let signers = set_bits(&chain.committee(slot, ci), |i| m.aggregate.aggregation_bits.get(i));
                     let v = m.aggregator_index;
                     [
                         (vec![v], ctx.signing_root::<P>(&SignableMessage::SelectionProof(slot)), m.selection_proof),
@@ -756,12 +756,7 @@ impl<P: Preset> Sim<P> {
             let data_root = ctx.signing_root::<P>(&SignableMessage::Attestation(&m.aggregate.data));
             let valid = (0..=st.chain.seed(epoch)).any(|seed| {
                 let committee = st.chain.with_seed(epoch, seed).committee(slot, ci);
-                let signers: Vec<u64> = committee
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| m.aggregate.aggregation_bits.get(*i).unwrap_or(false))
-                    .map(|(_, v)| *v)
-                    .collect();
+                let signers = set_bits(&committee, |i| m.aggregate.aggregation_bits.get(i));
                 self.verify_aggregate(&mut st, &signers, data_root, &m.aggregate.signature)
             });
             if !valid {
@@ -1012,14 +1007,8 @@ impl<P: Preset> Sim<P> {
                     let m = &s.message;
                     let c = &m.contribution;
                     let sub = c.subcommittee_index as usize * sub_size as usize;
-                    let signers: Vec<u64> = committee
-                        .get(sub..sub + sub_size as usize)
-                        .unwrap_or(&[])
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| c.aggregation_bits.get(*i).unwrap_or(false))
-                        .map(|(_, x)| *x)
-                        .collect();
+                    let members = committee.get(sub..sub + sub_size as usize).unwrap_or(&[]);
+                    let signers = set_bits(members, |i| c.aggregation_bits.get(i));
                     let v = m.aggregator_index;
                     [
                         (vec![v], sel_root_of(c), m.selection_proof),
@@ -1060,12 +1049,7 @@ impl<P: Preset> Sim<P> {
             ) {
                 return Err(bad(format!("aggregator {v}: sync selection proof does not select it")));
             }
-            let signers: Vec<u64> = sub_members
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| c.aggregation_bits.get(*i).unwrap_or(false))
-                .map(|(_, x)| *x)
-                .collect();
+            let signers = set_bits(&sub_members, |i| c.aggregation_bits.get(i));
             if !self.verify_aggregate(&mut st, &signers, mroot_of(c), &c.signature) {
                 return Err(bad(format!("aggregator {v}: contribution signature invalid at slot {}", c.slot)));
             }

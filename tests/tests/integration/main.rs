@@ -32,6 +32,7 @@ mod simnode_doppelganger;
 mod simnode_electra;
 mod simnode_hostile;
 mod simnode_hostile_nodes;
+mod simnode_signatures;
 mod slashing_bad_input;
 mod slashing_crash_and_race;
 mod slashing_gloas;
