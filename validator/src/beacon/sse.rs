@@ -223,8 +223,13 @@ data: {{"version":"gloas","data":{{"slot":"{slot}","block":"{}","state":"{}","pa
         (url, asked)
     }
 
-    async fn head_of_slot_6(rx: &mut tokio::sync::watch::Receiver<(u64, Hash256)>) -> (u64, Hash256) {
-        tokio::time::timeout(Duration::from_secs(10), async {
+    /// Follows a node (`node_v2`: it knows the `head_v2` topic) asking for
+    /// `head_v2` as `ask_v2` says, until the head of slot 6: that head and
+    /// the queries the node was asked.
+    async fn follow(node_v2: bool, ask_v2: bool) -> ((u64, Hash256), Vec<String>) {
+        let (url, asked) = node(node_v2).await;
+        let mut rx = BeaconClient::new(vec![url]).head_events(ask_v2);
+        let head = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let now = *rx.borrow_and_update();
                 if now.0 >= 6 {
@@ -234,34 +239,29 @@ data: {{"version":"gloas","data":{{"slot":"{slot}","block":"{}","state":"{}","pa
             }
         })
         .await
-        .unwrap()
+        .unwrap();
+        let asked = asked.lock().unwrap().clone();
+        (head, asked)
     }
 
     #[tokio::test]
     async fn head_v2_events_are_followed_from_gloas_on() {
-        let (url, asked) = node(true).await;
-        let client = BeaconClient::new(vec![url]);
-        let mut rx = client.head_events(true);
-        assert_eq!(head_of_slot_6(&mut rx).await, (6, Hash256::repeat_byte(6)));
-        assert_eq!(asked.lock().unwrap()[0], "topics=head&topics=head_v2");
+        let (head, asked) = follow(true, true).await;
+        assert_eq!(head, (6, Hash256::repeat_byte(6)));
+        assert_eq!(asked[0], "topics=head&topics=head_v2");
     }
 
     #[tokio::test]
     async fn a_node_that_refuses_head_v2_is_followed_on_head() {
-        let (url, asked) = node(false).await;
-        let client = BeaconClient::new(vec![url]);
-        let mut rx = client.head_events(true);
-        assert_eq!(head_of_slot_6(&mut rx).await, (6, Hash256::repeat_byte(6)));
-        let asked = asked.lock().unwrap().clone();
+        let (head, asked) = follow(false, true).await;
+        assert_eq!(head, (6, Hash256::repeat_byte(6)));
         assert_eq!(asked[..2], ["topics=head&topics=head_v2", "topics=head"], "{asked:?}");
     }
 
     #[tokio::test]
     async fn before_gloas_is_scheduled_only_head_is_asked() {
-        let (url, asked) = node(true).await;
-        let client = BeaconClient::new(vec![url]);
-        let mut rx = client.head_events(false);
-        assert_eq!(head_of_slot_6(&mut rx).await, (6, Hash256::repeat_byte(6)));
-        assert_eq!(asked.lock().unwrap()[0], "topics=head");
+        let (head, asked) = follow(true, false).await;
+        assert_eq!(head, (6, Hash256::repeat_byte(6)));
+        assert_eq!(asked[0], "topics=head");
     }
 }
