@@ -236,10 +236,18 @@ pub fn check_builder_block(
     let Some(expected) = config.recipient() else {
         return Err(Refusal::NoFeeRecipient { pubkey: *pubkey });
     };
-    if registered != Some(expected) {
+    if !registration_current(config, registered) {
         return Err(Refusal::RegistrationNotCurrent { pubkey: *pubkey, expected, registered });
     }
     Ok(())
+}
+
+/// Whether the key's last builder registration signed by poolvc
+/// (`registered`) pays the key's fee recipient now: the condition under
+/// which a relay pays the right address, so under which a builder block
+/// may be asked for and signed.
+pub fn registration_current(config: &ProposalConfig, registered: Option<Address>) -> bool {
+    registered.is_some() && registered == config.recipient()
 }
 
 /// The check of a Gloas block: its bid's `fee_recipient` receives the

@@ -143,11 +143,18 @@ pub(super) async fn propose<P: Preset>(
         g
     });
     let graffiti = from_file.or_else(|| config.graffiti.clone()).unwrap_or_else(|| "poolvc".into());
-    let boost = match (config.builder(), ctx.cfg.builder_boost_factor) {
+    let mut boost = match (config.builder(), ctx.cfg.builder_boost_factor) {
         (false, _) => 0,
         (true, Some(factor)) => factor,
         (true, None) => 100,
     };
+    // Before Gloas a relay pays the recipient of the key's registration: with
+    // none current (none signed yet since start, or the recipient moved since)
+    // a builder block would be refused, so a local one is asked for at once.
+    if boost > 0 && !fork.gloas_enabled() && !ctx.store.builder_registration_current(proposer) {
+        warn!(slot, proposer, "the key's builder registration is not current: asking the node for a local block");
+        boost = 0;
+    }
     // `--proposer-nodes` first; the beacon nodes if they fail (as Lighthouse).
     let mut bn: &dyn BeaconApi<P> = ctx.proposer_nodes.as_deref().unwrap_or(&*ctx.beacon);
     let mut via_proposer_nodes = ctx.proposer_nodes.is_some();
@@ -168,10 +175,11 @@ pub(super) async fn propose<P: Preset>(
     }
     let mut produced = produced;
     let mut outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, boost).await;
-    // A builder block whose relay would pay a registration that is not the
-    // key's recipient now: a local block pays the recipient just prepared.
+    // The recipient moved while the builder block was produced: its relay
+    // would pay a registration that is not the key's recipient now, so a
+    // local block pays the recipient just prepared.
     if boost > 0 && matches!(&outcome, Outcome::Refused(Refusal::RegistrationNotCurrent { .. })) {
-        warn!(slot, proposer, "the key's builder registration is not current: asking the node for a local block");
+        warn!(slot, proposer, "the key's builder registration changed while the block was produced: asking the node for a local block");
         produced = produce(ctx, bn, slot, BlockRequest { boost: 0, ..ask }).await?;
         check_produced(ctx, bn, slot, proposer, &produced).await?;
         outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, 0).await;

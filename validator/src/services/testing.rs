@@ -88,6 +88,15 @@ pub(crate) enum Published<P: Preset> {
     Envelope(Box<SignedExecutionPayloadEnvelope<P>>, bool),
 }
 
+/// Something a test runs while the in-memory node answers.
+pub(crate) struct Hook(pub(crate) Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
 /// What the in-memory node answers, and what it was sent. Tests set the
 /// answers before a step and read `published` and `asked` after.
 #[derive(Debug)]
@@ -109,6 +118,11 @@ pub(crate) struct NodeState<P: Preset> {
     pub(crate) envelope: Option<ExecutionPayloadEnvelope<P>>,
     /// The fee recipients named to `produce_block`, in order.
     pub(crate) produce_fee_recipients: Vec<Address>,
+    /// The `builder_boost_factor`s asked of `produce_block`, in order.
+    pub(crate) produce_boosts: Vec<u64>,
+    /// Run once by the next `produce_block`, after it answered (the lock
+    /// released): what changes while the node produces.
+    pub(crate) while_producing: Option<Hook>,
     /// Headers by id (slot or root, as asked).
     pub(crate) headers: HashMap<String, BeaconBlockHeader>,
     /// Whether the liveness route is served; who it reports live.
@@ -152,6 +166,8 @@ impl<P: Preset> Default for NodeState<P> {
             produced_local: None,
             envelope: None,
             produce_fee_recipients: Vec::new(),
+            produce_boosts: Vec::new(),
+            while_producing: None,
             headers: HashMap::new(),
             liveness_served: true,
             live: BTreeSet::new(),
@@ -563,10 +579,17 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
         req: BlockRequest,
         _t: Duration,
     ) -> Result<Produced<P>, ProduceError> {
-        let mut st = self.ask("produce_block")?;
-        st.produce_fee_recipients.push(req.fee_recipient);
-        let local = if req.boost == 0 { st.produced_local.clone() } else { None };
-        local.or_else(|| st.produced.clone()).ok_or_else(|| ProduceError::Beacon(not_served("produce_block")))
+        let (answer, then) = {
+            let mut st = self.ask("produce_block")?;
+            st.produce_fee_recipients.push(req.fee_recipient);
+            st.produce_boosts.push(req.boost);
+            let local = if req.boost == 0 { st.produced_local.clone() } else { None };
+            (local.or_else(|| st.produced.clone()), st.while_producing.take())
+        };
+        if let Some(Hook(then)) = then {
+            then();
+        }
+        answer.ok_or_else(|| ProduceError::Beacon(not_served("produce_block")))
     }
     async fn block_header(&self, id: &str, _t: Duration) -> Result<(Hash256, BeaconBlockHeader), BeaconError> {
         let st = self.ask("block_header")?;

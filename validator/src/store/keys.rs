@@ -328,6 +328,13 @@ impl<P: Preset> ValidatorStore<P> {
         self.read().by_index(index).map(|e| (e.pubkey, e.config.clone()))
     }
 
+    /// Whether our validator `index`'s last builder registration signed by
+    /// poolvc pays its fee recipient now ([`policy::registration_current`]);
+    /// false for an unknown index.
+    pub fn builder_registration_current(&self, index: u64) -> bool {
+        self.read().by_index(index).is_some_and(|e| policy::registration_current(&e.config, e.registered))
+    }
+
     /// `(index, key, config)` of every indexed key.
     pub fn indexed_configs(&self) -> Vec<(u64, PublicKeyBytes, ProposalConfig)> {
         let mut v: Vec<_> =

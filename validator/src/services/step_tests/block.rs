@@ -200,22 +200,16 @@ fn full(slot: u64, proposer: u64, parent: Hash256, fee_recipient: Address) -> Be
 }
 
 #[tokio::test]
-async fn a_blinded_block_is_signed_only_after_a_registration_with_the_current_recipient() {
+async fn a_builder_block_is_asked_for_and_signed_only_under_a_current_registration() {
     let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
     // No registration signed yet: a relay could pay whatever it last held.
-    // poolvc asks for a local block instead; this node answers blinded again.
+    // poolvc asks for a local block at once; this node answers blinded anyway.
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
     let refused = refusals(&rec.events(), MessageKind::Block);
-    assert!(
-        matches!(
-            &refused[..],
-            [Refusal::RegistrationNotCurrent { registered: None, .. }, Refusal::BlindedBlockNotAllowed { .. }]
-        ),
-        "{refused:?}"
-    );
-    assert_eq!(node.state().asked.iter().filter(|r| **r == "produce_block").count(), 2);
-    // Registered with 0x11, then the recipient moves to 0x22: refused until
-    // the registration is re-signed.
+    assert!(matches!(&refused[..], [Refusal::BlindedBlockNotAllowed { .. }]), "{refused:?}");
+    assert_eq!(node.state().produce_boosts, [0], "one request, for a local block");
+    // Registered with 0x11, then the recipient moves to 0x22: a local block
+    // is asked for until the registration is re-signed.
     let mut cache = Default::default();
     crate::services::preparation::register_validators(&ctx, SLOT - 2, &mut cache).await;
     ctx.store.update_config(&testing::pk(5), |c| crate::policy::ProposalConfig {
@@ -223,15 +217,12 @@ async fn a_blinded_block_is_signed_only_after_a_registration_with_the_current_re
         ..c.clone()
     });
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
-    let refused = refusals(&rec.events(), MessageKind::Block);
-    assert!(
-        refused.iter().any(|r| matches!(r, Refusal::RegistrationNotCurrent { registered: Some(r), .. } if *r == Address::repeat_byte(0x11))),
-        "{refused:?}"
-    );
+    assert_eq!(node.state().produce_boosts, [0, 0]);
     assert!(!node.state().published.iter().any(|p| matches!(p, Published::Block { .. })));
     crate::services::preparation::register_validators(&ctx, SLOT - 1, &mut cache).await;
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
     let st = node.state();
+    assert_eq!(st.produce_boosts, [0, 0, 100], "registered: a builder block asked for");
     assert!(
         st.published.iter().any(|p| matches!(p, Published::Block { blinded: true, .. })),
         "asked for, allowed, registered: signed and verified by the node: {:?}",
@@ -240,18 +231,45 @@ async fn a_blinded_block_is_signed_only_after_a_registration_with_the_current_re
 }
 
 #[tokio::test]
-async fn a_stale_registration_falls_back_to_a_local_block_paying_the_recipient() {
+async fn no_registration_yet_means_a_local_block_asked_for_and_no_refusal() {
     let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
     let (root, _) = parent_at(SLOT);
     node.state().produced_local =
         Some(Produced::Full { block: full(SLOT, 5, root, Address::repeat_byte(0x11)), sidecars: None });
     propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
-    let refused = refusals(&rec.events(), MessageKind::Block);
-    assert!(matches!(&refused[..], [Refusal::RegistrationNotCurrent { .. }]), "{refused:?}");
+    assert!(refusals(&rec.events(), MessageKind::Block).is_empty());
     let st = node.state();
+    assert_eq!(st.produce_boosts, [0]);
     assert!(
         st.published.iter().any(|p| matches!(p, Published::Block { blinded: false, .. })),
         "the local block was signed and verified: {:?}",
+        st.published
+    );
+}
+
+#[tokio::test]
+async fn a_recipient_moved_while_the_builder_block_was_produced_falls_back_to_a_local_block() {
+    let (ctx, node, rec) = blinded_setup(|c| c.builder_proposals = true);
+    let (root, _) = parent_at(SLOT);
+    node.state().produced_local =
+        Some(Produced::Full { block: full(SLOT, 5, root, Address::repeat_byte(0x22)), sidecars: None });
+    crate::services::preparation::register_validators(&ctx, SLOT - 1, &mut Default::default()).await;
+    // The rule moves the key's recipient to 0x22 while the node builds.
+    let store = ctx.store.clone();
+    node.state().while_producing = Some(testing::Hook(Box::new(move || {
+        store.update_config(&testing::pk(5), |c| crate::policy::ProposalConfig {
+            fee_recipient: Some(Address::repeat_byte(0x22)),
+            ..c.clone()
+        });
+    })));
+    propose(&ctx, SLOT, 5, testing::pk(5)).await.unwrap();
+    let refused = refusals(&rec.events(), MessageKind::Block);
+    assert!(matches!(&refused[..], [Refusal::RegistrationNotCurrent { .. }]), "{refused:?}");
+    let st = node.state();
+    assert_eq!(st.produce_boosts, [100, 0]);
+    assert!(
+        st.published.iter().any(|p| matches!(p, Published::Block { blinded: false, .. })),
+        "the local block paying the new recipient was signed and verified: {:?}",
         st.published
     );
 }
