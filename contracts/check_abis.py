@@ -1,9 +1,10 @@
 """Checks that the devnet pool contracts expose exactly the ABI entries of the
 real deployments that poolvc binds to.
 
-Usage: check_abis.py POOL_ABIS_JSON FORGE_OUT_DIR
+Usage: check_abis.py POOL_ABIS_JSON... FORGE_OUT_DIR
+(in any order: the one directory is forge's out dir, every file a list of entries)
 
-For every entry of POOL_ABIS_JSON (function or event: name, inputs and outputs
+For every entry of each POOL_ABIS_JSON (function or event: name, inputs and outputs
 with their names, types, struct components and indexed flags, state
 mutability), the compiled contract of the same name must have an identical
 entry (Solidity's internal type names aside). Entries the real registries
@@ -35,8 +36,10 @@ def norm(entry):
     return out
 
 
-def main(abis_path, out_dir):
-    wanted = json.load(open(abis_path, encoding="utf-8"))
+def main(out_dir, abis_paths):
+    wanted = []
+    for path in abis_paths:
+        wanted += json.load(open(path, encoding="utf-8"))
     compiled = {}
     for path in glob.glob(os.path.join(out_dir, "*.sol", "*.json")):
         name = os.path.splitext(os.path.basename(path))[0]
@@ -58,12 +61,14 @@ def main(abis_path, out_dir):
             if want not in same_name:
                 print(f"check_abis: {w['id']} on {contract}: expected {json.dumps(want)}; have {json.dumps(same_name)}")
                 bad += 1
-    print(f"check_abis: {checked - bad}/{checked} entries identical to the real contracts' ({len(wanted)} in {abis_path})")
+    print(f"check_abis: {checked - bad}/{checked} entries identical to the real contracts' ({len(wanted)} in {', '.join(abis_paths)})")
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    dirs = [a for a in sys.argv[1:] if os.path.isdir(a)]
+    files = [a for a in sys.argv[1:] if not os.path.isdir(a)]
+    if len(dirs) != 1 or not files:
         print(__doc__)
         sys.exit(2)
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(dirs[0], files))

@@ -8,6 +8,7 @@ import {PoolUtils, StaderConfig} from "../src/stader/PoolUtils.sol";
 import {Penalty, StaderOracle, MissedAttestationPenaltyData} from "../src/stader/Penalty.sol";
 import {NodeOperatorsRegistry, CSModule, NodeOperator} from "../src/lido/NodeOperatorsRegistry.sol";
 import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/lido/ValidatorsExitBusOracle.sol";
+import {LidoLocator, StakingRouter} from "../src/lido/LidoLocator.sol";
 import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager, RocketMegapool} from "../src/rocketpool/RocketNodeManager.sol";
 
 interface Vm {
@@ -86,6 +87,32 @@ contract PoolsTest {
         } catch (bytes memory reason) {
             require(keccak256(reason) == keccak256(abi.encodeWithSelector(PoolUtils.PubkeyDoesNotExit.selector)), "PubkeyDoesNotExit");
         }
+    }
+
+    function test_lido_locator_and_staking_router() public {
+        StakingRouter router = new StakingRouter();
+        LidoLocator locator = new LidoLocator(VAULT, address(router), address(0xE1));
+        require(locator.elRewardsVault() == VAULT && locator.stakingRouter() == address(router), "locator");
+        require(locator.validatorsExitBusOracle() == address(0xE1), "exit bus");
+        router.addStakingModule("curated", address(0xC1));
+        router.addStakingModule("csm", address(0xC3));
+        StakingRouter.StakingModule memory m = router.getStakingModule(2);
+        require(m.id == 2 && m.stakingModuleAddress == address(0xC3), "module 2");
+        try router.getStakingModule(3) returns (StakingRouter.StakingModule memory) {
+            revert("expected a revert");
+        } catch (bytes memory reason) {
+            require(
+                keccak256(reason) == keccak256(abi.encodeWithSelector(StakingRouter.StakingModuleUnregistered.selector)),
+                "StakingModuleUnregistered"
+            );
+        }
+        try new LidoLocator(address(0), address(router), address(0xE1)) returns (LidoLocator) {
+            revert("a zero vault was taken");
+        } catch {}
+        vm.prank(address(0xdead));
+        try router.addStakingModule("x", address(0xC4)) {
+            revert("a stranger added a module");
+        } catch {}
     }
 
     function test_opt_in_change_records_the_block() public {
@@ -188,12 +215,43 @@ contract PoolsTest {
     }
 
     function test_missed_attestation_penalties_by_pubkey_root() public {
-        address[] memory trusted = new address[](1);
+        // Three trusted nodes: a majority is two.
+        address[] memory trusted = new address[](3);
         trusted[0] = address(this);
-        StaderOracle oracle = new StaderOracle(trusted);
+        trusted[1] = address(0xA7);
+        trusted[2] = address(0xA8);
+        StaderOracle oracle = new StaderOracle(trusted, 100);
         bytes[] memory ks = new bytes[](1);
         ks[0] = key(1);
-        oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(1, 1, ks));
-        require(oracle.missedAttestationPenalty(keccak256(key(1))) == 1, "penalty counted");
+        vm.roll(250);
+        require(oracle.getMissedAttestationPenaltyReportableBlock() == 200, "reportable block");
+        // The current block (what poolvc used to send) reverts, as on the real oracle.
+        try oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(250, 1, ks)) {
+            revert("the current block was taken");
+        } catch (bytes memory reason) {
+            require(keccak256(reason) == keccak256(abi.encodeWithSelector(StaderOracle.ReportingFutureBlockData.selector)), "future");
+        }
+        try oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(199, 1, ks)) {
+            revert("an unaligned block was taken");
+        } catch (bytes memory reason) {
+            require(keccak256(reason) == keccak256(abi.encodeWithSelector(StaderOracle.InvalidReportingBlock.selector)), "aligned");
+        }
+        try oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(200, 2, ks)) {
+            revert("a skipped index was taken");
+        } catch {}
+        oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(200, 1, ks));
+        bytes32 root = sha256(abi.encodePacked(key(1), bytes16(0)));
+        require(oracle.missedAttestationPenalty(root) == 0 && oracle.lastReportedMAPDIndex() == 0, "no quorum yet");
+        try oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(200, 1, ks)) {
+            revert("a node counted twice");
+        } catch {}
+        vm.prank(address(0xA7));
+        oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(200, 1, ks));
+        require(oracle.missedAttestationPenalty(root) == 1 && oracle.lastReportedMAPDIndex() == 1, "quorum: counted");
+        require(oracle.missedAttestationPenalty(keccak256(key(1))) == 0, "not keyed by keccak256");
+        vm.prank(address(0xdead));
+        try oracle.submitMissedAttestationPenalties(MissedAttestationPenaltyData(200, 2, ks)) {
+            revert("a stranger reported");
+        } catch {}
     }
 }

@@ -7,7 +7,8 @@
 #     ledger through the node directly;
 #   B signs the CSM operator's keys through a proxy that does not serve the
 #     rewards routes (a node without them), and keeps its own ledger.
-# Frames are 4 epochs (0..3, 4..7, 8..11, 12..15). A and B are the two
+# Frames are 4 epochs (0..3, 4..7, 8..11, 12..15), read by both from a
+# HashConsensus stand-in (pools.yaml names no frame length). A and B are the two
 # registered reporters of a PoolPerformanceOracle on anvil (quorum 2); A also
 # sends Stader missed-attestation penalties to a StaderOracle stand-in. A reads
 # the chain through a fault proxy; B's reporter key starts without funds.
@@ -121,7 +122,7 @@ wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-per
 echo "e2e-perf: reporters A $REP_A (funded), B $REP_B (not yet); oracle $ORACLE, Stader oracle $STADER_ORACLE"
 perf_section() { cat <<YAML
 performance:
-  frame_epochs: 4
+  hash_consensus: "$2"
   leeway_bp: [[1, 300]]
   stader_window_epochs: 4
   stader_max_missed: 1
@@ -132,9 +133,10 @@ performance:
 YAML
 }
 cp "$RUN/a/pools.yaml" "$RUN/b/pools.yaml"
-perf_section "$RUN/a" >>"$RUN/a/pools.yaml"
+CONSENSUS="$(python3 -c "import json; print(json.load(open('$RUN/a/pools-devnet.json'))['contracts']['hash_consensus'])")"
+perf_section "$RUN/a" "$CONSENSUS" >>"$RUN/a/pools.yaml"
 echo "    stader_oracle: \"$STADER_ORACLE\"" >>"$RUN/a/pools.yaml"
-perf_section "$RUN/b" >>"$RUN/b/pools.yaml"
+perf_section "$RUN/b" "$CONSENSUS" >>"$RUN/b/pools.yaml"
 # A reads the execution chain through the fault proxy.
 sed -i "s|^rpc: .*|rpc: $PROXY|" "$RUN/a/pools.yaml"
 # A does not sign the CSM operator's keys (B does).

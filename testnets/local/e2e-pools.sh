@@ -18,7 +18,8 @@
 #              lying endpoint (forged proofs and call answers, a forged Lido
 #              exit request for a local key), another chain id, one epoch
 #              each; then a pools.yaml
-#              with an unknown pool kind over an epoch start;
+#              with an unknown pool kind over an epoch start, then one whose
+#              Lido entry pins a vault the LidoLocator contradicts;
 #   from Gloas on: proposals' fee recipients travel in signed proposer
 #              preferences (the switch of the flipping operator, 96 blocks
 #              after its opt-in, falls in Gloas); once the builder stand-in
@@ -183,6 +184,17 @@ cp "$RUN/vc/pools.yaml" "$RUN/pools.yaml.good"
 sed -i '0,/kind: stader-permissionless/s//kind: stader-permissionles/' "$RUN/vc/pools.yaml"
 FAULTS="$FAULTS badfile:$(( E * SPE + 4 )):$(( (E + 2) * SPE ))"
 at_slot $(( (E + 1) * SPE + 4 ))
+cp "$RUN/pools.yaml.good" "$RUN/vc/pools.yaml"
+# Then the Lido curated entry pinning a wrong EL rewards vault (a typo, or
+# another network's) over an epoch start: the chain's vault (read from the
+# locator) contradicts it, so that entry's keys must not propose, and the log
+# must name both addresses.
+at_slot $(( (E + 2) * SPE + 4 ))
+sed -i 's|el_rewards_vault: 0x1d00000000000000000000000000000000000001|el_rewards_vault: 0x1d0000000000000000000000000000000000bad2|' "$RUN/vc/pools.yaml"
+grep -q "el_rewards_vault: 0x1d0000000000000000000000000000000000bad2" "$RUN/vc/pools.yaml" \
+  || { echo "e2e-pools: the devnet's pools.yaml pins no vault to break"; exit 1; }
+FAULTS="$FAULTS badvault:$(( (E + 2) * SPE + 4 )):$(( (E + 4) * SPE ))"
+at_slot $(( (E + 3) * SPE + 4 ))
 cp "$RUN/pools.yaml.good" "$RUN/vc/pools.yaml"
 echo "e2e-pools: faults (mode:from_slot:to_slot):$FAULTS"
 at_slot $(( END_EPOCH * SPE + 2 ))

@@ -37,6 +37,8 @@ STADER_PD_POOL = "0x5a00000000000000000000000000000000000002"
 STADER_VAULT_IN = "0x5b0000000000000000000000000000000000000a"
 STADER_VAULT_OUT = "0x5b0000000000000000000000000000000000000b"
 LIDO_VAULT = "0x1d00000000000000000000000000000000000001"
+# Simple DVT's module address: a placeholder, it holds no devnet keys.
+LIDO_SDVT = "0x1d00000000000000000000000000000000000002"
 ROCKET_SP = "0x7200000000000000000000000000000000000001"
 DEVNET_RELAY = "http://relay.devnet.invalid"
 CHUNK = 200  # keys per registry transaction (gas and transaction size)
@@ -202,7 +204,7 @@ def cmd_deploy(a):
     owner = accts[0]
     chain_id = int(rpc(a.rpc, "eth_chainId", []), 16)
     # Contracts, in two waves (PoolUtils needs the registries and the config).
-    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm = deploy_all(a.rpc, owner, [
+    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus = deploy_all(a.rpc, owner, [
         ("NodeRegistry.sol", "PermissionlessNodeRegistry", ""),
         ("NodeRegistry.sol", "PermissionedNodeRegistry", ""),
         ("PoolUtils.sol", "StaderConfig",
@@ -215,9 +217,14 @@ def cmd_deploy(a):
         ("RocketNodeManager.sol", "RocketNodeManager", ""),
         ("RocketNodeManager.sol", "RocketNodeDistributorFactory", ""),
         ("RocketNodeManager.sol", "RocketMinipoolManager", ""),
+        ("LidoLocator.sol", "StakingRouter", ""),
+        # CSM's fee-oracle consensus: frames of 4 epochs from epoch 0 (e2e-perf's).
+        ("HashConsensus.sol", "HashConsensus", ctor_args("constructor(uint256,uint256,uint256)", 0, 4, 0)),
     ])
-    (utils,) = deploy_all(a.rpc, owner, [
-        ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd))])
+    utils, locator = deploy_all(a.rpc, owner, [
+        ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd)),
+        ("LidoLocator.sol", "LidoLocator", ctor_args("constructor(address,address,address)", LIDO_VAULT, router, bus)),
+    ])
     # Keys per operator, in --range order.
     it = iter(range(lo, hi + 1))
     ops = {name: [next(it) for _ in range(n)] for name, n in SPLIT}
@@ -233,6 +240,10 @@ def cmd_deploy(a):
         (owner, nor, encode("addNodeOperator(string,address,bytes)", "curated", owner, cat(ops["lido-curated"]))),
         (owner, csm, encode("addNodeOperator(address,address,bytes)", owner, owner, cat(ops["lido-csm"]))),
         (owner, relays, encode("add_relay(string,string,bool,string)", DEVNET_RELAY, "devnet", "false", "devnet")),
+        # Module ids as on mainnet: 1 curated, 2 Simple DVT (no keys here), 3 CSM.
+        (owner, router, encode("addStakingModule(string,address)", "curated-onchain-v1", nor)),
+        (owner, router, encode("addStakingModule(string,address)", "SimpleDVT", LIDO_SDVT)),
+        (owner, router, encode("addStakingModule(string,address)", "Community Staking", csm)),
         (owner, nm, encode("registerNode(address,address)", node_sp, "0x" + "00" * 20)),
         (owner, nm, encode("registerNode(address,address)", node, "0x" + "00" * 20)),
         *[(owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(c))) for c in chunks(ops["rocket-sp"])],
@@ -251,10 +262,10 @@ def cmd_deploy(a):
         dict(kind="stader-permissionless", pool_utils=utils, operator=op_in, penalty=penalty),
         dict(kind="stader-permissionless", pool_utils=utils, operator=op_out, penalty=penalty),
         dict(kind="stader-permissioned", pool_utils=utils, operator=op_pd, penalty=penalty),
-        dict(kind="lido-curated", module=nor, module_id=LIDO_MODULE_CURATED, operator_id=0,
-             el_rewards_vault=LIDO_VAULT, exit_bus=bus, relay_allow_list=relays),
-        dict(kind="lido-csm", module=csm, module_id=LIDO_MODULE_CSM, operator_id=0, el_rewards_vault=LIDO_VAULT,
-             exit_bus=bus, relay_allow_list=relays),
+        # Addresses from the locator; the curated entry also pins the vault.
+        dict(kind="lido-curated", locator=locator, module_id=LIDO_MODULE_CURATED, operator_id=0,
+             el_rewards_vault=LIDO_VAULT, relay_allow_list=relays),
+        dict(kind="lido-csm", locator=locator, module_id=LIDO_MODULE_CSM, operator_id=0, relay_allow_list=relays),
         dict(kind="rocket-pool", node=node_sp, **rocket),
         dict(kind="rocket-pool", node=node, **rocket),
     ]
@@ -270,7 +281,8 @@ def cmd_deploy(a):
     state = {
         "rpc": a.rpc,
         "contracts": dict(permissionless=pl, permissioned=pd, pool_utils=utils, penalty=penalty, lido_curated=nor,
-                          csm=csm, exit_bus=bus, relay_allow_list=relays, node_manager=nm, distributor_factory=df, minipool_manager=mm),
+                          csm=csm, exit_bus=bus, relay_allow_list=relays, lido_locator=locator, staking_router=router,
+                          hash_consensus=consensus, node_manager=nm, distributor_factory=df, minipool_manager=mm),
         "owner": owner,
         "flip_operator": op_out,
         "operators": {
@@ -286,7 +298,7 @@ def cmd_deploy(a):
     }
     with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
         json.dump(state, f, indent=1)
-    print(f"pools_devnet: 12 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+    print(f"pools_devnet: 15 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
           f"{os.path.join(a.out, 'pools.yaml')}")
 
 
@@ -337,7 +349,8 @@ def cmd_deploy_oracle(a):
     perf, stader = deploy_all(a.rpc, owner, [
         ("PoolPerformanceOracle.sol", "PoolPerformanceOracle",
          ctor_args("constructor(address[])", "[" + ",".join(reporters) + "]")),
-        ("Penalty.sol", "StaderOracle", ctor_args("constructor(address[])", "[" + ",".join(reporters) + "]")),
+        ("Penalty.sol", "StaderOracle", ctor_args("constructor(address[],uint256)", "[" + ",".join(reporters) + "]",
+                                                  a.stader_frequency)),
     ])
     print(perf, stader)
 
@@ -375,6 +388,9 @@ def main():
     o = sub.add_parser("deploy-oracle")
     o.add_argument("--rpc", required=True)
     o.add_argument("--reporters", required=True, help="comma-separated addresses")
+    o.add_argument("--stader-frequency", type=int, default=8,
+                   help="blocks between the StaderOracle's reportable blocks (50,400 on mainnet; the devnet's "
+                        "Stader windows are 32 blocks)")
     f = sub.add_parser("fund")
     f.add_argument("--rpc", required=True)
     f.add_argument("--to", required=True)

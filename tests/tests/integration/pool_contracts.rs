@@ -15,10 +15,13 @@ use poolvc::el::proven::{ProvenError, ProvenReader, Reads};
 use poolvc::el::rpc::{EthRpc, RpcError};
 use poolvc::events::EventBus;
 use poolvc::outcome::{Outcome, Refusal};
+use poolvc::policy::pool_rules::Facts;
 use poolvc::policy::{PoolRecipient, ProposalConfig};
-use poolvc::pool::config::{PoolSpec, PoolsConfig};
+use poolvc::pool::config::{LidoPins, PoolSpec, PoolsConfig};
 use poolvc::pool::map::PoolMap;
-use poolvc::pool::reader::{read_operator, ChainTime, ReadError};
+use poolvc::pool::reader::{
+    read_frame_config, read_lido_addresses, read_operator, ChainTime, LidoAddresses, ReadError,
+};
 use poolvc::pool::snapshot;
 use poolvc::store::{AttestationToSign, StoreTimings, ValidatorStore};
 use poolvc_signer::clock::WallClock;
@@ -193,13 +196,11 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     let block = rpc.block_number().await.unwrap();
     let plain = Reads::Unproven(&rpc);
     // A revert: a Lido operator id the registry does not have.
-    let PoolSpec::Lido { csm, module, module_id, el_rewards_vault, exit_bus, relay_allow_list, .. } =
-        cfg.pools[3].clone()
-    else {
+    let PoolSpec::Lido { csm, locator, module_id, pins, relay_allow_list, .. } = cfg.pools[3].clone() else {
         panic!("pools[3] is Lido curated")
     };
-    let missing =
-        PoolSpec::Lido { csm, module, module_id, operator_id: 99, el_rewards_vault, exit_bus, relay_allow_list };
+    let module: Address = st["contracts"]["lido_curated"].as_str().unwrap().parse().unwrap();
+    let missing = PoolSpec::Lido { csm, locator, module_id, operator_id: 99, pins, relay_allow_list };
     let e = read_operator(&plain, &missing, block, &TIME).await.unwrap_err();
     assert!(
         matches!(&e, ReadError::Proven(ProvenError::Rpc(RpcError::Revert { contract, function, .. }))
@@ -451,4 +452,117 @@ async fn a_lying_endpoint_moves_no_recipient_once_reads_are_proven() {
             .all(|o| o.recipient.is_none()),
         "every read that needs a storage value fails its proof"
     );
+}
+
+/// The Lido addresses come from the chain: the locator names the vault and
+/// the exit bus, the staking router the module by id; a pin in `pools.yaml`
+/// the chain contradicts is refused with both addresses named, and an id
+/// the router does not have is its revert. Proven reads, as the client makes.
+#[tokio::test]
+async fn lido_addresses_come_from_the_locator_and_a_contradicted_pin_is_refused() {
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil(18_706) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let anchor = head_anchor(&a.url).await;
+    let prover = ProvenReader::new(&rpc, anchor, 31337);
+    let reads = Reads::Proven(&prover);
+    let block = anchor.block_number;
+    let addr = |k: &str| -> Address { st["contracts"][k].as_str().unwrap().parse().unwrap() };
+    let PoolSpec::Lido { locator, pins, .. } = cfg.pools[4].clone() else { panic!("pools[4] is Lido CSM") };
+    assert_eq!(pins, LidoPins::default(), "the devnet's CSM entry pins nothing");
+    let at = read_lido_addresses(&reads, "lido-csm", locator, 3, &pins, block).await.unwrap();
+    let vault: Address = st["operators"]["lido-csm"]["recipient"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        at,
+        LidoAddresses {
+            el_rewards_vault: vault,
+            exit_bus: addr("exit_bus"),
+            staking_router: addr("staking_router"),
+            module: addr("csm"),
+        }
+    );
+    // The read hands the exit bus to the exit watcher and pays the vault.
+    let csm = read_operator(&reads, &cfg.pools[4], block, &TIME).await.unwrap();
+    assert_eq!(csm.exit_bus, Some(addr("exit_bus")));
+    assert!(matches!(csm.facts, Facts::Lido { el_rewards_vault } if el_rewards_vault == vault));
+
+    // A vault typed wrong (or left from another network): refused, both named.
+    let typo = Address::repeat_byte(0x1d);
+    let wrong = LidoPins { el_rewards_vault: Some(typo), ..LidoPins::default() };
+    let e = read_lido_addresses(&reads, "lido-csm", locator, 3, &wrong, block).await.unwrap_err();
+    assert!(
+        matches!(&e, ReadError::PinContradicted { field: "el_rewards_vault", pinned, chain, .. }
+            if *pinned == typo && *chain == vault),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains(&typo.to_string()) && msg.contains(&vault.to_string()), "{msg}");
+    assert!(msg.contains(&format!("LidoLocator {locator}: elRewardsVault()")), "{msg}");
+    // The whole entry fails with it: no keys, no recipient.
+    let mut spec = cfg.pools[4].clone();
+    if let PoolSpec::Lido { pins, .. } = &mut spec {
+        *pins = wrong;
+    }
+    assert!(matches!(read_operator(&reads, &spec, block, &TIME).await, Err(ReadError::PinContradicted { .. })));
+    // A module pin naming the curated registry under CSM's id.
+    let wrong = LidoPins { module: Some(addr("lido_curated")), ..LidoPins::default() };
+    let e = read_lido_addresses(&reads, "lido-csm", locator, 3, &wrong, block).await.unwrap_err();
+    assert!(e.to_string().contains("getStakingModule(3)"), "{e}");
+    // Pins that agree are no error.
+    let right = LidoPins { el_rewards_vault: Some(vault), module: Some(addr("csm")), exit_bus: Some(addr("exit_bus")) };
+    assert_eq!(read_lido_addresses(&reads, "lido-csm", locator, 3, &right, block).await.unwrap(), at);
+    // A module id the router does not have: its revert, over proven state.
+    let e = read_lido_addresses(&reads, "lido-csm", locator, 9, &pins, block).await.unwrap_err();
+    assert!(
+        matches!(&e, ReadError::Proven(ProvenError::Revert { contract, function, .. })
+            if *contract == addr("staking_router") && function.starts_with("getStakingModule(")),
+        "{e:?}"
+    );
+    // CSM's frames as its oracle's HashConsensus has them (4 epochs from 0).
+    assert_eq!(read_frame_config(&reads, addr("hash_consensus"), block).await.unwrap(), (0, 4));
+    assert!(read_frame_config(&reads, locator, block).await.is_err(), "a locator is no HashConsensus");
+    // A locator that is not one (an account without code): no address taken.
+    let eoa: Address = st["owner"].as_str().unwrap().parse().unwrap();
+    assert!(read_lido_addresses(&reads, "lido-csm", eoa, 3, &pins, block).await.is_err());
+}
+
+/// An exit request older than the lookback is missed and one inside it
+/// found at start, the range asked in spans (`eth_getLogs` limits): the
+/// mechanism at devnet scale (anvil mines about 300 blocks a second; the
+/// default is Lido's 14 days, 100,800 blocks, in spans of 10,000), and a
+/// lookback of 0 refused in `pools.yaml`.
+#[tokio::test]
+async fn an_exit_request_within_the_lookback_is_found_at_start() {
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil(18_707) else { return };
+    let cfg = config(&a);
+    assert_eq!(cfg.exit_lookback_blocks, 14 * 7_200, "Lido's exit-event window");
+    let st = state(&a);
+    let v = st["operators"]["lido-curated"]["keys"][1].as_u64().unwrap();
+    let out = Command::new("python3")
+        .arg(root().join("testnets/local/pools_devnet.py"))
+        .args(["exit-lido", "--rpc", &a.url, "--index", &v.to_string(), "--state"])
+        .arg(a.dir.path().join("pools-devnet.json"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "exit-lido: {}", String::from_utf8_lossy(&out.stderr));
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(30)).with_logs_span(100);
+    rpc.request("anvil_mine", serde_json::json!(["0x1f4"])).await.unwrap(); // 500 blocks
+    let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
+    // 600 blocks back, in spans of 100: found.
+    let within = PoolsConfig { exit_lookback_blocks: 600, ..cfg.clone() };
+    let (requests, _) = rpc.counts();
+    let snap = snapshot::take(&within, &rpc, None, &local, &TIME).await.unwrap();
+    let found: Vec<PublicKeyBytes> = snap.exit_requests.iter().map(|r| r.pubkey).collect();
+    assert_eq!(found, [pk(v)], "{:#?}", snap.operators.iter().map(|o| &o.error).collect::<Vec<_>>());
+    assert!(rpc.counts().0 - requests >= 6, "600 blocks are asked for in spans of 100");
+    // 400 blocks back: the request is older, not seen.
+    let short = PoolsConfig { exit_lookback_blocks: 400, ..cfg.clone() };
+    let snap = snapshot::take(&short, &rpc, None, &local, &TIME).await.unwrap();
+    assert!(snap.exit_requests.is_empty(), "{:?}", snap.exit_requests);
+    let text = std::fs::read_to_string(a.dir.path().join("pools.yaml")).unwrap() + "exit_lookback_blocks: 0\n";
+    let e = PoolsConfig::parse(Path::new("pools.yaml"), &text).unwrap_err();
+    assert!(e.to_string().contains("exit_lookback_blocks: 0"), "{e}");
 }

@@ -1,7 +1,8 @@
 //! The pool contracts' functions and events poolvc calls and watches, as
 //! `sol!` bindings with the real signatures (checked against the deployed
-//! contracts' ABIs in `../shared/design/pool-abis.json` by
-//! `contracts/check_abis.py`, through the devnet contracts that share them).
+//! contracts' ABIs in `../shared/design/pool-abis.json` and
+//! `contracts/abis/*.json` by `contracts/check_abis.py`, through the devnet
+//! contracts that share them).
 //!
 //! Only what poolvc reads is declared; each interface is named for the
 //! contract it binds.
@@ -91,6 +92,38 @@ sol! {
         function getNodeOperator(uint256 nodeOperatorId) external view returns (NodeOperator memory);
         function getSigningKeys(uint256 nodeOperatorId, uint256 startIndex, uint256 keysCount)
             external view returns (bytes memory);
+    }
+
+    /// Lido `LidoLocator`: where the protocol's contracts are.
+    interface ILidoLocator {
+        function elRewardsVault() external view returns (address);
+        function stakingRouter() external view returns (address);
+        function validatorsExitBusOracle() external view returns (address);
+    }
+
+    /// Lido `StakingRouter`: the staking modules by id.
+    interface IStakingRouter {
+        struct StakingModule {
+            uint24 id;
+            address stakingModuleAddress;
+            uint16 stakingModuleFee;
+            uint16 treasuryFee;
+            uint16 stakeShareLimit;
+            uint8 status;
+            string name;
+            uint64 lastDepositAt;
+            uint256 lastDepositBlock;
+            uint256 exitedValidatorsCount;
+            uint16 priorityExitShareThreshold;
+            uint64 maxDepositsPerBlock;
+            uint64 minDepositBlockDistance;
+        }
+        function getStakingModule(uint256 _stakingModuleId) external view returns (StakingModule memory);
+    }
+
+    /// Lido `HashConsensus`: an oracle's frames.
+    interface IHashConsensus {
+        function getFrameConfig() external view returns (uint256 initialEpoch, uint256 epochsPerFrame, uint256 fastLaneLengthSlots);
     }
 
     /// Lido `ValidatorsExitBusOracle`.

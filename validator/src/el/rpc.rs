@@ -23,6 +23,9 @@ use std::time::Duration;
 pub const MAX_BODY: usize = 32 << 20;
 /// Calls per JSON-RPC batch.
 pub const BATCH: usize = 250;
+/// Blocks per `eth_getLogs` request: public endpoints refuse wider ranges
+/// (10,000 is a common limit), and a 14-day lookback is 100,800 blocks.
+pub const LOGS_SPAN: u64 = 10_000;
 
 /// Errors talking to the execution node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +126,8 @@ pub struct EthRpc {
     timeout: Duration,
     requests: AtomicU64,
     calls: AtomicU64,
+    /// Blocks per `eth_getLogs` request ([`LOGS_SPAN`] unless set).
+    logs_span: u64,
 }
 
 impl EthRpc {
@@ -134,7 +139,15 @@ impl EthRpc {
             timeout,
             requests: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            logs_span: LOGS_SPAN,
         }
+    }
+
+    /// The same client asking `eth_getLogs` for at most `blocks` blocks at a
+    /// time (an endpoint with a narrower limit than [`LOGS_SPAN`]).
+    pub fn with_logs_span(mut self, blocks: u64) -> Self {
+        self.logs_span = blocks.max(1);
+        self
     }
 
     /// The endpoint.
@@ -224,8 +237,27 @@ impl EthRpc {
     }
 
     /// `eth_getLogs` of any of `addresses` with `topics` (position by
-    /// position; `None` matches anything) over `from..=to`.
+    /// position; `None` matches anything) over `from..=to`, asked
+    /// [`LOGS_SPAN`] blocks at a time (or the span set).
     pub async fn logs(
+        &self,
+        addresses: &[Address],
+        topics: &[Option<B256>],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, RpcError> {
+        let mut out = Vec::new();
+        let mut lo = from;
+        while lo <= to {
+            let hi = to.min(lo.saturating_add(self.logs_span - 1));
+            out.extend(self.logs_in(addresses, topics, lo, hi).await?);
+            lo = hi + 1;
+        }
+        Ok(out)
+    }
+
+    /// One `eth_getLogs` request over `from..=to`.
+    async fn logs_in(
         &self,
         addresses: &[Address],
         topics: &[Option<B256>],

@@ -36,6 +36,11 @@ pub struct PerfConfig {
     pub stader_exit_penalty_gwei: u64,
     /// Where and how finished frames are reported on chain (none: not reported).
     pub report: Option<ReportConfig>,
+    /// The `HashConsensus` whose frames these are (CSM: its fee oracle's
+    /// consensus contract): when set, `first_epoch` and `frame_epochs` are
+    /// read from its `getFrameConfig()` at each pool read, over what the
+    /// file says, so poolvc's frames are the oracle's.
+    pub hash_consensus: Option<Address>,
 }
 
 impl Default for PerfConfig {
@@ -53,6 +58,7 @@ impl Default for PerfConfig {
             stader_penalty_per_strike_gwei: 200_000_000,
             stader_exit_penalty_gwei: 2_000_000_000,
             report: None,
+            hash_consensus: None,
         }
     }
 }

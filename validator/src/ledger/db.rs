@@ -293,7 +293,7 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS perf_epoch (
   epoch BIGINT PRIMARY KEY,
   digest BLOB NOT NULL,
@@ -332,6 +332,12 @@ const TABLES: [&str; 5] = [
   detail TEXT NOT NULL,
   PRIMARY KEY (frame, target)
 ) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS perf_frames (
+  id BIGINT PRIMARY KEY,
+  first_epoch BIGINT NOT NULL,
+  frame_epochs BIGINT NOT NULL,
+  source TEXT NOT NULL
+)",
     "CREATE TABLE IF NOT EXISTS perf_warning (
   frame BIGINT NOT NULL,
   validator BIGINT NOT NULL,
@@ -700,6 +706,42 @@ impl Ledger {
         .map(|_| ())
     }
 
+    /// Records the frames the client cuts by (`first_epoch`, `frame_epochs`)
+    /// and where they came from, for the readers of the ledger (`poolvc
+    /// pool report`, the pool API) to cut the same.
+    pub fn set_frames(&self, first_epoch: u64, frame_epochs: u64, source: &str) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO perf_frames VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
+             first_epoch = excluded.first_epoch, frame_epochs = excluded.frame_epochs, source = excluded.source",
+            &[int(first_epoch), int(frame_epochs), Val::T(source.to_string())],
+        )
+        .map(|_| ())
+    }
+
+    /// The frames last recorded by [`Ledger::set_frames`]; `None` when none
+    /// were (or the ledger predates the record: opened read-only, it has no
+    /// such table).
+    pub fn frames(&self) -> Result<Option<(u64, u64)>, LedgerError> {
+        if let Conn::Sqlite(c) = &*self.c() {
+            let exists = c
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'perf_frames'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| self.err(e.into()))?;
+            if exists == 0 {
+                return Ok(None);
+            }
+        }
+        let r = self.query("SELECT first_epoch, frame_epochs FROM perf_frames WHERE id = 1", &[])?;
+        Ok(r.first().and_then(|row| {
+            let first = row.first().and_then(Val::i)?;
+            let len = row.get(1).and_then(Val::i)?;
+            (first >= 0 && len > 0).then_some((first as u64, len as u64))
+        }))
+    }
+
     /// Every submission, oldest frame first.
     pub fn submissions(&self) -> Result<Vec<Submission>, LedgerError> {
         Ok(self
@@ -755,8 +797,10 @@ mod tests {
             return;
         };
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute("DROP TABLE IF EXISTS perf_epoch, perf_validator, perf_member, perf_submission, perf_warning")
-            .unwrap();
+        c.batch_execute(
+            "DROP TABLE IF EXISTS perf_epoch, perf_validator, perf_member, perf_submission, perf_warning, perf_frames",
+        )
+        .unwrap();
         same_rules(&Location::Postgres(url));
     }
 
@@ -782,6 +826,11 @@ mod tests {
         assert!(l.open_epochs().unwrap().is_empty());
         assert_eq!(l.epochs(0, 10).unwrap()[0].network.att_assigned, 2);
         assert_eq!(l.last_epoch().unwrap(), Some(3));
+        // The frames the client cut by: none recorded, then the last one.
+        assert_eq!(l.frames().unwrap(), None);
+        l.set_frames(0, 6300, "pools.yaml").unwrap();
+        l.set_frames(2, 4, "HashConsensus 0x01").unwrap();
+        assert_eq!(l.frames().unwrap(), Some((2, 4)));
         assert!(l.warn_once(0, 5, 3, 100, "x").unwrap());
         assert!(!l.warn_once(0, 5, 4, 200, "y").unwrap());
         assert_eq!(l.warnings(0).unwrap(), vec![(5, 3, 100, "x".to_string())]);

@@ -305,24 +305,84 @@ pub fn build_report(
     }
 }
 
-/// A key's projection to the end of an incomplete frame.
+/// Epochs judged after a start during which no key is warned: the start's
+/// own misses (duties fetched late, a node catching up) fall there.
+pub const WARMUP_EPOCHS: u64 = 2;
+/// Attestation duties a key's rate must rest on before its rate alone warns.
+pub const MIN_SAMPLE_DUTIES: u64 = 32;
+/// Standard errors below the threshold a key's rate must be to warn.
+pub const SIGNIFICANCE_SE: f64 = 3.0;
+
+/// Why a key is warned before its frame ends ([`at_risk`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Projection {
-    /// Performance so far.
-    pub so_far: f64,
-    /// Performance in the newest judged epoch.
-    pub recent: f64,
-    /// At the frame's end if the recent rate holds.
-    pub projected: f64,
-    /// At the frame's end if every remaining duty is met.
-    pub best_case: f64,
+pub enum AtRisk {
+    /// Even with every remaining duty of the frame met it ends below its
+    /// threshold: `best_case` is its performance then.
+    Certain {
+        /// Its performance at the frame's end if every remaining duty is met.
+        best_case: f64,
+    },
+    /// Its rate so far, held to the frame's end, is below its threshold by
+    /// more than [`SIGNIFICANCE_SE`] standard errors of a rate measured
+    /// over `duties` duties.
+    Trend {
+        /// Its performance so far.
+        so_far: f64,
+        /// Attestation duties that rate rests on.
+        duties: u64,
+    },
 }
 
-/// Projects `so_far` over `judged` epochs, `recent` the newest epoch's, to
-/// a frame of `frame_epochs`.
-pub fn project(so_far: f64, recent: f64, judged: u64, frame_epochs: u64) -> Projection {
+/// The early-warning rule for a key whose frame is not over: `so_far` its
+/// performance over `duties` attestation duties in the `judged` epochs of a
+/// frame of `frame_epochs`, against `threshold`; `since_start` the epochs
+/// judged since this process started.
+///
+/// - Nothing during [`WARMUP_EPOCHS`] after a start.
+/// - [`AtRisk::Certain`] when even a perfect rest of the frame leaves the
+///   key below: no noise can undo that.
+/// - [`AtRisk::Trend`] when the rate so far is below the threshold and the
+///   gap is significant: at least [`MIN_SAMPLE_DUTIES`] duties, and
+///   `threshold - so_far >= 3·sqrt(t(1-t)/n)`. A key whose true rate is the
+///   threshold `t` shows such a shortfall over `n` duties by chance less than
+///   0.2 % of the time (one-sided, normal approximation of the binomial);
+///   at 0.95 and 32 duties that takes 6 misses or more.
+///
+/// The rate of the newest epoch alone is never extrapolated: one missed
+/// attestation would project a key to 0 (the devnet's first epoch after a
+/// start warned every operator so).
+pub fn at_risk(
+    so_far: f64,
+    duties: u64,
+    judged: u64,
+    since_start: u64,
+    frame_epochs: u64,
+    threshold: f64,
+) -> Option<AtRisk> {
+    if since_start < WARMUP_EPOCHS {
+        return None;
+    }
     let (j, l) = (judged.min(frame_epochs) as f64, frame_epochs.max(1) as f64);
-    Projection { so_far, recent, projected: (so_far * j + recent * (l - j)) / l, best_case: (so_far * j + (l - j)) / l }
+    let best_case = (so_far * j + (l - j)) / l;
+    if best_case < threshold {
+        return Some(AtRisk::Certain { best_case });
+    }
+    let t = threshold.clamp(0.0, 1.0);
+    let noise = SIGNIFICANCE_SE * (t * (1.0 - t) / duties.max(1) as f64).sqrt();
+    (duties >= MIN_SAMPLE_DUTIES && threshold - so_far >= noise).then_some(AtRisk::Trend { so_far, duties })
+}
+
+impl std::fmt::Display for AtRisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AtRisk::Certain { best_case } => {
+                write!(f, "{best_case:.3} at best by the frame's end, every remaining duty met")
+            }
+            AtRisk::Trend { so_far, duties } => {
+                write!(f, "{so_far:.3} over {duties} duties, below by more than chance")
+            }
+        }
+    }
 }
 
 /// Stader's view of one key over one window.
@@ -389,10 +449,39 @@ mod tests {
         assert_eq!(PerfConfig::curve(&cfg.leeway_bp, 151), 300);
         assert!((threshold(&cfg, Some(0.97), 1) - 0.92).abs() < 1e-12);
         assert_eq!(threshold(&cfg, Some(0.01), 1), 0.0);
-        let p = project(0.0, 0.0, 1, 4);
-        assert_eq!((p.projected, p.best_case), (0.0, 0.75));
+        assert_eq!(at_risk(0.0, 1, 1, 2, 4, 0.9), Some(AtRisk::Certain { best_case: 0.75 }));
         assert!(PerfConfig { frame_epochs: 0, ..Default::default() }.check().is_err());
         assert!(PerfConfig { leeway_bp: vec![[2, 300]], ..Default::default() }.check().is_err());
+    }
+
+    /// The devnet's noise: one epoch missed at a start, over a mainnet frame
+    /// of 6,300 epochs, is no warning (the old rule projected 0.000).
+    #[test]
+    fn one_missed_epoch_is_no_warning_and_a_third_of_a_frame_offline_is() {
+        let (frame, t) = (6_300, 0.95);
+        // The first epochs after a start: never.
+        assert_eq!(at_risk(0.0, 1, 1, 1, frame, t), None);
+        // Later, one miss of one duty: the best case is 0.9998, the sample 1.
+        assert_eq!(at_risk(0.0, 1, 1, 2, frame, t), None);
+        // 3 misses of 32 (0.906): within chance of 0.95 (3 SE is 0.116).
+        assert_eq!(at_risk(29.0 / 32.0, 32, 32, 32, frame, t), None);
+        // 28 of 32 (0.875, 4 misses): not yet 3 SE either.
+        assert_eq!(at_risk(28.0 / 32.0, 32, 32, 32, frame, t), None);
+        // 26 of 32 (0.8125): 0.1375 below, more than 3 SE: a trend.
+        assert_eq!(at_risk(26.0 / 32.0, 32, 32, 32, frame, t), Some(AtRisk::Trend { so_far: 0.8125, duties: 32 }));
+        // Below but under the minimum sample: no trend yet.
+        assert_eq!(at_risk(0.5, 31, 31, 31, frame, t), None);
+        // Offline for a third of the frame from its start: certain, as soon
+        // as the lost duties exceed what the leeway allows (5 % of 6,300).
+        // Offline from the frame's start for 300 epochs (4.8 %): still able
+        // to end above, but a rate of 0 over 300 duties is no chance.
+        assert_eq!(at_risk(0.0, 300, 300, 300, frame, t), Some(AtRisk::Trend { so_far: 0.0, duties: 300 }));
+        let third = frame / 3;
+        assert!(
+            matches!(at_risk(0.0, third, third, third, frame, t), Some(AtRisk::Certain { best_case }) if (best_case - 2.0 / 3.0).abs() < 1e-3)
+        );
+        // A 4-epoch devnet frame: one epoch offline after the warm-up is certain.
+        assert!(matches!(at_risk(2.0 / 3.0, 3, 3, 3, 4, 0.94), Some(AtRisk::Certain { .. })));
     }
 
     #[test]

@@ -73,7 +73,13 @@ pub mod sol {
         function verifyValidator(ValidatorLeaf leaf, bytes32[] proof) external view returns (bool);
         function submitMissedAttestationPenalties(MissedAttestationPenaltyData mapd) external;
         function lastReportedMAPDIndex() external view returns (uint256);
+        function getMissedAttestationPenaltyReportableBlock() external view returns (uint256);
         error NotReporter(address who);
+        error NotATrustedNode();
+        error ReportingFutureBlockData();
+        error InvalidReportingBlock();
+        error InvalidMAPDIndex();
+        error DuplicateSubmissionFromNode();
         error AlreadySubmitted(uint256 frame, address reporter);
         error BadEpochs(uint64 firstEpoch, uint64 lastEpoch);
     }
@@ -526,6 +532,11 @@ fn decode_revert(message: &str) -> String {
         (sol::NotReporter::SELECTOR, "not a registered reporter"),
         (sol::AlreadySubmitted::SELECTOR, "this reporter already submitted the frame"),
         (sol::BadEpochs::SELECTOR, "the frame's epochs are out of order"),
+        (sol::NotATrustedNode::SELECTOR, "not one of the StaderOracle's trusted nodes"),
+        (sol::ReportingFutureBlockData::SELECTOR, "the reporting block is not in the past"),
+        (sol::InvalidReportingBlock::SELECTOR, "the reporting block is not the oracle's reportable block"),
+        (sol::InvalidMAPDIndex::SELECTOR, "not the next penalty index"),
+        (sol::DuplicateSubmissionFromNode::SELECTOR, "this node already sent that index and those keys"),
     ];
     for (sel, name) in known {
         if message.contains(&hex::encode(sel)) {
@@ -555,10 +566,12 @@ pub fn stader_penalty_keys(cfg: &PerfConfig, r: &FrameReport) -> Vec<Vec<u8>> {
     keys
 }
 
-/// The calldata of `submitMissedAttestationPenalties`.
-pub fn stader_calldata(block: u64, index: u64, keys: Vec<Vec<u8>>) -> Bytes {
+/// The calldata of `submitMissedAttestationPenalties` for the oracle's
+/// reportable block `reportable` (`getMissedAttestationPenaltyReportableBlock()`:
+/// the real StaderOracle reverts for any other, the current block included).
+pub fn stader_calldata(reportable: u64, index: u64, keys: Vec<Vec<u8>>) -> Bytes {
     let mapd = sol::MissedAttestationPenaltyData {
-        reportingBlockNumber: U256::from(block),
+        reportingBlockNumber: U256::from(reportable),
         index: U256::from(index),
         sortedPubkeys: keys.into_iter().map(Bytes::from).collect(),
     };

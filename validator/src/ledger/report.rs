@@ -55,6 +55,12 @@ pub fn load(
             Ledger::open_read_only(datadir)
         }
     }?;
+    // The frames the client cut by (a HashConsensus's), over the file's.
+    let mut cfg = cfg.clone();
+    if let Some((first, len)) = ledger.frames()? {
+        (cfg.first_epoch, cfg.frame_epochs) = (first, len);
+    }
+    let cfg = &cfg;
     let frame = match frame {
         Some(f) => f,
         None => {

@@ -11,11 +11,12 @@
 //!     operator: 0x…               # the operator's address in the registry
 //!     penalty: 0x…                # Penalty (ForceExitValidator), optional
 //!   - kind: lido-curated          # or lido-csm
-//!     module: 0x…                 # NodeOperatorsRegistry, or CSModule
-//!     module_id: 1                # staking module id (filters exit requests)
+//!     locator: 0x…                # LidoLocator: the vault, the exit bus and the StakingRouter
+//!     module_id: 1                # staking module id (the module's address from the router)
 //!     operator_id: 7
-//!     el_rewards_vault: 0x…
-//!     exit_bus: 0x…               # ValidatorsExitBusOracle (optional)
+//!     el_rewards_vault: 0x…       # optional pins: refused if the chain names another
+//!     module: 0x…                 #   (NodeOperatorsRegistry, or CSModule)
+//!     exit_bus: 0x…               #   (ValidatorsExitBusOracle)
 //!     relay_allow_list: 0x…       # MEVBoostRelayAllowedList (optional)
 //!   - kind: rocket-pool
 //!     node_manager: 0x…
@@ -27,8 +28,10 @@
 //!     name: my-pool
 //!     fee_recipient: 0x…
 //!     keys: [0x…, 0x…]            # 48-byte public keys
+//! exit_lookback_blocks: 100800     # optional: blocks searched for exit requests at start (14 days)
 //! performance:                    # optional; mainnet defaults (crate::ledger::config::PerfConfig)
 //!   frame_epochs: 6300
+//!   hash_consensus: 0x…           # optional: frame_epochs and first_epoch from its getFrameConfig()
 //!   leeway_bp: [[1, 300]]
 //! ```
 //!
@@ -148,20 +151,19 @@ pub enum PoolSpec {
         /// `Penalty`, whose `ForceExitValidator` events are exit requests.
         penalty: Option<Address>,
     },
-    /// Lido, curated module or CSM.
+    /// Lido, curated module or CSM. Its addresses are read from the chain
+    /// (`LidoLocator`, `StakingRouter`); `pins` only check them.
     Lido {
         /// Whether this is the Community Staking Module.
         csm: bool,
-        /// NodeOperatorsRegistry or CSModule.
-        module: Address,
+        /// LidoLocator.
+        locator: Address,
         /// The staking module id.
         module_id: u64,
         /// The operator's id in the module.
         operator_id: u64,
-        /// The execution-layer rewards vault.
-        el_rewards_vault: Address,
-        /// ValidatorsExitBusOracle.
-        exit_bus: Option<Address>,
+        /// Addresses the operator expects the chain to name.
+        pins: LidoPins,
         /// MEVBoostRelayAllowedList.
         relay_allow_list: Option<Address>,
     },
@@ -187,6 +189,20 @@ pub enum PoolSpec {
         /// Its keys.
         keys: Vec<PublicKeyBytes>,
     },
+}
+
+/// Addresses a Lido entry of `pools.yaml` expects the chain to name. A pin
+/// the chain contradicts makes the entry unreadable (its keys do not
+/// propose), with both addresses named: a vault typed wrong or left from
+/// another network pays no block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LidoPins {
+    /// The EL rewards vault (`LidoLocator.elRewardsVault()`).
+    pub el_rewards_vault: Option<Address>,
+    /// The module (`StakingRouter.getStakingModule(module_id)`).
+    pub module: Option<Address>,
+    /// The exit bus (`LidoLocator.validatorsExitBusOracle()`).
+    pub exit_bus: Option<Address>,
 }
 
 impl PoolSpec {
@@ -218,6 +234,9 @@ pub struct PoolsConfig {
     /// How performance is measured and framed (`performance:`; mainnet
     /// defaults when absent).
     pub performance: crate::ledger::config::PerfConfig,
+    /// Blocks looked back for exit requests at start
+    /// ([`super::exits::DEFAULT_LOOKBACK_BLOCKS`] when absent).
+    pub exit_lookback_blocks: u64,
 }
 
 const KNOWN: &str = "stader-permissionless, stader-permissioned, lido-curated, lido-csm, rocket-pool, custom";
@@ -233,6 +252,7 @@ struct RawFile {
     pools: Vec<RawPool>,
     #[serde(default)]
     performance: crate::ledger::config::PerfConfig,
+    exit_lookback_blocks: Option<u64>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -245,6 +265,7 @@ struct RawPool {
     module: Option<String>,
     module_id: Option<u64>,
     operator_id: Option<u64>,
+    locator: Option<String>,
     el_rewards_vault: Option<String>,
     exit_bus: Option<String>,
     relay_allow_list: Option<String>,
@@ -300,7 +321,21 @@ impl PoolsConfig {
         raw.performance
             .check()
             .map_err(|e| PoolConfigError::Malformed { path: path.to_path_buf(), reason: e.to_string() })?;
-        Ok(Self { rpc: raw.rpc, chain_id: raw.chain_id, relays: raw.relays, pools, performance: raw.performance })
+        let exit_lookback_blocks = raw.exit_lookback_blocks.unwrap_or(super::exits::DEFAULT_LOOKBACK_BLOCKS);
+        if exit_lookback_blocks == 0 {
+            return Err(PoolConfigError::Malformed {
+                path: path.to_path_buf(),
+                reason: "exit_lookback_blocks: 0 would miss every exit request logged before the start".into(),
+            });
+        }
+        Ok(Self {
+            rpc: raw.rpc,
+            chain_id: raw.chain_id,
+            relays: raw.relays,
+            pools,
+            performance: raw.performance,
+            exit_lookback_blocks,
+        })
     }
 }
 
@@ -330,11 +365,14 @@ impl Entry<'_> {
                 let kind = if csm { "lido-csm" } else { "lido-curated" };
                 PoolSpec::Lido {
                     csm,
-                    module: self.address(kind, "module", &r.module)?,
+                    locator: self.address(kind, "locator", &r.locator)?,
                     module_id: r.module_id.ok_or_else(|| self.missing(kind, "module_id"))?,
                     operator_id: r.operator_id.ok_or_else(|| self.missing(kind, "operator_id"))?,
-                    el_rewards_vault: self.address(kind, "el_rewards_vault", &r.el_rewards_vault)?,
-                    exit_bus: self.optional_address(kind, "exit_bus", &r.exit_bus)?,
+                    pins: LidoPins {
+                        el_rewards_vault: self.optional_address(kind, "el_rewards_vault", &r.el_rewards_vault)?,
+                        module: self.optional_address(kind, "module", &r.module)?,
+                        exit_bus: self.optional_address(kind, "exit_bus", &r.exit_bus)?,
+                    },
                     relay_allow_list: self.optional_address(kind, "relay_allow_list", &r.relay_allow_list)?,
                 }
             }
@@ -436,8 +474,8 @@ mod tests {
             "rpc: http://127.0.0.1:8545\nchain_id: 31337\npools:\n\
              - {{kind: stader-permissionless, pool_utils: {A}, operator: {B}}}\n\
              - {{kind: stader-permissioned, pool_utils: {A}, operator: {B}}}\n\
-             - {{kind: lido-curated, module: {A}, module_id: 1, operator_id: 7, el_rewards_vault: {B}, exit_bus: {A}}}\n\
-             - {{kind: lido-csm, module: {A}, module_id: 3, operator_id: 2, el_rewards_vault: {B}}}\n\
+             - {{kind: lido-curated, locator: {A}, module_id: 1, operator_id: 7, el_rewards_vault: {B}, exit_bus: {A}}}\n\
+             - {{kind: lido-csm, locator: {A}, module_id: 3, operator_id: 2}}\n\
              - {{kind: rocket-pool, node_manager: {A}, distributor_factory: {A}, smoothing_pool: {B}, minipool_manager: {A}, node: {B}}}\n\
              - {{kind: custom, name: mine, fee_recipient: {B}, keys: [{}, {}]}}\n",
             key(1),
@@ -451,7 +489,13 @@ mod tests {
             ["stader-permissionless", "stader-permissioned", "lido-curated", "lido-csm", "rocket-pool", "custom"]
         );
         assert!(matches!(&c.pools[0], PoolSpec::Stader { pool_id: 1, .. }));
-        assert!(matches!(&c.pools[2], PoolSpec::Lido { exit_bus: Some(_), relay_allow_list: None, .. }));
+        let PoolSpec::Lido { pins, relay_allow_list: None, .. } = &c.pools[2] else { panic!("{:?}", c.pools[2]) };
+        let b = crate::policy::parse_address(B).unwrap();
+        assert_eq!(
+            pins,
+            &LidoPins { el_rewards_vault: Some(b), module: None, exit_bus: crate::policy::parse_address(A) }
+        );
+        assert!(matches!(&c.pools[3], PoolSpec::Lido { pins, .. } if *pins == LidoPins::default()));
     }
 
     #[test]
@@ -465,10 +509,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("pools[0] (stader-permissionless): pool_utils: \"0x1234\" is not an address"), "{e}");
-        let e = parse(&format!("pools:\n - {{kind: lido-csm, module: {A}, operator_id: 2, el_rewards_vault: {B}}}\n"))
+        let e = parse(&format!("pools:\n - {{kind: lido-csm, locator: {A}, operator_id: 2, el_rewards_vault: {B}}}\n"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("pools[0] (lido-csm): module_id is missing"), "{e}");
+        // The vault alone is no longer enough: it is read from the locator.
+        let e = parse(&format!("pools:\n - {{kind: lido-csm, module_id: 3, operator_id: 2, el_rewards_vault: {B}}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pools[0] (lido-csm): locator is missing"), "{e}");
         let e = parse("pools:\n - {kind: custom, name: x, fee_recipient: 0x11, keys: []}\n").unwrap_err().to_string();
         assert!(e.contains("fee_recipient"), "{e}");
         let e = parse(&format!("pools:\n - {{kind: custom, name: x, fee_recipient: {A}, keys: [0x12]}}\n"))

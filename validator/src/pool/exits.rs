@@ -4,6 +4,7 @@
 //! operator's keys), decoded from `eth_getLogs` entries.
 
 use super::config::PoolSpec;
+use super::reader::OperatorRead;
 use crate::el::abi::{IStaderPenalty, IValidatorsExitBus};
 use crate::el::rpc::{EthRpc, Log, RpcError};
 use alloy_primitives::Address;
@@ -62,21 +63,33 @@ pub enum ExitFetchError {
     Log(#[from] ExitLogError),
 }
 
+/// Blocks looked back for exit requests at start, unless `pools.yaml` says
+/// otherwise (`exit_lookback_blocks`): Lido's oracle looks back 14 days for
+/// exit events (`EXIT_EVENTS_LOOKBACK_WINDOW_IN_SLOTS = 14 * 7200` in its
+/// daemon config on mainnet), so a request older than a long outage is
+/// still seen and acted on.
+pub const DEFAULT_LOOKBACK_BLOCKS: u64 = 14 * 7_200;
+
 /// The exit requests `spec`'s pool logged in blocks `from..=to` for the
-/// operator (its module and id for Lido, its `keys` for Stader). Logs of a
-/// Stader `Penalty` several entries share are asked once through `penalty_logs`.
+/// operator as last `read` (its module and id at the exit bus the read
+/// found for Lido, its keys for Stader; nothing before a first read). Logs
+/// of a Stader `Penalty` several entries share are asked once through
+/// `penalty_logs`.
 pub async fn fetch(
     rpc: &EthRpc,
     spec: &PoolSpec,
-    keys: &HashSet<PublicKeyBytes>,
+    read: Option<&OperatorRead>,
     from: u64,
     to: u64,
     penalty_logs: &mut HashMap<Address, Vec<Log>>,
 ) -> Result<Vec<ExitRequest>, ExitFetchError> {
+    let keys: HashSet<PublicKeyBytes> = read.map(|r| r.keys.iter().copied().collect()).unwrap_or_default();
+    let keys = &keys;
     match spec {
-        PoolSpec::Lido { exit_bus: Some(bus), module_id, operator_id, .. } => {
-            let logs = rpc.logs(&[*bus], &lido_topics(*module_id, *operator_id), from, to).await?;
-            let operator = LidoOperator { exit_bus: *bus, module_id: *module_id, operator_id: *operator_id };
+        PoolSpec::Lido { module_id, operator_id, .. } => {
+            let Some(bus) = read.and_then(|r| r.exit_bus) else { return Ok(Vec::new()) };
+            let logs = rpc.logs(&[bus], &lido_topics(*module_id, *operator_id), from, to).await?;
+            let operator = LidoOperator { exit_bus: bus, module_id: *module_id, operator_id: *operator_id };
             Ok(decode_lido(spec.kind(), &logs, &operator, keys)?)
         }
         PoolSpec::Stader { penalty: Some(p), .. } => {

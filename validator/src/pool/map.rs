@@ -301,6 +301,7 @@ mod tests {
             allowed_relays: Some(vec!["https://Relay.A/".into()]),
             restricts_relays: true,
             second: None,
+            exit_bus: None,
         }
     }
 
@@ -402,6 +403,7 @@ mod tests {
             watch: Vec::new(),
             allowed_relays: None,
             restricts_relays: false,
+            exit_bus: None,
             second: None,
         };
         let mut m = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);

@@ -8,7 +8,7 @@
 //! function go in one JSON-RPC batch, so the number of round trips does not
 //! grow with the keys beyond one per [`rpc::BATCH`] calls.
 
-use super::config::PoolSpec;
+use super::config::{LidoPins, PoolSpec};
 use crate::el::abi::*;
 use crate::el::proven::{ProvenError, Reads};
 use crate::el::rpc::RpcError;
@@ -39,6 +39,96 @@ pub enum ReadError {
         /// What is wrong.
         what: String,
     },
+    /// `pools.yaml` pins an address the chain contradicts.
+    #[error(
+        "{pool}: pools.yaml pins {field} {pinned}, but the chain names {chain} ({source_of}): \
+         this entry's keys do not propose until the two agree"
+    )]
+    PinContradicted {
+        /// The pool kind.
+        pool: &'static str,
+        /// The pinned field.
+        field: &'static str,
+        /// What `pools.yaml` says.
+        pinned: Address,
+        /// What the chain says.
+        chain: Address,
+        /// Where the chain says it (contract and function).
+        source_of: String,
+    },
+}
+
+/// Lido's addresses as the chain names them at one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LidoAddresses {
+    /// `LidoLocator.elRewardsVault()`: every proposal pays it.
+    pub el_rewards_vault: Address,
+    /// `LidoLocator.validatorsExitBusOracle()`: exit requests are its logs.
+    pub exit_bus: Address,
+    /// `LidoLocator.stakingRouter()`.
+    pub staking_router: Address,
+    /// `StakingRouter.getStakingModule(module_id).stakingModuleAddress`.
+    pub module: Address,
+}
+
+/// An oracle's frames as its `HashConsensus` has them: `(initial_epoch,
+/// epochs_per_frame)` at `block`.
+pub async fn read_frame_config(rpc: &Reads<'_>, consensus: Address, block: u64) -> Result<(u64, u64), ReadError> {
+    let c = rpc.call(consensus, IHashConsensus::getFrameConfigCall {}, block).await?;
+    let bad = |what: String| ReadError::Contract { pool: "lido", what: format!("HashConsensus {consensus}: {what}") };
+    let first = u64::try_from(c.initialEpoch).map_err(|_| bad(format!("initial epoch {}", c.initialEpoch)))?;
+    let len = u64::try_from(c.epochsPerFrame).map_err(|_| bad(format!("epochs per frame {}", c.epochsPerFrame)))?;
+    if len == 0 {
+        return Err(bad("0 epochs per frame".into()));
+    }
+    Ok((first, len))
+}
+
+/// Reads Lido's addresses from `locator` and its staking router at `block`,
+/// each checked against its pin: a contradicted pin is an error naming both
+/// addresses, never a silent choice of either.
+pub async fn read_lido_addresses(
+    rpc: &Reads<'_>,
+    kind: &'static str,
+    locator: Address,
+    module_id: u64,
+    pins: &LidoPins,
+    block: u64,
+) -> Result<LidoAddresses, ReadError> {
+    let el_rewards_vault = rpc.call(locator, ILidoLocator::elRewardsVaultCall {}, block).await?;
+    let exit_bus = rpc.call(locator, ILidoLocator::validatorsExitBusOracleCall {}, block).await?;
+    let staking_router = rpc.call(locator, ILidoLocator::stakingRouterCall {}, block).await?;
+    let m = rpc
+        .call(staking_router, IStakingRouter::getStakingModuleCall { _stakingModuleId: U256::from(module_id) }, block)
+        .await?;
+    if u64::from(m.id.to::<u32>()) != module_id || m.stakingModuleAddress == Address::ZERO {
+        return Err(ReadError::Contract {
+            pool: kind,
+            what: format!(
+                "StakingRouter {staking_router}: getStakingModule({module_id}) answered module {} at {}",
+                m.id, m.stakingModuleAddress
+            ),
+        });
+    }
+    let read = LidoAddresses { el_rewards_vault, exit_bus, staking_router, module: m.stakingModuleAddress };
+    let checks = [
+        (
+            "el_rewards_vault",
+            pins.el_rewards_vault,
+            read.el_rewards_vault,
+            format!("LidoLocator {locator}: elRewardsVault()"),
+        ),
+        ("exit_bus", pins.exit_bus, read.exit_bus, format!("LidoLocator {locator}: validatorsExitBusOracle()")),
+        ("module", pins.module, read.module, format!("StakingRouter {staking_router}: getStakingModule({module_id})")),
+    ];
+    for (field, pinned, chain, source_of) in checks {
+        if let Some(pinned) = pinned {
+            if pinned != chain {
+                return Err(ReadError::PinContradicted { pool: kind, field, pinned, chain, source_of });
+            }
+        }
+    }
+    Ok(read)
 }
 
 /// The chain's clock and finality, for rules that count in epochs.
@@ -83,6 +173,9 @@ pub struct OperatorRead {
     /// Keys of the same operator under a second rule (a Rocket Pool node's
     /// megapool validators: `facts` with `RocketKey::Megapool`).
     pub second: Option<(Facts, Vec<PublicKeyBytes>)>,
+    /// The contract whose logs are the operator's exit requests (Lido's
+    /// exit bus, as the locator names it); `None` for other pools.
+    pub exit_bus: Option<Address>,
 }
 
 impl OperatorRead {
@@ -103,18 +196,22 @@ pub async fn read_operator(
         PoolSpec::Stader { pool_id, pool_utils, operator, .. } => {
             read_stader(rpc, *pool_id, *pool_utils, *operator, block, spec.kind()).await
         }
-        PoolSpec::Lido { csm, module, operator_id, el_rewards_vault, relay_allow_list, .. } => {
+        PoolSpec::Lido { csm, locator, module_id, operator_id, pins, relay_allow_list } => {
+            let at = read_lido_addresses(rpc, spec.kind(), *locator, *module_id, pins, block).await?;
             let keys = if *csm {
-                read_csm_keys(rpc, *module, *operator_id, block).await?
+                read_csm_keys(rpc, at.module, *operator_id, block).await?
             } else {
-                read_curated_keys(rpc, *module, *operator_id, block).await?
+                read_curated_keys(rpc, at.module, *operator_id, block).await?
             };
             Ok(OperatorRead {
                 pool: spec.kind().into(),
                 operator: format!("{operator_id}"),
                 keys,
-                facts: Facts::Lido { el_rewards_vault: *el_rewards_vault },
-                watch: vec![*module],
+                facts: Facts::Lido { el_rewards_vault: at.el_rewards_vault },
+                exit_bus: Some(at.exit_bus),
+                // The locator is a proxy (an upgrade logs) and the router
+                // logs module changes.
+                watch: vec![at.module, *locator, at.staking_router],
                 allowed_relays: match relay_allow_list {
                     Some(list) => Some(
                         rpc.call(*list, IMEVBoostRelayAllowedList::get_relaysCall {}, block)
@@ -231,6 +328,7 @@ pub async fn read_operator(
                 allowed_relays: None,
                 restricts_relays: false,
                 second,
+                exit_bus: None,
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -242,6 +340,7 @@ pub async fn read_operator(
             allowed_relays: None,
             restricts_relays: false,
             second: None,
+            exit_bus: None,
         }),
     }
 }
@@ -317,6 +416,7 @@ async fn read_stader(
         allowed_relays: None,
         restricts_relays: false,
         second: None,
+        exit_bus: None,
     })
 }
 

@@ -14,9 +14,6 @@ use crate::policy::PoolRecipient;
 use poolvc_signer::types::{Address, PublicKeyBytes};
 use std::collections::HashSet;
 
-/// How far back exit requests are looked for (Lido's four days of 12 s blocks).
-pub const EXIT_LOOKBACK_BLOCKS: u64 = 28_800;
-
 /// One key of an operator.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyView {
@@ -76,7 +73,7 @@ pub struct Snapshot {
     pub operators: Vec<OperatorView>,
     /// Local keys no pool holds (their configured recipient applies).
     pub local_keys_in_no_pool: Vec<PublicKeyBytes>,
-    /// Exit requests for local keys in the last [`EXIT_LOOKBACK_BLOCKS`].
+    /// Exit requests for local keys in the last `exit_lookback_blocks` of `pools.yaml`.
     pub exit_requests: Vec<ExitRequest>,
     /// JSON-RPC requests and calls the snapshot took.
     pub rpc_requests: u64,
@@ -186,13 +183,12 @@ pub async fn take_with(
     let claimed = map.claimed();
     let mut local_keys_in_no_pool: Vec<PublicKeyBytes> = local.difference(&claimed).copied().collect();
     local_keys_in_no_pool.sort();
-    let from = block.saturating_sub(EXIT_LOOKBACK_BLOCKS);
+    let from = block.saturating_sub(cfg.exit_lookback_blocks);
     let mut exit_requests = Vec::new();
     let mut penalty_logs = std::collections::HashMap::new();
     for (i, spec) in cfg.pools.iter().enumerate() {
-        let keys: HashSet<PublicKeyBytes> =
-            map.entries[i].good.as_ref().map(|g| g.read.keys.iter().copied().collect()).unwrap_or_default();
-        let found = match exits::fetch(rpc, spec, &keys, from, block, &mut penalty_logs).await {
+        let read = map.entries[i].good.as_ref().map(|g| &g.read);
+        let found = match exits::fetch(rpc, spec, read, from, block, &mut penalty_logs).await {
             Err(exits::ExitFetchError::Rpc(e)) => return Err(e),
             other => other,
         };

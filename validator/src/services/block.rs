@@ -179,7 +179,11 @@ pub(super) async fn propose<P: Preset>(
     // would pay a registration that is not the key's recipient now, so a
     // local block pays the recipient just prepared.
     if boost > 0 && matches!(&outcome, Outcome::Refused(Refusal::RegistrationNotCurrent { .. })) {
-        warn!(slot, proposer, "the key's builder registration changed while the block was produced: asking the node for a local block");
+        warn!(
+            slot,
+            proposer,
+            "the key's builder registration changed while the block was produced: asking the node for a local block"
+        );
         produced = produce(ctx, bn, slot, BlockRequest { boost: 0, ..ask }).await?;
         check_produced(ctx, bn, slot, proposer, &produced).await?;
         outcome = sign_produced(ctx, slot, proposer, pubkey, &produced, 0).await;

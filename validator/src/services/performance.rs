@@ -8,17 +8,19 @@
 //! past `E + 1`, from the node's canonical blocks. At each epoch start the
 //! open epochs (not yet below finality) are checked against the node's
 //! current headers and judged again if they moved. After each judged epoch
-//! the current frame is reported to the metrics, and keys projected below
-//! their threshold are warned about once per frame (the warning is kept in
-//! the ledger, so a restart does not repeat it).
+//! the current frame is reported to the metrics, and keys at risk of ending
+//! the frame below their threshold ([`frames::at_risk`]: certain, or a
+//! significant shortfall; never in the first epochs after a start) are
+//! warned about once per frame (the warning is kept in the ledger, so a
+//! restart does not repeat it).
 
 use super::context::{now_secs, Ctx};
 use crate::el::rpc::EthRpc;
 use crate::events::{Event, MessageKind, Service, Subscriber};
 use crate::ledger::chain::{self, Reward};
 use crate::ledger::db::{Ledger, Location};
+use crate::ledger::frames;
 use crate::ledger::frames::FrameSource;
-use crate::ledger::frames::{self, performance, project};
 use crate::ledger::onchain::{self, Reporter};
 use crate::ledger::rows::{EpochRow, Member, ValidatorRow};
 use crate::ledger::{verdict, Roster};
@@ -216,6 +218,15 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
     // pointer comparison, not a walk over every key each slot.
     if !st.roster.as_ref().is_some_and(|r| Arc::ptr_eq(r, &roster)) {
         update_members(ctx, st, &roster).await?;
+        let frames = (roster.cfg.first_epoch, roster.cfg.frame_epochs);
+        if st.roster.as_ref().is_none_or(|r| (r.cfg.first_epoch, r.cfg.frame_epochs) != frames) {
+            // Cut differently now (a HashConsensus read, a changed file):
+            // the running sums and the strikes by frame are cut again.
+            st.acc = None;
+            st.below.clear();
+            let source = roster.cfg.hash_consensus.map_or("pools.yaml".to_string(), |c| format!("HashConsensus {c}"));
+            st.ledger.set_frames(frames.0, frames.1, &source)?;
+        }
         st.roster = Some(roster);
     }
     let Some(roster) = st.roster.clone() else { return Ok(()) };
@@ -368,10 +379,26 @@ async fn stader_submit<P: Preset>(
         return;
     }
     let Some(me) = st.reporter.as_ref().map(|r| r.key.address()) else { return };
-    let target = format!("stader:{oracle}:{me}");
-    if st.ledger.submission(w, &target).ok().flatten().is_some_and(|s| s.state != "sent") {
+    // One submission per window and reportable block: a transaction mined
+    // after the oracle's reportable block moved reverts (the real
+    // StaderOracle takes only its current one), and the window is sent again
+    // for the new block; once one is mined the window is done.
+    let prefix = format!("stader:{oracle}:{me}:");
+    // Earlier versions named the target without the block: still this window's.
+    let legacy = format!("stader:{oracle}:{me}");
+    let ours: Vec<_> = match st.ledger.submissions() {
+        Ok(v) => {
+            v.into_iter().filter(|s| s.frame == w && (s.target == legacy || s.target.starts_with(&prefix))).collect()
+        }
+        Err(e) => {
+            tell(st, epoch, format!("Stader window {w}: the ledger: {e}"));
+            return;
+        }
+    };
+    if ours.iter().any(|s| s.state == "mined") {
         return;
     }
+    let in_flight = ours.iter().find(|s| s.state == "sent").map(|s| s.target.clone());
     let r = match frames::frame_report(&cfg, &st.members, &st.ledger, w) {
         Ok(r) if r.complete => r,
         _ => return,
@@ -380,13 +407,26 @@ async fn stader_submit<P: Preset>(
     let keys = onchain::stader_penalty_keys(&cfg, &r);
     let step = async {
         let block = rep.rpc.block_number().await?;
+        // The block the oracle takes reports for now: the current one
+        // rounded down to its update frequency (50,400 on mainnet).
+        let reportable =
+            rep.rpc.call(oracle, onchain::sol::getMissedAttestationPenaltyReportableBlockCall {}, block).await?;
+        let reportable = u64::try_from(reportable).unwrap_or(u64::MAX);
+        let target = in_flight.clone().unwrap_or_else(|| format!("{prefix}{reportable}"));
+        if in_flight.is_none() && ours.iter().any(|s| s.target == target) {
+            // Reverted for this reportable block already: wait for the next.
+            return Ok(None);
+        }
         let index = rep.rpc.call(oracle, onchain::sol::lastReportedMAPDIndexCall {}, block).await?;
         let index = u64::try_from(index).unwrap_or(u64::MAX).saturating_add(1);
-        let data = onchain::stader_calldata(block, index, keys.clone());
-        rep.step(&st.ledger, w, &target, oracle, data, false).await
+        let data = onchain::stader_calldata(reportable, index, keys.clone());
+        rep.step(&st.ledger, w, &target, oracle, data, false).await.map(Some)
     };
     match step.await {
-        Ok(o) => info!(window = w, keys = keys.len(), "performance: Stader missed-attestation penalties: {o:?}"),
+        Ok(None) => {}
+        Ok(Some(o)) => {
+            info!(window = w, keys = keys.len(), "performance: Stader missed-attestation penalties: {o:?}")
+        }
         Err(e) => {
             ctx.stats.perf_errors.inc();
             tell(st, epoch, format!("Stader window {w} penalties: {e}"));
@@ -542,12 +582,8 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
     let r = frames::build_report(cfg, &st.members, n, data, &earlier);
     ctx.stats.perf_frame.set(n as i64);
     ctx.stats.perf_network_performance.set(r.network_performance.unwrap_or(0.0));
-    // The newest epoch's counts per key, for the projection.
-    let recent: HashMap<u64, verdict::Counts> = st
-        .ledger
-        .validator_rows(last, last + 1)
-        .map(|rows| rows.into_iter().map(|r| (r.index, r.counts)).collect())
-        .unwrap_or_default();
+    // Epochs judged since this process started (back-filled ones count 0).
+    let since_start = (last + 1).saturating_sub(ctx.spec.epoch_of(ctx.first_slot));
     let mut at_risk: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, op) in &r.operators {
         let label = PoolLabel { pool: op.pool.clone(), operator: op.operator.clone() };
@@ -561,20 +597,17 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
         let mut risky = 0i64;
         if !r.complete {
             for (index, k) in &op.validators {
-                let (Some(so_far), Some(now)) =
-                    (k.performance, recent.get(index).and_then(|c| performance(c, cfg.weights)))
+                let Some(so_far) = k.performance else { continue };
+                let duties = k.attestation_duty.assigned;
+                let Some(why) =
+                    frames::at_risk(so_far, duties, r.epochs_judged, since_start, cfg.frame_epochs, k.threshold)
                 else {
                     continue;
                 };
-                let p = project(so_far, now, r.epochs_judged, cfg.frame_epochs);
-                if p.projected >= k.threshold {
-                    continue;
-                }
                 risky += 1;
                 let text = format!(
-                    "validator {index}: {so_far:.3} so far over {} of {} epochs, {now:.3} in epoch {last}; projected \
-                     {:.3} (best case {:.3}) against its threshold {:.3}",
-                    r.epochs_judged, cfg.frame_epochs, p.projected, p.best_case, k.threshold
+                    "validator {index}: {so_far:.3} so far over {} of {} epochs; {why}; its threshold {:.3}",
+                    r.epochs_judged, cfg.frame_epochs, k.threshold
                 );
                 if st.ledger.warn_once(n, *index, last, now_secs() as u64, &text).unwrap_or(false) {
                     at_risk.entry(name.clone()).or_default().push(text);

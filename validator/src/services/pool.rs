@@ -38,9 +38,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::{error, info, warn};
 
-/// How far back exit requests are looked for at start (Lido's deadline is
-/// four days: 28,800 blocks of 12 s).
-const EXIT_LOOKBACK_BLOCKS: u64 = 28_800;
 /// Timeout of one JSON-RPC request.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -64,6 +61,9 @@ pub(super) struct State {
     reported: bool,
     /// The last refresh's proven state: the next proves only what changed.
     proven: Option<proven::ProvenState>,
+    /// `(first_epoch, frame_epochs)` as `performance.hash_consensus` last
+    /// said, over the file's.
+    frames: Option<(u64, u64)>,
 }
 
 impl State {
@@ -81,6 +81,7 @@ impl State {
             warned: HashMap::new(),
             reported: false,
             proven: None,
+            frames: None,
         }
     }
 }
@@ -189,6 +190,7 @@ fn reload<P: Preset>(ctx: &Ctx<P>, st: &mut State) -> bool {
                 .with_relays(c.relays.clone())
                 .with_slot_secs(ctx.spec.slot_duration_ms / 1000);
             st.next_log_block = None;
+            st.frames = None;
             st.warned.clear();
             st.reported = false;
         }
@@ -287,7 +289,7 @@ async fn prove_exit<P: Preset>(ctx: &Ctx<P>, rpc: &EthRpc, r: &ExitRequest) -> R
 /// if a watched contract logged anything (the reads may be out of date).
 async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, block: u64) -> bool {
     let Some(rpc) = &st.rpc else { return false };
-    let from = st.next_log_block.unwrap_or(block.saturating_sub(EXIT_LOOKBACK_BLOCKS));
+    let from = st.next_log_block.unwrap_or(block.saturating_sub(cfg.exit_lookback_blocks));
     if from > block {
         return false;
     }
@@ -311,14 +313,8 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
     // Stader entries share one Penalty contract: its logs are asked once.
     let mut penalty_logs: HashMap<Address, Vec<crate::el::rpc::Log>> = HashMap::new();
     for (i, spec) in cfg.pools.iter().enumerate() {
-        let keys: HashSet<PublicKeyBytes> = st
-            .map
-            .entries
-            .get(i)
-            .and_then(|e| e.good.as_ref())
-            .map(|g| g.read.keys.iter().copied().collect())
-            .unwrap_or_default();
-        let found = exits::fetch(rpc, spec, &keys, from, block, &mut penalty_logs).await;
+        let read = st.map.entries.get(i).and_then(|e| e.good.as_ref()).map(|g| &g.read);
+        let found = exits::fetch(rpc, spec, read, from, block, &mut penalty_logs).await;
         match found {
             Ok(v) => {
                 for r in v {
@@ -388,6 +384,21 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, anc
         }
         st.map.record(i, r, now, block);
     }
+    if let Some(consensus) = cfg.performance.hash_consensus {
+        match reader::read_frame_config(&reads, consensus, block).await {
+            Ok(f) => {
+                if st.frames != Some(f) {
+                    info!(first_epoch = f.0, frame_epochs = f.1, "pools: frames from HashConsensus {consensus}");
+                }
+                st.frames = Some(f);
+            }
+            Err(e) => {
+                ctx.stats.pool_read_errors.inc();
+                let keep = st.frames.map_or("the file's".to_string(), |(a, b)| format!("{b} epochs from {a}"));
+                warn_once(&mut st.warned, usize::MAX - 1, epoch, format!("pools: frames: {e} (keeping {keep})"));
+            }
+        }
+    }
     st.proven = Some(prover.into_state());
     publish_roster(ctx, st, cfg);
 }
@@ -402,7 +413,11 @@ fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
         .map(|g| (g.read.pool.clone(), g.read.operator.clone(), g.read.all_keys().collect::<Vec<_>>()))
         .collect();
     let rpc = cfg.rpc.clone().zip(cfg.chain_id);
-    let roster = crate::ledger::Roster { cfg: cfg.performance.clone(), groups, rpc };
+    let mut perf = cfg.performance.clone();
+    if let Some((first, len)) = st.frames {
+        (perf.first_epoch, perf.frame_epochs) = (first, len);
+    }
+    let roster = crate::ledger::Roster { cfg: perf, groups, rpc };
     let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
     if slot.as_deref() != Some(&roster) {
         *slot = Some(Arc::new(roster));
