@@ -46,6 +46,13 @@ use std::path::{Path, PathBuf};
 /// The file's name in the data dir.
 pub const POOLS_FILE: &str = "pools.yaml";
 
+/// Blocks looked back for exit requests at start, unless `pools.yaml` says
+/// otherwise (`exit_lookback_blocks`): Lido's oracle looks back 14 days for
+/// exit events (`EXIT_EVENTS_LOOKBACK_WINDOW_IN_SLOTS = 14 * 7200` in its
+/// daemon config on mainnet), so a request older than a long outage is
+/// still seen and acted on.
+pub const DEFAULT_EXIT_LOOKBACK_BLOCKS: u64 = 14 * 7_200;
+
 /// Errors reading `pools.yaml`.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolConfigError {
@@ -235,7 +242,7 @@ pub struct PoolsConfig {
     /// defaults when absent).
     pub performance: crate::ledger::config::PerfConfig,
     /// Blocks looked back for exit requests at start
-    /// ([`super::exits::DEFAULT_LOOKBACK_BLOCKS`] when absent).
+    /// ([`DEFAULT_EXIT_LOOKBACK_BLOCKS`] when absent).
     pub exit_lookback_blocks: u64,
 }
 
@@ -321,7 +328,7 @@ impl PoolsConfig {
         raw.performance
             .check()
             .map_err(|e| PoolConfigError::Malformed { path: path.to_path_buf(), reason: e.to_string() })?;
-        let exit_lookback_blocks = raw.exit_lookback_blocks.unwrap_or(super::exits::DEFAULT_LOOKBACK_BLOCKS);
+        let exit_lookback_blocks = raw.exit_lookback_blocks.unwrap_or(DEFAULT_EXIT_LOOKBACK_BLOCKS);
         if exit_lookback_blocks == 0 {
             return Err(PoolConfigError::Malformed {
                 path: path.to_path_buf(),

@@ -63,13 +63,6 @@ pub enum ExitFetchError {
     Log(#[from] ExitLogError),
 }
 
-/// Blocks looked back for exit requests at start, unless `pools.yaml` says
-/// otherwise (`exit_lookback_blocks`): Lido's oracle looks back 14 days for
-/// exit events (`EXIT_EVENTS_LOOKBACK_WINDOW_IN_SLOTS = 14 * 7200` in its
-/// daemon config on mainnet), so a request older than a long outage is
-/// still seen and acted on.
-pub const DEFAULT_LOOKBACK_BLOCKS: u64 = 14 * 7_200;
-
 /// The exit requests `spec`'s pool logged in blocks `from..=to` for the
 /// operator as last `read` (its module and id at the exit bus the read
 /// found for Lido, its keys for Stader; nothing before a first read). Logs
