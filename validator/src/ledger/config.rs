@@ -112,6 +112,17 @@ impl PerfConfig {
         Ok(())
     }
 
+    /// This config cut by `frames` (`(first_epoch, frame_epochs)` as a
+    /// `HashConsensus` has them) when known, over the file's: the one place
+    /// the chain's frames win.
+    pub fn cut_by(&self, frames: Option<(u64, u64)>) -> PerfConfig {
+        let mut cfg = self.clone();
+        if let Some((first, len)) = frames {
+            (cfg.first_epoch, cfg.frame_epochs) = (first, len);
+        }
+        cfg
+    }
+
     /// The frame holding `epoch` (epochs before `first_epoch` are frame 0).
     pub fn frame_of(&self, epoch: u64) -> u64 {
         epoch.saturating_sub(self.first_epoch) / self.frame_epochs

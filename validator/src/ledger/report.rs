@@ -56,11 +56,7 @@ pub fn load(
         }
     }?;
     // The frames the client cut by (a HashConsensus's), over the file's.
-    let mut cfg = cfg.clone();
-    if let Some((first, len)) = ledger.frames()? {
-        (cfg.first_epoch, cfg.frame_epochs) = (first, len);
-    }
-    let cfg = &cfg;
+    let cfg = &cfg.cut_by(ledger.frames()?);
     let frame = match frame {
         Some(f) => f,
         None => {

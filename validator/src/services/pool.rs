@@ -413,11 +413,7 @@ fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
         .map(|g| (g.read.pool.clone(), g.read.operator.clone(), g.read.all_keys().collect::<Vec<_>>()))
         .collect();
     let rpc = cfg.rpc.clone().zip(cfg.chain_id);
-    let mut perf = cfg.performance.clone();
-    if let Some((first, len)) = st.frames {
-        (perf.first_epoch, perf.frame_epochs) = (first, len);
-    }
-    let roster = crate::ledger::Roster { cfg: perf, groups, rpc };
+    let roster = crate::ledger::Roster { cfg: cfg.performance.cut_by(st.frames), groups, rpc };
     let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
     if slot.as_deref() != Some(&roster) {
         *slot = Some(Arc::new(roster));
