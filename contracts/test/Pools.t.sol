@@ -9,6 +9,7 @@ import {Penalty, StaderOracle, MissedAttestationPenaltyData} from "../src/stader
 import {NodeOperatorsRegistry, CSModule, NodeOperator} from "../src/lido/NodeOperatorsRegistry.sol";
 import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/lido/ValidatorsExitBusOracle.sol";
 import {LidoLocator, StakingRouter} from "../src/lido/LidoLocator.sol";
+import {CSParametersRegistry, CSAccounting, KeyNumberValueInterval} from "../src/lido/CSParametersRegistry.sol";
 import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager, RocketMegapool} from "../src/rocketpool/RocketNodeManager.sol";
 
 interface Vm {
@@ -153,6 +154,60 @@ contract PoolsTest {
         require(keys.length == 96 && signatures.length == 192, "csm keys with signatures");
         try csm.getSigningKeys(0, 2, 2) returns (bytes memory) {
             revert("read past the keys");
+        } catch {}
+    }
+
+    function test_exit_deadline_thresholds_per_operator() public {
+        NodeOperatorsRegistry nor = new NodeOperatorsRegistry();
+        nor.addNodeOperator("curated", address(0xD1), abi.encodePacked(key(4)));
+        require(nor.exitDeadlineThreshold(0) == 4 days, "curated default");
+        nor.setExitDeadlineThreshold(2 days);
+        require(nor.exitDeadlineThreshold(0) == 2 days, "curated set");
+        try nor.exitDeadlineThreshold(1) returns (uint256) {
+            revert("an unknown operator answered");
+        } catch {}
+        CSModule csm = new CSModule();
+        csm.addNodeOperator(address(0xE1), address(0xE2), abi.encodePacked(key(6)));
+        csm.addNodeOperator(address(0xE3), address(0xE4), abi.encodePacked(key(7)));
+        require(csm.exitDeadlineThreshold(1) == 4 days, "no registry: 4 days");
+        CSParametersRegistry reg = new CSParametersRegistry();
+        CSAccounting acc = new CSAccounting();
+        csm.setCurveContracts(address(acc), address(reg));
+        require(csm.accounting() == address(acc) && csm.PARAMETERS_REGISTRY() == address(reg), "curve contracts");
+        reg.setAllowedExitDelay(2, 5 days);
+        acc.setBondCurve(1, 2);
+        require(csm.exitDeadlineThreshold(0) == 4 days && csm.exitDeadlineThreshold(1) == 5 days, "by curve");
+        try csm.exitDeadlineThreshold(2) returns (uint256) {
+            revert("an unknown operator answered");
+        } catch {}
+    }
+
+    function test_parameters_registry_defaults_and_curves() public {
+        CSParametersRegistry reg = new CSParametersRegistry();
+        KeyNumberValueInterval[] memory d = reg.getPerformanceLeewayData(2);
+        require(d.length == 1 && d[0].minKeyNumber == 1 && d[0].value == 300, "default leeway");
+        (uint256 lifetime, uint256 threshold) = reg.getStrikesParams(2);
+        require(lifetime == 6 && threshold == 3, "default strikes");
+        KeyNumberValueInterval[] memory ics = new KeyNumberValueInterval[](2);
+        ics[0] = KeyNumberValueInterval(1, 500);
+        ics[1] = KeyNumberValueInterval(151, 300);
+        reg.setPerformanceLeewayData(2, ics);
+        reg.setStrikesParams(2, 6, 4);
+        reg.setPerformanceCoefficients(2, 54, 4, 2);
+        d = reg.getPerformanceLeewayData(2);
+        require(d.length == 2 && d[1].minKeyNumber == 151 && d[1].value == 300, "ICS leeway");
+        (, threshold) = reg.getStrikesParams(2);
+        (uint256 a, uint256 b, uint256 c) = reg.getPerformanceCoefficients(2);
+        require(threshold == 4 && a == 54 && b == 4 && c == 2, "ICS strikes and weights");
+        (a, b, c) = reg.getPerformanceCoefficients(0);
+        require(a == 54 && b == 8 && c == 2, "default weights");
+        // The real checks: intervals from key 1, ascending, at most 10000 bp.
+        ics[0] = KeyNumberValueInterval(2, 500);
+        try reg.setPerformanceLeewayData(3, ics) {
+            revert("intervals not from key 1 were taken");
+        } catch {}
+        try reg.setStrikesParams(3, 0, 4) {
+            revert("a lifetime of 0 was taken");
         } catch {}
     }
 

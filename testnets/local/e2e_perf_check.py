@@ -207,8 +207,26 @@ def check(run, genesis, slot_ms, spe, miss):
         if others:
             problems.append(f"frame 2: other operators below threshold: {others}")
         csm = r2["operators"].get("lido-csm/0", {})
-        summary["csm_frame2"] = f"perf={csm.get('performance', 0):.3f}<thr={min(k['threshold'] for k in csm['validators'].values()):.3f}" if csm else "missing"
+        summary["csm_frame2"] = f"perf={csm.get('performance', 0):.3f}<thr={min(k['threshold'] for k in csm['validators'].values() if k['threshold'] is not None):.3f}" if csm else "missing"
         summary["network_frame2"] = f"{r2['network_performance']:.3f}"
+        # Each Lido operator judged by its own curve's parameters, read from
+        # the parameters registry: the CSM operator on the ICS curve (500 bp
+        # of leeway, 4 strikes), the curated one by the defaults (300 bp, 3);
+        # both against the network's performance at the default weights.
+        net = r2["network_performance"] or 0.0
+        curves = []
+        for name, want_curve, leeway, strikes in (("lido-csm/0", 2, 0.05, 4), ("lido-curated/0", None, 0.03, 3)):
+            o = r2["operators"].get(name)
+            if not o:
+                problems.append(f"frame 2: no {name} in the report")
+                continue
+            thr = sorted({round(k["threshold"], 9) for k in o["validators"].values() if k["threshold"] is not None})
+            want = [round(max(net - leeway, 0.0), 9)]
+            if o.get("curve_id") != want_curve or o.get("strike_threshold") != strikes or thr != want:
+                problems.append(f"frame 2: {name}: curve {o.get('curve_id')}, strikes {o.get('strike_threshold')}, "
+                                f"thresholds {thr}; want curve {want_curve}, {strikes} strikes, {want}")
+            curves.append(f"{name}:curve={o.get('curve_id')},thr={thr[0] if thr else None}")
+        summary["curves_frame2"] = " ".join(curves)
     for f in range(4):
         a, b = rep.get(("a", f)), rep.get(("b", f))
         if a and b:

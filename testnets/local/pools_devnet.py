@@ -44,6 +44,7 @@ DEVNET_RELAY = "http://relay.devnet.invalid"
 CHUNK = 200  # keys per registry transaction (gas and transaction size)
 LIDO_MODULE_CURATED = 1
 LIDO_MODULE_CSM = 3
+ICS_CURVE = 2  # the identified-community-staker curve's id on mainnet
 
 # Operators: name, pool kind, how many of --range's keys (in order).
 SPLIT = [
@@ -125,6 +126,13 @@ def abi_encode(types, values):
     return "".join(out) + "".join(tails)
 
 
+def calldata(sig, *args):
+    """Call data of `sig(args)` by cast, for the few calls with tuple
+    arguments the encoder above does not take."""
+    return subprocess.run([CAST, "calldata", sig, *[str(a) for a in args]], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def ctor_args(sig, *args):
     return subprocess.run([CAST, "abi-encode", sig, *[str(a) for a in args]], check=True, capture_output=True,
                           text=True).stdout.strip()[2:]
@@ -204,7 +212,7 @@ def cmd_deploy(a):
     owner = accts[0]
     chain_id = int(rpc(a.rpc, "eth_chainId", []), 16)
     # Contracts, in two waves (PoolUtils needs the registries and the config).
-    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus = deploy_all(a.rpc, owner, [
+    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus, params, accounting = deploy_all(a.rpc, owner, [
         ("NodeRegistry.sol", "PermissionlessNodeRegistry", ""),
         ("NodeRegistry.sol", "PermissionedNodeRegistry", ""),
         ("PoolUtils.sol", "StaderConfig",
@@ -220,6 +228,9 @@ def cmd_deploy(a):
         ("LidoLocator.sol", "StakingRouter", ""),
         # CSM's fee-oracle consensus: frames of 4 epochs from epoch 0 (e2e-perf's).
         ("HashConsensus.sol", "HashConsensus", ctor_args("constructor(uint256,uint256,uint256)", 0, 4, 0)),
+        # CSM v2: bond curves and their parameters.
+        ("CSParametersRegistry.sol", "CSParametersRegistry", ""),
+        ("CSParametersRegistry.sol", "CSAccounting", ""),
     ])
     utils, locator = deploy_all(a.rpc, owner, [
         ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd)),
@@ -244,6 +255,18 @@ def cmd_deploy(a):
         (owner, router, encode("addStakingModule(string,address)", "curated-onchain-v1", nor)),
         (owner, router, encode("addStakingModule(string,address)", "SimpleDVT", LIDO_SDVT)),
         (owner, router, encode("addStakingModule(string,address)", "Community Staking", csm)),
+        # The CSM operator is on the ICS curve (mainnet's curve 2): 500 bp of
+        # leeway for keys 1-150, 4 strikes, weights 54/4/2, 5 days to exit;
+        # the curated operator is judged by the defaults.
+        (owner, csm, encode("setCurveContracts(address,address)", accounting, params)),
+        (owner, params, calldata("setPerformanceLeewayData(uint256,(uint256,uint256)[])", ICS_CURVE,
+                                 "[(1,500),(151,300)]")),
+        (owner, params, calldata("setRewardShareData(uint256,(uint256,uint256)[])", ICS_CURVE,
+                                 "[(1,10000),(17,5834)]")),
+        (owner, params, encode("setStrikesParams(uint256,uint256,uint256)", ICS_CURVE, 6, 4)),
+        (owner, params, encode("setPerformanceCoefficients(uint256,uint256,uint256,uint256)", ICS_CURVE, 54, 4, 2)),
+        (owner, params, encode("setAllowedExitDelay(uint256,uint256)", ICS_CURVE, 5 * 24 * 3600)),
+        (owner, accounting, encode("setBondCurve(uint256,uint256)", 0, ICS_CURVE)),
         (owner, nm, encode("registerNode(address,address)", node_sp, "0x" + "00" * 20)),
         (owner, nm, encode("registerNode(address,address)", node, "0x" + "00" * 20)),
         *[(owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(c))) for c in chunks(ops["rocket-sp"])],
@@ -282,7 +305,8 @@ def cmd_deploy(a):
         "rpc": a.rpc,
         "contracts": dict(permissionless=pl, permissioned=pd, pool_utils=utils, penalty=penalty, lido_curated=nor,
                           csm=csm, exit_bus=bus, relay_allow_list=relays, lido_locator=locator, staking_router=router,
-                          hash_consensus=consensus, node_manager=nm, distributor_factory=df, minipool_manager=mm),
+                          hash_consensus=consensus, parameters_registry=params, accounting=accounting,
+                          node_manager=nm, distributor_factory=df, minipool_manager=mm),
         "owner": owner,
         "flip_operator": op_out,
         "operators": {
@@ -290,7 +314,8 @@ def cmd_deploy(a):
             "stader-out": dict(keys=ops["stader-out"], recipient=STADER_VAULT_OUT, after_flip=STADER_PL_POOL),
             "stader-permissioned": dict(keys=ops["stader-permissioned"], recipient=STADER_PD_POOL),
             "lido-curated": dict(keys=ops["lido-curated"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CURATED),
-            "lido-csm": dict(keys=ops["lido-csm"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CSM),
+            "lido-csm": dict(keys=ops["lido-csm"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CSM,
+                             curve=ICS_CURVE),
             "rocket-sp": dict(keys=ops["rocket-sp"], recipient=ROCKET_SP),
             "rocket": dict(keys=ops["rocket"], recipient=dist),
         },
@@ -298,7 +323,7 @@ def cmd_deploy(a):
     }
     with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
         json.dump(state, f, indent=1)
-    print(f"pools_devnet: 15 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+    print(f"pools_devnet: 17 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
           f"{os.path.join(a.out, 'pools.yaml')}")
 
 

@@ -33,6 +33,20 @@ contract NodeOperatorsRegistry is Owned {
     }
 
     NodeOperatorEntry[] private operators;
+    /// The allowed exit delay, seconds (mainnet: 4 days; the real registry
+    /// keeps it per operator as of the time the threshold was set).
+    uint256 private exitDelay = 4 days;
+
+    /// Devnet: the allowed exit delay from now on.
+    function setExitDeadlineThreshold(uint256 _threshold) external onlyOwner {
+        exitDelay = _threshold;
+    }
+
+    /// IStakingModule: the seconds after which a key asked to exit is late.
+    function exitDeadlineThreshold(uint256 _nodeOperatorId) external view returns (uint256) {
+        if (_nodeOperatorId >= operators.length) revert UnknownOperator();
+        return exitDelay;
+    }
 
     /// Devnet: an operator with its deposited keys (48 bytes each, concatenated).
     function addNodeOperator(string calldata _name, address _rewardAddress, bytes calldata _keys)
@@ -118,9 +132,38 @@ struct NodeOperator {
     bool usedPriorityQueue;
 }
 
+interface ICurves {
+    function getBondCurveId(uint256 nodeOperatorId) external view returns (uint256);
+    function getAllowedExitDelay(uint256 curveId) external view returns (uint256);
+}
+
 contract CSModule is Owned {
     NodeOperator[] private operators;
     mapping(uint256 => bytes) private keysOf;
+    /// CSM v2: where each operator's bond curve and the curves' parameters
+    /// are (the real module's `ACCOUNTING` and `PARAMETERS_REGISTRY`).
+    address private accounting_;
+    address public PARAMETERS_REGISTRY;
+
+    /// Devnet: the accounting and parameters registry (the real module
+    /// takes them in its constructor).
+    function setCurveContracts(address _accounting, address _registry) external onlyOwner {
+        accounting_ = _accounting;
+        PARAMETERS_REGISTRY = _registry;
+    }
+
+    function accounting() public view returns (address) {
+        return accounting_;
+    }
+
+    /// IStakingModule, as the real module answers it: the operator's
+    /// curve's allowed exit delay (4 days without a registry set).
+    function exitDeadlineThreshold(uint256 nodeOperatorId) external view returns (uint256) {
+        if (nodeOperatorId >= operators.length) revert UnknownOperator();
+        if (PARAMETERS_REGISTRY == address(0)) return 4 days;
+        uint256 curve = ICurves(accounting_).getBondCurveId(nodeOperatorId);
+        return ICurves(PARAMETERS_REGISTRY).getAllowedExitDelay(curve);
+    }
 
     /// Devnet: an operator with its deposited keys.
     function addNodeOperator(address _manager, address _rewardAddress, bytes calldata _keys)

@@ -379,7 +379,7 @@ impl<P: Preset> Sim<P> {
             };
             if let Some(i) = idx {
                 out.push(json!({"index": i.to_string(), "balance": "32000000000", "status": "active_ongoing",
-                    "validator": {"pubkey": self.pubkey_bytes[i as usize], "effective_balance": "32000000000"}}));
+                    "validator": {"pubkey": self.pubkey_bytes[i as usize], "effective_balance": "32000000000", "slashed": false}}));
             }
         }
         Ok(json!({"data": out, "execution_optimistic": false, "finalized": false}))

@@ -56,6 +56,23 @@ pub struct ValidatorEntry {
 pub struct ValidatorInfo {
     /// Public key.
     pub pubkey: PublicKeyBytes,
+    /// Effective balance in gwei; `None` where the node leaves it out.
+    #[serde(default, deserialize_with = "quoted_u64_opt")]
+    pub effective_balance: Option<u64>,
+    /// Whether it is slashed; `None` where the node leaves it out.
+    #[serde(default)]
+    pub slashed: Option<bool>,
+    /// Its activation epoch (`u64::MAX` before activation); `None` where the
+    /// node leaves it out.
+    #[serde(default, deserialize_with = "quoted_u64_opt")]
+    pub activation_epoch: Option<u64>,
+}
+
+/// A quoted `u64` that may be absent (`null` or missing).
+fn quoted_u64_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| s.parse::<u64>().map_err(|e| serde::de::Error::custom(format!("{s:?} is not a quoted u64: {e}"))))
+        .transpose()
 }
 
 /// An attester duty.

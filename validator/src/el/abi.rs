@@ -92,6 +92,34 @@ sol! {
         function getNodeOperator(uint256 nodeOperatorId) external view returns (NodeOperator memory);
         function getSigningKeys(uint256 nodeOperatorId, uint256 startIndex, uint256 keysCount)
             external view returns (bytes memory);
+        function accounting() external view returns (address);
+        function PARAMETERS_REGISTRY() external view returns (address);
+    }
+
+    /// Lido `CSAccounting`: an operator's bond curve.
+    interface ICSAccounting {
+        function getBondCurveId(uint256 nodeOperatorId) external view returns (uint256);
+    }
+
+    /// Lido `CSParametersRegistry`: the parameters of each bond curve.
+    interface ICSParametersRegistry {
+        struct KeyNumberValueInterval {
+            uint256 minKeyNumber;
+            uint256 value;
+        }
+        function getPerformanceCoefficients(uint256 curveId) external view
+            returns (uint256 attestationsWeight, uint256 blocksWeight, uint256 syncWeight);
+        function getPerformanceLeewayData(uint256 curveId) external view
+            returns (KeyNumberValueInterval[] memory data);
+        function getRewardShareData(uint256 curveId) external view returns (KeyNumberValueInterval[] memory data);
+        function getStrikesParams(uint256 curveId) external view returns (uint256 lifetime, uint256 threshold);
+        function getAllowedExitDelay(uint256 curveId) external view returns (uint256 delay);
+    }
+
+    /// Every Lido staking module (`IStakingModule`): how long an operator's
+    /// key may take to exit once eligible.
+    interface IStakingModule {
+        function exitDeadlineThreshold(uint256 nodeOperatorId) external view returns (uint256);
     }
 
     /// Lido `LidoLocator`: where the protocol's contracts are.
@@ -192,6 +220,11 @@ mod tests {
         assert_eq!(ICSModule::getNodeOperatorCall::SELECTOR, [0x65, 0xc1, 0x4d, 0xc7]);
         assert_eq!(ICSModule::getSigningKeysCall::SELECTOR, [0x59, 0xe2, 0x5c, 0x12]);
         assert_eq!(IMEVBoostRelayAllowedList::get_relaysCall::SELECTOR, [0x04, 0xe4, 0x69, 0xea]);
+        // contracts/abis/lido-core.json (Lido's own Go bindings print it so).
+        assert_eq!(IStakingModule::exitDeadlineThresholdCall::SELECTOR, [0x28, 0xd6, 0xd3, 0x6b]);
+        assert_eq!(ICSAccounting::getBondCurveIdCall::SELECTOR, [0x05, 0x69, 0xb9, 0x47]);
+        assert_eq!(ICSParametersRegistry::getPerformanceLeewayDataCall::SELECTOR, [0x95, 0x45, 0x3a, 0x2d]);
+        assert_eq!(ICSParametersRegistry::getStrikesParamsCall::SELECTOR, [0x56, 0x84, 0xe7, 0x02]);
         assert_eq!(IRocketNodeManager::getMegapoolAddressCall::SELECTOR, [0x7d, 0xef, 0xe9, 0x42]);
         assert_eq!(IRocketNodeDistributorFactory::getProxyAddressCall::SELECTOR, [0xfa, 0x2a, 0x5b, 0x01]);
         assert_eq!(

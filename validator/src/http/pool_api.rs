@@ -114,7 +114,8 @@ struct KeyAtRisk {
     validator: u64,
     pubkey: String,
     performance: Option<f64>,
-    threshold: f64,
+    threshold: Option<f64>,
+    slashed: bool,
     strikes: u64,
     missed_attestations: u64,
 }
@@ -161,7 +162,7 @@ async fn summary(dir: Arc<Source>, q: SummaryQuery) -> Response {
                 ..Default::default()
             });
             s.keys = o.validators.len();
-            let thr = o.validators.values().map(|v| v.threshold).fold(f64::NAN, f64::min);
+            let thr = o.validators.values().filter_map(|v| v.threshold).fold(f64::NAN, f64::min);
             s.frames.push(FramePoint {
                 frame: r.frame,
                 complete: r.complete,
@@ -184,6 +185,7 @@ async fn summary(dir: Arc<Source>, q: SummaryQuery) -> Response {
                     pubkey: v.pubkey.clone(),
                     performance: v.performance,
                     threshold: v.threshold,
+                    slashed: v.slashed,
                     strikes: v.strikes,
                     missed_attestations: v.missed_attestations,
                 })

@@ -5,6 +5,7 @@
 
 use alloy_primitives::Address;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `performance:` in `pools.yaml`; every field has the mainnet default.
@@ -41,6 +42,48 @@ pub struct PerfConfig {
     /// read from its `getFrameConfig()` at each pool read, over what the
     /// file says, so poolvc's frames are the oracle's.
     pub hash_consensus: Option<Address>,
+    /// Operators' own parameters by pool, then operator, as their bond
+    /// curves have them on chain (CSM's parameters registry), over the
+    /// file's; filled by the pool reads, never from the file.
+    #[serde(skip)]
+    pub curves: BTreeMap<String, BTreeMap<String, CurveParams>>,
+}
+
+/// One operator's parameters as its bond curve has them: CSM's
+/// `CSParametersRegistry` getters for the curve `CSAccounting.
+/// getBondCurveId(operator)` names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CurveParams {
+    /// The bond curve (0: the default curve; mainnet ICS: 2).
+    pub curve_id: u64,
+    /// `getPerformanceCoefficients`: attestations, blocks, sync.
+    pub weights: [u64; 3],
+    /// `getPerformanceLeewayData`: `[minKeyNumber, bp]`, ascending from 1.
+    pub leeway_bp: Vec<[u64; 2]>,
+    /// `getRewardShareData`, same shape.
+    pub reward_share_bp: Vec<[u64; 2]>,
+    /// `getStrikesParams`: strikes that make a key ejectable.
+    pub strike_threshold: u64,
+    /// `getStrikesParams`: frames a strike lives.
+    pub strike_lifetime_frames: u64,
+}
+
+/// The parameters one operator is judged by (a view: its curve's, or the
+/// file's where it has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorParams<'a> {
+    /// Its curve, where read.
+    pub curve_id: Option<u64>,
+    /// Weights of attestations, proposals and sync duties.
+    pub weights: [u64; 3],
+    /// Leeway by key number.
+    pub leeway_bp: &'a [[u64; 2]],
+    /// Reward share by key number.
+    pub reward_share_bp: &'a [[u64; 2]],
+    /// Strikes that make a key ejectable.
+    pub strike_threshold: u64,
+    /// Frames a strike lives.
+    pub strike_lifetime_frames: u64,
 }
 
 impl Default for PerfConfig {
@@ -59,6 +102,7 @@ impl Default for PerfConfig {
             stader_exit_penalty_gwei: 2_000_000_000,
             report: None,
             hash_consensus: None,
+            curves: BTreeMap::new(),
         }
     }
 }
@@ -121,6 +165,42 @@ impl PerfConfig {
             (cfg.first_epoch, cfg.frame_epochs) = (first, len);
         }
         cfg
+    }
+
+    /// What operator `operator` of `pool` is judged by: its curve's
+    /// parameters where read, the file's otherwise. The network's
+    /// performance is never judged by these: it takes the file's weights
+    /// (Lido's oracle: the default coefficients, 54/8/2).
+    pub fn params(&self, pool: &str, operator: &str) -> OperatorParams<'_> {
+        match self.curves.get(pool).and_then(|m| m.get(operator)) {
+            Some(c) => OperatorParams {
+                curve_id: Some(c.curve_id),
+                weights: c.weights,
+                leeway_bp: &c.leeway_bp,
+                reward_share_bp: &c.reward_share_bp,
+                strike_threshold: c.strike_threshold,
+                strike_lifetime_frames: c.strike_lifetime_frames,
+            },
+            None => OperatorParams {
+                curve_id: None,
+                weights: self.weights,
+                leeway_bp: &self.leeway_bp,
+                reward_share_bp: &self.reward_share_bp,
+                strike_threshold: self.strike_threshold,
+                strike_lifetime_frames: self.strike_lifetime_frames,
+            },
+        }
+    }
+
+    /// The longest strike lifetime any operator has (the frames strikes
+    /// are counted back over).
+    pub fn longest_strike_lifetime(&self) -> u64 {
+        self.curves
+            .values()
+            .flat_map(|m| m.values())
+            .map(|c| c.strike_lifetime_frames)
+            .fold(self.strike_lifetime_frames, u64::max)
+            .max(1)
     }
 
     /// The frame holding `epoch` (epochs before `first_epoch` are frame 0).

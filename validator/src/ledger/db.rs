@@ -23,7 +23,7 @@
 
 use super::chain::Reward;
 use super::frames::{FrameData, FrameSource};
-use super::rows::{EpochRow, KeySum, Member, ValidatorRow, MISSES_KEPT};
+use super::rows::{EpochRow, KeySum, KeyState, Member, ValidatorRow, MISSES_KEPT};
 use super::verdict::{Counts, EpochVerdict};
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -293,7 +293,7 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS perf_epoch (
   epoch BIGINT PRIMARY KEY,
   digest BLOB NOT NULL,
@@ -338,6 +338,15 @@ const TABLES: [&str; 6] = [
   frame_epochs BIGINT NOT NULL,
   source TEXT NOT NULL
 )",
+    // A change log: a key's row is written when its state differs from its
+    // latest row; its state at epoch E is its latest row at or before E.
+    "CREATE TABLE IF NOT EXISTS perf_key_state (
+  validator BIGINT NOT NULL,
+  epoch BIGINT NOT NULL,
+  effective_balance BIGINT NOT NULL,
+  slashed BIGINT NOT NULL,
+  PRIMARY KEY (validator, epoch)
+) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS perf_warning (
   frame BIGINT NOT NULL,
   validator BIGINT NOT NULL,
@@ -544,6 +553,55 @@ impl Ledger {
             })
             .map_err(|e| self.err(e))?;
         Ok(n)
+    }
+
+    /// Records the keys' states as read at epoch `epoch`: a row for each
+    /// key whose state differs from its latest before `epoch`; what was
+    /// read at `epoch` or later before is replaced (one transaction).
+    /// Returns the rows written.
+    pub fn record_key_states(&self, epoch: u64, states: &[(u64, KeyState)]) -> Result<usize, LedgerError> {
+        let before = self.key_states(epoch, false)?;
+        let changed: Vec<Vec<Val>> = states
+            .iter()
+            .filter(|(i, st)| before.get(i) != Some(st))
+            .map(|(i, st)| vec![int(*i), int(epoch), int(st.effective_balance_gwei), int(u64::from(st.slashed))])
+            .collect();
+        let n = changed.len();
+        self.c()
+            .in_tx(|c| {
+                c.exec("DELETE FROM perf_key_state WHERE epoch >= $1", &[int(epoch)])?;
+                c.insert_many(
+                    "INSERT INTO perf_key_state (validator, epoch, effective_balance, slashed) VALUES",
+                    4,
+                    changed,
+                )
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    /// Each key's state at epoch `epoch`: its latest row at or before it,
+    /// or, for a key first read later, its first row.
+    pub fn key_states_at(&self, epoch: u64) -> Result<HashMap<u64, KeyState>, LedgerError> {
+        self.key_states(epoch.saturating_add(1), true)
+    }
+
+    /// Each key's latest state read before `end`; with `first_after`, a key
+    /// first read at `end` or later has its first state.
+    fn key_states(&self, end: u64, first_after: bool) -> Result<HashMap<u64, KeyState>, LedgerError> {
+        let rows = self.query(
+            "SELECT validator, epoch, effective_balance, slashed FROM perf_key_state ORDER BY validator, epoch",
+            &[],
+        )?;
+        let mut out: HashMap<u64, KeyState> = HashMap::new();
+        for r in rows {
+            let (index, at) = (r[0].u(), r[1].u());
+            let st = KeyState { effective_balance_gwei: r[2].u(), slashed: r[3].u() != 0 };
+            if at < end || (first_after && !out.contains_key(&index)) {
+                out.insert(index, st);
+            }
+        }
+        Ok(out)
     }
 
     /// The oldest judged epoch.
@@ -762,7 +820,11 @@ impl Ledger {
 
 impl FrameSource for Ledger {
     fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, LedgerError> {
-        Ok(FrameData { epochs: self.epochs(from, to)?, keys: self.validator_sums(from, to)? })
+        Ok(FrameData {
+            epochs: self.epochs(from, to)?,
+            keys: self.validator_sums(from, to)?,
+            states: self.key_states_at(to.saturating_sub(1))?,
+        })
     }
 }
 
@@ -798,7 +860,8 @@ mod tests {
         };
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         c.batch_execute(
-            "DROP TABLE IF EXISTS perf_epoch, perf_validator, perf_member, perf_submission, perf_warning, perf_frames",
+            "DROP TABLE IF EXISTS perf_epoch, perf_validator, perf_member, perf_submission, perf_warning, perf_frames, \
+             perf_key_state",
         )
         .unwrap();
         same_rules(&Location::Postgres(url));
@@ -856,6 +919,27 @@ mod tests {
         running_sums_equal_the_database_s(&mut l);
         assert_eq!(l.prune_before(11).unwrap(), 3, "epochs 3 and 10 go");
         assert_eq!(l.first_epoch().unwrap(), Some(11));
+        key_states_are_a_change_log(&l);
+    }
+
+    /// Key states: only changes are written, a state is read as of an
+    /// epoch, and a re-read of an epoch replaces it.
+    fn key_states_are_a_change_log(l: &Ledger) {
+        let st = |eth: u64, slashed| KeyState { effective_balance_gwei: eth * 1_000_000_000, slashed };
+        assert_eq!(l.record_key_states(10, &[(5, st(32, false)), (6, st(32, false))]).unwrap(), 2);
+        assert_eq!(l.record_key_states(20, &[(5, st(32, false)), (6, st(64, false))]).unwrap(), 1, "6 grew");
+        assert_eq!(l.record_key_states(30, &[(5, st(32, true)), (6, st(64, false))]).unwrap(), 1, "5 slashed");
+        assert_eq!(l.key_states_at(25).unwrap(), HashMap::from([(5, st(32, false)), (6, st(64, false))]));
+        assert_eq!(l.key_states_at(30).unwrap()[&5], st(32, true));
+        // Before its first read, a key's first state stands.
+        assert_eq!(l.key_states_at(3).unwrap()[&6], st(32, false));
+        // Epoch 30 read again: the slashing was a misread; a key first read
+        // at 30 keeps its row.
+        assert_eq!(l.record_key_states(30, &[(7, st(32, false))]).unwrap(), 1);
+        assert_eq!(l.record_key_states(30, &[(5, st(32, false)), (7, st(32, false))]).unwrap(), 1);
+        assert_eq!(l.key_states_at(30).unwrap()[&7], st(32, false));
+        assert_eq!(l.key_states_at(99).unwrap()[&5], st(32, false));
+        assert_eq!(l.frame_data(20, 31).unwrap().states[&6], st(64, false));
     }
 
     /// The service's running sums (epochs added, one judged again) equal

@@ -5,10 +5,13 @@
 //!   with weights 54 / 8 / 2 for attestations, proposals and sync; the
 //!   network's performance is the same formula over every validator's sums;
 //!   a key's threshold is `max(network - leeway(k), 0)` where `k` is its
-//!   number within the operator (keys sorted by index: poolvc does not read
-//!   effective balances, and every key of 32 ETH sorts by index in Lido's
-//!   order too); a key below its threshold gets a strike, and `threshold`
-//!   strikes within `lifetime` frames make it ejectable.
+//!   number within the operator; a key below its threshold, or slashed,
+//!   gets a strike, and `threshold` strikes within `lifetime` frames make it
+//!   ejectable. As the oracle numbers them (`distribution.py`,
+//!   `_calculate_distribution_in_frame`): only keys with attestation duties
+//!   in the frame are numbered, by effective balance (capped at 2,048 ETH)
+//!   descending, then index; a key without attestation duties has no
+//!   outcome, even with sync duties ([`numbered`], [`outcome`]).
 //! - **Stader**: per key per window, the missed attestations; the oracle's
 //!   rule for a strike is not public (design/pools.md §1.4): poolvc projects
 //!   one strike per window in which the key missed more than
@@ -17,9 +20,9 @@
 //! - **Rewards**: the attestation rewards earned over those the node calls
 //!   ideal, where the node serves them.
 
-use super::config::PerfConfig;
+use super::config::{OperatorParams, PerfConfig};
 use super::error::LedgerError;
-use super::rows::{EpochRow, KeySum, Member, ValidatorRow};
+use super::rows::{EpochRow, KeySum, KeyState, Member, ValidatorRow};
 use super::verdict::Counts;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,8 +36,13 @@ pub struct Duty {
     pub included: u64,
 }
 
-/// Lido's performance of counts: `None` when no duty was assigned.
+/// Lido's performance of counts: `None` without attestation duties (the
+/// oracle's `calc_performance` always weighs the attestations in; a key
+/// with sync duties only has no performance).
 pub fn performance(c: &Counts, w: [u64; 3]) -> Option<f64> {
+    if c.att_assigned == 0 {
+        return None;
+    }
     let duties = [(c.att_included, c.att_assigned), (c.prop_made, c.prop_assigned), (c.sync_included, c.sync_assigned)];
     let (mut num, mut den) = (0.0, 0u64);
     for ((inc, asg), w) in duties.into_iter().zip(w) {
@@ -51,15 +59,20 @@ pub fn performance(c: &Counts, w: [u64; 3]) -> Option<f64> {
 pub struct KeyFrame {
     /// Public key.
     pub pubkey: String,
-    /// Number within the operator (1-based).
-    pub key_number: u64,
-    /// Lido performance, `None` without duties.
+    /// Number within the operator (1-based); `None` without attestation
+    /// duties in the frame (not numbered, no outcome).
+    pub key_number: Option<u64>,
+    /// Effective balance (gwei) and slashing as last read from the node.
+    pub effective_balance_gwei: u64,
+    /// Slashed (a strike each frame it has attestation duties).
+    pub slashed: bool,
+    /// Lido performance, `None` without attestation duties.
     pub performance: Option<f64>,
-    /// Its threshold.
-    pub threshold: f64,
-    /// Reward share (0..1) while above the threshold.
-    pub reward_share: f64,
-    /// Whether it is below its threshold this frame (a strike).
+    /// Its threshold, where numbered.
+    pub threshold: Option<f64>,
+    /// Reward share (0..1) while above the threshold, where numbered.
+    pub reward_share: Option<f64>,
+    /// Whether it gets a strike this frame: below its threshold, or slashed.
     pub below: bool,
     /// Strikes within the lifetime, this frame included.
     pub strikes: u64,
@@ -90,7 +103,11 @@ pub struct OperatorFrame {
     pub pool: String,
     /// Operator.
     pub operator: String,
-    /// Lido performance of the operator's summed counts.
+    /// Its bond curve, where its parameters were read from one.
+    pub curve_id: Option<u64>,
+    /// The strikes that make its keys ejectable.
+    pub strike_threshold: u64,
+    /// Lido performance of the operator's summed counts (its weights).
     pub performance: Option<f64>,
     /// Keys below their threshold.
     pub keys_below: u64,
@@ -131,6 +148,9 @@ pub struct FrameData {
     pub epochs: Vec<EpochRow>,
     /// Sums by validator index.
     pub keys: HashMap<u64, KeySum>,
+    /// The keys' states as of the frame's last judged epoch (a key never
+    /// read has [`KeyState::default`]).
+    pub states: HashMap<u64, KeyState>,
 }
 
 impl FrameData {
@@ -169,57 +189,115 @@ pub trait FrameSource {
     fn frame_data(&self, from: u64, to: u64) -> Result<FrameData, LedgerError>;
 }
 
-/// The keys below their threshold in a frame.
+/// The keys struck in a frame (below their threshold, or slashed).
 pub fn below_set(cfg: &PerfConfig, members: &[Member], d: &FrameData) -> BTreeSet<u64> {
     let net = performance(&d.network(), cfg.weights);
-    numbered(members)
+    numbered(members, d)
         .into_iter()
-        .filter(|(m, number)| {
-            let c = d.keys.get(&m.index).map(|k| k.counts).unwrap_or_default();
-            performance(&c, cfg.weights).is_some_and(|p| p < threshold(cfg, net, *number))
-        })
+        .filter(|(m, number)| outcome(cfg, net, *number, m, d).struck)
         .map(|(m, _)| m.index)
         .collect()
 }
 
-/// Members with their key number within their operator (by index).
-fn numbered(members: &[Member]) -> Vec<(&Member, u64)> {
+/// `MAX_EFFECTIVE_BALANCE_ELECTRA` in gwei: the numbering's cap.
+pub const MAX_EFFECTIVE_BALANCE_GWEI: u64 = 2_048_000_000_000;
+
+/// Members with their key number within their operator, as the oracle
+/// numbers them (lido-oracle `src/modules/oracles/staking_modules/common/
+/// distribution.py`, `_calculate_distribution_in_frame`): the keys with
+/// attestation duties in the frame, by `(-min(effective balance, 2048 ETH),
+/// index)`, from 1; the others `None`.
+pub fn numbered<'a>(members: &'a [Member], d: &FrameData) -> Vec<(&'a Member, Option<u64>)> {
     let mut by_op: BTreeMap<(&str, &str), Vec<&Member>> = BTreeMap::new();
     for m in members {
         by_op.entry((&m.pool, &m.operator)).or_default().push(m);
     }
     let mut out = Vec::new();
-    for (_, mut ms) in by_op {
-        ms.sort_by_key(|m| m.index);
-        out.extend(ms.into_iter().enumerate().map(|(i, m)| (m, i as u64 + 1)));
+    for (_, ms) in by_op {
+        let active = |m: &&Member| d.keys.get(&m.index).is_some_and(|k| k.counts.att_assigned > 0);
+        let (mut on, off): (Vec<&Member>, Vec<&Member>) = ms.into_iter().partition(active);
+        let balance = |m: &Member| {
+            d.states.get(&m.index).copied().unwrap_or_default().effective_balance_gwei.min(MAX_EFFECTIVE_BALANCE_GWEI)
+        };
+        on.sort_by_key(|m| (std::cmp::Reverse(balance(m)), m.index));
+        out.extend(on.into_iter().enumerate().map(|(i, m)| (m, Some(i as u64 + 1))));
+        out.extend(off.into_iter().map(|m| (m, None)));
     }
     out
 }
 
-fn threshold(cfg: &PerfConfig, net: Option<f64>, number: u64) -> f64 {
-    (net.unwrap_or(0.0) - PerfConfig::curve(&cfg.leeway_bp, number) as f64 / 10_000.0).max(0.0)
+/// One key's outcome in a frame (the oracle's `get_validator_duties_outcome`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// Its performance, where it has attestation duties.
+    pub performance: Option<f64>,
+    /// Its threshold, where numbered.
+    pub threshold: Option<f64>,
+    /// Slashed.
+    pub slashed: bool,
+    /// A strike this frame: numbered and slashed, or below its threshold.
+    pub struck: bool,
 }
 
-/// Strikes of the frames before `n` within the strike lifetime, per key.
+/// A key's threshold: the network's performance less its leeway, at least 0.
+fn threshold(p: &OperatorParams<'_>, net: Option<f64>, number: u64) -> f64 {
+    (net.unwrap_or(0.0) - PerfConfig::curve(p.leeway_bp, number) as f64 / 10_000.0).max(0.0)
+}
+
+/// The outcome of key `m` numbered `number` with the network at `net`.
+/// A slashed key is struck whatever its performance; a key not numbered
+/// (no attestation duty) has none.
+pub fn outcome(cfg: &PerfConfig, net: Option<f64>, number: Option<u64>, m: &Member, d: &FrameData) -> Outcome {
+    let c = d.keys.get(&m.index).map(|k| k.counts).unwrap_or_default();
+    let slashed = d.states.get(&m.index).copied().unwrap_or_default().slashed;
+    let p = cfg.params(&m.pool, &m.operator);
+    let performance = performance(&c, p.weights);
+    let threshold = number.map(|k| threshold(&p, net, k));
+    let below = matches!((performance, threshold), (Some(p), Some(t)) if p < t);
+    Outcome { performance, threshold, slashed, struck: number.is_some() && (slashed || below) }
+}
+
+/// Strikes of the frames before `n` within each key's strike lifetime (its
+/// operator's), per key.
 pub fn strikes_before(
     cfg: &PerfConfig,
     members: &[Member],
     src: &impl FrameSource,
     n: u64,
 ) -> Result<BTreeMap<u64, u64>, LedgerError> {
-    let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
-    for back in 1..cfg.strike_lifetime_frames.max(1) {
+    let mut struck = Vec::new();
+    for back in 1..cfg.longest_strike_lifetime() {
         let Some(f) = n.checked_sub(back) else { break };
         let (a, b) = cfg.frame_bounds(f);
         let d = src.frame_data(a, b)?;
-        if d.epochs.is_empty() {
-            continue;
-        }
-        for i in below_set(cfg, members, &d) {
-            *earlier.entry(i).or_default() += 1;
+        if !d.epochs.is_empty() {
+            struck.push((back, below_set(cfg, members, &d)));
         }
     }
-    Ok(earlier)
+    Ok(count_strikes(cfg, members, struck.iter().map(|(b, s)| (*b, s))))
+}
+
+/// Each key's strikes from the keys struck `back` frames before the
+/// current one, counting a frame only within the key's operator's strike
+/// lifetime (the current frame is 0 back and not counted here).
+pub fn count_strikes<'a>(
+    cfg: &PerfConfig,
+    members: &[Member],
+    struck: impl IntoIterator<Item = (u64, &'a BTreeSet<u64>)>,
+) -> BTreeMap<u64, u64> {
+    let lifetime: HashMap<u64, u64> = members
+        .iter()
+        .map(|m| (m.index, cfg.params(&m.pool, &m.operator).strike_lifetime_frames))
+        .collect();
+    let mut out: BTreeMap<u64, u64> = BTreeMap::new();
+    for (back, keys) in struck {
+        for i in keys {
+            if lifetime.get(i).is_some_and(|l| back < *l) {
+                *out.entry(*i).or_default() += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The report of frame `n` for `members`, with strikes counted over the
@@ -248,22 +326,23 @@ pub fn build_report(
     let network = data.network();
     let net = performance(&network, cfg.weights);
     let mut operators: BTreeMap<String, OperatorFrame> = BTreeMap::new();
-    for (m, number) in numbered(members) {
+    for (m, number) in numbered(members, data) {
         let k = data.keys.get(&m.index).cloned().unwrap_or_default();
         let c = k.counts;
-        let perf = performance(&c, cfg.weights);
-        let thr = threshold(cfg, net, number);
-        let below = perf.is_some_and(|p| p < thr);
-        let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(below);
+        let o = outcome(cfg, net, number, m, data);
+        let p = cfg.params(&m.pool, &m.operator);
+        let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(o.struck);
         let key = KeyFrame {
             pubkey: m.pubkey.clone(),
             key_number: number,
-            performance: perf,
-            threshold: thr,
-            reward_share: PerfConfig::curve(&cfg.reward_share_bp, number) as f64 / 10_000.0,
-            below,
+            effective_balance_gwei: data.states.get(&m.index).copied().unwrap_or_default().effective_balance_gwei,
+            slashed: o.slashed,
+            performance: o.performance,
+            threshold: o.threshold,
+            reward_share: number.map(|k| PerfConfig::curve(p.reward_share_bp, k) as f64 / 10_000.0),
+            below: o.struck,
             strikes,
-            ejectable: strikes >= cfg.strike_threshold,
+            ejectable: strikes >= p.strike_threshold,
             attestation_duty: Duty { assigned: c.att_assigned, included: c.att_included },
             proposal_duty: Duty { assigned: c.prop_assigned, included: c.prop_made },
             sync_duty: Duty { assigned: c.sync_assigned, included: c.sync_included },
@@ -276,6 +355,8 @@ pub fn build_report(
         let op = operators.entry(format!("{}/{}", m.pool, m.operator)).or_insert_with(|| OperatorFrame {
             pool: m.pool.clone(),
             operator: m.operator.clone(),
+            curve_id: p.curve_id,
+            strike_threshold: p.strike_threshold,
             performance: None,
             keys_below: 0,
             keys_ejectable: 0,
@@ -289,7 +370,7 @@ pub fn build_report(
         op.validators.insert(m.index, key);
     }
     for op in operators.values_mut() {
-        op.performance = performance(&op.counts, cfg.weights);
+        op.performance = performance(&op.counts, cfg.params(&op.pool, &op.operator).weights);
         let (a, i) = op.validators.values().filter_map(|k| k.rewards).fold((0i64, 0i64), |s, r| (s.0 + r.0, s.1 + r.1));
         op.rewards_ratio = (i > 0).then(|| a as f64 / i as f64);
     }
@@ -447,8 +528,9 @@ mod tests {
         assert_eq!(cfg.frame_bounds(1), (6, 10));
         assert_eq!(PerfConfig::curve(&cfg.leeway_bp, 150), 500);
         assert_eq!(PerfConfig::curve(&cfg.leeway_bp, 151), 300);
-        assert!((threshold(&cfg, Some(0.97), 1) - 0.92).abs() < 1e-12);
-        assert_eq!(threshold(&cfg, Some(0.01), 1), 0.0);
+        let p = cfg.params("lido-csm", "1");
+        assert!((threshold(&p, Some(0.97), 1) - 0.92).abs() < 1e-12);
+        assert_eq!(threshold(&p, Some(0.01), 1), 0.0);
         assert_eq!(at_risk(0.0, 1, 1, 2, 4, 0.9), Some(AtRisk::Certain { best_case: 0.75 }));
         assert!(PerfConfig { frame_epochs: 0, ..Default::default() }.check().is_err());
         assert!(PerfConfig { leeway_bp: vec![[2, 300]], ..Default::default() }.check().is_err());
@@ -502,6 +584,64 @@ mod tests {
             }
             Ok(d)
         }
+    }
+
+    /// A worked example of the oracle's numbering and outcomes, each line
+    /// as lido-oracle computes it in `src/modules/oracles/staking_modules/
+    /// common/distribution.py` (commit 01337199): `_calculate_distribution_
+    /// in_frame` numbers the active keys by `(-min(EB, MAX_EFFECTIVE_BALANCE_
+    /// ELECTRA), index)` from 1; `get_validator_duties_outcome` gives no
+    /// outcome without attestation duties and a strike to a slashed key.
+    #[test]
+    fn keys_are_numbered_by_capped_balance_then_index_active_ones_only() {
+        const ETH: u64 = 1_000_000_000;
+        // The ICS curve's shape, its boundary moved to key 3 for the example.
+        let cfg = PerfConfig { frame_epochs: 1, leeway_bp: vec![[1, 500], [3, 300]], ..Default::default() };
+        let att = |asg, inc| Counts { att_assigned: asg, att_included: inc, ..Default::default() };
+        let mut d = FrameData::default();
+        let network = Counts { att_assigned: 100, att_included: 98, ..Default::default() };
+        let mut rows = Vec::new();
+        // (index, effective balance, slashed, attestations assigned/included, sync assigned)
+        type Key = (u64, u64, bool, (u64, u64), u64);
+        let keys: [Key; 6] = [
+            (20, 32, false, (10, 10), 0),
+            (21, 64, false, (100, 94), 0),  // 0x02, grown to 64 ETH
+            (22, 32, false, (0, 0), 32),    // exited, still in a sync committee
+            (23, 2_100, false, (10, 10), 0), // above the cap: counts as 2,048
+            (24, 2_048, false, (10, 10), 0),
+            (25, 32, true, (10, 10), 0),    // slashed, every duty met
+        ];
+        for (index, eb, slashed, (asg, inc), sync) in keys {
+            let mut counts = att(asg, inc);
+            counts.sync_assigned = sync;
+            counts.sync_included = sync;
+            rows.push(ValidatorRow { epoch: 0, index, counts, reward: None, own: None });
+            d.states.insert(index, KeyState { effective_balance_gwei: eb * ETH, slashed });
+        }
+        d.add_epoch(EpochRow { epoch: 0, digest: [0; 32], final_: true, rewards: false, network }, &rows);
+        let members: Vec<Member> = keys
+            .iter()
+            .map(|k| Member { index: k.0, pubkey: format!("0x{}", k.0), pool: "lido-csm".into(), operator: "1".into() })
+            .collect();
+        let numbers: BTreeMap<u64, Option<u64>> = numbered(&members, &d).into_iter().map(|(m, n)| (m.index, n)).collect();
+        // 23 and 24 tie at the cap and go by index; 21 (64 ETH) before the
+        // 32 ETH keys 20 and 25; 22 has no attestation duty: not numbered.
+        let want = BTreeMap::from([(20, Some(4)), (21, Some(3)), (22, None), (23, Some(1)), (24, Some(2)), (25, Some(5))]);
+        assert_eq!(numbers, want);
+        let r = build_report(&cfg, &members, 0, &d, &BTreeMap::new());
+        let v = &r.operators["lido-csm/1"].validators;
+        // Network 0.98: keys 1-2 have 0.93 (500 bp), keys 3+ 0.95 (300 bp).
+        let thr = |i: u64| v[&i].threshold.unwrap();
+        assert!((thr(23) - 0.93).abs() < 1e-12 && (thr(24) - 0.93).abs() < 1e-12);
+        assert!((thr(21) - 0.95).abs() < 1e-12 && (thr(20) - 0.95).abs() < 1e-12);
+        // 21 at 0.94 is below its 0.95 as key 3; numbered by index (key 2,
+        // 0.93) it would have passed.
+        assert!(v[&21].below && !v[&20].below && !v[&23].below);
+        // 22: sync duties only, no performance, no threshold, no strike.
+        assert_eq!((v[&22].key_number, v[&22].performance, v[&22].threshold, v[&22].below), (None, None, None, false));
+        // 25: every duty met, slashed: a strike.
+        assert!(v[&25].slashed && v[&25].performance == Some(1.0) && v[&25].below && v[&25].strikes == 1);
+        assert_eq!(below_set(&cfg, &members, &d), BTreeSet::from([21, 25]));
     }
 
     #[test]

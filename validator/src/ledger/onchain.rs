@@ -183,7 +183,7 @@ pub fn contract_report(r: &FrameReport) -> (sol::FrameReport, Vec<(u64, String, 
                     syncAssigned: k.sync_duty.assigned,
                     syncIncluded: k.sync_duty.included,
                     performanceBp: bp(k.performance),
-                    thresholdBp: bp(Some(k.threshold)),
+                    thresholdBp: bp(k.threshold),
                 },
             ));
         }

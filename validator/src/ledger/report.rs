@@ -108,9 +108,10 @@ pub fn render(r: &FrameReport) -> String {
         for (i, k) in o.validators.iter().filter(|(_, k)| k.below || k.strikes > 0) {
             let _ = writeln!(
                 s,
-                "  validator {i}: performance {} < threshold {:.4}, strikes {}, missed attestations {}{}",
+                "  validator {i}: performance {} < threshold {}{}, strikes {}, missed attestations {}{}",
                 opt(k.performance),
-                k.threshold,
+                opt(k.threshold),
+                if k.slashed { " (slashed)" } else { "" },
                 k.strikes,
                 k.missed_attestations,
                 k.own_when_missed.first().map(|w| format!("; poolvc: {w}")).unwrap_or_default()

@@ -18,6 +18,24 @@ pub struct Member {
     pub operator: String,
 }
 
+/// What the oracle reads of a key at a frame's reference slot: its
+/// effective balance (the numbering's order) and whether it is slashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyState {
+    /// Effective balance, gwei.
+    pub effective_balance_gwei: u64,
+    /// Slashed.
+    pub slashed: bool,
+}
+
+impl Default for KeyState {
+    /// A key whose state was never read: 32 ETH and not slashed, the state
+    /// of every key before 0x02 credentials (it numbers by index).
+    fn default() -> Self {
+        Self { effective_balance_gwei: 32_000_000_000, slashed: false }
+    }
+}
+
 /// A judged epoch's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochRow {

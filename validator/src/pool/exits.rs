@@ -14,9 +14,21 @@ use poolvc_signer::types::PublicKeyBytes;
 use std::collections::HashMap;
 use std::collections::HashSet;
 
-/// Lido asks for the exit within this many seconds of the request (the
-/// lower bound of CSM's "4-5 days"; `../shared/design/pools.md` §2.3).
+/// The allowed exit delay where the module's `exitDeadlineThreshold` was
+/// not read: 4 days, the mainnet curated module's and CSM's default curve's
+/// (`../shared/design/pool-fidelity.md`, the exit-deadline row).
 pub const LIDO_EXIT_DEADLINE_SECS: u64 = 4 * 24 * 3600;
+
+/// The earliest unix time a key activated at `activation_epoch` may exit
+/// voluntarily: `SHARD_COMMITTEE_PERIOD` epochs after its activation.
+pub fn earliest_voluntary_exit(
+    genesis_time: u64,
+    activation_epoch: u64,
+    shard_committee_period: u64,
+    seconds_per_epoch: u64,
+) -> u64 {
+    genesis_time.saturating_add(activation_epoch.saturating_add(shard_committee_period).saturating_mul(seconds_per_epoch))
+}
 
 /// One exit request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,8 +41,12 @@ pub struct ExitRequest {
     pub block: u64,
     /// The validator index the pool names, if it names one.
     pub validator_index: Option<u64>,
-    /// Unix time the exit is due by, if the pool sets one.
-    pub deadline: Option<u64>,
+    /// Unix time the request was delivered (Lido: the event's timestamp);
+    /// `None` where the pool sets no deadline.
+    pub delivered: Option<u64>,
+    /// The seconds the operator may take once the key is eligible (Lido:
+    /// the module's `exitDeadlineThreshold`); `None` where not read.
+    pub allowed_delay_secs: Option<u64>,
     /// The log that asked, as the endpoint gave it: proven against the
     /// block's receipts root before anything is done.
     #[serde(skip)]
@@ -82,7 +98,12 @@ pub async fn fetch(
         PoolSpec::Lido { module_id, operator_id, .. } => {
             let Some(bus) = read.and_then(|r| r.exit_bus) else { return Ok(Vec::new()) };
             let logs = rpc.logs(&[bus], &lido_topics(*module_id, *operator_id), from, to).await?;
-            let operator = LidoOperator { exit_bus: bus, module_id: *module_id, operator_id: *operator_id };
+            let operator = LidoOperator {
+                exit_bus: bus,
+                module_id: *module_id,
+                operator_id: *operator_id,
+                allowed_delay_secs: read.and_then(|r| r.exit_delay_secs),
+            };
             Ok(decode_lido(spec.kind(), &logs, &operator, keys)?)
         }
         PoolSpec::Stader { penalty: Some(p), .. } => {
@@ -127,6 +148,8 @@ pub struct LidoOperator {
     pub module_id: u64,
     /// The operator's id in the module.
     pub operator_id: u64,
+    /// Its allowed exit delay as read (`exitDeadlineThreshold`).
+    pub allowed_delay_secs: Option<u64>,
 }
 
 /// Decodes Lido exit-request logs, keeping only those the endpoint cannot
@@ -157,7 +180,8 @@ pub fn decode_lido(
             pool: pool.to_string(),
             block: l.block,
             validator_index: u64::try_from(e.validatorIndex).ok(),
-            deadline: Some(ts.saturating_add(LIDO_EXIT_DEADLINE_SECS)),
+            delivered: Some(ts),
+            allowed_delay_secs: operator.allowed_delay_secs,
             log: Some(l.clone()),
         });
     }
@@ -182,12 +206,26 @@ pub fn decode_stader(
                 pool: pool.to_string(),
                 block: l.block,
                 validator_index: None,
-                deadline: None,
+                delivered: None,
+                allowed_delay_secs: None,
                 log: Some(l.clone()),
             });
         }
     }
     Ok(out)
+}
+
+impl ExitRequest {
+    /// Unix time the exit is due by, as Lido's `ValidatorExitDelayVerifier`
+    /// counts it (`_getSecondsSinceExitIsEligible`): from the later of the
+    /// delivery and the key's earliest voluntary exit (`eligible_from`, where
+    /// known), plus the allowed delay (the 4-day default where not read).
+    /// `None` where the pool sets no deadline.
+    pub fn deadline(&self, eligible_from: Option<u64>) -> Option<u64> {
+        let delivered = self.delivered?;
+        let eligible = delivered.max(eligible_from.unwrap_or(0));
+        Some(eligible.saturating_add(self.allowed_delay_secs.unwrap_or(LIDO_EXIT_DEADLINE_SECS)))
+    }
 }
 
 fn key48(b: &[u8], event: &'static str, block: u64) -> Result<PublicKeyBytes, ExitLogError> {
@@ -209,7 +247,7 @@ mod tests {
         let data = (Bytes::copy_from_slice(pk.as_slice()), U256::from(1_000u64)).abi_encode_params();
         let [t0, t1, t2] = lido_topics(1, 7);
         let bus = Address::repeat_byte(0xb0);
-        let operator = LidoOperator { exit_bus: bus, module_id: 1, operator_id: 7 };
+        let operator = LidoOperator { exit_bus: bus, module_id: 1, operator_id: 7, allowed_delay_secs: None };
         let ours: HashSet<_> = [pk].into();
         let log = Log {
             address: bus,
@@ -221,7 +259,7 @@ mod tests {
         let got = decode_lido("lido-curated", std::slice::from_ref(&log), &operator, &ours).unwrap();
         assert_eq!(got[0].pubkey, pk);
         assert_eq!(got[0].validator_index, Some(42));
-        assert_eq!(got[0].deadline, Some(1_000 + LIDO_EXIT_DEADLINE_SECS));
+        assert_eq!(got[0].deadline(None), Some(1_000 + LIDO_EXIT_DEADLINE_SECS));
         // An endpoint that passes off another operator's request, another
         // contract's log, or a key that is not the operator's: nothing.
         let other_operator = Log {
@@ -251,5 +289,44 @@ mod tests {
         let ours: HashSet<_> = [pk].into();
         assert_eq!(decode_stader("stader-permissioned", std::slice::from_ref(&log), &ours).unwrap().len(), 1);
         assert!(decode_stader("stader-permissioned", &[log], &HashSet::new()).unwrap().is_empty());
+    }
+
+    /// A worked example of Lido's deadline, as lidofinance/core's
+    /// `contracts/0.8.25/ValidatorExitDelayVerifier.sol`,
+    /// `_getSecondsSinceExitIsEligible`, counts the delay: eligibility is the
+    /// later of the delivery and `GENESIS_TIME + activationEpoch · SLOTS_PER_
+    /// EPOCH · SECONDS_PER_SLOT + SHARD_COMMITTEE_PERIOD_IN_SECONDS`; the key
+    /// is late once `exitDeadlineThreshold(operator)` more seconds pass.
+    #[test]
+    fn a_lido_deadline_counts_from_eligibility_with_the_operators_delay() {
+        // Mainnet: genesis 1606824023, 384 s epochs, 256-epoch period.
+        let (genesis, spe) = (1_606_824_023u64, 384u64);
+        let ics = 5 * 24 * 3600;
+        let r = |delivered, delay| ExitRequest {
+            pubkey: PublicKeyBytes::ZERO,
+            pool: "lido-csm".into(),
+            block: 1,
+            validator_index: Some(1),
+            delivered: Some(delivered),
+            allowed_delay_secs: delay,
+            log: None,
+        };
+        // An old key (activated at epoch 1,000): eligible long before the
+        // request, due 5 days after delivery on the ICS curve.
+        let old = earliest_voluntary_exit(genesis, 1_000, 256, spe);
+        assert_eq!(old, genesis + 1_256 * spe);
+        let delivered = 1_750_000_000;
+        assert_eq!(r(delivered, Some(ics)).deadline(Some(old)), Some(delivered + ics));
+        // A key activated 100 epochs before delivery: eligible 156 epochs
+        // after it; the delay counts from there.
+        let act = (delivered - genesis) / spe - 100;
+        let young = earliest_voluntary_exit(genesis, act, 256, spe);
+        assert!(young > delivered);
+        assert_eq!(r(delivered, Some(ics)).deadline(Some(young)), Some(young + ics));
+        // The threshold not read: the 4-day default; the activation not
+        // known: from the delivery.
+        assert_eq!(r(delivered, None).deadline(None), Some(delivered + LIDO_EXIT_DEADLINE_SECS));
+        // Stader sets no deadline.
+        assert_eq!(ExitRequest { delivered: None, ..r(delivered, Some(ics)) }.deadline(Some(young)), None);
     }
 }

@@ -302,6 +302,8 @@ mod tests {
             restricts_relays: true,
             second: None,
             exit_bus: None,
+            exit_delay_secs: None,
+            curve: None,
         }
     }
 
@@ -404,6 +406,8 @@ mod tests {
             allowed_relays: None,
             restricts_relays: false,
             exit_bus: None,
+            exit_delay_secs: None,
+            curve: None,
             second: None,
         };
         let mut m = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);

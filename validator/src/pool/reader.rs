@@ -12,6 +12,7 @@ use super::config::{LidoPins, PoolSpec};
 use crate::el::abi::*;
 use crate::el::proven::{ProvenError, Reads};
 use crate::el::rpc::RpcError;
+use crate::ledger::config::{CurveParams, PerfConfig};
 use crate::policy::pool_rules::{Facts, RocketKey};
 use alloy_primitives::{Address, U256};
 use poolvc_signer::types::PublicKeyBytes;
@@ -82,6 +83,72 @@ pub async fn read_frame_config(rpc: &Reads<'_>, consensus: Address, block: u64) 
         return Err(bad("0 epochs per frame".into()));
     }
     Ok((first, len))
+}
+
+/// The parameters of CSM operator `operator_id`'s bond curve: the module's
+/// `accounting()` names its curve (`getBondCurveId`), the module's
+/// `PARAMETERS_REGISTRY()` its parameters. Returns them with the two
+/// contracts to watch. Parameters out of shape are an error: the file's
+/// then judge the operator, never half of a curve.
+pub async fn read_curve(
+    rpc: &Reads<'_>,
+    module: Address,
+    operator_id: u64,
+    block: u64,
+) -> Result<(CurveParams, Vec<Address>), ReadError> {
+    let bad = |what: String| ReadError::Contract { pool: "lido-csm", what };
+    let accounting = rpc.call(module, ICSModule::accountingCall {}, block).await?;
+    let registry = rpc.call(module, ICSModule::PARAMETERS_REGISTRYCall {}, block).await?;
+    let id = rpc
+        .call(accounting, ICSAccounting::getBondCurveIdCall { nodeOperatorId: U256::from(operator_id) }, block)
+        .await?;
+    let curve_id = u64::try_from(id).map_err(|_| bad(format!("CSAccounting {accounting}: curve id {id}")))?;
+    let curve = U256::from(curve_id);
+    let w = rpc.call(registry, ICSParametersRegistry::getPerformanceCoefficientsCall { curveId: curve }, block).await?;
+    let leeway = rpc.call(registry, ICSParametersRegistry::getPerformanceLeewayDataCall { curveId: curve }, block).await?;
+    let share = rpc.call(registry, ICSParametersRegistry::getRewardShareDataCall { curveId: curve }, block).await?;
+    let strikes = rpc.call(registry, ICSParametersRegistry::getStrikesParamsCall { curveId: curve }, block).await?;
+    let n = |v: U256, what: &str| {
+        u64::try_from(v).map_err(|_| bad(format!("CSParametersRegistry {registry}: curve {curve_id}: {what} {v}")))
+    };
+    let intervals = |d: &[ICSParametersRegistry::KeyNumberValueInterval], what: &str| {
+        d.iter().map(|i| Ok([n(i.minKeyNumber, what)?, n(i.value, what)?])).collect::<Result<Vec<_>, ReadError>>()
+    };
+    let params = CurveParams {
+        curve_id,
+        weights: [n(w.attestationsWeight, "weight")?, n(w.blocksWeight, "weight")?, n(w.syncWeight, "weight")?],
+        leeway_bp: intervals(&leeway, "leeway")?,
+        reward_share_bp: intervals(&share, "reward share")?,
+        strike_threshold: n(strikes.threshold, "strikes threshold")?,
+        strike_lifetime_frames: n(strikes.lifetime, "strikes lifetime")?,
+    };
+    let shape = PerfConfig {
+        weights: params.weights,
+        leeway_bp: params.leeway_bp.clone(),
+        reward_share_bp: params.reward_share_bp.clone(),
+        ..PerfConfig::default()
+    };
+    if let Err(e) = shape.check() {
+        return Err(bad(format!("CSParametersRegistry {registry}: curve {curve_id}: {e}")));
+    }
+    if params.strike_threshold == 0 || params.strike_lifetime_frames == 0 {
+        return Err(bad(format!("CSParametersRegistry {registry}: curve {curve_id}: strikes params of 0")));
+    }
+    Ok((params, vec![registry, accounting]))
+}
+
+/// A Lido module's `exitDeadlineThreshold(operator)`; `None` (with a
+/// warning) where the module does not answer it: the exit alert then shows
+/// the 4-day default and says so.
+async fn read_exit_delay(rpc: &Reads<'_>, module: Address, operator_id: u64, block: u64) -> Option<u64> {
+    let call = IStakingModule::exitDeadlineThresholdCall { nodeOperatorId: U256::from(operator_id) };
+    match rpc.call(module, call, block).await {
+        Ok(secs) => Some(u64::try_from(secs).unwrap_or(u64::MAX)),
+        Err(e) => {
+            tracing::warn!(%module, operator_id, "pools: exitDeadlineThreshold not read ({e}); exit deadlines shown with the 4-day default");
+            None
+        }
+    }
 }
 
 /// Reads Lido's addresses from `locator` and its staking router at `block`,
@@ -176,6 +243,14 @@ pub struct OperatorRead {
     /// The contract whose logs are the operator's exit requests (Lido's
     /// exit bus, as the locator names it); `None` for other pools.
     pub exit_bus: Option<Address>,
+    /// Lido: the seconds a key may take to exit once eligible, the module's
+    /// `exitDeadlineThreshold(operator)` (4 days curated, 4 or 5 days in
+    /// CSM by bond curve on mainnet); `None` where not read.
+    pub exit_delay_secs: Option<u64>,
+    /// Lido CSM: the parameters of the operator's bond curve, as the
+    /// module's parameters registry has them; `None` where not read (the
+    /// file's parameters judge it).
+    pub curve: Option<CurveParams>,
 }
 
 impl OperatorRead {
@@ -203,15 +278,29 @@ pub async fn read_operator(
             } else {
                 read_curated_keys(rpc, at.module, *operator_id, block).await?
             };
+            let (curve, curve_watch) = if *csm {
+                match read_curve(rpc, at.module, *operator_id, block).await {
+                    Ok((c, w)) => (Some(c), w),
+                    Err(e) => {
+                        tracing::warn!(module = %at.module, operator_id,
+                            "pools: the operator's bond-curve parameters not read ({e}); the file's performance parameters judge it");
+                        (None, Vec::new())
+                    }
+                }
+            } else {
+                (None, Vec::new())
+            };
             Ok(OperatorRead {
                 pool: spec.kind().into(),
                 operator: format!("{operator_id}"),
                 keys,
                 facts: Facts::Lido { el_rewards_vault: at.el_rewards_vault },
                 exit_bus: Some(at.exit_bus),
-                // The locator is a proxy (an upgrade logs) and the router
-                // logs module changes.
-                watch: vec![at.module, *locator, at.staking_router],
+                exit_delay_secs: read_exit_delay(rpc, at.module, *operator_id, block).await,
+                // The locator is a proxy (an upgrade logs), the router logs
+                // module changes, the registry and accounting curve changes.
+                watch: [vec![at.module, *locator, at.staking_router], curve_watch].concat(),
+                curve,
                 allowed_relays: match relay_allow_list {
                     Some(list) => Some(
                         rpc.call(*list, IMEVBoostRelayAllowedList::get_relaysCall {}, block)
@@ -329,6 +418,8 @@ pub async fn read_operator(
                 restricts_relays: false,
                 second,
                 exit_bus: None,
+                exit_delay_secs: None,
+                curve: None,
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -341,6 +432,8 @@ pub async fn read_operator(
             restricts_relays: false,
             second: None,
             exit_bus: None,
+            exit_delay_secs: None,
+            curve: None,
         }),
     }
 }
@@ -417,6 +510,8 @@ async fn read_stader(
         restricts_relays: false,
         second: None,
         exit_bus: None,
+        exit_delay_secs: None,
+        curve: None,
     })
 }
 

@@ -281,7 +281,8 @@ impl Snapshot {
             let _ = writeln!(s, "local key in no pool (its configured recipient applies): {k}");
         }
         for r in &self.exit_requests {
-            let due = r.deadline.map_or("as soon as possible".to_string(), |d| format!("by unix time {d}"));
+            // The key's activation is not read here: counted from the delivery.
+            let due = r.deadline(None).map_or("as soon as possible".to_string(), |d| format!("by unix time {d}"));
             let _ = writeln!(s, "exit requested by {} at block {} for {}: due {due}", r.pool, r.block, r.pubkey);
         }
         let _ =

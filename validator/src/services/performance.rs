@@ -22,7 +22,7 @@ use crate::ledger::db::{Ledger, Location};
 use crate::ledger::frames;
 use crate::ledger::frames::FrameSource;
 use crate::ledger::onchain::{self, Reporter};
-use crate::ledger::rows::{EpochRow, Member, ValidatorRow};
+use crate::ledger::rows::{EpochRow, KeyState, Member, ValidatorRow};
 use crate::ledger::{verdict, Roster};
 use crate::metrics::PoolLabel;
 use poolvc_signer::types::*;
@@ -155,7 +155,14 @@ struct State {
     reporter: Option<Reporter>,
     /// Submission problems told, each once an epoch.
     told: HashMap<String, u64>,
+    /// The epoch the keys' states were last read at.
+    states_read: Option<u64>,
 }
+
+/// The keys' effective balances and slashings are read again after this
+/// many judged epochs, at each frame's last epoch, and when the membership
+/// changes: they order the numbering (0x02 keys) and strike slashed keys.
+const KEY_STATE_EPOCHS: u64 = 32;
 
 /// Runs the service until the client stops. Without `pools.yaml` there is
 /// no roster and nothing is measured.
@@ -190,6 +197,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
         below: HashMap::new(),
         reporter: None,
         told: HashMap::new(),
+        states_read: None,
     };
     let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
     while let Some(s) = ctx.next_slot(Service::Perf, slot).await {
@@ -218,6 +226,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
     // pointer comparison, not a walk over every key each slot.
     if !st.roster.as_ref().is_some_and(|r| Arc::ptr_eq(r, &roster)) {
         update_members(ctx, st, &roster).await?;
+        st.states_read = None;
         let frames = (roster.cfg.first_epoch, roster.cfg.frame_epochs);
         if st.roster.as_ref().is_none_or(|r| (r.cfg.first_epoch, r.cfg.frame_epochs) != frames) {
             // Cut differently now (a HashConsensus read, a changed file):
@@ -226,6 +235,10 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
             st.below.clear();
             let source = roster.cfg.hash_consensus.map_or("pools.yaml".to_string(), |c| format!("HashConsensus {c}"));
             st.ledger.set_frames(frames.0, frames.1, &source)?;
+        }
+        if st.roster.as_ref().is_none_or(|r| r.cfg.curves != roster.cfg.curves) {
+            // Operators judged by other parameters: earlier strikes again.
+            st.below.clear();
         }
         st.roster = Some(roster);
     }
@@ -465,6 +478,33 @@ async fn update_members<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster
     Ok(())
 }
 
+/// Reads the tracked keys' effective balances and slashings at the head
+/// and records them as of epoch `e`; returns the ledger rows written (the
+/// changes). A node that leaves the fields out leaves a key at its default
+/// (32 ETH, not slashed).
+async fn read_key_states<P: Preset>(
+    ctx: &Ctx<P>,
+    tracked: &[u64],
+    e: u64,
+    ledger: &Ledger,
+) -> Result<usize, PassError> {
+    let mut states = Vec::with_capacity(tracked.len());
+    let ids: Vec<String> = tracked.iter().map(u64::to_string).collect();
+    for chunk in ids.chunks(crate::beacon::BULK_CHUNK) {
+        for v in ctx.beacon.validators_by_post(chunk, timeout(ctx)).await? {
+            let d = KeyState::default();
+            states.push((
+                v.index,
+                KeyState {
+                    effective_balance_gwei: v.validator.effective_balance.unwrap_or(d.effective_balance_gwei),
+                    slashed: v.validator.slashed.unwrap_or(d.slashed),
+                },
+            ));
+        }
+    }
+    Ok(ledger.record_key_states(e, &states)?)
+}
+
 /// Judges epoch `e` and records it.
 async fn judge<P: Preset>(
     ctx: &Ctx<P>,
@@ -504,6 +544,20 @@ async fn judge<P: Preset>(
     let in_acc = st.acc.as_ref().is_some_and(|(af, d)| *af == f && d.epochs.iter().any(|x| x.epoch == e));
     let old = if in_acc { st.ledger.validator_rows(e, e + 1)? } else { Vec::new() };
     st.ledger.record_epoch(&v, digest, final_, &tracked, rewards.as_ref(), &own_map)?;
+    let frame_end = cfg.frame_bounds(cfg.frame_of(e)).1 == e + 1;
+    if frame_end || st.states_read.is_none_or(|r| e >= r + KEY_STATE_EPOCHS) {
+        match read_key_states(ctx, &tracked, e, &st.ledger).await {
+            Ok(written) => {
+                st.states_read = Some(e);
+                if written > 0 {
+                    // The numbering of earlier frames is read again.
+                    st.below.clear();
+                }
+            }
+            // The counts do not wait on the states: tried again next epoch.
+            Err(err) => warn!("performance: epoch {e}: the keys' effective balances not read: {err}"),
+        }
+    }
     match &mut st.acc {
         Some((af, d)) if *af == f => {
             let rows: Vec<ValidatorRow> = tracked
@@ -519,6 +573,9 @@ async fn judge<P: Preset>(
             d.remove_epoch(e, &old);
             let row = EpochRow { epoch: e, digest, final_, rewards: rewards.is_some(), network: v.network };
             d.add_epoch(row, &rows);
+            if st.states_read == Some(e) {
+                d.states = st.ledger.key_states_at(e)?;
+            }
         }
         Some((af, _)) if *af > f => {
             // An epoch of an earlier frame changed: its strikes are read again.
@@ -528,7 +585,7 @@ async fn judge<P: Preset>(
             // A new frame (or the first epoch since start): its sums so far
             // from the ledger, once; epochs of frames past the strike
             // lifetime are dropped (nothing reads them any more).
-            if let Some(old) = f.checked_sub(cfg.strike_lifetime_frames.max(1)) {
+            if let Some(old) = f.checked_sub(cfg.longest_strike_lifetime()) {
                 let before = cfg.frame_bounds(old).0;
                 match st.ledger.prune_before(before) {
                     Ok(0) => {}
@@ -558,9 +615,8 @@ async fn judge<P: Preset>(
 fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
     let cfg = &roster.cfg;
     let n = cfg.frame_of(last);
-    // Earlier frames' strikes: each frame's below-threshold keys read once.
-    let mut earlier: BTreeMap<u64, u64> = BTreeMap::new();
-    for back in 1..cfg.strike_lifetime_frames.max(1) {
+    // Earlier frames' strikes: each frame's struck keys read once.
+    for back in 1..cfg.longest_strike_lifetime() {
         let Some(f) = n.checked_sub(back) else { break };
         if !st.below.contains_key(&f) {
             let (a, b) = cfg.frame_bounds(f);
@@ -574,10 +630,10 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
                 }
             }
         }
-        for i in st.below.get(&f).into_iter().flatten() {
-            *earlier.entry(*i).or_default() += 1;
-        }
     }
+    let struck = (1..cfg.longest_strike_lifetime())
+        .filter_map(|back| n.checked_sub(back).and_then(|f| st.below.get(&f)).map(|s| (back, s)));
+    let earlier = frames::count_strikes(cfg, &st.members, struck);
     let Some((_, data)) = st.acc.as_ref().filter(|(af, _)| *af == n) else { return };
     let r = frames::build_report(cfg, &st.members, n, data, &earlier);
     ctx.stats.perf_frame.set(n as i64);
@@ -588,7 +644,7 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
     for (name, op) in &r.operators {
         let label = PoolLabel { pool: op.pool.clone(), operator: op.operator.clone() };
         ctx.stats.perf_operator_performance.get_or_create(&label).set(op.performance.unwrap_or(0.0));
-        let thr = op.validators.values().map(|k| k.threshold).fold(f64::NAN, f64::min);
+        let thr = op.validators.values().filter_map(|k| k.threshold).fold(f64::NAN, f64::min);
         ctx.stats.perf_operator_threshold.get_or_create(&label).set(if thr.is_nan() { 0.0 } else { thr });
         ctx.stats.perf_operator_keys_below.get_or_create(&label).set(op.keys_below as i64);
         ctx.stats.perf_operator_keys_ejectable.get_or_create(&label).set(op.keys_ejectable as i64);
@@ -597,18 +653,23 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
         let mut risky = 0i64;
         if !r.complete {
             for (index, k) in &op.validators {
-                let Some(so_far) = k.performance else { continue };
-                let duties = k.attestation_duty.assigned;
-                let Some(why) =
-                    frames::at_risk(so_far, duties, r.epochs_judged, since_start, cfg.frame_epochs, k.threshold)
-                else {
-                    continue;
+                let (Some(so_far), Some(threshold)) = (k.performance, k.threshold) else { continue };
+                let text = if k.slashed {
+                    format!("validator {index}: slashed: a strike in each frame it has attestation duties")
+                } else {
+                    let duties = k.attestation_duty.assigned;
+                    let Some(why) =
+                        frames::at_risk(so_far, duties, r.epochs_judged, since_start, cfg.frame_epochs, threshold)
+                    else {
+                        continue;
+                    };
+                    format!(
+                        "validator {index}: {so_far:.3} so far over {} of {} epochs; {why}; its threshold \
+                         {threshold:.3}",
+                        r.epochs_judged, cfg.frame_epochs
+                    )
                 };
                 risky += 1;
-                let text = format!(
-                    "validator {index}: {so_far:.3} so far over {} of {} epochs; {why}; its threshold {:.3}",
-                    r.epochs_judged, cfg.frame_epochs, k.threshold
-                );
                 if st.ledger.warn_once(n, *index, last, now_secs() as u64, &text).unwrap_or(false) {
                     at_risk.entry(name.clone()).or_default().push(text);
                 }

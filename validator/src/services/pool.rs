@@ -56,6 +56,11 @@ pub(super) struct State {
     exited: HashSet<PublicKeyBytes>,
     /// The epoch of each key's last exit attempt (one try an epoch).
     tried: HashMap<PublicKeyBytes, u64>,
+    /// The earliest unix time each requested key may exit (its activation
+    /// plus `SHARD_COMMITTEE_PERIOD`), as the node last said.
+    eligible: HashMap<PublicKeyBytes, u64>,
+    /// The epoch the requested keys' chain status was last read.
+    status_read: Option<u64>,
     /// The last warning per entry and the epoch it was given in.
     warned: HashMap<usize, (String, u64)>,
     reported: bool,
@@ -78,6 +83,8 @@ impl State {
             exits: HashMap::new(),
             exited: HashSet::new(),
             tried: HashMap::new(),
+            eligible: HashMap::new(),
+            status_read: None,
             warned: HashMap::new(),
             reported: false,
             proven: None,
@@ -413,7 +420,13 @@ fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
         .map(|g| (g.read.pool.clone(), g.read.operator.clone(), g.read.all_keys().collect::<Vec<_>>()))
         .collect();
     let rpc = cfg.rpc.clone().zip(cfg.chain_id);
-    let roster = crate::ledger::Roster { cfg: cfg.performance.cut_by(st.frames), groups, rpc };
+    let mut perf = cfg.performance.cut_by(st.frames);
+    for g in st.map.entries.iter().filter_map(|e| e.good.as_ref()) {
+        if let Some(c) = &g.read.curve {
+            perf.curves.entry(g.read.pool.clone()).or_default().insert(g.read.operator.clone(), c.clone());
+        }
+    }
+    let roster = crate::ledger::Roster { cfg: perf, groups, rpc };
     let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
     if slot.as_deref() != Some(&roster) {
         *slot = Some(Arc::new(roster));
@@ -544,18 +557,73 @@ fn report<P: Preset>(
     }
 }
 
+/// Whether a validator status of the Beacon API means the key is already
+/// on its way out (its exit epoch is set): not pending, not `active_ongoing`.
+fn exiting_status(status: &str) -> bool {
+    !(status.starts_with("pending") || status == "active_ongoing")
+}
+
+/// Reads the requested keys' status from the node, once an epoch: a key
+/// already exiting is done with (never alerted or exited again), and each
+/// other key's earliest voluntary exit is kept for its deadline. A node that
+/// fails leaves the keys as they were (alerted, from the delivery).
+async fn read_exit_status<P: Preset>(ctx: &Ctx<P>, st: &mut State, pending: &[ExitRequest], epoch: u64) {
+    if st.status_read == Some(epoch) {
+        return;
+    }
+    st.status_read = Some(epoch);
+    let ids: Vec<String> = pending.iter().map(|r| r.pubkey.to_string()).collect();
+    let period = ctx.spec.raw.get("SHARD_COMMITTEE_PERIOD").and_then(|v| v.parse().ok()).unwrap_or(256);
+    let epoch_secs = ctx.spec.seconds_per_slot * ctx.spec.slots_per_epoch;
+    for chunk in ids.chunks(crate::beacon::BULK_CHUNK) {
+        let found = match ctx.beacon.validators_by_post(chunk, ctx.slot_timeout()).await {
+            Ok(f) => f,
+            Err(e) => {
+                warn!("pools: the exit-requested keys' status not read ({e}); alerted from the request's delivery");
+                return;
+            }
+        };
+        for v in found {
+            let pk = v.validator.pubkey;
+            if exiting_status(&v.status) {
+                info!(pubkey = %pk, status = %v.status,
+                    "pools: the pool's exit request is already met on chain: not alerted or exited again");
+                st.exited.insert(pk);
+            } else if let Some(a) = v.validator.activation_epoch.filter(|a| *a != u64::MAX) {
+                st.eligible.insert(pk, exits::earliest_voluntary_exit(ctx.genesis.genesis_time, a, period, epoch_secs));
+            }
+        }
+    }
+}
+
 /// Signs and submits (or alerts) the exit requests not yet handled.
 pub(super) async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
-    let pending: Vec<ExitRequest> = st.exits.values().filter(|r| !st.exited.contains(&r.pubkey)).cloned().collect();
+    let epoch = ctx.spec.epoch_of(slot);
+    let pending = |st: &State| -> Vec<ExitRequest> {
+        st.exits.values().filter(|r| !st.exited.contains(&r.pubkey)).cloned().collect()
+    };
+    let mut todo = pending(st);
+    if !todo.is_empty() {
+        read_exit_status(ctx, st, &todo, epoch).await;
+        todo = pending(st);
+    }
+    let pending = todo;
     ctx.stats.pool_exit_requests.set(pending.len() as i64);
     if pending.is_empty() {
         return;
     }
-    let epoch = ctx.spec.epoch_of(slot);
     if !ctx.cfg.pool_auto_exit {
         if slot % ctx.spec.slots_per_epoch == 0 {
+            let now = now_secs() as u64;
             for r in &pending {
-                let due = r.deadline.map_or("as soon as possible".to_string(), |d| format!("by unix time {d}"));
+                let due = match r.deadline(st.eligible.get(&r.pubkey).copied()) {
+                    None => "as soon as possible".to_string(),
+                    Some(d) => format!(
+                        "by unix time {d} ({}){}",
+                        if d > now { format!("in {} h", (d - now) / 3600) } else { "overdue".to_string() },
+                        if r.allowed_delay_secs.is_none() { "; exitDeadlineThreshold not read: 4-day default" } else { "" }
+                    ),
+                };
                 warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block,
                     "pools: the pool asks this validator to exit, due {due}; run with --pool-auto-exit to exit on request");
             }

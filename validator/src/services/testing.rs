@@ -149,6 +149,8 @@ pub(crate) struct NodeState<P: Preset> {
     pub(crate) dependent_root: Hash256,
     /// Validators known to the node (index = interop index).
     pub(crate) validators: Vec<u64>,
+    /// Their status where not `active_ongoing`.
+    pub(crate) statuses: HashMap<u64, String>,
     /// Everything published that the node accepted, in order.
     pub(crate) published: Vec<Published<P>>,
     /// The routes asked, in order (method names of [`BeaconApi`]).
@@ -181,6 +183,7 @@ impl<P: Preset> Default for NodeState<P> {
             no_block_seen: false,
             dependent_root: Hash256::repeat_byte(0xd0),
             validators: Vec::new(),
+            statuses: HashMap::new(),
             published: Vec::new(),
             asked: Vec::new(),
         }
@@ -281,8 +284,13 @@ impl<P: Preset> BeaconApi<P> for MemNode<P> {
             .filter(|i| ids.iter().any(|id| *id == i.to_string() || *id == pk(**i).to_string()))
             .map(|i| ValidatorEntry {
                 index: *i,
-                status: "active_ongoing".into(),
-                validator: ValidatorInfo { pubkey: pk(*i) },
+                status: st.statuses.get(i).cloned().unwrap_or_else(|| "active_ongoing".into()),
+                validator: ValidatorInfo {
+                    pubkey: pk(*i),
+                    effective_balance: Some(32_000_000_000),
+                    slashed: Some(false),
+                    activation_epoch: Some(0),
+                },
             })
             .collect();
         Ok(known)

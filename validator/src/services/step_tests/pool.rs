@@ -12,7 +12,8 @@ fn request(v: u64) -> ExitRequest {
         pool: "lido".into(),
         block: 1,
         validator_index: Some(v),
-        deadline: None,
+        delivered: None,
+        allowed_delay_secs: None,
         log: None,
     }
 }
@@ -35,4 +36,22 @@ async fn an_exit_request_is_signed_and_submitted_only_with_auto_exit() {
     let [Published::Exit(exit)] = &st.published[..] else { panic!("{:?}", st.published) };
     assert_eq!((exit.message.validator_index, exit.message.epoch), (3, 40 / ctx.spec.slots_per_epoch));
     assert_eq!(published(&rec.events(), MessageKind::VoluntaryExit), vec![vec![3]]);
+}
+
+/// A key the chain already shows exiting (its exit made elsewhere, or
+/// forced) is neither exited again nor alerted: the request is done with.
+#[tokio::test]
+async fn a_key_already_exiting_on_chain_is_not_exited_or_alerted_again() {
+    let spec = testing::spec_at(ForkName::Deneb);
+    let node = MemNode::<Minimal>::new(spec.clone());
+    let (ctx, _) = testing::ctx(spec, node.clone(), &[3, 4], |c| c.pool_auto_exit = true);
+    node.state().statuses.insert(3, "active_exiting".into());
+    let mut st = State::new();
+    st.exits.insert(testing::pk(3), request(3));
+    st.exits.insert(testing::pk(4), request(4));
+    handle_exits(&ctx, &mut st, 40).await;
+    assert_eq!(ctx.stats.pool_exit_requests.get(), 1, "the exiting key is no pending request");
+    let node_st = node.state();
+    let [Published::Exit(exit)] = &node_st.published[..] else { panic!("{:?}", node_st.published) };
+    assert_eq!(exit.message.validator_index, 4, "only the key still active is exited");
 }
