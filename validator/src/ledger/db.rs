@@ -23,7 +23,7 @@
 
 use super::chain::Reward;
 use super::frames::{FrameData, FrameSource};
-use super::rows::{EpochRow, KeySum, KeyState, Member, ValidatorRow, MISSES_KEPT};
+use super::rows::{EpochRow, KeyState, KeySum, Member, ValidatorRow, MISSES_KEPT};
 use super::verdict::{Counts, EpochVerdict};
 use rusqlite::Connection;
 use std::collections::HashMap;

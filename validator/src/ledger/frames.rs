@@ -22,7 +22,7 @@
 
 use super::config::{OperatorParams, PerfConfig};
 use super::error::LedgerError;
-use super::rows::{EpochRow, KeySum, KeyState, Member, ValidatorRow};
+use super::rows::{EpochRow, KeyState, KeySum, Member, ValidatorRow};
 use super::verdict::Counts;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -285,10 +285,8 @@ pub fn count_strikes<'a>(
     members: &[Member],
     struck: impl IntoIterator<Item = (u64, &'a BTreeSet<u64>)>,
 ) -> BTreeMap<u64, u64> {
-    let lifetime: HashMap<u64, u64> = members
-        .iter()
-        .map(|m| (m.index, cfg.params(&m.pool, &m.operator).strike_lifetime_frames))
-        .collect();
+    let lifetime: HashMap<u64, u64> =
+        members.iter().map(|m| (m.index, cfg.params(&m.pool, &m.operator).strike_lifetime_frames)).collect();
     let mut out: BTreeMap<u64, u64> = BTreeMap::new();
     for (back, keys) in struck {
         for i in keys {
@@ -605,11 +603,11 @@ mod tests {
         type Key = (u64, u64, bool, (u64, u64), u64);
         let keys: [Key; 6] = [
             (20, 32, false, (10, 10), 0),
-            (21, 64, false, (100, 94), 0),  // 0x02, grown to 64 ETH
-            (22, 32, false, (0, 0), 32),    // exited, still in a sync committee
+            (21, 64, false, (100, 94), 0),   // 0x02, grown to 64 ETH
+            (22, 32, false, (0, 0), 32),     // exited, still in a sync committee
             (23, 2_100, false, (10, 10), 0), // above the cap: counts as 2,048
             (24, 2_048, false, (10, 10), 0),
-            (25, 32, true, (10, 10), 0),    // slashed, every duty met
+            (25, 32, true, (10, 10), 0), // slashed, every duty met
         ];
         for (index, eb, slashed, (asg, inc), sync) in keys {
             let mut counts = att(asg, inc);
@@ -623,10 +621,12 @@ mod tests {
             .iter()
             .map(|k| Member { index: k.0, pubkey: format!("0x{}", k.0), pool: "lido-csm".into(), operator: "1".into() })
             .collect();
-        let numbers: BTreeMap<u64, Option<u64>> = numbered(&members, &d).into_iter().map(|(m, n)| (m.index, n)).collect();
+        let numbers: BTreeMap<u64, Option<u64>> =
+            numbered(&members, &d).into_iter().map(|(m, n)| (m.index, n)).collect();
         // 23 and 24 tie at the cap and go by index; 21 (64 ETH) before the
         // 32 ETH keys 20 and 25; 22 has no attestation duty: not numbered.
-        let want = BTreeMap::from([(20, Some(4)), (21, Some(3)), (22, None), (23, Some(1)), (24, Some(2)), (25, Some(5))]);
+        let want =
+            BTreeMap::from([(20, Some(4)), (21, Some(3)), (22, None), (23, Some(1)), (24, Some(2)), (25, Some(5))]);
         assert_eq!(numbers, want);
         let r = build_report(&cfg, &members, 0, &d, &BTreeMap::new());
         let v = &r.operators["lido-csm/1"].validators;

@@ -27,7 +27,8 @@ pub fn earliest_voluntary_exit(
     shard_committee_period: u64,
     seconds_per_epoch: u64,
 ) -> u64 {
-    genesis_time.saturating_add(activation_epoch.saturating_add(shard_committee_period).saturating_mul(seconds_per_epoch))
+    genesis_time
+        .saturating_add(activation_epoch.saturating_add(shard_committee_period).saturating_mul(seconds_per_epoch))
 }
 
 /// One exit request.

@@ -105,7 +105,8 @@ pub async fn read_curve(
     let curve_id = u64::try_from(id).map_err(|_| bad(format!("CSAccounting {accounting}: curve id {id}")))?;
     let curve = U256::from(curve_id);
     let w = rpc.call(registry, ICSParametersRegistry::getPerformanceCoefficientsCall { curveId: curve }, block).await?;
-    let leeway = rpc.call(registry, ICSParametersRegistry::getPerformanceLeewayDataCall { curveId: curve }, block).await?;
+    let leeway =
+        rpc.call(registry, ICSParametersRegistry::getPerformanceLeewayDataCall { curveId: curve }, block).await?;
     let share = rpc.call(registry, ICSParametersRegistry::getRewardShareDataCall { curveId: curve }, block).await?;
     let strikes = rpc.call(registry, ICSParametersRegistry::getStrikesParamsCall { curveId: curve }, block).await?;
     let n = |v: U256, what: &str| {

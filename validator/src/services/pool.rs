@@ -621,7 +621,11 @@ pub(super) async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: 
                     Some(d) => format!(
                         "by unix time {d} ({}){}",
                         if d > now { format!("in {} h", (d - now) / 3600) } else { "overdue".to_string() },
-                        if r.allowed_delay_secs.is_none() { "; exitDeadlineThreshold not read: 4-day default" } else { "" }
+                        if r.allowed_delay_secs.is_none() {
+                            "; exitDeadlineThreshold not read: 4-day default"
+                        } else {
+                            ""
+                        }
                     ),
                 };
                 warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block,
