@@ -10,6 +10,7 @@ import {NodeOperatorsRegistry, CSModule, NodeOperator} from "../src/lido/NodeOpe
 import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/lido/ValidatorsExitBusOracle.sol";
 import {LidoLocator, StakingRouter} from "../src/lido/LidoLocator.sol";
 import {CSParametersRegistry, CSAccounting, KeyNumberValueInterval} from "../src/lido/CSParametersRegistry.sol";
+import {CSStrikes} from "../src/lido/CSStrikes.sol";
 import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager, RocketMegapool} from "../src/rocketpool/RocketNodeManager.sol";
 
 interface Vm {
@@ -180,6 +181,28 @@ contract PoolsTest {
         try csm.exitDeadlineThreshold(2) returns (uint256) {
             revert("an unknown operator answered");
         } catch {}
+    }
+
+    function test_strikes_root_and_cid_as_the_oracle_reports_them() public {
+        CSStrikes s = new CSStrikes();
+        require(s.treeRoot() == bytes32(0) && bytes(s.treeCid()).length == 0, "empty at first");
+        s.processOracleReport(bytes32(uint256(1)), "bafyroot1");
+        require(s.treeRoot() == bytes32(uint256(1)) && keccak256(bytes(s.treeCid())) == keccak256("bafyroot1"), "set");
+        try s.processOracleReport(bytes32(uint256(2)), "") {
+            revert("a root without a CID was taken");
+        } catch {}
+        vm.prank(address(0xBAD));
+        try s.processOracleReport(bytes32(uint256(2)), "x") {
+            revert("a stranger reported");
+        } catch {}
+        uint256[] memory data = new uint256[](2);
+        data[0] = 1;
+        require(
+            s.hashLeaf(3, key(9), data) == keccak256(bytes.concat(keccak256(abi.encode(uint256(3), key(9), data)))),
+            "leaf"
+        );
+        s.processOracleReport(bytes32(0), "");
+        require(s.treeRoot() == bytes32(0), "wiped");
     }
 
     function test_parameters_registry_defaults_and_curves() public {

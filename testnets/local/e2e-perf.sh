@@ -123,6 +123,9 @@ echo "e2e-perf: reporters A $REP_A (funded), B $REP_B (not yet); oracle $ORACLE,
 perf_section() { cat <<YAML
 performance:
   hash_consensus: "$2"
+  strikes:
+    contract: "$3"
+    tree_source: "$RUN/strikes"
   leeway_bp: [[1, 300]]
   stader_window_epochs: 4
   stader_max_missed: 1
@@ -134,9 +137,16 @@ YAML
 }
 cp "$RUN/a/pools.yaml" "$RUN/b/pools.yaml"
 CONSENSUS="$(python3 -c "import json; print(json.load(open('$RUN/a/pools-devnet.json'))['contracts']['hash_consensus'])")"
-perf_section "$RUN/a" "$CONSENSUS" >>"$RUN/a/pools.yaml"
+STRIKES="$(python3 -c "import json; print(json.load(open('$RUN/a/pools-devnet.json'))['contracts']['strikes'])")"
+# CSM's published strikes: the first CSM key one strike from ejection on the
+# ICS curve (3 of 4) before poolvc ever ran, the second with one.
+read -r CSM0 CSM1 <<<"$(python3 -c "import json; k=json.load(open('$RUN/a/pools-devnet.json'))['operators']['lido-csm']['keys']; print(k[0], k[1])")"
+python3 "$HERE/pools_devnet.py" strikes-tree --rpc "$ANVIL" --state "$RUN/a/pools-devnet.json" --out "$RUN/strikes" \
+  --key "$CSM0:1,1,1,0,0,0" --key "$CSM1:1,0,0,0,0,0" >"$RUN/strikes.txt"
+echo "$CSM0" >"$RUN/strike-key.txt"
+perf_section "$RUN/a" "$CONSENSUS" "$STRIKES" >>"$RUN/a/pools.yaml"
 echo "    stader_oracle: \"$STADER_ORACLE\"" >>"$RUN/a/pools.yaml"
-perf_section "$RUN/b" "$CONSENSUS" >>"$RUN/b/pools.yaml"
+perf_section "$RUN/b" "$CONSENSUS" "$STRIKES" >>"$RUN/b/pools.yaml"
 # A reads the execution chain through the fault proxy.
 sed -i "s|^rpc: .*|rpc: $PROXY|" "$RUN/a/pools.yaml"
 # A does not sign the CSM operator's keys (B does).

@@ -251,6 +251,14 @@ def check(run, genesis, slot_ms, spe, miss):
     warm = sorted((f, v, e) for f, v, e, at, _ in warnings if e == 0 or restart - 1 <= e <= restart)
     if warm:
         problems.append(f"warnings in the first epochs after a start (frame, validator, epoch): {warm}")
+    # CSM's published strikes: the key the tree gives 3 of its curve's 4
+    # strikes is warned one strike from ejection before frame 2 (A never saw
+    # those strikes itself); the key with 1 is not warned for strikes.
+    strike_key = int(open(f"{run}/strike-key.txt").read())
+    tree_warned = sorted((f, v) for f, v, e, at, text in warnings if "published strikes tree" in text)
+    if not any(f < 2 and v == strike_key for f, v in tree_warned) or any(v != strike_key for _, v in tree_warned):
+        problems.append(f"strikes tree: warnings {tree_warned}, want validator {strike_key} warned before frame 2, no other")
+    summary["strikes_tree_warned"] = ",".join(f"f{f}:v{v}" for f, v in tree_warned)
     lead = min((end2 - at for v, (e, at) in w2.items() if v in CSM), default=0)
     summary["warned"] = f"{len(early)}/4_at_least_{lead:.0f}s_before_end"
     log = "".join(open(f"{run}/{n}").read() for n in ("a-1.log", "a-2.log"))

@@ -212,7 +212,7 @@ def cmd_deploy(a):
     owner = accts[0]
     chain_id = int(rpc(a.rpc, "eth_chainId", []), 16)
     # Contracts, in two waves (PoolUtils needs the registries and the config).
-    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus, params, accounting = deploy_all(a.rpc, owner, [
+    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus, params, accounting, strikes = deploy_all(a.rpc, owner, [
         ("NodeRegistry.sol", "PermissionlessNodeRegistry", ""),
         ("NodeRegistry.sol", "PermissionedNodeRegistry", ""),
         ("PoolUtils.sol", "StaderConfig",
@@ -231,6 +231,7 @@ def cmd_deploy(a):
         # CSM v2: bond curves and their parameters.
         ("CSParametersRegistry.sol", "CSParametersRegistry", ""),
         ("CSParametersRegistry.sol", "CSAccounting", ""),
+        ("CSStrikes.sol", "CSStrikes", ""),
     ])
     utils, locator = deploy_all(a.rpc, owner, [
         ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd)),
@@ -306,6 +307,7 @@ def cmd_deploy(a):
         "contracts": dict(permissionless=pl, permissioned=pd, pool_utils=utils, penalty=penalty, lido_curated=nor,
                           csm=csm, exit_bus=bus, relay_allow_list=relays, lido_locator=locator, staking_router=router,
                           hash_consensus=consensus, parameters_registry=params, accounting=accounting,
+                          strikes=strikes,
                           node_manager=nm, distributor_factory=df, minipool_manager=mm),
         "owner": owner,
         "flip_operator": op_out,
@@ -323,7 +325,7 @@ def cmd_deploy(a):
     }
     with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
         json.dump(state, f, indent=1)
-    print(f"pools_devnet: 17 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+    print(f"pools_devnet: 18 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
           f"{os.path.join(a.out, 'pools.yaml')}")
 
 
@@ -380,6 +382,47 @@ def cmd_deploy_oracle(a):
     print(perf, stader)
 
 
+def cast_out(*args):
+    return subprocess.run([CAST, *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def cmd_strikes_tree(a):
+    """Publishes a CSM strikes tree as the performance oracle does: an
+    OpenZeppelin StandardMerkleTree of (operator id, pubkey, strikes per
+    frame, newest first), dumped as lido-oracle dumps it into --out under
+    its CID, and its root and CID reported to the CSStrikes stand-in.
+    --key INDEX:S,S,... (repeatable): a CSM key's strike list."""
+    s = load(a)
+    values = []
+    for spec in a.key:
+        index, strikes = spec.split(":")
+        name, _ = operator_of(s, int(index))
+        if name != "lido-csm":
+            raise SystemExit(f"pools_devnet: validator {index} is {name}'s, not CSM's")
+        values.append([0, s["pubkeys"][index].lower(), [int(x) for x in strikes.split(",")]])
+    leaf = lambda v: cast_out("keccak", cast_out("keccak", cast_out(
+        "abi-encode", "f(uint256,bytes,uint256[])", str(v[0]), v[1], "[" + ",".join(map(str, v[2])) + "]")))
+    hashed = sorted((leaf(v), k) for k, v in enumerate(values))
+    n = len(hashed)
+    tree = [None] * (2 * n - 1)
+    index = [0] * n
+    for i, (h, k) in enumerate(hashed):
+        tree[len(tree) - 1 - i] = h
+        index[k] = len(tree) - 1 - i
+    for i in range(len(tree) - 1 - n, -1, -1):
+        lo, hi = sorted([tree[2 * i + 1], tree[2 * i + 2]])
+        tree[i] = cast_out("keccak", "0x" + lo[2:] + hi[2:])
+    root = tree[0]
+    cid = "bafydevnet" + root[2:26]
+    os.makedirs(a.out, exist_ok=True)
+    dump = {"format": "standard-v1", "leafEncoding": ["uint256", "bytes", "uint256[]"], "tree": tree,
+            "values": [{"treeIndex": index[k], "value": v} for k, v in enumerate(values)]}
+    with open(os.path.join(a.out, cid), "w") as f:
+        json.dump(dump, f, separators=(",", ":"), sort_keys=True)
+    send(a.rpc, s["owner"], s["contracts"]["strikes"], calldata("processOracleReport(bytes32,string)", root, cid))
+    print(root, cid)
+
+
 def cmd_fund(a):
     """Sends --wei from the devnet's first account to --to."""
     owner = rpc(a.rpc, "eth_accounts", [])[0]
@@ -416,6 +459,11 @@ def main():
     o.add_argument("--stader-frequency", type=int, default=8,
                    help="blocks between the StaderOracle's reportable blocks (50,400 on mainnet; the devnet's "
                         "Stader windows are 32 blocks)")
+    t = sub.add_parser("strikes-tree")
+    t.add_argument("--rpc", required=True)
+    t.add_argument("--state", required=True)
+    t.add_argument("--out", required=True, help="the directory the tree is written to, named by its CID")
+    t.add_argument("--key", action="append", required=True, help="INDEX:STRIKES,... of a CSM key, newest first")
     f = sub.add_parser("fund")
     f.add_argument("--rpc", required=True)
     f.add_argument("--to", required=True)
@@ -423,7 +471,7 @@ def main():
     a = p.parse_args()
     CAST = cast_bin()
     {"deploy": cmd_deploy, "flip": cmd_flip, "exit-lido": cmd_exit_lido, "exit-stader": cmd_exit_stader,
-     "deploy-oracle": cmd_deploy_oracle, "fund": cmd_fund}[a.cmd](a)
+     "deploy-oracle": cmd_deploy_oracle, "fund": cmd_fund, "strikes-tree": cmd_strikes_tree}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -573,3 +573,77 @@ async fn an_exit_request_within_the_lookback_is_found_at_start() {
     let e = PoolsConfig::parse(Path::new("pools.yaml"), &text).unwrap_err();
     assert!(e.to_string().contains("exit_lookback_blocks: 0"), "{e}");
 }
+
+/// A CSM operator's bond curve and the published strikes, as deployed: the
+/// devnet's CSM operator is on the ICS curve (the parameters registry's
+/// leeway, reward share, strikes and weights; 5 days to exit from
+/// `exitDeadlineThreshold`), the curated one on none (4 days); the strikes
+/// tree is read by its CID, counted, and refused once a count in the file
+/// no longer proves against the chain's root.
+#[tokio::test]
+async fn csm_curves_and_published_strikes_are_read_and_checked() {
+    use poolvc::ledger::config::{CurveParams, StrikesConfig};
+    use poolvc::pool::strikes::{self, StrikesError};
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil(18_708) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let anchor = head_anchor(&a.url).await;
+    let prover = ProvenReader::new(&rpc, anchor, 31337);
+    let reads = Reads::Proven(&prover);
+    let block = anchor.block_number;
+    let csm = read_operator(&reads, &cfg.pools[4], block, &TIME).await.unwrap();
+    let ics = CurveParams {
+        curve_id: 2,
+        weights: [54, 4, 2],
+        leeway_bp: vec![[1, 500], [151, 300]],
+        reward_share_bp: vec![[1, 10_000], [17, 5_834]],
+        strike_threshold: 4,
+        strike_lifetime_frames: 6,
+    };
+    assert_eq!(csm.curve, Some(ics));
+    assert_eq!(csm.exit_delay_secs, Some(5 * 24 * 3600));
+    let registry: Address = st["contracts"]["parameters_registry"].as_str().unwrap().parse().unwrap();
+    assert!(csm.watch.contains(&registry), "a curve change in the registry reads the operator again");
+    let curated = read_operator(&reads, &cfg.pools[3], block, &TIME).await.unwrap();
+    assert_eq!((curated.curve, curated.exit_delay_secs), (None, Some(4 * 24 * 3600)));
+
+    // No report yet: no strikes, nothing fetched.
+    let contract: Address = st["contracts"]["strikes"].as_str().unwrap().parse().unwrap();
+    let dir = a.dir.path().join("strikes");
+    let sc = StrikesConfig { contract, tree_source: dir.display().to_string() };
+    assert!(strikes::read(&reads, &sc, block, None).await.unwrap().counts.is_empty());
+    let keys = &st["operators"]["lido-csm"]["keys"];
+    let (k0, k1) = (keys[0].as_u64().unwrap(), keys[1].as_u64().unwrap());
+    let out = Command::new("python3")
+        .arg(root().join("testnets/local/pools_devnet.py"))
+        .args(["strikes-tree", "--rpc", &a.url, "--key", &format!("{k0}:1,1,0,1,0,0"), "--key"])
+        .arg(format!("{k1}:0,0,0,0,0,1"))
+        .arg("--out")
+        .arg(&dir)
+        .arg("--state")
+        .arg(a.dir.path().join("pools-devnet.json"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "strikes-tree: {}", String::from_utf8_lossy(&out.stderr));
+    let anchor = head_anchor(&a.url).await;
+    let prover = ProvenReader::new(&rpc, anchor, 31337);
+    let reads = Reads::Proven(&prover);
+    let got = strikes::read(&reads, &sc, anchor.block_number, None).await.unwrap();
+    let count = |k: u64| got.counts.get(&pk(k).to_string().to_ascii_lowercase()).copied();
+    assert_eq!((count(k0), count(k1), got.counts.len()), (Some(3), Some(1), 2));
+    // The file changed under the same CID (a gateway serving something
+    // else): refused, nothing of it used.
+    let path = dir.join(&got.cid);
+    let text = std::fs::read_to_string(&path).unwrap().replace("[1,1,0,1,0,0]", "[0,0,0,0,0,0]");
+    std::fs::write(&path, text).unwrap();
+    let e = strikes::read(&reads, &sc, anchor.block_number, None).await.unwrap_err();
+    assert!(matches!(e, StrikesError::Tree(_)) && e.to_string().contains("its leaf is not node"), "{e}");
+    // The same root and CID as last read: the last read stands, unfetched.
+    assert_eq!(strikes::read(&reads, &sc, anchor.block_number, Some(&got)).await.unwrap(), got);
+    // Gone from the source: the error names the file.
+    std::fs::remove_file(&path).unwrap();
+    let e = strikes::read(&reads, &sc, anchor.block_number, None).await.unwrap_err().to_string();
+    assert!(e.contains(&path.display().to_string()), "{e}");
+}

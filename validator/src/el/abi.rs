@@ -96,6 +96,12 @@ sol! {
         function PARAMETERS_REGISTRY() external view returns (address);
     }
 
+    /// Lido `CSStrikes`: the performance oracle's published strikes tree.
+    interface ICSStrikes {
+        function treeRoot() external view returns (bytes32);
+        function treeCid() external view returns (string memory);
+    }
+
     /// Lido `CSAccounting`: an operator's bond curve.
     interface ICSAccounting {
         function getBondCurveId(uint256 nodeOperatorId) external view returns (uint256);

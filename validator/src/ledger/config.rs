@@ -47,12 +47,31 @@ pub struct PerfConfig {
     /// file's; filled by the pool reads, never from the file.
     #[serde(skip)]
     pub curves: BTreeMap<String, BTreeMap<String, CurveParams>>,
+    /// CSM's published strikes: the `CSStrikes` contract and where its
+    /// trees are fetched by CID (none: the ledger's own strikes only).
+    pub strikes: Option<StrikesConfig>,
+    /// Each key's strikes (`0x` + hex public key) in the last published tree
+    /// that checked against the chain's root; filled by the pool reads.
+    #[serde(skip)]
+    pub chain_strikes: std::sync::Arc<BTreeMap<String, u64>>,
+}
+
+/// `performance.strikes` in `pools.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrikesConfig {
+    /// The `CSStrikes` contract (`treeRoot()`, `treeCid()`).
+    pub contract: Address,
+    /// Where a tree is fetched by its CID: an HTTP(S) prefix the CID is
+    /// appended to (an IPFS gateway's `…/ipfs/`), or a directory holding a
+    /// file named by the CID.
+    pub tree_source: String,
 }
 
 /// One operator's parameters as its bond curve has them: CSM's
 /// `CSParametersRegistry` getters for the curve `CSAccounting.
 /// getBondCurveId(operator)` names.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct CurveParams {
     /// The bond curve (0: the default curve; mainnet ICS: 2).
     pub curve_id: u64,
@@ -103,6 +122,8 @@ impl Default for PerfConfig {
             report: None,
             hash_consensus: None,
             curves: BTreeMap::new(),
+            strikes: None,
+            chain_strikes: Default::default(),
         }
     }
 }

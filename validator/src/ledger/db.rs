@@ -22,11 +22,12 @@
 //! twice, and nothing half-written is ever read.
 
 use super::chain::Reward;
+use super::config::CurveParams;
 use super::frames::{FrameData, FrameSource};
 use super::rows::{EpochRow, KeyState, KeySum, Member, ValidatorRow, MISSES_KEPT};
 use super::verdict::{Counts, EpochVerdict};
 use rusqlite::Connection;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The ledger's file name in the data dir.
@@ -293,7 +294,7 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS perf_epoch (
   epoch BIGINT PRIMARY KEY,
   digest BLOB NOT NULL,
@@ -347,6 +348,12 @@ const TABLES: [&str; 7] = [
   slashed BIGINT NOT NULL,
   PRIMARY KEY (validator, epoch)
 ) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS perf_curves (
+  pool TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  params TEXT NOT NULL,
+  PRIMARY KEY (pool, operator)
+)",
     "CREATE TABLE IF NOT EXISTS perf_warning (
   frame BIGINT NOT NULL,
   validator BIGINT NOT NULL,
@@ -589,6 +596,9 @@ impl Ledger {
     /// Each key's latest state read before `end`; with `first_after`, a key
     /// first read at `end` or later has its first state.
     fn key_states(&self, end: u64, first_after: bool) -> Result<HashMap<u64, KeyState>, LedgerError> {
+        if !self.has_table("perf_key_state")? {
+            return Ok(HashMap::new());
+        }
         let rows = self.query(
             "SELECT validator, epoch, effective_balance, slashed FROM perf_key_state ORDER BY validator, epoch",
             &[],
@@ -776,21 +786,64 @@ impl Ledger {
         .map(|_| ())
     }
 
+    /// Whether table `name` exists: a ledger from an older poolvc opened
+    /// read-only has not had its newer tables made (PostgreSQL ledgers are
+    /// always opened writable, their tables made).
+    fn has_table(&self, name: &str) -> Result<bool, LedgerError> {
+        if let Conn::Sqlite(c) = &*self.c() {
+            let n = c
+                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(|e| self.err(e.into()))?;
+            return Ok(n > 0);
+        }
+        Ok(true)
+    }
+
+    /// Records the operators' bond-curve parameters the client judges by
+    /// (replacing the last record, one transaction), for the readers of the
+    /// ledger to judge the same.
+    pub fn set_curves(&self, curves: &BTreeMap<String, BTreeMap<String, CurveParams>>) -> Result<(), LedgerError> {
+        let mut rows = Vec::new();
+        for (pool, ops) in curves {
+            for (op, c) in ops {
+                let json =
+                    serde_json::to_string(c).map_err(|e| LedgerError::Corrupt { what: format!("curve: {e}") })?;
+                rows.push(vec![Val::T(pool.clone()), Val::T(op.clone()), Val::T(json)]);
+            }
+        }
+        self.c()
+            .in_tx(|c| {
+                c.exec("DELETE FROM perf_curves", &[])?;
+                c.insert_many("INSERT INTO perf_curves (pool, operator, params) VALUES", 3, rows)
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// The curves last recorded by [`Ledger::set_curves`] (none in a ledger
+    /// that predates the record).
+    pub fn curves(&self) -> Result<BTreeMap<String, BTreeMap<String, CurveParams>>, LedgerError> {
+        let mut out: BTreeMap<String, BTreeMap<String, CurveParams>> = BTreeMap::new();
+        if !self.has_table("perf_curves")? {
+            return Ok(out);
+        }
+        for r in self.query("SELECT pool, operator, params FROM perf_curves", &[])? {
+            let (pool, op, json) =
+                (r[0].t().unwrap_or_default(), r[1].t().unwrap_or_default(), r[2].t().unwrap_or_default());
+            let c: CurveParams = serde_json::from_str(&json)
+                .map_err(|e| LedgerError::Corrupt { what: format!("perf_curves {pool}/{op}: {e}") })?;
+            out.entry(pool).or_default().insert(op, c);
+        }
+        Ok(out)
+    }
+
     /// The frames last recorded by [`Ledger::set_frames`]; `None` when none
     /// were (or the ledger predates the record: opened read-only, it has no
     /// such table).
     pub fn frames(&self) -> Result<Option<(u64, u64)>, LedgerError> {
-        if let Conn::Sqlite(c) = &*self.c() {
-            let exists = c
-                .query_row(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'perf_frames'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(|e| self.err(e.into()))?;
-            if exists == 0 {
-                return Ok(None);
-            }
+        if !self.has_table("perf_frames")? {
+            return Ok(None);
         }
         let r = self.query("SELECT first_epoch, frame_epochs FROM perf_frames WHERE id = 1", &[])?;
         Ok(r.first().and_then(|row| {
@@ -861,7 +914,7 @@ mod tests {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         c.batch_execute(
             "DROP TABLE IF EXISTS perf_epoch, perf_validator, perf_member, perf_submission, perf_warning, perf_frames, \
-             perf_key_state",
+             perf_key_state, perf_curves",
         )
         .unwrap();
         same_rules(&Location::Postgres(url));
@@ -920,6 +973,20 @@ mod tests {
         assert_eq!(l.prune_before(11).unwrap(), 3, "epochs 3 and 10 go");
         assert_eq!(l.first_epoch().unwrap(), Some(11));
         key_states_are_a_change_log(&l);
+        // The curves the client judged by, for the ledger's readers.
+        assert!(l.curves().unwrap().is_empty());
+        let ics = CurveParams {
+            curve_id: 2,
+            weights: [54, 4, 2],
+            leeway_bp: vec![[1, 500], [151, 300]],
+            reward_share_bp: vec![[1, 10_000], [17, 5_834]],
+            strike_threshold: 4,
+            strike_lifetime_frames: 6,
+        };
+        let curves = BTreeMap::from([("lido-csm".to_string(), BTreeMap::from([("0".to_string(), ics)]))]);
+        l.set_curves(&curves).unwrap();
+        l.set_curves(&curves).unwrap();
+        assert_eq!(l.curves().unwrap(), curves);
     }
 
     /// Key states: only changes are written, a state is read as of an

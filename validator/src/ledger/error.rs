@@ -23,4 +23,10 @@ pub enum LedgerError {
         /// The database's error.
         source: DbFault,
     },
+    /// A row the ledger wrote does not read back.
+    #[error("performance ledger: {what}")]
+    Corrupt {
+        /// Which row, and why.
+        what: String,
+    },
 }

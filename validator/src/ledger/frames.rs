@@ -298,6 +298,32 @@ pub fn count_strikes<'a>(
     out
 }
 
+/// Raises each member's earlier strikes to the chain's published count
+/// (`chain`, by `0x` + hex public key) where that is more; returns the
+/// members whose count is the chain's. The tree covers the frames the
+/// oracle has reported, the ledger the frames it judged: the higher count
+/// stands (a fresh install or a lost ledger shows the chain's).
+pub fn merge_chain_strikes(
+    earlier: &mut BTreeMap<u64, u64>,
+    members: &[Member],
+    chain: &BTreeMap<String, u64>,
+) -> BTreeSet<u64> {
+    let mut from_chain = BTreeSet::new();
+    if chain.is_empty() {
+        return from_chain;
+    }
+    for m in members {
+        if let Some(c) = chain.get(&m.pubkey.to_ascii_lowercase()) {
+            let e = earlier.entry(m.index).or_default();
+            if *c > *e {
+                *e = *c;
+                from_chain.insert(m.index);
+            }
+        }
+    }
+    from_chain
+}
+
 /// The report of frame `n` for `members`, with strikes counted over the
 /// frames of the strike lifetime that end with `n`.
 pub fn frame_report(
@@ -642,6 +668,20 @@ mod tests {
         // 25: every duty met, slashed: a strike.
         assert!(v[&25].slashed && v[&25].performance == Some(1.0) && v[&25].below && v[&25].strikes == 1);
         assert_eq!(below_set(&cfg, &members, &d), BTreeSet::from([21, 25]));
+    }
+
+    #[test]
+    fn the_chain_s_strikes_stand_where_they_are_more_than_the_ledger_s() {
+        let m =
+            |i: u64| Member { index: i, pubkey: format!("0x{i:02X}"), pool: "lido-csm".into(), operator: "0".into() };
+        let members = [m(1), m(2), m(3)];
+        let mut earlier = BTreeMap::from([(1, 1), (2, 3)]);
+        let chain = BTreeMap::from([("0x01".to_string(), 2), ("0x02".to_string(), 1), ("0x03".to_string(), 2)]);
+        let from_chain = merge_chain_strikes(&mut earlier, &members, &chain);
+        // 1: the chain's 2 over the ledger's 1; 2: the ledger's 3 stands;
+        // 3: the ledger never saw it struck (a fresh install): the chain's 2.
+        assert_eq!(earlier, BTreeMap::from([(1, 2), (2, 3), (3, 2)]));
+        assert_eq!(from_chain, BTreeSet::from([1, 3]));
     }
 
     #[test]

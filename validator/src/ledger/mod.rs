@@ -6,7 +6,8 @@
 //!   sync committee, rewards) from a beacon node;
 //! - [`db`]: the per-validator, per-epoch ledger in SQLite or PostgreSQL
 //!   (its errors in [`error`]);
-//! - [`frames`]: frames and the pools' formulas (Lido CSM, Stader, rewards).
+//! - [`frames`]: frames and the pools' formulas (Lido CSM, Stader, rewards);
+//! - [`strikes_tree`]: CSM's published strikes tree, checked against its root.
 
 pub mod chain;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod onchain;
 pub mod report;
 pub mod reporter_key;
 pub mod rows;
+pub mod strikes_tree;
 pub mod verdict;
 
 use poolvc_signer::types::PublicKeyBytes;

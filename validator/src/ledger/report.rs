@@ -55,8 +55,11 @@ pub fn load(
             Ledger::open_read_only(datadir)
         }
     }?;
-    // The frames the client cut by (a HashConsensus's), over the file's.
-    let cfg = &cfg.cut_by(ledger.frames()?);
+    // The frames the client cut by (a HashConsensus's), over the file's,
+    // and the operators' curves it judged by.
+    let mut cfg = cfg.cut_by(ledger.frames()?);
+    cfg.curves = ledger.curves()?;
+    let cfg = &cfg;
     let frame = match frame {
         Some(f) => f,
         None => {

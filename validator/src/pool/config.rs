@@ -32,7 +32,10 @@
 //! performance:                    # optional; mainnet defaults (crate::ledger::config::PerfConfig)
 //!   frame_epochs: 6300
 //!   hash_consensus: 0x…           # optional: frame_epochs and first_epoch from its getFrameConfig()
-//!   leeway_bp: [[1, 300]]
+//!   leeway_bp: [[1, 300]]         # a CSM operator's own curve (parameters registry) wins
+//!   strikes:                      # optional: CSM's published strikes
+//!     contract: 0x…               # CSStrikes (treeRoot(), treeCid())
+//!     tree_source: https://gateway.example/ipfs/   # or a directory of files named by CID
 //! ```
 //!
 //! Invariants once loaded: every address is 20 bytes; the pools are ones

@@ -10,3 +10,4 @@ pub mod exits;
 pub mod map;
 pub mod reader;
 pub mod snapshot;
+pub mod strikes;

@@ -237,8 +237,10 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, own: &OwnOutcomes, s: u64
             st.ledger.set_frames(frames.0, frames.1, &source)?;
         }
         if st.roster.as_ref().is_none_or(|r| r.cfg.curves != roster.cfg.curves) {
-            // Operators judged by other parameters: earlier strikes again.
+            // Operators judged by other parameters: earlier strikes again,
+            // and the ledger's readers told.
             st.below.clear();
+            st.ledger.set_curves(&roster.cfg.curves)?;
         }
         st.roster = Some(roster);
     }
@@ -633,7 +635,10 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
     }
     let struck = (1..cfg.longest_strike_lifetime())
         .filter_map(|back| n.checked_sub(back).and_then(|f| st.below.get(&f)).map(|s| (back, s)));
-    let earlier = frames::count_strikes(cfg, &st.members, struck);
+    let mut earlier = frames::count_strikes(cfg, &st.members, struck);
+    // The chain's published strikes stand where they are more than the
+    // ledger's (a fresh install, a lost ledger, frames this ledger never saw).
+    let on_chain = frames::merge_chain_strikes(&mut earlier, &st.members, &cfg.chain_strikes);
     let Some((_, data)) = st.acc.as_ref().filter(|(af, _)| *af == n) else { return };
     let r = frames::build_report(cfg, &st.members, n, data, &earlier);
     ctx.stats.perf_frame.set(n as i64);
@@ -654,21 +659,35 @@ fn report<P: Preset>(ctx: &Ctx<P>, st: &mut State, roster: &Roster, last: u64) {
         if !r.complete {
             for (index, k) in &op.validators {
                 let (Some(so_far), Some(threshold)) = (k.performance, k.threshold) else { continue };
-                let text = if k.slashed {
-                    format!("validator {index}: slashed: a strike in each frame it has attestation duties")
-                } else {
-                    let duties = k.attestation_duty.assigned;
-                    let Some(why) =
-                        frames::at_risk(so_far, duties, r.epochs_judged, since_start, cfg.frame_epochs, threshold)
-                    else {
-                        continue;
-                    };
-                    format!(
-                        "validator {index}: {so_far:.3} so far over {} of {} epochs; {why}; its threshold \
-                         {threshold:.3}",
+                let before = earlier.get(index).copied().unwrap_or(0);
+                let mut why: Vec<String> = Vec::new();
+                if k.slashed {
+                    why.push("slashed: a strike in each frame it has attestation duties".into());
+                } else if let Some(w) = frames::at_risk(
+                    so_far,
+                    k.attestation_duty.assigned,
+                    r.epochs_judged,
+                    since_start,
+                    cfg.frame_epochs,
+                    threshold,
+                ) {
+                    why.push(format!(
+                        "{so_far:.3} so far over {} of {} epochs; {w}; its threshold {threshold:.3}",
                         r.epochs_judged, cfg.frame_epochs
-                    )
-                };
+                    ));
+                }
+                // One strike from ejection: the next bad frame ejects it.
+                if !k.ejectable && before + 1 >= op.strike_threshold && since_start >= frames::WARMUP_EPOCHS {
+                    why.push(format!(
+                        "{before} of {} strikes within the lifetime{}: one more bad frame makes it ejectable",
+                        op.strike_threshold,
+                        if on_chain.contains(index) { " (CSM's published strikes tree)" } else { "" }
+                    ));
+                }
+                if why.is_empty() {
+                    continue;
+                }
+                let text = format!("validator {index}: {}", why.join("; "));
                 risky += 1;
                 if st.ledger.warn_once(n, *index, last, now_secs() as u64, &text).unwrap_or(false) {
                     at_risk.entry(name.clone()).or_default().push(text);

@@ -69,6 +69,8 @@ pub(super) struct State {
     /// `(first_epoch, frame_epochs)` as `performance.hash_consensus` last
     /// said, over the file's.
     frames: Option<(u64, u64)>,
+    /// CSM's published strikes as last read and checked.
+    strikes: Option<crate::pool::strikes::ChainStrikes>,
 }
 
 impl State {
@@ -89,6 +91,7 @@ impl State {
             reported: false,
             proven: None,
             frames: None,
+            strikes: None,
         }
     }
 }
@@ -406,6 +409,25 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, anc
             }
         }
     }
+    if let Some(sc) = &cfg.performance.strikes {
+        match crate::pool::strikes::read(&reads, sc, block, st.strikes.as_ref()).await {
+            Ok(s) => {
+                if st.strikes.as_ref().is_none_or(|l| l.root != s.root) {
+                    info!(root = %s.root, cid = %s.cid, keys = s.counts.len(), "pools: CSM's published strikes read");
+                }
+                st.strikes = Some(s);
+            }
+            Err(e) => {
+                ctx.stats.pool_read_errors.inc();
+                warn_once(
+                    &mut st.warned,
+                    usize::MAX - 2,
+                    epoch,
+                    format!("pools: strikes: {e} (keeping the last read)"),
+                );
+            }
+        }
+    }
     st.proven = Some(prover.into_state());
     publish_roster(ctx, st, cfg);
 }
@@ -425,6 +447,9 @@ fn publish_roster<P: Preset>(ctx: &Ctx<P>, st: &State, cfg: &PoolsConfig) {
         if let Some(c) = &g.read.curve {
             perf.curves.entry(g.read.pool.clone()).or_default().insert(g.read.operator.clone(), c.clone());
         }
+    }
+    if let Some(s) = &st.strikes {
+        perf.chain_strikes = s.counts.clone();
     }
     let roster = crate::ledger::Roster { cfg: perf, groups, rpc };
     let mut slot = ctx.roster.write().unwrap_or_else(|p| p.into_inner());
