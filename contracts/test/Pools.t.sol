@@ -183,6 +183,20 @@ contract PoolsTest {
         } catch {}
     }
 
+    function test_stader_penalty_state_and_the_forced_exit_at_its_threshold() public {
+        Penalty p = new Penalty();
+        require(p.validatorExitPenaltyThreshold() == 2 ether && p.missedAttestationPenaltyPerStrike() == 0.2 ether, "defaults");
+        p.setTotalPenaltyAmount(key(1), 1.8 ether);
+        require(p.totalPenaltyAmount(key(1)) == 1.8 ether && p.totalPenaltyAmount(key(2)) == 0, "by key");
+        vm.expectEmit(false, false, false, true);
+        emit ForceExitValidator(key(1));
+        p.setTotalPenaltyAmount(key(1), 2 ether);
+        vm.prank(address(0xBAD));
+        try p.setTotalPenaltyAmount(key(2), 1) {
+            revert("a stranger set a penalty");
+        } catch {}
+    }
+
     function test_strikes_root_and_cid_as_the_oracle_reports_them() public {
         CSStrikes s = new CSStrikes();
         require(s.treeRoot() == bytes32(0) && bytes(s.treeCid()).length == 0, "empty at first");

@@ -143,6 +143,12 @@ echo "e2e-pools: the opted-out Stader operator opted in at anvil block $FLIP"
 at_slot $(( 3 * SPE ))
 python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index 51 >/dev/null
 python3 "$HERE/pools_devnet.py" exit-stader --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index 47 >/dev/null
+# A Stader key penalised 1.8 ETH: one missed-attestation strike (0.2 ETH) from
+# the forced exit at 2 ETH, which poolvc must warn about.
+PENALISED="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['operators']['stader-in']['keys'][0])")"
+python3 "$HERE/pools_devnet.py" stader-penalty --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" \
+  --index "$PENALISED" --wei 1800000000000000000 >/dev/null
+echo "$PENALISED" >"$RUN/penalised"
 # One of poolvc's proposals of epoch 4 (not the flipping operator's): the node pays 0x…bad0.
 WRONG="$(curl -sf "$BN/eth/v1/validator/duties/proposer/4" | python3 -c "
 import json, sys

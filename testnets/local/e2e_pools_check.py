@@ -28,7 +28,9 @@ recorded heights and poolvc's log.
   self-built block (the bid refused), and at least one did;
 - `poolvc pool show --json` at the end lists the seven operators and 32 keys;
 - `poolvc pool presign-exits` wrote 32 files, all 0600, and the node accepted
-  one of them (its signature checked under the EIP-7044 domain).
+  one of them (its signature checked under the EIP-7044 domain);
+- the Stader key penalised 1.8 ETH (RUN_DIR/penalised) is warned once, one
+  missed-attestation strike from the forced exit at 2 ETH, and no other key.
 """
 import bisect
 import json
@@ -277,6 +279,21 @@ def main():
     if not presign_ok:
         failures.append(f"presign-exits: {pre}")
 
+    # Stader's penalty state: the key penalised 1.8 ETH (RUN_DIR/penalised) is
+    # warned, once, one strike from the forced exit at 2 ETH; no other key.
+    penalty_ok = False
+    try:
+        state = json.load(open(os.path.join(run, "vc", "pools-devnet.json")))
+        pen = state["pubkeys"][open(os.path.join(run, "penalised")).read().strip()].lower()
+        lines = [ln for ln in log.splitlines() if "Stader penalty" in ln]
+        warned = [m.group(1).lower() for ln in lines for m in [re.search(r"pubkey=(0x[0-9a-fA-F]{96})", ln)] if m]
+        if warned != [pen] or "1.800 ETH of 2.000 ETH" not in lines[0] or "one missed-attestation strike" not in lines[0]:
+            failures.append(f"Stader penalty: warned {warned}, want [{pen}] once, one strike from 2 ETH: {lines[:2]}")
+        else:
+            penalty_ok = True
+    except (OSError, KeyError, ValueError) as e:
+        failures.append(f"Stader penalty: {e}")
+
     if pref_due == 0 or pref_ok != pref_due:
         failures.append(f"preferences {pref_ok}/{pref_due}")
     if env_due == 0 or env_ok != env_due:
@@ -298,10 +315,11 @@ def main():
     print(f"e2e-pools: Gloas from slot {gloas_slot}: preferences={pref_ok}/{pref_due} envelopes={env_ok}/{env_due} "
           f"builder_bids_refused={bids_refused} (bids at {len(bids)} slots); flipping operator's preferences: {pref_flip}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
-          "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s" % (
+          "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s "
+          "stader_penalty_warned=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
               1 if wrong_refused else 0, exits_ok, 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
-              "ok" if presign_ok else "FAIL"))
+              "ok" if presign_ok else "FAIL", "1/1" if penalty_ok else "FAIL"))
     return 1 if failures else 0
 
 

@@ -368,6 +368,18 @@ def cmd_exit_stader(a):
     print(int(r["blockNumber"], 16))
 
 
+def cmd_stader_penalty(a):
+    """Sets a Stader key's total penalty in the Penalty stand-in, as the real
+    updateTotalPenaltyAmount would (a forced exit is emitted at 2 ETH)."""
+    s = load(a)
+    name, _ = operator_of(s, a.index)
+    if not name.startswith("stader"):
+        raise SystemExit(f"pools_devnet: validator {a.index} is {name}'s, not Stader's")
+    r = send(a.rpc, s["owner"], s["contracts"]["penalty"],
+             encode("setTotalPenaltyAmount(bytes,uint256)", s["pubkeys"][str(a.index)], a.wei))
+    print(int(r["blockNumber"], 16))
+
+
 def cmd_deploy_oracle(a):
     """PoolPerformanceOracle with the given reporters, and a StaderOracle
     stand-in that trusts them; prints both addresses."""
@@ -459,6 +471,11 @@ def main():
     o.add_argument("--stader-frequency", type=int, default=8,
                    help="blocks between the StaderOracle's reportable blocks (50,400 on mainnet; the devnet's "
                         "Stader windows are 32 blocks)")
+    sp = sub.add_parser("stader-penalty")
+    sp.add_argument("--rpc", required=True)
+    sp.add_argument("--state", required=True)
+    sp.add_argument("--index", type=int, required=True)
+    sp.add_argument("--wei", type=int, required=True)
     t = sub.add_parser("strikes-tree")
     t.add_argument("--rpc", required=True)
     t.add_argument("--state", required=True)
@@ -471,7 +488,8 @@ def main():
     a = p.parse_args()
     CAST = cast_bin()
     {"deploy": cmd_deploy, "flip": cmd_flip, "exit-lido": cmd_exit_lido, "exit-stader": cmd_exit_stader,
-     "deploy-oracle": cmd_deploy_oracle, "fund": cmd_fund, "strikes-tree": cmd_strikes_tree}[a.cmd](a)
+     "deploy-oracle": cmd_deploy_oracle, "fund": cmd_fund, "strikes-tree": cmd_strikes_tree,
+     "stader-penalty": cmd_stader_penalty}[a.cmd](a)
 
 
 if __name__ == "__main__":

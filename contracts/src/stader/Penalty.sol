@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: MIT
-// Devnet stand-ins for Stader's Penalty (its ForceExitValidator event) and
+// Devnet stand-ins for Stader's Penalty (its penalty state and ForceExitValidator event) and
 // StaderOracle's missed-attestation penalties (stader-labs/ethx at 9d4a921),
 // with the real contract's block, index, quorum and pubkey-root rules.
 pragma solidity ^0.8.20;
 
 contract Penalty {
     address public immutable owner;
+    /// As the real contract (ethx 483c821 `contracts/Penalty.sol`): each
+    /// key's total penalty by its public key, the penalty per missed-
+    /// attestation strike (0.2 ETH) and the total that forces an exit (2 ETH).
+    mapping(bytes => uint256) public totalPenaltyAmount;
+    uint256 public missedAttestationPenaltyPerStrike = 0.2 ether;
+    uint256 public validatorExitPenaltyThreshold = 2 ether;
 
     event ForceExitValidator(bytes pubkey);
 
@@ -19,6 +25,15 @@ contract Penalty {
     function forceExit(bytes calldata _pubkey) external {
         if (msg.sender != owner) revert NotOwner();
         emit ForceExitValidator(_pubkey);
+    }
+
+    /// Devnet: a key's total penalty as the real `updateTotalPenaltyAmount`
+    /// would set it (MEV theft, missed attestations, additional), with the
+    /// forced exit it then emits at the threshold.
+    function setTotalPenaltyAmount(bytes calldata _pubkey, uint256 _amount) external {
+        if (msg.sender != owner) revert NotOwner();
+        totalPenaltyAmount[_pubkey] = _amount;
+        if (_amount >= validatorExitPenaltyThreshold) emit ForceExitValidator(_pubkey);
     }
 }
 

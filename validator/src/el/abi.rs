@@ -52,6 +52,9 @@ sol! {
     /// Stader `Penalty`.
     interface IStaderPenalty {
         event ForceExitValidator(bytes pubkey);
+        function totalPenaltyAmount(bytes pubkey) external view returns (uint256);
+        function validatorExitPenaltyThreshold() external view returns (uint256);
+        function missedAttestationPenaltyPerStrike() external view returns (uint256);
     }
 
     /// Lido curated module `NodeOperatorsRegistry`.
@@ -229,6 +232,7 @@ mod tests {
         // contracts/abis/lido-core.json (Lido's own Go bindings print it so).
         assert_eq!(IStakingModule::exitDeadlineThresholdCall::SELECTOR, [0x28, 0xd6, 0xd3, 0x6b]);
         assert_eq!(ICSAccounting::getBondCurveIdCall::SELECTOR, [0x05, 0x69, 0xb9, 0x47]);
+        assert_eq!(IStaderPenalty::totalPenaltyAmountCall::SELECTOR, [0xe3, 0xb9, 0xf4, 0x5c]);
         assert_eq!(ICSParametersRegistry::getPerformanceLeewayDataCall::SELECTOR, [0x95, 0x45, 0x3a, 0x2d]);
         assert_eq!(ICSParametersRegistry::getStrikesParamsCall::SELECTOR, [0x56, 0x84, 0xe7, 0x02]);
         assert_eq!(IRocketNodeManager::getMegapoolAddressCall::SELECTOR, [0x7d, 0xef, 0xe9, 0x42]);

@@ -10,4 +10,5 @@ pub mod exits;
 pub mod map;
 pub mod reader;
 pub mod snapshot;
+pub mod stader_penalty;
 pub mod strikes;
