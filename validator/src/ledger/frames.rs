@@ -194,7 +194,7 @@ pub fn below_set(cfg: &PerfConfig, members: &[Member], d: &FrameData) -> BTreeSe
     let net = performance(&d.network(), cfg.weights);
     numbered(members, d)
         .into_iter()
-        .filter(|(m, number)| outcome(cfg, net, *number, m, d).struck)
+        .filter(|(m, number)| outcome(&cfg.params(&m.pool, &m.operator), net, *number, m, d).struck)
         .map(|(m, _)| m.index)
         .collect()
 }
@@ -244,15 +244,15 @@ fn threshold(p: &OperatorParams<'_>, net: Option<f64>, number: u64) -> f64 {
     (net.unwrap_or(0.0) - PerfConfig::curve(p.leeway_bp, number) as f64 / 10_000.0).max(0.0)
 }
 
-/// The outcome of key `m` numbered `number` with the network at `net`.
-/// A slashed key is struck whatever its performance; a key not numbered
-/// (no attestation duty) has none.
-pub fn outcome(cfg: &PerfConfig, net: Option<f64>, number: Option<u64>, m: &Member, d: &FrameData) -> Outcome {
+/// The outcome of key `m` numbered `number`, judged by its operator's
+/// parameters `p`, with the network at `net`. A slashed key is struck
+/// whatever its performance; a key not numbered (no attestation duty) has
+/// none.
+pub fn outcome(p: &OperatorParams<'_>, net: Option<f64>, number: Option<u64>, m: &Member, d: &FrameData) -> Outcome {
     let c = d.keys.get(&m.index).map(|k| k.counts).unwrap_or_default();
     let slashed = d.states.get(&m.index).copied().unwrap_or_default().slashed;
-    let p = cfg.params(&m.pool, &m.operator);
     let performance = performance(&c, p.weights);
-    let threshold = number.map(|k| threshold(&p, net, k));
+    let threshold = number.map(|k| threshold(p, net, k));
     let below = matches!((performance, threshold), (Some(p), Some(t)) if p < t);
     Outcome { performance, threshold, slashed, struck: number.is_some() && (slashed || below) }
 }
@@ -353,8 +353,8 @@ pub fn build_report(
     for (m, number) in numbered(members, data) {
         let k = data.keys.get(&m.index).cloned().unwrap_or_default();
         let c = k.counts;
-        let o = outcome(cfg, net, number, m, data);
         let p = cfg.params(&m.pool, &m.operator);
+        let o = outcome(&p, net, number, m, data);
         let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(o.struck);
         let key = KeyFrame {
             pubkey: m.pubkey.clone(),
