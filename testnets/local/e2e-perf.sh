@@ -114,8 +114,10 @@ read -r ORACLE STADER_ORACLE <<<"$(python3 "$HERE/pools_devnet.py" deploy-oracle
 python3 "$HERE/pools_devnet.py" deploy-oracle --rpc "$ANVIL" --reporters "$REP_A" >"$RUN/stader-oracle.txt"
 STADER_ORACLE="$(cut -d' ' -f2 "$RUN/stader-oracle.txt")"
 python3 "$HERE/pools_devnet.py" fund --rpc "$ANVIL" --to "$REP_A" --wei 10000000000000000000 >/dev/null
+# Validator 55, the CSM operator's last key, is a consolidated (0x02) key of
+# 64 ETH: Lido's oracle numbers it first among the operator's keys.
 SPECNODE_KEEP_STATES=512 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 \
-  --slot-ms "$SLOT_MS" --genesis-delay 20 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
+  --slot-ms "$SLOT_MS" --genesis-delay 20 --el "$ANVIL" --compounding 55=64 >"$RUN/bn.log" 2>&1 &
 BN_PID=$!
 PIDS+=($BN_PID)
 wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-perf: the node did not start"; tail "$RUN/bn.log"; exit 1; }

@@ -4,9 +4,13 @@
 # so that exits are possible)
 # with anvil as its execution layer (one anvil block per slot, paying the
 # proposer's fee recipient) holding the devnet pool contracts, and poolvc with keys
-# 32..63 split over seven operators (Stader permissionless in and out,
-# Stader permissioned, Lido curated and CSM, Rocket Pool in and out of the
+# 32..67 split over eight operators (Stader permissionless in and out,
+# Stader permissioned, Lido curated, CSM and curated module v2 (an entry of
+# kind `lido`: the module's type read from it), Rocket Pool in and out of the
 # smoothing pool), reading the contracts through a fault-injecting proxy.
+#   slot 1, before poolvc starts: Lido asks the curated module v2's
+#              validator 64 to exit; poolvc must find the request in its look
+#              back over past blocks at start, prove it and exit the key;
 #   epoch 2:   the opted-out Stader operator opts in (its blocks must move to
 #              the socializing pool only after 96 anvil blocks; its keys use
 #              builder blocks, and their registrations must follow within a
@@ -25,8 +29,16 @@
 #              after its opt-in, falls in Gloas); once the builder stand-in
 #              is active it bids at every one of poolvc's proposals paying
 #              0x…bad1, which keys with builder blocks on must refuse;
-#   at the end: `poolvc pool show`, and `poolvc pool presign-exits` (the node
-#              must accept one of the files).
+#   throughout: the Stader entries register their keys' presigned exits with
+#              a stand-in of Stader's backend (RSA-OAEP to its key; it
+#              decrypts with openssl and verifies in pyspec), which refuses
+#              the first upload (poolvc must try again);
+#   exit requests are also posted to a webhook (Lido validator-ejector's
+#              webhook mode), which records them;
+#   at the end: `poolvc pool show`, and `poolvc pool presign-exits`, plain and
+#              encrypted for Lido's validator-ejector (the node must accept
+#              one plain file, and one encrypted file once opened by the
+#              ejector's own library).
 # Everything is then read back from the node and checked (e2e_pools_check.py);
 # the last line is the summary, the exit code non-zero if a check fails.
 set -euo pipefail
@@ -36,6 +48,8 @@ RUN="${RUN_DIR:-$HERE/.run/e2e-pools}"
 PORT="${BN_PORT:-9630}"
 ANVIL_PORT="${ANVIL_PORT:-8655}"
 PROXY_PORT="${PROXY_PORT:-8656}"
+PRESIGN_PORT="${PRESIGN_PORT:-8657}"
+WEBHOOK_PORT="${WEBHOOK_PORT:-8658}"
 END_EPOCH="${END_EPOCH:-20}"
 BN="http://127.0.0.1:$PORT"
 ANVIL="http://127.0.0.1:$ANVIL_PORT"
@@ -65,12 +79,21 @@ wait_until() { local deadline=$(( $(date +%s) + $1 )); shift; until "$@"; do [ "
 wait_until 30 curl -sf -X POST -H 'content-type: application/json' \
   -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$ANVIL" -o /dev/null \
   || { echo "e2e-pools: anvil did not start"; exit 1; }
-"$POOLVC" keys interop --range 32..63 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
-python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/validators/validator_definitions.yml" --range 32..63 --out "$RUN/vc"
-node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --own 0..31 --preset minimal --fulu-epoch 2 --gloas-epoch 4 \
+"$POOLVC" keys interop --range 32..67 --out "$RUN/vc" --kdf pbkdf2 >/dev/null
+# Stader's presign key pair (the stand-in holds the private half).
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:4096 -out "$RUN/stader-presign.key" 2>/dev/null
+openssl pkey -in "$RUN/stader-presign.key" -pubout -out "$RUN/stader-presign.pem"
+python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/validators/validator_definitions.yml" --range 32..67 \
+  --cmv2 4 --stader-presign "http://127.0.0.1:$PRESIGN_PORT,$RUN/stader-presign.pem" --out "$RUN/vc"
+CAST="$FOUNDRY/cast-linux-amd64/bin/cast"
+node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --validators 68 --own 0..31 --preset minimal --fulu-epoch 2 --gloas-epoch 4 \
   --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
 PIDS+=($!)
 wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-pools: the node did not start"; tail "$RUN/bn.log"; exit 1; }
+"$SPECNODE/.pyspec/bin/python" "$HERE/stader_presign_standin.py" --port "$PRESIGN_PORT" --key "$RUN/stader-presign.key" \
+  --pub "$RUN/stader-presign.pem" --bn "$BN" --refuse-first 1 --out "$RUN/presigns.jsonl" >"$RUN/presign-standin.log" 2>&1 &
+PIDS+=($!)
+wait_until 60 grep -q listening "$RUN/presign-standin.log" || { echo "e2e-pools: the presign stand-in did not start"; cat "$RUN/presign-standin.log"; exit 1; }
 sed -i "s|^rpc: .*|rpc: $PROXY|" "$RUN/vc/pools.yaml"
 # anvil's height over time, for the 96-block check.
 python3 - "$ANVIL" "$RUN/heights" <<'EOF' &
@@ -103,12 +126,43 @@ for line in open(path).read().splitlines():
         out.append("  builder_proposals: true")
 open(path, "w").write("\n".join(out) + "\n")
 EOF
+GENESIS="$(python3 -c "import json; print(json.load(open('$RUN/bn/chain.json'))['genesis_time'])")"
+at_slot() { python3 -c "import time; t=$GENESIS+$1*$SLOT_MS/1000; d=t-time.time(); time.sleep(max(0,d))"; }
+# A Lido exit request made before poolvc runs (every request is proven
+# against the beacon block of its slot, so it comes after genesis): the
+# curated module v2's validator 64 at slot 1. poolvc, started after it, must
+# find it in its look back over past blocks, prove it and exit the key.
+OLD_EXIT=64
+at_slot 1
+python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index "$OLD_EXIT" >/dev/null
+echo "$OLD_EXIT $(date +%s)" >"$RUN/old-exit"
+echo "e2e-pools: Lido asked validator $OLD_EXIT to exit before poolvc started"
+# The exit webhook: records each POST (one JSON line), answers 200.
+python3 - "$WEBHOOK_PORT" "$RUN/webhook.jsonl" <<'EOF' &
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+port, out = int(sys.argv[1]), sys.argv[2]
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "a") as f:
+            f.write(json.dumps({"path": self.path, "content_type": self.headers.get("Content-Type"),
+                                "body": json.loads(body)}) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+HTTPServer(("127.0.0.1", port), H).serve_forever()
+EOF
+PIDS+=($!)
+touch "$RUN/webhook.jsonl"
 "$POOLVC" vc --beacon-nodes "$BN" --datadir "$RUN/vc" --init-slashing-protection --pool-auto-exit \
+  --pool-exit-webhook "http://127.0.0.1:$WEBHOOK_PORT/exit" \
   --suggested-fee-recipient 0x00000000000000000000000000000000000000aa >"$RUN/vc.log" 2>&1 &
 VC_PID=$!
 PIDS+=($VC_PID)
 
-GENESIS="$(python3 -c "import json; print(json.load(open('$RUN/bn/chain.json'))['genesis_time'])")"
 # From the builder stand-in's activation on: a bid paying 0x…bad1 at each of
 # poolvc's proposals of this epoch and the next (RUN/builder-bids: the slots).
 python3 - "$BN" "$RUN/builder-bids" <<'EOF' &
@@ -123,7 +177,7 @@ while True:
             for epoch in (head // 8, head // 8 + 1):
                 for d in get(f"/eth/v1/validator/duties/proposer/{epoch}")["data"]:
                     slot, v = int(d["slot"]), int(d["validator_index"])
-                    if 32 <= v <= 63 and slot > head + 1 and slot not in done:
+                    if 32 <= v <= 67 and slot > head + 1 and slot not in done:
                         urllib.request.urlopen(urllib.request.Request(
                             f"{bn}/specnode/builder_bid/{slot}?pays=0x000000000000000000000000000000000000bad1", method="POST"), timeout=10)
                         done.add(slot)
@@ -134,7 +188,6 @@ while True:
     time.sleep(4)
 EOF
 PIDS+=($!)
-at_slot() { python3 -c "import time; t=$GENESIS+$1*$SLOT_MS/1000; d=t-time.time(); time.sleep(max(0,d))"; }
 echo "e2e-pools: specnode $BN, anvil $ANVIL behind the proxy $PROXY, poolvc $VC_PID; genesis $GENESIS"
 
 at_slot $(( 2 * SPE ))
@@ -153,8 +206,8 @@ echo "$PENALISED" >"$RUN/penalised"
 WRONG="$(curl -sf "$BN/eth/v1/validator/duties/proposer/4" | python3 -c "
 import json, sys
 s = json.load(open('$RUN/vc/pools-devnet.json'))
-skip = set(s['operators']['stader-out']['keys']) | {47, 51}
-d = [int(x['slot']) for x in json.load(sys.stdin)['data'] if 32 <= int(x['validator_index']) <= 63 and int(x['validator_index']) not in skip]
+skip = set(s['operators']['stader-out']['keys']) | {47, 51, 64}
+d = [int(x['slot']) for x in json.load(sys.stdin)['data'] if 32 <= int(x['validator_index']) <= 67 and int(x['validator_index']) not in skip]
 print(d[0] if d else -1)")"
 [ "$WRONG" -ge 0 ] && curl -sf -X POST "$BN/specnode/wrong_fee/$WRONG" -o /dev/null
 echo "e2e-pools: exit requests for 51 (Lido) and 47 (Stader); the node pays a wrong recipient at slot $WRONG"
@@ -165,7 +218,6 @@ FAULTS="genesis:1:$SPE"
 # operator's keys (validator FORGED), in the last block of every logs query.
 FORGED="$(python3 -c "import json; s=json.load(open('$RUN/vc/pools-devnet.json')); print([i for i in s['operators']['lido-csm']['keys'] if i != 51][0])")"
 echo "$FORGED" >"$RUN/forged-exit"
-CAST="$FOUNDRY/cast-linux-amd64/bin/cast"
 python3 - "$RUN/vc/pools-devnet.json" "$FORGED" "$("$CAST" keccak "ValidatorExitRequest(uint256,uint256,uint256,bytes,uint256)")" \
   "$("$CAST" abi-encode "f(bytes,uint256)" "$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['$FORGED'])")" 1)" \
   >"$RUN/rpc-mode.forge" <<'EOF'
@@ -209,11 +261,24 @@ at_slot $(( END_EPOCH * SPE + 2 ))
 # signature under the EIP-7044 domain), and the files must be 0600.
 "$POOLVC" pool presign-exits --datadir "$RUN/vc" --beacon-node "$BN" --out "$RUN/exits" >"$RUN/presign.log" 2>&1 || true
 ONE="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['33'])").json"
+# The same, encrypted as Lido's validator-ejector reads them (MESSAGES_PASSWORD_FILE),
+# one opened by the ejector's own library and handed to the node.
+printf 'ejector password\n' >"$RUN/ejector-password"
+"$POOLVC" pool presign-exits --datadir "$RUN/vc" --beacon-node "$BN" --out "$RUN/exits-enc" \
+  --encrypt-password-file "$RUN/ejector-password" >>"$RUN/presign.log" 2>&1 || true
+EJECTOR="$("$HERE/ejector/install.sh" | tail -n 1)"
+TWO="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['34'])").json"
+node "$EJECTOR/open-message.mjs" "$RUN/exits-enc/$TWO" "$RUN/ejector-password" >"$RUN/exit-opened.json" 2>>"$RUN/presign.log" || true
 {
   echo "files $(ls "$RUN/exits" 2>/dev/null | wc -l)"
   echo "modes $(stat -c %a "$RUN"/exits/* 2>/dev/null | sort -u | tr '\n' ' ')"
   echo "accepted $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
     --data @"$RUN/exits/$ONE" "$BN/eth/v1/beacon/pool/voluntary_exits")"
+  echo "encrypted_files $(ls "$RUN/exits-enc" 2>/dev/null | wc -l)"
+  echo "encrypted_modes $(stat -c %a "$RUN"/exits-enc/* 2>/dev/null | sort -u | tr '\n' ' ')"
+  echo "encrypted_pbkdf2 $(grep -l '"pbkdf2"' "$RUN"/exits-enc/* 2>/dev/null | wc -l)"
+  echo "ejector_opened_accepted $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    --data @"$RUN/exit-opened.json" "$BN/eth/v1/beacon/pool/voluntary_exits")"
 } >"$RUN/presign.txt"
 curl -sf "$BN/specnode/registrations" >"$RUN/registrations.json" || echo "[]" >"$RUN/registrations.json"
 curl -sf "$BN/specnode/preferences" >"$RUN/preferences.json" || echo "[]" >"$RUN/preferences.json"

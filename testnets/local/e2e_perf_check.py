@@ -227,6 +227,15 @@ def check(run, genesis, slot_ms, spe, miss):
                                 f"thresholds {thr}; want curve {want_curve}, {strikes} strikes, {want}")
             curves.append(f"{name}:curve={o.get('curve_id')},thr={thr[0] if thr else None}")
         summary["curves_frame2"] = " ".join(curves)
+        # Key numbers as Lido's oracle gives them (distribution.py): by
+        # effective balance, capped at 2,048 ETH, descending, then index; the
+        # 64-ETH 0x02 key 55 first, though its index is the highest.
+        if csm:
+            got = {int(i): (k.get("key_number"), k.get("effective_balance_gwei")) for i, k in csm["validators"].items()}
+            want = {55: (1, 64_000_000_000), 52: (2, 32_000_000_000), 53: (3, 32_000_000_000), 54: (4, 32_000_000_000)}
+            if got != want:
+                problems.append(f"frame 2: the CSM keys' numbers and balances {got}, want {want}")
+            summary["numbered_frame2"] = ",".join(f"v{i}:#{n}@{eb // 10**9}" for i, (n, eb) in sorted(got.items(), key=lambda x: x[1][0] or 0))
     for f in range(4):
         a, b = rep.get(("a", f)), rep.get(("b", f))
         if a and b:

@@ -8,10 +8,13 @@ recorded heights and poolvc's log.
   canonical block's payload; the flipping Stader operator's blocks pay its
   vault while anvil is at or below FLIP_BLOCK + 96 and the socializing pool
   from a few blocks later (one slot and a read apart); each of the seven
-  operators proposed at least once; every duty of poolvc's has its block but
+  operators (the curated module v2's, read through kind `lido`, among them)
+  proposed at least once; every duty of poolvc's has its block but
   WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0), and those it
   refused inside a fault window because a recipient could not be known;
-- the exit requests (validators 47 and 51) have an exit epoch on chain; the
+- the exit requests (validators 47 and 51) have an exit epoch on chain, and so
+  has the one Lido made before poolvc started (RUN_DIR/old-exit: the
+  validator and the request's time), which poolvc's log shows found; the
   exit request the lying endpoint forged (RUN_DIR/forged-exit) has none, and
   poolvc's log says it was not proven;
 - during each fault window every one of poolvc's keys attested (participation
@@ -26,9 +29,17 @@ recorded heights and poolvc's log.
   paying the socializing pool; at the slots where the builder stand-in bid
   0x…bad1 (RUN_DIR/builder-bids), keys with builder blocks on proposed a
   self-built block (the bid refused), and at least one did;
-- `poolvc pool show --json` at the end lists the seven operators and 32 keys;
-- `poolvc pool presign-exits` wrote 32 files, all 0600, and the node accepted
+- `poolvc pool show --json` at the end lists every operator and key;
+- the exit webhook received each proven request for a local key (47, 51
+  and the old one) as Lido's validator-ejector posts it, and not the forged one;
+- `poolvc pool presign-exits --encrypt-password-file` wrote one encrypted
+  file per key, 0600, and one, opened by the ejector's own library
+  (@chainsafe/bls-keystore 3.1.0), was accepted by the node;
+- `poolvc pool presign-exits` wrote one file per key, all 0600, and the node accepted
   one of them (its signature checked under the EIP-7044 domain);
+- every Stader key's presigned exit reached the backend stand-in
+  (RUN_DIR/presigns.jsonl), decrypted with its key and verified there, after
+  the stand-in refused the first upload and poolvc tried again;
 - the Stader key penalised 1.8 ETH (RUN_DIR/penalised) is warned once, one
   missed-attestation strike from the forced exit at 2 ETH, and no other key.
 """
@@ -180,6 +191,22 @@ def main():
     exits_ok = sum(1 for i in (47, 51) if exited.get(i, FAR) != FAR)
     if exits_ok != 2:
         failures.append(f"exit epochs: {exited}")
+    # The request made before poolvc started: found and acted on.
+    old_ok = False
+    try:
+        old, old_at = (int(x) for x in open(os.path.join(run, "old-exit")).read().split())
+        v = get(bn, f"/eth/v1/beacon/states/head/validators?id={old}")["data"]
+        found = [ln for ln in log.splitlines() if "exit requested (log proven)" in ln
+                 and state["pubkeys"][str(old)].lower() in ln.lower()]
+        if not v or int(v[0]["validator"]["exit_epoch"]) == FAR:
+            failures.append(f"validator {old}, asked to exit before poolvc started, did not exit: {v}")
+        elif not found or "age_h=Some(" not in found[0]:
+            failures.append(f"validator {old}: the request is not in poolvc's log with its age: {found[:1]}")
+        else:
+            old_ok = True
+            exits_ok += 1
+    except (OSError, ValueError) as e:
+        failures.append(f"the old exit request: {e}")
     forged = int(open(os.path.join(run, "forged-exit")).read()) if os.path.exists(os.path.join(run, "forged-exit")) else None
     forged_ok = False
     if forged is None:
@@ -264,7 +291,8 @@ def main():
     try:
         show = json.load(open(os.path.join(run, "pool-show.json")))
         show_keys = sum(len(o["keys"]) for o in show["operators"])
-        show_ok = len(show["operators"]) == 7 and show_keys == 32 and all(o["recipient"] for o in show["operators"])
+        show_ok = (len(show["operators"]) == len(state["operators"]) and show_keys == len(op_of)
+                   and all(o["recipient"] for o in show["operators"]))
     except (OSError, ValueError, KeyError) as e:
         show_ok, show_keys = False, f"unreadable ({e}; {open(os.path.join(run, 'pool-show.err')).read()[-300:]})"
     if not show_ok:
@@ -273,7 +301,9 @@ def main():
     # Pre-signed exits: one file per pool key, 0600, and the node accepted one.
     try:
         pre = dict(line.split(" ", 1) for line in open(os.path.join(run, "presign.txt")).read().splitlines())
-        presign_ok = pre["files"].strip() == "32" and pre["modes"].strip() == "600" and pre["accepted"].strip() == "200"
+        presign_ok = pre["encrypted_files"].strip() == str(len(op_of)) and pre["encrypted_modes"].strip() == "600" \
+            and pre["encrypted_pbkdf2"].strip() == str(len(op_of)) and pre["ejector_opened_accepted"].strip() == "200" \
+            and pre["files"].strip() == str(len(op_of)) and pre["modes"].strip() == "600" and pre["accepted"].strip() == "200"
     except (OSError, ValueError, KeyError) as e:
         pre, presign_ok = {"error": str(e)}, False
     if not presign_ok:
@@ -293,6 +323,39 @@ def main():
             penalty_ok = True
     except (OSError, KeyError, ValueError) as e:
         failures.append(f"Stader penalty: {e}")
+
+    # The exit webhook: each proven request for a local key, in the ejector's shape.
+    webhook = "FAIL"
+    try:
+        posts = [json.loads(ln) for ln in open(os.path.join(run, "webhook.jsonl")) if ln.strip()]
+        old_v = int(open(os.path.join(run, "old-exit")).read().split()[0])
+        want = {str(i): state["pubkeys"][str(i)].lower() for i in (47, 51, old_v)}
+        got = {p["body"].get("validatorIndex"): str(p["body"].get("validatorPubkey", "")).lower() for p in posts}
+        shape_ok = all(set(p["body"]) == {"validatorIndex", "validatorPubkey"} and p["content_type"] == "application/json"
+                       for p in posts)
+        if got != want or not shape_ok or (forged is not None and str(forged) in got):
+            failures.append(f"exit webhook: got {got}, want {want} (shape ok: {shape_ok})")
+        else:
+            webhook = f"{len(got)}/3"
+    except (OSError, ValueError, KeyError) as e:
+        failures.append(f"exit webhook: {e}")
+
+    # Stader's presigned exits: every Stader key held, verified, after a retry.
+    presign_up = "FAIL"
+    try:
+        stader_keys = {state["pubkeys"][str(i)].lower().removeprefix("0x")
+                       for n, o in state["operators"].items() if n.startswith("stader") for i in o["keys"]}
+        rec = [json.loads(ln) for ln in open(os.path.join(run, "presigns.jsonl")) if ln.strip()]
+        good = {r["pubkey"] for r in rec if r["verified"]}
+        bad = [r for r in rec if not r["verified"]]
+        retried = "presigned exits of" in log and "not uploaded" in log
+        if good != stader_keys or bad or not retried:
+            failures.append(f"Stader presign: {len(good & stader_keys)}/{len(stader_keys)} held, {len(good - stader_keys)} "
+                            f"not Stader's, refused {bad[:2]}, retried after the 503: {retried}")
+        else:
+            presign_up = f"{len(good)}/{len(stader_keys)} retried=1"
+    except (OSError, ValueError, KeyError) as e:
+        failures.append(f"Stader presign: {e}")
 
     if pref_due == 0 or pref_ok != pref_due:
         failures.append(f"preferences {pref_ok}/{pref_due}")
@@ -315,11 +378,11 @@ def main():
     print(f"e2e-pools: Gloas from slot {gloas_slot}: preferences={pref_ok}/{pref_due} envelopes={env_ok}/{env_due} "
           f"builder_bids_refused={bids_refused} (bids at {len(bids)} slots); flipping operator's preferences: {pref_flip}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
-          "wrong_fee_refused=%d exits=%d/2 forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s "
-          "stader_penalty_warned=%s" % (
+          "wrong_fee_refused=%d exits=%d/3 old_exit=%s forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s "
+          "stader_penalty_warned=%s stader_presign=%s exit_webhook=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
-              1 if wrong_refused else 0, exits_ok, 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
-              "ok" if presign_ok else "FAIL", "1/1" if penalty_ok else "FAIL"))
+              1 if wrong_refused else 0, exits_ok, "ok" if old_ok else "FAIL", 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
+              "ok" if presign_ok else "FAIL", "1/1" if penalty_ok else "FAIL", presign_up, webhook))
     return 1 if failures else 0
 
 

@@ -44,6 +44,9 @@ DEVNET_RELAY = "http://relay.devnet.invalid"
 CHUNK = 200  # keys per registry transaction (gas and transaction size)
 LIDO_MODULE_CURATED = 1
 LIDO_MODULE_CSM = 3
+# The curated module v2 (CuratedModule) is module 5 on mainnet; 4 is a placeholder here.
+LIDO_MODULE_CMV2 = 5
+LIDO_PLACEHOLDER = "0x1d00000000000000000000000000000000000003"
 ICS_CURVE = 2  # the identified-community-staker curve's id on mainnet
 
 # Operators: name, pool kind, how many of --range's keys (in order).
@@ -193,6 +196,8 @@ def cmd_deploy(a):
     lo, hi = (int(x) for x in a.range.split(".."))
     if a.per_operator:
         SPLIT = [(name, a.per_operator) for name, _ in SPLIT]
+    if a.cmv2:
+        SPLIT = SPLIT + [("lido-cmv2", a.cmv2)]
     if a.pubkeys or a.definitions:
         if a.pubkeys:
             with open(a.pubkeys) as f:
@@ -212,7 +217,8 @@ def cmd_deploy(a):
     owner = accts[0]
     chain_id = int(rpc(a.rpc, "eth_chainId", []), 16)
     # Contracts, in two waves (PoolUtils needs the registries and the config).
-    pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus, params, accounting, strikes = deploy_all(a.rpc, owner, [
+    (pl, pd, cfg, penalty, nor, csm, bus, relays, nm, df, mm, router, consensus, params, accounting, strikes, cmv2,
+     cmv2_accounting) = deploy_all(a.rpc, owner, [
         ("NodeRegistry.sol", "PermissionlessNodeRegistry", ""),
         ("NodeRegistry.sol", "PermissionedNodeRegistry", ""),
         ("PoolUtils.sol", "StaderConfig",
@@ -232,6 +238,10 @@ def cmd_deploy(a):
         ("CSParametersRegistry.sol", "CSParametersRegistry", ""),
         ("CSParametersRegistry.sol", "CSAccounting", ""),
         ("CSStrikes.sol", "CSStrikes", ""),
+        # The curated module v2, with its own accounting (every operator on
+        # the default curve) over the same parameters registry.
+        ("NodeOperatorsRegistry.sol", "CuratedModule", ""),
+        ("CSParametersRegistry.sol", "CSAccounting", ""),
     ])
     utils, locator = deploy_all(a.rpc, owner, [
         ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd)),
@@ -256,6 +266,11 @@ def cmd_deploy(a):
         (owner, router, encode("addStakingModule(string,address)", "curated-onchain-v1", nor)),
         (owner, router, encode("addStakingModule(string,address)", "SimpleDVT", LIDO_SDVT)),
         (owner, router, encode("addStakingModule(string,address)", "Community Staking", csm)),
+        (owner, router, encode("addStakingModule(string,address)", "placeholder", LIDO_PLACEHOLDER)),
+        (owner, router, encode("addStakingModule(string,address)", "Curated Module v2", cmv2)),
+        (owner, cmv2, encode("setCurveContracts(address,address)", cmv2_accounting, params)),
+        *([(owner, cmv2, encode("addNodeOperator(address,address,bytes)", owner, owner, cat(ops["lido-cmv2"])))]
+          if "lido-cmv2" in ops else []),
         # The CSM operator is on the ICS curve (mainnet's curve 2): 500 bp of
         # leeway for keys 1-150, 4 strikes, weights 54/4/2, 5 days to exit;
         # the curated operator is judged by the defaults.
@@ -282,10 +297,15 @@ def cmd_deploy(a):
     ])
     dist = "0x" + rpc(a.rpc, "eth_call", [{"to": df, "data": encode("getProxyAddress(address)", node)}, "latest"])[-40:]
     rocket = dict(node_manager=nm, distributor_factory=df, smoothing_pool=ROCKET_SP, minipool_manager=mm)
+    # Stader's presigned-exit backend and its RSA key, if given (ENDPOINT,PEM).
+    presign = {}
+    if a.stader_presign:
+        endpoint, pem = a.stader_presign.split(",", 1)
+        presign = {"presign": dict(endpoint=endpoint, public_key=pem)}
     pools = [
-        dict(kind="stader-permissionless", pool_utils=utils, operator=op_in, penalty=penalty),
-        dict(kind="stader-permissionless", pool_utils=utils, operator=op_out, penalty=penalty),
-        dict(kind="stader-permissioned", pool_utils=utils, operator=op_pd, penalty=penalty),
+        dict(kind="stader-permissionless", pool_utils=utils, operator=op_in, penalty=penalty, **presign),
+        dict(kind="stader-permissionless", pool_utils=utils, operator=op_out, penalty=penalty, **presign),
+        dict(kind="stader-permissioned", pool_utils=utils, operator=op_pd, penalty=penalty, **presign),
         # Addresses from the locator; the curated entry also pins the vault.
         dict(kind="lido-curated", locator=locator, module_id=LIDO_MODULE_CURATED, operator_id=0,
              el_rewards_vault=LIDO_VAULT, relay_allow_list=relays),
@@ -293,6 +313,10 @@ def cmd_deploy(a):
         dict(kind="rocket-pool", node=node_sp, **rocket),
         dict(kind="rocket-pool", node=node, **rocket),
     ]
+    if "lido-cmv2" in ops:
+        # kind "lido": the module's type (curated-onchain-v2) read from it.
+        pools.append(dict(kind="lido", locator=locator, module_id=LIDO_MODULE_CMV2, operator_id=0,
+                          relay_allow_list=relays))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "pools.yaml"), "w") as f:
         f.write(f"# The devnet's pools (testnets/local/pools_devnet.py)\nrpc: {a.rpc}\nchain_id: {chain_id}\n"
@@ -301,13 +325,16 @@ def cmd_deploy(a):
             items = list(p.items())
             f.write(f"  - {items[0][0]}: {items[0][1]}\n")
             for k, v in items[1:]:
-                f.write(f"    {k}: {v}\n")
+                if isinstance(v, dict):
+                    f.write(f"    {k}:\n" + "".join(f"      {k2}: {v2}\n" for k2, v2 in v.items()))
+                else:
+                    f.write(f"    {k}: {v}\n")
     state = {
         "rpc": a.rpc,
         "contracts": dict(permissionless=pl, permissioned=pd, pool_utils=utils, penalty=penalty, lido_curated=nor,
                           csm=csm, exit_bus=bus, relay_allow_list=relays, lido_locator=locator, staking_router=router,
                           hash_consensus=consensus, parameters_registry=params, accounting=accounting,
-                          strikes=strikes,
+                          strikes=strikes, cmv2=cmv2, cmv2_accounting=cmv2_accounting,
                           node_manager=nm, distributor_factory=df, minipool_manager=mm),
         "owner": owner,
         "flip_operator": op_out,
@@ -320,12 +347,14 @@ def cmd_deploy(a):
                              curve=ICS_CURVE),
             "rocket-sp": dict(keys=ops["rocket-sp"], recipient=ROCKET_SP),
             "rocket": dict(keys=ops["rocket"], recipient=dist),
+            **({"lido-cmv2": dict(keys=ops["lido-cmv2"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CMV2)}
+               if "lido-cmv2" in ops else {}),
         },
         "pubkeys": {str(i): keys[i] for i in range(lo, hi + 1)},
     }
     with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
         json.dump(state, f, indent=1)
-    print(f"pools_devnet: 18 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+    print(f"pools_devnet: 20 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
           f"{os.path.join(a.out, 'pools.yaml')}")
 
 
@@ -457,6 +486,8 @@ def main():
     d.add_argument("--definitions", help="a validator_definitions.yml whose keys, in order, are --range's "
                    "(what `poolvc keys interop` writes), instead of --bn")
     d.add_argument("--per-operator", type=int, help="keys per operator (default: the e2e split of 32)")
+    d.add_argument("--stader-presign", help="ENDPOINT,PEM: Stader entries register presigned exits there")
+    d.add_argument("--cmv2", type=int, default=0, help="keys of a curated module v2 operator, after the split")
     d.add_argument("--range", required=True)
     d.add_argument("--out", required=True)
     for name in ("flip", "exit-lido", "exit-stader"):

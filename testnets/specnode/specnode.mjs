@@ -25,13 +25,16 @@
 //                         chain.json here (required)
 //   --config K=V          any other chain config value (repeatable), e.g.
 //                         --config SHARD_COMMITTEE_PERIOD=0
+//   --compounding I=ETH   validator I starts with 0x02 (compounding) withdrawal
+//                         credentials and ETH (33..2048) as its balance and
+//                         effective balance, a consolidated key (repeatable)
 //
 // The preset must be chosen before Lodestar's modules load, so this file
 // parses the flags, sets LODESTAR_PRESET and only then loads the node.
 
 function parseFlags(argv) {
   const flags = { validators: 64, own: "0..31", preset: "minimal", fuluEpoch: 2, gloasEpoch: null, slotMs: null, genesisDelay: 5,
-    port: 9596, datadir: null, config: {} };
+    port: 9596, datadir: null, config: {}, compounding: {} };
   const names = { "--validators": "validators", "--own": "own", "--preset": "preset", "--fulu-epoch": "fuluEpoch", "--gloas-epoch": "gloasEpoch",
     "--slot-ms": "slotMs", "--genesis-delay": "genesisDelay", "--port": "port", "--datadir": "datadir", "--el": "el" };
   for (let i = 0; i < argv.length; i++) {
@@ -43,6 +46,10 @@ function parseFlags(argv) {
       const [k, v] = value.split("=");
       if (!k || v === undefined) throw new Error(`--config ${value}: expected KEY=VALUE`);
       flags.config[k] = v;
+    } else if (flag === "--compounding") {
+      const m = /^(\d+)=(\d+)$/.exec(value);
+      if (!m || Number(m[2]) < 33 || Number(m[2]) > 2048) throw new Error(`--compounding ${value}: expected INDEX=ETH, 33..2048 ETH`);
+      flags.compounding[Number(m[1])] = Number(m[2]);
     } else if (names[flag]) {
       flags[names[flag]] = value;
     } else {
@@ -59,6 +66,9 @@ function parseFlags(argv) {
   if (!["minimal", "mainnet"].includes(flags.preset)) throw new Error(`--preset ${flags.preset}: minimal or mainnet`);
   if (!flags.datadir) throw new Error("--datadir is required");
   flags.own = parseRange(flags.own, flags.validators);
+  for (const i of Object.keys(flags.compounding)) {
+    if (Number(i) >= flags.validators) throw new Error(`--compounding ${i}: outside 0..${flags.validators - 1}`);
+  }
   return flags;
 }
 

@@ -154,7 +154,9 @@ pub enum PoolCommand {
     },
     /// Pre-sign a voluntary exit (EIP-7044 domain) for every local key a pool
     /// holds, as Stader's node software does: one `<pubkey>.json` per key,
-    /// files 0600, in a new directory, all or none.
+    /// files 0600, in a new directory, all or none. With
+    /// `--encrypt-password-file`, each file is encrypted as Lido's
+    /// validator-ejector reads its messages (`MESSAGES_PASSWORD`).
     PresignExits {
         /// Data directory (pools.yaml, validators/, secrets/).
         #[arg(long)]
@@ -168,6 +170,11 @@ pub enum PoolCommand {
         /// The exits' epoch (default: the current epoch).
         #[arg(long)]
         epoch: Option<u64>,
+        /// Encrypt each file under the password in this file (EIP-2335
+        /// container, PBKDF2): the form of Lido's validator-ejector
+        /// encrypted messages (its `MESSAGES_PASSWORD_FILE`).
+        #[arg(long)]
+        encrypt_password_file: Option<PathBuf>,
     },
     /// A frame's performance per operator and key, from the ledger the
     /// running client keeps (`performance.sqlite`): duties assigned and

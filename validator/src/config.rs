@@ -46,6 +46,8 @@ pub struct VcConfig {
     /// Sign and submit the voluntary exits the pools ask for (otherwise
     /// they are alerted).
     pub pool_auto_exit: bool,
+    /// Where pool exit requests are posted (webhook mode), if anywhere.
+    pub pool_exit_webhook: Option<String>,
     /// Keystores and `validator_definitions.yml` (default `{datadir}/validators`).
     pub validators_dir: PathBuf,
     /// Password files (default `{datadir}/secrets`).
@@ -107,6 +109,7 @@ impl VcConfig {
             slashing_history_epochs: DEFAULT_HISTORY_EPOCHS,
             interop_indexes: None,
             pool_auto_exit: false,
+            pool_exit_webhook: None,
             validators_dir: datadir.join("validators"),
             secrets_dir: datadir.join("secrets"),
             auto_discover: true,

@@ -300,10 +300,25 @@ fn run_pool(command: PoolCommand) -> Result<()> {
             let address = poolvc::ledger::report::new_reporter_key(&out, &password_file)?;
             println!("{address}");
         }
-        PoolCommand::PresignExits { datadir, beacon_node, out, epoch } => {
+        PoolCommand::PresignExits { datadir, beacon_node, out, epoch, encrypt_password_file } => {
+            // The ejector reads its password file as it is; EIP-2335's
+            // normalisation drops a trailing newline either way.
+            let password = match &encrypt_password_file {
+                Some(f) => Some(zeroize::Zeroizing::new(
+                    std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+                )),
+                None => None,
+            };
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let r = rt.block_on(poolvc::cmd::pool::presign_exits(&datadir, &beacon_node, &out, epoch))?;
-            println!("{} pre-signed exits for epoch {} in {}", r.files, r.epoch, r.out.display());
+            let r = rt.block_on(poolvc::cmd::pool::presign_exits(
+                &datadir,
+                &beacon_node,
+                &out,
+                epoch,
+                password.as_ref().map(|p| p.as_str()),
+            ))?;
+            let how = if password.is_some() { "encrypted for Lido's validator-ejector" } else { "plain" };
+            println!("{} pre-signed exits for epoch {} in {} ({how})", r.files, r.epoch, r.out.display());
         }
     }
     Ok(())

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Devnet stand-ins for Lido's curated NodeOperatorsRegistry and the
-// Community Staking Module (lidofinance/core 372b02e,
-// lidofinance/community-staking-module 67d2485): the same signatures for what
-// poolvc reads. The two share the selector of getSigningKeys but return
-// different shapes, as the real ones do.
+// Devnet stand-ins for Lido's curated NodeOperatorsRegistry, the
+// Community Staking Module and the curated module v2 (lidofinance/core
+// 372b02e, lidofinance/community-staking-module 67d2485,
+// lidofinance/staking-modules 03bca39): the same signatures for what poolvc
+// reads. They share the selector of getSigningKeys but the registry returns
+// a different shape from the two IBaseModule modules, as the real ones do;
+// each names its shape by getType() (IStakingModule), as the real ones do.
 pragma solidity ^0.8.20;
 
 abstract contract Owned {
@@ -36,6 +38,14 @@ contract NodeOperatorsRegistry is Owned {
     /// The allowed exit delay, seconds (mainnet: 4 days; the real registry
     /// keeps it per operator as of the time the threshold was set).
     uint256 private exitDelay = 4 days;
+
+    /// IStakingModule: the module's type (the real registry is deployed as
+    /// "curated-onchain-v1").
+    function getType() external view returns (bytes32) {
+        return moduleType;
+    }
+
+    bytes32 private immutable moduleType = "curated-onchain-v1";
 
     /// Devnet: the allowed exit delay from now on.
     function setExitDeadlineThreshold(uint256 _threshold) external onlyOwner {
@@ -137,23 +147,31 @@ interface ICurves {
     function getAllowedExitDelay(uint256 curveId) external view returns (uint256);
 }
 
-contract CSModule is Owned {
+/// What CSM and the curated module v2 share (`IBaseModule`): operators
+/// with deposited keys returned as plain bytes, an accounting that names
+/// each operator's bond curve and a parameters registry for the curves.
+abstract contract BaseModule is Owned {
     NodeOperator[] private operators;
     mapping(uint256 => bytes) private keysOf;
-    /// CSM v2: where each operator's bond curve and the curves' parameters
-    /// are (the real module's `ACCOUNTING` and `PARAMETERS_REGISTRY`).
-    address private accounting_;
+    /// Where each operator's bond curve and the curves' parameters are (the
+    /// real modules take them in their constructors).
+    address internal accounting_;
     address public PARAMETERS_REGISTRY;
+    bytes32 private immutable moduleType;
 
-    /// Devnet: the accounting and parameters registry (the real module
-    /// takes them in its constructor).
+    constructor(bytes32 _moduleType) {
+        moduleType = _moduleType;
+    }
+
+    /// IStakingModule: the module's type, as the real one is deployed.
+    function getType() external view returns (bytes32) {
+        return moduleType;
+    }
+
+    /// Devnet: the accounting and parameters registry.
     function setCurveContracts(address _accounting, address _registry) external onlyOwner {
         accounting_ = _accounting;
         PARAMETERS_REGISTRY = _registry;
-    }
-
-    function accounting() public view returns (address) {
-        return accounting_;
     }
 
     /// IStakingModule, as the real module answers it: the operator's
@@ -208,5 +226,20 @@ contract CSModule is Owned {
         for (uint256 i = 0; i < count * 48; i++) {
             out[i] = all[start * 48 + i];
         }
+    }
+}
+
+contract CSModule is BaseModule("community-onchain-v1") {
+    /// CSM v2 names its accounting so.
+    function accounting() public view returns (address) {
+        return accounting_;
+    }
+}
+
+/// The curated module v2 (staking-modules `CuratedModule`): `IBaseModule`
+/// with its accounting as `ACCOUNTING()`.
+contract CuratedModule is BaseModule("curated-onchain-v2") {
+    function ACCOUNTING() public view returns (address) {
+        return accounting_;
     }
 }

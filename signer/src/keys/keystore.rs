@@ -119,11 +119,14 @@ pub enum Kdf {
     },
 }
 
+/// EIP-2335's PBKDF2 rounds (its example's, and `@chainsafe/bls-keystore`'s default).
+pub const STANDARD_PBKDF2_ROUNDS: u32 = 262_144;
+
 impl Kdf {
     /// EIP-2335's scrypt parameters (n = 262144).
     pub const STANDARD_SCRYPT: Kdf = Kdf::Scrypt { log_n: 18 };
     /// EIP-2335's PBKDF2 parameters (c = 262144).
-    pub const STANDARD_PBKDF2: Kdf = Kdf::Pbkdf2 { c: 262_144 };
+    pub const STANDARD_PBKDF2: Kdf = Kdf::Pbkdf2 { c: STANDARD_PBKDF2_ROUNDS };
 }
 
 /// A JSON module (`kdf`, `checksum`, `cipher`).
@@ -333,10 +336,31 @@ impl Keystore {
     /// Decrypts with `password` (normalised here), checks the checksum and
     /// that the secret matches the `pubkey` field.
     pub fn decrypt(&self, password: &str) -> Result<SecretKey, KeystoreError> {
+        let cipher_len = self.hex_field(&self.json.crypto.cipher.message, "crypto.cipher.message")?.len();
+        if cipher_len != 32 {
+            return Err(self.err(KeystoreErrorKind::CipherLength(cipher_len)));
+        }
+        let secret = self.decrypt_bytes(password)?;
+        let sk = SecretKey::from_bytes(secret.as_ref()).map_err(|_| self.err(KeystoreErrorKind::InvalidSecret))?;
+        if let Some(expected) = self.pubkey() {
+            let actual = sk.public_key().to_bytes();
+            if actual != expected {
+                return Err(self.err(KeystoreErrorKind::PubkeyMismatch {
+                    expected: format!("0x{}", hex::encode(expected)),
+                    actual: format!("0x{}", hex::encode(actual)),
+                }));
+            }
+        }
+        Ok(sk)
+    }
+
+    /// The container's secret, of any length, after the checksum is checked:
+    /// for a BLS key use [`Keystore::decrypt`], which also checks the key.
+    pub fn decrypt_bytes(&self, password: &str) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
         let crypto = &self.json.crypto;
         let cipher_message = self.hex_field(&crypto.cipher.message, "crypto.cipher.message")?;
-        if cipher_message.len() != 32 {
-            return Err(self.err(KeystoreErrorKind::CipherLength(cipher_message.len())));
+        if cipher_message.is_empty() {
+            return Err(self.err(KeystoreErrorKind::CipherLength(0)));
         }
         let iv = self.hex_field(self.param_str("cipher", &crypto.cipher.params, "iv")?, "crypto.cipher.params.iv")?;
         if iv.len() != 16 {
@@ -364,24 +388,64 @@ impl Keystore {
             return Err(self.err(KeystoreErrorKind::Checksum));
         }
 
-        let mut secret = Zeroizing::new([0u8; 32]);
-        secret.copy_from_slice(&cipher_message);
+        let mut secret = Zeroizing::new(cipher_message.to_vec());
         let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
             self.err(KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() })
         })?;
         cipher.apply_keystream(secret.as_mut());
-        let sk = SecretKey::from_bytes(secret.as_ref()).map_err(|_| self.err(KeystoreErrorKind::InvalidSecret))?;
+        Ok(secret)
+    }
 
-        if let Some(expected) = self.pubkey() {
-            let actual = sk.public_key().to_bytes();
-            if actual != expected {
-                return Err(self.err(KeystoreErrorKind::PubkeyMismatch {
-                    expected: format!("0x{}", hex::encode(expected)),
-                    actual: format!("0x{}", hex::encode(actual)),
-                }));
-            }
-        }
-        Ok(sk)
+    /// Seals `secret`, of any length, in an EIP-2335 container under
+    /// `password` with PBKDF2-HMAC-SHA256 (`c` rounds), fresh salt, IV and
+    /// UUID, no public key and an empty path: the form Lido's
+    /// validator-ejector reads encrypted exit messages in (its
+    /// `encryptor/encrypt.ts`: `@chainsafe/bls-keystore` `create(password,
+    /// message, new Uint8Array(), "")`, and only `pbkdf2` in its
+    /// `services/crypto/dto.ts`).
+    pub fn seal_bytes(secret: &[u8], password: &str, c: u32) -> Result<Self, KeystoreError> {
+        use rand::RngCore;
+        let mem = Path::new("<memory>");
+        let mut rng = rand::rngs::OsRng;
+        let (mut salt, mut iv) = ([0u8; 32], [0u8; 16]);
+        rng.fill_bytes(&mut salt);
+        rng.fill_bytes(&mut iv);
+        let mut json = KeystoreJson {
+            crypto: Crypto {
+                kdf: Module {
+                    function: "pbkdf2".into(),
+                    params: serde_json::json!({"dklen": 32, "c": c, "prf": "hmac-sha256", "salt": hex::encode(salt)}),
+                    message: String::new(),
+                },
+                checksum: Module { function: "sha256".into(), params: serde_json::json!({}), message: String::new() },
+                cipher: Module {
+                    function: "aes-128-ctr".into(),
+                    params: serde_json::json!({"iv": hex::encode(iv)}),
+                    message: String::new(),
+                },
+            },
+            description: None,
+            pubkey: String::new(),
+            path: String::new(),
+            uuid: uuid::Uuid::new_v4().to_string(),
+            version: 4,
+        };
+        let tmp = Self { json: json.clone(), file: mem.to_path_buf() };
+        let dk = tmp.derive_key(&normalize_password(password))?;
+        let mut ct = Zeroizing::new(secret.to_vec());
+        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
+            KeystoreError::new(
+                mem,
+                KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
+            )
+        })?;
+        cipher.apply_keystream(ct.as_mut());
+        let mut h = Sha256::new();
+        h.update(&dk[16..32]);
+        h.update(ct.as_slice());
+        json.crypto.checksum.message = hex::encode(h.finalize());
+        json.crypto.cipher.message = hex::encode(ct.as_slice());
+        Ok(Self { json, file: mem.to_path_buf() })
     }
 
     /// Encrypts `sk` under `password` with `kdf`, fresh random salt, IV and UUID.
@@ -569,6 +633,32 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    /// A message sealed by `@chainsafe/bls-keystore` 3.1.0 as Lido's
+    /// validator-ejector encryptor seals it (tests/vectors/ejector) opens
+    /// here; one sealed here opens the same way and refuses a wrong password.
+    #[test]
+    fn messages_seal_and_open_as_the_lido_ejector_s_library_does() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/ejector");
+        let file = dir.join("encrypted_exit_message.json");
+        let ks = Keystore::from_file(&file).unwrap();
+        let plain = ks.decrypt_bytes("ejector-test-password").unwrap();
+        let want =
+            format!(r#"{{"message":{{"epoch":"7","validator_index":"42"}},"signature":"0x{}"}}"#, "ab".repeat(96));
+        assert_eq!(String::from_utf8(plain.to_vec()).unwrap(), want);
+        assert!(matches!(ks.decrypt_bytes("wrong").unwrap_err().kind, KeystoreErrorKind::Checksum));
+
+        let sealed = Keystore::seal_bytes(want.as_bytes(), "ejector-test-password", 1_024).unwrap();
+        let text = sealed.to_json_string();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!((v["pubkey"].as_str(), v["path"].as_str(), v["version"].as_u64()), (Some(""), Some(""), Some(4)));
+        assert_eq!(v["crypto"]["kdf"]["function"], "pbkdf2");
+        let back = Keystore::from_json_str("sealed.json", &text).unwrap();
+        assert_eq!(back.decrypt_bytes("ejector-test-password").unwrap().as_slice(), want.as_bytes());
+        assert!(back.decrypt_bytes("ejector-test-passwore").is_err());
+        // A BLS keystore's decrypt refuses a message-sized secret.
+        assert!(matches!(back.decrypt("ejector-test-password").unwrap_err().kind, KeystoreErrorKind::CipherLength(_)));
+    }
     use super::*;
 
     #[test]

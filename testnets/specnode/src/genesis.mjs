@@ -40,7 +40,8 @@ export function chainConfigFor({ fuluEpoch, gloasEpoch = null, slotMs, config: e
 
 /** An interop genesis state at Electra with `n` validators of 32 ETH (0x00 credentials). */
 /** `executionGenesis`: the execution layer's block the chain starts on (anvil's, with `--el`). */
-export function interopGenesis(chainConfig, n, genesisTime, executionGenesis = undefined) {
+/** `compounding`: {index: ETH} of validators that start consolidated (0x02 credentials, that balance). */
+export function interopGenesis(chainConfig, n, genesisTime, executionGenesis = undefined, compounding = {}) {
   const sks = ST.interopSecretKeys(n);
   const pks = sks.map((sk) => sk.toPublicKey().toBytes());
   const s = ssz.electra.BeaconState.defaultViewDU();
@@ -54,11 +55,16 @@ export function interopGenesis(chainConfig, n, genesisTime, executionGenesis = u
   s.randaoMixes = ssz.phase0.RandaoMixes.toViewDU(Array.from({ length: EPOCHS_PER_HISTORICAL_VECTOR }, () => eth1));
   s.eth1DepositIndex = n;
   s.eth1Data = ssz.phase0.Eth1Data.toViewDU({ depositRoot: new Uint8Array(32), depositCount: BigInt(n), blockHash: eth1 });
-  s.balances = ssz.phase0.Balances.toViewDU(Array(n).fill(32e9));
-  s.validators = ssz.phase0.Validators.toViewDU(pks.map((pk) => ({
-    pubkey: pk, withdrawalCredentials: Uint8Array.from([0, ...sha256(pk).subarray(1)]),
+  const gwei = (i) => (compounding[i] ?? 32) * 1e9;
+  s.balances = ssz.phase0.Balances.toViewDU(Array.from({ length: n }, (_, i) => gwei(i)));
+  // A compounding key's credentials: 0x02, 11 zero bytes, a 20-byte address (here from its key).
+  const credentials = (pk, i) => compounding[i] === undefined
+    ? Uint8Array.from([0, ...sha256(pk).subarray(1)])
+    : Uint8Array.from([2, ...new Uint8Array(11), ...sha256(pk).subarray(12)]);
+  s.validators = ssz.phase0.Validators.toViewDU(pks.map((pk, i) => ({
+    pubkey: pk, withdrawalCredentials: credentials(pk, i),
     activationEligibilityEpoch: 0, activationEpoch: 0, exitEpoch: FAR_FUTURE_EPOCH, withdrawableEpoch: FAR_FUTURE_EPOCH,
-    effectiveBalance: 32e9, slashed: false })));
+    effectiveBalance: gwei(i), slashed: false })));
   s.previousEpochParticipation = ssz.altair.EpochParticipation.toViewDU(Array(n).fill(0));
   s.currentEpochParticipation = ssz.altair.EpochParticipation.toViewDU(Array(n).fill(0));
   s.inactivityScores = ssz.altair.InactivityScores.toViewDU(Array(n).fill(0));

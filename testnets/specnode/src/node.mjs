@@ -22,7 +22,7 @@ export async function start(flags) {
   const t0 = performance.now();
   // With --el, anvil is the execution layer: its latest block is the genesis payload header.
   const el = flags.el ? await AnvilEL.connect(flags.el, genesisTime, slotMs / 1000) : undefined;
-  const { state, sks } = interopGenesis(chainConfig, flags.validators, genesisTime, el?.genesis);
+  const { state, sks } = interopGenesis(chainConfig, flags.validators, genesisTime, el?.genesis, flags.compounding);
   // The builder stand-in's key: the interop key after the validators'.
   const builderSk = ST.interopSecretKey(flags.validators);
   const testnetDir = path.join(flags.datadir, "testnet");

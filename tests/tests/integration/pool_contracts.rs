@@ -17,7 +17,7 @@ use poolvc::events::EventBus;
 use poolvc::outcome::{Outcome, Refusal};
 use poolvc::policy::pool_rules::Facts;
 use poolvc::policy::{PoolRecipient, ProposalConfig};
-use poolvc::pool::config::{LidoPins, PoolSpec, PoolsConfig};
+use poolvc::pool::config::{LidoModule, LidoPins, PoolSpec, PoolsConfig};
 use poolvc::pool::map::PoolMap;
 use poolvc::pool::reader::{
     read_frame_config, read_lido_addresses, read_operator, ChainTime, LidoAddresses, ReadError,
@@ -54,6 +54,12 @@ impl Drop for Anvil {
 /// anvil on a free port with the devnet pools deployed for interop keys
 /// 0..31; `None` (skipped) if anvil or the contracts are not built.
 fn anvil(port: u16) -> Option<Anvil> {
+    anvil_with(port, 0)
+}
+
+/// As [`anvil`], with `cmv2` more keys (32..) for a curated module v2
+/// operator.
+fn anvil_with(port: u16, cmv2: u64) -> Option<Anvil> {
     let bin = root().join("contracts/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     let built = root().join("contracts/out/NodeRegistry.sol/PermissionlessNodeRegistry.json");
     if !bin.exists() || !built.exists() {
@@ -71,7 +77,8 @@ fn anvil(port: u16) -> Option<Anvil> {
     let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let a = Anvil { child, url, dir };
-    let keys: String = (0..32).map(|i| format!("{}\n", interop_secret_key(i).public_key().to_bytes())).collect();
+    let n = 32 + cmv2;
+    let keys: String = (0..n).map(|i| format!("{}\n", interop_secret_key(i).public_key().to_bytes())).collect();
     std::fs::write(a.dir.path().join("keys.txt"), keys).unwrap();
     for _ in 0..50 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -81,7 +88,7 @@ fn anvil(port: u16) -> Option<Anvil> {
     }
     let out = Command::new("python3")
         .arg(root().join("testnets/local/pools_devnet.py"))
-        .args(["deploy", "--rpc", &a.url, "--range", "0..31", "--out"])
+        .args(["deploy", "--rpc", &a.url, "--range", &format!("0..{}", n - 1), "--cmv2", &cmv2.to_string(), "--out"])
         .arg(a.dir.path())
         .arg("--pubkeys")
         .arg(a.dir.path().join("keys.txt"))
@@ -173,6 +180,73 @@ async fn the_key_map_and_every_operator_s_rule_as_deployed() {
     assert!(snap.rpc_requests < snap.rpc_calls, "{} requests, {} calls", snap.rpc_requests, snap.rpc_calls);
 }
 
+/// The curated module v2 (`CuratedModule`, `IBaseModule`): an entry of kind
+/// `lido` reads the module's `getType()` and its keys as plain bytes, and
+/// pays the vault; an entry that names another module kind for it is
+/// refused with both named, as is a module type poolvc does not know.
+#[tokio::test]
+async fn the_curated_module_v2_is_read_by_its_type_and_a_wrong_kind_is_refused() {
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil_with(18_709, 4) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let local: HashSet<PublicKeyBytes> = (0..36).map(pk).collect();
+    let anchor = head_anchor(&a.url).await;
+    let (snap, _) = snapshot::take_with(&cfg, &rpc, Some(anchor), None, &local, &TIME).await.unwrap();
+    assert_eq!(snap.operators.len(), 8);
+    let cmv2 = &snap.operators[7];
+    assert_eq!(cmv2.pool, "lido");
+    let keys: Vec<PublicKeyBytes> = cmv2.keys.iter().map(|k| k.pubkey).collect();
+    assert_eq!(keys, (32..36).map(pk).collect::<Vec<_>>());
+    let vault: Address = st["operators"]["lido-cmv2"]["recipient"].as_str().unwrap().parse().unwrap();
+    assert_eq!(cmv2.recipient, Some(vault), "{}", cmv2.why);
+
+    let block = rpc.block_number().await.unwrap();
+    let plain = Reads::Unproven(&rpc);
+    let PoolSpec::Lido { locator, module_id, operator_id, pins, relay_allow_list, .. } = cfg.pools[7].clone() else {
+        panic!("pools[7] is the curated module v2")
+    };
+    let module: Address = st["contracts"]["cmv2"].as_str().unwrap().parse().unwrap();
+    for named in [LidoModule::Cmv2, LidoModule::Any] {
+        let spec = PoolSpec::Lido {
+            module_kind: named,
+            locator,
+            module_id,
+            operator_id,
+            pins: pins.clone(),
+            relay_allow_list,
+        };
+        let r = read_operator(&plain, &spec, block, &TIME).await.unwrap();
+        assert_eq!(r.keys, (32..36).map(pk).collect::<Vec<_>>(), "{named:?}");
+        assert_eq!(r.curve.map(|c| c.curve_id), Some(0), "the default curve, from the module's ACCOUNTING()");
+    }
+    for named in [LidoModule::Curated, LidoModule::Csm] {
+        let spec = PoolSpec::Lido {
+            module_kind: named,
+            locator,
+            module_id,
+            operator_id,
+            pins: pins.clone(),
+            relay_allow_list,
+        };
+        let e = read_operator(&plain, &spec, block, &TIME).await.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: pools.yaml says {}, but module {module} (id 5) is of type \"curated-onchain-v2\": \
+                 write kind lido-cmv2 (or lido)",
+                named.kind(),
+                named.kind()
+            )
+        );
+    }
+    // Module 4 is a placeholder address with no code: no type, no keys.
+    let spec =
+        PoolSpec::Lido { module_kind: LidoModule::Any, locator, module_id: 4, operator_id, pins, relay_allow_list };
+    assert!(read_operator(&plain, &spec, block, &TIME).await.is_err());
+}
+
 #[tokio::test]
 async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     let _machine = poolvc_tests::turns::shared();
@@ -196,11 +270,11 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
     let block = rpc.block_number().await.unwrap();
     let plain = Reads::Unproven(&rpc);
     // A revert: a Lido operator id the registry does not have.
-    let PoolSpec::Lido { csm, locator, module_id, pins, relay_allow_list, .. } = cfg.pools[3].clone() else {
+    let PoolSpec::Lido { module_kind, locator, module_id, pins, relay_allow_list, .. } = cfg.pools[3].clone() else {
         panic!("pools[3] is Lido curated")
     };
     let module: Address = st["contracts"]["lido_curated"].as_str().unwrap().parse().unwrap();
-    let missing = PoolSpec::Lido { csm, locator, module_id, operator_id: 99, pins, relay_allow_list };
+    let missing = PoolSpec::Lido { module_kind, locator, module_id, operator_id: 99, pins, relay_allow_list };
     let e = read_operator(&plain, &missing, block, &TIME).await.unwrap_err();
     assert!(
         matches!(&e, ReadError::Proven(ProvenError::Rpc(RpcError::Revert { contract, function, .. }))

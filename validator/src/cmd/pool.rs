@@ -223,12 +223,16 @@ pub struct Presigned {
 
 /// `poolvc pool presign-exits`: a signed voluntary exit (EIP-7044 domain) for
 /// every local key a pool in `pools.yaml` holds, one `<pubkey>.json` file
-/// each (0600) in the new directory `out`; all files or none.
+/// each (0600) in the new directory `out`; all files or none. With
+/// `encrypt` (a password), each file is the signed exit sealed as Lido's
+/// validator-ejector reads encrypted messages
+/// ([`poolvc_signer::keys::keystore::Keystore::seal_bytes`]).
 pub async fn presign_exits(
     datadir: &Path,
     beacon_node: &str,
     out: &Path,
     epoch: Option<u64>,
+    encrypt: Option<&str>,
 ) -> Result<Presigned, PoolCmdError> {
     if out.exists() {
         return Err(PoolCmdError::OutExists { path: out.to_path_buf() });
@@ -286,7 +290,18 @@ pub async fn presign_exits(
             }
         };
         let doc = serde_json::json!({"message": exit, "signature": signature});
-        docs.push((format!("{pk}.json"), serde_json::to_vec_pretty(&doc).unwrap_or_default()));
+        let bytes = match encrypt {
+            None => serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+            Some(password) => {
+                let plain = zeroize::Zeroizing::new(serde_json::to_vec(&doc).unwrap_or_default());
+                use poolvc_signer::keys::keystore::{Keystore, STANDARD_PBKDF2_ROUNDS};
+                Keystore::seal_bytes(&plain, password, STANDARD_PBKDF2_ROUNDS)
+                    .map_err(|e| PoolCmdError::Keys { reason: format!("encrypting the exit of {pk}: {e}") })?
+                    .to_json_string()
+                    .into_bytes()
+            }
+        };
+        docs.push((format!("{pk}.json"), bytes));
     }
     write_all_or_nothing(out, &docs)?;
     Ok(Presigned { out: out.to_path_buf(), files: docs.len(), epoch })

@@ -72,7 +72,8 @@ sol! {
             external view returns (bytes pubkeys, bytes signatures, bool[] used);
     }
 
-    /// Lido `CSModule`.
+    /// Lido `CSModule`, and the curated module v2 (`CuratedModule`) for what
+    /// both share through `IBaseModule` (the operator, its keys).
     interface ICSModule {
         struct NodeOperator {
             uint32 totalAddedKeys;
@@ -97,6 +98,12 @@ sol! {
             external view returns (bytes memory);
         function accounting() external view returns (address);
         function PARAMETERS_REGISTRY() external view returns (address);
+    }
+
+    /// Lido curated module v2 (`CuratedModule`, `IBaseModule` of
+    /// lidofinance/staking-modules): its accounting by the v3 getter name.
+    interface ICuratedModule {
+        function ACCOUNTING() external view returns (address);
     }
 
     /// Lido `CSStrikes`: the performance oracle's published strikes tree.
@@ -129,6 +136,7 @@ sol! {
     /// key may take to exit once eligible.
     interface IStakingModule {
         function exitDeadlineThreshold(uint256 nodeOperatorId) external view returns (uint256);
+        function getType() external view returns (bytes32);
     }
 
     /// Lido `LidoLocator`: where the protocol's contracts are.
@@ -231,6 +239,7 @@ mod tests {
         assert_eq!(IMEVBoostRelayAllowedList::get_relaysCall::SELECTOR, [0x04, 0xe4, 0x69, 0xea]);
         // contracts/abis/lido-core.json (Lido's own Go bindings print it so).
         assert_eq!(IStakingModule::exitDeadlineThresholdCall::SELECTOR, [0x28, 0xd6, 0xd3, 0x6b]);
+        assert_eq!(IStakingModule::getTypeCall::SELECTOR, [0x15, 0xda, 0xe0, 0x3e]);
         assert_eq!(ICSAccounting::getBondCurveIdCall::SELECTOR, [0x05, 0x69, 0xb9, 0x47]);
         assert_eq!(IStaderPenalty::totalPenaltyAmountCall::SELECTOR, [0xe3, 0xb9, 0xf4, 0x5c]);
         assert_eq!(ICSParametersRegistry::getPerformanceLeewayDataCall::SELECTOR, [0x95, 0x45, 0x3a, 0x2d]);

@@ -208,22 +208,44 @@ pub const MAX_EFFECTIVE_BALANCE_GWEI: u64 = 2_048_000_000_000;
 /// attestation duties in the frame, by `(-min(effective balance, 2048 ETH),
 /// index)`, from 1; the others `None`.
 pub fn numbered<'a>(members: &'a [Member], d: &FrameData) -> Vec<(&'a Member, Option<u64>)> {
-    let mut by_op: BTreeMap<(&str, &str), Vec<&Member>> = BTreeMap::new();
+    numbered_by_operator(members, d).into_iter().flat_map(|(_, keys)| keys).collect()
+}
+
+/// One operator's keys with their numbers: `((pool, operator), keys)`.
+pub type OperatorKeys<'a> = ((&'a str, &'a str), Vec<(&'a Member, Option<u64>)>);
+
+/// [`numbered`], one group per operator (by pool, then operator).
+pub fn numbered_by_operator<'a>(members: &'a [Member], d: &FrameData) -> Vec<OperatorKeys<'a>> {
+    let mut by_op: HashMap<(&str, &str), Vec<&Member>> = HashMap::new();
     for m in members {
         by_op.entry((&m.pool, &m.operator)).or_default().push(m);
     }
-    let mut out = Vec::new();
-    for (_, ms) in by_op {
-        let active = |m: &&Member| d.keys.get(&m.index).is_some_and(|k| k.counts.att_assigned > 0);
-        let (mut on, off): (Vec<&Member>, Vec<&Member>) = ms.into_iter().partition(active);
-        let balance = |m: &Member| {
-            d.states.get(&m.index).copied().unwrap_or_default().effective_balance_gwei.min(MAX_EFFECTIVE_BALANCE_GWEI)
-        };
-        on.sort_by_key(|m| (std::cmp::Reverse(balance(m)), m.index));
-        out.extend(on.into_iter().enumerate().map(|(i, m)| (m, Some(i as u64 + 1))));
-        out.extend(off.into_iter().map(|m| (m, None)));
-    }
-    out
+    let mut groups: Vec<_> = by_op.into_iter().collect();
+    groups.sort_unstable_by_key(|(op, _)| *op);
+    groups
+        .into_iter()
+        .map(|(op, ms)| {
+            // The sort key computed once per key: (-min(EB, cap), index).
+            let mut on = Vec::with_capacity(ms.len());
+            let mut off = Vec::new();
+            for m in ms {
+                if d.keys.get(&m.index).is_some_and(|k| k.counts.att_assigned > 0) {
+                    let eb = d
+                        .states
+                        .get(&m.index)
+                        .map_or(KeyState::default().effective_balance_gwei, |s| s.effective_balance_gwei);
+                    on.push((std::cmp::Reverse(eb.min(MAX_EFFECTIVE_BALANCE_GWEI)), m.index, m));
+                } else {
+                    off.push(m);
+                }
+            }
+            on.sort_unstable_by_key(|(eb, index, _)| (*eb, *index));
+            let mut keys = Vec::with_capacity(on.len() + off.len());
+            keys.extend(on.into_iter().enumerate().map(|(i, (_, _, m))| (m, Some(i as u64 + 1))));
+            keys.extend(off.into_iter().map(|m| (m, None)));
+            (op, keys)
+        })
+        .collect()
 }
 
 /// One key's outcome in a frame (the oracle's `get_validator_duties_outcome`).
@@ -350,35 +372,12 @@ pub fn build_report(
     let network = data.network();
     let net = performance(&network, cfg.weights);
     let mut operators: BTreeMap<String, OperatorFrame> = BTreeMap::new();
-    for (m, number) in numbered(members, data) {
-        let k = data.keys.get(&m.index).cloned().unwrap_or_default();
-        let c = k.counts;
-        let p = cfg.params(&m.pool, &m.operator);
-        let o = outcome(&p, net, number, m, data);
-        let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(o.struck);
-        let key = KeyFrame {
-            pubkey: m.pubkey.clone(),
-            key_number: number,
-            effective_balance_gwei: data.states.get(&m.index).copied().unwrap_or_default().effective_balance_gwei,
-            slashed: o.slashed,
-            performance: o.performance,
-            threshold: o.threshold,
-            reward_share: number.map(|k| PerfConfig::curve(p.reward_share_bp, k) as f64 / 10_000.0),
-            below: o.struck,
-            strikes,
-            ejectable: strikes >= p.strike_threshold,
-            attestation_duty: Duty { assigned: c.att_assigned, included: c.att_included },
-            proposal_duty: Duty { assigned: c.prop_assigned, included: c.prop_made },
-            sync_duty: Duty { assigned: c.sync_assigned, included: c.sync_included },
-            inclusion_delay: (c.att_included > 0).then(|| c.att_delay_sum as f64 / c.att_included as f64),
-            source_target_head: [c.att_source, c.att_target, c.att_head],
-            rewards: k.rewards,
-            missed_attestations: c.att_missed(),
-            own_when_missed: k.misses.clone(),
-        };
-        let op = operators.entry(format!("{}/{}", m.pool, m.operator)).or_insert_with(|| OperatorFrame {
-            pool: m.pool.clone(),
-            operator: m.operator.clone(),
+    for ((pool, operator), keys) in numbered_by_operator(members, data) {
+        // The operator's parameters, once for all its keys.
+        let p = cfg.params(pool, operator);
+        let op = operators.entry(format!("{pool}/{operator}")).or_insert_with(|| OperatorFrame {
+            pool: pool.to_string(),
+            operator: operator.to_string(),
             curve_id: p.curve_id,
             strike_threshold: p.strike_threshold,
             performance: None,
@@ -388,10 +387,36 @@ pub fn build_report(
             rewards_ratio: None,
             validators: BTreeMap::new(),
         });
-        op.counts.add(&c);
-        op.keys_below += u64::from(key.below);
-        op.keys_ejectable += u64::from(key.ejectable);
-        op.validators.insert(m.index, key);
+        for (m, number) in keys {
+            let sum = data.keys.get(&m.index);
+            let c = sum.map(|k| k.counts).unwrap_or_default();
+            let o = outcome(&p, net, number, m, data);
+            let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(o.struck);
+            let key = KeyFrame {
+                pubkey: m.pubkey.clone(),
+                key_number: number,
+                effective_balance_gwei: data.states.get(&m.index).copied().unwrap_or_default().effective_balance_gwei,
+                slashed: o.slashed,
+                performance: o.performance,
+                threshold: o.threshold,
+                reward_share: number.map(|k| PerfConfig::curve(p.reward_share_bp, k) as f64 / 10_000.0),
+                below: o.struck,
+                strikes,
+                ejectable: strikes >= p.strike_threshold,
+                attestation_duty: Duty { assigned: c.att_assigned, included: c.att_included },
+                proposal_duty: Duty { assigned: c.prop_assigned, included: c.prop_made },
+                sync_duty: Duty { assigned: c.sync_assigned, included: c.sync_included },
+                inclusion_delay: (c.att_included > 0).then(|| c.att_delay_sum as f64 / c.att_included as f64),
+                source_target_head: [c.att_source, c.att_target, c.att_head],
+                rewards: sum.and_then(|k| k.rewards),
+                missed_attestations: c.att_missed(),
+                own_when_missed: sum.map(|k| k.misses.clone()).unwrap_or_default(),
+            };
+            op.counts.add(&c);
+            op.keys_below += u64::from(key.below);
+            op.keys_ejectable += u64::from(key.ejectable);
+            op.validators.insert(m.index, key);
+        }
     }
     for op in operators.values_mut() {
         op.performance = performance(&op.counts, cfg.params(&op.pool, &op.operator).weights);

@@ -307,6 +307,11 @@ pub struct VcArgs {
     /// in the data dir). Without it, such requests are alerted with their deadline.
     #[arg(long)]
     pub pool_auto_exit: bool,
+    /// POST each pool exit request for a local key (not yet exiting) to this
+    /// URL as Lido's validator-ejector does in webhook mode
+    /// (`{"validatorIndex", "validatorPubkey"}`), until it answers 2xx.
+    #[arg(long, value_name = "URL")]
+    pub pool_exit_webhook: Option<String>,
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,

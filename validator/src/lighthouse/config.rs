@@ -40,6 +40,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// `--pool-exit-webhook` that is not an http(s) URL.
+    #[error("--pool-exit-webhook {given:?} is not an http(s) URL: {reason}")]
+    ExitWebhook {
+        /// The value without its query.
+        given: String,
+        /// Why.
+        reason: String,
+    },
     /// `--http-address` that is not an IP address.
     #[error("--http-address {given:?} is not an IP address")]
     HttpAddress {
@@ -94,6 +102,17 @@ fn keymanager(a: &VcArgs) -> Result<Option<crate::http::keymanager::KeymanagerCo
 }
 
 /// `--monitoring-endpoint`, checked now rather than at the first push.
+fn exit_webhook(given: &Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = given else { return Ok(None) };
+    let bad =
+        |reason: String| ConfigError::ExitWebhook { given: url.split('?').next().unwrap_or(url).to_string(), reason };
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!("scheme {:?}", parsed.scheme())));
+    }
+    Ok(Some(url.clone()))
+}
+
 fn monitoring_endpoint(given: &Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(url) = given else { return Ok(None) };
     let bad = |reason: String| ConfigError::MonitoringEndpoint {
@@ -182,6 +201,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
             None => None,
         },
         pool_auto_exit: a.pool_auto_exit,
+        pool_exit_webhook: exit_webhook(&a.pool_exit_webhook)?,
         validators_dir: layout.validators_dir,
         secrets_dir: layout.secrets_dir,
         auto_discover: !a.disable_auto_discover,

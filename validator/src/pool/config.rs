@@ -10,12 +10,16 @@
 //!     pool_utils: 0x…             # PoolUtils: registries and socializing pools by pool id
 //!     operator: 0x…               # the operator's address in the registry
 //!     penalty: 0x…                # Penalty (ForceExitValidator), optional
-//!   - kind: lido-curated          # or lido-csm
+//!     presign:                    # optional: register presigned exits with Stader
+//!       endpoint: https://ethx-offchain.staderlabs.com
+//!       public_key: stader-presign.pem  # Stader's RSA key (PEM; relative to the data dir)
+//!   - kind: lido                  # the module's type read from it (getType());
+//!                                 #   or lido-curated, lido-csm, lido-cmv2: checked against it
 //!     locator: 0x…                # LidoLocator: the vault, the exit bus and the StakingRouter
 //!     module_id: 1                # staking module id (the module's address from the router)
 //!     operator_id: 7
 //!     el_rewards_vault: 0x…       # optional pins: refused if the chain names another
-//!     module: 0x…                 #   (NodeOperatorsRegistry, or CSModule)
+//!     module: 0x…                 #   (NodeOperatorsRegistry, CSModule or CuratedModule)
 //!     exit_bus: 0x…               #   (ValidatorsExitBusOracle)
 //!     relay_allow_list: 0x…       # MEVBoostRelayAllowedList (optional)
 //!   - kind: rocket-pool
@@ -160,12 +164,17 @@ pub enum PoolSpec {
         operator: Address,
         /// `Penalty`, whose `ForceExitValidator` events are exit requests.
         penalty: Option<Address>,
+        /// Where the operator's presigned exits are registered, if anywhere.
+        presign: Option<PresignTarget>,
     },
-    /// Lido, curated module or CSM. Its addresses are read from the chain
-    /// (`LidoLocator`, `StakingRouter`); `pins` only check them.
+    /// Lido: the curated module, CSM (0x01 or 0x02 keys) or the curated
+    /// module v2. Its addresses are read from the chain (`LidoLocator`,
+    /// `StakingRouter`); `pins` only check them, and the module's own
+    /// `getType()` says how its keys are read.
     Lido {
-        /// Whether this is the Community Staking Module.
-        csm: bool,
+        /// The module the file names (or [`LidoModule::Any`]: whichever the
+        /// chain says).
+        module_kind: LidoModule,
         /// LidoLocator.
         locator: Address,
         /// The staking module id.
@@ -201,6 +210,16 @@ pub enum PoolSpec {
     },
 }
 
+/// Stader's presigned-exit backend and the RSA key its messages are
+/// encrypted to ([`crate::pool::stader_presign`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignTarget {
+    /// The backend's base URL (`/presigns`, `/presignsSubmitted` under it).
+    pub endpoint: String,
+    /// Stader's public key, a PEM file (relative paths from the data dir).
+    pub public_key: PathBuf,
+}
+
 /// Addresses a Lido entry of `pools.yaml` expects the chain to name. A pin
 /// the chain contradicts makes the entry unreadable (its keys do not
 /// propose), with both addresses named: a vault typed wrong or left from
@@ -221,11 +240,59 @@ impl PoolSpec {
         match self {
             PoolSpec::Stader { pool_id: 1, .. } => "stader-permissionless",
             PoolSpec::Stader { .. } => "stader-permissioned",
-            PoolSpec::Lido { csm: false, .. } => "lido-curated",
-            PoolSpec::Lido { csm: true, .. } => "lido-csm",
+            PoolSpec::Lido { module_kind, .. } => module_kind.kind(),
             PoolSpec::RocketPool { .. } => "rocket-pool",
             PoolSpec::Custom { .. } => "custom",
         }
+    }
+}
+
+/// Which Lido staking module an entry names. The module's `getType()`
+/// (`IStakingModule`) must agree, or the entry's keys get no recipient: the
+/// curated module v1 returns its keys in a tuple, CSM and the curated module
+/// v2 (`IBaseModule`) as plain bytes, so reading one as the other would fail
+/// or, worse, mislabel the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LidoModule {
+    /// `lido-curated`: the `NodeOperatorsRegistry` (`curated-onchain-v1`).
+    Curated,
+    /// `lido-csm`: the Community Staking Module (`community-onchain-v1`),
+    /// 0x01 or 0x02 (CSM-0x02) keys alike.
+    Csm,
+    /// `lido-cmv2`: the curated module v2, `CuratedModule`
+    /// (`curated-onchain-v2`).
+    Cmv2,
+    /// `lido`: whichever of the three the module's `getType()` names.
+    Any,
+}
+
+impl LidoModule {
+    /// The kind as `pools.yaml` writes it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            LidoModule::Curated => "lido-curated",
+            LidoModule::Csm => "lido-csm",
+            LidoModule::Cmv2 => "lido-cmv2",
+            LidoModule::Any => "lido",
+        }
+    }
+
+    /// The module a `getType()` answer names (the bytes32 holds the type's
+    /// name, zero-padded); `None` for a type poolvc does not know.
+    pub fn from_type(module_type: &[u8; 32]) -> Option<LidoModule> {
+        let end = module_type.iter().position(|b| *b == 0).unwrap_or(32);
+        match &module_type[..end] {
+            b"curated-onchain-v1" => Some(LidoModule::Curated),
+            b"community-onchain-v1" => Some(LidoModule::Csm),
+            b"curated-onchain-v2" => Some(LidoModule::Cmv2),
+            _ => None,
+        }
+    }
+
+    /// Whether the module's keys are read through `IBaseModule` (plain
+    /// bytes, an operator bond curve): CSM and the curated module v2.
+    pub fn is_base_module(self) -> bool {
+        matches!(self, LidoModule::Csm | LidoModule::Cmv2)
     }
 }
 
@@ -249,7 +316,8 @@ pub struct PoolsConfig {
     pub exit_lookback_blocks: u64,
 }
 
-const KNOWN: &str = "stader-permissionless, stader-permissioned, lido-curated, lido-csm, rocket-pool, custom";
+const KNOWN: &str =
+    "stader-permissionless, stader-permissioned, lido, lido-curated, lido-csm, lido-cmv2, rocket-pool, custom";
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +355,14 @@ struct RawPool {
     name: Option<String>,
     fee_recipient: Option<String>,
     keys: Option<Vec<String>>,
+    presign: Option<RawPresign>,
+}
+
+#[derive(serde::Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawPresign {
+    endpoint: String,
+    public_key: PathBuf,
 }
 
 /// `performance:` and `rpc:` of `dir/pools.yaml`: the mainnet defaults and
@@ -368,13 +444,37 @@ impl Entry<'_> {
                     pool_utils: self.address(kind, "pool_utils", &r.pool_utils)?,
                     operator: self.address(kind, "operator", &r.operator)?,
                     penalty: self.optional_address(kind, "penalty", &r.penalty)?,
+                    presign: match &r.presign {
+                        None => None,
+                        Some(p) => {
+                            if !(p.endpoint.starts_with("http://") || p.endpoint.starts_with("https://")) {
+                                return Err(PoolConfigError::Malformed {
+                                    path: self.path.to_path_buf(),
+                                    reason: format!(
+                                        "pools[{}] ({kind}): presign.endpoint: {:?} is not an http(s) URL",
+                                        self.index, p.endpoint
+                                    ),
+                                });
+                            }
+                            let public_key = match self.path.parent() {
+                                Some(dir) if p.public_key.is_relative() => dir.join(&p.public_key),
+                                _ => p.public_key.clone(),
+                            };
+                            Some(PresignTarget { endpoint: p.endpoint.clone(), public_key })
+                        }
+                    },
                 }
             }
-            "lido-curated" | "lido-csm" => {
-                let csm = r.kind == "lido-csm";
-                let kind = if csm { "lido-csm" } else { "lido-curated" };
+            "lido" | "lido-curated" | "lido-csm" | "lido-cmv2" => {
+                let module_kind = match r.kind.as_str() {
+                    "lido-curated" => LidoModule::Curated,
+                    "lido-csm" => LidoModule::Csm,
+                    "lido-cmv2" => LidoModule::Cmv2,
+                    _ => LidoModule::Any,
+                };
+                let kind = module_kind.kind();
                 PoolSpec::Lido {
-                    csm,
+                    module_kind,
                     locator: self.address(kind, "locator", &r.locator)?,
                     module_id: r.module_id.ok_or_else(|| self.missing(kind, "module_id"))?,
                     operator_id: r.operator_id.ok_or_else(|| self.missing(kind, "operator_id"))?,
@@ -486,6 +586,8 @@ mod tests {
              - {{kind: stader-permissioned, pool_utils: {A}, operator: {B}}}\n\
              - {{kind: lido-curated, locator: {A}, module_id: 1, operator_id: 7, el_rewards_vault: {B}, exit_bus: {A}}}\n\
              - {{kind: lido-csm, locator: {A}, module_id: 3, operator_id: 2}}\n\
+             - {{kind: lido-cmv2, locator: {A}, module_id: 5, operator_id: 0}}\n\
+             - {{kind: lido, locator: {A}, module_id: 5, operator_id: 1}}\n\
              - {{kind: rocket-pool, node_manager: {A}, distributor_factory: {A}, smoothing_pool: {B}, minipool_manager: {A}, node: {B}}}\n\
              - {{kind: custom, name: mine, fee_recipient: {B}, keys: [{}, {}]}}\n",
             key(1),
@@ -496,8 +598,21 @@ mod tests {
         let kinds: Vec<&str> = c.pools.iter().map(PoolSpec::kind).collect();
         assert_eq!(
             kinds,
-            ["stader-permissionless", "stader-permissioned", "lido-curated", "lido-csm", "rocket-pool", "custom"]
+            [
+                "stader-permissionless",
+                "stader-permissioned",
+                "lido-curated",
+                "lido-csm",
+                "lido-cmv2",
+                "lido",
+                "rocket-pool",
+                "custom"
+            ]
         );
+        assert!(matches!(
+            &c.pools[5],
+            PoolSpec::Lido { module_kind: LidoModule::Any, module_id: 5, operator_id: 1, .. }
+        ));
         assert!(matches!(&c.pools[0], PoolSpec::Stader { pool_id: 1, .. }));
         let PoolSpec::Lido { pins, relay_allow_list: None, .. } = &c.pools[2] else { panic!("{:?}", c.pools[2]) };
         let b = crate::policy::parse_address(B).unwrap();
@@ -506,6 +621,26 @@ mod tests {
             &LidoPins { el_rewards_vault: Some(b), module: None, exit_bus: crate::policy::parse_address(A) }
         );
         assert!(matches!(&c.pools[3], PoolSpec::Lido { pins, .. } if *pins == LidoPins::default()));
+    }
+
+    /// The types as the real modules are deployed (lidofinance/staking-modules
+    /// `script/DeployMainnet*.s.sol` `config.moduleType`; the curated
+    /// registry's in lidofinance/core): a name padded with zeros.
+    #[test]
+    fn module_types_are_read_as_the_modules_are_deployed() {
+        let t = |name: &str| {
+            let mut b = [0u8; 32];
+            b[..name.len()].copy_from_slice(name.as_bytes());
+            LidoModule::from_type(&b)
+        };
+        assert_eq!(t("curated-onchain-v1"), Some(LidoModule::Curated));
+        assert_eq!(t("community-onchain-v1"), Some(LidoModule::Csm));
+        assert_eq!(t("curated-onchain-v2"), Some(LidoModule::Cmv2));
+        assert_eq!(t("curated-onchain-v3"), None);
+        assert_eq!(t("curated-onchain-v2x"), None);
+        assert_eq!(t(""), None);
+        assert!(LidoModule::Cmv2.is_base_module() && LidoModule::Csm.is_base_module());
+        assert!(!LidoModule::Curated.is_base_module());
     }
 
     #[test]

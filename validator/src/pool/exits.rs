@@ -80,11 +80,18 @@ pub enum ExitFetchError {
     Log(#[from] ExitLogError),
 }
 
+/// Whether `spec` has exit requests to follow (Lido, Stader with a
+/// `Penalty`): those need the entry's read to be matched.
+pub fn follows_requests(spec: &PoolSpec) -> bool {
+    matches!(spec, PoolSpec::Lido { .. } | PoolSpec::Stader { penalty: Some(_), .. })
+}
+
 /// The exit requests `spec`'s pool logged in blocks `from..=to` for the
 /// operator as last `read` (its module and id at the exit bus the read
-/// found for Lido, its keys for Stader; nothing before a first read). Logs
-/// of a Stader `Penalty` several entries share are asked once through
-/// `penalty_logs`.
+/// found for Lido, its keys for Stader; nothing before a first read, which
+/// is why a caller searches a window again once the entry has been read:
+/// [`follows_requests`]). Logs of a Stader `Penalty` several entries share
+/// are asked once through `penalty_logs`.
 pub async fn fetch(
     rpc: &EthRpc,
     spec: &PoolSpec,

@@ -6,9 +6,11 @@
 //! next to the one payment check.
 
 pub mod config;
+pub mod exit_webhook;
 pub mod exits;
 pub mod map;
 pub mod reader;
 pub mod snapshot;
 pub mod stader_penalty;
+pub mod stader_presign;
 pub mod strikes;

@@ -8,7 +8,7 @@
 //! function go in one JSON-RPC batch, so the number of round trips does not
 //! grow with the keys beyond one per [`rpc::BATCH`] calls.
 
-use super::config::{LidoPins, PoolSpec};
+use super::config::{LidoModule, LidoPins, PoolSpec};
 use crate::el::abi::*;
 use crate::el::proven::{ProvenError, Reads};
 use crate::el::rpc::RpcError;
@@ -85,19 +85,30 @@ pub async fn read_frame_config(rpc: &Reads<'_>, consensus: Address, block: u64) 
     Ok((first, len))
 }
 
-/// The parameters of CSM operator `operator_id`'s bond curve: the module's
-/// `accounting()` names its curve (`getBondCurveId`), the module's
+/// The parameters of CSM (or curated module v2) operator `operator_id`'s
+/// bond curve: the module's accounting names its curve (`getBondCurveId`),
+/// the module's
 /// `PARAMETERS_REGISTRY()` its parameters. Returns them with the two
 /// contracts to watch. Parameters out of shape are an error: the file's
 /// then judge the operator, never half of a curve.
 pub async fn read_curve(
     rpc: &Reads<'_>,
+    kind: &'static str,
+    module_kind: LidoModule,
     module: Address,
     operator_id: u64,
     block: u64,
 ) -> Result<(CurveParams, Vec<Address>), ReadError> {
-    let bad = |what: String| ReadError::Contract { pool: "lido-csm", what };
-    let accounting = rpc.call(module, ICSModule::accountingCall {}, block).await?;
+    let bad = |what: String| ReadError::Contract { pool: kind, what };
+    // CSM v2 names its accounting `accounting()`; the curated module v2 (and
+    // CSM from v3, both `IBaseModule`) `ACCOUNTING()`.
+    let accounting = match module_kind {
+        LidoModule::Cmv2 => rpc.call(module, ICuratedModule::ACCOUNTINGCall {}, block).await?,
+        _ => match rpc.call(module, ICSModule::accountingCall {}, block).await {
+            Ok(a) => a,
+            Err(_) => rpc.call(module, ICuratedModule::ACCOUNTINGCall {}, block).await?,
+        },
+    };
     let registry = rpc.call(module, ICSModule::PARAMETERS_REGISTRYCall {}, block).await?;
     let id = rpc
         .call(accounting, ICSAccounting::getBondCurveIdCall { nodeOperatorId: U256::from(operator_id) }, block)
@@ -272,15 +283,16 @@ pub async fn read_operator(
         PoolSpec::Stader { pool_id, pool_utils, operator, .. } => {
             read_stader(rpc, *pool_id, *pool_utils, *operator, block, spec.kind()).await
         }
-        PoolSpec::Lido { csm, locator, module_id, operator_id, pins, relay_allow_list } => {
+        PoolSpec::Lido { module_kind, locator, module_id, operator_id, pins, relay_allow_list } => {
             let at = read_lido_addresses(rpc, spec.kind(), *locator, *module_id, pins, block).await?;
-            let keys = if *csm {
-                read_csm_keys(rpc, at.module, *operator_id, block).await?
+            let module = read_module_type(rpc, spec.kind(), *module_kind, at.module, *module_id, block).await?;
+            let keys = if module.is_base_module() {
+                read_base_module_keys(rpc, spec.kind(), at.module, *operator_id, block).await?
             } else {
                 read_curated_keys(rpc, at.module, *operator_id, block).await?
             };
-            let (curve, curve_watch) = if *csm {
-                match read_curve(rpc, at.module, *operator_id, block).await {
+            let (curve, curve_watch) = if module.is_base_module() {
+                match read_curve(rpc, spec.kind(), module, at.module, *operator_id, block).await {
                     Ok((c, w)) => (Some(c), w),
                     Err(e) => {
                         tracing::warn!(module = %at.module, operator_id,
@@ -543,8 +555,49 @@ async fn read_curated_keys(
     Ok(keys)
 }
 
-async fn read_csm_keys(
+/// The module's `getType()`, checked against the kind the file names: a
+/// `lido-curated` entry naming a curated module v2 (or any other mismatch)
+/// is refused with both named, since its keys would be read in the wrong
+/// shape; a type poolvc does not know is refused too (fail closed: its keys
+/// get no recipient).
+async fn read_module_type(
     rpc: &Reads<'_>,
+    kind: &'static str,
+    named: LidoModule,
+    module: Address,
+    module_id: u64,
+    block: u64,
+) -> Result<LidoModule, ReadError> {
+    let raw = rpc.call(module, IStakingModule::getTypeCall {}, block).await?;
+    let shown = String::from_utf8_lossy(raw.0.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+    let Some(found) = LidoModule::from_type(&raw.0) else {
+        return Err(ReadError::Contract {
+            pool: kind,
+            what: format!(
+                "module {module} (id {module_id}) is of type {shown:?}, which poolvc does not know \
+                 (curated-onchain-v1, community-onchain-v1, curated-onchain-v2)"
+            ),
+        });
+    };
+    if named != LidoModule::Any && named != found {
+        return Err(ReadError::Contract {
+            pool: kind,
+            what: format!(
+                "pools.yaml says {}, but module {module} (id {module_id}) is of type {shown:?}: write kind {} (or lido)",
+                named.kind(),
+                found.kind()
+            ),
+        });
+    }
+    Ok(found)
+}
+
+/// An operator's deposited keys from a module with the `IBaseModule`
+/// shape: CSM and the curated module v2 (`getNodeOperator` then
+/// `getSigningKeys` as plain bytes).
+async fn read_base_module_keys(
+    rpc: &Reads<'_>,
+    kind: &'static str,
     module: Address,
     operator_id: u64,
     block: u64,
@@ -560,7 +613,7 @@ async fn read_csm_keys(
     let got = rpc.call_many(calls, block).await?;
     let mut keys = Vec::with_capacity(deposited as usize);
     for r in got {
-        split_keys(&r, "lido-csm", &mut keys)?;
+        split_keys(&r, kind, &mut keys)?;
     }
     Ok(keys)
 }

@@ -56,6 +56,7 @@ pub mod proposer_preparation;
 pub mod pruning;
 pub mod ptc;
 pub mod slot_log;
+pub mod stader_presign;
 pub mod sync_committee;
 
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //! 4. the rules go into the store ([`ValidatorStore::set_pool_recipients`]),
 //!    and when a recipient changed, proposer preparation is sent again at once;
 //! 5. exit requests for local keys are signed through the store and submitted
-//!    (`--pool-auto-exit`) or alerted with their deadline.
+//!    (`--pool-auto-exit`) or alerted with their deadline;
+//! 6. at each epoch, Stader entries with `presign:` have their keys'
+//!    presigned exits registered with Stader ([`super::stader_presign`]).
 //!
 //! [`ValidatorStore::set_pool_recipients`]: crate::store::ValidatorStore::set_pool_recipients
 
@@ -56,6 +58,10 @@ pub(super) struct State {
     exited: HashSet<PublicKeyBytes>,
     /// The epoch of each key's last exit attempt (one try an epoch).
     tried: HashMap<PublicKeyBytes, u64>,
+    /// Webhook mode: requests the webhook took, and the epoch of each
+    /// key's last call (one an epoch).
+    webhooked: HashSet<PublicKeyBytes>,
+    webhook_tried: HashMap<PublicKeyBytes, u64>,
     /// The earliest unix time each requested key may exit (its activation
     /// plus `SHARD_COMMITTEE_PERIOD`), as the node last said.
     eligible: HashMap<PublicKeyBytes, u64>,
@@ -88,6 +94,8 @@ impl State {
             exits: HashMap::new(),
             exited: HashSet::new(),
             tried: HashMap::new(),
+            webhooked: HashSet::new(),
+            webhook_tried: HashMap::new(),
             eligible: HashMap::new(),
             status_read: None,
             warned: HashMap::new(),
@@ -120,10 +128,17 @@ pub(crate) async fn start<P: Preset>(ctx: &Ctx<P>) -> Pools {
 /// Runs the service until the client stops.
 pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, pools: Pools) {
     let mut st = pools.0;
+    let presigner = super::stader_presign::Presigner::default();
     let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
     while let Some(s) = ctx.next_slot(Service::Pools, slot).await {
         slot = s + 1;
-        pass(&ctx, &mut st, s, s % ctx.spec.slots_per_epoch == 0).await;
+        let epoch_start = s % ctx.spec.slots_per_epoch == 0;
+        pass(&ctx, &mut st, s, epoch_start).await;
+        if epoch_start {
+            if let Some((_, Ok(cfg))) = &st.file {
+                presigner.tick(&ctx, super::stader_presign::jobs(cfg, &st.map), ctx.spec.epoch_of(s));
+            }
+        }
     }
 }
 
@@ -328,6 +343,14 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
     let mut penalty_logs: HashMap<Address, Vec<crate::el::rpc::Log>> = HashMap::new();
     for (i, spec) in cfg.pools.iter().enumerate() {
         let read = st.map.entries.get(i).and_then(|e| e.good.as_ref()).map(|g| &g.read);
+        // An entry whose requests name its read (Lido's exit bus, the keys a
+        // Stader penalty log is matched against) and which has none yet:
+        // the window is searched again once it has, not skipped (at start
+        // the first logs are followed before the first read).
+        if read.is_none() && exits::follows_requests(spec) {
+            ok = false;
+            continue;
+        }
         let found = exits::fetch(rpc, spec, read, from, block, &mut penalty_logs).await;
         match found {
             Ok(v) => {
@@ -338,7 +361,10 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
                     // Nothing is exited on the endpoint's word.
                     match prove_exit(ctx, rpc, &r).await {
                         Ok(()) => {
-                            warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block, "pools: exit requested (log proven)");
+                            // Its age (hours since delivery), for requests found after downtime.
+                            let age_h = r.delivered.map(|d| (now_secs() as u64).saturating_sub(d) / 3600);
+                            warn!(pubkey = %r.pubkey, pool = %r.pool, block = r.block, age_h = ?age_h,
+                                "pools: exit requested (log proven)");
                             st.exits.insert(r.pubkey, r);
                         }
                         Err(why @ ExitProofError::Disproven { .. }) => {
@@ -677,6 +703,27 @@ async fn read_exit_status<P: Preset>(ctx: &Ctx<P>, st: &mut State, pending: &[Ex
 }
 
 /// Signs and submits (or alerts) the exit requests not yet handled.
+/// Webhook mode: each pending request the webhook has not taken yet is
+/// posted to it, once an epoch per key ([`crate::pool::exit_webhook`]).
+async fn post_to_webhook<P: Preset>(ctx: &Ctx<P>, st: &mut State, pending: &[ExitRequest], url: &str, epoch: u64) {
+    use crate::pool::exit_webhook;
+    let http = reqwest::Client::new();
+    for r in pending {
+        if st.webhooked.contains(&r.pubkey) || st.webhook_tried.get(&r.pubkey) == Some(&epoch) {
+            continue;
+        }
+        let Some(index) = ctx.store.index_of(&r.pubkey) else { continue };
+        st.webhook_tried.insert(r.pubkey, epoch);
+        match exit_webhook::notify(&http, url, index, &r.pubkey).await {
+            Ok(()) => {
+                info!(validator = index, pool = %r.pool, "pools: exit request posted to the exit webhook");
+                st.webhooked.insert(r.pubkey);
+            }
+            Err(e) => warn!(validator = index, "pools: {e}; trying again next epoch"),
+        }
+    }
+}
+
 pub(super) async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: u64) {
     let epoch = ctx.spec.epoch_of(slot);
     let pending = |st: &State| -> Vec<ExitRequest> {
@@ -691,6 +738,9 @@ pub(super) async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: 
     ctx.stats.pool_exit_requests.set(pending.len() as i64);
     if pending.is_empty() {
         return;
+    }
+    if let Some(url) = &ctx.cfg.pool_exit_webhook {
+        post_to_webhook(ctx, st, &pending, url, epoch).await;
     }
     if !ctx.cfg.pool_auto_exit {
         if slot % ctx.spec.slots_per_epoch == 0 {
