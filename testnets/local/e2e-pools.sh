@@ -8,9 +8,10 @@
 # Stader permissioned, Lido curated, CSM and curated module v2 (an entry of
 # kind `lido`: the module's type read from it), Rocket Pool in and out of the
 # smoothing pool), reading the contracts through a fault-injecting proxy.
-#   slot 1, before poolvc starts: Lido asks the curated module v2's
-#              validator 64 to exit; poolvc must find the request in its look
-#              back over past blocks at start, prove it and exit the key;
+#   the chain's first block, before poolvc's first read: Lido asks the
+#              curated module v2's validator 64 to exit; poolvc must find the
+#              request in its look back over past blocks, prove it and exit
+#              the key once it may;
 #   epoch 2:   the opted-out Stader operator opts in (its blocks must move to
 #              the socializing pool only after 96 anvil blocks; its keys use
 #              builder blocks, and their registrations must follow within a
@@ -128,15 +129,6 @@ open(path, "w").write("\n".join(out) + "\n")
 EOF
 GENESIS="$(python3 -c "import json; print(json.load(open('$RUN/bn/chain.json'))['genesis_time'])")"
 at_slot() { python3 -c "import time; t=$GENESIS+$1*$SLOT_MS/1000; d=t-time.time(); time.sleep(max(0,d))"; }
-# A Lido exit request made before poolvc runs (every request is proven
-# against the beacon block of its slot, so it comes after genesis): the
-# curated module v2's validator 64 at slot 1. poolvc, started after it, must
-# find it in its look back over past blocks, prove it and exit the key.
-OLD_EXIT=64
-at_slot 1
-python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index "$OLD_EXIT" >/dev/null
-echo "$OLD_EXIT $(date +%s)" >"$RUN/old-exit"
-echo "e2e-pools: Lido asked validator $OLD_EXIT to exit before poolvc started"
 # The exit webhook: records each POST (one JSON line), answers 200.
 python3 - "$WEBHOOK_PORT" "$RUN/webhook.jsonl" <<'EOF' &
 import json, sys
@@ -189,6 +181,16 @@ while True:
 EOF
 PIDS+=($!)
 echo "e2e-pools: specnode $BN, anvil $ANVIL behind the proxy $PROXY, poolvc $VC_PID; genesis $GENESIS"
+# A Lido exit request in the chain's first block (sent at genesis, mined for
+# slot 1), before poolvc's first read (its reads are proven from the first
+# block with a payload on, at slot 2): the curated module v2's validator 64.
+# poolvc must find it by looking back once its reads exist, prove it and
+# exit the key once it may (activation + SHARD_COMMITTEE_PERIOD).
+OLD_EXIT=64
+at_slot 0
+python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index "$OLD_EXIT" >"$RUN/old-exit-block"
+echo "$OLD_EXIT $(date +%s)" >"$RUN/old-exit"
+echo "e2e-pools: Lido asked validator $OLD_EXIT to exit in anvil block $(cat "$RUN/old-exit-block")"
 
 at_slot $(( 2 * SPE ))
 FLIP="$(python3 "$HERE/pools_devnet.py" flip --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json")"

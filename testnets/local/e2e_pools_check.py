@@ -13,8 +13,8 @@ recorded heights and poolvc's log.
   WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0), and those it
   refused inside a fault window because a recipient could not be known;
 - the exit requests (validators 47 and 51) have an exit epoch on chain, and so
-  has the one Lido made before poolvc started (RUN_DIR/old-exit: the
-  validator and the request's time), which poolvc's log shows found; the
+  has the one Lido made in the chain's first block, before poolvc's first
+  read (RUN_DIR/old-exit), which poolvc's log shows found; the
   exit request the lying endpoint forged (RUN_DIR/forged-exit) has none, and
   poolvc's log says it was not proven;
 - during each fault window every one of poolvc's keys attested (participation
@@ -191,7 +191,7 @@ def main():
     exits_ok = sum(1 for i in (47, 51) if exited.get(i, FAR) != FAR)
     if exits_ok != 2:
         failures.append(f"exit epochs: {exited}")
-    # The request made before poolvc started: found and acted on.
+    # The request made before poolvc's first read: found and acted on.
     old_ok = False
     try:
         old, old_at = (int(x) for x in open(os.path.join(run, "old-exit")).read().split())
@@ -199,12 +199,13 @@ def main():
         found = [ln for ln in log.splitlines() if "exit requested (log proven)" in ln
                  and state["pubkeys"][str(old)].lower() in ln.lower()]
         if not v or int(v[0]["validator"]["exit_epoch"]) == FAR:
-            failures.append(f"validator {old}, asked to exit before poolvc started, did not exit: {v}")
+            failures.append(f"validator {old}, asked to exit before poolvc's first read, did not exit: {v}")
         elif not found or "age_h=Some(" not in found[0]:
             failures.append(f"validator {old}: the request is not in poolvc's log with its age: {found[:1]}")
         else:
             old_ok = True
             exits_ok += 1
+            exited[old] = int(v[0]["validator"]["exit_epoch"])
     except (OSError, ValueError) as e:
         failures.append(f"the old exit request: {e}")
     forged = int(open(os.path.join(run, "forged-exit")).read()) if os.path.exists(os.path.join(run, "forged-exit")) else None

@@ -765,8 +765,14 @@ pub(super) async fn handle_exits<P: Preset>(ctx: &Ctx<P>, st: &mut State, slot: 
         return;
     }
     let mut exits = Vec::new();
+    let now = now_secs() as u64;
     for r in &pending {
         if st.tried.get(&r.pubkey) == Some(&epoch) {
+            continue;
+        }
+        // Not before the key may exit (activation + SHARD_COMMITTEE_PERIOD):
+        // the node would refuse it.
+        if st.eligible.get(&r.pubkey).is_some_and(|t| *t > now) {
             continue;
         }
         st.tried.insert(r.pubkey, epoch);
