@@ -22,6 +22,24 @@ done
 # 64 KiB of its answer (seen: forge got a cut JSON). It may also print a
 # ">>> Cannot retry compilation with SMT" line first.
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-node "$SOLCJS" "${pass[@]}" >"$out"
+in="$(mktemp)"
+trap 'rm -f "$out" "$in"' EXIT
+# forge's input staged into a file first: solcjs reads its stdin with
+# readFileSync, which fails with EAGAIN when the pipe is non-blocking and
+# forge has not written everything yet (seen once the input grew). This copy
+# waits for data instead.
+python3 -c '
+import os, select, sys
+with open(sys.argv[1], "wb") as f:
+    while True:
+        try:
+            b = os.read(0, 1 << 16)
+        except BlockingIOError:
+            select.select([0], [], [])
+            continue
+        if not b:
+            break
+        f.write(b)
+' "$in"
+node "$SOLCJS" "${pass[@]}" <"$in" >"$out"
 grep -v '^>>>' "$out"
