@@ -176,6 +176,26 @@ impl fmt::Debug for Keystore {
     }
 }
 
+/// Encrypts `plain` into `json` (AES-128-CTR under the first half of the
+/// derived key `dk`, IV `iv`) with EIP-2335's checksum over the second half
+/// and the cipher text.
+fn seal_into(json: &mut KeystoreJson, dk: &[u8], iv: &[u8; 16], plain: &[u8]) -> Result<(), KeystoreError> {
+    let mut ct = Zeroizing::new(plain.to_vec());
+    let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], iv).map_err(|_| {
+        KeystoreError::new(
+            Path::new("<memory>"),
+            KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
+        )
+    })?;
+    cipher.apply_keystream(ct.as_mut());
+    let mut h = Sha256::new();
+    h.update(&dk[16..32]);
+    h.update(ct.as_slice());
+    json.crypto.checksum.message = hex::encode(h.finalize());
+    json.crypto.cipher.message = hex::encode(ct.as_slice());
+    Ok(())
+}
+
 /// Normalises a password as EIP-2335 requires: NFKD, then C0 (0x00-0x1F),
 /// DEL (0x7F) and C1 (0x80-0x9F) control codes removed; returns UTF-8 bytes.
 pub fn normalize_password(password: &str) -> Zeroizing<Vec<u8>> {
@@ -432,19 +452,7 @@ impl Keystore {
         };
         let tmp = Self { json: json.clone(), file: mem.to_path_buf() };
         let dk = tmp.derive_key(&normalize_password(password))?;
-        let mut ct = Zeroizing::new(secret.to_vec());
-        let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
-            KeystoreError::new(
-                mem,
-                KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
-            )
-        })?;
-        cipher.apply_keystream(ct.as_mut());
-        let mut h = Sha256::new();
-        h.update(&dk[16..32]);
-        h.update(ct.as_slice());
-        json.crypto.checksum.message = hex::encode(h.finalize());
-        json.crypto.cipher.message = hex::encode(ct.as_slice());
+        seal_into(&mut json, &dk, &iv, secret)?;
         Ok(Self { json, file: mem.to_path_buf() })
     }
 
@@ -516,19 +524,7 @@ impl Keystore {
             let mut iv = [0u8; 16];
             rng.fill_bytes(&mut iv);
             let mut json = template(sk, &iv, path_of(i));
-            let mut ct = sk.to_bytes();
-            let mut cipher = Aes128Ctr::new_from_slices(&dk[..16], &iv).map_err(|_| {
-                KeystoreError::new(
-                    mem,
-                    KeystoreErrorKind::Param { module: "cipher", reason: "bad key or iv length".into() },
-                )
-            })?;
-            cipher.apply_keystream(ct.as_mut());
-            let mut h = Sha256::new();
-            h.update(&dk[16..32]);
-            h.update(ct.as_ref());
-            json.crypto.checksum.message = hex::encode(h.finalize());
-            json.crypto.cipher.message = hex::encode(ct.as_ref());
+            seal_into(&mut json, &dk, &iv, sk.to_bytes().as_ref())?;
             out.push(Self { json, file: mem.to_path_buf() });
         }
         Ok(out)

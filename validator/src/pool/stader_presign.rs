@@ -225,32 +225,30 @@ impl PresignBackend {
     pub async fn submitted(&self, keys: &[PublicKeyBytes]) -> Result<HashMap<PublicKeyBytes, bool>, PresignError> {
         let body = serde_json::json!({ "pubKeys": keys.iter().map(key_hex).collect::<Vec<_>>() });
         let v = self.post("/presignsSubmitted", &body).await?;
-        let url = format!("{}/presignsSubmitted", self.base);
-        let map: HashMap<String, bool> =
-            serde_json::from_value(v).map_err(|e| PresignError::Answer { url: url.clone(), reason: e.to_string() })?;
-        let mut out = HashMap::with_capacity(keys.len());
-        for (k, held) in map {
-            let key = parse_key(&k)
-                .ok_or_else(|| PresignError::Answer { url: url.clone(), reason: format!("{k:?} is not a key") })?;
-            out.insert(key, held);
-        }
-        Ok(out)
+        by_key(format!("{}/presignsSubmitted", self.base), v)
     }
 
     /// Uploads `batch` (`/presigns`); the backend's answer by key.
     pub async fn upload(&self, batch: &[PresignUpload]) -> Result<HashMap<PublicKeyBytes, UploadAnswer>, PresignError> {
         let v = self.post("/presigns", batch).await?;
-        let url = format!("{}/presigns", self.base);
-        let map: HashMap<String, UploadAnswer> =
-            serde_json::from_value(v).map_err(|e| PresignError::Answer { url: url.clone(), reason: e.to_string() })?;
-        let mut out = HashMap::with_capacity(batch.len());
-        for (k, a) in map {
-            let key = parse_key(&k)
-                .ok_or_else(|| PresignError::Answer { url: url.clone(), reason: format!("{k:?} is not a key") })?;
-            out.insert(key, a);
-        }
-        Ok(out)
+        by_key(format!("{}/presigns", self.base), v)
     }
+}
+
+/// An answer keyed by public key (`{pubkey: T}`), read from `url`'s JSON.
+fn by_key<T: serde::de::DeserializeOwned>(
+    url: String,
+    v: serde_json::Value,
+) -> Result<HashMap<PublicKeyBytes, T>, PresignError> {
+    let map: HashMap<String, T> =
+        serde_json::from_value(v).map_err(|e| PresignError::Answer { url: url.clone(), reason: e.to_string() })?;
+    let mut out = HashMap::with_capacity(map.len());
+    for (k, t) in map {
+        let key = parse_key(&k)
+            .ok_or_else(|| PresignError::Answer { url: url.clone(), reason: format!("{k:?} is not a key") })?;
+        out.insert(key, t);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
