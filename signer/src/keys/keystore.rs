@@ -144,6 +144,22 @@ struct Crypto {
     cipher: Module,
 }
 
+impl Crypto {
+    /// The modules before sealing: the KDF given, SHA-256 checksum and
+    /// AES-128-CTR with `iv`, their messages empty ([`seal_into`] fills them).
+    fn unsealed(kdf: &str, kdf_params: serde_json::Value, iv: &[u8; 16]) -> Self {
+        Crypto {
+            kdf: Module { function: kdf.into(), params: kdf_params, message: String::new() },
+            checksum: Module { function: "sha256".into(), params: serde_json::json!({}), message: String::new() },
+            cipher: Module {
+                function: "aes-128-ctr".into(),
+                params: serde_json::json!({"iv": hex::encode(iv)}),
+                message: String::new(),
+            },
+        }
+    }
+}
+
 /// The on-disk form of an EIP-2335 keystore.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct KeystoreJson {
@@ -431,19 +447,11 @@ impl Keystore {
         rng.fill_bytes(&mut salt);
         rng.fill_bytes(&mut iv);
         let mut json = KeystoreJson {
-            crypto: Crypto {
-                kdf: Module {
-                    function: "pbkdf2".into(),
-                    params: serde_json::json!({"dklen": 32, "c": c, "prf": "hmac-sha256", "salt": hex::encode(salt)}),
-                    message: String::new(),
-                },
-                checksum: Module { function: "sha256".into(), params: serde_json::json!({}), message: String::new() },
-                cipher: Module {
-                    function: "aes-128-ctr".into(),
-                    params: serde_json::json!({"iv": hex::encode(iv)}),
-                    message: String::new(),
-                },
-            },
+            crypto: Crypto::unsealed(
+                "pbkdf2",
+                serde_json::json!({"dklen": 32, "c": c, "prf": "hmac-sha256", "salt": hex::encode(salt)}),
+                &iv,
+            ),
             description: None,
             pubkey: String::new(),
             path: String::new(),
@@ -501,15 +509,7 @@ impl Keystore {
             }
         };
         let template = |sk: &SecretKey, iv: &[u8; 16], path: String| KeystoreJson {
-            crypto: Crypto {
-                kdf: Module { function: function.into(), params: params.clone(), message: String::new() },
-                checksum: Module { function: "sha256".into(), params: serde_json::json!({}), message: String::new() },
-                cipher: Module {
-                    function: "aes-128-ctr".into(),
-                    params: serde_json::json!({"iv": hex::encode(iv)}),
-                    message: String::new(),
-                },
-            },
+            crypto: Crypto::unsealed(function, params.clone(), iv),
             description: None,
             pubkey: hex::encode(sk.public_key().compress()),
             path,
