@@ -11,7 +11,7 @@ import {ValidatorsExitBusOracle, MEVBoostRelayAllowedList, Relay} from "../src/l
 import {LidoLocator, StakingRouter} from "../src/lido/LidoLocator.sol";
 import {CSParametersRegistry, CSAccounting, KeyNumberValueInterval} from "../src/lido/CSParametersRegistry.sol";
 import {CSStrikes} from "../src/lido/CSStrikes.sol";
-import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager, RocketMegapool} from "../src/rocketpool/RocketNodeManager.sol";
+import {RocketNodeManager, RocketNodeDistributorFactory, RocketMinipoolManager, RocketMegapool, RocketNetworkPenalties} from "../src/rocketpool/RocketNodeManager.sol";
 
 interface Vm {
     function roll(uint256) external;
@@ -292,6 +292,72 @@ contract PoolsTest {
         require(mm.getMinipoolByPubkey(key(1)) == mm.getNodeMinipoolAt(node, 0), "lookup by key");
         (bool ok,) = address(mm).call(abi.encodeWithSelector(mm.addMinipools.selector, node, ks));
         require(!ok, "a key twice reverts");
+    }
+
+    /// CSAccounting._getUnbondedKeysCount on a curve of 2.4 ETH for the
+    /// first key and 1.3 ETH for each next: 4 keys need 6.3 ETH.
+    function test_csm_bond_summary_and_unbonded_keys() public {
+        CSModule csm = new CSModule();
+        csm.addNodeOperator(address(0xE1), address(0xE2), abi.encodePacked(key(1), key(2), key(3), key(4)));
+        CSAccounting acc = new CSAccounting();
+        require(acc.getUnbondedKeysCount(0) == 0, "no module: nothing to cover");
+        uint256[] memory points = new uint256[](2);
+        points[0] = 2.4 ether;
+        points[1] = 3.7 ether;
+        acc.setCurve(address(csm), 0, points);
+        require(csm.getNodeOperatorNonWithdrawnKeys(0) == 4, "4 keys deposited");
+        acc.setBond(0, 6.3 ether, 0);
+        (uint256 current, uint256 required) = acc.getBondSummary(0);
+        require(current == 6.3 ether && required == 6.3 ether, "covered");
+        require(acc.getUnbondedKeysCount(0) == 0 && acc.getUnbondedKeysCountToEject(0) == 0, "none unbonded");
+        // 5.0 ETH covers 3 keys (2.4 + 1.3 + 1.3 = 5.0): one to eject.
+        acc.setBond(0, 5 ether, 0);
+        require(acc.getUnbondedKeysCount(0) == 1 && acc.getUnbondedKeysCountToEject(0) == 1, "one short");
+        // 6.3 ETH with 1.5 ETH locked: 4.8 ETH covers 2 keys, but only the
+        // count with the lock says so; the lock is required too.
+        acc.setBond(0, 6.3 ether, 1.5 ether);
+        (, required) = acc.getBondSummary(0);
+        require(required == 7.8 ether, "the lock is required");
+        require(acc.getUnbondedKeysCount(0) == 2 && acc.getUnbondedKeysCountToEject(0) == 0, "locked");
+        // A lock above the bond: every key unbonded.
+        acc.setBond(0, 1 ether, 2 ether);
+        require(acc.getUnbondedKeysCount(0) == 4, "all");
+        // An operator on a curve never set: the real getCurveInfo reverts.
+        acc.setBond(0, 5 ether, 0);
+        acc.setBondCurve(0, 7);
+        try acc.getUnbondedKeysCount(0) returns (uint256) {
+            revert("an unknown curve answered");
+        } catch {}
+        uint256[] memory bad = new uint256[](2);
+        bad[0] = 2 ether;
+        bad[1] = 1 ether;
+        try acc.setCurve(address(csm), 1, bad) {
+            revert("a decreasing curve was taken");
+        } catch {}
+    }
+
+    /// RocketNetworkPenalties: one per (minipool, past block), counted.
+    function test_rocket_pool_penalties_count_per_minipool() public {
+        RocketMinipoolManager mm = new RocketMinipoolManager();
+        bytes[] memory ks = new bytes[](1);
+        ks[0] = key(9);
+        mm.addMinipools(address(0xF1), ks);
+        address mp = mm.getNodeMinipoolAt(address(0xF1), 0);
+        RocketNetworkPenalties p = new RocketNetworkPenalties(mm);
+        vm.roll(100);
+        p.submitPenalty(mp, 10);
+        p.submitPenalty(mp, 11);
+        require(p.getPenaltyCount(mp) == 2, "two penalties");
+        require(p.getPenaltyCount(address(0xF2)) == 0, "none elsewhere");
+        (bool ok,) = address(p).call(abi.encodeWithSelector(p.submitPenalty.selector, mp, 11));
+        require(!ok, "the same block twice reverts");
+        (ok,) = address(p).call(abi.encodeWithSelector(p.submitPenalty.selector, mp, 100));
+        require(!ok, "a block not yet past reverts");
+        (ok,) = address(p).call(abi.encodeWithSelector(p.submitPenalty.selector, address(0xF2), 12));
+        require(!ok, "not a minipool reverts");
+        vm.prank(address(0xF1));
+        (ok,) = address(p).call(abi.encodeWithSelector(p.submitPenalty.selector, mp, 12));
+        require(!ok, "not the oDAO reverts");
     }
 
     function test_rocket_pool_megapool_lists_its_validators() public {

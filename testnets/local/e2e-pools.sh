@@ -88,7 +88,8 @@ python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/val
   --cmv2 4 --stader-presign "http://127.0.0.1:$PRESIGN_PORT,$RUN/stader-presign.pem" --out "$RUN/vc"
 CAST="$FOUNDRY/cast-linux-amd64/bin/cast"
 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --validators 68 --own 0..31 --preset minimal --fulu-epoch 2 --gloas-epoch 4 \
-  --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" >"$RUN/bn.log" 2>&1 &
+  --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" \
+  --compounding 49=34 --compounding 50=33 >"$RUN/bn.log" 2>&1 &
 PIDS+=($!)
 wait_until 30 curl -sf "$BN/eth/v1/node/version" -o /dev/null || { echo "e2e-pools: the node did not start"; tail "$RUN/bn.log"; exit 1; }
 "$SPECNODE/.pyspec/bin/python" "$HERE/stader_presign_standin.py" --port "$PRESIGN_PORT" --key "$RUN/stader-presign.key" \
@@ -193,6 +194,16 @@ echo "$OLD_EXIT $(date +%s)" >"$RUN/old-exit"
 echo "e2e-pools: Lido asked validator $OLD_EXIT to exit in anvil block $(cat "$RUN/old-exit-block")"
 
 at_slot $(( 2 * SPE ))
+# EIP-7002 requests from the execution layer in the block of slot 2*SPE+3
+# (Fulu), from each key's own withdrawal address (0x02 credentials): a full
+# exit of curated validator 50, and 1 ETH of curated validator 49's 34 ETH.
+for req in "50 0" "49 1000000000"; do
+  read -r IDX AMOUNT <<<"$req"
+  PK="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['$IDX'])")"
+  curl -sf -X POST "$BN/specnode/withdrawal_request/$(( 2 * SPE + 3 ))?pubkey=$PK&amount=$AMOUNT" -o /dev/null \
+    || { echo "e2e-pools: the node took no withdrawal request for $IDX"; exit 1; }
+done
+echo "$(( 2 * SPE + 3 ))" >"$RUN/el-requests-slot"
 FLIP="$(python3 "$HERE/pools_devnet.py" flip --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json")"
 echo "e2e-pools: the opted-out Stader operator opted in at anvil block $FLIP"
 at_slot $(( 3 * SPE ))
@@ -204,6 +215,14 @@ PENALISED="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet
 python3 "$HERE/pools_devnet.py" stader-penalty --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" \
   --index "$PENALISED" --wei 1800000000000000000 >/dev/null
 echo "$PENALISED" >"$RUN/penalised"
+# The CSM operator's bond falls to 4 ETH (its 4 keys need 5.4 ETH on the ICS
+# curve: 2 keys uncovered), and the oDAO penalises a smoothing-pool node's
+# minipool 3 times: poolvc must warn about both.
+python3 "$HERE/pools_devnet.py" csm-bond --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" \
+  --wei 4000000000000000000 >/dev/null
+RP_KEY="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['operators']['rocket-sp']['keys'][1])")"
+python3 "$HERE/pools_devnet.py" rocket-penalty --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" \
+  --index "$RP_KEY" --count 3 >"$RUN/penalised-minipool"
 # One of poolvc's proposals of epoch 4 (not the flipping operator's): the node pays 0x…bad0.
 WRONG="$(curl -sf "$BN/eth/v1/validator/duties/proposer/4" | python3 -c "
 import json, sys

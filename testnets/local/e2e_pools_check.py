@@ -186,8 +186,22 @@ def main():
         failures.append(f"slot {wrong}: no refusal naming the wrong recipient in poolvc's log")
 
     # Exits.
-    vals = get(bn, "/eth/v1/beacon/states/head/validators?id=47&id=51")["data"]
+    vals = get(bn, "/eth/v1/beacon/states/head/validators?id=47&id=51&id=50&id=49")["data"]
     exited = {int(v["index"]): int(v["validator"]["exit_epoch"]) for v in vals}
+    # EIP-7002: validator 50's full exit and validator 49's partial
+    # withdrawal, requested from the execution layer: the chain acted on the
+    # exit (49 stays), and poolvc told each as such, once.
+    el_requests = "FAIL"
+    el_lines = [ln for ln in log.splitlines() if "requested from the execution layer (EIP-7002)" in ln]
+    full = [ln for ln in el_lines if "validator 50: a full exit" in ln and "a triggered exit" in ln]
+    part = [ln for ln in el_lines if "validator 49: a partial withdrawal of 1.000 ETH" in ln]
+    if exited.get(50, FAR) == FAR or exited.get(49, FAR) != FAR:
+        failures.append(f"EIP-7002: the chain did not act on the requests as asked: exit epochs {exited}")
+    elif len(full) != 1 or len(part) != 1 or len(el_lines) != 2:
+        failures.append(f"EIP-7002: poolvc told {el_lines[:4]}")
+    else:
+        el_requests = "full_exit=1 partial=1"
+    exited.pop(49, None)
     exits_ok = sum(1 for i in (47, 51) if exited.get(i, FAR) != FAR)
     if exits_ok != 2:
         failures.append(f"exit epochs: {exited}")
@@ -325,6 +339,25 @@ def main():
     except (OSError, KeyError, ValueError) as e:
         failures.append(f"Stader penalty: {e}")
 
+    # The CSM bond left 2 keys uncovered, and a smoothing-pool node's
+    # minipool penalised 3 times: each warned, with its count and what it
+    # costs (a count read part-way may be warned first).
+    standing = "FAIL"
+    try:
+        bond = [ln for ln in log.splitlines() if "lido-csm operator 0:" in ln and "not covered by the bond" in ln]
+        minipool = open(os.path.join(run, "penalised-minipool")).read().strip().lower()
+        rp = [ln for ln in log.splitlines() if "pools: Rocket Pool minipool" in ln]
+        rp_ok = bool(rp) and all(minipool in ln.lower() for ln in rp) and "3 fee-recipient penalties" in rp[-1] \
+            and "counts the node a cheater" in rp[-1] and "registered in the smoothing pool" in rp[-1]
+        bond_ok = len(bond) == 1 and "2 key(s)" in bond[0] and "4.000 ETH held, 5.400 ETH required" in bond[0] \
+            and "add 1.400 ETH" in bond[0]
+        if bond_ok and rp_ok:
+            standing = "csm_unbonded=2 rocket_penalties=3"
+        else:
+            failures.append(f"standing: bond warned {bond[:2]}; Rocket Pool warned {rp[:3]} (minipool {minipool})")
+    except (OSError, ValueError) as e:
+        failures.append(f"standing: {e}")
+
     # The exit webhook: each proven request for a local key, in the ejector's shape.
     webhook = "FAIL"
     try:
@@ -380,10 +413,10 @@ def main():
           f"builder_bids_refused={bids_refused} (bids at {len(bids)} slots); flipping operator's preferences: {pref_flip}")
     print("e2e-pools: blocks=%d/%d closed_in_faults=%d per_operator=%s flip_vault_in_window=%d flip_pool_after=%d "
           "wrong_fee_refused=%d exits=%d/3 old_exit=%s forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s "
-          "stader_penalty_warned=%s stader_presign=%s exit_webhook=%s" % (
+          "stader_penalty_warned=%s stader_presign=%s exit_webhook=%s standing=%s el_requests=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
               1 if wrong_refused else 0, exits_ok, "ok" if old_ok else "FAIL", 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
-              "ok" if presign_ok else "FAIL", "1/1" if penalty_ok else "FAIL", presign_up, webhook))
+              "ok" if presign_ok else "FAIL", "1/1" if penalty_ok else "FAIL", presign_up, webhook, standing, el_requests))
     return 1 if failures else 0
 
 

@@ -10,6 +10,10 @@
   pools_devnet.py flip --rpc URL --state DIR/pools-devnet.json
       The opted-out Stader operator opts in to the socializing pool; prints
       the block of the change.
+  pools_devnet.py csm-bond --rpc URL --state F --wei W [--locked L]
+      Sets the CSM operator's bond (and locked bond).
+  pools_devnet.py rocket-penalty --rpc URL --state F --index N --count C
+      The oDAO penalises validator N's minipool C times.
   pools_devnet.py exit-lido --rpc URL --state F --index N
   pools_devnet.py exit-stader --rpc URL --state F --index N
       An exit request for validator N: Lido's ValidatorExitRequest from the
@@ -48,6 +52,17 @@ LIDO_MODULE_CSM = 3
 LIDO_MODULE_CMV2 = 5
 LIDO_PLACEHOLDER = "0x1d00000000000000000000000000000000000003"
 ICS_CURVE = 2  # the identified-community-staker curve's id on mainnet
+ETH = 10**18
+# Bond curves (CSBondCurve points, wei): the ICS curve's 1.5 ETH for the
+# first key, CSM's default 2.4 ETH; 1.3 ETH for each next key on both.
+BOND_CURVES = {0: [2_400 * ETH // 1000, 3_700 * ETH // 1000], ICS_CURVE: [1_500 * ETH // 1000, 2_800 * ETH // 1000]}
+
+
+def bond_for(curve, keys):
+    """CSBondCurve.getBondAmountByKeysCount."""
+    pts = BOND_CURVES[curve]
+    trend = pts[-1] - (pts[-2] if len(pts) > 1 else 0)
+    return 0 if keys == 0 else pts[keys - 1] if keys <= len(pts) else pts[-1] + (keys - len(pts)) * trend
 
 # Operators: name, pool kind, how many of --range's keys (in order).
 SPLIT = [
@@ -243,9 +258,10 @@ def cmd_deploy(a):
         ("NodeOperatorsRegistry.sol", "CuratedModule", ""),
         ("CSParametersRegistry.sol", "CSAccounting", ""),
     ])
-    utils, locator = deploy_all(a.rpc, owner, [
+    utils, locator, rp_penalties = deploy_all(a.rpc, owner, [
         ("PoolUtils.sol", "PoolUtils", ctor_args("constructor(address,address,address)", cfg, pl, pd)),
         ("LidoLocator.sol", "LidoLocator", ctor_args("constructor(address,address,address)", LIDO_VAULT, router, bus)),
+        ("RocketNodeManager.sol", "RocketNetworkPenalties", ctor_args("constructor(address)", mm)),
     ])
     # Keys per operator, in --range order.
     it = iter(range(lo, hi + 1))
@@ -283,6 +299,15 @@ def cmd_deploy(a):
         (owner, params, encode("setPerformanceCoefficients(uint256,uint256,uint256,uint256)", ICS_CURVE, 54, 4, 2)),
         (owner, params, encode("setAllowedExitDelay(uint256,uint256)", ICS_CURVE, 5 * 24 * 3600)),
         (owner, accounting, encode("setBondCurve(uint256,uint256)", 0, ICS_CURVE)),
+        # Bonds that cover every key (pools_devnet.py csm-bond changes one).
+        (owner, accounting, calldata("setCurve(address,uint256,uint256[])", csm, ICS_CURVE,
+                                     "[" + ",".join(str(x) for x in BOND_CURVES[ICS_CURVE]) + "]")),
+        (owner, accounting, encode("setBond(uint256,uint256,uint256)", 0,
+                                   bond_for(ICS_CURVE, len(ops["lido-csm"])), 0)),
+        (owner, cmv2_accounting, calldata("setCurve(address,uint256,uint256[])", cmv2, 0,
+                                          "[" + ",".join(str(x) for x in BOND_CURVES[0]) + "]")),
+        *([(owner, cmv2_accounting, encode("setBond(uint256,uint256,uint256)", 0,
+                                           bond_for(0, len(ops["lido-cmv2"])), 0))] if "lido-cmv2" in ops else []),
         (owner, nm, encode("registerNode(address,address)", node_sp, "0x" + "00" * 20)),
         (owner, nm, encode("registerNode(address,address)", node, "0x" + "00" * 20)),
         *[(owner, mm, encode("addMinipools(address,bytes[])", node_sp, arr(c))) for c in chunks(ops["rocket-sp"])],
@@ -296,7 +321,8 @@ def cmd_deploy(a):
         (node_sp, nm, encode("setSmoothingPoolRegistrationState(bool)", "true")),
     ])
     dist = "0x" + rpc(a.rpc, "eth_call", [{"to": df, "data": encode("getProxyAddress(address)", node)}, "latest"])[-40:]
-    rocket = dict(node_manager=nm, distributor_factory=df, smoothing_pool=ROCKET_SP, minipool_manager=mm)
+    rocket = dict(node_manager=nm, distributor_factory=df, smoothing_pool=ROCKET_SP, minipool_manager=mm,
+                  network_penalties=rp_penalties)
     # Stader's presigned-exit backend and its RSA key, if given (ENDPOINT,PEM).
     presign = {}
     if a.stader_presign:
@@ -335,7 +361,8 @@ def cmd_deploy(a):
                           csm=csm, exit_bus=bus, relay_allow_list=relays, lido_locator=locator, staking_router=router,
                           hash_consensus=consensus, parameters_registry=params, accounting=accounting,
                           strikes=strikes, cmv2=cmv2, cmv2_accounting=cmv2_accounting,
-                          node_manager=nm, distributor_factory=df, minipool_manager=mm),
+                          node_manager=nm, distributor_factory=df, minipool_manager=mm,
+                          network_penalties=rp_penalties),
         "owner": owner,
         "flip_operator": op_out,
         "operators": {
@@ -344,9 +371,9 @@ def cmd_deploy(a):
             "stader-permissioned": dict(keys=ops["stader-permissioned"], recipient=STADER_PD_POOL),
             "lido-curated": dict(keys=ops["lido-curated"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CURATED),
             "lido-csm": dict(keys=ops["lido-csm"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CSM,
-                             curve=ICS_CURVE),
-            "rocket-sp": dict(keys=ops["rocket-sp"], recipient=ROCKET_SP),
-            "rocket": dict(keys=ops["rocket"], recipient=dist),
+                             curve=ICS_CURVE, bond=bond_for(ICS_CURVE, len(ops["lido-csm"]))),
+            "rocket-sp": dict(keys=ops["rocket-sp"], recipient=ROCKET_SP, node=node_sp),
+            "rocket": dict(keys=ops["rocket"], recipient=dist, node=node),
             **({"lido-cmv2": dict(keys=ops["lido-cmv2"], recipient=LIDO_VAULT, module_id=LIDO_MODULE_CMV2)}
                if "lido-cmv2" in ops else {}),
         },
@@ -354,7 +381,7 @@ def cmd_deploy(a):
     }
     with open(os.path.join(a.out, "pools-devnet.json"), "w") as f:
         json.dump(state, f, indent=1)
-    print(f"pools_devnet: 20 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
+    print(f"pools_devnet: 21 contracts on chain {chain_id}, {hi - lo + 1} keys over {len(SPLIT)} operators; "
           f"{os.path.join(a.out, 'pools.yaml')}")
 
 
@@ -407,6 +434,34 @@ def cmd_stader_penalty(a):
     r = send(a.rpc, s["owner"], s["contracts"]["penalty"],
              encode("setTotalPenaltyAmount(bytes,uint256)", s["pubkeys"][str(a.index)], a.wei))
     print(int(r["blockNumber"], 16))
+
+
+def cmd_csm_bond(a):
+    """Sets the CSM operator's bond and locked bond (wei) in the accounting
+    stand-in, as deposits, penalties and locks would."""
+    s = load(a)
+    r = send(a.rpc, s["owner"], s["contracts"]["accounting"],
+             encode("setBond(uint256,uint256,uint256)", 0, a.wei, a.locked))
+    print(int(r["blockNumber"], 16))
+
+
+def cmd_rocket_penalty(a):
+    """Has the oDAO stand-in penalise validator INDEX's minipool COUNT
+    times (one per past block); prints the minipool's address."""
+    s = load(a)
+    name, o = operator_of(s, a.index)
+    if not name.startswith("rocket"):
+        raise SystemExit(f"pools_devnet: validator {a.index} is {name}'s, not Rocket Pool's")
+    mm, pen = s["contracts"]["minipool_manager"], s["contracts"]["network_penalties"]
+    out = rpc(a.rpc, "eth_call", [{"to": mm, "data": encode("getMinipoolByPubkey(bytes)", s["pubkeys"][str(a.index)])},
+                                  "latest"])
+    minipool = "0x" + out[-40:]
+    head = int(rpc(a.rpc, "eth_blockNumber", []), 16)
+    if head < a.count:
+        raise SystemExit(f"pools_devnet: block {head}: fewer past blocks than {a.count} penalties")
+    for b in range(a.count):
+        send(a.rpc, s["owner"], pen, encode("submitPenalty(address,uint256)", minipool, head - 1 - b))
+    print(minipool)
 
 
 def cmd_deploy_oracle(a):
@@ -507,6 +562,16 @@ def main():
     sp.add_argument("--state", required=True)
     sp.add_argument("--index", type=int, required=True)
     sp.add_argument("--wei", type=int, required=True)
+    cb = sub.add_parser("csm-bond")
+    cb.add_argument("--rpc", required=True)
+    cb.add_argument("--state", required=True)
+    cb.add_argument("--wei", type=int, required=True, help="the bond held")
+    cb.add_argument("--locked", type=int, default=0, help="the bond locked")
+    rp = sub.add_parser("rocket-penalty")
+    rp.add_argument("--rpc", required=True)
+    rp.add_argument("--state", required=True)
+    rp.add_argument("--index", type=int, required=True)
+    rp.add_argument("--count", type=int, required=True)
     t = sub.add_parser("strikes-tree")
     t.add_argument("--rpc", required=True)
     t.add_argument("--state", required=True)
@@ -520,7 +585,7 @@ def main():
     CAST = cast_bin()
     {"deploy": cmd_deploy, "flip": cmd_flip, "exit-lido": cmd_exit_lido, "exit-stader": cmd_exit_stader,
      "deploy-oracle": cmd_deploy_oracle, "fund": cmd_fund, "strikes-tree": cmd_strikes_tree,
-     "stader-penalty": cmd_stader_penalty}[a.cmd](a)
+     "stader-penalty": cmd_stader_penalty, "csm-bond": cmd_csm_bond, "rocket-penalty": cmd_rocket_penalty}[a.cmd](a)
 
 
 if __name__ == "__main__":

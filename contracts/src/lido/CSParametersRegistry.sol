@@ -158,27 +158,123 @@ contract CSParametersRegistry {
     }
 }
 
+interface INonWithdrawnKeys {
+    function getNodeOperatorNonWithdrawnKeys(uint256 nodeOperatorId) external view returns (uint256);
+}
+
+/// CSM's accounting as poolvc reads it (community-staking-module
+/// `src/CSAccounting.sol`, `src/abstract/CSBondCurve.sol`): each operator's
+/// bond curve, its bond and locked bond, and the unbonded keys computed as
+/// the real `_getUnbondedKeysCount` does (no bond reserve on the devnet).
 contract CSAccounting {
+    /// A bond curve: the bond for keys 1..n, then `trend` per key.
+    struct BondCurve {
+        uint256[] points;
+        uint256 trend;
+    }
+
     address public immutable owner;
+    /// The module whose keys the bond covers (`MODULE` in the real one).
+    address public MODULE;
     mapping(uint256 => uint256) internal operatorBondCurveId;
+    mapping(uint256 => BondCurve) internal curves;
+    mapping(uint256 => uint256) internal bond;
+    mapping(uint256 => uint256) internal lockedBond;
 
     event BondCurveSet(uint256 indexed nodeOperatorId, uint256 curveId);
 
     error NotOwner();
+    error InvalidBondCurveId();
+    error InvalidBondCurveValues();
 
     constructor() {
         owner = msg.sender;
     }
 
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner();
+        _;
+    }
+
     /// Devnet: operator `nodeOperatorId` on curve `curveId` (the real one
     /// sets it through the vetted gates).
-    function setBondCurve(uint256 nodeOperatorId, uint256 curveId) external {
-        if (msg.sender != owner) revert NotOwner();
+    function setBondCurve(uint256 nodeOperatorId, uint256 curveId) external onlyOwner {
         operatorBondCurveId[nodeOperatorId] = curveId;
         emit BondCurveSet(nodeOperatorId, curveId);
     }
 
+    /// Devnet: the module and curve `curveId`'s points, checked as the real
+    /// `_checkBondCurve` does (non-empty, from above 0, increasing).
+    function setCurve(address module, uint256 curveId, uint256[] calldata points) external onlyOwner {
+        if (points.length == 0 || points[0] == 0) revert InvalidBondCurveValues();
+        for (uint256 i = 1; i < points.length; i++) {
+            if (points[i] <= points[i - 1]) revert InvalidBondCurveValues();
+        }
+        MODULE = module;
+        uint256 last = points[points.length - 1];
+        curves[curveId] = BondCurve(points, last - (points.length > 1 ? points[points.length - 2] : 0));
+    }
+
+    /// Devnet: an operator's bond and locked bond (deposits, penalties and
+    /// locks in the real one).
+    function setBond(uint256 nodeOperatorId, uint256 current, uint256 locked) external onlyOwner {
+        bond[nodeOperatorId] = current;
+        lockedBond[nodeOperatorId] = locked;
+    }
+
     function getBondCurveId(uint256 nodeOperatorId) public view returns (uint256 id) {
         id = operatorBondCurveId[nodeOperatorId];
+    }
+
+    function getBondSummary(uint256 nodeOperatorId) public view returns (uint256 current, uint256 required) {
+        current = bond[nodeOperatorId];
+        required = _bondFor(_nonWithdrawn(nodeOperatorId), _curve(nodeOperatorId)) + lockedBond[nodeOperatorId];
+    }
+
+    function getUnbondedKeysCount(uint256 nodeOperatorId) external view returns (uint256) {
+        return _unbonded(nodeOperatorId, true);
+    }
+
+    function getUnbondedKeysCountToEject(uint256 nodeOperatorId) external view returns (uint256) {
+        return _unbonded(nodeOperatorId, false);
+    }
+
+    function _nonWithdrawn(uint256 id) private view returns (uint256) {
+        return MODULE == address(0) ? 0 : INonWithdrawnKeys(MODULE).getNodeOperatorNonWithdrawnKeys(id);
+    }
+
+    function _curve(uint256 id) private view returns (BondCurve memory c) {
+        c = curves[operatorBondCurveId[id]];
+        if (MODULE != address(0) && c.points.length == 0) revert InvalidBondCurveId();
+    }
+
+    /// CSBondCurve.getBondAmountByKeysCount.
+    function _bondFor(uint256 keys, BondCurve memory c) private pure returns (uint256) {
+        if (keys == 0) return 0;
+        uint256 len = c.points.length;
+        return keys > len ? c.points[len - 1] + (keys - len) * c.trend : c.points[keys - 1];
+    }
+
+    /// CSBondCurve.getKeysCountByBondAmount (a linear search for the binary one).
+    function _keysFor(uint256 amount, BondCurve memory c) private pure returns (uint256) {
+        uint256 len = c.points.length;
+        if (len == 0 || amount < c.points[0]) return 0;
+        if (amount >= c.points[len - 1]) return len + (amount - c.points[len - 1]) / c.trend;
+        uint256 n = 0;
+        while (n < len && c.points[n] <= amount) n++;
+        return n;
+    }
+
+    /// CSAccounting._getUnbondedKeysCount.
+    function _unbonded(uint256 id, bool includeLockedBond) private view returns (uint256) {
+        uint256 keys = _nonWithdrawn(id);
+        uint256 current = bond[id];
+        if (includeLockedBond) {
+            uint256 locked = lockedBond[id];
+            if (locked > current) return keys;
+            current -= locked;
+        }
+        uint256 bonded = _keysFor(current + 10 wei, _curve(id));
+        return keys > bonded ? keys - bonded : 0;
     }
 }

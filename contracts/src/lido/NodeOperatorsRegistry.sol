@@ -209,6 +209,13 @@ abstract contract BaseModule is Owned {
         return _keysOf(nodeOperatorId, startIndex, keysCount);
     }
 
+    /// As the real module: deposited keys not yet withdrawn (what the bond covers).
+    function getNodeOperatorNonWithdrawnKeys(uint256 nodeOperatorId) external view returns (uint256) {
+        if (nodeOperatorId >= operators.length) revert UnknownOperator();
+        NodeOperator storage no = operators[nodeOperatorId];
+        return no.totalDepositedKeys - no.totalWithdrawnKeys;
+    }
+
     function getSigningKeysWithSignatures(uint256 nodeOperatorId, uint256 startIndex, uint256 keysCount)
         external
         view

@@ -133,3 +133,43 @@ contract RocketMegapool {
         return pubkeys[_validatorId];
     }
 }
+
+/// Devnet stand-in for RocketNetworkPenalties: the oDAO's fee-recipient
+/// penalties per minipool, counted as the real one counts them. The devnet's
+/// oDAO is one member (the owner), so each submission is a majority and is
+/// applied at once, as the real `_maybeApplyPenalty` applies one past
+/// `getNodePenaltyThreshold()`; as there, a penalty names a past block, a
+/// registered minipool, and is applied once per (minipool, block).
+contract RocketNetworkPenalties {
+    address public immutable owner;
+    RocketMinipoolManager public immutable minipoolManager;
+    mapping(address => uint256) private penaltyCount;
+    mapping(bytes32 => bool) private applied;
+
+    event PenaltySubmitted(address indexed from, address indexed minipool, uint256 block, uint256 time);
+    event PenaltyApplied(address indexed minipool, uint256 block, uint256 time);
+
+    error NotOwner();
+    error NotMinipool();
+
+    constructor(RocketMinipoolManager _minipoolManager) {
+        owner = msg.sender;
+        minipoolManager = _minipoolManager;
+    }
+
+    function submitPenalty(address _minipool, uint256 _block) external {
+        if (msg.sender != owner) revert NotOwner();
+        if (minipoolManager.getMinipoolPubkey(_minipool).length == 0) revert NotMinipool();
+        require(_block < block.number, "Invalid block number");
+        bytes32 key = keccak256(abi.encodePacked(_minipool, _block));
+        require(!applied[key], "Penalty already applied");
+        applied[key] = true;
+        penaltyCount[_minipool] += 1;
+        emit PenaltySubmitted(msg.sender, _minipool, _block, block.timestamp);
+        emit PenaltyApplied(_minipool, _block, block.timestamp);
+    }
+
+    function getPenaltyCount(address _minipool) external view returns (uint256) {
+        return penaltyCount[_minipool];
+    }
+}

@@ -509,6 +509,27 @@ export async function serve(chain, port, log) {
     chain.wrongFee.set(slot, fromHex(to));
     return { slot, pays: to };
   });
+  server.post("/specnode/withdrawal_request/:slot", async (req) => {
+    // The block produced for `slot` carries an EIP-7002 withdrawal request for
+    // `?pubkey=0x…` of `?amount=` gwei (0: a full exit), from `?source=0x…`
+    // (default: the key's withdrawal address, as its credentials name it).
+    const slot = Number(req.params.slot);
+    if (!Number.isInteger(slot) || slot < 0) throw fail(400, `slot ${req.params.slot} is not a slot number`);
+    const pubkey = String(req.query.pubkey ?? "");
+    if (!/^0x[0-9a-fA-F]{96}$/.test(pubkey)) throw fail(400, `pubkey=${pubkey.slice(0, 100)} is not a public key`);
+    const amount = String(req.query.amount ?? "0");
+    if (!/^[0-9]{1,20}$/.test(amount)) throw fail(400, `amount=${amount.slice(0, 40)} is not a gwei amount`);
+    const state = chain.head.state;
+    const index = state.epochCtx.pubkeyCache.getIndex(fromHex(pubkey));
+    if (index === null || index === undefined) throw fail(404, `${pubkey} is no validator's key`);
+    const creds = state.validators.getReadonly(index).withdrawalCredentials;
+    const source = req.query.source ?? hex(creds.subarray(12));
+    if (!/^0x[0-9a-fA-F]{40}$/.test(source)) throw fail(400, `source=${String(source).slice(0, 60)} is not an address`);
+    const list = chain.withdrawalRequests.get(slot) ?? [];
+    list.push({ sourceAddress: fromHex(source), validatorPubkey: fromHex(pubkey), amount: BigInt(amount) });
+    chain.withdrawalRequests.set(slot, list);
+    return { slot, validator: index, source, amount };
+  });
   server.get("/specnode/participation/:epoch", async (req) => {
     // Participation flags of `epoch`, from the last imported state that held them.
     const epoch = Number(req.params.epoch);

@@ -48,6 +48,7 @@ export class Chain {
     this.timings = []; // { slot, what, ms }
     this.missed = new Set(); // slots tests asked to leave empty
     this.wrongFee = new Map(); // slot -> the recipient a test asked produced payloads to pay instead
+    this.withdrawalRequests = new Map(); // slot -> EIP-7002 requests a test asked the slot's block to carry
     /** epoch -> participation flags of every validator, as the latest state holding that epoch has them */
     this.participation = new Map();
     /** slot -> { proposer, syncCommittee } expected at the slot's start (for checks after the run) */
@@ -211,6 +212,11 @@ export class Chain {
       syncAggregate: this.pools.syncAggregate(slot, hex(parentRoot)),
       ...(gloas ? gloas.body : { executionPayload }),
     };
+    // Test hook: EIP-7002 withdrawal requests the execution layer "sent" in
+    // this block (`/specnode/withdrawal_request/:slot`), processed by the
+    // state transition as any others (Electra and Fulu blocks only).
+    const requests = this.withdrawalRequests.get(slot);
+    if (requests && !gloas) body.executionRequests = { ...body.executionRequests, withdrawals: requests };
     const block = { slot, proposerIndex: proposer, parentRoot, stateRoot: new Uint8Array(32), body };
     let post;
     try {

@@ -297,8 +297,14 @@ async fn bad_inputs_are_named_and_leave_no_recipient_while_keys_attest() {
         panic!("pools[6] is Rocket Pool")
     };
     let eoa: Address = st["owner"].as_str().unwrap().parse().unwrap();
-    let broken =
-        PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager: eoa, node };
+    let broken = PoolSpec::RocketPool {
+        node_manager,
+        distributor_factory,
+        smoothing_pool,
+        minipool_manager: eoa,
+        node,
+        network_penalties: None,
+    };
     let e = read_operator(&plain, &broken, block, &TIME).await.unwrap_err();
     assert!(e.to_string().contains("returned data that is not its return type"), "{e}");
     assert!(e.to_string().contains("getNodeMinipoolCount(address)"), "{e}");
@@ -720,4 +726,117 @@ async fn csm_curves_and_published_strikes_are_read_and_checked() {
     std::fs::remove_file(&path).unwrap();
     let e = strikes::read(&reads, &sc, anchor.block_number, None).await.unwrap_err().to_string();
     assert!(e.contains(&path.display().to_string()), "{e}");
+}
+
+/// A CSM operator's bond and a Rocket Pool node's penalties, read proven
+/// from the devnet's accounting and RocketNetworkPenalties stand-ins as the
+/// real contracts answer them: a covered bond, then one short of two keys;
+/// a minipool penalised twice (warned, one from a cheater), then a third.
+#[tokio::test]
+async fn csm_bond_state_and_rocket_pool_penalties_are_read() {
+    use poolvc::pool::csm_bond::{self, BondRisk};
+    use poolvc::pool::rocket_penalties::{self, PenaltyRisk};
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil(18_710) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(5));
+    let eth = |milli: u64| alloy_primitives::U256::from(milli) * alloy_primitives::U256::from(1_000_000_000_000_000u64);
+    let read_bond = || async {
+        let anchor = head_anchor(&a.url).await;
+        let prover = ProvenReader::new(&rpc, anchor, 31337);
+        let reads = Reads::Proven(&prover);
+        let csm = read_operator(&reads, &cfg.pools[4], anchor.block_number, &TIME).await.unwrap();
+        let acc = csm.accounting.expect("CSM's accounting read");
+        csm_bond::read(&reads, acc, 0, anchor.block_number).await.unwrap()
+    };
+    // Four keys on the ICS curve: 1.5 + 3 × 1.3 = 5.4 ETH, all held.
+    let s = read_bond().await;
+    assert_eq!((s.current, s.required, s.unbonded, s.to_eject, s.risk()), (eth(5_400), eth(5_400), 0, 0, None));
+    let devnet = |args: &[&str]| {
+        let out = Command::new("python3")
+            .arg(root().join("testnets/local/pools_devnet.py"))
+            .args(args)
+            .args(["--rpc", &a.url, "--state"])
+            .arg(a.dir.path().join("pools-devnet.json"))
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // 4.0 ETH covers 1.5 + 1.3 (2 keys): 2 to eject, 1.4 ETH short.
+    devnet(&["csm-bond", "--wei", "4000000000000000000"]);
+    let s = read_bond().await;
+    assert_eq!(
+        (s.unbonded, s.to_eject, s.risk(), s.shortfall()),
+        (2, 2, Some(BondRisk::Eject { keys: 2 }), eth(1_400))
+    );
+    // All 5.4 ETH held but 1.3 ETH of it locked: unbonded, none to eject.
+    devnet(&["csm-bond", "--wei", "5400000000000000000", "--locked", "1300000000000000000"]);
+    let s = read_bond().await;
+    assert_eq!((s.unbonded, s.to_eject, s.risk()), (1, 0, Some(BondRisk::Unbonded { keys: 1 })));
+    // The curated module v1 has no accounting.
+    let anchor = head_anchor(&a.url).await;
+    let prover = ProvenReader::new(&rpc, anchor, 31337);
+    let reads = Reads::Proven(&prover);
+    assert_eq!(read_operator(&reads, &cfg.pools[3], anchor.block_number, &TIME).await.unwrap().accounting, None);
+
+    // Rocket Pool: the smoothing-pool node's second minipool.
+    let PoolSpec::RocketPool { network_penalties: Some(pen), minipool_manager, node, .. } = cfg.pools[5].clone() else {
+        panic!("pools[5] is Rocket Pool with network_penalties")
+    };
+    let index = st["operators"]["rocket-sp"]["keys"][1].as_u64().unwrap().to_string();
+    let read_pen = || async {
+        let anchor = head_anchor(&a.url).await;
+        let prover = ProvenReader::new(&rpc, anchor, 31337);
+        let reads = Reads::Proven(&prover);
+        rocket_penalties::read(&reads, pen, minipool_manager, node, anchor.block_number).await.unwrap()
+    };
+    assert!(read_pen().await.is_empty(), "no penalties yet");
+    let minipool: Address = devnet(&["rocket-penalty", "--index", &index, "--count", "2"]).parse().unwrap();
+    assert_eq!(read_pen().await, vec![(minipool, 2)]);
+    assert_eq!(rocket_penalties::risk(2), Some(PenaltyRisk::Warned { left: 1 }));
+    devnet(&["rocket-penalty", "--index", &index, "--count", "1"]);
+    assert_eq!(read_pen().await, vec![(minipool, 3)]);
+}
+
+/// A Lido exit request 10 days old at start: 1,000 blocks 864 s apart
+/// after the request (10 days of chain time; the depth in blocks a 14-day
+/// look-back must reach is checked at scale by
+/// `an_exit_request_within_the_lookback_is_found_at_start`), read with the
+/// file's default look-back against anvil's head, proven: found, delivered
+/// 10 days before the head, its exit deadline (delivery plus the module's
+/// 4 days at the latest) long past, so poolvc acts on it at once.
+#[tokio::test]
+async fn a_lido_exit_request_ten_days_old_is_found_at_start() {
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = anvil(18_711) else { return };
+    let cfg = config(&a);
+    let st = state(&a);
+    let v = st["operators"]["lido-curated"]["keys"][2].as_u64().unwrap();
+    let out = Command::new("python3")
+        .arg(root().join("testnets/local/pools_devnet.py"))
+        .args(["exit-lido", "--rpc", &a.url, "--index", &v.to_string(), "--state"])
+        .arg(a.dir.path().join("pools-devnet.json"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "exit-lido: {}", String::from_utf8_lossy(&out.stderr));
+    let mined = reqwest::Client::new()
+        .post(&a.url)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x3e8", "0x360"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mined.status().is_success());
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(30));
+    let head = head_anchor(&a.url).await;
+    let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
+    let snap = snapshot::take(&cfg, &rpc, Some(head), &local, &TIME).await.unwrap();
+    assert_eq!(snap.exit_requests.len(), 1, "{:#?}", snap.operators.iter().map(|o| &o.error).collect::<Vec<_>>());
+    let r = &snap.exit_requests[0];
+    assert_eq!(r.pubkey, pk(v));
+    let age = head.timestamp - r.delivered.expect("Lido's request has its delivery time");
+    assert!((10 * 86_400..10 * 86_400 + 600).contains(&age), "the request is {age} s old");
+    let delay = r.allowed_delay_secs.expect("the module's exit deadline threshold read");
+    assert!(r.delivered.unwrap() + delay < head.timestamp, "its deadline ({delay} s after delivery) is past");
 }

@@ -30,7 +30,9 @@ pub use api::{AnswerCheck, BeaconApi};
 pub use chain::{AttestationReward, Committee, Committees};
 pub use client::{BeaconClient, NodeHealth};
 pub use error::{AnswerError, BeaconError, NodeError};
-pub use participation::{bitlist, bitvector, read_block, BlockParticipation, IncludedBits, ParticipationError};
+pub use participation::{
+    bitlist, bitvector, read_block, BlockParticipation, IncludedBits, ParticipationError, WithdrawalRequest,
+};
 pub use produce::{BlockRequest, GloasPayload, ProduceError, Produced, Sidecars};
 pub use routes::{
     BeaconCommitteeSelection, Indices, SyncCommitteeSelection, SyncCommitteeSubscription, BULK_CHUNK, FETCHES_IN_FLIGHT,

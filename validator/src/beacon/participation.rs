@@ -1,5 +1,7 @@
 //! Who took part in a block, read strictly: its proposer, and each carried
-//! attestation's committees and aggregation bits; its sync aggregate's bits.
+//! attestation's committees and aggregation bits; its sync aggregate's bits;
+//! and the EIP-7002 withdrawal requests it carries (exits and partial
+//! withdrawals asked for from the execution layer, Electra on).
 //! The one reader of `GET /eth/v2/beacon/blocks/{id}` for participation,
 //! shared by doppelganger protection and the performance ledger.
 //!
@@ -9,7 +11,7 @@
 
 use super::client::BeaconClient;
 use super::error::{AnswerError, BeaconError};
-use poolvc_signer::types::Hash256;
+use poolvc_signer::types::{Address, Hash256, PublicKeyBytes};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -42,6 +44,30 @@ pub struct BlockParticipation {
     pub attestations: Vec<IncludedBits>,
     /// Its sync aggregate's bits (empty before Altair).
     pub sync_bits: Vec<bool>,
+    /// Its `execution_requests.withdrawals`, in block order (empty before
+    /// Electra, and from Gloas on, where they ride in the payload envelope).
+    pub withdrawal_requests: Vec<WithdrawalRequest>,
+}
+
+/// An EIP-7002 withdrawal request, as processed by the consensus layer
+/// (`process_withdrawal_request`): a full exit when `amount_gwei` is 0
+/// (`FULL_EXIT_REQUEST_AMOUNT`), else a partial withdrawal. Only the key's
+/// own withdrawal address can make one count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WithdrawalRequest {
+    /// The address that sent it (the execution-layer caller).
+    pub source_address: Address,
+    /// The validator it is for.
+    pub pubkey: PublicKeyBytes,
+    /// Gwei; 0 asks for a full exit.
+    pub amount_gwei: u64,
+}
+
+impl WithdrawalRequest {
+    /// `amount == FULL_EXIT_REQUEST_AMOUNT`.
+    pub fn is_full_exit(&self) -> bool {
+        self.amount_gwei == 0
+    }
 }
 
 #[derive(Deserialize)]
@@ -67,6 +93,20 @@ struct BodyJson {
     attestations: Vec<AttestationJson>,
     #[serde(default)]
     sync_aggregate: Option<SyncAggregateJson>,
+    #[serde(default)]
+    execution_requests: Option<ExecutionRequestsJson>,
+}
+#[derive(Deserialize)]
+struct ExecutionRequestsJson {
+    #[serde(default)]
+    withdrawals: Vec<WithdrawalRequestJson>,
+}
+#[derive(Deserialize)]
+struct WithdrawalRequestJson {
+    source_address: String,
+    validator_pubkey: String,
+    #[serde(with = "serde_utils::quoted_u64")]
+    amount: u64,
 }
 #[derive(Deserialize)]
 struct SyncAggregateJson {
@@ -119,6 +159,14 @@ pub enum ParticipationError {
     /// The sync aggregate's bits.
     #[error("sync bits: {0}")]
     SyncBits(Box<ParticipationError>),
+    /// One withdrawal request of the block.
+    #[error("execution_requests.withdrawals[{index}]: {what}")]
+    WithdrawalRequest {
+        /// Its position in the block.
+        index: usize,
+        /// What is wrong.
+        what: String,
+    },
 }
 
 /// Hex (`0x…`) to bytes.
@@ -175,12 +223,35 @@ impl BlockJson {
             Some(s) => bitvector(&s.sync_committee_bits).map_err(|e| ParticipationError::SyncBits(Box::new(e)))?,
             None => Vec::new(),
         };
+        let requests = self.body.execution_requests.as_ref().map_or(&[][..], |r| &r.withdrawals[..]);
+        let mut withdrawal_requests = Vec::with_capacity(requests.len());
+        for (index, r) in requests.iter().enumerate() {
+            withdrawal_requests.push(r.read().map_err(|what| ParticipationError::WithdrawalRequest { index, what })?);
+        }
         Ok(BlockParticipation {
             slot: self.slot,
             proposer: self.proposer_index,
             parent: self.parent_root,
             attestations,
             sync_bits,
+            withdrawal_requests,
+        })
+    }
+}
+
+impl WithdrawalRequestJson {
+    fn read(&self) -> Result<WithdrawalRequest, String> {
+        let bytes = |s: &str, n: usize, what: &str| match hex_bytes(s) {
+            Ok(b) if b.len() == n => Ok(b),
+            Ok(b) => Err(format!("{what} is {} bytes, not {n}", b.len())),
+            Err(e) => Err(format!("{what}: {e}")),
+        };
+        let source = bytes(&self.source_address, 20, "source_address")?;
+        let pubkey = bytes(&self.validator_pubkey, 48, "validator_pubkey")?;
+        Ok(WithdrawalRequest {
+            source_address: Address::from_slice(&source),
+            pubkey: PublicKeyBytes::from_slice(&pubkey),
+            amount_gwei: self.amount,
         })
     }
 }
@@ -263,5 +334,34 @@ mod tests {
             assert!(e.contains(what), "{bits} {cb:?} {sync}: {e}");
         }
         assert!(read_block(br#"{"data":{"message":{"slot":"1"}}}"#).is_err());
+    }
+
+    /// `execution_requests.withdrawals` as the Beacon API gives them
+    /// (Electra's `WithdrawalRequest`): a full exit (amount 0) and a partial
+    /// withdrawal read; a short key or bad hex makes the block malformed.
+    #[test]
+    fn reads_eip7002_withdrawal_requests() {
+        let with = |requests: &str| {
+            let b = String::from_utf8(block("0x03", None, "0x00")).unwrap();
+            b.replacen(r#""sync_aggregate""#, &format!(r#""execution_requests":{{"deposits":[],"withdrawals":[{requests}],"consolidations":[]}},"sync_aggregate""#), 1)
+                .into_bytes()
+        };
+        let (src, pk) = (format!("0x{}", "ab".repeat(20)), format!("0x{}", "cd".repeat(48)));
+        let two = format!(
+            r#"{{"source_address":"{src}","validator_pubkey":"{pk}","amount":"0"}},
+               {{"source_address":"{src}","validator_pubkey":"{pk}","amount":"1000000000"}}"#
+        );
+        let p = read_block(&with(&two)).unwrap();
+        assert_eq!(p.withdrawal_requests.len(), 2);
+        assert!(p.withdrawal_requests[0].is_full_exit() && !p.withdrawal_requests[1].is_full_exit());
+        assert_eq!(p.withdrawal_requests[1].amount_gwei, 1_000_000_000);
+        assert_eq!(p.withdrawal_requests[0].source_address, Address::repeat_byte(0xab));
+        assert_eq!(p.withdrawal_requests[0].pubkey, PublicKeyBytes::from_slice(&[0xcd; 48]));
+        assert!(read_block(&block("0x03", None, "0x00")).unwrap().withdrawal_requests.is_empty());
+        let short = format!(r#"{{"source_address":"{src}","validator_pubkey":"0xcdcd","amount":"0"}}"#);
+        let e = read_block(&with(&short)).unwrap_err().to_string();
+        assert!(e.contains("withdrawals[0]") && e.contains("validator_pubkey is 2 bytes"), "{e}");
+        let bad = format!(r#"{{"source_address":"0xzz","validator_pubkey":"{pk}","amount":"0"}}"#);
+        assert!(read_block(&with(&bad)).unwrap_err().to_string().contains("source_address"));
     }
 }

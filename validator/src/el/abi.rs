@@ -115,6 +115,9 @@ sol! {
     /// Lido `CSAccounting`: an operator's bond curve.
     interface ICSAccounting {
         function getBondCurveId(uint256 nodeOperatorId) external view returns (uint256);
+        function getBondSummary(uint256 nodeOperatorId) external view returns (uint256 current, uint256 required);
+        function getUnbondedKeysCount(uint256 nodeOperatorId) external view returns (uint256);
+        function getUnbondedKeysCountToEject(uint256 nodeOperatorId) external view returns (uint256);
     }
 
     /// Lido `CSParametersRegistry`: the parameters of each bond curve.
@@ -217,6 +220,11 @@ sol! {
         function getNodeMinipoolAt(address _nodeAddress, uint256 _index) external view returns (address);
         function getMinipoolPubkey(address _minipoolAddress) external view returns (bytes memory);
     }
+
+    /// Rocket Pool `RocketNetworkPenalties`: each minipool's penalty count.
+    interface IRocketNetworkPenalties {
+        function getPenaltyCount(address _minipool) external view returns (uint256);
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +249,10 @@ mod tests {
         assert_eq!(IStakingModule::exitDeadlineThresholdCall::SELECTOR, [0x28, 0xd6, 0xd3, 0x6b]);
         assert_eq!(IStakingModule::getTypeCall::SELECTOR, [0x15, 0xda, 0xe0, 0x3e]);
         assert_eq!(ICSAccounting::getBondCurveIdCall::SELECTOR, [0x05, 0x69, 0xb9, 0x47]);
+        assert_eq!(ICSAccounting::getBondSummaryCall::SELECTOR, [0xce, 0x19, 0x79, 0x3f]);
+        assert_eq!(ICSAccounting::getUnbondedKeysCountCall::SELECTOR, [0x01, 0xa5, 0xe9, 0xe3]);
+        assert_eq!(ICSAccounting::getUnbondedKeysCountToEjectCall::SELECTOR, [0x9c, 0x51, 0x61, 0x02]);
+        assert_eq!(IRocketNetworkPenalties::getPenaltyCountCall::SELECTOR, [0xf8, 0xbf, 0xd1, 0x51]);
         assert_eq!(IStaderPenalty::totalPenaltyAmountCall::SELECTOR, [0xe3, 0xb9, 0xf4, 0x5c]);
         assert_eq!(ICSParametersRegistry::getPerformanceLeewayDataCall::SELECTOR, [0x95, 0x45, 0x3a, 0x2d]);
         assert_eq!(ICSParametersRegistry::getStrikesParamsCall::SELECTOR, [0x56, 0x84, 0xe7, 0x02]);

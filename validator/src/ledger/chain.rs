@@ -95,6 +95,7 @@ pub async fn read_window<P: Preset>(
     // The genesis block (slot 0) carries no duties: it is the root before.
     let (genesis, judged): (Vec<HeaderFact>, Vec<HeaderFact>) = hs.iter().partition(|h| h.0 == 0);
     let mut blocks = Vec::with_capacity(judged.len());
+    let mut withdrawal_requests = Vec::new();
     for (slot, root, parent) in &judged {
         let m = match beacon.block_participation(&root.to_string(), t).await {
             Ok(Some(m)) => m,
@@ -106,6 +107,9 @@ pub async fn read_window<P: Preset>(
         };
         if m.slot != *slot || m.parent != *parent {
             return Err(malformed(format!("block {root}"), "its slot or parent differs from its header".into()));
+        }
+        if *slot < start + spe {
+            withdrawal_requests.extend(m.withdrawal_requests.iter().map(|r| (*slot, *r)));
         }
         blocks.push(BlockFacts {
             slot: *slot,
@@ -133,7 +137,17 @@ pub async fn read_window<P: Preset>(
         None => judged.first().map(|h| h.2).unwrap_or_default(),
     };
     let d = digest(&hs);
-    Ok((Window { epoch, slots_per_epoch: spe, committees, blocks, root_before, proposers, sync_committee }, d))
+    let w = Window {
+        epoch,
+        slots_per_epoch: spe,
+        committees,
+        blocks,
+        root_before,
+        proposers,
+        sync_committee,
+        withdrawal_requests,
+    };
+    Ok((w, d))
 }
 
 /// Whether every node answered that it does not serve the route (404, 405,

@@ -192,30 +192,52 @@ pub trait FrameSource {
 /// The keys struck in a frame (below their threshold, or slashed).
 pub fn below_set(cfg: &PerfConfig, members: &[Member], d: &FrameData) -> BTreeSet<u64> {
     let net = performance(&d.network(), cfg.weights);
-    numbered(members, d)
-        .into_iter()
-        .filter(|(m, number)| outcome(&cfg.params(&m.pool, &m.operator), net, *number, m, d).struck)
-        .map(|(m, _)| m.index)
-        .collect()
+    let mut out = BTreeSet::new();
+    for ((pool, operator), keys) in numbered_by_operator(members, d) {
+        let p = cfg.params(pool, operator);
+        out.extend(keys.iter().filter(|k| outcome(&p, net, k).struck).map(|k| k.member.index));
+    }
+    out
 }
 
 /// `MAX_EFFECTIVE_BALANCE_ELECTRA` in gwei: the numbering's cap.
 pub const MAX_EFFECTIVE_BALANCE_GWEI: u64 = 2_048_000_000_000;
+
+/// A member in a frame: its key number within its operator and what the
+/// frame holds of it, each looked up once.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameKey<'a> {
+    /// The member.
+    pub member: &'a Member,
+    /// Its number within its operator, where it has attestation duties.
+    pub number: Option<u64>,
+    /// Its sums in the frame (none: no duty judged).
+    pub sum: Option<&'a KeySum>,
+    /// Its state as of the frame's last judged epoch.
+    pub state: KeyState,
+}
+
+impl FrameKey<'_> {
+    /// Its counts in the frame.
+    pub fn counts(&self) -> Counts {
+        self.sum.map(|k| k.counts).unwrap_or_default()
+    }
+}
 
 /// Members with their key number within their operator, as the oracle
 /// numbers them (lido-oracle `src/modules/oracles/staking_modules/common/
 /// distribution.py`, `_calculate_distribution_in_frame`): the keys with
 /// attestation duties in the frame, by `(-min(effective balance, 2048 ETH),
 /// index)`, from 1; the others `None`.
-pub fn numbered<'a>(members: &'a [Member], d: &FrameData) -> Vec<(&'a Member, Option<u64>)> {
+pub fn numbered<'a>(members: &'a [Member], d: &'a FrameData) -> Vec<FrameKey<'a>> {
     numbered_by_operator(members, d).into_iter().flat_map(|(_, keys)| keys).collect()
 }
 
 /// One operator's keys with their numbers: `((pool, operator), keys)`.
-pub type OperatorKeys<'a> = ((&'a str, &'a str), Vec<(&'a Member, Option<u64>)>);
+pub type OperatorKeys<'a> = ((&'a str, &'a str), Vec<FrameKey<'a>>);
 
 /// [`numbered`], one group per operator (by pool, then operator).
-pub fn numbered_by_operator<'a>(members: &'a [Member], d: &FrameData) -> Vec<OperatorKeys<'a>> {
+pub fn numbered_by_operator<'a>(members: &'a [Member], d: &'a FrameData) -> Vec<OperatorKeys<'a>> {
     let mut by_op: HashMap<(&str, &str), Vec<&Member>> = HashMap::new();
     for m in members {
         by_op.entry((&m.pool, &m.operator)).or_default().push(m);
@@ -225,24 +247,29 @@ pub fn numbered_by_operator<'a>(members: &'a [Member], d: &FrameData) -> Vec<Ope
     groups
         .into_iter()
         .map(|(op, ms)| {
-            // The sort key computed once per key: (-min(EB, cap), index).
-            let mut on = Vec::with_capacity(ms.len());
-            let mut off = Vec::new();
-            for m in ms {
-                if d.keys.get(&m.index).is_some_and(|k| k.counts.att_assigned > 0) {
-                    let eb = d
-                        .states
-                        .get(&m.index)
-                        .map_or(KeyState::default().effective_balance_gwei, |s| s.effective_balance_gwei);
-                    on.push((std::cmp::Reverse(eb.min(MAX_EFFECTIVE_BALANCE_GWEI)), m.index, m));
-                } else {
-                    off.push(m);
-                }
+            // Each key's sum and state looked up once; the sort key is
+            // (-min(EB, cap), index), with no number for a key without
+            // attestation duties.
+            let mut keys: Vec<FrameKey<'a>> = ms
+                .into_iter()
+                .map(|m| FrameKey {
+                    member: m,
+                    number: None,
+                    sum: d.keys.get(&m.index),
+                    state: d.states.get(&m.index).copied().unwrap_or_default(),
+                })
+                .collect();
+            let active = |k: &FrameKey<'_>| k.sum.is_some_and(|s| s.counts.att_assigned > 0);
+            keys.sort_unstable_by_key(|k| {
+                (
+                    !active(k),
+                    std::cmp::Reverse(k.state.effective_balance_gwei.min(MAX_EFFECTIVE_BALANCE_GWEI)),
+                    k.member.index,
+                )
+            });
+            for (i, k) in keys.iter_mut().take_while(|k| active(k)).enumerate() {
+                k.number = Some(i as u64 + 1);
             }
-            on.sort_unstable_by_key(|(eb, index, _)| (*eb, *index));
-            let mut keys = Vec::with_capacity(on.len() + off.len());
-            keys.extend(on.into_iter().enumerate().map(|(i, (_, _, m))| (m, Some(i as u64 + 1))));
-            keys.extend(off.into_iter().map(|m| (m, None)));
             (op, keys)
         })
         .collect()
@@ -266,17 +293,15 @@ fn threshold(p: &OperatorParams<'_>, net: Option<f64>, number: u64) -> f64 {
     (net.unwrap_or(0.0) - PerfConfig::curve(p.leeway_bp, number) as f64 / 10_000.0).max(0.0)
 }
 
-/// The outcome of key `m` numbered `number`, judged by its operator's
-/// parameters `p`, with the network at `net`. A slashed key is struck
-/// whatever its performance; a key not numbered (no attestation duty) has
-/// none.
-pub fn outcome(p: &OperatorParams<'_>, net: Option<f64>, number: Option<u64>, m: &Member, d: &FrameData) -> Outcome {
-    let c = d.keys.get(&m.index).map(|k| k.counts).unwrap_or_default();
-    let slashed = d.states.get(&m.index).copied().unwrap_or_default().slashed;
-    let performance = performance(&c, p.weights);
-    let threshold = number.map(|k| threshold(p, net, k));
+/// The outcome of key `k`, judged by its operator's parameters `p`, with
+/// the network at `net`. A slashed key is struck whatever its performance;
+/// a key not numbered (no attestation duty) has none.
+pub fn outcome(p: &OperatorParams<'_>, net: Option<f64>, k: &FrameKey<'_>) -> Outcome {
+    let slashed = k.state.slashed;
+    let performance = performance(&k.counts(), p.weights);
+    let threshold = k.number.map(|n| threshold(p, net, n));
     let below = matches!((performance, threshold), (Some(p), Some(t)) if p < t);
-    Outcome { performance, threshold, slashed, struck: number.is_some() && (slashed || below) }
+    Outcome { performance, threshold, slashed, struck: k.number.is_some() && (slashed || below) }
 }
 
 /// Strikes of the frames before `n` within each key's strike lifetime (its
@@ -387,15 +412,14 @@ pub fn build_report(
             rewards_ratio: None,
             validators: BTreeMap::new(),
         });
-        for (m, number) in keys {
-            let sum = data.keys.get(&m.index);
-            let c = sum.map(|k| k.counts).unwrap_or_default();
-            let o = outcome(&p, net, number, m, data);
+        for k in keys {
+            let (m, number, sum, c) = (k.member, k.number, k.sum, k.counts());
+            let o = outcome(&p, net, &k);
             let strikes = earlier.get(&m.index).copied().unwrap_or(0) + u64::from(o.struck);
             let key = KeyFrame {
                 pubkey: m.pubkey.clone(),
                 key_number: number,
-                effective_balance_gwei: data.states.get(&m.index).copied().unwrap_or_default().effective_balance_gwei,
+                effective_balance_gwei: k.state.effective_balance_gwei,
                 slashed: o.slashed,
                 performance: o.performance,
                 threshold: o.threshold,
@@ -673,7 +697,7 @@ mod tests {
             .map(|k| Member { index: k.0, pubkey: format!("0x{}", k.0), pool: "lido-csm".into(), operator: "1".into() })
             .collect();
         let numbers: BTreeMap<u64, Option<u64>> =
-            numbered(&members, &d).into_iter().map(|(m, n)| (m.index, n)).collect();
+            numbered(&members, &d).into_iter().map(|k| (k.member.index, k.number)).collect();
         // 23 and 24 tie at the cap and go by index; 21 (64 ETH) before the
         // 32 ETH keys 20 and 25; 22 has no attestation duty: not numbered.
         let want =

@@ -19,6 +19,7 @@
 //! window gives the same verdict (the ledger relies on it to replace an
 //! epoch after a reorg without double counting).
 
+use crate::beacon::WithdrawalRequest;
 use poolvc_signer::types::Hash256;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -63,6 +64,9 @@ pub struct Window {
     pub proposers: Vec<(u64, u64)>,
     /// The sync committee of the epoch, by position.
     pub sync_committee: Vec<u64>,
+    /// The EIP-7002 withdrawal requests of the epoch's own blocks (not of
+    /// the next epoch's, which the next window holds), with their slots.
+    pub withdrawal_requests: Vec<(u64, WithdrawalRequest)>,
 }
 
 /// Duty counters: one validator's in one epoch, or summed over validators
@@ -347,6 +351,7 @@ mod tests {
             root_before: h(3),
             proposers: vec![(4, 20), (5, 21), (6, 22), (7, 23)],
             sync_committee: vec![30, 31],
+            withdrawal_requests: vec![],
         }
     }
 

@@ -28,6 +28,7 @@
 //!     smoothing_pool: 0x…
 //!     minipool_manager: 0x…       # RocketMinipoolManager: the node's keys
 //!     node: 0x…                   # the operator's node address
+//!     network_penalties: 0x…      # RocketNetworkPenalties, optional: each minipool's penalty count
 //!   - kind: custom
 //!     name: my-pool
 //!     fee_recipient: 0x…
@@ -198,6 +199,9 @@ pub enum PoolSpec {
         minipool_manager: Address,
         /// The operator's node address.
         node: Address,
+        /// RocketNetworkPenalties: each minipool's fee-recipient penalties,
+        /// read to warn (optional).
+        network_penalties: Option<Address>,
     },
     /// A custom pool: a static recipient for listed keys.
     Custom {
@@ -352,6 +356,7 @@ struct RawPool {
     smoothing_pool: Option<String>,
     minipool_manager: Option<String>,
     node: Option<String>,
+    network_penalties: Option<String>,
     name: Option<String>,
     fee_recipient: Option<String>,
     keys: Option<Vec<String>>,
@@ -494,6 +499,7 @@ impl Entry<'_> {
                     smoothing_pool: self.address(kind, "smoothing_pool", &r.smoothing_pool)?,
                     minipool_manager: self.address(kind, "minipool_manager", &r.minipool_manager)?,
                     node: self.address(kind, "node", &r.node)?,
+                    network_penalties: self.optional_address(kind, "network_penalties", &r.network_penalties)?,
                 }
             }
             "custom" => {

@@ -304,6 +304,7 @@ mod tests {
             exit_bus: None,
             exit_delay_secs: None,
             curve: None,
+            accounting: None,
         }
     }
 
@@ -408,6 +409,7 @@ mod tests {
             exit_bus: None,
             exit_delay_secs: None,
             curve: None,
+            accounting: None,
             second: None,
         };
         let mut m = PoolMap::new(vec!["stader-permissionless".into()]).with_slot_secs(2);

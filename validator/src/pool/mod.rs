@@ -6,10 +6,12 @@
 //! next to the one payment check.
 
 pub mod config;
+pub mod csm_bond;
 pub mod exit_webhook;
 pub mod exits;
 pub mod map;
 pub mod reader;
+pub mod rocket_penalties;
 pub mod snapshot;
 pub mod stader_penalty;
 pub mod stader_presign;

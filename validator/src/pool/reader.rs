@@ -85,30 +85,38 @@ pub async fn read_frame_config(rpc: &Reads<'_>, consensus: Address, block: u64) 
     Ok((first, len))
 }
 
-/// The parameters of CSM (or curated module v2) operator `operator_id`'s
-/// bond curve: the module's accounting names its curve (`getBondCurveId`),
-/// the module's
-/// `PARAMETERS_REGISTRY()` its parameters. Returns them with the two
-/// contracts to watch. Parameters out of shape are an error: the file's
-/// then judge the operator, never half of a curve.
-pub async fn read_curve(
+/// The accounting of a CSM or curated module v2 `module`: CSM v2 names it
+/// `accounting()`; the curated module v2 (and CSM from v3, both
+/// `IBaseModule`) `ACCOUNTING()`.
+pub async fn read_accounting(
     rpc: &Reads<'_>,
-    kind: &'static str,
     module_kind: LidoModule,
     module: Address,
-    operator_id: u64,
     block: u64,
-) -> Result<(CurveParams, Vec<Address>), ReadError> {
-    let bad = |what: String| ReadError::Contract { pool: kind, what };
-    // CSM v2 names its accounting `accounting()`; the curated module v2 (and
-    // CSM from v3, both `IBaseModule`) `ACCOUNTING()`.
-    let accounting = match module_kind {
+) -> Result<Address, ReadError> {
+    Ok(match module_kind {
         LidoModule::Cmv2 => rpc.call(module, ICuratedModule::ACCOUNTINGCall {}, block).await?,
         _ => match rpc.call(module, ICSModule::accountingCall {}, block).await {
             Ok(a) => a,
             Err(_) => rpc.call(module, ICuratedModule::ACCOUNTINGCall {}, block).await?,
         },
-    };
+    })
+}
+
+/// The parameters of CSM (or curated module v2) operator `operator_id`'s
+/// bond curve: the module's `accounting` names its curve (`getBondCurveId`),
+/// the module's `PARAMETERS_REGISTRY()` its parameters. Returns them with
+/// the two contracts to watch. Parameters out of shape are an error: the
+/// file's then judge the operator, never half of a curve.
+pub async fn read_curve(
+    rpc: &Reads<'_>,
+    kind: &'static str,
+    module: Address,
+    accounting: Address,
+    operator_id: u64,
+    block: u64,
+) -> Result<(CurveParams, Vec<Address>), ReadError> {
+    let bad = |what: String| ReadError::Contract { pool: kind, what };
     let registry = rpc.call(module, ICSModule::PARAMETERS_REGISTRYCall {}, block).await?;
     let id = rpc
         .call(accounting, ICSAccounting::getBondCurveIdCall { nodeOperatorId: U256::from(operator_id) }, block)
@@ -263,6 +271,8 @@ pub struct OperatorRead {
     /// module's parameters registry has them; `None` where not read (the
     /// file's parameters judge it).
     pub curve: Option<CurveParams>,
+    /// A CSM or curated module v2 operator's accounting (its bond).
+    pub accounting: Option<Address>,
 }
 
 impl OperatorRead {
@@ -291,17 +301,28 @@ pub async fn read_operator(
             } else {
                 read_curated_keys(rpc, at.module, *operator_id, block).await?
             };
-            let (curve, curve_watch) = if module.is_base_module() {
-                match read_curve(rpc, spec.kind(), module, at.module, *operator_id, block).await {
+            let accounting = if module.is_base_module() {
+                match read_accounting(rpc, module, at.module, block).await {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        tracing::warn!(module = %at.module, operator_id,
+                            "pools: the module's accounting not read ({e}): no bond curve, no bond state");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let (curve, curve_watch) = match accounting {
+                Some(acc) => match read_curve(rpc, spec.kind(), at.module, acc, *operator_id, block).await {
                     Ok((c, w)) => (Some(c), w),
                     Err(e) => {
                         tracing::warn!(module = %at.module, operator_id,
                             "pools: the operator's bond-curve parameters not read ({e}); the file's performance parameters judge it");
                         (None, Vec::new())
                     }
-                }
-            } else {
-                (None, Vec::new())
+                },
+                None => (None, Vec::new()),
             };
             Ok(OperatorRead {
                 pool: spec.kind().into(),
@@ -314,6 +335,7 @@ pub async fn read_operator(
                 // module changes, the registry and accounting curve changes.
                 watch: [vec![at.module, *locator, at.staking_router], curve_watch].concat(),
                 curve,
+                accounting,
                 allowed_relays: match relay_allow_list {
                     Some(list) => Some(
                         rpc.call(*list, IMEVBoostRelayAllowedList::get_relaysCall {}, block)
@@ -328,7 +350,7 @@ pub async fn read_operator(
                 second: None,
             })
         }
-        PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node } => {
+        PoolSpec::RocketPool { node_manager, distributor_factory, smoothing_pool, minipool_manager, node, .. } => {
             let n = *node;
             let in_sp = rpc
                 .call(
@@ -433,6 +455,7 @@ pub async fn read_operator(
                 exit_bus: None,
                 exit_delay_secs: None,
                 curve: None,
+                accounting: None,
             })
         }
         PoolSpec::Custom { name, fee_recipient, keys } => Ok(OperatorRead {
@@ -447,6 +470,7 @@ pub async fn read_operator(
             exit_bus: None,
             exit_delay_secs: None,
             curve: None,
+            accounting: None,
         }),
     }
 }
@@ -525,6 +549,7 @@ async fn read_stader(
         exit_bus: None,
         exit_delay_secs: None,
         curve: None,
+        accounting: None,
     })
 }
 

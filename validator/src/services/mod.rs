@@ -49,6 +49,7 @@ pub mod duty_fetch;
 pub mod health;
 pub mod performance;
 pub mod pool;
+pub mod pool_standing;
 pub mod preferences;
 pub mod preparation;
 mod proposal;

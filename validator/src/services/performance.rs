@@ -157,6 +157,8 @@ struct State {
     told: HashMap<String, u64>,
     /// The epoch the keys' states were last read at.
     states_read: Option<u64>,
+    /// EIP-7002 requests told: `(slot, key, amount)`, each once.
+    el_requests: std::collections::BTreeSet<(u64, PublicKeyBytes, u64)>,
 }
 
 /// The keys' effective balances and slashings are read again after this
@@ -198,6 +200,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
         reporter: None,
         told: HashMap::new(),
         states_read: None,
+        el_requests: Default::default(),
     };
     let mut slot = ctx.current_slot().max(ctx.first_slot) + 1;
     while let Some(s) = ctx.next_slot(Service::Perf, slot).await {
@@ -507,6 +510,39 @@ async fn read_key_states<P: Preset>(
     Ok(ledger.record_key_states(e, &states)?)
 }
 
+/// Tells each EIP-7002 withdrawal request of the window's epoch for a
+/// measured key, once: a full exit is one the key never signed (its pool's
+/// protocol exit, as Lido's and Rocket Pool's triggered exits are, or
+/// whoever holds its withdrawal address), a partial withdrawal takes
+/// balance above 32 ETH. The consensus layer acts on a request only when it
+/// comes from the key's withdrawal address; the key's status then shows it.
+fn tell_withdrawal_requests(st: &mut State, w: &verdict::Window) {
+    for (slot, r) in &w.withdrawal_requests {
+        let Some(&index) = st.indices.get(&r.pubkey) else { continue };
+        if !st.el_requests.insert((*slot, r.pubkey, r.amount_gwei)) {
+            continue;
+        }
+        let (pool, operator) =
+            st.members.iter().find(|m| m.index == index).map_or(("", ""), |m| (m.pool.as_str(), m.operator.as_str()));
+        let source = r.source_address;
+        if r.is_full_exit() {
+            warn!(validator = index, pubkey = %r.pubkey, pool, operator, %source, slot,
+                "performance: validator {index}: a full exit requested from the execution layer (EIP-7002) by {source} \
+                 in the block of slot {slot}: a triggered exit, not a voluntary one (the pool's protocol exit, or \
+                 whoever holds the key's withdrawal address)");
+        } else {
+            let g = r.amount_gwei;
+            info!(validator = index, pubkey = %r.pubkey, pool, operator, %source, slot,
+                "performance: validator {index}: a partial withdrawal of {}.{:03} ETH requested from the execution \
+                 layer (EIP-7002) by {source} in the block of slot {slot}", g / 1_000_000_000, g % 1_000_000_000 / 1_000_000);
+        }
+    }
+    // A re-judged epoch (a reorg) is told only what is new; older slots are
+    // past a reorg's reach.
+    let keep = w.epoch.saturating_sub(4).saturating_mul(w.slots_per_epoch);
+    st.el_requests.retain(|(s, _, _)| *s >= keep);
+}
+
 /// Judges epoch `e` and records it.
 async fn judge<P: Preset>(
     ctx: &Ctx<P>,
@@ -519,6 +555,7 @@ async fn judge<P: Preset>(
     let t = timeout(ctx);
     let (window, digest) = chain::read_window(&*ctx.beacon, e, ctx.spec.slots_per_epoch, t).await?;
     let v = verdict::judge(&window)?;
+    tell_withdrawal_requests(st, &window);
     let tracked: Vec<u64> = st.members.iter().map(|m| m.index).collect();
     // A node that serves rewards but fails to: tried again at the next
     // slots; after three failures the epoch is recorded without them (the

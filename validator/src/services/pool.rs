@@ -18,7 +18,9 @@
 //! 5. exit requests for local keys are signed through the store and submitted
 //!    (`--pool-auto-exit`) or alerted with their deadline;
 //! 6. at each epoch, Stader entries with `presign:` have their keys'
-//!    presigned exits registered with Stader ([`super::stader_presign`]).
+//!    presigned exits registered with Stader ([`super::stader_presign`]),
+//!    and each operator's standing (penalties, bond) is read and warned
+//!    about ([`super::pool_standing`]).
 //!
 //! [`ValidatorStore::set_pool_recipients`]: crate::store::ValidatorStore::set_pool_recipients
 
@@ -77,9 +79,8 @@ pub(super) struct State {
     frames: Option<(u64, u64)>,
     /// CSM's published strikes as last read and checked.
     strikes: Option<crate::pool::strikes::ChainStrikes>,
-    /// The epoch Stader's penalties were last read, and each key's total
-    /// last warned about.
-    penalties: (Option<u64>, HashMap<PublicKeyBytes, alloy_primitives::U256>),
+    /// The operators' standing (penalties, bonds) as last read and warned.
+    standing: super::pool_standing::Standing,
 }
 
 impl State {
@@ -103,7 +104,7 @@ impl State {
             proven: None,
             frames: None,
             strikes: None,
-            penalties: (None, HashMap::new()),
+            standing: Default::default(),
         }
     }
 }
@@ -458,59 +459,12 @@ async fn refresh<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, anc
             }
         }
     }
-    if st.penalties.0 != Some(epoch) {
-        st.penalties.0 = Some(epoch);
-        for (i, e) in stader_penalties(&st.map, &mut st.penalties.1, cfg, &reads, block).await {
-            ctx.stats.pool_read_errors.inc();
-            warn_once(&mut st.warned, usize::MAX - 3 - i, epoch, format!("pools: pools[{i}]: Stader penalties: {e}"));
-        }
+    for (i, e) in st.standing.check(&st.map, cfg, &reads, block, epoch).await {
+        ctx.stats.pool_read_errors.inc();
+        warn_once(&mut st.warned, usize::MAX - 3 - i, epoch, format!("pools: pools[{i}]: {e}"));
     }
     st.proven = Some(prover.into_state());
     publish_roster(ctx, st, cfg);
-}
-
-/// Reads Stader's penalty state for each Stader entry's keys (once an
-/// epoch) and warns about each key one missed-attestation strike from the
-/// forced exit, or past it, once per total (`seen`: the total last warned
-/// per key). Returns the entries whose state was not read, with why.
-async fn stader_penalties(
-    map: &PoolMap,
-    seen: &mut HashMap<PublicKeyBytes, alloy_primitives::U256>,
-    cfg: &PoolsConfig,
-    reads: &Reads<'_>,
-    block: u64,
-) -> Vec<(usize, String)> {
-    use crate::pool::stader_penalty::{self, PenaltyRisk};
-    let mut failed = Vec::new();
-    for (i, spec) in cfg.pools.iter().enumerate() {
-        let PoolSpec::Stader { penalty: Some(penalty), .. } = spec else { continue };
-        let Some(g) = map.entries.get(i).and_then(|e| e.good.as_ref()) else { continue };
-        let keys: Vec<PublicKeyBytes> = g.read.all_keys().collect();
-        let state = match stader_penalty::read(reads, *penalty, &keys, block).await {
-            Ok(s) => s,
-            Err(e) => {
-                failed.push((i, e.to_string()));
-                continue;
-            }
-        };
-        for (pk, total) in &state.penalised {
-            let Some(r) = stader_penalty::risk(*total, state.threshold, state.per_strike) else { continue };
-            if seen.insert(*pk, *total) == Some(*total) {
-                continue;
-            }
-            let what = match r {
-                PenaltyRisk::ForcedExit => "at or past the forced-exit threshold: Stader exits it".to_string(),
-                PenaltyRisk::OneStrikeAway => format!(
-                    "one missed-attestation strike ({}) from the forced exit",
-                    stader_penalty::eth(state.per_strike)
-                ),
-            };
-            warn!(pubkey = %pk, pool = spec.kind(), operator = %g.read.operator,
-                "pools: Stader penalty {} of {} for this key: {what}", stader_penalty::eth(*total),
-                stader_penalty::eth(state.threshold));
-        }
-    }
-    failed
 }
 
 /// Tells the performance service every operator's keys as last read.

@@ -72,6 +72,7 @@ fn window(e: u64, n: u64) -> Window {
         blocks,
         proposers: (e * spe..(e + 1) * spe).map(|s| (s, s % n)).collect(),
         sync_committee: (0..512).map(|p| (p * 7919) % n).collect(),
+        withdrawal_requests: Vec::new(),
     }
 }
 

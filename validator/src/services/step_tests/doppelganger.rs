@@ -51,6 +51,7 @@ async fn an_electra_block_shows_our_attester_and_proposer() {
                 parent: Hash256::ZERO,
                 attestations: vec![att],
                 sync_bits: vec![],
+                withdrawal_requests: vec![],
             },
         );
     }
@@ -81,6 +82,7 @@ async fn attestations_before_the_window_do_not_count() {
                 parent: Hash256::ZERO,
                 attestations: vec![att],
                 sync_bits: vec![],
+                withdrawal_requests: vec![],
             },
         );
     }
