@@ -241,15 +241,23 @@ impl<'a> ProvenReader<'a> {
             return Err(ProvenError::NotAnchorBlock { asked: block, anchor: self.anchor.block_number });
         }
         let datas: Vec<(Address, Bytes)> = calls.iter().map(|(to, c)| (*to, Bytes::from(c.abi_encode()))).collect();
-        // First guess of what the calls touch; a failed guess only costs rounds.
-        let mut need: BTreeMap<Address, BTreeSet<U256>> = BTreeMap::new();
-        need.entry(Address::ZERO).or_default();
-        for (to, _) in &datas {
-            need.entry(*to).or_default();
+        let mut out: Vec<Option<C::Return>> = (0..datas.len()).map(|_| None).collect();
+        // What earlier calls of this read proved may already cover these
+        // calls: each runs first over the state proven so far, and only those
+        // that touch something unproven cost the endpoint a round trip.
+        let (mut pending, mut need) = self.round::<C>(&datas, (0..datas.len()).collect(), &mut out)?;
+        if pending.is_empty() {
+            return Ok(out.into_iter().flatten().collect());
         }
-        let params = datas
+        // First guess of what the rest touch; a failed guess only costs rounds.
+        need.entry(Address::ZERO).or_default();
+        for i in &pending {
+            need.entry(datas[*i].0).or_default();
+        }
+        let params = pending
             .iter()
-            .map(|(to, data)| {
+            .map(|i| {
+                let (to, data) = &datas[*i];
                 serde_json::json!([{"from": Address::ZERO, "to": to, "data": data, "gas": format!("0x{CALL_GAS:x}")}, self.tag()])
             })
             .collect();
@@ -275,65 +283,12 @@ impl<'a> ProvenReader<'a> {
                 }
             }
         }
-        self.prove(need).await?;
-        let mut out: Vec<Option<C::Return>> = (0..datas.len()).map(|_| None).collect();
-        let mut pending: Vec<usize> = (0..datas.len()).collect();
         for _round in 0..MAX_ROUNDS {
-            let mut need: BTreeMap<Address, BTreeSet<U256>> = BTreeMap::new();
-            let mut still = Vec::new();
-            for i in pending {
-                let (to, data) = &datas[i];
-                let run = {
-                    let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                    self.run(&st, *to, data.clone())
-                };
-                match run {
-                    Run::Done(bytes) => {
-                        let r = C::abi_decode_returns(&bytes).map_err(|e| ProvenError::BadReturn {
-                            contract: *to,
-                            function: C::SIGNATURE,
-                            reason: format!("{} bytes: {e}", bytes.len()),
-                        })?;
-                        out[i] = Some(r);
-                    }
-                    Run::Reverted => {
-                        return Err(ProvenError::Revert {
-                            contract: *to,
-                            function: C::SIGNATURE,
-                            block: self.anchor.block_number,
-                        })
-                    }
-                    Run::Failed(what) => {
-                        return Err(ProvenError::Unprovable {
-                            contract: *to,
-                            function: C::SIGNATURE,
-                            block: self.anchor.block_number,
-                            what,
-                        })
-                    }
-                    Run::Needs(u @ (Unproven::BlockHash(_) | Unproven::Code(_))) => {
-                        return Err(ProvenError::Unprovable {
-                            contract: *to,
-                            function: C::SIGNATURE,
-                            block: self.anchor.block_number,
-                            what: u.to_string(),
-                        })
-                    }
-                    Run::Needs(Unproven::Account(a)) => {
-                        need.entry(a).or_default();
-                        still.push(i);
-                    }
-                    Run::Needs(Unproven::Slot(a, s)) => {
-                        need.entry(a).or_default().insert(s);
-                        still.push(i);
-                    }
-                }
-            }
-            if still.is_empty() {
+            self.prove(need).await?;
+            (pending, need) = self.round::<C>(&datas, pending, &mut out)?;
+            if pending.is_empty() {
                 return Ok(out.into_iter().flatten().collect());
             }
-            self.prove(need).await?;
-            pending = still;
         }
         let (to, _) = &datas[pending[0]];
         Err(ProvenError::Unprovable {
@@ -342,6 +297,70 @@ impl<'a> ProvenReader<'a> {
             block: self.anchor.block_number,
             what: format!("still touching unproven state after {MAX_ROUNDS} rounds of proofs"),
         })
+    }
+
+    /// Runs calls `pending` of `datas` over the state proven so far, each
+    /// result into `out`; returns those that touched something unproven,
+    /// with what to prove for them. A revert or an unprovable touch is the
+    /// read's error.
+    #[allow(clippy::type_complexity)]
+    fn round<C: SolCall>(
+        &self,
+        datas: &[(Address, Bytes)],
+        pending: Vec<usize>,
+        out: &mut [Option<C::Return>],
+    ) -> Result<(Vec<usize>, BTreeMap<Address, BTreeSet<U256>>), ProvenError> {
+        let mut need: BTreeMap<Address, BTreeSet<U256>> = BTreeMap::new();
+        let mut still = Vec::new();
+        for i in pending {
+            let (to, data) = &datas[i];
+            let run = {
+                let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                self.run(&st, *to, data.clone())
+            };
+            match run {
+                Run::Done(bytes) => {
+                    let r = C::abi_decode_returns(&bytes).map_err(|e| ProvenError::BadReturn {
+                        contract: *to,
+                        function: C::SIGNATURE,
+                        reason: format!("{} bytes: {e}", bytes.len()),
+                    })?;
+                    out[i] = Some(r);
+                }
+                Run::Reverted => {
+                    return Err(ProvenError::Revert {
+                        contract: *to,
+                        function: C::SIGNATURE,
+                        block: self.anchor.block_number,
+                    })
+                }
+                Run::Failed(what) => {
+                    return Err(ProvenError::Unprovable {
+                        contract: *to,
+                        function: C::SIGNATURE,
+                        block: self.anchor.block_number,
+                        what,
+                    })
+                }
+                Run::Needs(u @ (Unproven::BlockHash(_) | Unproven::Code(_))) => {
+                    return Err(ProvenError::Unprovable {
+                        contract: *to,
+                        function: C::SIGNATURE,
+                        block: self.anchor.block_number,
+                        what: u.to_string(),
+                    })
+                }
+                Run::Needs(Unproven::Account(a)) => {
+                    need.entry(a).or_default();
+                    still.push(i);
+                }
+                Run::Needs(Unproven::Slot(a, s)) => {
+                    need.entry(a).or_default().insert(s);
+                    still.push(i);
+                }
+            }
+        }
+        Ok((still, need))
     }
 
     /// One call at the anchor's block.

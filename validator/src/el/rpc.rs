@@ -26,6 +26,9 @@ pub const BATCH: usize = 250;
 /// Blocks per `eth_getLogs` request: public endpoints refuse wider ranges
 /// (10,000 is a common limit), and a 14-day lookback is 100,800 blocks.
 pub const LOGS_SPAN: u64 = 10_000;
+/// JSON-RPC batches of one [`EthRpc::batch`] sent at once: an endpoint
+/// answers proofs on more than one core, and the answers keep their order.
+pub const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Errors talking to the execution node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -299,23 +302,33 @@ impl EthRpc {
         params: Vec<serde_json::Value>,
         per_batch: usize,
     ) -> Result<Vec<serde_json::Value>, RpcError> {
+        let bodies: Vec<(serde_json::Value, usize)> = params
+            .chunks(per_batch.max(1))
+            .map(|chunk| {
+                let body: Vec<serde_json::Value> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(id, p)| serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": p}))
+                    .collect();
+                (serde_json::Value::Array(body), chunk.len())
+            })
+            .collect();
+        // A few batches in flight at once, their answers kept in order.
+        let mut answers = Vec::with_capacity(params.len());
+        for group in bodies.chunks(BATCHES_IN_FLIGHT) {
+            let posts: Vec<_> = group.iter().map(|(body, n)| self.post(method, body, *n)).collect();
+            answers.extend(futures_util::future::try_join_all(posts).await?.into_iter().flatten());
+        }
         let mut out = Vec::with_capacity(params.len());
-        for chunk in params.chunks(per_batch.max(1)) {
-            let body: Vec<serde_json::Value> = chunk
-                .iter()
-                .enumerate()
-                .map(|(id, p)| serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": p}))
-                .collect();
-            for a in self.post(method, &serde_json::Value::Array(body), chunk.len()).await? {
-                match a {
-                    Ok(v) => out.push(v),
-                    Err((code, message, data)) => {
-                        let message = match data {
-                            Some(d) => format!("{message}; data {d}"),
-                            None => message,
-                        };
-                        return Err(RpcError::Rpc { url: self.url.clone(), method: method.into(), code, message });
-                    }
+        for a in answers {
+            match a {
+                Ok(v) => out.push(v),
+                Err((code, message, data)) => {
+                    let message = match data {
+                        Some(d) => format!("{message}; data {d}"),
+                        None => message,
+                    };
+                    return Err(RpcError::Rpc { url: self.url.clone(), method: method.into(), code, message });
                 }
             }
         }
