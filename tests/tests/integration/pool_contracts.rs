@@ -112,6 +112,33 @@ fn pk(i: u64) -> PublicKeyBytes {
     interop_secret_key(i).public_key().to_bytes()
 }
 
+/// `pools_devnet.py ARGS --rpc URL --state pools-devnet.json` against `a`;
+/// what it printed.
+fn devnet(a: &Anvil, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(root().join("testnets/local/pools_devnet.py"))
+        .args(args)
+        .args(["--rpc", &a.url, "--state"])
+        .arg(a.dir.path().join("pools-devnet.json"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// anvil mines `blocks` blocks, `interval` seconds apart (anvil answers
+/// `null`, which the client would take for no answer: asked directly).
+async fn mine(a: &Anvil, blocks: u64, interval: u64) {
+    let params = serde_json::json!([format!("0x{blocks:x}"), format!("0x{interval:x}")]);
+    let mined = reqwest::Client::new()
+        .post(&a.url)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mined.status().is_success());
+}
+
 /// anvil's latest header as the proofs' anchor: in these tests anvil's own
 /// header stands in for the beacon block that commits to it (the devnet
 /// e2e takes it from the beacon node).
@@ -621,22 +648,9 @@ async fn an_exit_request_within_the_lookback_is_found_at_start() {
     assert_eq!(cfg.exit_lookback_blocks, 14 * 7_200, "Lido's exit-event window");
     let st = state(&a);
     let v = st["operators"]["lido-curated"]["keys"][1].as_u64().unwrap();
-    let out = Command::new("python3")
-        .arg(root().join("testnets/local/pools_devnet.py"))
-        .args(["exit-lido", "--rpc", &a.url, "--index", &v.to_string(), "--state"])
-        .arg(a.dir.path().join("pools-devnet.json"))
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "exit-lido: {}", String::from_utf8_lossy(&out.stderr));
+    devnet(&a, &["exit-lido", "--index", &v.to_string()]);
     let rpc = EthRpc::new(&a.url, Duration::from_secs(30)).with_logs_span(100);
-    // 500 blocks (anvil answers `null`, which the client takes for no answer).
-    let mined = reqwest::Client::new()
-        .post(&a.url)
-        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x1f4"]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mined.status().is_success());
+    mine(&a, 500, 1).await;
     let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
     // 600 blocks back, in spans of 100: found.
     let within = PoolsConfig { exit_lookback_blocks: 600, ..cfg.clone() };
@@ -753,26 +767,15 @@ async fn csm_bond_state_and_rocket_pool_penalties_are_read() {
     // Four keys on the ICS curve: 1.5 + 3 × 1.3 = 5.4 ETH, all held.
     let s = read_bond().await;
     assert_eq!((s.current, s.required, s.unbonded, s.to_eject, s.risk()), (eth(5_400), eth(5_400), 0, 0, None));
-    let devnet = |args: &[&str]| {
-        let out = Command::new("python3")
-            .arg(root().join("testnets/local/pools_devnet.py"))
-            .args(args)
-            .args(["--rpc", &a.url, "--state"])
-            .arg(a.dir.path().join("pools-devnet.json"))
-            .output()
-            .expect("python3 runs");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     // 4.0 ETH covers 1.5 + 1.3 (2 keys): 2 to eject, 1.4 ETH short.
-    devnet(&["csm-bond", "--wei", "4000000000000000000"]);
+    devnet(&a, &["csm-bond", "--wei", "4000000000000000000"]);
     let s = read_bond().await;
     assert_eq!(
         (s.unbonded, s.to_eject, s.risk(), s.shortfall()),
         (2, 2, Some(BondRisk::Eject { keys: 2 }), eth(1_400))
     );
     // All 5.4 ETH held but 1.3 ETH of it locked: unbonded, none to eject.
-    devnet(&["csm-bond", "--wei", "5400000000000000000", "--locked", "1300000000000000000"]);
+    devnet(&a, &["csm-bond", "--wei", "5400000000000000000", "--locked", "1300000000000000000"]);
     let s = read_bond().await;
     assert_eq!((s.unbonded, s.to_eject, s.risk()), (1, 0, Some(BondRisk::Unbonded { keys: 1 })));
     // The curated module v1 has no accounting.
@@ -793,10 +796,10 @@ async fn csm_bond_state_and_rocket_pool_penalties_are_read() {
         rocket_penalties::read(&reads, pen, minipool_manager, node, anchor.block_number).await.unwrap()
     };
     assert!(read_pen().await.is_empty(), "no penalties yet");
-    let minipool: Address = devnet(&["rocket-penalty", "--index", &index, "--count", "2"]).parse().unwrap();
+    let minipool: Address = devnet(&a, &["rocket-penalty", "--index", &index, "--count", "2"]).parse().unwrap();
     assert_eq!(read_pen().await, vec![(minipool, 2)]);
     assert_eq!(rocket_penalties::risk(2), Some(PenaltyRisk::Warned { left: 1 }));
-    devnet(&["rocket-penalty", "--index", &index, "--count", "1"]);
+    devnet(&a, &["rocket-penalty", "--index", &index, "--count", "1"]);
     assert_eq!(read_pen().await, vec![(minipool, 3)]);
 }
 
@@ -814,20 +817,8 @@ async fn a_lido_exit_request_ten_days_old_is_found_at_start() {
     let cfg = config(&a);
     let st = state(&a);
     let v = st["operators"]["lido-curated"]["keys"][2].as_u64().unwrap();
-    let out = Command::new("python3")
-        .arg(root().join("testnets/local/pools_devnet.py"))
-        .args(["exit-lido", "--rpc", &a.url, "--index", &v.to_string(), "--state"])
-        .arg(a.dir.path().join("pools-devnet.json"))
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "exit-lido: {}", String::from_utf8_lossy(&out.stderr));
-    let mined = reqwest::Client::new()
-        .post(&a.url)
-        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x3e8", "0x360"]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mined.status().is_success());
+    devnet(&a, &["exit-lido", "--index", &v.to_string()]);
+    mine(&a, 1_000, 864).await;
     let rpc = EthRpc::new(&a.url, Duration::from_secs(30));
     let head = head_anchor(&a.url).await;
     let local: HashSet<PublicKeyBytes> = (0..32).map(pk).collect();
