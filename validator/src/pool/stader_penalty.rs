@@ -70,15 +70,10 @@ pub async fn read(
     Ok(PenaltyState { threshold, per_strike, penalised })
 }
 
-/// ETH of `wei`, for messages.
-pub fn eth(wei: U256) -> String {
-    let gwei = u128::try_from(wei / U256::from(1_000_000_000u64)).unwrap_or(u128::MAX);
-    format!("{}.{:03} ETH", gwei / 1_000_000_000, (gwei % 1_000_000_000) / 1_000_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::eth;
 
     /// ethx `Penalty.updateTotalPenaltyAmount`: the total is stored and a
     /// forced exit emitted once it reaches `validatorExitPenaltyThreshold`

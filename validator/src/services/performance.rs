@@ -531,10 +531,12 @@ fn tell_withdrawal_requests(st: &mut State, w: &verdict::Window) {
                  in the block of slot {slot}: a triggered exit, not a voluntary one (the pool's protocol exit, or \
                  whoever holds the key's withdrawal address)");
         } else {
-            let g = r.amount_gwei;
+            let amount = crate::pool::eth(
+                alloy_primitives::U256::from(r.amount_gwei) * alloy_primitives::U256::from(1_000_000_000u64),
+            );
             info!(validator = index, pubkey = %r.pubkey, pool, operator, %source, slot,
-                "performance: validator {index}: a partial withdrawal of {}.{:03} ETH requested from the execution \
-                 layer (EIP-7002) by {source} in the block of slot {slot}", g / 1_000_000_000, g % 1_000_000_000 / 1_000_000);
+                "performance: validator {index}: a partial withdrawal of {amount} requested from the execution \
+                 layer (EIP-7002) by {source} in the block of slot {slot}");
         }
     }
     // A re-judged epoch (a reorg) is told only what is new; older slots are
