@@ -8,10 +8,11 @@
 # Stader permissioned, Lido curated, CSM and curated module v2 (an entry of
 # kind `lido`: the module's type read from it), Rocket Pool in and out of the
 # smoothing pool), reading the contracts through a fault-injecting proxy.
-#   the chain's first block, before poolvc's first read: Lido asks the
+#   ten days before the beacon chain begins (anvil's clock): Lido asks the
 #              curated module v2's validator 64 to exit; poolvc must find the
-#              request in its look back over past blocks, prove it and exit
-#              the key once it may;
+#              request in its look back over past blocks, prove its block by
+#              parent hashes from the first payloads (no beacon block commits
+#              to it) and exit the key once it may;
 #   epoch 2:   the opted-out Stader operator opts in (its blocks must move to
 #              the socializing pool only after 96 anvil blocks; its keys use
 #              builder blocks, and their registrations must follow within a
@@ -70,7 +71,10 @@ trap cleanup EXIT
 # specnode takes it as its execution layer (--el): anvil's latest block is the
 # genesis payload, and from then on anvil mines one block per slot, for the
 # slot's proposer, so every payload's state root is the pool contracts' state.
-"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --silent >"$RUN/anvil.log" 2>&1 &
+# anvil's clock starts ten days and an hour back: the pools deploy, and Lido
+# asks for an exit, ten days before the beacon chain begins.
+"$FOUNDRY/anvil-linux-amd64/bin/anvil" --port "$ANVIL_PORT" --silent --timestamp "$(( $(date +%s) - 10 * 86400 - 3600 ))" \
+  >"$RUN/anvil.log" 2>&1 &
 PIDS+=($!)
 echo ok >"$RUN/rpc-mode"
 python3 "$HERE/rpc_fault_proxy.py" --listen "$PROXY_PORT" --upstream "$ANVIL" --mode-file "$RUN/rpc-mode" \
@@ -87,6 +91,15 @@ openssl pkey -in "$RUN/stader-presign.key" -pubout -out "$RUN/stader-presign.pem
 python3 "$HERE/pools_devnet.py" deploy --rpc "$ANVIL" --definitions "$RUN/vc/validators/validator_definitions.yml" --range 32..67 \
   --cmv2 4 --stader-presign "http://127.0.0.1:$PRESIGN_PORT,$RUN/stader-presign.pem" --out "$RUN/vc"
 CAST="$FOUNDRY/cast-linux-amd64/bin/cast"
+# A Lido exit request ten days old when the chain begins (anvil's clock),
+# before any beacon block: the curated module v2's validator 64. poolvc must
+# find it by looking back once its reads exist, prove its block from the
+# first payloads down by parent hashes (no beacon block commits to it), and
+# exit the key once it may (activation + SHARD_COMMITTEE_PERIOD).
+OLD_EXIT=64
+python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index "$OLD_EXIT" >"$RUN/old-exit-block"
+echo "$OLD_EXIT $("$CAST" block "$(cat "$RUN/old-exit-block")" -r "$ANVIL" -f timestamp)" >"$RUN/old-exit"
+echo "e2e-pools: Lido asked validator $OLD_EXIT to exit in anvil block $(cat "$RUN/old-exit-block") ($(cat "$RUN/old-exit"))"
 node "$SPECNODE/specnode.mjs" --datadir "$RUN/bn" --port "$PORT" --validators 68 --own 0..31 --preset minimal --fulu-epoch 2 --gloas-epoch 4 \
   --slot-ms "$SLOT_MS" --genesis-delay 14 --config SHARD_COMMITTEE_PERIOD=1 --el "$ANVIL" \
   --compounding 49=34 --compounding 50=33 >"$RUN/bn.log" 2>&1 &
@@ -182,16 +195,6 @@ while True:
 EOF
 PIDS+=($!)
 echo "e2e-pools: specnode $BN, anvil $ANVIL behind the proxy $PROXY, poolvc $VC_PID; genesis $GENESIS"
-# A Lido exit request in the chain's first block (sent at genesis, mined for
-# slot 1), before poolvc's first read (its reads are proven from the first
-# block with a payload on, at slot 2): the curated module v2's validator 64.
-# poolvc must find it by looking back once its reads exist, prove it and
-# exit the key once it may (activation + SHARD_COMMITTEE_PERIOD).
-OLD_EXIT=64
-at_slot 0
-python3 "$HERE/pools_devnet.py" exit-lido --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json" --index "$OLD_EXIT" >"$RUN/old-exit-block"
-echo "$OLD_EXIT $(date +%s)" >"$RUN/old-exit"
-echo "e2e-pools: Lido asked validator $OLD_EXIT to exit in anvil block $(cat "$RUN/old-exit-block")"
 
 at_slot $(( 2 * SPE ))
 # EIP-7002 requests from the execution layer in the block of slot 2*SPE+3
@@ -203,7 +206,13 @@ for req in "50 0" "49 1000000000"; do
   curl -sf -X POST "$BN/specnode/withdrawal_request/$(( 2 * SPE + 3 ))?pubkey=$PK&amount=$AMOUNT" -o /dev/null \
     || { echo "e2e-pools: the node took no withdrawal request for $IDX"; exit 1; }
 done
-echo "$(( 2 * SPE + 3 ))" >"$RUN/el-requests-slot"
+# And one from Gloas on (epoch 4): 0.5 ETH more of validator 49's, in the
+# payload of slot 4*SPE+3; the envelope carries it, the next block processes
+# it (its parent_execution_requests).
+PK49="$(python3 -c "import json; print(json.load(open('$RUN/vc/pools-devnet.json'))['pubkeys']['49'])")"
+curl -sf -X POST "$BN/specnode/withdrawal_request/$(( 4 * SPE + 3 ))?pubkey=$PK49&amount=500000000" -o /dev/null \
+  || { echo "e2e-pools: the node took no Gloas withdrawal request for 49"; exit 1; }
+echo "$(( 2 * SPE + 3 )) $(( 4 * SPE + 3 ))" >"$RUN/el-requests-slot"
 FLIP="$(python3 "$HERE/pools_devnet.py" flip --rpc "$ANVIL" --state "$RUN/vc/pools-devnet.json")"
 echo "e2e-pools: the opted-out Stader operator opted in at anvil block $FLIP"
 at_slot $(( 3 * SPE ))

@@ -13,8 +13,9 @@ recorded heights and poolvc's log.
   WRONG_SLOT's, which poolvc refused (the node paid 0x…bad0), and those it
   refused inside a fault window because a recipient could not be known;
 - the exit requests (validators 47 and 51) have an exit epoch on chain, and so
-  has the one Lido made in the chain's first block, before poolvc's first
-  read (RUN_DIR/old-exit), which poolvc's log shows found; the
+  has the one Lido made ten days before the chain began (RUN_DIR/old-exit:
+  the validator and its block's time), which poolvc's log shows found and
+  proven, at least 240 hours old; the
   exit request the lying endpoint forged (RUN_DIR/forged-exit) has none, and
   poolvc's log says it was not proven;
 - during each fault window every one of poolvc's keys attested (participation
@@ -191,16 +192,23 @@ def main():
     # EIP-7002: validator 50's full exit and validator 49's partial
     # withdrawal, requested from the execution layer: the chain acted on the
     # exit (49 stays), and poolvc told each as such, once.
+    # From Gloas on, 0.5 ETH more of 49's, carried by the payload envelope
+    # of its slot and processed by a later block (parent_execution_requests).
     el_requests = "FAIL"
+    fulu_slot, gloas_slot = (int(x) for x in open(os.path.join(run, "el-requests-slot")).read().split())
     el_lines = [ln for ln in log.splitlines() if "requested from the execution layer (EIP-7002)" in ln]
     full = [ln for ln in el_lines if "validator 50: a full exit" in ln and "a triggered exit" in ln]
     part = [ln for ln in el_lines if "validator 49: a partial withdrawal of 1.000 ETH" in ln]
+    later = [int(m.group(1)) for ln in el_lines if "validator 49: a partial withdrawal of 0.500 ETH" in ln
+             for m in [re.search(r"in the block of slot (\d+)", ln)] if m]
     if exited.get(50, FAR) == FAR or exited.get(49, FAR) != FAR:
         failures.append(f"EIP-7002: the chain did not act on the requests as asked: exit epochs {exited}")
-    elif len(full) != 1 or len(part) != 1 or len(el_lines) != 2:
+    elif len(full) != 1 or len(part) != 1 or any(f"in the block of slot {fulu_slot}" not in ln for ln in full + part):
         failures.append(f"EIP-7002: poolvc told {el_lines[:4]}")
+    elif len(later) != 1 or later[0] <= gloas_slot or len(el_lines) != 3:
+        failures.append(f"EIP-7002 from Gloas on (requested in slot {gloas_slot}'s payload): poolvc told {el_lines[:4]}")
     else:
-        el_requests = "full_exit=1 partial=1"
+        el_requests = "full_exit=1 partial=2 gloas_slot=%d" % later[0]
     exited.pop(49, None)
     exits_ok = sum(1 for i in (47, 51) if exited.get(i, FAR) != FAR)
     if exits_ok != 2:
@@ -209,15 +217,19 @@ def main():
     old_ok = False
     try:
         old, old_at = (int(x) for x in open(os.path.join(run, "old-exit")).read().split())
+        genesis = int(get(bn, "/eth/v1/beacon/genesis")["data"]["genesis_time"])
         v = get(bn, f"/eth/v1/beacon/states/head/validators?id={old}")["data"]
         found = [ln for ln in log.splitlines() if "exit requested (log proven)" in ln
                  and state["pubkeys"][str(old)].lower() in ln.lower()]
-        if not v or int(v[0]["validator"]["exit_epoch"]) == FAR:
-            failures.append(f"validator {old}, asked to exit before poolvc's first read, did not exit: {v}")
-        elif not found or "age_h=Some(" not in found[0]:
-            failures.append(f"validator {old}: the request is not in poolvc's log with its age: {found[:1]}")
+        age = re.search(r"age_h=Some\((\d+)\)", found[0]) if found else None
+        if genesis - old_at < 10 * 86400:
+            failures.append(f"validator {old}: the request's block is {genesis - old_at} s before genesis, not ten days")
+        elif not v or int(v[0]["validator"]["exit_epoch"]) == FAR:
+            failures.append(f"validator {old}, asked to exit ten days before the chain began, did not exit: {v}")
+        elif not age or int(age.group(1)) < 240:
+            failures.append(f"validator {old}: the request is not in poolvc's log as 240 hours old or more: {found[:1]}")
         else:
-            old_ok = True
+            old_ok = "ok(%dh)" % int(age.group(1))
             exits_ok += 1
             exited[old] = int(v[0]["validator"]["exit_epoch"])
     except (OSError, ValueError) as e:
@@ -415,7 +427,7 @@ def main():
           "wrong_fee_refused=%d exits=%d/3 old_exit=%s forged_exit_refused=%d registrations=[%s] faults=[%s] pool_show=%s presign=%s "
           "stader_penalty_warned=%s stader_presign=%s exit_webhook=%s standing=%s el_requests=%s" % (
               proposed, duties, closed, ",".join(f"{k}:{v}" for k, v in per_op.items()), vault_in_window, pool_after,
-              1 if wrong_refused else 0, exits_ok, "ok" if old_ok else "FAIL", 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
+              1 if wrong_refused else 0, exits_ok, old_ok or "FAIL", 1 if forged_ok else 0, reg_line, "; ".join(fault_lines), "ok" if show_ok else "FAIL",
               "ok" if presign_ok else "FAIL", "1/1" if penalty_ok else "FAIL", presign_up, webhook, standing, el_requests))
     return 1 if failures else 0
 

@@ -214,7 +214,8 @@ export class Chain {
     };
     // Test hook: EIP-7002 withdrawal requests the execution layer "sent" in
     // this block (`/specnode/withdrawal_request/:slot`), processed by the
-    // state transition as any others (Electra and Fulu blocks only).
+    // state transition as any others (Electra and Fulu blocks; from Gloas on
+    // the slot's payload envelope carries them: `gloas.mjs`).
     const requests = this.withdrawalRequests.get(slot);
     if (requests && !gloas) body.executionRequests = { ...body.executionRequests, withdrawals: requests };
     const block = { slot, proposerIndex: proposer, parentRoot, stateRoot: new Uint8Array(32), body };

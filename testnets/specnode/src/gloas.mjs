@@ -69,6 +69,11 @@ export class Gloas {
     const parentExecutionRequests = parentGloas && head.envelope ? head.envelope.message.executionRequests
       : ssz.gloas.ExecutionRequests.defaultValue();
     const requests = this.requestsFor(head);
+    // Test hook: EIP-7002 withdrawal requests the execution layer "sent" in
+    // this slot's payload (`/specnode/withdrawal_request/:slot`): its
+    // envelope carries them, the next block processes them.
+    const withdrawals = this.chain.withdrawalRequests.get(slot);
+    if (withdrawals) requests.withdrawals = withdrawals;
     const builderWants = this.builderBids.has(slot) && builderOk && this.builderActive(pre);
     if (this.builderBids.has(slot) && builderOk && !builderWants) {
       this.chain.log(`slot ${slot}: the builder cannot bid (not active yet: builders ${pre.builders.length}, finalized epoch ${pre.finalizedCheckpoint.epoch}); self-built`);

@@ -10,7 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poolvc::el::proof::ExecAnchor;
+use poolvc::el::ancestry::Ancestry;
+use poolvc::el::proof::{ExecAnchor, ProofError};
 use poolvc::el::proven::{ProvenError, ProvenReader, Reads};
 use poolvc::el::rpc::{EthRpc, RpcError};
 use poolvc::events::EventBus;
@@ -57,9 +58,8 @@ fn anvil(port: u16) -> Option<Anvil> {
     anvil_with(port, 0)
 }
 
-/// As [`anvil`], with `cmv2` more keys (32..) for a curated module v2
-/// operator.
-fn anvil_with(port: u16, cmv2: u64) -> Option<Anvil> {
+/// anvil on `port` with nothing deployed; `None` (skipped) as [`anvil`].
+fn spawn(port: u16) -> Option<Anvil> {
     let bin = root().join("contracts/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     let built = root().join("contracts/out/NodeRegistry.sol/PermissionlessNodeRegistry.json");
     if !bin.exists() || !built.exists() {
@@ -77,15 +77,22 @@ fn anvil_with(port: u16, cmv2: u64) -> Option<Anvil> {
     let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let a = Anvil { child, url, dir };
-    let n = 32 + cmv2;
-    let keys: String = (0..n).map(|i| format!("{}\n", interop_secret_key(i).public_key().to_bytes())).collect();
-    std::fs::write(a.dir.path().join("keys.txt"), keys).unwrap();
     for _ in 0..50 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    Some(a)
+}
+
+/// As [`anvil`], with `cmv2` more keys (32..) for a curated module v2
+/// operator.
+fn anvil_with(port: u16, cmv2: u64) -> Option<Anvil> {
+    let a = spawn(port)?;
+    let n = 32 + cmv2;
+    let keys: String = (0..n).map(|i| format!("{}\n", interop_secret_key(i).public_key().to_bytes())).collect();
+    std::fs::write(a.dir.path().join("keys.txt"), keys).unwrap();
     let out = Command::new("python3")
         .arg(root().join("testnets/local/pools_devnet.py"))
         .args(["deploy", "--rpc", &a.url, "--range", &format!("0..{}", n - 1), "--cmv2", &cmv2.to_string(), "--out"])
@@ -830,4 +837,36 @@ async fn a_lido_exit_request_ten_days_old_is_found_at_start() {
     assert!((10 * 86_400..10 * 86_400 + 600).contains(&age), "the request is {age} s old");
     let delay = r.allowed_delay_secs.expect("the module's exit deadline threshold read");
     assert!(r.delivered.unwrap() + delay < head.timestamp, "its deadline ({delay} s after delivery) is past");
+}
+
+/// A block below the proven payload is proven by its descendants' parent
+/// hashes (two batches of headers here); a second block below the same
+/// payload costs no request; a walk from a hash the endpoint's chain does
+/// not have fails at once, and a block deeper than allowed is refused.
+#[tokio::test]
+async fn an_old_block_is_proven_by_its_descendants_parent_hashes() {
+    let _machine = poolvc_tests::turns::shared();
+    let Some(a) = spawn(18_712) else { return };
+    mine(&a, 300, 12).await;
+    let rpc = EthRpc::new(&a.url, Duration::from_secs(30));
+    let head = head_anchor(&a.url).await;
+    assert_eq!(head.block_number, 300);
+    let old = anchor_at(&a.url, "0x5").await;
+    let mut ancestry = Ancestry::default();
+    let got = ancestry.anchor_of(&rpc, &head, 5, 1_000).await.unwrap();
+    assert_eq!(
+        (got.block_number, got.block_hash, got.state_root, got.receipts_root, got.timestamp),
+        (5, old.block_hash, old.state_root, old.receipts_root, old.timestamp)
+    );
+    let asked = rpc.counts().0;
+    assert_eq!(asked, 2, "296 headers in two batches");
+    let seven = ancestry.anchor_of(&rpc, &head, 7, 1_000).await.unwrap();
+    assert_eq!(seven.block_hash, anchor_at(&a.url, "0x7").await.block_hash);
+    assert_eq!(rpc.counts().0, asked, "headers already proven are not asked again");
+    let mut forged = head;
+    forged.block_hash = Hash256::repeat_byte(7);
+    let e = Ancestry::default().anchor_of(&rpc, &forged, 5, 1_000).await.unwrap_err();
+    assert!(matches!(e, ProvenError::Proof(ProofError::HeaderHash { block: 300, .. })), "{e}");
+    let e = Ancestry::default().anchor_of(&rpc, &head, 5, 100).await.unwrap_err();
+    assert!(matches!(e, ProvenError::Proof(ProofError::TooDeep { block: 5, anchor_block: 300, max: 100 })), "{e}");
 }

@@ -44,8 +44,10 @@ pub struct BlockParticipation {
     pub attestations: Vec<IncludedBits>,
     /// Its sync aggregate's bits (empty before Altair).
     pub sync_bits: Vec<bool>,
-    /// Its `execution_requests.withdrawals`, in block order (empty before
-    /// Electra, and from Gloas on, where they ride in the payload envelope).
+    /// The withdrawal requests this block processes, in order: its own
+    /// `execution_requests.withdrawals` (Electra, Fulu), or from Gloas on
+    /// its parent payload's (`parent_execution_requests`, the parent's
+    /// envelope's, which the bid committed to); empty before Electra.
     pub withdrawal_requests: Vec<WithdrawalRequest>,
 }
 
@@ -95,6 +97,10 @@ struct BodyJson {
     sync_aggregate: Option<SyncAggregateJson>,
     #[serde(default)]
     execution_requests: Option<ExecutionRequestsJson>,
+    /// Gloas on: the requests of the parent's payload (its envelope's),
+    /// which this block processes.
+    #[serde(default)]
+    parent_execution_requests: Option<ExecutionRequestsJson>,
 }
 #[derive(Deserialize)]
 struct ExecutionRequestsJson {
@@ -223,7 +229,10 @@ impl BlockJson {
             Some(s) => bitvector(&s.sync_committee_bits).map_err(|e| ParticipationError::SyncBits(Box::new(e)))?,
             None => Vec::new(),
         };
-        let requests = self.body.execution_requests.as_ref().map_or(&[][..], |r| &r.withdrawals[..]);
+        // Before Gloas a block carries its own payload's requests; from
+        // Gloas on its parent's (the envelope's), processed by this block.
+        let carried = self.body.execution_requests.as_ref().or(self.body.parent_execution_requests.as_ref());
+        let requests = carried.map_or(&[][..], |r| &r.withdrawals[..]);
         let mut withdrawal_requests = Vec::with_capacity(requests.len());
         for (index, r) in requests.iter().enumerate() {
             withdrawal_requests.push(r.read().map_err(|what| ParticipationError::WithdrawalRequest { index, what })?);
@@ -338,7 +347,9 @@ mod tests {
 
     /// `execution_requests.withdrawals` as the Beacon API gives them
     /// (Electra's `WithdrawalRequest`): a full exit (amount 0) and a partial
-    /// withdrawal read; a short key or bad hex makes the block malformed.
+    /// withdrawal read, and the same as a Gloas block's
+    /// `parent_execution_requests`; a short key or bad hex makes the block
+    /// malformed.
     #[test]
     fn reads_eip7002_withdrawal_requests() {
         let with = |requests: &str| {
@@ -358,6 +369,12 @@ mod tests {
         assert_eq!(p.withdrawal_requests[0].source_address, Address::repeat_byte(0xab));
         assert_eq!(p.withdrawal_requests[0].pubkey, PublicKeyBytes::from_slice(&[0xcd; 48]));
         assert!(read_block(&block("0x03", None, "0x00")).unwrap().withdrawal_requests.is_empty());
+        // Gloas: the block carries its parent payload's requests.
+        let gloas =
+            String::from_utf8(with(&two)).unwrap().replacen("execution_requests", "parent_execution_requests", 1);
+        let p = read_block(gloas.as_bytes()).unwrap();
+        assert_eq!(p.withdrawal_requests.len(), 2);
+        assert!(p.withdrawal_requests[0].is_full_exit());
         let short = format!(r#"{{"source_address":"{src}","validator_pubkey":"0xcdcd","amount":"0"}}"#);
         let e = read_block(&with(&short)).unwrap_err().to_string();
         assert!(e.contains("withdrawals[0]") && e.contains("validator_pubkey is 2 bytes"), "{e}");

@@ -86,6 +86,28 @@ pub enum ProofError {
         /// The log's emitter.
         emitter: Address,
     },
+    /// A header below a beacon-committed payload does not hash to the
+    /// parent hash its child (proven) names: the endpoint's chain is not
+    /// the one the beacon chain commits to.
+    #[error("block {block}: its header hashes to {got}, but its proven child names {expected} as parent")]
+    HeaderHash {
+        /// The block.
+        block: u64,
+        /// What its header hashes to.
+        got: B256,
+        /// The proven hash at its height.
+        expected: B256,
+    },
+    /// A block too far below the beacon-committed payload to walk back to.
+    #[error("block {block} is more than {max} blocks below the proven block {anchor_block}: not walked back to")]
+    TooDeep {
+        /// The block.
+        block: u64,
+        /// The proven block.
+        anchor_block: u64,
+        /// The most blocks walked.
+        max: u64,
+    },
     /// The block's receipts do not hash to its receipts root.
     #[error("block {block}: {count} receipts hash to {got}, the beacon block commits to {expected}")]
     Receipts {

@@ -130,8 +130,28 @@ pub async fn take_with(
     let mut map =
         PoolMap::new(cfg.pools.iter().map(|p| p.kind().to_string()).collect()).with_relays(cfg.relays.clone());
     map.set_head(block, 0);
-    for (i, spec) in cfg.pools.iter().enumerate() {
-        map.record(i, reader::read_operator(&reads, spec, block, time).await, 0, block);
+    // Unproven, the entries are read side by side: each is a chain of
+    // dependent calls, and the endpoint answers them on all its cores.
+    // Proven, one after another: each entry's proofs serve the next ones
+    // (the locator, shared registries), and read side by side they would be
+    // asked twice.
+    let results = match &reads {
+        Reads::Unproven(_) => {
+            futures_util::future::join_all(
+                cfg.pools.iter().map(|spec| reader::read_operator(&reads, spec, block, time)),
+            )
+            .await
+        }
+        Reads::Proven(_) => {
+            let mut all = Vec::with_capacity(cfg.pools.len());
+            for spec in &cfg.pools {
+                all.push(reader::read_operator(&reads, spec, block, time).await);
+            }
+            all
+        }
+    };
+    for (i, r) in results.into_iter().enumerate() {
+        map.record(i, r, 0, block);
     }
     let rules = map.rules(0, u64::MAX);
     let mut operators = Vec::with_capacity(cfg.pools.len());

@@ -26,6 +26,7 @@
 
 use super::context::{now_secs, Ctx};
 use crate::beacon::BeaconError;
+use crate::el::ancestry::Ancestry;
 use crate::el::proof::ExecAnchor;
 use crate::el::proven::{self, ProvenError, ProvenReader, Reads};
 use crate::el::rpc::{EthRpc, RpcError};
@@ -162,7 +163,7 @@ async fn pass<P: Preset>(ctx: &Ctx<P>, st: &mut State, s: u64, epoch_start: bool
         Ok(anchor) => {
             let block = anchor.block_number;
             st.map.set_head(block, now);
-            let logged = follow_logs(ctx, st, &cfg, block).await;
+            let logged = follow_logs(ctx, st, &cfg, &anchor).await;
             let due = epoch_start
                 || logged
                 || st.map.change_pending()
@@ -292,21 +293,42 @@ enum ExitProofError {
 }
 
 /// Proves the log of an exit request against the receipts root of the
-/// beacon chain's payload at the log's block.
-async fn prove_exit<P: Preset>(ctx: &Ctx<P>, rpc: &EthRpc, r: &ExitRequest) -> Result<(), ExitProofError> {
+/// beacon chain's payload at the log's block. Where the beacon node serves
+/// no block at the log's slot (before the chain's first payload, a skipped
+/// slot, or history a checkpoint-synced node does not keep), the log's
+/// block is proven from `head`'s payload down by parent hashes, at most
+/// `max_depth` blocks (a forged block is not on that chain).
+async fn prove_exit<P: Preset>(
+    ctx: &Ctx<P>,
+    rpc: &EthRpc,
+    head: &ExecAnchor,
+    ancestry: &mut Ancestry,
+    max_depth: u64,
+    r: &ExitRequest,
+) -> Result<(), ExitProofError> {
     let not_yet = |e: &dyn std::fmt::Display| ExitProofError::NotYet { why: e.to_string() };
     let Some(log) = &r.log else { return Err(ExitProofError::Disproven { why: "no log to prove".into() }) };
     let ts = proven::block_timestamp(rpc, log.block_hash).await.map_err(|e| not_yet(&e))?;
     let secs = (ctx.spec.slot_duration_ms / 1000).max(1);
-    let slot = ts.saturating_sub(ctx.genesis.genesis_time) / secs;
-    let anchor = match anchor_at(ctx, &slot.to_string()).await {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return Err(ExitProofError::Disproven {
-                why: format!("the beacon chain has no block at slot {slot} (block {})", log.block),
-            })
-        }
-        Err(e) => return Err(not_yet(&e)),
+    let genesis = ctx.genesis.genesis_time;
+    // Slot 0 carries no payload: a block of that time or before is older
+    // than the beacon chain.
+    let by_slot = if ts >= genesis + secs {
+        anchor_at(ctx, &((ts - genesis) / secs).to_string()).await.map_err(|e| not_yet(&e))?
+    } else {
+        None
+    };
+    let anchor = match by_slot {
+        Some(a) => a,
+        None => match ancestry.anchor_of(rpc, head, log.block, max_depth).await {
+            Ok(a) => a,
+            Err(e @ ProvenError::Proof(_)) => {
+                return Err(ExitProofError::Disproven {
+                    why: format!("{e} (walking back from slot {}'s payload, block {})", head.slot, head.block_number),
+                })
+            }
+            Err(e) => return Err(not_yet(&e)),
+        },
     };
     match proven::prove_log(rpc, &anchor, log).await {
         Ok(()) => Ok(()),
@@ -317,8 +339,11 @@ async fn prove_exit<P: Preset>(ctx: &Ctx<P>, rpc: &EthRpc, r: &ExitRequest) -> R
 
 /// Reads the logs since the last slot: exit requests are recorded; `true`
 /// if a watched contract logged anything (the reads may be out of date).
-async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, block: u64) -> bool {
+async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig, head: &ExecAnchor) -> bool {
     let Some(rpc) = &st.rpc else { return false };
+    let block = head.block_number;
+    // Blocks older than the beacon chain's payloads, proven once a pass.
+    let mut ancestry = Ancestry::default();
     let from = st.next_log_block.unwrap_or(block.saturating_sub(cfg.exit_lookback_blocks));
     if from > block {
         return false;
@@ -360,7 +385,7 @@ async fn follow_logs<P: Preset>(ctx: &Ctx<P>, st: &mut State, cfg: &PoolsConfig,
                         continue;
                     }
                     // Nothing is exited on the endpoint's word.
-                    match prove_exit(ctx, rpc, &r).await {
+                    match prove_exit(ctx, rpc, head, &mut ancestry, cfg.exit_lookback_blocks, &r).await {
                         Ok(()) => {
                             // Its age (hours since delivery), for requests found after downtime.
                             let age_h = r.delivered.map(|d| (now_secs() as u64).saturating_sub(d) / 3600);
