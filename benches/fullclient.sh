@@ -12,20 +12,27 @@
 # Usage: benches/fullclient.sh [VALIDATORS] [SLOT_MS]
 # POOLVC_BIN / SIMNODE_BIN run given binaries instead of building this tree's
 # (to compare two versions of the client against one simulated node).
+# EPOCHS=1 checks epoch 1 only (the node stops after slot 64); RUN_DIR keeps
+# the run's files there; PROFILE=1 records the client with `perf` (99 Hz,
+# call graphs): its start-up (the first 150 s) into RUN/perf-start.data, and
+# 120 s of duties from 20 s after its first duty into RUN/perf-steady.data.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 N="${1:-100000}"
 SLOT_MS="${2:-12000}"
-RUN="$(mktemp -d)"
+RUN="${RUN_DIR:-$(mktemp -d)}"
+mkdir -p "$RUN"
 cd "$ROOT"
 POOLVC="${POOLVC_BIN:-$ROOT/target/release/poolvc}"
 SIMNODE="${SIMNODE_BIN:-$ROOT/target/release/simnode}"
 [ -n "${POOLVC_BIN:-}" ] || cargo build --release -q -p poolvc --bin poolvc
 [ -n "${SIMNODE_BIN:-}" ] || cargo build --release -q -p poolvc-tests --bin simnode
 SPE=32
-UNTIL=$(( 3 * SPE ))   # epochs 1 and 2 checked; the node stops after slot 96
+EPOCHS="${EPOCHS:-2}"
+UNTIL=$(( (EPOCHS + 1) * SPE ))   # epochs 1..EPOCHS checked; the node stops after the last
+CHECK="$(seq -s, 1 "$EPOCHS")"
 "$SIMNODE" --preset mainnet --validators "$N" --electra-epoch 0 --fulu-epoch 0 \
-  --slot-ms "$SLOT_MS" --genesis-delay-s "${GENESIS_DELAY_S:-75}" --verify-every 4 --until-slot "$UNTIL" --check-epochs 1,2 \
+  --slot-ms "$SLOT_MS" --genesis-delay-s "${GENESIS_DELAY_S:-75}" --verify-every 4 --until-slot "$UNTIL" --check-epochs "$CHECK" \
   --report "$RUN/report.json" > "$RUN/simnode.out" 2> "$RUN/simnode.err" &
 SIM=$!
 for _ in $(seq 1 120); do grep -q '^url=' "$RUN/simnode.out" 2>/dev/null && break; sleep 1; done
@@ -35,6 +42,12 @@ RUST_LOG=info "$POOLVC" vc --beacon-nodes "$URL" --datadir "$RUN/vc" --init-slas
   --interop-indexes "0..$(( N - 1 ))" --suggested-fee-recipient 0x00000000000000000000000000000000000000aa \
   > "$RUN/vc.log" 2>&1 &
 VC=$!
+if [ "${PROFILE:-0}" = 1 ]; then
+  ( perf record -F 99 -g -p "$VC" -o "$RUN/perf-start.data" -- sleep 150 >/dev/null 2>&1
+    until grep -q startup_ms "$RUN/vc.log" 2>/dev/null; do sleep 2; done
+    sleep 20
+    perf record -F 99 -g -p "$VC" -o "$RUN/perf-steady.data" -- sleep 120 >/dev/null 2>&1 ) &
+fi
 PEAK=0
 while kill -0 "$SIM" 2>/dev/null; do
   RSS=$(awk '/VmRSS/ {print $2}' "/proc/$VC/status" 2>/dev/null || echo 0)
