@@ -153,7 +153,8 @@ impl Ancestry {
             let answers = rpc.batch("eth_getBlockByNumber", params, BATCH).await?;
             for (k, v) in (lo..=n).rev().zip(answers) {
                 let h = parse(rpc, k, v)?;
-                let got = h.rehash();
+                // `parse` checked that the header's fields hash to `h.hash`.
+                let got = h.hash;
                 if got != expected {
                     return Err(ProofError::HeaderHash { block: k, got, expected }.into());
                 }
@@ -176,8 +177,9 @@ impl Ancestry {
 }
 
 /// One `eth_getBlockByNumber` answer: the header of block `k`, its
-/// number and its own hash checked (a header that re-encodes to another
-/// hash than the endpoint names has a field poolvc does not know).
+/// number and its own hash checked. Invariant of the result: its fields
+/// hash to its `hash` (a header that re-encodes to another hash than the
+/// endpoint names has a field poolvc does not know, and is refused).
 fn parse(rpc: &EthRpc, k: u64, v: serde_json::Value) -> Result<RpcHeader, RpcError> {
     let bad = |reason: String| RpcError::Malformed {
         url: rpc.url().to_string(),
