@@ -460,6 +460,54 @@ pub enum KeysCommand {
         #[arg(long)]
         datadir: PathBuf,
     },
+    /// Leased key shards: every shard, who holds its lease, until when, and
+    /// how many keys it has.
+    Shards {
+        /// The PostgreSQL the instances share (their --slashing-protection-db).
+        #[arg(long)]
+        postgres: String,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Adds keys to a shard (made if new); a key already in another shard
+    /// refuses the whole call (use `keys move`).
+    Assign {
+        /// The PostgreSQL the instances share.
+        #[arg(long)]
+        postgres: String,
+        /// The shard.
+        #[arg(long)]
+        shard: String,
+        /// The keys.
+        #[command(flatten)]
+        keys: ShardKeys,
+    },
+    /// Moves keys to another shard in one transaction: from its commit the
+    /// old shard's holder signs none of them and the new one's signs them
+    /// (it must have their keystores loaded).
+    Move {
+        /// The PostgreSQL the instances share.
+        #[arg(long)]
+        postgres: String,
+        /// The shard the keys go to.
+        #[arg(long)]
+        to: String,
+        /// The keys.
+        #[command(flatten)]
+        keys: ShardKeys,
+    },
+}
+
+/// Which keys a shard command names.
+#[derive(Debug, clap::Args)]
+pub struct ShardKeys {
+    /// A file of public keys, one `0x...` a line (`#` comments).
+    #[arg(long)]
+    pub pubkeys_file: Option<PathBuf>,
+    /// Interop keys START..END, inclusive (devnets).
+    #[arg(long)]
+    pub interop_range: Option<String>,
 }
 
 impl SignerArgs {

@@ -43,6 +43,8 @@ pub struct VcConfig {
     /// Development only: interop keys instead of the data dir's keystores
     /// (refused on a known public network).
     pub interop_indexes: Option<std::ops::RangeInclusive<u64>>,
+    /// Leased key shards (`--lease-holder`): sign only under the leases held.
+    pub leases: Option<crate::leases::LeaseConfig>,
     /// Sign and submit the voluntary exits the pools ask for (otherwise
     /// they are alerted).
     pub pool_auto_exit: bool,
@@ -108,6 +110,7 @@ impl VcConfig {
             network: None,
             slashing_history_epochs: DEFAULT_HISTORY_EPOCHS,
             interop_indexes: None,
+            leases: None,
             pool_auto_exit: false,
             pool_exit_webhook: None,
             validators_dir: datadir.join("validators"),

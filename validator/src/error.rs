@@ -26,6 +26,9 @@ pub enum VcError {
     /// The validator store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The lease table (leased key shards).
+    #[error(transparent)]
+    Leases(#[from] crate::leases::table::LeaseError),
     /// No key loaded.
     #[error("{}: no enabled validator could be loaded", datadir.display())]
     NoValidators {

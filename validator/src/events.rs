@@ -97,6 +97,8 @@ pub enum Service {
     Ptc,
     /// Gloas proposer preferences.
     Preferences,
+    /// Leased key shards: renewals and takeovers.
+    Leases,
 }
 
 impl Service {
@@ -115,6 +117,7 @@ impl Service {
             Self::Perf => "performance",
             Self::Ptc => "ptc",
             Self::Preferences => "preferences",
+            Self::Leases => "leases",
         }
     }
 }

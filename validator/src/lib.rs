@@ -31,6 +31,7 @@ pub mod error;
 pub mod events;
 pub mod heap;
 pub mod http;
+pub mod leases;
 pub mod ledger;
 pub mod lighthouse;
 pub mod logging;

@@ -5,6 +5,7 @@ use clap::{CommandFactory, FromArgMatches};
 use poolvc::cli::{BenchCommand, Cli, Command, DbArgs, KdfArg, KeysCommand, PoolCommand, SlashingCommand};
 use poolvc::cmd::bench::signing::{self, SigningBenchOptions, SlashingBenchOptions};
 use poolvc::cmd::keys::{self, WriteOptions};
+use poolvc::cmd::shards;
 use poolvc::cmd::slashing::{self, DbLocation};
 use poolvc_signer::keys::Kdf;
 use poolvc_signer::slashing::interchange::Accept;
@@ -130,6 +131,34 @@ fn run_keys(command: KeysCommand) -> Result<()> {
             if failures > 0 {
                 bail!("{failures} of {} keystores could not be read", files.len());
             }
+        }
+        KeysCommand::Shards { postgres, json } => {
+            let rows = shards::list(&postgres)?;
+            if json {
+                for r in &rows {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+            } else {
+                print!("{}", shards::render(&rows));
+            }
+        }
+        KeysCommand::Assign { postgres, shard, keys } => {
+            let k = shards::keys_of(keys.pubkeys_file.as_deref(), keys.interop_range.as_deref())?;
+            let added = shards::assign(&postgres, &shard, &k)?;
+            println!("shard {shard}: {added} keys added, {} already there", k.len() - added);
+        }
+        KeysCommand::Move { postgres, to, keys } => {
+            let k = shards::keys_of(keys.pubkeys_file.as_deref(), keys.interop_range.as_deref())?;
+            let started = std::time::Instant::now();
+            let m = shards::move_keys(&postgres, &to, &k)?;
+            let from: Vec<String> = m.from.iter().map(|(s, n)| format!("{n} from {s}")).collect();
+            println!(
+                "moved={} already={} to={to} from=[{}] ms={}",
+                m.moved,
+                m.already,
+                from.join(", "),
+                started.elapsed().as_millis()
+            );
         }
         KeysCommand::Verify { datadir } => {
             let report = keys::verify(&datadir)?;

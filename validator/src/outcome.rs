@@ -59,6 +59,15 @@ pub enum Refusal {
         /// The key.
         pubkey: PublicKeyBytes,
     },
+    /// With leased key shards: this instance holds no live lease on the
+    /// key's shard (another instance signs for it, or nobody may).
+    #[error("validator {pubkey}: this instance holds no live lease on its shard ({shard})")]
+    NotLeased {
+        /// The key.
+        pubkey: PublicKeyBytes,
+        /// Its shard as this instance knows it, or where the refusal came from.
+        shard: String,
+    },
     /// The key has no fee recipient, so it must not propose or register.
     #[error(
         "validator {pubkey} has no fee recipient; set `suggested_fee_recipient` in validator_definitions.yml or \
@@ -176,6 +185,7 @@ impl Refusal {
             Self::UnknownKey { .. } => "unknown_key",
             Self::KeyMismatch { .. } => "key_mismatch",
             Self::Doppelganger { .. } => "doppelganger",
+            Self::NotLeased { .. } => "not_leased",
             Self::NoFeeRecipient { .. } => "no_fee_recipient",
             Self::PoolRecipientUnknown { .. } => "pool_recipient_unknown",
             Self::FeeRecipientMismatch { .. } => "fee_recipient_mismatch",

@@ -8,6 +8,8 @@ use crate::config::VcConfig;
 use crate::datadir::keys;
 use crate::error::VcError;
 use crate::events::{EventBus, LogSubscriber};
+use crate::leases::service::Leases;
+use crate::leases::view::LeaseView;
 use crate::metrics::{self, Stats};
 use crate::policy::ProposalDefaults;
 use crate::services::context::Ctx;
@@ -19,6 +21,7 @@ use crate::services::{
 use crate::signals::shutdown_signal;
 use crate::store::{StoreTimings, ValidatorStore};
 use poolvc_signer::clock::WallClock;
+use poolvc_signer::slashing::fence::Fence;
 use poolvc_signer::slashing::postgres::PostgresSlashingDb;
 use poolvc_signer::slashing::sqlite::SqliteSlashingDb;
 use poolvc_signer::slashing::SlashingDatabase;
@@ -223,9 +226,16 @@ struct Parts {
     loaded: keys::Loaded,
 }
 
-fn open_slashing_db(cfg: &VcConfig, gvr: Hash256) -> Result<Arc<dyn SlashingDatabase>, VcError> {
+fn open_slashing_db(
+    cfg: &VcConfig,
+    gvr: Hash256,
+    fence: Option<Arc<poolvc_signer::slashing::fence::Fence>>,
+) -> Result<Arc<dyn SlashingDatabase>, VcError> {
     Ok(match &cfg.slashing_db_url {
-        Some(url) => Arc::new(PostgresSlashingDb::connect(url, gvr)?),
+        Some(url) => match fence {
+            Some(f) => Arc::new(PostgresSlashingDb::connect(url, gvr)?.with_fence(f)?),
+            None => Arc::new(PostgresSlashingDb::connect(url, gvr)?),
+        },
         None => {
             let layout = crate::datadir::layout::Layout {
                 datadir: cfg.datadir.clone(),
@@ -311,7 +321,10 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     let timings =
         StoreTimings { signing: Some(stats.signing_seconds.clone()), slashing: Some(stats.slashing_seconds.clone()) };
     let clock = WallClock::new(genesis.genesis_time, &spec);
-    let (store, slashing) = open_store::<P>(&cfg, &spec, gvr, clock, &events, timings, loaded).await?;
+    let (store, slashing, leases) = open_store::<P>(&cfg, &spec, gvr, clock, &events, timings, loaded).await?;
+    if let Some(l) = &leases {
+        crate::leases::service::start(l).await;
+    }
     if let Ok(mut k) = keeper.lock() {
         *k = Some(Arc::clone(&slashing));
     }
@@ -371,7 +384,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     // before genesis come on top).
     ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.current_slot() + 1 + m);
     let ctx = Arc::new(ctx);
-    run_services(ctx, slashing, started, stop_tx).await
+    run_services(ctx, slashing, leases, started, stop_tx).await
 }
 
 /// Opens the slashing database and makes the store with the loaded keys
@@ -384,12 +397,27 @@ async fn open_store<P: Preset>(
     events: &Arc<EventBus>,
     timings: StoreTimings,
     loaded: keys::Loaded,
-) -> Result<(Arc<ValidatorStore<P>>, Arc<dyn SlashingDatabase>), VcError> {
+) -> Result<(Arc<ValidatorStore<P>>, Arc<dyn SlashingDatabase>, Option<Arc<Leases>>), VcError> {
     let (cfg, spec, events) = (cfg.clone(), spec.clone(), Arc::clone(events));
     tokio::task::spawn_blocking(move || -> Result<_, VcError> {
-        let slashing = open_slashing_db(&cfg, gvr)?;
-        let store = ValidatorStore::<P>::new(spec, gvr, clock, Arc::clone(&slashing), events, timings)
+        // Leased key shards: the fence goes into every slashing
+        // transaction, the view into the gate (the flags require PostgreSQL).
+        let leases = match (&cfg.leases, &cfg.slashing_db_url) {
+            (Some(lc), Some(url)) => {
+                let fence = Arc::new(Fence::new(lc.holder.clone()));
+                let view = Arc::new(LeaseView::new());
+                let slot = std::time::Duration::from_millis(spec.slot_duration_ms);
+                let l = Leases::connect(url, lc.clone(), slot, Arc::clone(&fence), Arc::clone(&view))?;
+                Some((fence, view, Arc::new(l)))
+            }
+            _ => None,
+        };
+        let slashing = open_slashing_db(&cfg, gvr, leases.as_ref().map(|l| Arc::clone(&l.0)))?;
+        let mut store = ValidatorStore::<P>::new(spec, gvr, clock, Arc::clone(&slashing), events, timings)
             .with_web3signer_options(cfg.web3signer.clone());
+        if let Some((_, view, _)) = &leases {
+            store = store.with_leases(Arc::clone(view));
+        }
         let may_sign = cfg.doppelganger_epochs == 0;
         if loaded.public_keys.len() == loaded.keys.len() {
             let derived = loaded.keys.into_iter().zip(loaded.public_keys).map(|((sk, c), pk)| (sk, pk, c)).collect();
@@ -398,7 +426,7 @@ async fn open_store<P: Preset>(
             store.add_local_keys(loaded.keys, may_sign)?;
         }
         store.add_remote_keys(loaded.remote, cfg.doppelganger_epochs == 0)?;
-        Ok((Arc::new(store), slashing))
+        Ok((Arc::new(store), slashing, leases.map(|l| l.2)))
     })
     .await
     .map_err(|e| VcError::Task { what: "opening the slashing database", reason: e.to_string() })?
@@ -477,6 +505,7 @@ async fn serve_keymanager<P: Preset>(
 async fn run_services<P: Preset>(
     ctx: Arc<Ctx<P>>,
     slashing: Arc<dyn SlashingDatabase>,
+    leases: Option<Arc<Leases>>,
     started: std::time::Instant,
     stop: tokio::sync::watch::Sender<bool>,
 ) -> Result<(), VcError> {
@@ -510,6 +539,9 @@ async fn run_services<P: Preset>(
     let doppelganger = tokio::spawn(doppelganger::run(Arc::clone(&ctx), stop));
     let mut services = tokio::task::JoinSet::new();
     services.spawn(duties::run(Arc::clone(&ctx)));
+    if let Some(l) = leases {
+        services.spawn(crate::leases::service::run(Arc::clone(&ctx), l));
+    }
     if ctx.cfg.disable_attesting {
         warn!("--disable-attesting: no attestation or aggregate will be signed; blocks and sync duties go on");
     } else {

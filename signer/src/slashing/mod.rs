@@ -28,6 +28,7 @@
 //! record, and the caller gets verdicts only after the commit is durable.
 
 pub(crate) mod batch;
+pub mod fence;
 pub mod interchange;
 pub mod postgres;
 pub mod protect;
@@ -156,6 +157,11 @@ pub enum NotSafe {
     /// The key is registered but disabled.
     #[error("validator is disabled in the slashing protection database")]
     DisabledValidator,
+    /// With leased key shards: this instance holds no live lease on the
+    /// key's shard in the database (taken over, moved, expired, or the key
+    /// is in no shard).
+    #[error("this instance holds no live lease on the key's shard (fenced in the slashing transaction)")]
+    NotLeased,
 }
 
 /// The verdict on one message.

@@ -6,9 +6,12 @@
 //! deadlock), decides from their summaries, appends the allowed messages with
 //! one `UNNEST` insert and writes the summaries back with one `UPDATE ...
 //! FROM UNNEST`. Two instances with overlapping keys serialise on the row
-//! locks, so they can never both sign conflicting messages.
+//! locks, so they can never both sign conflicting messages. With leased
+//! key shards ([`super::fence`]) each transaction also checks, first, that
+//! this instance holds the lease of every key it records for.
 
 use super::batch::{self, KeyState, SummaryColumns, SUMMARY_COLUMNS};
+use super::fence::{Fence, LEASE_SCHEMA};
 use super::interchange::{Interchange, InterchangeAttestation, InterchangeBlock, InterchangeData, InterchangeMetadata};
 use super::rules::{AttRow, BlockRow};
 use super::{
@@ -17,8 +20,9 @@ use super::{
 };
 use crate::types::{Hash256, PublicKeyBytes};
 use postgres::{Client, NoTls, Row, Transaction};
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS poolvc_metadata (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
@@ -63,6 +67,27 @@ CREATE TABLE IF NOT EXISTS signed_payload_attestations (
 /// The PostgreSQL slashing-protection database.
 pub struct PostgresSlashingDb {
     client: Mutex<Client>,
+    /// With leased key shards: the leases this instance holds, checked in
+    /// every slashing transaction ([`super::fence`]).
+    fence: Option<Arc<Fence>>,
+}
+
+/// A batch split by the fence: the entries admitted (all of them without
+/// a fence), and for each input its place among them (`None`: refused).
+struct Fenced<'a, T: Clone> {
+    admitted: Cow<'a, [T]>,
+    places: Option<Vec<Option<usize>>>,
+}
+
+impl<T: Clone> Fenced<'_, T> {
+    /// One verdict per input, in order: the inner verdicts where admitted,
+    /// [`NotSafe::NotLeased`] elsewhere.
+    fn verdicts(self, inner: Vec<Verdict>) -> Vec<Verdict> {
+        match self.places {
+            None => inner,
+            Some(places) => places.iter().map(|p| p.map_or(Err(NotSafe::NotLeased), |i| inner[i])).collect(),
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresSlashingDb {
@@ -195,7 +220,44 @@ impl PostgresSlashingDb {
         tx.execute("SELECT pg_advisory_xact_lock(7044307600)", &[])?;
         tx.batch_execute(SCHEMA)?;
         tx.commit()?;
-        Ok(Self { client: Mutex::new(client) })
+        Ok(Self { client: Mutex::new(client), fence: None })
+    }
+
+    /// Turns leased key shards on: every slashable message of this
+    /// instance is recorded only under a lease `fence` holds (checked in the
+    /// same transaction). Creates the lease tables if needed.
+    pub fn with_fence(self, fence: Arc<Fence>) -> Result<Self, SlashingError> {
+        {
+            let mut c = self.lock()?;
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(7044307600)", &[])?;
+            tx.batch_execute(LEASE_SCHEMA)?;
+            tx.commit()?;
+        }
+        Ok(Self { fence: Some(fence), ..self })
+    }
+
+    /// Splits `batch` by the fence inside `tx` (everything admitted without one).
+    fn fence_batch<'a, T: Clone>(
+        &self,
+        tx: &mut Transaction<'_>,
+        batch: &'a [T],
+        pubkey: impl Fn(&T) -> PublicKeyBytes,
+    ) -> Result<Fenced<'a, T>, SlashingError> {
+        let Some(fence) = &self.fence else { return Ok(Fenced { admitted: Cow::Borrowed(batch), places: None }) };
+        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(&pubkey).collect();
+        let ok = fence.admitted(tx, &pubkeys)?;
+        let mut admitted = Vec::with_capacity(batch.len());
+        let places = batch
+            .iter()
+            .map(|t| {
+                ok.contains(&pubkey(t)).then(|| {
+                    admitted.push(t.clone());
+                    admitted.len() - 1
+                })
+            })
+            .collect();
+        Ok(Fenced { admitted: Cow::Owned(admitted), places: Some(places) })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Client>, SlashingError> {
@@ -206,7 +268,8 @@ impl PostgresSlashingDb {
     pub fn reset_for_tests(url: &str) -> Result<(), SlashingError> {
         let mut c = Client::connect(url, NoTls)?;
         c.batch_execute(
-            "DROP TABLE IF EXISTS signed_attestations, signed_blocks, validators, poolvc_metadata CASCADE",
+            "DROP TABLE IF EXISTS signed_attestations, signed_blocks, validators, poolvc_metadata, \
+             poolvc_shard_keys, poolvc_shards CASCADE",
         )?;
         Ok(())
     }
@@ -247,9 +310,11 @@ impl SlashingDatabase for PostgresSlashingDb {
             to_i64("source epoch", a.source_epoch)?;
             to_i64("target epoch", a.target_epoch)?;
         }
-        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|a| a.pubkey).collect();
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
+        let fenced = self.fence_batch(&mut tx, batch, |a| a.pubkey)?;
+        let batch: &[AttestationRecord] = &fenced.admitted;
+        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|a| a.pubkey).collect();
         let mut keys = lock_states(&mut tx, &pubkeys)?;
         let decision = batch::decide_attestations(batch, &mut keys);
         let mut history: HashMap<i64, Vec<AttRow>> = HashMap::new();
@@ -284,7 +349,7 @@ impl SlashingDatabase for PostgresSlashingDb {
         write_summaries(&mut tx, keys.values().filter(|k| k.dirty))?;
         let verdicts = batch::name_attestation_refusals(batch, decision, &history);
         tx.commit()?;
-        Ok(verdicts)
+        Ok(fenced.verdicts(verdicts))
     }
 
     fn check_and_insert_payload_attestations(
@@ -297,9 +362,11 @@ impl SlashingDatabase for PostgresSlashingDb {
         for b in batch {
             to_i64("slot", b.slot)?;
         }
-        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|b| b.pubkey).collect();
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
+        let fenced = self.fence_batch(&mut tx, batch, |b| b.pubkey)?;
+        let batch: &[OncePerSlotRecord] = &fenced.admitted;
+        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|b| b.pubkey).collect();
         // The validators' rows locked in id order, as every batch does: two
         // instances voting for the same key serialise here.
         let keys = lock_states(&mut tx, &pubkeys)?;
@@ -333,7 +400,7 @@ impl SlashingDatabase for PostgresSlashingDb {
             out.push(verdict);
         }
         tx.commit()?;
-        Ok(out)
+        Ok(fenced.verdicts(out))
     }
 
     fn signed_block_root(&self, pubkey: &PublicKeyBytes, slot: u64) -> Result<Option<Hash256>, SlashingError> {
@@ -354,9 +421,11 @@ impl SlashingDatabase for PostgresSlashingDb {
         for b in batch {
             to_i64("slot", b.slot)?;
         }
-        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|b| b.pubkey).collect();
         let mut c = self.lock()?;
         let mut tx = c.transaction()?;
+        let fenced = self.fence_batch(&mut tx, batch, |b| b.pubkey)?;
+        let batch: &[BlockRecord] = &fenced.admitted;
+        let pubkeys: Vec<PublicKeyBytes> = batch.iter().map(|b| b.pubkey).collect();
         let mut keys = lock_states(&mut tx, &pubkeys)?;
         let decision = batch::decide_blocks(batch, &mut keys);
         let mut history: HashMap<i64, Vec<BlockRow>> = HashMap::new();
@@ -383,7 +452,7 @@ impl SlashingDatabase for PostgresSlashingDb {
         write_summaries(&mut tx, keys.values().filter(|k| k.dirty))?;
         let verdicts = batch::name_block_refusals(batch, decision, &history);
         tx.commit()?;
-        Ok(verdicts)
+        Ok(fenced.verdicts(verdicts))
     }
 
     fn import_entries(&self, genesis_validators_root: Hash256, feed: Feed<'_>) -> Result<ImportSummary, SlashingError> {

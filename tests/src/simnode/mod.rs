@@ -137,6 +137,14 @@ pub struct Report {
     pub failures: Vec<String>,
     /// (slot, validator) of verified attestations.
     pub attested: HashSet<(u64, u64)>,
+    /// (slot, validator) of attestations verified a second time (another
+    /// signing of a duty already done: two instances signing one key).
+    pub attested_twice: Vec<(u64, u64)>,
+    /// When each (slot, validator)'s first attestation arrived, in
+    /// milliseconds since genesis.
+    pub attested_at_ms: HashMap<(u64, u64), u64>,
+    /// (slot, validator) of sync-committee messages verified a second time.
+    pub sync_twice: Vec<(u64, u64)>,
     /// (slot, validator) of verified aggregates.
     pub aggregated: HashSet<(u64, u64)>,
     /// Verified blocks: slot -> (proposer, blinded, fork).

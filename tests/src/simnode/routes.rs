@@ -656,7 +656,10 @@ impl<P: Preset> Sim<P> {
             for (seed, duty) in branches {
                 st.pool.entry((slot, a.committee_index, seed)).or_default().insert(duty.position, a.signature);
             }
-            st.report.attested.insert((slot, v));
+            if !st.report.attested.insert((slot, v)) {
+                st.report.attested_twice.push((slot, v));
+            }
+            st.report.attested_at_ms.entry((slot, v)).or_insert(arrived_ms);
             let offset = arrived_ms.saturating_sub(slot * self.cfg.slot_ms);
             st.report.attestation_offsets_ms.push((slot, offset));
             last_slot = Some(slot);
@@ -953,7 +956,9 @@ impl<P: Preset> Sim<P> {
                     .or_default()
                     .insert(p % sub_size, m.signature);
             }
-            st.report.sync_messages.insert((m.slot, v));
+            if !st.report.sync_messages.insert((m.slot, v)) {
+                st.report.sync_twice.push((m.slot, v));
+            }
         }
         Ok(Value::Null)
     }

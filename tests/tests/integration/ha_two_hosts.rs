@@ -15,113 +15,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::netns::{forward, split_url, strip_ansi, total, Host};
 use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {args:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// A host: a network namespace joined to this one by a veth pair,
-/// `10.231.N.1` on this side, `10.231.N.2` inside. Removed on drop.
-struct Host {
-    ns: String,
-    veth: String,
-    n: u8,
-}
-
-impl Host {
-    fn new(n: u8) -> Result<Self, String> {
-        let ns = format!("poolvc-ha-{n}");
-        let veth = format!("pvha{n}");
-        let peer = format!("pvhb{n}");
-        // Leftovers of an interrupted run.
-        let _ = ip(&["netns", "del", &ns]);
-        let _ = ip(&["link", "del", &veth]);
-        ip(&["netns", "add", &ns])?;
-        let host = Self { ns: ns.clone(), veth: veth.clone(), n };
-        ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])?;
-        ip(&["link", "set", &peer, "netns", &ns])?;
-        ip(&["addr", "add", &format!("10.231.{n}.1/30"), "dev", &veth])?;
-        ip(&["link", "set", &veth, "up"])?;
-        ip(&["netns", "exec", &ns, "ip", "addr", "add", &format!("10.231.{n}.2/30"), "dev", &peer])?;
-        ip(&["netns", "exec", &ns, "ip", "link", "set", &peer, "up"])?;
-        ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
-        Ok(host)
-    }
-
-    /// This host's gateway: the address of this side of its veth pair.
-    fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 231, self.n, 1)
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.ns]);
-        let _ = ip(&["link", "del", &self.veth]);
-    }
-}
-
-/// Forwards TCP from `listen` to `to` (PostgreSQL listens on loopback only).
-async fn forward(listen: SocketAddr, to: SocketAddr) {
-    let l = tokio::net::TcpListener::bind(listen).await.unwrap_or_else(|e| panic!("bind {listen}: {e}"));
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = l.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-}
-
-/// `(user:pass, host:port, database)` of a postgres URL.
-fn split_url(url: &str) -> (String, SocketAddr, String) {
-    let rest = url.strip_prefix("postgres://").expect("postgres:// URL");
-    let (auth, rest) = rest.rsplit_once('@').expect("user@host");
-    let (hostport, db) = rest.split_once('/').expect("host/db");
-    let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5432") };
-    let addr = hostport.parse().unwrap_or_else(|_| {
-        use std::net::ToSocketAddrs;
-        hostport.to_socket_addrs().unwrap().next().unwrap()
-    });
-    (auth.to_string(), addr, db.to_string())
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `field: N` from the client's closing `totals VcSummary { .. }` line.
-fn total(log: &str, field: &str) -> u64 {
-    let line = log.lines().find(|l| l.contains("totals VcSummary")).unwrap_or_else(|| panic!("no totals in:\n{log}"));
-    let at = line.find(&format!("{field}: ")).unwrap_or_else(|| panic!("no {field} in {line}")) + field.len() + 2;
-    line[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_one_postgres_overlapping_keys() {
@@ -130,7 +30,7 @@ async fn two_hosts_one_postgres_overlapping_keys() {
     let ci = std::env::var("CI").as_deref() == Ok("true");
     let fresh = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("ha_two_hosts"));
     let Some(db_url) = fresh.await.unwrap() else { return };
-    let hosts = match (Host::new(1), Host::new(2)) {
+    let hosts = match (Host::new(1, false), Host::new(2, false)) {
         (Ok(a), Ok(b)) => [a, b],
         (a, b) => {
             let why = [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; ");

@@ -312,6 +312,22 @@ pub struct VcArgs {
     /// (`{"validatorIndex", "validatorPubkey"}`), until it answers 2xx.
     #[arg(long, value_name = "URL")]
     pub pool_exit_webhook: Option<String>,
+    /// Leased key shards (with --slashing-protection-db): this instance's
+    /// name in the lease table, unique per instance. It signs only for the
+    /// keys of shards whose lease it holds (`poolvc keys shards`).
+    #[arg(long, value_name = "NAME", requires = "slashing_protection_db")]
+    pub lease_holder: Option<String>,
+    /// Shards this instance takes whenever they are free (comma-separated).
+    #[arg(long, value_name = "SHARDS", value_delimiter = ',', requires = "lease_holder")]
+    pub lease_shards: Vec<String>,
+    /// Take over any shard whose lease expired or was released (a standby).
+    /// A shard nobody has held yet is left to the instance that names it in
+    /// --lease-shards.
+    #[arg(long, requires = "lease_holder")]
+    pub lease_standby: bool,
+    /// Renewals (one a slot) a holder may miss before its lease expires.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub lease_missed_renewals: u32,
     /// Stop after this many slots (for tests).
     #[arg(long, hide = true)]
     pub max_slots: Option<u64>,

@@ -48,6 +48,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// Lease flags that cannot work together.
+    #[error("--lease-holder {holder:?}: {reason}")]
+    Leases {
+        /// The holder's name.
+        holder: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// `--http-address` that is not an IP address.
     #[error("--http-address {given:?} is not an IP address")]
     HttpAddress {
@@ -142,6 +150,27 @@ fn topics(given: &[BroadcastTopic]) -> Result<Vec<Topic>, ConfigError> {
         .collect())
 }
 
+/// The lease settings of `--lease-holder` and its flags.
+fn leases(a: &VcArgs) -> Result<Option<crate::leases::LeaseConfig>, ConfigError> {
+    let Some(holder) = a.lease_holder.clone() else { return Ok(None) };
+    let bad = |reason: &str| ConfigError::Leases { holder: holder.clone(), reason: reason.to_string() };
+    if holder.is_empty() || holder.len() > 64 {
+        return Err(bad("a name of 1 to 64 characters"));
+    }
+    if a.lease_shards.is_empty() && !a.lease_standby {
+        return Err(bad("give --lease-shards, --lease-standby or both: otherwise this instance never signs"));
+    }
+    if a.lease_missed_renewals == 0 {
+        return Err(bad("--lease-missed-renewals must be at least 1"));
+    }
+    Ok(Some(crate::leases::LeaseConfig {
+        holder,
+        shards: a.lease_shards.clone(),
+        standby: a.lease_standby,
+        missed_renewals: a.lease_missed_renewals,
+    }))
+}
+
 /// The client's settings from the flags; `home` is `$HOME` (Lighthouse's
 /// default data dir is under it).
 pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigError> {
@@ -200,6 +229,7 @@ pub fn vc_config(a: &VcArgs, home: Option<&Path>) -> Result<VcConfig, ConfigErro
             Some(r) => Some(crate::cmd::keys::parse_range(r)?),
             None => None,
         },
+        leases: leases(a)?,
         pool_auto_exit: a.pool_auto_exit,
         pool_exit_webhook: exit_webhook(&a.pool_exit_webhook)?,
         validators_dir: layout.validators_dir,

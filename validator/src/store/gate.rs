@@ -25,6 +25,9 @@ impl<P: Preset> ValidatorStore<P> {
         if !entry.may_sign {
             return Err(Refusal::Doppelganger { pubkey: entry.pubkey });
         }
+        if let Some(leases) = &self.leases {
+            leases.check(&entry.pubkey)?;
+        }
         if let Err(ahead) = &item.dated {
             return Err(Refusal::AheadOfClock { reason: ahead.clone() });
         }
@@ -77,7 +80,19 @@ impl<P: Preset> ValidatorStore<P> {
                 }
             }
         }
-        let pending = self.check_slashing(kind, slot, pending, &mut out).await;
+        let mut pending = self.check_slashing(kind, slot, pending, &mut out).await;
+        if let Some(leases) = &self.leases {
+            // The slashing transaction may have waited (a slow or cut-off
+            // database): a lease that ran out meanwhile signs nothing. Its
+            // record stays, which only makes later signing stricter.
+            pending.retain(|r| match leases.check(&r.pubkey) {
+                Ok(()) => true,
+                Err(reason) => {
+                    out[r.pos] = Some(self.refuse(kind, slot, r.index, reason));
+                    false
+                }
+            });
+        }
         let (local, remote): (Vec<Resolved<P>>, Vec<Resolved<P>>) =
             pending.into_iter().partition(|r| matches!(r.method, SigningMethod::Local(_)));
         let started = std::time::Instant::now();
@@ -248,6 +263,10 @@ impl<P: Preset> ValidatorStore<P> {
         for (r, protection) in slashable.into_iter().zip(verdicts) {
             match protection {
                 Protection::NotSlashable | Protection::Safe(_) => safe.push(r),
+                Protection::Refused(poolvc_signer::slashing::NotSafe::NotLeased) => {
+                    let shard = "fenced in the slashing transaction".to_string();
+                    out[r.pos] = Some(self.refuse(kind, slot, r.index, Refusal::NotLeased { pubkey: r.pubkey, shard }))
+                }
                 Protection::Refused(reason) => {
                     out[r.pos] = Some(self.refuse(kind, slot, r.index, Refusal::Slashable { reason }))
                 }

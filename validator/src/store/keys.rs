@@ -214,10 +214,13 @@ impl<P: Preset> ValidatorStore<P> {
     }
 
     /// Whether our validator `index` may sign (doppelganger protection
-    /// released it). Services ask before they build messages, so a key
+    /// released it and, with leased key shards, its shard's lease is held). Services ask before they build messages, so a key
     /// still watched costs no refusal.
     pub fn released(&self, index: u64) -> bool {
-        self.all_released() || self.read().by_index(index).is_some_and(|e| e.may_sign)
+        match &self.leases {
+            None => self.all_released() || self.read().by_index(index).is_some_and(|e| e.may_sign),
+            Some(l) => self.read().by_index(index).is_some_and(|e| e.may_sign && l.may_sign(&e.pubkey)),
+        }
     }
 
     /// Keys doppelganger protection still holds.
@@ -238,13 +241,15 @@ impl<P: Preset> ValidatorStore<P> {
         self.read().by_index(index).is_some_and(|e| !e.may_sign)
     }
 
-    /// `items` less those of validators doppelganger protection still holds.
+    /// `items` less those of validators doppelganger protection still holds
+    /// (and, with leased key shards, those whose shard's lease is not held).
     pub fn keep_released<T>(&self, items: Vec<T>, index: impl Fn(&T) -> u64) -> Vec<T> {
-        if self.all_released() {
+        if self.all_released() && self.leases.is_none() {
             return items;
         }
         let reg = self.read();
-        items.into_iter().filter(|t| reg.by_index(index(t)).is_some_and(|e| e.may_sign)).collect()
+        let leased = |pk: &PublicKeyBytes| self.leases.as_ref().is_none_or(|l| l.may_sign(pk));
+        items.into_iter().filter(|t| reg.by_index(index(t)).is_some_and(|e| e.may_sign && leased(&e.pubkey))).collect()
     }
 
     /// Records indices the beacon node reported for our keys; conflicting

@@ -4,7 +4,8 @@
 //!  duty services --messages--> ValidatorStore::sign_*(batch)
 //!     1. resolve: the key from poolvc's own index <-> public key map; a duty
 //!        whose public key disagrees with it is refused
-//!     2. doppelganger: has protection released the key?
+//!     2. doppelganger: has protection released the key? With leased key
+//!        shards: does this instance hold the lease of the key's shard?
 //!     3. policy: the message is not dated past the wall clock
 //!        (`poolvc_signer::clock`); a locally built block's payload, or a
 //!        builder registration, must pay the key's fee recipient (none ->
@@ -185,6 +186,9 @@ pub struct ValidatorStore<P: Preset> {
     timings: StoreTimings,
     /// Keys doppelganger protection has not released yet.
     unreleased: std::sync::atomic::AtomicUsize,
+    /// With leased key shards: the leases held (step 2 refuses a key whose
+    /// shard's lease this instance does not hold).
+    leases: Option<Arc<crate::leases::view::LeaseView>>,
     /// Held (shared) by every pass through the gate, from admission to the
     /// signature: [`ValidatorStore::remove_keys_and_wait`] takes it
     /// exclusively after removing keys, so once it returns no signature
@@ -225,6 +229,7 @@ impl<P: Preset> ValidatorStore<P> {
             events,
             timings,
             unreleased: std::sync::atomic::AtomicUsize::new(0),
+            leases: None,
             in_flight: tokio::sync::RwLock::new(()),
             changes: tokio::sync::watch::channel(0).0,
             _p: std::marker::PhantomData,
@@ -235,6 +240,19 @@ impl<P: Preset> ValidatorStore<P> {
     pub fn with_web3signer_options(mut self, options: Web3SignerOptions) -> Self {
         self.remote_options = options;
         self
+    }
+
+    /// Signs only for keys whose shard's lease `view` holds (leased key
+    /// shards; set before the store is shared).
+    pub fn with_leases(mut self, view: Arc<crate::leases::view::LeaseView>) -> Self {
+        self.leases = Some(view);
+        self
+    }
+
+    /// The leases held changed: the duty services fetch duties (and
+    /// selection proofs) again for the keys that may sign now.
+    pub fn leases_changed(&self) {
+        self.changed();
     }
 
     fn changed(&self) {
