@@ -97,8 +97,6 @@ pub enum Service {
     Ptc,
     /// Gloas proposer preferences.
     Preferences,
-    /// Leased key shards: renewals and takeovers.
-    Leases,
 }
 
 impl Service {
@@ -117,7 +115,6 @@ impl Service {
             Self::Perf => "performance",
             Self::Ptc => "ptc",
             Self::Preferences => "preferences",
-            Self::Leases => "leases",
         }
     }
 }

@@ -322,6 +322,8 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
         StoreTimings { signing: Some(stats.signing_seconds.clone()), slashing: Some(stats.slashing_seconds.clone()) };
     let clock = WallClock::new(genesis.genesis_time, &spec);
     let (store, slashing, leases) = open_store::<P>(&cfg, &spec, gvr, clock, &events, timings, loaded).await?;
+    // Leases are taken before the first duties are fetched (selection
+    // proofs are signed only for keys that may sign).
     if let Some(l) = &leases {
         crate::leases::service::start(l).await;
     }
@@ -384,6 +386,9 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     // before genesis come on top).
     ctx.end_slot = ctx.cfg.max_slots.map(|m| ctx.current_slot() + 1 + m);
     let ctx = Arc::new(ctx);
+    // Renewed from now on, also while the first duties are fetched: a
+    // lease lasts little more than a slot.
+    let leases = leases.map(|l| tokio::spawn(crate::leases::service::run(Arc::clone(&ctx), l)));
     run_services(ctx, slashing, leases, started, stop_tx).await
 }
 
@@ -505,7 +510,7 @@ async fn serve_keymanager<P: Preset>(
 async fn run_services<P: Preset>(
     ctx: Arc<Ctx<P>>,
     slashing: Arc<dyn SlashingDatabase>,
-    leases: Option<Arc<Leases>>,
+    leases: Option<tokio::task::JoinHandle<()>>,
     started: std::time::Instant,
     stop: tokio::sync::watch::Sender<bool>,
 ) -> Result<(), VcError> {
@@ -539,9 +544,6 @@ async fn run_services<P: Preset>(
     let doppelganger = tokio::spawn(doppelganger::run(Arc::clone(&ctx), stop));
     let mut services = tokio::task::JoinSet::new();
     services.spawn(duties::run(Arc::clone(&ctx)));
-    if let Some(l) = leases {
-        services.spawn(crate::leases::service::run(Arc::clone(&ctx), l));
-    }
     if ctx.cfg.disable_attesting {
         warn!("--disable-attesting: no attestation or aggregate will be signed; blocks and sync duties go on");
     } else {
@@ -571,6 +573,13 @@ async fn run_services<P: Preset>(
     }
     if let Some(h) = client_stats {
         h.abort();
+    }
+    // The lease service ends with the slots (and releases its leases).
+    if let Some(h) = leases {
+        let slot = Duration::from_millis(ctx.spec.slot_duration_ms);
+        if tokio::time::timeout(2 * slot, h).await.is_err() {
+            warn!("the lease service did not end with the others; its leases expire on their own");
+        }
     }
     if !doppelganger.is_finished() {
         doppelganger.abort();

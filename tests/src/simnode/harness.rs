@@ -126,7 +126,7 @@ pub fn check_epochs<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> 
             }
         }
     }
-    assert_eq!(r.registrations.len() as u64, VALIDATORS, "every validator registered with the builder");
+    assert_eq!(r.registrations.len() as u64, h.sim.config().validators, "every validator registered with the builder");
     format!(
         "epochs {epochs:?}: attestations {att}, aggregates {agg}, blocks {} ({blinded} blinded), sync messages {sync}, \
          contributions {contrib}; {} signatures verified by the node",

@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::netns::{forward, split_url, strip_ansi, total, Host};
+use super::netns::{forward, make_hosts, split_url, strip_ansi, total};
 use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
@@ -27,18 +27,9 @@ use std::time::Duration;
 async fn two_hosts_one_postgres_overlapping_keys() {
     let _machine = poolvc_tests::turns::shared();
     init_logs();
-    let ci = std::env::var("CI").as_deref() == Ok("true");
     let fresh = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("ha_two_hosts"));
     let Some(db_url) = fresh.await.unwrap() else { return };
-    let hosts = match (Host::new(1, false), Host::new(2, false)) {
-        (Ok(a), Ok(b)) => [a, b],
-        (a, b) => {
-            let why = [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; ");
-            assert!(!ci, "CI=true but network namespaces cannot be made: {why}");
-            eprintln!("SKIPPED: network namespaces cannot be made here (root needed): {why}");
-            return;
-        }
-    };
+    let Some(hosts) = make_hosts(&[(1, false), (2, false)]) else { return };
     let (auth, pg, db) = split_url(&db_url);
     let bin = poolvc_bin();
     let cfg = SimConfig { genesis_time: now() + 4, ..SimConfig::electra_minimal() };

@@ -6,8 +6,11 @@
 //! Shards s1, s2, s3 of 64 keys each (one a host) and s4 of `BIG` keys
 //! (host 3's). Every instance loads every key and is a standby for the
 //! others. On one chain, in order:
-//! - epoch 1: every duty done, none twice, while `poolvc keys move` moves
-//!   all of s4 (`BIG` keys) from host 3 to host 1 in the middle of slot 12;
+//! - slot 4: `poolvc keys move` moves all of s4 (`BIG` keys) from host 3 to
+//!   host 1 in the middle of the slot; every attestation of slots 2-7 is
+//!   done once (the blocks there may be local ones: host 1 signs the moved
+//!   keys' builder registrations first, which takes a few seconds for
+//!   `BIG` keys); epoch 1: every duty of every kind done, none twice;
 //! - slot 17 at a random point: SIGKILL of host 2 (s2's holder). A standby
 //!   takes s2 a quarter into slot 18 (the lease, renewed at slot 17's start,
 //!   lasts one slot and a sixth: `--lease-missed-renewals 1`) and signs s2's
@@ -15,16 +18,17 @@
 //! - slot 20: host 2 comes back with its clock 2 s ahead (libfaketime), a
 //!   standby holding nothing;
 //! - slot 26 at a random point: host 3's database link goes down (its node
-//!   stays up). Its lease runs out before anyone can take it; a standby
-//!   takes s3; the link comes back at slot 31.
+//!   stays up). Its leases (s3, and s2 if it took that one over) run out
+//!   before anyone can take them; a standby takes them; the link comes back
+//!   at slot 31.
 //!
 //! Through all of it: no attestation or sync message reaches the node twice,
 //! nothing slashable reaches it, and the only duties missed are those of
-//! s2 in slots 17-18 and s3 in slots 26-28.
+//! s2 in slots 17-18 and host 3's shards in slots 26-28.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::netns::{forward, split_url, strip_ansi, Host};
+use super::netns::{forward, make_hosts, split_url, strip_ansi, Host};
 use poolvc_signer::types::Minimal;
 use poolvc_tests::simnode::harness::*;
 use poolvc_tests::simnode::{SimConfig, SimHandle};
@@ -37,13 +41,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const BIG: u64 = 10_000;
 const SHARD: u64 = 64;
 const SLOT_MS: u64 = 3000;
-/// The instances stop at this slot (the end of epoch 4).
-const END_SLOT: u64 = 40;
+/// The instances stop at this slot (the end of epoch 3).
+const END_SLOT: u64 = 32;
 const KILL_SLOT: u64 = 17;
 const SKEWED_SLOT: u64 = 20;
 const CUT_SLOT: u64 = 26;
 const HEAL_SLOT: u64 = 31;
-const MOVE_SLOT: u64 = 12;
+const MOVE_SLOT: u64 = 4;
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 fn now_ms() -> u64 {
@@ -142,15 +146,7 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
     let ci = std::env::var("CI").as_deref() == Ok("true");
     let fresh = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("leases_hosts"));
     let Some(db_url) = fresh.await.unwrap() else { return };
-    let hosts = match (Host::new(11, true), Host::new(12, true), Host::new(13, true)) {
-        (Ok(a), Ok(b), Ok(c)) => [a, b, c],
-        (a, b, c) => {
-            let why = [a.err(), b.err(), c.err()].into_iter().flatten().collect::<Vec<_>>().join("; ");
-            assert!(!ci, "CI=true but network namespaces cannot be made: {why}");
-            eprintln!("SKIPPED: network namespaces cannot be made here (root needed): {why}");
-            return;
-        }
-    };
+    let Some(hosts) = make_hosts(&[(11, true), (12, true), (13, true)]) else { return };
     if !std::path::Path::new(LIBFAKETIME).exists() {
         assert!(!ci, "CI=true but libfaketime is not installed ({LIBFAKETIME})");
         eprintln!("SKIPPED: libfaketime is not installed (apt-get install faketime)");
@@ -170,7 +166,7 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
     }
     let (auth, pg, db) = split_url(&db_url);
     let validators = 3 * SHARD + BIG;
-    let genesis_time = now() + 20;
+    let genesis_time = now() + 14;
     let cfg = SimConfig { validators, slot_ms: SLOT_MS, genesis_time, verify_every: 4, ..SimConfig::electra_minimal() };
     let binds: Vec<SocketAddr> = hosts.iter().map(|h| SocketAddr::from((h.gateway(), 0))).collect();
     let h = SimHandle::<Minimal>::start_on(cfg, &binds).await;
@@ -182,7 +178,7 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
     let at = |slot: u64, frac: f64| genesis_ms + slot * SLOT_MS + (frac * SLOT_MS as f64) as u64;
     let mut running: Vec<Option<Instance>> = (0..3).map(|i| Some(net.start(&hosts[i], i, genesis_ms, false))).collect();
 
-    // Epoch 1: all of s4 moves from host 3 to host 1 mid-slot.
+    // All of s4 moves from host 3 to host 1 mid-slot.
     until(at(MOVE_SLOT, 0.5)).await;
     let range = format!("{}..{}", 3 * SHARD, 3 * SHARD + BIG - 1);
     let moved = tokio::task::spawn_blocking({
@@ -214,6 +210,15 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
 
     // Host 3 cut from PostgreSQL at a random point of slot 26.
     until(at(CUT_SLOT, 1.0 - jitter)).await;
+    // What host 3 holds when it is cut off (s3, s4, and whatever it took
+    // over when host 2 was killed): those shards miss the cut's slots.
+    let before_cut = poolvc(&bin, &["keys", "shards", "--postgres", &db_url]);
+    let cut_shards: Vec<u64> = before_cut
+        .lines()
+        .filter(|l| l.split('\t').nth(1) == Some("host-3"))
+        .filter_map(|l| l.strip_prefix('s').and_then(|x| x.split('\t').next()).and_then(|n| n.parse().ok()))
+        .collect();
+    assert!(cut_shards.contains(&3), "host 3 does not hold s3 before the cut:\n{before_cut}");
     hosts[2].db_link(false).unwrap();
     let cut_ms = now_ms() - genesis_ms;
     until(at(HEAL_SLOT, 0.0)).await;
@@ -231,6 +236,13 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
         logs.push(log);
     }
     let victim_log = strip_ansi(&std::fs::read_to_string(victim.dir.path().join("vc.err")).unwrap_or_default());
+    // Kept for a look after a failure.
+    let keep = std::env::temp_dir().join("poolvc-leases-hosts");
+    let _ = std::fs::create_dir_all(&keep);
+    for (i, l) in logs.iter().enumerate() {
+        let _ = std::fs::write(keep.join(format!("host-{}.log", i + 1)), l);
+    }
+    let _ = std::fs::write(keep.join("host-2-killed.log"), &victim_log);
 
     let r = h.sim.report();
     assert!(r.failures.is_empty(), "the node found problems:\n{}", r.failures.join("\n"));
@@ -240,20 +252,20 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
         &r.attested_twice[..r.attested_twice.len().min(20)]
     );
     assert!(r.sync_twice.is_empty(), "sync messages signed twice: {:?}", &r.sync_twice[..r.sync_twice.len().min(20)]);
-    // Epoch 1 (with the move in it): every duty of every kind, once.
+    // Epoch 1 (after the move): every duty of every kind, once.
     let line = check_epochs(&h, &r, &[1]);
 
-    // Epochs 2-4: every attestation, but s2's around the kill and s3's
-    // around the cut.
+    // Slots 2-7 (around the move) and epochs 2-3: every attestation, but
+    // s2's around the kill and s3's around the cut.
     let chain = h.sim.chain();
     let excused = |slot: u64, v: u64| {
         (shard_of(v) == 2 && (KILL_SLOT..=KILL_SLOT + 1).contains(&slot))
-            || (shard_of(v) == 3 && (CUT_SLOT..=CUT_SLOT + 2).contains(&slot))
+            || (cut_shards.contains(&shard_of(v)) && (CUT_SLOT..=CUT_SLOT + 2).contains(&slot))
     };
     let mut missed: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut done = 0;
-    for epoch in 2..END_SLOT / 8 {
-        for (v, d) in chain.attester_duties(epoch).iter() {
+    for epoch in [0].into_iter().chain(2..END_SLOT / 8) {
+        for (v, d) in chain.attester_duties(epoch).iter().filter(|(_, d)| d.slot >= 2) {
             if r.attested.contains(&(d.slot, *v)) {
                 done += 1;
             } else {
@@ -264,27 +276,22 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
     let unexcused: Vec<(u64, u64)> =
         missed.iter().flat_map(|(s, vs)| vs.iter().map(move |v| (*s, *v))).filter(|(s, v)| !excused(*s, *v)).collect();
     assert!(unexcused.is_empty(), "attestations missed outside the failover windows: {unexcused:?}");
-    // From which slot the standby signed s2's duties, and how long after the kill.
-    let first_s2 = |from: u64| {
-        (from..END_SLOT)
-            .find(|s| !missed.get(s).is_some_and(|vs| vs.iter().any(|v| shard_of(*v) == 2)))
-            .unwrap_or(END_SLOT)
+    // From which slot a standby signed s2's duties, and how long after the
+    // kill: the first s2 vote the node received after it.
+    let first_after = |at_ms: u64, shard: &dyn Fn(u64) -> bool| {
+        r.attested_at_ms
+            .iter()
+            .filter(|((_, v), ms)| shard(*v) && **ms > at_ms)
+            .map(|((slot, _), ms)| (*slot, ms - at_ms))
+            .min_by_key(|(_, ms)| *ms)
+            .unwrap()
     };
-    let resumed = first_s2(KILL_SLOT);
-    let failover_ms = r
-        .attested_at_ms
-        .iter()
-        .filter(|((_, v), ms)| shard_of(*v) == 2 && **ms > kill_ms)
-        .map(|(_, ms)| ms - kill_ms)
-        .min()
-        .unwrap();
+    let (resumed, failover_ms) = first_after(kill_ms, &|v| shard_of(v) == 2);
     assert!(resumed <= KILL_SLOT + 2, "s2 signed again only from slot {resumed}");
-    let s3_resumed = (CUT_SLOT..END_SLOT)
-        .find(|s| !missed.get(s).is_some_and(|vs| vs.iter().any(|v| shard_of(*v) == 3)))
-        .unwrap_or(END_SLOT);
-    assert!(s3_resumed <= CUT_SLOT + 3, "s3 signed again only from slot {s3_resumed}");
+    let (s3_resumed, _) = first_after(cut_ms, &|v| cut_shards.contains(&shard_of(v)));
+    assert!(s3_resumed <= CUT_SLOT + 3, "host 3's shards signed again only from slot {s3_resumed}");
     // Blocks: one per slot but where the proposer's shard was in a window.
-    for slot in 16..END_SLOT {
+    for slot in (2..8).chain(16..END_SLOT) {
         let p = chain.proposer(slot);
         if !r.blocks.contains_key(&slot) {
             assert!(excused(slot, p), "slot {slot}: no block from {p}");
@@ -299,9 +306,9 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
     assert!(shards_after_kill.contains("s2\thost-2"), "s2 not yet taken right after the kill:\n{shards_after_kill}");
     assert!(!shards_after_cut.contains("s3\thost-3"), "s3 taken from the cut-off host:\n{shards_after_cut}");
     eprintln!(
-        "{line}; epochs 2-4 attestations {done} done, missed {} (all in the windows); move of {BIG} keys {move_ms} ms; \
+        "{line}; slots 2-7 and epochs 2-3: attestations {done} done, missed {} (all in the windows); move of {BIG} keys {move_ms} ms; \
          kill at {kill_ms} ms: s2 signed again from slot {resumed}, failover {failover_ms} ms; cut at {cut_ms} ms: s3 \
-         signed again from slot {s3_resumed}; twice=0",
+         shards {cut_shards:?} signed again from slot {s3_resumed}; twice=0",
         missed.values().map(Vec::len).sum::<usize>()
     );
 }
@@ -316,19 +323,10 @@ async fn three_hosts_lease_shards_kill_partition_skew_and_move() {
 async fn failover_time_over_repeated_kills() {
     let _machine = poolvc_tests::turns::shared();
     init_logs();
-    let ci = std::env::var("CI").as_deref() == Ok("true");
     let kills: usize = std::env::var("POOLVC_LEASE_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let fresh = tokio::task::spawn_blocking(|| poolvc_tests::fresh_postgres("leases_failover"));
     let Some(db_url) = fresh.await.unwrap() else { return };
-    let hosts = match (Host::new(14, true), Host::new(15, true)) {
-        (Ok(a), Ok(b)) => [a, b],
-        (a, b) => {
-            let why = [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; ");
-            assert!(!ci, "CI=true but network namespaces cannot be made: {why}");
-            eprintln!("SKIPPED: network namespaces cannot be made here (root needed): {why}");
-            return;
-        }
-    };
+    let Some(hosts) = make_hosts(&[(14, true), (15, true)]) else { return };
     let bin = poolvc_bin();
     for (s, range) in [("s1", "0..63"), ("s2", "64..127")] {
         poolvc(&bin, &["keys", "assign", "--postgres", &db_url, "--shard", s, "--interop-range", range]);

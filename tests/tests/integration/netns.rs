@@ -88,6 +88,20 @@ impl Drop for Host {
     }
 }
 
+/// Hosts `specs` (number, with a database link), or `None` where network
+/// namespaces cannot be made (not root): the test says it is skipped,
+/// except under `CI=true`, where it must run.
+pub fn make_hosts(specs: &[(u8, bool)]) -> Option<Vec<Host>> {
+    let made: Vec<Result<Host, String>> = specs.iter().map(|(n, db)| Host::new(*n, *db)).collect();
+    if made.iter().all(Result::is_ok) {
+        return Some(made.into_iter().flatten().collect());
+    }
+    let why = made.into_iter().filter_map(Result::err).collect::<Vec<_>>().join("; ");
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but network namespaces cannot be made: {why}");
+    eprintln!("SKIPPED: network namespaces cannot be made here (root needed): {why}");
+    None
+}
+
 /// Forwards TCP from `listen` to `to` (PostgreSQL listens on loopback only).
 pub async fn forward(listen: SocketAddr, to: SocketAddr) {
     let l = tokio::net::TcpListener::bind(listen).await.unwrap_or_else(|e| panic!("bind {listen}: {e}"));

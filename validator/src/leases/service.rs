@@ -7,8 +7,7 @@
 use super::table::{Granted, LeaseError, LeaseTable};
 use super::view::{HeldShard, LeaseView};
 use super::LeaseConfig;
-use crate::events::Service;
-use crate::services::context::Ctx;
+use crate::services::context::{now_secs, Ctx};
 use poolvc_signer::slashing::fence::{Fence, HeldLease};
 use poolvc_signer::types::{Preset, PublicKeyBytes};
 use std::collections::HashMap;
@@ -254,31 +253,42 @@ async fn follow_until<P: Preset>(ctx: &Ctx<P>, leases: &Leases, slot: u64, t: f6
 }
 
 /// Renews at each slot's start, takes free leases at a quarter of the
-/// slot, follows membership changes between; releases at the end.
+/// slot, follows membership changes between; releases at the end. Slots
+/// are counted from genesis before it too: a lease taken at start-up is
+/// renewed while the chain has not begun.
 pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, leases: Arc<Leases>) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     leases.listen(Arc::clone(&stop));
-    let offset = LeaseConfig::takeover_offset(leases.slot).as_secs_f64() / leases.slot.as_secs_f64();
-    let mut slot = ctx.current_slot() + 1;
-    while let Some(s) = ctx.next_slot(Service::Leases, slot).await {
-        slot = s + 1;
+    let slot_s = leases.slot.as_secs_f64().max(0.001);
+    let offset = LeaseConfig::takeover_offset(leases.slot).as_secs_f64();
+    let genesis = ctx.slot_start(0);
+    loop {
+        // The next slot's start (a negative slot before genesis).
+        let k = ((now_secs() - genesis) / slot_s).floor() + 1.0;
+        let start = genesis + k * slot_s;
+        let slot = k.max(0.0) as u64;
+        if k >= 0.0 && ctx.end_slot.is_some_and(|end| slot >= end) {
+            break;
+        }
+        if !follow_until(&ctx, &leases, slot, start).await {
+            break;
+        }
         match leases.renew().await {
             Ok(true) => ctx.store.leases_changed(),
             Ok(false) => {}
-            Err(e) => warn!(slot = s, "renewing leases: {e}"),
+            Err(e) => warn!(slot, "renewing leases: {e}"),
         }
-        if !follow_until(&ctx, &leases, s, ctx.slot_at(s, offset)).await {
+        if !follow_until(&ctx, &leases, slot, start + offset).await {
             break;
         }
         match leases.acquire().await {
             Ok(true) => ctx.store.leases_changed(),
             Ok(false) => {}
-            Err(e) => warn!(slot = s, "taking leases: {e}"),
-        }
-        if !follow_until(&ctx, &leases, s, ctx.slot_at(s + 1, 0.0)).await {
-            break;
+            Err(e) => warn!(slot, "taking leases: {e}"),
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     leases.release().await;
+    // The PostgreSQL client blocks when it closes: not on an async thread.
+    let _ = tokio::task::spawn_blocking(move || drop(leases)).await;
 }

@@ -107,7 +107,20 @@ pub const CHANNEL: &str = "poolvc_shards";
 
 /// A connection to the lease table.
 pub struct LeaseTable {
-    client: Client,
+    /// `None` only while it is dropped.
+    client: Option<Client>,
+}
+
+impl Drop for LeaseTable {
+    /// Closing the connection blocks: on an async thread, it closes on a
+    /// thread of its own.
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(c));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for LeaseTable {
@@ -131,6 +144,11 @@ fn pubkey_of(v: &[u8]) -> Option<PublicKeyBytes> {
     <[u8; 48]>::try_from(v).ok().map(PublicKeyBytes::from)
 }
 
+/// A row of `shard, lease_epoch, members, previous holder`.
+fn granted(r: &postgres::Row) -> Granted {
+    Granted { lease: HeldLease { shard: r.get(0), epoch: r.get(1) }, members: r.get(2), previous: r.get(3) }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -143,7 +161,11 @@ impl LeaseTable {
         tx.execute("SELECT pg_advisory_xact_lock(7044307600)", &[])?;
         tx.batch_execute(LEASE_SCHEMA)?;
         tx.commit()?;
-        Ok(Self { client })
+        Ok(Self { client: Some(client) })
+    }
+
+    fn client(&mut self) -> Result<&mut Client, LeaseError> {
+        self.client.as_mut().ok_or(LeaseError::Task { reason: "the connection is closed".into() })
     }
 
     /// Adds `pubkeys` to `shard` (created if new). A key already there is
@@ -151,7 +173,7 @@ impl LeaseTable {
     pub fn assign(&mut self, shard: &str, pubkeys: &[PublicKeyBytes]) -> Result<usize, LeaseError> {
         check_name(shard)?;
         let keys: Vec<Vec<u8>> = pubkeys.iter().map(|p| p.to_vec()).collect();
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.client()?.transaction()?;
         tx.execute("INSERT INTO poolvc_shards (shard) VALUES ($1) ON CONFLICT (shard) DO NOTHING", &[&shard])?;
         tx.query("SELECT 1 FROM poolvc_shards WHERE shard = $1 FOR UPDATE", &[&shard])?;
         if let Some(r) = tx.query_opt(
@@ -180,21 +202,14 @@ impl LeaseTable {
         }
         let shards: Vec<&str> = held.iter().map(|h| h.shard.as_str()).collect();
         let epochs: Vec<i64> = held.iter().map(|h| h.epoch).collect();
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             "UPDATE poolvc_shards SET expires_at = now() + make_interval(secs => $4)
              WHERE holder = $1 AND expires_at > now()
                AND (shard, lease_epoch) IN (SELECT * FROM UNNEST($2::text[], $3::bigint[]))
-             RETURNING shard, lease_epoch, members",
+             RETURNING shard, lease_epoch, members, NULL::text",
             &[&holder, &shards, &epochs, &(ms(ttl) / 1000.0)],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| Granted {
-                lease: HeldLease { shard: r.get(0), epoch: r.get(1) },
-                members: r.get(2),
-                previous: None,
-            })
-            .collect())
+        Ok(rows.iter().map(granted).collect())
     }
 
     /// Takes free leases for `holder`, each under a raised lease epoch:
@@ -208,7 +223,7 @@ impl LeaseTable {
         standby: bool,
         ttl: Duration,
     ) -> Result<Vec<Granted>, LeaseError> {
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             "WITH free AS (
                  SELECT shard, holder AS previous FROM poolvc_shards
                  WHERE (holder IS NULL OR expires_at <= now())
@@ -220,21 +235,14 @@ impl LeaseTable {
              RETURNING s.shard, s.lease_epoch, s.members, free.previous",
             &[&holder, &preferred, &(ms(ttl) / 1000.0), &standby],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| Granted {
-                lease: HeldLease { shard: r.get(0), epoch: r.get(1) },
-                members: r.get(2),
-                previous: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(granted).collect())
     }
 
     /// Gives up `held` (a clean stop): free at once for a standby.
     pub fn release(&mut self, holder: &str, held: &[HeldLease]) -> Result<usize, LeaseError> {
         let shards: Vec<&str> = held.iter().map(|h| h.shard.as_str()).collect();
         let epochs: Vec<i64> = held.iter().map(|h| h.epoch).collect();
-        let n = self.client.execute(
+        let n = self.client()?.execute(
             "UPDATE poolvc_shards SET holder = NULL, expires_at = now()
              WHERE holder = $1 AND (shard, lease_epoch) IN (SELECT * FROM UNNEST($2::text[], $3::bigint[]))",
             &[&holder, &shards, &epochs],
@@ -244,7 +252,7 @@ impl LeaseTable {
 
     /// The keys of `shard`.
     pub fn members(&mut self, shard: &str) -> Result<Vec<PublicKeyBytes>, LeaseError> {
-        let rows = self.client.query("SELECT pubkey FROM poolvc_shard_keys WHERE shard = $1", &[&shard])?;
+        let rows = self.client()?.query("SELECT pubkey FROM poolvc_shard_keys WHERE shard = $1", &[&shard])?;
         Ok(rows.iter().filter_map(|r| pubkey_of(r.get(0))).collect())
     }
 
@@ -253,7 +261,7 @@ impl LeaseTable {
     /// lease ends, and under the new one begins, at its commit.
     pub fn move_keys(&mut self, pubkeys: &[PublicKeyBytes], to: &str) -> Result<Moved, LeaseError> {
         let keys: Vec<Vec<u8>> = pubkeys.iter().map(|p| p.to_vec()).collect();
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.client()?.transaction()?;
         let known: Vec<String> =
             tx.query("SELECT shard FROM poolvc_shards ORDER BY shard", &[])?.iter().map(|r| r.get(0)).collect();
         if !known.iter().any(|s| s == to) {
@@ -298,7 +306,7 @@ impl LeaseTable {
 
     /// Every shard, by name.
     pub fn list(&mut self) -> Result<Vec<ShardRow>, LeaseError> {
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             "SELECT s.shard, s.holder, s.lease_epoch,
                     (EXTRACT(EPOCH FROM (s.expires_at - now())) * 1000)::bigint,
                     (SELECT COUNT(*) FROM poolvc_shard_keys k WHERE k.shard = s.shard), s.members
@@ -320,7 +328,7 @@ impl LeaseTable {
 
     /// Starts listening for membership changes on this connection.
     pub fn listen(&mut self) -> Result<(), LeaseError> {
-        self.client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        self.client()?.batch_execute(&format!("LISTEN {CHANNEL}"))?;
         Ok(())
     }
 
@@ -328,7 +336,7 @@ impl LeaseTable {
     /// (every pending one is taken).
     pub fn wait_for_change(&mut self, timeout: Duration) -> Result<bool, LeaseError> {
         use postgres::fallible_iterator::FallibleIterator;
-        let mut n = self.client.notifications();
+        let mut n = self.client()?.notifications();
         let mut seen = n.timeout_iter(timeout).next()?.is_some();
         while n.iter().next()?.is_some() {
             seen = true;

@@ -35,8 +35,18 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
             ctx.duty_failed(Service::Attestation, s, "no duties known for the slot's epoch");
             continue;
         };
-        let Some(attesters) = duties.attesters.get(&s).cloned() else { continue };
-        let attesters = ctx.store.keep_released(attesters, |a| a.duty.validator_index);
+        let Some(all) = duties.attesters.get(&s).cloned() else { continue };
+        // Leases taken later in the slot add their keys' votes late.
+        let changes = ctx.cfg.leases.is_some().then(|| {
+            let mut w = ctx.store.watch_changes();
+            w.borrow_and_update();
+            w
+        });
+        let attesters = ctx.store.keep_released(all.clone(), |a| a.duty.validator_index);
+        if let Some(changes) = changes {
+            let done = attesters.iter().map(|a| a.duty.validator_index).collect();
+            aggregations.spawn(late_attesters(Arc::clone(&ctx), s, all, done, changes));
+        }
         if attesters.is_empty() {
             continue;
         }
@@ -60,6 +70,36 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
         while aggregations.try_join_next().is_some() {}
     }
     while aggregations.join_next().await.is_some() {}
+}
+
+/// With leased key shards: until the slot's aggregation point, the
+/// attesters of slot `s` whose keys this instance may sign only now (a
+/// lease taken over or keys moved in after the slot's attestations went
+/// out) attest late, once each; they do not aggregate in this slot.
+async fn late_attesters<P: Preset>(
+    ctx: Arc<Ctx<P>>,
+    s: u64,
+    all: Vec<Attester>,
+    mut done: std::collections::HashSet<u64>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+) {
+    let deadline = ctx.slot_at(s, ctx.due(s, Due::Aggregate));
+    loop {
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            _ = ctx.sleep_until(deadline) => return,
+        }
+        changes.borrow_and_update();
+        let waiting: Vec<Attester> = all.iter().filter(|a| !done.contains(&a.duty.validator_index)).cloned().collect();
+        let newly = ctx.store.keep_released(waiting, |a| a.duty.validator_index);
+        if newly.is_empty() {
+            continue;
+        }
+        done.extend(newly.iter().map(|a| a.duty.validator_index));
+        if let Err(e) = attest(&ctx, s, &newly).await {
+            ctx.duty_failed(Service::Attestation, s, e);
+        }
+    }
 }
 
 /// The slot's attestation data: one per committee before Electra, one for

@@ -213,6 +213,8 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>, own: Arc<OwnOutcomes>) {
             warn!("performance: {e}");
         }
     }
+    // A PostgreSQL ledger's client blocks as it closes: not on an async thread.
+    let _ = tokio::task::spawn_blocking(move || drop(st)).await;
 }
 
 /// Request timeout: block answers can be large.
