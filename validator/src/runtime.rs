@@ -8,12 +8,12 @@ use crate::config::VcConfig;
 use crate::datadir::keys;
 use crate::error::VcError;
 use crate::events::{EventBus, LogSubscriber};
-use crate::leases::service::Leases;
 use crate::leases::view::LeaseView;
 use crate::metrics::{self, Stats};
 use crate::policy::ProposalDefaults;
 use crate::services::context::Ctx;
 use crate::services::duty_book::DutyBook;
+use crate::services::leases::Leases;
 use crate::services::{
     attestation, block, client_stats, doppelganger, duties, duty_fetch, health, performance, pool, preferences,
     preparation, proposer_preparation, pruning, ptc, sync_committee,
@@ -325,7 +325,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     // Leases are taken before the first duties are fetched (selection
     // proofs are signed only for keys that may sign).
     if let Some(l) = &leases {
-        crate::leases::service::start(l).await;
+        crate::services::leases::start(l).await;
     }
     if let Ok(mut k) = keeper.lock() {
         *k = Some(Arc::clone(&slashing));
@@ -388,7 +388,7 @@ async fn start<P: Preset>(cfg: VcConfig, parts: Parts) -> Result<(), VcError> {
     let ctx = Arc::new(ctx);
     // Renewed from now on, also while the first duties are fetched: a
     // lease lasts little more than a slot.
-    let leases = leases.map(|l| tokio::spawn(crate::leases::service::run(Arc::clone(&ctx), l)));
+    let leases = leases.map(|l| tokio::spawn(crate::services::leases::run(Arc::clone(&ctx), l)));
     run_services(ctx, slashing, leases, started, stop_tx).await
 }
 

@@ -10,8 +10,8 @@
 //! - [`table`]: the lease table's operations (define, acquire, renew,
 //!   release, move, list), each one transaction.
 //! - [`view`]: what the store's gate checks before anything is signed.
-//! - [`service`]: renews at each slot's start and takes over expired leases
-//!   a quarter into the slot.
+//! - `services::leases` (a task the runtime starts): renews at each slot's
+//!   start and takes over expired leases a quarter into the slot.
 //! - The slashing transaction checks the lease again, in the database
 //!   (`poolvc_signer::slashing::fence`): the fencing that stops a stale
 //!   holder, whatever its clock says.
@@ -27,7 +27,6 @@
 //! attestations (at `S/3`). Clock skew moves when an instance tries, never
 //! what the database lets it do.
 
-pub mod service;
 pub mod table;
 pub mod view;
 

@@ -18,6 +18,8 @@
 //!   performance     the ledger: each finished epoch judged from the chain
 //!   health          3/4 slot: node ranking
 //!   pruning         each epoch: slashing history older than N epochs
+//!   leases          leased key shards: renewals at each slot's start (before
+//!                   genesis too), takeovers at 1/4, membership changes
 //!   client_stats    --monitoring-endpoint pushes
 //! shared steps and state (not tasks):
 //!   context         clock, beacon client, store, duty book, events, stop;
@@ -47,6 +49,7 @@ pub mod duties;
 pub mod duty_book;
 pub mod duty_fetch;
 pub mod health;
+pub mod leases;
 pub mod performance;
 pub mod pool;
 pub mod pool_standing;

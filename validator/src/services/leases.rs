@@ -4,10 +4,10 @@
 //! publishes what it holds to the fence (the slashing transaction) and the
 //! view (the store's gate). On a clean stop it releases its leases.
 
-use super::table::{Granted, LeaseError, LeaseTable};
-use super::view::{HeldShard, LeaseView};
-use super::LeaseConfig;
-use crate::services::context::{now_secs, Ctx};
+use super::context::{now_secs, Ctx};
+use crate::leases::table::{Granted, LeaseError, LeaseTable};
+use crate::leases::view::{HeldShard, LeaseView};
+use crate::leases::LeaseConfig;
 use poolvc_signer::slashing::fence::{Fence, HeldLease};
 use poolvc_signer::types::{Preset, PublicKeyBytes};
 use std::collections::HashMap;
