@@ -97,6 +97,8 @@ pub enum Service {
     Ptc,
     /// Gloas proposer preferences.
     Preferences,
+    /// Attestation selection proofs, a few slots ahead.
+    SelectionProofs,
 }
 
 impl Service {
@@ -115,6 +117,7 @@ impl Service {
             Self::Perf => "performance",
             Self::Ptc => "ptc",
             Self::Preferences => "preferences",
+            Self::SelectionProofs => "selection_proofs",
         }
     }
 }

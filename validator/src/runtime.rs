@@ -16,7 +16,7 @@ use crate::services::duty_book::DutyBook;
 use crate::services::leases::Leases;
 use crate::services::{
     attestation, block, client_stats, doppelganger, duties, duty_fetch, health, performance, pool, preferences,
-    preparation, proposer_preparation, pruning, ptc, sync_committee,
+    preparation, proposer_preparation, pruning, ptc, selection, sync_committee,
 };
 use crate::signals::shutdown_signal;
 use crate::store::{StoreTimings, ValidatorStore};
@@ -517,10 +517,15 @@ async fn run_services<P: Preset>(
     if let Err(e) = duty_fetch::resolve_indices(&ctx).await {
         warn!("validator indices: {e}");
     }
+    // The first slot's epoch; the next one too only in the epoch's last
+    // quarter (else the duties service fetches it at the first slot, off
+    // the start-up: at 1,000,000 keys each is a 250 MB answer).
     let epoch = ctx.spec.epoch_of(ctx.first_slot);
-    let (now, next) = tokio::join!(duty_fetch::fetch_duties(&ctx, epoch), duty_fetch::fetch_duties(&ctx, epoch + 1));
-    for (e, r) in [(epoch, now), (epoch + 1, next)] {
-        match r {
+    let spe = ctx.spec.slots_per_epoch;
+    let late = ctx.first_slot % spe >= spe - spe / 4;
+    let epochs = if late { epoch..=epoch + 1 } else { epoch..=epoch };
+    for e in epochs {
+        match duty_fetch::fetch_duties(&ctx, e).await {
             Ok(d) => ctx.duties.insert(e, d),
             Err(err) => ctx.duty_failed(crate::events::Service::Duties, ctx.spec.start_slot(e), err),
         }
@@ -544,6 +549,7 @@ async fn run_services<P: Preset>(
     let doppelganger = tokio::spawn(doppelganger::run(Arc::clone(&ctx), stop));
     let mut services = tokio::task::JoinSet::new();
     services.spawn(duties::run(Arc::clone(&ctx)));
+    services.spawn(selection::run(Arc::clone(&ctx)));
     if ctx.cfg.disable_attesting {
         warn!("--disable-attesting: no attestation or aggregate will be signed; blocks and sync duties go on");
     } else {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! simnode --preset mainnet --validators 100000 --fulu-epoch 0 --slot-ms 12000 \
-//!         --genesis-delay-s 60 --verify-every 4 --until-slot 96 --check-epochs 1,2 \
+//!         --genesis-delay-s 60 --verify-sample 16000 --until-slot 96 --check-epochs 1,2 \
 //!         --report report.json
 //! ```
 //! Prints `url=http://127.0.0.1:PORT genesis_time=T` once listening.
@@ -43,6 +43,7 @@ fn summarize<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> serde_j
     let mut blocks = 0u64;
     let mut latencies = Vec::new();
     let mut offsets = Vec::new();
+    let (mut client, mut node) = (Vec::new(), Vec::new());
     for &e in epochs {
         for (v, d) in chain.attester_duties(e).iter() {
             expected += 1;
@@ -66,10 +67,27 @@ fn summarize<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> serde_j
             if let Some(post) = last_post {
                 offsets.push(post.saturating_sub(slot * spec.slot_duration_ms));
             }
+            // The same split: the client's time (head event to the slot's
+            // last POST arrived whole) and the node's (that POST's answer).
+            let last = r.attestation_posts.iter().filter(|p| p.0 == slot).max_by_key(|p| p.2);
+            if let (Some(head), Some((_, arrived, answered))) = (r.head_ms.get(&slot), last) {
+                client.push(arrived.saturating_sub(*head));
+                node.push(answered.saturating_sub(*arrived));
+            }
         }
     }
     latencies.sort_unstable();
     offsets.sort_unstable();
+    client.sort_unstable();
+    node.sort_unstable();
+    let spread = |v: &[u64]| {
+        json!({
+            "slots": v.len(),
+            "median": percentile(v, 0.5),
+            "p99": percentile(v, 0.99),
+            "max": v.last().copied().unwrap_or(0),
+        })
+    };
     json!({
         "epochs": epochs,
         "attestation_duties": expected,
@@ -85,6 +103,8 @@ fn summarize<P: Preset>(h: &SimHandle<P>, r: &Report, epochs: &[u64]) -> serde_j
             "p99": percentile(&latencies, 0.99),
             "max": latencies.last().copied().unwrap_or(0),
         },
+        "head_to_post_arrived_ms": spread(&client),
+        "post_answer_ms": spread(&node),
         "slot_start_to_post_ms": {
             "median": percentile(&offsets, 0.5),
             "p99": percentile(&offsets, 0.99),
@@ -127,6 +147,7 @@ fn main() {
         liveness: true,
         ssz: true,
         verify_every: num(&args, "verify-every", 1),
+        verify_sample: num(&args, "verify-sample", 0),
         distributed: false,
     };
     let until = num(&args, "until-slot", 64);

@@ -667,6 +667,7 @@ impl<P: Preset> Sim<P> {
         if let Some(slot) = last_slot {
             let at = self.ms_since_genesis();
             st.report.attestation_posts_ms.push((slot, at));
+            st.report.attestation_posts.push((slot, arrived_ms, at));
         }
         Ok(Value::Null)
     }

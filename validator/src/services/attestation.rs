@@ -42,7 +42,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
             w.borrow_and_update();
             w
         });
-        let attesters = ctx.store.keep_released(all.clone(), |a| a.duty.validator_index);
+        let attesters = ctx.store.keep_released(all.to_vec(), |a| a.duty.validator_index);
         if let Some(changes) = changes {
             let done = attesters.iter().map(|a| a.duty.validator_index).collect();
             aggregations.spawn(late_attesters(Arc::clone(&ctx), s, all, done, changes));
@@ -79,7 +79,7 @@ pub(crate) async fn run<P: Preset>(ctx: Arc<Ctx<P>>) {
 async fn late_attesters<P: Preset>(
     ctx: Arc<Ctx<P>>,
     s: u64,
-    all: Vec<Attester>,
+    all: Arc<Vec<Attester>>,
     mut done: std::collections::HashSet<u64>,
     mut changes: tokio::sync::watch::Receiver<u64>,
 ) {
@@ -279,8 +279,8 @@ pub(super) async fn aggregate<P: Preset>(
     let fork = ctx.spec.fork_name_at_slot(slot);
     let mut by_committee: HashMap<u64, Vec<(u64, SignatureBytes)>> = HashMap::new();
     for a in attesters {
-        if let Some(proof) = a.selection_proof {
-            by_committee.entry(a.duty.committee_index).or_default().push((a.duty.validator_index, proof));
+        if let Some(proof) = &a.selection_proof {
+            by_committee.entry(a.duty.committee_index).or_default().push((a.duty.validator_index, **proof));
         }
     }
     let t = ctx.slot_timeout();

@@ -229,7 +229,7 @@ impl<P: Preset> Ctx<P> {
             (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         if let Some(d) = &duties {
             if !self.cfg.disable_attesting {
-                for a in d.attesters.get(&slot).into_iter().flatten() {
+                for a in d.attesters.get(&slot).iter().flat_map(|v| v.iter()) {
                     let v = a.duty.validator_index;
                     if released(&v) {
                         attesters.insert(v);

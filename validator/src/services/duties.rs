@@ -1,6 +1,6 @@
 //! The duties service: validator indices, per-epoch duties (one request per
-//! duty kind for all keys), the selection proofs signed ahead in one batch,
-//! committee and sync subscriptions, and the reorg watch that refetches an
+//! duty kind for all keys; the near slots' selection proofs, the rest are
+//! the selection service's), committee and sync subscriptions, and the reorg watch that refetches an
 //! epoch whose dependent root moved. It runs on its own task: a slow duty
 //! fetch delays no attestation (the next epoch's duties are fetched an
 //! epoch ahead).

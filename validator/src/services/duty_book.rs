@@ -6,7 +6,7 @@
 use crate::beacon::{AttesterDuty, ProposerDuty, SyncDuty};
 use poolvc_signer::types::{Hash256, SignatureBytes};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// An attester duty with its selection proof (if this validator aggregates).
@@ -14,8 +14,10 @@ use std::sync::{Arc, RwLock};
 pub struct Attester {
     /// The duty.
     pub duty: AttesterDuty,
-    /// Selection proof, when the validator is an aggregator for its slot.
-    pub selection_proof: Option<SignatureBytes>,
+    /// Selection proof, when the validator is an aggregator for its slot
+    /// (boxed: about one attester in thirty aggregates, and an unboxed
+    /// `Option` would add 97 bytes to each of a million duties an epoch).
+    pub selection_proof: Option<Box<SignatureBytes>>,
 }
 
 /// A sync-committee aggregator of one slot and subcommittee.
@@ -33,8 +35,13 @@ pub struct SyncAggregator {
 /// one of poolvc's keys under its own index.
 #[derive(Debug, Clone, Default)]
 pub struct EpochDuties {
-    /// Attesters, by slot.
-    pub attesters: HashMap<u64, Vec<Attester>>,
+    /// Attesters, by slot (each slot's shared, so an entry with one slot's
+    /// selection proofs added is a copy of 32 pointers, not of the epoch).
+    pub attesters: HashMap<u64, Arc<Vec<Attester>>>,
+    /// Slots whose attesters' selection proofs were signed for these duties
+    /// (the rest have none yet: signed a few slots ahead, see
+    /// [`super::duty_fetch::PROOF_LOOKAHEAD`]).
+    pub proven: HashSet<u64>,
     /// Proposers, by slot.
     pub proposers: HashMap<u64, ProposerDuty>,
     /// Sync-committee members.
@@ -80,8 +87,9 @@ pub fn is_sync_aggregator(
 }
 
 /// Epoch duties by epoch. Invariant: an entry is replaced as a whole (a
-/// refetch after its dependent root moved), never edited in place, so a
-/// service holding an `Arc` of it sees one consistent set.
+/// refetch after its dependent root moved, a slot's selection proofs
+/// added), never edited in place, so a service holding an `Arc` of it sees
+/// one consistent set.
 #[derive(Debug, Default)]
 pub(crate) struct DutyBook {
     epochs: RwLock<HashMap<u64, Arc<EpochDuties>>>,
@@ -96,6 +104,22 @@ impl DutyBook {
     /// Stores (or replaces) an epoch's duties.
     pub(crate) fn insert(&self, epoch: u64, d: EpochDuties) {
         self.epochs.write().unwrap_or_else(|p| p.into_inner()).insert(epoch, Arc::new(d));
+    }
+
+    /// Replaces `epoch`'s entry with `from` whose `slot` has `attesters`
+    /// (their selection proofs signed), only if the entry is still `from`:
+    /// duties refetched meanwhile keep theirs (their proofs are signed
+    /// again). Tells whether it was replaced.
+    pub(crate) fn set_proven(&self, epoch: u64, from: &Arc<EpochDuties>, slot: u64, attesters: Vec<Attester>) -> bool {
+        let mut epochs = self.epochs.write().unwrap_or_else(|p| p.into_inner());
+        if !epochs.get(&epoch).is_some_and(|now| Arc::ptr_eq(now, from)) {
+            return false;
+        }
+        let mut next = EpochDuties::clone(from);
+        next.attesters.insert(slot, Arc::new(attesters));
+        next.proven.insert(slot);
+        epochs.insert(epoch, Arc::new(next));
+        true
     }
 
     /// Drops epochs before `epoch`.

@@ -1,6 +1,6 @@
 //! Asking the node for duties: validator indices, one epoch's duties (one
 //! request per duty kind for all keys, each answer checked against what was
-//! asked), selection proofs signed in one batch, subscriptions, and the
+//! asked), the near slots' selection proofs, subscriptions, and the
 //! cheap dependent-root probe. Steps shared by the duties service, the block
 //! service (proposers again at an epoch's start), doppelganger protection and
 //! start-up; not a task of its own.
@@ -12,8 +12,18 @@ use crate::beacon::{
 };
 use crate::events::{Event, MessageKind};
 use poolvc_signer::types::{Hash256, Preset, PublicKeyBytes, SignatureBytes, SyncAggregatorSelectionData};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
+
+/// How many slots ahead of the clock's the attestation selection proofs are
+/// signed: a fetch signs those of the current slot and the next
+/// `PROOF_LOOKAHEAD`, the selection-proof service each slot's next ones
+/// after the slot's attestations. One slot of proofs is one signing batch
+/// of one message (31,250 signatures at 1,000,000 keys); an epoch's, signed
+/// when its duties come, took the signer from the attestations for most of
+/// an epoch and made start-up sign two epochs before the first duty.
+pub(crate) const PROOF_LOOKAHEAD: u64 = 2;
 
 /// Finds the indices of keys that have none yet: POST with the ids in the
 /// body (1,000 per request), or, on nodes without that route, GET with
@@ -263,31 +273,36 @@ pub(crate) async fn fetch_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64) -> Result<
     )?;
     let sync = own_sync_duties(ctx, epoch, sync_all);
     let mut mine = own_attester_duties(ctx, epoch, att.data);
-    // One signing batch per slot, not one for the epoch: at 100,000 keys an
-    // epoch's proofs take seconds of the signer, and a slot-sized batch lets
-    // an attestation batch in between.
+    // Only the slots from the clock's to `PROOF_LOOKAHEAD` ahead get their
+    // proofs now (past slots none); the selection-proof service signs the
+    // rest, slot by slot, ahead of them.
     mine.sort_by_key(|d| d.slot);
-    let proofs = attestation_proofs(ctx, &mine, t).await;
+    let now = ctx.current_slot();
+    let near = now..=now + PROOF_LOOKAHEAD;
+    let (from, to) =
+        (mine.partition_point(|d| d.slot < *near.start()), mine.partition_point(|d| d.slot <= *near.end()));
+    let jobs: Vec<SelectionJob> = mine[from..to].iter().map(|d| (d.validator_index, d.pubkey, d.slot)).collect();
+    let near_proofs = attestation_proofs(ctx, &jobs, t).await;
+    let mut proofs: Vec<Option<SignatureBytes>> = vec![None; from];
+    proofs.extend(near_proofs);
+    proofs.resize(mine.len(), None);
     let (sync_jobs, sync_proofs) = sync_proofs(ctx, epoch, &sync, t).await;
 
     let mut duties = EpochDuties {
         dependent_root: att.dependent_root,
         proposer_dependent_root: prop.dependent_root,
         proposers_final: spec.epoch_of(ctx.current_slot()) >= epoch,
+        proven: (spec.start_slot(epoch)..spec.start_slot(epoch + 1)).filter(|s| s <= near.end()).collect(),
         ..Default::default()
     };
     let mut subs = Vec::new();
+    let mut by_slot: std::collections::HashMap<u64, Vec<Attester>> = std::collections::HashMap::new();
     for (d, proof) in mine.into_iter().zip(proofs) {
-        let agg = proof.is_some_and(|p| is_aggregator(d.committee_length, spec.target_aggregators_per_committee, &p));
-        subs.push(CommitteeSubscription {
-            validator_index: d.validator_index,
-            committee_index: d.committee_index,
-            committees_at_slot: d.committees_at_slot,
-            slot: d.slot,
-            is_aggregator: agg,
-        });
-        duties.attesters.entry(d.slot).or_default().push(Attester { duty: d, selection_proof: proof.filter(|_| agg) });
+        let (sub, attester) = with_proof(ctx, d, proof);
+        subs.push(sub);
+        by_slot.entry(attester.duty.slot).or_default().push(attester);
     }
+    duties.attesters = by_slot.into_iter().map(|(s, a)| (s, Arc::new(a))).collect();
     for ((validator_index, _, sel), proof) in sync_jobs.into_iter().zip(sync_proofs) {
         let Some(proof) = proof else { continue };
         if is_sync_aggregator(
@@ -347,24 +362,40 @@ fn own_attester_duties<P: Preset>(ctx: &Ctx<P>, epoch: u64, all: Vec<AttesterDut
         .collect()
 }
 
-/// The selection proof of each attester duty (sorted by slot), signed in
-/// one batch per slot; `None` for a key doppelganger protection still
+/// An attester's selection job: its index, key, and slot.
+type SelectionJob = (u64, PublicKeyBytes, u64);
+
+/// The duty as kept (its proof only if it aggregates) and its subnet
+/// subscription.
+fn with_proof<P: Preset>(
+    ctx: &Ctx<P>,
+    d: AttesterDuty,
+    proof: Option<SignatureBytes>,
+) -> (CommitteeSubscription, Attester) {
+    let agg = proof.is_some_and(|p| is_aggregator(d.committee_length, ctx.spec.target_aggregators_per_committee, &p));
+    let sub = CommitteeSubscription {
+        validator_index: d.validator_index,
+        committee_index: d.committee_index,
+        committees_at_slot: d.committees_at_slot,
+        slot: d.slot,
+        is_aggregator: agg,
+    };
+    (sub, Attester { duty: d, selection_proof: proof.filter(|_| agg).map(Box::new) })
+}
+
+/// The selection proof of each job (sorted by slot), signed in one batch
+/// per slot; `None` for a key doppelganger protection or a lease still
 /// holds (its duties are fetched again when it is released) or a proof not
 /// signed. With `--distributed`, the middleware's combined proofs.
 async fn attestation_proofs<P: Preset>(
     ctx: &Ctx<P>,
-    mine: &[AttesterDuty],
+    jobs: &[SelectionJob],
     t: Duration,
 ) -> Vec<Option<SignatureBytes>> {
-    let held: Vec<bool> = mine.iter().map(|d| !ctx.store.released(d.validator_index)).collect();
-    let jobs: Vec<(u64, PublicKeyBytes, u64)> = mine
-        .iter()
-        .zip(&held)
-        .filter(|(_, held)| !**held)
-        .map(|(d, _)| (d.validator_index, d.pubkey, d.slot))
-        .collect();
-    let mut signed = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunk_by(|a, b| a.2 == b.2) {
+    let held: Vec<bool> = jobs.iter().map(|j| !ctx.store.released(j.0)).collect();
+    let free: Vec<SelectionJob> = jobs.iter().zip(&held).filter(|(_, held)| !**held).map(|(j, _)| *j).collect();
+    let mut signed = Vec::with_capacity(free.len());
+    for chunk in free.chunk_by(|a, b| a.2 == b.2) {
         signed.extend(ctx.store.sign_selection_proofs(chunk).await);
     }
     let mut signed = signed.into_iter();
@@ -373,8 +404,40 @@ async fn attestation_proofs<P: Preset>(
     if !ctx.cfg.distributed {
         return proofs;
     }
-    let keys: Vec<(u64, u64)> = mine.iter().map(|d| (d.validator_index, d.slot)).collect();
+    let keys: Vec<(u64, u64)> = jobs.iter().map(|j| (j.0, j.2)).collect();
     super::distributed::combine_attestation_proofs(ctx, &keys, proofs, t).await
+}
+
+/// Signs the selection proofs of `slot`'s attesters if the duties held for
+/// its epoch have none yet, keeps them in the duty book, and subscribes the
+/// slot's aggregators to their subnets. Nothing if the duties were
+/// refetched while it signed (the refetch signed the near slots itself, and
+/// the next slot's call signs the rest).
+pub(crate) async fn prove_slot<P: Preset>(ctx: &Ctx<P>, slot: u64) {
+    let epoch = ctx.spec.epoch_of(slot);
+    let Some(duties) = ctx.duties.get(epoch) else { return };
+    if duties.proven.contains(&slot) {
+        return;
+    }
+    let attesters = duties.attesters.get(&slot).cloned().unwrap_or_default();
+    let t = ctx.slot_timeout() * 2;
+    let jobs: Vec<SelectionJob> =
+        attesters.iter().map(|a| (a.duty.validator_index, a.duty.pubkey, a.duty.slot)).collect();
+    let proofs = attestation_proofs(ctx, &jobs, t).await;
+    let mut subs = Vec::new();
+    let mut proven = Vec::with_capacity(attesters.len());
+    for (a, proof) in attesters.iter().zip(proofs) {
+        let (sub, attester) = with_proof(ctx, a.duty.clone(), proof);
+        if sub.is_aggregator {
+            subs.push(sub);
+        }
+        proven.push(attester);
+    }
+    if ctx.duties.set_proven(epoch, &duties, slot, proven) && !subs.is_empty() {
+        if let Err(e) = ctx.beacon.subscribe_committees(&subs, t).await {
+            warn!(slot, "aggregator subscriptions: {e}");
+        }
+    }
 }
 
 /// A sync member's selection job: its index, key, and what it signs.

@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! tasks (each a file with `run`; no task imports another):
-//!   duties          epoch duties an epoch ahead, selection proofs signed in
-//!                   one batch, subscriptions, reorg watch (dependent roots)
+//!   duties          epoch duties an epoch ahead, subscriptions, reorg
+//!                   watch (dependent roots)
+//!   selection       0.5 slot: the next slots' selection proofs (a slot per
+//!                   batch), aggregator subscriptions
 //!   attestation     head event (1/3 slot at the latest): one store batch, one
 //!                   POST; aggregates at 2/3 on their own task
 //!   block           slot start: each proposal on its own task (RANDAO,
@@ -59,6 +61,7 @@ mod proposal;
 pub mod proposer_preparation;
 pub mod pruning;
 pub mod ptc;
+pub mod selection;
 pub mod slot_log;
 pub mod stader_presign;
 pub mod sync_committee;

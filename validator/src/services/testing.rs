@@ -234,7 +234,7 @@ impl<P: Preset> MemNode<P> {
     }
 
     /// Whether `sig` is validator `index`'s over `message` under its domain.
-    fn verifies(&self, index: u64, message: &SignableMessage<'_, P>, sig: &SignatureBytes) -> bool {
+    pub(crate) fn verifies(&self, index: u64, message: &SignableMessage<'_, P>, sig: &SignatureBytes) -> bool {
         let ctx = SigningContext { spec: &self.spec, genesis_validators_root: GVR };
         let root = ctx.signing_root(message);
         let (Ok(pk), Ok(sig)) = (PublicKey::from_bytes(pk(index).as_slice()), Signature::from_bytes(sig.as_slice()))

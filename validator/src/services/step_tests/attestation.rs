@@ -110,7 +110,7 @@ async fn aggregates_are_signed_for_our_aggregators_and_refused_when_the_node_cha
     let proofs = ctx.store.sign_selection_proofs(&[(1, testing::pk(1), SLOT), (3, testing::pk(3), SLOT)]).await;
     let mut attesters = [attester(1, SLOT, 0, 0), attester(3, SLOT, 1, 0)];
     for (a, p) in attesters.iter_mut().zip(&proofs) {
-        a.selection_proof = p.signature();
+        a.selection_proof = p.signature().map(Box::new);
     }
     let data_of = HashMap::from([(0, d), (1, d)]);
     {
